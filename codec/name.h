@@ -1,0 +1,45 @@
+/* codec/name.h - domain names in wire form.
+ *
+ * Names inside messages may be compressed (RFC 1035 4.1.4). Every function
+ * here follows pointers only backwards, to offsets >= CODEC_HDR_LEN, and at
+ * most CODEC_MAX_PTR_HOPS times, so a hostile message cannot loop.
+ * Threads: any (pure functions).
+ */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/**
+ * Validates the name at msg[off] and finds where it ends in place.
+ * @param end  set to the offset just past the name's in-place bytes
+ *             (past the first pointer if the name is compressed)
+ * @return the decompressed wire length (1..255), or -EBADMSG.
+ */
+int codec_name_skip(const uint8_t *msg, size_t len, size_t off, size_t *end);
+
+/**
+ * Decompresses the name at msg[off] into out (at least CODEC_MAX_NAME
+ * bytes), preserving case.
+ * @return the wire length written (1..255), or -EBADMSG.
+ */
+int codec_name_unpack(const uint8_t *msg, size_t len, size_t off, uint8_t *out);
+
+/**
+ * Compares two names inside messages, ASCII case-insensitively
+ * (RFC 4343), following compression in both.
+ * @return 1 equal, 0 different, -EBADMSG if either is malformed.
+ */
+int codec_name_equal(const uint8_t *a, size_t alen, size_t aoff, const uint8_t *b, size_t blen,
+		     size_t boff);
+
+/** Lowercases an uncompressed wire name in place (ASCII only). */
+void codec_name_lower(uint8_t *name, size_t len);
+
+/**
+ * Writes an uncompressed wire name in presentation format ("www.example.com.",
+ * "." for the root; non-printable octets and '.' inside a label escaped as
+ * RFC 1035 5.1 "\DDD" or "\."). Always NUL-terminates when outlen > 0.
+ * @return the text length, or -EMSGSIZE if it did not fit (output cut).
+ */
+int codec_name_to_text(const uint8_t *name, size_t len, char *out, size_t outlen);

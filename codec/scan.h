@@ -1,0 +1,80 @@
+/* codec/scan.h - zero-allocation validation and indexing of a DNS message.
+ *
+ * codec_scan() walks a whole message once (header, every question, every
+ * RR of every section), checks that it is well formed, and records the
+ * offsets the proxy needs in a struct codec_view. It allocates and copies
+ * nothing; the view points into the caller's buffer by offset and is valid
+ * as long as that buffer is unchanged.
+ * Threads: any (pure function).
+ */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codec/wire.h"
+
+/** A scanned message: header fields and section offsets. */
+struct codec_view {
+	uint16_t id;
+	uint16_t flags;   /**< whole flags word, see CODEC_FLAG_* */
+	uint8_t opcode;   /**< 0..15 */
+	uint8_t rcode;    /**< header RCODE (low 4 bits; the OPT holds the rest) */
+	uint16_t qdcount;
+	uint16_t ancount;
+	uint16_t nscount;
+	uint16_t arcount;
+
+	/* First question, meaningful only when qdcount >= 1. */
+	uint16_t qname_off; /**< offset of the first question's name */
+	uint16_t qname_len; /**< its length on the wire (pointers not followed) */
+	uint16_t qtype;
+	uint16_t qclass;
+
+	uint16_t question_end; /**< offset just past the question section */
+	uint16_t an_off;       /**< first answer RR (== question_end) */
+	uint16_t ns_off;       /**< first authority RR */
+	uint16_t ar_off;       /**< first additional RR */
+	uint16_t end;          /**< offset just past the last RR == message length */
+
+	/* EDNS(0) (RFC 6891), meaningful only when has_opt. */
+	bool has_opt;
+	uint16_t opt_off;       /**< start of the OPT RR (its owner name) */
+	uint16_t opt_rdata_off; /**< start of the OPT RDATA (the options) */
+	uint16_t opt_rdlen;
+	uint16_t udp_size;      /**< requestor's payload size, as sent (not clamped) */
+	uint8_t ext_rcode;      /**< upper 8 bits of the extended RCODE */
+	uint8_t edns_version;
+	bool do_bit;
+
+	bool has_tsig; /**< a TSIG RR ends the additional section (RFC 8945) */
+};
+
+/**
+ * Validates msg[0..len) as a DNS message and fills *v.
+ *
+ * Checks: the header is present; every name is well formed (labels <= 63,
+ * names <= 255 octets after decompression, label types 00 and 11 only,
+ * compression pointers point strictly backwards into the message past the
+ * header, at most CODEC_MAX_PTR_HOPS hops); every RR header and RDATA lies
+ * within the message; counts match the data exactly (no trailing bytes);
+ * at most one OPT RR, only in the additional section, owned by the root;
+ * a TSIG RR only as the last additional record.
+ *
+ * Messages with any qdcount are accepted (NOTIFY, UPDATE and cookie-only
+ * queries may have 0); the view describes the first question.
+ *
+ * @return 0, or -EBADMSG if the message is malformed anywhere. On error,
+ *         the fields of *v are unspecified except that v->id and v->flags
+ *         are set whenever len >= CODEC_HDR_LEN.
+ */
+int codec_scan(const uint8_t *msg, size_t len, struct codec_view *v);
+
+/**
+ * Compares the first question of two messages: same name (ASCII case
+ * sensitive, octet for octet, as a server echoes it), type and class.
+ * Both views must come from a successful codec_scan() with qdcount >= 1.
+ * Names are compared after decompression.
+ */
+bool codec_question_equal(const uint8_t *a, size_t alen, const struct codec_view *va,
+			  const uint8_t *b, size_t blen, const struct codec_view *vb);

@@ -1,0 +1,140 @@
+/* config/config.h - the apexd INI file as one validated, immutable struct.
+ *
+ * cfg_load() reads the file described in docs/configuration.md (and
+ * ../shared/CONFIG.md), checks every key and every cross-key rule, and
+ * returns a struct cfg that nobody modifies afterwards: reload builds a new
+ * one and swaps pointers. Every error names FILE:LINE, section, key, what
+ * is wrong and what is allowed.
+ * Owns: everything reachable from struct cfg (freed by cfg_free).
+ * Threads: cfg_load/cfg_free from one thread at a time; a loaded cfg may
+ * be read from any number of threads.
+ */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/** A socket address from the file ("127.0.0.1:53", "[::1]:53"). */
+struct cfg_addr {
+	struct sockaddr_storage sa; /**< sockaddr_in or sockaddr_in6, port set */
+	socklen_t salen;
+	char text[64];              /**< as normalised for logs: "127.0.0.1:53", "[::1]:53" */
+};
+
+struct cfg_addr_list {
+	struct cfg_addr *v;
+	size_t n;
+};
+
+enum cfg_log_level {
+	CFG_LOG_ERROR = 0,
+	CFG_LOG_WARNING = 1,
+	CFG_LOG_INFO = 2,
+	CFG_LOG_DEBUG = 3,
+};
+
+enum cfg_cname_mode {
+	CFG_CNAME_APEX = 0, /**< flatten a CNAME only at the zone apex */
+	CFG_CNAME_ALL = 1,  /**< flatten every CNAME answer in the zone */
+	CFG_CNAME_NONE = 2, /**< never flatten CNAMEs (ANAME and [alias] still apply) */
+};
+
+/** A domain name as the file spelled it, plus its lowercase wire form. */
+struct cfg_name {
+	char text[256];       /**< presentation form, lowercase, with the trailing dot */
+	uint8_t wire[255];    /**< uncompressed wire form, lowercase */
+	uint8_t wire_len;     /**< 1..255 */
+};
+
+/** A [zone NAME] section. */
+struct cfg_zone {
+	struct cfg_name name;
+	enum cfg_cname_mode cname; /**< the zone's key, or [flatten] cname if absent */
+	unsigned line;             /**< where the section header is, for later messages */
+};
+
+/** An [alias] entry: owner = target. */
+struct cfg_alias {
+	struct cfg_name owner;
+	struct cfg_name target;
+	unsigned line;
+};
+
+/** Upper bound of aname-types entries. */
+#define CFG_MAX_ANAME_TYPES 16
+
+struct cfg {
+	char *path; /**< the file this came from */
+
+	struct {
+		unsigned threads;             /**< resolved: 0 in the file becomes the core count */
+		enum cfg_log_level log_level; /**< default info */
+	} server;
+
+	struct {
+		struct cfg_addr_list udp;
+		struct cfg_addr_list tcp;
+		uint64_t tcp_idle_timeout_ms; /**< default 10s, range 1s..1h */
+		unsigned max_connections;     /**< default 10000, range 1..1000000 */
+	} listen;
+
+	struct {
+		struct cfg_addr address; /**< required */
+		uint64_t timeout_ms;     /**< default 1s, range 50ms..30s */
+	} backend;
+
+	struct {
+		struct cfg_addr_list addresses; /**< may be empty until flattening needs it */
+		uint64_t timeout_ms;            /**< default 1500ms, range 50ms..30s */
+		bool ecs;                       /**< default no */
+	} resolver;
+
+	struct {
+		enum cfg_cname_mode cname;             /**< default apex */
+		uint16_t aname_types[CFG_MAX_ANAME_TYPES]; /**< default {65401} */
+		unsigned n_aname_types;
+		unsigned max_chain;     /**< default 8, range 1..32 */
+		uint64_t min_ttl_s;     /**< default 5s */
+		uint64_t max_ttl_s;     /**< default 1d; min_ttl <= max_ttl */
+		uint64_t deadline_ms;   /**< default 1500ms, range 100ms..30s */
+		uint64_t serve_stale_s; /**< default 1d, 0 disables */
+		uint64_t failure_ttl_s; /**< default 5s */
+		uint64_t cache_size;    /**< bytes, default 64M, range 1M..64G */
+		bool show_aname;        /**< default no */
+	} flatten;
+
+	struct cfg_zone *zones; /**< in file order; names unique */
+	size_t n_zones;
+	struct cfg_alias *aliases; /**< in file order; owners unique, each inside a zone */
+	size_t n_aliases;
+};
+
+/** Room for the error report: several lines of "FILE:LINE: [section] key: ...". */
+#define CFG_ERR_MAX 4096
+
+struct cfg_error {
+	char msg[CFG_ERR_MAX]; /**< one error per line, newline-terminated; "" if none */
+	unsigned count;        /**< how many errors were found (msg may hold fewer) */
+};
+
+/**
+ * Loads and validates the INI file at path.
+ * @return 0 and *out set (free with cfg_free), or a negative errno:
+ *         -ENOENT/-EACCES/... when the file cannot be read, -EINVAL when it
+ *         has errors; err->msg then says why, a line per error.
+ */
+int cfg_load(const char *path, struct cfg **out, struct cfg_error *err);
+
+/**
+ * Same as cfg_load() on text held in memory; name stands for the file
+ * name in error messages. Used by tests and the fuzz target.
+ */
+int cfg_load_mem(const char *name, const char *text, size_t len, struct cfg **out,
+		 struct cfg_error *err);
+
+/** Frees a cfg from cfg_load(); NULL is fine. */
+void cfg_free(struct cfg *cfg);
+
+/** "error", "warning", "info", "debug". */
+const char *cfg_log_level_name(enum cfg_log_level l);
