@@ -1,0 +1,265 @@
+/* proxy/internal.h - structures shared by the files of proxy/.
+ *
+ * One struct px_worker per thread, each with its own uv_loop_t; nothing
+ * in a worker is touched by another thread except the few atomics in
+ * struct px_server and the counters (read-only from outside).
+ *
+ * A client query lives in a struct px_txn (fixed slots per worker, no
+ * allocation for queries up to PX_TXN_INLINE bytes) from the moment it is
+ * read until its answer is written. The client's message goes to the
+ * backend unchanged, ID included, so the backend side is multiplexed by
+ * socket: a query takes a backend UDP socket on which its ID is free, and
+ * an answer is matched on socket + ID + question.
+ */
+#pragma once
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "codec/scan.h"
+#include "config/config.h"
+#include "proxy/log.h"
+#include "proxy/stats.h"
+
+/* UDP datagrams are at most 64 KiB; libuv's recvmmsg reads one per 64 KiB
+ * chunk of the buffer we hand it, up to 20 per call (UV__MMSG_MAXWIDTH). */
+#define PX_UDP_DGRAM_MAX 65536
+#define PX_UDP_RX_CHUNKS 20
+/* Queries up to this size are kept inside the slot; larger ones (rare:
+ * UPDATE with big RRsets) are copied to the heap. 512 covers every plain
+ * query with EDNS, a cookie and a TSIG. */
+#define PX_TXN_INLINE 512
+/* Slots per worker: bounds memory and in-flight queries per thread. */
+#define PX_TXN_SLOTS 8192
+/* Backend UDP sockets per worker at most. A new socket is opened only
+ * when a query's ID is in flight on every open one, so this bounds how
+ * many concurrent queries may share one ID. */
+#define PX_BACKEND_MAX_SOCKS 64
+/* Backend TCP connections per worker for truncated answers. */
+#define PX_BACKEND_MAX_TCP 8
+/* Pipelined queries per backend TCP connection. */
+#define PX_BCONN_MAX_INFLIGHT 64
+/* A client TCP frame is at most 65535 bytes plus its 2-byte prefix. */
+#define PX_TCP_FRAME_MAX (2 + CODEC_MAX_MSG)
+#define PX_TCP_RBUF_INITIAL 4096
+/* Pipelined queries per client connection before apexd stops reading
+ * from it (RFC 7766 6.2.1.1 lets a server limit this). */
+#define PX_CONN_MAX_INFLIGHT 128
+#define PX_TCP_BACKLOG 1024
+/* Room for apexd's own replies: a question, an OPT and an EDE text. */
+#define PX_REPLY_MAX 1024
+
+struct px_worker;
+struct px_conn;
+struct px_bconn;
+struct px_bsock;
+
+/** State every worker shares; set up by main before the threads start. */
+struct px_server {
+	const struct cfg *cfg;
+	atomic_uint tcp_conns;  /**< client TCP connections, all workers */
+	atomic_bool stopping;   /**< SIGTERM/SIGINT seen */
+	struct px_worker *workers;
+	unsigned n_workers;
+};
+
+struct px_udp_listener {
+	uv_udp_t h;              /* h.data == this */
+	struct px_worker *w;
+	const struct cfg_addr *addr;
+	uv_os_sock_t fd;         /* bound by main, opened on the worker loop */
+};
+
+struct px_tcp_listener {
+	uv_tcp_t h;
+	struct px_worker *w;
+	const struct cfg_addr *addr;
+	uv_os_sock_t fd;
+};
+
+enum px_origin {
+	PX_ORIGIN_UDP,
+	PX_ORIGIN_TCP,
+};
+
+/** One client query in flight. */
+struct px_txn {
+	uint32_t idx;
+	bool busy;
+	enum px_origin origin;
+	bool via_tcp; /**< currently waiting on a backend TCP connection */
+	bool xfr;     /**< AXFR/IXFR relayed message by message */
+
+	/* Client side. */
+	struct px_udp_listener *ul;     /* UDP origin */
+	struct sockaddr_storage peer;   /* UDP origin */
+	struct px_conn *conn;           /* TCP origin; holds a reference */
+
+	/* The query, unchanged. */
+	uint8_t *q;
+	uint16_t qlen;
+	struct codec_view qv;
+	uint8_t qinline[PX_TXN_INLINE];
+
+	/* Backend side. */
+	struct px_bsock *bsock;  /* UDP socket the query went out on, or NULL */
+	struct px_bconn *bconn;  /* TCP connection it waits on, or NULL */
+	struct px_txn *bnext;    /* next txn waiting on the same bconn */
+
+	/* Zone transfer progress (RFC 5936: ends with the first SOA repeated). */
+	uint32_t xfr_msgs;
+	uint32_t xfr_soa_serial;
+	bool xfr_soa_seen;
+
+	/* Deadline list (ascending deadlines: append at the tail). */
+	uint64_t deadline_ms;
+	struct px_txn *prev, *next;
+	struct px_txn *free_next;
+};
+
+/** A backend UDP socket, connected to the backend address. */
+struct px_bsock {
+	uv_udp_t h;
+	struct px_worker *w;
+	unsigned idx;
+	unsigned inflight;
+	uint32_t slot[65536]; /**< query ID -> txn index + 1; 0 = ID free here */
+};
+
+/** Growable receive buffer for a framed TCP stream. */
+struct px_rbuf {
+	uint8_t *buf;
+	size_t cap, start, end;
+};
+
+/** A backend TCP connection: used when the backend truncates, and for XFR. */
+struct px_bconn {
+	uv_tcp_t h;
+	uv_connect_t creq;
+	uv_timer_t idle;
+	struct px_worker *w;
+	bool connected, closing, exclusive;
+	unsigned handles_open;
+	unsigned inflight;
+	struct px_txn *waiting; /* singly linked through txn->bnext */
+	struct px_rbuf in;
+	struct px_bconn *next;
+};
+
+/** A client TCP connection. */
+struct px_conn {
+	uv_tcp_t h;
+	uv_timer_t idle;
+	struct px_worker *w;
+	unsigned refs;        /* 1 while handles are open + 1 per txn + 1 per pending write */
+	unsigned handles_open;
+	unsigned inflight;
+	bool closing;
+	bool eof;             /* client half-closed: answer what is in flight, then close */
+	bool reading;
+	struct px_rbuf in;
+	struct px_conn *prev, *next; /* worker's list, for shutdown */
+};
+
+struct px_worker {
+	unsigned idx;
+	struct px_server *srv;
+	const struct cfg *cfg;
+	uv_loop_t loop;
+	uv_thread_t thread;
+	uv_async_t wake;
+	uv_timer_t deadline_timer;
+	bool draining;
+	bool closed;
+
+	struct px_udp_listener *udp;
+	size_t n_udp;
+	struct px_tcp_listener *tcp;
+	size_t n_tcp;
+
+	/* Backend. */
+	struct px_bsock *bsock[PX_BACKEND_MAX_SOCKS];
+	unsigned n_bsock;
+	struct px_bconn *bconns;
+	unsigned n_bconns;
+
+	/* Transactions. */
+	struct px_txn *txns;
+	struct px_txn *txn_free;
+	struct px_txn *dl_head, *dl_tail;
+	unsigned inflight;
+
+	struct px_conn *conns;
+
+	uint8_t *udp_rx;   /* PX_UDP_RX_CHUNKS * PX_UDP_DGRAM_MAX, listeners' recvmmsg */
+	uint8_t *be_rx;    /* PX_UDP_DGRAM_MAX, backend UDP answers */
+
+	struct px_stats stats;
+};
+
+/* worker.c */
+int px__worker_init(struct px_worker *w, struct px_server *srv, unsigned idx);
+void px__worker_deinit(struct px_worker *w);
+int px__worker_start(struct px_worker *w);
+void px__worker_maybe_finish(struct px_worker *w);
+
+/* txn.c */
+struct px_txn *px__txn_new(struct px_worker *w);
+void px__txn_free(struct px_worker *w, struct px_txn *t);
+void px__txn_arm(struct px_worker *w, struct px_txn *t, uint64_t timeout_ms);
+void px__txn_disarm(struct px_worker *w, struct px_txn *t);
+int px__txn_set_query(struct px_txn *t, const uint8_t *q, size_t len, const struct codec_view *v);
+void px__deadline_cb(uv_timer_t *h);
+
+/* query.c: what every transport does with a client message. */
+void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum px_origin origin,
+		      struct px_udp_listener *ul, const struct sockaddr *peer, struct px_conn *conn);
+/* Sends an answer (relayed or built) to the client of t. */
+void px__txn_reply(struct px_worker *w, struct px_txn *t, const uint8_t *msg, size_t len);
+/* Ends t with SERVFAIL + EDE and frees it. */
+void px__txn_fail(struct px_worker *w, struct px_txn *t, uint16_t ede, const char *why);
+/* Ends t (answer already sent) and frees it. */
+void px__txn_done(struct px_worker *w, struct px_txn *t);
+
+/* udp.c */
+int px__udp_start(struct px_udp_listener *l, struct px_worker *w);
+void px__udp_send(struct px_udp_listener *l, const struct sockaddr *peer, const uint8_t *msg,
+		  size_t len);
+
+/* tcp.c */
+/* Hands libuv the free tail of in, compacting and growing it to hold one
+ * whole frame; buf->len == 0 when out of memory. */
+void px__rbuf_alloc(struct px_rbuf *in, uv_buf_t *buf);
+int px__tcp_start(struct px_tcp_listener *l, struct px_worker *w);
+void px__conn_send(struct px_conn *c, const uint8_t *msg, size_t len);
+void px__conn_query_done(struct px_conn *c);
+void px__conn_unref(struct px_conn *c);
+void px__conn_close(struct px_conn *c);
+
+/* backend.c */
+int px__backend_send(struct px_worker *w, struct px_txn *t);
+int px__backend_send_tcp(struct px_worker *w, struct px_txn *t);
+void px__backend_forget(struct px_worker *w, struct px_txn *t);
+void px__backend_close(struct px_worker *w);
+
+/* sock.c: sockets bound by main with SO_REUSEPORT, one per worker. */
+int px__sock_bind(const struct cfg_addr *a, int type, uv_os_sock_t *out);
+
+/* Millisecond clock of the worker's loop. */
+static inline uint64_t px__now(struct px_worker *w)
+{
+	return uv_now(&w->loop);
+}
+
+/* Internal consistency check: logs and continues in release builds. */
+#ifdef NDEBUG
+#define px_fails_assert(cond)                                                              \
+	(!(cond) ? (px_log(CFG_LOG_ERROR, MAIN, "assertion failed: %s at %s:%d", #cond,     \
+			   __FILE__, __LINE__),                                             \
+		    true)                                                                   \
+		 : false)
+#else
+#include <assert.h>
+#define px_fails_assert(cond) (assert(cond), false)
+#endif

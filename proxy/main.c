@@ -1,0 +1,233 @@
+/* proxy/main.c - apexd: command line, startup, signals, shutdown.
+ *
+ * The main thread loads the configuration, binds every listening socket
+ * (one per worker and address, SO_REUSEPORT), starts the workers, then
+ * runs a small loop of its own that only waits for signals.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "proxy/internal.h"
+
+static struct px_server srv;
+static uv_signal_t sig_term, sig_int, sig_hup;
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: apexd -c FILE            run in the foreground, log to stderr\n"
+		   "       apexd --check-config -c FILE   validate FILE and exit 0 or 1\n"
+		   "       apexd --version\n");
+}
+
+static void on_stop_signal(uv_signal_t *h, int signum)
+{
+	(void)h;
+	px_log(CFG_LOG_INFO, MAIN, "%s: finishing queries in flight, then exiting",
+	       signum == SIGINT ? "SIGINT" : "SIGTERM");
+	atomic_store(&srv.stopping, true);
+	for (unsigned i = 0; i < srv.n_workers; i++)
+		uv_async_send(&srv.workers[i].wake);
+	/* Closing the signal handles restores the default action, so a
+	 * second signal ends the process at once. */
+	uv_close((uv_handle_t *)&sig_term, NULL);
+	uv_close((uv_handle_t *)&sig_int, NULL);
+	uv_close((uv_handle_t *)&sig_hup, NULL);
+}
+
+static void on_hup(uv_signal_t *h, int signum)
+{
+	(void)h;
+	(void)signum;
+	px_log(CFG_LOG_WARNING, MAIN,
+	       "SIGHUP: reloading the configuration is not supported by this version; "
+	       "restart apexd to apply changes");
+}
+
+static void log_stats(void)
+{
+	size_t n = px_stats_count();
+	uint64_t *sum = calloc(n, sizeof(*sum));
+	char line[2048];
+	size_t len = 0;
+
+	if (sum == NULL)
+		return;
+	for (unsigned i = 0; i < srv.n_workers; i++)
+		px_stats_add(sum, &srv.workers[i].stats);
+	len += (size_t)snprintf(line, sizeof(line), "stats:");
+	for (size_t i = 0; i < n && len < sizeof(line); i++)
+		len += (size_t)snprintf(line + len, sizeof(line) - len, " %s=%llu",
+					px_stats_name(i), (unsigned long long)sum[i]);
+	px_log(CFG_LOG_INFO, MAIN, "%s", line);
+	free(sum);
+}
+
+/* Binds one socket per worker for each listen address. */
+static int bind_all(const struct cfg *cfg)
+{
+	for (unsigned wi = 0; wi < srv.n_workers; wi++) {
+		struct px_worker *w = &srv.workers[wi];
+		w->udp = calloc(cfg->listen.udp.n + 1, sizeof(*w->udp));
+		w->tcp = calloc(cfg->listen.tcp.n + 1, sizeof(*w->tcp));
+		if (w->udp == NULL || w->tcp == NULL)
+			return -ENOMEM;
+		for (size_t i = 0; i < cfg->listen.udp.n; i++) {
+			struct px_udp_listener *l = &w->udp[w->n_udp];
+			l->addr = &cfg->listen.udp.v[i];
+			int rc = px__sock_bind(l->addr, SOCK_DGRAM, &l->fd);
+			if (rc < 0) {
+				px_log(CFG_LOG_ERROR, MAIN, "cannot listen on udp %s: %s",
+				       l->addr->text, strerror(-rc));
+				return rc;
+			}
+			w->n_udp++;
+		}
+		for (size_t i = 0; i < cfg->listen.tcp.n; i++) {
+			struct px_tcp_listener *l = &w->tcp[w->n_tcp];
+			l->addr = &cfg->listen.tcp.v[i];
+			int rc = px__sock_bind(l->addr, SOCK_STREAM, &l->fd);
+			if (rc < 0) {
+				px_log(CFG_LOG_ERROR, MAIN, "cannot listen on tcp %s: %s",
+				       l->addr->text, strerror(-rc));
+				return rc;
+			}
+			w->n_tcp++;
+		}
+	}
+	return 0;
+}
+
+static int run(const struct cfg *cfg)
+{
+	uv_loop_t *loop = uv_default_loop();
+	int rc = 0;
+	unsigned started = 0;
+
+	srv.cfg = cfg;
+	srv.n_workers = cfg->server.threads;
+	srv.workers = calloc(srv.n_workers, sizeof(*srv.workers));
+	if (srv.workers == NULL)
+		return 1;
+	for (unsigned i = 0; i < srv.n_workers; i++) {
+		rc = px__worker_init(&srv.workers[i], &srv, i);
+		if (rc < 0) {
+			px_log(CFG_LOG_ERROR, MAIN, "worker %u: %s", i, uv_strerror(rc));
+			goto out;
+		}
+	}
+	rc = bind_all(cfg);
+	if (rc < 0)
+		goto out;
+
+	uv_signal_init(loop, &sig_term);
+	uv_signal_init(loop, &sig_int);
+	uv_signal_init(loop, &sig_hup);
+	uv_signal_start(&sig_term, on_stop_signal, SIGTERM);
+	uv_signal_start(&sig_int, on_stop_signal, SIGINT);
+	uv_signal_start(&sig_hup, on_hup, SIGHUP);
+
+	for (; started < srv.n_workers; started++) {
+		rc = px__worker_start(&srv.workers[started]);
+		if (rc < 0) {
+			px_log(CFG_LOG_ERROR, MAIN, "cannot start worker thread: %s",
+			       uv_strerror(rc));
+			atomic_store(&srv.stopping, true);
+			for (unsigned i = 0; i < started; i++)
+				uv_async_send(&srv.workers[i].wake);
+			uv_close((uv_handle_t *)&sig_term, NULL);
+			uv_close((uv_handle_t *)&sig_int, NULL);
+			uv_close((uv_handle_t *)&sig_hup, NULL);
+			break;
+		}
+	}
+	if (started == srv.n_workers) {
+		char lis[512];
+		size_t len = 0;
+		lis[0] = '\0';
+		for (size_t i = 0; i < cfg->listen.udp.n && len < sizeof(lis); i++)
+			len += (size_t)snprintf(lis + len, sizeof(lis) - len, " udp %s",
+						cfg->listen.udp.v[i].text);
+		for (size_t i = 0; i < cfg->listen.tcp.n && len < sizeof(lis); i++)
+			len += (size_t)snprintf(lis + len, sizeof(lis) - len, " tcp %s",
+						cfg->listen.tcp.v[i].text);
+		px_log(CFG_LOG_INFO, MAIN, "apexd %s: %u workers, listening on%s, backend %s",
+		       APEX_VERSION, srv.n_workers, lis, cfg->backend.address.text);
+	}
+	uv_run(loop, UV_RUN_DEFAULT);
+	for (unsigned i = 0; i < started; i++)
+		uv_thread_join(&srv.workers[i].thread);
+	log_stats();
+out:
+	uv_loop_close(loop);
+	for (unsigned i = 0; i < srv.n_workers; i++)
+		px__worker_deinit(&srv.workers[i]);
+	free(srv.workers);
+	return rc < 0 ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"check-config", no_argument, NULL, 'C'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *path = NULL;
+	bool check = false;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'C':
+			check = true;
+			break;
+		case 'V':
+			printf("apexd %s\n", APEX_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (path == NULL || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	struct cfg *cfg = NULL;
+	struct cfg_error err;
+	int rc = cfg_load(path, &cfg, &err);
+	if (rc < 0) {
+		fputs(err.msg, stderr);
+		if (err.count > 0 && strchr(err.msg, '\n') != NULL &&
+		    err.count > (unsigned)0) {
+			/* cfg_error keeps the first errors; say how many there were. */
+			fprintf(stderr, "%s: %u error%s\n", path, err.count,
+				err.count == 1 ? "" : "s");
+		}
+		return 1;
+	}
+	if (check) {
+		printf("%s: configuration is valid\n", path);
+		cfg_free(cfg);
+		return 0;
+	}
+	atomic_store(&px_log_level, (int)cfg->server.log_level);
+	signal(SIGPIPE, SIG_IGN);
+	rc = run(cfg);
+	cfg_free(cfg);
+	return rc;
+}

@@ -1,0 +1,144 @@
+/* proxy/query.c - what happens to a client message, whatever its transport.
+ *
+ * The message is validated once by codec_scan(). A readable header with
+ * QR=0 that fails the scan gets FORMERR; anything shorter than a header,
+ * and anything with QR=1 (answering a response invites reflection loops),
+ * is dropped and counted. Everything that scans goes to the backend
+ * unchanged, whatever its opcode, so BIND's own answer (NOTIFY, UPDATE,
+ * NOTIMP for an unknown opcode, FORMERR for two questions) reaches the
+ * client exactly as BIND wrote it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "codec/build.h"
+#include "proxy/internal.h"
+
+static void reply_direct(struct px_worker *w, const uint8_t *msg, size_t len,
+			 enum px_origin origin, struct px_udp_listener *ul,
+			 const struct sockaddr *peer, struct px_conn *conn)
+{
+	(void)w;
+	if (origin == PX_ORIGIN_UDP)
+		px__udp_send(ul, peer, msg, len);
+	else
+		px__conn_send(conn, msg, len);
+}
+
+static bool is_xfr(const struct codec_view *v)
+{
+	return v->opcode == CODEC_OPCODE_QUERY && v->qdcount >= 1 &&
+	       (v->qtype == CODEC_TYPE_AXFR || v->qtype == CODEC_TYPE_IXFR);
+}
+
+void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum px_origin origin,
+		      struct px_udp_listener *ul, const struct sockaddr *peer, struct px_conn *conn)
+{
+	struct codec_view v;
+	uint8_t out[PX_REPLY_MAX];
+	ssize_t n;
+
+	if (origin == PX_ORIGIN_UDP)
+		PX_STAT_INC(&w->stats, queries_udp);
+	else
+		PX_STAT_INC(&w->stats, queries_tcp);
+
+	if (len < CODEC_HDR_LEN || codec_hdr_qr(msg)) {
+		PX_STAT_INC(&w->stats, malformed_dropped);
+		return;
+	}
+	if (codec_scan(msg, len, &v) < 0) {
+		n = codec_build_error(msg, len, NULL, CODEC_RCODE_FORMERR, CODEC_EDE_NONE, NULL, out,
+				      sizeof(out));
+		if (n > 0) {
+			PX_STAT_INC(&w->stats, formerr_sent);
+			reply_direct(w, out, (size_t)n, origin, ul, peer, conn);
+		}
+		return;
+	}
+
+	struct px_txn *t = px__txn_new(w);
+	if (t == NULL || px__txn_set_query(t, msg, len, &v) < 0) {
+		if (t != NULL)
+			px__txn_free(w, t);
+		PX_STAT_INC(&w->stats, txn_full);
+		PX_STAT_INC(&w->stats, servfail_sent);
+		n = codec_build_error(msg, len, &v, CODEC_RCODE_SERVFAIL, CODEC_EDE_OTHER,
+				      "apexd is overloaded: no transaction slot free", out,
+				      sizeof(out));
+		if (n > 0)
+			reply_direct(w, out, (size_t)n, origin, ul, peer, conn);
+		return;
+	}
+	t->origin = origin;
+	if (origin == PX_ORIGIN_UDP) {
+		t->ul = ul;
+		memcpy(&t->peer, peer,
+		       peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						   : sizeof(struct sockaddr_in));
+	} else {
+		t->conn = conn;
+		conn->refs++;
+		conn->inflight++;
+	}
+
+	px__txn_arm(w, t, w->cfg->backend.timeout_ms);
+	int rc;
+	if (origin == PX_ORIGIN_TCP && is_xfr(&v)) {
+		/* A transfer is many messages on one stream: TCP end to end. */
+		t->xfr = true;
+		PX_STAT_INC(&w->stats, xfr_relayed);
+		rc = px__backend_send_tcp(w, t);
+	} else {
+		rc = px__backend_send(w, t);
+	}
+	if (rc == -EADDRINUSE) {
+		PX_STAT_INC(&w->stats, id_busy);
+		px__txn_fail(w, t, CODEC_EDE_OTHER,
+			     "too many queries in flight with this message ID");
+	} else if (rc < 0) {
+		char why[160];
+		snprintf(why, sizeof(why), "cannot send to backend %s: %s",
+			 w->cfg->backend.address.text, uv_strerror(rc));
+		PX_STAT_INC(&w->stats, backend_errors);
+		px__txn_fail(w, t, CODEC_EDE_NETWORK_ERROR, why);
+	}
+}
+
+void px__txn_reply(struct px_worker *w, struct px_txn *t, const uint8_t *msg, size_t len)
+{
+	(void)w;
+	if (t->origin == PX_ORIGIN_UDP)
+		px__udp_send(t->ul, (const struct sockaddr *)&t->peer, msg, len);
+	else if (!t->conn->closing)
+		px__conn_send(t->conn, msg, len);
+}
+
+void px__txn_done(struct px_worker *w, struct px_txn *t)
+{
+	px__backend_forget(w, t);
+	struct px_conn *c = t->origin == PX_ORIGIN_TCP ? t->conn : NULL;
+	px__txn_free(w, t);
+	if (c != NULL) {
+		c->inflight--;
+		px__conn_query_done(c);
+		px__conn_unref(c);
+	}
+	if (w->draining)
+		px__worker_maybe_finish(w);
+}
+
+void px__txn_fail(struct px_worker *w, struct px_txn *t, uint16_t ede, const char *why)
+{
+	uint8_t out[PX_REPLY_MAX];
+	ssize_t n = codec_build_error(t->q, t->qlen, &t->qv, CODEC_RCODE_SERVFAIL, ede, why, out,
+				      sizeof(out));
+
+	px_log(CFG_LOG_DEBUG, BACKEND, "SERVFAIL to client (id %u): %s", t->qv.id, why);
+	if (n > 0) {
+		PX_STAT_INC(&w->stats, servfail_sent);
+		px__txn_reply(w, t, out, (size_t)n);
+	}
+	px__txn_done(w, t);
+}

@@ -1,0 +1,50 @@
+/* proxy/stats.h - per-worker counters.
+ *
+ * Each worker owns one struct px_stats and is its only writer: increments
+ * are a relaxed load and store, no locked instruction on the hot path.
+ * Readers (the main thread at exit, later the control socket) sum all
+ * workers with relaxed loads; TSAN-clean, unbound's per-thread model.
+ * Names are stable: they are the operator-visible counter names.
+ */
+#pragma once
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* X-macro: name, help. */
+#define PX_STATS(X)                                                                        \
+	X(queries_udp, "queries received over UDP")                                        \
+	X(queries_tcp, "queries received over TCP")                                        \
+	X(answers_relayed, "backend answers relayed to clients")                           \
+	X(malformed_dropped, "client messages dropped: header unreadable or QR=1")         \
+	X(formerr_sent, "FORMERR replies to malformed client messages")                    \
+	X(servfail_sent, "SERVFAIL replies written by apexd")                              \
+	X(backend_timeouts, "queries the backend did not answer in time")                  \
+	X(backend_errors, "queries failed by a network error towards the backend")         \
+	X(backend_tc_retries, "truncated backend answers retried over TCP")                \
+	X(backend_unmatched, "backend answers matching no query (late or foreign)")        \
+	X(xfr_relayed, "zone transfers relayed over TCP")                                  \
+	X(txn_full, "queries refused because every transaction slot was busy")            \
+	X(id_busy, "queries refused because their ID was in flight on every backend socket") \
+	X(tcp_connections, "client TCP connections accepted")                              \
+	X(tcp_refused, "client TCP connections closed at once: max-connections reached")   \
+	X(tcp_idle_closed, "client TCP connections closed by tcp-idle-timeout")            \
+	X(udp_send_errors, "replies that could not be sent to a UDP client")
+
+struct px_stats {
+#define X(name, help) _Atomic uint64_t name;
+	PX_STATS(X)
+#undef X
+};
+
+#define PX_STAT_INC(st, field)                                                             \
+	atomic_store_explicit(&(st)->field,                                                \
+			      atomic_load_explicit(&(st)->field, memory_order_relaxed) + 1,  \
+			      memory_order_relaxed)
+
+/** Adds every counter of src into the plain array sum (PX_STATS order). */
+void px_stats_add(uint64_t *sum, const struct px_stats *src);
+
+/** Number of counters, and the name of counter i. */
+size_t px_stats_count(void);
+const char *px_stats_name(size_t i);

@@ -1,0 +1,320 @@
+/* proxy/tcp.c - DNS over TCP from clients (RFC 7766).
+ *
+ * Frames are a 2-byte length and a message. libuv reads straight into
+ * the free tail of the connection's buffer; every complete frame is handed
+ * to px__query_handle() at once, so pipelined queries run concurrently and
+ * are answered in the order they complete. A frame split across reads
+ * waits in the buffer; the buffer grows to one whole frame at most.
+ *
+ * Lifetime: refs counts the open handles (as one), each query in flight
+ * and each pending write. The connection is freed when refs drops to 0,
+ * which can only happen after both handles' close callbacks ran.
+ * The idle timer runs while no query is in flight (RFC 7766 6.2.3).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/internal.h"
+
+static _Atomic uint64_t accept_err_log;
+
+static void conn_free(struct px_conn *c)
+{
+	struct px_worker *w = c->w;
+
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	free(c->in.buf);
+	free(c);
+	atomic_fetch_sub_explicit(&w->srv->tcp_conns, 1, memory_order_relaxed);
+	if (w->draining)
+		px__worker_maybe_finish(w);
+}
+
+void px__conn_unref(struct px_conn *c)
+{
+	if (px_fails_assert(c->refs > 0))
+		return;
+	if (--c->refs == 0)
+		conn_free(c);
+}
+
+static void conn_handle_closed(uv_handle_t *h)
+{
+	struct px_conn *c = h->data;
+
+	if (--c->handles_open == 0)
+		px__conn_unref(c);
+}
+
+void px__conn_close(struct px_conn *c)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	uv_close((uv_handle_t *)&c->idle, conn_handle_closed);
+	uv_close((uv_handle_t *)&c->h, conn_handle_closed);
+}
+
+static void idle_cb(uv_timer_t *h)
+{
+	struct px_conn *c = h->data;
+
+	PX_STAT_INC(&c->w->stats, tcp_idle_closed);
+	px__conn_close(c);
+}
+
+static void idle_restart(struct px_conn *c)
+{
+	uv_timer_start(&c->idle, idle_cb, c->w->cfg->listen.tcp_idle_timeout_ms, 0);
+}
+
+void px__rbuf_alloc(struct px_rbuf *in, uv_buf_t *buf)
+{
+	if (in->start > 0 && in->start == in->end)
+		in->start = in->end = 0;
+	if (in->end == in->cap && in->start > 0) {
+		/* Move the partial frame to the front to make room. */
+		memmove(in->buf, in->buf + in->start, in->end - in->start);
+		in->end -= in->start;
+		in->start = 0;
+	}
+	if (in->end == in->cap && in->cap < PX_TCP_FRAME_MAX) {
+		size_t ncap = in->cap == 0 ? PX_TCP_RBUF_INITIAL : in->cap * 2;
+		if (ncap > PX_TCP_FRAME_MAX)
+			ncap = PX_TCP_FRAME_MAX;
+		uint8_t *nb = realloc(in->buf, ncap);
+		if (nb != NULL) {
+			in->buf = nb;
+			in->cap = ncap;
+		}
+	}
+	if (in->end == in->cap) {
+		buf->base = NULL; /* libuv reports UV_ENOBUFS */
+		buf->len = 0;
+		return;
+	}
+	buf->base = (char *)in->buf + in->end;
+	buf->len = in->cap - in->end;
+}
+
+static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct px_conn *c = h->data;
+	(void)suggested;
+	px__rbuf_alloc(&c->in, buf);
+}
+
+static void conn_stop_reading(struct px_conn *c)
+{
+	if (c->reading) {
+		uv_read_stop((uv_stream_t *)&c->h);
+		c->reading = false;
+	}
+}
+
+static void conn_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
+
+static void conn_start_reading(struct px_conn *c)
+{
+	if (!c->reading && !c->closing && !c->eof && !c->w->draining) {
+		if (uv_read_start((uv_stream_t *)&c->h, conn_alloc_cb, conn_read_cb) == 0)
+			c->reading = true;
+	}
+}
+
+/* Peels complete frames off the buffer and submits them. */
+static void conn_process(struct px_conn *c)
+{
+	struct px_rbuf *in = &c->in;
+
+	while (!c->closing && in->end - in->start >= 2) {
+		if (c->inflight >= PX_CONN_MAX_INFLIGHT) {
+			/* Back-pressure: resume reading when answers drain. */
+			conn_stop_reading(c);
+			return;
+		}
+		size_t flen = codec_get_u16(in->buf + in->start);
+		if (in->end - in->start < 2 + flen)
+			break;
+		const uint8_t *msg = in->buf + in->start + 2;
+		in->start += 2 + flen;
+		uv_timer_stop(&c->idle);
+		/* refs keeps c alive should the query fail synchronously. */
+		c->refs++;
+		px__query_handle(c->w, msg, flen, PX_ORIGIN_TCP, NULL, NULL, c);
+		if (c->inflight == 0 && !c->closing)
+			idle_restart(c);
+		px__conn_unref(c);
+	}
+	if (in->start == in->end)
+		in->start = in->end = 0;
+}
+
+static void conn_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct px_conn *c = s->data;
+	(void)buf;
+
+	if (n == 0)
+		return;
+	if (n < 0) {
+		conn_stop_reading(c);
+		if (n == UV_EOF && (c->inflight > 0 || uv_stream_get_write_queue_size(s) > 0)) {
+			/* Half-close: answer what is in flight, then close. */
+			c->eof = true;
+			return;
+		}
+		px__conn_close(c);
+		return;
+	}
+	c->in.end += (size_t)n;
+	c->refs++;
+	conn_process(c);
+	px__conn_unref(c);
+}
+
+void px__conn_query_done(struct px_conn *c)
+{
+	if (c->closing)
+		return;
+	if (c->inflight == 0 && (c->eof || c->w->draining) && uv_stream_get_write_queue_size(
+								     (uv_stream_t *)&c->h) == 0) {
+		px__conn_close(c);
+		return;
+	}
+	if (c->eof || c->w->draining)
+		return;
+	if (!c->reading && c->inflight < PX_CONN_MAX_INFLIGHT) {
+		conn_start_reading(c);
+		/* Frames that arrived while reading was paused. */
+		conn_process(c);
+	}
+	if (c->inflight == 0 && !c->closing)
+		idle_restart(c);
+}
+
+struct conn_write_req {
+	uv_write_t req;
+	struct px_conn *c;
+	uint8_t data[];
+};
+
+static void conn_write_cb(uv_write_t *req, int status)
+{
+	struct conn_write_req *r = (struct conn_write_req *)req;
+	struct px_conn *c = r->c;
+
+	free(r);
+	if (status < 0 && !c->closing)
+		px__conn_close(c);
+	else if (!c->closing && c->inflight == 0 && (c->eof || c->w->draining) &&
+		 uv_stream_get_write_queue_size((uv_stream_t *)&c->h) == 0)
+		px__conn_close(c);
+	px__conn_unref(c);
+}
+
+void px__conn_send(struct px_conn *c, const uint8_t *msg, size_t len)
+{
+	uint8_t pfx[2];
+	uv_buf_t b[2];
+	size_t done = 0;
+
+	if (c->closing)
+		return;
+	codec_put_u16(pfx, (uint16_t)len);
+	b[0] = uv_buf_init((char *)pfx, 2);
+	b[1] = uv_buf_init((char *)msg, (unsigned)len);
+	int rc = uv_try_write((uv_stream_t *)&c->h, b, 2);
+	if (rc >= 0)
+		done = (size_t)rc;
+	else if (rc != UV_EAGAIN) {
+		px__conn_close(c);
+		return;
+	}
+	if (done == len + 2)
+		return;
+	/* The kernel took part of it (or a write is queued): copy the rest. */
+	size_t left = len + 2 - done;
+	struct conn_write_req *r = malloc(sizeof(*r) + left);
+	if (r == NULL) {
+		px__conn_close(c);
+		return;
+	}
+	for (size_t i = done; i < len + 2; i++)
+		r->data[i - done] = i < 2 ? pfx[i] : msg[i - 2];
+	r->c = c;
+	uv_buf_t rb = uv_buf_init((char *)r->data, (unsigned)left);
+	if (uv_write(&r->req, (uv_stream_t *)&c->h, &rb, 1, conn_write_cb) < 0) {
+		free(r);
+		px__conn_close(c);
+		return;
+	}
+	c->refs++;
+}
+
+static void accept_cb(uv_stream_t *server, int status)
+{
+	struct px_tcp_listener *l = server->data;
+	struct px_worker *w = l->w;
+
+	if (status < 0) {
+		if (px_log_ratelimit(&accept_err_log))
+			px_log(CFG_LOG_WARNING, TCP, "accept on %s: %s", l->addr->text,
+			       uv_strerror(status));
+		return;
+	}
+	struct px_conn *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return;
+	c->w = w;
+	uv_tcp_init(&w->loop, &c->h);
+	uv_timer_init(&w->loop, &c->idle);
+	c->h.data = c;
+	c->idle.data = c;
+	c->handles_open = 2;
+	c->refs = 1;
+	c->next = w->conns;
+	if (w->conns != NULL)
+		w->conns->prev = c;
+	w->conns = c;
+	atomic_fetch_add_explicit(&w->srv->tcp_conns, 1, memory_order_relaxed);
+
+	if (uv_accept(server, (uv_stream_t *)&c->h) < 0) {
+		px__conn_close(c);
+		return;
+	}
+	unsigned total = atomic_load_explicit(&w->srv->tcp_conns, memory_order_relaxed);
+	if (total > w->cfg->listen.max_connections) {
+		/* Accept and close at once: the kernel backlog drains and the
+		 * client learns right away instead of waiting on a SYN queue. */
+		PX_STAT_INC(&w->stats, tcp_refused);
+		px__conn_close(c);
+		return;
+	}
+	PX_STAT_INC(&w->stats, tcp_connections);
+	uv_tcp_nodelay(&c->h, 1);
+	idle_restart(c);
+	conn_start_reading(c);
+}
+
+int px__tcp_start(struct px_tcp_listener *l, struct px_worker *w)
+{
+	int rc;
+
+	l->w = w;
+	rc = uv_tcp_init(&w->loop, &l->h);
+	if (rc < 0)
+		return rc;
+	l->h.data = l;
+	rc = uv_tcp_open(&l->h, l->fd);
+	if (rc < 0)
+		return rc;
+	l->fd = -1;
+	return uv_listen((uv_stream_t *)&l->h, PX_TCP_BACKLOG, accept_cb);
+}

@@ -1,0 +1,128 @@
+/* proxy/txn.c - fixed transaction slots and their deadlines.
+ *
+ * Every txn of a worker has the same timeout when it is armed, so the
+ * deadline list stays sorted by appending at the tail; one timer per
+ * worker watches the head. Removal is O(1); a timer that fires for a txn
+ * already gone finds nothing to expire and re-arms for the new head.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/internal.h"
+
+struct px_txn *px__txn_new(struct px_worker *w)
+{
+	struct px_txn *t = w->txn_free;
+
+	if (t == NULL)
+		return NULL;
+	w->txn_free = t->free_next;
+	uint32_t idx = t->idx;
+	/* Clear the bookkeeping; the inline query buffer is overwritten anyway. */
+	memset(t, 0, offsetof(struct px_txn, qinline));
+	memset(&t->bsock, 0, sizeof(*t) - offsetof(struct px_txn, bsock));
+	t->idx = idx;
+	t->busy = true;
+	w->inflight++;
+	return t;
+}
+
+void px__txn_free(struct px_worker *w, struct px_txn *t)
+{
+	if (px_fails_assert(t->busy))
+		return;
+	px__txn_disarm(w, t);
+	if (t->q != t->qinline)
+		free(t->q);
+	t->q = NULL;
+	t->busy = false;
+	t->free_next = w->txn_free;
+	w->txn_free = t;
+	w->inflight--;
+}
+
+int px__txn_set_query(struct px_txn *t, const uint8_t *q, size_t len, const struct codec_view *v)
+{
+	if (len <= sizeof(t->qinline)) {
+		t->q = t->qinline;
+	} else {
+		t->q = malloc(len);
+		if (t->q == NULL)
+			return -ENOMEM;
+	}
+	memcpy(t->q, q, len);
+	t->qlen = (uint16_t)len;
+	t->qv = *v;
+	return 0;
+}
+
+static void dl_unlink(struct px_worker *w, struct px_txn *t)
+{
+	if (t->prev != NULL)
+		t->prev->next = t->next;
+	else
+		w->dl_head = t->next;
+	if (t->next != NULL)
+		t->next->prev = t->prev;
+	else
+		w->dl_tail = t->prev;
+	t->prev = t->next = NULL;
+}
+
+void px__txn_disarm(struct px_worker *w, struct px_txn *t)
+{
+	if (t->deadline_ms == 0)
+		return;
+	dl_unlink(w, t);
+	t->deadline_ms = 0;
+}
+
+void px__txn_arm(struct px_worker *w, struct px_txn *t, uint64_t timeout_ms)
+{
+	px__txn_disarm(w, t);
+	t->deadline_ms = px__now(w) + timeout_ms;
+	/* Same timeout for all: the tail has the latest deadline. */
+	t->prev = w->dl_tail;
+	t->next = NULL;
+	if (w->dl_tail != NULL)
+		w->dl_tail->next = t;
+	else
+		w->dl_head = t;
+	w->dl_tail = t;
+	if (!uv_is_active((uv_handle_t *)&w->deadline_timer))
+		uv_timer_start(&w->deadline_timer, px__deadline_cb, timeout_ms, 0);
+}
+
+void px__deadline_cb(uv_timer_t *h)
+{
+	struct px_worker *w = h->data;
+	uint64_t now = px__now(w);
+
+	while (w->dl_head != NULL && w->dl_head->deadline_ms <= now) {
+		struct px_txn *t = w->dl_head;
+		px__txn_disarm(w, t);
+		if (t->xfr && t->xfr_msgs > 0) {
+			/* Mid-transfer there is no way to say SERVFAIL: the
+			 * client sees the connection close instead. */
+			PX_STAT_INC(&w->stats, backend_timeouts);
+			px_log(CFG_LOG_WARNING, XFR, "zone transfer stalled after %u messages",
+			       t->xfr_msgs);
+			if (t->conn != NULL)
+				px__conn_close(t->conn);
+			px__backend_forget(w, t);
+			px__txn_done(w, t);
+			continue;
+		}
+		char why[128];
+		snprintf(why, sizeof(why), "backend %s did not answer within %llu ms",
+			 w->cfg->backend.address.text,
+			 (unsigned long long)w->cfg->backend.timeout_ms);
+		PX_STAT_INC(&w->stats, backend_timeouts);
+		px__txn_fail(w, t, CODEC_EDE_NO_REACHABLE_AUTHORITY, why);
+	}
+	if (w->dl_head != NULL)
+		uv_timer_start(&w->deadline_timer, px__deadline_cb, w->dl_head->deadline_ms - now, 0);
+}

@@ -1,0 +1,108 @@
+/* proxy/udp.c - the UDP listener of one worker.
+ *
+ * The socket was bound by main with SO_REUSEPORT (one per worker and
+ * address, so the kernel spreads clients over workers) and is opened here
+ * on the worker's loop with UV_UDP_RECVMMSG: one system call reads up to
+ * PX_UDP_RX_CHUNKS datagrams into the worker's receive block. Each
+ * datagram is handled before the callback returns, so one block serves
+ * every listener of the worker.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/internal.h"
+
+static _Atomic uint64_t send_err_log;
+
+static void udp_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct px_udp_listener *l = h->data;
+	(void)suggested;
+	buf->base = (char *)l->w->udp_rx;
+	buf->len = (size_t)PX_UDP_RX_CHUNKS * PX_UDP_DGRAM_MAX;
+}
+
+static void udp_recv_cb(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct sockaddr *from,
+			unsigned flags)
+{
+	struct px_udp_listener *l = h->data;
+
+	/* n == 0 with from == NULL: nothing more to read, or the end of an
+	 * mmsg batch (UV_UDP_MMSG_FREE); the block is ours, nothing to free. */
+	if (from == NULL)
+		return;
+	if (n < 0) {
+		if (px_log_ratelimit(&send_err_log))
+			px_log(CFG_LOG_WARNING, UDP, "receive on %s: %s", l->addr->text,
+			       uv_strerror((int)n));
+		return;
+	}
+	if (flags & UV_UDP_PARTIAL) {
+		/* Cannot happen with 64 KiB chunks; never act on a cut message. */
+		PX_STAT_INC(&l->w->stats, malformed_dropped);
+		return;
+	}
+	if (l->w->draining)
+		return;
+	px__query_handle(l->w, (const uint8_t *)buf->base, (size_t)n, PX_ORIGIN_UDP, l, from, NULL);
+}
+
+int px__udp_start(struct px_udp_listener *l, struct px_worker *w)
+{
+	int rc;
+
+	l->w = w;
+	rc = uv_udp_init_ex(&w->loop, &l->h, (unsigned)l->addr->sa.ss_family | UV_UDP_RECVMMSG);
+	if (rc < 0)
+		return rc;
+	l->h.data = l;
+	rc = uv_udp_open(&l->h, l->fd);
+	if (rc < 0)
+		return rc;
+	l->fd = -1; /* owned by the handle now */
+	return uv_udp_recv_start(&l->h, udp_alloc_cb, udp_recv_cb);
+}
+
+struct udp_send_req {
+	uv_udp_send_t req;
+	size_t len;
+	uint8_t data[];
+};
+
+static void udp_send_cb(uv_udp_send_t *req, int status)
+{
+	struct udp_send_req *r = (struct udp_send_req *)req;
+	struct px_udp_listener *l = req->handle->data;
+
+	if (status < 0 && status != UV_ECANCELED)
+		PX_STAT_INC(&l->w->stats, udp_send_errors);
+	free(r);
+	if (l->w->draining)
+		px__worker_maybe_finish(l->w);
+}
+
+void px__udp_send(struct px_udp_listener *l, const struct sockaddr *peer, const uint8_t *msg,
+		  size_t len)
+{
+	uv_buf_t b = uv_buf_init((char *)msg, (unsigned)len);
+	int rc = uv_udp_try_send(&l->h, &b, 1, peer);
+
+	if (rc >= 0)
+		return;
+	if (rc == UV_EAGAIN || rc == UV_ENOBUFS) {
+		/* The socket buffer is full: queue a copy rather than drop. */
+		struct udp_send_req *r = malloc(sizeof(*r) + len);
+		if (r != NULL) {
+			memcpy(r->data, msg, len);
+			r->len = len;
+			b = uv_buf_init((char *)r->data, (unsigned)len);
+			if (uv_udp_send(&r->req, &l->h, &b, 1, peer, udp_send_cb) == 0)
+				return;
+			free(r);
+		}
+	}
+	PX_STAT_INC(&l->w->stats, udp_send_errors);
+	if (px_log_ratelimit(&send_err_log))
+		px_log(CFG_LOG_WARNING, UDP, "send on %s: %s", l->addr->text, uv_strerror(rc));
+}

@@ -1,0 +1,172 @@
+/* proxy/worker.c - one event loop per thread.
+ *
+ * A worker owns its listeners (sockets bound by main with SO_REUSEPORT),
+ * its backend sockets, its transaction slots and its counters; no lock
+ * is taken on the query path. The main thread talks to a worker only by
+ * setting srv->stopping and waking it through an async handle.
+ *
+ * Shutdown (SIGTERM/SIGINT): stop reading from clients, close the TCP
+ * listeners, let every query in flight finish (each has a deadline, so
+ * this is bounded by [backend] timeout), then close all handles and let
+ * uv_run() return.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proxy/internal.h"
+
+static void close_cb_noop(uv_handle_t *h)
+{
+	(void)h;
+}
+
+static void begin_drain(struct px_worker *w)
+{
+	if (w->draining)
+		return;
+	w->draining = true;
+	for (size_t i = 0; i < w->n_udp; i++)
+		uv_udp_recv_stop(&w->udp[i].h);
+	for (size_t i = 0; i < w->n_tcp; i++)
+		if (!uv_is_closing((uv_handle_t *)&w->tcp[i].h))
+			uv_close((uv_handle_t *)&w->tcp[i].h, close_cb_noop);
+	for (struct px_conn *c = w->conns, *next; c != NULL; c = next) {
+		next = c->next;
+		if (c->reading) {
+			uv_read_stop((uv_stream_t *)&c->h);
+			c->reading = false;
+		}
+		if (c->inflight == 0 &&
+		    uv_stream_get_write_queue_size((uv_stream_t *)&c->h) == 0)
+			px__conn_close(c);
+	}
+	px__worker_maybe_finish(w);
+}
+
+static void wake_cb(uv_async_t *h)
+{
+	struct px_worker *w = h->data;
+
+	if (atomic_load(&w->srv->stopping))
+		begin_drain(w);
+}
+
+static bool udp_sends_pending(const struct px_worker *w)
+{
+	for (size_t i = 0; i < w->n_udp; i++)
+		if (uv_udp_get_send_queue_count(&w->udp[i].h) > 0)
+			return true;
+	return false;
+}
+
+static void close_walk_cb(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, close_cb_noop);
+}
+
+void px__worker_maybe_finish(struct px_worker *w)
+{
+	if (w->closed || !w->draining || w->inflight > 0 || w->conns != NULL ||
+	    udp_sends_pending(w))
+		return;
+	w->closed = true;
+	px__backend_close(w);
+	for (size_t i = 0; i < w->n_udp; i++)
+		uv_close((uv_handle_t *)&w->udp[i].h, close_cb_noop);
+	uv_close((uv_handle_t *)&w->deadline_timer, close_cb_noop);
+	uv_close((uv_handle_t *)&w->wake, close_cb_noop);
+}
+
+int px__worker_init(struct px_worker *w, struct px_server *srv, unsigned idx)
+{
+	int rc;
+
+	w->idx = idx;
+	w->srv = srv;
+	w->cfg = srv->cfg;
+	rc = uv_loop_init(&w->loop);
+	if (rc < 0)
+		return rc;
+	w->loop.data = w;
+	rc = -ENOMEM;
+	w->udp_rx = malloc((size_t)PX_UDP_RX_CHUNKS * PX_UDP_DGRAM_MAX);
+	w->be_rx = malloc(PX_UDP_DGRAM_MAX);
+	w->txns = calloc(PX_TXN_SLOTS, sizeof(*w->txns));
+	if (w->udp_rx == NULL || w->be_rx == NULL || w->txns == NULL)
+		goto fail;
+	for (uint32_t i = PX_TXN_SLOTS; i-- > 0;) {
+		w->txns[i].idx = i;
+		w->txns[i].free_next = w->txn_free;
+		w->txn_free = &w->txns[i];
+	}
+	rc = uv_async_init(&w->loop, &w->wake, wake_cb);
+	if (rc < 0)
+		goto fail;
+	w->wake.data = w;
+	uv_timer_init(&w->loop, &w->deadline_timer);
+	w->deadline_timer.data = w;
+	return 0;
+fail:
+	free(w->txns);
+	free(w->be_rx);
+	free(w->udp_rx);
+	w->txns = NULL;
+	w->be_rx = w->udp_rx = NULL;
+	uv_loop_close(&w->loop);
+	return rc;
+}
+
+static void worker_main(void *arg)
+{
+	struct px_worker *w = arg;
+	int rc;
+
+	for (size_t i = 0; i < w->n_udp; i++) {
+		rc = px__udp_start(&w->udp[i], w);
+		if (rc < 0)
+			px_log(CFG_LOG_ERROR, UDP, "worker %u: cannot serve %s: %s", w->idx,
+			       w->udp[i].addr->text, uv_strerror(rc));
+	}
+	for (size_t i = 0; i < w->n_tcp; i++) {
+		rc = px__tcp_start(&w->tcp[i], w);
+		if (rc < 0)
+			px_log(CFG_LOG_ERROR, TCP, "worker %u: cannot serve %s: %s", w->idx,
+			       w->tcp[i].addr->text, uv_strerror(rc));
+	}
+	/* A stop requested before this loop ran must not be missed. */
+	if (atomic_load(&w->srv->stopping))
+		begin_drain(w);
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+	/* Anything left (a handle that failed to start) closes here. */
+	uv_walk(&w->loop, close_walk_cb, NULL);
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+}
+
+int px__worker_start(struct px_worker *w)
+{
+	return uv_thread_create(&w->thread, worker_main, w);
+}
+
+void px__worker_deinit(struct px_worker *w)
+{
+	if (w->txns != NULL) {
+		int rc = uv_loop_close(&w->loop);
+		if (rc < 0)
+			px_log(CFG_LOG_WARNING, MAIN, "worker %u: loop not empty at exit", w->idx);
+	}
+	for (size_t i = 0; i < w->n_udp; i++)
+		if (w->udp[i].fd >= 0)
+			close(w->udp[i].fd);
+	for (size_t i = 0; i < w->n_tcp; i++)
+		if (w->tcp[i].fd >= 0)
+			close(w->tcp[i].fd);
+	free(w->udp);
+	free(w->tcp);
+	free(w->txns);
+	free(w->be_rx);
+	free(w->udp_rx);
+}
