@@ -53,7 +53,8 @@ int px__udp_start(struct px_udp_listener *l, struct px_worker *w)
 	int rc;
 
 	l->w = w;
-	rc = uv_udp_init_ex(&w->loop, &l->h, (unsigned)l->addr->sa.ss_family | UV_UDP_RECVMMSG);
+	/* AF_UNSPEC: libuv must not make a socket of its own, we open ours. */
+	rc = uv_udp_init_ex(&w->loop, &l->h, AF_UNSPEC | UV_UDP_RECVMMSG);
 	if (rc < 0)
 		return rc;
 	l->h.data = l;
