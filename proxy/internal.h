@@ -245,6 +245,10 @@ void px__backend_close(struct px_worker *w);
 
 /* sock.c: sockets bound by main with SO_REUSEPORT, one per worker. */
 int px__sock_bind(const struct cfg_addr *a, int type, uv_os_sock_t *out);
+/* Binds and closes a socket without SO_REUSEPORT: fails with -EADDRINUSE
+ * when anyone, another apexd included, already holds the address, which
+ * SO_REUSEPORT alone would silently share. */
+int px__sock_probe(const struct cfg_addr *a, int type);
 
 /* Millisecond clock of the worker's loop. */
 static inline uint64_t px__now(struct px_worker *w)

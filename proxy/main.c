@@ -70,6 +70,22 @@ static void log_stats(void)
 /* Binds one socket per worker for each listen address. */
 static int bind_all(const struct cfg *cfg)
 {
+	for (size_t i = 0; i < cfg->listen.udp.n; i++) {
+		int rc = px__sock_probe(&cfg->listen.udp.v[i], SOCK_DGRAM);
+		if (rc < 0) {
+			px_log(CFG_LOG_ERROR, MAIN, "cannot listen on udp %s: %s",
+			       cfg->listen.udp.v[i].text, strerror(-rc));
+			return rc;
+		}
+	}
+	for (size_t i = 0; i < cfg->listen.tcp.n; i++) {
+		int rc = px__sock_probe(&cfg->listen.tcp.v[i], SOCK_STREAM);
+		if (rc < 0) {
+			px_log(CFG_LOG_ERROR, MAIN, "cannot listen on tcp %s: %s",
+			       cfg->listen.tcp.v[i].text, strerror(-rc));
+			return rc;
+		}
+	}
 	for (unsigned wi = 0; wi < srv.n_workers; wi++) {
 		struct px_worker *w = &srv.workers[wi];
 		w->udp = calloc(cfg->listen.udp.n + 1, sizeof(*w->udp));

@@ -24,8 +24,11 @@ int px__sock_bind(const struct cfg_addr *a, int type, uv_os_sock_t *out)
 
 	if (fd < 0)
 		return -errno;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+	/* SO_REUSEADDR on TCP lets a restart bind past TIME_WAIT; on UDP it
+	 * would let strangers share the port, so only TCP gets it. */
+	if (type == SOCK_STREAM && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+		goto fail;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
 		goto fail;
 	/* An IPv6 wildcard must not swallow the IPv4 port: both may be
 	 * listed separately, as in BIND. */
@@ -44,4 +47,22 @@ fail:;
 	int err = -errno;
 	close(fd);
 	return err;
+}
+
+int px__sock_probe(const struct cfg_addr *a, int type)
+{
+	int one = 1;
+	int fd = socket(a->sa.ss_family, type | SOCK_CLOEXEC, 0);
+	int rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (type == SOCK_STREAM)
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (a->sa.ss_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&a->sa, a->salen) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
 }

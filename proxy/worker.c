@@ -154,6 +154,10 @@ int px__worker_start(struct px_worker *w)
 void px__worker_deinit(struct px_worker *w)
 {
 	if (w->txns != NULL) {
+		/* A worker that never ran (startup failed) still has its
+		 * async and timer handles: close them so the loop can close. */
+		uv_walk(&w->loop, close_walk_cb, NULL);
+		uv_run(&w->loop, UV_RUN_DEFAULT);
 		int rc = uv_loop_close(&w->loop);
 		if (rc < 0)
 			px_log(CFG_LOG_WARNING, MAIN, "worker %u: loop not empty at exit", w->idx);
