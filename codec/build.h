@@ -18,9 +18,9 @@
 /**
  * Builds an error reply to query[0..qlen).
  *
- * With v == NULL (the query did not scan; only its header is known, so
- * qlen >= CODEC_HDR_LEN) the reply is a bare header: same ID and opcode,
- * QR=1, RD copied, every count 0.
+ * With v == NULL (the query did not scan; only its header is known) the
+ * reply is a bare header: same ID and opcode, QR=1, RD copied, RCODE set,
+ * every count 0.
  *
  * With a view, the reply also echoes the first question (when qdcount >= 1)
  * and, when the query carried an OPT RR, adds an OPT (version 0,
@@ -28,11 +28,14 @@
  * info code ede and the UTF-8 text ede_text (may be NULL) unless ede is
  * CODEC_EDE_NONE. RFC 6891 forbids an OPT in a reply to a query without
  * one, so no EDE is added then. RD and CD are copied, AA/TC/RA/AD are 0.
- * If the text does not fit in outlen it is shortened; if the question does
- * not fit either, -EMSGSIZE.
+ * No other option of the query (cookie, ECS) is echoed. If the text does
+ * not fit in outlen it is shortened, at a UTF-8 character boundary; if the
+ * header, question, OPT and EDE option header do not fit, -EMSGSIZE.
+ * rcode must be < 16: extended RCODEs are not built.
  *
- * @return the reply length, or -EMSGSIZE if out is too small (needs at
- *         least CODEC_HDR_LEN bytes for the bare form).
+ * @return the reply length, -EMSGSIZE if out is too small (needs at
+ *         least CODEC_HDR_LEN bytes for the bare form), or -EBADMSG if
+ *         qlen < CODEC_HDR_LEN or the question name in query is malformed.
  */
 ssize_t codec_build_error(const uint8_t *query, size_t qlen, const struct codec_view *v,
 			  uint8_t rcode, uint16_t ede, const char *ede_text, uint8_t *out,

@@ -39,7 +39,9 @@ void codec_name_lower(uint8_t *name, size_t len);
 /**
  * Writes an uncompressed wire name in presentation format ("www.example.com.",
  * "." for the root; non-printable octets and '.' inside a label escaped as
- * RFC 1035 5.1 "\DDD" or "\."). Always NUL-terminates when outlen > 0.
- * @return the text length, or -EMSGSIZE if it did not fit (output cut).
+ * RFC 1035 5.1 "\DDD" or "\.", and '\' as "\\"). Always NUL-terminates
+ * when outlen > 0; a cut never splits an escape.
+ * @return the text length, -EMSGSIZE if it did not fit (output cut), or
+ *         -EBADMSG if name[0..len) holds no well-formed uncompressed name.
  */
 int codec_name_to_text(const uint8_t *name, size_t len, char *out, size_t outlen);

@@ -53,13 +53,17 @@ struct codec_view {
 /**
  * Validates msg[0..len) as a DNS message and fills *v.
  *
- * Checks: the header is present; every name is well formed (labels <= 63,
- * names <= 255 octets after decompression, label types 00 and 11 only,
- * compression pointers point strictly backwards into the message past the
- * header, at most CODEC_MAX_PTR_HOPS hops); every RR header and RDATA lies
- * within the message; counts match the data exactly (no trailing bytes);
- * at most one OPT RR, only in the additional section, owned by the root;
- * a TSIG RR only as the last additional record.
+ * Checks: the header is present and len <= CODEC_MAX_MSG; every question
+ * and owner name is well formed (labels <= 63, names <= 255 octets after
+ * decompression, label types 00 and 11 only, compression pointers point
+ * strictly before the start of the label run that contains them and not
+ * into the header, at most CODEC_MAX_PTR_HOPS hops); every RR header and
+ * RDATA lies within the message; counts match the data exactly (no
+ * trailing bytes); at most one OPT RR, only in the additional section,
+ * owned by the root written as one zero octet (not a pointer), its options
+ * each fitting inside its RDATA; a TSIG RR only as the last additional
+ * record. Names inside RDATA are not checked here; the codec_name_*
+ * functions validate them when they are read.
  *
  * Messages with any qdcount are accepted (NOTIFY, UPDATE and cookie-only
  * queries may have 0); the view describes the first question.

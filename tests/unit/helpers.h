@@ -17,3 +17,21 @@
  * @return the byte count, or -1 on a bad digit or overflow of outlen.
  */
 long th_hex(const char *hex, uint8_t *out, size_t outlen);
+
+/**
+ * Builds a wire message with ldns from presentation text, one item per
+ * line (blank lines and lines starting with ';' are ignored):
+ *
+ *   hdr <id> <flags>            ID and the whole flags word, both numbers
+ *                               (strtoul base 0: "0x8180" works); default 0 0
+ *   qd <name> <class> <type>    a question (zone section for UPDATE)
+ *   an|ns|ar <rr>               an RR in presentation format; an RR with no
+ *                               RDATA is allowed (UPDATE prerequisites)
+ *   edns <udp> [do] [<hex>]     an OPT RR: payload size, DO bit, and the raw
+ *                               option area as hex
+ *
+ * ldns compresses names when it writes the message, so repeated names come
+ * out as backward pointers, as a real server writes them.
+ * @return the length, or -1 if ldns rejects a line or out is too small.
+ */
+long th_pkt(const char *text, uint8_t *out, size_t outlen);

@@ -1,0 +1,124 @@
+/* codec/build.c - error replies written into a caller buffer. */
+#include "codec/build.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <string.h>
+
+#include "codec/name.h"
+#include "codec/rd.h"
+
+/* Owner (root), TYPE, CLASS, TTL, RDLENGTH of an OPT RR (RFC 6891 6.1.2). */
+#define BUILD_OPT_LEN 11
+/* OPTION-CODE, OPTION-LENGTH and the 2-octet INFO-CODE (RFC 8914 2). */
+#define BUILD_EDE_HDR_LEN 6
+/* QTYPE and QCLASS after the question name. */
+#define BUILD_QFIXED_LEN 4
+/* The DO bit in the low 16 bits of the OPT TTL (RFC 3225). */
+#define BUILD_OPT_DO 0x8000
+
+/* Longest prefix of text[0..n) that does not end inside a UTF-8
+ * sequence: cutting a character in half would hand clients invalid
+ * UTF-8, which RFC 8914 2 forbids. */
+static size_t utf8_cut(const char *text, size_t n)
+{
+	const uint8_t *s = (const uint8_t *)text;
+	size_t i = n;
+
+	/* Step back over continuation octets to the lead octet. */
+	while (i > 0 && (s[i - 1] & 0xc0) == 0x80)
+		i--;
+	if (i == 0)
+		return n;
+	uint8_t lead = s[i - 1];
+	size_t want = lead < 0x80 ? 1 : lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+
+	/* The last sequence is whole: keep it; else drop it entirely. */
+	return n - (i - 1) >= want ? n : i - 1;
+}
+
+ssize_t codec_build_error(const uint8_t *query, size_t qlen, const struct codec_view *v,
+                          uint8_t rcode, uint16_t ede, const char *ede_text, uint8_t *out,
+                          size_t outlen)
+{
+	struct codec_wr wr;
+	uint16_t qflags;
+	uint16_t flags;
+
+	/* Extended RCODEs (>= 16) need the OPT's upper bits; not built here. */
+	assert(rcode <= CODEC_RCODE_MASK);
+	if (qlen < CODEC_HDR_LEN)
+		return -EBADMSG;
+	/* A reply is never longer than a message can be. */
+	if (outlen > CODEC_MAX_MSG)
+		outlen = CODEC_MAX_MSG;
+	codec_wr_init(&wr, out, outlen);
+
+	qflags = codec_hdr_flags(query);
+	flags = (uint16_t)(CODEC_FLAG_QR | (qflags & (CODEC_OPCODE_MASK | CODEC_FLAG_RD)) |
+	                   (rcode & CODEC_RCODE_MASK));
+	if (v == NULL) {
+		codec_wr_u16(&wr, codec_hdr_id(query));
+		codec_wr_u16(&wr, flags);
+		codec_wr_u32(&wr, 0);
+		codec_wr_u32(&wr, 0);
+		return wr.err < 0 ? wr.err : (ssize_t)wr.pos;
+	}
+
+	uint8_t qname[CODEC_MAX_NAME];
+	int qname_len = 0;
+	bool has_q = v->qdcount >= 1;
+	bool add_ede = v->has_opt && ede != CODEC_EDE_NONE;
+
+	if (has_q) {
+		/* Decompress rather than copy bytes: the reply is standalone. */
+		qname_len = codec_name_unpack(query, qlen, v->qname_off, qname);
+		if (qname_len < 0)
+			return -EBADMSG;
+	}
+	flags |= qflags & CODEC_FLAG_CD;
+
+	codec_wr_u16(&wr, v->id);
+	codec_wr_u16(&wr, flags);
+	codec_wr_u16(&wr, has_q ? 1 : 0);
+	codec_wr_u16(&wr, 0);
+	codec_wr_u16(&wr, 0);
+	codec_wr_u16(&wr, v->has_opt ? 1 : 0);
+	if (has_q) {
+		codec_wr_bytes(&wr, qname, (size_t)qname_len);
+		codec_wr_u16(&wr, v->qtype);
+		codec_wr_u16(&wr, v->qclass);
+	}
+	if (!v->has_opt)
+		return wr.err < 0 ? wr.err : (ssize_t)wr.pos;
+
+	/* Only the text may be shortened; the fixed parts must all fit. */
+	size_t text_len = 0;
+
+	if (add_ede && ede_text != NULL) {
+		size_t room = codec_wr_left(&wr);
+
+		room = room > BUILD_OPT_LEN + BUILD_EDE_HDR_LEN
+		               ? room - BUILD_OPT_LEN - BUILD_EDE_HDR_LEN
+		               : 0;
+		text_len = strlen(ede_text);
+		if (text_len > room)
+			text_len = utf8_cut(ede_text, room);
+	}
+	uint16_t rdlen = add_ede ? (uint16_t)(BUILD_EDE_HDR_LEN + text_len) : 0;
+
+	codec_wr_u8(&wr, 0);
+	codec_wr_u16(&wr, CODEC_TYPE_OPT);
+	codec_wr_u16(&wr, CODEC_EDNS_UDP_SIZE);
+	codec_wr_u8(&wr, 0); /* extended RCODE: rcode < 16 needs no upper bits */
+	codec_wr_u8(&wr, 0); /* EDNS version 0 */
+	codec_wr_u16(&wr, v->do_bit ? BUILD_OPT_DO : 0);
+	codec_wr_u16(&wr, rdlen);
+	if (add_ede) {
+		codec_wr_u16(&wr, CODEC_EDNS_OPT_EDE);
+		codec_wr_u16(&wr, (uint16_t)(2 + text_len));
+		codec_wr_u16(&wr, ede);
+		codec_wr_bytes(&wr, ede_text, text_len);
+	}
+	return wr.err < 0 ? wr.err : (ssize_t)wr.pos;
+}

@@ -1,0 +1,200 @@
+/* codec/name.c - domain names in wire form: bounded decompression. */
+#include "codec/name.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "codec/wire.h"
+
+/* Label type bits in the first octet of a label (RFC 1035 4.1.4, RFC 6891
+ * 5): 00 is a normal label, 11 a compression pointer; 01 (extended labels)
+ * and 10 are reserved and never valid on the wire today. */
+#define NAME_LABEL_MASK 0xc0
+#define NAME_LABEL_NORMAL 0x00
+#define NAME_LABEL_POINTER 0xc0
+
+/*
+ * The one walker every public function uses, so all of them accept and
+ * reject exactly the same names.
+ *
+ * A pointer must land strictly before the start of the label run that
+ * contains it (the name's start, or the previous pointer's target), and not
+ * inside the header. The run starts therefore decrease strictly, so a loop
+ * is impossible by construction; the hop bound only caps the work a long
+ * pointer-to-pointer chain can cost.
+ *
+ * When out is not NULL the decompressed name is copied there (at least
+ * CODEC_MAX_NAME bytes). end may be NULL.
+ */
+static int name_walk(const uint8_t *msg, size_t len, size_t off, size_t *end, uint8_t *out)
+{
+	size_t pos = off;
+	size_t run = off;
+	size_t total = 0;
+	unsigned hops = 0;
+	bool jumped = false;
+
+	if (len > CODEC_MAX_MSG)
+		return -EBADMSG;
+	for (;;) {
+		if (pos >= len)
+			return -EBADMSG;
+		uint8_t c = msg[pos];
+
+		switch (c & NAME_LABEL_MASK) {
+		case NAME_LABEL_NORMAL:
+			if (c == 0) {
+				if (out != NULL)
+					out[total] = 0;
+				total++;
+				if (!jumped && end != NULL)
+					*end = pos + 1;
+				return (int)total;
+			}
+			/* c <= CODEC_MAX_LABEL holds here by the label type. */
+			if (len - pos - 1 < c)
+				return -EBADMSG;
+			/* Leave room for the root label that must follow. */
+			if (total + 1 + c + 1 > CODEC_MAX_NAME)
+				return -EBADMSG;
+			if (out != NULL)
+				memcpy(out + total, msg + pos, (size_t)c + 1);
+			total += (size_t)c + 1;
+			pos += (size_t)c + 1;
+			break;
+		case NAME_LABEL_POINTER: {
+			if (len - pos < 2)
+				return -EBADMSG;
+			size_t target = (size_t)(c & ~NAME_LABEL_MASK) << 8 | msg[pos + 1];
+
+			if (target < CODEC_HDR_LEN || target >= run)
+				return -EBADMSG;
+			if (++hops > CODEC_MAX_PTR_HOPS)
+				return -EBADMSG;
+			if (!jumped && end != NULL)
+				*end = pos + 2;
+			jumped = true;
+			pos = target;
+			run = target;
+			break;
+		}
+		default:
+			return -EBADMSG;
+		}
+	}
+}
+
+int codec_name_skip(const uint8_t *msg, size_t len, size_t off, size_t *end)
+{
+	size_t dummy;
+
+	return name_walk(msg, len, off, end != NULL ? end : &dummy, NULL);
+}
+
+int codec_name_unpack(const uint8_t *msg, size_t len, size_t off, uint8_t *out)
+{
+	return name_walk(msg, len, off, NULL, out);
+}
+
+static uint8_t ascii_lower(uint8_t c)
+{
+	return c >= 'A' && c <= 'Z' ? (uint8_t)(c + ('a' - 'A')) : c;
+}
+
+int codec_name_equal(const uint8_t *a, size_t alen, size_t aoff, const uint8_t *b, size_t blen,
+                     size_t boff)
+{
+	uint8_t na[CODEC_MAX_NAME];
+	uint8_t nb[CODEC_MAX_NAME];
+	int la = name_walk(a, alen, aoff, NULL, na);
+	int lb = name_walk(b, blen, boff, NULL, nb);
+
+	if (la < 0 || lb < 0)
+		return -EBADMSG;
+	if (la != lb)
+		return 0;
+	/* Length octets are <= 63, below 'A', so folding them is harmless and
+	 * a plain octet loop compares label boundaries too. */
+	for (int i = 0; i < la; i++) {
+		if (ascii_lower(na[i]) != ascii_lower(nb[i]))
+			return 0;
+	}
+	return 1;
+}
+
+void codec_name_lower(uint8_t *name, size_t len)
+{
+	/* Length octets of an uncompressed name are <= 63, never 'A'..'Z',
+	 * so folding every octet only touches label text. */
+	for (size_t i = 0; i < len; i++)
+		name[i] = ascii_lower(name[i]);
+}
+
+/* Output cursor for codec_name_to_text(). Once a piece does not fit,
+ * nothing more is written: a reader of the log must never see half an
+ * escape, or a later short piece that hides the cut. */
+struct text_out {
+	char *buf;
+	size_t len;
+	size_t pos;
+	bool cut;
+};
+
+static void text_put(struct text_out *t, const char *s, size_t n)
+{
+	if (t->cut || t->len == 0 || n > t->len - 1 - t->pos) {
+		t->cut = true;
+		return;
+	}
+	memcpy(t->buf + t->pos, s, n);
+	t->pos += n;
+	t->buf[t->pos] = '\0';
+}
+
+int codec_name_to_text(const uint8_t *name, size_t len, char *out, size_t outlen)
+{
+	struct text_out t = {.buf = out, .len = outlen, .pos = 0, .cut = false};
+	size_t i = 0;
+
+	if (outlen > 0)
+		out[0] = '\0';
+	if (len > CODEC_MAX_NAME)
+		len = CODEC_MAX_NAME;
+	for (;;) {
+		if (i >= len)
+			return -EBADMSG;
+		uint8_t c = name[i++];
+
+		if (c == 0)
+			break;
+		if (c > CODEC_MAX_LABEL || len - i < c)
+			return -EBADMSG;
+		for (uint8_t k = 0; k < c; k++) {
+			uint8_t o = name[i++];
+			char esc[4];
+			size_t n;
+
+			if (o == '.' || o == '\\') {
+				esc[0] = '\\';
+				esc[1] = (char)o;
+				n = 2;
+			} else if (o <= ' ' || o >= 0x7f) {
+				/* \DDD, RFC 1035 5.1: three decimal digits. */
+				esc[0] = '\\';
+				esc[1] = (char)('0' + o / 100);
+				esc[2] = (char)('0' + o / 10 % 10);
+				esc[3] = (char)('0' + o % 10);
+				n = 4;
+			} else {
+				esc[0] = (char)o;
+				n = 1;
+			}
+			text_put(&t, esc, n);
+		}
+		text_put(&t, ".", 1);
+	}
+	/* The root alone is written as "."; other names already end in one. */
+	if (i == 1)
+		text_put(&t, ".", 1);
+	return t.cut ? -EMSGSIZE : (int)t.pos;
+}
