@@ -1,0 +1,139 @@
+/* config/internal.h - declarations shared by the files of config/ only.
+ *
+ * name.c parses domain names, value.c parses and prints the scalar value
+ * types, load.c drives libinih and owns the load state (struct cfg__ld),
+ * validate.c runs the checks that need the whole file.
+ * Nothing here is part of the API: proxy/ uses config/config.h alone.
+ * Threads: whatever thread runs cfg_load(); no global state.
+ */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+
+/* ---- name.c ---------------------------------------------------------- */
+
+/**
+ * Parses a domain name in presentation format (RFC 1035 §5.1: "\." and
+ * "\DDD" escapes, trailing dot optional) into out, lowercased.
+ * @return NULL on success, else a short reason for the error message
+ *         ("empty label", "label longer than 63 bytes", ...).
+ */
+const char *cfg__name_parse(const char *s, size_t len, struct cfg_name *out);
+
+/** True if a and b are the same name (both come from cfg__name_parse). */
+bool cfg__name_equal(const struct cfg_name *a, const struct cfg_name *b);
+
+/** True if name is zone itself or lies below it (label-wise suffix). */
+bool cfg__name_in_zone(const struct cfg_name *name, const struct cfg_name *zone);
+
+/* ---- value.c --------------------------------------------------------- */
+
+/*
+ * Scalar parsers. Each takes the value without surrounding blanks and
+ * returns 0, -EINVAL for text that is not of the type at all, or -ERANGE
+ * when it is but does not fit in 64 bits. Range checks against a key's
+ * limits are the caller's.
+ */
+int cfg__parse_uint(const char *s, size_t len, uint64_t *out);
+int cfg__parse_duration_ms(const char *s, size_t len, uint64_t *out);
+int cfg__parse_size(const char *s, size_t len, uint64_t *out);
+int cfg__parse_bool(const char *s, size_t len, bool *out);
+
+/**
+ * Parses "1.2.3.4:53" or "[::1]:53" into out (sockaddr with the port,
+ * salen, normalised text).
+ * @return NULL on success, else a short reason ("missing port", ...).
+ */
+const char *cfg__parse_addr(const char *s, size_t len, struct cfg_addr *out);
+
+/** Prints a duration the way the file would spell it: "0", "250ms", "5s", "1h", "1d". */
+void cfg__fmt_duration_ms(char *buf, size_t size, uint64_t ms);
+
+/** Prints a byte count the way the file would spell it: "512", "64K", "1M", "64G". */
+void cfg__fmt_size(char *buf, size_t size, uint64_t bytes);
+
+/**
+ * Copies len bytes of s into buf for an error message: printable ASCII as
+ * is, anything else as \xNN, cut with "..." when longer than max_chars, so
+ * a hostile file cannot make messages unreadable or huge.
+ */
+void cfg__fmt_text(char *buf, size_t size, const char *s, size_t len, size_t max_chars);
+
+/* ---- load.c ---------------------------------------------------------- */
+
+/** The sections, in the order docs/configuration.md lists them. */
+enum cfg__sec {
+	CFG__SEC_SERVER,
+	CFG__SEC_LISTEN,
+	CFG__SEC_TLS,
+	CFG__SEC_BACKEND,
+	CFG__SEC_RESOLVER,
+	CFG__SEC_FLATTEN,
+	CFG__SEC_CACHE,
+	CFG__SEC_LIMITS,
+	CFG__SEC_ZONE,
+	CFG__SEC_ALIAS,
+	CFG__SEC_COUNT,
+};
+
+/** Most keys any one section has, implemented or not. */
+#define CFG__MAX_KEYS 16
+
+/** Key indexes that validate.c asks about; they match the tables in load.c. */
+enum {
+	CFG__KEY_LISTEN_UDP = 0,
+	CFG__KEY_LISTEN_TCP = 1,
+	CFG__KEY_BACKEND_ADDRESS = 0,
+	CFG__KEY_FLATTEN_CNAME = 0,
+	CFG__KEY_FLATTEN_MIN_TTL = 3,
+	CFG__KEY_FLATTEN_MAX_TTL = 4,
+};
+
+struct cfg__msg {
+	unsigned line;
+	unsigned seq; /* keeps messages of one line in the order they were found */
+	char *text;   /* the whole line, "FILE:LINE: ..." without the newline */
+};
+
+/** Load state: lives for one cfg_load_mem() call. */
+struct cfg__ld {
+	const char *file;
+	const char *text;
+	size_t len, pos;
+	unsigned line; /* of the line the reader handed to inih last */
+	struct cfg *cfg;
+
+	/* The section the current line belongs to, as the reader saw it. */
+	int sec;       /* enum cfg__sec, or -1 before the first header */
+	bool sec_skip; /* the header was wrong: its keys are not checked */
+	size_t zone;   /* index into cfg->zones while sec is CFG__SEC_ZONE */
+	char sec_disp[160];
+
+	/* The current key line, split by the reader. */
+	char *buf;
+	size_t buf_cap;
+	const char *key, *val;
+	size_t key_len, val_len;
+
+	unsigned seen[CFG__SEC_COUNT][CFG__MAX_KEYS]; /* line a key was set on, 0 = not set */
+	unsigned sec_line[CFG__SEC_COUNT];            /* first header line, 0 = none */
+	unsigned *zone_cname_line;                    /* per zone, 0 = key absent */
+	size_t zones_cap, aliases_cap;
+
+	struct cfg__msg *msgs; /* at most CFG_MSGS_KEPT */
+	size_t n_msgs, msgs_cap;
+	unsigned n_errors; /* all of them, kept or not */
+	bool oom;
+};
+
+/** Records "FILE:LINE: " + the formatted text as one error. */
+void cfg__err(struct cfg__ld *ld, unsigned line, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+/* ---- validate.c ------------------------------------------------------ */
+
+/** Resolves what depends on the whole file and runs the cross-key checks. */
+void cfg__validate(struct cfg__ld *ld);

@@ -1,0 +1,1149 @@
+/* config/load.c - the INI file into struct cfg, through libinih.
+ *
+ * libinih, as Debian 12 builds it, calls the handler without a line
+ * number and not at all for a section without keys, copies section names
+ * into a 50-byte buffer (a 253-character [zone NAME] would be cut),
+ * reads lines into a 200-byte buffer (longer lines come back as two),
+ * treats only ';' as an inline comment, and takes an indented line as the
+ * continuation of the previous value. None of that fits CONFIG.md, and
+ * the options that would change it are process-wide globals.
+ *
+ * So the reader callback that ini_parse_stream() pulls lines from does the
+ * lexing: it counts lines, strips comments, opens sections (empty ones
+ * included), and splits "key = value" at the first '='. It then hands inih
+ * a short stand-in line of the same kind ("k=v", "[s]" or an empty line),
+ * and the handler that inih calls for "k=v" reads the real key and value
+ * from the load state. inih thus stays the driver that CONFIG.md names,
+ * while every limit and every line number is ours.
+ *
+ * Values are checked as they arrive (schema tables below); what needs the
+ * whole file (defaults that come later in the file, required keys, alias
+ * owners inside zones) is in validate.c. Errors are collected, never
+ * fatal, so one run shows every problem in the file.
+ */
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config/internal.h"
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* How many error lines are kept for the report. More are counted, but
+ * they would not fit in struct cfg_error anyway, and a hostile file must
+ * not make us hold a message per line of it. */
+#define CFG_MSGS_KEPT 256
+
+/* The largest file cfg_load() reads; a config is a few kilobytes, so
+ * anything this big is a wrong path, not a config. */
+#define CFG_FILE_MAX (16u << 20)
+
+enum key_type {
+	K_UINT,     /* unsigned, range min..max */
+	K_MS,       /* uint64_t milliseconds, range min..max ms */
+	K_SEC,      /* uint64_t seconds, range min..max s; written as any duration */
+	K_SIZE,     /* uint64_t bytes, range min..max */
+	K_BOOL,     /* bool */
+	K_LOGLEVEL, /* enum cfg_log_level */
+	K_CNAME,    /* enum cfg_cname_mode */
+	K_ADDR,     /* struct cfg_addr, exactly one */
+	K_ADDRS,    /* struct cfg_addr_list */
+	K_TYPES,    /* cfg.flatten.aname_types */
+	K_LATER,    /* in CONFIG.md, but its feature is not built yet */
+};
+
+struct key_def {
+	const char *name;
+	enum key_type type;
+	size_t off; /* into struct cfg, or struct cfg_zone for [zone NAME] */
+	uint64_t min, max;
+};
+
+struct sec_def {
+	const char *name;
+	const struct key_def *keys;
+	size_t n_keys;
+	bool later; /* the whole section belongs to a later feature */
+};
+
+#define OFF(field) offsetof(struct cfg, field)
+/* One line: clang-format would spread this initializer over four. */
+/* clang-format off */
+#define LATER(name) {name, K_LATER, 0, 0, 0}
+/* clang-format on */
+
+/* Second, minute, hour and day in the unit of the field. */
+#define S_MS 1000ull
+#define H_MS 3600000ull
+#define D_S 86400ull
+#define SIZE_M (1ull << 20)
+#define SIZE_G (1ull << 30)
+
+/* Order matters twice: "allowed:" lists the keys in this order, and
+ * internal.h names some indexes (CFG__KEY_*) for validate.c. */
+static const struct key_def server_keys[] = {
+        {"threads", K_UINT, OFF(server.threads), 0, 256},
+        {"log-level", K_LOGLEVEL, OFF(server.log_level), 0, 0},
+        LATER("user"),
+        LATER("control"),
+        LATER("query-log"),
+};
+
+static const struct key_def listen_keys[] = {
+        {"udp", K_ADDRS, OFF(listen.udp), 0, 0},
+        {"tcp", K_ADDRS, OFF(listen.tcp), 0, 0},
+        {"tcp-idle-timeout", K_MS, OFF(listen.tcp_idle_timeout_ms), 1 * S_MS, 1 * H_MS},
+        {"max-connections", K_UINT, OFF(listen.max_connections), 1, 1000000},
+        LATER("dot"),
+        LATER("doh"),
+        LATER("doh-path"),
+        LATER("metrics"),
+};
+
+static const struct key_def tls_keys[] = {
+        LATER("certificate"),
+        LATER("private-key"),
+        LATER("min-version"),
+};
+
+static const struct key_def backend_keys[] = {
+        {"address", K_ADDR, OFF(backend.address), 0, 0},
+        {"timeout", K_MS, OFF(backend.timeout_ms), 50, 30 * S_MS},
+};
+
+static const struct key_def resolver_keys[] = {
+        {"addresses", K_ADDRS, OFF(resolver.addresses), 0, 0},
+        {"timeout", K_MS, OFF(resolver.timeout_ms), 50, 30 * S_MS},
+        {"ecs", K_BOOL, OFF(resolver.ecs), 0, 0},
+};
+
+static const struct key_def flatten_keys[] = {
+        {"cname", K_CNAME, OFF(flatten.cname), 0, 0},
+        {"aname-types", K_TYPES, 0, 0, 0},
+        {"max-chain", K_UINT, OFF(flatten.max_chain), 1, 32},
+        {"min-ttl", K_SEC, OFF(flatten.min_ttl_s), 0, 1 * D_S},
+        {"max-ttl", K_SEC, OFF(flatten.max_ttl_s), 1, 7 * D_S},
+        {"deadline", K_MS, OFF(flatten.deadline_ms), 100, 30 * S_MS},
+        {"serve-stale", K_SEC, OFF(flatten.serve_stale_s), 0, 7 * D_S},
+        {"failure-ttl", K_SEC, OFF(flatten.failure_ttl_s), 0, 3600},
+        {"cache-size", K_SIZE, OFF(flatten.cache_size), 1 * SIZE_M, 64 * SIZE_G},
+        {"show-aname", K_BOOL, OFF(flatten.show_aname), 0, 0},
+};
+
+static const struct key_def cache_keys[] = {
+        LATER("answers"),
+};
+
+static const struct key_def limits_keys[] = {
+        LATER("responses-per-second"),
+        LATER("slip"),
+};
+
+static const struct key_def zone_keys[] = {
+        {"cname", K_CNAME, offsetof(struct cfg_zone, cname), 0, 0},
+};
+
+static const struct sec_def sections[CFG__SEC_COUNT] = {
+        [CFG__SEC_SERVER] = {"server", server_keys, ARRAY_LEN(server_keys), false},
+        [CFG__SEC_LISTEN] = {"listen", listen_keys, ARRAY_LEN(listen_keys), false},
+        [CFG__SEC_TLS] = {"tls", tls_keys, ARRAY_LEN(tls_keys), true},
+        [CFG__SEC_BACKEND] = {"backend", backend_keys, ARRAY_LEN(backend_keys), false},
+        [CFG__SEC_RESOLVER] = {"resolver", resolver_keys, ARRAY_LEN(resolver_keys), false},
+        [CFG__SEC_FLATTEN] = {"flatten", flatten_keys, ARRAY_LEN(flatten_keys), false},
+        [CFG__SEC_CACHE] = {"cache", cache_keys, ARRAY_LEN(cache_keys), true},
+        [CFG__SEC_LIMITS] = {"limits", limits_keys, ARRAY_LEN(limits_keys), true},
+        [CFG__SEC_ZONE] = {"zone", zone_keys, ARRAY_LEN(zone_keys), false},
+        [CFG__SEC_ALIAS] = {"alias", NULL, 0, false},
+};
+
+_Static_assert(ARRAY_LEN(listen_keys) <= CFG__MAX_KEYS, "raise CFG__MAX_KEYS");
+_Static_assert(ARRAY_LEN(flatten_keys) <= CFG__MAX_KEYS, "raise CFG__MAX_KEYS");
+
+#define SECTIONS_ALLOWED                                                                           \
+	"[server], [listen], [backend], [resolver], [flatten], [zone NAME], [alias]"
+#define NAME_ALLOWED "a name like example.com (labels of 1..63 bytes, 255 bytes in all)"
+#define ANAME_TYPES_ALLOWED                                                                        \
+	"at most 16 type codes, 1..65535 except 1, 2, 5, 6, 28, 39, 41, 46, 47, 50, 128..255 "     \
+	"and 65535, like 65401"
+
+static const char *const log_level_names[] = {
+        [CFG_LOG_ERROR] = "error",
+        [CFG_LOG_WARNING] = "warning",
+        [CFG_LOG_INFO] = "info",
+        [CFG_LOG_DEBUG] = "debug",
+};
+
+static const char *const cname_mode_names[] = {
+        [CFG_CNAME_APEX] = "apex",
+        [CFG_CNAME_ALL] = "all",
+        [CFG_CNAME_NONE] = "none",
+};
+
+/* ---- errors ------------------------------------------------------------ */
+
+void cfg__err(struct cfg__ld *ld, unsigned line, const char *fmt, ...)
+{
+	char body[1024];
+	va_list ap;
+
+	ld->n_errors++;
+	if (ld->n_msgs >= CFG_MSGS_KEPT)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(body, sizeof(body), fmt, ap);
+	va_end(ap);
+
+	if (ld->n_msgs == ld->msgs_cap) {
+		size_t cap = ld->msgs_cap ? ld->msgs_cap * 2 : 16;
+		struct cfg__msg *m = realloc(ld->msgs, cap * sizeof(*m));
+		if (m == NULL) {
+			ld->oom = true;
+			return;
+		}
+		ld->msgs = m;
+		ld->msgs_cap = cap;
+	}
+	int n = snprintf(NULL, 0, "%s:%u: %s", ld->file, line, body);
+	char *text = n < 0 ? NULL : malloc((size_t)n + 1);
+	if (text == NULL) {
+		ld->oom = true;
+		return;
+	}
+	snprintf(text, (size_t)n + 1, "%s:%u: %s", ld->file, line, body);
+	ld->msgs[ld->n_msgs] = (struct cfg__msg){line, (unsigned)ld->n_msgs, text};
+	ld->n_msgs++;
+}
+
+/* An error about the key on the current line: "FILE:LINE: [sec] key: ...". */
+__attribute__((format(printf, 2, 3))) static void key_err(struct cfg__ld *ld, const char *fmt, ...)
+{
+	char body[768], key[128];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(body, sizeof(body), fmt, ap);
+	va_end(ap);
+	cfg__fmt_text(key, sizeof(key), ld->key, ld->key_len, 100);
+	cfg__err(ld, ld->line, "[%s] %s: %s", ld->sec_disp, key, body);
+}
+
+/* "FILE:LINE: [sec] key: "VALUE" why; allowed: ..." */
+static void bad_value(struct cfg__ld *ld, const char *v, size_t vlen, const char *why,
+                      const char *allowed)
+{
+	char text[128];
+
+	cfg__fmt_text(text, sizeof(text), v, vlen, 100);
+	key_err(ld, "\"%s\" %s; allowed: %s", text, why, allowed);
+}
+
+static int msg_cmp(const void *a, const void *b)
+{
+	const struct cfg__msg *x = a, *y = b;
+
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Writes the collected errors, sorted by line, into err: as many whole
+ * lines as fit, then a count of the rest. */
+static void render_errors(struct cfg__ld *ld, struct cfg_error *err)
+{
+	/* Room kept for the "(N more errors not shown)" line. */
+	const size_t tail = 48;
+	size_t o = 0, shown = 0;
+
+	err->count = ld->n_errors;
+	err->msg[0] = '\0';
+	qsort(ld->msgs, ld->n_msgs, sizeof(ld->msgs[0]), msg_cmp);
+	for (size_t i = 0; i < ld->n_msgs; i++) {
+		size_t l = strlen(ld->msgs[i].text);
+		if (o + l + 1 + tail >= sizeof(err->msg))
+			break;
+		memcpy(err->msg + o, ld->msgs[i].text, l);
+		o += l;
+		err->msg[o++] = '\n';
+		shown++;
+	}
+	err->msg[o] = '\0';
+	if (shown < ld->n_errors)
+		snprintf(err->msg + o, sizeof(err->msg) - o, "(%zu more errors not shown)\n",
+		         (size_t)ld->n_errors - shown);
+}
+
+/* ---- values ------------------------------------------------------------ */
+
+static void key_allowed(const struct key_def *k, char *buf, size_t size)
+{
+	char lo[32], hi[32];
+
+	switch (k->type) {
+	case K_UINT:
+		snprintf(buf, size, "%llu..%llu", (unsigned long long)k->min,
+		         (unsigned long long)k->max);
+		break;
+	case K_MS:
+		cfg__fmt_duration_ms(lo, sizeof(lo), k->min);
+		cfg__fmt_duration_ms(hi, sizeof(hi), k->max);
+		snprintf(buf, size, "%s..%s, like 250ms, 5s, 10m, 1h or 1d", lo, hi);
+		break;
+	case K_SEC:
+		cfg__fmt_duration_ms(lo, sizeof(lo), k->min * 1000);
+		cfg__fmt_duration_ms(hi, sizeof(hi), k->max * 1000);
+		snprintf(buf, size, "%s..%s in whole seconds, like 30s, 10m, 1h or 1d", lo, hi);
+		break;
+	case K_SIZE:
+		cfg__fmt_size(lo, sizeof(lo), k->min);
+		cfg__fmt_size(hi, sizeof(hi), k->max);
+		snprintf(buf, size, "%s..%s, like 512, 64K, 64M or 1G", lo, hi);
+		break;
+	case K_BOOL:
+		snprintf(buf, size, "yes, no, true, false, on, off");
+		break;
+	case K_LOGLEVEL:
+		snprintf(buf, size, "error, warning, info, debug");
+		break;
+	case K_CNAME:
+		snprintf(buf, size, "apex, all, none");
+		break;
+	case K_ADDR:
+		snprintf(buf, size, "an address like 127.0.0.1:5300");
+		break;
+	case K_ADDRS:
+		snprintf(buf, size, "addresses like 127.0.0.1:53, [::1]:53");
+		break;
+	case K_TYPES:
+		snprintf(buf, size, "%s", ANAME_TYPES_ALLOWED);
+		break;
+	case K_LATER:
+		buf[0] = '\0';
+		break;
+	}
+}
+
+/* Finds word (case-insensitively, as for booleans) in names; -1 if absent. */
+static int word_index(const char *const *names, size_t n, const char *s, size_t len)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (strlen(names[i]) == len && strncasecmp(names[i], s, len) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Calls fn for each comma-separated element of s, blanks around it
+ * removed; an empty element is reported once for the whole value. */
+static bool split_list(struct cfg__ld *ld, const char *allowed,
+                       void (*fn)(struct cfg__ld *ld, const char *e, size_t len, void *arg),
+                       void *arg)
+{
+	const char *s = ld->val, *end = ld->val + ld->val_len;
+
+	while (s <= end) {
+		const char *comma = memchr(s, ',', (size_t)(end - s));
+		const char *e_end = comma ? comma : end;
+		const char *e = s;
+		while (e < e_end && is_blank(*e))
+			e++;
+		while (e_end > e && is_blank(e_end[-1]))
+			e_end--;
+		if (e == e_end) {
+			bad_value(ld, ld->val, ld->val_len, "has an empty list element", allowed);
+			return false;
+		}
+		fn(ld, e, (size_t)(e_end - e), arg);
+		if (comma == NULL)
+			break;
+		s = comma + 1;
+	}
+	return true;
+}
+
+struct addrs_acc {
+	struct cfg_addr *v;
+	size_t n, cap;
+	bool bad;
+	const char *allowed;
+};
+
+static void add_addr(struct cfg__ld *ld, const char *e, size_t len, void *arg)
+{
+	struct addrs_acc *acc = arg;
+	struct cfg_addr a;
+	const char *why = cfg__parse_addr(e, len, &a);
+	char msg[96];
+
+	if (why != NULL) {
+		snprintf(msg, sizeof(msg), "is not an address (%s)", why);
+		bad_value(ld, e, len, msg, acc->allowed);
+		acc->bad = true;
+		return;
+	}
+	for (size_t i = 0; i < acc->n; i++) {
+		if (strcmp(acc->v[i].text, a.text) == 0) {
+			bad_value(ld, e, len, "is listed twice", "each address once");
+			acc->bad = true;
+			return;
+		}
+	}
+	if (acc->n == acc->cap) {
+		/* The element count is bounded by the commas, so this never
+		 * grows; the check only guards the contract. */
+		acc->bad = true;
+		return;
+	}
+	acc->v[acc->n++] = a;
+}
+
+static void set_addrs(struct cfg__ld *ld, struct cfg_addr_list *list, const char *allowed)
+{
+	struct addrs_acc acc = {.cap = 1, .allowed = allowed};
+
+	for (size_t i = 0; i < ld->val_len; i++)
+		acc.cap += ld->val[i] == ',';
+	acc.v = calloc(acc.cap, sizeof(*acc.v));
+	if (acc.v == NULL) {
+		ld->oom = true;
+		return;
+	}
+	if (!split_list(ld, allowed, add_addr, &acc) || acc.bad || acc.n == 0) {
+		free(acc.v);
+		return;
+	}
+	list->v = acc.v;
+	list->n = acc.n;
+}
+
+/* Why a type code cannot be an ANAME type, or NULL if it can. apexd asks
+ * BIND for the ANAME type at the query name and reads A, AAAA, CNAME,
+ * DNAME, SOA, NS and the DNSSEC types itself, so none of those can double
+ * as an ANAME; meta and query types are not data at all (RFC 6895 §3.1). */
+static const char *aname_type_forbidden(uint64_t t)
+{
+	switch (t) {
+	case 0:
+		return "reserved";
+	case 1:
+		return "A, which apexd reads itself";
+	case 2:
+		return "NS, which apexd reads itself";
+	case 5:
+		return "CNAME, which apexd reads itself";
+	case 6:
+		return "SOA, which apexd reads itself";
+	case 28:
+		return "AAAA, which apexd reads itself";
+	case 39:
+		return "DNAME, which apexd reads itself";
+	case 41:
+		return "OPT, a pseudo-type";
+	case 46:
+	case 47:
+	case 50:
+		return "a DNSSEC type";
+	case 65535:
+		return "reserved";
+	}
+	if (t >= 128 && t <= 255)
+		return "a query or meta type";
+	return NULL;
+}
+
+struct types_acc {
+	uint16_t v[CFG_MAX_ANAME_TYPES];
+	size_t n;
+	bool bad, too_many;
+};
+
+static void add_type(struct cfg__ld *ld, const char *e, size_t len, void *arg)
+{
+	struct types_acc *acc = arg;
+	uint64_t t;
+	int rc = cfg__parse_uint(e, len, &t);
+	char why[96];
+
+	if (rc == -EINVAL) {
+		bad_value(ld, e, len, "is not a number", ANAME_TYPES_ALLOWED);
+		acc->bad = true;
+		return;
+	}
+	if (rc < 0 || t > 65535) {
+		bad_value(ld, e, len, "is out of range", ANAME_TYPES_ALLOWED);
+		acc->bad = true;
+		return;
+	}
+	const char *no = aname_type_forbidden(t);
+	if (no != NULL) {
+		snprintf(why, sizeof(why), "cannot be an ANAME type (%s)", no);
+		bad_value(ld, e, len, why, ANAME_TYPES_ALLOWED);
+		acc->bad = true;
+		return;
+	}
+	for (size_t i = 0; i < acc->n; i++) {
+		if (acc->v[i] == t) {
+			bad_value(ld, e, len, "is listed twice", "each type once");
+			acc->bad = true;
+			return;
+		}
+	}
+	if (acc->n == CFG_MAX_ANAME_TYPES) {
+		if (!acc->too_many)
+			key_err(ld, "more than %d types; allowed: %s", CFG_MAX_ANAME_TYPES,
+			        ANAME_TYPES_ALLOWED);
+		acc->too_many = acc->bad = true;
+		return;
+	}
+	acc->v[acc->n++] = (uint16_t)t;
+}
+
+static void set_types(struct cfg__ld *ld)
+{
+	struct types_acc acc = {.n = 0};
+
+	if (!split_list(ld, ANAME_TYPES_ALLOWED, add_type, &acc) || acc.bad)
+		return;
+	memcpy(ld->cfg->flatten.aname_types, acc.v, sizeof(acc.v));
+	ld->cfg->flatten.n_aname_types = (unsigned)acc.n;
+}
+
+/* Parses the current value as key k and stores it at base + k->off. A bad
+ * value leaves the default in place (the load fails anyway). */
+static void set_key(struct cfg__ld *ld, const struct key_def *k, void *base)
+{
+	const char *v = ld->val;
+	size_t vlen = ld->val_len;
+	char *field = (char *)base + k->off;
+	char allowed[256];
+	uint64_t x, unit;
+	int rc, i;
+
+	key_allowed(k, allowed, sizeof(allowed));
+	if (vlen == 0) {
+		key_err(ld, "missing value; allowed: %s", allowed);
+		return;
+	}
+	switch (k->type) {
+	case K_UINT:
+		rc = cfg__parse_uint(v, vlen, &x);
+		if (rc == -EINVAL)
+			bad_value(ld, v, vlen, "is not a number", allowed);
+		else if (rc < 0 || x < k->min || x > k->max)
+			bad_value(ld, v, vlen, "is out of range", allowed);
+		else
+			*(unsigned *)field = (unsigned)x;
+		break;
+	case K_MS:
+	case K_SEC:
+		rc = cfg__parse_duration_ms(v, vlen, &x);
+		unit = k->type == K_SEC ? 1000 : 1;
+		if (rc == -EINVAL)
+			bad_value(ld, v, vlen, "is not a duration", allowed);
+		else if (rc == 0 && x % unit != 0)
+			bad_value(ld, v, vlen, "is not a whole number of seconds", allowed);
+		else if (rc < 0 || x < k->min * unit || x > k->max * unit)
+			bad_value(ld, v, vlen, "is out of range", allowed);
+		else
+			*(uint64_t *)field = x / unit;
+		break;
+	case K_SIZE:
+		rc = cfg__parse_size(v, vlen, &x);
+		if (rc == -EINVAL)
+			bad_value(ld, v, vlen, "is not a size", allowed);
+		else if (rc < 0 || x < k->min || x > k->max)
+			bad_value(ld, v, vlen, "is out of range", allowed);
+		else
+			*(uint64_t *)field = x;
+		break;
+	case K_BOOL:
+		if (cfg__parse_bool(v, vlen, (bool *)field) != 0)
+			bad_value(ld, v, vlen, "is not a boolean", allowed);
+		break;
+	case K_LOGLEVEL:
+		i = word_index(log_level_names, ARRAY_LEN(log_level_names), v, vlen);
+		if (i < 0)
+			bad_value(ld, v, vlen, "is not a log level", allowed);
+		else
+			*(enum cfg_log_level *)field = (enum cfg_log_level)i;
+		break;
+	case K_CNAME:
+		i = word_index(cname_mode_names, ARRAY_LEN(cname_mode_names), v, vlen);
+		if (i < 0)
+			bad_value(ld, v, vlen, "is not a cname mode", allowed);
+		else
+			*(enum cfg_cname_mode *)field = (enum cfg_cname_mode)i;
+		break;
+	case K_ADDR: {
+		struct cfg_addr a;
+		const char *why;
+		char msg[96];
+		if (memchr(v, ',', vlen) != NULL) {
+			bad_value(ld, v, vlen, "is more than one address", allowed);
+			break;
+		}
+		why = cfg__parse_addr(v, vlen, &a);
+		if (why != NULL) {
+			snprintf(msg, sizeof(msg), "is not an address (%s)", why);
+			bad_value(ld, v, vlen, msg, allowed);
+			break;
+		}
+		*(struct cfg_addr *)field = a;
+		break;
+	}
+	case K_ADDRS:
+		set_addrs(ld, (struct cfg_addr_list *)field, allowed);
+		break;
+	case K_TYPES:
+		set_types(ld);
+		break;
+	case K_LATER:
+		break;
+	}
+}
+
+/* ---- sections and keys ------------------------------------------------- */
+
+static void keys_allowed(const struct sec_def *sd, char *buf, size_t size)
+{
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < sd->n_keys; i++) {
+		if (sd->keys[i].type == K_LATER)
+			continue;
+		int n = snprintf(buf + o, size - o, "%s%s", o ? ", " : "", sd->keys[i].name);
+		if (n < 0 || (size_t)n >= size - o)
+			break;
+		o += (size_t)n;
+	}
+}
+
+/* Makes room for element n of *arr (elements of elem bytes). */
+static bool grow(struct cfg__ld *ld, void **arr, size_t *cap, size_t n, size_t elem)
+{
+	if (n < *cap)
+		return true;
+	size_t ncap = *cap ? *cap * 2 : 8;
+	void *p = realloc(*arr, ncap * elem);
+	if (p == NULL) {
+		ld->oom = true;
+		return false;
+	}
+	*arr = p;
+	*cap = ncap;
+	return true;
+}
+
+static void open_zone(struct cfg__ld *ld, const char *s, size_t len)
+{
+	struct cfg *cfg = ld->cfg;
+	struct cfg_name name;
+	const char *why = cfg__name_parse(s, len, &name);
+	char text[128];
+
+	if (why != NULL) {
+		cfg__fmt_text(text, sizeof(text), s, len, 100);
+		cfg__err(ld, ld->line, "[%s]: \"%s\" is not a domain name (%s); allowed: %s",
+		         ld->sec_disp, text, why, NAME_ALLOWED);
+		return;
+	}
+	if (name.wire_len == 1) {
+		cfg__err(ld, ld->line, "[%s]: the root zone cannot be flattened; allowed: %s",
+		         ld->sec_disp, NAME_ALLOWED);
+		return;
+	}
+	for (size_t i = 0; i < cfg->n_zones; i++) {
+		if (cfg__name_equal(&cfg->zones[i].name, &name)) {
+			cfg__err(ld, ld->line,
+			         "[%s]: duplicate zone (first at line %u); allowed: one section "
+			         "per zone",
+			         ld->sec_disp, cfg->zones[i].line);
+			return;
+		}
+	}
+	size_t cap = ld->zones_cap;
+	if (!grow(ld, (void **)&cfg->zones, &ld->zones_cap, cfg->n_zones, sizeof(*cfg->zones)))
+		return;
+	if (cap != ld->zones_cap) {
+		/* Keep the per-zone line table as long as the zone array. */
+		unsigned *l = realloc(ld->zone_cname_line, ld->zones_cap * sizeof(*l));
+		if (l == NULL) {
+			ld->oom = true;
+			return;
+		}
+		ld->zone_cname_line = l;
+	}
+	ld->zone = cfg->n_zones++;
+	cfg->zones[ld->zone] =
+	        (struct cfg_zone){.name = name, .cname = CFG_CNAME_APEX, .line = ld->line};
+	ld->zone_cname_line[ld->zone] = 0;
+	ld->sec = CFG__SEC_ZONE;
+	ld->sec_skip = false;
+}
+
+/* s is what is between '[' and ']', blanks removed. */
+static void open_section(struct cfg__ld *ld, const char *s, size_t len)
+{
+	size_t w = 0;
+
+	/* Until the header proves good, its keys are not looked at: one
+	 * error for a wrong header, not one more per key under it. */
+	ld->sec = CFG__SEC_COUNT;
+	ld->sec_skip = true;
+	cfg__fmt_text(ld->sec_disp, sizeof(ld->sec_disp), s, len, 120);
+
+	while (w < len && !is_blank(s[w]))
+		w++;
+	const char *rest = s + w;
+	size_t rlen = len - w;
+	while (rlen > 0 && is_blank(*rest)) {
+		rest++;
+		rlen--;
+	}
+
+	if (w == 4 && memcmp(s, "zone", 4) == 0) {
+		if (rlen == 0) {
+			cfg__err(ld, ld->line,
+			         "[zone]: missing zone name; allowed: [zone NAME], like [zone "
+			         "example.com]");
+			return;
+		}
+		open_zone(ld, rest, rlen);
+		return;
+	}
+	for (size_t i = 0; i < CFG__SEC_COUNT; i++) {
+		if (rlen != 0 || i == CFG__SEC_ZONE || strlen(sections[i].name) != w ||
+		    memcmp(sections[i].name, s, w) != 0)
+			continue;
+		if (sections[i].later) {
+			cfg__err(ld, ld->line,
+			         "[%s]: not supported by this version of apexd yet; allowed: %s",
+			         ld->sec_disp, SECTIONS_ALLOWED);
+			return;
+		}
+		ld->sec = (int)i;
+		ld->sec_skip = false;
+		if (ld->sec_line[i] == 0)
+			ld->sec_line[i] = ld->line;
+		return;
+	}
+	cfg__err(ld, ld->line, "[%s]: unknown section; allowed: %s", ld->sec_disp,
+	         SECTIONS_ALLOWED);
+}
+
+static void alias_key(struct cfg__ld *ld)
+{
+	struct cfg *cfg = ld->cfg;
+	struct cfg_alias a = {.line = ld->line};
+	const char *why;
+	char msg[96];
+
+	why = cfg__name_parse(ld->key, ld->key_len, &a.owner);
+	if (why != NULL) {
+		snprintf(msg, sizeof(msg), "is not a domain name (%s)", why);
+		bad_value(ld, ld->key, ld->key_len, msg, NAME_ALLOWED);
+		return;
+	}
+	if (ld->val_len == 0) {
+		key_err(ld, "missing value; allowed: a target name like cdn.example.net");
+		return;
+	}
+	why = cfg__name_parse(ld->val, ld->val_len, &a.target);
+	if (why == NULL && a.target.wire_len == 1)
+		why = "the root name";
+	if (why != NULL) {
+		snprintf(msg, sizeof(msg), "is not a domain name (%s)", why);
+		bad_value(ld, ld->val, ld->val_len, msg, "a target name like cdn.example.net");
+		return;
+	}
+	if (cfg__name_equal(&a.owner, &a.target)) {
+		key_err(ld, "target is the owner itself; allowed: another name");
+		return;
+	}
+	for (size_t i = 0; i < cfg->n_aliases; i++) {
+		if (cfg__name_equal(&cfg->aliases[i].owner, &a.owner)) {
+			key_err(ld,
+			        "duplicate owner (first at line %u); allowed: one target per owner",
+			        cfg->aliases[i].line);
+			return;
+		}
+	}
+	if (!grow(ld, (void **)&cfg->aliases, &ld->aliases_cap, cfg->n_aliases,
+	          sizeof(*cfg->aliases)))
+		return;
+	cfg->aliases[cfg->n_aliases++] = a;
+}
+
+/*
+ * The inih handler, called for each stand-in "k=v" line the reader gave
+ * out; the real key and value are in the load state (see the top of the
+ * file). Always returns 1: errors are collected in ld, and inih's "first
+ * error line" return value would only duplicate them.
+ */
+static int on_key(void *user, const char *section, const char *name, const char *value)
+{
+	struct cfg__ld *ld = user;
+	char list[256];
+
+	(void)section;
+	(void)name;
+	(void)value;
+	if (ld->sec_skip)
+		return 1;
+	if (ld->sec < 0) {
+		char key[128];
+		cfg__fmt_text(key, sizeof(key), ld->key, ld->key_len, 100);
+		cfg__err(ld, ld->line, "%s: outside any section; allowed: a [section] header first",
+		         key);
+		return 1;
+	}
+	if (ld->sec == CFG__SEC_ALIAS) {
+		alias_key(ld);
+		return 1;
+	}
+
+	const struct sec_def *sd = &sections[ld->sec];
+	size_t i;
+	for (i = 0; i < sd->n_keys; i++) {
+		if (strlen(sd->keys[i].name) == ld->key_len &&
+		    memcmp(sd->keys[i].name, ld->key, ld->key_len) == 0)
+			break;
+	}
+	keys_allowed(sd, list, sizeof(list));
+	if (i == sd->n_keys) {
+		key_err(ld, "unknown key; allowed: %s", list);
+		return 1;
+	}
+	const struct key_def *k = &sd->keys[i];
+	if (k->type == K_LATER) {
+		key_err(ld, "not supported by this version of apexd yet; allowed: %s", list);
+		return 1;
+	}
+
+	unsigned *seen =
+	        ld->sec == CFG__SEC_ZONE ? &ld->zone_cname_line[ld->zone] : &ld->seen[ld->sec][i];
+	if (*seen != 0) {
+		key_err(ld, "duplicate key (first set at line %u); allowed: one value per key",
+		        *seen);
+		return 1;
+	}
+	*seen = ld->line;
+	set_key(ld, k,
+	        ld->sec == CFG__SEC_ZONE ? (void *)&ld->cfg->zones[ld->zone] : (void *)ld->cfg);
+	return 1;
+}
+
+/* ---- the reader -------------------------------------------------------- */
+
+/* Splits "key = value" into the load state; false if the line has no '='. */
+static bool split_key_line(struct cfg__ld *ld, const char *s, size_t len)
+{
+	const char *eq = memchr(s, '=', len);
+
+	if (eq == NULL)
+		return false;
+	if (len + 2 > ld->buf_cap) {
+		char *b = realloc(ld->buf, len + 2);
+		if (b == NULL) {
+			ld->oom = true;
+			return false;
+		}
+		ld->buf = b;
+		ld->buf_cap = len + 2;
+	}
+	size_t kl = (size_t)(eq - s), vs = kl + 1, vl = len - vs;
+	while (kl > 0 && is_blank(s[kl - 1]))
+		kl--;
+	while (vl > 0 && is_blank(s[vs])) {
+		vs++;
+		vl--;
+	}
+	/* Key and value each get a NUL so a debugger shows them sensibly;
+	 * the parsers use the lengths. */
+	memcpy(ld->buf, s, kl);
+	ld->buf[kl] = '\0';
+	memcpy(ld->buf + kl + 1, s + vs, vl);
+	ld->buf[kl + 1 + vl] = '\0';
+	ld->key = ld->buf;
+	ld->key_len = kl;
+	ld->val = ld->buf + kl + 1;
+	ld->val_len = vl;
+	return true;
+}
+
+/* A line that is neither a header nor "key = value"; named with its
+ * section when there is one, since that is where the reader looks. */
+static void line_err(struct cfg__ld *ld, const char *s, size_t len, const char *why)
+{
+	char text[128];
+
+	cfg__fmt_text(text, sizeof(text), s, len, 100);
+	if (ld->sec_disp[0] != '\0')
+		cfg__err(ld, ld->line, "[%s]: \"%s\" %s; allowed: key = value", ld->sec_disp, text,
+		         why);
+	else
+		cfg__err(ld, ld->line, "\"%s\" %s; allowed: key = value", text, why);
+}
+
+/* Looks at one physical line and returns the stand-in line for inih. */
+static const char *lex_line(struct cfg__ld *ld, const char *s, size_t len)
+{
+	if (ld->line == 1 && len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) {
+		s += 3;
+		len -= 3;
+	}
+	if (len > 0 && s[len - 1] == '\r')
+		len--;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if ((c < ' ' && c != '\t') || c == 0x7f) {
+			cfg__err(ld, ld->line,
+			         "control character 0x%02x in the line; allowed: printable text "
+			         "and tabs",
+			         c);
+			return "\n";
+		}
+	}
+	/* A comment starts with ';' or '#' at the start of the line or after
+	 * a blank, as inih's inline comments do; "a#b" stays a value. */
+	for (size_t i = 0; i < len; i++) {
+		if ((s[i] == ';' || s[i] == '#') && (i == 0 || is_blank(s[i - 1]))) {
+			len = i;
+			break;
+		}
+	}
+	while (len > 0 && is_blank(*s)) {
+		s++;
+		len--;
+	}
+	while (len > 0 && is_blank(s[len - 1]))
+		len--;
+	if (len == 0)
+		return "\n";
+
+	if (s[0] == '[') {
+		if (s[len - 1] != ']') {
+			char text[128];
+			cfg__fmt_text(text, sizeof(text), s, len, 100);
+			cfg__err(ld, ld->line,
+			         "\"%s\" is not a section header; allowed: [section] alone on a "
+			         "line",
+			         text);
+			/* Its keys would be checked against the previous section. */
+			ld->sec = CFG__SEC_COUNT;
+			ld->sec_skip = true;
+			ld->sec_disp[0] = '\0';
+			return "\n";
+		}
+		s++;
+		len -= 2;
+		while (len > 0 && is_blank(*s)) {
+			s++;
+			len--;
+		}
+		while (len > 0 && is_blank(s[len - 1]))
+			len--;
+		open_section(ld, s, len);
+		return "[s]\n";
+	}
+
+	if (!split_key_line(ld, s, len)) {
+		if (!ld->oom)
+			line_err(ld, s, len, "is not a key = value line");
+		return "\n";
+	}
+	if (ld->key_len == 0) {
+		line_err(ld, s, len, "has no key before '='");
+		return "\n";
+	}
+	return "k=v\n";
+}
+
+/* The ini_reader: one physical line of the text per call, like fgets. */
+static char *read_line(char *str, int num, void *stream)
+{
+	struct cfg__ld *ld = stream;
+
+	if (ld->pos >= ld->len || ld->oom || num < 8)
+		return NULL;
+	const char *s = ld->text + ld->pos;
+	size_t n = ld->len - ld->pos;
+	const char *nl = memchr(s, '\n', n);
+	size_t len = nl ? (size_t)(nl - s) : n;
+
+	ld->pos += len + (nl != NULL);
+	ld->line++;
+	snprintf(str, (size_t)num, "%s", lex_line(ld, s, len));
+	return str;
+}
+
+/* ---- API --------------------------------------------------------------- */
+
+static void set_defaults(struct cfg *cfg)
+{
+	cfg->server.threads = 0;
+	cfg->server.log_level = CFG_LOG_INFO;
+	cfg->listen.tcp_idle_timeout_ms = 10 * S_MS;
+	cfg->listen.max_connections = 10000;
+	cfg->backend.timeout_ms = 1 * S_MS;
+	cfg->resolver.timeout_ms = 1500;
+	cfg->resolver.ecs = false;
+	cfg->flatten.cname = CFG_CNAME_APEX;
+	/* PowerDNS writes ALIAS as TYPE65401 in zone transfers (DESIGN.md). */
+	cfg->flatten.aname_types[0] = 65401;
+	cfg->flatten.n_aname_types = 1;
+	cfg->flatten.max_chain = 8;
+	cfg->flatten.min_ttl_s = 5;
+	cfg->flatten.max_ttl_s = D_S;
+	cfg->flatten.deadline_ms = 1500;
+	cfg->flatten.serve_stale_s = D_S;
+	cfg->flatten.failure_ttl_s = 5;
+	cfg->flatten.cache_size = 64 * SIZE_M;
+	cfg->flatten.show_aname = false;
+}
+
+static void reset_error(struct cfg_error *err)
+{
+	if (err != NULL) {
+		err->msg[0] = '\0';
+		err->count = 0;
+	}
+}
+
+static int fail_oom(const char *name, struct cfg_error *err)
+{
+	if (err != NULL) {
+		snprintf(err->msg, sizeof(err->msg), "%s: out of memory\n", name);
+		err->count = 1;
+	}
+	return -ENOMEM;
+}
+
+int cfg_load_mem(const char *name, const char *text, size_t len, struct cfg **out,
+                 struct cfg_error *err)
+{
+	struct cfg__ld ld = {.file = name ? name : "(memory)", .text = text, .len = len, .sec = -1};
+	int rc;
+
+	*out = NULL;
+	reset_error(err);
+	if (text == NULL)
+		ld.len = 0;
+	ld.cfg = calloc(1, sizeof(*ld.cfg));
+	if (ld.cfg == NULL)
+		return fail_oom(ld.file, err);
+	ld.cfg->path = strdup(ld.file);
+	if (ld.cfg->path == NULL)
+		ld.oom = true;
+	set_defaults(ld.cfg);
+
+	if (!ld.oom) {
+		rc = ini_parse_stream(read_line, &ld, on_key, &ld);
+		/* The stand-in lines are always well formed and on_key never
+		 * fails, so inih has nothing to report unless that changes. */
+		if (rc != 0 && !ld.oom && ld.n_errors == 0)
+			cfg__err(&ld, rc > 0 ? (unsigned)rc : 0, "libinih rejected the file (%d)",
+			         rc);
+	}
+	if (!ld.oom)
+		cfg__validate(&ld);
+
+	if (ld.oom) {
+		rc = fail_oom(ld.file, err);
+	} else if (ld.n_errors > 0) {
+		if (err != NULL)
+			render_errors(&ld, err);
+		rc = -EINVAL;
+	} else {
+		*out = ld.cfg;
+		ld.cfg = NULL;
+		rc = 0;
+	}
+	cfg_free(ld.cfg);
+	for (size_t i = 0; i < ld.n_msgs; i++)
+		free(ld.msgs[i].text);
+	free(ld.msgs);
+	free(ld.buf);
+	free(ld.zone_cname_line);
+	return rc;
+}
+
+int cfg_load(const char *path, struct cfg **out, struct cfg_error *err)
+{
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int rc = 0;
+
+	*out = NULL;
+	reset_error(err);
+	FILE *f = fopen(path, "rb");
+	if (f == NULL) {
+		rc = -errno;
+		goto fail;
+	}
+	for (;;) {
+		if (len == cap) {
+			if (cap > CFG_FILE_MAX) {
+				rc = -EFBIG;
+				break;
+			}
+			cap = cap ? cap * 2 : 8192;
+			char *nb = realloc(buf, cap);
+			if (nb == NULL) {
+				rc = -ENOMEM;
+				break;
+			}
+			buf = nb;
+		}
+		errno = 0;
+		size_t n = fread(buf + len, 1, cap - len, f);
+		len += n;
+		if (n == 0) {
+			if (ferror(f))
+				rc = errno ? -errno : -EIO;
+			break;
+		}
+	}
+	fclose(f);
+	if (rc != 0)
+		goto fail;
+	rc = cfg_load_mem(path, buf, len, out, err);
+	free(buf);
+	return rc;
+fail:
+	free(buf);
+	if (err != NULL) {
+		snprintf(err->msg, sizeof(err->msg), "%s: cannot read: %s\n", path, strerror(-rc));
+		err->count = 1;
+	}
+	return rc;
+}
+
+void cfg_free(struct cfg *cfg)
+{
+	if (cfg == NULL)
+		return;
+	free(cfg->path);
+	free(cfg->listen.udp.v);
+	free(cfg->listen.tcp.v);
+	free(cfg->resolver.addresses.v);
+	free(cfg->zones);
+	free(cfg->aliases);
+	free(cfg);
+}
+
+const char *cfg_log_level_name(enum cfg_log_level l)
+{
+	if ((unsigned)l < ARRAY_LEN(log_level_names))
+		return log_level_names[l];
+	return "unknown";
+}
