@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Install what apexd needs to build and test on Debian 12, idempotently.
+#
+# Only packages that dpkg does not already report as installed are asked
+# for, so a prepared machine costs one dpkg-query and no network. The
+# bind9 package ships a service we never use (the tests and the demo run
+# their own `named -g` on high loopback ports), so while apt runs a
+# policy-rc.d forbids starting any service.
+set -euo pipefail
+
+PACKAGES=(
+	build-essential cmake pkg-config clang libclang-rt-14-dev
+	libuv1-dev libldns-dev libnghttp2-dev libssl-dev libinih-dev
+	libcmocka-dev
+	bind9 bind9-utils bind9-dnsutils knot-dnsutils dnsperf curl
+	python3-dnspython openssl
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+	status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null || true)
+	# "ii " = wanted install, currently installed; anything else needs apt.
+	if [[ "$status" != ii* ]]; then
+		missing+=("$pkg")
+	fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+	echo "bootstrap: all ${#PACKAGES[@]} packages present"
+	exit 0
+fi
+
+SUDO=()
+if [[ $(id -u) -ne 0 ]]; then
+	if ! command -v sudo >/dev/null 2>&1; then
+		echo "bootstrap: missing ${missing[*]}; run as root (no sudo here)" >&2
+		exit 1
+	fi
+	SUDO=(sudo)
+fi
+
+echo "bootstrap: installing ${missing[*]}"
+
+# policy-rc.d exiting 101 tells invoke-rc.d not to start services. Put one
+# in place only if none exists, and remove only the one we created.
+policy=/usr/sbin/policy-rc.d
+created_policy=0
+if [[ ! -e $policy ]]; then
+	printf '#!/bin/sh\n# apexd bootstrap: do not start services during install\nexit 101\n' |
+		"${SUDO[@]}" tee "$policy" >/dev/null
+	"${SUDO[@]}" chmod 755 "$policy"
+	created_policy=1
+fi
+cleanup() {
+	if [[ $created_policy -eq 1 ]]; then
+		"${SUDO[@]}" rm -f "$policy"
+	fi
+}
+trap cleanup EXIT
+
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get update -q
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+	apt-get install -y -q --no-install-recommends "${missing[@]}"
+
+# On a machine with systemd the package may still have enabled the unit;
+# we never rely on the system named, but do not leave one running that we
+# caused to start. (Harmless when systemd is absent.)
+if [[ " ${missing[*]} " == *" bind9 "* ]] && command -v systemctl >/dev/null 2>&1 &&
+	[[ -d /run/systemd/system ]]; then
+	"${SUDO[@]}" systemctl disable --now named.service >/dev/null 2>&1 || true
+fi
+echo "bootstrap: done"
