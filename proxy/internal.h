@@ -54,6 +54,7 @@ struct px_worker;
 struct px_conn;
 struct px_bconn;
 struct px_bsock;
+struct px_up;
 
 /** State every worker shares; set up by main before the threads start. */
 struct px_server {
@@ -191,9 +192,11 @@ struct px_worker {
 	unsigned inflight;
 
 	struct px_conn *conns;
+	struct px_up *ups; /* apexd's own queries in flight (upstream.c) */
 
 	uint8_t *udp_rx;   /* PX_UDP_RX_CHUNKS * PX_UDP_DGRAM_MAX, listeners' recvmmsg */
 	uint8_t *be_rx;    /* PX_UDP_DGRAM_MAX, backend UDP answers */
+	uint8_t *up_rx;    /* PX_UDP_DGRAM_MAX, answers to apexd's own queries */
 
 	struct px_stats stats;
 };

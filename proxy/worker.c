@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "proxy/internal.h"
+#include "proxy/upstream.h"
 
 static void close_cb_noop(uv_handle_t *h)
 {
@@ -74,6 +75,7 @@ void px__worker_maybe_finish(struct px_worker *w)
 	    udp_sends_pending(w))
 		return;
 	w->closed = true;
+	px__up_cancel_all(w);
 	px__backend_close(w);
 	for (size_t i = 0; i < w->n_udp; i++)
 		uv_close((uv_handle_t *)&w->udp[i].h, close_cb_noop);
@@ -95,8 +97,9 @@ int px__worker_init(struct px_worker *w, struct px_server *srv, unsigned idx)
 	rc = -ENOMEM;
 	w->udp_rx = malloc((size_t)PX_UDP_RX_CHUNKS * PX_UDP_DGRAM_MAX);
 	w->be_rx = malloc(PX_UDP_DGRAM_MAX);
+	w->up_rx = malloc(PX_UDP_DGRAM_MAX);
 	w->txns = calloc(PX_TXN_SLOTS, sizeof(*w->txns));
-	if (w->udp_rx == NULL || w->be_rx == NULL || w->txns == NULL)
+	if (w->udp_rx == NULL || w->be_rx == NULL || w->up_rx == NULL || w->txns == NULL)
 		goto fail;
 	for (uint32_t i = PX_TXN_SLOTS; i-- > 0;) {
 		w->txns[i].idx = i;
@@ -113,9 +116,10 @@ int px__worker_init(struct px_worker *w, struct px_server *srv, unsigned idx)
 fail:
 	free(w->txns);
 	free(w->be_rx);
+	free(w->up_rx);
 	free(w->udp_rx);
 	w->txns = NULL;
-	w->be_rx = w->udp_rx = NULL;
+	w->be_rx = w->up_rx = w->udp_rx = NULL;
 	uv_loop_close(&w->loop);
 	return rc;
 }
@@ -172,5 +176,6 @@ void px__worker_deinit(struct px_worker *w)
 	free(w->tcp);
 	free(w->txns);
 	free(w->be_rx);
+	free(w->up_rx);
 	free(w->udp_rx);
 }
