@@ -259,13 +259,11 @@ static inline uint64_t px__now(struct px_worker *w)
 	return uv_now(&w->loop);
 }
 
-/* Internal consistency check: logs and continues in release builds. */
+/* Internal consistency check: logs and carries on in release builds,
+ * aborts in debug builds (knot-resolver's kr_fails_assert). */
+bool px__assert_log(const char *what, const char *file, int line);
 #ifdef NDEBUG
-#define px_fails_assert(cond)                                                              \
-	(!(cond) ? (px_log(CFG_LOG_ERROR, MAIN, "assertion failed: %s at %s:%d", #cond,     \
-			   __FILE__, __LINE__),                                             \
-		    true)                                                                   \
-		 : false)
+#define px_fails_assert(cond) (!(cond) ? px__assert_log(#cond, __FILE__, __LINE__) : false)
 #else
 #include <assert.h>
 #define px_fails_assert(cond) (assert(cond), false)

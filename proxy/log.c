@@ -1,3 +1,4 @@
+#include "proxy/internal.h"
 #include "proxy/log.h"
 
 #include <stdarg.h>
@@ -50,5 +51,11 @@ bool px_log_ratelimit(_Atomic uint64_t *last_sec)
 	if (prev == now)
 		return false;
 	atomic_store_explicit(last_sec, now, memory_order_relaxed);
+	return true;
+}
+
+bool px__assert_log(const char *what, const char *file, int line)
+{
+	px_log(CFG_LOG_ERROR, MAIN, "internal error: %s failed at %s:%d", what, file, line);
 	return true;
 }
