@@ -557,17 +557,23 @@ within() {
 
 # start_blackhole: a UDP socket on BLACKHOLE_PORT that reads every query
 # and never answers (a backend that is up but silent). A small python
-# child of the case, stopped by PID like everything else.
+# child of the case, stopped by PID like everything else. It appends one
+# line per datagram to BLACKHOLE_LOG, so a case can wait until a query has
+# really reached the backend (see blackhole_wait).
 start_blackhole() {
 	local ready=$T_DIR/blackhole.ready i
 	BLACKHOLE_PORT=$(new_port)
-	"$PY" - "$BLACKHOLE_PORT" "$ready" <<'PY' &
+	BLACKHOLE_LOG=$T_DIR/blackhole.seen
+	: >"$BLACKHOLE_LOG"
+	"$PY" - "$BLACKHOLE_PORT" "$ready" "$BLACKHOLE_LOG" <<'PY' &
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("127.0.0.1", int(sys.argv[1])))
 open(sys.argv[2], "w").close()
-while True:
-    s.recvfrom(65535)
+with open(sys.argv[3], "a", buffering=1) as seen:
+    while True:
+        data, _ = s.recvfrom(65535)
+        seen.write(data[:2].hex() + "\n")
 PY
 	PIDS+=("$!")
 	for ((i = 0; i < 50; i++)); do
@@ -576,4 +582,18 @@ PY
 	done
 	fail "blackhole did not start"
 	finish
+}
+
+# blackhole_count: datagrams the blackhole has received so far.
+blackhole_count() { grep -c . "$BLACKHOLE_LOG" || true; }
+
+# blackhole_wait N: wait (up to 10 s) until the blackhole has received at
+# least N datagrams in all.
+blackhole_wait() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		[[ $(blackhole_count) -ge $1 ]] && return 0
+		sleep 0.1
+	done
+	return 1
 }

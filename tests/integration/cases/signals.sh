@@ -14,13 +14,16 @@ find_apexd
 # until apexd's 1 s timeout, and SIGTERM arrives while they wait.
 start_blackhole
 start_apexd "127.0.0.1:$BLACKHOLE_PORT" timeout=1s
+seen=$(blackhole_count)
 apex_q --edns --timeout 5 www.example.test A --expect-rcode SERVFAIL --expect-ede 22 \
 	>"$T_DIR/inflight-udp.out" 2>&1 &
 udp_client=$!
 apex_q --tcp --edns --timeout 5 www.example.test AAAA --expect-rcode SERVFAIL --expect-ede 22 \
 	>"$T_DIR/inflight-tcp.out" 2>&1 &
 tcp_client=$!
-sleep 0.3 # both queries are now inside apexd, waiting on the backend
+# SIGTERM only once both queries have reached the backend, so they are
+# truly in flight inside apexd (not still in a client or a socket buffer).
+check "both queries reached the backend" blackhole_wait $((seen + 2))
 t0=$(date +%s%N)
 stop_apexd TERM 8
 ms=$((($(date +%s%N) - t0) / 1000000))
