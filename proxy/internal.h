@@ -87,6 +87,7 @@ enum px_origin {
 /** One client query in flight. */
 struct px_txn {
 	uint32_t idx;
+	uint32_t gen;
 	bool busy;
 	enum px_origin origin;
 	bool via_tcp; /**< currently waiting on a backend TCP connection */

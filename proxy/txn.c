@@ -1,7 +1,7 @@
 /* proxy/txn.c - fixed transaction slots and their deadlines.
  *
- * Every txn of a worker has the same timeout when it is armed, so the
- * deadline list stays sorted by appending at the tail; one timer per
+ * The deadline list is kept sorted; since almost every txn is armed with
+ * the backend timeout, insertion lands at the tail in O(1). One timer per
  * worker watches the head. Removal is O(1); a timer that fires for a txn
  * already gone finds nothing to expire and re-arms for the new head.
  */
@@ -20,11 +20,12 @@ struct px_txn *px__txn_new(struct px_worker *w)
 	if (t == NULL)
 		return NULL;
 	w->txn_free = t->free_next;
-	uint32_t idx = t->idx;
+	uint32_t idx = t->idx, gen = t->gen + 1;
 	/* Clear the bookkeeping; the inline query buffer is overwritten anyway. */
 	memset(t, 0, offsetof(struct px_txn, qinline));
 	memset(&t->bsock, 0, sizeof(*t) - offsetof(struct px_txn, bsock));
 	t->idx = idx;
+	t->gen = gen; /* tells a late wake-up for the slot's previous query apart */
 	t->busy = true;
 	w->inflight++;
 	return t;
@@ -84,16 +85,25 @@ void px__txn_arm(struct px_worker *w, struct px_txn *t, uint64_t timeout_ms)
 {
 	px__txn_disarm(w, t);
 	t->deadline_ms = px__now(w) + timeout_ms;
-	/* Same timeout for all: the tail has the latest deadline. */
-	t->prev = w->dl_tail;
-	t->next = NULL;
-	if (w->dl_tail != NULL)
-		w->dl_tail->next = t;
+	/* Nearly every txn has the same timeout, so the right place is
+	 * almost always the tail; walk back from there otherwise. */
+	struct px_txn *after = w->dl_tail;
+	while (after != NULL && after->deadline_ms > t->deadline_ms)
+		after = after->prev;
+	t->prev = after;
+	t->next = after != NULL ? after->next : w->dl_head;
+	if (t->next != NULL)
+		t->next->prev = t;
+	else
+		w->dl_tail = t;
+	if (after != NULL)
+		after->next = t;
 	else
 		w->dl_head = t;
-	w->dl_tail = t;
-	if (!uv_is_active((uv_handle_t *)&w->deadline_timer))
-		uv_timer_start(&w->deadline_timer, px__deadline_cb, timeout_ms, 0);
+	/* The timer watches the head; a new head may be earlier. */
+	if (w->dl_head == t || !uv_is_active((uv_handle_t *)&w->deadline_timer))
+		uv_timer_start(&w->deadline_timer, px__deadline_cb,
+			       w->dl_head->deadline_ms - px__now(w), 0);
 }
 
 void px__deadline_cb(uv_timer_t *h)
