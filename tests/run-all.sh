@@ -53,7 +53,8 @@ stage() {
 
 	banner "$name: ctest (all labels)"
 	local rc=0
-	ctest --test-dir "$dir" --output-on-failure -j "$CTEST_JOBS" --no-tests=error \
+	# --timeout bounds any test that sets no TIMEOUT of its own.
+	ctest --test-dir "$dir" --output-on-failure -j "$CTEST_JOBS" --no-tests=error --timeout 600 \
 		2>&1 | tee "$log" || rc=${PIPESTATUS[0]}
 
 	# "N% tests passed, F tests failed out of T"; skipped ones are listed
