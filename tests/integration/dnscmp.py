@@ -30,6 +30,7 @@ import time
 
 try:
     import dns.edns
+    import dns.exception
     import dns.flags
     import dns.message
     import dns.name
@@ -71,10 +72,14 @@ def build_query(args):
         return binascii.unhexlify("".join(args.hex.split()))
 
     options = []
+    for spec in args.ednsopt or []:
+        code, _, data = spec.partition(":")
+        options.append(dns.edns.GenericOption(int(code), binascii.unhexlify(data)))
     if args.cookie is not None:
         options.append(dns.edns.GenericOption(COOKIE_OPTION,
                                               binascii.unhexlify(args.cookie)))
-    use_edns = 0 if (args.edns or args.do or options or args.payload) else None
+    use_edns = 0 if (args.edns or args.do or options or args.payload
+                     or args.edns_version is not None) else None
     if args.no_edns:
         use_edns = None
     payload = args.payload or 1232
@@ -102,7 +107,8 @@ def build_query(args):
                 f". . {args.ixfr_serial} 0 0 0 0")
             msg.authority.append(soa)
     if use_edns is not None:
-        msg.use_edns(0, dns.flags.DO if args.do else 0, payload, options=options)
+        msg.use_edns(args.edns_version or 0, dns.flags.DO if args.do else 0, payload,
+                     options=options)
     msg.id = 0 if args.id is None else args.id
     wire = bytearray(msg.to_wire())
 
@@ -216,7 +222,7 @@ def query_tcp(server, wire, timeout, xfr_type):
         sock.close()
 
 
-def query_udp(server, wire, timeout):
+def query_udp(server, wire, timeout, any_reply=False):
     family, host, port = server
     sock = socket.socket(family, socket.SOCK_DGRAM)
     deadline = time.monotonic() + timeout
@@ -235,8 +241,9 @@ def query_udp(server, wire, timeout):
             except ConnectionRefusedError as exc:
                 raise QueryError(f"UDP {host}:{port}: connection refused") from exc
             # Anything else arriving on this socket is a stray; the real
-            # answer carries our ID.
-            if len(data) >= 2 and data[:2] == wire[:2]:
+            # answer carries our ID. When silence is the expectation, or
+            # the query has no ID, any datagram at all is a reply.
+            if any_reply or len(wire) < 2 or (len(data) >= 2 and data[:2] == wire[:2]):
                 return [data]
     finally:
         sock.close()
@@ -368,7 +375,7 @@ def ask(args, label, server, query, qtype):
     try:
         if args.tcp:
             return query_tcp(server, query, args.timeout, qtype)
-        return query_udp(server, query, args.timeout)
+        return query_udp(server, query, args.timeout, any_reply=args.expect_no_reply)
     except QueryError as exc:
         if args.expect_no_reply:
             return None
@@ -390,6 +397,9 @@ def main():
     parser.add_argument("--no-edns", action="store_true")
     parser.add_argument("--payload", type=int, help="EDNS UDP payload size (implies --edns)")
     parser.add_argument("--do", action="store_true", help="DO bit (implies --edns)")
+    parser.add_argument("--edns-version", type=int, help="EDNS version (implies --edns)")
+    parser.add_argument("--ednsopt", action="append",
+                        help="extra EDNS option CODE:HEX (implies --edns), repeatable")
     parser.add_argument("--opcode", type=int)
     parser.add_argument("--flags", help='header flags, e.g. "RD CD" or "" (default RD)')
     parser.add_argument("--id", type=int)
@@ -412,12 +422,16 @@ def main():
     if args.cookie is not None and len(args.cookie) != 16:
         parser.error("--cookie wants 16 hex digits (8 bytes)")
 
-    query = build_query(args)
+    try:
+        query = build_query(args)
+    except (dns.exception.DNSException, ValueError, binascii.Error) as exc:
+        print(f"ERROR cannot build the query: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     qtype = None
     if args.type and args.type.upper() in ("AXFR", "IXFR"):
         qtype = dns.rdatatype.from_text(args.type)
         if not args.tcp:
-            parser.error("AXFR/IXFR need --tcp")
+            qtype = None    # over UDP: one datagram, whatever BIND says
     what = " ".join(x for x in (args.name, args.type) if x) or "raw"
     what += " tcp" if args.tcp else " udp"
 

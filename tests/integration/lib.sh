@@ -501,6 +501,21 @@ passthrough_corpus() {
 	check "CHAOS version.bind" cmp_q "${t[@]}" --class CH version.bind TXT
 	check "fixed ID 0" cmp_q "${t[@]}" --id 0 www.example.test A
 	check "fixed ID 65535" cmp_q "${t[@]}" --id 65535 www.example.test A
+	local l63
+	l63=$(printf 'a%.0s' {1..63})
+	check "255-octet name (NXDOMAIN)" cmp_q "${t[@]}" --edns "$l63.$l63.$l63.${l63:0:48}.example.test" A --expect-rcode NXDOMAIN
+	check "EDNS version 1 (BADVERS)" cmp_q "${t[@]}" --edns-version 1 www.example.test A --expect-rcode BADVERS
+	check "EDNS client subnet option" cmp_q "${t[@]}" --ednsopt 8:00011800c00002 www.example.test A --expect-min-answers 1
+	check "unknown EDNS option" cmp_q "${t[@]}" --ednsopt 65001:abcd www.example.test A --expect-min-answers 1
+	# BIND's FORMERR for shapes it rejects but a lenient scanner might not.
+	check "two questions (FORMERR from BIND)" cmp_q "${t[@]}" --hex \
+		"1234 0100 0002 0000 0000 0000 03777777076578616d706c650474657374 00 0001 0001 03777777076578616d706c650474657374 00 001c 0001" \
+		--expect-rcode FORMERR
+	check "QDCOUNT=0 without EDNS (FORMERR from BIND)" cmp_q "${t[@]}" --hex "4321 0100 0000 0000 0000 0000" --expect-rcode FORMERR
+	if [[ $udp -eq 1 ]]; then
+		check "AXFR over UDP (FORMERR from BIND)" cmp_q example.test AXFR --expect-rcode FORMERR
+		check "IXFR over UDP (SOA)" cmp_q example.test IXFR --ixfr-serial 1 --expect-min-answers 1
+	fi
 
 	# Big RRsets: over UDP BIND truncates (TC=1) and apexd must relay that;
 	# over TCP the whole RRset arrives.

@@ -40,10 +40,15 @@ for transport in udp tcp; do
 		check "$transport: $kind gets FORMERR with the same ID" \
 			apex_q "${t[@]}" --hex "${!kind}" --expect-rcode FORMERR --expect-flag QR
 	done
+	# Empty: a 0-byte datagram (libuv reports it as nread 0 with an
+	# address), a 0-length frame over TCP.
+	check "$transport: empty message dropped" apex_q "${t[@]}" --timeout 1.5 --hex "" --expect-no-reply
+	check "$transport: 11-byte message (header cut short) dropped" \
+		apex_q "${t[@]}" --timeout 1.5 --hex "1234 0100 0001 0000 0000 00" --expect-no-reply
 	if [[ $transport == udp ]]; then
-		dropped_udp=2 formerr_udp=4
+		dropped_udp=4 formerr_udp=4
 	else
-		dropped_tcp=2 formerr_tcp=4
+		dropped_tcp=4 formerr_tcp=4
 	fi
 done
 

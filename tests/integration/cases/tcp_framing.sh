@@ -152,10 +152,67 @@ def limit(port, maxconn):
     for s in held:
         s.close()
 
+def halfclose(port, ref):
+    """RFC 7766 6.2.4: a client may shut down its sending side after the
+    query; the server still answers."""
+    wire = query("www.example.test", "A", 77)
+    s = connect(port)
+    s.sendall(frame(wire))
+    s.shutdown(socket.SHUT_WR)
+    if read_msg(s) != direct(ref, wire):
+        sys.exit("answer after half-close differs from BIND's")
+    s.close()
+    print("answered after the client's half-close")
+
+def bulk(port, ref, count):
+    """count pipelined queries for a 2 KB answer each, answers read only
+    after every query is sent: apexd must queue its writes, not drop."""
+    wire = query("big.example.test", "TXT", 0)
+    want = direct(ref, wire)[2:]
+    s = connect(port, 10.0)
+    s.sendall(b"".join(frame(struct.pack("!H", i) + wire[2:]) for i in range(count)))
+    seen = set()
+    for _ in range(count):
+        msg = read_msg(s)
+        qid = struct.unpack("!H", msg[:2])[0]
+        if msg[2:] != want:
+            sys.exit(f"answer {qid} differs from BIND's")
+        seen.add(qid)
+    s.close()
+    if seen != set(range(count)):
+        sys.exit(f"{count - len(seen)} answers missing")
+    print(f"{count} answers of {len(want) + 2} bytes, all equal to BIND's")
+
+def abandon(port):
+    """Clients that vanish: queries in flight then close; half a message
+    then close; reset. apexd must carry on."""
+    s = connect(port)
+    s.sendall(b"".join(frame(query("big.example.test", "TXT", i)) for i in range(50)))
+    s.close()
+    s = connect(port)
+    s.sendall(frame(query("www.example.test", "A", 1))[:9])
+    s.close()
+    s = connect(port)
+    s.sendall(frame(query("www.example.test", "A", 2)))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()   # RST
+    time.sleep(0.5)
+    s = connect(port)
+    if not served(s, 3):
+        sys.exit("not served after abandoned connections")
+    s.close()
+    print("served after clients vanished mid-query")
+
 cmd = sys.argv[1]
 port = int(sys.argv[2])
 if cmd == "pipeline":
     pipeline(port, int(sys.argv[3]))
+elif cmd == "halfclose":
+    halfclose(port, int(sys.argv[3]))
+elif cmd == "bulk":
+    bulk(port, int(sys.argv[3]), int(sys.argv[4]))
+elif cmd == "abandon":
+    abandon(port)
 elif cmd == "split":
     split(port, int(sys.argv[3]), int(sys.argv[4]))
 elif cmd == "idle":
@@ -169,6 +226,10 @@ check "pipelining: 20 queries in one write, 20 answers" "$PY" "$TCPPY" pipeline 
 check "length prefix split across writes" "$PY" "$TCPPY" split "$APEX_PORT" "$NAMED_PORT" 1
 check "split after the length prefix" "$PY" "$TCPPY" split "$APEX_PORT" "$NAMED_PORT" 2
 check "message split mid-body" "$PY" "$TCPPY" split "$APEX_PORT" "$NAMED_PORT" 12
+check "answer after client half-close" "$PY" "$TCPPY" halfclose "$APEX_PORT" "$NAMED_PORT"
+check "500 pipelined 2 KB answers, read late" "$PY" "$TCPPY" bulk "$APEX_PORT" "$NAMED_PORT" 500
+check "clients vanishing mid-query" "$PY" "$TCPPY" abandon "$APEX_PORT"
+check "apexd alive" proc_alive "$APEX_PID"
 stop_apexd TERM 10
 check "exit 0" test "${APEX_RC:-none}" = 0
 
