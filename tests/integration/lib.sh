@@ -555,6 +555,14 @@ passthrough_corpus() {
 	# so dnscmp checks the option is there and masks the server part.
 	check "QDCOUNT=0 with a cookie" cmp_q "${t[@]}" --no-question --cookie 0102030405060708 --expect-rcode NOERROR
 	check "query with a cookie" cmp_q "${t[@]}" --cookie a1b2c3d4e5f60718 www.example.test A --expect-min-answers 1
+
+	# The ::1 listener relays the same bytes as the 127.0.0.1 one.
+	if [[ $HAVE_V6 -eq 1 ]]; then
+		check "over ::1: www AAAA" "${DNSCMP[@]}" --ref "[::1]:$NAMED_PORT" --test "[::1]:$APEX_PORT" \
+			"${t[@]}" --edns www.example.test AAAA --expect-min-answers 1
+		check "over ::1: NXDOMAIN" "${DNSCMP[@]}" --ref "[::1]:$NAMED_PORT" --test "[::1]:$APEX_PORT" \
+			"${t[@]}" nothere.example.test A --expect-rcode NXDOMAIN
+	fi
 }
 
 # within MS CMD [ARGS...]: run CMD; fail if it fails or takes over MS ms.
@@ -570,25 +578,44 @@ within() {
 	[[ $ms -le $max ]]
 }
 
-# start_blackhole: a UDP socket on BLACKHOLE_PORT that reads every query
-# and never answers (a backend that is up but silent). A small python
-# child of the case, stopped by PID like everything else. It appends one
-# line per datagram to BLACKHOLE_LOG, so a case can wait until a query has
-# really reached the backend (see blackhole_wait).
+# start_blackhole [MODE]: a UDP socket on BLACKHOLE_PORT standing in for a
+# broken backend; a small python child of the case, stopped by PID like
+# everything else. MODE silent (default) reads every query and never
+# answers (a backend that is up but silent); wrong-id and wrong-question
+# answer at once, but with the ID plus one, or for another name, which
+# apexd must not take for the answer (it matches socket, ID and question).
+# One line per datagram goes to BLACKHOLE_LOG, so a case can wait until a
+# query has really reached the backend (see blackhole_wait).
 start_blackhole() {
-	local ready=$T_DIR/blackhole.ready i
+	local mode=${1:-silent} ready=$T_DIR/blackhole.ready i
 	BLACKHOLE_PORT=$(new_port)
 	BLACKHOLE_LOG=$T_DIR/blackhole.seen
 	: >"$BLACKHOLE_LOG"
-	"$PY" - "$BLACKHOLE_PORT" "$ready" "$BLACKHOLE_LOG" <<'PY' &
-import socket, sys
+	rm -f "$ready"
+	"$PY" - "$BLACKHOLE_PORT" "$ready" "$BLACKHOLE_LOG" "$mode" <<'PY' &
+import socket, struct, sys
+import dns.message
+port, ready, log, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("127.0.0.1", int(sys.argv[1])))
-open(sys.argv[2], "w").close()
-with open(sys.argv[3], "a", buffering=1) as seen:
+s.bind(("127.0.0.1", port))
+open(ready, "w").close()
+with open(log, "a", buffering=1) as seen:
     while True:
-        data, _ = s.recvfrom(65535)
+        data, peer = s.recvfrom(65535)
         seen.write(data[:2].hex() + "\n")
+        if mode == "silent":
+            continue
+        try:
+            q = dns.message.from_wire(data)
+        except Exception:
+            continue
+        r = dns.message.make_response(q)
+        r.flags |= dns.flags.AA
+        if mode == "wrong-id":
+            r.id = (q.id + 1) & 0xFFFF
+        elif mode == "wrong-question":
+            r.question[0].name = dns.name.from_text("liar.example.test")
+        s.sendto(r.to_wire(), peer)
 PY
 	PIDS+=("$!")
 	for ((i = 0; i < 50; i++)); do

@@ -74,4 +74,20 @@ check "apexd alive after silent backend" proc_alive "$APEX_PID"
 stop_apexd TERM 10
 check "exit 0 (silent backend run)" test "${APEX_RC:-none}" = 0
 check "stats: backend_timeouts >= 24" bash -c "[[ \$(grep -o 'backend_timeouts=[0-9]*' '$APEX_LOG' | tail -n1 | cut -d= -f2) -ge 24 ]]"
+
+# A backend whose answers do not match the query (another ID, another
+# question) is no better than a silent one: apexd must not relay them, and
+# the client gets SERVFAIL + EDE 22 after the timeout.
+for mode in wrong-id wrong-question; do
+	start_blackhole "$mode"
+	start_apexd "127.0.0.1:$BLACKHOLE_PORT" timeout=1s
+	check "$mode backend: not relayed, SERVFAIL + EDE 22 within 2 s" within 2000 \
+		apex_q --edns --timeout 4 www.example.test A --expect-rcode SERVFAIL --expect-ede 22
+	check "$mode backend, TCP client: SERVFAIL + EDE 22 within 2 s" within 2000 \
+		apex_q --tcp --edns --timeout 4 www.example.test A --expect-rcode SERVFAIL --expect-ede 22
+	stop_apexd TERM 10
+	check "$mode backend: exit 0" test "${APEX_RC:-none}" = 0
+	check "$mode backend: stats backend_unmatched > 0" bash -c \
+		"[[ \$(grep -o 'backend_unmatched=[0-9]*' '$APEX_LOG' | tail -n1 | cut -d= -f2) -gt 0 ]]"
+done
 finish
