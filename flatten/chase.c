@@ -1,0 +1,616 @@
+/* flatten/chase.c - I/O-free chase of a flattening target to its addresses. */
+#include "flatten/chase.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "codec/name.h"
+#include "codec/rr.h"
+#include "codec/scan.h"
+#include "flatten/zones.h"
+
+/* RFC 2181 8: a TTL with the top bit set is to be read as zero. */
+#define CHASE_TTL_MAX 0x7fffffffu
+/* SOA RDATA after the two names: SERIAL REFRESH RETRY EXPIRE MINIMUM. */
+#define CHASE_SOA_FIXED 20
+/* Text form of a name: every octet may become "\DDD", plus the NUL. */
+#define CHASE_NAME_TEXT (CODEC_MAX_NAME * 4 + 1)
+
+static uint32_t ttl_sane(uint32_t ttl)
+{
+	return ttl > CHASE_TTL_MAX ? 0 : ttl;
+}
+
+static uint32_t min_u32(uint32_t a, uint32_t b)
+{
+	return a < b ? a : b;
+}
+
+/* Checks that name[0..len) is exactly one uncompressed wire name. */
+static bool name_valid(const uint8_t *name, size_t len)
+{
+	size_t pos = 0;
+
+	if (len == 0 || len > CODEC_MAX_NAME)
+		return false;
+	while (pos < len) {
+		uint8_t l = name[pos];
+
+		if (l > CODEC_MAX_LABEL)
+			return false;
+		if (l == 0)
+			return pos + 1 == len;
+		pos += 1 + (size_t)l;
+	}
+	return false;
+}
+
+static struct flat_chase_hop *cur(struct flat_chase *c)
+{
+	return &c->hop[c->n_hop - 1];
+}
+
+static void name_text(const uint8_t *name, size_t len, char *buf, size_t n)
+{
+	/* A cut name is still NUL-terminated; the why text is short anyway. */
+	if (codec_name_to_text(name, len, buf, n) == -EBADMSG)
+		snprintf(buf, n, "?");
+}
+
+static void cur_text(struct flat_chase *c, char *buf, size_t n)
+{
+	name_text(cur(c)->name, cur(c)->len, buf, n);
+}
+
+static void server_text(const struct flat_chase *c, char *buf, size_t n)
+{
+	if (c->server == FLAT_SERVER_BACKEND)
+		snprintf(buf, n, "backend");
+	else
+		snprintf(buf, n, "resolver %u", c->resolver);
+}
+
+static const char *rcode_text(unsigned rcode, char *buf, size_t n)
+{
+	static const char *const names[] = {
+	        "NOERROR",  "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",  "REFUSED",
+	        "YXDOMAIN", "YXRRSET", "NXRRSET",  "NOTAUTH",  "NOTZONE",
+	};
+
+	if (rcode < sizeof(names) / sizeof(names[0]))
+		return names[rcode];
+	if (rcode == 16) /* RFC 6891 BADVERS, only with an OPT */
+		return "BADVERS";
+	snprintf(buf, n, "RCODE %u", rcode);
+	return buf;
+}
+
+__attribute__((format(printf, 3, 4))) static void set_why(struct flat_chase *c, uint16_t ede,
+                                                          const char *fmt, ...)
+{
+	va_list ap;
+
+	c->result.ede = ede;
+	va_start(ap, fmt);
+	vsnprintf(c->result.why, sizeof(c->result.why), fmt, ap);
+	va_end(ap);
+}
+
+static enum flat_step finish(struct flat_chase *c, enum flat_result_kind kind)
+{
+	c->done = true;
+	c->result.kind = kind;
+	c->result.qtype = c->qtype;
+	c->result.hops = c->hops;
+	if (kind != FLAT_RES_ADDRS)
+		c->result.n_addrs = 0;
+	if (kind == FLAT_RES_FAIL) {
+		c->result.ttl = 0;
+	} else {
+		/* A resolver that failed before another answered leaves its
+		 * reason behind; a success must not carry it into the cache. */
+		c->result.ede = 0;
+		memset(c->result.why, 0, sizeof(c->result.why));
+	}
+	return FLAT_STEP_DONE;
+}
+
+/* Writes the query for the current name to the current server, ID 0. */
+static void build_query(struct flat_chase *c)
+{
+	struct flat_chase_hop *h = cur(c);
+	uint8_t *p = c->out;
+	size_t pos = CODEC_HDR_LEN;
+
+	memset(p, 0, CODEC_HDR_LEN);
+	/* The backend is authoritative for what we ask it: RD=0 keeps BIND
+	 * from recursing should it be configured to. */
+	codec_put_u16(p + 2, c->server == FLAT_SERVER_RESOLVER ? CODEC_FLAG_RD : 0);
+	codec_put_u16(p + 4, 1);  /* QDCOUNT */
+	codec_put_u16(p + 10, 1); /* ARCOUNT: the OPT */
+	memcpy(p + pos, h->name, h->len);
+	pos += h->len;
+	codec_put_u16(p + pos, c->qtype);
+	codec_put_u16(p + pos + 2, CODEC_CLASS_IN);
+	pos += 4;
+	/* OPT RR (RFC 6891 6.1.2): root owner, our payload size as class,
+	 * extended RCODE 0, version 0, DO=0 (we never copy signatures), no
+	 * options. */
+	p[pos++] = 0;
+	codec_put_u16(p + pos, CODEC_TYPE_OPT);
+	codec_put_u16(p + pos + 2, CODEC_EDNS_UDP_SIZE);
+	codec_put_u32(p + pos + 4, 0);
+	codec_put_u16(p + pos + 8, 0);
+	pos += 10;
+	c->out_len = (uint16_t)pos;
+	h->server = c->server;
+	h->resolver = (uint8_t)c->resolver;
+}
+
+/* Picks the first server for the current name and builds its query. */
+static enum flat_step ask(struct flat_chase *c)
+{
+	struct flat_chase_hop *h = cur(c);
+	size_t idx;
+	bool apex;
+
+	c->tcp = false;
+	c->resolver = 0;
+	c->all_timeouts = true;
+	if (!c->skip_backend && c->cfg.own != NULL &&
+	    flat_zones_find(c->cfg.own, h->name, h->len, &idx, &apex) == 0) {
+		c->server = FLAT_SERVER_BACKEND;
+	} else if (c->cfg.n_resolvers > 0) {
+		c->server = FLAT_SERVER_RESOLVER;
+	} else {
+		char name[CHASE_NAME_TEXT];
+
+		cur_text(c, name, sizeof(name));
+		set_why(c, CODEC_EDE_NO_REACHABLE_AUTHORITY, "no resolver configured for %s", name);
+		return finish(c, FLAT_RES_FAIL);
+	}
+	build_query(c);
+	return FLAT_STEP_SEND;
+}
+
+/*
+ * The current server gave no usable answer for the current name. A
+ * non-timeout failure has already put its reason into result.why/ede,
+ * so that when the last resolver fails too, the most precise reason seen
+ * is what the client's EDE says.
+ */
+static enum flat_step server_failed(struct flat_chase *c, bool timeout)
+{
+	if (!timeout)
+		c->all_timeouts = false;
+	if (c->server == FLAT_SERVER_RESOLVER && c->resolver + 1 < c->cfg.n_resolvers) {
+		c->resolver++;
+		c->tcp = false;
+		build_query(c);
+		return FLAT_STEP_SEND;
+	}
+	if (c->all_timeouts) {
+		char name[CHASE_NAME_TEXT];
+
+		cur_text(c, name, sizeof(name));
+		if (c->server == FLAT_SERVER_BACKEND)
+			set_why(c, CODEC_EDE_NO_REACHABLE_AUTHORITY,
+			        "backend did not answer for %s", name);
+		else
+			set_why(c, CODEC_EDE_NO_REACHABLE_AUTHORITY, "no resolver answered for %s",
+			        name);
+	}
+	return finish(c, FLAT_RES_FAIL);
+}
+
+/* The answer cannot be used: malformed, a query, a wrong opcode, bad
+ * RDATA, truncated over TCP. what completes "<server> <what> for NAME". */
+static enum flat_step unusable(struct flat_chase *c, const char *what)
+{
+	char name[CHASE_NAME_TEXT];
+	char server[24];
+
+	cur_text(c, name, sizeof(name));
+	server_text(c, server, sizeof(server));
+	set_why(c, CODEC_EDE_NETWORK_ERROR, "%s %s for %s", server, what, name);
+	return server_failed(c, false);
+}
+
+/* name is lowercase; the visited set is the pre-visited names plus the
+ * chain so far. */
+static bool visited(const struct flat_chase *c, const uint8_t *name, size_t len)
+{
+	for (unsigned i = 0; i < c->n_pre; i++)
+		if (c->pre[i].len == len && memcmp(c->pre[i].name, name, len) == 0)
+			return true;
+	for (unsigned i = 0; i < c->n_hop; i++)
+		if (c->hop[i].len == len && memcmp(c->hop[i].name, name, len) == 0)
+			return true;
+	return false;
+}
+
+/* Follows a CNAME from the current name to target (lowercase).
+ * @return false when the chase ended instead (loop, chain too long). */
+static bool follow(struct flat_chase *c, const uint8_t *target, size_t len, uint32_t ttl)
+{
+	struct flat_chase_hop *h = cur(c);
+	char name[CHASE_NAME_TEXT];
+
+	h->ttl = ttl;
+	if (visited(c, target, len)) {
+		name_text(target, len, name, sizeof(name));
+		set_why(c, CODEC_EDE_OTHER, "CNAME loop at %s", name);
+		finish(c, FLAT_RES_FAIL);
+		return false;
+	}
+	/* n_hop <= hops - hops_already + 1 <= max_chain + 1, so the second
+	 * test only guards the array should that reasoning ever break. */
+	if (c->hops >= c->cfg.max_chain || c->n_hop >= FLAT_CHASE_MAX_CHAIN + 1) {
+		name_text(target, len, name, sizeof(name));
+		set_why(c, CODEC_EDE_OTHER, "chain longer than %u at %s", c->cfg.max_chain, name);
+		finish(c, FLAT_RES_FAIL);
+		return false;
+	}
+	c->hops++;
+	c->ttl = min_u32(c->ttl, ttl);
+
+	struct flat_chase_hop *n = &c->hop[c->n_hop++];
+
+	memcpy(n->name, target, len);
+	n->len = (uint8_t)len;
+	n->ttl = UINT32_MAX;
+	/* Known from the same answer; a later query overwrites it. */
+	n->server = h->server;
+	n->resolver = h->resolver;
+	c->skip_backend = false;
+	return true;
+}
+
+static void add_addr(struct flat_result *r, const uint8_t *rdata, size_t alen)
+{
+	for (unsigned i = 0; i < r->n_addrs; i++)
+		if (memcmp(r->addrs[i], rdata, alen) == 0)
+			return;
+	/* DESIGN.md: at most 64 addresses; the rest are dropped, which keeps
+	 * the flattened answer within any client's UDP size anyway. */
+	if (r->n_addrs >= FLAT_MAX_ADDRS)
+		return;
+	memset(r->addrs[r->n_addrs], 0, sizeof(r->addrs[0]));
+	memcpy(r->addrs[r->n_addrs], rdata, alen);
+	r->n_addrs++;
+}
+
+/*
+ * RFC 2308 5: the negative TTL is min(SOA TTL, SOA MINIMUM) of the SOA in
+ * the authority section. Without a well-formed SOA, a short default.
+ */
+static uint32_t negative_ttl(const uint8_t *m, size_t len, const struct codec_view *v)
+{
+	struct codec_rr_iter it;
+	struct codec_rr rr;
+
+	codec_rr_iter_init(&it, m, len, v, CODEC_SEC_AUTHORITY);
+	while (codec_rr_next(&it, &rr) == 1) {
+		size_t rd_end = (size_t)rr.rdata_off + rr.rdlen;
+		size_t end;
+
+		if (rr.type != CODEC_TYPE_SOA || rr.rclass != CODEC_CLASS_IN)
+			continue;
+		/* MNAME and RNAME may be compressed; both must end inside
+		 * the RDATA, and exactly 20 octets must follow. */
+		if (codec_name_skip(m, len, rr.rdata_off, &end) < 0 || end > rd_end)
+			continue;
+		if (codec_name_skip(m, len, end, &end) < 0 || end + CHASE_SOA_FIXED != rd_end)
+			continue;
+		return min_u32(ttl_sane(rr.ttl), ttl_sane(codec_get_u32(m + end + 16)));
+	}
+	return FLAT_CHASE_NEG_TTL_NOSOA;
+}
+
+static enum flat_step negative(struct flat_chase *c, enum flat_result_kind kind, const uint8_t *m,
+                               size_t len, const struct codec_view *v)
+{
+	uint32_t neg = negative_ttl(m, len, v);
+
+	cur(c)->ttl = neg;
+	c->result.ttl = min_u32(c->ttl, neg);
+	return finish(c, kind);
+}
+
+static bool has_soa(const uint8_t *m, size_t len, const struct codec_view *v)
+{
+	struct codec_rr_iter it;
+	struct codec_rr rr;
+
+	codec_rr_iter_init(&it, m, len, v, CODEC_SEC_AUTHORITY);
+	while (codec_rr_next(&it, &rr) == 1)
+		if (rr.type == CODEC_TYPE_SOA)
+			return true;
+	return false;
+}
+
+/* Chase state before an answer was used, to undo its steps should the
+ * answer turn out unusable halfway through. */
+struct snapshot {
+	unsigned n_hop;
+	uint8_t hops;
+	uint32_t ttl;
+	bool skip_backend;
+};
+
+static void rollback(struct flat_chase *c, const struct snapshot *s)
+{
+	c->n_hop = s->n_hop;
+	c->hops = s->hops;
+	c->ttl = s->ttl;
+	c->skip_backend = s->skip_backend;
+	cur(c)->ttl = UINT32_MAX;
+	c->result.n_addrs = 0;
+}
+
+/* What one pass over the answer section found at the current name. */
+struct pass {
+	bool addr;  /* at least one address RR */
+	bool cname; /* a CNAME (the first one if several) */
+	struct codec_rr cname_rr;
+	uint32_t addr_ttl;
+	int bad_rdlen; /* rdlen of a malformed address RR, or -1 */
+};
+
+static int scan_pass(struct flat_chase *c, const uint8_t *m, size_t len, const struct codec_view *v,
+                     struct pass *p)
+{
+	const struct flat_chase_hop *h = cur(c);
+	size_t alen = c->qtype == CODEC_TYPE_A ? 4 : 16;
+	struct codec_rr_iter it;
+	struct codec_rr rr;
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	p->addr_ttl = UINT32_MAX;
+	p->bad_rdlen = -1;
+	codec_rr_iter_init(&it, m, len, v, CODEC_SEC_ANSWER);
+	while ((rc = codec_rr_next(&it, &rr)) == 1) {
+		uint8_t owner[CODEC_MAX_NAME];
+		int olen;
+
+		if (rr.rclass != CODEC_CLASS_IN ||
+		    (rr.type != c->qtype && rr.type != CODEC_TYPE_CNAME))
+			continue;
+		olen = codec_name_unpack(m, len, rr.owner_off, owner);
+		if (olen < 0)
+			return olen;
+		codec_name_lower(owner, (size_t)olen);
+		if ((size_t)olen != h->len || memcmp(owner, h->name, h->len) != 0)
+			continue;
+		if (rr.type == CODEC_TYPE_CNAME) {
+			/* Two CNAMEs at one owner are illegal (RFC 2181
+			 * 10.1); take the first rather than fail. */
+			if (!p->cname) {
+				p->cname = true;
+				p->cname_rr = rr;
+			}
+			continue;
+		}
+		if (rr.rdlen != alen) {
+			p->bad_rdlen = rr.rdlen;
+			return 0;
+		}
+		p->addr = true;
+		p->addr_ttl = min_u32(p->addr_ttl, ttl_sane(rr.ttl));
+		add_addr(&c->result, m + rr.rdata_off, alen);
+	}
+	return rc;
+}
+
+/*
+ * A NOERROR or NXDOMAIN answer to the query in c->out: walk the chain
+ * from the asked name as far as this answer goes. Records may come in any
+ * order, so each step is a fresh pass over the section; a DNAME is
+ * ignored in favour of the CNAME synthesized next to it (RFC 6672 5.3).
+ */
+static enum flat_step use_answer(struct flat_chase *c, const uint8_t *m, size_t len,
+                                 const struct codec_view *v)
+{
+	const struct snapshot snap = {c->n_hop, c->hops, c->ttl, c->skip_backend};
+	unsigned followed = 0;
+	struct pass p;
+
+	c->result.n_addrs = 0;
+	for (;;) {
+		int rc = scan_pass(c, m, len, v, &p);
+
+		if (rc < 0 || p.bad_rdlen >= 0) {
+			char what[48];
+
+			rollback(c, &snap);
+			if (rc < 0)
+				return unusable(c, "sent a malformed answer");
+			snprintf(what, sizeof(what), "sent an %s record of %d octets",
+			         c->qtype == CODEC_TYPE_A ? "A" : "AAAA", p.bad_rdlen);
+			return unusable(c, what);
+		}
+		if (p.addr) {
+			/* A CNAME next to addresses is illegal; the addresses
+			 * are what the client asked for. */
+			cur(c)->ttl = p.addr_ttl;
+			c->result.ttl = min_u32(c->ttl, p.addr_ttl);
+			return finish(c, FLAT_RES_ADDRS);
+		}
+		if (!p.cname)
+			break;
+
+		uint8_t target[CODEC_MAX_NAME];
+		size_t end;
+		int tlen = codec_name_skip(m, len, p.cname_rr.rdata_off, &end);
+
+		if (tlen < 0 || end != (size_t)p.cname_rr.rdata_off + p.cname_rr.rdlen ||
+		    codec_name_unpack(m, len, p.cname_rr.rdata_off, target) != tlen) {
+			rollback(c, &snap);
+			return unusable(c, "sent a malformed CNAME");
+		}
+		codec_name_lower(target, (size_t)tlen);
+		if (!follow(c, target, (size_t)tlen, ttl_sane(p.cname_rr.ttl)))
+			return FLAT_STEP_DONE;
+		followed++;
+	}
+
+	/* Nothing more at the current name in this answer. NXDOMAIN after
+	 * CNAMEs is about the last name (RFC 6604 2.1). */
+	if (v->rcode == CODEC_RCODE_NXDOMAIN)
+		return negative(c, FLAT_RES_NXDOMAIN, m, len, v);
+	/* The answer stopped at a CNAME's target without saying anything
+	 * about it (an authoritative server leaving its zone, or a resolver
+	 * that did not follow): ask about the new name. */
+	if (followed > 0)
+		return ask(c);
+	/* An empty non-authoritative answer without SOA from the backend is a
+	 * referral: the name is delegated out of our zone, so a resolver
+	 * must find it. */
+	if (c->server == FLAT_SERVER_BACKEND && !(v->flags & CODEC_FLAG_AA) &&
+	    !has_soa(m, len, v)) {
+		c->skip_backend = true;
+		return ask(c);
+	}
+	return negative(c, FLAT_RES_NODATA, m, len, v);
+}
+
+/* The question in m is the one in c->out, names compared ignoring case. */
+static bool question_matches(const struct flat_chase *c, const uint8_t *m, size_t len,
+                             const struct codec_view *v)
+{
+	size_t qend = CODEC_HDR_LEN + c->hop[c->n_hop - 1].len;
+
+	return v->qtype == codec_get_u16(c->out + qend) &&
+	       v->qclass == codec_get_u16(c->out + qend + 2) &&
+	       codec_name_equal(m, len, v->qname_off, c->out, c->out_len, CODEC_HDR_LEN) == 1;
+}
+
+void flat_chase_init(struct flat_chase *c, const struct flat_chase_cfg *cfg)
+{
+	memset(c, 0, sizeof(*c));
+	c->cfg = *cfg;
+	if (c->cfg.max_chain < 1)
+		c->cfg.max_chain = 1;
+	if (c->cfg.max_chain > FLAT_CHASE_MAX_CHAIN)
+		c->cfg.max_chain = FLAT_CHASE_MAX_CHAIN;
+	/* Input before begin is a caller bug; answer it with a failure rather
+	 * than read an empty chain. */
+	c->done = true;
+	c->result.kind = FLAT_RES_FAIL;
+	snprintf(c->result.why, sizeof(c->result.why), "chase not started");
+}
+
+int flat_chase_visit(struct flat_chase *c, const uint8_t *name, size_t len)
+{
+	if (!name_valid(name, len))
+		return -EINVAL;
+	if (c->n_pre >= FLAT_CHASE_MAX_PREVISIT)
+		return -ENOSPC;
+	memcpy(c->pre[c->n_pre].name, name, len);
+	c->pre[c->n_pre].len = (uint8_t)len;
+	codec_name_lower(c->pre[c->n_pre].name, len);
+	c->n_pre++;
+	return 0;
+}
+
+enum flat_step flat_chase_begin(struct flat_chase *c, const uint8_t *target, size_t len,
+                                uint16_t qtype, uint32_t initial_ttl, uint8_t hops_already)
+{
+	char name[CHASE_NAME_TEXT];
+
+	c->qtype = qtype;
+	c->done = false;
+	c->skip_backend = false;
+	c->hops = hops_already;
+	c->ttl = initial_ttl;
+	c->n_hop = 0;
+	c->out_len = 0;
+	c->server = FLAT_SERVER_RESOLVER;
+	c->resolver = 0;
+	c->tcp = false;
+	memset(&c->result, 0, sizeof(c->result));
+
+	if (!name_valid(target, len) || (qtype != CODEC_TYPE_A && qtype != CODEC_TYPE_AAAA)) {
+		set_why(c, CODEC_EDE_OTHER, "invalid chase target");
+		return finish(c, FLAT_RES_FAIL);
+	}
+	struct flat_chase_hop *h = &c->hop[c->n_hop++];
+
+	memcpy(h->name, target, len);
+	h->len = (uint8_t)len;
+	h->ttl = UINT32_MAX;
+	codec_name_lower(h->name, len);
+	name_text(h->name, h->len, name, sizeof(name));
+	/* Only pre-visited names can match here; hop[0] is the target. */
+	for (unsigned i = 0; i < c->n_pre; i++) {
+		if (c->pre[i].len == len && memcmp(c->pre[i].name, h->name, len) == 0) {
+			set_why(c, CODEC_EDE_OTHER, "CNAME loop at %s", name);
+			return finish(c, FLAT_RES_FAIL);
+		}
+	}
+	if (hops_already > c->cfg.max_chain) {
+		set_why(c, CODEC_EDE_OTHER, "chain longer than %u at %s", c->cfg.max_chain, name);
+		return finish(c, FLAT_RES_FAIL);
+	}
+	return ask(c);
+}
+
+enum flat_step flat_chase_input(struct flat_chase *c, const uint8_t *resp, size_t len)
+{
+	struct codec_view v;
+	char what[48];
+	char rbuf[16];
+
+	if (c->done)
+		return FLAT_STEP_DONE;
+	if (len == 0)
+		return server_failed(c, true);
+	/* Anything that does not carry our random ID is someone else's
+	 * datagram (late, or spoofed): ignore it and let the timeout run. */
+	if (len < 2 || codec_get_u16(resp) != codec_get_u16(c->out))
+		return FLAT_STEP_WAIT;
+	if (codec_scan(resp, len, &v) < 0)
+		return unusable(c, "sent a malformed answer");
+	if (!(v.flags & CODEC_FLAG_QR))
+		return unusable(c, "sent a query, not an answer");
+	if (v.opcode != CODEC_OPCODE_QUERY) {
+		snprintf(what, sizeof(what), "answered with opcode %u", v.opcode);
+		return unusable(c, what);
+	}
+
+	unsigned rcode = v.rcode | (v.has_opt ? (unsigned)v.ext_rcode << 4 : 0);
+
+	if (v.qdcount == 1) {
+		/* Same reasoning as the ID: a wrong question is not this
+		 * server's answer to us (RFC 5452 9.1). */
+		if (!question_matches(c, resp, len, &v))
+			return FLAT_STEP_WAIT;
+	} else if (v.qdcount > 1 || rcode == CODEC_RCODE_NOERROR || rcode == CODEC_RCODE_NXDOMAIN) {
+		/* An error reply may drop the question (FORMERR, NOTIMP);
+		 * data without the question it answers cannot be used. */
+		snprintf(what, sizeof(what), "answered with %u questions", v.qdcount);
+		return unusable(c, what);
+	}
+	if (v.flags & CODEC_FLAG_TC) {
+		if (c->tcp)
+			return unusable(c, "truncated its TCP answer");
+		/* RFC 7766 5: retry the same question over TCP, same server. */
+		c->tcp = true;
+		build_query(c);
+		return FLAT_STEP_SEND;
+	}
+	if (rcode != CODEC_RCODE_NOERROR && rcode != CODEC_RCODE_NXDOMAIN) {
+		char name[CHASE_NAME_TEXT];
+		char server[24];
+
+		cur_text(c, name, sizeof(name));
+		server_text(c, server, sizeof(server));
+		set_why(c, CODEC_EDE_OTHER, "%s answered %s for %s", server,
+		        rcode_text(rcode, rbuf, sizeof(rbuf)), name);
+		return server_failed(c, false);
+	}
+	return use_answer(c, resp, len, &v);
+}
