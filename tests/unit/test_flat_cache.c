@@ -1,0 +1,1069 @@
+/* Unit tests for flatten/cache: TTL, serve-stale, failures, prefetch,
+ * the memory bound, coalescing, flushes and concurrent use. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "flatten/cache.h"
+#include "tests/unit/helpers.h"
+
+/* A key from a wire-name literal; the literal's explicit "\0" is the root
+ * label (the implicit NUL is not counted). */
+#define KEY(s, t, k) key_of((const uint8_t *)(s), sizeof(s) - 1, (t), (k))
+#define TKEY(s) KEY(s, CODEC_TYPE_A, FLAT_KEY_TARGET)
+
+#define ANAME_TYPE 65401
+
+static struct flat_cache_key key_of(const uint8_t *name, size_t len, uint16_t type,
+                                    enum flat_key_kind kind)
+{
+	struct flat_cache_key k;
+
+	memset(&k, 0, sizeof(k));
+	k.name = name;
+	k.len = len;
+	k.type = type;
+	k.kind = kind;
+	return k;
+}
+
+/* Waiters handed to the wake callback, single-threaded tests. */
+struct wakes {
+	size_t calls;
+	size_t n;
+	uint32_t tokens[256];
+};
+
+static void collect(void *arg, const struct flat_cache_waiter *w, size_t n)
+{
+	struct wakes *wk = arg;
+
+	wk->calls++;
+	for (size_t i = 0; i < n; i++)
+		if (wk->n < 256)
+			wk->tokens[wk->n++] = w[i].token;
+}
+
+static struct wakes g_wakes;
+
+static struct flat_cache *make(size_t max_bytes, unsigned shards, uint32_t stale_s, uint32_t fail_s)
+{
+	struct flat_cache_conf conf = {
+	        .max_bytes = max_bytes,
+	        .shards = shards,
+	        .serve_stale_s = stale_s,
+	        .failure_ttl_s = fail_s,
+	        .wake = collect,
+	        .wake_arg = &g_wakes,
+	};
+	struct flat_cache *c = NULL;
+
+	memset(&g_wakes, 0, sizeof(g_wakes));
+	assert_int_equal(flat_cache_new(&c, &conf), 0);
+	return c;
+}
+
+static union flat_cache_value addrs(uint8_t n, uint8_t base, uint32_t ttl)
+{
+	union flat_cache_value v;
+
+	memset(&v, 0, sizeof(v));
+	v.result.kind = FLAT_RES_ADDRS;
+	v.result.qtype = CODEC_TYPE_A;
+	v.result.n_addrs = n;
+	for (uint8_t i = 0; i < n; i++) {
+		v.result.addrs[i][0] = 192;
+		v.result.addrs[i][1] = 0;
+		v.result.addrs[i][2] = 2;
+		v.result.addrs[i][3] = (uint8_t)(base + i);
+	}
+	v.result.ttl = ttl;
+	v.result.hops = 2;
+	return v;
+}
+
+static union flat_cache_value failure(uint16_t ede, const char *why)
+{
+	union flat_cache_value v;
+
+	memset(&v, 0, sizeof(v));
+	v.result.kind = FLAT_RES_FAIL;
+	v.result.qtype = CODEC_TYPE_A;
+	v.result.ede = ede;
+	snprintf(v.result.why, sizeof(v.result.why), "%s", why);
+	return v;
+}
+
+static const struct flat_cache_waiter *waiter(uint32_t token)
+{
+	static struct flat_cache_waiter w;
+
+	w.worker = &w;
+	w.token = token;
+	return &w;
+}
+
+static void test_cache_put_fresh_hit_remaining_ttl(void **state)
+{
+	(void)state;
+	struct flat_cache *c = make(1 << 20, 0, 60, 5);
+	struct flat_cache_key k = TKEY("\3cdn\7example\3net\0");
+	struct flat_cache_key upper = TKEY("\3CDN\7ExAmPlE\3NET\0");
+	union flat_cache_value v = addrs(3, 10, 300);
+	struct flat_cache_hit hit;
+
+	assert_int_equal(flat_cache_get(c, &k, 1000, &hit), FLAT_CACHE_MISS);
+	assert_int_equal(flat_cache_put(c, &k, &v, 1000), 0);
+	assert_int_equal(flat_cache_get(c, &k, 1000, &hit), FLAT_CACHE_HIT);
+	assert_int_equal(hit.ttl_left, 300);
+	assert_int_equal(hit.value.result.ttl, 300);
+	assert_int_equal(hit.value.result.kind, FLAT_RES_ADDRS);
+	assert_int_equal(hit.value.result.qtype, CODEC_TYPE_A);
+	assert_int_equal(hit.value.result.n_addrs, 3);
+	assert_int_equal(hit.value.result.hops, 2);
+	for (int i = 0; i < 3; i++)
+		assert_memory_equal(hit.value.result.addrs[i], v.result.addrs[i], 16);
+
+	/* 100.9 s later: ttl - whole seconds of age, any spelling of the name. */
+	assert_int_equal(flat_cache_get(c, &upper, 101900, &hit), FLAT_CACHE_HIT);
+	assert_int_equal(hit.ttl_left, 200);
+	assert_int_equal(hit.value.result.ttl, 200);
+	/* Last millisecond of freshness still says at least 1. */
+	memset(&g_wakes, 0, sizeof(g_wakes));
+	assert_int_equal(flat_cache_get(c, &k, 300999, &hit), FLAT_CACHE_HIT_PREFETCH);
+	assert_int_equal(hit.ttl_left, 1);
+	/* Another type or kind is another key. */
+	struct flat_cache_key aaaa = KEY("\3cdn\7example\3net\0", CODEC_TYPE_AAAA, FLAT_KEY_TARGET);
+	assert_int_equal(flat_cache_get(c, &aaaa, 1000, &hit), FLAT_CACHE_MISS);
+	flat_cache_free(c);
+}
+
+static void test_cache_expired_stale_then_gone(void **state)
+{
+	(void)state;
+	struct flat_cache *c = make(1 << 20, 0, 60, 5);
+	struct flat_cache_key k = TKEY("\3cdn\7example\3net\0");
+	union flat_cache_value v = addrs(1, 1, 10);
+	struct flat_cache_hit hit;
+
+	assert_int_equal(flat_cache_put(c, &k, &v, 1000), 0);
+	assert_int_equal(flat_cache_get(c, &k, 10999, &hit), FLAT_CACHE_HIT_PREFETCH);
+	assert_int_equal(flat_cache_abandon(c, &k), 0);
+	assert_int_equal(flat_cache_get(c, &k, 11000, &hit), FLAT_CACHE_STALE);
+	assert_int_equal(hit.ttl_left, 0);
+	assert_int_equal(hit.value.result.ttl, 0);
+	assert_int_equal(hit.value.result.n_addrs, 1);
+	assert_int_equal(hit.value.result.addrs[0][3], 1);
+	assert_false(hit.has_stale);
+	assert_int_equal(flat_cache_get(c, &k, 70999, &hit), FLAT_CACHE_STALE);
+	assert_int_equal(flat_cache_get(c, &k, 71000, &hit), FLAT_CACHE_MISS);
+
+	/* The dead entry was dropped on that lookup. */
+	struct flat_cache_stats st;
+	flat_cache_stats(c, &st);
+	assert_int_equal(st.entries, 0);
+	assert_int_equal(st.entry_bytes, 0);
+	flat_cache_free(c);
+}
+
+static void test_cache_serve_stale_zero_expires_to_miss(void **state)
+{
+	(void)state;
+	struct flat_cache *c = make(1 << 20, 0, 0, 5);
+	struct flat_cache_key k = TKEY("\3cdn\7example\3net\0");
+	union flat_cache_value v = addrs(1, 1, 10);
+	struct flat_cache_hit hit;
+
+	assert_int_equal(flat_cache_put(c, &k, &v, 0), 0);
+	assert_int_equal(flat_cache_get(c, &k, 5000, &hit), FLAT_CACHE_HIT);
+	assert_int_equal(flat_cache_get(c, &k, 10000, &hit), FLAT_CACHE_MISS);
+
+	/* A TTL of 0 is never fresh, and with serve-stale 0 never kept. */
+	v.result.ttl = 0;
+	assert_int_equal(flat_cache_put(c, &k, &v, 20000), 0);
+	assert_int_equal(flat_cache_get(c, &k, 20000, &hit), FLAT_CACHE_MISS);
+	flat_cache_free(c);
+}
+
+static void test_cache_failure_remembered_then_miss(void **state)
+{
+	(void)state;
+	struct flat_cache *c = make(1 << 20, 0, 60, 5);
+	struct flat_cache_key k = TKEY("\4dead\7example\3net\0");
+	union flat_cache_value f = failure(22, "resolver timeout");
+	struct flat_cache_hit hit;
+
+	assert_int_equal(flat_cache_put(c, &k, &f, 1000), 0);
+	assert_int_equal(flat_cache_get(c, &k, 1000, &hit), FLAT_CACHE_FAIL);
+	assert_false(hit.has_stale);
+	assert_int_equal(hit.fail_ede, 22);
+	assert_string_equal(hit.fail_why, "resolver timeout");
+	assert_int_equal(hit.value.result.kind, FLAT_RES_FAIL);
+	assert_int_equal(hit.value.result.ede, 22);
+	assert_string_equal(hit.value.result.why, "resolver timeout");
+	/* A remembered failure means no new chase. */
+	assert_int_equal(flat_cache_claim(c, &k, 5999, waiter(1)), FLAT_CLAIM_READY);
+	assert_int_equal(flat_cache_get(c, &k, 5999, &hit), FLAT_CACHE_FAIL);
+	/* Failures are never served stale: serve-stale is 60 s here. */
+	assert_int_equal(flat_cache_get(c, &k, 6000, &hit), FLAT_CACHE_MISS);
+	assert_int_equal(flat_cache_claim(c, &k, 6000, waiter(1)), FLAT_CLAIM_OWNER);
+	flat_cache_free(c);
+}
+
+static void test_cache_failure_over_stale_keeps_stale(void **state)
+{
+	(void)state;
+	struct flat_cache *c = make(1 << 20, 0, 60, 5);
+	struct flat_cache_key k = TKEY("\3cdn\7example\3net\0");
+	union flat_cache_value v = addrs(2, 7, 10);
+	union flat_cache_value f = failure(2, "SERVFAIL from resolver");
+	struct flat_cache_hit hit;
+
+	assert_int_equal(flat_cache_put(c, &k, &v, 0), 0);
+	/* Expired: the caller claims and refreshes, the refresh fails. */
+	assert_int_equal(flat_cache_get(c, &k, 20000, &hit), FLAT_CACHE_STALE);
+	assert_int_equal(flat_cache_claim(c, &k, 20000, waiter(1)), FLAT_CLAIM_OWNER);
+	assert_int_equal(flat_cache_claim(c, &k, 20000, waiter(2)), FLAT_CLAIM_PENDING);
+	assert_int_equal(flat_cache_put(c, &k, &f, 20000), 0);
+	assert_int_equal(g_wakes.n, 1);
+	assert_int_equal(g_wakes.tokens[0], 2);
+
+	/* The woken waiter finds the failure plus the last good value. */
+	memset(&hit, 0xa5, sizeof(hit));
+	assert_int_equal(flat_cache_get(c, &k, 21000, &hit), FLAT_CACHE_FAIL);
+	assert_true(hit.has_stale);
+	assert_int_equal(hit.fail_ede, 2);
+	assert_string_equal(hit.fail_why, "SERVFAIL from resolver");
+	assert_int_equal(hit.value.result.kind, FLAT_RES_ADDRS);
+	assert_int_equal(hit.value.result.n_addrs, 2);
+	assert_int_equal(hit.value.result.addrs[1][3], 8);
+	assert_int_equal(hit.value.result.ttl, 0);
+	assert_int_equal(hit.ttl_left, 0);
+
+	/* Failure mark over: stale again, so the next query refreshes. */
+	assert_int_equal(flat_cache_get(c, &k, 25000, &hit), FLAT_CACHE_STALE);
+	assert_int_equal(flat_cache_claim(c, &k, 25000, waiter(1)), FLAT_CLAIM_OWNER);
+	/* A failure near the end of serve-stale (good until 70 s). */
+	assert_int_equal(flat_cache_put(c, &k, &f, 68000), 0);
+	assert_int_equal(flat_cache_get(c, &k, 69999, &hit), FLAT_CACHE_FAIL);
+	assert_true(hit.has_stale);
+	assert_int_equal(flat_cache_get(c, &k, 70000, &hit), FLAT_CACHE_FAIL);
+	assert_false(hit.has_stale);
+	assert_int_equal(hit.value.result.kind, FLAT_RES_FAIL);
+	assert_string_equal(hit.value.result.why, "SERVFAIL from resolver");
+	assert_int_equal(flat_cache_get(c, &k, 73000, &hit), FLAT_CACHE_MISS);
+
+	/* Good value after failures: failure mark cleared. */
+	assert_int_equal(flat_cache_put(c, &k, &f, 80000), 0);
+	assert_int_equal(flat_cache_put(c, &k, &v, 80001), 0);
+	assert_int_equal(flat_cache_get(c, &k, 80002, &hit), FLAT_CACHE_HIT);
+	flat_cache_free(c);
+}
+
+static void test_cache_failure_over_fresh_still_hit(void **state)
+{
+	(void)state;
+	struct flat_cache *c = make(1 << 20, 0, 60, 5);
+	struct flat_cache_key k = TKEY("\3cdn\7example\3net\0");
+	union flat_cache_value v = addrs(1, 1, 100);
+	union flat_cache_value f = failure(22, "timeout");
+	struct flat_cache_hit hit;
+
+	/* A failed prefetch must not hide a value that is still fresh. */
+	assert_int_equal(flat_cache_put(c, &k, &v, 0), 0);
+	assert_int_equal(flat_cache_get(c, &k, 95000, &hit), FLAT_CACHE_HIT_PREFETCH);
+	assert_int_equal(flat_cache_put(c, &k, &f, 95500), 0);
+	assert_int_equal(flat_cache_get(c, &k, 96000, &hit), FLAT_CACHE_HIT);
+	assert_int_equal(hit.ttl_left, 4);
+	/* No second prefetch for the same stored value. */
+	assert_int_equal(flat_cache_get(c, &k, 97000, &hit), FLAT_CACHE_HIT);
+	/* Expired within the failure mark: FAIL with the stale value. */
+	assert_int_equal(flat_cache_get(c, &k, 100000, &hit), FLAT_CACHE_FAIL);
+	assert_true(hit.has_stale);
+	assert_int_equal(flat_cache_get(c, &k, 100499, &hit), FLAT_CACHE_FAIL);
+	assert_int_equal(flat_cache_get(c, &k, 100500, &hit), FLAT_CACHE_STALE);
+	flat_cache_free(c);
+}
+
+static void test_cache_failure_ttl_zero_keeps_stale(void **state)
+{
+	(void)state;
+	struct flat_cache *c = make(1 << 20, 0, 60, 0);
+	struct flat_cache_key k = TKEY("\3cdn\7example\3net\0");
+	struct flat_cache_key k2 = TKEY("\4dead\7example\3net\0");
+	union flat_cache_value v = addrs(1, 1, 10);
+	union flat_cache_value f = failure(22, "timeout");
+	struct flat_cache_hit hit;
+
+	assert_int_equal(flat_cache_put(c, &k, &v, 0), 0);
+	assert_int_equal(flat_cache_put(c, &k, &f, 20000), 0);
+	assert_int_equal(flat_cache_get(c, &k, 20000, &hit), FLAT_CACHE_STALE);
+	assert_int_equal(hit.value.result.n_addrs, 1);
+	/* No value, failure-ttl 0: the claim still ends, nothing is kept. */
+	assert_int_equal(flat_cache_claim(c, &k2, 0, waiter(1)), FLAT_CLAIM_OWNER);
+	assert_int_equal(flat_cache_claim(c, &k2, 0, waiter(2)), FLAT_CLAIM_PENDING);
+	assert_int_equal(flat_cache_put(c, &k2, &f, 0), 0);
+	assert_int_equal(g_wakes.n, 1);
+	assert_int_equal(flat_cache_get(c, &k2, 0, &hit), FLAT_CACHE_MISS);
+	struct flat_cache_stats st;
+	flat_cache_stats(c, &st);
+	assert_int_equal(st.entries, 1);
+	assert_int_equal(st.claims, 0);
+	flat_cache_free(c);
+}
+
+static void test_cache_prefetch_near_expiry_signalled_once(void **state)
+{
+	(void)state;
+	struct flat_cache *c = make(1 << 20, 0, 60, 5);
+	struct flat_cache_key k = TKEY("\3cdn\7example\3net\0");
+	union flat_cache_value v = addrs(1, 1, 10);
+	struct flat_cache_hit hit;
+
+	assert_int_equal(flat_cache_put(c, &k, &v, 0), 0);
+	assert_int_equal(flat_cache_get(c, &k, 8999, &hit), FLAT_CACHE_HIT);
+	/* 90 % of the TTL: the first caller owns the refresh ... */
+	assert_int_equal(flat_cache_get(c, &k, 9000, &hit), FLAT_CACHE_HIT_PREFETCH);
+	assert_int_equal(hit.ttl_left, 1);
+	/* ... and only that one. */
+	assert_int_equal(flat_cache_get(c, &k, 9001, &hit), FLAT_CACHE_HIT);
+	assert_int_equal(flat_cache_get(c, &k, 9500, NULL), FLAT_CACHE_HIT);
+	/* Still fresh: nothing to claim. */
+	assert_int_equal(flat_cache_claim(c, &k, 9500, waiter(1)), FLAT_CLAIM_READY);
+	/* Expired while the refresh runs: queries wait for it. */
+	assert_int_equal(flat_cache_get(c, &k, 10000, &hit), FLAT_CACHE_STALE);
+	assert_int_equal(flat_cache_claim(c, &k, 10000, waiter(2)), FLAT_CLAIM_PENDING);
+	assert_int_equal(flat_cache_put(c, &k, &v, 10100), 0);
+	assert_int_equal(g_wakes.n, 1);
+	assert_int_equal(g_wakes.tokens[0], 2);
+	/* A new stored value may be prefetched once again. */
+	assert_int_equal(flat_cache_get(c, &k, 10100 + 8999, &hit), FLAT_CACHE_HIT);
+	assert_int_equal(flat_cache_get(c, &k, 10100 + 9000, &hit), FLAT_CACHE_HIT_PREFETCH);
+	assert_int_equal(flat_cache_get(c, &k, 10100 + 9001, &hit), FLAT_CACHE_HIT);
+	/* A refresh that never ends is taken over once pending_ms passed. */
+	assert_int_equal(flat_cache_get(c, &k, 10100 + 10000, NULL), FLAT_CACHE_STALE);
+	assert_int_equal(flat_cache_claim(c, &k, 10100 + 9000 + FLAT_CACHE_PENDING_MS, NULL),
+	                 FLAT_CLAIM_OWNER);
+	flat_cache_free(c);
+}
+
+/* Writes the wire name "\5nNNNN\4test\0" (12 bytes) for i. */
+static size_t numbered(uint8_t *out, unsigned i)
+{
+	char label[6];
+
+	snprintf(label, sizeof(label), "n%04u", i % 10000);
+	out[0] = 5;
+	memcpy(out + 1, label, 5);
+	memcpy(out + 6, "\4test", 6); /* with the root's zero byte */
+	return 12;
+}
+
+static void test_cache_lru_full_evicts_least_recently_used(void **state)
+{
+	(void)state;
+	const size_t max = 16 * 1024;
+	struct flat_cache *c = make(max, 1, 60, 5);
+	union flat_cache_value v = addrs(1, 1, 300);
+	struct flat_cache_stats st;
+	struct flat_cache_hit hit;
+	uint8_t n0[16], n1[16], n[16];
+	struct flat_cache_key k0 = key_of(n0, numbered(n0, 0), CODEC_TYPE_A, FLAT_KEY_TARGET);
+	struct flat_cache_key k1 = key_of(n1, numbered(n1, 1), CODEC_TYPE_A, FLAT_KEY_TARGET);
+
+	assert_int_equal(flat_cache_put(c, &k0, &v, 0), 0);
+	assert_int_equal(flat_cache_put(c, &k1, &v, 0), 0);
+	for (unsigned i = 2; i < 1000; i++) {
+		struct flat_cache_key k = key_of(n, numbered(n, i), CODEC_TYPE_A, FLAT_KEY_TARGET);
+
+		assert_int_equal(flat_cache_put(c, &k, &v, i), 0);
+		/* Key 0 is used all the time, key 1 never again. */
+		assert_int_equal(flat_cache_get(c, &k0, i, &hit), FLAT_CACHE_HIT);
+		flat_cache_stats(c, &st);
+		assert_true(st.bytes <= max);
+	}
+	flat_cache_stats(c, &st);
+	assert_true(st.evictions > 0);
+	assert_true(st.entries < 998);
+	assert_int_equal(flat_cache_get(c, &k1, 1000, &hit), FLAT_CACHE_MISS);
+	assert_int_equal(flat_cache_get(c, &k0, 1000, &hit), FLAT_CACHE_HIT);
+	/* The newest survive, the oldest of the rest went. */
+	struct flat_cache_key last = key_of(n, numbered(n, 999), CODEC_TYPE_A, FLAT_KEY_TARGET);
+	assert_int_equal(flat_cache_get(c, &last, 1000, &hit), FLAT_CACHE_HIT);
+	struct flat_cache_key early = key_of(n, numbered(n, 2), CODEC_TYPE_A, FLAT_KEY_TARGET);
+	assert_int_equal(flat_cache_get(c, &early, 1000, &hit), FLAT_CACHE_MISS);
+	print_message("lru: %zu entries in %zu of %zu bytes after %llu evictions\n", st.entries,
+	              st.bytes, max, (unsigned long long)st.evictions);
+	flat_cache_free(c);
+}
+
+static void test_cache_entry_cost_small(void **state)
+{
+	(void)state;
+	struct flat_cache *c = make(1 << 20, 1, 60, 5);
+	/* 20 bytes of wire name. */
+	struct flat_cache_key k = TKEY("\6target\7example\3com\0");
+	union flat_cache_value v = addrs(1, 1, 300);
+	struct flat_cache_stats before, after;
+
+	assert_int_equal(k.len, 20);
+	flat_cache_stats(c, &before);
+	assert_int_equal(flat_cache_put(c, &k, &v, 0), 0);
+	flat_cache_stats(c, &after);
+	size_t cost = after.bytes - before.bytes;
+	print_message("entry cost: %zu bytes (1 A address, 20-byte name; "
+	              "sizeof(union flat_cache_value) = %zu)\n",
+	              cost, sizeof(union flat_cache_value));
+	assert_int_equal(after.entry_bytes, cost);
+	assert_true(cost <= 300);
+
+	/* 64 AAAA addresses still cost far less than a struct flat_result. */
+	struct flat_cache_key k6 =
+	        KEY("\6target\7example\3com\0", CODEC_TYPE_AAAA, FLAT_KEY_TARGET);
+	union flat_cache_value v6 = addrs(FLAT_MAX_ADDRS, 0, 300);
+	v6.result.qtype = CODEC_TYPE_AAAA;
+	assert_int_equal(flat_cache_put(c, &k6, &v6, 0), 0);
+	flat_cache_stats(c, &before);
+	print_message("entry cost: %zu bytes (64 AAAA addresses)\n", before.bytes - after.bytes);
+	assert_true(before.bytes - after.bytes <= 300 + FLAT_MAX_ADDRS * 16);
+	flat_cache_free(c);
+}
+
+static void test_cache_claims_coalesced_put_wakes_all(void **state)
+{
+	(void)state;
+	struct flat_cache *c = make(1 << 20, 0, 60, 5);
+	struct flat_cache_key k = TKEY("\3cdn\7example\3net\0");
+	union flat_cache_value v = addrs(1, 1, 300);
+	struct flat_cache_stats st;
+	int owners = 0, pending = 0;
+
+	for (uint32_t i = 0; i < 100; i++) {
+		int rc = flat_cache_claim(c, &k, 1000 + i, waiter(i));
+		owners += rc == FLAT_CLAIM_OWNER;
+		pending += rc == FLAT_CLAIM_PENDING;
+	}
+	assert_int_equal(owners, 1);
+	assert_int_equal(pending, 99);
+	flat_cache_stats(c, &st);
+	assert_int_equal(st.claims, 1);
+	assert_int_equal(st.entries, 1);
+	/* A claim alone is no answer. */
+	assert_int_equal(flat_cache_get(c, &k, 1100, NULL), FLAT_CACHE_MISS);
+
+	assert_int_equal(flat_cache_put(c, &k, &v, 1200), 0);
+	assert_int_equal(g_wakes.calls, 1);
+	assert_int_equal(g_wakes.n, 99);
+	/* Each waiter exactly once, the owner (token 0) not at all. */
+	bool seen[100] = {false};
+	for (size_t i = 0; i < g_wakes.n; i++) {
+		assert_true(g_wakes.tokens[i] >= 1 && g_wakes.tokens[i] < 100);
+		assert_false(seen[g_wakes.tokens[i]]);
+		seen[g_wakes.tokens[i]] = true;
+	}
+	flat_cache_stats(c, &st);
+	assert_int_equal(st.claims, 0);
+	assert_int_equal(flat_cache_get(c, &k, 1200, NULL), FLAT_CACHE_HIT);
+	/* The claim is over: a later put wakes nobody. */
+	assert_int_equal(flat_cache_put(c, &k, &v, 1300), 0);
+	assert_int_equal(g_wakes.calls, 1);
+	flat_cache_free(c);
+}
+
+static void test_cache_claim_timeout_taken_over(void **state)
+{
+	(void)state;
+	struct flat_cache *c = make(1 << 20, 0, 60, 5);
+	struct flat_cache_key k = TKEY("\3cdn\7example\3net\0");
+	union flat_cache_value v = addrs(1, 1, 300);
+
+	assert_int_equal(flat_cache_claim(c, &k, 0, waiter(1)), FLAT_CLAIM_OWNER);
+	assert_int_equal(flat_cache_claim(c, &k, 1000, waiter(2)), FLAT_CLAIM_PENDING);
+	assert_int_equal(flat_cache_claim(c, &k, FLAT_CACHE_PENDING_MS - 1, waiter(3)),
+	                 FLAT_CLAIM_PENDING);
+	/* The first owner died: the next claimant takes over ... */
+	assert_int_equal(flat_cache_claim(c, &k, FLAT_CACHE_PENDING_MS, waiter(4)),
+	                 FLAT_CLAIM_OWNER);
+	/* ... with a new timeout of its own. */
+	assert_int_equal(flat_cache_claim(c, &k, FLAT_CACHE_PENDING_MS + 1, waiter(5)),
+	                 FLAT_CLAIM_PENDING);
+	/* The new owner's put wakes everybody who waited, old and new. */
+	assert_int_equal(flat_cache_put(c, &k, &v, FLAT_CACHE_PENDING_MS + 100), 0);
+	assert_int_equal(g_wakes.n, 3);
+	assert_int_equal(g_wakes.tokens[0], 2);
+	assert_int_equal(g_wakes.tokens[1], 3);
+	assert_int_equal(g_wakes.tokens[2], 5);
+	flat_cache_free(c);
+
+	/* A configured timeout is honoured. */
+	struct flat_cache_conf conf = {.max_bytes = 1 << 20, .pending_ms = 50};
+	assert_int_equal(flat_cache_new(&c, &conf), 0);
+	assert_int_equal(flat_cache_claim(c, &k, 0, NULL), FLAT_CLAIM_OWNER);
+	assert_int_equal(flat_cache_claim(c, &k, 49, NULL), FLAT_CLAIM_PENDING);
+	assert_int_equal(flat_cache_claim(c, &k, 50, NULL), FLAT_CLAIM_OWNER);
+	flat_cache_free(c);
+}
+
+static void test_cache_abandon_wakes_waiters(void **state)
+{
+	(void)state;
+	struct flat_cache *c = make(1 << 20, 0, 60, 5);
+	struct flat_cache_key k = TKEY("\3cdn\7example\3net\0");
+	struct flat_cache_stats st;
+
+	assert_int_equal(flat_cache_abandon(c, &k), -ENOENT);
+	assert_int_equal(flat_cache_claim(c, &k, 0, waiter(1)), FLAT_CLAIM_OWNER);
+	for (uint32_t t = 2; t <= 4; t++)
+		assert_int_equal(flat_cache_claim(c, &k, 10, waiter(t)), FLAT_CLAIM_PENDING);
+	assert_int_equal(flat_cache_abandon(c, &k), 0);
+	assert_int_equal(g_wakes.calls, 1);
+	assert_int_equal(g_wakes.n, 3);
+	/* The placeholder is gone; the next one to claim owns the chase. */
+	flat_cache_stats(c, &st);
+	assert_int_equal(st.entries, 0);
+	assert_int_equal(st.claims, 0);
+	assert_int_equal(st.entry_bytes, 0);
+	assert_int_equal(flat_cache_get(c, &k, 20, NULL), FLAT_CACHE_MISS);
+	assert_int_equal(flat_cache_claim(c, &k, 20, waiter(2)), FLAT_CLAIM_OWNER);
+	assert_int_equal(flat_cache_abandon(c, &k), 0);
+	assert_int_equal(flat_cache_abandon(c, &k), -ENOENT);
+	assert_int_equal(g_wakes.calls, 1);
+
+	/* Abandoning a stale refresh leaves the stale value in place. */
+	union flat_cache_value v = addrs(1, 1, 10);
+	assert_int_equal(flat_cache_put(c, &k, &v, 0), 0);
+	assert_int_equal(flat_cache_claim(c, &k, 11000, waiter(1)), FLAT_CLAIM_OWNER);
+	assert_int_equal(flat_cache_abandon(c, &k), 0);
+	assert_int_equal(flat_cache_get(c, &k, 11000, NULL), FLAT_CACHE_STALE);
+	flat_cache_free(c);
+}
+
+static void test_cache_flush_suffix_removes_zone_only(void **state)
+{
+	(void)state;
+	struct flat_cache *c = make(1 << 20, 0, 60, 5);
+	union flat_cache_value v = addrs(1, 1, 300);
+	union flat_cache_value f = failure(22, "timeout");
+	union flat_cache_value p;
+	struct flat_cache_key in[] = {
+	        TKEY("\7example\3com\0"),
+	        TKEY("\3www\7example\3com\0"),
+	        TKEY("\1a\1B\7Example\3COM\0"),
+	        KEY("\3www\7example\3com\0", ANAME_TYPE, FLAT_KEY_PRESENCE),
+	};
+	struct flat_cache_key out[] = {
+	        TKEY("\12notexample\3com\0"),
+	        TKEY("\7example\3net\0"),
+	        TKEY("\3com\0"),
+	        TKEY("\7example\3com\3org\0"),
+	};
+	struct flat_cache_stats st;
+
+	memset(&p, 0, sizeof(p));
+	p.presence.present = false;
+	p.presence.ttl = 300;
+	for (size_t i = 0; i < 4; i++) {
+		if (in[i].kind == FLAT_KEY_PRESENCE)
+			assert_int_equal(flat_cache_put(c, &in[i], &p, 0), 0);
+		else
+			assert_int_equal(flat_cache_put(c, &in[i], i == 2 ? &f : &v, 0), 0);
+		assert_int_equal(flat_cache_put(c, &out[i], &v, 0), 0);
+	}
+	assert_int_equal(flat_cache_flush_suffix(c, (const uint8_t *)"\7EXAMPLE\3com", 13), 4);
+	for (size_t i = 0; i < 4; i++) {
+		assert_int_equal(flat_cache_get(c, &in[i], 1, NULL), FLAT_CACHE_MISS);
+		assert_int_equal(flat_cache_get(c, &out[i], 1, NULL), FLAT_CACHE_HIT);
+	}
+	assert_int_equal(flat_cache_flush_suffix(c, (const uint8_t *)"\7example\3com", 13), 0);
+	assert_int_equal(flat_cache_flush_suffix(c, (const uint8_t *)"\7example\3com", 12),
+	                 -EINVAL);
+	flat_cache_stats(c, &st);
+	assert_int_equal(st.entries, 4);
+
+	flat_cache_flush_all(c);
+	flat_cache_stats(c, &st);
+	assert_int_equal(st.entries, 0);
+	assert_int_equal(st.entry_bytes, 0);
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(flat_cache_get(c, &out[i], 1, NULL), FLAT_CACHE_MISS);
+	flat_cache_free(c);
+}
+
+static void test_cache_flush_keeps_claims_waiters_woken(void **state)
+{
+	(void)state;
+	struct flat_cache *c = make(1 << 20, 0, 60, 5);
+	struct flat_cache_key k = TKEY("\3www\7example\3com\0");
+	union flat_cache_value v = addrs(1, 1, 10);
+	struct flat_cache_stats st;
+
+	assert_int_equal(flat_cache_put(c, &k, &v, 0), 0);
+	assert_int_equal(flat_cache_claim(c, &k, 10000, waiter(1)), FLAT_CLAIM_OWNER);
+	assert_int_equal(flat_cache_claim(c, &k, 10000, waiter(2)), FLAT_CLAIM_PENDING);
+	assert_int_equal(flat_cache_flush_suffix(c, (const uint8_t *)"\7example\3com", 13), 1);
+	/* The stale value is gone, the claim is not. */
+	assert_int_equal(flat_cache_get(c, &k, 10000, NULL), FLAT_CACHE_MISS);
+	assert_int_equal(flat_cache_claim(c, &k, 10000, waiter(3)), FLAT_CLAIM_PENDING);
+	flat_cache_flush_all(c);
+	flat_cache_stats(c, &st);
+	assert_int_equal(st.claims, 1);
+	assert_int_equal(flat_cache_put(c, &k, &v, 10001), 0);
+	assert_int_equal(g_wakes.n, 2);
+	assert_int_equal(flat_cache_get(c, &k, 10001, NULL), FLAT_CACHE_HIT);
+	flat_cache_free(c);
+}
+
+static void test_cache_presence_entries_separate_from_targets(void **state)
+{
+	(void)state;
+	struct flat_cache *c = make(1 << 20, 0, 60, 5);
+	struct flat_cache_key pk = KEY("\7Example\3com\0", ANAME_TYPE, FLAT_KEY_PRESENCE);
+	struct flat_cache_key pk2 = KEY("\7example\3com\0", 65305, FLAT_KEY_PRESENCE);
+	struct flat_cache_key tk = KEY("\7example\3com\0", ANAME_TYPE, FLAT_KEY_TARGET);
+	static const uint8_t target[] = "\3cdn\6target\4test";
+	union flat_cache_value p;
+	struct flat_cache_hit hit;
+
+	memset(&p, 0, sizeof(p));
+	p.presence.present = true;
+	p.presence.target_len = sizeof(target);
+	memcpy(p.presence.target, target, sizeof(target));
+	p.presence.ttl = 3600;
+	assert_int_equal(flat_cache_put(c, &pk, &p, 0), 0);
+	assert_int_equal(flat_cache_get(c, &tk, 1, NULL), FLAT_CACHE_MISS);
+	assert_int_equal(flat_cache_get(c, &pk2, 1, NULL), FLAT_CACHE_MISS);
+	assert_int_equal(flat_cache_get(c, &pk, 60000, &hit), FLAT_CACHE_HIT);
+	assert_true(hit.value.presence.present);
+	assert_int_equal(hit.value.presence.target_len, sizeof(target));
+	assert_memory_equal(hit.value.presence.target, target, sizeof(target));
+	assert_int_equal(hit.value.presence.ttl, 3540);
+	assert_int_equal(hit.ttl_left, 3540);
+
+	/* A negative presence answer, cached for its (RFC 2308) TTL. */
+	memset(&p, 0, sizeof(p));
+	p.presence.ttl = 60;
+	assert_int_equal(flat_cache_put(c, &pk2, &p, 0), 0);
+	assert_int_equal(flat_cache_get(c, &pk2, 1000, &hit), FLAT_CACHE_HIT);
+	assert_false(hit.value.presence.present);
+	assert_int_equal(hit.value.presence.target_len, 0);
+	assert_int_equal(hit.ttl_left, 59);
+	assert_int_equal(flat_cache_get(c, &pk2, 60000, &hit), FLAT_CACHE_STALE);
+
+	/* Presence keys coalesce too. */
+	assert_int_equal(flat_cache_claim(c, &pk2, 60000, waiter(1)), FLAT_CLAIM_OWNER);
+	assert_int_equal(flat_cache_claim(c, &pk2, 60000, waiter(2)), FLAT_CLAIM_PENDING);
+	p.presence.present = true;
+	p.presence.target_len = sizeof(target);
+	memcpy(p.presence.target, target, sizeof(target));
+	assert_int_equal(flat_cache_put(c, &pk2, &p, 60001), 0);
+	assert_int_equal(g_wakes.n, 1);
+	assert_int_equal(flat_cache_get(c, &pk2, 60001, &hit), FLAT_CACHE_HIT);
+	assert_true(hit.value.presence.present);
+	flat_cache_free(c);
+}
+
+static void test_cache_aaaa_and_negative_round_trip(void **state)
+{
+	(void)state;
+	struct flat_cache *c = make(1 << 20, 0, 60, 5);
+	struct flat_cache_key k6 = KEY("\3cdn\7example\3net\0", CODEC_TYPE_AAAA, FLAT_KEY_TARGET);
+	struct flat_cache_key kn = TKEY("\5empty\7example\3net\0");
+	union flat_cache_value v;
+	struct flat_cache_hit hit;
+
+	memset(&v, 0, sizeof(v));
+	v.result.kind = FLAT_RES_ADDRS;
+	v.result.n_addrs = FLAT_MAX_ADDRS;
+	for (int i = 0; i < FLAT_MAX_ADDRS; i++)
+		for (int j = 0; j < 16; j++)
+			v.result.addrs[i][j] = (uint8_t)(i * 16 + j);
+	v.result.ttl = 30;
+	assert_int_equal(flat_cache_put(c, &k6, &v, 0), 0);
+	assert_int_equal(flat_cache_get(c, &k6, 0, &hit), FLAT_CACHE_HIT);
+	assert_int_equal(hit.value.result.qtype, CODEC_TYPE_AAAA);
+	assert_int_equal(hit.value.result.n_addrs, FLAT_MAX_ADDRS);
+	assert_memory_equal(hit.value.result.addrs, v.result.addrs, sizeof(v.result.addrs));
+
+	memset(&v, 0, sizeof(v));
+	v.result.kind = FLAT_RES_NXDOMAIN;
+	v.result.n_addrs = 5;       /* meaningless without addresses: not stored */
+	v.result.ttl = 0xffffffffu; /* RFC 2181 8: counts as 0 */
+	assert_int_equal(flat_cache_put(c, &kn, &v, 0), 0);
+	assert_int_equal(flat_cache_get(c, &kn, 0, &hit), FLAT_CACHE_STALE);
+	assert_int_equal(hit.value.result.kind, FLAT_RES_NXDOMAIN);
+	assert_int_equal(hit.value.result.n_addrs, 0);
+	v.result.kind = FLAT_RES_NODATA;
+	v.result.ttl = 900000; /* capped at 7 days */
+	assert_int_equal(flat_cache_put(c, &kn, &v, 0), 0);
+	assert_int_equal(flat_cache_get(c, &kn, 0, &hit), FLAT_CACHE_HIT);
+	assert_int_equal(hit.value.result.kind, FLAT_RES_NODATA);
+	assert_int_equal(hit.ttl_left, FLAT_CACHE_MAX_TTL_S);
+	flat_cache_free(c);
+}
+
+static void test_cache_bad_input_rejected(void **state)
+{
+	(void)state;
+	struct flat_cache_conf conf = {.max_bytes = 0};
+	struct flat_cache *c = NULL;
+
+	assert_int_equal(flat_cache_new(&c, &conf), -EINVAL);
+	conf.max_bytes = 1 << 20;
+	conf.shards = 12;
+	assert_int_equal(flat_cache_new(&c, &conf), -EINVAL);
+	conf.shards = FLAT_CACHE_MAX_SHARDS * 2;
+	assert_int_equal(flat_cache_new(&c, &conf), -EINVAL);
+	flat_cache_free(NULL);
+
+	c = make(1 << 20, 1, 60, 5);
+	union flat_cache_value v = addrs(1, 1, 300);
+	struct flat_cache_key bad[] = {
+	        TKEY("\3www\7example\3com"),     /* no root label */
+	        TKEY("\3www\7example\3com\0\0"), /* trailing byte */
+	        TKEY("\100aaaa\0"),              /* label of 64 */
+	        KEY("\3www\0", CODEC_TYPE_A, 7), /* no such kind */
+	};
+	for (size_t i = 0; i < 4; i++) {
+		assert_int_equal(flat_cache_put(c, &bad[i], &v, 0), -EINVAL);
+		assert_int_equal(flat_cache_get(c, &bad[i], 0, NULL), -EINVAL);
+		assert_int_equal(flat_cache_claim(c, &bad[i], 0, NULL), -EINVAL);
+		assert_int_equal(flat_cache_abandon(c, &bad[i]), -EINVAL);
+	}
+	struct flat_cache_key k = TKEY("\3www\0");
+	v.result.n_addrs = FLAT_MAX_ADDRS + 1;
+	assert_int_equal(flat_cache_put(c, &k, &v, 0), -EINVAL);
+	v.result.n_addrs = 1;
+	v.result.kind = (enum flat_result_kind)9;
+	assert_int_equal(flat_cache_put(c, &k, &v, 0), -EINVAL);
+	struct flat_cache_key pk = KEY("\3www\0", ANAME_TYPE, FLAT_KEY_PRESENCE);
+	union flat_cache_value p;
+	memset(&p, 0, sizeof(p));
+	p.presence.present = true; /* with no target */
+	assert_int_equal(flat_cache_put(c, &pk, &p, 0), -EINVAL);
+	assert_int_equal(flat_cache_flush_suffix(c, (const uint8_t *)"\3com", 4), -EINVAL);
+	/* The ECS scope is part of the key. */
+	v = addrs(1, 1, 300);
+	assert_int_equal(flat_cache_put(c, &k, &v, 0), 0);
+	k.ecs[0] = 1;
+	k.ecs[1] = 24;
+	assert_int_equal(flat_cache_get(c, &k, 0, NULL), FLAT_CACHE_MISS);
+
+	struct flat_cache_stats st;
+	flat_cache_stats(c, &st);
+	assert_int_equal(st.entries, 1);
+	flat_cache_free(c);
+}
+
+/*
+ * Concurrency: 4 threads on 96 overlapping keys (A, AAAA and presence
+ * under two zones) with gets, puts, claims held across other operations
+ * (so others wait and claims time out and are taken over), failures,
+ * abandons and flushes, in a cache small enough to evict all the time.
+ * Time is a virtual clock shared by all threads. Pass or fail depends
+ * only on invariants, never on how the threads interleave or how many
+ * operations fit into the half second:
+ *   - every value read belongs to its key and is not torn;
+ *   - every registered waiter is woken exactly once overall;
+ *   - with all claims ended, no claim is left, the bound holds, and after
+ *     a flush the entry accounting returns to zero.
+ */
+#define MT_THREADS 4
+#define MT_KEYS 96
+#define MT_RUN_MS 500
+#define MT_MIN_OPS 2000
+#define MT_HELD 4
+
+static _Atomic uint64_t mt_clock;
+static _Atomic uint64_t mt_registered, mt_woken, mt_bad;
+static _Atomic uint64_t mt_owner, mt_pending, mt_prefetch, mt_stale_served;
+
+struct mt_thread {
+	pthread_t tid;
+	struct flat_cache *c;
+	uint64_t rng;
+	uint32_t token;
+	unsigned held[MT_HELD];
+	size_t n_held;
+	uint64_t ops;
+};
+
+static struct mt_thread mt_threads[MT_THREADS];
+
+static void mt_wake(void *arg, const struct flat_cache_waiter *w, size_t n)
+{
+	(void)arg;
+	for (size_t i = 0; i < n; i++) {
+		struct mt_thread *t = w[i].worker;
+		if (t < &mt_threads[0] || t >= &mt_threads[MT_THREADS])
+			atomic_fetch_add(&mt_bad, 1);
+	}
+	atomic_fetch_add(&mt_woken, n);
+}
+
+static uint64_t mt_rand(struct mt_thread *t)
+{
+	t->rng ^= t->rng << 13;
+	t->rng ^= t->rng >> 7;
+	t->rng ^= t->rng << 17;
+	return t->rng;
+}
+
+/* Key i: name "\4kNNN\4zone\3one|two\0", kind and type by i / 32. */
+static struct flat_cache_key mt_key(unsigned i, uint8_t *buf)
+{
+	size_t len;
+
+	buf[0] = 4;
+	buf[1] = 'k';
+	buf[2] = (uint8_t)('0' + (i % 32) / 10);
+	buf[3] = (uint8_t)('0' + (i % 32) % 10);
+	buf[4] = (uint8_t)((i & 1) ? 'X' : 'x'); /* case must not matter */
+	memcpy(buf + 5, (i % 32) & 2 ? "\4zone\3one" : "\4zone\3two", 10);
+	len = 15;
+	if (i < 32)
+		return key_of(buf, len, CODEC_TYPE_A, FLAT_KEY_TARGET);
+	if (i < 64)
+		return key_of(buf, len, CODEC_TYPE_AAAA, FLAT_KEY_TARGET);
+	return key_of(buf, len, ANAME_TYPE, FLAT_KEY_PRESENCE);
+}
+
+/* A value that encodes its key and a version, so torn or misfiled
+ * copies are noticed. */
+static union flat_cache_value mt_value(unsigned i, uint8_t version, bool fail)
+{
+	union flat_cache_value v;
+
+	memset(&v, 0, sizeof(v));
+	if (i >= 64) {
+		v.presence.present = (i & 1) != 0;
+		if (v.presence.present) {
+			v.presence.target_len = 4;
+			memcpy(v.presence.target, "\2aa\0", 4);
+			v.presence.target[1] = (uint8_t)('a' + i % 26);
+		}
+		v.presence.ttl = 2;
+		return v;
+	}
+	if (fail) {
+		v.result.kind = FLAT_RES_FAIL;
+		v.result.ede = 22;
+		snprintf(v.result.why, sizeof(v.result.why), "timeout %u", i);
+		return v;
+	}
+	v.result.kind = FLAT_RES_ADDRS;
+	v.result.n_addrs = (uint8_t)(1 + i % 3);
+	for (uint8_t a = 0; a < v.result.n_addrs; a++) {
+		v.result.addrs[a][0] = (uint8_t)i;
+		v.result.addrs[a][1] = version;
+		v.result.addrs[a][2] = version;
+		v.result.addrs[a][3] = a;
+	}
+	v.result.ttl = 2;
+	v.result.hops = (uint8_t)(i & 7);
+	return v;
+}
+
+static bool mt_check(unsigned i, int st, const struct flat_cache_hit *h)
+{
+	if (i >= 64) {
+		const struct flat_presence *p = &h->value.presence;
+		if (st == FLAT_CACHE_FAIL)
+			return false; /* presence values are never failures */
+		if (p->present != ((i & 1) != 0))
+			return false;
+		return !p->present ||
+		       (p->target_len == 4 && p->target[1] == (uint8_t)('a' + i % 26));
+	}
+	const struct flat_result *r = &h->value.result;
+	if (st == FLAT_CACHE_FAIL) {
+		char why[FLAT_WHY_MAX];
+		snprintf(why, sizeof(why), "timeout %u", i);
+		if (h->fail_ede != 22 || strcmp(h->fail_why, why) != 0)
+			return false;
+		if (!h->has_stale)
+			return r->kind == FLAT_RES_FAIL && strcmp(r->why, why) == 0;
+	}
+	if (r->kind != FLAT_RES_ADDRS || r->n_addrs != 1 + i % 3 || r->hops != (i & 7) ||
+	    r->qtype != (i < 32 ? CODEC_TYPE_A : CODEC_TYPE_AAAA) || h->ttl_left > 2)
+		return false;
+	for (uint8_t a = 0; a < r->n_addrs; a++)
+		if (r->addrs[a][0] != (uint8_t)i || r->addrs[a][1] != r->addrs[0][1] ||
+		    r->addrs[a][2] != r->addrs[0][1] || r->addrs[a][3] != a)
+			return false;
+	return true;
+}
+
+/* Ends the oldest claim this thread holds: mostly with a value,
+ * sometimes with a failure or by giving up. */
+static void mt_finish_one(struct mt_thread *t)
+{
+	uint8_t buf[32];
+	unsigned i = t->held[0];
+	struct flat_cache_key k = mt_key(i, buf);
+	uint64_t now = atomic_fetch_add(&mt_clock, 1);
+	unsigned r = (unsigned)(mt_rand(t) % 10);
+
+	memmove(t->held, t->held + 1, (t->n_held - 1) * sizeof(t->held[0]));
+	t->n_held--;
+	if (r < 2) {
+		/* The abandon may find the claim already ended by a late put
+		 * of another owner: -ENOENT is fine. */
+		(void)flat_cache_abandon(t->c, &k);
+		return;
+	}
+	union flat_cache_value v = mt_value(i, (uint8_t)mt_rand(t), r < 4);
+	if (flat_cache_put(t->c, &k, &v, now) != 0)
+		atomic_fetch_add(&mt_bad, 1);
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void *mt_run(void *arg)
+{
+	struct mt_thread *t = arg;
+	uint64_t start = mono_ms();
+	uint8_t buf[32];
+
+	while (t->ops < MT_MIN_OPS || mono_ms() - start < MT_RUN_MS) {
+		unsigned i = (unsigned)(mt_rand(t) % MT_KEYS);
+		struct flat_cache_key k = mt_key(i, buf);
+		uint64_t now = atomic_fetch_add(&mt_clock, 1);
+		unsigned op = (unsigned)(mt_rand(t) % 100);
+		struct flat_cache_hit hit;
+
+		t->ops++;
+		if (op < 60) {
+			int st = flat_cache_get(t->c, &k, now, &hit);
+			if (st < 0) {
+				atomic_fetch_add(&mt_bad, 1);
+				continue;
+			}
+			if (st != FLAT_CACHE_MISS && !mt_check(i, st, &hit))
+				atomic_fetch_add(&mt_bad, 1);
+			if (st == FLAT_CACHE_FAIL && hit.has_stale)
+				atomic_fetch_add(&mt_stale_served, 1);
+			if (st == FLAT_CACHE_HIT_PREFETCH) {
+				atomic_fetch_add(&mt_prefetch, 1);
+				union flat_cache_value v = mt_value(i, (uint8_t)now, false);
+				if (flat_cache_put(t->c, &k, &v, now) != 0)
+					atomic_fetch_add(&mt_bad, 1);
+			}
+			if (st != FLAT_CACHE_MISS && st != FLAT_CACHE_STALE)
+				continue;
+			struct flat_cache_waiter w = {t, ++t->token};
+			int rc = flat_cache_claim(t->c, &k, now, &w);
+			if (rc == FLAT_CLAIM_OWNER) {
+				atomic_fetch_add(&mt_owner, 1);
+				if (t->n_held == MT_HELD)
+					mt_finish_one(t);
+				t->held[t->n_held++] = i;
+			} else if (rc == FLAT_CLAIM_PENDING) {
+				atomic_fetch_add(&mt_pending, 1);
+				atomic_fetch_add(&mt_registered, 1);
+			} else if (rc != FLAT_CLAIM_READY) {
+				atomic_fetch_add(&mt_bad, 1);
+			}
+		} else if (op < 80) {
+			if (t->n_held > 0)
+				mt_finish_one(t);
+		} else if (op < 98) {
+			union flat_cache_value v = mt_value(i, (uint8_t)now, op < 84);
+			if (flat_cache_put(t->c, &k, &v, now) != 0)
+				atomic_fetch_add(&mt_bad, 1);
+		} else if (op == 98) {
+			ssize_t n =
+			        flat_cache_flush_suffix(t->c, (const uint8_t *)"\4ZONE\3One", 10);
+			if (n < 0)
+				atomic_fetch_add(&mt_bad, 1);
+		} else {
+			struct flat_cache_stats st;
+			flat_cache_stats(t->c, &st);
+		}
+	}
+	while (t->n_held > 0)
+		mt_finish_one(t);
+	return NULL;
+}
+
+static void test_cache_threads_hammer_consistent(void **state)
+{
+	(void)state;
+	const size_t max = 64 * 1024;
+	struct flat_cache_conf conf = {
+	        .max_bytes = max,
+	        .shards = 8,
+	        .serve_stale_s = 3,
+	        .failure_ttl_s = 1,
+	        .pending_ms = 50,
+	        .wake = mt_wake,
+	};
+	struct flat_cache *c = NULL;
+	struct flat_cache_stats st;
+	uint64_t ops = 0;
+
+	assert_int_equal(flat_cache_new(&c, &conf), 0);
+	for (int i = 0; i < MT_THREADS; i++) {
+		memset(&mt_threads[i], 0, sizeof(mt_threads[i]));
+		mt_threads[i].c = c;
+		mt_threads[i].rng = 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1);
+		assert_int_equal(pthread_create(&mt_threads[i].tid, NULL, mt_run, &mt_threads[i]),
+		                 0);
+	}
+	for (int i = 0; i < MT_THREADS; i++) {
+		assert_int_equal(pthread_join(mt_threads[i].tid, NULL), 0);
+		ops += mt_threads[i].ops;
+	}
+	print_message("threads: %llu ops, %llu owners, %llu waits, %llu prefetches, "
+	              "%llu stale-after-failure\n",
+	              (unsigned long long)ops, (unsigned long long)mt_owner,
+	              (unsigned long long)mt_pending, (unsigned long long)mt_prefetch,
+	              (unsigned long long)mt_stale_served);
+	assert_int_equal(atomic_load(&mt_bad), 0);
+	/* Every claim was ended by put or abandon, and it handed back every
+	 * waiter registered on it. */
+	assert_int_equal(atomic_load(&mt_woken), atomic_load(&mt_registered));
+	flat_cache_stats(c, &st);
+	assert_int_equal(st.claims, 0);
+	assert_true(st.bytes <= max);
+	assert_true(st.entries <= MT_KEYS);
+	flat_cache_flush_all(c);
+	flat_cache_stats(c, &st);
+	assert_int_equal(st.entries, 0);
+	assert_int_equal(st.entry_bytes, 0);
+	flat_cache_free(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_cache_put_fresh_hit_remaining_ttl),
+	        cmocka_unit_test(test_cache_expired_stale_then_gone),
+	        cmocka_unit_test(test_cache_serve_stale_zero_expires_to_miss),
+	        cmocka_unit_test(test_cache_failure_remembered_then_miss),
+	        cmocka_unit_test(test_cache_failure_over_stale_keeps_stale),
+	        cmocka_unit_test(test_cache_failure_over_fresh_still_hit),
+	        cmocka_unit_test(test_cache_failure_ttl_zero_keeps_stale),
+	        cmocka_unit_test(test_cache_prefetch_near_expiry_signalled_once),
+	        cmocka_unit_test(test_cache_lru_full_evicts_least_recently_used),
+	        cmocka_unit_test(test_cache_entry_cost_small),
+	        cmocka_unit_test(test_cache_claims_coalesced_put_wakes_all),
+	        cmocka_unit_test(test_cache_claim_timeout_taken_over),
+	        cmocka_unit_test(test_cache_abandon_wakes_waiters),
+	        cmocka_unit_test(test_cache_flush_suffix_removes_zone_only),
+	        cmocka_unit_test(test_cache_flush_keeps_claims_waiters_woken),
+	        cmocka_unit_test(test_cache_presence_entries_separate_from_targets),
+	        cmocka_unit_test(test_cache_aaaa_and_negative_round_trip),
+	        cmocka_unit_test(test_cache_bad_input_rejected),
+	        cmocka_unit_test(test_cache_threads_hammer_consistent),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
