@@ -1,0 +1,468 @@
+/* flatten/policy.c - reading BIND's answer and deciding whether to flatten. */
+#include "flatten/policy.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "codec/name.h"
+#include "codec/rr.h"
+
+/*
+ * Longest CNAME chain followed inside one BIND answer. max-chain is at
+ * most 32 in the configuration, so a longer chain (or a loop, which
+ * never ends) is reported as CHASE with hops = UINT8_MAX: the chase then
+ * fails at once on its depth limit and the failure rules apply (stale,
+ * siblings, SERVFAIL), instead of relaying a visible CNAME. The bound
+ * also caps the work: each hop scans the answer section once.
+ */
+#define POLICY_MAX_HOPS 64
+
+/* SERIAL, REFRESH, RETRY, EXPIRE, MINIMUM after the two SOA names. */
+#define SOA_FIXED_LEN 20
+
+/* Label type bits (RFC 1035 4.1.4): anything but 00 in RDATA that must be
+ * uncompressed is invalid. */
+#define LABEL_TYPE_MASK 0xc0
+
+static uint32_t min_u32(uint32_t a, uint32_t b)
+{
+	return a < b ? a : b;
+}
+
+/*
+ * True when p[0..len) is exactly one uncompressed, well-formed wire name:
+ * labels of 1..63 octets, the root label last and at the very end, at most
+ * CODEC_MAX_NAME octets. The ANAME draft demands this RDATA shape, and the
+ * same check guards names handed in by the caller.
+ */
+static bool wire_name_exact(const uint8_t *p, size_t len)
+{
+	size_t pos = 0;
+
+	if (len == 0 || len > CODEC_MAX_NAME)
+		return false;
+	for (;;) {
+		uint8_t c = p[pos];
+
+		if ((c & LABEL_TYPE_MASK) != 0)
+			return false;
+		if (c == 0)
+			return pos + 1 == len;
+		if (len - pos - 1 < (size_t)c + 1)
+			return false;
+		pos += (size_t)c + 1;
+	}
+}
+
+/* Decompresses the name at msg[off] and lowercases it.
+ * Returns the wire length or -EBADMSG. */
+static int name_lower_at(const uint8_t *msg, size_t len, size_t off, uint8_t *out)
+{
+	int n = codec_name_unpack(msg, len, off, out);
+
+	if (n > 0)
+		codec_name_lower(out, (size_t)n);
+	return n;
+}
+
+/* Compares the (maybe compressed) name at msg[off] with a lowercase
+ * uncompressed name. */
+static bool name_is(const uint8_t *msg, size_t len, size_t off, const uint8_t *lname,
+                    size_t lname_len)
+{
+	uint8_t buf[CODEC_MAX_NAME];
+	int n = name_lower_at(msg, len, off, buf);
+
+	return n > 0 && (size_t)n == lname_len && memcmp(buf, lname, lname_len) == 0;
+}
+
+/*
+ * Reads a RDATA that is exactly one (maybe compressed) name, as CNAME
+ * RDATA is: the in-place bytes must end where the RDATA ends, or the
+ * record is malformed and the caller relays. Output lowercased.
+ */
+static int rdata_single_name(const uint8_t *msg, size_t len, const struct codec_rr *rr,
+                             uint8_t *out)
+{
+	size_t end;
+
+	if (rr->rdlen == 0 || codec_name_skip(msg, len, rr->rdata_off, &end) < 0 ||
+	    end != (size_t)rr->rdata_off + rr->rdlen)
+		return -EBADMSG;
+	return name_lower_at(msg, len, rr->rdata_off, out);
+}
+
+static bool has_rrsig(const uint8_t *msg, size_t len, const struct codec_view *v)
+{
+	static const enum codec_section secs[] = {CODEC_SEC_ANSWER, CODEC_SEC_AUTHORITY,
+	                                          CODEC_SEC_ADDITIONAL};
+
+	for (size_t s = 0; s < sizeof(secs) / sizeof(secs[0]); s++) {
+		struct codec_rr_iter it;
+		struct codec_rr rr;
+
+		codec_rr_iter_init(&it, msg, len, v, secs[s]);
+		while (codec_rr_next(&it, &rr) == 1) {
+			if (rr.type == CODEC_TYPE_RRSIG)
+				return true;
+		}
+	}
+	return false;
+}
+
+static bool is_addr_type(uint16_t t)
+{
+	return t == CODEC_TYPE_A || t == CODEC_TYPE_AAAA;
+}
+
+/* Does the answer section hold an address RR relevant to qtype at name? */
+static bool answer_has_addrs(const uint8_t *msg, size_t len, const struct codec_view *v,
+                             uint16_t qtype, const uint8_t *lname, size_t lname_len)
+{
+	struct codec_rr_iter it;
+	struct codec_rr rr;
+
+	codec_rr_iter_init(&it, msg, len, v, CODEC_SEC_ANSWER);
+	while (codec_rr_next(&it, &rr) == 1) {
+		bool want = qtype == CODEC_TYPE_ANY ? is_addr_type(rr.type) : rr.type == qtype;
+
+		if (want && rr.rclass == CODEC_CLASS_IN &&
+		    name_is(msg, len, rr.owner_off, lname, lname_len))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The question checks shared by every decision: one question each, the
+ * same name (BIND echoes the client's spelling, but compare without case
+ * anyway), type and class IN, an ordinary query without TSIG (a rebuilt
+ * message would break its signature).
+ */
+static bool question_ok(const struct flat_policy_in *in, uint8_t *qname, size_t *qname_len)
+{
+	const struct codec_view *qv = in->qv;
+	const struct codec_view *rv = in->rv;
+
+	if (qv->qdcount != 1 || rv->qdcount != 1 || qv->opcode != CODEC_OPCODE_QUERY ||
+	    rv->opcode != CODEC_OPCODE_QUERY || qv->has_tsig || rv->has_tsig)
+		return false;
+	if (qv->qtype != rv->qtype || qv->qclass != CODEC_CLASS_IN || rv->qclass != CODEC_CLASS_IN)
+		return false;
+	int n = name_lower_at(in->query, in->qlen, qv->qname_off, qname);
+
+	if (n < 0 || !name_is(in->resp, in->rlen, rv->qname_off, qname, (size_t)n))
+		return false;
+	*qname_len = (size_t)n;
+	return true;
+}
+
+/* ANAME or [alias] owner: the target is known, BIND's answer only tells
+ * whether siblings exist. */
+static void decide_target(const struct flat_policy_in *in, const uint8_t *qname, size_t qname_len,
+                          struct flat_policy_out *out)
+{
+	const struct codec_view *rv = in->rv;
+
+	if (rv->rcode == CODEC_RCODE_NXDOMAIN) {
+		/* An ANAME owner exists by definition; NXDOMAIN means the zone
+		 * changed under the presence cache, and BIND is right. An
+		 * [alias] owner need not exist in the zone at all. */
+		if (!in->target_is_alias)
+			return;
+		out->owner_nxdomain = true;
+	}
+	if (!wire_name_exact(in->target, in->target_len))
+		return;
+	memcpy(out->target, in->target, in->target_len);
+	out->target_len = in->target_len;
+	codec_name_lower(out->target, out->target_len);
+	out->siblings = rv->rcode == CODEC_RCODE_NOERROR &&
+	                answer_has_addrs(in->resp, in->rlen, rv, in->qv->qtype, qname, qname_len);
+	out->action = FLAT_POLICY_CHASE;
+}
+
+/* Collects the qtype addresses owned by name into a LOCAL result; false if
+ * there are none (or any is malformed). */
+static bool collect_local(const struct flat_policy_in *in, const uint8_t *name, size_t name_len,
+                          uint32_t ttl, struct flat_policy_out *out)
+{
+	uint16_t qtype = in->qv->qtype;
+	size_t alen = qtype == CODEC_TYPE_A ? 4 : 16;
+	struct flat_result *r = &out->local;
+	struct codec_rr_iter it;
+	struct codec_rr rr;
+
+	if (!is_addr_type(qtype))
+		return false;
+	codec_rr_iter_init(&it, in->resp, in->rlen, in->rv, CODEC_SEC_ANSWER);
+	while (codec_rr_next(&it, &rr) == 1) {
+		if (rr.type != qtype || rr.rclass != CODEC_CLASS_IN ||
+		    !name_is(in->resp, in->rlen, rr.owner_off, name, name_len))
+			continue;
+		if (rr.rdlen != alen)
+			return false;
+		ttl = min_u32(ttl, rr.ttl);
+		/* DESIGN.md: at most 64 addresses; the rest are dropped. */
+		if (r->n_addrs < FLAT_MAX_ADDRS)
+			memcpy(r->addrs[r->n_addrs++], in->resp + rr.rdata_off, alen);
+	}
+	if (r->n_addrs == 0)
+		return false;
+	r->kind = FLAT_RES_ADDRS;
+	r->qtype = qtype;
+	r->ttl = ttl;
+	r->hops = out->hops;
+	return true;
+}
+
+/* CNAME policy: follow the chain BIND already followed inside its answer. */
+static void decide_cname(const struct flat_policy_in *in, const uint8_t *qname, size_t qname_len,
+                         struct flat_policy_out *out)
+{
+	const struct codec_view *rv = in->rv;
+	struct codec_rr_iter it;
+	struct codec_rr rr;
+	uint8_t cur[CODEC_MAX_NAME];
+	size_t cur_len = qname_len;
+	uint32_t ttl = UINT32_MAX;
+	unsigned hops = 0;
+
+	if (in->mode == FLAT_CNAME_NONE || (in->mode == FLAT_CNAME_APEX && !in->is_apex))
+		return;
+	codec_rr_iter_init(&it, in->resp, in->rlen, rv, CODEC_SEC_ANSWER);
+	if (codec_rr_next(&it, &rr) != 1 || rr.type != CODEC_TYPE_CNAME ||
+	    rr.rclass != CODEC_CLASS_IN ||
+	    !name_is(in->resp, in->rlen, rr.owner_off, qname, qname_len))
+		return;
+
+	memcpy(cur, qname, qname_len);
+	for (;;) {
+		bool found = false;
+
+		codec_rr_iter_init(&it, in->resp, in->rlen, rv, CODEC_SEC_ANSWER);
+		while (codec_rr_next(&it, &rr) == 1) {
+			if (rr.type == CODEC_TYPE_CNAME && rr.rclass == CODEC_CLASS_IN &&
+			    name_is(in->resp, in->rlen, rr.owner_off, cur, cur_len)) {
+				found = true;
+				break;
+			}
+		}
+		if (!found)
+			break;
+		int n = rdata_single_name(in->resp, in->rlen, &rr, cur);
+
+		if (n < 0)
+			return; /* malformed CNAME RDATA: BIND's bytes go out as they are */
+		cur_len = (size_t)n;
+		ttl = min_u32(ttl, rr.ttl);
+		if (++hops > POLICY_MAX_HOPS) {
+			hops = UINT8_MAX;
+			break;
+		}
+	}
+	out->hops = (uint8_t)hops;
+	out->chain_ttl = ttl;
+
+	if (hops != UINT8_MAX) {
+		if (rv->rcode == CODEC_RCODE_NOERROR && collect_local(in, cur, cur_len, ttl, out)) {
+			out->action = FLAT_POLICY_LOCAL;
+			return;
+		}
+		/* NXDOMAIN with a chain applies to its last name (RFC 6604 3);
+		 * it is BIND's own authoritative verdict, so no chase. */
+		struct flat_soa soa;
+
+		if (rv->rcode == CODEC_RCODE_NXDOMAIN &&
+		    flat_policy_soa(in->resp, in->rlen, rv, &soa) == 0) {
+			out->local.kind = FLAT_RES_NXDOMAIN;
+			out->local.qtype = in->qv->qtype;
+			out->local.ttl = min_u32(ttl, min_u32(soa.ttl, soa.minimum));
+			out->local.hops = out->hops;
+			out->action = FLAT_POLICY_LOCAL;
+			return;
+		}
+	}
+	memcpy(out->target, cur, cur_len);
+	out->target_len = cur_len;
+	out->action = FLAT_POLICY_CHASE;
+}
+
+enum flat_policy_action flat_policy_inspect(const struct flat_policy_in *in,
+                                            struct flat_policy_out *out)
+{
+	const struct codec_view *rv = in->rv;
+	uint8_t qname[CODEC_MAX_NAME];
+	size_t qname_len = 0;
+	uint16_t qtype = in->qv->qtype;
+
+	memset(out, 0, sizeof(*out));
+	out->action = FLAT_POLICY_RELAY;
+	out->chain_ttl = UINT32_MAX;
+
+	if (!question_ok(in, qname, &qname_len))
+		return out->action;
+	if (!is_addr_type(qtype) && qtype != CODEC_TYPE_ANY)
+		return out->action;
+	/* Only authoritative, complete answers are ever flattened; a
+	 * truncated one is retried over TCP before it gets here. */
+	if ((rv->flags & (CODEC_FLAG_QR | CODEC_FLAG_AA | CODEC_FLAG_TC)) !=
+	    (CODEC_FLAG_QR | CODEC_FLAG_AA))
+		return out->action;
+	if ((rv->has_opt && rv->ext_rcode != 0) ||
+	    (rv->rcode != CODEC_RCODE_NOERROR && rv->rcode != CODEC_RCODE_NXDOMAIN))
+		return out->action;
+
+	if (in->target != NULL)
+		decide_target(in, qname, qname_len, out);
+	else
+		decide_cname(in, qname, qname_len, out);
+
+	/* A flattened RRset cannot carry a valid RRSIG, and the target's
+	 * signatures must never appear under the owner: a validating
+	 * client gets BIND's signed answer instead. Unsigned zones flatten
+	 * whatever the DO bit says. */
+	if (out->action != FLAT_POLICY_RELAY && in->qv->do_bit &&
+	    has_rrsig(in->resp, in->rlen, rv)) {
+		out->action = FLAT_POLICY_RELAY;
+		out->signed_relay = true;
+	}
+	return out->action;
+}
+
+/* Copies the (maybe compressed) name at msg[off], which must end in place
+ * at or before lim, into out at *pos. */
+static int copy_rdata_name(const uint8_t *msg, size_t len, size_t off, size_t lim, uint8_t *out,
+                           size_t *pos, size_t *next)
+{
+	int n = codec_name_skip(msg, len, off, next);
+
+	if (n < 0 || *next > lim)
+		return -EBADMSG;
+	n = codec_name_unpack(msg, len, off, out + *pos);
+	if (n < 0)
+		return -EBADMSG;
+	*pos += (size_t)n;
+	return 0;
+}
+
+int flat_policy_soa(const uint8_t *msg, size_t len, const struct codec_view *v,
+                    struct flat_soa *soa)
+{
+	struct codec_rr_iter it;
+	struct codec_rr rr;
+	int rc;
+
+	codec_rr_iter_init(&it, msg, len, v, CODEC_SEC_AUTHORITY);
+	while ((rc = codec_rr_next(&it, &rr)) == 1) {
+		if (rr.type == CODEC_TYPE_SOA)
+			break;
+	}
+	if (rc < 0)
+		return -EBADMSG;
+	if (rc == 0)
+		return -ENOENT;
+
+	int n = codec_name_unpack(msg, len, rr.owner_off, soa->owner);
+	size_t lim = (size_t)rr.rdata_off + rr.rdlen;
+	size_t pos = 0;
+	size_t next;
+
+	if (n < 0)
+		return -EBADMSG;
+	soa->owner_len = (size_t)n;
+	soa->ttl = rr.ttl;
+	if (copy_rdata_name(msg, len, rr.rdata_off, lim, soa->rdata, &pos, &next) < 0 ||
+	    copy_rdata_name(msg, len, next, lim, soa->rdata, &pos, &next) < 0)
+		return -EBADMSG;
+	if (lim - next != SOA_FIXED_LEN)
+		return -EBADMSG;
+	memcpy(soa->rdata + pos, msg + next, SOA_FIXED_LEN);
+	pos += SOA_FIXED_LEN;
+	soa->rdlen = pos;
+	soa->minimum = codec_get_u32(msg + lim - 4);
+	return 0;
+}
+
+/* RFC 2308 5: the negative TTL is min(SOA TTL, MINIMUM); without an SOA
+ * nothing says how long the answer holds, so 0 (do not cache). */
+static uint32_t negative_ttl(const uint8_t *msg, size_t len, const struct codec_view *v)
+{
+	struct flat_soa soa;
+
+	if (flat_policy_soa(msg, len, v, &soa) < 0)
+		return 0;
+	return min_u32(soa.ttl, soa.minimum);
+}
+
+enum flat_aname_state flat_aname_parse(const uint8_t *resp, size_t len, const struct codec_view *v,
+                                       const uint8_t *name, size_t name_len, uint16_t type,
+                                       struct flat_aname *out)
+{
+	uint8_t lname[CODEC_MAX_NAME];
+	struct codec_rr_iter it;
+	struct codec_rr rr;
+	struct codec_rr found = {0};
+	unsigned count = 0;
+	bool cname = false;
+	uint32_t cname_ttl = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->state = FLAT_ANAME_UNKNOWN;
+
+	if (!wire_name_exact(name, name_len))
+		return out->state;
+	memcpy(lname, name, name_len);
+	codec_name_lower(lname, name_len);
+	if ((v->flags & (CODEC_FLAG_QR | CODEC_FLAG_TC)) != CODEC_FLAG_QR ||
+	    v->opcode != CODEC_OPCODE_QUERY || v->qdcount != 1 || v->qtype != type ||
+	    v->qclass != CODEC_CLASS_IN || !name_is(resp, len, v->qname_off, lname, name_len))
+		return out->state;
+	if (!(v->flags & CODEC_FLAG_AA) || (v->has_opt && v->ext_rcode != 0))
+		return out->state;
+	if (v->rcode == CODEC_RCODE_NXDOMAIN) {
+		out->state = FLAT_ANAME_ABSENT;
+		out->ttl = negative_ttl(resp, len, v);
+		return out->state;
+	}
+	if (v->rcode != CODEC_RCODE_NOERROR)
+		return out->state;
+
+	codec_rr_iter_init(&it, resp, len, v, CODEC_SEC_ANSWER);
+	while (codec_rr_next(&it, &rr) == 1) {
+		if (rr.rclass != CODEC_CLASS_IN || (rr.type != type && rr.type != CODEC_TYPE_CNAME))
+			continue;
+		if (!name_is(resp, len, rr.owner_off, lname, name_len))
+			continue;
+		if (rr.type == CODEC_TYPE_CNAME) {
+			cname = true;
+			cname_ttl = rr.ttl;
+			continue;
+		}
+		found = rr;
+		count++;
+	}
+	if (count == 0) {
+		/* A CNAME owner has no other data (RFC 2181 10.1), so it has no
+		 * ANAME for as long as the CNAME lives. */
+		out->state = FLAT_ANAME_ABSENT;
+		out->ttl = cname ? cname_ttl : negative_ttl(resp, len, v);
+		return out->state;
+	}
+	out->state = FLAT_ANAME_INVALID;
+	if (count > 1 || cname)
+		return out->state;
+	const uint8_t *rd = resp + found.rdata_off;
+
+	/* Not codec_name_*: those accept compression, which the ANAME RDATA
+	 * must not use (its type is unknown to every other server). The
+	 * root as target names no host: reject it too. */
+	if (!wire_name_exact(rd, found.rdlen) || found.rdlen == 1)
+		return out->state;
+	memcpy(out->target, rd, found.rdlen);
+	out->target_len = found.rdlen;
+	codec_name_lower(out->target, out->target_len);
+	out->ttl = found.ttl;
+	out->state = FLAT_ANAME_PRESENT;
+	return out->state;
+}

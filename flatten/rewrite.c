@@ -1,0 +1,685 @@
+/* flatten/rewrite.c - writing the flattened answer a client receives. */
+#include "flatten/rewrite.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "codec/name.h"
+#include "codec/rr.h"
+#include "codec/wire.h"
+
+/* Owner (root), TYPE, CLASS, TTL, RDLENGTH of an OPT RR (RFC 6891 6.1.2). */
+#define RW_OPT_LEN 11
+/* OPTION-CODE, OPTION-LENGTH and the 2-octet INFO-CODE (RFC 8914 2). */
+#define RW_EDE_HDR_LEN 6
+/* The DO bit in the low 16 bits of the OPT TTL (RFC 3225). */
+#define RW_OPT_DO 0x8000
+/* A compression pointer to offset 12, where the question name always
+ * sits uncompressed (RFC 1035 4.1.4). */
+#define RW_PTR_QNAME 0xc00c
+#define RW_PTR_MAX 0x3fff
+#define RW_PTR_BITS 0xc000
+
+/* RR types whose RDATA names may be compressed (RFC 3597 4) and are not in
+ * codec/wire.h because nothing else needs them. */
+#define RW_TYPE_MD 3
+#define RW_TYPE_MF 4
+#define RW_TYPE_MB 7
+#define RW_TYPE_MG 8
+#define RW_TYPE_MR 9
+#define RW_TYPE_HINFO 13
+#define RW_TYPE_MINFO 14
+#define RW_TYPE_RP 17
+#define RW_TYPE_AFSDB 18
+#define RW_TYPE_RT 21
+#define RW_TYPE_PX 26
+#define RW_TYPE_SRV 33
+#define RW_TYPE_NAPTR 35
+#define RW_TYPE_KX 36
+#define RW_TYPE_DNAME 39
+
+/* RFC 8482 4.2: HINFO with CPU "RFC8482" and an empty OS. */
+static const uint8_t rw_rfc8482_hinfo[] = {7, 'R', 'F', 'C', '8', '4', '8', '2', 0};
+
+/* Output cursor with a sticky overflow flag and the section counts, which
+ * are patched into the header at the end. */
+struct msg {
+	uint8_t *p;
+	size_t cap;
+	size_t pos;
+	bool err;
+	uint16_t an;
+	uint16_t ns;
+	uint16_t ar;
+};
+
+static void msg_init(struct msg *m, uint8_t *out, size_t outlen, size_t max_size)
+{
+	size_t cap = outlen < max_size ? outlen : max_size;
+
+	m->p = out;
+	m->cap = cap < CODEC_MAX_MSG ? cap : CODEC_MAX_MSG;
+	m->pos = 0;
+	m->err = false;
+	m->an = 0;
+	m->ns = 0;
+	m->ar = 0;
+}
+
+static size_t msg_left(const struct msg *m)
+{
+	return m->err ? 0 : m->cap - m->pos;
+}
+
+static bool msg_need(struct msg *m, size_t n)
+{
+	if (!m->err && m->cap - m->pos >= n)
+		return true;
+	m->err = true;
+	return false;
+}
+
+static void put(struct msg *m, const void *p, size_t n)
+{
+	if (!msg_need(m, n))
+		return;
+	if (n > 0)
+		memcpy(m->p + m->pos, p, n);
+	m->pos += n;
+}
+
+static void put_u16(struct msg *m, uint16_t v)
+{
+	if (!msg_need(m, 2))
+		return;
+	codec_put_u16(m->p + m->pos, v);
+	m->pos += 2;
+}
+
+static void put_u32(struct msg *m, uint32_t v)
+{
+	if (!msg_need(m, 4))
+		return;
+	codec_put_u32(m->p + m->pos, v);
+	m->pos += 4;
+}
+
+/* Header with one question and counts to be patched by msg_end(). */
+static void msg_header(struct msg *m, uint16_t id, uint16_t flags)
+{
+	put_u16(m, id);
+	put_u16(m, flags);
+	put_u16(m, 1);
+	put_u16(m, 0);
+	put_u16(m, 0);
+	put_u16(m, 0);
+}
+
+static ssize_t msg_end(struct msg *m)
+{
+	if (m->err)
+		return -EMSGSIZE;
+	codec_put_u16(m->p + 6, m->an);
+	codec_put_u16(m->p + 8, m->ns);
+	codec_put_u16(m->p + 10, m->ar);
+	return (ssize_t)m->pos;
+}
+
+/* Longest prefix of text[0..n) that does not end inside a UTF-8 sequence:
+ * RFC 8914 2 wants valid UTF-8 in EXTRA-TEXT. */
+static size_t utf8_cut(const char *text, size_t n)
+{
+	const uint8_t *s = (const uint8_t *)text;
+	size_t i = n;
+
+	while (i > 0 && (s[i - 1] & 0xc0) == 0x80)
+		i--;
+	if (i == 0)
+		return n;
+	uint8_t lead = s[i - 1];
+	size_t want = lead < 0x80 ? 1 : lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+
+	return n - (i - 1) >= want ? n : i - 1;
+}
+
+/* Our own OPT (RFC 6891 6.1): payload CODEC_EDNS_UDP_SIZE, version 0, DO
+ * as the client sent it, an EDE when asked; the EDE text takes only the
+ * room left, since it is the one optional part. */
+static void msg_opt(struct msg *m, bool do_bit, uint16_t ede, const char *text)
+{
+	bool add_ede = ede != CODEC_EDE_NONE;
+	size_t tlen = 0;
+
+	if (add_ede && text != NULL) {
+		size_t room = msg_left(m);
+
+		room = room > RW_OPT_LEN + RW_EDE_HDR_LEN ? room - RW_OPT_LEN - RW_EDE_HDR_LEN : 0;
+		tlen = strlen(text);
+		if (tlen > room)
+			tlen = utf8_cut(text, room);
+	}
+	put(m, "", 1);
+	put_u16(m, CODEC_TYPE_OPT);
+	put_u16(m, CODEC_EDNS_UDP_SIZE);
+	put_u16(m, 0); /* extended RCODE 0, version 0 */
+	put_u16(m, do_bit ? RW_OPT_DO : 0);
+	put_u16(m, add_ede ? (uint16_t)(RW_EDE_HDR_LEN + tlen) : 0);
+	if (add_ede) {
+		put_u16(m, CODEC_EDNS_OPT_EDE);
+		put_u16(m, (uint16_t)(2 + tlen));
+		put_u16(m, ede);
+		put(m, text, tlen);
+	}
+	m->ar++;
+}
+
+/* An RR owned by a compression pointer (to a name already written). */
+static void put_rr_ptr(struct msg *m, uint16_t ptr, uint16_t type, uint32_t ttl, const void *rd,
+                       size_t rdlen)
+{
+	put_u16(m, ptr);
+	put_u16(m, type);
+	put_u16(m, CODEC_CLASS_IN);
+	put_u32(m, ttl);
+	put_u16(m, (uint16_t)rdlen);
+	put(m, rd, rdlen);
+}
+
+/* True when p[0..len) is exactly one uncompressed, well-formed wire name. */
+static bool wire_name_exact(const uint8_t *p, size_t len)
+{
+	size_t pos = 0;
+
+	if (p == NULL || len == 0 || len > CODEC_MAX_NAME)
+		return false;
+	for (;;) {
+		uint8_t c = p[pos];
+
+		if (c > CODEC_MAX_LABEL)
+			return false;
+		if (c == 0)
+			return pos + 1 == len;
+		if (len - pos - 1 < (size_t)c + 1)
+			return false;
+		pos += (size_t)c + 1;
+	}
+}
+
+/* The client's query must have exactly one question, which then starts
+ * uncompressed at offset 12 (a pointer there could only point into the
+ * header), so its bytes can be copied as the client spelled them. */
+static bool query_ok(const uint8_t *query, size_t qlen, const struct codec_view *qv)
+{
+	return query != NULL && qv != NULL && qlen >= CODEC_HDR_LEN && qv->qdcount == 1 &&
+	       qv->qname_off == CODEC_HDR_LEN && qv->question_end <= qlen &&
+	       qv->question_end > qv->qname_off;
+}
+
+static void put_question(struct msg *m, const uint8_t *query, const struct codec_view *qv)
+{
+	put(m, query + qv->qname_off, (size_t)qv->question_end - qv->qname_off);
+}
+
+/* The flags of every answer we write ourselves: authoritative, NOERROR,
+ * opcode QUERY; RD and CD echo the client (RFC 1035 4.1.1, RFC 4035
+ * 3.1.6); RA and AD stay 0 (we are no recursor and validate nothing). */
+static uint16_t own_flags(const struct codec_view *qv, bool trunc)
+{
+	return (uint16_t)(CODEC_FLAG_QR | CODEC_FLAG_AA |
+	                  (qv->flags & (CODEC_FLAG_RD | CODEC_FLAG_CD)) |
+	                  (trunc ? CODEC_FLAG_TC : 0));
+}
+
+/* RFC 6895 3.1: 0, OPT and 128..255 are meta and query types; an RR of
+ * such a type in the answer section would make the message malformed. */
+static bool data_type(uint16_t type)
+{
+	return type != 0 && type != CODEC_TYPE_OPT && (type < 128 || type > 255);
+}
+
+static size_t addr_len(uint16_t type)
+{
+	return type == CODEC_TYPE_A ? 4 : 16;
+}
+
+/* Checks an optional address set: NULL or non-ADDRS is fine (adds
+ * nothing); ADDRS must be of type and hold at most FLAT_MAX_ADDRS. */
+static bool rrset_ok(const struct flat_rrset_in *s, uint16_t type)
+{
+	if (s == NULL || s->res == NULL || s->res->kind != FLAT_RES_ADDRS)
+		return true;
+	return s->res->qtype == type && s->res->n_addrs <= FLAT_MAX_ADDRS;
+}
+
+static bool rrset_has_addrs(const struct flat_rrset_in *s)
+{
+	return s != NULL && s->res != NULL && s->res->kind == FLAT_RES_ADDRS && s->res->n_addrs > 0;
+}
+
+static void put_addrs(struct msg *m, uint16_t owner_ptr, const struct flat_result *r, uint32_t ttl,
+                      uint16_t *count)
+{
+	for (unsigned i = 0; i < r->n_addrs; i++) {
+		put_rr_ptr(m, owner_ptr, r->qtype, ttl, r->addrs[i], addr_len(r->qtype));
+		(*count)++;
+	}
+}
+
+static void build_flat(struct msg *m, const uint8_t *query, const struct codec_view *qv,
+                       const struct flat_result *res, bool negative, uint32_t ttl,
+                       const struct flat_rewrite_opts *o, bool trunc)
+{
+	msg_header(m, qv->id, own_flags(qv, trunc));
+	put_question(m, query, qv);
+	if (!trunc && !negative) {
+		put_addrs(m, RW_PTR_QNAME, res, ttl, &m->an);
+		if (o != NULL && o->show_aname) {
+			put_rr_ptr(m, RW_PTR_QNAME, o->aname_type, o->aname_ttl, o->aname_target,
+			           o->aname_target_len);
+			m->an++;
+		}
+	} else if (!trunc) {
+		const struct flat_soa *soa = o->soa;
+
+		put(m, soa->owner, soa->owner_len);
+		put_u16(m, CODEC_TYPE_SOA);
+		put_u16(m, CODEC_CLASS_IN);
+		put_u32(m, ttl);
+		put_u16(m, (uint16_t)soa->rdlen);
+		put(m, soa->rdata, soa->rdlen);
+		m->ns++;
+	}
+	if (qv->has_opt)
+		msg_opt(m, qv->do_bit, o != NULL ? o->ede : CODEC_EDE_NONE,
+		        o != NULL ? o->ede_text : NULL);
+}
+
+uint32_t flat_ttl_final(uint32_t ttl, uint32_t min_ttl, uint32_t max_ttl)
+{
+	if (ttl > max_ttl)
+		ttl = max_ttl;
+	if (ttl < min_ttl)
+		ttl = min_ttl;
+	return ttl > FLAT_TTL_MAX ? FLAT_TTL_MAX : ttl;
+}
+
+size_t flat_rewrite_max_size(const struct codec_view *qv, bool tcp)
+{
+	if (tcp)
+		return CODEC_MAX_MSG;
+	if (!qv->has_opt || qv->udp_size < CODEC_MAX_UDP_NOEDNS)
+		return CODEC_MAX_UDP_NOEDNS;
+	return qv->udp_size;
+}
+
+ssize_t flat_rewrite(const uint8_t *query, size_t qlen, const struct codec_view *qv,
+                     const struct flat_result *res, uint32_t ttl,
+                     const struct flat_rewrite_opts *opts, size_t max_size, uint8_t *out,
+                     size_t outlen)
+{
+	struct msg m;
+
+	if (!query_ok(query, qlen, qv))
+		return -EBADMSG;
+	if (res == NULL)
+		return -EINVAL;
+	if (res->kind == FLAT_RES_FAIL) {
+		size_t cap = outlen < max_size ? outlen : max_size;
+		char why[FLAT_WHY_MAX];
+
+		/* The result is plain data that may come from the cache:
+		 * do not trust it to be NUL-terminated. */
+		memcpy(why, res->why, sizeof(why));
+		why[sizeof(why) - 1] = '\0';
+		return codec_build_error(query, qlen, qv, CODEC_RCODE_SERVFAIL, res->ede, why, out,
+		                         cap);
+	}
+	bool negative = res->kind != FLAT_RES_ADDRS || res->n_addrs == 0;
+
+	if (qv->qtype != CODEC_TYPE_A && qv->qtype != CODEC_TYPE_AAAA)
+		return -EINVAL;
+	if (!negative && (res->qtype != qv->qtype || res->n_addrs > FLAT_MAX_ADDRS))
+		return -EINVAL;
+	/* Never an empty answer without SOA (DESIGN.md answer rules). */
+	if (negative &&
+	    (opts == NULL || opts->soa == NULL || opts->soa->owner_len == 0 ||
+	     opts->soa->owner_len > CODEC_MAX_NAME || opts->soa->rdlen > FLAT_SOA_RDATA_MAX))
+		return -EINVAL;
+	if (!negative && opts != NULL && opts->show_aname &&
+	    (!data_type(opts->aname_type) ||
+	     !wire_name_exact(opts->aname_target, opts->aname_target_len)))
+		return -EINVAL;
+
+	msg_init(&m, out, outlen, max_size);
+	build_flat(&m, query, qv, res, negative, ttl, opts, false);
+	if (!m.err)
+		return msg_end(&m);
+	/* RFC 2181 9: the answer is required data, so TC=1 and let the
+	 * client retry over TCP; question and OPT stay (RFC 6891 7). */
+	msg_init(&m, out, outlen, max_size);
+	build_flat(&m, query, qv, res, negative, ttl, opts, true);
+	return msg_end(&m);
+}
+
+/* level 0: everything; 1: without the additional addresses; 2: TC. */
+static void build_aname(struct msg *m, const uint8_t *query, const struct codec_view *qv,
+                        const uint8_t *target, size_t target_len, uint32_t aname_ttl,
+                        const struct flat_rrset_in *a, const struct flat_rrset_in *aaaa,
+                        const struct flat_rewrite_opts *o, int level)
+{
+	msg_header(m, qv->id, own_flags(qv, level == 2));
+	put_question(m, query, qv);
+	if (level < 2) {
+		size_t rdata_off = m->pos + 12;
+
+		put_rr_ptr(m, RW_PTR_QNAME, qv->qtype, aname_ttl, target, target_len);
+		m->an++;
+		/* The additional records are owned by the target, which now
+		 * sits uncompressed in the ANAME RDATA: point there. */
+		if (level == 0 && rdata_off <= RW_PTR_MAX) {
+			uint16_t ptr = (uint16_t)(RW_PTR_BITS | rdata_off);
+
+			if (rrset_has_addrs(a))
+				put_addrs(m, ptr, a->res, a->ttl, &m->ar);
+			if (rrset_has_addrs(aaaa))
+				put_addrs(m, ptr, aaaa->res, aaaa->ttl, &m->ar);
+		}
+	}
+	if (qv->has_opt)
+		msg_opt(m, qv->do_bit, o != NULL ? o->ede : CODEC_EDE_NONE,
+		        o != NULL ? o->ede_text : NULL);
+}
+
+ssize_t flat_rewrite_aname_query(const uint8_t *query, size_t qlen, const struct codec_view *qv,
+                                 const uint8_t *target, size_t target_len, uint32_t aname_ttl,
+                                 const struct flat_rrset_in *a, const struct flat_rrset_in *aaaa,
+                                 const struct flat_rewrite_opts *opts, size_t max_size,
+                                 uint8_t *out, size_t outlen)
+{
+	struct msg m;
+
+	if (!query_ok(query, qlen, qv))
+		return -EBADMSG;
+	if (!data_type(qv->qtype) || !wire_name_exact(target, target_len) ||
+	    !rrset_ok(a, CODEC_TYPE_A) || !rrset_ok(aaaa, CODEC_TYPE_AAAA))
+		return -EINVAL;
+	for (int level = 0; level <= 2; level++) {
+		msg_init(&m, out, outlen, max_size);
+		build_aname(&m, query, qv, target, target_len, aname_ttl, a, aaaa, opts, level);
+		if (!m.err)
+			break;
+	}
+	return msg_end(&m);
+}
+
+static void build_any(struct msg *m, const uint8_t *query, const struct codec_view *qv,
+                      uint32_t ttl, bool trunc)
+{
+	msg_header(m, qv->id, own_flags(qv, trunc));
+	put_question(m, query, qv);
+	if (!trunc) {
+		put_rr_ptr(m, RW_PTR_QNAME, RW_TYPE_HINFO, ttl, rw_rfc8482_hinfo,
+		           sizeof(rw_rfc8482_hinfo));
+		m->an++;
+	}
+	if (qv->has_opt)
+		msg_opt(m, qv->do_bit, CODEC_EDE_NONE, NULL);
+}
+
+ssize_t flat_rewrite_any_minimal(const uint8_t *query, size_t qlen, const struct codec_view *qv,
+                                 uint32_t ttl, size_t max_size, uint8_t *out, size_t outlen)
+{
+	struct msg m;
+
+	if (!query_ok(query, qlen, qv))
+		return -EBADMSG;
+	msg_init(&m, out, outlen, max_size);
+	build_any(&m, query, qv, ttl, false);
+	if (m.err) {
+		msg_init(&m, out, outlen, max_size);
+		build_any(&m, query, qv, ttl, true);
+	}
+	return msg_end(&m);
+}
+
+/*
+ * Where the names sit in the RDATA of the types RFC 3597 4 lets a server
+ * compress (and DNAME, RFC 6672 2.5, which a receiver must decompress):
+ * 'n' a name, '2' two fixed octets, 's' a character-string. Whatever
+ * follows the pattern (SOA's five counters) is copied as it is. Types not
+ * listed hold no compressible names and are copied byte for byte.
+ */
+static const char *rdata_layout(uint16_t type)
+{
+	switch (type) {
+	case CODEC_TYPE_NS:
+	case RW_TYPE_MD:
+	case RW_TYPE_MF:
+	case CODEC_TYPE_CNAME:
+	case RW_TYPE_MB:
+	case RW_TYPE_MG:
+	case RW_TYPE_MR:
+	case CODEC_TYPE_PTR:
+	case RW_TYPE_DNAME:
+		return "n";
+	case CODEC_TYPE_SOA:
+	case RW_TYPE_MINFO:
+	case RW_TYPE_RP:
+		return "nn";
+	case CODEC_TYPE_MX:
+	case RW_TYPE_AFSDB:
+	case RW_TYPE_RT:
+	case RW_TYPE_KX:
+		return "2n";
+	case RW_TYPE_PX:
+		return "2nn";
+	case RW_TYPE_SRV:
+		return "222n";
+	case RW_TYPE_NAPTR:
+		return "22sssn";
+	default:
+		return "";
+	}
+}
+
+/* Copies a name from src (maybe compressed, pointers into src) into the
+ * output uncompressed; its in-place bytes must end by lim. */
+static int put_name_from(struct msg *m, const uint8_t *src, size_t slen, size_t off, size_t lim,
+                         size_t *next)
+{
+	uint8_t name[CODEC_MAX_NAME];
+	int n = codec_name_skip(src, slen, off, next);
+
+	if (n < 0 || *next > lim || codec_name_unpack(src, slen, off, name) != n)
+		return -EBADMSG;
+	put(m, name, (size_t)n);
+	return 0;
+}
+
+/* Copies one RR of src into the output with every name decompressed: the
+ * pointers in src would point at the wrong bytes of the new message. */
+static int put_rr_copy(struct msg *m, const uint8_t *src, size_t slen, const struct codec_rr *rr)
+{
+	size_t pos = rr->rdata_off;
+	size_t end = pos + rr->rdlen;
+	size_t next;
+
+	if (put_name_from(m, src, slen, rr->owner_off, slen, &next) < 0)
+		return -EBADMSG;
+	put_u16(m, rr->type);
+	put_u16(m, rr->rclass);
+	put_u32(m, rr->ttl);
+	size_t rdlen_at = m->pos;
+
+	put_u16(m, 0);
+	size_t start = m->pos;
+
+	for (const char *l = rdata_layout(rr->type); *l != '\0'; l++) {
+		size_t n;
+
+		switch (*l) {
+		case 'n':
+			if (put_name_from(m, src, slen, pos, end, &next) < 0)
+				return -EBADMSG;
+			pos = next;
+			continue;
+		case '2':
+			n = 2;
+			break;
+		default: /* 's' */
+			if (pos >= end)
+				return -EBADMSG;
+			n = (size_t)src[pos] + 1;
+			break;
+		}
+		if (end - pos < n)
+			return -EBADMSG;
+		put(m, src + pos, n);
+		pos += n;
+	}
+	put(m, src + pos, end - pos);
+	if (m->err)
+		return 0;
+	if (m->pos - start > UINT16_MAX) {
+		m->err = true;
+		return 0;
+	}
+	codec_put_u16(m->p + rdlen_at, (uint16_t)(m->pos - start));
+	return 0;
+}
+
+static bool owner_is(const uint8_t *msg, size_t len, size_t off, const uint8_t *lname,
+                     size_t lname_len)
+{
+	uint8_t buf[CODEC_MAX_NAME];
+	int n = codec_name_unpack(msg, len, off, buf);
+
+	if (n < 0 || (size_t)n != lname_len)
+		return false;
+	codec_name_lower(buf, (size_t)n);
+	return memcmp(buf, lname, lname_len) == 0;
+}
+
+struct append_ctx {
+	const uint8_t *resp;
+	size_t rlen;
+	const struct codec_view *rv;
+	uint8_t qname[CODEC_MAX_NAME]; /* lowercase */
+	size_t qname_len;
+	bool drop_a;
+	bool drop_aaaa;
+};
+
+/* The records that must not survive next to the flattened addresses. */
+static bool append_drop(const struct append_ctx *c, const struct codec_rr *rr)
+{
+	uint16_t covered;
+
+	switch (rr->type) {
+	case CODEC_TYPE_CNAME:
+		break;
+	case CODEC_TYPE_A:
+		if (!c->drop_a)
+			return false;
+		break;
+	case CODEC_TYPE_AAAA:
+		if (!c->drop_aaaa)
+			return false;
+		break;
+	case CODEC_TYPE_RRSIG:
+		/* RFC 4034 3.1: TYPE COVERED is the first field. */
+		if (rr->rdlen < 2)
+			return false;
+		covered = codec_get_u16(c->resp + rr->rdata_off);
+		if (covered != CODEC_TYPE_A && covered != CODEC_TYPE_AAAA &&
+		    covered != CODEC_TYPE_CNAME)
+			return false;
+		break;
+	default:
+		return false;
+	}
+	return owner_is(c->resp, c->rlen, rr->owner_off, c->qname, c->qname_len);
+}
+
+static int append_section(struct msg *m, const struct append_ctx *c, enum codec_section sec,
+                          uint16_t *count)
+{
+	struct codec_rr_iter it;
+	struct codec_rr rr;
+	int rc;
+
+	codec_rr_iter_init(&it, c->resp, c->rlen, c->rv, sec);
+	while ((rc = codec_rr_next(&it, &rr)) == 1) {
+		/* The OPT goes last, TSIG was refused before. */
+		if (rr.type == CODEC_TYPE_OPT || append_drop(c, &rr))
+			continue;
+		if (put_rr_copy(m, c->resp, c->rlen, &rr) < 0)
+			return -EBADMSG;
+		(*count)++;
+	}
+	return rc < 0 ? -EBADMSG : 0;
+}
+
+static int build_append(struct msg *m, const struct append_ctx *c, const struct flat_rrset_in *a,
+                        const struct flat_rrset_in *aaaa, bool trunc)
+{
+	const struct codec_view *rv = c->rv;
+	uint16_t flags = (uint16_t)(rv->flags & ~CODEC_FLAG_TC);
+
+	msg_header(m, rv->id, trunc ? (uint16_t)(flags | CODEC_FLAG_TC) : flags);
+	put(m, c->resp + rv->qname_off, (size_t)rv->question_end - rv->qname_off);
+	if (!trunc) {
+		if (append_section(m, c, CODEC_SEC_ANSWER, &m->an) < 0)
+			return -EBADMSG;
+		if (rrset_has_addrs(a))
+			put_addrs(m, RW_PTR_QNAME, a->res, a->ttl, &m->an);
+		if (rrset_has_addrs(aaaa))
+			put_addrs(m, RW_PTR_QNAME, aaaa->res, aaaa->ttl, &m->an);
+		if (append_section(m, c, CODEC_SEC_AUTHORITY, &m->ns) < 0 ||
+		    append_section(m, c, CODEC_SEC_ADDITIONAL, &m->ar) < 0)
+			return -EBADMSG;
+	}
+	if (rv->has_opt) {
+		/* BIND's OPT as it wrote it: owner root, never compressed. */
+		put(m, c->resp + rv->opt_off,
+		    (size_t)rv->opt_rdata_off + rv->opt_rdlen - rv->opt_off);
+		m->ar++;
+	}
+	return 0;
+}
+
+ssize_t flat_rewrite_append(const uint8_t *resp, size_t rlen, const struct codec_view *rv,
+                            const struct flat_rrset_in *a, const struct flat_rrset_in *aaaa,
+                            size_t max_size, uint8_t *out, size_t outlen)
+{
+	struct append_ctx c;
+	struct msg m;
+
+	if (!query_ok(resp, rlen, rv) || rv->end > rlen)
+		return -EBADMSG;
+	/* Rebuilding would break the signature; such answers are relayed. */
+	if (rv->has_tsig || !rrset_ok(a, CODEC_TYPE_A) || !rrset_ok(aaaa, CODEC_TYPE_AAAA))
+		return -EINVAL;
+	c.resp = resp;
+	c.rlen = rlen;
+	c.rv = rv;
+	int n = codec_name_unpack(resp, rlen, rv->qname_off, c.qname);
+
+	if (n < 0)
+		return -EBADMSG;
+	c.qname_len = (size_t)n;
+	codec_name_lower(c.qname, c.qname_len);
+	/* A known answer for a type replaces the sibling records of that
+	 * type; after a failed chase they are the fallback and stay. */
+	c.drop_a = a != NULL && a->res != NULL && a->res->kind != FLAT_RES_FAIL;
+	c.drop_aaaa = aaaa != NULL && aaaa->res != NULL && aaaa->res->kind != FLAT_RES_FAIL;
+
+	msg_init(&m, out, outlen, max_size);
+	if (build_append(&m, &c, a, aaaa, false) < 0)
+		return -EBADMSG;
+	if (m.err) {
+		msg_init(&m, out, outlen, max_size);
+		build_append(&m, &c, a, aaaa, true);
+	}
+	return msg_end(&m);
+}
