@@ -584,8 +584,9 @@ within() {
 # answers (a backend that is up but silent); wrong-id and wrong-question
 # answer at once, but with the ID plus one, or for another name, which
 # apexd must not take for the answer (it matches socket, ID and question).
-# One line per datagram goes to BLACKHOLE_LOG, so a case can wait until a
-# query has really reached the backend (see blackhole_wait).
+# Each datagram goes to BLACKHOLE_LOG as a line of hex, so a case can see
+# exactly what apexd forwarded, and wait until a query has really reached
+# the backend (see blackhole_wait).
 start_blackhole() {
 	local mode=${1:-silent} ready=$T_DIR/blackhole.ready i
 	BLACKHOLE_PORT=$(new_port)
@@ -602,7 +603,7 @@ open(ready, "w").close()
 with open(log, "a", buffering=1) as seen:
     while True:
         data, peer = s.recvfrom(65535)
-        seen.write(data[:2].hex() + "\n")
+        seen.write(data.hex() + "\n")
         if mode == "silent":
             continue
         try:
