@@ -121,7 +121,7 @@ def build_query(args):
     if args.flags is not None:
         flags = dns.flags.from_text(args.flags) if args.flags.strip() else 0
         hdr = struct.unpack("!H", wire[2:4])[0]
-        # Keep QR/opcode/rcode bits, replace AA TC RD RA Z AD CD.
+        # Keep the opcode and rcode bits; replace QR AA TC RD RA Z AD CD.
         hdr = (hdr & 0x780F) | (flags & 0x87F0)
         struct.pack_into("!H", wire, 2, hdr)
     return bytes(wire)
