@@ -122,6 +122,8 @@ static void bsock_recv_cb(uv_udp_t *h, ssize_t n, const uv_buf_t *buf,
 		}
 		return;
 	}
+	if (t->flat_eligible && px__flat_answer(w, t, msg, (size_t)n))
+		return;
 	PX_STAT_INC(&w->stats, answers_relayed);
 	px__txn_reply(w, t, msg, (size_t)n);
 	px__txn_done(w, t);
@@ -399,6 +401,10 @@ static void bconn_frame(struct px_bconn *b, const uint8_t *msg, size_t len)
 			px__txn_arm(w, t, w->cfg->backend.timeout_ms);
 		return;
 	}
+	/* Out of the waiting list first: flattening may take a while. */
+	bconn_unlink_txn(b, t);
+	if (t->flat_eligible && px__flat_answer(w, t, msg, len))
+		return;
 	PX_STAT_INC(&w->stats, answers_relayed);
 	px__txn_reply(w, t, msg, len);
 	px__txn_done(w, t);

@@ -55,10 +55,16 @@ struct px_conn;
 struct px_bconn;
 struct px_bsock;
 struct px_up;
+struct px_flat;
+struct flat_cache;
+struct flat_zones;
 
 /** State every worker shares; set up by main before the threads start. */
 struct px_server {
 	const struct cfg *cfg;
+	struct flat_cache *cache;        /* targets and ANAME presence, all workers */
+	struct flat_zones *zones;        /* [zone] sections, by cfg->zones index */
+	struct flat_zones *alias_owners; /* [alias] owners, by cfg->aliases index */
 	atomic_uint tcp_conns;  /**< client TCP connections, all workers */
 	atomic_bool stopping;   /**< SIGTERM/SIGINT seen */
 	struct px_worker *workers;
@@ -108,6 +114,13 @@ struct px_txn {
 	struct px_bsock *bsock;  /* UDP socket the query went out on, or NULL */
 	struct px_bconn *bconn;  /* TCP connection it waits on, or NULL */
 	struct px_txn *bnext;    /* next txn waiting on the same bconn */
+
+	/* Flattening (flatten.c); fl is allocated only when it engages. */
+	bool flat_eligible;      /* A/AAAA/ANY/ANAME query inside a configured zone */
+	uint16_t zone_idx;
+	bool is_apex;
+	uint64_t start_ms;
+	struct px_flat *fl;
 
 	/* Zone transfer progress (RFC 5936: ends with the first SOA repeated). */
 	uint32_t xfr_msgs;
@@ -199,6 +212,11 @@ struct px_worker {
 	uint8_t *be_rx;    /* PX_UDP_DGRAM_MAX, backend UDP answers */
 	uint8_t *up_rx;    /* PX_UDP_DGRAM_MAX, answers to apexd's own queries */
 
+	/* Wake-ups from other workers (coalesced chases), see flatten.c. */
+	uv_mutex_t post_mu;
+	uint32_t *post;
+	size_t n_post, cap_post;
+
 	struct px_stats stats;
 };
 
@@ -226,6 +244,29 @@ void px__txn_fail(struct px_worker *w, struct px_txn *t, uint16_t ede, const cha
 /* Ends t (answer already sent) and frees it. */
 void px__txn_done(struct px_worker *w, struct px_txn *t);
 
+/* flatten.c */
+int px__flat_server_init(struct px_server *srv);
+void px__flat_server_deinit(struct px_server *srv);
+/* After the txn is set up: decides eligibility, may start ANAME probes. */
+void px__flat_query(struct px_worker *w, struct px_txn *t);
+/* BIND's answer for an eligible txn: true when flattening took the txn
+ * over (it will answer), false to relay the answer as usual. */
+bool px__flat_answer(struct px_worker *w, struct px_txn *t, const uint8_t *msg, size_t len);
+/* Is flattening answering this txn (BIND has answered; a probe, a chase
+ * or an SOA lookup is under way)? */
+bool px__flat_active(const struct px_txn *t);
+/* The txn's deadline passed while flattening: answer with the fallback. */
+void px__flat_deadline(struct px_worker *w, struct px_txn *t);
+/* Frees the txn's flattening state (from px__txn_free). */
+void px__flat_free(struct px_txn *t);
+/* Runs wake-ups posted to this worker (from its async handle). */
+void px__flat_run_posts(struct px_worker *w);
+/* A NOTIFY from the backend: acknowledge it and flush the zone. True
+ * when handled; false when the NOTIFY is not the backend's. */
+bool px__flat_notify(struct px_worker *w, const uint8_t *msg, size_t len,
+		     const struct codec_view *v, const struct sockaddr *peer, enum px_origin origin,
+		     struct px_udp_listener *ul, struct px_conn *conn);
+
 /* udp.c */
 int px__udp_start(struct px_udp_listener *l, struct px_worker *w);
 void px__udp_send(struct px_udp_listener *l, const struct sockaddr *peer, const uint8_t *msg,
@@ -240,6 +281,8 @@ void px__conn_send(struct px_conn *c, const uint8_t *msg, size_t len);
 void px__conn_query_done(struct px_conn *c);
 void px__conn_unref(struct px_conn *c);
 void px__conn_close(struct px_conn *c);
+/* The client's address, into ss; NULL if unknown. */
+const struct sockaddr *px__conn_peer(struct px_conn *c, struct sockaddr_storage *ss);
 
 /* backend.c */
 int px__backend_send(struct px_worker *w, struct px_txn *t);

@@ -125,6 +125,12 @@ static int run(const struct cfg *cfg)
 	unsigned started = 0;
 
 	srv.cfg = cfg;
+	rc = px__flat_server_init(&srv);
+	if (rc < 0) {
+		px_log(CFG_LOG_ERROR, MAIN, "cannot set up flattening: %s", strerror(-rc));
+		px__flat_server_deinit(&srv);
+		return 1;
+	}
 	srv.n_workers = cfg->server.threads;
 	srv.workers = calloc(srv.n_workers, sizeof(*srv.workers));
 	if (srv.workers == NULL)
@@ -183,6 +189,7 @@ out:
 	for (unsigned i = 0; i < srv.n_workers; i++)
 		px__worker_deinit(&srv.workers[i]);
 	free(srv.workers);
+	px__flat_server_deinit(&srv);
 	return rc < 0 ? 1 : 0;
 }
 

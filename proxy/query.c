@@ -36,6 +36,7 @@ void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum 
 		      struct px_udp_listener *ul, const struct sockaddr *peer, struct px_conn *conn)
 {
 	struct codec_view v;
+	struct sockaddr_storage ss;
 	uint8_t out[PX_REPLY_MAX];
 	ssize_t n;
 
@@ -57,6 +58,11 @@ void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum 
 		}
 		return;
 	}
+
+	if (v.opcode == CODEC_OPCODE_NOTIFY &&
+	    px__flat_notify(w, msg, len, &v, origin == PX_ORIGIN_UDP ? peer : px__conn_peer(conn, &ss),
+			    origin, ul, conn))
+		return;
 
 	struct px_txn *t = px__txn_new(w);
 	if (t == NULL || px__txn_set_query(t, msg, len, &v) < 0) {
@@ -84,6 +90,8 @@ void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum 
 	}
 
 	px__txn_arm(w, t, w->cfg->backend.timeout_ms);
+	/* ANAME probes go out before the query so their answers come first. */
+	px__flat_query(w, t);
 	int rc;
 	if (origin == PX_ORIGIN_TCP && is_xfr(&v)) {
 		/* A transfer is many messages on one stream: TCP end to end. */

@@ -29,7 +29,24 @@
 	X(tcp_connections, "client TCP connections accepted")                              \
 	X(tcp_refused, "client TCP connections closed at once: max-connections reached")   \
 	X(tcp_idle_closed, "client TCP connections closed by tcp-idle-timeout")            \
-	X(udp_send_errors, "replies that could not be sent to a UDP client")
+	X(udp_send_errors, "replies that could not be sent to a UDP client")              \
+	X(answers_flattened, "answers rewritten with addresses apexd resolved")           \
+	X(answers_flattened_local, "answers flattened from BIND's own in-zone chain")      \
+	X(answers_stale, "flattened answers served stale (RFC 8767, EDE 3)")              \
+	X(answers_sibling, "chase failed: BIND's sibling addresses relayed")              \
+	X(answers_flatten_failed, "chase failed: SERVFAIL with an Extended DNS Error")     \
+	X(answers_flatten_deadline, "flattened answers that hit the deadline")            \
+	X(signed_relayed, "flattenable answers relayed unflattened: signed zone, DO=1")  \
+	X(aname_probes, "ANAME presence probes sent to the backend")                      \
+	X(aname_invalid, "ANAME records ignored: RDATA not exactly one name")            \
+	X(cache_hits, "target cache hits (fresh)")                                        \
+	X(cache_misses, "target cache misses")                                            \
+	X(cache_coalesced, "lookups that waited on another query's chase")                \
+	X(chases, "chases started (cache miss or refresh)")                               \
+	X(chase_queries, "queries sent by chases to resolvers or the backend")           \
+	X(chase_failures, "chases that ended in failure")                                 \
+	X(prefetches, "chases started to refresh an entry before it expires")            \
+	X(notify_flushes, "NOTIFYs from the backend that flushed a zone's cache")
 
 struct px_stats {
 #define X(name, help) _Atomic uint64_t name;

@@ -318,3 +318,12 @@ int px__tcp_start(struct px_tcp_listener *l, struct px_worker *w)
 	l->fd = -1;
 	return uv_listen((uv_stream_t *)&l->h, PX_TCP_BACKLOG, accept_cb);
 }
+
+const struct sockaddr *px__conn_peer(struct px_conn *c, struct sockaddr_storage *ss)
+{
+	int len = sizeof(*ss);
+
+	if (uv_tcp_getpeername(&c->h, (struct sockaddr *)ss, &len) < 0)
+		return NULL;
+	return (const struct sockaddr *)ss;
+}

@@ -36,6 +36,7 @@ void px__txn_free(struct px_worker *w, struct px_txn *t)
 	if (px_fails_assert(t->busy))
 		return;
 	px__txn_disarm(w, t);
+	px__flat_free(t);
 	if (t->q != t->qinline)
 		free(t->q);
 	t->q = NULL;
@@ -124,6 +125,10 @@ void px__deadline_cb(uv_timer_t *h)
 				px__conn_close(t->conn);
 			px__backend_forget(w, t);
 			px__txn_done(w, t);
+			continue;
+		}
+		if (px__flat_active(t)) {
+			px__flat_deadline(w, t);
 			continue;
 		}
 		char why[128];

@@ -50,6 +50,7 @@ static void wake_cb(uv_async_t *h)
 {
 	struct px_worker *w = h->data;
 
+	px__flat_run_posts(w);
 	if (atomic_load(&w->srv->stopping))
 		begin_drain(w);
 }
@@ -106,6 +107,9 @@ int px__worker_init(struct px_worker *w, struct px_server *srv, unsigned idx)
 		w->txns[i].free_next = w->txn_free;
 		w->txn_free = &w->txns[i];
 	}
+	rc = uv_mutex_init(&w->post_mu);
+	if (rc < 0)
+		goto fail;
 	rc = uv_async_init(&w->loop, &w->wake, wake_cb);
 	if (rc < 0)
 		goto fail;
@@ -174,6 +178,9 @@ void px__worker_deinit(struct px_worker *w)
 			close(w->tcp[i].fd);
 	free(w->udp);
 	free(w->tcp);
+	if (w->txns != NULL)
+		uv_mutex_destroy(&w->post_mu);
+	free(w->post);
 	free(w->txns);
 	free(w->be_rx);
 	free(w->up_rx);

@@ -1,0 +1,1163 @@
+/* proxy/flatten.c - flattening in transit: the proxy's side.
+ *
+ * flatten/ holds the decisions and the wire work (policy, chase, cache,
+ * rewrite); this file does the I/O around them for one query:
+ *
+ *   query in a configured zone ─▶ ANAME probe to BIND in parallel with the
+ *   forwarded query (unless the presence cache knows, or [alias] says)
+ *        ─▶ BIND's answer + probe verdict ─▶ flat_policy_inspect()
+ *        ─▶ RELAY | LOCAL (rewrite from BIND's own chain) | CHASE
+ *   CHASE: target cache get ─▶ hit: rewrite
+ *                           └▶ miss: claim ─▶ owner: run a chase
+ *                                          └▶ pending: wait for a wake-up
+ *
+ * Concurrent queries for one target share one chase through the cache's
+ * claims, across workers: a waiter on another worker is woken by posting
+ * its txn token to that worker's queue and its async handle.
+ *
+ * Failure never goes silent: a stale answer (EDE 3) if the cache has one,
+ * else BIND's sibling A/AAAA at the owner, else SERVFAIL with the chase's
+ * Extended DNS Error — by [flatten] deadline at the latest.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec/build.h"
+#include "codec/name.h"
+#include "flatten/cache.h"
+#include "flatten/chase.h"
+#include "flatten/policy.h"
+#include "flatten/rewrite.h"
+#include "flatten/zones.h"
+#include "proxy/internal.h"
+#include "proxy/upstream.h"
+
+/* Tokens name a txn across threads: slot index in the low bits, the
+ * slot's generation above, so a wake-up for a finished query is ignored. */
+#define PX_TOKEN_IDX_BITS 13
+_Static_assert((1u << PX_TOKEN_IDX_BITS) >= PX_TXN_SLOTS, "token index bits");
+#define PX_TOKEN_IDX_MASK ((1u << PX_TOKEN_IDX_BITS) - 1)
+
+static _Atomic uint64_t invalid_log;
+
+enum lookup_state {
+	LK_IDLE = 0,
+	LK_WAIT, /* a chase (ours or another query's) is under way */
+	LK_DONE,
+};
+
+struct px_lookup {
+	uint16_t qtype;
+	enum lookup_state state;
+	bool stale;      /* res is the last good value, served with EDE 3 */
+	bool has_stale;  /* stale_res holds a last good value for fallback */
+	bool reclaimed;  /* claimed again after a wake-up found nothing */
+	uint32_t ttl;    /* remaining TTL of res (before the clamp) */
+	struct flat_result res;
+	struct flat_result stale_res;
+};
+
+struct px_flat {
+	/* What the probe or [alias] said about the query name. */
+	unsigned probes_pending;
+	bool have_target;
+	bool target_is_alias;
+	uint8_t target[CODEC_MAX_NAME];
+	size_t target_len;
+	uint32_t aname_ttl;
+	uint16_t aname_type;
+	uint16_t probe_id[CFG_MAX_ANAME_TYPES];
+
+	/* BIND's answer, kept while probes finish and for the fallbacks. */
+	uint8_t *resp;
+	size_t resp_len;
+	bool resp_waiting; /* the answer came before the probes finished */
+
+	/* The decision. */
+	bool chasing;
+	bool siblings;
+	bool soa_fetching;
+	uint16_t soa_id;
+	struct flat_soa soa;
+	bool have_soa;
+	unsigned n_lookups;
+	struct px_lookup lk[2];
+};
+
+/* A chase run by this worker for one cache key. */
+struct px_chase {
+	struct px_worker *w;
+	struct flat_chase fc;
+	uint8_t name[CODEC_MAX_NAME];
+	size_t len;
+	uint16_t qtype;
+	uint32_t owner_token; /* the txn that claimed, 0 for a refresh */
+};
+
+static uint32_t txn_token(const struct px_txn *t)
+{
+	return (t->gen << PX_TOKEN_IDX_BITS) | t->idx;
+}
+
+static struct px_txn *token_txn(struct px_worker *w, uint32_t token)
+{
+	struct px_txn *t = &w->txns[token & PX_TOKEN_IDX_MASK];
+
+	if (!t->busy || ((t->gen << PX_TOKEN_IDX_BITS) | t->idx) != token || t->fl == NULL)
+		return NULL;
+	return t;
+}
+
+static void key_init(struct flat_cache_key *k, const uint8_t *name, size_t len, uint16_t type,
+		     enum flat_key_kind kind)
+{
+	memset(k, 0, sizeof(*k));
+	k->name = name;
+	k->len = len;
+	k->type = type;
+	k->kind = kind;
+}
+
+/* A query of our own: ID, RD as asked, one question, EDNS 1232. */
+static size_t build_query(uint8_t *out, uint16_t id, bool rd, const uint8_t *name, size_t len,
+			  uint16_t type)
+{
+	size_t n = 0;
+
+	codec_put_u16(out, id);
+	codec_put_u16(out + 2, rd ? CODEC_FLAG_RD : 0);
+	codec_put_u16(out + 4, 1);
+	codec_put_u16(out + 6, 0);
+	codec_put_u16(out + 8, 0);
+	codec_put_u16(out + 10, 1);
+	n = CODEC_HDR_LEN;
+	memcpy(out + n, name, len);
+	codec_name_lower(out + n, len);
+	n += len;
+	codec_put_u16(out + n, type);
+	codec_put_u16(out + n + 2, CODEC_CLASS_IN);
+	n += 4;
+	/* OPT: root owner, type 41, class = UDP size, TTL 0, no options. */
+	out[n++] = 0;
+	codec_put_u16(out + n, CODEC_TYPE_OPT);
+	codec_put_u16(out + n + 2, CODEC_EDNS_UDP_SIZE);
+	codec_put_u32(out + n + 4, 0);
+	codec_put_u16(out + n + 8, 0);
+	return n + 10;
+}
+
+/* Is msg the answer to a query built by build_query()? Servers echo the
+ * question verbatim, and ours is lowercase. */
+static bool own_answer_matches(const uint8_t *msg, size_t len, uint16_t id, const uint8_t *name,
+			       size_t name_len, uint16_t type)
+{
+	if (len < CODEC_HDR_LEN + name_len + 4 || codec_hdr_id(msg) != id || !codec_hdr_qr(msg) ||
+	    codec_hdr_qdcount(msg) != 1)
+		return false;
+	const uint8_t *q = msg + CODEC_HDR_LEN;
+	for (size_t i = 0; i < name_len; i++) {
+		uint8_t a = q[i], b = name[i];
+		if (a >= 'A' && a <= 'Z')
+			a = (uint8_t)(a + 32);
+		if (b >= 'A' && b <= 'Z')
+			b = (uint8_t)(b + 32);
+		if (a != b)
+			return false;
+	}
+	return codec_get_u16(q + name_len) == type;
+}
+
+static void reply_and_done(struct px_worker *w, struct px_txn *t, const uint8_t *msg, size_t len)
+{
+	px__txn_reply(w, t, msg, len);
+	px__txn_done(w, t);
+}
+
+static void relay_resp(struct px_worker *w, struct px_txn *t)
+{
+	PX_STAT_INC(&w->stats, answers_relayed);
+	reply_and_done(w, t, t->fl->resp, t->fl->resp_len);
+}
+
+static const struct cfg_zone *txn_zone(const struct px_worker *w, const struct px_txn *t)
+{
+	return &w->cfg->zones[t->zone_idx];
+}
+
+/* --- the end of a flattened query ----------------------------------- */
+
+static void fetch_soa(struct px_worker *w, struct px_txn *t);
+
+/* Writes the answer from the lookups, or the fallback. */
+static void finish(struct px_worker *w, struct px_txn *t)
+{
+	struct px_flat *fl = t->fl;
+	const struct cfg *cfg = w->cfg;
+	uint8_t out[CODEC_MAX_MSG];
+	size_t max = flat_rewrite_max_size(&t->qv, t->origin == PX_ORIGIN_TCP);
+	struct flat_rewrite_opts opts;
+	ssize_t n;
+	bool stale = false;
+
+	memset(&opts, 0, sizeof(opts));
+	opts.ede = CODEC_EDE_NONE;
+	for (unsigned i = 0; i < fl->n_lookups; i++)
+		stale |= fl->lk[i].stale;
+	if (stale) {
+		opts.ede = CODEC_EDE_STALE_ANSWER;
+		opts.ede_text = "resolution failed; serving the last good answer";
+	}
+
+	/* A failed lookup: siblings, or SERVFAIL with the chase's reason.
+	 * (A stale value was already substituted when the failure came.) */
+	for (unsigned i = 0; i < fl->n_lookups; i++) {
+		const struct flat_result *r = &fl->lk[i].res;
+		if (r->kind != FLAT_RES_FAIL)
+			continue;
+		if (fl->siblings) {
+			PX_STAT_INC(&w->stats, answers_sibling);
+			relay_resp(w, t);
+			return;
+		}
+		PX_STAT_INC(&w->stats, answers_flatten_failed);
+		px__txn_fail(w, t, r->ede, r->why[0] ? r->why : "cannot resolve the flattened target");
+		return;
+	}
+
+	uint16_t qtype = t->qv.qtype;
+	if (qtype == CODEC_TYPE_ANY) {
+		/* TCP only: BIND's ANY answer plus the addresses. */
+		struct codec_view rv;
+		struct flat_rrset_in a = {0}, aaaa = {0};
+		if (codec_scan(fl->resp, fl->resp_len, &rv) < 0) {
+			relay_resp(w, t);
+			return;
+		}
+		for (unsigned i = 0; i < fl->n_lookups; i++) {
+			struct flat_rrset_in *in = fl->lk[i].qtype == CODEC_TYPE_A ? &a : &aaaa;
+			in->res = &fl->lk[i].res;
+			in->ttl = flat_ttl_final(fl->lk[i].ttl, (uint32_t)cfg->flatten.min_ttl_s,
+						 (uint32_t)cfg->flatten.max_ttl_s);
+		}
+		n = flat_rewrite_append(fl->resp, fl->resp_len, &rv, &a, &aaaa, max, out,
+					sizeof(out));
+	} else if (qtype != CODEC_TYPE_A && qtype != CODEC_TYPE_AAAA) {
+		/* A query for the ANAME type itself: the record, addresses in
+		 * the additional section. */
+		struct flat_rrset_in a = {0}, aaaa = {0};
+		for (unsigned i = 0; i < fl->n_lookups; i++) {
+			struct flat_rrset_in *in = fl->lk[i].qtype == CODEC_TYPE_A ? &a : &aaaa;
+			in->res = &fl->lk[i].res;
+			in->ttl = flat_ttl_final(fl->lk[i].ttl, (uint32_t)cfg->flatten.min_ttl_s,
+						 (uint32_t)cfg->flatten.max_ttl_s);
+		}
+		n = flat_rewrite_aname_query(t->q, t->qlen, &t->qv, fl->target, fl->target_len,
+					     fl->aname_ttl, &a, &aaaa, &opts, max, out,
+					     sizeof(out));
+	} else {
+		const struct px_lookup *lk = &fl->lk[0];
+		uint32_t ttl = lk->ttl;
+		if (lk->res.kind != FLAT_RES_ADDRS) {
+			/* NODATA at the owner needs the zone's SOA (RFC 2308). */
+			if (!fl->have_soa) {
+				fetch_soa(w, t);
+				return;
+			}
+			if (ttl > fl->soa.ttl)
+				ttl = fl->soa.ttl;
+			if (ttl > fl->soa.minimum)
+				ttl = fl->soa.minimum;
+			opts.soa = &fl->soa;
+		}
+		if (cfg->flatten.show_aname && fl->have_target && !fl->target_is_alias) {
+			opts.show_aname = true;
+			opts.aname_type = fl->aname_type;
+			opts.aname_target = fl->target;
+			opts.aname_target_len = fl->target_len;
+			opts.aname_ttl = fl->aname_ttl;
+		}
+		ttl = flat_ttl_final(ttl, (uint32_t)cfg->flatten.min_ttl_s,
+				     (uint32_t)cfg->flatten.max_ttl_s);
+		n = flat_rewrite(t->q, t->qlen, &t->qv, &lk->res, ttl, &opts, max, out,
+				 sizeof(out));
+	}
+	if (n < 0) {
+		px__txn_fail(w, t, CODEC_EDE_OTHER, "cannot build the flattened answer");
+		return;
+	}
+	PX_STAT_INC(&w->stats, answers_flattened);
+	if (stale)
+		PX_STAT_INC(&w->stats, answers_stale);
+	reply_and_done(w, t, out, (size_t)n);
+}
+
+struct soa_req {
+	struct px_worker *w;
+	uint32_t token;
+	uint16_t id;
+	uint8_t apex[CODEC_MAX_NAME];
+	size_t apex_len;
+};
+
+static int soa_req_cb(void *arg, int status, const uint8_t *msg, size_t len)
+{
+	struct soa_req *r = arg;
+	struct px_txn *t = token_txn(r->w, r->token);
+	struct codec_view v;
+
+	if (status == 0 && !own_answer_matches(msg, len, r->id, r->apex, r->apex_len,
+					       CODEC_TYPE_SOA))
+		return PX_UP_WAIT;
+	if (t != NULL && t->fl->soa_fetching) {
+		struct px_flat *fl = t->fl;
+		fl->soa_fetching = false;
+		/* The SOA of the zone apex sits in the answer section here;
+		 * flat_policy_soa reads authority, so look in both. */
+		if (status == 0 && codec_scan(msg, len, &v) == 0 &&
+		    flat_policy_soa(msg, len, &v, &fl->soa) == 0)
+			fl->have_soa = true;
+		if (fl->have_soa) {
+			finish(r->w, t);
+		} else {
+			PX_STAT_INC(&r->w->stats, answers_flatten_failed);
+			px__txn_fail(r->w, t, CODEC_EDE_OTHER,
+				     "no SOA from the backend for a negative answer");
+		}
+	}
+	free(r);
+	return PX_UP_DONE;
+}
+
+static void fetch_soa(struct px_worker *w, struct px_txn *t)
+{
+	const struct cfg_zone *z = txn_zone(w, t);
+	struct soa_req *r = malloc(sizeof(*r));
+	uint8_t q[CODEC_HDR_LEN + CODEC_MAX_NAME + 4 + 11];
+
+	if (r == NULL) {
+		px__txn_fail(w, t, CODEC_EDE_OTHER, "out of memory");
+		return;
+	}
+	r->w = w;
+	r->token = txn_token(t);
+	r->id = px__up_random_id();
+	memcpy(r->apex, z->name.wire, z->name.wire_len);
+	r->apex_len = z->name.wire_len;
+	size_t qlen = build_query(q, r->id, false, r->apex, r->apex_len, CODEC_TYPE_SOA);
+	t->fl->soa_fetching = true;
+	int rc = px__up_query(w, (const struct sockaddr *)&w->cfg->backend.address.sa, q, qlen,
+			      false, w->cfg->backend.timeout_ms, soa_req_cb, r);
+	if (rc < 0) {
+		free(r);
+		t->fl->soa_fetching = false;
+		px__txn_fail(w, t, CODEC_EDE_NETWORK_ERROR, "cannot ask the backend for the SOA");
+	}
+}
+
+static void maybe_finish(struct px_worker *w, struct px_txn *t)
+{
+	struct px_flat *fl = t->fl;
+
+	for (unsigned i = 0; i < fl->n_lookups; i++)
+		if (fl->lk[i].state != LK_DONE)
+			return;
+	finish(w, t);
+}
+
+/* --- chases --------------------------------------------------------- */
+
+static void chase_send(struct px_chase *ch);
+
+static void chase_complete(struct px_chase *ch)
+{
+	struct px_worker *w = ch->w;
+	struct flat_cache *cache = w->srv->cache;
+	struct flat_cache_key key;
+	union flat_cache_value val;
+
+	key_init(&key, ch->name, ch->len, ch->qtype, FLAT_KEY_TARGET);
+	memset(&val, 0, sizeof(val));
+	val.result = ch->fc.result;
+	if (val.result.kind == FLAT_RES_FAIL) {
+		PX_STAT_INC(&w->stats, chase_failures);
+		px_log(CFG_LOG_DEBUG, BACKEND, "chase failed: %s", val.result.why);
+	} else {
+		/* Keep answers at least min-ttl (the rewrite clamps the same
+		 * way), and never 0: a value stale at birth would send the
+		 * queries that waited for it back to chasing. */
+		uint32_t floor = (uint32_t)w->cfg->flatten.min_ttl_s;
+		if (floor == 0)
+			floor = 1;
+		if (val.result.ttl < floor)
+			val.result.ttl = floor;
+	}
+	/* Wakes every query on any worker that waited for this key. */
+	flat_cache_put(cache, &key, &val, px__now(w));
+	if (ch->owner_token != 0) {
+		struct px_txn *t = token_txn(w, ch->owner_token);
+		if (t != NULL) {
+			struct px_flat *fl = t->fl;
+			for (unsigned i = 0; i < fl->n_lookups; i++) {
+				struct px_lookup *lk = &fl->lk[i];
+				if (lk->state != LK_WAIT || lk->qtype != ch->qtype)
+					continue;
+				lk->res = ch->fc.result;
+				lk->ttl = val.result.ttl;
+				if (lk->res.kind == FLAT_RES_FAIL && lk->has_stale) {
+					lk->res = lk->stale_res;
+					lk->stale = true;
+					lk->ttl = 0;
+				}
+				lk->state = LK_DONE;
+			}
+			maybe_finish(w, t);
+		}
+	}
+	free(ch);
+}
+
+static int chase_up_cb(void *arg, int status, const uint8_t *msg, size_t len)
+{
+	struct px_chase *ch = arg;
+	enum flat_step step;
+
+	if (status == UV_ECANCELED || ch->w->closed) {
+		/* Shutting down: give the claim back so nobody waits on it. */
+		struct flat_cache_key key;
+		key_init(&key, ch->name, ch->len, ch->qtype, FLAT_KEY_TARGET);
+		flat_cache_abandon(ch->w->srv->cache, &key);
+		free(ch);
+		return PX_UP_DONE;
+	}
+	step = flat_chase_input(&ch->fc, status == 0 ? msg : NULL, status == 0 ? len : 0);
+	if (step == FLAT_STEP_WAIT)
+		return PX_UP_WAIT;
+	if (step == FLAT_STEP_SEND)
+		chase_send(ch);
+	else
+		chase_complete(ch);
+	return PX_UP_DONE;
+}
+
+static void chase_send(struct px_chase *ch)
+{
+	struct px_worker *w = ch->w;
+	const struct cfg *cfg = w->cfg;
+
+	for (;;) {
+		const struct sockaddr *server;
+		uint64_t timeout;
+		if (ch->fc.server == FLAT_SERVER_BACKEND) {
+			server = (const struct sockaddr *)&cfg->backend.address.sa;
+			timeout = cfg->backend.timeout_ms;
+		} else {
+			server = (const struct sockaddr *)&cfg->resolver.addresses.v[ch->fc.resolver].sa;
+			timeout = cfg->resolver.timeout_ms;
+		}
+		flat_chase_set_id(&ch->fc, px__up_random_id());
+		PX_STAT_INC(&w->stats, chase_queries);
+		if (px__up_query(w, server, ch->fc.out, ch->fc.out_len, ch->fc.tcp, timeout,
+				 chase_up_cb, ch) == 0)
+			return;
+		/* Could not even send: as good as a timeout of that server. */
+		if (flat_chase_input(&ch->fc, NULL, 0) != FLAT_STEP_SEND)
+			break;
+	}
+	chase_complete(ch);
+}
+
+/* Starts a chase for a key this worker now owns (claim or prefetch). */
+static void chase_start(struct px_worker *w, const uint8_t *name, size_t len, uint16_t qtype,
+			uint32_t owner_token)
+{
+	struct px_chase *ch = calloc(1, sizeof(*ch));
+	struct flat_chase_cfg cc = {
+		.max_chain = w->cfg->flatten.max_chain,
+		.n_resolvers = (unsigned)w->cfg->resolver.addresses.n,
+		.own = w->srv->zones,
+	};
+
+	if (ch == NULL) {
+		struct flat_cache_key key;
+		key_init(&key, name, len, qtype, FLAT_KEY_TARGET);
+		flat_cache_abandon(w->srv->cache, &key);
+		return;
+	}
+	ch->w = w;
+	memcpy(ch->name, name, len);
+	ch->len = len;
+	ch->qtype = qtype;
+	ch->owner_token = owner_token;
+	PX_STAT_INC(&w->stats, chases);
+	flat_chase_init(&ch->fc, &cc);
+	if (flat_chase_begin(&ch->fc, name, len, qtype, UINT32_MAX, 0) == FLAT_STEP_SEND)
+		chase_send(ch);
+	else
+		chase_complete(ch);
+}
+
+/* --- lookups in the target cache ------------------------------------ */
+
+/* Takes what the cache says for lookup i. Returns true when it is done. */
+static bool lookup_take(struct px_worker *w, struct px_lookup *lk, int st,
+			const struct flat_cache_hit *hit)
+{
+	switch (st) {
+	case FLAT_CACHE_HIT:
+	case FLAT_CACHE_HIT_PREFETCH:
+		/* (The refresh a prefetch asks for is started by the caller.) */
+		lk->res = hit->value.result;
+		lk->ttl = hit->ttl_left;
+		PX_STAT_INC(&w->stats, cache_hits);
+		return true;
+	case FLAT_CACHE_FAIL:
+		if (hit->has_stale) {
+			lk->res = hit->value.result;
+			lk->stale = true;
+			lk->ttl = 0;
+		} else {
+			lk->res = hit->value.result;
+			lk->res.kind = FLAT_RES_FAIL;
+			lk->res.ede = hit->fail_ede;
+			snprintf(lk->res.why, sizeof(lk->res.why), "%s", hit->fail_why);
+		}
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void lookup_start(struct px_worker *w, struct px_txn *t, struct px_lookup *lk,
+			 const uint8_t *name, size_t len)
+{
+	struct flat_cache *cache = w->srv->cache;
+	struct flat_cache_key key;
+	struct flat_cache_hit hit;
+	struct flat_cache_waiter waiter = {.worker = w, .token = txn_token(t)};
+
+	key_init(&key, name, len, lk->qtype, FLAT_KEY_TARGET);
+	for (int round = 0; round < 3; round++) {
+		int st = flat_cache_get(cache, &key, px__now(w), &hit);
+		if (st == FLAT_CACHE_HIT_PREFETCH) {
+			/* Popular names never wait: this query answers from
+			 * the cache while a refresh runs behind it. */
+			lookup_take(w, lk, st, &hit);
+			lk->state = LK_DONE;
+			PX_STAT_INC(&w->stats, prefetches);
+			chase_start(w, name, len, lk->qtype, 0);
+			return;
+		}
+		if (lookup_take(w, lk, st, &hit)) {
+			lk->state = LK_DONE;
+			return;
+		}
+		if (st == FLAT_CACHE_STALE) {
+			lk->stale_res = hit.value.result;
+			lk->has_stale = true;
+		}
+		int cl = flat_cache_claim(cache, &key, px__now(w), &waiter);
+		if (cl == FLAT_CLAIM_READY)
+			continue;
+		lk->state = LK_WAIT;
+		if (cl == FLAT_CLAIM_PENDING) {
+			PX_STAT_INC(&w->stats, cache_coalesced);
+			return;
+		}
+		PX_STAT_INC(&w->stats, cache_misses);
+		/* OWNER, or an error (then chase alone, uncoalesced). */
+		chase_start(w, name, len, lk->qtype, txn_token(t));
+		return;
+	}
+	lk->state = LK_DONE;
+	lk->res.kind = FLAT_RES_FAIL;
+	lk->res.ede = CODEC_EDE_OTHER;
+	snprintf(lk->res.why, sizeof(lk->res.why), "target cache kept changing");
+}
+
+/* A wake-up for txn t: a chase it waited on ended (any worker). */
+static void wake_txn(struct px_worker *w, struct px_txn *t)
+{
+	struct px_flat *fl = t->fl;
+	struct flat_cache_key key;
+	struct flat_cache_hit hit;
+
+	for (unsigned i = 0; i < fl->n_lookups; i++) {
+		struct px_lookup *lk = &fl->lk[i];
+		if (lk->state != LK_WAIT)
+			continue;
+		key_init(&key, fl->target, fl->target_len, lk->qtype, FLAT_KEY_TARGET);
+		int st = flat_cache_get(w->srv->cache, &key, px__now(w), &hit);
+		if (st == FLAT_CACHE_HIT_PREFETCH)
+			st = FLAT_CACHE_HIT; /* the owner of the refresh is whoever asks next */
+		if (lookup_take(w, lk, st, &hit)) {
+			lk->state = LK_DONE;
+			continue;
+		}
+		if (st == FLAT_CACHE_STALE) {
+			lk->res = hit.value.result;
+			lk->stale = true;
+			lk->ttl = 0;
+			lk->state = LK_DONE;
+			continue;
+		}
+		/* MISS: flushed or evicted meanwhile; try once more. */
+		if (!lk->reclaimed) {
+			lk->reclaimed = true;
+			lk->state = LK_IDLE;
+			lookup_start(w, t, lk, fl->target, fl->target_len);
+			continue;
+		}
+		lk->state = LK_DONE;
+		lk->res.kind = FLAT_RES_FAIL;
+		lk->res.ede = CODEC_EDE_OTHER;
+		snprintf(lk->res.why, sizeof(lk->res.why), "chase result lost");
+	}
+	maybe_finish(w, t);
+}
+
+/* flat_cache wake callback: runs on whichever thread ended the claim. */
+static void cache_wake(void *arg, const struct flat_cache_waiter *ws, size_t n)
+{
+	(void)arg;
+	for (size_t i = 0; i < n; i++) {
+		struct px_worker *w = ws[i].worker;
+		uv_mutex_lock(&w->post_mu);
+		if (w->n_post == w->cap_post) {
+			size_t ncap = w->cap_post ? w->cap_post * 2 : 64;
+			uint32_t *np = realloc(w->post, ncap * sizeof(*np));
+			if (np == NULL) {
+				/* The waiter answers at its deadline instead. */
+				uv_mutex_unlock(&w->post_mu);
+				continue;
+			}
+			w->post = np;
+			w->cap_post = ncap;
+		}
+		w->post[w->n_post++] = ws[i].token;
+		uv_mutex_unlock(&w->post_mu);
+		uv_async_send(&w->wake);
+	}
+}
+
+void px__flat_run_posts(struct px_worker *w)
+{
+	uint32_t local[256];
+	size_t n;
+
+	do {
+		uv_mutex_lock(&w->post_mu);
+		n = w->n_post < 256 ? w->n_post : 256;
+		memcpy(local, w->post + (w->n_post - n), n * sizeof(*local));
+		w->n_post -= n;
+		uv_mutex_unlock(&w->post_mu);
+		for (size_t i = 0; i < n; i++) {
+			struct px_txn *t = token_txn(w, local[i]);
+			if (t != NULL && t->fl->chasing)
+				wake_txn(w, t);
+		}
+	} while (n == 256);
+}
+
+/* --- the decision ----------------------------------------------------- */
+
+static bool start_chase(struct px_worker *w, struct px_txn *t, const struct flat_policy_out *po)
+{
+	struct px_flat *fl = t->fl;
+	uint16_t qtype = t->qv.qtype;
+
+	memcpy(fl->target, po->target, po->target_len);
+	fl->target_len = po->target_len;
+	fl->siblings = po->siblings;
+	fl->chasing = true;
+	if (qtype == CODEC_TYPE_A || qtype == CODEC_TYPE_AAAA) {
+		fl->n_lookups = 1;
+		fl->lk[0].qtype = qtype;
+	} else {
+		fl->n_lookups = 2;
+		fl->lk[0].qtype = CODEC_TYPE_A;
+		fl->lk[1].qtype = CODEC_TYPE_AAAA;
+	}
+	/* BIND answered; resolution now has the rest of the flatten deadline. */
+	uint64_t now = px__now(w), end = t->start_ms + w->cfg->flatten.deadline_ms;
+	px__txn_arm(w, t, end > now ? end - now : 1);
+	/* The chain CNAMEs BIND followed cap the TTL; rare enough to take
+	 * them from the policy rather than the cache key. */
+	for (unsigned i = 0; i < fl->n_lookups; i++) {
+		lookup_start(w, t, &fl->lk[i], fl->target, fl->target_len);
+		if (!t->busy)
+			return true;
+	}
+	maybe_finish(w, t);
+	return true;
+}
+
+/* BIND's answer and the probe verdicts are in: decide. Returns false to
+ * have the caller relay BIND's answer. */
+static bool decide(struct px_worker *w, struct px_txn *t, const uint8_t *resp, size_t rlen)
+{
+	const struct cfg_zone *z = txn_zone(w, t);
+	struct px_flat *fl = t->fl;
+	struct codec_view rv;
+	struct flat_policy_in in;
+	struct flat_policy_out po;
+	uint16_t qtype = t->qv.qtype;
+
+	if (codec_scan(resp, rlen, &rv) < 0)
+		return false;
+	memset(&po, 0, sizeof(po));
+	memset(&in, 0, sizeof(in));
+	in.query = t->q;
+	in.qlen = t->qlen;
+	in.qv = &t->qv;
+	in.resp = resp;
+	in.rlen = rlen;
+	in.rv = &rv;
+	in.mode = z->cname == CFG_CNAME_ALL    ? FLAT_CNAME_ALL
+		  : z->cname == CFG_CNAME_NONE ? FLAT_CNAME_NONE
+					       : FLAT_CNAME_APEX;
+	in.is_apex = t->is_apex;
+
+	bool aname_query = qtype != CODEC_TYPE_A && qtype != CODEC_TYPE_AAAA &&
+			   qtype != CODEC_TYPE_ANY;
+	if (aname_query) {
+		/* A query for the ANAME type: BIND's answer is the record. */
+		struct flat_aname an;
+		if (fl == NULL) {
+			fl = calloc(1, sizeof(*fl));
+			if (fl == NULL)
+				return false;
+			t->fl = fl;
+		}
+		enum flat_aname_state st = flat_aname_parse(resp, rlen, &rv, t->q + CODEC_HDR_LEN,
+							    t->qv.qname_len, qtype, &an);
+		if (st == FLAT_ANAME_INVALID) {
+			PX_STAT_INC(&w->stats, aname_invalid);
+			return false;
+		}
+		if (st != FLAT_ANAME_PRESENT)
+			return false;
+		memcpy(fl->target, an.target, an.target_len);
+		fl->target_len = an.target_len;
+		fl->aname_ttl = an.ttl;
+		fl->have_target = true;
+		po.target_len = an.target_len;
+		memcpy(po.target, an.target, an.target_len);
+		/* Without addresses, BIND's answer (the record alone) is
+		 * still right: it is the fallback. */
+		po.siblings = true;
+	} else {
+		if (fl != NULL && fl->have_target) {
+			in.target = fl->target;
+			in.target_len = fl->target_len;
+			in.target_is_alias = fl->target_is_alias;
+		}
+		flat_policy_inspect(&in, &po);
+		if (po.signed_relay)
+			PX_STAT_INC(&w->stats, signed_relayed);
+		if (po.action == FLAT_POLICY_RELAY)
+			return false;
+	}
+
+	uint8_t out[CODEC_MAX_MSG];
+	size_t max = flat_rewrite_max_size(&t->qv, t->origin == PX_ORIGIN_TCP);
+	if (!aname_query && po.action == FLAT_POLICY_LOCAL && qtype != CODEC_TYPE_ANY) {
+		struct flat_rewrite_opts opts;
+		struct flat_soa soa;
+		memset(&opts, 0, sizeof(opts));
+		opts.ede = CODEC_EDE_NONE;
+		uint32_t ttl = po.local.ttl;
+		if (po.local.kind != FLAT_RES_ADDRS) {
+			if (flat_policy_soa(resp, rlen, &rv, &soa) < 0)
+				return false;
+			opts.soa = &soa;
+		}
+		ttl = flat_ttl_final(ttl, (uint32_t)w->cfg->flatten.min_ttl_s,
+				     (uint32_t)w->cfg->flatten.max_ttl_s);
+		ssize_t n = flat_rewrite(t->q, t->qlen, &t->qv, &po.local, ttl, &opts, max, out,
+					 sizeof(out));
+		if (n < 0)
+			return false;
+		PX_STAT_INC(&w->stats, answers_flattened_local);
+		reply_and_done(w, t, out, (size_t)n);
+		return true;
+	}
+	if (!aname_query && po.action == FLAT_POLICY_LOCAL && t->origin == PX_ORIGIN_TCP)
+		return false; /* ANY over TCP of an in-zone chain: BIND's answer says it all */
+	if (qtype == CODEC_TYPE_ANY && t->origin == PX_ORIGIN_UDP) {
+		/* RFC 8482: one small RRset instead of everything. */
+		ssize_t n = flat_rewrite_any_minimal(t->q, t->qlen, &t->qv,
+						     (uint32_t)w->cfg->flatten.min_ttl_s < 3600
+							     ? 3600
+							     : (uint32_t)w->cfg->flatten.min_ttl_s,
+						     max, out, sizeof(out));
+		if (n < 0)
+			return false;
+		PX_STAT_INC(&w->stats, answers_flattened);
+		reply_and_done(w, t, out, (size_t)n);
+		return true;
+	}
+
+	/* CHASE. */
+	if (fl == NULL) {
+		fl = calloc(1, sizeof(*fl));
+		if (fl == NULL)
+			return false;
+		t->fl = fl;
+	}
+	if (fl->resp == NULL) {
+		fl->resp = malloc(rlen);
+		if (fl->resp == NULL)
+			return false;
+		memcpy(fl->resp, resp, rlen);
+		fl->resp_len = rlen;
+	}
+	if (flat_policy_soa(fl->resp, fl->resp_len, &rv, &fl->soa) == 0)
+		fl->have_soa = true;
+	return start_chase(w, t, &po);
+}
+
+/* --- probes ----------------------------------------------------------- */
+
+struct probe_req {
+	struct px_worker *w;
+	uint32_t token;
+	uint16_t id;
+	uint16_t type;
+	uint8_t name[CODEC_MAX_NAME];
+	size_t len;
+};
+
+static void probes_settled(struct px_worker *w, struct px_txn *t)
+{
+	struct px_flat *fl = t->fl;
+
+	if (fl->probes_pending > 0 || !fl->resp_waiting)
+		return;
+	fl->resp_waiting = false;
+	if (!decide(w, t, fl->resp, fl->resp_len) && t->busy)
+		relay_resp(w, t);
+}
+
+static int probe_cb(void *arg, int status, const uint8_t *msg, size_t len)
+{
+	struct probe_req *r = arg;
+	struct px_worker *w = r->w;
+	struct flat_cache_key key;
+	union flat_cache_value val;
+	struct codec_view v;
+	struct flat_aname an;
+
+	if (status == 0 && !own_answer_matches(msg, len, r->id, r->name, r->len, r->type))
+		return PX_UP_WAIT;
+	an.state = FLAT_ANAME_UNKNOWN;
+	if (status == 0 && codec_scan(msg, len, &v) == 0)
+		flat_aname_parse(msg, len, &v, r->name, r->len, r->type, &an);
+	memset(&val, 0, sizeof(val));
+	key_init(&key, r->name, r->len, r->type, FLAT_KEY_PRESENCE);
+	if (an.state == FLAT_ANAME_PRESENT) {
+		val.presence.present = true;
+		memcpy(val.presence.target, an.target, an.target_len);
+		val.presence.target_len = (uint8_t)an.target_len;
+		val.presence.ttl = an.ttl;
+		flat_cache_put(w->srv->cache, &key, &val, px__now(w));
+	} else if (an.state == FLAT_ANAME_ABSENT && an.ttl > 0) {
+		val.presence.ttl = an.ttl;
+		flat_cache_put(w->srv->cache, &key, &val, px__now(w));
+	} else if (an.state == FLAT_ANAME_INVALID) {
+		PX_STAT_INC(&w->stats, aname_invalid);
+		char name[CODEC_MAX_NAME * 4 + 1];
+		codec_name_to_text(r->name, r->len, name, sizeof(name));
+		if (px_log_ratelimit(&invalid_log))
+			px_log(CFG_LOG_WARNING, BACKEND,
+			       "ignoring the TYPE%u record at %s: its RDATA must be exactly one "
+			       "uncompressed domain name",
+			       r->type, name);
+	}
+
+	struct px_txn *t = token_txn(w, r->token);
+	if (t != NULL && t->fl->probes_pending > 0) {
+		struct px_flat *fl = t->fl;
+		if (an.state == FLAT_ANAME_PRESENT && !fl->have_target) {
+			memcpy(fl->target, an.target, an.target_len);
+			fl->target_len = an.target_len;
+			fl->aname_ttl = an.ttl;
+			fl->aname_type = r->type;
+			fl->have_target = true;
+		}
+		fl->probes_pending--;
+		probes_settled(w, t);
+	}
+	free(r);
+	return PX_UP_DONE;
+}
+
+static void probe_send(struct px_worker *w, struct px_txn *t, const uint8_t *name, size_t len,
+		       uint16_t type)
+{
+	struct probe_req *r = malloc(sizeof(*r));
+	uint8_t q[CODEC_HDR_LEN + CODEC_MAX_NAME + 4 + 11];
+
+	if (r == NULL)
+		return;
+	r->w = w;
+	r->token = txn_token(t);
+	r->id = px__up_random_id();
+	r->type = type;
+	memcpy(r->name, name, len);
+	codec_name_lower(r->name, len);
+	r->len = len;
+	size_t qlen = build_query(q, r->id, false, r->name, r->len, type);
+	PX_STAT_INC(&w->stats, aname_probes);
+	if (px__up_query(w, (const struct sockaddr *)&w->cfg->backend.address.sa, q, qlen, false,
+			 w->cfg->backend.timeout_ms, probe_cb, r) < 0) {
+		free(r);
+		return;
+	}
+	t->fl->probes_pending++;
+}
+
+/* --- entry points ----------------------------------------------------- */
+
+void px__flat_query(struct px_worker *w, struct px_txn *t)
+{
+	const struct cfg *cfg = w->cfg;
+	const struct codec_view *v = &t->qv;
+	const uint8_t *qname = t->q + CODEC_HDR_LEN;
+	size_t qlen = v->qname_len, idx;
+	bool apex, aname_query = false;
+
+	t->start_ms = px__now(w);
+	if (w->srv->zones == NULL || v->opcode != CODEC_OPCODE_QUERY || v->qdcount != 1 ||
+	    v->qclass != CODEC_CLASS_IN)
+		return;
+	if (v->qtype != CODEC_TYPE_A && v->qtype != CODEC_TYPE_AAAA &&
+	    v->qtype != CODEC_TYPE_ANY) {
+		for (unsigned i = 0; i < cfg->flatten.n_aname_types; i++)
+			aname_query |= v->qtype == cfg->flatten.aname_types[i];
+		if (!aname_query)
+			return;
+	}
+	/* The question name is at offset 12 and never compressed. */
+	if (flat_zones_find(w->srv->zones, qname, qlen, &idx, &apex) != 0)
+		return;
+	t->flat_eligible = true;
+	t->zone_idx = (uint16_t)idx;
+	t->is_apex = apex;
+	if (aname_query)
+		return; /* BIND's own answer carries the record */
+
+	/* [alias] owner: the target is in the configuration. */
+	if (w->srv->alias_owners != NULL &&
+	    flat_zones_find(w->srv->alias_owners, qname, qlen, &idx, &apex) == 0 && apex) {
+		const struct cfg_alias *al = &cfg->aliases[idx];
+		t->fl = calloc(1, sizeof(*t->fl));
+		if (t->fl == NULL)
+			return;
+		memcpy(t->fl->target, al->target.wire, al->target.wire_len);
+		t->fl->target_len = al->target.wire_len;
+		t->fl->have_target = true;
+		t->fl->target_is_alias = true;
+		return;
+	}
+
+	/* ANAME presence: the cache, else a probe to BIND in parallel. */
+	for (unsigned i = 0; i < cfg->flatten.n_aname_types; i++) {
+		uint16_t type = cfg->flatten.aname_types[i];
+		struct flat_cache_key key;
+		struct flat_cache_hit hit;
+		key_init(&key, qname, qlen, type, FLAT_KEY_PRESENCE);
+		int st = flat_cache_get(w->srv->cache, &key, px__now(w), &hit);
+		if (st == FLAT_CACHE_HIT_PREFETCH) {
+			/* Presence needs no refresh ahead: it is probed
+			 * again when it expires. */
+			flat_cache_abandon(w->srv->cache, &key);
+			st = FLAT_CACHE_HIT;
+		}
+		if (st == FLAT_CACHE_HIT) {
+			if (!hit.value.presence.present)
+				continue;
+			if (t->fl == NULL && (t->fl = calloc(1, sizeof(*t->fl))) == NULL)
+				return;
+			memcpy(t->fl->target, hit.value.presence.target,
+			       hit.value.presence.target_len);
+			t->fl->target_len = hit.value.presence.target_len;
+			t->fl->aname_ttl = hit.ttl_left;
+			t->fl->aname_type = type;
+			t->fl->have_target = true;
+			return;
+		}
+		if (t->fl == NULL && (t->fl = calloc(1, sizeof(*t->fl))) == NULL)
+			return;
+		probe_send(w, t, qname, qlen, type);
+	}
+}
+
+bool px__flat_answer(struct px_worker *w, struct px_txn *t, const uint8_t *msg, size_t len)
+{
+	struct px_flat *fl = t->fl;
+
+	if (!t->flat_eligible)
+		return false;
+	if (fl != NULL && fl->probes_pending > 0) {
+		/* Hold BIND's answer until the probes say whether the name
+		 * owns an ANAME; the probes were sent first, so this wait is
+		 * short. */
+		fl->resp = malloc(len);
+		if (fl->resp == NULL)
+			return false;
+		memcpy(fl->resp, msg, len);
+		fl->resp_len = len;
+		fl->resp_waiting = true;
+		return true;
+	}
+	return decide(w, t, msg, len);
+}
+
+void px__flat_deadline(struct px_worker *w, struct px_txn *t)
+{
+	struct px_flat *fl = t->fl;
+	char why[FLAT_WHY_MAX];
+
+	PX_STAT_INC(&w->stats, answers_flatten_deadline);
+	/* The chase goes on behind this answer and fills the cache. */
+	for (unsigned i = 0; i < fl->n_lookups; i++) {
+		struct px_lookup *lk = &fl->lk[i];
+		if (lk->state == LK_DONE)
+			continue;
+		if (lk->has_stale) {
+			lk->res = lk->stale_res;
+			lk->stale = true;
+			lk->ttl = 0;
+		} else {
+			char name[CODEC_MAX_NAME * 4 + 1];
+			codec_name_to_text(fl->target, fl->target_len, name, sizeof(name));
+			snprintf(why, sizeof(why), "resolving %.60s took longer than %llu ms", name,
+				 (unsigned long long)w->cfg->flatten.deadline_ms);
+			lk->res.kind = FLAT_RES_FAIL;
+			lk->res.ede = CODEC_EDE_NO_REACHABLE_AUTHORITY;
+			snprintf(lk->res.why, sizeof(lk->res.why), "%s", why);
+		}
+		lk->state = LK_DONE;
+	}
+	if (fl->soa_fetching || fl->probes_pending > 0 || !fl->chasing) {
+		if (fl->resp != NULL) {
+			relay_resp(w, t);
+			return;
+		}
+		px__txn_fail(w, t, CODEC_EDE_NO_REACHABLE_AUTHORITY,
+			     "the backend did not answer in time");
+		return;
+	}
+	finish(w, t);
+}
+
+bool px__flat_active(const struct px_txn *t)
+{
+	return t->fl != NULL && (t->fl->chasing || t->fl->resp_waiting || t->fl->soa_fetching);
+}
+
+void px__flat_free(struct px_txn *t)
+{
+	if (t->fl == NULL)
+		return;
+	free(t->fl->resp);
+	free(t->fl);
+	t->fl = NULL;
+}
+
+bool px__flat_notify(struct px_worker *w, const uint8_t *msg, size_t len,
+		     const struct codec_view *v, const struct sockaddr *peer, enum px_origin origin,
+		     struct px_udp_listener *ul, struct px_conn *conn)
+{
+	const struct sockaddr_storage *be = &w->cfg->backend.address.sa;
+	uint8_t zone[CODEC_MAX_NAME], out[PX_REPLY_MAX];
+
+	if (v->opcode != CODEC_OPCODE_NOTIFY || v->qdcount != 1 || peer == NULL ||
+	    peer->sa_family != be->ss_family)
+		return false;
+	/* Only the backend's NOTIFY is ours (its address, any port); every
+	 * other NOTIFY goes to BIND like any opcode. */
+	if (peer->sa_family == AF_INET) {
+		if (((const struct sockaddr_in *)peer)->sin_addr.s_addr !=
+		    ((const struct sockaddr_in *)be)->sin_addr.s_addr)
+			return false;
+	} else if (memcmp(&((const struct sockaddr_in6 *)peer)->sin6_addr,
+			  &((const struct sockaddr_in6 *)be)->sin6_addr, sizeof(struct in6_addr)) != 0) {
+		return false;
+	}
+	int zl = codec_name_unpack(msg, len, v->qname_off, zone);
+	if (zl < 0)
+		return false;
+	ssize_t dropped = flat_cache_flush_suffix(w->srv->cache, zone, (size_t)zl);
+	PX_STAT_INC(&w->stats, notify_flushes);
+	char name[CODEC_MAX_NAME * 4 + 1];
+	codec_name_to_text(zone, (size_t)zl, name, sizeof(name));
+	px_log(CFG_LOG_INFO, BACKEND, "NOTIFY for %s from the backend: %zd cache entries flushed",
+	       name, dropped);
+	/* RFC 1996 4.7: the answer echoes the question with QR=1. */
+	ssize_t n = codec_build_error(msg, len, v, CODEC_RCODE_NOERROR, CODEC_EDE_NONE, NULL, out,
+				      sizeof(out));
+	if (n > 0) {
+		if (origin == PX_ORIGIN_UDP)
+			px__udp_send(ul, peer, out, (size_t)n);
+		else
+			px__conn_send(conn, out, (size_t)n);
+	}
+	return true;
+}
+
+/* --- server-wide state -------------------------------------------------- */
+
+int px__flat_server_init(struct px_server *srv)
+{
+	const struct cfg *cfg = srv->cfg;
+	struct flat_cache_conf cc = {
+		.max_bytes = (size_t)cfg->flatten.cache_size,
+		.serve_stale_s = (uint32_t)cfg->flatten.serve_stale_s,
+		.failure_ttl_s = (uint32_t)cfg->flatten.failure_ttl_s,
+		/* A claim outlives every deadline that may wait on it. */
+		.pending_ms = (uint32_t)(cfg->flatten.deadline_ms + cfg->resolver.timeout_ms *
+								  (cfg->resolver.addresses.n + 1)),
+		.wake = cache_wake,
+		.wake_arg = srv,
+	};
+	int rc = flat_cache_new(&srv->cache, &cc);
+	if (rc < 0)
+		return rc;
+	if (cfg->n_zones == 0)
+		return 0;
+
+	const uint8_t **names = calloc(cfg->n_zones + cfg->n_aliases, sizeof(*names));
+	size_t *lens = calloc(cfg->n_zones + cfg->n_aliases, sizeof(*lens));
+	if (names == NULL || lens == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < cfg->n_zones; i++) {
+		names[i] = cfg->zones[i].name.wire;
+		lens[i] = cfg->zones[i].name.wire_len;
+	}
+	rc = flat_zones_new(&srv->zones, names, lens, cfg->n_zones);
+	if (rc < 0 || cfg->n_aliases == 0)
+		goto out;
+	for (size_t i = 0; i < cfg->n_aliases; i++) {
+		names[i] = cfg->aliases[i].owner.wire;
+		lens[i] = cfg->aliases[i].owner.wire_len;
+	}
+	rc = flat_zones_new(&srv->alias_owners, names, lens, cfg->n_aliases);
+out:
+	free(names);
+	free(lens);
+	return rc;
+}
+
+void px__flat_server_deinit(struct px_server *srv)
+{
+	flat_cache_free(srv->cache);
+	flat_zones_free(srv->zones);
+	flat_zones_free(srv->alias_owners);
+	srv->cache = NULL;
+	srv->zones = srv->alias_owners = NULL;
+}
