@@ -1088,7 +1088,11 @@ bool px__flat_notify(struct px_worker *w, const uint8_t *msg, size_t len,
 		return false;
 	}
 	int zl = codec_name_unpack(msg, len, v->qname_off, zone);
-	if (zl < 0)
+	size_t zidx;
+	bool apex;
+	/* Only for a zone apexd flattens in; any other NOTIFY is BIND's. */
+	if (zl < 0 || w->srv->zones == NULL ||
+	    flat_zones_find(w->srv->zones, zone, (size_t)zl, &zidx, &apex) != 0 || !apex)
 		return false;
 	ssize_t dropped = flat_cache_flush_suffix(w->srv->cache, zone, (size_t)zl);
 	PX_STAT_INC(&w->stats, notify_flushes);
@@ -1100,6 +1104,7 @@ bool px__flat_notify(struct px_worker *w, const uint8_t *msg, size_t len,
 	ssize_t n = codec_build_error(msg, len, v, CODEC_RCODE_NOERROR, CODEC_EDE_NONE, NULL, out,
 				      sizeof(out));
 	if (n > 0) {
+		out[2] |= CODEC_FLAG_AA >> 8; /* as an authoritative server answers it */
 		if (origin == PX_ORIGIN_UDP)
 			px__udp_send(ul, peer, out, (size_t)n);
 		else
