@@ -76,6 +76,7 @@ struct px_flat {
 	bool resp_waiting; /* the answer came before the probes finished */
 
 	/* The decision. */
+	uint32_t chain_ttl; /* ANAME TTL and CNAMEs BIND followed: caps the answer */
 	bool chasing;
 	bool siblings;
 	bool soa_fetching;
@@ -225,6 +226,10 @@ static void finish(struct px_worker *w, struct px_txn *t)
 		px__txn_fail(w, t, r->ede, r->why[0] ? r->why : "cannot resolve the flattened target");
 		return;
 	}
+
+	for (unsigned i = 0; i < fl->n_lookups; i++)
+		if (fl->lk[i].ttl > fl->chain_ttl)
+			fl->lk[i].ttl = fl->chain_ttl;
 
 	uint16_t qtype = t->qv.qtype;
 	if (qtype == CODEC_TYPE_ANY) {
@@ -649,7 +654,8 @@ void px__flat_run_posts(struct px_worker *w)
 	do {
 		uv_mutex_lock(&w->post_mu);
 		n = w->n_post < 256 ? w->n_post : 256;
-		memcpy(local, w->post + (w->n_post - n), n * sizeof(*local));
+		if (n > 0)
+			memcpy(local, w->post + (w->n_post - n), n * sizeof(*local));
 		w->n_post -= n;
 		uv_mutex_unlock(&w->post_mu);
 		for (size_t i = 0; i < n; i++) {
@@ -671,6 +677,12 @@ static bool start_chase(struct px_worker *w, struct px_txn *t, const struct flat
 	fl->target_len = po->target_len;
 	fl->siblings = po->siblings;
 	fl->chasing = true;
+	/* DESIGN: TTL = min over every CNAME/ANAME on the chain and the
+	 * target's remaining TTL. The cache keys on the target alone, so
+	 * the owner's part of the chain is applied here. */
+	fl->chain_ttl = po->chain_ttl;
+	if (fl->have_target && !fl->target_is_alias && fl->aname_ttl < fl->chain_ttl)
+		fl->chain_ttl = fl->aname_ttl;
 	if (qtype == CODEC_TYPE_A || qtype == CODEC_TYPE_AAAA) {
 		fl->n_lookups = 1;
 		fl->lk[0].qtype = qtype;
@@ -684,6 +696,21 @@ static bool start_chase(struct px_worker *w, struct px_txn *t, const struct flat
 	px__txn_arm(w, t, end > now ? end - now : 1);
 	/* The chain CNAMEs BIND followed cap the TTL; rare enough to take
 	 * them from the policy rather than the cache key. */
+	if (po->hops > w->cfg->flatten.max_chain) {
+		/* BIND's own answer already holds a loop or a chain past
+		 * max-chain: fail like a chase would (stale, siblings, EDE). */
+		for (unsigned i = 0; i < fl->n_lookups; i++) {
+			struct px_lookup *lk = &fl->lk[i];
+			lk->state = LK_DONE;
+			lk->res.kind = FLAT_RES_FAIL;
+			lk->res.ede = CODEC_EDE_OTHER;
+			snprintf(lk->res.why, sizeof(lk->res.why),
+				 "CNAME loop or chain longer than max-chain %u in the zone",
+				 w->cfg->flatten.max_chain);
+		}
+		finish(w, t);
+		return true;
+	}
 	for (unsigned i = 0; i < fl->n_lookups; i++) {
 		lookup_start(w, t, &fl->lk[i], fl->target, fl->target_len);
 		if (!t->busy)
@@ -747,6 +774,7 @@ static bool decide(struct px_worker *w, struct px_txn *t, const uint8_t *resp, s
 		/* Without addresses, BIND's answer (the record alone) is
 		 * still right: it is the fallback. */
 		po.siblings = true;
+		po.chain_ttl = UINT32_MAX;
 	} else {
 		if (fl != NULL && fl->have_target) {
 			in.target = fl->target;

@@ -16,7 +16,7 @@ static const char *const group_names[] = {
 
 void px__log_write(enum cfg_log_level level, enum px_log_group group, const char *fmt, ...)
 {
-	char line[1024];
+	char line[4096]; /* the stats line is long */
 	struct timespec ts;
 	struct tm tm;
 	size_t n;

@@ -52,7 +52,7 @@ static void log_stats(void)
 {
 	size_t n = px_stats_count();
 	uint64_t *sum = calloc(n, sizeof(*sum));
-	char line[2048];
+	char line[3800];
 	size_t len = 0;
 
 	if (sum == NULL)
