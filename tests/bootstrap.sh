@@ -14,6 +14,8 @@ PACKAGES=(
 	libcmocka-dev
 	bind9 bind9-utils bind9-dnsutils knot-dnsutils dnsperf curl
 	python3-dnspython openssl
+	# The flattening cases run unbound as the resolver apexd chases with.
+	unbound
 )
 
 missing=()
@@ -63,11 +65,15 @@ export DEBIAN_FRONTEND=noninteractive
 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
 	apt-get install -y -q --no-install-recommends "${missing[@]}"
 
-# On a machine with systemd the package may still have enabled the unit;
-# we never rely on the system named, but do not leave one running that we
-# caused to start. (Harmless when systemd is absent.)
-if [[ " ${missing[*]} " == *" bind9 "* ]] && command -v systemctl >/dev/null 2>&1 &&
-	[[ -d /run/systemd/system ]]; then
-	"${SUDO[@]}" systemctl disable --now named.service >/dev/null 2>&1 || true
+# On a machine with systemd the packages may still have enabled their
+# units; we never rely on the system named or unbound (the tests run their
+# own as children), so do not leave enabled what we just installed.
+# (Nothing to do when systemd is absent.)
+if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+	for unit in bind9:named unbound:unbound; do
+		if [[ " ${missing[*]} " == *" ${unit%%:*} "* ]]; then
+			"${SUDO[@]}" systemctl disable --now "${unit#*:}.service" >/dev/null 2>&1 || true
+		fi
+	done
 fi
 echo "bootstrap: done"
