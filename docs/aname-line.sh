@@ -36,7 +36,9 @@ type=${4:-65401}
 
 case $ttl in '' | *[!0-9]*) die "TTL must be a number of seconds: $ttl" ;; esac
 case $type in '' | *[!0-9]*) die "TYPE must be a decimal type code: $type" ;; esac
-[ "$type" -ge 1 ] && [ "$type" -le 65535 ] || die "TYPE out of range 1..65535: $type"
+if [ "$type" -lt 1 ] || [ "$type" -gt 65535 ]; then
+	die "TYPE out of range 1..65535: $type"
+fi
 case $target in *\\*) die "escapes in TARGET are not supported: $target" ;; esac
 case $target in *[[:space:]]*) die "blank in TARGET: $target" ;; esac
 

@@ -177,7 +177,9 @@ start_cdn() {
 	fi
 	CDN_PORT=$RUN_PORT
 	CDN_PID=$RUN_PID
+	# shellcheck disable=SC2034 # read by the cases
 	WWW_A=$(cdn_addrs www.cdn.test A)
+	# shellcheck disable=SC2034 # read by the cases
 	WWW_AAAA=$(cdn_addrs www.cdn.test AAAA)
 	say "CDN named pid $CDN_PID on port $CDN_PORT"
 }
@@ -246,7 +248,9 @@ EOF
 			return 0
 		fi
 		stop_pid "$UNBOUND_PID"
-		[[ -z $fixed ]] && grep -qi 'address already in use' "$UNBOUND_LOG" "$dir/unbound.out" || break
+		if [[ -n $fixed ]] || ! grep -qi 'address already in use' "$UNBOUND_LOG" "$dir/unbound.out"; then
+			break
+		fi
 		say "port $UNBOUND_PORT taken, retrying"
 	done
 	cat "$dir/unbound.out" >&2
@@ -260,13 +264,13 @@ stop_unbound() { stop_pid "$UNBOUND_PID"; }
 # dot) and TYPE. Lines look like "info: 127.0.0.1 www.cdn.test. A IN".
 unbound_count() {
 	[[ -e $UNBOUND_LOG ]] || { echo 0; return; }
-	grep -ciE "info: [0-9.]+ $(sed 's/\./\\./g' <<<"$1")\. $2 IN\$" "$UNBOUND_LOG" || true
+	grep -ciE "info: [0-9.]+ ${1//./\\.}\. $2 IN\$" "$UNBOUND_LOG" || true
 }
 
 # unbound_saw NAME: how many queries for NAME (any type) reached unbound.
 unbound_saw() {
 	[[ -e $UNBOUND_LOG ]] || { echo 0; return; }
-	grep -ciE "info: [0-9.]+ $(sed 's/\./\\./g' <<<"$1")\. " "$UNBOUND_LOG" || true
+	grep -ciE "info: [0-9.]+ ${1//./\\.}\. " "$UNBOUND_LOG" || true
 }
 
 # start_flat_apexd INI_TEXT [write_ini overrides...]: apexd with lib.sh's
@@ -289,7 +293,9 @@ start_flat_apexd() {
 			return 0
 		fi
 		stop_pid "$APEX_PID"
-		[[ -z $FLAT_APEX_PORT ]] && grep -qi 'address.*in use\|EADDRINUSE' "$APEX_LOG" || break
+		if [[ -n $FLAT_APEX_PORT ]] || ! grep -qi 'address.*in use\|EADDRINUSE' "$APEX_LOG"; then
+			break
+		fi
 		say "port $APEX_PORT taken, retrying"
 	done
 	sed 's/^/    /' "$T_DIR/apexd.ini"

@@ -6,7 +6,7 @@
 # from the target cache: still one resolver query. (The ANAME probes go to
 # BIND, not to the resolver, so they do not show in unbound's log.)
 # Functions run through `check` look unreachable to shellcheck (SC2317).
-# shellcheck disable=SC2317 source-path=SCRIPTDIR source=../lib.sh
+# shellcheck disable=SC2317,SC2119 source-path=SCRIPTDIR source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 # shellcheck source=../flatlib.sh
 source "$INT_DIR/flatlib.sh"

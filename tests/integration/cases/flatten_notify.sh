@@ -5,7 +5,7 @@
 # addresses although the old ones had 300 s to live. A NOTIFY from any
 # other address (127.0.0.2) is BIND's business: forwarded, not taken.
 # Functions run through `check` look unreachable to shellcheck (SC2317).
-# shellcheck disable=SC2317 source-path=SCRIPTDIR source=../lib.sh
+# shellcheck disable=SC2317,SC2119 source-path=SCRIPTDIR source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 # shellcheck source=../flatlib.sh
 source "$INT_DIR/flatlib.sh"
@@ -99,7 +99,7 @@ wait_notify() {
 }
 check "BIND's NOTIFY reached apexd and was taken" wait_notify
 check "BIND serves the new ANAME" bash -c \
-	"dig @127.0.0.1 -p $NAMED_PORT +time=3 +tries=1 +short moving.example.test TYPE65401 | grep -qi '$(sed 's/.* //' <<<"$new_line")'"
+	"dig @127.0.0.1 -p $NAMED_PORT +time=3 +tries=1 +short moving.example.test TYPE65401 | grep -qi '${new_line##* }'"
 for tr in udp tcp; do
 	t=()
 	[[ $tr == tcp ]] && t=(--tcp)

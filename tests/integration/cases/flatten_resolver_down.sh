@@ -5,7 +5,7 @@
 # list, serve-stale (EDE 3) after the resolver died, and SERVFAIL + EDE
 # with serve-stale = 0. Over UDP and TCP.
 # Functions run through `check` look unreachable to shellcheck (SC2317).
-# shellcheck disable=SC2317 source-path=SCRIPTDIR source=../lib.sh
+# shellcheck disable=SC2317,SC2119 source-path=SCRIPTDIR source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 # shellcheck source=../flatlib.sh
 source "$INT_DIR/flatlib.sh"

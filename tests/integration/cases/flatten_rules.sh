@@ -8,7 +8,7 @@
 # exact checks), dig and kdig. The zone's ANAME lines are made by
 # docs/aname-line.sh, which is checked against a known line first.
 # Functions run through `check` look unreachable to shellcheck (SC2317).
-# shellcheck disable=SC2317 source-path=SCRIPTDIR source=../lib.sh
+# shellcheck disable=SC2317,SC2119 source-path=SCRIPTDIR source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 # shellcheck source=../flatlib.sh
 source "$INT_DIR/flatlib.sh"
