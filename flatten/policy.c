@@ -349,11 +349,17 @@ static int copy_rdata_name(const uint8_t *msg, size_t len, size_t off, size_t li
 int flat_policy_soa(const uint8_t *msg, size_t len, const struct codec_view *v,
                     struct flat_soa *soa)
 {
+	return flat_policy_soa_in(msg, len, v, CODEC_SEC_AUTHORITY, soa);
+}
+
+int flat_policy_soa_in(const uint8_t *msg, size_t len, const struct codec_view *v,
+		       enum codec_section sec, struct flat_soa *soa)
+{
 	struct codec_rr_iter it;
 	struct codec_rr rr;
 	int rc;
 
-	codec_rr_iter_init(&it, msg, len, v, CODEC_SEC_AUTHORITY);
+	codec_rr_iter_init(&it, msg, len, v, sec);
 	while ((rc = codec_rr_next(&it, &rr)) == 1) {
 		if (rr.type == CODEC_TYPE_SOA)
 			break;

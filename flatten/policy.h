@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "codec/rr.h"
 #include "codec/scan.h"
 #include "codec/wire.h"
 #include "flatten/result.h"
@@ -152,6 +153,13 @@ struct flat_soa {
  */
 int flat_policy_soa(const uint8_t *msg, size_t len, const struct codec_view *v,
                     struct flat_soa *soa);
+
+/**
+ * As flat_policy_soa(), in the given section: the answer section holds
+ * the SOA when the zone's SOA itself was asked for.
+ */
+int flat_policy_soa_in(const uint8_t *msg, size_t len, const struct codec_view *v,
+		       enum codec_section sec, struct flat_soa *soa);
 
 /** What BIND said about an owner's ANAME. */
 enum flat_aname_state {

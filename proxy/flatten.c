@@ -318,10 +318,9 @@ static int soa_req_cb(void *arg, int status, const uint8_t *msg, size_t len)
 	if (t != NULL && t->fl->soa_fetching) {
 		struct px_flat *fl = t->fl;
 		fl->soa_fetching = false;
-		/* The SOA of the zone apex sits in the answer section here;
-		 * flat_policy_soa reads authority, so look in both. */
+		/* Asked for the apex SOA itself: it is in the answer section. */
 		if (status == 0 && codec_scan(msg, len, &v) == 0 &&
-		    flat_policy_soa(msg, len, &v, &fl->soa) == 0)
+		    flat_policy_soa_in(msg, len, &v, CODEC_SEC_ANSWER, &fl->soa) == 0)
 			fl->have_soa = true;
 		if (fl->have_soa) {
 			finish(r->w, t);
@@ -506,7 +505,7 @@ static void chase_start(struct px_worker *w, const uint8_t *name, size_t len, ui
 /* --- lookups in the target cache ------------------------------------ */
 
 /* Takes what the cache says for lookup i. Returns true when it is done. */
-static bool lookup_take(struct px_worker *w, struct px_lookup *lk, int st,
+static bool lookup_take(struct px_lookup *lk, int st,
 			const struct flat_cache_hit *hit)
 {
 	switch (st) {
@@ -515,7 +514,6 @@ static bool lookup_take(struct px_worker *w, struct px_lookup *lk, int st,
 		/* (The refresh a prefetch asks for is started by the caller.) */
 		lk->res = hit->value.result;
 		lk->ttl = hit->ttl_left;
-		PX_STAT_INC(&w->stats, cache_hits);
 		return true;
 	case FLAT_CACHE_FAIL:
 		if (hit->has_stale) {
@@ -548,13 +546,18 @@ static void lookup_start(struct px_worker *w, struct px_txn *t, struct px_lookup
 		if (st == FLAT_CACHE_HIT_PREFETCH) {
 			/* Popular names never wait: this query answers from
 			 * the cache while a refresh runs behind it. */
-			lookup_take(w, lk, st, &hit);
+			lookup_take(lk, st, &hit);
 			lk->state = LK_DONE;
+			PX_STAT_INC(&w->stats, cache_hits);
 			PX_STAT_INC(&w->stats, prefetches);
 			chase_start(w, name, len, lk->qtype, 0);
 			return;
 		}
-		if (lookup_take(w, lk, st, &hit)) {
+		if (lookup_take(lk, st, &hit)) {
+			/* Hits count only here, not when a waiter wakes up, so
+			 * hits + misses + coalesced = lookups. */
+			if (st == FLAT_CACHE_HIT)
+				PX_STAT_INC(&w->stats, cache_hits);
 			lk->state = LK_DONE;
 			return;
 		}
@@ -596,7 +599,7 @@ static void wake_txn(struct px_worker *w, struct px_txn *t)
 		int st = flat_cache_get(w->srv->cache, &key, px__now(w), &hit);
 		if (st == FLAT_CACHE_HIT_PREFETCH)
 			st = FLAT_CACHE_HIT; /* the owner of the refresh is whoever asks next */
-		if (lookup_take(w, lk, st, &hit)) {
+		if (lookup_take(lk, st, &hit)) {
 			lk->state = LK_DONE;
 			continue;
 		}
