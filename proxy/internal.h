@@ -56,6 +56,9 @@ struct px_bconn;
 struct px_bsock;
 struct px_up;
 struct px_flat;
+struct px_doh;
+struct tls_ctx;
+struct tls_stream;
 struct flat_cache;
 struct flat_zones;
 
@@ -65,6 +68,8 @@ struct px_server {
 	struct flat_cache *cache;        /* targets and ANAME presence, all workers */
 	struct flat_zones *zones;        /* [zone] sections, by cfg->zones index */
 	struct flat_zones *alias_owners; /* [alias] owners, by cfg->aliases index */
+	struct tls_ctx *tls_dot;         /* [tls] with ALPN "dot", NULL without DoT */
+	struct tls_ctx *tls_doh;         /* [tls] with ALPN "h2", NULL without DoH */
 	atomic_uint tcp_conns;  /**< client TCP connections, all workers */
 	atomic_bool stopping;   /**< SIGTERM/SIGINT seen */
 	struct px_worker *workers;
@@ -78,9 +83,17 @@ struct px_udp_listener {
 	uv_os_sock_t fd;         /* bound by main, opened on the worker loop */
 };
 
+/* What runs over a client TCP connection. */
+enum px_conn_kind {
+	PX_CONN_TCP = 0, /* DNS over TCP, RFC 7766 */
+	PX_CONN_DOT,     /* the same framing inside TLS, RFC 7858 */
+	PX_CONN_DOH,     /* HTTP/2 inside TLS, RFC 8484 (doh.c) */
+};
+
 struct px_tcp_listener {
 	uv_tcp_t h;
 	struct px_worker *w;
+	enum px_conn_kind kind;
 	const struct cfg_addr *addr;
 	uv_os_sock_t fd;
 };
@@ -103,6 +116,7 @@ struct px_txn {
 	struct px_udp_listener *ul;     /* UDP origin */
 	struct sockaddr_storage peer;   /* UDP origin */
 	struct px_conn *conn;           /* TCP origin; holds a reference */
+	int32_t doh_stream;             /* DoH: the HTTP/2 stream to answer on */
 
 	/* The query, unchanged. */
 	uint8_t *q;
@@ -173,8 +187,14 @@ struct px_conn {
 	bool closing;
 	bool eof;             /* client half-closed: answer what is in flight, then close */
 	bool reading;
-	struct px_rbuf in;
+	struct px_rbuf in;    /* TCP: frames; TLS: ciphertext, fed at once */
 	struct px_conn *prev, *next; /* worker's list, for shutdown */
+
+	enum px_conn_kind kind;
+	struct tls_stream *tls; /* DoT, DoH */
+	struct px_rbuf plain;   /* DoT: decrypted frames waiting to be peeled */
+	struct px_doh *doh;     /* DoH: the HTTP/2 session (doh.c) */
+	int32_t cur_stream;     /* DoH: the stream px__conn_send() answers */
 };
 
 struct px_worker {
@@ -283,6 +303,16 @@ void px__conn_unref(struct px_conn *c);
 void px__conn_close(struct px_conn *c);
 /* The client's address, into ss; NULL if unknown. */
 const struct sockaddr *px__conn_peer(struct px_conn *c, struct sockaddr_storage *ss);
+
+/* doh.c: the HTTP/2 session of a DoH connection, over its TLS stream. */
+int px__doh_start(struct px_conn *c);
+/* Decrypted bytes from the client. */
+void px__doh_recv(struct px_conn *c, const uint8_t *p, size_t n);
+/* The DNS answer for a stream; a stream already reset is dropped. */
+void px__doh_reply(struct px_conn *c, int32_t stream, const uint8_t *msg, size_t len);
+/* Shutdown: GOAWAY, then close when the streams in flight are answered. */
+void px__doh_goaway(struct px_conn *c);
+void px__doh_free(struct px_conn *c);
 
 /* backend.c */
 int px__backend_send(struct px_worker *w, struct px_txn *t);

@@ -42,8 +42,8 @@ void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum 
 
 	if (origin == PX_ORIGIN_UDP)
 		PX_STAT_INC(&w->stats, queries_udp);
-	else
-		PX_STAT_INC(&w->stats, queries_tcp);
+	else if (conn->kind == PX_CONN_TCP)
+		PX_STAT_INC(&w->stats, queries_tcp); /* DoT and DoH count their own */
 
 	if (len < CODEC_HDR_LEN || codec_hdr_qr(msg)) {
 		PX_STAT_INC(&w->stats, malformed_dropped);
@@ -85,6 +85,7 @@ void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum 
 						   : sizeof(struct sockaddr_in));
 	} else {
 		t->conn = conn;
+		t->doh_stream = conn->cur_stream;
 		conn->refs++;
 		conn->inflight++;
 	}
@@ -119,8 +120,10 @@ void px__txn_reply(struct px_worker *w, struct px_txn *t, const uint8_t *msg, si
 	(void)w;
 	if (t->origin == PX_ORIGIN_UDP)
 		px__udp_send(t->ul, (const struct sockaddr *)&t->peer, msg, len);
-	else if (!t->conn->closing)
+	else if (!t->conn->closing) {
+		t->conn->cur_stream = t->doh_stream;
 		px__conn_send(t->conn, msg, len);
+	}
 }
 
 void px__txn_done(struct px_worker *w, struct px_txn *t)

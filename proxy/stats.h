@@ -27,6 +27,11 @@
 	X(txn_full, "queries refused because every transaction slot was busy")            \
 	X(id_busy, "queries refused because their ID was in flight on every backend socket") \
 	X(tcp_connections, "client TCP connections accepted")                              \
+	X(dot_connections, "client DNS-over-TLS connections accepted")                     \
+	X(doh_connections, "client DNS-over-HTTPS connections accepted")                   \
+	X(queries_dot, "queries received over DNS-over-TLS")                               \
+	X(queries_doh, "queries received over DNS-over-HTTPS")                             \
+	X(doh_http_errors, "DoH requests answered with an HTTP error status")              \
 	X(tcp_refused, "client TCP connections closed at once: max-connections reached")   \
 	X(tcp_idle_closed, "client TCP connections closed by tcp-idle-timeout")            \
 	X(udp_send_errors, "replies that could not be sent to a UDP client")              \

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "proxy/internal.h"
+#include "tls/stream.h"
 
 static _Atomic uint64_t accept_err_log;
 
@@ -30,6 +31,10 @@ static void conn_free(struct px_conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	free(c->in.buf);
+	free(c->plain.buf);
+	if (c->doh != NULL)
+		px__doh_free(c);
+	tls_stream_free(c->tls);
 	free(c);
 	atomic_fetch_sub_explicit(&w->srv->tcp_conns, 1, memory_order_relaxed);
 	if (w->draining)
@@ -56,6 +61,9 @@ void px__conn_close(struct px_conn *c)
 {
 	if (c->closing)
 		return;
+	/* A clean TLS close tells the client no answer was cut off. */
+	if (c->tls != NULL)
+		tls_stream_shutdown(c->tls);
 	c->closing = true;
 	uv_close((uv_handle_t *)&c->idle, conn_handle_closed);
 	uv_close((uv_handle_t *)&c->h, conn_handle_closed);
@@ -128,11 +136,20 @@ static void conn_start_reading(struct px_conn *c)
 	}
 }
 
+/* The buffer frames are peeled from: the socket's bytes for TCP, the
+ * decrypted bytes for DoT. */
+static struct px_rbuf *conn_frames(struct px_conn *c)
+{
+	return c->kind == PX_CONN_DOT ? &c->plain : &c->in;
+}
+
 /* Peels complete frames off the buffer and submits them. */
 static void conn_process(struct px_conn *c)
 {
-	struct px_rbuf *in = &c->in;
+	struct px_rbuf *in = conn_frames(c);
 
+	if (c->kind == PX_CONN_DOH)
+		return;
 	while (!c->closing && in->end - in->start >= 2) {
 		if (c->inflight >= PX_CONN_MAX_INFLIGHT) {
 			/* Back-pressure: resume reading when answers drain. */
@@ -147,6 +164,8 @@ static void conn_process(struct px_conn *c)
 		uv_timer_stop(&c->idle);
 		/* refs keeps c alive should the query fail synchronously. */
 		c->refs++;
+		if (c->kind == PX_CONN_DOT)
+			PX_STAT_INC(&c->w->stats, queries_dot);
 		px__query_handle(c->w, msg, flen, PX_ORIGIN_TCP, NULL, NULL, c);
 		if (c->inflight == 0 && !c->closing)
 			idle_restart(c);
@@ -154,6 +173,106 @@ static void conn_process(struct px_conn *c)
 	}
 	if (in->start == in->end)
 		in->start = in->end = 0;
+}
+
+/* Bytes the kernel did not take at once are copied and queued. */
+struct conn_write_req {
+	uv_write_t req;
+	struct px_conn *c;
+	uint8_t data[];
+};
+
+static void conn_write_cb(uv_write_t *req, int status);
+
+/* Writes bufs to the socket: at once where the kernel takes them, the
+ * rest copied into one queued write. Returns 0 or a negative errno. */
+static int conn_raw_write(struct px_conn *c, const uv_buf_t *b, unsigned nb)
+{
+	size_t total = 0, done = 0;
+
+	for (unsigned i = 0; i < nb; i++)
+		total += b[i].len;
+	int rc = uv_try_write((uv_stream_t *)&c->h, b, nb);
+	if (rc >= 0)
+		done = (size_t)rc;
+	else if (rc != UV_EAGAIN)
+		return rc;
+	if (done == total)
+		return 0;
+	struct conn_write_req *r = malloc(sizeof(*r) + (total - done));
+	if (r == NULL)
+		return -ENOMEM;
+	size_t pos = 0, out = 0;
+	for (unsigned i = 0; i < nb; i++) {
+		for (size_t k = 0; k < b[i].len; k++, pos++)
+			if (pos >= done)
+				r->data[out++] = (uint8_t)b[i].base[k];
+	}
+	r->c = c;
+	uv_buf_t rb = uv_buf_init((char *)r->data, (unsigned)out);
+	rc = uv_write(&r->req, (uv_stream_t *)&c->h, &rb, 1, conn_write_cb);
+	if (rc < 0) {
+		free(r);
+		return rc;
+	}
+	c->refs++;
+	return 0;
+}
+
+/* tls_stream callbacks. */
+static int conn_tls_send(void *arg, const uint8_t *p, size_t n)
+{
+	struct px_conn *c = arg;
+	uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+
+	if (uv_is_closing((uv_handle_t *)&c->h))
+		return -EPIPE;
+	return conn_raw_write(c, &b, 1);
+}
+
+/* A DoT client may pipeline many frames; beyond this much undelivered
+ * plaintext it is not reading its answers, and the connection goes. */
+#define PX_DOT_PLAIN_MAX (4 * PX_TCP_FRAME_MAX)
+
+static void conn_tls_recv(void *arg, const uint8_t *p, size_t n)
+{
+	struct px_conn *c = arg;
+	struct px_rbuf *pl = &c->plain;
+
+	if (c->closing)
+		return;
+	if (c->kind == PX_CONN_DOH) {
+		px__doh_recv(c, p, n);
+		return;
+	}
+	if (pl->start > 0) {
+		memmove(pl->buf, pl->buf + pl->start, pl->end - pl->start);
+		pl->end -= pl->start;
+		pl->start = 0;
+	}
+	if (pl->end + n > pl->cap) {
+		size_t ncap = pl->cap ? pl->cap : PX_TCP_RBUF_INITIAL;
+		while (ncap < pl->end + n)
+			ncap *= 2;
+		uint8_t *nb = ncap <= PX_DOT_PLAIN_MAX ? realloc(pl->buf, ncap) : NULL;
+		if (nb == NULL) {
+			px__conn_close(c);
+			return;
+		}
+		pl->buf = nb;
+		pl->cap = ncap;
+	}
+	memcpy(pl->buf + pl->end, p, n);
+	pl->end += n;
+	conn_process(c);
+}
+
+static void conn_tls_ready(void *arg)
+{
+	struct px_conn *c = arg;
+
+	if (c->kind == PX_CONN_DOH && px__doh_start(c) < 0)
+		px__conn_close(c);
 }
 
 static void conn_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
@@ -175,7 +294,19 @@ static void conn_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	}
 	c->in.end += (size_t)n;
 	c->refs++;
-	conn_process(c);
+	if (c->tls != NULL) {
+		/* Ciphertext is handed over whole; the stream keeps partial
+		 * records itself, so the buffer empties on every read. */
+		int rc = tls_stream_feed(c->tls, c->in.buf + c->in.start, c->in.end - c->in.start);
+		c->in.start = c->in.end = 0;
+		if (rc < 0) {
+			if (rc != -ECONNRESET)
+				px_log(CFG_LOG_DEBUG, TCP, "TLS: %s", tls_stream_errstr(c->tls));
+			px__conn_close(c);
+		}
+	} else {
+		conn_process(c);
+	}
 	px__conn_unref(c);
 }
 
@@ -199,12 +330,6 @@ void px__conn_query_done(struct px_conn *c)
 		idle_restart(c);
 }
 
-struct conn_write_req {
-	uv_write_t req;
-	struct px_conn *c;
-	uint8_t data[];
-};
-
 static void conn_write_cb(uv_write_t *req, int status)
 {
 	struct conn_write_req *r = (struct conn_write_req *)req;
@@ -223,39 +348,33 @@ void px__conn_send(struct px_conn *c, const uint8_t *msg, size_t len)
 {
 	uint8_t pfx[2];
 	uv_buf_t b[2];
-	size_t done = 0;
+	int rc;
 
 	if (c->closing)
 		return;
+	if (c->kind == PX_CONN_DOH) {
+		px__doh_reply(c, c->cur_stream, msg, len);
+		return;
+	}
 	codec_put_u16(pfx, (uint16_t)len);
-	b[0] = uv_buf_init((char *)pfx, 2);
-	b[1] = uv_buf_init((char *)msg, (unsigned)len);
-	int rc = uv_try_write((uv_stream_t *)&c->h, b, 2);
-	if (rc >= 0)
-		done = (size_t)rc;
-	else if (rc != UV_EAGAIN) {
-		px__conn_close(c);
-		return;
+	if (c->kind == PX_CONN_DOT) {
+		/* One TLS record for prefix and message where it fits. */
+		uint8_t *frame = malloc(len + 2);
+		if (frame == NULL) {
+			px__conn_close(c);
+			return;
+		}
+		memcpy(frame, pfx, 2);
+		memcpy(frame + 2, msg, len);
+		rc = tls_stream_write(c->tls, frame, len + 2);
+		free(frame);
+	} else {
+		b[0] = uv_buf_init((char *)pfx, 2);
+		b[1] = uv_buf_init((char *)msg, (unsigned)len);
+		rc = conn_raw_write(c, b, 2);
 	}
-	if (done == len + 2)
-		return;
-	/* The kernel took part of it (or a write is queued): copy the rest. */
-	size_t left = len + 2 - done;
-	struct conn_write_req *r = malloc(sizeof(*r) + left);
-	if (r == NULL) {
+	if (rc < 0)
 		px__conn_close(c);
-		return;
-	}
-	for (size_t i = done; i < len + 2; i++)
-		r->data[i - done] = i < 2 ? pfx[i] : msg[i - 2];
-	r->c = c;
-	uv_buf_t rb = uv_buf_init((char *)r->data, (unsigned)left);
-	if (uv_write(&r->req, (uv_stream_t *)&c->h, &rb, 1, conn_write_cb) < 0) {
-		free(r);
-		px__conn_close(c);
-		return;
-	}
-	c->refs++;
 }
 
 static void accept_cb(uv_stream_t *server, int status)
@@ -297,7 +416,27 @@ static void accept_cb(uv_stream_t *server, int status)
 		px__conn_close(c);
 		return;
 	}
-	PX_STAT_INC(&w->stats, tcp_connections);
+	c->kind = l->kind;
+	if (c->kind != PX_CONN_TCP) {
+		struct tls_stream_io io = {
+			.send = conn_tls_send,
+			.recv = conn_tls_recv,
+			.ready = conn_tls_ready,
+			.arg = c,
+		};
+		c->tls = tls_stream_new(c->kind == PX_CONN_DOT ? w->srv->tls_dot : w->srv->tls_doh,
+					&io);
+		if (c->tls == NULL) {
+			px__conn_close(c);
+			return;
+		}
+	}
+	if (c->kind == PX_CONN_TCP)
+		PX_STAT_INC(&w->stats, tcp_connections);
+	else if (c->kind == PX_CONN_DOT)
+		PX_STAT_INC(&w->stats, dot_connections);
+	else
+		PX_STAT_INC(&w->stats, doh_connections);
 	uv_tcp_nodelay(&c->h, 1);
 	idle_restart(c);
 	conn_start_reading(c);

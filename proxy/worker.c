@@ -39,6 +39,7 @@ static void begin_drain(struct px_worker *w)
 			uv_read_stop((uv_stream_t *)&c->h);
 			c->reading = false;
 		}
+		px__doh_goaway(c);
 		if (c->inflight == 0 &&
 		    uv_stream_get_write_queue_size((uv_stream_t *)&c->h) == 0)
 			px__conn_close(c);

@@ -1,0 +1,544 @@
+/* proxy/doh.c - DNS over HTTPS (RFC 8484) on HTTP/2 (nghttp2).
+ *
+ * The session is I/O-free in nghttp2's sense: decrypted bytes from the
+ * connection's TLS stream go into nghttp2_session_mem_recv(), and after
+ * every receive and every submitted response the output of
+ * nghttp2_session_mem_send() is coalesced into one buffer and written to
+ * the TLS stream at once.
+ *
+ * A request becomes a DNS query when its stream ends: GET with ?dns=
+ * (base64url, no padding) or POST with application/dns-message. Each
+ * goes through px__query_handle() like a TCP query, so it reaches BIND
+ * over UDP (TCP only when BIND truncates), never on a new connection.
+ * Bad requests get a 4xx and the connection lives on: 400 undecodable or
+ * malformed, 404 another path, 405 another method, 413 a body over 65535
+ * bytes, 415 another content type.
+ *
+ * Bounds: SETTINGS_MAX_CONCURRENT_STREAMS streams per connection, one
+ * body of at most 65535 bytes and one answer per stream, so memory per
+ * connection is bounded; nghttp2 enforces flow control.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <nghttp2/nghttp2.h>
+
+#include "codec/rr.h"
+#include "proxy/internal.h"
+#include "tls/stream.h"
+
+/* Streams in flight per connection (SETTINGS_MAX_CONCURRENT_STREAMS). */
+#define PX_DOH_MAX_STREAMS 100
+/* A DNS message is at most 65535 bytes (RFC 8484 section 6). */
+#define PX_DOH_BODY_MAX CODEC_MAX_MSG
+#define PX_DOH_PATH_MAX 1024
+/* nghttp2 output is coalesced up to this much per TLS write. */
+#define PX_DOH_OUT_CHUNK 65536
+
+enum doh_method {
+	DOH_M_NONE = 0,
+	DOH_M_GET,
+	DOH_M_POST,
+	DOH_M_OTHER,
+};
+
+struct doh_stream {
+	int32_t id;
+	enum doh_method method;
+	bool path_too_long;
+	bool ct_dns;  /* content-type: application/dns-message */
+	bool ct_seen;
+	bool too_big;
+	bool answered;
+	char path[PX_DOH_PATH_MAX + 1];
+	uint8_t *body;
+	size_t body_len;
+	uint8_t *resp; /* the answer being sent */
+	size_t resp_len, resp_off;
+	struct doh_stream *prev, *next; /* the session's streams, freed with it */
+};
+
+struct px_doh {
+	struct px_conn *c;
+	nghttp2_session *session;
+	bool in_recv;
+	bool goaway;
+	uint8_t *out;
+	size_t out_len;
+	struct doh_stream *streams;
+};
+
+static void doh_flush(struct px_doh *d);
+
+static void stream_free(struct px_doh *d, struct doh_stream *s)
+{
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		d->streams = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	free(s->body);
+	free(s->resp);
+	free(s);
+}
+
+/* --- responses ---------------------------------------------------------- */
+
+static ssize_t resp_read_cb(nghttp2_session *session, int32_t stream_id, uint8_t *buf,
+			    size_t length, uint32_t *data_flags, nghttp2_data_source *source,
+			    void *user_data)
+{
+	struct doh_stream *s = source->ptr;
+	size_t n = s->resp_len - s->resp_off;
+	(void)session;
+	(void)stream_id;
+	(void)user_data;
+
+	if (n > length)
+		n = length;
+	memcpy(buf, s->resp + s->resp_off, n);
+	s->resp_off += n;
+	if (s->resp_off == s->resp_len)
+		*data_flags |= NGHTTP2_DATA_FLAG_EOF;
+	return (ssize_t)n;
+}
+
+#define NV(name, value)                                                                    \
+	{                                                                                  \
+		(uint8_t *)(name), (uint8_t *)(value), sizeof(name) - 1, strlen(value),    \
+			NGHTTP2_NV_FLAG_NONE                                               \
+	}
+
+static void submit_error(struct px_doh *d, struct doh_stream *s, const char *status)
+{
+	nghttp2_nv hdrs[] = {
+		NV(":status", status),
+		NV("content-length", "0"),
+		NV("allow", "GET, POST"),
+	};
+	size_t n = strcmp(status, "405") == 0 ? 3 : 2;
+
+	s->answered = true;
+	PX_STAT_INC(&d->c->w->stats, doh_http_errors);
+	nghttp2_submit_response(d->session, s->id, hdrs, n, NULL);
+}
+
+/* RFC 8484 5.1: the freshness lifetime is at most the smallest TTL in the
+ * answer section; for a negative answer, that of the SOA (RFC 2308).
+ * Returns -1 when the message has no record to take it from. */
+static long answer_min_ttl(const uint8_t *msg, size_t len)
+{
+	struct codec_view v;
+	struct codec_rr_iter it;
+	struct codec_rr rr;
+	long min = -1;
+
+	if (codec_scan(msg, len, &v) < 0)
+		return -1;
+	codec_rr_iter_init(&it, msg, len, &v, CODEC_SEC_ANSWER);
+	while (codec_rr_next(&it, &rr) == 1)
+		if (min < 0 || rr.ttl < (uint32_t)min)
+			min = rr.ttl;
+	if (min >= 0)
+		return min;
+	codec_rr_iter_init(&it, msg, len, &v, CODEC_SEC_AUTHORITY);
+	while (codec_rr_next(&it, &rr) == 1) {
+		if (rr.type != CODEC_TYPE_SOA || rr.rdlen < 4)
+			continue;
+		uint32_t minimum = codec_get_u32(msg + rr.rdata_off + rr.rdlen - 4);
+		min = rr.ttl < minimum ? rr.ttl : minimum;
+	}
+	return min;
+}
+
+void px__doh_reply(struct px_conn *c, int32_t stream, const uint8_t *msg, size_t len)
+{
+	struct px_doh *d = c->doh;
+	char clen[16], cc[32];
+
+	if (d == NULL || c->closing)
+		return;
+	struct doh_stream *s = nghttp2_session_get_stream_user_data(d->session, stream);
+	if (s == NULL || s->answered)
+		return; /* the client reset the stream meanwhile */
+	s->resp = malloc(len);
+	if (s->resp == NULL) {
+		submit_error(d, s, "500");
+		doh_flush(d);
+		return;
+	}
+	memcpy(s->resp, msg, len);
+	s->resp_len = len;
+	s->answered = true;
+	snprintf(clen, sizeof(clen), "%zu", len);
+	long ttl = answer_min_ttl(msg, len);
+	snprintf(cc, sizeof(cc), "max-age=%ld", ttl);
+	nghttp2_nv hdrs[] = {
+		NV(":status", "200"),
+		NV("content-type", "application/dns-message"),
+		NV("content-length", clen),
+		NV("cache-control", cc),
+	};
+	nghttp2_data_provider prd = {.source.ptr = s, .read_callback = resp_read_cb};
+	nghttp2_submit_response(d->session, stream, hdrs, ttl >= 0 ? 4 : 3, &prd);
+	doh_flush(d);
+}
+
+/* --- requests ----------------------------------------------------------- */
+
+static int b64url_val(int ch)
+{
+	if (ch >= 'A' && ch <= 'Z')
+		return ch - 'A';
+	if (ch >= 'a' && ch <= 'z')
+		return ch - 'a' + 26;
+	if (ch >= '0' && ch <= '9')
+		return ch - '0' + 52;
+	if (ch == '-')
+		return 62;
+	if (ch == '_')
+		return 63;
+	return -1;
+}
+
+/* base64url without padding (RFC 4648 5, RFC 8484 4.1); padding '='
+ * is tolerated at the end. Returns the decoded length or -1. */
+static long b64url_decode(const char *in, size_t n, uint8_t *out, size_t outlen)
+{
+	uint32_t acc = 0;
+	unsigned bits = 0;
+	size_t o = 0;
+
+	while (n > 0 && in[n - 1] == '=')
+		n--;
+	for (size_t i = 0; i < n; i++) {
+		int v = b64url_val((unsigned char)in[i]);
+		if (v < 0)
+			return -1;
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (o == outlen)
+				return -1;
+			out[o++] = (uint8_t)(acc >> bits);
+		}
+	}
+	/* Leftover bits must be zero padding of the last group. */
+	if (bits >= 6 || (acc & ((1u << bits) - 1)) != 0)
+		return -1;
+	return (long)o;
+}
+
+/* The value of the dns= parameter of a query string, or NULL. */
+static const char *query_param_dns(const char *qs, size_t *len)
+{
+	const char *p = qs;
+
+	while (p != NULL && *p != '\0') {
+		const char *amp = strchr(p, '&');
+		size_t plen = amp != NULL ? (size_t)(amp - p) : strlen(p);
+		if (plen >= 4 && strncmp(p, "dns=", 4) == 0) {
+			*len = plen - 4;
+			return p + 4;
+		}
+		p = amp != NULL ? amp + 1 : NULL;
+	}
+	return NULL;
+}
+
+static void request_done(struct px_doh *d, struct doh_stream *s)
+{
+	struct px_conn *c = d->c;
+	const char *want = c->w->cfg->listen.doh_path;
+	uint8_t *msg = NULL;
+	size_t msg_len = 0;
+	uint8_t getbuf[PX_DOH_BODY_MAX];
+
+	if (s->answered)
+		return;
+	if (s->method != DOH_M_GET && s->method != DOH_M_POST) {
+		submit_error(d, s, "405");
+		return;
+	}
+	const char *q = strchr(s->path, '?');
+	size_t base = q != NULL ? (size_t)(q - s->path) : strlen(s->path);
+	if (s->path_too_long || base != strlen(want) || strncmp(s->path, want, base) != 0) {
+		submit_error(d, s, "404");
+		return;
+	}
+	if (s->method == DOH_M_GET) {
+		size_t vlen = 0;
+		const char *v = q != NULL ? query_param_dns(q + 1, &vlen) : NULL;
+		long n = v != NULL ? b64url_decode(v, vlen, getbuf, sizeof(getbuf)) : -1;
+		if (n < 0) {
+			submit_error(d, s, "400");
+			return;
+		}
+		msg = getbuf;
+		msg_len = (size_t)n;
+	} else {
+		if (!s->ct_dns) {
+			submit_error(d, s, "415");
+			return;
+		}
+		if (s->too_big) {
+			submit_error(d, s, "413");
+			return;
+		}
+		msg = s->body;
+		msg_len = s->body_len;
+	}
+	struct codec_view v;
+	if (msg == NULL || msg_len < CODEC_HDR_LEN || codec_hdr_qr(msg) ||
+	    codec_scan(msg, msg_len, &v) < 0) {
+		submit_error(d, s, "400");
+		return;
+	}
+	PX_STAT_INC(&c->w->stats, queries_doh);
+	uv_timer_stop(&c->idle);
+	c->cur_stream = s->id;
+	px__query_handle(c->w, msg, msg_len, PX_ORIGIN_TCP, NULL, NULL, c);
+}
+
+/* --- nghttp2 callbacks -------------------------------------------------- */
+
+static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
+{
+	struct px_doh *d = user_data;
+
+	if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+		return 0;
+	struct doh_stream *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	s->id = frame->hd.stream_id;
+	s->next = d->streams;
+	if (d->streams != NULL)
+		d->streams->prev = s;
+	d->streams = s;
+	nghttp2_session_set_stream_user_data(session, s->id, s);
+	return 0;
+}
+
+static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name,
+		     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+		     void *user_data)
+{
+	(void)flags;
+	(void)user_data;
+	if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+		return 0;
+	struct doh_stream *s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+	if (s == NULL)
+		return 0;
+	if (namelen == 7 && memcmp(name, ":method", 7) == 0) {
+		if (valuelen == 3 && memcmp(value, "GET", 3) == 0)
+			s->method = DOH_M_GET;
+		else if (valuelen == 4 && memcmp(value, "POST", 4) == 0)
+			s->method = DOH_M_POST;
+		else
+			s->method = DOH_M_OTHER;
+	} else if (namelen == 5 && memcmp(name, ":path", 5) == 0) {
+		if (valuelen > PX_DOH_PATH_MAX) {
+			s->path_too_long = true;
+		} else {
+			memcpy(s->path, value, valuelen);
+			s->path[valuelen] = '\0';
+		}
+	} else if (namelen == 12 && memcmp(name, "content-type", 12) == 0) {
+		/* Media type, case-insensitive, parameters allowed. */
+		static const char want[] = "application/dns-message";
+		size_t wl = sizeof(want) - 1;
+		s->ct_seen = true;
+		s->ct_dns = valuelen >= wl && strncasecmp((const char *)value, want, wl) == 0 &&
+			    (valuelen == wl || value[wl] == ';' || value[wl] == ' ');
+	}
+	return 0;
+}
+
+static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream_id,
+			 const uint8_t *data, size_t len, void *user_data)
+{
+	(void)flags;
+	(void)user_data;
+	struct doh_stream *s = nghttp2_session_get_stream_user_data(session, stream_id);
+	if (s == NULL || s->too_big)
+		return 0;
+	if (s->body_len + len > PX_DOH_BODY_MAX) {
+		/* Stop keeping it; 413 when the stream ends. */
+		s->too_big = true;
+		free(s->body);
+		s->body = NULL;
+		s->body_len = 0;
+		return 0;
+	}
+	uint8_t *nb = realloc(s->body, s->body_len + len);
+	if (nb == NULL)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	memcpy(nb + s->body_len, data, len);
+	s->body = nb;
+	s->body_len += len;
+	return 0;
+}
+
+static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
+{
+	struct px_doh *d = user_data;
+
+	if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||
+	    !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
+		return 0;
+	struct doh_stream *s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+	if (s != NULL)
+		request_done(d, s);
+	return 0;
+}
+
+static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t error_code,
+			   void *user_data)
+{
+	(void)error_code;
+	struct doh_stream *s = nghttp2_session_get_stream_user_data(session, stream_id);
+	if (s != NULL) {
+		nghttp2_session_set_stream_user_data(session, stream_id, NULL);
+		stream_free(user_data, s);
+	}
+	return 0;
+}
+
+/* --- session ------------------------------------------------------------ */
+
+static void doh_flush(struct px_doh *d)
+{
+	struct px_conn *c = d->c;
+
+	/* nghttp2 forbids mem_send inside its callbacks: the receive path
+	 * flushes once mem_recv returns. */
+	if (d->in_recv || c->closing)
+		return;
+	for (;;) {
+		const uint8_t *data;
+		ssize_t n = nghttp2_session_mem_send(d->session, &data);
+		if (n < 0) {
+			px__conn_close(c);
+			return;
+		}
+		if (n == 0)
+			break;
+		if (d->out_len + (size_t)n > PX_DOH_OUT_CHUNK && d->out_len > 0) {
+			if (tls_stream_write(c->tls, d->out, d->out_len) < 0) {
+				px__conn_close(c);
+				return;
+			}
+			d->out_len = 0;
+		}
+		if ((size_t)n > PX_DOH_OUT_CHUNK) {
+			if (tls_stream_write(c->tls, data, (size_t)n) < 0) {
+				px__conn_close(c);
+				return;
+			}
+			continue;
+		}
+		memcpy(d->out + d->out_len, data, (size_t)n);
+		d->out_len += (size_t)n;
+	}
+	if (d->out_len > 0) {
+		int rc = tls_stream_write(c->tls, d->out, d->out_len);
+		d->out_len = 0;
+		if (rc < 0) {
+			px__conn_close(c);
+			return;
+		}
+	}
+	if (!nghttp2_session_want_read(d->session) && !nghttp2_session_want_write(d->session))
+		px__conn_close(c);
+}
+
+void px__doh_recv(struct px_conn *c, const uint8_t *p, size_t n)
+{
+	struct px_doh *d = c->doh;
+
+	if (d == NULL)
+		return;
+	d->in_recv = true;
+	c->refs++;
+	ssize_t rc = nghttp2_session_mem_recv(d->session, p, n);
+	d->in_recv = false;
+	if (rc < 0) {
+		px_log(CFG_LOG_DEBUG, TCP, "DoH: %s", nghttp2_strerror((int)rc));
+		/* Let nghttp2 say GOAWAY (protocol error) before closing. */
+		doh_flush(d);
+		px__conn_close(c);
+	} else {
+		doh_flush(d);
+	}
+	px__conn_unref(c);
+}
+
+int px__doh_start(struct px_conn *c)
+{
+	nghttp2_session_callbacks *cbs;
+	struct px_doh *d = calloc(1, sizeof(*d));
+
+	if (d == NULL)
+		return -ENOMEM;
+	d->out = malloc(PX_DOH_OUT_CHUNK);
+	if (d->out == NULL || nghttp2_session_callbacks_new(&cbs) != 0) {
+		free(d->out);
+		free(d);
+		return -ENOMEM;
+	}
+	nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
+	nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+	int rc = nghttp2_session_server_new(&d->session, cbs, d);
+	nghttp2_session_callbacks_del(cbs);
+	if (rc != 0) {
+		free(d->out);
+		free(d);
+		return -ENOMEM;
+	}
+	d->c = c;
+	c->doh = d;
+	nghttp2_settings_entry iv[] = {
+		{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, PX_DOH_MAX_STREAMS},
+		{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, PX_DOH_BODY_MAX},
+	};
+	nghttp2_submit_settings(d->session, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
+	doh_flush(d);
+	return 0;
+}
+
+void px__doh_goaway(struct px_conn *c)
+{
+	struct px_doh *d = c->doh;
+
+	if (d == NULL || d->goaway)
+		return;
+	d->goaway = true;
+	nghttp2_submit_goaway(d->session, NGHTTP2_FLAG_NONE,
+			      nghttp2_session_get_last_proc_stream_id(d->session),
+			      NGHTTP2_NO_ERROR, NULL, 0);
+	doh_flush(d);
+}
+
+void px__doh_free(struct px_conn *c)
+{
+	struct px_doh *d = c->doh;
+
+	if (d == NULL)
+		return;
+	nghttp2_session_del(d->session);
+	while (d->streams != NULL)
+		stream_free(d, d->streams);
+	free(d->out);
+	free(d);
+	c->doh = NULL;
+}
