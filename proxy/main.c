@@ -5,6 +5,7 @@
  * runs a small loop of its own that only waits for signals.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <sys/socket.h>
 
 #include "proxy/internal.h"
+#include "tls/ctx.h"
 
 static struct px_server srv;
 static uv_signal_t sig_term, sig_int, sig_hup;
@@ -67,9 +69,64 @@ static void log_stats(void)
 	free(sum);
 }
 
+/* The TCP-based listeners: plain TCP, DoT, DoH. */
+static const struct {
+	enum px_conn_kind kind;
+	const char *name;
+	size_t off;
+} tcp_kinds[] = {
+	{PX_CONN_TCP, "tcp", offsetof(struct cfg, listen.tcp)},
+	{PX_CONN_DOT, "dot", offsetof(struct cfg, listen.dot)},
+	{PX_CONN_DOH, "doh", offsetof(struct cfg, listen.doh)},
+};
+
+static const struct cfg_addr_list *tcp_kind_list(const struct cfg *cfg, size_t k)
+{
+	return (const struct cfg_addr_list *)((const char *)cfg + tcp_kinds[k].off);
+}
+
+/* One context per TLS listener kind: the ALPN decides what a client may
+ * speak (RFC 7858 "dot", RFC 8484 over "h2" only). */
+static int tls_setup(const struct cfg *cfg)
+{
+	char err[512];
+
+	for (int doh = 0; doh < 2; doh++) {
+		const struct cfg_addr_list *l = doh ? &cfg->listen.doh : &cfg->listen.dot;
+		if (l->n == 0)
+			continue;
+		struct tls_ctx_opts o = {
+			.cert_file = cfg->tls.certificate,
+			.key_file = cfg->tls.private_key,
+			.min_version = (int)cfg->tls.min_version,
+			.alpn = doh ? "h2" : "dot",
+		};
+		int rc = tls_ctx_new(doh ? &srv.tls_doh : &srv.tls_dot, &o, err, sizeof(err));
+		if (rc < 0) {
+			px_log(CFG_LOG_ERROR, MAIN, "[tls] in %s: %s", cfg->path, err);
+			return rc;
+		}
+	}
+	return 0;
+}
+
 /* Binds one socket per worker for each listen address. */
 static int bind_all(const struct cfg *cfg)
 {
+	size_t n_tcp = 0;
+
+	for (size_t k = 0; k < sizeof(tcp_kinds) / sizeof(tcp_kinds[0]); k++) {
+		const struct cfg_addr_list *l = tcp_kind_list(cfg, k);
+		n_tcp += l->n;
+		for (size_t i = 0; i < l->n; i++) {
+			int rc = px__sock_probe(&l->v[i], SOCK_STREAM);
+			if (rc < 0) {
+				px_log(CFG_LOG_ERROR, MAIN, "cannot listen on %s %s: %s",
+				       tcp_kinds[k].name, l->v[i].text, strerror(-rc));
+				return rc;
+			}
+		}
+	}
 	for (size_t i = 0; i < cfg->listen.udp.n; i++) {
 		int rc = px__sock_probe(&cfg->listen.udp.v[i], SOCK_DGRAM);
 		if (rc < 0) {
@@ -78,18 +135,10 @@ static int bind_all(const struct cfg *cfg)
 			return rc;
 		}
 	}
-	for (size_t i = 0; i < cfg->listen.tcp.n; i++) {
-		int rc = px__sock_probe(&cfg->listen.tcp.v[i], SOCK_STREAM);
-		if (rc < 0) {
-			px_log(CFG_LOG_ERROR, MAIN, "cannot listen on tcp %s: %s",
-			       cfg->listen.tcp.v[i].text, strerror(-rc));
-			return rc;
-		}
-	}
 	for (unsigned wi = 0; wi < srv.n_workers; wi++) {
 		struct px_worker *w = &srv.workers[wi];
 		w->udp = calloc(cfg->listen.udp.n + 1, sizeof(*w->udp));
-		w->tcp = calloc(cfg->listen.tcp.n + 1, sizeof(*w->tcp));
+		w->tcp = calloc(n_tcp + 1, sizeof(*w->tcp));
 		if (w->udp == NULL || w->tcp == NULL)
 			return -ENOMEM;
 		for (size_t i = 0; i < cfg->listen.udp.n; i++) {
@@ -103,16 +152,20 @@ static int bind_all(const struct cfg *cfg)
 			}
 			w->n_udp++;
 		}
-		for (size_t i = 0; i < cfg->listen.tcp.n; i++) {
-			struct px_tcp_listener *l = &w->tcp[w->n_tcp];
-			l->addr = &cfg->listen.tcp.v[i];
-			int rc = px__sock_bind(l->addr, SOCK_STREAM, &l->fd);
-			if (rc < 0) {
-				px_log(CFG_LOG_ERROR, MAIN, "cannot listen on tcp %s: %s",
-				       l->addr->text, strerror(-rc));
-				return rc;
+		for (size_t k = 0; k < sizeof(tcp_kinds) / sizeof(tcp_kinds[0]); k++) {
+			const struct cfg_addr_list *al = tcp_kind_list(cfg, k);
+			for (size_t i = 0; i < al->n; i++) {
+				struct px_tcp_listener *l = &w->tcp[w->n_tcp];
+				l->addr = &al->v[i];
+				l->kind = tcp_kinds[k].kind;
+				int rc = px__sock_bind(l->addr, SOCK_STREAM, &l->fd);
+				if (rc < 0) {
+					px_log(CFG_LOG_ERROR, MAIN, "cannot listen on %s %s: %s",
+					       tcp_kinds[k].name, l->addr->text, strerror(-rc));
+					return rc;
+				}
+				w->n_tcp++;
 			}
-			w->n_tcp++;
 		}
 	}
 	return 0;
@@ -129,6 +182,12 @@ static int run(const struct cfg *cfg)
 	if (rc < 0) {
 		px_log(CFG_LOG_ERROR, MAIN, "cannot set up flattening: %s", strerror(-rc));
 		px__flat_server_deinit(&srv);
+		return 1;
+	}
+	rc = tls_setup(cfg);
+	if (rc < 0) {
+		px__flat_server_deinit(&srv);
+		tls_ctx_unref(srv.tls_dot);
 		return 1;
 	}
 	srv.n_workers = cfg->server.threads;
@@ -174,9 +233,12 @@ static int run(const struct cfg *cfg)
 		for (size_t i = 0; i < cfg->listen.udp.n && len < sizeof(lis); i++)
 			len += (size_t)snprintf(lis + len, sizeof(lis) - len, " udp %s",
 						cfg->listen.udp.v[i].text);
-		for (size_t i = 0; i < cfg->listen.tcp.n && len < sizeof(lis); i++)
-			len += (size_t)snprintf(lis + len, sizeof(lis) - len, " tcp %s",
-						cfg->listen.tcp.v[i].text);
+		for (size_t k = 0; k < sizeof(tcp_kinds) / sizeof(tcp_kinds[0]); k++) {
+			const struct cfg_addr_list *al = tcp_kind_list(cfg, k);
+			for (size_t i = 0; i < al->n && len < sizeof(lis); i++)
+				len += (size_t)snprintf(lis + len, sizeof(lis) - len, " %s %s",
+							tcp_kinds[k].name, al->v[i].text);
+		}
 		px_log(CFG_LOG_INFO, MAIN, "apexd %s: %u workers, listening on%s, backend %s",
 		       APEX_VERSION, srv.n_workers, lis, cfg->backend.address.text);
 	}
@@ -190,6 +252,8 @@ out:
 		px__worker_deinit(&srv.workers[i]);
 	free(srv.workers);
 	px__flat_server_deinit(&srv);
+	tls_ctx_unref(srv.tls_dot);
+	tls_ctx_unref(srv.tls_doh);
 	return rc < 0 ? 1 : 0;
 }
 
