@@ -111,6 +111,7 @@ struct px_txn {
 	enum px_origin origin;
 	bool via_tcp; /**< currently waiting on a backend TCP connection */
 	bool xfr;     /**< AXFR/IXFR relayed message by message */
+	bool keepalive; /**< the query carries edns-tcp-keepalive (RFC 7828) */
 
 	/* Client side. */
 	struct px_udp_listener *ul;     /* UDP origin */
@@ -232,6 +233,12 @@ struct px_worker {
 	uint8_t *be_rx;    /* PX_UDP_DGRAM_MAX, backend UDP answers */
 	uint8_t *up_rx;    /* PX_UDP_DGRAM_MAX, answers to apexd's own queries */
 
+	/* TLS contexts this worker accepts with (own references); a reload
+	 * posts new ones under post_mu and the worker swaps them itself. */
+	struct tls_ctx *tls_dot, *tls_doh;
+	struct tls_ctx *new_tls_dot, *new_tls_doh;
+	bool tls_posted;
+
 	/* Wake-ups from other workers (coalesced chases), see flatten.c. */
 	uv_mutex_t post_mu;
 	uint32_t *post;
@@ -241,6 +248,9 @@ struct px_worker {
 };
 
 /* worker.c */
+/* Hands the worker new TLS contexts (references taken for it); from any
+ * thread. NULL keeps the current one. */
+void px__worker_post_tls(struct px_worker *w, struct tls_ctx *dot, struct tls_ctx *doh);
 int px__worker_init(struct px_worker *w, struct px_server *srv, unsigned idx);
 void px__worker_deinit(struct px_worker *w);
 int px__worker_start(struct px_worker *w);

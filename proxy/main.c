@@ -41,13 +41,58 @@ static void on_stop_signal(uv_signal_t *h, int signum)
 	uv_close((uv_handle_t *)&sig_hup, NULL);
 }
 
+/* SIGHUP re-reads the certificate and key (renewals land without a
+ * restart). A pair that does not load keeps the old one. */
+static void reload_tls(void)
+{
+	const struct cfg *cfg = srv.cfg;
+	char err[512];
+	struct tls_ctx *fresh[2] = {NULL, NULL};
+	struct tls_ctx *old[2] = {srv.tls_dot, srv.tls_doh};
+
+	if (old[0] == NULL && old[1] == NULL)
+		return;
+	for (int i = 0; i < 2; i++) {
+		if (old[i] == NULL)
+			continue;
+		struct tls_ctx_opts o = {
+			.cert_file = cfg->tls.certificate,
+			.key_file = cfg->tls.private_key,
+			.min_version = (int)cfg->tls.min_version,
+			.alpn = i == 1 ? "h2" : "dot",
+			/* Tickets issued before the reload still resume. */
+			.tickets_from = old[i],
+		};
+		if (tls_ctx_new(&fresh[i], &o, err, sizeof(err)) < 0) {
+			px_log(CFG_LOG_ERROR, MAIN,
+			       "SIGHUP: keeping the current certificate: %s", err);
+			tls_ctx_unref(fresh[0]);
+			return;
+		}
+	}
+	for (unsigned i = 0; i < srv.n_workers; i++)
+		px__worker_post_tls(&srv.workers[i], fresh[0], fresh[1]);
+	for (int i = 0; i < 2; i++) {
+		if (fresh[i] == NULL)
+			continue;
+		tls_ctx_unref(old[i]);
+		if (i == 0)
+			srv.tls_dot = fresh[0];
+		else
+			srv.tls_doh = fresh[1];
+	}
+	px_log(CFG_LOG_INFO, MAIN, "SIGHUP: certificate and key reloaded from %s",
+	       cfg->tls.certificate);
+}
+
 static void on_hup(uv_signal_t *h, int signum)
 {
 	(void)h;
 	(void)signum;
+	reload_tls();
 	px_log(CFG_LOG_WARNING, MAIN,
-	       "SIGHUP: reloading the configuration is not supported by this version; "
-	       "restart apexd to apply changes");
+	       "SIGHUP: only certificates are reloaded by this version; other changes "
+	       "to %s need a restart", srv.cfg->path);
 }
 
 static void log_stats(void)
@@ -204,6 +249,14 @@ static int run(const struct cfg *cfg)
 	rc = bind_all(cfg);
 	if (rc < 0)
 		goto out;
+	for (unsigned i = 0; i < srv.n_workers; i++) {
+		if (srv.tls_dot != NULL)
+			tls_ctx_ref(srv.tls_dot);
+		if (srv.tls_doh != NULL)
+			tls_ctx_ref(srv.tls_doh);
+		srv.workers[i].tls_dot = srv.tls_dot;
+		srv.workers[i].tls_doh = srv.tls_doh;
+	}
 
 	uv_signal_init(loop, &sig_term);
 	uv_signal_init(loop, &sig_int);

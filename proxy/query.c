@@ -26,6 +26,22 @@ static void reply_direct(struct px_worker *w, const uint8_t *msg, size_t len,
 		px__conn_send(conn, msg, len);
 }
 
+/* Does the query's OPT carry the EDNS option code? */
+static bool has_edns_option(const uint8_t *msg, const struct codec_view *v, uint16_t code)
+{
+	size_t pos = v->opt_rdata_off, end = pos + v->opt_rdlen;
+
+	if (!v->has_opt)
+		return false;
+	/* codec_scan() checked that every option fits the RDATA. */
+	while (pos + 4 <= end) {
+		if (codec_get_u16(msg + pos) == code)
+			return true;
+		pos += 4 + (size_t)codec_get_u16(msg + pos + 2);
+	}
+	return false;
+}
+
 static bool is_xfr(const struct codec_view *v)
 {
 	return v->opcode == CODEC_OPCODE_QUERY && v->qdcount >= 1 &&
@@ -99,6 +115,12 @@ void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum 
 		t->xfr = true;
 		PX_STAT_INC(&w->stats, xfr_relayed);
 		rc = px__backend_send_tcp(w, t);
+	} else if (origin == PX_ORIGIN_TCP &&
+		   has_edns_option(msg, &v, CODEC_EDNS_OPT_TCP_KEEPALIVE)) {
+		/* RFC 7828 3.2.1: edns-tcp-keepalive must not travel over UDP;
+		 * over TCP BIND answers it, and apexd puts in its own timeout. */
+		t->keepalive = true;
+		rc = px__backend_send_tcp(w, t);
 	} else {
 		rc = px__backend_send(w, t);
 	}
@@ -115,9 +137,36 @@ void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum 
 	}
 }
 
+/* The client's connection is apexd's, so the keepalive timeout it is
+ * told must be apexd's tcp-idle-timeout, not BIND's (RFC 7828 3.3.2).
+ * A TSIG-signed answer is left alone: editing it would break it. */
+static const uint8_t *keepalive_rewrite(struct px_worker *w, const uint8_t *msg, size_t len,
+					uint8_t *buf)
+{
+	struct codec_view v;
+
+	if (codec_scan(msg, len, &v) < 0 || !v.has_opt || v.has_tsig)
+		return msg;
+	size_t pos = v.opt_rdata_off, end = pos + v.opt_rdlen;
+	while (pos + 4 <= end) {
+		uint16_t code = codec_get_u16(msg + pos), olen = codec_get_u16(msg + pos + 2);
+		if (code == CODEC_EDNS_OPT_TCP_KEEPALIVE && olen == 2) {
+			uint64_t units = w->cfg->listen.tcp_idle_timeout_ms / 100; /* 100 ms units */
+			memcpy(buf, msg, len);
+			codec_put_u16(buf + pos + 4, units > 0xffff ? 0xffff : (uint16_t)units);
+			return buf;
+		}
+		pos += 4 + (size_t)olen;
+	}
+	return msg;
+}
+
 void px__txn_reply(struct px_worker *w, struct px_txn *t, const uint8_t *msg, size_t len)
 {
-	(void)w;
+	uint8_t ka[CODEC_MAX_MSG];
+
+	if (t->keepalive && t->origin == PX_ORIGIN_TCP)
+		msg = keepalive_rewrite(w, msg, len, ka);
 	if (t->origin == PX_ORIGIN_UDP)
 		px__udp_send(t->ul, (const struct sockaddr *)&t->peer, msg, len);
 	else if (!t->conn->closing) {

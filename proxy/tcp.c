@@ -424,8 +424,7 @@ static void accept_cb(uv_stream_t *server, int status)
 			.ready = conn_tls_ready,
 			.arg = c,
 		};
-		c->tls = tls_stream_new(c->kind == PX_CONN_DOT ? w->srv->tls_dot : w->srv->tls_doh,
-					&io);
+		c->tls = tls_stream_new(c->kind == PX_CONN_DOT ? w->tls_dot : w->tls_doh, &io);
 		if (c->tls == NULL) {
 			px__conn_close(c);
 			return;

@@ -17,6 +17,7 @@
 
 #include "proxy/internal.h"
 #include "proxy/upstream.h"
+#include "tls/ctx.h"
 
 static void close_cb_noop(uv_handle_t *h)
 {
@@ -47,10 +48,55 @@ static void begin_drain(struct px_worker *w)
 	px__worker_maybe_finish(w);
 }
 
+static void swap_tls(struct px_worker *w)
+{
+	struct tls_ctx *dot = NULL, *doh = NULL;
+
+	uv_mutex_lock(&w->post_mu);
+	if (w->tls_posted) {
+		dot = w->new_tls_dot;
+		doh = w->new_tls_doh;
+		w->new_tls_dot = w->new_tls_doh = NULL;
+		w->tls_posted = false;
+	}
+	uv_mutex_unlock(&w->post_mu);
+	/* Connections made with the old context hold their own reference
+	 * and finish on the old certificate. */
+	if (dot != NULL) {
+		tls_ctx_unref(w->tls_dot);
+		w->tls_dot = dot;
+	}
+	if (doh != NULL) {
+		tls_ctx_unref(w->tls_doh);
+		w->tls_doh = doh;
+	}
+}
+
+void px__worker_post_tls(struct px_worker *w, struct tls_ctx *dot, struct tls_ctx *doh)
+{
+	if (dot != NULL)
+		tls_ctx_ref(dot);
+	if (doh != NULL)
+		tls_ctx_ref(doh);
+	uv_mutex_lock(&w->post_mu);
+	if (dot != NULL) {
+		tls_ctx_unref(w->new_tls_dot);
+		w->new_tls_dot = dot;
+	}
+	if (doh != NULL) {
+		tls_ctx_unref(w->new_tls_doh);
+		w->new_tls_doh = doh;
+	}
+	w->tls_posted = true;
+	uv_mutex_unlock(&w->post_mu);
+	uv_async_send(&w->wake);
+}
+
 static void wake_cb(uv_async_t *h)
 {
 	struct px_worker *w = h->data;
 
+	swap_tls(w);
 	px__flat_run_posts(w);
 	if (atomic_load(&w->srv->stopping))
 		begin_drain(w);
@@ -179,6 +225,10 @@ void px__worker_deinit(struct px_worker *w)
 			close(w->tcp[i].fd);
 	free(w->udp);
 	free(w->tcp);
+	tls_ctx_unref(w->tls_dot);
+	tls_ctx_unref(w->tls_doh);
+	tls_ctx_unref(w->new_tls_dot);
+	tls_ctx_unref(w->new_tls_doh);
 	if (w->txns != NULL)
 		uv_mutex_destroy(&w->post_mu);
 	free(w->post);
