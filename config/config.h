@@ -76,13 +76,30 @@ struct cfg {
 		struct cfg_addr_list udp;
 		struct cfg_addr_list tcp;
 		uint64_t tcp_idle_timeout_ms; /**< default 10s, range 1s..1h */
-		unsigned max_connections;     /**< default 10000, range 1..1000000 */
+		unsigned max_connections;     /**< default 10000, range 1..1000000; TCP+DoT+DoH */
+		struct cfg_addr_list dot;     /**< DNS over TLS (RFC 7858); needs [tls] */
+		struct cfg_addr_list doh;     /**< DNS over HTTPS (RFC 8484), HTTP/2; needs [tls] */
+		char doh_path[129];           /**< default "/dns-query"; '/' + printable ASCII,
+		                                   no blank, '?' or '#'; 1..128 chars */
 	} listen;
 
 	struct {
 		struct cfg_addr address; /**< required */
 		uint64_t timeout_ms;     /**< default 1s, range 50ms..30s */
 	} backend;
+
+	/*
+	 * [tls]: optional, but certificate and private_key are set whenever
+	 * listen.dot or listen.doh is not empty. A key that is set has been
+	 * checked (the files were regular and readable at load time); the
+	 * proxy loads them with OpenSSL and reports OpenSSL's errors itself.
+	 */
+	struct {
+		bool present;           /**< the file has a [tls] section (maybe staged, unused) */
+		char certificate[4096]; /**< PEM chain, leaf first (fullchain.pem); "" if unset */
+		char private_key[4096]; /**< PEM key of the leaf; "" if unset */
+		unsigned min_version;   /**< 12 or 13 (TLS 1.2 / 1.3, as tls/ctx.h); default 12 */
+	} tls;
 
 	struct {
 		struct cfg_addr_list addresses; /**< may be empty until flattening needs it */

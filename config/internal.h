@@ -86,11 +86,22 @@ enum cfg__sec {
 enum {
 	CFG__KEY_LISTEN_UDP = 0,
 	CFG__KEY_LISTEN_TCP = 1,
+	CFG__KEY_LISTEN_DOT = 2,
+	CFG__KEY_LISTEN_DOH = 3,
+	CFG__KEY_TLS_CERTIFICATE = 0,
+	CFG__KEY_TLS_PRIVATE_KEY = 1,
 	CFG__KEY_BACKEND_ADDRESS = 0,
 	CFG__KEY_FLATTEN_CNAME = 0,
 	CFG__KEY_FLATTEN_MIN_TTL = 3,
 	CFG__KEY_FLATTEN_MAX_TTL = 4,
 };
+
+/* What [tls] certificate and private-key accept, for load.c and validate.c. */
+#define CFG__CERT_ALLOWED                                                                          \
+	"a readable file with the PEM certificate chain, leaf first, like "                        \
+	"/etc/apexd/fullchain.pem"
+#define CFG__PKEY_ALLOWED                                                                          \
+	"a readable file with the leaf's PEM private key, like /etc/apexd/privkey.pem"
 
 struct cfg__msg {
 	unsigned line;

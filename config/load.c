@@ -28,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config/internal.h"
 
@@ -53,6 +55,9 @@ enum key_type {
 	K_ADDR,     /* struct cfg_addr, exactly one */
 	K_ADDRS,    /* struct cfg_addr_list */
 	K_TYPES,    /* cfg.flatten.aname_types */
+	K_FILE,     /* char[max]: path of a regular file we can read now */
+	K_URLPATH,  /* char[max]: "/..." URL path of at most max - 1 characters */
+	K_TLSVER,   /* unsigned: 12 or 13, written 1.2 or 1.3 */
 	K_LATER,    /* in CONFIG.md, but its feature is not built yet */
 };
 
@@ -71,6 +76,7 @@ struct sec_def {
 };
 
 #define OFF(field) offsetof(struct cfg, field)
+#define SIZE(field) sizeof(((struct cfg *)0)->field)
 /* One line: clang-format would spread this initializer over four. */
 /* clang-format off */
 #define LATER(name) {name, K_LATER, 0, 0, 0}
@@ -93,21 +99,22 @@ static const struct key_def server_keys[] = {
         LATER("query-log"),
 };
 
+/* For K_FILE and K_URLPATH, max is the size of the char array. */
 static const struct key_def listen_keys[] = {
         {"udp", K_ADDRS, OFF(listen.udp), 0, 0},
         {"tcp", K_ADDRS, OFF(listen.tcp), 0, 0},
+        {"dot", K_ADDRS, OFF(listen.dot), 0, 0},
+        {"doh", K_ADDRS, OFF(listen.doh), 0, 0},
+        {"doh-path", K_URLPATH, OFF(listen.doh_path), 0, SIZE(listen.doh_path)},
         {"tcp-idle-timeout", K_MS, OFF(listen.tcp_idle_timeout_ms), 1 * S_MS, 1 * H_MS},
         {"max-connections", K_UINT, OFF(listen.max_connections), 1, 1000000},
-        LATER("dot"),
-        LATER("doh"),
-        LATER("doh-path"),
         LATER("metrics"),
 };
 
 static const struct key_def tls_keys[] = {
-        LATER("certificate"),
-        LATER("private-key"),
-        LATER("min-version"),
+        {"certificate", K_FILE, OFF(tls.certificate), 0, SIZE(tls.certificate)},
+        {"private-key", K_FILE, OFF(tls.private_key), 0, SIZE(tls.private_key)},
+        {"min-version", K_TLSVER, OFF(tls.min_version), 0, 0},
 };
 
 static const struct key_def backend_keys[] = {
@@ -150,7 +157,7 @@ static const struct key_def zone_keys[] = {
 static const struct sec_def sections[CFG__SEC_COUNT] = {
         [CFG__SEC_SERVER] = {"server", server_keys, ARRAY_LEN(server_keys), false},
         [CFG__SEC_LISTEN] = {"listen", listen_keys, ARRAY_LEN(listen_keys), false},
-        [CFG__SEC_TLS] = {"tls", tls_keys, ARRAY_LEN(tls_keys), true},
+        [CFG__SEC_TLS] = {"tls", tls_keys, ARRAY_LEN(tls_keys), false},
         [CFG__SEC_BACKEND] = {"backend", backend_keys, ARRAY_LEN(backend_keys), false},
         [CFG__SEC_RESOLVER] = {"resolver", resolver_keys, ARRAY_LEN(resolver_keys), false},
         [CFG__SEC_FLATTEN] = {"flatten", flatten_keys, ARRAY_LEN(flatten_keys), false},
@@ -164,7 +171,10 @@ _Static_assert(ARRAY_LEN(listen_keys) <= CFG__MAX_KEYS, "raise CFG__MAX_KEYS");
 _Static_assert(ARRAY_LEN(flatten_keys) <= CFG__MAX_KEYS, "raise CFG__MAX_KEYS");
 
 #define SECTIONS_ALLOWED                                                                           \
-	"[server], [listen], [backend], [resolver], [flatten], [zone NAME], [alias]"
+	"[server], [listen], [tls], [backend], [resolver], [flatten], [zone NAME], [alias]"
+#define URLPATH_ALLOWED                                                                            \
+	"a URL path like /dns-query: '/' then printable ASCII without blanks, '?' or '#', at "     \
+	"most 128 characters"
 #define NAME_ALLOWED "a name like example.com (labels of 1..63 bytes, 255 bytes in all)"
 #define ANAME_TYPES_ALLOWED                                                                        \
 	"at most 16 type codes, 1..65535 except 1, 2, 5, 6, 28, 39, 41, 46, 47, 50, 128..255 "     \
@@ -319,6 +329,16 @@ static void key_allowed(const struct key_def *k, char *buf, size_t size)
 		break;
 	case K_TYPES:
 		snprintf(buf, size, "%s", ANAME_TYPES_ALLOWED);
+		break;
+	case K_FILE:
+		snprintf(buf, size, "%s",
+		         k->off == OFF(tls.private_key) ? CFG__PKEY_ALLOWED : CFG__CERT_ALLOWED);
+		break;
+	case K_URLPATH:
+		snprintf(buf, size, "%s", URLPATH_ALLOWED);
+		break;
+	case K_TLSVER:
+		snprintf(buf, size, "1.2, 1.3");
 		break;
 	case K_LATER:
 		buf[0] = '\0';
@@ -516,6 +536,72 @@ static void set_types(struct cfg__ld *ld)
 	ld->cfg->flatten.n_aname_types = (unsigned)acc.n;
 }
 
+/*
+ * A file the proxy opens later (with OpenSSL, which has its own errors
+ * for what is inside). Checked now so that a wrong path stops
+ * --check-config and a reload instead of a running listener: it must be
+ * a regular file (a directory passes access(R_OK), and OpenSSL's message
+ * for it is obscure) that this process can read.
+ */
+static void set_file(struct cfg__ld *ld, const struct key_def *k, char *field, const char *allowed)
+{
+	const char *v = ld->val;
+	size_t vlen = ld->val_len;
+	struct stat st;
+	char text[512], why[160];
+
+	cfg__fmt_text(text, sizeof(text), v, vlen, 400);
+	if (vlen >= k->max) {
+		key_err(ld, "\"%s\" is longer than %zu bytes; allowed: %s", text,
+		        (size_t)k->max - 1, allowed);
+		return;
+	}
+	if (memchr(v, '\0', vlen) != NULL) {
+		/* The lexer turns NUL away first; this only guards the copy. */
+		key_err(ld, "\"%s\" contains a NUL byte; allowed: %s", text, allowed);
+		return;
+	}
+	memcpy(field, v, vlen);
+	field[vlen] = '\0';
+	if (stat(field, &st) != 0)
+		snprintf(why, sizeof(why), "cannot be read (%s)", strerror(errno));
+	else if (S_ISDIR(st.st_mode))
+		snprintf(why, sizeof(why), "is a directory");
+	else if (!S_ISREG(st.st_mode))
+		snprintf(why, sizeof(why), "is not a regular file");
+	else if (access(field, R_OK) != 0)
+		snprintf(why, sizeof(why), "cannot be read (%s)", strerror(errno));
+	else
+		return;
+	field[0] = '\0';
+	key_err(ld, "\"%s\" %s; allowed: %s", text, why, allowed);
+}
+
+/* Why s is not a URL path for DoH (RFC 8484 §3: the client builds its
+ * URI from a template, so a query string or fragment here is wrong), or
+ * NULL if it is one. */
+static const char *urlpath_bad(const char *s, size_t len, size_t max, char *buf, size_t size)
+{
+	if (s[0] != '/')
+		return "does not start with '/'";
+	if (len > max)
+		return "is longer than 128 characters";
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == ' ' || c == '\t')
+			return "contains a blank";
+		if (c == '?' || c == '#') {
+			snprintf(buf, size, "contains '%c'", c);
+			return buf;
+		}
+		if (c < 0x21 || c > 0x7e) {
+			snprintf(buf, size, "contains the byte 0x%02x", c);
+			return buf;
+		}
+	}
+	return NULL;
+}
+
 /* Parses the current value as key k and stores it at base + k->off. A bad
  * value leaves the default in place (the load fails anyway). */
 static void set_key(struct cfg__ld *ld, const struct key_def *k, void *base)
@@ -604,6 +690,28 @@ static void set_key(struct cfg__ld *ld, const struct key_def *k, void *base)
 		break;
 	case K_TYPES:
 		set_types(ld);
+		break;
+	case K_FILE:
+		set_file(ld, k, field, allowed);
+		break;
+	case K_URLPATH: {
+		char buf[48];
+		const char *why = urlpath_bad(v, vlen, k->max - 1, buf, sizeof(buf));
+		if (why != NULL) {
+			bad_value(ld, v, vlen, why, allowed);
+			break;
+		}
+		memcpy(field, v, vlen);
+		field[vlen] = '\0';
+		break;
+	}
+	case K_TLSVER:
+		if (vlen == 3 && memcmp(v, "1.2", 3) == 0)
+			*(unsigned *)field = 12;
+		else if (vlen == 3 && memcmp(v, "1.3", 3) == 0)
+			*(unsigned *)field = 13;
+		else
+			bad_value(ld, v, vlen, "is not a TLS version apexd accepts", allowed);
 		break;
 	case K_LATER:
 		break;
@@ -994,7 +1102,9 @@ static void set_defaults(struct cfg *cfg)
 	cfg->server.log_level = CFG_LOG_INFO;
 	cfg->listen.tcp_idle_timeout_ms = 10 * S_MS;
 	cfg->listen.max_connections = 10000;
+	snprintf(cfg->listen.doh_path, sizeof(cfg->listen.doh_path), "/dns-query");
 	cfg->backend.timeout_ms = 1 * S_MS;
+	cfg->tls.min_version = 12;
 	cfg->resolver.timeout_ms = 1500;
 	cfg->resolver.ecs = false;
 	cfg->flatten.cname = CFG_CNAME_APEX;
@@ -1135,6 +1245,8 @@ void cfg_free(struct cfg *cfg)
 	free(cfg->path);
 	free(cfg->listen.udp.v);
 	free(cfg->listen.tcp.v);
+	free(cfg->listen.dot.v);
+	free(cfg->listen.doh.v);
 	free(cfg->resolver.addresses.v);
 	free(cfg->zones);
 	free(cfg->aliases);

@@ -5,6 +5,8 @@
  * only missing at the end. Errors carry the line of the key involved, or
  * of the section header, or 0 when the section is absent altogether.
  */
+#include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -41,6 +43,98 @@ static void check_not_backend(struct cfg__ld *ld, const struct cfg_addr_list *l,
 			        key, l->v[i].text,
 			        ld->seen[CFG__SEC_BACKEND][CFG__KEY_BACKEND_ADDRESS]);
 	}
+}
+
+/* An IPv4 or IPv6 wildcard address; the proxy sets IPV6_V6ONLY, so [::]
+ * covers IPv6 only. */
+static bool is_wildcard(const struct cfg_addr *a)
+{
+	if (a->sa.ss_family == AF_INET)
+		return ((const struct sockaddr_in *)&a->sa)->sin_addr.s_addr == htonl(INADDR_ANY);
+	return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&a->sa)->sin6_addr);
+}
+
+static uint16_t port_of(const struct cfg_addr *a)
+{
+	if (a->sa.ss_family == AF_INET)
+		return ((const struct sockaddr_in *)&a->sa)->sin_port;
+	return ((const struct sockaddr_in6 *)&a->sa)->sin6_port;
+}
+
+/* tcp, dot and doh are all TCP sockets, bound with SO_REUSEPORT: two of
+ * them on one address would both bind and split the connections between
+ * plain DNS, DoT and DoH. A wildcard on the same port binds as well, and
+ * the kernel gives the connections to a covered address to the more
+ * specific socket, so one protocol silently never sees them. The error
+ * goes to the key set later in the file and names the other one. */
+static void check_tcp_overlap(struct cfg__ld *ld)
+{
+	static const char *const names[] = {"tcp", "dot", "doh"};
+	const struct cfg_addr_list *lists[] = {&ld->cfg->listen.tcp, &ld->cfg->listen.dot,
+	                                       &ld->cfg->listen.doh};
+	const unsigned *seen = ld->seen[CFG__SEC_LISTEN];
+	const unsigned lines[] = {seen[CFG__KEY_LISTEN_TCP], seen[CFG__KEY_LISTEN_DOT],
+	                          seen[CFG__KEY_LISTEN_DOH]};
+
+	for (int x = 0; x < 3; x++) {
+		for (int y = x + 1; y < 3; y++) {
+			/* a is the key set later: the one the error is about. */
+			int ia = lines[x] > lines[y] ? x : y, ib = ia == x ? y : x;
+			const struct cfg_addr_list *a = lists[ia], *b = lists[ib];
+			for (size_t i = 0; i < a->n; i++) {
+				for (size_t j = 0; j < b->n; j++) {
+					const struct cfg_addr *p = &a->v[i], *q = &b->v[j];
+					if (strcmp(p->text, q->text) == 0) {
+						cfg__err(ld, lines[ia],
+						         "[listen] %s: \"%s\" is also a %s address "
+						         "(line %u); allowed: an address in only "
+						         "one of tcp, dot and doh",
+						         names[ia], p->text, names[ib], lines[ib]);
+					} else if (p->sa.ss_family == q->sa.ss_family &&
+					           port_of(p) == port_of(q) &&
+					           (is_wildcard(p) || is_wildcard(q))) {
+						cfg__err(ld, lines[ia],
+						         "[listen] %s: \"%s\" %s %s \"%s\" (line "
+						         "%u); allowed: an address in only one of "
+						         "tcp, dot and doh",
+						         names[ia], p->text,
+						         is_wildcard(p)
+						                 ? "is a wildcard covering"
+						                 : "is covered by the wildcard",
+						         names[ib], q->text, lines[ib]);
+					}
+				}
+			}
+		}
+	}
+}
+
+/* certificate and private-key when a DoT or DoH listener needs them; a
+ * [tls] section without such a listener is kept as written (staged). */
+static void check_tls(struct cfg__ld *ld)
+{
+	const unsigned *listen = ld->seen[CFG__SEC_LISTEN];
+	const unsigned *tls = ld->seen[CFG__SEC_TLS];
+	unsigned dot = listen[CFG__KEY_LISTEN_DOT], doh = listen[CFG__KEY_LISTEN_DOH];
+	char by[96];
+
+	ld->cfg->tls.present = ld->sec_line[CFG__SEC_TLS] != 0;
+	if (dot == 0 && doh == 0)
+		return;
+	if (dot != 0 && doh != 0)
+		snprintf(by, sizeof(by), "[listen] dot (line %u) and doh (line %u)", dot, doh);
+	else if (dot != 0)
+		snprintf(by, sizeof(by), "[listen] dot (line %u)", dot);
+	else
+		snprintf(by, sizeof(by), "[listen] doh (line %u)", doh);
+	if (tls[CFG__KEY_TLS_CERTIFICATE] == 0)
+		cfg__err(ld, ld->sec_line[CFG__SEC_TLS],
+		         "[tls] certificate: missing, needed by %s; allowed: %s", by,
+		         CFG__CERT_ALLOWED);
+	if (tls[CFG__KEY_TLS_PRIVATE_KEY] == 0)
+		cfg__err(ld, ld->sec_line[CFG__SEC_TLS],
+		         "[tls] private-key: missing, needed by %s; allowed: %s", by,
+		         CFG__PKEY_ALLOWED);
 }
 
 static void check_ttls(struct cfg__ld *ld)
@@ -102,17 +196,22 @@ void cfg__validate(struct cfg__ld *ld)
 
 	/* A key that was present but wrong has its own error already; these
 	 * checks are about keys that are absent. */
-	if (listen[CFG__KEY_LISTEN_UDP] == 0 && listen[CFG__KEY_LISTEN_TCP] == 0)
+	if (listen[CFG__KEY_LISTEN_UDP] == 0 && listen[CFG__KEY_LISTEN_TCP] == 0 &&
+	    listen[CFG__KEY_LISTEN_DOT] == 0 && listen[CFG__KEY_LISTEN_DOH] == 0)
 		cfg__err(ld, ld->sec_line[CFG__SEC_LISTEN],
-		         "[listen]: no udp or tcp address; allowed: udp = ADDRESS[, ADDRESS...] "
-		         "and/or tcp = ADDRESS[, ADDRESS...]");
+		         "[listen]: no udp, tcp, dot or doh address; allowed: at least one of "
+		         "udp, tcp, dot, doh = ADDRESS[, ADDRESS...]");
 	if (backend_line == 0) {
 		cfg__err(ld, ld->sec_line[CFG__SEC_BACKEND],
 		         "[backend] address: missing; allowed: an address like 127.0.0.1:5300");
 	} else if (cfg->backend.address.salen != 0) {
 		check_not_backend(ld, &cfg->listen.udp, "udp", listen[CFG__KEY_LISTEN_UDP]);
 		check_not_backend(ld, &cfg->listen.tcp, "tcp", listen[CFG__KEY_LISTEN_TCP]);
+		check_not_backend(ld, &cfg->listen.dot, "dot", listen[CFG__KEY_LISTEN_DOT]);
+		check_not_backend(ld, &cfg->listen.doh, "doh", listen[CFG__KEY_LISTEN_DOH]);
 	}
+	check_tcp_overlap(ld);
+	check_tls(ld);
 	check_ttls(ld);
 	check_aliases(ld);
 }

@@ -50,7 +50,8 @@ static void load_fails(const char *text, const char *msg)
 	assert_string_equal(err.msg, msg);
 }
 
-/* The CONFIG.md example without the keys and sections of later features. */
+/* The CONFIG.md example without the keys and sections of later features,
+ * and without dot, doh and [tls], whose files must exist (tested below). */
 static const char full_example[] =
         "[server]\n"
         "threads = 3                  ; worker threads; 0 = one per core\n"
@@ -212,6 +213,15 @@ static void test_load_absent_keys_take_defaults(void **state)
 	assert_null(cfg->listen.tcp.v);
 	assert_int_equal(cfg->listen.tcp_idle_timeout_ms, 10000);
 	assert_int_equal(cfg->listen.max_connections, 10000);
+	assert_int_equal(cfg->listen.dot.n, 0);
+	assert_null(cfg->listen.dot.v);
+	assert_int_equal(cfg->listen.doh.n, 0);
+	assert_null(cfg->listen.doh.v);
+	assert_string_equal(cfg->listen.doh_path, "/dns-query");
+	assert_false(cfg->tls.present);
+	assert_string_equal(cfg->tls.certificate, "");
+	assert_string_equal(cfg->tls.private_key, "");
+	assert_int_equal(cfg->tls.min_version, 12);
 	assert_int_equal(cfg->backend.timeout_ms, 1000);
 	assert_int_equal(cfg->resolver.addresses.n, 0);
 	assert_int_equal(cfg->resolver.timeout_ms, 1500);
@@ -641,9 +651,9 @@ static void test_load_key_outside_section_is_rejected(void **state)
 static void test_load_later_key_is_not_supported_yet(void **state)
 {
 	(void)state;
-	load_fails(BASE "[listen]\ndot = 127.0.0.1:853\n",
-	           "t.ini:6: [listen] dot: not supported by this version of apexd yet; allowed: "
-	           "udp, tcp, tcp-idle-timeout, max-connections\n");
+	load_fails(BASE "[listen]\nmetrics = 127.0.0.1:9153\n",
+	           "t.ini:6: [listen] metrics: not supported by this version of apexd yet; "
+	           "allowed: udp, tcp, dot, doh, doh-path, tcp-idle-timeout, max-connections\n");
 	load_fails(BASE "[server]\nuser =\n",
 	           "t.ini:6: [server] user: not supported by this version of apexd yet; allowed: "
 	           "threads, log-level\n");
@@ -653,11 +663,13 @@ static void test_load_later_section_is_not_supported_yet(void **state)
 {
 	(void)state;
 	/* One error for the section, none for the keys under it. */
-	load_fails(BASE "[tls]\ncertificate = /x\nmin-version = 1.3\n[limits]\nslip = 2\n",
-	           "t.ini:5: [tls]: not supported by this version of apexd yet; allowed: [server], "
-	           "[listen], [backend], [resolver], [flatten], [zone NAME], [alias]\n"
+	load_fails(BASE "[cache]\nanswers = yes\nbogus = 1\n[limits]\nslip = 2\n",
+	           "t.ini:5: [cache]: not supported by this version of apexd yet; allowed: "
+	           "[server], [listen], [tls], [backend], [resolver], [flatten], [zone NAME], "
+	           "[alias]\n"
 	           "t.ini:8: [limits]: not supported by this version of apexd yet; allowed: "
-	           "[server], [listen], [backend], [resolver], [flatten], [zone NAME], [alias]\n");
+	           "[server], [listen], [tls], [backend], [resolver], [flatten], [zone NAME], "
+	           "[alias]\n");
 }
 
 static void test_load_unknown_key_and_section_list_what_is_allowed(void **state)
@@ -666,8 +678,8 @@ static void test_load_unknown_key_and_section_list_what_is_allowed(void **state)
 	load_fails(BASE
 	           "[backend]\nport = 53\n[Server]\nthreads = 1\n[zone example.com]\nttl = 5\n",
 	           "t.ini:6: [backend] port: unknown key; allowed: address, timeout\n"
-	           "t.ini:7: [Server]: unknown section; allowed: [server], [listen], [backend], "
-	           "[resolver], [flatten], [zone NAME], [alias]\n"
+	           "t.ini:7: [Server]: unknown section; allowed: [server], [listen], [tls], "
+	           "[backend], [resolver], [flatten], [zone NAME], [alias]\n"
 	           "t.ini:10: [zone example.com] ttl: unknown key; allowed: cname\n");
 }
 
@@ -754,13 +766,13 @@ static void test_load_missing_backend_names_end_of_file(void **state)
 static void test_load_no_listener_is_rejected(void **state)
 {
 	(void)state;
-	load_fails("", "t.ini:0: [listen]: no udp or tcp address; allowed: udp = ADDRESS[, "
-	               "ADDRESS...] and/or tcp = ADDRESS[, ADDRESS...]\n"
+	load_fails("", "t.ini:0: [listen]: no udp, tcp, dot or doh address; allowed: at least "
+	               "one of udp, tcp, dot, doh = ADDRESS[, ADDRESS...]\n"
 	               "t.ini:0: [backend] address: missing; allowed: an address like "
 	               "127.0.0.1:5300\n");
 	load_fails("[backend]\naddress = 127.0.0.1:5300\n[listen]\nmax-connections = 5\n",
-	           "t.ini:3: [listen]: no udp or tcp address; allowed: udp = ADDRESS[, "
-	           "ADDRESS...] and/or tcp = ADDRESS[, ADDRESS...]\n");
+	           "t.ini:3: [listen]: no udp, tcp, dot or doh address; allowed: at least one of "
+	           "udp, tcp, dot, doh = ADDRESS[, ADDRESS...]\n");
 	struct cfg *cfg = load_ok("[listen]\ntcp = 127.0.0.1:53\n[backend]\n"
 	                          "address = 127.0.0.1:5300\n");
 	assert_int_equal(cfg->listen.udp.n, 0);
@@ -829,6 +841,280 @@ static void test_load_alias_errors(void **state)
 	        "label); allowed: a target name like cdn.example.net\n"
 	        "t.ini:12: [alias] mail.example.com: target is the owner itself; allowed: "
 	        "another name\n");
+}
+
+/* ---- DoT, DoH and [tls] ------------------------------------------------- */
+
+/* A certificate and a key file that exist; the loader only checks that
+ * they can be read, so any content does. */
+struct tls_files {
+	char cert[32];
+	char key[32];
+};
+
+static void tls_files_make(struct tls_files *f)
+{
+	strcpy(f->cert, "/tmp/test_cfg_cert_XXXXXX");
+	strcpy(f->key, "/tmp/test_cfg_key_XXXXXX");
+	int fd = mkstemp(f->cert);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "cert\n", 5), 5);
+	close(fd);
+	fd = mkstemp(f->key);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "key\n", 4), 4);
+	close(fd);
+}
+
+static void tls_files_remove(struct tls_files *f)
+{
+	unlink(f->cert);
+	unlink(f->key);
+}
+
+static void test_load_tls_dot_doh_full(void **state)
+{
+	(void)state;
+	struct tls_files f;
+	char text[1024];
+
+	tls_files_make(&f);
+	snprintf(text, sizeof(text),
+	         "[listen]\n"
+	         "udp = 127.0.0.1:53\n"
+	         "tcp = 127.0.0.1:53\n"
+	         "dot = 127.0.0.1:853, [::1]:853\n"
+	         "doh = 127.0.0.1:443\n"
+	         "doh-path = /resolve/v1_dns-query.json\n"
+	         "[tls]\n"
+	         "certificate = %s\n"
+	         "private-key = %s   ; comment\n"
+	         "min-version = 1.3\n"
+	         "[backend]\n"
+	         "address = 127.0.0.1:5300\n",
+	         f.cert, f.key);
+	struct cfg *cfg = load_ok(text);
+
+	assert_int_equal(cfg->listen.dot.n, 2);
+	assert_addr4(&cfg->listen.dot.v[0], "127.0.0.1", 853);
+	assert_string_equal(cfg->listen.dot.v[1].text, "[::1]:853");
+	assert_int_equal(cfg->listen.doh.n, 1);
+	assert_addr4(&cfg->listen.doh.v[0], "127.0.0.1", 443);
+	assert_string_equal(cfg->listen.doh_path, "/resolve/v1_dns-query.json");
+	assert_true(cfg->tls.present);
+	assert_string_equal(cfg->tls.certificate, f.cert);
+	assert_string_equal(cfg->tls.private_key, f.key);
+	assert_int_equal(cfg->tls.min_version, 13);
+	cfg_free(cfg);
+
+	/* DoT alone is a listener; min-version defaults to 1.2. */
+	snprintf(text, sizeof(text),
+	         "[listen]\ndot = 127.0.0.1:853\n[tls]\ncertificate = %s\nprivate-key = %s\n"
+	         "[backend]\naddress = 127.0.0.1:5300\n",
+	         f.cert, f.key);
+	cfg = load_ok(text);
+	assert_int_equal(cfg->listen.udp.n, 0);
+	assert_int_equal(cfg->listen.tcp.n, 0);
+	assert_int_equal(cfg->listen.dot.n, 1);
+	assert_int_equal(cfg->tls.min_version, 12);
+	assert_string_equal(cfg->listen.doh_path, "/dns-query");
+	cfg_free(cfg);
+	tls_files_remove(&f);
+}
+
+static void test_load_tls_missing_certificate_file(void **state)
+{
+	(void)state;
+	struct tls_files f;
+	char text[1024], want[1024];
+
+	tls_files_make(&f);
+	snprintf(text, sizeof(text),
+	         BASE "[listen]\ndot = 127.0.0.1:853\n[tls]\ncertificate = /nonexistent/cert.pem\n"
+	              "private-key = %s\n",
+	         f.key);
+	load_fails(text, "t.ini:8: [tls] certificate: \"/nonexistent/cert.pem\" cannot be read "
+	                 "(No such file or directory); allowed: a readable file with the PEM "
+	                 "certificate chain, leaf first, like /etc/apexd/fullchain.pem\n");
+
+	/* A directory passes access(R_OK) but is no certificate. */
+	snprintf(text, sizeof(text),
+	         BASE
+	         "[listen]\ndot = 127.0.0.1:853\n[tls]\ncertificate = %s\nprivate-key = /tmp\n",
+	         f.cert);
+	load_fails(text, "t.ini:9: [tls] private-key: \"/tmp\" is a directory; allowed: a "
+	                 "readable file with the leaf's PEM private key, like "
+	                 "/etc/apexd/privkey.pem\n");
+
+	/* Checked even while no listener uses them. */
+	tls_files_remove(&f);
+	snprintf(text, sizeof(text), BASE "[tls]\ncertificate = %s\n", f.cert);
+	snprintf(want, sizeof(want),
+	         "t.ini:6: [tls] certificate: \"%s\" cannot be read (No such file or "
+	         "directory); allowed: a readable file with the PEM certificate chain, leaf "
+	         "first, like /etc/apexd/fullchain.pem\n",
+	         f.cert);
+	load_fails(text, want);
+}
+
+static void test_load_tls_required_by_dot_and_doh(void **state)
+{
+	(void)state;
+	struct tls_files f;
+	char text[1024];
+
+	load_fails(
+	        BASE "[listen]\ndot = 127.0.0.1:853\n",
+	        "t.ini:0: [tls] certificate: missing, needed by [listen] dot (line 6); allowed: "
+	        "a readable file with the PEM certificate chain, leaf first, like "
+	        "/etc/apexd/fullchain.pem\n"
+	        "t.ini:0: [tls] private-key: missing, needed by [listen] dot (line 6); allowed: "
+	        "a readable file with the leaf's PEM private key, like /etc/apexd/privkey.pem\n");
+
+	/* With the section there, the error points at its header. */
+	tls_files_make(&f);
+	snprintf(text, sizeof(text),
+	         BASE "[listen]\ndot = 127.0.0.1:853\ndoh = 127.0.0.1:443\n\n[tls]\n"
+	              "certificate = %s\n",
+	         f.cert);
+	load_fails(text, "t.ini:9: [tls] private-key: missing, needed by [listen] dot (line 6) "
+	                 "and doh (line 7); allowed: a readable file with the leaf's PEM private "
+	                 "key, like /etc/apexd/privkey.pem\n");
+
+	/* A [tls] section without DoT or DoH is staged, not an error. */
+	struct cfg *cfg = load_ok(BASE "[tls]\nmin-version = 1.3\n");
+	assert_true(cfg->tls.present);
+	assert_string_equal(cfg->tls.certificate, "");
+	assert_int_equal(cfg->tls.min_version, 13);
+	cfg_free(cfg);
+	snprintf(text, sizeof(text), BASE "[tls]\ncertificate = %s\nprivate-key = %s\n", f.cert,
+	         f.key);
+	cfg = load_ok(text);
+	assert_true(cfg->tls.present);
+	assert_string_equal(cfg->tls.private_key, f.key);
+	cfg_free(cfg);
+	tls_files_remove(&f);
+}
+
+static void test_load_tls_min_version(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {"1.1", "1.0", "1.4", "TLSv1.2", "12", "1.2.0", "1,2"};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[256], want[256];
+		snprintf(text, sizeof(text), BASE "[tls]\nmin-version = %s\n", bad[i]);
+		snprintf(want, sizeof(want),
+		         "t.ini:6: [tls] min-version: \"%s\" is not a TLS version apexd accepts; "
+		         "allowed: 1.2, 1.3\n",
+		         bad[i]);
+		load_fails(text, want);
+	}
+	struct cfg *cfg = load_ok(BASE "[tls]\nmin-version = 1.2\n");
+	assert_int_equal(cfg->tls.min_version, 12);
+	cfg_free(cfg);
+}
+
+static void test_load_doh_path(void **state)
+{
+	(void)state;
+	/* shown: as the report prints it (bytes outside printable ASCII as \xNN). */
+	static const struct {
+		const char *value, *shown, *why;
+	} bad[] = {
+	        {"dns-query", "dns-query", "does not start with '/'"},
+	        {"https://x.example/dns-query", "https://x.example/dns-query",
+	         "does not start with '/'"},
+	        {"/dns-query?dns=", "/dns-query?dns=", "contains '?'"},
+	        {"/dns#x", "/dns#x", "contains '#'"},
+	        {"/dns query", "/dns query", "contains a blank"},
+	        {"/dns\tquery", "/dns\\x09query", "contains a blank"},
+	        {"/d\xc3\xa9", "/d\\xc3\\xa9", "contains the byte 0xc3"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[256], want[512];
+		snprintf(text, sizeof(text), BASE "[listen]\ndoh-path = %s\n", bad[i].value);
+		snprintf(want, sizeof(want),
+		         "t.ini:6: [listen] doh-path: \"%s\" %s; allowed: a URL path like "
+		         "/dns-query: '/' then printable ASCII without blanks, '?' or '#', at most "
+		         "128 characters\n",
+		         bad[i].shown, bad[i].why);
+		load_fails(text, want);
+	}
+
+	/* 128 characters is the most; the default stays without the key. */
+	char path[130], text[512];
+	path[0] = '/';
+	memset(path + 1, 'p', 127);
+	path[128] = '\0';
+	snprintf(text, sizeof(text), BASE "[listen]\ndoh-path = %s\n", path);
+	struct cfg *cfg = load_ok(text);
+	assert_string_equal(cfg->listen.doh_path, path);
+	cfg_free(cfg);
+	strcat(path, "p");
+	snprintf(text, sizeof(text), BASE "[listen]\ndoh-path = %s\n", path);
+	struct cfg_error err;
+	assert_int_equal(load(text, &cfg, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "is longer than 128 characters; allowed: a URL path"));
+
+	cfg = load_ok(BASE "[listen]\ndoh-path = /\n");
+	assert_string_equal(cfg->listen.doh_path, "/");
+	cfg_free(cfg);
+}
+
+static void test_load_tcp_dot_doh_addresses_do_not_overlap(void **state)
+{
+	(void)state;
+	struct tls_files f;
+	char text[1024];
+
+	tls_files_make(&f);
+#define TLS_SEC "[tls]\ncertificate = %s\nprivate-key = %s\n"
+	/* Lines 1-4: [listen], udp, [backend], address; 5-7: [tls]. */
+	snprintf(text, sizeof(text),
+	         BASE TLS_SEC "[listen]\ntcp = 127.0.0.1:53, 127.0.0.1:853\ndot = 127.0.0.1:853\n",
+	         f.cert, f.key);
+	load_fails(text,
+	           "t.ini:10: [listen] dot: \"127.0.0.1:853\" is also a tcp address (line 9); "
+	           "allowed: an address in only one of tcp, dot and doh\n");
+
+	/* The later key gets the error; udp may share with any of them. */
+	snprintf(text, sizeof(text),
+	         BASE TLS_SEC "[listen]\ndoh = [::1]:443\ndot = [::1]:443\ntcp = 127.0.0.1:5353\n",
+	         f.cert, f.key);
+	load_fails(text, "t.ini:10: [listen] dot: \"[::1]:443\" is also a doh address (line 9); "
+	                 "allowed: an address in only one of tcp, dot and doh\n");
+
+	/* A wildcard covers the specific addresses of its family and port. */
+	snprintf(text, sizeof(text),
+	         BASE TLS_SEC "[listen]\ntcp = 0.0.0.0:853\ndot = 127.0.0.1:853, [::1]:853\n",
+	         f.cert, f.key);
+	load_fails(text, "t.ini:10: [listen] dot: \"127.0.0.1:853\" is covered by the wildcard tcp "
+	                 "\"0.0.0.0:853\" (line 9); allowed: an address in only one of tcp, dot "
+	                 "and doh\n");
+	snprintf(text, sizeof(text), BASE TLS_SEC "[listen]\ndot = [::1]:853\ndoh = [::]:853\n",
+	         f.cert, f.key);
+	load_fails(text, "t.ini:10: [listen] doh: \"[::]:853\" is a wildcard covering dot "
+	                 "\"[::1]:853\" (line 9); allowed: an address in only one of tcp, dot and "
+	                 "doh\n");
+
+	/* Nor may DoT or DoH listen on the backend. */
+	snprintf(text, sizeof(text), BASE TLS_SEC "[listen]\ndoh = 127.0.0.1:5300\n", f.cert,
+	         f.key);
+	load_fails(text, "t.ini:9: [listen] doh: \"127.0.0.1:5300\" is the backend address (line "
+	                 "4); allowed: an address other than [backend] address\n");
+
+	/* Different ports, or another family's wildcard, are fine. */
+	snprintf(text, sizeof(text),
+	         BASE TLS_SEC "[listen]\ntcp = 0.0.0.0:53, [::]:853\ndot = 127.0.0.1:853\n"
+	                      "doh = 127.0.0.1:443, 0.0.0.0:8443\n",
+	         f.cert, f.key);
+	struct cfg *cfg = load_ok(text);
+	assert_int_equal(cfg->listen.tcp.n, 2);
+	assert_int_equal(cfg->listen.doh.n, 2);
+	cfg_free(cfg);
+#undef TLS_SEC
+	tls_files_remove(&f);
 }
 
 /* ---- aname-types -------------------------------------------------------- */
@@ -1119,6 +1405,12 @@ int main(void)
 	        cmocka_unit_test(test_load_min_ttl_above_max_ttl_is_rejected),
 	        cmocka_unit_test(test_load_alias_owner_must_be_in_a_zone),
 	        cmocka_unit_test(test_load_alias_errors),
+	        cmocka_unit_test(test_load_tls_dot_doh_full),
+	        cmocka_unit_test(test_load_tls_missing_certificate_file),
+	        cmocka_unit_test(test_load_tls_required_by_dot_and_doh),
+	        cmocka_unit_test(test_load_tls_min_version),
+	        cmocka_unit_test(test_load_doh_path),
+	        cmocka_unit_test(test_load_tcp_dot_doh_addresses_do_not_overlap),
 	        cmocka_unit_test(test_load_aname_types_list),
 	        cmocka_unit_test(test_load_aname_types_rejects_special_types),
 	        cmocka_unit_test(test_load_aname_types_duplicates_and_count),
