@@ -99,6 +99,7 @@ struct cfg {
 		char certificate[4096]; /**< PEM chain, leaf first (fullchain.pem); "" if unset */
 		char private_key[4096]; /**< PEM key of the leaf; "" if unset */
 		unsigned min_version;   /**< 12 or 13 (TLS 1.2 / 1.3, as tls/ctx.h); default 12 */
+		char ocsp_response[4096]; /**< DER OCSP response to staple; "" if unset */
 	} tls;
 
 	struct {

@@ -102,6 +102,9 @@ enum {
 	"/etc/apexd/fullchain.pem"
 #define CFG__PKEY_ALLOWED                                                                          \
 	"a readable file with the leaf's PEM private key, like /etc/apexd/privkey.pem"
+#define CFG__OCSP_ALLOWED                                                                          \
+	"a readable file with a DER OCSP response for the certificate, like "                      \
+	"/etc/apexd/ocsp.der (openssl ocsp -respout)"
 
 struct cfg__msg {
 	unsigned line;

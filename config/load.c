@@ -115,6 +115,7 @@ static const struct key_def tls_keys[] = {
         {"certificate", K_FILE, OFF(tls.certificate), 0, SIZE(tls.certificate)},
         {"private-key", K_FILE, OFF(tls.private_key), 0, SIZE(tls.private_key)},
         {"min-version", K_TLSVER, OFF(tls.min_version), 0, 0},
+        {"ocsp-response", K_FILE, OFF(tls.ocsp_response), 0, SIZE(tls.ocsp_response)},
 };
 
 static const struct key_def backend_keys[] = {
@@ -332,7 +333,9 @@ static void key_allowed(const struct key_def *k, char *buf, size_t size)
 		break;
 	case K_FILE:
 		snprintf(buf, size, "%s",
-		         k->off == OFF(tls.private_key) ? CFG__PKEY_ALLOWED : CFG__CERT_ALLOWED);
+		         k->off == OFF(tls.private_key)     ? CFG__PKEY_ALLOWED
+		         : k->off == OFF(tls.ocsp_response) ? CFG__OCSP_ALLOWED
+		                                            : CFG__CERT_ALLOWED);
 		break;
 	case K_URLPATH:
 		snprintf(buf, size, "%s", URLPATH_ALLOWED);

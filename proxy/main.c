@@ -60,6 +60,7 @@ static void reload_tls(void)
 			.key_file = cfg->tls.private_key,
 			.min_version = (int)cfg->tls.min_version,
 			.alpn = i == 1 ? "h2" : "dot",
+			.ocsp_file = cfg->tls.ocsp_response,
 			/* Tickets issued before the reload still resume. */
 			.tickets_from = old[i],
 		};
@@ -81,8 +82,8 @@ static void reload_tls(void)
 		else
 			srv.tls_doh = fresh[1];
 	}
-	px_log(CFG_LOG_INFO, MAIN, "SIGHUP: certificate and key reloaded from %s",
-	       cfg->tls.certificate);
+	px_log(CFG_LOG_INFO, MAIN, "SIGHUP: certificate, key%s reloaded from %s",
+	       cfg->tls.ocsp_response[0] ? " and OCSP response" : "", cfg->tls.certificate);
 }
 
 static void on_hup(uv_signal_t *h, int signum)
@@ -145,6 +146,7 @@ static int tls_setup(const struct cfg *cfg)
 			.key_file = cfg->tls.private_key,
 			.min_version = (int)cfg->tls.min_version,
 			.alpn = doh ? "h2" : "dot",
+			.ocsp_file = cfg->tls.ocsp_response,
 		};
 		int rc = tls_ctx_new(doh ? &srv.tls_doh : &srv.tls_dot, &o, err, sizeof(err));
 		if (rc < 0) {

@@ -20,7 +20,9 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/ocsp.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 /*
  * TLS 1.2 suites: ECDHE only (forward secrecy) and AEAD only, as RFC 9325
@@ -94,6 +96,11 @@ struct tls_ctx {
 	char alpn_buf[TLS_ALPN_LIST_MAX + 1];
 	unsigned char alpn_wire[TLS_ALPN_LIST_MAX + 1];
 	unsigned alpn_wire_len;
+
+	/* Server only: the OCSP response stapled to every handshake that
+	 * asks for one (RFC 6066 8), DER; NULL when none is configured. */
+	unsigned char *ocsp;
+	size_t ocsp_len;
 
 	/* Client only: the last session received, and from whom. */
 	pthread_mutex_t sess_lock;
@@ -408,6 +415,7 @@ void tls_ctx_unref(struct tls_ctx *c)
 	if (c == NULL || atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	SSL_CTX_free(c->ssl);
+	free(c->ocsp);
 	ring_unref(c->tickets);
 	SSL_SESSION_free(c->sess);
 	free(c->sess_peer);
@@ -606,6 +614,109 @@ static int load_cert_and_key(SSL_CTX *s, const struct tls_ctx_opts *o, char *err
 	return rc;
 }
 
+/* Server side of status_request: staple the configured response. OpenSSL
+ * frees what it is handed, so each handshake gets its own copy. */
+static int ocsp_status_cb(SSL *ssl, void *arg)
+{
+	const struct tls_ctx *c = arg;
+
+	if (c->ocsp == NULL)
+		return SSL_TLSEXT_ERR_NOACK;
+	unsigned char *copy = OPENSSL_malloc(c->ocsp_len);
+	if (copy == NULL)
+		return SSL_TLSEXT_ERR_NOACK;
+	memcpy(copy, c->ocsp, c->ocsp_len);
+	if (SSL_set_tlsext_status_ocsp_resp(ssl, copy, (long)c->ocsp_len) != 1) {
+		OPENSSL_free(copy);
+		return SSL_TLSEXT_ERR_NOACK;
+	}
+	return SSL_TLSEXT_ERR_OK;
+}
+
+/*
+ * Reads a DER OCSP response (as `openssl ocsp -respout` writes it) and
+ * checks that it is one a client will take: status successful, a basic
+ * response whose single answer is about our leaf certificate, "good",
+ * and not past its nextUpdate. A stale or wrong staple makes strict
+ * clients fail the handshake, so it stops loading instead.
+ */
+static int load_ocsp(struct tls_ctx *c, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL) {
+		int e = errno;
+		return fail(err, errlen, -e, "OCSP response %s: %s", path, strerror(e));
+	}
+	unsigned char buf[65536];
+	size_t n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	const unsigned char *p = buf;
+	OCSP_RESPONSE *resp = d2i_OCSP_RESPONSE(NULL, &p, (long)n);
+	OCSP_BASICRESP *basic = NULL;
+	OCSP_CERTID *id = NULL;
+	int rc = -EINVAL;
+
+	if (resp == NULL || (size_t)(p - buf) != n) {
+		fail(err, errlen, -EINVAL, "OCSP response %s: not a DER OCSP response", path);
+		goto out;
+	}
+	if (OCSP_response_status(resp) != OCSP_RESPONSE_STATUS_SUCCESSFUL ||
+	    (basic = OCSP_response_get1_basic(resp)) == NULL) {
+		fail(err, errlen, -EINVAL, "OCSP response %s: responder status is not successful",
+		     path);
+		goto out;
+	}
+	X509 *leaf = SSL_CTX_get0_certificate(c->ssl);
+	X509 *issuer = NULL;
+	STACK_OF(X509) *chain = NULL;
+	SSL_CTX_get0_chain_certs(c->ssl, &chain);
+	for (int i = 0; chain != NULL && i < sk_X509_num(chain); i++) {
+		X509 *x = sk_X509_value(chain, i);
+		if (X509_check_issued(x, leaf) == X509_V_OK) {
+			issuer = x;
+			break;
+		}
+	}
+	if (leaf == NULL || issuer == NULL ||
+	    (id = OCSP_cert_to_id(NULL, leaf, issuer)) == NULL) {
+		fail(err, errlen, -EINVAL,
+		     "OCSP response %s: the certificate file must hold the issuer after the leaf",
+		     path);
+		goto out;
+	}
+	int status, reason;
+	ASN1_GENERALIZEDTIME *thisupd, *nextupd;
+	if (OCSP_resp_find_status(basic, id, &status, &reason, NULL, &thisupd, &nextupd) != 1) {
+		fail(err, errlen, -EINVAL, "OCSP response %s: not about this certificate", path);
+		goto out;
+	}
+	if (status != V_OCSP_CERTSTATUS_GOOD) {
+		fail(err, errlen, -EINVAL, "OCSP response %s: the certificate is %s", path,
+		     OCSP_cert_status_str(status));
+		goto out;
+	}
+	/* Five minutes of clock skew, as OpenSSL's own checks allow. */
+	if (OCSP_check_validity(thisupd, nextupd, 300, -1) != 1) {
+		fail(err, errlen, -EINVAL, "OCSP response %s: outside its validity period", path);
+		goto out;
+	}
+	c->ocsp = malloc(n);
+	if (c->ocsp == NULL) {
+		rc = fail(err, errlen, -ENOMEM, "OCSP response %s", path);
+		goto out;
+	}
+	memcpy(c->ocsp, buf, n);
+	c->ocsp_len = n;
+	SSL_CTX_set_tlsext_status_cb(c->ssl, ocsp_status_cb);
+	SSL_CTX_set_tlsext_status_arg(c->ssl, c);
+	rc = 0;
+out:
+	OCSP_CERTID_free(id);
+	OCSP_BASICRESP_free(basic);
+	OCSP_RESPONSE_free(resp);
+	return rc;
+}
+
 int tls_ctx_new(struct tls_ctx **out, const struct tls_ctx_opts *o, char *err, size_t errlen)
 {
 	struct tls_ctx *c = NULL;
@@ -652,6 +763,11 @@ int tls_ctx_new(struct tls_ctx **out, const struct tls_ctx_opts *o, char *err, s
 	rc = load_cert_and_key(s, o, err, errlen);
 	if (rc < 0)
 		goto fail;
+	if (o->ocsp_file != NULL && o->ocsp_file[0] != '\0') {
+		rc = load_ocsp(c, o->ocsp_file, err, errlen);
+		if (rc < 0)
+			goto fail;
+	}
 	*out = c;
 	return 0;
 fail:

@@ -80,6 +80,14 @@ struct tls_ctx_opts {
 	 * NULL: fresh random keys.
 	 */
 	const struct tls_ctx *tickets_from;
+	/**
+	 * A DER OCSP response for the leaf (`openssl ocsp -respout`), stapled
+	 * to every handshake that asks (RFC 6066 8); NULL or "" for none. It
+	 * must be successful, about this certificate (the chain must hold the
+	 * issuer), "good" and current, else the context fails to load. The
+	 * owner refreshes the file and reloads (apexd: SIGHUP).
+	 */
+	const char *ocsp_file;
 };
 
 /**
