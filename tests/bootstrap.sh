@@ -16,6 +16,9 @@ PACKAGES=(
 	python3-dnspython openssl
 	# The flattening cases run unbound as the resolver apexd chases with.
 	unbound
+	# DoT/DoH cases: raw HTTP/2 status checks (nghttp, h2load) and the
+	# TLS configuration audit.
+	nghttp2-client testssl.sh
 )
 
 missing=()
