@@ -94,9 +94,10 @@ done
 # Fresh state each run: the zone is copied, BIND's files stay in .run/demo.
 rm -rf "$RUN"
 mkdir -p "$RUN"
-cp "$DEMO/example.test.zone" "$RUN/"
+cp "$DEMO/example.test.zone" "$DEMO/cdn.test.zone" "$RUN/"
 named-checkconf "$DEMO/named.conf"
-named-checkzone -q example.test "$RUN/example.test.zone"
+named-checkzone example.test "$RUN/example.test.zone" >/dev/null || { named-checkzone example.test "$RUN/example.test.zone" >&2; exit 1; }
+named-checkzone cdn.test "$RUN/cdn.test.zone" >/dev/null || { named-checkzone cdn.test "$RUN/cdn.test.zone" >&2; exit 1; }
 
 echo "demo: starting named on 127.0.0.1:$NAMED_PORT (log: .run/demo/named.log)"
 (cd "$RUN" && exec named -g -n 1 -c "$DEMO/named.conf") >"$RUN/named.log" 2>&1 &
@@ -126,6 +127,12 @@ cat <<EOT
     dig @127.0.0.1 -p $APEX_PORT docs.example.test A          # CNAME chain, BIND's answer relayed
     dig @127.0.0.1 -p $APEX_PORT +tcp example.test AXFR       # zone transfer through apexd
     kdig @127.0.0.1 -p $APEX_PORT +tcp nothere.example.test   # NXDOMAIN, as BIND says
+
+  Flattening (BIND holds an ANAME at the apex, a CNAME at shop):
+    dig @127.0.0.1 -p $APEX_PORT example.test A               # edge.cdn.test's addresses, no CNAME
+    dig @127.0.0.1 -p $APEX_PORT shop.example.test AAAA       # CNAME chain flattened
+    dig @127.0.0.1 -p $APEX_PORT promo.example.test A         # an [alias] from apexd.ini
+    dig @127.0.0.1 -p $APEX_PORT example.test TYPE65401       # the ANAME, addresses in additional
 
   Compare with BIND directly: the same commands with -p $NAMED_PORT.
   Logs: .run/demo/apexd.log and .run/demo/named.log.
