@@ -12,7 +12,8 @@
  * over UDP (TCP only when BIND truncates), never on a new connection.
  * Bad requests get a 4xx and the connection lives on: 400 undecodable or
  * malformed, 404 another path, 405 another method, 413 a body over 65535
- * bytes, 415 another content type.
+ * bytes, 415 another content type. Those decisions are made by
+ * px_doh_req_decode() (dohreq.c), which this file only feeds.
  *
  * Bounds: SETTINGS_MAX_CONCURRENT_STREAMS streams per connection, one
  * body of at most 65535 bytes and one answer per stream, so memory per
@@ -22,38 +23,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <nghttp2/nghttp2.h>
 
 #include "codec/rr.h"
+#include "proxy/dohreq.h"
 #include "proxy/internal.h"
 #include "tls/stream.h"
 
 /* Streams in flight per connection (SETTINGS_MAX_CONCURRENT_STREAMS). */
 #define PX_DOH_MAX_STREAMS 100
-/* A DNS message is at most 65535 bytes (RFC 8484 section 6). */
-#define PX_DOH_BODY_MAX CODEC_MAX_MSG
-#define PX_DOH_PATH_MAX 1024
 /* nghttp2 output is coalesced up to this much per TLS write. */
 #define PX_DOH_OUT_CHUNK 65536
 
-enum doh_method {
-	DOH_M_NONE = 0,
-	DOH_M_GET,
-	DOH_M_POST,
-	DOH_M_OTHER,
-};
-
 struct doh_stream {
 	int32_t id;
-	enum doh_method method;
+	enum px_doh_method method;
 	bool path_too_long;
 	bool ct_dns;  /* content-type: application/dns-message */
 	bool ct_seen;
 	bool too_big;
 	bool answered;
-	char path[PX_DOH_PATH_MAX + 1];
+	char path[PX_DOH_PATH_MAX];
+	size_t path_len;
 	uint8_t *body;
 	size_t body_len;
 	uint8_t *resp; /* the answer being sent */
@@ -113,14 +105,18 @@ static ssize_t resp_read_cb(nghttp2_session *session, int32_t stream_id, uint8_t
 			NGHTTP2_NV_FLAG_NONE                                               \
 	}
 
-static void submit_error(struct px_doh *d, struct doh_stream *s, const char *status)
+static void submit_error(struct px_doh *d, struct doh_stream *s, int status)
 {
+	char st[8];
+
+	snprintf(st, sizeof(st), "%d", status);
+	/* nghttp2 copies header names and values, so st may be local. */
 	nghttp2_nv hdrs[] = {
-		NV(":status", status),
+		NV(":status", st),
 		NV("content-length", "0"),
 		NV("allow", "GET, POST"),
 	};
-	size_t n = strcmp(status, "405") == 0 ? 3 : 2;
+	size_t n = status == PX_DOH_HTTP_BAD_METHOD ? 3 : 2;
 
 	s->answered = true;
 	PX_STAT_INC(&d->c->w->stats, doh_http_errors);
@@ -167,7 +163,7 @@ void px__doh_reply(struct px_conn *c, int32_t stream, const uint8_t *msg, size_t
 		return; /* the client reset the stream meanwhile */
 	s->resp = malloc(len);
 	if (s->resp == NULL) {
-		submit_error(d, s, "500");
+		submit_error(d, s, 500);
 		doh_flush(d);
 		return;
 	}
@@ -190,113 +186,30 @@ void px__doh_reply(struct px_conn *c, int32_t stream, const uint8_t *msg, size_t
 
 /* --- requests ----------------------------------------------------------- */
 
-static int b64url_val(int ch)
-{
-	if (ch >= 'A' && ch <= 'Z')
-		return ch - 'A';
-	if (ch >= 'a' && ch <= 'z')
-		return ch - 'a' + 26;
-	if (ch >= '0' && ch <= '9')
-		return ch - '0' + 52;
-	if (ch == '-')
-		return 62;
-	if (ch == '_')
-		return 63;
-	return -1;
-}
-
-/* base64url without padding (RFC 4648 5, RFC 8484 4.1); padding '='
- * is tolerated at the end. Returns the decoded length or -1. */
-static long b64url_decode(const char *in, size_t n, uint8_t *out, size_t outlen)
-{
-	uint32_t acc = 0;
-	unsigned bits = 0;
-	size_t o = 0;
-
-	while (n > 0 && in[n - 1] == '=')
-		n--;
-	for (size_t i = 0; i < n; i++) {
-		int v = b64url_val((unsigned char)in[i]);
-		if (v < 0)
-			return -1;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (o == outlen)
-				return -1;
-			out[o++] = (uint8_t)(acc >> bits);
-		}
-	}
-	/* Leftover bits must be zero padding of the last group. */
-	if (bits >= 6 || (acc & ((1u << bits) - 1)) != 0)
-		return -1;
-	return (long)o;
-}
-
-/* The value of the dns= parameter of a query string, or NULL. */
-static const char *query_param_dns(const char *qs, size_t *len)
-{
-	const char *p = qs;
-
-	while (p != NULL && *p != '\0') {
-		const char *amp = strchr(p, '&');
-		size_t plen = amp != NULL ? (size_t)(amp - p) : strlen(p);
-		if (plen >= 4 && strncmp(p, "dns=", 4) == 0) {
-			*len = plen - 4;
-			return p + 4;
-		}
-		p = amp != NULL ? amp + 1 : NULL;
-	}
-	return NULL;
-}
-
 static void request_done(struct px_doh *d, struct doh_stream *s)
 {
 	struct px_conn *c = d->c;
-	const char *want = c->w->cfg->listen.doh_path;
-	uint8_t *msg = NULL;
+	uint8_t getbuf[PX_DOH_PATH_MAX]; /* a GET query decodes shorter than its path */
+	const uint8_t *msg = NULL;
 	size_t msg_len = 0;
-	uint8_t getbuf[PX_DOH_BODY_MAX];
 
 	if (s->answered)
 		return;
-	if (s->method != DOH_M_GET && s->method != DOH_M_POST) {
-		submit_error(d, s, "405");
-		return;
-	}
-	const char *q = strchr(s->path, '?');
-	size_t base = q != NULL ? (size_t)(q - s->path) : strlen(s->path);
-	if (s->path_too_long || base != strlen(want) || strncmp(s->path, want, base) != 0) {
-		submit_error(d, s, "404");
-		return;
-	}
-	if (s->method == DOH_M_GET) {
-		size_t vlen = 0;
-		const char *v = q != NULL ? query_param_dns(q + 1, &vlen) : NULL;
-		long n = v != NULL ? b64url_decode(v, vlen, getbuf, sizeof(getbuf)) : -1;
-		if (n < 0) {
-			submit_error(d, s, "400");
-			return;
-		}
-		msg = getbuf;
-		msg_len = (size_t)n;
-	} else {
-		if (!s->ct_dns) {
-			submit_error(d, s, "415");
-			return;
-		}
-		if (s->too_big) {
-			submit_error(d, s, "413");
-			return;
-		}
-		msg = s->body;
-		msg_len = s->body_len;
-	}
-	struct codec_view v;
-	if (msg == NULL || msg_len < CODEC_HDR_LEN || codec_hdr_qr(msg) ||
-	    codec_scan(msg, msg_len, &v) < 0) {
-		submit_error(d, s, "400");
+	struct px_doh_req r = {
+		.method = s->method,
+		.path = s->path,
+		.path_len = s->path_len,
+		.path_too_long = s->path_too_long,
+		.ct_dns = s->ct_dns,
+		.ct_seen = s->ct_seen,
+		.too_big = s->too_big,
+		.body = s->body,
+		.body_len = s->body_len,
+	};
+	int status = px_doh_req_decode(&r, c->w->cfg->listen.doh_path, getbuf, sizeof(getbuf),
+				       &msg, &msg_len);
+	if (status != PX_DOH_HTTP_OK) {
+		submit_error(d, s, status);
 		return;
 	}
 	PX_STAT_INC(&c->w->stats, queries_doh);
@@ -338,25 +251,21 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
 		return 0;
 	if (namelen == 7 && memcmp(name, ":method", 7) == 0) {
 		if (valuelen == 3 && memcmp(value, "GET", 3) == 0)
-			s->method = DOH_M_GET;
+			s->method = PX_DOH_METHOD_GET;
 		else if (valuelen == 4 && memcmp(value, "POST", 4) == 0)
-			s->method = DOH_M_POST;
+			s->method = PX_DOH_METHOD_POST;
 		else
-			s->method = DOH_M_OTHER;
+			s->method = PX_DOH_METHOD_OTHER;
 	} else if (namelen == 5 && memcmp(name, ":path", 5) == 0) {
 		if (valuelen > PX_DOH_PATH_MAX) {
 			s->path_too_long = true;
 		} else {
 			memcpy(s->path, value, valuelen);
-			s->path[valuelen] = '\0';
+			s->path_len = valuelen;
 		}
 	} else if (namelen == 12 && memcmp(name, "content-type", 12) == 0) {
-		/* Media type, case-insensitive, parameters allowed. */
-		static const char want[] = "application/dns-message";
-		size_t wl = sizeof(want) - 1;
 		s->ct_seen = true;
-		s->ct_dns = valuelen >= wl && strncasecmp((const char *)value, want, wl) == 0 &&
-			    (valuelen == wl || value[wl] == ';' || value[wl] == ' ');
+		s->ct_dns = px_doh_content_type_is_dns((const char *)value, valuelen);
 	}
 	return 0;
 }
@@ -369,7 +278,7 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream
 	struct doh_stream *s = nghttp2_session_get_stream_user_data(session, stream_id);
 	if (s == NULL || s->too_big)
 		return 0;
-	if (s->body_len + len > PX_DOH_BODY_MAX) {
+	if (s->body_len + len > PX_DOH_MSG_MAX) {
 		/* Stop keeping it; 413 when the stream ends. */
 		s->too_big = true;
 		free(s->body);
@@ -509,7 +418,7 @@ int px__doh_start(struct px_conn *c)
 	c->doh = d;
 	nghttp2_settings_entry iv[] = {
 		{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, PX_DOH_MAX_STREAMS},
-		{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, PX_DOH_BODY_MAX},
+		{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, PX_DOH_MSG_MAX},
 	};
 	nghttp2_submit_settings(d->session, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
 	doh_flush(d);

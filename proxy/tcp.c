@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/frame.h"
 #include "proxy/internal.h"
 #include "tls/stream.h"
 
@@ -150,17 +151,17 @@ static void conn_process(struct px_conn *c)
 
 	if (c->kind == PX_CONN_DOH)
 		return;
-	while (!c->closing && in->end - in->start >= 2) {
+	while (!c->closing && in->end - in->start >= PX_FRAME_PREFIX_LEN) {
 		if (c->inflight >= PX_CONN_MAX_INFLIGHT) {
 			/* Back-pressure: resume reading when answers drain. */
 			conn_stop_reading(c);
 			return;
 		}
-		size_t flen = codec_get_u16(in->buf + in->start);
-		if (in->end - in->start < 2 + flen)
+		size_t off, flen;
+		if (px_frame_next(in->buf + in->start, in->end - in->start, &off, &flen) == 0)
 			break;
-		const uint8_t *msg = in->buf + in->start + 2;
-		in->start += 2 + flen;
+		const uint8_t *msg = in->buf + in->start + off;
+		in->start += off + flen;
 		uv_timer_stop(&c->idle);
 		/* refs keeps c alive should the query fail synchronously. */
 		c->refs++;
