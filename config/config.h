@@ -122,6 +122,13 @@ struct cfg {
 		bool show_aname;        /**< default no */
 	} flatten;
 
+	/* [cache]: BIND's answers kept by TTL, so repeated questions never
+	 * reach BIND. */
+	struct {
+		bool answers;  /**< default no */
+		uint64_t size; /**< bytes for all workers together, default 32M, 1M..64G */
+	} cache;
+
 	struct cfg_zone *zones; /**< in file order; names unique */
 	size_t n_zones;
 	struct cfg_alias *aliases; /**< in file order; owners unique, each inside a zone */

@@ -143,7 +143,8 @@ static const struct key_def flatten_keys[] = {
 };
 
 static const struct key_def cache_keys[] = {
-        LATER("answers"),
+        {"answers", K_BOOL, OFF(cache.answers), 0, 0},
+        {"size", K_SIZE, OFF(cache.size), 1 * SIZE_M, 64 * SIZE_G},
 };
 
 static const struct key_def limits_keys[] = {
@@ -162,7 +163,7 @@ static const struct sec_def sections[CFG__SEC_COUNT] = {
         [CFG__SEC_BACKEND] = {"backend", backend_keys, ARRAY_LEN(backend_keys), false},
         [CFG__SEC_RESOLVER] = {"resolver", resolver_keys, ARRAY_LEN(resolver_keys), false},
         [CFG__SEC_FLATTEN] = {"flatten", flatten_keys, ARRAY_LEN(flatten_keys), false},
-        [CFG__SEC_CACHE] = {"cache", cache_keys, ARRAY_LEN(cache_keys), true},
+        [CFG__SEC_CACHE] = {"cache", cache_keys, ARRAY_LEN(cache_keys), false},
         [CFG__SEC_LIMITS] = {"limits", limits_keys, ARRAY_LEN(limits_keys), true},
         [CFG__SEC_ZONE] = {"zone", zone_keys, ARRAY_LEN(zone_keys), false},
         [CFG__SEC_ALIAS] = {"alias", NULL, 0, false},
@@ -172,7 +173,7 @@ _Static_assert(ARRAY_LEN(listen_keys) <= CFG__MAX_KEYS, "raise CFG__MAX_KEYS");
 _Static_assert(ARRAY_LEN(flatten_keys) <= CFG__MAX_KEYS, "raise CFG__MAX_KEYS");
 
 #define SECTIONS_ALLOWED                                                                           \
-	"[server], [listen], [tls], [backend], [resolver], [flatten], [zone NAME], [alias]"
+	"[server], [listen], [tls], [backend], [resolver], [flatten], [cache], [zone NAME], [alias]"
 #define URLPATH_ALLOWED                                                                            \
 	"a URL path like /dns-query: '/' then printable ASCII without blanks, '?' or '#', at "     \
 	"most 128 characters"
@@ -1121,6 +1122,7 @@ static void set_defaults(struct cfg *cfg)
 	cfg->flatten.serve_stale_s = D_S;
 	cfg->flatten.failure_ttl_s = 5;
 	cfg->flatten.cache_size = 64 * SIZE_M;
+	cfg->cache.size = 32 * SIZE_M;
 	cfg->flatten.show_aname = false;
 }
 

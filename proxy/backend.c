@@ -124,6 +124,8 @@ static void bsock_recv_cb(uv_udp_t *h, ssize_t n, const uv_buf_t *buf,
 	}
 	if (t->flat_eligible && px__flat_answer(w, t, msg, (size_t)n))
 		return;
+	if (w->acache != NULL)
+		px__acache_offer(w, t, msg, (size_t)n);
 	PX_STAT_INC(&w->stats, answers_relayed);
 	px__txn_reply(w, t, msg, (size_t)n);
 	px__txn_done(w, t);
@@ -405,6 +407,8 @@ static void bconn_frame(struct px_bconn *b, const uint8_t *msg, size_t len)
 	bconn_unlink_txn(b, t);
 	if (t->flat_eligible && px__flat_answer(w, t, msg, len))
 		return;
+	if (w->acache != NULL && !t->xfr)
+		px__acache_offer(w, t, msg, len);
 	PX_STAT_INC(&w->stats, answers_relayed);
 	px__txn_reply(w, t, msg, len);
 	px__txn_done(w, t);

@@ -1098,6 +1098,19 @@ void px__flat_free(struct px_txn *t)
 	t->fl = NULL;
 }
 
+bool px__from_backend(const struct px_worker *w, const struct sockaddr *peer)
+{
+	const struct sockaddr_storage *be = &w->cfg->backend.address.sa;
+
+	if (peer == NULL || peer->sa_family != be->ss_family)
+		return false;
+	if (peer->sa_family == AF_INET)
+		return ((const struct sockaddr_in *)peer)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)be)->sin_addr.s_addr;
+	return memcmp(&((const struct sockaddr_in6 *)peer)->sin6_addr,
+		      &((const struct sockaddr_in6 *)be)->sin6_addr, sizeof(struct in6_addr)) == 0;
+}
+
 bool px__flat_notify(struct px_worker *w, const uint8_t *msg, size_t len,
 		     const struct codec_view *v, const struct sockaddr *peer, enum px_origin origin,
 		     struct px_udp_listener *ul, struct px_conn *conn)

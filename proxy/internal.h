@@ -55,6 +55,7 @@ struct px_conn;
 struct px_bconn;
 struct px_bsock;
 struct px_up;
+struct px_acache;
 struct px_flat;
 struct px_doh;
 struct tls_ctx;
@@ -72,6 +73,7 @@ struct px_server {
 	struct tls_ctx *tls_doh;         /* [tls] with ALPN "h2", NULL without DoH */
 	atomic_uint tcp_conns;  /**< client TCP connections, all workers */
 	atomic_bool stopping;   /**< SIGTERM/SIGINT seen */
+	atomic_uint acache_gen; /**< bumped by a backend NOTIFY: flushes answer caches */
 	struct px_worker *workers;
 	unsigned n_workers;
 };
@@ -227,11 +229,13 @@ struct px_worker {
 	unsigned inflight;
 
 	struct px_conn *conns;
+	struct px_acache *acache; /* [cache] answers = yes */
 	struct px_up *ups; /* apexd's own queries in flight (upstream.c) */
 
 	uint8_t *udp_rx;   /* PX_UDP_RX_CHUNKS * PX_UDP_DGRAM_MAX, listeners' recvmmsg */
 	uint8_t *be_rx;    /* PX_UDP_DGRAM_MAX, backend UDP answers */
 	uint8_t *up_rx;    /* PX_UDP_DGRAM_MAX, answers to apexd's own queries */
+	uint8_t *ac_out;   /* CODEC_MAX_MSG, an answer from the answer cache */
 
 	/* TLS contexts this worker accepts with (own references); a reload
 	 * posts new ones under post_mu and the worker swaps them itself. */
@@ -336,6 +340,13 @@ int px__sock_bind(const struct cfg_addr *a, int type, uv_os_sock_t *out);
  * when anyone, another apexd included, already holds the address, which
  * SO_REUSEPORT alone would silently share. */
 int px__sock_probe(const struct cfg_addr *a, int type);
+
+/* Is the address the backend's (any port)? flatten.c */
+bool px__from_backend(const struct px_worker *w, const struct sockaddr *peer);
+
+/* Keeps BIND's answer to t in the answer cache when both are kept. */
+void px__acache_offer(struct px_worker *w, const struct px_txn *t, const uint8_t *msg,
+		      size_t len);
 
 /* Millisecond clock of the worker's loop. */
 static inline uint64_t px__now(struct px_worker *w)

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "codec/build.h"
+#include "proxy/anscache.h"
 #include "proxy/internal.h"
 
 static void reply_direct(struct px_worker *w, const uint8_t *msg, size_t len,
@@ -75,10 +76,28 @@ void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum 
 		return;
 	}
 
-	if (v.opcode == CODEC_OPCODE_NOTIFY &&
-	    px__flat_notify(w, msg, len, &v, origin == PX_ORIGIN_UDP ? peer : px__conn_peer(conn, &ss),
-			    origin, ul, conn))
-		return;
+	if (v.opcode == CODEC_OPCODE_NOTIFY) {
+		const struct sockaddr *from = origin == PX_ORIGIN_UDP ? peer : px__conn_peer(conn, &ss);
+		/* A zone changed: no answer cache may serve what BIND had. */
+		if (w->acache != NULL && px__from_backend(w, from))
+			atomic_fetch_add_explicit(&w->srv->acache_gen, 1, memory_order_relaxed);
+		if (px__flat_notify(w, msg, len, &v, from, origin, ul, conn))
+			return;
+	}
+
+	if (w->acache != NULL) {
+		size_t max = origin == PX_ORIGIN_TCP ? CODEC_MAX_MSG
+			     : !v.has_opt	  ? CODEC_MAX_UDP_NOEDNS
+			     : v.udp_size < CODEC_MAX_UDP_NOEDNS ? CODEC_MAX_UDP_NOEDNS
+								: v.udp_size;
+		uint32_t gen = atomic_load_explicit(&w->srv->acache_gen, memory_order_relaxed);
+		n = px__acache_get(w->acache, msg, &v, px__now(w), gen, max, w->ac_out);
+		if (n > 0) {
+			PX_STAT_INC(&w->stats, answers_cached);
+			reply_direct(w, w->ac_out, (size_t)n, origin, ul, peer, conn);
+			return;
+		}
+	}
 
 	struct px_txn *t = px__txn_new(w);
 	if (t == NULL || px__txn_set_query(t, msg, len, &v) < 0) {

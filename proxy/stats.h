@@ -16,6 +16,7 @@
 	X(queries_udp, "queries received over UDP")                                        \
 	X(queries_tcp, "queries received over TCP")                                        \
 	X(answers_relayed, "backend answers relayed to clients")                           \
+	X(answers_cached, "answers served from the answer cache ([cache] answers)")        \
 	X(malformed_dropped, "client messages dropped: header unreadable or QR=1")         \
 	X(formerr_sent, "FORMERR replies to malformed client messages")                    \
 	X(servfail_sent, "SERVFAIL replies written by apexd")                              \

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "proxy/internal.h"
+#include "proxy/anscache.h"
 #include "proxy/upstream.h"
 #include "tls/ctx.h"
 
@@ -146,13 +147,20 @@ int px__worker_init(struct px_worker *w, struct px_server *srv, unsigned idx)
 	w->udp_rx = malloc((size_t)PX_UDP_RX_CHUNKS * PX_UDP_DGRAM_MAX);
 	w->be_rx = malloc(PX_UDP_DGRAM_MAX);
 	w->up_rx = malloc(PX_UDP_DGRAM_MAX);
+	w->ac_out = malloc(CODEC_MAX_MSG);
 	w->txns = calloc(PX_TXN_SLOTS, sizeof(*w->txns));
-	if (w->udp_rx == NULL || w->be_rx == NULL || w->up_rx == NULL || w->txns == NULL)
+	if (w->udp_rx == NULL || w->be_rx == NULL || w->up_rx == NULL || w->ac_out == NULL || w->txns == NULL)
 		goto fail;
 	for (uint32_t i = PX_TXN_SLOTS; i-- > 0;) {
 		w->txns[i].idx = i;
 		w->txns[i].free_next = w->txn_free;
 		w->txn_free = &w->txns[i];
+	}
+	if (w->cfg->cache.answers) {
+		/* The bound is for all workers together. */
+		rc = px__acache_new(&w->acache, (size_t)(w->cfg->cache.size / w->cfg->server.threads));
+		if (rc < 0)
+			goto fail;
 	}
 	rc = uv_mutex_init(&w->post_mu);
 	if (rc < 0)
@@ -168,7 +176,9 @@ fail:
 	free(w->txns);
 	free(w->be_rx);
 	free(w->up_rx);
+	free(w->ac_out);
 	free(w->udp_rx);
+	w->ac_out = NULL;
 	w->txns = NULL;
 	w->be_rx = w->up_rx = w->udp_rx = NULL;
 	uv_loop_close(&w->loop);
@@ -232,8 +242,10 @@ void px__worker_deinit(struct px_worker *w)
 	if (w->txns != NULL)
 		uv_mutex_destroy(&w->post_mu);
 	free(w->post);
+	px__acache_free(w->acache);
 	free(w->txns);
 	free(w->be_rx);
 	free(w->up_rx);
+	free(w->ac_out);
 	free(w->udp_rx);
 }

@@ -663,13 +663,26 @@ static void test_load_later_section_is_not_supported_yet(void **state)
 {
 	(void)state;
 	/* One error for the section, none for the keys under it. */
-	load_fails(BASE "[cache]\nanswers = yes\nbogus = 1\n[limits]\nslip = 2\n",
-	           "t.ini:5: [cache]: not supported by this version of apexd yet; allowed: "
-	           "[server], [listen], [tls], [backend], [resolver], [flatten], [zone NAME], "
-	           "[alias]\n"
-	           "t.ini:8: [limits]: not supported by this version of apexd yet; allowed: "
-	           "[server], [listen], [tls], [backend], [resolver], [flatten], [zone NAME], "
-	           "[alias]\n");
+	load_fails(BASE "[limits]\nslip = 2\nbogus = 1\n",
+	           "t.ini:5: [limits]: not supported by this version of apexd yet; allowed: "
+	           "[server], [listen], [tls], [backend], [resolver], [flatten], [cache], "
+	           "[zone NAME], [alias]\n");
+}
+
+static void test_load_cache_keys_parsed_with_defaults(void **state)
+{
+	(void)state;
+	struct cfg *cfg = load_ok(BASE "[cache]\nanswers = yes\nsize = 8M\n");
+	assert_true(cfg->cache.answers);
+	assert_int_equal(cfg->cache.size, 8u * 1024 * 1024);
+	cfg_free(cfg);
+	cfg = load_ok(BASE);
+	assert_false(cfg->cache.answers);
+	assert_int_equal(cfg->cache.size, 32u * 1024 * 1024);
+	cfg_free(cfg);
+	load_fails(BASE "[cache]\nsize = 10K\n",
+	           "t.ini:6: [cache] size: \"10K\" is out of range; allowed: 1M..64G, like 512, 64K, 64M "
+	           "or 1G\n");
 }
 
 static void test_load_unknown_key_and_section_list_what_is_allowed(void **state)
@@ -679,7 +692,7 @@ static void test_load_unknown_key_and_section_list_what_is_allowed(void **state)
 	           "[backend]\nport = 53\n[Server]\nthreads = 1\n[zone example.com]\nttl = 5\n",
 	           "t.ini:6: [backend] port: unknown key; allowed: address, timeout\n"
 	           "t.ini:7: [Server]: unknown section; allowed: [server], [listen], [tls], "
-	           "[backend], [resolver], [flatten], [zone NAME], [alias]\n"
+	           "[backend], [resolver], [flatten], [cache], [zone NAME], [alias]\n"
 	           "t.ini:10: [zone example.com] ttl: unknown key; allowed: cname\n");
 }
 
@@ -1393,6 +1406,7 @@ int main(void)
 	        cmocka_unit_test(test_load_key_outside_section_is_rejected),
 	        cmocka_unit_test(test_load_later_key_is_not_supported_yet),
 	        cmocka_unit_test(test_load_later_section_is_not_supported_yet),
+	        cmocka_unit_test(test_load_cache_keys_parsed_with_defaults),
 	        cmocka_unit_test(test_load_unknown_key_and_section_list_what_is_allowed),
 	        cmocka_unit_test(test_load_duplicate_key_is_rejected),
 	        cmocka_unit_test(test_load_repeated_section_merges),

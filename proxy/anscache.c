@@ -1,0 +1,282 @@
+/* proxy/anscache.c - BIND's answers kept by TTL ([cache] answers = yes).
+ *
+ * One cache per worker: no lock and no shared cache line on the query
+ * path, at the price of each worker filling its own (the kernel keeps a
+ * client on one worker, so popular names warm every cache quickly).
+ *
+ * Key: the question name in lowercase wire form, type, class, and the
+ * bits that change BIND's answer: DO, CD, EDNS present or not. Only plain
+ * questions are kept: opcode QUERY, one question, no EDNS option (a
+ * cookie or a client subnet would make the answer the client's own), no
+ * TSIG, not a transfer, and never a name apexd flattens (the target
+ * cache does that). Only complete answers (NOERROR or NXDOMAIN, TC=0,
+ * no TSIG) with a TTL above 0 are stored, for their smallest TTL.
+ *
+ * Serving copies the answer, puts in the client's ID, RD bit and the
+ * question name as the client spelled it, and lowers every TTL by the
+ * entry's age (each is at least the smallest, so none goes below 0). An
+ * answer larger than the client's UDP size is not served from here: BIND
+ * is asked and truncates it as it must.
+ *
+ * A NOTIFY from the backend bumps a generation number shared by all
+ * workers; entries of an older generation are misses.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec/name.h"
+#include "codec/rr.h"
+#include "proxy/anscache.h"
+#include "proxy/internal.h"
+
+#define KEY_MAX (CODEC_MAX_NAME + 5)
+/* RRs whose TTL is patched on the way out; answers with more are not kept. */
+#define TTL_OFFS_MAX 128
+#define BUCKETS_MIN 1024
+
+struct entry {
+	struct entry *hnext;
+	struct entry *prev, *next; /* LRU, most recent first */
+	uint64_t stored_ms, expire_ms;
+	uint32_t gen;
+	uint32_t hash;
+	uint16_t key_len, resp_len, n_ttl;
+	size_t bytes;
+	uint8_t data[]; /* key, then the answer, then n_ttl uint16 offsets */
+};
+
+struct px_acache {
+	struct entry **buckets;
+	size_t mask;
+	struct entry *lru_head, *lru_tail;
+	size_t bytes, max_bytes;
+	size_t entries;
+};
+
+static uint32_t hash_key(const uint8_t *k, size_t n)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ k[i]) * 16777619u;
+	return h;
+}
+
+/* Builds the key of a query; 0 when the query is not one we keep. */
+static size_t make_key(const uint8_t *q, const struct codec_view *v, uint8_t *key)
+{
+	if (v->opcode != CODEC_OPCODE_QUERY || v->qdcount != 1 || v->has_tsig ||
+	    v->qtype == CODEC_TYPE_AXFR || v->qtype == CODEC_TYPE_IXFR ||
+	    (v->has_opt && v->opt_rdlen != 0) || v->ancount != 0 || v->nscount != 0)
+		return 0;
+	size_t n = v->qname_len;
+	memcpy(key, q + v->qname_off, n);
+	codec_name_lower(key, n);
+	codec_put_u16(key + n, v->qtype);
+	codec_put_u16(key + n + 2, v->qclass);
+	key[n + 4] = (uint8_t)((v->do_bit ? 1 : 0) | ((v->flags & CODEC_FLAG_CD) ? 2 : 0) |
+			       (v->has_opt ? 4 : 0));
+	return n + 5;
+}
+
+int px__acache_new(struct px_acache **out, size_t max_bytes)
+{
+	struct px_acache *c = calloc(1, sizeof(*c));
+	size_t nb = BUCKETS_MIN;
+
+	if (c == NULL)
+		return -ENOMEM;
+	/* About one bucket per 256 bytes of budget: short chains. */
+	while (nb < max_bytes / 256 && nb < ((size_t)1 << 24))
+		nb *= 2;
+	c->buckets = calloc(nb, sizeof(*c->buckets));
+	if (c->buckets == NULL) {
+		free(c);
+		return -ENOMEM;
+	}
+	c->mask = nb - 1;
+	c->max_bytes = max_bytes;
+	*out = c;
+	return 0;
+}
+
+static void lru_unlink(struct px_acache *c, struct entry *e)
+{
+	if (e->prev != NULL)
+		e->prev->next = e->next;
+	else
+		c->lru_head = e->next;
+	if (e->next != NULL)
+		e->next->prev = e->prev;
+	else
+		c->lru_tail = e->prev;
+	e->prev = e->next = NULL;
+}
+
+static void lru_push(struct px_acache *c, struct entry *e)
+{
+	e->prev = NULL;
+	e->next = c->lru_head;
+	if (c->lru_head != NULL)
+		c->lru_head->prev = e;
+	else
+		c->lru_tail = e;
+	c->lru_head = e;
+}
+
+static void entry_remove(struct px_acache *c, struct entry *e)
+{
+	for (struct entry **pp = &c->buckets[e->hash & c->mask]; *pp != NULL;
+	     pp = &(*pp)->hnext) {
+		if (*pp == e) {
+			*pp = e->hnext;
+			break;
+		}
+	}
+	lru_unlink(c, e);
+	c->bytes -= e->bytes;
+	c->entries--;
+	free(e);
+}
+
+void px__acache_free(struct px_acache *c)
+{
+	if (c == NULL)
+		return;
+	while (c->lru_head != NULL)
+		entry_remove(c, c->lru_head);
+	free(c->buckets);
+	free(c);
+}
+
+static struct entry *find(struct px_acache *c, const uint8_t *key, size_t klen, uint32_t h)
+{
+	for (struct entry *e = c->buckets[h & c->mask]; e != NULL; e = e->hnext)
+		if (e->hash == h && e->key_len == klen && memcmp(e->data, key, klen) == 0)
+			return e;
+	return NULL;
+}
+
+ssize_t px__acache_get(struct px_acache *c, const uint8_t *q, const struct codec_view *v,
+		       uint64_t now_ms, uint32_t gen, size_t max_size, uint8_t *out)
+{
+	uint8_t key[KEY_MAX];
+	size_t klen = make_key(q, v, key);
+
+	if (klen == 0)
+		return -ENOENT;
+	uint32_t h = hash_key(key, klen);
+	struct entry *e = find(c, key, klen, h);
+	if (e == NULL)
+		return -ENOENT;
+	if (e->gen != gen || e->expire_ms <= now_ms) {
+		entry_remove(c, e);
+		return -ENOENT;
+	}
+	if (e->resp_len > max_size)
+		return -EMSGSIZE;
+	if (c->lru_head != e) {
+		lru_unlink(c, e);
+		lru_push(c, e);
+	}
+	const uint8_t *resp = e->data + e->key_len;
+	memcpy(out, resp, e->resp_len);
+	/* The client's ID, RD bit and spelling of the name. */
+	out[0] = q[0];
+	out[1] = q[1];
+	out[2] = (uint8_t)((out[2] & ~0x01) | (q[2] & 0x01));
+	memcpy(out + CODEC_HDR_LEN, q + v->qname_off, v->qname_len);
+	uint32_t age = (uint32_t)((now_ms - e->stored_ms) / 1000);
+	if (age > 0) {
+		const uint8_t *offs = e->data + e->key_len + e->resp_len;
+		for (unsigned i = 0; i < e->n_ttl; i++) {
+			uint16_t off;
+			memcpy(&off, offs + 2 * i, 2);
+			codec_put_u32(out + off, codec_get_u32(out + off) - age);
+		}
+	}
+	return e->resp_len;
+}
+
+void px__acache_put(struct px_acache *c, const uint8_t *q, const struct codec_view *v,
+		    const uint8_t *resp, size_t rlen, uint64_t now_ms, uint32_t gen)
+{
+	uint8_t key[KEY_MAX];
+	size_t klen = make_key(q, v, key);
+	struct codec_view rv;
+	uint16_t offs[TTL_OFFS_MAX];
+	unsigned n_ttl = 0;
+	uint32_t min_ttl = UINT32_MAX;
+
+	if (klen == 0 || rlen < CODEC_HDR_LEN || codec_hdr_tc(resp))
+		return;
+	unsigned rcode = codec_hdr_rcode(resp);
+	if (rcode != CODEC_RCODE_NOERROR && rcode != CODEC_RCODE_NXDOMAIN)
+		return;
+	if (codec_scan(resp, rlen, &rv) < 0 || rv.has_tsig || rv.qdcount != 1 ||
+	    rv.qname_len != v->qname_len || rv.ext_rcode != 0)
+		return;
+	for (int sec = CODEC_SEC_ANSWER; sec <= CODEC_SEC_ADDITIONAL; sec++) {
+		struct codec_rr_iter it;
+		struct codec_rr rr;
+		codec_rr_iter_init(&it, resp, rlen, &rv, (enum codec_section)sec);
+		while (codec_rr_next(&it, &rr) == 1) {
+			if (rr.type == CODEC_TYPE_OPT)
+				continue;
+			if (n_ttl == TTL_OFFS_MAX)
+				return;
+			offs[n_ttl++] = rr.ttl_off;
+			uint32_t ttl = rr.ttl > 0x7fffffffu ? 0 : rr.ttl;
+			/* RFC 2308: a negative answer lives for min(SOA TTL, MINIMUM). */
+			if (rr.type == CODEC_TYPE_SOA && rv.ancount == 0 && rr.rdlen >= 4) {
+				uint32_t minimum = codec_get_u32(resp + rr.rdata_off + rr.rdlen - 4);
+				if (minimum < ttl)
+					ttl = minimum;
+			}
+			if (ttl < min_ttl)
+				min_ttl = ttl;
+		}
+	}
+	/* Nothing says how long it may live, or it may not live at all. */
+	if (min_ttl == UINT32_MAX || min_ttl == 0)
+		return;
+
+	uint32_t h = hash_key(key, klen);
+	struct entry *old = find(c, key, klen, h);
+	if (old != NULL)
+		entry_remove(c, old);
+	size_t bytes = sizeof(struct entry) + klen + rlen + 2 * (size_t)n_ttl;
+	if (bytes > c->max_bytes)
+		return;
+	while (c->bytes + bytes > c->max_bytes && c->lru_tail != NULL)
+		entry_remove(c, c->lru_tail);
+	struct entry *e = malloc(bytes);
+	if (e == NULL)
+		return;
+	e->stored_ms = now_ms;
+	e->expire_ms = now_ms + (uint64_t)min_ttl * 1000;
+	e->gen = gen;
+	e->hash = h;
+	e->key_len = (uint16_t)klen;
+	e->resp_len = (uint16_t)rlen;
+	e->n_ttl = (uint16_t)n_ttl;
+	e->bytes = bytes;
+	memcpy(e->data, key, klen);
+	memcpy(e->data + klen, resp, rlen);
+	memcpy(e->data + klen + rlen, offs, 2 * (size_t)n_ttl);
+	e->hnext = c->buckets[h & c->mask];
+	c->buckets[h & c->mask] = e;
+	lru_push(c, e);
+	c->bytes += bytes;
+	c->entries++;
+}
+
+void px__acache_offer(struct px_worker *w, const struct px_txn *t, const uint8_t *msg,
+		      size_t len)
+{
+	/* Names apexd flattens are the target cache's business. */
+	if (t->flat_eligible || t->keepalive)
+		return;
+	px__acache_put(w->acache, t->q, &t->qv, msg, len, px__now(w),
+		       atomic_load_explicit(&w->srv->acache_gen, memory_order_relaxed));
+}
