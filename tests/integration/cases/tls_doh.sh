@@ -70,7 +70,24 @@ for m in post get; do
 		ddoh --method $m noaaaa.example.test AAAA --rcode NOERROR
 	check "$M: flattened 40 AAAA (1100+ bytes)" \
 		ddoh --method $m --no-edns big.example.test AAAA --rcode NOERROR --addrs "$(cdn_addrs many.cdn.test AAAA)"
+	# The same as apexd's answer over plain TCP (TTLs masked).
+	for q in "example.test A" "web.example.test A" "noaaaa.example.test AAAA"; do
+		# shellcheck disable=SC2086
+		check "$M: flattened $q = apexd's over TCP" ddoh --method $m --ref "$APEX_PORT" --mask-ttl $q --rcode NOERROR
+	done
 done
+# Message size limits: a POST carries up to 65535 bytes (RFC 8484 6);
+# a GET of a 1500-byte query is a 2 KB URI, served or refused with 414
+# URI Too Long, but not taken for another path.
+check "POST: 65000-byte query (EDNS padding): BIND's answer" \
+	ddoh --ref "$NAMED_PORT" --pad-to 65000 mail.example.test A --rcode NOERROR --min-answers 1
+check "POST: 65535-byte query (EDNS padding): BIND's answer" \
+	ddoh --ref "$NAMED_PORT" --pad-to 65535 mail.example.test A --rcode NOERROR --min-answers 1
+check "GET: 700-byte query (EDNS padding): BIND's answer" \
+	ddoh --method get --ref "$NAMED_PORT" --pad-to 700 mail.example.test A --rcode NOERROR --min-answers 1
+code=$(curl_h2 -o /dev/null -w '%{http_code}' "$DOH_URL?dns=$(doh_b64 --pad-to 1500 mail.example.test A)" || true)
+check "GET: 1500-byte query (2 KB URI): 200 or 414, not 404 (got $code)" bash -c "[[ '$code' == 200 || '$code' == 414 ]]"
+[[ $code == 200 ]] || ERRORS=$((ERRORS + 1))
 
 # Real clients.
 same_short() {
