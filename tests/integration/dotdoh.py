@@ -407,6 +407,28 @@ def cmd_dot_version(a):
         print(f"TLS {a.version} only: refused ({exc.reason or exc})")
 
 
+def cmd_dot_resume(a):
+    """A second connection resumes the first one's session (a TLS 1.3
+    ticket or a TLS 1.2 ticket/ID): one full handshake, then a short one."""
+    v = VERSIONS[a.version]
+    ctx = tls_context(a, minv=v, maxv=v)
+    out = []
+    session = None
+    for i in range(3):
+        raw = socket.create_connection(("127.0.0.1", a.port), 3)
+        raw.settimeout(3)
+        with ctx.wrap_socket(raw, server_hostname=a.hostname, session=session) as s:
+            # The answer is read after the handshake, so TLS 1.3 tickets
+            # that follow it have arrived by the time s.session is taken.
+            r = dns.message.from_wire(dot_exchange(s, make_query(a, "example.test", "SOA", 30 + i)))
+            want(r.rcode() == 0, "no SOA answer")
+            if i > 0:
+                want(s.session_reused, f"connection {i + 1} ({s.version()}) did not resume the session")
+            out.append(f"{s.version()} {'resumed' if s.session_reused else 'full handshake'}")
+            session = s.session
+    print("; ".join(out))
+
+
 def cmd_dot_garbage(a):
     """Not a ClientHello: the server must close (maybe after an alert),
     and go on serving."""
@@ -593,6 +615,8 @@ def main():
     sp.add_argument("--version", choices=VERSIONS, required=True)
     sp.add_argument("--expect", choices=("ok", "refused"), required=True)
     sp.add_argument("--doh-port", type=int, help="test the DoH port (ALPN h2) instead")
+    sp = common(sub.add_parser("dot-resume"))
+    sp.add_argument("--version", choices=VERSIONS, required=True)
     common(sub.add_parser("dot-garbage"))
     common(sub.add_parser("dot-hostname"))
     sp = common(sub.add_parser("doh"))

@@ -151,6 +151,9 @@ s_client_version() {
 check "openssl s_client -tls1_2: handshake, verified" s_client_version 1.2 ok
 check "openssl s_client -tls1_3: handshake, verified" s_client_version 1.3 ok
 
+check "TLS 1.2 session resumed on reconnect" dd dot-resume --version 1.2
+check "TLS 1.3 session resumed on reconnect (ticket)" dd dot-resume --version 1.3
+
 check "garbage instead of a ClientHello: closed, apexd serves on" dd dot-garbage
 check "after the garbage: UDP still answered" cmp_q --edns mail.example.test A --expect-min-answers 1
 check "after the garbage: TCP still answered" cmp_q --tcp --edns mail.example.test A --expect-min-answers 1
