@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # DNS over TLS (RFC 7858) on apexd's dot listener, with the certificate
 # verified against the test CA everywhere: answers byte for byte equal to
-# BIND's (over plain TCP), flattened answers, 20 queries pipelined on one
-# connection, kdig +tls, ALPN "dot", garbage instead of a ClientHello,
-# TLS 1.2 and 1.3 with min-version 1.2 and 1.3, the idle timeout and
-# max-connections counting TLS connections; counters at SIGTERM.
+# BIND's (over plain TCP), flattened answers equal to apexd's over TCP,
+# 20 queries pipelined on one connection and 300 read only after all are
+# sent, 65535-byte queries, kdig +tls, ALPN "dot", session resumption,
+# garbage instead of a ClientHello, TLS 1.2 and 1.3 with min-version 1.2
+# and 1.3, the idle timeout and max-connections counting TLS connections;
+# counters at SIGTERM.
 # The backend is flatlib.sh's: BIND with the flattening zones, a CDN named
 # and unbound, so relayed and flattened answers both travel over TLS.
 # Functions run through `check` look unreachable to shellcheck (SC2317).
