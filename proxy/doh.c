@@ -44,7 +44,7 @@ struct doh_stream {
 	bool ct_seen;
 	bool too_big;
 	bool answered;
-	char path[PX_DOH_PATH_MAX];
+	char *path; /* as long as the client sent, up to PX_DOH_PATH_MAX */
 	size_t path_len;
 	uint8_t *body;
 	size_t body_len;
@@ -75,6 +75,7 @@ static void stream_free(struct px_doh *d, struct doh_stream *s)
 		s->next->prev = s->prev;
 	free(s->body);
 	free(s->resp);
+	free(s->path);
 	free(s);
 }
 
@@ -257,10 +258,13 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
 		else
 			s->method = PX_DOH_METHOD_OTHER;
 	} else if (namelen == 5 && memcmp(name, ":path", 5) == 0) {
-		if (valuelen > PX_DOH_PATH_MAX) {
+		char *p = valuelen <= PX_DOH_PATH_MAX && s->path == NULL ? malloc(valuelen + 1) : NULL;
+		if (p == NULL) {
 			s->path_too_long = true;
 		} else {
-			memcpy(s->path, value, valuelen);
+			memcpy(p, value, valuelen);
+			p[valuelen] = '\0';
+			s->path = p;
 			s->path_len = valuelen;
 		}
 	} else if (namelen == 12 && memcmp(name, "content-type", 12) == 0) {

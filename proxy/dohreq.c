@@ -115,8 +115,11 @@ int px_doh_req_decode(const struct px_doh_req *r, const char *doh_path, uint8_t 
 	size_t base = q != NULL ? (size_t)(q - path) : r->path_len;
 	size_t want = strlen(doh_path);
 
-	if (r->path_too_long || r->path_len > PX_DOH_PATH_MAX || base != want ||
-	    memcmp(path, doh_path, base) != 0)
+	/* A GET carries the query in the URI: 16 KiB holds any query of up to
+	 * 12 KiB, far beyond real ones; longer is 414 (RFC 9110 15.5.15). */
+	if (r->path_too_long || r->path_len > PX_DOH_PATH_MAX)
+		return PX_DOH_HTTP_URI_TOO_LONG;
+	if (base != want || memcmp(path, doh_path, base) != 0)
 		return PX_DOH_HTTP_NOT_FOUND;
 
 	if (r->method == PX_DOH_METHOD_GET) {

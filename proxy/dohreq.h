@@ -22,7 +22,7 @@
 /* Longest :path kept; a longer one cannot be ours (the configured doh-path
  * is at most 128 bytes) and gets 404. It also bounds a GET query to about
  * 768 decoded bytes. */
-#define PX_DOH_PATH_MAX 1024
+#define PX_DOH_PATH_MAX 16384
 
 /* HTTP statuses px_doh_req_decode() returns (RFC 9110 section 15). */
 #define PX_DOH_HTTP_OK 200
@@ -30,6 +30,7 @@
 #define PX_DOH_HTTP_NOT_FOUND 404
 #define PX_DOH_HTTP_BAD_METHOD 405
 #define PX_DOH_HTTP_TOO_LARGE 413
+#define PX_DOH_HTTP_URI_TOO_LONG 414
 #define PX_DOH_HTTP_BAD_MEDIA_TYPE 415
 
 /** The request method, as far as DoH cares. */

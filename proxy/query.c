@@ -143,6 +143,11 @@ void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum 
 	} else {
 		rc = px__backend_send(w, t);
 	}
+	if (rc == UV_EMSGSIZE && origin == PX_ORIGIN_TCP) {
+		/* Bigger than a UDP datagram may be (65507): a TCP client's
+		 * query of up to 65535 bytes goes to BIND over TCP. */
+		rc = px__backend_send_tcp(w, t);
+	}
 	if (rc == -EADDRINUSE) {
 		PX_STAT_INC(&w->stats, id_busy);
 		px__txn_fail(w, t, CODEC_EDE_OTHER,

@@ -547,7 +547,7 @@ static void test_dohreq_missing_path_gives_404(void **state)
 	assert_int_equal(decode(&r, buf, sizeof(buf), &msg, &len), 404);
 }
 
-static void test_dohreq_path_too_long_gives_404(void **state)
+static void test_dohreq_path_too_long_gives_414(void **state)
 {
 	(void)state;
 	uint8_t wire[512], buf[PX_DOH_MSG_MAX];
@@ -562,7 +562,7 @@ static void test_dohreq_path_too_long_gives_404(void **state)
 	snprintf(path, sizeof(path), PATH "?dns=%s", enc);
 	struct px_doh_req r = get_req(path);
 	r.path_too_long = true;
-	assert_int_equal(decode(&r, buf, sizeof(buf), &msg, &len), 404);
+	assert_int_equal(decode(&r, buf, sizeof(buf), &msg, &len), 414);
 
 	/* A longer path handed over as is gets the same. */
 	char *lp = malloc(PX_DOH_PATH_MAX + 2);
@@ -571,7 +571,7 @@ static void test_dohreq_path_too_long_gives_404(void **state)
 	memcpy(lp, path, strlen(path));
 	lp[PX_DOH_PATH_MAX + 1] = '\0';
 	r = get_req(lp);
-	assert_int_equal(decode(&r, buf, sizeof(buf), &msg, &len), 404);
+	assert_int_equal(decode(&r, buf, sizeof(buf), &msg, &len), 414);
 	free(lp);
 }
 
@@ -669,7 +669,7 @@ int main(void)
 	        cmocka_unit_test(test_dohreq_wrong_path_gives_404),
 	        cmocka_unit_test(test_dohreq_prefix_path_with_query_gives_404),
 	        cmocka_unit_test(test_dohreq_missing_path_gives_404),
-	        cmocka_unit_test(test_dohreq_path_too_long_gives_404),
+	        cmocka_unit_test(test_dohreq_path_too_long_gives_414),
 	        cmocka_unit_test(test_dohreq_other_method_gives_405),
 	        cmocka_unit_test(test_dohreq_configured_path_is_used),
 	        cmocka_unit_test(test_dohreq_content_type_variants_match_as_documented),
