@@ -127,6 +127,9 @@ check "python client: another hostname refused" dd dot-hostname --hostname not-l
 check "ALPN: offering dot selects dot" dd dot-alpn --offer dot --expect dot --query
 check "ALPN: offering h2,dot selects dot" dd dot-alpn --offer h2,dot --expect dot --query
 check "ALPN: a client offering none is served" dd dot-alpn --offer '' --expect none --query
+check "ALPN (GREASE): an unknown id next to dot is ignored" dd dot-alpn --offer ignore/dot,dot --expect dot --query
+check "ALPN: HTTP ids only (h2, http/1.1): no_application_protocol (RFC 7301)" \
+	dd dot-alpn --offer h2,http/1.1 --expect fail
 openssl_alpn() {
 	local out
 	out=$(timeout 10 openssl s_client -connect "127.0.0.1:$DOT_PORT" -servername localhost \
