@@ -64,12 +64,16 @@ static void fail_all_on_bsock(struct px_bsock *s, int err)
 	}
 }
 
+/* Under load BIND's answers arrive in bursts: like the listeners, the
+ * backend sockets read up to PX_UDP_RX_CHUNKS of them per system call,
+ * into the worker's receive block (libuv runs one callback at a time,
+ * and every datagram is handled before its callback returns). */
 static void bsock_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct px_bsock *s = h->data;
 	(void)suggested;
-	buf->base = (char *)s->w->be_rx;
-	buf->len = PX_UDP_DGRAM_MAX;
+	buf->base = (char *)s->w->udp_rx;
+	buf->len = (size_t)PX_UDP_RX_CHUNKS * PX_UDP_DGRAM_MAX;
 }
 
 static void bsock_recv_cb(uv_udp_t *h, ssize_t n, const uv_buf_t *buf,
@@ -145,7 +149,7 @@ static int bsock_open(struct px_worker *w, struct px_bsock **out)
 	if (s == NULL)
 		return -ENOMEM;
 	s->w = w;
-	rc = uv_udp_init_ex(&w->loop, &s->h, be->sa.ss_family);
+	rc = uv_udp_init_ex(&w->loop, &s->h, (unsigned)be->sa.ss_family | UV_UDP_RECVMMSG);
 	if (rc < 0) {
 		free(s);
 		return rc;

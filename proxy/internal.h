@@ -232,8 +232,8 @@ struct px_worker {
 	struct px_acache *acache; /* [cache] answers = yes */
 	struct px_up *ups; /* apexd's own queries in flight (upstream.c) */
 
-	uint8_t *udp_rx;   /* PX_UDP_RX_CHUNKS * PX_UDP_DGRAM_MAX, listeners' recvmmsg */
-	uint8_t *be_rx;    /* PX_UDP_DGRAM_MAX, backend UDP answers */
+	uint8_t *udp_rx;   /* PX_UDP_RX_CHUNKS * PX_UDP_DGRAM_MAX: recvmmsg of the
+			    * listeners and the backend sockets alike */
 	uint8_t *up_rx;    /* PX_UDP_DGRAM_MAX, answers to apexd's own queries */
 	uint8_t *ac_out;   /* CODEC_MAX_MSG, an answer from the answer cache */
 

@@ -145,11 +145,10 @@ int px__worker_init(struct px_worker *w, struct px_server *srv, unsigned idx)
 	w->loop.data = w;
 	rc = -ENOMEM;
 	w->udp_rx = malloc((size_t)PX_UDP_RX_CHUNKS * PX_UDP_DGRAM_MAX);
-	w->be_rx = malloc(PX_UDP_DGRAM_MAX);
 	w->up_rx = malloc(PX_UDP_DGRAM_MAX);
 	w->ac_out = malloc(CODEC_MAX_MSG);
 	w->txns = calloc(PX_TXN_SLOTS, sizeof(*w->txns));
-	if (w->udp_rx == NULL || w->be_rx == NULL || w->up_rx == NULL || w->ac_out == NULL || w->txns == NULL)
+	if (w->udp_rx == NULL || w->up_rx == NULL || w->ac_out == NULL || w->txns == NULL)
 		goto fail;
 	for (uint32_t i = PX_TXN_SLOTS; i-- > 0;) {
 		w->txns[i].idx = i;
@@ -174,13 +173,12 @@ int px__worker_init(struct px_worker *w, struct px_server *srv, unsigned idx)
 	return 0;
 fail:
 	free(w->txns);
-	free(w->be_rx);
 	free(w->up_rx);
 	free(w->ac_out);
 	free(w->udp_rx);
 	w->ac_out = NULL;
 	w->txns = NULL;
-	w->be_rx = w->up_rx = w->udp_rx = NULL;
+	w->up_rx = w->udp_rx = NULL;
 	uv_loop_close(&w->loop);
 	return rc;
 }
@@ -244,7 +242,6 @@ void px__worker_deinit(struct px_worker *w)
 	free(w->post);
 	px__acache_free(w->acache);
 	free(w->txns);
-	free(w->be_rx);
 	free(w->up_rx);
 	free(w->ac_out);
 	free(w->udp_rx);

@@ -28,10 +28,22 @@ APEX_PID=$!
 PIDS+=("$APEX_PID")
 wait_dns "$APEX_PORT" || { fail "apexd did not start"; finish; }
 
-# The first answer comes from BIND, the next ones from the cache: all must
-# be BIND's bytes (within one second the TTLs have not aged).
+# The first answer comes from BIND: its bytes. The next ones come from the
+# cache: BIND's records, TTLs lowered by the seconds they spent there (a
+# loaded machine may cross a second between two queries).
+check "www.dyn.test A from BIND equals BIND" cmp_q www.dyn.test A
+check "NXDOMAIN from BIND equals BIND" cmp_q nothere.dyn.test A
+same_records() { # NAME [dig options]: records and TTLs within 5 s of BIND's
+	local name=$1 a b
+	shift
+	a=$(dig @127.0.0.1 -p "$APEX_PORT" +nocookie +noall +answer +authority "$@" "$name" A)
+	b=$(dig @127.0.0.1 -p "$NAMED_PORT" +nocookie +noall +answer +authority "$@" "$name" A)
+	[[ -n $a && $(awk '{$2=""; print}' <<<"$a") == $(awk '{$2=""; print}' <<<"$b") ]] || return 1
+	paste <(awk '{print $2}' <<<"$a") <(awk '{print $2}' <<<"$b") |
+		awk '{ if ($1 > $2 || $1 < $2 - 5) exit 1 }'
+}
 for i in 1 2 3; do
-	check "www.dyn.test A, round $i, equals BIND" cmp_q www.dyn.test A
+	check "www.dyn.test A, round $i, BIND's records" same_records www.dyn.test
 	# Keyed case-insensitively (as dnsdist's packet cache is): the same
 	# records, the question spelled as asked, but not BIND's bytes, since
 	# BIND writes a mixed-case query's answer owner uncompressed.
@@ -40,8 +52,8 @@ for i in 1 2 3; do
 		"$(dig @127.0.0.1 -p "$NAMED_PORT" +nocookie +short WwW.DyN.TeSt A)"
 	check "mixed case, round $i, question spelled as asked" sh -c \
 		"dig @127.0.0.1 -p $APEX_PORT +nocookie WwW.DyN.TeSt A | grep -q '^;WwW.DyN.TeSt.'"
-	check "NXDOMAIN, round $i, equals BIND" cmp_q nothere.dyn.test A
-	check "over TCP, round $i, equals BIND" cmp_q www.dyn.test A --tcp
+	check "NXDOMAIN, round $i, BIND's records" same_records nothere.dyn.test
+	check "over TCP, round $i, BIND's records" same_records www.dyn.test +tcp
 done
 
 ttl_of() { dig @127.0.0.1 -p "$APEX_PORT" +nocookie +noall +answer "$1" A | awk '{print $2; exit}'; }
