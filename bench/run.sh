@@ -460,7 +460,7 @@ stop_proxy() { # stop_proxy NAME [LABEL]: sets STOP_SERVFAIL (apexd: its counter
 		if grep -qE ' (error|warning) |assert|Sanitizer|Abort' "$RUN/$name.log"; then
 			note "$label logged: $(grep -E ' (error|warning) |assert|Sanitizer|Abort' "$RUN/$name.log" | head -3 | tr '\n' ' ')"
 		fi
-		mv "$RUN/$name.log" "$RUN/$label.log"
+		[[ $label == "$name" ]] || mv "$RUN/$name.log" "$RUN/$label.log"
 	fi
 	return 0
 }
