@@ -274,8 +274,10 @@ void px__acache_put(struct px_acache *c, const uint8_t *q, const struct codec_vi
 void px__acache_offer(struct px_worker *w, const struct px_txn *t, const uint8_t *msg,
 		      size_t len)
 {
-	/* Names apexd flattens are the target cache's business. */
-	if (t->flat_eligible || t->keepalive)
+	/* Called only for answers relayed as BIND wrote them: a name whose
+	 * answer was flattened never gets here (the target cache has it),
+	 * and a NOTIFY flushes both when the zone changes. */
+	if (t->keepalive)
 		return;
 	px__acache_put(w->acache, t->q, &t->qv, msg, len, px__now(w),
 		       atomic_load_explicit(&w->srv->acache_gen, memory_order_relaxed));

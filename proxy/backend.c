@@ -8,6 +8,12 @@
  * busy on every open one. An answer is matched on socket + ID + the
  * question's bytes, then relayed to the client as BIND wrote it.
  *
+ * Only when the client's ID is busy on every open socket and the query
+ * is not TSIG-signed (nothing then depends on the ID: RFC 8484 asks DoH
+ * clients to send ID 0 on every query) does it travel under another,
+ * free ID; the answer gets the client's ID back before anything else
+ * sees it.
+ *
  * TCP: used when BIND truncates an answer for a TCP client (the client's
  * buffer size travels with its query, so BIND decides), and for zone
  * transfers. Connections are pooled per worker and pipelined; a transfer
@@ -34,7 +40,7 @@ static _Atomic uint64_t refused_log;
  * without a question (some error replies) is matched on the ID alone. */
 static bool answer_matches(const struct px_txn *t, const uint8_t *msg, size_t len)
 {
-	if (len < CODEC_HDR_LEN || codec_hdr_id(msg) != t->qv.id)
+	if (len < CODEC_HDR_LEN || codec_hdr_id(msg) != t->bid)
 		return false;
 	if (t->qv.qdcount == 0 || codec_hdr_qdcount(msg) == 0)
 		return true;
@@ -42,6 +48,14 @@ static bool answer_matches(const struct px_txn *t, const uint8_t *msg, size_t le
 	if (len < CODEC_HDR_LEN + qlen || t->qlen < CODEC_HDR_LEN + qlen)
 		return false;
 	return memcmp(msg + CODEC_HDR_LEN, t->q + CODEC_HDR_LEN, qlen) == 0;
+}
+
+/* The answer carried t->bid: give it the client's ID back. The buffer is
+ * one of ours (a receive block or a connection buffer). */
+static void restore_id(const struct px_txn *t, const uint8_t *msg)
+{
+	if (t->bid != t->qv.id)
+		codec_put_u16((uint8_t *)msg, t->qv.id);
 }
 
 static void fail_all_on_bsock(struct px_bsock *s, int err)
@@ -111,6 +125,7 @@ static void bsock_recv_cb(uv_udp_t *h, ssize_t n, const uv_buf_t *buf,
 	s->slot[id] = 0;
 	s->inflight--;
 	t->bsock = NULL;
+	restore_id(t, msg);
 
 	if (codec_hdr_tc(msg) && t->origin == PX_ORIGIN_TCP) {
 		/* The client's buffer size limited BIND; the client itself came
@@ -182,6 +197,10 @@ static void bsend_cb(uv_udp_send_t *req, int status)
 	free(req);
 }
 
+/* Sockets are cheap to keep few: an unsigned query whose ID is busy
+ * everywhere takes a free ID on an open socket before a socket is added. */
+#define PX_BID_TRIES 16
+
 int px__backend_send(struct px_worker *w, struct px_txn *t)
 {
 	uint16_t id = t->qv.id;
@@ -194,6 +213,18 @@ int px__backend_send(struct px_worker *w, struct px_txn *t)
 			break;
 		}
 	}
+	if (s == NULL && !t->qv.has_tsig) {
+		for (unsigned i = 0; i < w->n_bsock && s == NULL; i++) {
+			for (unsigned k = 0; k < PX_BID_TRIES; k++) {
+				uint16_t cand = px__rand16(w);
+				if (w->bsock[i]->slot[cand] == 0) {
+					s = w->bsock[i];
+					id = cand;
+					break;
+				}
+			}
+		}
+	}
 	if (s == NULL) {
 		if (w->n_bsock == PX_BACKEND_MAX_SOCKS)
 			return -EADDRINUSE;
@@ -201,6 +232,10 @@ int px__backend_send(struct px_worker *w, struct px_txn *t)
 		if (rc < 0)
 			return rc;
 	}
+	t->bid = id;
+	/* The stored query keeps the client's ID (flattening answers from
+	 * it); the ID on the wire goes in only for the send. */
+	codec_put_u16(t->q, id);
 	uv_buf_t b = uv_buf_init((char *)t->q, t->qlen);
 	rc = uv_udp_try_send(&s->h, &b, 1, NULL);
 	if (rc == UV_ECONNREFUSED) {
@@ -210,14 +245,17 @@ int px__backend_send(struct px_worker *w, struct px_txn *t)
 	}
 	if (rc == UV_EAGAIN || rc == UV_ENOBUFS) {
 		struct bsend_req *r = malloc(sizeof(*r) + t->qlen);
-		if (r == NULL)
-			return -ENOMEM;
-		memcpy(r->data, t->q, t->qlen);
-		b = uv_buf_init((char *)r->data, t->qlen);
-		rc = uv_udp_send(&r->req, &s->h, &b, 1, NULL, bsend_cb);
-		if (rc < 0)
-			free(r);
+		if (r == NULL) {
+			rc = -ENOMEM;
+		} else {
+			memcpy(r->data, t->q, t->qlen);
+			b = uv_buf_init((char *)r->data, t->qlen);
+			rc = uv_udp_send(&r->req, &s->h, &b, 1, NULL, bsend_cb);
+			if (rc < 0)
+				free(r);
+		}
 	}
+	codec_put_u16(t->q, t->qv.id);
 	if (rc < 0)
 		return rc;
 	s->slot[id] = t->idx + 1;
@@ -398,6 +436,7 @@ static void bconn_frame(struct px_bconn *b, const uint8_t *msg, size_t len)
 		PX_STAT_INC(&w->stats, backend_unmatched);
 		return;
 	}
+	restore_id(t, msg);
 	if (t->xfr) {
 		bool done = xfr_step(t, msg, len);
 		px__txn_reply(w, t, msg, len);
@@ -478,7 +517,7 @@ static int bconn_open(struct px_worker *w, bool exclusive, struct px_bconn **out
 static bool bconn_id_waiting(const struct px_bconn *b, uint16_t id)
 {
 	for (const struct px_txn *x = b->waiting; x != NULL; x = x->bnext)
-		if (x->qv.id == id)
+		if (x->bid == id)
 			return true;
 	return false;
 }
@@ -503,7 +542,7 @@ int px__backend_send_tcp(struct px_worker *w, struct px_txn *t)
 	if (!t->xfr) {
 		for (struct px_bconn *x = w->bconns; x != NULL; x = x->next) {
 			if (!x->closing && !x->exclusive && x->inflight < PX_BCONN_MAX_INFLIGHT &&
-			    !bconn_id_waiting(x, t->qv.id)) {
+			    !bconn_id_waiting(x, t->bid)) {
 				b = x;
 				break;
 			}
@@ -521,6 +560,7 @@ int px__backend_send_tcp(struct px_worker *w, struct px_txn *t)
 		return -ENOMEM;
 	codec_put_u16(r->data, t->qlen);
 	memcpy(r->data + 2, t->q, t->qlen);
+	codec_put_u16(r->data + 2, t->bid);
 	uv_buf_t wb = uv_buf_init((char *)r->data, 2 + (unsigned)t->qlen);
 	/* libuv queues writes issued while the connect is under way. */
 	rc = uv_write(&r->req, (uv_stream_t *)&b->h, &wb, 1, bwrite_cb);
@@ -541,8 +581,8 @@ void px__backend_forget(struct px_worker *w, struct px_txn *t)
 	(void)w;
 	if (t->bsock != NULL) {
 		struct px_bsock *s = t->bsock;
-		if (s->slot[t->qv.id] == t->idx + 1) {
-			s->slot[t->qv.id] = 0;
+		if (s->slot[t->bid] == t->idx + 1) {
+			s->slot[t->bid] = 0;
 			s->inflight--;
 		}
 		t->bsock = NULL;

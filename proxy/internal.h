@@ -114,6 +114,7 @@ struct px_txn {
 	bool via_tcp; /**< currently waiting on a backend TCP connection */
 	bool xfr;     /**< AXFR/IXFR relayed message by message */
 	bool keepalive; /**< the query carries edns-tcp-keepalive (RFC 7828) */
+	uint16_t bid;   /**< the ID on the wire to the backend (see backend.c) */
 
 	/* Client side. */
 	struct px_udp_listener *ul;     /* UDP origin */
@@ -248,6 +249,8 @@ struct px_worker {
 	uint32_t *post;
 	size_t n_post, cap_post;
 
+	uint32_t rng; /* xorshift state: spreading, not secrecy (see upstream.c for that) */
+
 	struct px_stats stats;
 };
 
@@ -347,6 +350,17 @@ bool px__from_backend(const struct px_worker *w, const struct sockaddr *peer);
 /* Keeps BIND's answer to t in the answer cache when both are kept. */
 void px__acache_offer(struct px_worker *w, const struct px_txn *t, const uint8_t *msg,
 		      size_t len);
+
+/* A cheap per-worker pseudo-random number (xorshift32). */
+static inline uint16_t px__rand16(struct px_worker *w)
+{
+	uint32_t x = w->rng;
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	w->rng = x;
+	return (uint16_t)(x >> 8);
+}
 
 /* Millisecond clock of the worker's loop. */
 static inline uint64_t px__now(struct px_worker *w)

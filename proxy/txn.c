@@ -58,6 +58,7 @@ int px__txn_set_query(struct px_txn *t, const uint8_t *q, size_t len, const stru
 	memcpy(t->q, q, len);
 	t->qlen = (uint16_t)len;
 	t->qv = *v;
+	t->bid = v->id;
 	return 0;
 }
 

@@ -137,6 +137,9 @@ int px__worker_init(struct px_worker *w, struct px_server *srv, unsigned idx)
 	int rc;
 
 	w->idx = idx;
+	w->rng = 2463534242u ^ (idx * 0x9e3779b9u) ^ (uint32_t)getpid();
+	if (w->rng == 0)
+		w->rng = 1;
 	w->srv = srv;
 	w->cfg = srv->cfg;
 	rc = uv_loop_init(&w->loop);
