@@ -182,7 +182,8 @@ void px__doh_reply(struct px_conn *c, int32_t stream, const uint8_t *msg, size_t
 	};
 	nghttp2_data_provider prd = {.source.ptr = s, .read_callback = resp_read_cb};
 	nghttp2_submit_response(d->session, stream, hdrs, ttl >= 0 ? 4 : 3, &prd);
-	doh_flush(d);
+	/* Answers of one loop turn leave together (px__worker_flush). */
+	px__conn_queue_flush(c);
 }
 
 /* --- requests ----------------------------------------------------------- */
@@ -427,6 +428,12 @@ int px__doh_start(struct px_conn *c)
 	nghttp2_submit_settings(d->session, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
 	doh_flush(d);
 	return 0;
+}
+
+void px__doh_flush(struct px_conn *c)
+{
+	if (c->doh != NULL)
+		doh_flush(c->doh);
 }
 
 void px__doh_goaway(struct px_conn *c)

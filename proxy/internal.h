@@ -199,6 +199,12 @@ struct px_conn {
 	struct px_rbuf plain;   /* DoT: decrypted frames waiting to be peeled */
 	struct px_doh *doh;     /* DoH: the HTTP/2 session (doh.c) */
 	int32_t cur_stream;     /* DoH: the stream px__conn_send() answers */
+
+	/* Answers wait here until the worker's check phase writes them all
+	 * at once: one TLS record and one system call for a burst. */
+	struct px_rbuf out;     /* TCP: frames; DoT: plaintext frames */
+	bool flush_queued;      /* on the worker's flush list (holds a ref) */
+	struct px_conn *flush_next;
 };
 
 struct px_worker {
@@ -230,6 +236,9 @@ struct px_worker {
 	unsigned inflight;
 
 	struct px_conn *conns;
+	struct px_conn *flush_head; /* connections with answers to write */
+	uv_check_t flush_check;     /* after poll: answers from I/O callbacks */
+	uv_prepare_t flush_prepare; /* before poll: answers from timers (deadlines) */
 	struct px_acache *acache; /* [cache] answers = yes */
 	struct px_up *ups; /* apexd's own queries in flight (upstream.c) */
 
@@ -318,6 +327,10 @@ void px__conn_send(struct px_conn *c, const uint8_t *msg, size_t len);
 void px__conn_query_done(struct px_conn *c);
 void px__conn_unref(struct px_conn *c);
 void px__conn_close(struct px_conn *c);
+/* Writes out the answers queued on connections (the check handle). */
+void px__worker_flush(struct px_worker *w);
+/* Has the connection's output written at the end of this loop turn. */
+void px__conn_queue_flush(struct px_conn *c);
 /* The client's address, into ss; NULL if unknown. */
 const struct sockaddr *px__conn_peer(struct px_conn *c, struct sockaddr_storage *ss);
 
@@ -329,6 +342,8 @@ void px__doh_recv(struct px_conn *c, const uint8_t *p, size_t n);
 void px__doh_reply(struct px_conn *c, int32_t stream, const uint8_t *msg, size_t len);
 /* Shutdown: GOAWAY, then close when the streams in flight are answered. */
 void px__doh_goaway(struct px_conn *c);
+/* Writes what nghttp2 has to send now. */
+void px__doh_flush(struct px_conn *c);
 void px__doh_free(struct px_conn *c);
 
 /* backend.c */

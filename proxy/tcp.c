@@ -33,6 +33,7 @@ static void conn_free(struct px_conn *c)
 		c->next->prev = c->prev;
 	free(c->in.buf);
 	free(c->plain.buf);
+	free(c->out.buf);
 	if (c->doh != NULL)
 		px__doh_free(c);
 	tls_stream_free(c->tls);
@@ -58,11 +59,16 @@ static void conn_handle_closed(uv_handle_t *h)
 		px__conn_unref(c);
 }
 
+static int conn_write_out(struct px_conn *c);
+
 void px__conn_close(struct px_conn *c)
 {
 	if (c->closing)
 		return;
-	/* A clean TLS close tells the client no answer was cut off. */
+	/* Answers still queued go first; then a clean TLS close tells the
+	 * client no answer was cut off. */
+	if (c->kind != PX_CONN_DOH)
+		conn_write_out(c);
 	if (c->tls != NULL)
 		tls_stream_shutdown(c->tls);
 	c->closing = true;
@@ -315,8 +321,8 @@ void px__conn_query_done(struct px_conn *c)
 {
 	if (c->closing)
 		return;
-	if (c->inflight == 0 && (c->eof || c->w->draining) && uv_stream_get_write_queue_size(
-								     (uv_stream_t *)&c->h) == 0) {
+	if (c->inflight == 0 && (c->eof || c->w->draining) && !c->flush_queued &&
+	    uv_stream_get_write_queue_size((uv_stream_t *)&c->h) == 0) {
 		px__conn_close(c);
 		return;
 	}
@@ -345,11 +351,60 @@ static void conn_write_cb(uv_write_t *req, int status)
 	px__conn_unref(c);
 }
 
+/* Past this much queued output a connection is written at once rather
+ * than at the end of the loop turn. */
+#define PX_CONN_OUT_FLUSH (256 * 1024)
+
+/* Writes the queued frames: one TLS write (DoT) or one socket write. */
+static int conn_write_out(struct px_conn *c)
+{
+	struct px_rbuf *o = &c->out;
+	int rc = 0;
+
+	if (o->end == 0 || uv_is_closing((uv_handle_t *)&c->h))
+		return 0;
+	if (c->kind == PX_CONN_DOT) {
+		rc = tls_stream_write(c->tls, o->buf, o->end);
+	} else {
+		uv_buf_t b = uv_buf_init((char *)o->buf, (unsigned)o->end);
+		rc = conn_raw_write(c, &b, 1);
+	}
+	o->end = 0;
+	return rc;
+}
+
+void px__conn_queue_flush(struct px_conn *c)
+{
+	if (c->flush_queued)
+		return;
+	c->flush_queued = true;
+	c->refs++;
+	c->flush_next = c->w->flush_head;
+	c->w->flush_head = c;
+}
+
+void px__worker_flush(struct px_worker *w)
+{
+	while (w->flush_head != NULL) {
+		struct px_conn *c = w->flush_head;
+		w->flush_head = c->flush_next;
+		c->flush_queued = false;
+		if (!c->closing) {
+			if (c->kind == PX_CONN_DOH)
+				px__doh_flush(c);
+			else if (conn_write_out(c) < 0)
+				px__conn_close(c);
+		}
+		if (!c->closing && c->inflight == 0 && (c->eof || w->draining) &&
+		    uv_stream_get_write_queue_size((uv_stream_t *)&c->h) == 0)
+			px__conn_close(c);
+		px__conn_unref(c);
+	}
+}
+
 void px__conn_send(struct px_conn *c, const uint8_t *msg, size_t len)
 {
-	uint8_t pfx[2];
-	uv_buf_t b[2];
-	int rc;
+	struct px_rbuf *o = &c->out;
 
 	if (c->closing)
 		return;
@@ -357,25 +412,27 @@ void px__conn_send(struct px_conn *c, const uint8_t *msg, size_t len)
 		px__doh_reply(c, c->cur_stream, msg, len);
 		return;
 	}
-	codec_put_u16(pfx, (uint16_t)len);
-	if (c->kind == PX_CONN_DOT) {
-		/* One TLS record for prefix and message where it fits. */
-		uint8_t *frame = malloc(len + 2);
-		if (frame == NULL) {
+	if (o->end + len + 2 > o->cap) {
+		size_t ncap = o->cap ? o->cap : PX_TCP_RBUF_INITIAL;
+		while (ncap < o->end + len + 2)
+			ncap *= 2;
+		uint8_t *nb = realloc(o->buf, ncap);
+		if (nb == NULL) {
 			px__conn_close(c);
 			return;
 		}
-		memcpy(frame, pfx, 2);
-		memcpy(frame + 2, msg, len);
-		rc = tls_stream_write(c->tls, frame, len + 2);
-		free(frame);
-	} else {
-		b[0] = uv_buf_init((char *)pfx, 2);
-		b[1] = uv_buf_init((char *)msg, (unsigned)len);
-		rc = conn_raw_write(c, b, 2);
+		o->buf = nb;
+		o->cap = ncap;
 	}
-	if (rc < 0)
-		px__conn_close(c);
+	codec_put_u16(o->buf + o->end, (uint16_t)len);
+	memcpy(o->buf + o->end + 2, msg, len);
+	o->end += len + 2;
+	if (o->end >= PX_CONN_OUT_FLUSH) {
+		if (conn_write_out(c) < 0)
+			px__conn_close(c);
+		return;
+	}
+	px__conn_queue_flush(c);
 }
 
 static void accept_cb(uv_stream_t *server, int status)

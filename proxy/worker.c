@@ -129,7 +129,19 @@ void px__worker_maybe_finish(struct px_worker *w)
 	for (size_t i = 0; i < w->n_udp; i++)
 		uv_close((uv_handle_t *)&w->udp[i].h, close_cb_noop);
 	uv_close((uv_handle_t *)&w->deadline_timer, close_cb_noop);
+	uv_close((uv_handle_t *)&w->flush_check, close_cb_noop);
+	uv_close((uv_handle_t *)&w->flush_prepare, close_cb_noop);
 	uv_close((uv_handle_t *)&w->wake, close_cb_noop);
+}
+
+static void flush_check_cb(uv_check_t *h)
+{
+	px__worker_flush(h->data);
+}
+
+static void flush_prepare_cb(uv_prepare_t *h)
+{
+	px__worker_flush(h->data);
 }
 
 int px__worker_init(struct px_worker *w, struct px_server *srv, unsigned idx)
@@ -173,6 +185,18 @@ int px__worker_init(struct px_worker *w, struct px_server *srv, unsigned idx)
 	w->wake.data = w;
 	uv_timer_init(&w->loop, &w->deadline_timer);
 	w->deadline_timer.data = w;
+	/* Queued answers go out after each poll phase (those of I/O
+	 * callbacks) and before the next (those of timers, which run before
+	 * poll and would otherwise wait for the next I/O). Unreferenced: they
+	 * never keep the loop alive by themselves. */
+	uv_check_init(&w->loop, &w->flush_check);
+	w->flush_check.data = w;
+	uv_check_start(&w->flush_check, flush_check_cb);
+	uv_unref((uv_handle_t *)&w->flush_check);
+	uv_prepare_init(&w->loop, &w->flush_prepare);
+	w->flush_prepare.data = w;
+	uv_prepare_start(&w->flush_prepare, flush_prepare_cb);
+	uv_unref((uv_handle_t *)&w->flush_prepare);
 	return 0;
 fail:
 	free(w->txns);
