@@ -122,3 +122,29 @@ ssize_t codec_build_error(const uint8_t *query, size_t qlen, const struct codec_
 	}
 	return wr.err < 0 ? wr.err : (ssize_t)wr.pos;
 }
+
+size_t codec_build_query(uint8_t *out, uint16_t id, bool rd, const uint8_t *name, size_t len,
+			 uint16_t qtype)
+{
+	size_t pos = CODEC_HDR_LEN;
+
+	assert(len >= 1 && len <= CODEC_MAX_NAME);
+	memset(out, 0, CODEC_HDR_LEN);
+	codec_put_u16(out, id);
+	codec_put_u16(out + 2, rd ? CODEC_FLAG_RD : 0);
+	codec_put_u16(out + 4, 1);  /* QDCOUNT */
+	codec_put_u16(out + 10, 1); /* ARCOUNT: the OPT */
+	memcpy(out + pos, name, len);
+	pos += len;
+	codec_put_u16(out + pos, qtype);
+	codec_put_u16(out + pos + 2, CODEC_CLASS_IN);
+	pos += 4;
+	/* OPT RR: root owner, our payload size as class, extended RCODE 0,
+	 * version 0, DO=0 (apexd never copies signatures), no options. */
+	out[pos++] = 0;
+	codec_put_u16(out + pos, CODEC_TYPE_OPT);
+	codec_put_u16(out + pos + 2, CODEC_EDNS_UDP_SIZE);
+	codec_put_u32(out + pos + 4, 0);
+	codec_put_u16(out + pos + 8, 0);
+	return pos + 10;
+}

@@ -6,11 +6,25 @@
  * Threads: any.
  */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "codec/scan.h"
+
+/** Longest query codec_build_query() writes: header, name, question, OPT. */
+#define CODEC_QUERY_MAX (CODEC_HDR_LEN + CODEC_MAX_NAME + 4 + 11)
+
+/**
+ * Writes a query of apexd's own into out (CODEC_QUERY_MAX bytes): the ID,
+ * RD as asked, one question (name copied as given: an uncompressed wire
+ * name the caller checked, type, class IN), and an OPT RR (RFC 6891: payload
+ * size CODEC_EDNS_UDP_SIZE, version 0, DO=0, no options).
+ * @return the query length.
+ */
+size_t codec_build_query(uint8_t *out, uint16_t id, bool rd, const uint8_t *name, size_t len,
+			 uint16_t qtype);
 
 /** EDE code meaning "add no Extended DNS Error option". */
 #define CODEC_EDE_NONE 0xffff

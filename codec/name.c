@@ -96,9 +96,21 @@ int codec_name_unpack(const uint8_t *msg, size_t len, size_t off, uint8_t *out)
 	return name_walk(msg, len, off, NULL, out);
 }
 
-static uint8_t ascii_lower(uint8_t c)
+bool codec_name_valid(const uint8_t *name, size_t len)
 {
-	return c >= 'A' && c <= 'Z' ? (uint8_t)(c + ('a' - 'A')) : c;
+	size_t pos = 0;
+
+	if (name == NULL || len == 0 || len > CODEC_MAX_NAME)
+		return false;
+	while (pos < len) {
+		uint8_t l = name[pos];
+		if (l > CODEC_MAX_LABEL)
+			return false;
+		if (l == 0)
+			return pos + 1 == len;
+		pos += 1 + (size_t)l;
+	}
+	return false;
 }
 
 int codec_name_equal(const uint8_t *a, size_t alen, size_t aoff, const uint8_t *b, size_t blen,
@@ -116,7 +128,7 @@ int codec_name_equal(const uint8_t *a, size_t alen, size_t aoff, const uint8_t *
 	/* Length octets are <= 63, below 'A', so folding them is harmless and
 	 * a plain octet loop compares label boundaries too. */
 	for (int i = 0; i < la; i++) {
-		if (ascii_lower(na[i]) != ascii_lower(nb[i]))
+		if (codec_ascii_lower(na[i]) != codec_ascii_lower(nb[i]))
 			return 0;
 	}
 	return 1;
@@ -127,7 +139,7 @@ void codec_name_lower(uint8_t *name, size_t len)
 	/* Length octets of an uncompressed name are <= 63, never 'A'..'Z',
 	 * so folding every octet only touches label text. */
 	for (size_t i = 0; i < len; i++)
-		name[i] = ascii_lower(name[i]);
+		name[i] = codec_ascii_lower(name[i]);
 }
 
 /* Output cursor for codec_name_to_text(). Once a piece does not fit,

@@ -33,6 +33,19 @@ int codec_name_unpack(const uint8_t *msg, size_t len, size_t off, uint8_t *out);
 int codec_name_equal(const uint8_t *a, size_t alen, size_t aoff, const uint8_t *b, size_t blen,
 		     size_t boff);
 
+/** ASCII lowercase of one octet (RFC 4343: only A-Z fold). */
+static inline uint8_t codec_ascii_lower(uint8_t c)
+{
+	return c >= 'A' && c <= 'Z' ? (uint8_t)(c + ('a' - 'A')) : c;
+}
+
+/**
+ * Is name[0..len) exactly one uncompressed wire name: labels of at most
+ * 63 octets, no pointer, ending with the root label at name[len - 1],
+ * 1..255 octets in all? NULL is not a name.
+ */
+bool codec_name_valid(const uint8_t *name, size_t len);
+
 /** Lowercases an uncompressed wire name in place (ASCII only). */
 void codec_name_lower(uint8_t *name, size_t len);
 

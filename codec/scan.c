@@ -162,3 +162,22 @@ bool codec_question_equal(const uint8_t *a, size_t alen, const struct codec_view
 	 * a mismatch in case is how 0x20 randomisation spots a forgery. */
 	return la > 0 && la == lb && memcmp(na, nb, (size_t)la) == 0;
 }
+
+bool codec_edns_option(const uint8_t *msg, const struct codec_view *v, uint16_t code,
+		       size_t *data_off, uint16_t *data_len)
+{
+	size_t pos = v->opt_rdata_off, end = pos + v->opt_rdlen;
+
+	if (!v->has_opt)
+		return false;
+	while (pos + 4 <= end) {
+		uint16_t olen = codec_get_u16(msg + pos + 2);
+		if (codec_get_u16(msg + pos) == code) {
+			*data_off = pos + 4;
+			*data_len = olen;
+			return true;
+		}
+		pos += 4 + (size_t)olen;
+	}
+	return false;
+}

@@ -75,6 +75,16 @@ struct codec_view {
 int codec_scan(const uint8_t *msg, size_t len, struct codec_view *v);
 
 /**
+ * Finds the first EDNS option with the given code in the OPT RR of a
+ * message codec_scan() accepted (it checked that every option fits).
+ * @param data_off set to the offset of the option's data
+ * @param data_len set to its length
+ * @return true when found.
+ */
+bool codec_edns_option(const uint8_t *msg, const struct codec_view *v, uint16_t code,
+		       size_t *data_off, uint16_t *data_len);
+
+/**
  * Compares the first question of two messages: same name (ASCII case
  * sensitive, octet for octet, as a server echoes it), type and class.
  * Both views must come from a successful codec_scan() with qdcount >= 1.

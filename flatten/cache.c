@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "codec/name.h"
+
 /* Buckets a shard's table starts with; it doubles when entries outnumber
  * buckets, so chains stay about one long. */
 #define SHARD_BUCKETS_MIN 64
@@ -99,32 +101,9 @@ static size_t alloc_cost(void *p)
 	return malloc_usable_size(p) + sizeof(size_t);
 }
 
-static uint8_t lower(uint8_t ch)
-{
-	return (ch >= 'A' && ch <= 'Z') ? (uint8_t)(ch + ('a' - 'A')) : ch;
-}
-
-/* Checks an uncompressed wire name fills exactly len bytes. */
-static bool name_valid(const uint8_t *name, size_t len)
-{
-	size_t pos = 0;
-
-	if (name == NULL || len == 0 || len > CODEC_MAX_NAME)
-		return false;
-	while (pos < len) {
-		uint8_t l = name[pos];
-		if (l > CODEC_MAX_LABEL)
-			return false;
-		if (l == 0)
-			return pos + 1 == len;
-		pos += 1 + (size_t)l;
-	}
-	return false;
-}
-
 static bool key_valid(const struct flat_cache_key *k)
 {
-	return k != NULL && name_valid(k->name, k->len) &&
+	return k != NULL && codec_name_valid(k->name, k->len) &&
 	       (k->kind == FLAT_KEY_TARGET || k->kind == FLAT_KEY_PRESENCE);
 }
 
@@ -149,7 +128,7 @@ static uint64_t key_hash(uint64_t seed, const struct flat_cache_key *k)
 	uint64_t h = 14695981039346656037ull ^ seed;
 
 	for (size_t i = 0; i < k->len; i++)
-		h = (h ^ lower(k->name[i])) * 1099511628211ull;
+		h = (h ^ codec_ascii_lower(k->name[i])) * 1099511628211ull;
 	h = (h ^ k->type) * 1099511628211ull;
 	h = (h ^ (uint64_t)k->kind) * 1099511628211ull;
 	for (size_t i = 0; i < FLAT_CACHE_ECS_LEN; i++)
@@ -175,7 +154,7 @@ static bool key_match(const struct entry *e, uint64_t h, const struct flat_cache
 	if (memcmp(e->ecs, k->ecs, FLAT_CACHE_ECS_LEN) != 0)
 		return false;
 	for (size_t i = 0; i < k->len; i++)
-		if (lower(k->name[i]) != e->tail[i])
+		if (codec_ascii_lower(k->name[i]) != e->tail[i])
 			return false;
 	return true;
 }
@@ -270,7 +249,7 @@ static struct entry *entry_alloc(const struct flat_cache_key *k, uint64_t h, siz
 	e->name_len = (uint8_t)k->len;
 	memcpy(e->ecs, k->ecs, FLAT_CACHE_ECS_LEN);
 	for (size_t i = 0; i < k->len; i++)
-		e->tail[i] = lower(k->name[i]);
+		e->tail[i] = codec_ascii_lower(k->name[i]);
 	e->cost = (uint32_t)alloc_cost(e);
 	return e;
 }
@@ -677,7 +656,7 @@ static bool value_valid(const struct flat_cache_key *k, const union flat_cache_v
 	if (k->kind == FLAT_KEY_TARGET)
 		return v->result.kind <= FLAT_RES_FAIL &&
 		       (v->result.kind != FLAT_RES_ADDRS || v->result.n_addrs <= FLAT_MAX_ADDRS);
-	return !v->presence.present || name_valid(v->presence.target, v->presence.target_len);
+	return !v->presence.present || codec_name_valid(v->presence.target, v->presence.target_len);
 }
 
 /* Writes value v as e's good value, stored at now_ms. */
@@ -868,10 +847,10 @@ ssize_t flat_cache_flush_suffix(struct flat_cache *c, const uint8_t *zone, size_
 {
 	uint8_t z[CODEC_MAX_NAME];
 
-	if (!name_valid(zone, len))
+	if (!codec_name_valid(zone, len))
 		return -EINVAL;
 	for (size_t i = 0; i < len; i++)
-		z[i] = lower(zone[i]);
+		z[i] = codec_ascii_lower(zone[i]);
 	return (ssize_t)flush(c, z, len);
 }
 

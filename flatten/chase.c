@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "codec/build.h"
 #include "codec/name.h"
 #include "codec/rr.h"
 #include "codec/scan.h"
@@ -26,25 +27,6 @@ static uint32_t ttl_sane(uint32_t ttl)
 static uint32_t min_u32(uint32_t a, uint32_t b)
 {
 	return a < b ? a : b;
-}
-
-/* Checks that name[0..len) is exactly one uncompressed wire name. */
-static bool name_valid(const uint8_t *name, size_t len)
-{
-	size_t pos = 0;
-
-	if (len == 0 || len > CODEC_MAX_NAME)
-		return false;
-	while (pos < len) {
-		uint8_t l = name[pos];
-
-		if (l > CODEC_MAX_LABEL)
-			return false;
-		if (l == 0)
-			return pos + 1 == len;
-		pos += 1 + (size_t)l;
-	}
-	return false;
 }
 
 static struct flat_chase_hop *cur(struct flat_chase *c)
@@ -121,30 +103,11 @@ static enum flat_step finish(struct flat_chase *c, enum flat_result_kind kind)
 static void build_query(struct flat_chase *c)
 {
 	struct flat_chase_hop *h = cur(c);
-	uint8_t *p = c->out;
-	size_t pos = CODEC_HDR_LEN;
 
-	memset(p, 0, CODEC_HDR_LEN);
 	/* The backend is authoritative for what we ask it: RD=0 keeps BIND
 	 * from recursing should it be configured to. */
-	codec_put_u16(p + 2, c->server == FLAT_SERVER_RESOLVER ? CODEC_FLAG_RD : 0);
-	codec_put_u16(p + 4, 1);  /* QDCOUNT */
-	codec_put_u16(p + 10, 1); /* ARCOUNT: the OPT */
-	memcpy(p + pos, h->name, h->len);
-	pos += h->len;
-	codec_put_u16(p + pos, c->qtype);
-	codec_put_u16(p + pos + 2, CODEC_CLASS_IN);
-	pos += 4;
-	/* OPT RR (RFC 6891 6.1.2): root owner, our payload size as class,
-	 * extended RCODE 0, version 0, DO=0 (we never copy signatures), no
-	 * options. */
-	p[pos++] = 0;
-	codec_put_u16(p + pos, CODEC_TYPE_OPT);
-	codec_put_u16(p + pos + 2, CODEC_EDNS_UDP_SIZE);
-	codec_put_u32(p + pos + 4, 0);
-	codec_put_u16(p + pos + 8, 0);
-	pos += 10;
-	c->out_len = (uint16_t)pos;
+	c->out_len = (uint16_t)codec_build_query(c->out, 0, c->server == FLAT_SERVER_RESOLVER,
+						 h->name, h->len, c->qtype);
 	h->server = c->server;
 	h->resolver = (uint8_t)c->resolver;
 }
@@ -505,7 +468,7 @@ void flat_chase_init(struct flat_chase *c, const struct flat_chase_cfg *cfg)
 
 int flat_chase_visit(struct flat_chase *c, const uint8_t *name, size_t len)
 {
-	if (!name_valid(name, len))
+	if (!codec_name_valid(name, len))
 		return -EINVAL;
 	if (c->n_pre >= FLAT_CHASE_MAX_PREVISIT)
 		return -ENOSPC;
@@ -533,7 +496,7 @@ enum flat_step flat_chase_begin(struct flat_chase *c, const uint8_t *target, siz
 	c->tcp = false;
 	memset(&c->result, 0, sizeof(c->result));
 
-	if (!name_valid(target, len) || (qtype != CODEC_TYPE_A && qtype != CODEC_TYPE_AAAA)) {
+	if (!codec_name_valid(target, len) || (qtype != CODEC_TYPE_A && qtype != CODEC_TYPE_AAAA)) {
 		set_why(c, CODEC_EDE_OTHER, "invalid chase target");
 		return finish(c, FLAT_RES_FAIL);
 	}

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/name.h"
 #include "codec/wire.h"
 
 struct zone_slot {
@@ -17,44 +18,21 @@ struct flat_zones {
 	size_t mask; /* capacity - 1, capacity a power of two */
 };
 
-static uint8_t lower(uint8_t c)
-{
-	return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + ('a' - 'A')) : c;
-}
-
 /* FNV-1a over the lowercased name: the table is small and built once. */
 static uint32_t name_hash(const uint8_t *name, size_t len)
 {
 	uint32_t h = 2166136261u;
 	for (size_t i = 0; i < len; i++)
-		h = (h ^ lower(name[i])) * 16777619u;
+		h = (h ^ codec_ascii_lower(name[i])) * 16777619u;
 	return h;
 }
 
 static bool name_eq(const uint8_t *a, const uint8_t *lower_b, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
-		if (lower(a[i]) != lower_b[i])
+		if (codec_ascii_lower(a[i]) != lower_b[i])
 			return false;
 	return true;
-}
-
-/* Checks an uncompressed wire name fills exactly len bytes. */
-static bool name_valid(const uint8_t *name, size_t len)
-{
-	size_t pos = 0;
-
-	if (len == 0 || len > CODEC_MAX_NAME)
-		return false;
-	while (pos < len) {
-		uint8_t l = name[pos];
-		if (l > CODEC_MAX_LABEL)
-			return false;
-		if (l == 0)
-			return pos + 1 == len;
-		pos += 1 + (size_t)l;
-	}
-	return false;
 }
 
 static const struct zone_slot *lookup(const struct flat_zones *z, const uint8_t *name, size_t len)
@@ -86,7 +64,7 @@ int flat_zones_new(struct flat_zones **out, const uint8_t *const *apex, const si
 	}
 	z->mask = cap - 1;
 	for (size_t k = 0; k < n; k++) {
-		if (!name_valid(apex[k], len[k])) {
+		if (!codec_name_valid(apex[k], len[k])) {
 			flat_zones_free(z);
 			return -EINVAL;
 		}
@@ -98,7 +76,7 @@ int flat_zones_new(struct flat_zones **out, const uint8_t *const *apex, const si
 		while (z->slots[i].len != 0)
 			i = (i + 1) & z->mask;
 		for (size_t j = 0; j < len[k]; j++)
-			z->slots[i].name[j] = lower(apex[k][j]);
+			z->slots[i].name[j] = codec_ascii_lower(apex[k][j]);
 		z->slots[i].len = (uint8_t)len[k];
 		z->slots[i].index = k;
 	}
@@ -117,7 +95,7 @@ void flat_zones_free(struct flat_zones *z)
 int flat_zones_find(const struct flat_zones *z, const uint8_t *name, size_t len, size_t *index,
 		    bool *is_apex)
 {
-	if (!name_valid(name, len))
+	if (!codec_name_valid(name, len))
 		return -EINVAL;
 	/* Longest suffix first: the deepest zone wins (a child zone listed
 	 * beside its parent owns its own names). */

@@ -121,36 +121,8 @@ static void key_init(struct flat_cache_key *k, const uint8_t *name, size_t len, 
 	k->kind = kind;
 }
 
-/* A query of our own: ID, RD as asked, one question, EDNS 1232. */
-static size_t build_query(uint8_t *out, uint16_t id, bool rd, const uint8_t *name, size_t len,
-			  uint16_t type)
-{
-	size_t n = 0;
-
-	codec_put_u16(out, id);
-	codec_put_u16(out + 2, rd ? CODEC_FLAG_RD : 0);
-	codec_put_u16(out + 4, 1);
-	codec_put_u16(out + 6, 0);
-	codec_put_u16(out + 8, 0);
-	codec_put_u16(out + 10, 1);
-	n = CODEC_HDR_LEN;
-	memcpy(out + n, name, len);
-	codec_name_lower(out + n, len);
-	n += len;
-	codec_put_u16(out + n, type);
-	codec_put_u16(out + n + 2, CODEC_CLASS_IN);
-	n += 4;
-	/* OPT: root owner, type 41, class = UDP size, TTL 0, no options. */
-	out[n++] = 0;
-	codec_put_u16(out + n, CODEC_TYPE_OPT);
-	codec_put_u16(out + n + 2, CODEC_EDNS_UDP_SIZE);
-	codec_put_u32(out + n + 4, 0);
-	codec_put_u16(out + n + 8, 0);
-	return n + 10;
-}
-
-/* Is msg the answer to a query built by build_query()? Servers echo the
- * question verbatim, and ours is lowercase. */
+/* Is msg the answer to a query of ours (codec_build_query(), with the
+ * name lowercased)? Servers echo the question verbatim. */
 static bool own_answer_matches(const uint8_t *msg, size_t len, uint16_t id, const uint8_t *name,
 			       size_t name_len, uint16_t type)
 {
@@ -158,15 +130,9 @@ static bool own_answer_matches(const uint8_t *msg, size_t len, uint16_t id, cons
 	    codec_hdr_qdcount(msg) != 1)
 		return false;
 	const uint8_t *q = msg + CODEC_HDR_LEN;
-	for (size_t i = 0; i < name_len; i++) {
-		uint8_t a = q[i], b = name[i];
-		if (a >= 'A' && a <= 'Z')
-			a = (uint8_t)(a + 32);
-		if (b >= 'A' && b <= 'Z')
-			b = (uint8_t)(b + 32);
-		if (a != b)
+	for (size_t i = 0; i < name_len; i++)
+		if (codec_ascii_lower(q[i]) != codec_ascii_lower(name[i]))
 			return false;
-	}
 	return codec_get_u16(q + name_len) == type;
 }
 
@@ -338,7 +304,7 @@ static void fetch_soa(struct px_worker *w, struct px_txn *t)
 {
 	const struct cfg_zone *z = txn_zone(w, t);
 	struct soa_req *r = malloc(sizeof(*r));
-	uint8_t q[CODEC_HDR_LEN + CODEC_MAX_NAME + 4 + 11];
+	uint8_t q[CODEC_QUERY_MAX];
 
 	if (r == NULL) {
 		px__txn_fail(w, t, CODEC_EDE_OTHER, "out of memory");
@@ -349,7 +315,7 @@ static void fetch_soa(struct px_worker *w, struct px_txn *t)
 	r->id = px__up_random_id();
 	memcpy(r->apex, z->name.wire, z->name.wire_len);
 	r->apex_len = z->name.wire_len;
-	size_t qlen = build_query(q, r->id, false, r->apex, r->apex_len, CODEC_TYPE_SOA);
+	size_t qlen = codec_build_query(q, r->id, false, r->apex, r->apex_len, CODEC_TYPE_SOA);
 	t->fl->soa_fetching = true;
 	int rc = px__up_query(w, (const struct sockaddr *)&w->cfg->backend.address.sa, q, qlen,
 			      false, w->cfg->backend.timeout_ms, soa_req_cb, r);
@@ -928,7 +894,7 @@ static void probe_send(struct px_worker *w, struct px_txn *t, const uint8_t *nam
 		       uint16_t type)
 {
 	struct probe_req *r = malloc(sizeof(*r));
-	uint8_t q[CODEC_HDR_LEN + CODEC_MAX_NAME + 4 + 11];
+	uint8_t q[CODEC_QUERY_MAX];
 
 	if (r == NULL)
 		return;
@@ -939,7 +905,7 @@ static void probe_send(struct px_worker *w, struct px_txn *t, const uint8_t *nam
 	memcpy(r->name, name, len);
 	codec_name_lower(r->name, len);
 	r->len = len;
-	size_t qlen = build_query(q, r->id, false, r->name, r->len, type);
+	size_t qlen = codec_build_query(q, r->id, false, r->name, r->len, type);
 	PX_STAT_INC(&w->stats, aname_probes);
 	if (px__up_query(w, (const struct sockaddr *)&w->cfg->backend.address.sa, q, qlen, false,
 			 w->cfg->backend.timeout_ms, probe_cb, r) < 0) {
@@ -1115,22 +1081,12 @@ bool px__flat_notify(struct px_worker *w, const uint8_t *msg, size_t len,
 		     const struct codec_view *v, const struct sockaddr *peer, enum px_origin origin,
 		     struct px_udp_listener *ul, struct px_conn *conn)
 {
-	const struct sockaddr_storage *be = &w->cfg->backend.address.sa;
 	uint8_t zone[CODEC_MAX_NAME], out[PX_REPLY_MAX];
 
-	if (v->opcode != CODEC_OPCODE_NOTIFY || v->qdcount != 1 || peer == NULL ||
-	    peer->sa_family != be->ss_family)
-		return false;
 	/* Only the backend's NOTIFY is ours (its address, any port); every
 	 * other NOTIFY goes to BIND like any opcode. */
-	if (peer->sa_family == AF_INET) {
-		if (((const struct sockaddr_in *)peer)->sin_addr.s_addr !=
-		    ((const struct sockaddr_in *)be)->sin_addr.s_addr)
-			return false;
-	} else if (memcmp(&((const struct sockaddr_in6 *)peer)->sin6_addr,
-			  &((const struct sockaddr_in6 *)be)->sin6_addr, sizeof(struct in6_addr)) != 0) {
+	if (v->opcode != CODEC_OPCODE_NOTIFY || v->qdcount != 1 || !px__from_backend(w, peer))
 		return false;
-	}
 	int zl = codec_name_unpack(msg, len, v->qname_off, zone);
 	size_t zidx;
 	bool apex;

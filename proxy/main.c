@@ -41,6 +41,22 @@ static void on_stop_signal(uv_signal_t *h, int signum)
 	uv_close((uv_handle_t *)&sig_hup, NULL);
 }
 
+/* A server context from [tls], with the ALPN of a DoH ("h2") or DoT
+ * ("dot") port, so a client speaks what the port serves. */
+static int tls_ctx_from_cfg(const struct cfg *cfg, bool doh, const struct tls_ctx *tickets_from,
+			    struct tls_ctx **out, char *err, size_t errlen)
+{
+	struct tls_ctx_opts o = {
+		.cert_file = cfg->tls.certificate,
+		.key_file = cfg->tls.private_key,
+		.min_version = (int)cfg->tls.min_version,
+		.alpn = doh ? "h2" : "dot",
+		.ocsp_file = cfg->tls.ocsp_response,
+		.tickets_from = tickets_from,
+	};
+	return tls_ctx_new(out, &o, err, errlen);
+}
+
 /* SIGHUP re-reads the certificate and key (renewals land without a
  * restart). A pair that does not load keeps the old one. */
 static void reload_tls(void)
@@ -55,16 +71,8 @@ static void reload_tls(void)
 	for (int i = 0; i < 2; i++) {
 		if (old[i] == NULL)
 			continue;
-		struct tls_ctx_opts o = {
-			.cert_file = cfg->tls.certificate,
-			.key_file = cfg->tls.private_key,
-			.min_version = (int)cfg->tls.min_version,
-			.alpn = i == 1 ? "h2" : "dot",
-			.ocsp_file = cfg->tls.ocsp_response,
-			/* Tickets issued before the reload still resume. */
-			.tickets_from = old[i],
-		};
-		if (tls_ctx_new(&fresh[i], &o, err, sizeof(err)) < 0) {
+		/* Tickets issued before the reload still resume. */
+		if (tls_ctx_from_cfg(cfg, i == 1, old[i], &fresh[i], err, sizeof(err)) < 0) {
 			px_log(CFG_LOG_ERROR, MAIN,
 			       "SIGHUP: keeping the current certificate: %s", err);
 			tls_ctx_unref(fresh[0]);
@@ -141,14 +149,8 @@ static int tls_setup(const struct cfg *cfg)
 		const struct cfg_addr_list *l = doh ? &cfg->listen.doh : &cfg->listen.dot;
 		if (l->n == 0)
 			continue;
-		struct tls_ctx_opts o = {
-			.cert_file = cfg->tls.certificate,
-			.key_file = cfg->tls.private_key,
-			.min_version = (int)cfg->tls.min_version,
-			.alpn = doh ? "h2" : "dot",
-			.ocsp_file = cfg->tls.ocsp_response,
-		};
-		int rc = tls_ctx_new(doh ? &srv.tls_doh : &srv.tls_dot, &o, err, sizeof(err));
+		int rc = tls_ctx_from_cfg(cfg, doh, NULL, doh ? &srv.tls_doh : &srv.tls_dot, err,
+					  sizeof(err));
 		if (rc < 0) {
 			px_log(CFG_LOG_ERROR, MAIN, "[tls] in %s: %s", cfg->path, err);
 			return rc;

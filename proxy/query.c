@@ -27,22 +27,6 @@ static void reply_direct(struct px_worker *w, const uint8_t *msg, size_t len,
 		px__conn_send(conn, msg, len);
 }
 
-/* Does the query's OPT carry the EDNS option code? */
-static bool has_edns_option(const uint8_t *msg, const struct codec_view *v, uint16_t code)
-{
-	size_t pos = v->opt_rdata_off, end = pos + v->opt_rdlen;
-
-	if (!v->has_opt)
-		return false;
-	/* codec_scan() checked that every option fits the RDATA. */
-	while (pos + 4 <= end) {
-		if (codec_get_u16(msg + pos) == code)
-			return true;
-		pos += 4 + (size_t)codec_get_u16(msg + pos + 2);
-	}
-	return false;
-}
-
 static bool is_xfr(const struct codec_view *v)
 {
 	return v->opcode == CODEC_OPCODE_QUERY && v->qdcount >= 1 &&
@@ -128,6 +112,8 @@ void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum 
 	px__txn_arm(w, t, w->cfg->backend.timeout_ms);
 	/* ANAME probes go out before the query so their answers come first. */
 	px__flat_query(w, t);
+	size_t ka_off;
+	uint16_t ka_len;
 	int rc;
 	if (origin == PX_ORIGIN_TCP && is_xfr(&v)) {
 		/* A transfer is many messages on one stream: TCP end to end. */
@@ -135,7 +121,7 @@ void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum 
 		PX_STAT_INC(&w->stats, xfr_relayed);
 		rc = px__backend_send_tcp(w, t);
 	} else if (origin == PX_ORIGIN_TCP &&
-		   has_edns_option(msg, &v, CODEC_EDNS_OPT_TCP_KEEPALIVE)) {
+		   codec_edns_option(msg, &v, CODEC_EDNS_OPT_TCP_KEEPALIVE, &ka_off, &ka_len)) {
 		/* RFC 7828 3.2.1: edns-tcp-keepalive must not travel over UDP;
 		 * over TCP BIND answers it, and apexd puts in its own timeout. */
 		t->keepalive = true;
@@ -169,20 +155,16 @@ static const uint8_t *keepalive_rewrite(struct px_worker *w, const uint8_t *msg,
 {
 	struct codec_view v;
 
-	if (codec_scan(msg, len, &v) < 0 || !v.has_opt || v.has_tsig)
+	size_t off;
+	uint16_t olen;
+
+	if (codec_scan(msg, len, &v) < 0 || v.has_tsig ||
+	    !codec_edns_option(msg, &v, CODEC_EDNS_OPT_TCP_KEEPALIVE, &off, &olen) || olen != 2)
 		return msg;
-	size_t pos = v.opt_rdata_off, end = pos + v.opt_rdlen;
-	while (pos + 4 <= end) {
-		uint16_t code = codec_get_u16(msg + pos), olen = codec_get_u16(msg + pos + 2);
-		if (code == CODEC_EDNS_OPT_TCP_KEEPALIVE && olen == 2) {
-			uint64_t units = w->cfg->listen.tcp_idle_timeout_ms / 100; /* 100 ms units */
-			memcpy(buf, msg, len);
-			codec_put_u16(buf + pos + 4, units > 0xffff ? 0xffff : (uint16_t)units);
-			return buf;
-		}
-		pos += 4 + (size_t)olen;
-	}
-	return msg;
+	uint64_t units = w->cfg->listen.tcp_idle_timeout_ms / 100; /* 100 ms units */
+	memcpy(buf, msg, len);
+	codec_put_u16(buf + off, units > 0xffff ? 0xffff : (uint16_t)units);
+	return buf;
 }
 
 void px__txn_reply(struct px_worker *w, struct px_txn *t, const uint8_t *msg, size_t len)
