@@ -17,10 +17,7 @@
 /* The DO bit in the low 16 bits of the OPT TTL (RFC 3225). */
 #define BUILD_OPT_DO 0x8000
 
-/* Longest prefix of text[0..n) that does not end inside a UTF-8
- * sequence: cutting a character in half would hand clients invalid
- * UTF-8, which RFC 8914 2 forbids. */
-static size_t utf8_cut(const char *text, size_t n)
+size_t codec_utf8_cut(const char *text, size_t n)
 {
 	const uint8_t *s = (const uint8_t *)text;
 	size_t i = n;
@@ -103,7 +100,7 @@ ssize_t codec_build_error(const uint8_t *query, size_t qlen, const struct codec_
 		               : 0;
 		text_len = strlen(ede_text);
 		if (text_len > room)
-			text_len = utf8_cut(ede_text, room);
+			text_len = codec_utf8_cut(ede_text, room);
 	}
 	uint16_t rdlen = add_ede ? (uint16_t)(BUILD_EDE_HDR_LEN + text_len) : 0;
 

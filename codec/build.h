@@ -26,6 +26,13 @@
 size_t codec_build_query(uint8_t *out, uint16_t id, bool rd, const uint8_t *name, size_t len,
 			 uint16_t qtype);
 
+/**
+ * Longest prefix of text[0..n) that does not end inside a UTF-8 sequence:
+ * cutting a character in half would hand clients invalid UTF-8, which
+ * RFC 8914 2 forbids in an EDE's EXTRA-TEXT.
+ */
+size_t codec_utf8_cut(const char *text, size_t n);
+
 /** EDE code meaning "add no Extended DNS Error option". */
 #define CODEC_EDE_NONE 0xffff
 

@@ -125,23 +125,6 @@ static ssize_t msg_end(struct msg *m)
 	return (ssize_t)m->pos;
 }
 
-/* Longest prefix of text[0..n) that does not end inside a UTF-8 sequence:
- * RFC 8914 2 wants valid UTF-8 in EXTRA-TEXT. */
-static size_t utf8_cut(const char *text, size_t n)
-{
-	const uint8_t *s = (const uint8_t *)text;
-	size_t i = n;
-
-	while (i > 0 && (s[i - 1] & 0xc0) == 0x80)
-		i--;
-	if (i == 0)
-		return n;
-	uint8_t lead = s[i - 1];
-	size_t want = lead < 0x80 ? 1 : lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
-
-	return n - (i - 1) >= want ? n : i - 1;
-}
-
 /* Our own OPT (RFC 6891 6.1): payload CODEC_EDNS_UDP_SIZE, version 0, DO
  * as the client sent it, an EDE when asked; the EDE text takes only the
  * room left, since it is the one optional part. */
@@ -156,7 +139,7 @@ static void msg_opt(struct msg *m, bool do_bit, uint16_t ede, const char *text)
 		room = room > RW_OPT_LEN + RW_EDE_HDR_LEN ? room - RW_OPT_LEN - RW_EDE_HDR_LEN : 0;
 		tlen = strlen(text);
 		if (tlen > room)
-			tlen = utf8_cut(text, room);
+			tlen = codec_utf8_cut(text, room);
 	}
 	put(m, "", 1);
 	put_u16(m, CODEC_TYPE_OPT);
