@@ -26,6 +26,7 @@
 
 #include "codec/name.h"
 #include "codec/rr.h"
+#include "proxy/frame.h"
 #include "proxy/internal.h"
 
 /* A pooled backend TCP connection idle this long is closed. */
@@ -470,12 +471,10 @@ static void bconn_read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 		return;
 	}
 	in->end += (size_t)n;
-	while (!b->closing && in->end - in->start >= 2) {
-		size_t flen = codec_get_u16(in->buf + in->start);
-		if (in->end - in->start < 2 + flen)
-			break;
-		const uint8_t *msg = in->buf + in->start + 2;
-		in->start += 2 + flen;
+	size_t off, flen;
+	while (!b->closing && px_frame_next(in->buf + in->start, in->end - in->start, &off, &flen)) {
+		const uint8_t *msg = in->buf + in->start + off;
+		in->start += off + flen;
 		if (flen < CODEC_HDR_LEN) {
 			bconn_fail(b, "malformed frame");
 			return;

@@ -157,6 +157,24 @@ static const struct cfg_zone *txn_zone(const struct px_worker *w, const struct p
 
 static void fetch_soa(struct px_worker *w, struct px_txn *t);
 
+/* The TTL a client sees: [flatten] min-ttl <= TTL <= max-ttl. */
+static uint32_t clamp_ttl(const struct cfg *cfg, uint32_t ttl)
+{
+	return flat_ttl_final(ttl, (uint32_t)cfg->flatten.min_ttl_s,
+			      (uint32_t)cfg->flatten.max_ttl_s);
+}
+
+/* The A and AAAA lookups (ANY, ANAME-type queries) as rewrite inputs. */
+static void lookup_rrsets(const struct px_flat *fl, const struct cfg *cfg,
+			  struct flat_rrset_in *a, struct flat_rrset_in *aaaa)
+{
+	for (unsigned i = 0; i < fl->n_lookups; i++) {
+		struct flat_rrset_in *in = fl->lk[i].qtype == CODEC_TYPE_A ? a : aaaa;
+		in->res = &fl->lk[i].res;
+		in->ttl = clamp_ttl(cfg, fl->lk[i].ttl);
+	}
+}
+
 /* Writes the answer from the lookups, or the fallback. */
 static void finish(struct px_worker *w, struct px_txn *t)
 {
@@ -206,24 +224,14 @@ static void finish(struct px_worker *w, struct px_txn *t)
 			relay_resp(w, t);
 			return;
 		}
-		for (unsigned i = 0; i < fl->n_lookups; i++) {
-			struct flat_rrset_in *in = fl->lk[i].qtype == CODEC_TYPE_A ? &a : &aaaa;
-			in->res = &fl->lk[i].res;
-			in->ttl = flat_ttl_final(fl->lk[i].ttl, (uint32_t)cfg->flatten.min_ttl_s,
-						 (uint32_t)cfg->flatten.max_ttl_s);
-		}
+		lookup_rrsets(fl, cfg, &a, &aaaa);
 		n = flat_rewrite_append(fl->resp, fl->resp_len, &rv, &a, &aaaa, max, out,
 					sizeof(out));
 	} else if (qtype != CODEC_TYPE_A && qtype != CODEC_TYPE_AAAA) {
 		/* A query for the ANAME type itself: the record, addresses in
 		 * the additional section. */
 		struct flat_rrset_in a = {0}, aaaa = {0};
-		for (unsigned i = 0; i < fl->n_lookups; i++) {
-			struct flat_rrset_in *in = fl->lk[i].qtype == CODEC_TYPE_A ? &a : &aaaa;
-			in->res = &fl->lk[i].res;
-			in->ttl = flat_ttl_final(fl->lk[i].ttl, (uint32_t)cfg->flatten.min_ttl_s,
-						 (uint32_t)cfg->flatten.max_ttl_s);
-		}
+		lookup_rrsets(fl, cfg, &a, &aaaa);
 		n = flat_rewrite_aname_query(t->q, t->qlen, &t->qv, fl->target, fl->target_len,
 					     fl->aname_ttl, &a, &aaaa, &opts, max, out,
 					     sizeof(out));
@@ -249,8 +257,7 @@ static void finish(struct px_worker *w, struct px_txn *t)
 			opts.aname_target_len = fl->target_len;
 			opts.aname_ttl = fl->aname_ttl;
 		}
-		ttl = flat_ttl_final(ttl, (uint32_t)cfg->flatten.min_ttl_s,
-				     (uint32_t)cfg->flatten.max_ttl_s);
+		ttl = clamp_ttl(cfg, ttl);
 		n = flat_rewrite(t->q, t->qlen, &t->qv, &lk->res, ttl, &opts, max, out,
 				 sizeof(out));
 	}
@@ -770,8 +777,7 @@ static bool decide(struct px_worker *w, struct px_txn *t, const uint8_t *resp, s
 				return false;
 			opts.soa = &soa;
 		}
-		ttl = flat_ttl_final(ttl, (uint32_t)w->cfg->flatten.min_ttl_s,
-				     (uint32_t)w->cfg->flatten.max_ttl_s);
+		ttl = clamp_ttl(w->cfg, ttl);
 		ssize_t n = flat_rewrite(t->q, t->qlen, &t->qv, &po.local, ttl, &opts, max, out,
 					 sizeof(out));
 		if (n < 0)

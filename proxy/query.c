@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "codec/build.h"
+#include "flatten/rewrite.h"
 #include "proxy/anscache.h"
 #include "proxy/internal.h"
 
@@ -70,10 +71,7 @@ void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum 
 	}
 
 	if (w->acache != NULL) {
-		size_t max = origin == PX_ORIGIN_TCP ? CODEC_MAX_MSG
-			     : !v.has_opt	  ? CODEC_MAX_UDP_NOEDNS
-			     : v.udp_size < CODEC_MAX_UDP_NOEDNS ? CODEC_MAX_UDP_NOEDNS
-								: v.udp_size;
+		size_t max = flat_rewrite_max_size(&v, origin == PX_ORIGIN_TCP);
 		uint32_t gen = atomic_load_explicit(&w->srv->acache_gen, memory_order_relaxed);
 		n = px__acache_get(w->acache, msg, &v, px__now(w), gen, max, w->ac_out);
 		if (n > 0) {

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "proxy/frame.h"
 #include "proxy/internal.h"
 #include "proxy/upstream.h"
 
@@ -142,12 +143,10 @@ static void up_tcp_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		return;
 	}
 	in->end += (size_t)n;
-	while (!u->done && in->end - in->start >= 2) {
-		size_t flen = codec_get_u16(in->buf + in->start);
-		if (in->end - in->start < 2 + flen)
-			break;
-		const uint8_t *msg = in->buf + in->start + 2;
-		in->start += 2 + flen;
+	size_t off, flen;
+	while (!u->done && px_frame_next(in->buf + in->start, in->end - in->start, &off, &flen)) {
+		const uint8_t *msg = in->buf + in->start + off;
+		in->start += off + flen;
 		up_deliver(u, 0, msg, flen);
 	}
 }
