@@ -121,7 +121,7 @@ ssize_t codec_build_error(const uint8_t *query, size_t qlen, const struct codec_
 }
 
 size_t codec_build_query(uint8_t *out, uint16_t id, bool rd, const uint8_t *name, size_t len,
-			 uint16_t qtype)
+                         uint16_t qtype)
 {
 	size_t pos = CODEC_HDR_LEN;
 

@@ -24,7 +24,7 @@
  * @return the query length.
  */
 size_t codec_build_query(uint8_t *out, uint16_t id, bool rd, const uint8_t *name, size_t len,
-			 uint16_t qtype);
+                         uint16_t qtype);
 
 /**
  * Longest prefix of text[0..n) that does not end inside a UTF-8 sequence:
@@ -59,5 +59,5 @@ size_t codec_utf8_cut(const char *text, size_t n);
  *         qlen < CODEC_HDR_LEN or the question name in query is malformed.
  */
 ssize_t codec_build_error(const uint8_t *query, size_t qlen, const struct codec_view *v,
-			  uint8_t rcode, uint16_t ede, const char *ede_text, uint8_t *out,
-			  size_t outlen);
+                          uint8_t rcode, uint16_t ede, const char *ede_text, uint8_t *out,
+                          size_t outlen);

@@ -31,7 +31,7 @@ int codec_name_unpack(const uint8_t *msg, size_t len, size_t off, uint8_t *out);
  * @return 1 equal, 0 different, -EBADMSG if either is malformed.
  */
 int codec_name_equal(const uint8_t *a, size_t alen, size_t aoff, const uint8_t *b, size_t blen,
-		     size_t boff);
+                     size_t boff);
 
 /** ASCII lowercase of one octet (RFC 4343: only A-Z fold). */
 static inline uint8_t codec_ascii_lower(uint8_t c)

@@ -22,7 +22,7 @@ struct codec_rr {
 	uint16_t type;
 	uint16_t rclass;
 	uint32_t ttl;
-	uint16_t ttl_off;   /**< where the 32-bit TTL sits, for in-place edits */
+	uint16_t ttl_off; /**< where the 32-bit TTL sits, for in-place edits */
 	uint16_t rdlen;
 	uint16_t rdata_off;
 };
@@ -39,7 +39,7 @@ struct codec_rr_iter {
  * accepted (v is its view).
  */
 void codec_rr_iter_init(struct codec_rr_iter *it, const uint8_t *msg, size_t len,
-			const struct codec_view *v, enum codec_section sec);
+                        const struct codec_view *v, enum codec_section sec);
 
 /**
  * Reads the next RR of the section.

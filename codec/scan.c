@@ -164,7 +164,7 @@ bool codec_question_equal(const uint8_t *a, size_t alen, const struct codec_view
 }
 
 bool codec_edns_option(const uint8_t *msg, const struct codec_view *v, uint16_t code,
-		       size_t *data_off, uint16_t *data_len)
+                       size_t *data_off, uint16_t *data_len)
 {
 	size_t pos = v->opt_rdata_off, end = pos + v->opt_rdlen;
 

@@ -17,9 +17,9 @@
 /** A scanned message: header fields and section offsets. */
 struct codec_view {
 	uint16_t id;
-	uint16_t flags;   /**< whole flags word, see CODEC_FLAG_* */
-	uint8_t opcode;   /**< 0..15 */
-	uint8_t rcode;    /**< header RCODE (low 4 bits; the OPT holds the rest) */
+	uint16_t flags; /**< whole flags word, see CODEC_FLAG_* */
+	uint8_t opcode; /**< 0..15 */
+	uint8_t rcode;  /**< header RCODE (low 4 bits; the OPT holds the rest) */
 	uint16_t qdcount;
 	uint16_t ancount;
 	uint16_t nscount;
@@ -42,8 +42,8 @@ struct codec_view {
 	uint16_t opt_off;       /**< start of the OPT RR (its owner name) */
 	uint16_t opt_rdata_off; /**< start of the OPT RDATA (the options) */
 	uint16_t opt_rdlen;
-	uint16_t udp_size;      /**< requestor's payload size, as sent (not clamped) */
-	uint8_t ext_rcode;      /**< upper 8 bits of the extended RCODE */
+	uint16_t udp_size; /**< requestor's payload size, as sent (not clamped) */
+	uint8_t ext_rcode; /**< upper 8 bits of the extended RCODE */
 	uint8_t edns_version;
 	bool do_bit;
 
@@ -82,7 +82,7 @@ int codec_scan(const uint8_t *msg, size_t len, struct codec_view *v);
  * @return true when found.
  */
 bool codec_edns_option(const uint8_t *msg, const struct codec_view *v, uint16_t code,
-		       size_t *data_off, uint16_t *data_len);
+                       size_t *data_off, uint16_t *data_len);
 
 /**
  * Compares the first question of two messages: same name (ASCII case
@@ -91,4 +91,4 @@ bool codec_edns_option(const uint8_t *msg, const struct codec_view *v, uint16_t 
  * Names are compared after decompression.
  */
 bool codec_question_equal(const uint8_t *a, size_t alen, const struct codec_view *va,
-			  const uint8_t *b, size_t blen, const struct codec_view *vb);
+                          const uint8_t *b, size_t blen, const struct codec_view *vb);

@@ -67,9 +67,9 @@ enum codec_type {
 #define CODEC_CLASS_IN 1
 
 /* EDNS option codes. */
-#define CODEC_EDNS_OPT_COOKIE 10 /* RFC 7873 */
+#define CODEC_EDNS_OPT_COOKIE 10        /* RFC 7873 */
 #define CODEC_EDNS_OPT_TCP_KEEPALIVE 11 /* RFC 7828 */
-#define CODEC_EDNS_OPT_EDE 15    /* RFC 8914 */
+#define CODEC_EDNS_OPT_EDE 15           /* RFC 8914 */
 
 /* Extended DNS Error info codes used by apexd (RFC 8914 section 4). */
 enum codec_ede {

@@ -19,7 +19,7 @@
 struct cfg_addr {
 	struct sockaddr_storage sa; /**< sockaddr_in or sockaddr_in6, port set */
 	socklen_t salen;
-	char text[64];              /**< as normalised for logs: "127.0.0.1:53", "[::1]:53" */
+	char text[64]; /**< as normalised for logs: "127.0.0.1:53", "[::1]:53" */
 };
 
 struct cfg_addr_list {
@@ -42,9 +42,9 @@ enum cfg_cname_mode {
 
 /** A domain name as the file spelled it, plus its lowercase wire form. */
 struct cfg_name {
-	char text[256];       /**< presentation form, lowercase, with the trailing dot */
-	uint8_t wire[255];    /**< uncompressed wire form, lowercase */
-	uint8_t wire_len;     /**< 1..255 */
+	char text[256];    /**< presentation form, lowercase, with the trailing dot */
+	uint8_t wire[255]; /**< uncompressed wire form, lowercase */
+	uint8_t wire_len;  /**< 1..255 */
 };
 
 /** A [zone NAME] section. */
@@ -109,7 +109,7 @@ struct cfg {
 	} resolver;
 
 	struct {
-		enum cfg_cname_mode cname;             /**< default apex */
+		enum cfg_cname_mode cname;                 /**< default apex */
 		uint16_t aname_types[CFG_MAX_ANAME_TYPES]; /**< default {65401} */
 		unsigned n_aname_types;
 		unsigned max_chain;     /**< default 8, range 1..32 */
@@ -156,7 +156,7 @@ int cfg_load(const char *path, struct cfg **out, struct cfg_error *err);
  * name in error messages. Used by tests and the fuzz target.
  */
 int cfg_load_mem(const char *name, const char *text, size_t len, struct cfg **out,
-		 struct cfg_error *err);
+                 struct cfg_error *err);
 
 /** Frees a cfg from cfg_load(); NULL is fine. */
 void cfg_free(struct cfg *cfg);

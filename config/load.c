@@ -173,7 +173,8 @@ _Static_assert(ARRAY_LEN(listen_keys) <= CFG__MAX_KEYS, "raise CFG__MAX_KEYS");
 _Static_assert(ARRAY_LEN(flatten_keys) <= CFG__MAX_KEYS, "raise CFG__MAX_KEYS");
 
 #define SECTIONS_ALLOWED                                                                           \
-	"[server], [listen], [tls], [backend], [resolver], [flatten], [cache], [zone NAME], [alias]"
+	"[server], [listen], [tls], [backend], [resolver], [flatten], [cache], [zone NAME], "      \
+	"[alias]"
 #define URLPATH_ALLOWED                                                                            \
 	"a URL path like /dns-query: '/' then printable ASCII without blanks, '?' or '#', at "     \
 	"most 128 characters"

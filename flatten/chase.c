@@ -107,7 +107,7 @@ static void build_query(struct flat_chase *c)
 	/* The backend is authoritative for what we ask it: RD=0 keeps BIND
 	 * from recursing should it be configured to. */
 	c->out_len = (uint16_t)codec_build_query(c->out, 0, c->server == FLAT_SERVER_RESOLVER,
-						 h->name, h->len, c->qtype);
+	                                         h->name, h->len, c->qtype);
 	h->server = c->server;
 	h->resolver = (uint8_t)c->resolver;
 }

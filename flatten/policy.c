@@ -353,7 +353,7 @@ int flat_policy_soa(const uint8_t *msg, size_t len, const struct codec_view *v,
 }
 
 int flat_policy_soa_in(const uint8_t *msg, size_t len, const struct codec_view *v,
-		       enum codec_section sec, struct flat_soa *soa)
+                       enum codec_section sec, struct flat_soa *soa)
 {
 	struct codec_rr_iter it;
 	struct codec_rr rr;

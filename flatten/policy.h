@@ -159,7 +159,7 @@ int flat_policy_soa(const uint8_t *msg, size_t len, const struct codec_view *v,
  * the SOA when the zone's SOA itself was asked for.
  */
 int flat_policy_soa_in(const uint8_t *msg, size_t len, const struct codec_view *v,
-		       enum codec_section sec, struct flat_soa *soa);
+                       enum codec_section sec, struct flat_soa *soa);
 
 /** What BIND said about an owner's ANAME. */
 enum flat_aname_state {

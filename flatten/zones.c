@@ -46,8 +46,7 @@ static const struct zone_slot *lookup(const struct flat_zones *z, const uint8_t 
 	}
 }
 
-int flat_zones_new(struct flat_zones **out, const uint8_t *const *apex, const size_t *len,
-		   size_t n)
+int flat_zones_new(struct flat_zones **out, const uint8_t *const *apex, const size_t *len, size_t n)
 {
 	struct flat_zones *z = calloc(1, sizeof(*z));
 	size_t cap = 8;
@@ -93,7 +92,7 @@ void flat_zones_free(struct flat_zones *z)
 }
 
 int flat_zones_find(const struct flat_zones *z, const uint8_t *name, size_t len, size_t *index,
-		    bool *is_apex)
+                    bool *is_apex)
 {
 	if (!codec_name_valid(name, len))
 		return -EINVAL;

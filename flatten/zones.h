@@ -21,7 +21,7 @@ struct flat_zones;
  * @return 0, -ENOMEM, -EINVAL (a malformed name) or -EEXIST (a duplicate).
  */
 int flat_zones_new(struct flat_zones **out, const uint8_t *const *apex, const size_t *len,
-		   size_t n);
+                   size_t n);
 
 /** Frees the set; NULL is fine. */
 void flat_zones_free(struct flat_zones *z);
@@ -35,4 +35,4 @@ void flat_zones_free(struct flat_zones *z);
  *         -EINVAL when name is malformed.
  */
 int flat_zones_find(const struct flat_zones *z, const uint8_t *name, size_t len, size_t *index,
-		    bool *is_apex);
+                    bool *is_apex);

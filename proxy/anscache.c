@@ -75,7 +75,7 @@ static size_t make_key(const uint8_t *q, const struct codec_view *v, uint8_t *ke
 	codec_put_u16(key + n, v->qtype);
 	codec_put_u16(key + n + 2, v->qclass);
 	key[n + 4] = (uint8_t)((v->do_bit ? 1 : 0) | ((v->flags & CODEC_FLAG_CD) ? 2 : 0) |
-			       (v->has_opt ? 4 : 0));
+	                       (v->has_opt ? 4 : 0));
 	return n + 5;
 }
 
@@ -126,8 +126,7 @@ static void lru_push(struct px_acache *c, struct entry *e)
 
 static void entry_remove(struct px_acache *c, struct entry *e)
 {
-	for (struct entry **pp = &c->buckets[e->hash & c->mask]; *pp != NULL;
-	     pp = &(*pp)->hnext) {
+	for (struct entry **pp = &c->buckets[e->hash & c->mask]; *pp != NULL; pp = &(*pp)->hnext) {
 		if (*pp == e) {
 			*pp = e->hnext;
 			break;
@@ -158,7 +157,7 @@ static struct entry *find(struct px_acache *c, const uint8_t *key, size_t klen, 
 }
 
 ssize_t px__acache_get(struct px_acache *c, const uint8_t *q, const struct codec_view *v,
-		       uint64_t now_ms, uint32_t gen, size_t max_size, uint8_t *out)
+                       uint64_t now_ms, uint32_t gen, size_t max_size, uint8_t *out)
 {
 	uint8_t key[KEY_MAX];
 	size_t klen = make_key(q, v, key);
@@ -199,7 +198,7 @@ ssize_t px__acache_get(struct px_acache *c, const uint8_t *q, const struct codec
 }
 
 void px__acache_put(struct px_acache *c, const uint8_t *q, const struct codec_view *v,
-		    const uint8_t *resp, size_t rlen, uint64_t now_ms, uint32_t gen)
+                    const uint8_t *resp, size_t rlen, uint64_t now_ms, uint32_t gen)
 {
 	uint8_t key[KEY_MAX];
 	size_t klen = make_key(q, v, key);
@@ -229,7 +228,8 @@ void px__acache_put(struct px_acache *c, const uint8_t *q, const struct codec_vi
 			uint32_t ttl = rr.ttl > 0x7fffffffu ? 0 : rr.ttl;
 			/* RFC 2308: a negative answer lives for min(SOA TTL, MINIMUM). */
 			if (rr.type == CODEC_TYPE_SOA && rv.ancount == 0 && rr.rdlen >= 4) {
-				uint32_t minimum = codec_get_u32(resp + rr.rdata_off + rr.rdlen - 4);
+				uint32_t minimum =
+				        codec_get_u32(resp + rr.rdata_off + rr.rdlen - 4);
 				if (minimum < ttl)
 					ttl = minimum;
 			}
@@ -271,8 +271,7 @@ void px__acache_put(struct px_acache *c, const uint8_t *q, const struct codec_vi
 	c->entries++;
 }
 
-void px__acache_offer(struct px_worker *w, const struct px_txn *t, const uint8_t *msg,
-		      size_t len)
+void px__acache_offer(struct px_worker *w, const struct px_txn *t, const uint8_t *msg, size_t len)
 {
 	/* Called only for answers relayed as BIND wrote them: a name whose
 	 * answer was flattened never gets here (the target cache has it),
@@ -280,5 +279,5 @@ void px__acache_offer(struct px_worker *w, const struct px_txn *t, const uint8_t
 	if (t->keepalive)
 		return;
 	px__acache_put(w->acache, t->q, &t->qv, msg, len, px__now(w),
-		       atomic_load_explicit(&w->srv->acache_gen, memory_order_relaxed));
+	               atomic_load_explicit(&w->srv->acache_gen, memory_order_relaxed));
 }

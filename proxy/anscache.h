@@ -24,8 +24,8 @@ void px__acache_free(struct px_acache *c); /* NULL is fine */
  *         UDP size): ask BIND, which truncates.
  */
 ssize_t px__acache_get(struct px_acache *c, const uint8_t *q, const struct codec_view *v,
-		       uint64_t now_ms, uint32_t gen, size_t max_size, uint8_t *out);
+                       uint64_t now_ms, uint32_t gen, size_t max_size, uint8_t *out);
 
 /** Keeps BIND's answer resp to query q, if both are of the kind kept. */
 void px__acache_put(struct px_acache *c, const uint8_t *q, const struct codec_view *v,
-		    const uint8_t *resp, size_t rlen, uint64_t now_ms, uint32_t gen);
+                    const uint8_t *resp, size_t rlen, uint64_t now_ms, uint32_t gen);

@@ -67,7 +67,7 @@ static void fail_all_on_bsock(struct px_bsock *s, int err)
 	if (s->inflight == 0)
 		return;
 	snprintf(why, sizeof(why), "backend %s: %s", w->cfg->backend.address.text,
-		 uv_strerror(err));
+	         uv_strerror(err));
 	if (px_log_ratelimit(&refused_log))
 		px_log(CFG_LOG_WARNING, BACKEND, "%s", why);
 	for (uint32_t id = 0; id < 65536 && s->inflight > 0; id++) {
@@ -91,8 +91,8 @@ static void bsock_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	buf->len = (size_t)PX_UDP_RX_CHUNKS * PX_UDP_DGRAM_MAX;
 }
 
-static void bsock_recv_cb(uv_udp_t *h, ssize_t n, const uv_buf_t *buf,
-			  const struct sockaddr *from, unsigned flags)
+static void bsock_recv_cb(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct sockaddr *from,
+                          unsigned flags)
 {
 	struct px_bsock *s = h->data;
 	struct px_worker *w = s->w;
@@ -136,7 +136,7 @@ static void bsock_recv_cb(uv_udp_t *h, ssize_t n, const uv_buf_t *buf,
 		if (rc < 0) {
 			char why[160];
 			snprintf(why, sizeof(why), "backend %s over TCP: %s",
-				 w->cfg->backend.address.text, uv_strerror(rc));
+			         w->cfg->backend.address.text, uv_strerror(rc));
 			PX_STAT_INC(&w->stats, backend_errors);
 			px__txn_fail(w, t, CODEC_EDE_NETWORK_ERROR, why);
 		}
@@ -317,8 +317,7 @@ static void bconn_fail(struct px_bconn *b, const char *what)
 	struct px_worker *w = b->w;
 	char why[160];
 
-	snprintf(why, sizeof(why), "backend %s over TCP: %s", w->cfg->backend.address.text,
-		 what);
+	snprintf(why, sizeof(why), "backend %s over TCP: %s", w->cfg->backend.address.text, what);
 	px_log(CFG_LOG_DEBUG, BACKEND, "%s", why);
 	bconn_close(b);
 	while (b->waiting != NULL) {
@@ -467,12 +466,14 @@ static void bconn_read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 	if (n == 0 || b->closing)
 		return;
 	if (n < 0) {
-		bconn_fail(b, n == UV_EOF ? "connection closed by the backend" : uv_strerror((int)n));
+		bconn_fail(b,
+		           n == UV_EOF ? "connection closed by the backend" : uv_strerror((int)n));
 		return;
 	}
 	in->end += (size_t)n;
 	size_t off, flen;
-	while (!b->closing && px_frame_next(in->buf + in->start, in->end - in->start, &off, &flen)) {
+	while (!b->closing &&
+	       px_frame_next(in->buf + in->start, in->end - in->start, &off, &flen)) {
 		const uint8_t *msg = in->buf + in->start + off;
 		in->start += off + flen;
 		if (flen < CODEC_HDR_LEN) {

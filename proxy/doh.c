@@ -40,7 +40,7 @@ struct doh_stream {
 	int32_t id;
 	enum px_doh_method method;
 	bool path_too_long;
-	bool ct_dns;  /* content-type: application/dns-message */
+	bool ct_dns; /* content-type: application/dns-message */
 	bool ct_seen;
 	bool too_big;
 	bool answered;
@@ -82,8 +82,8 @@ static void stream_free(struct px_doh *d, struct doh_stream *s)
 /* --- responses ---------------------------------------------------------- */
 
 static ssize_t resp_read_cb(nghttp2_session *session, int32_t stream_id, uint8_t *buf,
-			    size_t length, uint32_t *data_flags, nghttp2_data_source *source,
-			    void *user_data)
+                            size_t length, uint32_t *data_flags, nghttp2_data_source *source,
+                            void *user_data)
 {
 	struct doh_stream *s = source->ptr;
 	size_t n = s->resp_len - s->resp_off;
@@ -100,10 +100,10 @@ static ssize_t resp_read_cb(nghttp2_session *session, int32_t stream_id, uint8_t
 	return (ssize_t)n;
 }
 
-#define NV(name, value)                                                                    \
-	{                                                                                  \
-		(uint8_t *)(name), (uint8_t *)(value), sizeof(name) - 1, strlen(value),    \
-			NGHTTP2_NV_FLAG_NONE                                               \
+#define NV(name, value)                                                                            \
+	{                                                                                          \
+		(uint8_t *)(name), (uint8_t *)(value), sizeof(name) - 1, strlen(value),            \
+		        NGHTTP2_NV_FLAG_NONE                                                       \
 	}
 
 static void submit_error(struct px_doh *d, struct doh_stream *s, int status)
@@ -113,9 +113,9 @@ static void submit_error(struct px_doh *d, struct doh_stream *s, int status)
 	snprintf(st, sizeof(st), "%d", status);
 	/* nghttp2 copies header names and values, so st may be local. */
 	nghttp2_nv hdrs[] = {
-		NV(":status", st),
-		NV("content-length", "0"),
-		NV("allow", "GET, POST"),
+	        NV(":status", st),
+	        NV("content-length", "0"),
+	        NV("allow", "GET, POST"),
 	};
 	size_t n = status == PX_DOH_HTTP_BAD_METHOD ? 3 : 2;
 
@@ -175,10 +175,10 @@ void px__doh_reply(struct px_conn *c, int32_t stream, const uint8_t *msg, size_t
 	long ttl = answer_min_ttl(msg, len);
 	snprintf(cc, sizeof(cc), "max-age=%ld", ttl);
 	nghttp2_nv hdrs[] = {
-		NV(":status", "200"),
-		NV("content-type", "application/dns-message"),
-		NV("content-length", clen),
-		NV("cache-control", cc),
+	        NV(":status", "200"),
+	        NV("content-type", "application/dns-message"),
+	        NV("content-length", clen),
+	        NV("cache-control", cc),
 	};
 	nghttp2_data_provider prd = {.source.ptr = s, .read_callback = resp_read_cb};
 	nghttp2_submit_response(d->session, stream, hdrs, ttl >= 0 ? 4 : 3, &prd);
@@ -198,18 +198,18 @@ static void request_done(struct px_doh *d, struct doh_stream *s)
 	if (s->answered)
 		return;
 	struct px_doh_req r = {
-		.method = s->method,
-		.path = s->path,
-		.path_len = s->path_len,
-		.path_too_long = s->path_too_long,
-		.ct_dns = s->ct_dns,
-		.ct_seen = s->ct_seen,
-		.too_big = s->too_big,
-		.body = s->body,
-		.body_len = s->body_len,
+	        .method = s->method,
+	        .path = s->path,
+	        .path_len = s->path_len,
+	        .path_too_long = s->path_too_long,
+	        .ct_dns = s->ct_dns,
+	        .ct_seen = s->ct_seen,
+	        .too_big = s->too_big,
+	        .body = s->body,
+	        .body_len = s->body_len,
 	};
-	int status = px_doh_req_decode(&r, c->w->cfg->listen.doh_path, getbuf, sizeof(getbuf),
-				       &msg, &msg_len);
+	int status = px_doh_req_decode(&r, c->w->cfg->listen.doh_path, getbuf, sizeof(getbuf), &msg,
+	                               &msg_len);
 	if (status != PX_DOH_HTTP_OK) {
 		submit_error(d, s, status);
 		return;
@@ -241,8 +241,8 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
 }
 
 static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name,
-		     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
-		     void *user_data)
+                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                     void *user_data)
 {
 	(void)flags;
 	(void)user_data;
@@ -259,7 +259,8 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
 		else
 			s->method = PX_DOH_METHOD_OTHER;
 	} else if (namelen == 5 && memcmp(name, ":path", 5) == 0) {
-		char *p = valuelen <= PX_DOH_PATH_MAX && s->path == NULL ? malloc(valuelen + 1) : NULL;
+		char *p = valuelen <= PX_DOH_PATH_MAX && s->path == NULL ? malloc(valuelen + 1)
+		                                                         : NULL;
 		if (p == NULL) {
 			s->path_too_long = true;
 		} else {
@@ -276,7 +277,7 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
 }
 
 static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream_id,
-			 const uint8_t *data, size_t len, void *user_data)
+                         const uint8_t *data, size_t len, void *user_data)
 {
 	(void)flags;
 	(void)user_data;
@@ -314,7 +315,7 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
 }
 
 static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t error_code,
-			   void *user_data)
+                           void *user_data)
 {
 	(void)error_code;
 	struct doh_stream *s = nghttp2_session_get_stream_user_data(session, stream_id);
@@ -422,8 +423,8 @@ int px__doh_start(struct px_conn *c)
 	d->c = c;
 	c->doh = d;
 	nghttp2_settings_entry iv[] = {
-		{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, PX_DOH_MAX_STREAMS},
-		{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, PX_DOH_MSG_MAX},
+	        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, PX_DOH_MAX_STREAMS},
+	        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, PX_DOH_MSG_MAX},
 	};
 	nghttp2_submit_settings(d->session, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
 	doh_flush(d);
@@ -444,8 +445,8 @@ void px__doh_goaway(struct px_conn *c)
 		return;
 	d->goaway = true;
 	nghttp2_submit_goaway(d->session, NGHTTP2_FLAG_NONE,
-			      nghttp2_session_get_last_proc_stream_id(d->session),
-			      NGHTTP2_NO_ERROR, NULL, 0);
+	                      nghttp2_session_get_last_proc_stream_id(d->session), NGHTTP2_NO_ERROR,
+	                      NULL, 0);
 	doh_flush(d);
 }
 

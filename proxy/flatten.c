@@ -51,10 +51,10 @@ enum lookup_state {
 struct px_lookup {
 	uint16_t qtype;
 	enum lookup_state state;
-	bool stale;      /* res is the last good value, served with EDE 3 */
-	bool has_stale;  /* stale_res holds a last good value for fallback */
-	bool reclaimed;  /* claimed again after a wake-up found nothing */
-	uint32_t ttl;    /* remaining TTL of res (before the clamp) */
+	bool stale;     /* res is the last good value, served with EDE 3 */
+	bool has_stale; /* stale_res holds a last good value for fallback */
+	bool reclaimed; /* claimed again after a wake-up found nothing */
+	uint32_t ttl;   /* remaining TTL of res (before the clamp) */
 	struct flat_result res;
 	struct flat_result stale_res;
 };
@@ -112,7 +112,7 @@ static struct px_txn *token_txn(struct px_worker *w, uint32_t token)
 }
 
 static void key_init(struct flat_cache_key *k, const uint8_t *name, size_t len, uint16_t type,
-		     enum flat_key_kind kind)
+                     enum flat_key_kind kind)
 {
 	memset(k, 0, sizeof(*k));
 	k->name = name;
@@ -124,7 +124,7 @@ static void key_init(struct flat_cache_key *k, const uint8_t *name, size_t len, 
 /* Is msg the answer to a query of ours (codec_build_query(), with the
  * name lowercased)? Servers echo the question verbatim. */
 static bool own_answer_matches(const uint8_t *msg, size_t len, uint16_t id, const uint8_t *name,
-			       size_t name_len, uint16_t type)
+                               size_t name_len, uint16_t type)
 {
 	if (len < CODEC_HDR_LEN + name_len + 4 || codec_hdr_id(msg) != id || !codec_hdr_qr(msg) ||
 	    codec_hdr_qdcount(msg) != 1)
@@ -161,12 +161,12 @@ static void fetch_soa(struct px_worker *w, struct px_txn *t);
 static uint32_t clamp_ttl(const struct cfg *cfg, uint32_t ttl)
 {
 	return flat_ttl_final(ttl, (uint32_t)cfg->flatten.min_ttl_s,
-			      (uint32_t)cfg->flatten.max_ttl_s);
+	                      (uint32_t)cfg->flatten.max_ttl_s);
 }
 
 /* The A and AAAA lookups (ANY, ANAME-type queries) as rewrite inputs. */
-static void lookup_rrsets(const struct px_flat *fl, const struct cfg *cfg,
-			  struct flat_rrset_in *a, struct flat_rrset_in *aaaa)
+static void lookup_rrsets(const struct px_flat *fl, const struct cfg *cfg, struct flat_rrset_in *a,
+                          struct flat_rrset_in *aaaa)
 {
 	for (unsigned i = 0; i < fl->n_lookups; i++) {
 		struct flat_rrset_in *in = fl->lk[i].qtype == CODEC_TYPE_A ? a : aaaa;
@@ -207,7 +207,8 @@ static void finish(struct px_worker *w, struct px_txn *t)
 			return;
 		}
 		PX_STAT_INC(&w->stats, answers_flatten_failed);
-		px__txn_fail(w, t, r->ede, r->why[0] ? r->why : "cannot resolve the flattened target");
+		px__txn_fail(w, t, r->ede,
+		             r->why[0] ? r->why : "cannot resolve the flattened target");
 		return;
 	}
 
@@ -226,15 +227,15 @@ static void finish(struct px_worker *w, struct px_txn *t)
 		}
 		lookup_rrsets(fl, cfg, &a, &aaaa);
 		n = flat_rewrite_append(fl->resp, fl->resp_len, &rv, &a, &aaaa, max, out,
-					sizeof(out));
+		                        sizeof(out));
 	} else if (qtype != CODEC_TYPE_A && qtype != CODEC_TYPE_AAAA) {
 		/* A query for the ANAME type itself: the record, addresses in
 		 * the additional section. */
 		struct flat_rrset_in a = {0}, aaaa = {0};
 		lookup_rrsets(fl, cfg, &a, &aaaa);
 		n = flat_rewrite_aname_query(t->q, t->qlen, &t->qv, fl->target, fl->target_len,
-					     fl->aname_ttl, &a, &aaaa, &opts, max, out,
-					     sizeof(out));
+		                             fl->aname_ttl, &a, &aaaa, &opts, max, out,
+		                             sizeof(out));
 	} else {
 		const struct px_lookup *lk = &fl->lk[0];
 		uint32_t ttl = lk->ttl;
@@ -259,7 +260,7 @@ static void finish(struct px_worker *w, struct px_txn *t)
 		}
 		ttl = clamp_ttl(cfg, ttl);
 		n = flat_rewrite(t->q, t->qlen, &t->qv, &lk->res, ttl, &opts, max, out,
-				 sizeof(out));
+		                 sizeof(out));
 	}
 	if (n < 0) {
 		px__txn_fail(w, t, CODEC_EDE_OTHER, "cannot build the flattened answer");
@@ -285,8 +286,8 @@ static int soa_req_cb(void *arg, int status, const uint8_t *msg, size_t len)
 	struct px_txn *t = token_txn(r->w, r->token);
 	struct codec_view v;
 
-	if (status == 0 && !own_answer_matches(msg, len, r->id, r->apex, r->apex_len,
-					       CODEC_TYPE_SOA))
+	if (status == 0 &&
+	    !own_answer_matches(msg, len, r->id, r->apex, r->apex_len, CODEC_TYPE_SOA))
 		return PX_UP_WAIT;
 	if (t != NULL && t->fl->soa_fetching) {
 		struct px_flat *fl = t->fl;
@@ -300,7 +301,7 @@ static int soa_req_cb(void *arg, int status, const uint8_t *msg, size_t len)
 		} else {
 			PX_STAT_INC(&r->w->stats, answers_flatten_failed);
 			px__txn_fail(r->w, t, CODEC_EDE_OTHER,
-				     "no SOA from the backend for a negative answer");
+			             "no SOA from the backend for a negative answer");
 		}
 	}
 	free(r);
@@ -325,7 +326,7 @@ static void fetch_soa(struct px_worker *w, struct px_txn *t)
 	size_t qlen = codec_build_query(q, r->id, false, r->apex, r->apex_len, CODEC_TYPE_SOA);
 	t->fl->soa_fetching = true;
 	int rc = px__up_query(w, (const struct sockaddr *)&w->cfg->backend.address.sa, q, qlen,
-			      false, w->cfg->backend.timeout_ms, soa_req_cb, r);
+	                      false, w->cfg->backend.timeout_ms, soa_req_cb, r);
 	if (rc < 0) {
 		free(r);
 		t->fl->soa_fetching = false;
@@ -430,13 +431,15 @@ static void chase_send(struct px_chase *ch)
 			server = (const struct sockaddr *)&cfg->backend.address.sa;
 			timeout = cfg->backend.timeout_ms;
 		} else {
-			server = (const struct sockaddr *)&cfg->resolver.addresses.v[ch->fc.resolver].sa;
+			server =
+			        (const struct sockaddr *)&cfg->resolver.addresses.v[ch->fc.resolver]
+			                .sa;
 			timeout = cfg->resolver.timeout_ms;
 		}
 		flat_chase_set_id(&ch->fc, px__up_random_id());
 		PX_STAT_INC(&w->stats, chase_queries);
 		if (px__up_query(w, server, ch->fc.out, ch->fc.out_len, ch->fc.tcp, timeout,
-				 chase_up_cb, ch) == 0)
+		                 chase_up_cb, ch) == 0)
 			return;
 		/* Could not even send: as good as a timeout of that server. */
 		if (flat_chase_input(&ch->fc, NULL, 0) != FLAT_STEP_SEND)
@@ -447,13 +450,13 @@ static void chase_send(struct px_chase *ch)
 
 /* Starts a chase for a key this worker now owns (claim or prefetch). */
 static void chase_start(struct px_worker *w, const uint8_t *name, size_t len, uint16_t qtype,
-			uint32_t owner_token)
+                        uint32_t owner_token)
 {
 	struct px_chase *ch = calloc(1, sizeof(*ch));
 	struct flat_chase_cfg cc = {
-		.max_chain = w->cfg->flatten.max_chain,
-		.n_resolvers = (unsigned)w->cfg->resolver.addresses.n,
-		.own = w->srv->zones,
+	        .max_chain = w->cfg->flatten.max_chain,
+	        .n_resolvers = (unsigned)w->cfg->resolver.addresses.n,
+	        .own = w->srv->zones,
 	};
 
 	if (ch == NULL) {
@@ -478,8 +481,7 @@ static void chase_start(struct px_worker *w, const uint8_t *name, size_t len, ui
 /* --- lookups in the target cache ------------------------------------ */
 
 /* Takes what the cache says for lookup i. Returns true when it is done. */
-static bool lookup_take(struct px_lookup *lk, int st,
-			const struct flat_cache_hit *hit)
+static bool lookup_take(struct px_lookup *lk, int st, const struct flat_cache_hit *hit)
 {
 	switch (st) {
 	case FLAT_CACHE_HIT:
@@ -506,7 +508,7 @@ static bool lookup_take(struct px_lookup *lk, int st,
 }
 
 static void lookup_start(struct px_worker *w, struct px_txn *t, struct px_lookup *lk,
-			 const uint8_t *name, size_t len)
+                         const uint8_t *name, size_t len)
 {
 	struct flat_cache *cache = w->srv->cache;
 	struct flat_cache_key key;
@@ -681,8 +683,8 @@ static bool start_chase(struct px_worker *w, struct px_txn *t, const struct flat
 			lk->res.kind = FLAT_RES_FAIL;
 			lk->res.ede = CODEC_EDE_OTHER;
 			snprintf(lk->res.why, sizeof(lk->res.why),
-				 "CNAME loop or chain longer than max-chain %u in the zone",
-				 w->cfg->flatten.max_chain);
+			         "CNAME loop or chain longer than max-chain %u in the zone",
+			         w->cfg->flatten.max_chain);
 		}
 		finish(w, t);
 		return true;
@@ -718,12 +720,12 @@ static bool decide(struct px_worker *w, struct px_txn *t, const uint8_t *resp, s
 	in.rlen = rlen;
 	in.rv = &rv;
 	in.mode = z->cname == CFG_CNAME_ALL    ? FLAT_CNAME_ALL
-		  : z->cname == CFG_CNAME_NONE ? FLAT_CNAME_NONE
-					       : FLAT_CNAME_APEX;
+	          : z->cname == CFG_CNAME_NONE ? FLAT_CNAME_NONE
+	                                       : FLAT_CNAME_APEX;
 	in.is_apex = t->is_apex;
 
-	bool aname_query = qtype != CODEC_TYPE_A && qtype != CODEC_TYPE_AAAA &&
-			   qtype != CODEC_TYPE_ANY;
+	bool aname_query =
+	        qtype != CODEC_TYPE_A && qtype != CODEC_TYPE_AAAA && qtype != CODEC_TYPE_ANY;
 	if (aname_query) {
 		/* A query for the ANAME type: BIND's answer is the record. */
 		struct flat_aname an;
@@ -734,7 +736,7 @@ static bool decide(struct px_worker *w, struct px_txn *t, const uint8_t *resp, s
 			t->fl = fl;
 		}
 		enum flat_aname_state st = flat_aname_parse(resp, rlen, &rv, t->q + CODEC_HDR_LEN,
-							    t->qv.qname_len, qtype, &an);
+		                                            t->qv.qname_len, qtype, &an);
 		if (st == FLAT_ANAME_INVALID) {
 			PX_STAT_INC(&w->stats, aname_invalid);
 			return false;
@@ -779,7 +781,7 @@ static bool decide(struct px_worker *w, struct px_txn *t, const uint8_t *resp, s
 		}
 		ttl = clamp_ttl(w->cfg, ttl);
 		ssize_t n = flat_rewrite(t->q, t->qlen, &t->qv, &po.local, ttl, &opts, max, out,
-					 sizeof(out));
+		                         sizeof(out));
 		if (n < 0)
 			return false;
 		PX_STAT_INC(&w->stats, answers_flattened_local);
@@ -791,10 +793,10 @@ static bool decide(struct px_worker *w, struct px_txn *t, const uint8_t *resp, s
 	if (qtype == CODEC_TYPE_ANY && t->origin == PX_ORIGIN_UDP) {
 		/* RFC 8482: one small RRset instead of everything. */
 		ssize_t n = flat_rewrite_any_minimal(t->q, t->qlen, &t->qv,
-						     (uint32_t)w->cfg->flatten.min_ttl_s < 3600
-							     ? 3600
-							     : (uint32_t)w->cfg->flatten.min_ttl_s,
-						     max, out, sizeof(out));
+		                                     (uint32_t)w->cfg->flatten.min_ttl_s < 3600
+		                                             ? 3600
+		                                             : (uint32_t)w->cfg->flatten.min_ttl_s,
+		                                     max, out, sizeof(out));
 		if (n < 0)
 			return false;
 		PX_STAT_INC(&w->stats, answers_flattened);
@@ -897,7 +899,7 @@ static int probe_cb(void *arg, int status, const uint8_t *msg, size_t len)
 }
 
 static void probe_send(struct px_worker *w, struct px_txn *t, const uint8_t *name, size_t len,
-		       uint16_t type)
+                       uint16_t type)
 {
 	struct probe_req *r = malloc(sizeof(*r));
 	uint8_t q[CODEC_QUERY_MAX];
@@ -914,7 +916,7 @@ static void probe_send(struct px_worker *w, struct px_txn *t, const uint8_t *nam
 	size_t qlen = codec_build_query(q, r->id, false, r->name, r->len, type);
 	PX_STAT_INC(&w->stats, aname_probes);
 	if (px__up_query(w, (const struct sockaddr *)&w->cfg->backend.address.sa, q, qlen, false,
-			 w->cfg->backend.timeout_ms, probe_cb, r) < 0) {
+	                 w->cfg->backend.timeout_ms, probe_cb, r) < 0) {
 		free(r);
 		return;
 	}
@@ -935,8 +937,7 @@ void px__flat_query(struct px_worker *w, struct px_txn *t)
 	if (w->srv->zones == NULL || v->opcode != CODEC_OPCODE_QUERY || v->qdcount != 1 ||
 	    v->qclass != CODEC_CLASS_IN)
 		return;
-	if (v->qtype != CODEC_TYPE_A && v->qtype != CODEC_TYPE_AAAA &&
-	    v->qtype != CODEC_TYPE_ANY) {
+	if (v->qtype != CODEC_TYPE_A && v->qtype != CODEC_TYPE_AAAA && v->qtype != CODEC_TYPE_ANY) {
 		for (unsigned i = 0; i < cfg->flatten.n_aname_types; i++)
 			aname_query |= v->qtype == cfg->flatten.aname_types[i];
 		if (!aname_query)
@@ -1037,7 +1038,7 @@ void px__flat_deadline(struct px_worker *w, struct px_txn *t)
 			char name[CODEC_MAX_NAME * 4 + 1];
 			codec_name_to_text(fl->target, fl->target_len, name, sizeof(name));
 			snprintf(why, sizeof(why), "resolving %.60s took longer than %llu ms", name,
-				 (unsigned long long)w->cfg->flatten.deadline_ms);
+			         (unsigned long long)w->cfg->flatten.deadline_ms);
 			lk->res.kind = FLAT_RES_FAIL;
 			lk->res.ede = CODEC_EDE_NO_REACHABLE_AUTHORITY;
 			snprintf(lk->res.why, sizeof(lk->res.why), "%s", why);
@@ -1050,7 +1051,7 @@ void px__flat_deadline(struct px_worker *w, struct px_txn *t)
 			return;
 		}
 		px__txn_fail(w, t, CODEC_EDE_NO_REACHABLE_AUTHORITY,
-			     "the backend did not answer in time");
+		             "the backend did not answer in time");
 		return;
 	}
 	finish(w, t);
@@ -1080,12 +1081,12 @@ bool px__from_backend(const struct px_worker *w, const struct sockaddr *peer)
 		return ((const struct sockaddr_in *)peer)->sin_addr.s_addr ==
 		       ((const struct sockaddr_in *)be)->sin_addr.s_addr;
 	return memcmp(&((const struct sockaddr_in6 *)peer)->sin6_addr,
-		      &((const struct sockaddr_in6 *)be)->sin6_addr, sizeof(struct in6_addr)) == 0;
+	              &((const struct sockaddr_in6 *)be)->sin6_addr, sizeof(struct in6_addr)) == 0;
 }
 
 bool px__flat_notify(struct px_worker *w, const uint8_t *msg, size_t len,
-		     const struct codec_view *v, const struct sockaddr *peer, enum px_origin origin,
-		     struct px_udp_listener *ul, struct px_conn *conn)
+                     const struct codec_view *v, const struct sockaddr *peer, enum px_origin origin,
+                     struct px_udp_listener *ul, struct px_conn *conn)
 {
 	uint8_t zone[CODEC_MAX_NAME], out[PX_REPLY_MAX];
 
@@ -1108,7 +1109,7 @@ bool px__flat_notify(struct px_worker *w, const uint8_t *msg, size_t len,
 	       name, dropped);
 	/* RFC 1996 4.7: the answer echoes the question with QR=1. */
 	ssize_t n = codec_build_error(msg, len, v, CODEC_RCODE_NOERROR, CODEC_EDE_NONE, NULL, out,
-				      sizeof(out));
+	                              sizeof(out));
 	if (n > 0) {
 		out[2] |= CODEC_FLAG_AA >> 8; /* as an authoritative server answers it */
 		if (origin == PX_ORIGIN_UDP)
@@ -1125,14 +1126,15 @@ int px__flat_server_init(struct px_server *srv)
 {
 	const struct cfg *cfg = srv->cfg;
 	struct flat_cache_conf cc = {
-		.max_bytes = (size_t)cfg->flatten.cache_size,
-		.serve_stale_s = (uint32_t)cfg->flatten.serve_stale_s,
-		.failure_ttl_s = (uint32_t)cfg->flatten.failure_ttl_s,
-		/* A claim outlives every deadline that may wait on it. */
-		.pending_ms = (uint32_t)(cfg->flatten.deadline_ms + cfg->resolver.timeout_ms *
-								  (cfg->resolver.addresses.n + 1)),
-		.wake = cache_wake,
-		.wake_arg = srv,
+	        .max_bytes = (size_t)cfg->flatten.cache_size,
+	        .serve_stale_s = (uint32_t)cfg->flatten.serve_stale_s,
+	        .failure_ttl_s = (uint32_t)cfg->flatten.failure_ttl_s,
+	        /* A claim outlives every deadline that may wait on it. */
+	        .pending_ms =
+	                (uint32_t)(cfg->flatten.deadline_ms +
+	                           cfg->resolver.timeout_ms * (cfg->resolver.addresses.n + 1)),
+	        .wake = cache_wake,
+	        .wake_arg = srv,
 	};
 	int rc = flat_cache_new(&srv->cache, &cc);
 	if (rc < 0)

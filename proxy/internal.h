@@ -71,18 +71,18 @@ struct px_server {
 	struct flat_zones *alias_owners; /* [alias] owners, by cfg->aliases index */
 	struct tls_ctx *tls_dot;         /* [tls] with ALPN "dot", NULL without DoT */
 	struct tls_ctx *tls_doh;         /* [tls] with ALPN "h2", NULL without DoH */
-	atomic_uint tcp_conns;  /**< client TCP connections, all workers */
-	atomic_bool stopping;   /**< SIGTERM/SIGINT seen */
-	atomic_uint acache_gen; /**< bumped by a backend NOTIFY: flushes answer caches */
+	atomic_uint tcp_conns;           /**< client TCP connections, all workers */
+	atomic_bool stopping;            /**< SIGTERM/SIGINT seen */
+	atomic_uint acache_gen;          /**< bumped by a backend NOTIFY: flushes answer caches */
 	struct px_worker *workers;
 	unsigned n_workers;
 };
 
 struct px_udp_listener {
-	uv_udp_t h;              /* h.data == this */
+	uv_udp_t h; /* h.data == this */
 	struct px_worker *w;
 	const struct cfg_addr *addr;
-	uv_os_sock_t fd;         /* bound by main, opened on the worker loop */
+	uv_os_sock_t fd; /* bound by main, opened on the worker loop */
 };
 
 /* What runs over a client TCP connection. */
@@ -111,16 +111,16 @@ struct px_txn {
 	uint32_t gen;
 	bool busy;
 	enum px_origin origin;
-	bool via_tcp; /**< currently waiting on a backend TCP connection */
-	bool xfr;     /**< AXFR/IXFR relayed message by message */
+	bool via_tcp;   /**< currently waiting on a backend TCP connection */
+	bool xfr;       /**< AXFR/IXFR relayed message by message */
 	bool keepalive; /**< the query carries edns-tcp-keepalive (RFC 7828) */
 	uint16_t bid;   /**< the ID on the wire to the backend (see backend.c) */
 
 	/* Client side. */
-	struct px_udp_listener *ul;     /* UDP origin */
-	struct sockaddr_storage peer;   /* UDP origin */
-	struct px_conn *conn;           /* TCP origin; holds a reference */
-	int32_t doh_stream;             /* DoH: the HTTP/2 stream to answer on */
+	struct px_udp_listener *ul;   /* UDP origin */
+	struct sockaddr_storage peer; /* UDP origin */
+	struct px_conn *conn;         /* TCP origin; holds a reference */
+	int32_t doh_stream;           /* DoH: the HTTP/2 stream to answer on */
 
 	/* The query, unchanged. */
 	uint8_t *q;
@@ -129,12 +129,12 @@ struct px_txn {
 	uint8_t qinline[PX_TXN_INLINE];
 
 	/* Backend side. */
-	struct px_bsock *bsock;  /* UDP socket the query went out on, or NULL */
-	struct px_bconn *bconn;  /* TCP connection it waits on, or NULL */
-	struct px_txn *bnext;    /* next txn waiting on the same bconn */
+	struct px_bsock *bsock; /* UDP socket the query went out on, or NULL */
+	struct px_bconn *bconn; /* TCP connection it waits on, or NULL */
+	struct px_txn *bnext;   /* next txn waiting on the same bconn */
 
 	/* Flattening (flatten.c); fl is allocated only when it engages. */
-	bool flat_eligible;      /* A/AAAA/ANY/ANAME query inside a configured zone */
+	bool flat_eligible; /* A/AAAA/ANY/ANAME query inside a configured zone */
 	uint16_t zone_idx;
 	bool is_apex;
 	uint64_t start_ms;
@@ -185,13 +185,13 @@ struct px_conn {
 	uv_tcp_t h;
 	uv_timer_t idle;
 	struct px_worker *w;
-	unsigned refs;        /* 1 while handles are open + 1 per txn + 1 per pending write */
+	unsigned refs; /* 1 while handles are open + 1 per txn + 1 per pending write */
 	unsigned handles_open;
 	unsigned inflight;
 	bool closing;
-	bool eof;             /* client half-closed: answer what is in flight, then close */
+	bool eof; /* client half-closed: answer what is in flight, then close */
 	bool reading;
-	struct px_rbuf in;    /* TCP: frames; TLS: ciphertext, fed at once */
+	struct px_rbuf in;           /* TCP: frames; TLS: ciphertext, fed at once */
 	struct px_conn *prev, *next; /* worker's list, for shutdown */
 
 	enum px_conn_kind kind;
@@ -202,8 +202,8 @@ struct px_conn {
 
 	/* Answers wait here until the worker's check phase writes them all
 	 * at once: one TLS record and one system call for a burst. */
-	struct px_rbuf out;     /* TCP: frames; DoT: plaintext frames */
-	bool flush_queued;      /* on the worker's flush list (holds a ref) */
+	struct px_rbuf out; /* TCP: frames; DoT: plaintext frames */
+	bool flush_queued;  /* on the worker's flush list (holds a ref) */
 	struct px_conn *flush_next;
 };
 
@@ -239,13 +239,13 @@ struct px_worker {
 	struct px_conn *flush_head; /* connections with answers to write */
 	uv_check_t flush_check;     /* after poll: answers from I/O callbacks */
 	uv_prepare_t flush_prepare; /* before poll: answers from timers (deadlines) */
-	struct px_acache *acache; /* [cache] answers = yes */
-	struct px_up *ups; /* apexd's own queries in flight (upstream.c) */
+	struct px_acache *acache;   /* [cache] answers = yes */
+	struct px_up *ups;          /* apexd's own queries in flight (upstream.c) */
 
-	uint8_t *udp_rx;   /* PX_UDP_RX_CHUNKS * PX_UDP_DGRAM_MAX: recvmmsg of the
-			    * listeners and the backend sockets alike */
-	uint8_t *up_rx;    /* PX_UDP_DGRAM_MAX, answers to apexd's own queries */
-	uint8_t *ac_out;   /* CODEC_MAX_MSG, an answer from the answer cache */
+	uint8_t *udp_rx; /* PX_UDP_RX_CHUNKS * PX_UDP_DGRAM_MAX: recvmmsg of the
+	                  * listeners and the backend sockets alike */
+	uint8_t *up_rx;  /* PX_UDP_DGRAM_MAX, answers to apexd's own queries */
+	uint8_t *ac_out; /* CODEC_MAX_MSG, an answer from the answer cache */
 
 	/* TLS contexts this worker accepts with (own references); a reload
 	 * posts new ones under post_mu and the worker swaps them itself. */
@@ -282,7 +282,8 @@ void px__deadline_cb(uv_timer_t *h);
 
 /* query.c: what every transport does with a client message. */
 void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum px_origin origin,
-		      struct px_udp_listener *ul, const struct sockaddr *peer, struct px_conn *conn);
+                      struct px_udp_listener *ul, const struct sockaddr *peer,
+                      struct px_conn *conn);
 /* Sends an answer (relayed or built) to the client of t. */
 void px__txn_reply(struct px_worker *w, struct px_txn *t, const uint8_t *msg, size_t len);
 /* Ends t with SERVFAIL + EDE and frees it. */
@@ -310,13 +311,13 @@ void px__flat_run_posts(struct px_worker *w);
 /* A NOTIFY from the backend: acknowledge it and flush the zone. True
  * when handled; false when the NOTIFY is not the backend's. */
 bool px__flat_notify(struct px_worker *w, const uint8_t *msg, size_t len,
-		     const struct codec_view *v, const struct sockaddr *peer, enum px_origin origin,
-		     struct px_udp_listener *ul, struct px_conn *conn);
+                     const struct codec_view *v, const struct sockaddr *peer, enum px_origin origin,
+                     struct px_udp_listener *ul, struct px_conn *conn);
 
 /* udp.c */
 int px__udp_start(struct px_udp_listener *l, struct px_worker *w);
 void px__udp_send(struct px_udp_listener *l, const struct sockaddr *peer, const uint8_t *msg,
-		  size_t len);
+                  size_t len);
 
 /* tcp.c */
 /* Hands libuv the free tail of in, compacting and growing it to hold one
@@ -363,8 +364,7 @@ int px__sock_probe(const struct cfg_addr *a, int type);
 bool px__from_backend(const struct px_worker *w, const struct sockaddr *peer);
 
 /* Keeps BIND's answer to t in the answer cache when both are kept. */
-void px__acache_offer(struct px_worker *w, const struct px_txn *t, const uint8_t *msg,
-		      size_t len);
+void px__acache_offer(struct px_worker *w, const struct px_txn *t, const uint8_t *msg, size_t len);
 
 /* A cheap per-worker pseudo-random number (xorshift32). */
 static inline uint16_t px__rand16(struct px_worker *w)

@@ -10,8 +10,8 @@
 atomic_int px_log_level = CFG_LOG_INFO;
 
 static const char *const group_names[] = {
-	[PX_LOG_MAIN] = "main", [PX_LOG_CFG] = "config", [PX_LOG_UDP] = "udp",
-	[PX_LOG_TCP] = "tcp",   [PX_LOG_BACKEND] = "backend", [PX_LOG_XFR] = "xfr",
+        [PX_LOG_MAIN] = "main", [PX_LOG_CFG] = "config",      [PX_LOG_UDP] = "udp",
+        [PX_LOG_TCP] = "tcp",   [PX_LOG_BACKEND] = "backend", [PX_LOG_XFR] = "xfr",
 };
 
 void px__log_write(enum cfg_log_level level, enum px_log_group group, const char *fmt, ...)
@@ -24,9 +24,9 @@ void px__log_write(enum cfg_log_level level, enum px_log_group group, const char
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-	n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03ldZ apexd[%d] %s %s: ",
-			      ts.tv_nsec / 1000000, (int)getpid(), cfg_log_level_name(level),
-			      group_names[group]);
+	n += (size_t)snprintf(line + n, sizeof(line) - n,
+	                      ".%03ldZ apexd[%d] %s %s: ", ts.tv_nsec / 1000000, (int)getpid(),
+	                      cfg_log_level_name(level), group_names[group]);
 	va_list ap;
 	va_start(ap, fmt);
 	int m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);

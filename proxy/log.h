@@ -24,14 +24,14 @@ enum px_log_group {
 
 extern atomic_int px_log_level; /* enum cfg_log_level */
 
-#define px_log(level, group, ...)                                                          \
-	do {                                                                               \
-		if ((int)(level) <= atomic_load_explicit(&px_log_level, memory_order_relaxed)) \
-			px__log_write((level), PX_LOG_##group, __VA_ARGS__);               \
+#define px_log(level, group, ...)                                                                  \
+	do {                                                                                       \
+		if ((int)(level) <= atomic_load_explicit(&px_log_level, memory_order_relaxed))     \
+			px__log_write((level), PX_LOG_##group, __VA_ARGS__);                       \
 	} while (0)
 
 void px__log_write(enum cfg_log_level level, enum px_log_group group, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 /**
  * Rate limit for repeated network warnings: returns true at most once per

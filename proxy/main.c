@@ -22,8 +22,8 @@ static uv_signal_t sig_term, sig_int, sig_hup;
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: apexd -c FILE            run in the foreground, log to stderr\n"
-		   "       apexd --check-config -c FILE   validate FILE and exit 0 or 1\n"
-		   "       apexd --version\n");
+	           "       apexd --check-config -c FILE   validate FILE and exit 0 or 1\n"
+	           "       apexd --version\n");
 }
 
 static void on_stop_signal(uv_signal_t *h, int signum)
@@ -44,15 +44,15 @@ static void on_stop_signal(uv_signal_t *h, int signum)
 /* A server context from [tls], with the ALPN of a DoH ("h2") or DoT
  * ("dot") port, so a client speaks what the port serves. */
 static int tls_ctx_from_cfg(const struct cfg *cfg, bool doh, const struct tls_ctx *tickets_from,
-			    struct tls_ctx **out, char *err, size_t errlen)
+                            struct tls_ctx **out, char *err, size_t errlen)
 {
 	struct tls_ctx_opts o = {
-		.cert_file = cfg->tls.certificate,
-		.key_file = cfg->tls.private_key,
-		.min_version = (int)cfg->tls.min_version,
-		.alpn = doh ? "h2" : "dot",
-		.ocsp_file = cfg->tls.ocsp_response,
-		.tickets_from = tickets_from,
+	        .cert_file = cfg->tls.certificate,
+	        .key_file = cfg->tls.private_key,
+	        .min_version = (int)cfg->tls.min_version,
+	        .alpn = doh ? "h2" : "dot",
+	        .ocsp_file = cfg->tls.ocsp_response,
+	        .tickets_from = tickets_from,
 	};
 	return tls_ctx_new(out, &o, err, errlen);
 }
@@ -73,8 +73,8 @@ static void reload_tls(void)
 			continue;
 		/* Tickets issued before the reload still resume. */
 		if (tls_ctx_from_cfg(cfg, i == 1, old[i], &fresh[i], err, sizeof(err)) < 0) {
-			px_log(CFG_LOG_ERROR, MAIN,
-			       "SIGHUP: keeping the current certificate: %s", err);
+			px_log(CFG_LOG_ERROR, MAIN, "SIGHUP: keeping the current certificate: %s",
+			       err);
 			tls_ctx_unref(fresh[0]);
 			return;
 		}
@@ -101,7 +101,8 @@ static void on_hup(uv_signal_t *h, int signum)
 	reload_tls();
 	px_log(CFG_LOG_WARNING, MAIN,
 	       "SIGHUP: only certificates are reloaded by this version; other changes "
-	       "to %s need a restart", srv.cfg->path);
+	       "to %s need a restart",
+	       srv.cfg->path);
 }
 
 static void log_stats(void)
@@ -118,7 +119,7 @@ static void log_stats(void)
 	len += (size_t)snprintf(line, sizeof(line), "stats:");
 	for (size_t i = 0; i < n && len < sizeof(line); i++)
 		len += (size_t)snprintf(line + len, sizeof(line) - len, " %s=%llu",
-					px_stats_name(i), (unsigned long long)sum[i]);
+		                        px_stats_name(i), (unsigned long long)sum[i]);
 	px_log(CFG_LOG_INFO, MAIN, "%s", line);
 	free(sum);
 }
@@ -129,9 +130,9 @@ static const struct {
 	const char *name;
 	size_t off;
 } tcp_kinds[] = {
-	{PX_CONN_TCP, "tcp", offsetof(struct cfg, listen.tcp)},
-	{PX_CONN_DOT, "dot", offsetof(struct cfg, listen.dot)},
-	{PX_CONN_DOH, "doh", offsetof(struct cfg, listen.doh)},
+        {PX_CONN_TCP, "tcp", offsetof(struct cfg, listen.tcp)},
+        {PX_CONN_DOT, "dot", offsetof(struct cfg, listen.dot)},
+        {PX_CONN_DOH, "doh", offsetof(struct cfg, listen.doh)},
 };
 
 static const struct cfg_addr_list *tcp_kind_list(const struct cfg *cfg, size_t k)
@@ -150,7 +151,7 @@ static int tls_setup(const struct cfg *cfg)
 		if (l->n == 0)
 			continue;
 		int rc = tls_ctx_from_cfg(cfg, doh, NULL, doh ? &srv.tls_doh : &srv.tls_dot, err,
-					  sizeof(err));
+		                          sizeof(err));
 		if (rc < 0) {
 			px_log(CFG_LOG_ERROR, MAIN, "[tls] in %s: %s", cfg->path, err);
 			return rc;
@@ -289,12 +290,12 @@ static int run(const struct cfg *cfg)
 		lis[0] = '\0';
 		for (size_t i = 0; i < cfg->listen.udp.n && len < sizeof(lis); i++)
 			len += (size_t)snprintf(lis + len, sizeof(lis) - len, " udp %s",
-						cfg->listen.udp.v[i].text);
+			                        cfg->listen.udp.v[i].text);
 		for (size_t k = 0; k < sizeof(tcp_kinds) / sizeof(tcp_kinds[0]); k++) {
 			const struct cfg_addr_list *al = tcp_kind_list(cfg, k);
 			for (size_t i = 0; i < al->n && len < sizeof(lis); i++)
 				len += (size_t)snprintf(lis + len, sizeof(lis) - len, " %s %s",
-							tcp_kinds[k].name, al->v[i].text);
+				                        tcp_kinds[k].name, al->v[i].text);
 		}
 		px_log(CFG_LOG_INFO, MAIN, "apexd %s: %u workers, listening on%s, backend %s",
 		       APEX_VERSION, srv.n_workers, lis, cfg->backend.address.text);
@@ -317,11 +318,11 @@ out:
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"check-config", no_argument, NULL, 'C'},
-		{"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	        {"config", required_argument, NULL, 'c'},
+	        {"check-config", no_argument, NULL, 'C'},
+	        {"version", no_argument, NULL, 'V'},
+	        {"help", no_argument, NULL, 'h'},
+	        {NULL, 0, NULL, 0},
 	};
 	const char *path = NULL;
 	bool check = false;
@@ -356,11 +357,10 @@ int main(int argc, char **argv)
 	int rc = cfg_load(path, &cfg, &err);
 	if (rc < 0) {
 		fputs(err.msg, stderr);
-		if (err.count > 0 && strchr(err.msg, '\n') != NULL &&
-		    err.count > (unsigned)0) {
+		if (err.count > 0 && strchr(err.msg, '\n') != NULL && err.count > (unsigned)0) {
 			/* cfg_error keeps the first errors; say how many there were. */
 			fprintf(stderr, "%s: %u error%s\n", path, err.count,
-				err.count == 1 ? "" : "s");
+			        err.count == 1 ? "" : "s");
 		}
 		return 1;
 	}

@@ -17,9 +17,9 @@
 #include "proxy/anscache.h"
 #include "proxy/internal.h"
 
-static void reply_direct(struct px_worker *w, const uint8_t *msg, size_t len,
-			 enum px_origin origin, struct px_udp_listener *ul,
-			 const struct sockaddr *peer, struct px_conn *conn)
+static void reply_direct(struct px_worker *w, const uint8_t *msg, size_t len, enum px_origin origin,
+                         struct px_udp_listener *ul, const struct sockaddr *peer,
+                         struct px_conn *conn)
 {
 	(void)w;
 	if (origin == PX_ORIGIN_UDP)
@@ -35,7 +35,7 @@ static bool is_xfr(const struct codec_view *v)
 }
 
 void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum px_origin origin,
-		      struct px_udp_listener *ul, const struct sockaddr *peer, struct px_conn *conn)
+                      struct px_udp_listener *ul, const struct sockaddr *peer, struct px_conn *conn)
 {
 	struct codec_view v;
 	struct sockaddr_storage ss;
@@ -52,8 +52,8 @@ void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum 
 		return;
 	}
 	if (codec_scan(msg, len, &v) < 0) {
-		n = codec_build_error(msg, len, NULL, CODEC_RCODE_FORMERR, CODEC_EDE_NONE, NULL, out,
-				      sizeof(out));
+		n = codec_build_error(msg, len, NULL, CODEC_RCODE_FORMERR, CODEC_EDE_NONE, NULL,
+		                      out, sizeof(out));
 		if (n > 0) {
 			PX_STAT_INC(&w->stats, formerr_sent);
 			reply_direct(w, out, (size_t)n, origin, ul, peer, conn);
@@ -62,7 +62,8 @@ void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum 
 	}
 
 	if (v.opcode == CODEC_OPCODE_NOTIFY) {
-		const struct sockaddr *from = origin == PX_ORIGIN_UDP ? peer : px__conn_peer(conn, &ss);
+		const struct sockaddr *from =
+		        origin == PX_ORIGIN_UDP ? peer : px__conn_peer(conn, &ss);
 		/* A zone changed: no answer cache may serve what BIND had. */
 		if (w->acache != NULL && px__from_backend(w, from))
 			atomic_fetch_add_explicit(&w->srv->acache_gen, 1, memory_order_relaxed);
@@ -88,8 +89,8 @@ void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum 
 		PX_STAT_INC(&w->stats, txn_full);
 		PX_STAT_INC(&w->stats, servfail_sent);
 		n = codec_build_error(msg, len, &v, CODEC_RCODE_SERVFAIL, CODEC_EDE_OTHER,
-				      "apexd is overloaded: no transaction slot free", out,
-				      sizeof(out));
+		                      "apexd is overloaded: no transaction slot free", out,
+		                      sizeof(out));
 		if (n > 0)
 			reply_direct(w, out, (size_t)n, origin, ul, peer, conn);
 		return;
@@ -99,7 +100,7 @@ void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum 
 		t->ul = ul;
 		memcpy(&t->peer, peer,
 		       peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-						   : sizeof(struct sockaddr_in));
+		                                   : sizeof(struct sockaddr_in));
 	} else {
 		t->conn = conn;
 		t->doh_stream = conn->cur_stream;
@@ -119,7 +120,7 @@ void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum 
 		PX_STAT_INC(&w->stats, xfr_relayed);
 		rc = px__backend_send_tcp(w, t);
 	} else if (origin == PX_ORIGIN_TCP &&
-		   codec_edns_option(msg, &v, CODEC_EDNS_OPT_TCP_KEEPALIVE, &ka_off, &ka_len)) {
+	           codec_edns_option(msg, &v, CODEC_EDNS_OPT_TCP_KEEPALIVE, &ka_off, &ka_len)) {
 		/* RFC 7828 3.2.1: edns-tcp-keepalive must not travel over UDP;
 		 * over TCP BIND answers it, and apexd puts in its own timeout. */
 		t->keepalive = true;
@@ -135,11 +136,11 @@ void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum 
 	if (rc == -EADDRINUSE) {
 		PX_STAT_INC(&w->stats, id_busy);
 		px__txn_fail(w, t, CODEC_EDE_OTHER,
-			     "too many queries in flight with this message ID");
+		             "too many queries in flight with this message ID");
 	} else if (rc < 0) {
 		char why[160];
 		snprintf(why, sizeof(why), "cannot send to backend %s: %s",
-			 w->cfg->backend.address.text, uv_strerror(rc));
+		         w->cfg->backend.address.text, uv_strerror(rc));
 		PX_STAT_INC(&w->stats, backend_errors);
 		px__txn_fail(w, t, CODEC_EDE_NETWORK_ERROR, why);
 	}
@@ -149,7 +150,7 @@ void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum 
  * told must be apexd's tcp-idle-timeout, not BIND's (RFC 7828 3.3.2).
  * A TSIG-signed answer is left alone: editing it would break it. */
 static const uint8_t *keepalive_rewrite(struct px_worker *w, const uint8_t *msg, size_t len,
-					uint8_t *buf)
+                                        uint8_t *buf)
 {
 	struct codec_view v;
 
@@ -197,7 +198,7 @@ void px__txn_fail(struct px_worker *w, struct px_txn *t, uint16_t ede, const cha
 {
 	uint8_t out[PX_REPLY_MAX];
 	ssize_t n = codec_build_error(t->q, t->qlen, &t->qv, CODEC_RCODE_SERVFAIL, ede, why, out,
-				      sizeof(out));
+	                              sizeof(out));
 
 	px_log(CFG_LOG_DEBUG, BACKEND, "SERVFAIL to client (id %u): %s", t->qv.id, why);
 	if (n > 0) {

@@ -2,7 +2,7 @@
 
 static const char *const names[] = {
 #define X(name, help) #name,
-	PX_STATS(X)
+        PX_STATS(X)
 #undef X
 };
 

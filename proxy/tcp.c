@@ -346,7 +346,7 @@ static void conn_write_cb(uv_write_t *req, int status)
 	if (status < 0 && !c->closing)
 		px__conn_close(c);
 	else if (!c->closing && c->inflight == 0 && (c->eof || c->w->draining) &&
-		 uv_stream_get_write_queue_size((uv_stream_t *)&c->h) == 0)
+	         uv_stream_get_write_queue_size((uv_stream_t *)&c->h) == 0)
 		px__conn_close(c);
 	px__conn_unref(c);
 }
@@ -477,10 +477,10 @@ static void accept_cb(uv_stream_t *server, int status)
 	c->kind = l->kind;
 	if (c->kind != PX_CONN_TCP) {
 		struct tls_stream_io io = {
-			.send = conn_tls_send,
-			.recv = conn_tls_recv,
-			.ready = conn_tls_ready,
-			.arg = c,
+		        .send = conn_tls_send,
+		        .recv = conn_tls_recv,
+		        .ready = conn_tls_ready,
+		        .arg = c,
 		};
 		c->tls = tls_stream_new(c->kind == PX_CONN_DOT ? w->tls_dot : w->tls_doh, &io);
 		if (c->tls == NULL) {

@@ -105,7 +105,7 @@ void px__txn_arm(struct px_worker *w, struct px_txn *t, uint64_t timeout_ms)
 	/* The timer watches the head; a new head may be earlier. */
 	if (w->dl_head == t || !uv_is_active((uv_handle_t *)&w->deadline_timer))
 		uv_timer_start(&w->deadline_timer, px__deadline_cb,
-			       w->dl_head->deadline_ms - px__now(w), 0);
+		               w->dl_head->deadline_ms - px__now(w), 0);
 }
 
 void px__deadline_cb(uv_timer_t *h)
@@ -134,11 +134,12 @@ void px__deadline_cb(uv_timer_t *h)
 		}
 		char why[128];
 		snprintf(why, sizeof(why), "backend %s did not answer within %llu ms",
-			 w->cfg->backend.address.text,
-			 (unsigned long long)w->cfg->backend.timeout_ms);
+		         w->cfg->backend.address.text,
+		         (unsigned long long)w->cfg->backend.timeout_ms);
 		PX_STAT_INC(&w->stats, backend_timeouts);
 		px__txn_fail(w, t, CODEC_EDE_NO_REACHABLE_AUTHORITY, why);
 	}
 	if (w->dl_head != NULL)
-		uv_timer_start(&w->deadline_timer, px__deadline_cb, w->dl_head->deadline_ms - now, 0);
+		uv_timer_start(&w->deadline_timer, px__deadline_cb, w->dl_head->deadline_ms - now,
+		               0);
 }

@@ -24,7 +24,7 @@ static void udp_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 }
 
 static void udp_recv_cb(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct sockaddr *from,
-			unsigned flags)
+                        unsigned flags)
 {
 	struct px_udp_listener *l = h->data;
 
@@ -84,7 +84,7 @@ static void udp_send_cb(uv_udp_send_t *req, int status)
 }
 
 void px__udp_send(struct px_udp_listener *l, const struct sockaddr *peer, const uint8_t *msg,
-		  size_t len)
+                  size_t len)
 {
 	uv_buf_t b = uv_buf_init((char *)msg, (unsigned)len);
 	int rc = uv_udp_try_send(&l->h, &b, 1, peer);

@@ -105,8 +105,8 @@ static void up_udp_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	buf->len = PX_UDP_DGRAM_MAX;
 }
 
-static void up_udp_recv_cb(uv_udp_t *h, ssize_t n, const uv_buf_t *buf,
-			   const struct sockaddr *from, unsigned flags)
+static void up_udp_recv_cb(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct sockaddr *from,
+                           unsigned flags)
 {
 	struct px_up *u = h->data;
 	(void)flags;
@@ -224,7 +224,7 @@ static int up_start_tcp(struct px_up *u, const struct sockaddr *server)
 }
 
 int px__up_query(struct px_worker *w, const struct sockaddr *server, const uint8_t *q, size_t qlen,
-		 bool tcp, uint64_t timeout_ms, px_up_cb *cb, void *arg)
+                 bool tcp, uint64_t timeout_ms, px_up_cb *cb, void *arg)
 {
 	size_t room = tcp ? qlen + 2 : qlen;
 	struct px_up *u;

@@ -42,8 +42,7 @@ static void begin_drain(struct px_worker *w)
 			c->reading = false;
 		}
 		px__doh_goaway(c);
-		if (c->inflight == 0 &&
-		    uv_stream_get_write_queue_size((uv_stream_t *)&c->h) == 0)
+		if (c->inflight == 0 && uv_stream_get_write_queue_size((uv_stream_t *)&c->h) == 0)
 			px__conn_close(c);
 	}
 	px__worker_maybe_finish(w);
@@ -172,7 +171,8 @@ int px__worker_init(struct px_worker *w, struct px_server *srv, unsigned idx)
 	}
 	if (w->cfg->cache.answers) {
 		/* The bound is for all workers together. */
-		rc = px__acache_new(&w->acache, (size_t)(w->cfg->cache.size / w->cfg->server.threads));
+		rc = px__acache_new(&w->acache,
+		                    (size_t)(w->cfg->cache.size / w->cfg->server.threads));
 		if (rc < 0)
 			goto fail;
 	}

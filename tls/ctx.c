@@ -677,8 +677,7 @@ static int load_ocsp(struct tls_ctx *c, const char *path, char *err, size_t errl
 			break;
 		}
 	}
-	if (leaf == NULL || issuer == NULL ||
-	    (id = OCSP_cert_to_id(NULL, leaf, issuer)) == NULL) {
+	if (leaf == NULL || issuer == NULL || (id = OCSP_cert_to_id(NULL, leaf, issuer)) == NULL) {
 		fail(err, errlen, -EINVAL,
 		     "OCSP response %s: the certificate file must hold the issuer after the leaf",
 		     path);

@@ -18,7 +18,8 @@ static void check(const struct cfg *cfg)
 	/* The promises struct cfg makes to the proxy. */
 	if (cfg->server.threads == 0 || cfg->server.threads > 256)
 		abort();
-	if (cfg->listen.udp.n + cfg->listen.tcp.n + cfg->listen.dot.n + cfg->listen.doh.n == 0 || cfg->backend.address.salen == 0)
+	if (cfg->listen.udp.n + cfg->listen.tcp.n + cfg->listen.dot.n + cfg->listen.doh.n == 0 ||
+	    cfg->backend.address.salen == 0)
 		abort();
 	if (cfg->flatten.min_ttl_s > cfg->flatten.max_ttl_s)
 		abort();

@@ -84,8 +84,8 @@ static int th_pkt_line(ldns_pkt *pkt, char *line, unsigned long *id, unsigned lo
 		if (n < 0)
 			return -1;
 		if (n > 0)
-			ldns_pkt_set_edns_data(pkt, ldns_rdf_new_frm_data(LDNS_RDF_TYPE_UNKNOWN,
-									  (size_t)n, opts));
+			ldns_pkt_set_edns_data(
+			        pkt, ldns_rdf_new_frm_data(LDNS_RDF_TYPE_UNKNOWN, (size_t)n, opts));
 		return 0;
 	}
 	if (strcmp(line, "qd") == 0) {

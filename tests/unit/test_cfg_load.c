@@ -680,9 +680,9 @@ static void test_load_cache_keys_parsed_with_defaults(void **state)
 	assert_false(cfg->cache.answers);
 	assert_int_equal(cfg->cache.size, 32u * 1024 * 1024);
 	cfg_free(cfg);
-	load_fails(BASE "[cache]\nsize = 10K\n",
-	           "t.ini:6: [cache] size: \"10K\" is out of range; allowed: 1M..64G, like 512, 64K, 64M "
-	           "or 1G\n");
+	load_fails(BASE "[cache]\nsize = 10K\n", "t.ini:6: [cache] size: \"10K\" is out of range; "
+	                                         "allowed: 1M..64G, like 512, 64K, 64M "
+	                                         "or 1G\n");
 }
 
 static void test_load_unknown_key_and_section_list_what_is_allowed(void **state)

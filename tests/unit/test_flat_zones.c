@@ -10,7 +10,7 @@
 
 static struct flat_zones *make(void)
 {
-	static const uint8_t a[] = "\7example\3com";   /* + root from the literal's NUL */
+	static const uint8_t a[] = "\7example\3com"; /* + root from the literal's NUL */
 	static const uint8_t b[] = "\3sub\7example\3com";
 	static const uint8_t c[] = "\4TEST";
 	const uint8_t *names[] = {a, b, c};
@@ -129,12 +129,12 @@ static void test_zones_many_zones_all_found(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_zones_apex_found_as_apex),
-		cmocka_unit_test(test_zones_mixed_case_name_found),
-		cmocka_unit_test(test_zones_deepest_zone_wins),
-		cmocka_unit_test(test_zones_foreign_name_not_found),
-		cmocka_unit_test(test_zones_malformed_rejected),
-		cmocka_unit_test(test_zones_many_zones_all_found),
+	        cmocka_unit_test(test_zones_apex_found_as_apex),
+	        cmocka_unit_test(test_zones_mixed_case_name_found),
+	        cmocka_unit_test(test_zones_deepest_zone_wins),
+	        cmocka_unit_test(test_zones_foreign_name_not_found),
+	        cmocka_unit_test(test_zones_malformed_rejected),
+	        cmocka_unit_test(test_zones_many_zones_all_found),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,7 +10,7 @@
 
 /* A query for NAME/A with the given ID, EDNS (1232, no options) or not. */
 static size_t query(uint8_t *out, uint16_t id, const char *wire_name, size_t nlen, bool edns,
-		    bool rd)
+                    bool rd)
 {
 	size_t n = 0;
 	codec_put_u16(out, id);
@@ -38,7 +38,7 @@ static size_t query(uint8_t *out, uint16_t id, const char *wire_name, size_t nle
 
 /* BIND's answer to q: the question, one A RR with ttl, EDNS as q. */
 static size_t answer(uint8_t *out, const uint8_t *q, size_t qlen, bool edns, uint32_t ttl,
-		     unsigned rcode)
+                     unsigned rcode)
 {
 	struct codec_view v;
 	assert_int_equal(codec_scan(q, qlen, &v), 0);
@@ -155,7 +155,10 @@ static void test_acache_keeps_only_plain_questions_and_answers(void **state)
 	uint8_t qc[512];
 	size_t qcl = query(qc, 1, NAME, NLEN, false, true);
 	qc[11] = 1;
-	memcpy(qc + qcl, "\0\0\x29\x04\xd0\0\0\0\0\0\x0c\0\x0a\0\x08" "abcdefgh", 23);
+	memcpy(qc + qcl,
+	       "\0\0\x29\x04\xd0\0\0\0\0\0\x0c\0\x0a\0\x08"
+	       "abcdefgh",
+	       23);
 	qcl += 23;
 	struct codec_view vc;
 	scan(qc, qcl, &vc);
@@ -210,10 +213,10 @@ static void test_acache_lru_bound_evicts_oldest(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_acache_hit_gets_client_id_case_and_aged_ttl),
-		cmocka_unit_test(test_acache_expiry_generation_and_size_limits),
-		cmocka_unit_test(test_acache_keeps_only_plain_questions_and_answers),
-		cmocka_unit_test(test_acache_lru_bound_evicts_oldest),
+	        cmocka_unit_test(test_acache_hit_gets_client_id_case_and_aged_ttl),
+	        cmocka_unit_test(test_acache_expiry_generation_and_size_limits),
+	        cmocka_unit_test(test_acache_keeps_only_plain_questions_and_answers),
+	        cmocka_unit_test(test_acache_lru_bound_evicts_oldest),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
