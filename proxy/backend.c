@@ -177,6 +177,11 @@ static int bsock_open(struct px_worker *w, struct px_bsock **out)
 		uv_recv_buffer_size((uv_handle_t *)&s->h, &size);
 		rc = uv_udp_recv_start(&s->h, bsock_alloc_cb, bsock_recv_cb);
 	}
+	if (rc == 0) {
+		uv_os_fd_t fd;
+		rc = uv_fileno((uv_handle_t *)&s->h, &fd);
+		s->sendfd = fd;
+	}
 	if (rc < 0) {
 		uv_close((uv_handle_t *)&s->h, bsock_closed_cb);
 		return rc;
@@ -185,17 +190,6 @@ static int bsock_open(struct px_worker *w, struct px_bsock **out)
 	w->bsock[w->n_bsock++] = s;
 	*out = s;
 	return 0;
-}
-
-struct bsend_req {
-	uv_udp_send_t req;
-	uint8_t data[];
-};
-
-static void bsend_cb(uv_udp_send_t *req, int status)
-{
-	(void)status; /* a lost query times out like a lost datagram */
-	free(req);
 }
 
 /* Sockets are cheap to keep few: an unsigned query whose ID is busy
@@ -237,25 +231,7 @@ int px__backend_send(struct px_worker *w, struct px_txn *t)
 	/* The stored query keeps the client's ID (flattening answers from
 	 * it); the ID on the wire goes in only for the send. */
 	codec_put_u16(t->q, id);
-	uv_buf_t b = uv_buf_init((char *)t->q, t->qlen);
-	rc = uv_udp_try_send(&s->h, &b, 1, NULL);
-	if (rc == UV_ECONNREFUSED) {
-		/* A pending ICMP error from an earlier datagram was reported
-		 * instead of sending this one; the error is now cleared. */
-		rc = uv_udp_try_send(&s->h, &b, 1, NULL);
-	}
-	if (rc == UV_EAGAIN || rc == UV_ENOBUFS) {
-		struct bsend_req *r = malloc(sizeof(*r) + t->qlen);
-		if (r == NULL) {
-			rc = -ENOMEM;
-		} else {
-			memcpy(r->data, t->q, t->qlen);
-			b = uv_buf_init((char *)r->data, t->qlen);
-			rc = uv_udp_send(&r->req, &s->h, &b, 1, NULL, bsend_cb);
-			if (rc < 0)
-				free(r);
-		}
-	}
+	rc = px__udp_tx_backend(s, id, t->q, t->qlen);
 	codec_put_u16(t->q, t->qv.id);
 	if (rc < 0)
 		return rc;

@@ -49,6 +49,12 @@
 #define PX_TCP_BACKLOG 1024
 /* Room for apexd's own replies: a question, an OPT and an EDE text. */
 #define PX_REPLY_MAX 1024
+/* Datagrams queued per worker and direction before a sendmmsg (udptx.c):
+ * more than one recvmmsg burst, so a burst's answers leave together. */
+#define PX_UDP_TX_MAX 64
+/* Bytes of queued datagrams per direction; one larger than a quarter of
+ * this is sent at once instead (big answers are rare and cost the copy). */
+#define PX_UDP_TX_ARENA (128 * 1024)
 
 struct px_worker;
 struct px_conn;
@@ -83,6 +89,7 @@ struct px_udp_listener {
 	struct px_worker *w;
 	const struct cfg_addr *addr;
 	uv_os_sock_t fd; /* bound by main, opened on the worker loop */
+	int sendfd;      /* the handle's socket, for sendmmsg (udptx.c) */
 };
 
 /* What runs over a client TCP connection. */
@@ -157,6 +164,7 @@ struct px_bsock {
 	struct px_worker *w;
 	unsigned idx;
 	unsigned inflight;
+	int sendfd;           /**< the handle's socket, for sendmmsg (udptx.c) */
 	uint32_t slot[65536]; /**< query ID -> txn index + 1; 0 = ID free here */
 };
 
@@ -207,6 +215,30 @@ struct px_conn {
 	struct px_conn *flush_next;
 };
 
+/** A datagram waiting for the worker's next sendmmsg. */
+struct px_udp_tx_ent {
+	int fd;
+	void *owner; /* struct px_udp_listener (client queue) or px_bsock */
+	uint32_t off, len;
+	uint16_t id;    /* backend: the ID on the wire, to find the txn on failure */
+	socklen_t alen; /* 0: connected socket */
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+	} peer;
+};
+
+/** Datagrams of one direction queued during a loop turn (udptx.c). */
+struct px_udp_tx {
+	unsigned n;
+	size_t used;
+	struct px_udp_tx_ent ent[PX_UDP_TX_MAX];
+	struct mmsghdr mm[PX_UDP_TX_MAX];
+	struct iovec iov[PX_UDP_TX_MAX];
+	uint8_t arena[PX_UDP_TX_ARENA];
+};
+
 struct px_worker {
 	unsigned idx;
 	struct px_server *srv;
@@ -242,10 +274,13 @@ struct px_worker {
 	struct px_acache *acache;   /* [cache] answers = yes */
 	struct px_up *ups;          /* apexd's own queries in flight (upstream.c) */
 
-	uint8_t *udp_rx; /* PX_UDP_RX_CHUNKS * PX_UDP_DGRAM_MAX: recvmmsg of the
-	                  * listeners and the backend sockets alike */
-	uint8_t *up_rx;  /* PX_UDP_DGRAM_MAX, answers to apexd's own queries */
-	uint8_t *ac_out; /* CODEC_MAX_MSG, an answer from the answer cache */
+	uint8_t *udp_rx;              /* PX_UDP_RX_CHUNKS * PX_UDP_DGRAM_MAX: recvmmsg of the
+	                               * listeners and the backend sockets alike */
+	uint8_t *up_rx;               /* PX_UDP_DGRAM_MAX, answers to apexd's own queries */
+	uint8_t *ac_out;              /* CODEC_MAX_MSG, an answer from the answer cache */
+	struct px_udp_tx *tx_client;  /* answers to UDP clients (udptx.c) */
+	struct px_udp_tx *tx_backend; /* queries to the backend over UDP */
+	bool tx_flushing;
 
 	/* TLS contexts this worker accepts with (own references); a reload
 	 * posts new ones under post_mu and the worker swaps them itself. */
@@ -316,8 +351,19 @@ bool px__flat_notify(struct px_worker *w, const uint8_t *msg, size_t len,
 
 /* udp.c */
 int px__udp_start(struct px_udp_listener *l, struct px_worker *w);
+
+/* udptx.c */
+/* Queues an answer to a UDP client for the worker's next sendmmsg; a
+ * failure is counted (udp_send_errors), never reported back. */
 void px__udp_send(struct px_udp_listener *l, const struct sockaddr *peer, const uint8_t *msg,
                   size_t len);
+/* Queues a query (its wire ID is id) to the backend on s. A send that
+ * fails at the flush fails the txn waiting on s + id. Returns 0 or a
+ * libuv error for a send made at once (a message too big to queue). */
+int px__udp_tx_backend(struct px_bsock *s, uint16_t id, const uint8_t *msg, size_t len);
+/* Sends everything queued: from the worker's check and prepare phases. */
+void px__udp_tx_flush(struct px_worker *w);
+bool px__udp_tx_pending(const struct px_worker *w);
 
 /* tcp.c */
 /* Hands libuv the free tail of in, compacting and growing it to hold one

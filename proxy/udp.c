@@ -62,48 +62,10 @@ int px__udp_start(struct px_udp_listener *l, struct px_worker *w)
 	if (rc < 0)
 		return rc;
 	l->fd = -1; /* owned by the handle now */
+	uv_os_fd_t fd;
+	rc = uv_fileno((uv_handle_t *)&l->h, &fd);
+	if (rc < 0)
+		return rc;
+	l->sendfd = fd;
 	return uv_udp_recv_start(&l->h, udp_alloc_cb, udp_recv_cb);
-}
-
-struct udp_send_req {
-	uv_udp_send_t req;
-	size_t len;
-	uint8_t data[];
-};
-
-static void udp_send_cb(uv_udp_send_t *req, int status)
-{
-	struct udp_send_req *r = (struct udp_send_req *)req;
-	struct px_udp_listener *l = req->handle->data;
-
-	if (status < 0 && status != UV_ECANCELED)
-		PX_STAT_INC(&l->w->stats, udp_send_errors);
-	free(r);
-	if (l->w->draining)
-		px__worker_maybe_finish(l->w);
-}
-
-void px__udp_send(struct px_udp_listener *l, const struct sockaddr *peer, const uint8_t *msg,
-                  size_t len)
-{
-	uv_buf_t b = uv_buf_init((char *)msg, (unsigned)len);
-	int rc = uv_udp_try_send(&l->h, &b, 1, peer);
-
-	if (rc >= 0)
-		return;
-	if (rc == UV_EAGAIN || rc == UV_ENOBUFS) {
-		/* The socket buffer is full: queue a copy rather than drop. */
-		struct udp_send_req *r = malloc(sizeof(*r) + len);
-		if (r != NULL) {
-			memcpy(r->data, msg, len);
-			r->len = len;
-			b = uv_buf_init((char *)r->data, (unsigned)len);
-			if (uv_udp_send(&r->req, &l->h, &b, 1, peer, udp_send_cb) == 0)
-				return;
-			free(r);
-		}
-	}
-	PX_STAT_INC(&l->w->stats, udp_send_errors);
-	if (px_log_ratelimit(&send_err_log))
-		px_log(CFG_LOG_WARNING, UDP, "send on %s: %s", l->addr->text, uv_strerror(rc));
 }

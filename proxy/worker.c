@@ -119,8 +119,11 @@ static void close_walk_cb(uv_handle_t *h, void *arg)
 
 void px__worker_maybe_finish(struct px_worker *w)
 {
-	if (w->closed || !w->draining || w->inflight > 0 || w->conns != NULL ||
-	    udp_sends_pending(w))
+	if (w->closed || !w->draining || w->inflight > 0 || w->conns != NULL)
+		return;
+	/* Answers still queued for sendmmsg go out before the sockets close. */
+	px__udp_tx_flush(w);
+	if (px__udp_tx_pending(w) || udp_sends_pending(w))
 		return;
 	w->closed = true;
 	px__up_cancel_all(w);
@@ -133,14 +136,25 @@ void px__worker_maybe_finish(struct px_worker *w)
 	uv_close((uv_handle_t *)&w->wake, close_cb_noop);
 }
 
+/* A drain that a flush in progress held back finishes here. */
+static void maybe_finish_after_flush(struct px_worker *w)
+{
+	if (w->draining && !w->closed)
+		px__worker_maybe_finish(w);
+}
+
 static void flush_check_cb(uv_check_t *h)
 {
 	px__worker_flush(h->data);
+	px__udp_tx_flush(h->data);
+	maybe_finish_after_flush(h->data);
 }
 
 static void flush_prepare_cb(uv_prepare_t *h)
 {
 	px__worker_flush(h->data);
+	px__udp_tx_flush(h->data);
+	maybe_finish_after_flush(h->data);
 }
 
 int px__worker_init(struct px_worker *w, struct px_server *srv, unsigned idx)
@@ -162,8 +176,13 @@ int px__worker_init(struct px_worker *w, struct px_server *srv, unsigned idx)
 	w->up_rx = malloc(PX_UDP_DGRAM_MAX);
 	w->ac_out = malloc(CODEC_MAX_MSG);
 	w->txns = calloc(PX_TXN_SLOTS, sizeof(*w->txns));
-	if (w->udp_rx == NULL || w->up_rx == NULL || w->ac_out == NULL || w->txns == NULL)
+	w->tx_client = malloc(sizeof(*w->tx_client));
+	w->tx_backend = malloc(sizeof(*w->tx_backend));
+	if (w->udp_rx == NULL || w->up_rx == NULL || w->ac_out == NULL || w->txns == NULL ||
+	    w->tx_client == NULL || w->tx_backend == NULL)
 		goto fail;
+	w->tx_client->n = w->tx_backend->n = 0;
+	w->tx_client->used = w->tx_backend->used = 0;
 	for (uint32_t i = PX_TXN_SLOTS; i-- > 0;) {
 		w->txns[i].idx = i;
 		w->txns[i].free_next = w->txn_free;
@@ -199,6 +218,9 @@ int px__worker_init(struct px_worker *w, struct px_server *srv, unsigned idx)
 	uv_unref((uv_handle_t *)&w->flush_prepare);
 	return 0;
 fail:
+	free(w->tx_client);
+	free(w->tx_backend);
+	w->tx_client = w->tx_backend = NULL;
 	free(w->txns);
 	free(w->up_rx);
 	free(w->ac_out);
@@ -268,6 +290,8 @@ void px__worker_deinit(struct px_worker *w)
 		uv_mutex_destroy(&w->post_mu);
 	free(w->post);
 	px__acache_free(w->acache);
+	free(w->tx_client);
+	free(w->tx_backend);
 	free(w->txns);
 	free(w->up_rx);
 	free(w->ac_out);
