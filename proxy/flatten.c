@@ -923,9 +923,85 @@ static void probe_send(struct px_worker *w, struct px_txn *t, const uint8_t *nam
 	t->fl->probes_pending++;
 }
 
+/* --- answers straight from the caches --------------------------------- */
+
+/* Can this query be flattened without BIND's answer at the owner? An
+ * A/AAAA question whose flattened answer would be built from the query
+ * alone anyway (flat_rewrite() echoes no option: a cookie or NSID of
+ * BIND's is not in a flattened answer either way). Not with DO=1: BIND's
+ * answer says whether the zone is signed, and then it is relayed (DESIGN
+ * "DNSSEC"). Not with a TSIG (BIND verifies it) or a client subnet (the
+ * answer may depend on it). */
+static bool direct_eligible(const struct px_txn *t)
+{
+	const struct codec_view *v = &t->qv;
+	size_t off;
+	uint16_t len;
+
+	if (v->qtype != CODEC_TYPE_A && v->qtype != CODEC_TYPE_AAAA)
+		return false;
+	if (v->has_tsig || (v->has_opt && v->do_bit))
+		return false;
+	return !v->has_opt || !codec_edns_option(t->q, v, CODEC_EDNS_OPT_ECS, &off, &len);
+}
+
+/* The owner's target is known (a fresh ANAME presence entry, or an
+ * [alias]) and the target cache holds fresh addresses of the type asked:
+ * the answer needs nothing from BIND. BIND's answer at the owner would
+ * only be consulted for sibling addresses, which serve only when a chase
+ * fails, and for the SOA of a NODATA, which this path does not write. An
+ * edit of the zone is seen as with the presence cache: at the ANAME's TTL
+ * or at once through NOTIFY. Returns true when t was answered and ended. */
+static bool answer_direct(struct px_worker *w, struct px_txn *t, const uint8_t *target,
+                          size_t target_len, uint32_t chain_ttl, uint16_t aname_type)
+{
+	const struct cfg *cfg = w->cfg;
+	struct flat_cache_key key;
+	struct flat_cache_hit hit;
+	struct flat_rewrite_opts opts;
+	uint8_t out[CODEC_MAX_MSG];
+
+	if (!direct_eligible(t))
+		return false;
+	key_init(&key, target, target_len, t->qv.qtype, FLAT_KEY_TARGET);
+	int st = flat_cache_get(w->srv->cache, &key, px__now(w), &hit);
+	if (st != FLAT_CACHE_HIT && st != FLAT_CACHE_HIT_PREFETCH)
+		return false;
+	if (hit.value.result.kind != FLAT_RES_ADDRS || hit.value.result.n_addrs == 0) {
+		if (st == FLAT_CACHE_HIT_PREFETCH)
+			flat_cache_abandon(w->srv->cache, &key);
+		return false;
+	}
+	memset(&opts, 0, sizeof(opts));
+	opts.ede = CODEC_EDE_NONE;
+	if (cfg->flatten.show_aname && aname_type != 0) {
+		opts.show_aname = true;
+		opts.aname_type = aname_type;
+		opts.aname_target = target;
+		opts.aname_target_len = target_len;
+		opts.aname_ttl = chain_ttl;
+	}
+	uint32_t ttl = hit.ttl_left < chain_ttl ? hit.ttl_left : chain_ttl;
+	ssize_t n = flat_rewrite(t->q, t->qlen, &t->qv, &hit.value.result, clamp_ttl(cfg, ttl),
+	                         &opts, flat_rewrite_max_size(&t->qv, t->origin == PX_ORIGIN_TCP),
+	                         out, sizeof(out));
+	if (st == FLAT_CACHE_HIT_PREFETCH) {
+		/* Popular names never wait: a refresh runs behind this answer. */
+		PX_STAT_INC(&w->stats, prefetches);
+		chase_start(w, target, target_len, t->qv.qtype, 0);
+	}
+	if (n < 0)
+		return false;
+	PX_STAT_INC(&w->stats, cache_hits);
+	PX_STAT_INC(&w->stats, answers_flattened);
+	PX_STAT_INC(&w->stats, answers_flattened_direct);
+	reply_and_done(w, t, out, (size_t)n);
+	return true;
+}
+
 /* --- entry points ----------------------------------------------------- */
 
-void px__flat_query(struct px_worker *w, struct px_txn *t)
+bool px__flat_query(struct px_worker *w, struct px_txn *t)
 {
 	const struct cfg *cfg = w->cfg;
 	const struct codec_view *v = &t->qv;
@@ -936,34 +1012,36 @@ void px__flat_query(struct px_worker *w, struct px_txn *t)
 	t->start_ms = px__now(w);
 	if (w->srv->zones == NULL || v->opcode != CODEC_OPCODE_QUERY || v->qdcount != 1 ||
 	    v->qclass != CODEC_CLASS_IN)
-		return;
+		return false;
 	if (v->qtype != CODEC_TYPE_A && v->qtype != CODEC_TYPE_AAAA && v->qtype != CODEC_TYPE_ANY) {
 		for (unsigned i = 0; i < cfg->flatten.n_aname_types; i++)
 			aname_query |= v->qtype == cfg->flatten.aname_types[i];
 		if (!aname_query)
-			return;
+			return false;
 	}
 	/* The question name is at offset 12 and never compressed. */
 	if (flat_zones_find(w->srv->zones, qname, qlen, &idx, &apex) != 0)
-		return;
+		return false;
 	t->flat_eligible = true;
 	t->zone_idx = (uint16_t)idx;
 	t->is_apex = apex;
 	if (aname_query)
-		return; /* BIND's own answer carries the record */
+		return false; /* BIND's own answer carries the record */
 
 	/* [alias] owner: the target is in the configuration. */
 	if (w->srv->alias_owners != NULL &&
 	    flat_zones_find(w->srv->alias_owners, qname, qlen, &idx, &apex) == 0 && apex) {
 		const struct cfg_alias *al = &cfg->aliases[idx];
+		if (answer_direct(w, t, al->target.wire, al->target.wire_len, UINT32_MAX, 0))
+			return true;
 		t->fl = calloc(1, sizeof(*t->fl));
 		if (t->fl == NULL)
-			return;
+			return false;
 		memcpy(t->fl->target, al->target.wire, al->target.wire_len);
 		t->fl->target_len = al->target.wire_len;
 		t->fl->have_target = true;
 		t->fl->target_is_alias = true;
-		return;
+		return false;
 	}
 
 	/* ANAME presence: the cache, else a probe to BIND in parallel. */
@@ -982,20 +1060,25 @@ void px__flat_query(struct px_worker *w, struct px_txn *t)
 		if (st == FLAT_CACHE_HIT) {
 			if (!hit.value.presence.present)
 				continue;
+			if (t->fl == NULL &&
+			    answer_direct(w, t, hit.value.presence.target,
+			                  hit.value.presence.target_len, hit.ttl_left, type))
+				return true;
 			if (t->fl == NULL && (t->fl = calloc(1, sizeof(*t->fl))) == NULL)
-				return;
+				return false;
 			memcpy(t->fl->target, hit.value.presence.target,
 			       hit.value.presence.target_len);
 			t->fl->target_len = hit.value.presence.target_len;
 			t->fl->aname_ttl = hit.ttl_left;
 			t->fl->aname_type = type;
 			t->fl->have_target = true;
-			return;
+			return false;
 		}
 		if (t->fl == NULL && (t->fl = calloc(1, sizeof(*t->fl))) == NULL)
-			return;
+			return false;
 		probe_send(w, t, qname, qlen, type);
 	}
+	return false;
 }
 
 bool px__flat_answer(struct px_worker *w, struct px_txn *t, const uint8_t *msg, size_t len)

@@ -329,8 +329,10 @@ void px__txn_done(struct px_worker *w, struct px_txn *t);
 /* flatten.c */
 int px__flat_server_init(struct px_server *srv);
 void px__flat_server_deinit(struct px_server *srv);
-/* After the txn is set up: decides eligibility, may start ANAME probes. */
-void px__flat_query(struct px_worker *w, struct px_txn *t);
+/* After the txn is set up: decides eligibility, may start ANAME probes.
+ * True when the caches answered t and ended it (do not touch t then);
+ * false when it goes to the backend. */
+bool px__flat_query(struct px_worker *w, struct px_txn *t);
 /* BIND's answer for an eligible txn: true when flattening took the txn
  * over (it will answer), false to relay the answer as usual. */
 bool px__flat_answer(struct px_worker *w, struct px_txn *t, const uint8_t *msg, size_t len);

@@ -109,8 +109,11 @@ void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum 
 	}
 
 	px__txn_arm(w, t, w->cfg->backend.timeout_ms);
-	/* ANAME probes go out before the query so their answers come first. */
-	px__flat_query(w, t);
+	/* ANAME probes go out before the query so their answers come first.
+	 * A known ANAME or [alias] owner whose target is cached is answered
+	 * right here, without BIND. */
+	if (px__flat_query(w, t))
+		return;
 	size_t ka_off;
 	uint16_t ka_len;
 	int rc;

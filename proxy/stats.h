@@ -38,6 +38,8 @@
 	X(udp_send_errors, "replies that could not be sent to a UDP client")                       \
 	X(answers_flattened, "answers rewritten with addresses apexd resolved")                    \
 	X(answers_flattened_local, "answers flattened from BIND's own in-zone chain")              \
+	X(answers_flattened_direct,                                                                \
+	  "flattened answers served from the caches without the backend")                          \
 	X(answers_stale, "flattened answers served stale (RFC 8767, EDE 3)")                       \
 	X(answers_sibling, "chase failed: BIND's sibling addresses relayed")                       \
 	X(answers_flatten_failed, "chase failed: SERVFAIL with an Extended DNS Error")             \
