@@ -73,7 +73,8 @@ struct flat_rewrite_opts {
  *   authority with TTL ttl (the owner exists: never NXDOMAIN).
  * FAIL: SERVFAIL from codec_build_error() with res->ede and res->why.
  * OPT (only if the query had one): payload 1232, version 0, DO copied,
- *   EDE from opts. No other option is echoed.
+ *   the client's COOKIE echoed when it holds a server cookie too (RFC 7873;
+ *   see msg_opt() in rewrite.c for why), EDE from opts. No other option.
  * When the whole answer exceeds min(max_size, outlen): TC=1, empty answer
  * and authority, question and OPT kept.
  *

@@ -327,9 +327,56 @@ static void test_rewrite_ede_stale_and_do_copied(void **state)
 	assert_int_equal(find_ede(out, &v, &ede), 2 + strlen(o.ede_text));
 	assert_int_equal(codec_get_u16(ede), CODEC_EDE_STALE_ANSWER);
 	assert_memory_equal(ede + 2, o.ede_text, strlen(o.ede_text));
-	/* Only the EDE: the client's cookie is not echoed. */
+	/* Only the EDE: a client cookie alone is not echoed. */
 	assert_int_equal(v.opt_rdlen, 4 + 2 + strlen(o.ede_text));
 	assert_int_equal(v.ancount, 1);
+	ldns_pkt_free(p);
+}
+
+/* A client that holds a server cookie (learned from BIND through apexd)
+ * gets its cookie pair back, before the EDE; a truncated answer too. */
+static void test_rewrite_echoes_cookie_pair(void **state)
+{
+	(void)state;
+	struct pkt q;
+	struct flat_result r;
+	struct flat_rewrite_opts o = {.ede = CODEC_EDE_STALE_ANSWER, .ede_text = "stale"};
+	struct codec_view v;
+	uint8_t out[4096];
+	size_t off;
+	uint16_t len;
+	static const uint8_t pair[24] = {1, 2,  3,  4,  5,  6,  7,  8,  0x01, 0, 0, 0,
+	                                 9, 10, 11, 12, 13, 14, 15, 16, 17,   18, 19, 20};
+
+	mk(&q, "hdr 4 0x0100\nqd example.test. IN A\n"
+	       "edns 1232 000a0018 0102030405060708 0100000009 0a0b0c0d0e0f1011121314\n");
+	res_a(&r, 1, 5);
+	ssize_t n = flat_rewrite(q.buf, q.len, &q.v, &r, 30, &o, 1232, out, sizeof(out));
+	ldns_pkt *p = parse(out, n, &v);
+	assert_true(codec_edns_option(out, &v, CODEC_EDNS_OPT_COOKIE, &off, &len));
+	assert_int_equal(len, sizeof(pair));
+	assert_memory_equal(out + off, pair, sizeof(pair));
+	assert_int_equal(v.opt_rdlen, 4 + 24 + 4 + 2 + 5);
+	assert_int_equal(v.ancount, 1);
+	ldns_pkt_free(p);
+
+	/* 64 addresses do not fit 512 octets: TC=1, the cookie stays. */
+	res_a(&r, 64, 5);
+	n = flat_rewrite(q.buf, q.len, &q.v, &r, 30, NULL, 512, out, sizeof(out));
+	p = parse(out, n, &v);
+	assert_true(codec_hdr_tc(out));
+	assert_int_equal(v.ancount, 0);
+	assert_true(codec_edns_option(out, &v, CODEC_EDNS_OPT_COOKIE, &off, &len));
+	assert_memory_equal(out + off, pair, sizeof(pair));
+	ldns_pkt_free(p);
+
+	/* A malformed pair (client cookie plus 4 octets) is not echoed. */
+	mk(&q, "hdr 4 0x0100\nqd example.test. IN A\nedns 1232 000a000c 0102030405060708 01020304\n");
+	res_a(&r, 1, 5);
+	n = flat_rewrite(q.buf, q.len, &q.v, &r, 30, NULL, 1232, out, sizeof(out));
+	p = parse(out, n, &v);
+	assert_false(codec_edns_option(out, &v, CODEC_EDNS_OPT_COOKIE, &off, &len));
+	assert_int_equal(v.opt_rdlen, 0);
 	ldns_pkt_free(p);
 }
 
@@ -723,6 +770,7 @@ int main(void)
 	        cmocka_unit_test(test_rewrite_nxdomain_becomes_nodata),
 	        cmocka_unit_test(test_rewrite_negative_without_soa_einval),
 	        cmocka_unit_test(test_rewrite_ede_stale_and_do_copied),
+	        cmocka_unit_test(test_rewrite_echoes_cookie_pair),
 	        cmocka_unit_test(test_rewrite_no_opt_when_query_had_none),
 	        cmocka_unit_test(test_rewrite_64_aaaa_truncated_at_512),
 	        cmocka_unit_test(test_rewrite_too_small_emsgsize),
