@@ -56,6 +56,7 @@ struct px_bconn;
 struct px_bsock;
 struct px_up;
 struct px_acache;
+struct px_rrl;
 struct px_flat;
 struct px_doh;
 struct tls_ctx;
@@ -240,6 +241,7 @@ struct px_worker {
 	uv_check_t flush_check;     /* after poll: answers from I/O callbacks */
 	uv_prepare_t flush_prepare; /* before poll: answers from timers (deadlines) */
 	struct px_acache *acache;   /* [cache] answers = yes */
+	struct px_rrl *rrl;         /* [limits] responses-per-second > 0, else NULL */
 	struct px_up *ups;          /* apexd's own queries in flight (upstream.c) */
 
 	uint8_t *udp_rx; /* PX_UDP_RX_CHUNKS * PX_UDP_DGRAM_MAX: recvmmsg of the

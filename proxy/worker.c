@@ -17,6 +17,7 @@
 
 #include "proxy/internal.h"
 #include "proxy/anscache.h"
+#include "proxy/rrl.h"
 #include "proxy/upstream.h"
 #include "tls/ctx.h"
 
@@ -176,6 +177,12 @@ int px__worker_init(struct px_worker *w, struct px_server *srv, unsigned idx)
 		if (rc < 0)
 			goto fail;
 	}
+	if (w->cfg->limits.responses_per_second > 0) {
+		rc = px__rrl_new_random(&w->rrl, w->cfg->limits.responses_per_second,
+		                        w->cfg->limits.slip);
+		if (rc < 0)
+			goto fail;
+	}
 	rc = uv_mutex_init(&w->post_mu);
 	if (rc < 0)
 		goto fail;
@@ -268,6 +275,7 @@ void px__worker_deinit(struct px_worker *w)
 		uv_mutex_destroy(&w->post_mu);
 	free(w->post);
 	px__acache_free(w->acache);
+	px__rrl_free(w->rrl);
 	free(w->txns);
 	free(w->up_rx);
 	free(w->ac_out);
