@@ -362,6 +362,10 @@ int px__sock_bind(const struct cfg_addr *a, int type, uv_os_sock_t *out);
  * SO_REUSEPORT alone would silently share. */
 int px__sock_probe(const struct cfg_addr *a, int type);
 
+/* priv.c: becomes [server] user (root only; a no-op when unset or when
+ * already that user). 0, or a negative errno after logging why. */
+int px__priv_drop(const struct cfg *cfg);
+
 /* Is the address the backend's (any port)? flatten.c */
 bool px__from_backend(const struct px_worker *w, const struct sockaddr *peer);
 

@@ -254,6 +254,11 @@ static int run(const struct cfg *cfg)
 	rc = bind_all(cfg);
 	if (rc < 0)
 		goto out;
+	/* Every socket is bound and every key read: root is no longer
+	 * needed, and no worker thread has started yet. */
+	rc = px__priv_drop(cfg);
+	if (rc < 0)
+		goto out;
 	for (unsigned i = 0; i < srv.n_workers; i++) {
 		if (srv.tls_dot != NULL)
 			tls_ctx_ref(srv.tls_dot);
