@@ -89,7 +89,7 @@ int px__priv_drop(const struct cfg *cfg)
 		}
 		px_log(CFG_LOG_ERROR, MAIN,
 		       "%s:%u: [server] user: cannot switch to \"%s\" (uid %u): apexd runs as "
-		       "uid %u, not root; allowed: start apexd as root, or as %s",
+		       "uid %u, not root; allowed: start apexd as root, or as user %s",
 		       cfg->path, cfg->server.user_line, name, (unsigned)uid, (unsigned)geteuid(),
 		       name);
 		return -EPERM;
