@@ -243,6 +243,7 @@ struct px_worker {
 	struct px_acache *acache;   /* [cache] answers = yes */
 	struct px_rrl *rrl;         /* [limits] responses-per-second > 0, else NULL */
 	struct px_up *ups;          /* apexd's own queries in flight (upstream.c) */
+	unsigned n_ups;             /* how many: at most PX_UP_MAX_INFLIGHT */
 
 	uint8_t *udp_rx; /* PX_UDP_RX_CHUNKS * PX_UDP_DGRAM_MAX: recvmmsg of the
 	                  * listeners and the backend sockets alike */
@@ -365,6 +366,9 @@ int px__sock_probe(const struct cfg_addr *a, int type);
 /* priv.c: becomes [server] user (root only; a no-op when unset or when
  * already that user). 0, or a negative errno after logging why. */
 int px__priv_drop(const struct cfg *cfg);
+/* priv.c: raises the soft open-files limit to the hard one, and warns
+ * when that is below what the configuration may need. */
+void px__fd_limit(const struct cfg *cfg);
 
 /* Is the address the backend's (any port)? flatten.c */
 bool px__from_backend(const struct px_worker *w, const struct sockaddr *peer);

@@ -251,6 +251,7 @@ static int run(const struct cfg *cfg)
 			goto out;
 		}
 	}
+	px__fd_limit(cfg);
 	rc = bind_all(cfg);
 	if (rc < 0)
 		goto out;

@@ -13,10 +13,16 @@
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <unistd.h>
 
 #include "proxy/internal.h"
+#include "proxy/upstream.h"
+
+/* Descriptors apexd itself needs beside the per-worker and per-connection
+ * ones: stdio, the signal pipe, libuv's internals, files a reload reads. */
+#define PX_FD_SPARE 64
 
 /* getpwnam_r's room for the entry's strings (glibc suggests far less for
  * ordinary accounts; a huge NIS entry gets ERANGE and a clear error). */
@@ -55,6 +61,41 @@ static int verify_dropped(const struct cfg *cfg, uid_t uid, gid_t gid)
 		return -EPERM;
 	}
 	return 0;
+}
+
+void px__fd_limit(const struct cfg *cfg)
+{
+	struct rlimit rl;
+	size_t listeners =
+	        cfg->listen.udp.n + cfg->listen.tcp.n + cfg->listen.dot.n + cfg->listen.doh.n;
+	/* Every client connection, and per worker its listening sockets,
+	 * backend sockets and apexd's own queries in flight. */
+	unsigned long long need = (unsigned long long)cfg->listen.max_connections +
+	                          (unsigned long long)cfg->server.threads *
+	                                  (listeners + PX_BACKEND_MAX_SOCKS + PX_BACKEND_MAX_TCP +
+	                                   PX_UP_MAX_INFLIGHT + 2) +
+	                          PX_FD_SPARE;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	/* The soft limit is often 1024 for a service while the hard one is
+	 * far higher; any process may raise its own soft limit that far. */
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t old = rl.rlim_cur;
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+			px_log(CFG_LOG_DEBUG, MAIN, "open files limit raised from %llu to %llu",
+			       (unsigned long long)old, (unsigned long long)rl.rlim_cur);
+		else
+			rl.rlim_cur = old;
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+		px_log(CFG_LOG_WARNING, MAIN,
+		       "open files limit %llu is below the %llu apexd may need (max-connections "
+		       "%u, %u workers with up to %u queries of their own each): raise it "
+		       "(systemd LimitNOFILE=, ulimit -n) or lower max-connections",
+		       (unsigned long long)rl.rlim_cur, need, cfg->listen.max_connections,
+		       cfg->server.threads, PX_UP_MAX_INFLIGHT);
 }
 
 int px__priv_drop(const struct cfg *cfg)
