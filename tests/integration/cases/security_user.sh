@@ -59,9 +59,9 @@ check "/proc: no capabilities left (CapEff, CapPrm)" bash -c \
 thread_ids() {
 	local t bad=0
 	for t in /proc/"$APEX_PID"/task/*; do
-		grep -q "^Uid:[[:space:]]*$NOBODY_UID[[:space:]]" "$t/status" || { echo "thread ${t##*/} not nobody"; bad=1; }
+		grep -q "^Uid:[[:space:]]*${NOBODY_UID}[[:space:]]" "$t/status" || { echo "thread ${t##*/} not nobody"; bad=1; }
 	done
-	return $bad
+	return "$bad"
 }
 check "/proc: every thread runs as nobody" thread_ids
 check "UDP still answered after the drop" cmp_q www.example.test A --expect-min-answers 1
