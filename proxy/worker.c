@@ -271,11 +271,11 @@ void px__worker_deinit(struct px_worker *w)
 	tls_ctx_unref(w->tls_doh);
 	tls_ctx_unref(w->new_tls_dot);
 	tls_ctx_unref(w->new_tls_doh);
+	px__rrl_free(w->rrl);
 	if (w->txns != NULL)
 		uv_mutex_destroy(&w->post_mu);
 	free(w->post);
 	px__acache_free(w->acache);
-	px__rrl_free(w->rrl);
 	free(w->txns);
 	free(w->up_rx);
 	free(w->ac_out);
