@@ -96,8 +96,10 @@ A=$(field answers "$out")
 S=$(field slips "$out")
 O=$(field other "$out")
 MS=$(field ms "$out")
-# The bucket holds 5 and refills 5 per second while the burst is sent.
-maxa=$((5 + (MS * 5 + 999) / 1000))
+# The bucket holds 5 and refills 5 per second while the burst is sent,
+# and while apexd reads it (on a loaded machine or under ASAN that can
+# lag the sending by a few hundred ms: 3 more answers at most).
+maxa=$((5 + (MS * 5 + 999) / 1000 + 3))
 check "burst of 100: 5..$maxa full answers (sent in $MS ms)" test "$A" -ge 5 -a "$A" -le "$maxa"
 check "burst of 100: every second limited query slips: (100 - $A) / 2 TC=1 replies" \
 	test "$S" -eq $(((100 - A) / 2))
