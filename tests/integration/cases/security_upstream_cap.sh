@@ -41,13 +41,16 @@ FD0=$(fds)
 
 # The flood: N distinct names, one datagram each, nobody waits.
 "$PY" - "$APEX_PORT" "$N" <<'PY'
-import socket, sys
+import socket, sys, time
 import dns.message
 port, n = int(sys.argv[1]), int(sys.argv[2])
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 22)
 for i in range(n):
     s.sendto(dns.message.make_query(f"n{i}.example.test", "A").to_wire(), ("127.0.0.1", port))
+    # A short breath every 500 so apexd's receive buffer never overflows.
+    if i % 500 == 499:
+        time.sleep(0.01)
 PY
 # The probes wait for the backend's 6 s timeout: sample meanwhile.
 peak=0
@@ -62,7 +65,10 @@ check "descriptors stay within the cap: $peak <= $FD0 + $CAP + 80" test "$peak" 
 check "and the probes really were in flight: $peak >= $FD0 + $CAP" test "$peak" -ge $((FD0 + CAP))
 stop_apexd TERM 20
 check "apexd drains and exits 0" test "${APEX_RC:-none}" = 0
-check "stats: a probe for each of the $N names" stat_is aname_probes -eq "$N"
-check "stats: upstream_busy = $N - $CAP" stat_is upstream_busy -eq $((N - CAP))
-check "stats: every query answered SERVFAIL at the backend timeout" stat_is backend_timeouts -eq "$N"
+# What apexd received (the kernel may drop a few on a loaded machine).
+R=$(stat_value queries_udp)
+check "apexd received well over $CAP of the $N queries ($R)" test "${R:-0}" -ge $((CAP + 500))
+check "stats: a probe for each name received" stat_is aname_probes -eq "$R"
+check "stats: upstream_busy = $R - $CAP" stat_is upstream_busy -eq $((R - CAP))
+check "stats: every query answered SERVFAIL at the backend timeout" stat_is backend_timeouts -eq "$R"
 finish
