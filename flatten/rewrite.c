@@ -326,6 +326,12 @@ size_t flat_rewrite_max_size(const struct codec_view *qv, bool tcp)
 		return CODEC_MAX_MSG;
 	if (!qv->has_opt || qv->udp_size < CODEC_MAX_UDP_NOEDNS)
 		return CODEC_MAX_UDP_NOEDNS;
+	/* Beyond 1232 bytes a datagram risks IP fragmentation, and a
+	 * spoofed query advertising 4096 would turn 64 AAAA into a 45-fold
+	 * amplifier; BIND 9.18's max-udp-size stops at 1232 for the same
+	 * reasons, so an answer apexd writes is no bigger than BIND's. */
+	if (qv->udp_size > CODEC_EDNS_UDP_SIZE)
+		return CODEC_EDNS_UDP_SIZE;
 	return qv->udp_size;
 }
 

@@ -34,9 +34,11 @@
 uint32_t flat_ttl_final(uint32_t ttl, uint32_t min_ttl, uint32_t max_ttl);
 
 /**
- * The largest answer the client accepts: 65535 over TCP (and DoT/DoH);
- * over UDP its EDNS payload size but at least 512 (RFC 6891 6.2.5), or
- * 512 without EDNS (RFC 1035 4.2.1).
+ * The largest answer apexd writes for the client: 65535 over TCP (and
+ * DoT/DoH); over UDP its EDNS payload size, at least 512 (RFC 6891
+ * 6.2.5) and at most CODEC_EDNS_UDP_SIZE (1232, like BIND's default
+ * max-udp-size: no fragments, bounded amplification), or 512 without
+ * EDNS (RFC 1035 4.2.1).
  */
 size_t flat_rewrite_max_size(const struct codec_view *qv, bool tcp);
 

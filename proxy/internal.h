@@ -62,6 +62,7 @@ struct px_bconn;
 struct px_bsock;
 struct px_up;
 struct px_acache;
+struct px_rrl;
 struct px_flat;
 struct px_doh;
 struct tls_ctx;
@@ -272,7 +273,9 @@ struct px_worker {
 	uv_check_t flush_check;     /* after poll: answers from I/O callbacks */
 	uv_prepare_t flush_prepare; /* before poll: answers from timers (deadlines) */
 	struct px_acache *acache;   /* [cache] answers = yes */
+	struct px_rrl *rrl;         /* [limits] responses-per-second > 0, else NULL */
 	struct px_up *ups;          /* apexd's own queries in flight (upstream.c) */
+	unsigned n_ups;             /* how many: at most PX_UP_MAX_INFLIGHT */
 
 	uint8_t *udp_rx;              /* PX_UDP_RX_CHUNKS * PX_UDP_DGRAM_MAX: recvmmsg of the
 	                               * listeners and the backend sockets alike */
@@ -407,6 +410,13 @@ int px__sock_bind(const struct cfg_addr *a, int type, uv_os_sock_t *out);
  * when anyone, another apexd included, already holds the address, which
  * SO_REUSEPORT alone would silently share. */
 int px__sock_probe(const struct cfg_addr *a, int type);
+
+/* priv.c: becomes [server] user (root only; a no-op when unset or when
+ * already that user). 0, or a negative errno after logging why. */
+int px__priv_drop(const struct cfg *cfg);
+/* priv.c: raises the soft open-files limit to the hard one, and warns
+ * when that is below what the configuration may need. */
+void px__fd_limit(const struct cfg *cfg);
 
 /* Is the address the backend's (any port)? flatten.c */
 bool px__from_backend(const struct px_worker *w, const struct sockaddr *peer);

@@ -251,7 +251,13 @@ static int run(const struct cfg *cfg)
 			goto out;
 		}
 	}
+	px__fd_limit(cfg);
 	rc = bind_all(cfg);
+	if (rc < 0)
+		goto out;
+	/* Every socket is bound and every key read: root is no longer
+	 * needed, and no worker thread has started yet. */
+	rc = px__priv_drop(cfg);
 	if (rc < 0)
 		goto out;
 	for (unsigned i = 0; i < srv.n_workers; i++) {

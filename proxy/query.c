@@ -16,6 +16,7 @@
 #include "flatten/rewrite.h"
 #include "proxy/anscache.h"
 #include "proxy/internal.h"
+#include "proxy/rrl.h"
 
 static void reply_direct(struct px_worker *w, const uint8_t *msg, size_t len, enum px_origin origin,
                          struct px_udp_listener *ul, const struct sockaddr *peer,
@@ -50,6 +51,24 @@ void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum 
 	if (len < CODEC_HDR_LEN || codec_hdr_qr(msg)) {
 		PX_STAT_INC(&w->stats, malformed_dropped);
 		return;
+	}
+	/* [limits]: decided before anything else is spent on the query, so
+	 * a limited one costs neither BIND nor a chase. */
+	if (origin == PX_ORIGIN_UDP && w->rrl != NULL) {
+		enum px_rrl_verdict rv = px__rrl_check(w->rrl, peer, px__now(w));
+		if (rv == PX_RRL_DROP) {
+			PX_STAT_INC(&w->stats, rrl_dropped);
+			return;
+		}
+		if (rv == PX_RRL_SLIP) {
+			n = px__rrl_slip_reply(msg, len, codec_scan(msg, len, &v) == 0 ? &v : NULL,
+			                       out, sizeof(out));
+			if (n > 0) {
+				PX_STAT_INC(&w->stats, rrl_slipped);
+				px__udp_send(ul, peer, out, (size_t)n);
+			}
+			return;
+		}
 	}
 	if (codec_scan(msg, len, &v) < 0) {
 		n = codec_build_error(msg, len, NULL, CODEC_RCODE_FORMERR, CODEC_EDE_NONE, NULL,

@@ -54,7 +54,10 @@
 	X(chase_queries, "queries sent by chases to resolvers or the backend")                     \
 	X(chase_failures, "chases that ended in failure")                                          \
 	X(prefetches, "chases started to refresh an entry before it expires")                      \
-	X(notify_flushes, "NOTIFYs from the backend that flushed a zone's cache")
+	X(notify_flushes, "NOTIFYs from the backend that flushed a zone's cache")                  \
+	X(rrl_dropped, "UDP answers dropped by [limits] responses-per-second")                     \
+	X(rrl_slipped, "UDP answers sent as empty TC=1 replies by [limits] slip")                  \
+	X(upstream_busy, "probes and chase steps not sent: PX_UP_MAX_INFLIGHT in flight")
 
 struct px_stats {
 #define X(name, help) _Atomic uint64_t name;

@@ -68,6 +68,7 @@ static void up_finish(struct px_up *u)
 	if (u->done)
 		return;
 	u->done = true;
+	w->n_ups--;
 	if (u->prev != NULL)
 		u->prev->next = u->next;
 	else
@@ -232,6 +233,10 @@ int px__up_query(struct px_worker *w, const struct sockaddr *server, const uint8
 
 	if (qlen < CODEC_HDR_LEN || qlen > CODEC_MAX_MSG)
 		return -EINVAL;
+	if (w->n_ups >= PX_UP_MAX_INFLIGHT) {
+		PX_STAT_INC(&w->stats, upstream_busy);
+		return -EBUSY;
+	}
 	u = calloc(1, sizeof(*u) + room);
 	if (u == NULL)
 		return -ENOMEM;
@@ -265,6 +270,7 @@ int px__up_query(struct px_worker *w, const struct sockaddr *server, const uint8
 	if (w->ups != NULL)
 		w->ups->prev = u;
 	w->ups = u;
+	w->n_ups++;
 	return 0;
 }
 

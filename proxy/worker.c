@@ -17,6 +17,7 @@
 
 #include "proxy/internal.h"
 #include "proxy/anscache.h"
+#include "proxy/rrl.h"
 #include "proxy/upstream.h"
 #include "tls/ctx.h"
 
@@ -195,6 +196,12 @@ int px__worker_init(struct px_worker *w, struct px_server *srv, unsigned idx)
 		if (rc < 0)
 			goto fail;
 	}
+	if (w->cfg->limits.responses_per_second > 0) {
+		rc = px__rrl_new_random(&w->rrl, w->cfg->limits.responses_per_second,
+		                        w->cfg->limits.slip);
+		if (rc < 0)
+			goto fail;
+	}
 	rc = uv_mutex_init(&w->post_mu);
 	if (rc < 0)
 		goto fail;
@@ -286,6 +293,7 @@ void px__worker_deinit(struct px_worker *w)
 	tls_ctx_unref(w->tls_doh);
 	tls_ctx_unref(w->new_tls_dot);
 	tls_ctx_unref(w->new_tls_doh);
+	px__rrl_free(w->rrl);
 	if (w->txns != NULL)
 		uv_mutex_destroy(&w->post_mu);
 	free(w->post);

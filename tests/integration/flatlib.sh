@@ -356,6 +356,7 @@ p.add_argument("--answer-types", help="these types appear in the answer section"
 p.add_argument("--additional-addrs", help="these addresses appear in additional")
 p.add_argument("--rrsig", choices=("yes", "no"))
 p.add_argument("--max-ms", type=int)
+p.add_argument("--max-bytes", type=int, help="the reply is at most this long")
 a = p.parse_args()
 
 host, _, port = a.server.rpartition(":")
@@ -456,6 +457,8 @@ if a.rrsig:
     want(has == (a.rrsig == "yes"), f"RRSIG {'present' if has else 'absent'}, expected {a.rrsig}")
 if a.max_ms is not None:
     want(ms <= a.max_ms, f"took {ms:.0f} ms, limit {a.max_ms} ms")
+if a.max_bytes is not None:
+    want(len(data) <= a.max_bytes, f"{len(data)} bytes, limit {a.max_bytes}")
 head = f"{a.name} {a.type} {'tcp' if a.tcp else 'udp'}{' no-edns' if a.no_edns else ''}{' DO' if a.do else ''} ({ms:.0f} ms, {len(data)} bytes)"
 if bad:
     print(f"FAIL {head}:")
