@@ -19,6 +19,8 @@ PACKAGES=(
 	# DoT/DoH cases: raw HTTP/2 status checks (nghttp, h2load) and the
 	# TLS configuration audit.
 	nghttp2-client testssl.sh
+	# DNSViz analyses zones probed through apexd (cases/dnsviz.sh).
+	dnsviz
 )
 
 missing=()
