@@ -150,14 +150,14 @@ check "apexd --check-config accepts the shipped apexd.ini" \
 check "the shipped apexd.ini forwards to a backend" \
 	grep -Eq '^address = 127\.0\.0\.1:[0-9]+' "$INI"
 # Every commented-out "key = value" is a valid value for its key too: the
-# file with all of them switched on must load. Left out: the TLS files
-# (the operator's own) and the listeners that need them, and the keys
+# file with all of them switched on must load. Left out: what depends on
+# the machine (the TLS files and the listeners that need them, the user,
+# the socket and log paths under the unit's directories), and the keys
 # this build may not know yet (they come from other parts of the work);
-# a key of this list the build does know is checked after all.
+# a key of that last list the build does know is checked after all.
 pending_ok() {
 	local k=$1 probe=$T_DIR/probe.ini
 	case $k in
-	user | control | query-log) printf '[server]\n%s = x\n' "$k" >"$probe" ;;
 	metrics) printf '[listen]\nmetrics = 127.0.0.1:9153\n' >"$probe" ;;
 	responses-per-second | slip) printf '[limits]\n%s = 1\n' "$k" >"$probe" ;;
 	esac
@@ -165,8 +165,8 @@ pending_ok() {
 	out=$("$ROOT/usr/sbin/apexd" --check-config -c "$probe" 2>&1 || true)
 	[[ $out != *"not supported by this version"* ]]
 }
-skip_keys=(certificate private-key min-version ocsp-response dot doh)
-for k in user control query-log metrics responses-per-second slip; do
+skip_keys=(certificate private-key min-version ocsp-response dot doh user control query-log)
+for k in metrics responses-per-second slip; do
 	pending_ok "$k" || skip_keys+=("$k")
 done
 say "commented keys not switched on: ${skip_keys[*]}"
@@ -194,6 +194,14 @@ check "every commented value in apexd.ini is valid when switched on" \
 	"$ROOT/usr/sbin/apexd" --check-config -c "$T_DIR/all-on.ini"
 check "switching them on turned on more than 20 keys" test \
 	"$(diff "$INI" "$T_DIR/all-on.ini" | grep -c '^>')" -gt 20
+
+# The paths the example suggests are the ones the unit lets apexd write.
+check "example: control socket in the unit's RuntimeDirectory (/run/apexd)" bash -c '
+	grep -qx "RuntimeDirectory=apexd" "$2" && grep -qE "^;?control = /run/apexd/[^/ ]+$" "$1"' \
+	_ "$INI" "$ROOT/usr/lib/systemd/system/apexd.service"
+check "example: query log in the unit's LogsDirectory (/var/log/apexd)" bash -c '
+	grep -qx "LogsDirectory=apexd" "$2" && grep -qE "^;?query-log = /var/log/apexd/[^/ ]+$" "$1"' \
+	_ "$INI" "$ROOT/usr/lib/systemd/system/apexd.service"
 
 # --- manual pages ---------------------------------------------------------
 pages=(man8/apexd.8 man5/apexd.ini.5)
