@@ -19,6 +19,12 @@ PACKAGES=(
 	# DoT/DoH cases: raw HTTP/2 status checks (nghttp, h2load) and the
 	# TLS configuration audit.
 	nghttp2-client testssl.sh
+	# DNSViz analyses zones probed through apexd (cases/dnsviz.sh).
+	dnsviz
+	# The package case (cases/package_deb.sh): cpack's dependency list
+	# (file), the manual pages (man-db, groff-base) and the unit
+	# (systemd-analyze, from systemd; nothing is started with it).
+	file man-db groff-base systemd
 )
 
 missing=()

@@ -275,8 +275,10 @@ unbound_saw() {
 
 # start_flat_apexd INI_TEXT [write_ini overrides...]: apexd with lib.sh's
 # INI plus INI_TEXT appended; on FLAT_APEX_PORT if set (the NOTIFY case
-# must tell BIND the port first), else a free one.
+# must tell BIND the port first), else a free one. It is up once
+# FLAT_WAIT_ZONE (default example.test) answers SOA with NOERROR.
 FLAT_APEX_PORT=
+FLAT_WAIT_ZONE=example.test
 start_flat_apexd() {
 	local extra=$1
 	shift
@@ -288,7 +290,7 @@ start_flat_apexd() {
 		"$APEXD" -c "$T_DIR/apexd.ini" 2>"$APEX_LOG" >&2 &
 		APEX_PID=$!
 		PIDS+=("$APEX_PID")
-		if wait_dns "$APEX_PORT" NOERROR && proc_alive "$APEX_PID"; then
+		if wait_soa "$APEX_PORT" "$FLAT_WAIT_ZONE" && proc_alive "$APEX_PID"; then
 			say "apexd pid $APEX_PID on port $APEX_PORT"
 			return 0
 		fi
