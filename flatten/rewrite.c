@@ -12,9 +12,6 @@
 #define RW_OPT_LEN 11
 /* OPTION-CODE, OPTION-LENGTH and the 2-octet INFO-CODE (RFC 8914 2). */
 #define RW_EDE_HDR_LEN 6
-/* RFC 7873 4: client cookie 8 octets, server cookie 8 to 32. */
-#define RW_COOKIE_MIN 16
-#define RW_COOKIE_MAX 40
 /* The DO bit in the low 16 bits of the OPT TTL (RFC 3225). */
 #define RW_OPT_DO 0x8000
 /* A compression pointer to offset 12, where the question name always
@@ -128,15 +125,6 @@ static ssize_t msg_end(struct msg *m)
 	return (ssize_t)m->pos;
 }
 
-/* The client's COOKIE option (RFC 7873 4) when it carries a server
- * cookie too: 8 octets of client cookie, 8 to 32 of server cookie. */
-static bool query_cookie(const uint8_t *query, const struct codec_view *qv, size_t *off,
-                         uint16_t *len)
-{
-	return codec_edns_option(query, qv, CODEC_EDNS_OPT_COOKIE, off, len) &&
-	       *len >= RW_COOKIE_MIN && *len <= RW_COOKIE_MAX;
-}
-
 /* Our own OPT (RFC 6891 6.1): payload CODEC_EDNS_UDP_SIZE, version 0, DO
  * as the client sent it, the client's cookie echoed, an EDE when asked;
  * the EDE text takes only the room left, since it is the one optional
@@ -151,15 +139,15 @@ static bool query_cookie(const uint8_t *query, const struct codec_view *qv, size
  * the next relayed answer. A query with only a client cookie has no
  * expectation yet and gets no COOKIE option (a client cookie alone is not
  * a valid response option). */
-static void msg_opt(struct msg *m, const uint8_t *query, const struct codec_view *qv,
-                    uint16_t ede, const char *text)
+static void msg_opt(struct msg *m, const uint8_t *query, const struct codec_view *qv, uint16_t ede,
+                    const char *text)
 {
 	bool add_ede = ede != CODEC_EDE_NONE;
 	size_t tlen = 0, cookie_off = 0;
 	uint16_t cookie_len = 0;
 	size_t cookie_opt_len = 0;
 
-	if (query_cookie(query, qv, &cookie_off, &cookie_len))
+	if (codec_cookie_pair(query, qv, &cookie_off, &cookie_len))
 		cookie_opt_len = 4 + (size_t)cookie_len;
 	if (add_ede && text != NULL) {
 		size_t room = msg_left(m);

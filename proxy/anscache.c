@@ -41,9 +41,6 @@
 /* RRs whose TTL is patched on the way out; answers with more are not kept. */
 #define TTL_OFFS_MAX 128
 #define BUCKETS_MIN 1024
-/* RFC 7873 4: client cookie 8 octets, with a server cookie 16 to 40. */
-#define COOKIE_PAIR_MIN 16
-#define COOKIE_PAIR_MAX 40
 /* OPTION-CODE and OPTION-LENGTH. */
 #define OPT_HDR_LEN 4
 
@@ -81,8 +78,7 @@ static int query_options(const uint8_t *q, const struct codec_view *v, size_t *o
 {
 	if (!v->has_opt || v->opt_rdlen == 0)
 		return 0;
-	if (!codec_edns_option(q, v, CODEC_EDNS_OPT_COOKIE, off, len) || *len < COOKIE_PAIR_MIN ||
-	    *len > COOKIE_PAIR_MAX || v->opt_rdlen != OPT_HDR_LEN + *len)
+	if (!codec_cookie_pair(q, v, off, len) || v->opt_rdlen != OPT_HDR_LEN + *len)
 		return -1;
 	return 1;
 }
