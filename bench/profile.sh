@@ -101,7 +101,10 @@ timeout = 2s
 [zone cdn.test]
 EOF
 pre=()
-[[ $MODE == callgrind ]] && pre=(valgrind --tool=callgrind --callgrind-out-file="$RUN/callgrind.out")
+# Collection starts after the warm-up (callgrind_control -i on), so the
+# count is of the measured queries only.
+[[ $MODE == callgrind ]] && pre=(valgrind --tool=callgrind --instr-atstart=no
+	--callgrind-out-file="$RUN/callgrind.out")
 "${pre[@]}" "$APEXD" -c "$RUN/apexd.ini" 2>"$RUN/apexd.log" &
 APID=$!
 PIDS+=("$APID")
@@ -119,9 +122,11 @@ case $MODE in
 perf) perf record -g -o "$RUN/perf.data" -p "$APID" >/dev/null 2>&1 & tool=($!) ;;
 strace) strace -c -f -p "$APID" -o "$RUN/strace.txt" 2>/dev/null & tool=($!) ;;
 esac
+[[ $MODE == callgrind ]] && callgrind_control -i on "$APID" >/dev/null
 c0=$(cpu_ticks)
 perfload "$DUR" >"$RUN/dnsperf.txt"
 c1=$(cpu_ticks)
+[[ $MODE == callgrind ]] && callgrind_control -i off "$APID" >/dev/null
 if [[ ${#tool[@]} -gt 0 ]]; then
 	kill -INT "${tool[0]}"
 	wait "${tool[0]}" 2>/dev/null || true
@@ -148,7 +153,8 @@ callgrind)
 	kill -TERM "$APID"
 	wait "$APID" 2>/dev/null || true
 	total=$(callgrind_annotate "$RUN/callgrind.out" 2>/dev/null | sed -n 's/^ *\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' | tr -d ,)
-	echo "instructions (whole run incl. warm-up and start-up): $total"
+	awk -v t="$total" -v a="$answered" \
+		'BEGIN {printf "instructions in apexd'"'"'s user space: %d, %.0f per answer\n", t, t / a}'
 	callgrind_annotate "$RUN/callgrind.out" 2>/dev/null | sed -n '1,40p'
 	;;
 esac

@@ -1030,7 +1030,7 @@ bool px__flat_query(struct px_worker *w, struct px_txn *t)
 
 	/* [alias] owner: the target is in the configuration. */
 	if (w->srv->alias_owners != NULL &&
-	    flat_zones_find(w->srv->alias_owners, qname, qlen, &idx, &apex) == 0 && apex) {
+	    flat_zones_get(w->srv->alias_owners, qname, qlen, &idx) == 0) {
 		const struct cfg_alias *al = &cfg->aliases[idx];
 		if (answer_direct(w, t, al->target.wire, al->target.wire_len, UINT32_MAX, 0))
 			return true;
