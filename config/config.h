@@ -70,6 +70,10 @@ struct cfg {
 	struct {
 		unsigned threads;             /**< resolved: 0 in the file becomes the core count */
 		enum cfg_log_level log_level; /**< default info */
+		/** Query log: absolute path of the file apexd appends one line
+		 *  per query to (reopened on SIGUSR1); "" = off, the default. At
+		 *  load time the file was writable, or could be created. */
+		char query_log[4096];
 	} server;
 
 	struct {

@@ -656,7 +656,7 @@ static void test_load_later_key_is_not_supported_yet(void **state)
 	           "allowed: udp, tcp, dot, doh, doh-path, tcp-idle-timeout, max-connections\n");
 	load_fails(BASE "[server]\nuser =\n",
 	           "t.ini:6: [server] user: not supported by this version of apexd yet; allowed: "
-	           "threads, log-level\n");
+	           "threads, log-level, query-log\n");
 }
 
 static void test_load_later_section_is_not_supported_yet(void **state)
