@@ -557,6 +557,8 @@ int px__server_reload(struct px_server *srv, char *msg, size_t msglen)
 	atomic_store(&px_log_level, level);
 	return 0;
 fail:
+	if (posts != NULL)
+		posts_free(posts, srv->n_workers);
 	px__qlog_file_unref(qf);
 	px_log(CFG_LOG_ERROR, CFG,
 	       "reload failed: %s; keeping the current certificate and the running configuration",
