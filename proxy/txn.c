@@ -127,8 +127,8 @@ void px__deadline_cb(uv_timer_t *h)
 			/* Mid-transfer there is no way to say SERVFAIL: the
 			 * client sees the connection close instead. */
 			PX_STAT_INC(&w->stats, backend_timeouts);
-			px_log(CFG_LOG_WARNING, XFR, "zone transfer stalled after %u messages",
-			       t->xfr_msgs);
+			px_log_rl(CFG_LOG_WARNING, XFR, "zone transfer stalled after %u messages",
+			          t->xfr_msgs);
 			if (t->conn != NULL)
 				px__conn_close(t->conn);
 			px__backend_forget(w, t);

@@ -11,8 +11,11 @@ source "$(dirname "$0")/../lib.sh"
 source "$INT_DIR/flatlib.sh"
 # shellcheck source=../reloadlib.sh
 source "$INT_DIR/reloadlib.sh"
+# shellcheck source=../tlslib.sh
+source "$INT_DIR/tlslib.sh"
 need_real_apexd
 need_flat_tools
+need_tls_tools
 need dnsperf kdig
 
 start_flat_backend
@@ -109,4 +112,21 @@ check "off: no more lines" test "$(wc -l <"$QLOG")" = "$n"
 
 stop_flat_apexd
 check "no sanitizer report" bash -c "! grep -E 'ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:' '$APEX_LOG'"
+mv "$APEX_LOG" "$T_DIR/apexd-1.log"
+
+# --- on from the start, over DoT and DoH ------------------------------------
+# A second [server] section merges with write_ini's.
+QLOG=$T_DIR/queries-tls.log
+start_tls_apexd "127.0.0.1:$NAMED_PORT" "[server]
+query-log = $QLOG
+$CONF"
+kdig @127.0.0.1 -p "$DOT_PORT" +tls +tls-ca="$TLS_CA" +tls-hostname=localhost +time=3 +retry=0 \
+	mail.example.test A >/dev/null 2>&1 || true
+check "on from startup: a DoT line" wait_line "$TS dot $CL mail\.example\.test\. A NOERROR flat=no chain=- $LAT"
+ddoh --method post example.test A --rcode NOERROR >/dev/null 2>&1 || true
+check "a DoH line, flattened" \
+	wait_line "$TS doh $CL example\.test\. A NOERROR flat=aname chain=example\.test\.>www\.cdn\.test\. $LAT"
+stop_apexd TERM 10
+check "apexd exits 0" test "${APEX_RC:-x}" = 0
+check "no sanitizer report" bash -c "! grep -E 'ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:' '$T_DIR'/apexd*.log"
 finish
