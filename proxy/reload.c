@@ -228,12 +228,11 @@ static void posts_free(struct px_reload_post **posts, unsigned n)
  * Fills posts[n_workers] (gen left NULL). On failure everything bound
  * is closed and err says which address failed. */
 static int bind_added(struct px_server *srv, const struct cfg *old, const struct cfg *nc,
-                      struct px_reload_post ***out, unsigned *added, char *err, size_t errlen)
+                      struct px_reload_post ***out, char *err, size_t errlen)
 {
 	struct px_reload_post **posts = calloc(srv->n_workers, sizeof(*posts));
 	size_t n_udp = 0, n_tcp = 0;
 
-	*added = 0;
 	if (posts == NULL)
 		goto oom;
 	for (size_t k = 0; k < N_LKINDS; k++) {
@@ -256,7 +255,6 @@ static int bind_added(struct px_server *srv, const struct cfg *old, const struct
 				n_tcp++;
 		}
 	}
-	*added = (unsigned)(n_udp + n_tcp);
 	for (unsigned wi = 0; wi < srv->n_workers; wi++) {
 		struct px_reload_post *p = posts[wi] = calloc(1, sizeof(*p));
 		if (p == NULL)
@@ -469,7 +467,7 @@ int px__server_reload(struct px_server *srv, char *msg, size_t msglen)
 	struct px_qlog_file *qf = NULL;
 	bool qlog_changed;
 	char err[700], sum[256];
-	unsigned added, kept;
+	unsigned kept;
 
 	if (atomic_load(&srv->stopping)) {
 		snprintf(msg, msglen, "reload refused: apexd is shutting down");
@@ -512,7 +510,7 @@ int px__server_reload(struct px_server *srv, char *msg, size_t msglen)
 			goto fail;
 		}
 	}
-	rc = bind_added(srv, old, nc, &posts, &added, err, sizeof(err));
+	rc = bind_added(srv, old, nc, &posts, err, sizeof(err));
 	if (rc < 0) {
 		cfg_free(nc);
 		goto fail;
