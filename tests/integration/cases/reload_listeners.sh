@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SIGHUP adds and removes listeners: a new UDP/TCP address answers after
 # the reload, a new DoT listener (with [tls] added by the same reload)
-# serves the certificate, a removed address stops answering while the
+# serves the certificate, a renewed certificate is served after the next
+# SIGHUP, a removed address stops answering while the
 # others go on, and a UDP query in flight on a removed address still gets
 # its answer from that address. An address that cannot be bound keeps the
 # running configuration.
@@ -61,6 +62,27 @@ check "new TCP listener answers" answers "$P2" +tcp
 check "new DoT listener answers, certificate verified" dot_answers "$DOT"
 check "port 1 still answers (UDP)" answers "$P1"
 check "port 1 still answers (TCP)" answers "$P1" +tcp
+
+# A renewed certificate (same paths, new files) is served after SIGHUP.
+served_serial() {
+	timeout 5 openssl s_client -connect "127.0.0.1:$DOT" -alpn dot </dev/null 2>/dev/null |
+		openssl x509 -noout -serial
+}
+old_serial=$(served_serial)
+sh "$APEX_SOURCE_DIR/tests/data/tls/make-certs.sh" "$T_DIR/tls2" >/dev/null 2>&1
+cp "$T_DIR/tls2/fullchain.pem" "$TLS_CERT"
+cp "$T_DIR/tls2/server.key" "$TLS_KEY"
+TLS_CA=$T_DIR/tls2/ca.pem
+new_serial=$(openssl x509 -in "$T_DIR/tls2/server.pem" -noout -serial)
+check "SIGHUP after the certificate files were replaced" hup_wait
+renewed() {
+	local now
+	now=$(served_serial)
+	echo "before: $old_serial, file: $new_serial, served: $now"
+	[[ -n $old_serial && $now == "$new_serial" && $now != "$old_serial" ]]
+}
+check "the new certificate is served" renewed
+check "  and verifies with its CA" dot_answers "$DOT"
 
 # Every worker has a socket of its own on the new address: a burst from
 # many source ports (spread by the kernel over the workers) all answered.
