@@ -76,6 +76,10 @@ struct cfg {
 		enum cfg_log_level log_level; /**< default info */
 		char user[CFG_USER_MAX];      /**< drop to this user after binding; "" = stay */
 		unsigned user_line;           /**< where user was set, for later messages */
+		/** Query log: absolute path of the file apexd appends one line
+		 *  per query to (reopened on SIGUSR1); "" = off, the default. At
+		 *  load time the file was writable, or could be created. */
+		char query_log[4096];
 	} server;
 
 	struct {

@@ -57,6 +57,7 @@ enum key_type {
 	K_ADDRS,    /* struct cfg_addr_list */
 	K_TYPES,    /* cfg.flatten.aname_types */
 	K_FILE,     /* char[max]: path of a regular file we can read now */
+	K_LOGFILE,  /* char[max]: absolute path of a file we may append to; "" = off */
 	K_URLPATH,  /* char[max]: "/..." URL path of at most max - 1 characters */
 	K_TLSVER,   /* unsigned: 12 or 13, written 1.2 or 1.3 */
 	K_USER,     /* char[max]: the name of a user that exists on this system */
@@ -98,7 +99,7 @@ static const struct key_def server_keys[] = {
         {"log-level", K_LOGLEVEL, OFF(server.log_level), 0, 0},
         {"user", K_USER, OFF(server.user), 0, SIZE(server.user)},
         LATER("control"),
-        LATER("query-log"),
+        {"query-log", K_LOGFILE, OFF(server.query_log), 0, SIZE(server.query_log)},
 };
 
 /* For K_FILE and K_URLPATH, max is the size of the char array. */
@@ -179,6 +180,9 @@ _Static_assert(ARRAY_LEN(flatten_keys) <= CFG__MAX_KEYS, "raise CFG__MAX_KEYS");
 #define SECTIONS_ALLOWED                                                                           \
 	"[server], [listen], [tls], [backend], [resolver], [flatten], [cache], [limits], "         \
 	"[zone NAME], [alias]"
+#define LOGFILE_ALLOWED                                                                            \
+	"an absolute path of a regular file apexd may append to (created if absent), like "        \
+	"/var/log/apexd/queries.log; empty for no query log"
 #define URLPATH_ALLOWED                                                                            \
 	"a URL path like /dns-query: '/' then printable ASCII without blanks, '?' or '#', at "     \
 	"most 128 characters"
@@ -346,6 +350,9 @@ static void key_allowed(const struct key_def *k, char *buf, size_t size)
 		break;
 	case K_URLPATH:
 		snprintf(buf, size, "%s", URLPATH_ALLOWED);
+		break;
+	case K_LOGFILE:
+		snprintf(buf, size, "%s", LOGFILE_ALLOWED);
 		break;
 	case K_TLSVER:
 		snprintf(buf, size, "1.2, 1.3");
@@ -634,6 +641,64 @@ static void set_user(struct cfg__ld *ld, const struct key_def *k, char *field, c
 	ld->cfg->server.user_line = ld->line;
 }
 
+/* The query log: written by apexd, so it need not exist, but the place
+ * must take a file now (a typo in the directory fails here, not at the
+ * first query). */
+static void set_logfile(struct cfg__ld *ld, const struct key_def *k, char *field,
+                        const char *allowed)
+{
+	const char *v = ld->val;
+	size_t vlen = ld->val_len;
+	struct stat st;
+	char text[512], why[200];
+
+	cfg__fmt_text(text, sizeof(text), v, vlen, 400);
+	if (vlen >= k->max) {
+		key_err(ld, "\"%s\" is longer than %zu bytes; allowed: %s", text,
+		        (size_t)k->max - 1, allowed);
+		return;
+	}
+	if (memchr(v, '\0', vlen) != NULL || v[0] != '/' || v[vlen - 1] == '/') {
+		key_err(ld, "\"%s\" is not an absolute path of a file; allowed: %s", text, allowed);
+		return;
+	}
+	memcpy(field, v, vlen);
+	field[vlen] = '\0';
+	why[0] = '\0';
+	if (stat(field, &st) == 0) {
+		if (S_ISDIR(st.st_mode))
+			snprintf(why, sizeof(why), "is a directory");
+		else if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode))
+			snprintf(why, sizeof(why), "is not a regular file");
+		else if (access(field, W_OK) != 0)
+			snprintf(why, sizeof(why), "cannot be written (%s)", strerror(errno));
+	} else if (errno != ENOENT) {
+		snprintf(why, sizeof(why), "cannot be used (%s)", strerror(errno));
+	} else {
+		/* Absent: its directory must exist and take new files. */
+		char dir[sizeof(((struct cfg *)0)->server.query_log)];
+		memcpy(dir, field, vlen + 1);
+		char *slash = strrchr(dir, '/');
+		if (slash == dir)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+		if (stat(dir, &st) != 0)
+			snprintf(why, sizeof(why), "cannot be created: directory %.100s: %s", dir,
+			         strerror(errno));
+		else if (!S_ISDIR(st.st_mode))
+			snprintf(why, sizeof(why), "cannot be created: %.100s is not a directory",
+			         dir);
+		else if (access(dir, W_OK | X_OK) != 0)
+			snprintf(why, sizeof(why), "cannot be created in %.100s (%s)", dir,
+			         strerror(errno));
+	}
+	if (why[0] == '\0')
+		return;
+	field[0] = '\0';
+	key_err(ld, "\"%s\" %s; allowed: %s", text, why, allowed);
+}
+
 /* Why s is not a URL path for DoH (RFC 8484 §3: the client builds its
  * URI from a template, so a query string or fragment here is wrong), or
  * NULL if it is one. */
@@ -671,6 +736,10 @@ static void set_key(struct cfg__ld *ld, const struct key_def *k, void *base)
 	int rc, i;
 
 	key_allowed(k, allowed, sizeof(allowed));
+	if (vlen == 0 && k->type == K_LOGFILE) {
+		field[0] = '\0'; /* "query-log =": explicitly off */
+		return;
+	}
 	if (vlen == 0) {
 		key_err(ld, "missing value; allowed: %s", allowed);
 		return;
@@ -750,6 +819,9 @@ static void set_key(struct cfg__ld *ld, const struct key_def *k, void *base)
 		break;
 	case K_FILE:
 		set_file(ld, k, field, allowed);
+		break;
+	case K_LOGFILE:
+		set_logfile(ld, k, field, allowed);
 		break;
 	case K_URLPATH: {
 		char buf[48];

@@ -34,8 +34,6 @@
 /* Backend UDP socket buffers: a burst of answers must not overflow. */
 #define PX_BSOCK_RCVBUF (4 * 1024 * 1024)
 
-static _Atomic uint64_t refused_log;
-
 /* Does the answer belong to the query of t? Servers echo the question
  * verbatim at offset 12, so comparing bytes is exact and cheap; an answer
  * without a question (some error replies) is matched on the ID alone. */
@@ -68,8 +66,7 @@ static void fail_all_on_bsock(struct px_bsock *s, int err)
 		return;
 	snprintf(why, sizeof(why), "backend %s: %s", w->cfg->backend.address.text,
 	         uv_strerror(err));
-	if (px_log_ratelimit(&refused_log))
-		px_log(CFG_LOG_WARNING, BACKEND, "%s", why);
+	px_log_rl(CFG_LOG_WARNING, BACKEND, "%s", why);
 	for (uint32_t id = 0; id < 65536 && s->inflight > 0; id++) {
 		if (s->slot[id] == 0)
 			continue;
@@ -137,6 +134,7 @@ static void bsock_recv_cb(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const str
 			char why[160];
 			snprintf(why, sizeof(why), "backend %s over TCP: %s",
 			         w->cfg->backend.address.text, uv_strerror(rc));
+			px_log_rl(CFG_LOG_WARNING, BACKEND, "%s", why);
 			PX_STAT_INC(&w->stats, backend_errors);
 			px__txn_fail(w, t, CODEC_EDE_NETWORK_ERROR, why);
 		}
@@ -294,7 +292,7 @@ static void bconn_fail(struct px_bconn *b, const char *what)
 	char why[160];
 
 	snprintf(why, sizeof(why), "backend %s over TCP: %s", w->cfg->backend.address.text, what);
-	px_log(CFG_LOG_DEBUG, BACKEND, "%s", why);
+	px_log_rl(CFG_LOG_WARNING, BACKEND, "%s", why);
 	bconn_close(b);
 	while (b->waiting != NULL) {
 		struct px_txn *t = b->waiting;

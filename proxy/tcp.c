@@ -14,12 +14,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "proxy/frame.h"
 #include "proxy/internal.h"
 #include "tls/stream.h"
-
-static _Atomic uint64_t accept_err_log;
 
 static void conn_free(struct px_conn *c)
 {
@@ -308,7 +307,7 @@ static void conn_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		c->in.start = c->in.end = 0;
 		if (rc < 0) {
 			if (rc != -ECONNRESET)
-				px_log(CFG_LOG_DEBUG, TCP, "TLS: %s", tls_stream_errstr(c->tls));
+				px_log(CFG_LOG_DEBUG, TLS, "%s", tls_stream_errstr(c->tls));
 			px__conn_close(c);
 		}
 	} else {
@@ -441,9 +440,8 @@ static void accept_cb(uv_stream_t *server, int status)
 	struct px_worker *w = l->w;
 
 	if (status < 0) {
-		if (px_log_ratelimit(&accept_err_log))
-			px_log(CFG_LOG_WARNING, TCP, "accept on %s: %s", l->addr->text,
-			       uv_strerror(status));
+		px_log_rl(CFG_LOG_WARNING, TCP, "accept on %s: %s", l->addr.text,
+		          uv_strerror(status));
 		return;
 	}
 	struct px_conn *c = calloc(1, sizeof(*c));
@@ -482,7 +480,10 @@ static void accept_cb(uv_stream_t *server, int status)
 		        .ready = conn_tls_ready,
 		        .arg = c,
 		};
-		c->tls = tls_stream_new(c->kind == PX_CONN_DOT ? w->tls_dot : w->tls_doh, &io);
+		struct tls_ctx *ctx = c->kind == PX_CONN_DOT ? w->gen->tls_dot : w->gen->tls_doh;
+		/* The stream takes its own reference: the connection keeps
+		 * its certificate across a reload. */
+		c->tls = ctx != NULL ? tls_stream_new(ctx, &io) : NULL;
 		if (c->tls == NULL) {
 			px__conn_close(c);
 			return;
@@ -507,12 +508,36 @@ int px__tcp_start(struct px_tcp_listener *l, struct px_worker *w)
 	rc = uv_tcp_init(&w->loop, &l->h);
 	if (rc < 0)
 		return rc;
+	l->started = true;
 	l->h.data = l;
 	rc = uv_tcp_open(&l->h, l->fd);
 	if (rc < 0)
 		return rc;
 	l->fd = -1;
 	return uv_listen((uv_stream_t *)&l->h, PX_TCP_BACKLOG, accept_cb);
+}
+
+void px__tcp_discard(struct px_tcp_listener *l)
+{
+	if (l == NULL)
+		return;
+	if (l->fd >= 0)
+		close(l->fd);
+	free(l);
+}
+
+static void listener_closed_cb(uv_handle_t *h)
+{
+	px__tcp_discard(h->data);
+}
+
+void px__tcp_remove(struct px_tcp_listener *l)
+{
+	/* Connections it accepted do not point back to it: they go on. */
+	if (!l->started)
+		px__tcp_discard(l);
+	else if (!uv_is_closing((uv_handle_t *)&l->h))
+		uv_close((uv_handle_t *)&l->h, listener_closed_cb);
 }
 
 const struct sockaddr *px__conn_peer(struct px_conn *c, struct sockaddr_storage *ss)

@@ -10,10 +10,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "proxy/internal.h"
-
-static _Atomic uint64_t send_err_log;
 
 static void udp_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
@@ -33,9 +32,8 @@ static void udp_recv_cb(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struc
 	if (from == NULL)
 		return;
 	if (n < 0) {
-		if (px_log_ratelimit(&send_err_log))
-			px_log(CFG_LOG_WARNING, UDP, "receive on %s: %s", l->addr->text,
-			       uv_strerror((int)n));
+		px_log_rl(CFG_LOG_WARNING, UDP, "receive on %s: %s", l->addr.text,
+		          uv_strerror((int)n));
 		return;
 	}
 	if (flags & UV_UDP_PARTIAL) {
@@ -57,6 +55,7 @@ int px__udp_start(struct px_udp_listener *l, struct px_worker *w)
 	rc = uv_udp_init_ex(&w->loop, &l->h, AF_UNSPEC | UV_UDP_RECVMMSG);
 	if (rc < 0)
 		return rc;
+	l->started = true;
 	l->h.data = l;
 	rc = uv_udp_open(&l->h, l->fd);
 	if (rc < 0)
@@ -68,4 +67,55 @@ int px__udp_start(struct px_udp_listener *l, struct px_worker *w)
 		return rc;
 	l->sendfd = fd;
 	return uv_udp_recv_start(&l->h, udp_alloc_cb, udp_recv_cb);
+}
+
+static void udp_closed_cb(uv_handle_t *h)
+{
+	struct px_udp_listener *l = h->data;
+
+	if (l->fd >= 0)
+		close(l->fd); /* uv_udp_open() failed: still ours */
+	free(l);
+}
+
+/* A removed listener goes once nothing needs it: no query of its own in
+ * flight (their answers must leave from this address) and no reply
+ * queued in the kernel's stead. */
+void px__udp_maybe_close(struct px_udp_listener *l)
+{
+	if (!l->removed || l->txns > 0 || uv_is_closing((uv_handle_t *)&l->h) ||
+	    uv_udp_get_send_queue_count(&l->h) > 0)
+		return;
+	/* Answers still queued for this socket's next sendmmsg go out now:
+	 * the batch must not meet a closed (or reused) descriptor. */
+	px__udp_tx_forget_listener(l);
+	uv_close((uv_handle_t *)&l->h, udp_closed_cb);
+}
+
+void px__udp_discard(struct px_udp_listener *l)
+{
+	if (l == NULL)
+		return;
+	if (l->fd >= 0)
+		close(l->fd);
+	free(l);
+}
+
+void px__udp_remove(struct px_udp_listener *l)
+{
+	if (!l->started) {
+		px__udp_discard(l);
+		return;
+	}
+	l->removed = true;
+	uv_udp_recv_stop(&l->h);
+	px__udp_maybe_close(l);
+}
+
+void px__udp_release(struct px_udp_listener *l)
+{
+	if (px_fails_assert(l->txns > 0))
+		return;
+	l->txns--;
+	px__udp_maybe_close(l);
 }

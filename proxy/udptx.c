@@ -24,8 +24,6 @@
 
 #include "proxy/internal.h"
 
-static _Atomic uint64_t tx_err_log;
-
 static void tx_flush_queue(struct px_udp_tx *q, bool backend);
 
 static void tx_init_hdr(struct px_udp_tx *q, unsigned i)
@@ -79,18 +77,20 @@ static void udp_send_cb(uv_udp_send_t *req, int status)
 {
 	struct px_udp_listener *l = req->handle->data;
 
+	struct px_worker *w = l->w;
+
 	if (status < 0 && status != UV_ECANCELED)
-		PX_STAT_INC(&l->w->stats, udp_send_errors);
+		PX_STAT_INC(&w->stats, udp_send_errors);
 	free(req);
-	if (l->w->draining)
-		px__worker_maybe_finish(l->w);
+	px__udp_maybe_close(l); /* a removed listener waits for its queue */
+	if (w->draining)
+		px__worker_maybe_finish(w);
 }
 
 static void client_send_failed(struct px_udp_listener *l, int err)
 {
 	PX_STAT_INC(&l->w->stats, udp_send_errors);
-	if (px_log_ratelimit(&tx_err_log))
-		px_log(CFG_LOG_WARNING, UDP, "send on %s: %s", l->addr->text, uv_strerror(err));
+	px_log_rl(CFG_LOG_WARNING, UDP, "send on %s: %s", l->addr.text, uv_strerror(err));
 }
 
 /* The socket buffer is full: libuv keeps a copy and sends it when the
@@ -206,8 +206,7 @@ static void backend_send_failed(struct px_bsock *s, uint16_t id, int err)
 	struct px_txn *t = &w->txns[slot - 1];
 	snprintf(why, sizeof(why), "backend %s: %s", w->cfg->backend.address.text,
 	         uv_strerror(err));
-	if (px_log_ratelimit(&tx_err_log))
-		px_log(CFG_LOG_WARNING, BACKEND, "%s", why);
+	px_log_rl(CFG_LOG_WARNING, BACKEND, "%s", why);
 	PX_STAT_INC(&w->stats, backend_errors);
 	px__txn_fail(w, t, CODEC_EDE_NETWORK_ERROR, why);
 }
@@ -279,7 +278,7 @@ static void tx_flush_queue(struct px_udp_tx *q, bool backend)
 	 * to the other queue; nothing re-enters this one), so the entries
 	 * are read from q only until the queue is reset. */
 	for (unsigned i = 0; i < n; i++) {
-		if (taken[i])
+		if (taken[i] || q->ent[i].fd < 0)
 			continue;
 		unsigned k = 0;
 		for (unsigned j = i; j < n; j++) {
@@ -309,6 +308,23 @@ void px__udp_tx_flush(struct px_worker *w)
 	if (w->tx_client != NULL)
 		tx_flush_queue(w->tx_client, false);
 	w->tx_flushing = false;
+}
+
+void px__udp_tx_forget_listener(struct px_udp_listener *l)
+{
+	struct px_udp_tx *q = l->w->tx_client;
+
+	if (q == NULL)
+		return;
+	for (unsigned i = 0; i < q->n; i++) {
+		struct px_udp_tx_ent *e = &q->ent[i];
+		if (e->owner != l || e->fd < 0)
+			continue;
+		if (sendto(e->fd, q->arena + e->off, e->len, MSG_DONTWAIT, &e->peer.sa, e->alen) <
+		    0)
+			client_send_failed(l, uv_translate_sys_error(errno));
+		e->fd = -1;
+	}
 }
 
 bool px__udp_tx_pending(const struct px_worker *w)

@@ -665,7 +665,7 @@ static void test_load_later_key_is_not_supported_yet(void **state)
 	           "allowed: udp, tcp, dot, doh, doh-path, tcp-idle-timeout, max-connections\n");
 	load_fails(BASE "[server]\ncontrol = /run/apexd.sock\n",
 	           "t.ini:6: [server] control: not supported by this version of apexd yet; "
-	           "allowed: threads, log-level, user\n");
+	           "allowed: threads, log-level, user, query-log\n");
 }
 
 /* ---- [server] user ------------------------------------------------------ */
