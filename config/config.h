@@ -61,6 +61,10 @@ struct cfg_alias {
 	unsigned line;
 };
 
+/** Longest control socket path: sockaddr_un's sun_path is 108 bytes on
+ *  Linux, NUL included. */
+#define CFG_CONTROL_PATH_MAX 107
+
 /** Upper bound of aname-types entries. */
 #define CFG_MAX_ANAME_TYPES 16
 
@@ -70,6 +74,9 @@ struct cfg {
 	struct {
 		unsigned threads;             /**< resolved: 0 in the file becomes the core count */
 		enum cfg_log_level log_level; /**< default info */
+		/** Control socket path for apexctl; "" = no control socket.
+		 *  Absolute, at most CFG_CONTROL_PATH_MAX bytes (sun_path). */
+		char control[CFG_CONTROL_PATH_MAX + 1];
 	} server;
 
 	struct {
@@ -81,6 +88,7 @@ struct cfg {
 		struct cfg_addr_list doh;     /**< DNS over HTTPS (RFC 8484), HTTP/2; needs [tls] */
 		char doh_path[129];           /**< default "/dns-query"; '/' + printable ASCII,
 		                                   no blank, '?' or '#'; 1..128 chars */
+		struct cfg_addr metrics;      /**< Prometheus GET /metrics; salen 0 = off */
 	} listen;
 
 	struct {
