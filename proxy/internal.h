@@ -121,6 +121,8 @@ struct px_txn {
 	struct sockaddr_storage peer; /* UDP origin */
 	struct px_conn *conn;         /* TCP origin; holds a reference */
 	int32_t doh_stream;           /* DoH: the HTTP/2 stream to answer on */
+	uint64_t rx_ns;               /* uv_hrtime() when the query was read, for latency */
+	bool answered;                /* counted in the statistics (an XFR answers often) */
 
 	/* The query, unchanged. */
 	uint8_t *q;
@@ -195,6 +197,7 @@ struct px_conn {
 	struct px_conn *prev, *next; /* worker's list, for shutdown */
 
 	enum px_conn_kind kind;
+	bool gauged;            /* counted in the worker's open_* gauge */
 	struct tls_stream *tls; /* DoT, DoH */
 	struct px_rbuf plain;   /* DoT: decrypted frames waiting to be peeled */
 	struct px_doh *doh;     /* DoH: the HTTP/2 session (doh.c) */
@@ -284,6 +287,15 @@ void px__deadline_cb(uv_timer_t *h);
 void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum px_origin origin,
                       struct px_udp_listener *ul, const struct sockaddr *peer,
                       struct px_conn *conn);
+/* The transport a query came in on, for the statistics. */
+static inline enum px_transport px__transport(enum px_origin origin, const struct px_conn *conn)
+{
+	if (origin == PX_ORIGIN_UDP || conn == NULL)
+		return PX_TR_UDP;
+	return conn->kind == PX_CONN_DOT   ? PX_TR_DOT
+	       : conn->kind == PX_CONN_DOH ? PX_TR_DOH
+	                                   : PX_TR_TCP;
+}
 /* Sends an answer (relayed or built) to the client of t. */
 void px__txn_reply(struct px_worker *w, struct px_txn *t, const uint8_t *msg, size_t len);
 /* Ends t with SERVFAIL + EDE and frees it. */
