@@ -62,6 +62,19 @@ struct tls_ctx;
 struct tls_stream;
 struct flat_cache;
 struct flat_zones;
+struct px_ctl;
+struct px_metrics;
+
+/** A flush of one name (apexctl flush NAME), posted to every worker:
+ *  each drops the name from its answer cache, the control side waits
+ *  until left reaches 0. Freed by the last px__flush_op_release. */
+struct px_flush_op {
+	atomic_uint refs; /**< workers holding it + 1 for the control side */
+	atomic_uint left; /**< workers that have not dropped the name yet */
+	_Atomic uint64_t dropped;
+	uint8_t name[CODEC_MAX_NAME];
+	size_t len;
+};
 
 /** State every worker shares; set up by main before the threads start. */
 struct px_server {
@@ -76,6 +89,9 @@ struct px_server {
 	atomic_uint acache_gen;          /**< bumped by a backend NOTIFY: flushes answer caches */
 	struct px_worker *workers;
 	unsigned n_workers;
+	struct px_ctl *ctl;         /**< [server] control, main thread (control.c) */
+	struct px_metrics *metrics; /**< [listen] metrics, its own thread (metrics.c) */
+	uint64_t started_ms;        /**< uv_hrtime() / 1e6 at startup, for uptime */
 };
 
 struct px_udp_listener {
@@ -260,6 +276,9 @@ struct px_worker {
 	uv_mutex_t post_mu;
 	uint32_t *post;
 	size_t n_post, cap_post;
+	/* Name flushes from the control socket, under post_mu too. */
+	struct px_flush_op **flush_posts;
+	size_t n_flush, cap_flush;
 
 	uint32_t rng; /* xorshift state: spreading, not secrecy (see upstream.c for that) */
 
@@ -270,6 +289,9 @@ struct px_worker {
 /* Hands the worker new TLS contexts (references taken for it); from any
  * thread. NULL keeps the current one. */
 void px__worker_post_tls(struct px_worker *w, struct tls_ctx *dot, struct tls_ctx *doh);
+/* Has the worker drop op's name from its answer cache; from any thread.
+ * Takes a reference. -ENOMEM: not posted (op->left is not its to lower). */
+int px__worker_post_flush(struct px_worker *w, struct px_flush_op *op);
 int px__worker_init(struct px_worker *w, struct px_server *srv, unsigned idx);
 void px__worker_deinit(struct px_worker *w);
 int px__worker_start(struct px_worker *w);
@@ -325,6 +347,38 @@ void px__flat_run_posts(struct px_worker *w);
 bool px__flat_notify(struct px_worker *w, const uint8_t *msg, size_t len,
                      const struct codec_view *v, const struct sockaddr *peer, enum px_origin origin,
                      struct px_udp_listener *ul, struct px_conn *conn);
+
+/* control.c: the [server] control socket, on the main thread's loop. */
+int px__control_start(struct px_server *srv, uv_loop_t *loop);
+/* Stops accepting, ends the connections, removes the socket file. */
+void px__control_stop(struct px_server *srv);
+void px__flush_op_release(struct px_flush_op *op);
+/* Reloads what can be reloaded (today: TLS material); main.c. msg gets
+ * what happened, for the log and apexctl. Main thread only.
+ * @return 0, or -1 when the reload failed and the old state is kept. */
+int px__server_reload(struct px_server *srv, char *msg, size_t msglen);
+
+/* A growable text buffer (statsfmt.c): p is NUL-terminated once non-NULL;
+ * oom is sticky and the caller checks it once at the end. */
+struct px_sbuf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+__attribute__((format(printf, 2, 3))) void px__sbuf_put(struct px_sbuf *b, const char *fmt, ...);
+
+/* statsfmt.c: every statistic, summed over the workers, as text. */
+enum px_stats_format {
+	PX_STATS_TEXT = 0,   /* "name value" lines, for apexctl stats */
+	PX_STATS_PROMETHEUS, /* Prometheus text format 0.0.4 */
+};
+/* Renders into a malloc'd string (*out, NUL-terminated); any thread.
+ * @return its length, or -ENOMEM. */
+ssize_t px__stats_render(struct px_server *srv, enum px_stats_format fmt, char **out);
+
+/* metrics.c: [listen] metrics, served by libmicrohttpd's own thread. */
+int px__metrics_start(struct px_server *srv);
+void px__metrics_stop(struct px_server *srv);
 
 /* udp.c */
 int px__udp_start(struct px_udp_listener *l, struct px_worker *w);

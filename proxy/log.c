@@ -10,8 +10,9 @@
 atomic_int px_log_level = CFG_LOG_INFO;
 
 static const char *const group_names[] = {
-        [PX_LOG_MAIN] = "main", [PX_LOG_CFG] = "config",      [PX_LOG_UDP] = "udp",
-        [PX_LOG_TCP] = "tcp",   [PX_LOG_BACKEND] = "backend", [PX_LOG_XFR] = "xfr",
+        [PX_LOG_MAIN] = "main",   [PX_LOG_CFG] = "config",      [PX_LOG_UDP] = "udp",
+        [PX_LOG_TCP] = "tcp",     [PX_LOG_BACKEND] = "backend", [PX_LOG_XFR] = "xfr",
+        [PX_LOG_CTL] = "control",
 };
 
 void px__log_write(enum cfg_log_level level, enum px_log_group group, const char *fmt, ...)

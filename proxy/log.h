@@ -20,6 +20,7 @@ enum px_log_group {
 	PX_LOG_TCP,
 	PX_LOG_BACKEND,
 	PX_LOG_XFR,
+	PX_LOG_CTL,
 };
 
 extern atomic_int px_log_level; /* enum cfg_log_level */

@@ -39,6 +39,8 @@ static void on_stop_signal(uv_signal_t *h, int signum)
 	uv_close((uv_handle_t *)&sig_term, NULL);
 	uv_close((uv_handle_t *)&sig_int, NULL);
 	uv_close((uv_handle_t *)&sig_hup, NULL);
+	/* The control socket goes too, so the main loop can end. */
+	px__control_stop(&srv);
 }
 
 /* A server context from [tls], with the ALPN of a DoH ("h2") or DoT
@@ -57,52 +59,60 @@ static int tls_ctx_from_cfg(const struct cfg *cfg, bool doh, const struct tls_ct
 	return tls_ctx_new(out, &o, err, errlen);
 }
 
-/* SIGHUP re-reads the certificate and key (renewals land without a
- * restart). A pair that does not load keeps the old one. */
-static void reload_tls(void)
+/* SIGHUP and `apexctl reload`: today the certificate, key and OCSP
+ * response are re-read (renewals land without a restart). A set that
+ * does not load keeps the old one. */
+int px__server_reload(struct px_server *s, char *msg, size_t msglen)
 {
-	const struct cfg *cfg = srv.cfg;
+	const struct cfg *cfg = s->cfg;
 	char err[512];
 	struct tls_ctx *fresh[2] = {NULL, NULL};
-	struct tls_ctx *old[2] = {srv.tls_dot, srv.tls_doh};
+	struct tls_ctx *old[2] = {s->tls_dot, s->tls_doh};
 
-	if (old[0] == NULL && old[1] == NULL)
-		return;
+	if (old[0] == NULL && old[1] == NULL) {
+		snprintf(msg, msglen,
+		         "nothing reloaded: this version reloads only TLS certificates, and no dot "
+		         "or doh listener is configured; other changes to %s need a restart",
+		         cfg->path);
+		return 0;
+	}
 	for (int i = 0; i < 2; i++) {
 		if (old[i] == NULL)
 			continue;
 		/* Tickets issued before the reload still resume. */
 		if (tls_ctx_from_cfg(cfg, i == 1, old[i], &fresh[i], err, sizeof(err)) < 0) {
-			px_log(CFG_LOG_ERROR, MAIN, "SIGHUP: keeping the current certificate: %s",
-			       err);
+			snprintf(msg, msglen, "keeping the current certificate: %s", err);
 			tls_ctx_unref(fresh[0]);
-			return;
+			return -1;
 		}
 	}
-	for (unsigned i = 0; i < srv.n_workers; i++)
-		px__worker_post_tls(&srv.workers[i], fresh[0], fresh[1]);
+	for (unsigned i = 0; i < s->n_workers; i++)
+		px__worker_post_tls(&s->workers[i], fresh[0], fresh[1]);
 	for (int i = 0; i < 2; i++) {
 		if (fresh[i] == NULL)
 			continue;
 		tls_ctx_unref(old[i]);
 		if (i == 0)
-			srv.tls_dot = fresh[0];
+			s->tls_dot = fresh[0];
 		else
-			srv.tls_doh = fresh[1];
+			s->tls_doh = fresh[1];
 	}
-	px_log(CFG_LOG_INFO, MAIN, "SIGHUP: certificate, key%s reloaded from %s",
-	       cfg->tls.ocsp_response[0] ? " and OCSP response" : "", cfg->tls.certificate);
+	snprintf(msg, msglen,
+	         "certificate, key%s reloaded from %s; only certificates are reloaded by this "
+	         "version, other changes to %s need a restart",
+	         cfg->tls.ocsp_response[0] ? " and OCSP response" : "", cfg->tls.certificate,
+	         cfg->path);
+	return 0;
 }
 
 static void on_hup(uv_signal_t *h, int signum)
 {
+	char msg[1024];
+
 	(void)h;
 	(void)signum;
-	reload_tls();
-	px_log(CFG_LOG_WARNING, MAIN,
-	       "SIGHUP: only certificates are reloaded by this version; other changes "
-	       "to %s need a restart",
-	       srv.cfg->path);
+	int rc = px__server_reload(&srv, msg, sizeof(msg));
+	px_log(rc < 0 ? CFG_LOG_ERROR : CFG_LOG_INFO, MAIN, "SIGHUP: %s", msg);
 }
 
 static void log_stats(void)
@@ -228,6 +238,7 @@ static int run(const struct cfg *cfg)
 	unsigned started = 0;
 
 	srv.cfg = cfg;
+	srv.started_ms = uv_hrtime() / 1000000;
 	rc = px__flat_server_init(&srv);
 	if (rc < 0) {
 		px_log(CFG_LOG_ERROR, MAIN, "cannot set up flattening: %s", strerror(-rc));
@@ -270,6 +281,18 @@ static int run(const struct cfg *cfg)
 	uv_signal_start(&sig_int, on_stop_signal, SIGINT);
 	uv_signal_start(&sig_hup, on_hup, SIGHUP);
 
+	rc = px__control_start(&srv, loop);
+	if (rc == 0)
+		rc = px__metrics_start(&srv);
+	if (rc < 0) {
+		uv_close((uv_handle_t *)&sig_term, NULL);
+		uv_close((uv_handle_t *)&sig_int, NULL);
+		uv_close((uv_handle_t *)&sig_hup, NULL);
+		px__control_stop(&srv);
+		uv_run(loop, UV_RUN_DEFAULT);
+		goto out;
+	}
+
 	for (; started < srv.n_workers; started++) {
 		rc = px__worker_start(&srv.workers[started]);
 		if (rc < 0) {
@@ -281,6 +304,7 @@ static int run(const struct cfg *cfg)
 			uv_close((uv_handle_t *)&sig_term, NULL);
 			uv_close((uv_handle_t *)&sig_int, NULL);
 			uv_close((uv_handle_t *)&sig_hup, NULL);
+			px__control_stop(&srv);
 			break;
 		}
 	}
@@ -305,6 +329,7 @@ static int run(const struct cfg *cfg)
 		uv_thread_join(&srv.workers[i].thread);
 	log_stats();
 out:
+	px__metrics_stop(&srv);
 	uv_loop_close(loop);
 	for (unsigned i = 0; i < srv.n_workers; i++)
 		px__worker_deinit(&srv.workers[i]);

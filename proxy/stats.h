@@ -67,6 +67,8 @@
 	X(open_dot, "client DNS-over-TLS connections open now")                                    \
 	X(open_doh, "client DNS-over-HTTPS connections open now")
 
+#define PX_GAUGE_COUNT 3
+
 /** Client transports, for the per-transport latency histograms. */
 enum px_transport {
 	PX_TR_UDP = 0,
@@ -102,8 +104,8 @@ struct px_stats {
 
 /** Everything in struct px_stats, summed over the workers. */
 struct px_stats_sum {
-	uint64_t *counters; /**< px_stats_count() entries, PX_STATS order */
-	uint64_t gauges[3]; /**< PX_GAUGES order */
+	uint64_t *counters;              /**< px_stats_count() entries, PX_STATS order */
+	uint64_t gauges[PX_GAUGE_COUNT]; /**< PX_GAUGES order */
 	uint64_t rcode[PX_RCODES];
 	uint64_t chase_fail[FLAT_CHASE_FAIL_COUNT];
 	uint64_t lat[PX_TR_COUNT][PX_LAT_BUCKETS + 1];
@@ -138,8 +140,7 @@ size_t px_stats_count(void);
 const char *px_stats_name(size_t i);
 const char *px_stats_help(size_t i);
 
-/** Gauge names and help texts, PX_GAUGES order (3 of them). */
-#define PX_GAUGE_COUNT 3
+/** Gauge names and help texts, PX_GAUGES order. */
 const char *px_gauge_name(size_t i);
 const char *px_gauge_help(size_t i);
 
