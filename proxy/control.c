@@ -53,6 +53,10 @@
 /* Room for BIND's answer to one explain query (sent with EDNS 1232). */
 #define PX_CTL_ANSWER_MAX 4096
 #define PX_CTL_LISTEN_BACKLOG 16
+/* After the reply: how long the client may take to hang up. Unread
+ * input is drained meanwhile, since closing on it would reset the
+ * connection and could cost the client the reply. */
+#define PX_CTL_LINGER_MS 2000
 
 struct ctl_conn;
 
@@ -90,6 +94,8 @@ struct ctl_conn {
 	struct px_sbuf body;
 	char *wbuf;
 	uv_write_t wreq;
+	uv_shutdown_t sreq;
+	bool lingering; /* reply sent: reading only to see the client hang up */
 	/* flush NAME */
 	struct px_flush_op *flush;
 	ssize_t flush_target;
@@ -164,10 +170,40 @@ static void conn_close(struct ctl_conn *c)
 			ex_query_close(&c->ex->q[i]);
 }
 
+static void linger_timeout_cb(uv_timer_t *t)
+{
+	conn_close(t->data);
+}
+
+static void conn_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
+static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+
+static void shutdown_cb(uv_shutdown_t *req, int status)
+{
+	struct ctl_conn *c = req->data;
+
+	if (status < 0 || c->closing) {
+		conn_close(c);
+		return;
+	}
+	/* The client saw EOF after the reply; wait for it to close. */
+	c->lingering = true;
+	uv_timer_start(&c->timer, linger_timeout_cb, PX_CTL_LINGER_MS, 0);
+	if (uv_read_start((uv_stream_t *)&c->h, conn_alloc_cb, conn_read_cb) < 0)
+		conn_close(c);
+}
+
 static void write_cb(uv_write_t *req, int status)
 {
-	(void)status;
-	conn_close(req->data);
+	struct ctl_conn *c = req->data;
+
+	if (status < 0 || c->closing) {
+		conn_close(c);
+		return;
+	}
+	c->sreq.data = c;
+	if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->h, shutdown_cb) < 0)
+		conn_close(c);
 }
 
 /* Sends the body, dot-stuffed, and the end line; then closes. */
@@ -180,6 +216,7 @@ static void reply(struct ctl_conn *c, bool ok, const char *errtext)
 		return;
 	c->replied = true;
 	uv_timer_stop(&c->timer);
+	uv_read_stop((uv_stream_t *)&c->h);
 	while (*p != '\0') {
 		const char *nl = strchr(p, '\n');
 		size_t n = nl != NULL ? (size_t)(nl - p) : strlen(p);
@@ -907,6 +944,11 @@ static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	struct ctl_conn *c = h->data;
 
 	(void)suggested;
+	if (c->lingering) {
+		/* Whatever still comes is dropped. */
+		*buf = uv_buf_init(c->in, (unsigned)sizeof(c->in));
+		return;
+	}
 	*buf = uv_buf_init(c->in + c->in_len, (unsigned)(sizeof(c->in) - 1 - c->in_len));
 }
 
@@ -915,6 +957,11 @@ static void conn_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	struct ctl_conn *c = s->data;
 
 	(void)buf;
+	if (c->lingering) {
+		if (n < 0)
+			conn_close(c);
+		return;
+	}
 	if (n == 0 || c->replied)
 		return;
 	if (n < 0) {
