@@ -290,7 +290,7 @@ static int soa_req_cb(void *arg, int status, const uint8_t *msg, size_t len)
 	    !own_answer_matches(msg, len, r->id, r->apex, r->apex_len, CODEC_TYPE_SOA))
 		return PX_UP_WAIT;
 	if (status == UV_ETIMEDOUT)
-		PX_STAT_INC(&r->w->stats, chase_backend_timeouts);
+		PX_STAT_INC(&r->w->stats, backend_probe_timeouts);
 	if (t != NULL && t->fl->soa_fetching) {
 		struct px_flat *fl = t->fl;
 		fl->soa_fetching = false;
@@ -415,7 +415,7 @@ static int chase_up_cb(void *arg, int status, const uint8_t *msg, size_t len)
 	}
 	if (status == UV_ETIMEDOUT) {
 		if (ch->fc.server == FLAT_SERVER_BACKEND)
-			PX_STAT_INC(&ch->w->stats, chase_backend_timeouts);
+			PX_STAT_INC(&ch->w->stats, backend_probe_timeouts);
 		else
 			PX_STAT_INC(&ch->w->stats, resolver_timeouts);
 	}
@@ -867,7 +867,7 @@ static int probe_cb(void *arg, int status, const uint8_t *msg, size_t len)
 	if (status == 0 && !own_answer_matches(msg, len, r->id, r->name, r->len, r->type))
 		return PX_UP_WAIT;
 	if (status == UV_ETIMEDOUT)
-		PX_STAT_INC(&w->stats, chase_backend_timeouts);
+		PX_STAT_INC(&w->stats, backend_probe_timeouts);
 	an.state = FLAT_ANAME_UNKNOWN;
 	if (status == 0 && codec_scan(msg, len, &v) == 0)
 		flat_aname_parse(msg, len, &v, r->name, r->len, r->type, &an);

@@ -54,7 +54,7 @@
 	X(chase_queries, "queries sent by chases to resolvers or the backend")                     \
 	X(chase_failures, "chases that ended in failure")                                          \
 	X(resolver_timeouts, "chase queries a resolver did not answer in time")                    \
-	X(chase_backend_timeouts,                                                                  \
+	X(backend_probe_timeouts,                                                                  \
 	  "probe, SOA and chase queries the backend did not answer in time")                       \
 	X(prefetches, "chases started to refresh an entry before it expires")                      \
 	X(notify_flushes, "NOTIFYs from the backend that flushed a zone's cache")
