@@ -66,20 +66,31 @@ const char *px_transport_name(enum px_transport tr)
 	return (unsigned)tr < PX_TR_COUNT ? tr_names[tr] : "?";
 }
 
-void px_stats_answer(struct px_stats *st, enum px_transport tr, const uint8_t *msg, size_t len,
-                     uint64_t rx_ns)
+void px_stats_record(struct px_stats *st, enum px_transport tr, unsigned rcode, uint64_t us)
 {
-	if (len >= 4)
-		PX_STAT_INC(st, rcode[msg[3] & 0x0f]);
-	if ((unsigned)tr >= PX_TR_COUNT || rx_ns == 0)
+	PX_STAT_INC(st, rcode[rcode & 0x0f]);
+	if ((unsigned)tr >= PX_TR_COUNT)
 		return;
-	uint64_t now = uv_hrtime();
-	uint64_t us = now > rx_ns ? (now - rx_ns) / 1000 : 0;
+	/* Bucket k holds bounds[k-1] < us <= bounds[k], as Prometheus's le. */
 	unsigned b = 0;
 	while (b < PX_LAT_BUCKETS && us > px_lat_bounds_us[b])
 		b++;
 	PX_STAT_INC(st, lat[tr][b]);
 	PX_STAT_ADD(st, lat_sum_us[tr], us);
+}
+
+void px_stats_answer(struct px_stats *st, enum px_transport tr, const uint8_t *msg, size_t len,
+                     uint64_t rx_ns)
+{
+	if (len < 4)
+		return;
+	if (rx_ns == 0) {
+		/* No start time (a NOTIFY acknowledged by apexd): RCODE only. */
+		PX_STAT_INC(st, rcode[msg[3] & 0x0f]);
+		return;
+	}
+	uint64_t now = uv_hrtime();
+	px_stats_record(st, tr, msg[3], now > rx_ns ? (now - rx_ns) / 1000 : 0);
 }
 
 void px_stats_add(uint64_t *sum, const struct px_stats *src)

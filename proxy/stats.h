@@ -124,6 +124,10 @@ struct px_stats_sum {
 /* Gauges may go down; unsigned wrap-around makes the sum right anyway. */
 #define PX_GAUGE_DEC(st, field) PX_STAT_ADD(st, field, (uint64_t)-1)
 
+/** The part of px_stats_answer after the clock: one answer with this
+ *  RCODE (low 4 bits) that took us microseconds. Owner thread only. */
+void px_stats_record(struct px_stats *st, enum px_transport tr, unsigned rcode, uint64_t us);
+
 /**
  * Counts one answer sent to a client: its RCODE (header byte 3) and its
  * latency since rx_ns (uv_hrtime() when the query was read). Owner
