@@ -34,7 +34,7 @@ struct px_metrics {
 	struct MHD_Daemon *d;
 };
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char line[512];
 
