@@ -35,6 +35,7 @@
 #include "codec/name.h"
 #include "codec/rr.h"
 #include "flatten/cache.h"
+#include "flatten/chase.h"
 #include "flatten/policy.h"
 #include "flatten/zones.h"
 #include "proxy/ctlreq.h"
@@ -60,16 +61,18 @@
 
 struct ctl_conn;
 
-/* One query of explain to the backend. */
+/* One query of explain: to the backend, or one step of the live chase. */
 struct ex_query {
 	struct ctl_conn *c;
+	struct ex_query *chain; /* chase steps, freed with the connection */
 	uv_udp_t h;
 	uv_timer_t timer;
 	bool started, done;
+	bool chase; /* answers go to the live chase, which matches them itself */
 	uint16_t id;
 	uint16_t qtype;
 	int status; /* 0: answer in resp; else a negative errno */
-	uint8_t q[CODEC_QUERY_MAX];
+	uint8_t q[FLAT_CHASE_OUT_MAX];
 	size_t qlen;
 	uint8_t resp[PX_CTL_ANSWER_MAX];
 	size_t rlen;
@@ -79,6 +82,11 @@ struct explain {
 	unsigned n_q, pending;
 	/* q[0]: NAME with the asked type; q[1..]: NAME with each ANAME type. */
 	struct ex_query q[1 + CFG_MAX_ANAME_TYPES];
+	/* The live chase of the target, after the decision (see chase_*). */
+	struct flat_chase fc;
+	struct ex_query *steps; /* every step's query, newest first */
+	unsigned n_steps;
+	bool chasing;
 };
 
 struct ctl_conn {
@@ -146,6 +154,11 @@ static void conn_unref(struct ctl_conn *c)
 	px__flush_op_release(c->flush);
 	free(c->body.p);
 	free(c->wbuf);
+	if (c->ex != NULL)
+		for (struct ex_query *q = c->ex->steps, *next; q != NULL; q = next) {
+			next = q->chain;
+			free(q);
+		}
 	free(c->ex);
 	free(c);
 	ctl_maybe_free(ctl);
@@ -165,9 +178,12 @@ static void conn_close(struct ctl_conn *c)
 	c->closing = true;
 	uv_close((uv_handle_t *)&c->h, handle_closed);
 	uv_close((uv_handle_t *)&c->timer, handle_closed);
-	if (c->ex != NULL)
+	if (c->ex != NULL) {
 		for (unsigned i = 0; i < c->ex->n_q; i++)
 			ex_query_close(&c->ex->q[i]);
+		for (struct ex_query *q = c->ex->steps; q != NULL; q = q->chain)
+			ex_query_close(q);
+	}
 }
 
 static void linger_timeout_cb(uv_timer_t *t)
@@ -368,6 +384,7 @@ static void do_flush(struct ctl_conn *c)
 /* --- explain ------------------------------------------------------------ */
 
 static void explain_finish(struct ctl_conn *c);
+static void chase_step_done(struct ex_query *q, const uint8_t *resp, size_t len);
 
 static void ex_closed(uv_handle_t *h)
 {
@@ -394,6 +411,10 @@ static void ex_query_done(struct ex_query *q, int status)
 	q->status = status;
 	uv_udp_recv_stop(&q->h);
 	uv_timer_stop(&q->timer);
+	if (q->chase) {
+		chase_step_done(q, status == 0 ? q->resp : NULL, status == 0 ? q->rlen : 0);
+		return;
+	}
 	if (--c->ex->pending == 0 && !c->closing && !c->replied)
 		explain_finish(c);
 }
@@ -431,7 +452,20 @@ static void ex_recv_cb(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct
 		ex_query_done(q, (int)n);
 		return;
 	}
-	if (n == 0 || (flags & UV_UDP_PARTIAL) || !ex_matches(q, q->resp, (size_t)n))
+	if (n == 0 || (flags & UV_UDP_PARTIAL))
+		return;
+	if (q->chase) {
+		/* The chase checks ID and question itself; WAIT: not ours. */
+		if (!q->done && !q->c->replied &&
+		    flat_chase_input(&q->c->ex->fc, q->resp, (size_t)n) != FLAT_STEP_WAIT) {
+			q->done = true;
+			uv_udp_recv_stop(&q->h);
+			uv_timer_stop(&q->timer);
+			chase_step_done(q, NULL, 0);
+		}
+		return;
+	}
+	if (!ex_matches(q, q->resp, (size_t)n))
 		return;
 	q->rlen = (size_t)n;
 	ex_query_done(q, 0);
@@ -442,17 +476,14 @@ static void ex_timeout_cb(uv_timer_t *t)
 	ex_query_done(t->data, -ETIMEDOUT);
 }
 
-static int ex_query_start(struct ctl_conn *c, struct ex_query *q, const uint8_t *name, size_t len,
-                          uint16_t qtype)
+/* Sends q->q[0..qlen) to server from a fresh socket and waits up to
+ * timeout_ms for the answer (ex_recv_cb, ex_timeout_cb). */
+static int ex_query_send(struct ctl_conn *c, struct ex_query *q, const struct sockaddr *server,
+                         uint64_t timeout_ms)
 {
-	const struct cfg *cfg = c->ctl->srv->cfg;
-	const struct sockaddr *be = (const struct sockaddr *)&cfg->backend.address.sa;
 	int rc;
 
 	q->c = c;
-	q->qtype = qtype;
-	q->id = px__up_random_id();
-	q->qlen = codec_build_query(q->q, q->id, false, name, len, qtype);
 	rc = uv_udp_init(c->ctl->loop, &q->h);
 	if (rc < 0)
 		return rc;
@@ -461,7 +492,7 @@ static int ex_query_start(struct ctl_conn *c, struct ex_query *q, const uint8_t 
 	q->timer.data = q;
 	q->started = true;
 	c->refs += 2;
-	rc = uv_udp_connect(&q->h, be);
+	rc = uv_udp_connect(&q->h, server);
 	if (rc == 0) {
 		uv_buf_t b = uv_buf_init((char *)q->q, (unsigned)q->qlen);
 		rc = uv_udp_try_send(&q->h, &b, 1, NULL);
@@ -472,9 +503,199 @@ static int ex_query_start(struct ctl_conn *c, struct ex_query *q, const uint8_t 
 		rc = uv_udp_recv_start(&q->h, ex_alloc_cb, ex_recv_cb);
 	if (rc < 0)
 		return rc;
-	uv_timer_start(&q->timer, ex_timeout_cb, cfg->backend.timeout_ms, 0);
-	c->ex->pending++;
+	uv_timer_start(&q->timer, ex_timeout_cb, timeout_ms, 0);
 	return 0;
+}
+
+static int ex_query_start(struct ctl_conn *c, struct ex_query *q, const uint8_t *name, size_t len,
+                          uint16_t qtype)
+{
+	const struct cfg *cfg = c->ctl->srv->cfg;
+
+	q->qtype = qtype;
+	q->id = px__up_random_id();
+	q->qlen = codec_build_query(q->q, q->id, false, name, len, qtype);
+	int rc = ex_query_send(c, q, (const struct sockaddr *)&cfg->backend.address.sa,
+	                       cfg->backend.timeout_ms);
+	if (rc == 0)
+		c->ex->pending++;
+	return rc;
+}
+
+static void put_addr(struct px_sbuf *b, uint16_t qtype, const uint8_t *a);
+
+/* --- explain: the live chase ------------------------------------------- */
+
+/* The target cache says what the next query gets; the live chase shows
+ * the chain as the resolvers (or BIND) give it now, hop by hop with each
+ * TTL, which the cache does not keep. It is the workers' own step
+ * machine, driven from here, bounded by [flatten] deadline. */
+
+static void chase_report(struct ctl_conn *c, const char *cut)
+{
+	const struct cfg *cfg = c->ctl->srv->cfg;
+	struct px_sbuf *b = &c->body;
+	struct flat_chase *fc = &c->ex->fc;
+	char name[PX_CTL_NAME_TEXT_MAX], next[PX_CTL_NAME_TEXT_MAX], server[80];
+	const char *tname = c->req.qtype == CODEC_TYPE_A ? "A" : "AAAA";
+
+	px__sbuf_put(b,
+	             "live chase now (%u quer%s; resolvers may answer from their own "
+	             "caches):\n",
+	             c->ex->n_steps, c->ex->n_steps == 1 ? "y" : "ies");
+	for (unsigned i = 0; i < fc->n_hop; i++) {
+		const struct flat_chase_hop *h = &fc->hop[i];
+		codec_name_to_text(h->name, h->len, name, sizeof(name));
+		if (h->server == FLAT_SERVER_BACKEND)
+			snprintf(server, sizeof(server), "backend %s", cfg->backend.address.text);
+		else if (h->resolver < cfg->resolver.addresses.n)
+			snprintf(server, sizeof(server), "resolver %s",
+			         cfg->resolver.addresses.v[h->resolver].text);
+		else
+			snprintf(server, sizeof(server), "no server");
+		if (i + 1 < fc->n_hop) {
+			codec_name_to_text(fc->hop[i + 1].name, fc->hop[i + 1].len, next,
+			                   sizeof(next));
+			px__sbuf_put(b, "  chase hop %u: %s CNAME %s, TTL %u [%s]\n", i + 1, name,
+			             next, h->ttl, server);
+		} else if (h->ttl == UINT32_MAX) {
+			px__sbuf_put(b, "  chase hop %u: %s %s, no answer [%s]\n", i + 1, name,
+			             tname, server);
+		} else {
+			px__sbuf_put(b, "  chase hop %u: %s %s, TTL %u [%s]\n", i + 1, name, tname,
+			             h->ttl, server);
+		}
+	}
+	if (cut != NULL) {
+		px__sbuf_put(b, "  incomplete: %s\n", cut);
+		return;
+	}
+	const struct flat_result *r = &fc->result;
+	switch (r->kind) {
+	case FLAT_RES_ADDRS:
+		px__sbuf_put(b,
+		             "  result: %u %s address%s, TTL %u (min over the chain):", r->n_addrs,
+		             tname, r->n_addrs == 1 ? "" : "es", r->ttl);
+		for (unsigned i = 0; i < r->n_addrs; i++) {
+			px__sbuf_put(b, " ");
+			put_addr(b, c->req.qtype, r->addrs[i]);
+		}
+		px__sbuf_put(b, "\n");
+		break;
+	case FLAT_RES_NODATA:
+	case FLAT_RES_NXDOMAIN:
+		px__sbuf_put(b, "  result: %s, negative TTL %u\n",
+		             r->kind == FLAT_RES_NODATA ? "no records of the type" : "NXDOMAIN",
+		             r->ttl);
+		break;
+	default:
+		px__sbuf_put(b, "  result: failed (%s): EDE %u \"%s\"\n",
+		             flat_chase_fail_name(fc->fail), r->ede, r->why);
+		break;
+	}
+}
+
+static void chase_end(struct ctl_conn *c, const char *cut)
+{
+	c->ex->chasing = false;
+	uv_timer_stop(&c->timer);
+	chase_report(c, cut);
+	reply(c, true, NULL);
+}
+
+/* Sends the chase's current query; ends the chase when it cannot. */
+static void chase_send(struct ctl_conn *c)
+{
+	const struct cfg *cfg = c->ctl->srv->cfg;
+	struct flat_chase *fc = &c->ex->fc;
+
+	for (;;) {
+		if (fc->tcp) {
+			/* The workers would ask again over TCP; explain stops. */
+			chase_end(c, "an answer was truncated; apexd retries it over TCP, explain "
+			             "does not");
+			return;
+		}
+		struct ex_query *q = calloc(1, sizeof(*q));
+		if (q == NULL) {
+			chase_end(c, "out of memory");
+			return;
+		}
+		q->chain = c->ex->steps;
+		c->ex->steps = q;
+		c->ex->n_steps++;
+		q->chase = true;
+		flat_chase_set_id(fc, px__up_random_id());
+		memcpy(q->q, fc->out, fc->out_len);
+		q->qlen = fc->out_len;
+		const struct sockaddr *server;
+		uint64_t timeout;
+		if (fc->server == FLAT_SERVER_BACKEND) {
+			server = (const struct sockaddr *)&cfg->backend.address.sa;
+			timeout = cfg->backend.timeout_ms;
+		} else {
+			server = (const struct sockaddr *)&cfg->resolver.addresses.v[fc->resolver]
+			                 .sa;
+			timeout = cfg->resolver.timeout_ms;
+		}
+		if (ex_query_send(c, q, server, timeout) == 0)
+			return;
+		/* Could not send: as a timeout of that server, as the workers do. */
+		q->done = true;
+		if (flat_chase_input(fc, NULL, 0) != FLAT_STEP_SEND) {
+			chase_end(c, NULL);
+			return;
+		}
+	}
+}
+
+static void chase_step_done(struct ex_query *q, const uint8_t *resp, size_t len)
+{
+	struct ctl_conn *c = q->c;
+
+	if (c->replied || c->closing || !c->ex->chasing)
+		return;
+	/* resp NULL with status 0: the answer was already fed (recv). */
+	if (resp != NULL || q->status != 0) {
+		if (flat_chase_input(&c->ex->fc, resp, len) == FLAT_STEP_WAIT)
+			return; /* cannot happen for a timeout; kept for safety */
+	}
+	if (c->ex->fc.done)
+		chase_end(c, NULL);
+	else
+		chase_send(c);
+}
+
+static void chase_deadline_cb(uv_timer_t *t)
+{
+	struct ctl_conn *c = t->data;
+	char why[96];
+
+	if (c->replied || !c->ex->chasing)
+		return;
+	snprintf(why, sizeof(why), "took longer than [flatten] deadline %llu ms",
+	         (unsigned long long)c->ctl->srv->cfg->flatten.deadline_ms);
+	chase_end(c, why);
+}
+
+/* Starts the live chase of target; the reply goes out when it ends. */
+static void chase_begin(struct ctl_conn *c, const uint8_t *target, size_t len)
+{
+	const struct cfg *cfg = c->ctl->srv->cfg;
+	struct flat_chase_cfg cc = {
+	        .max_chain = cfg->flatten.max_chain,
+	        .n_resolvers = (unsigned)cfg->resolver.addresses.n,
+	        .own = c->ctl->srv->zones,
+	};
+
+	c->ex->chasing = true;
+	flat_chase_init(&c->ex->fc, &cc);
+	uv_timer_start(&c->timer, chase_deadline_cb, cfg->flatten.deadline_ms, 0);
+	if (flat_chase_begin(&c->ex->fc, target, len, c->req.qtype, UINT32_MAX, 0) ==
+	    FLAT_STEP_SEND)
+		chase_send(c);
+	else
+		chase_end(c, NULL);
 }
 
 static void do_explain(struct ctl_conn *c)
@@ -658,7 +879,9 @@ static void explain_finish(struct ctl_conn *c)
 		px__sbuf_put(b, "source: [alias] %s = %s [config %s:%u]\n", al->owner.text,
 		             al->target.text, cfg->path, al->line);
 	}
-	for (unsigned i = 0; i < cfg->flatten.n_aname_types; i++) {
+	if (target_is_alias)
+		px__sbuf_put(b, "ANAME: not looked up, the [alias] entry decides [config]\n");
+	for (unsigned i = 0; !target_is_alias && i < cfg->flatten.n_aname_types; i++) {
 		uint16_t type = cfg->flatten.aname_types[i];
 		struct ex_query *q = &ex->q[1 + i];
 		struct flat_cache_key key;
@@ -910,7 +1133,7 @@ static void explain_finish(struct ctl_conn *c)
 		             po.siblings ? "BIND's sibling addresses" : "SERVFAIL with an EDE");
 		break;
 	}
-	reply(c, true, NULL);
+	chase_begin(c, po.target, po.target_len);
 }
 
 /* --- requests ---------------------------------------------------------- */
