@@ -240,8 +240,38 @@ check "a reply without its status line: exit 1" \
 	bash -c "out=\$('$APEXCTL' -s '$T_DIR/fake.sock' stats 2>&1); rc=\$?; echo \"\$out\"; [[ \$rc -eq 1 && \$out == *'ended before its status line'* ]]"
 stop_pid "$FAKE_PID"
 
+# A second apexd with the same control path (other DNS ports) must not
+# take the socket over from the running one.
+P2=$(new_port)
+write_ini "$T_DIR/second.ini" "$P2" "127.0.0.1:$NAMED_PORT"
+printf '[server]\ncontrol = %s\n' "$SOCK" >>"$T_DIR/second.ini"
+"$APEXD" -c "$T_DIR/second.ini" 2>"$T_DIR/busy.extra.log" >&2 &
+pid=$!
+PIDS+=("$pid")
+wait_exit "$pid" 10 || true
+check "a second apexd on the same control socket: exit 1" test "${WAIT_RC:-none}" = 1
+check "... saying another process listens on it" grep -q "another process (another apexd?) is listening" "$T_DIR/busy.extra.log"
+check "... and the first one still answers on it" out_has "queries_udp " ctl stats
+
 stop_flat_apexd
 check "the control socket is removed at exit" test ! -e "$SOCK"
+
+# A socket left behind by an apexd that died is replaced at startup.
+"$PY" -c 'import socket, sys; s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.close()' "$T_DIR/second.sock"
+sed -i "s|^control = .*|control = $T_DIR/second.sock|" "$T_DIR/second.ini"
+"$APEXD" -c "$T_DIR/second.ini" 2>"$T_DIR/stale.extra.log" >&2 &
+pid=$!
+PIDS+=("$pid")
+stale_replaced() {
+	local i
+	for ((i = 0; i < 50; i++)); do
+		"$APEXCTL" -s "$T_DIR/second.sock" stats >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	return 1
+}
+check "a stale socket file is replaced: apexctl reaches the new apexd" stale_replaced
+stop_pid "$pid"
 check "stats line still logged at exit" stat_is queries_udp -ge 3
 
 # A path that is not a socket stops startup with the reason.
