@@ -1199,7 +1199,9 @@ static void conn_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	if (nl == NULL) {
 		if (c->in_len >= sizeof(c->in) - 1) {
 			uv_read_stop(s);
-			reply_error(c, "request longer than 1100 bytes");
+			char why[64];
+			snprintf(why, sizeof(why), "request longer than %d bytes", PX_CTL_LINE_MAX);
+			reply_error(c, why);
 		}
 		return;
 	}
@@ -1212,8 +1214,10 @@ static void conn_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 static void request_timeout_cb(uv_timer_t *t)
 {
 	struct ctl_conn *c = t->data;
+	char why[64];
 
-	reply_error(c, "no request line within 5 s");
+	snprintf(why, sizeof(why), "no request line within %d ms", PX_CTL_REQUEST_MS);
+	reply_error(c, why);
 }
 
 static void accept_cb(uv_stream_t *server, int status)
