@@ -199,6 +199,25 @@ check "daemon: unknown command is .error" out_has ".error unknown command \"bogu
 check "daemon: CRLF accepted" out_has ".ok" raw 'stats\r\n'
 check "daemon: an overlong line is .error" \
 	out_has ".error request longer than 1100 bytes" raw "$(printf 'x%.0s' {1..1200})"
+silent_client() {
+	"$PY" - "$SOCK" <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(10)
+s.connect(sys.argv[1])
+t = time.time()
+data = b""
+while True:
+    b = s.recv(4096)
+    if not b:
+        break
+    data += b
+took = time.time() - t
+print(data.decode(), "after %.1f s" % took)
+sys.exit(0 if data == b".error no request line within 5000 ms\n" and 4 < took < 8 else 1)
+PY
+}
+check "daemon: a client that sends nothing gets .error after 5 s" silent_client
 check "daemon: stats ends in .ok" bash -c "$(declare -f raw); SOCK='$SOCK' PY='$PY'; raw 'stats\n' | tail -n 1 | grep -qx '.ok'"
 
 # Fake daemons: one that never answers, one that hangs up mid-reply.
