@@ -854,7 +854,15 @@ static void explain_finish(struct ctl_conn *c)
 	bool apex, alias_apex;
 
 	codec_name_to_text(c->req.name, c->req.name_len, name, sizeof(name));
-	flat_zones_find(srv->zones, c->req.name, c->req.name_len, &zidx, &apex);
+	/* The configuration is read again here, not kept from the request:
+	 * it is the one the next query meets. */
+	if (srv->zones == NULL ||
+	    flat_zones_find(srv->zones, c->req.name, c->req.name_len, &zidx, &apex) != 0) {
+		px__sbuf_put(b, "%s is in no [zone] of %s any more [config]\n", name, cfg->path);
+		px__sbuf_put(b, "answer: BIND's answer, relayed unchanged\n");
+		reply(c, true, NULL);
+		return;
+	}
 	const struct cfg_zone *z = &cfg->zones[zidx];
 	px__sbuf_put(b, "explain %s %s\n", name, tname);
 	px__sbuf_put(b, "zone: %s, %s, cname = %s [config %s:%u]\n", z->name.text,
@@ -881,9 +889,10 @@ static void explain_finish(struct ctl_conn *c)
 	}
 	if (target_is_alias)
 		px__sbuf_put(b, "ANAME: not looked up, the [alias] entry decides [config]\n");
-	for (unsigned i = 0; !target_is_alias && i < cfg->flatten.n_aname_types; i++) {
-		uint16_t type = cfg->flatten.aname_types[i];
+	/* The ANAME types asked when the request came (ex->q[1..]). */
+	for (unsigned i = 0; !target_is_alias && i + 1 < ex->n_q; i++) {
 		struct ex_query *q = &ex->q[1 + i];
+		uint16_t type = q->qtype;
 		struct flat_cache_key key;
 		struct flat_cache_peek pk;
 		struct codec_view v;
