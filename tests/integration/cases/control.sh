@@ -165,7 +165,7 @@ check "flush (all): both caches emptied" out_has "answer cache: all answers drop
 dig_at "$APEX_PORT" other.test SOA >/dev/null
 check "after flush the next query is not from the cache" test "$(stat_now answers_cached)" -eq "$c3"
 
-check "reload: exit 0 and says what it did" out_has "nothing reloaded" ctl reload
+check "reload: exit 0 and says what it did" out_has "reloaded" ctl reload
 
 # Usage errors: exit 2, nothing sent.
 check "no command: exit 2" exits 2 "$APEXCTL" -s "$SOCK"
