@@ -549,7 +549,7 @@ __attribute__((format(printf, 2, 3))) void px__sbuf_put(struct px_sbuf *b, const
 
 /* statsfmt.c: every statistic, summed over the workers, as text. */
 enum px_stats_format {
-	PX_STATS_TEXT = 0,   /* "name value" lines, for apexctl stats */
+	PX_STATS_TEXT = 0,   /* "name=value" lines (as the exit stats: line), apexctl */
 	PX_STATS_PROMETHEUS, /* Prometheus text format 0.0.4 */
 };
 /* Renders into a malloc'd string (*out, NUL-terminated); any thread.

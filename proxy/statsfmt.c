@@ -3,7 +3,7 @@
  * Sums every worker's struct px_stats with relaxed loads (each worker is
  * the only writer of its own), adds the target cache's counters (read
  * under its shard locks) and renders one of two formats:
- *  - text: "name value" lines, the names of the exit `stats:` line plus
+ *  - text: "name=value" lines, the names of the exit `stats:` line plus
  *    the labelled families flattened into names (answers_rcode_nxdomain,
  *    latency_udp_le_1000us, ...), for people and scripts;
  *  - Prometheus text exposition format 0.0.4: every metric named apexd_*
@@ -109,35 +109,35 @@ static void render_text(struct sbuf *b, const struct px_stats_sum *s,
 	char buf[16], name[32];
 
 	for (size_t i = 0; i < px_stats_count(); i++)
-		put(b, "%s %llu\n", px_stats_name(i), (unsigned long long)s->counters[i]);
+		put(b, "%s=%llu\n", px_stats_name(i), (unsigned long long)s->counters[i]);
 	for (size_t i = 0; i < PX_GAUGE_COUNT; i++)
-		put(b, "%s %llu\n", px_gauge_name(i), (unsigned long long)s->gauges[i]);
+		put(b, "%s=%llu\n", px_gauge_name(i), (unsigned long long)s->gauges[i]);
 	for (unsigned rc = 0; rc < PX_RCODES; rc++) {
 		snprintf(name, sizeof(name), "%s", rcode_name(rc, buf, sizeof(buf)));
 		lower(name);
-		put(b, "answers_rcode_%s %llu\n", name, (unsigned long long)s->rcode[rc]);
+		put(b, "answers_rcode_%s=%llu\n", name, (unsigned long long)s->rcode[rc]);
 	}
 	for (unsigned r = 0; r < FLAT_CHASE_FAIL_COUNT; r++)
-		put(b, "chase_fail_%s %llu\n", flat_chase_fail_name((enum flat_chase_fail)r),
+		put(b, "chase_fail_%s=%llu\n", flat_chase_fail_name((enum flat_chase_fail)r),
 		    (unsigned long long)s->chase_fail[r]);
 	for (unsigned t = 0; t < PX_TR_COUNT; t++) {
 		const char *tr = px_transport_name((enum px_transport)t);
 		uint64_t cum = 0;
 		for (unsigned k = 0; k <= PX_LAT_BUCKETS; k++)
 			cum += s->lat[t][k];
-		put(b, "latency_%s_count %llu\n", tr, (unsigned long long)cum);
-		put(b, "latency_%s_sum_us %llu\n", tr, (unsigned long long)s->lat_sum_us[t]);
+		put(b, "latency_%s_count=%llu\n", tr, (unsigned long long)cum);
+		put(b, "latency_%s_sum_us=%llu\n", tr, (unsigned long long)s->lat_sum_us[t]);
 		cum = 0;
 		for (unsigned k = 0; k < PX_LAT_BUCKETS; k++) {
 			cum += s->lat[t][k];
-			put(b, "latency_%s_le_%uus %llu\n", tr, px_lat_bounds_us[k],
+			put(b, "latency_%s_le_%uus=%llu\n", tr, px_lat_bounds_us[k],
 			    (unsigned long long)cum);
 		}
 	}
-	put(b, "cache_bytes %zu\ncache_entries %zu\ncache_chases_in_flight %zu\n", cs->bytes,
+	put(b, "cache_bytes=%zu\ncache_entries=%zu\ncache_chases_in_flight=%zu\n", cs->bytes,
 	    cs->entries, cs->claims);
-	put(b, "cache_evictions %llu\n", (unsigned long long)cs->evictions);
-	put(b, "workers %u\nuptime_seconds %llu\n", workers, (unsigned long long)uptime_s);
+	put(b, "cache_evictions=%llu\n", (unsigned long long)cs->evictions);
+	put(b, "workers=%u\nuptime_seconds=%llu\n", workers, (unsigned long long)uptime_s);
 }
 
 static void render_prometheus(struct sbuf *b, const struct px_stats_sum *s,

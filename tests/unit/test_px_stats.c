@@ -87,17 +87,17 @@ static void test_stats_render_sums_workers(void **state)
 	ssize_t n = px__stats_render(srv, PX_STATS_TEXT, &text);
 	assert_true(n > 0);
 	assert_int_equal((size_t)n, strlen(text));
-	assert_true(strncmp(text, "queries_udp 5\n", 14) == 0); /* the first counter */
-	assert_non_null(strstr(text, "\nopen_tcp 1\n"));
-	assert_non_null(strstr(text, "\nanswers_rcode_nxdomain 1\n"));
-	assert_non_null(strstr(text, "\nanswers_rcode_noerror 1\n"));
-	assert_non_null(strstr(text, "\nchase_fail_loop 1\n"));
-	assert_non_null(strstr(text, "\nlatency_udp_count 2\n"));
-	assert_non_null(strstr(text, "\nlatency_udp_sum_us 2000040\n"));
-	assert_non_null(strstr(text, "\nlatency_udp_le_50us 1\n"));
-	assert_non_null(strstr(text, "\nlatency_udp_le_1000000us 1\n"));
-	assert_non_null(strstr(text, "\nlatency_udp_le_2500000us 2\n"));
-	assert_non_null(strstr(text, "\nworkers 2\n"));
+	assert_true(strncmp(text, "queries_udp=5\n", 14) == 0); /* the first counter */
+	assert_non_null(strstr(text, "\nopen_tcp=1\n"));
+	assert_non_null(strstr(text, "\nanswers_rcode_nxdomain=1\n"));
+	assert_non_null(strstr(text, "\nanswers_rcode_noerror=1\n"));
+	assert_non_null(strstr(text, "\nchase_fail_loop=1\n"));
+	assert_non_null(strstr(text, "\nlatency_udp_count=2\n"));
+	assert_non_null(strstr(text, "\nlatency_udp_sum_us=2000040\n"));
+	assert_non_null(strstr(text, "\nlatency_udp_le_50us=1\n"));
+	assert_non_null(strstr(text, "\nlatency_udp_le_1000000us=1\n"));
+	assert_non_null(strstr(text, "\nlatency_udp_le_2500000us=2\n"));
+	assert_non_null(strstr(text, "\nworkers=2\n"));
 	free(text);
 
 	n = px__stats_render(srv, PX_STATS_PROMETHEUS, &text);

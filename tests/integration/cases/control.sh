@@ -50,14 +50,14 @@ exits() {
 	[[ $rc -eq $want ]]
 }
 # stat_now NAME: a counter from apexctl stats.
-stat_now() { ctl stats | sed -n "s/^$1 //p"; }
+stat_now() { ctl stats | sed -n "s/^$1=//p"; }
 
 check "control socket is a socket with mode 0600" \
 	bash -c "[[ -S '$SOCK' && \$(stat -c %a '$SOCK') == 600 ]]"
 check "apexctl --help: usage on stdout, exit 0" out_has "explain NAME" "$APEXCTL" --help
-check "apexctl stats: exit 0, counters listed" out_has "queries_udp " ctl stats
+check "apexctl stats: exit 0, counters listed" out_has "queries_udp=" ctl stats
 check "apexctl stats: latency histogram and rcodes listed" \
-	bash -c "'$APEXCTL' -s '$SOCK' stats | grep -q '^latency_udp_le_1000us ' && '$APEXCTL' -s '$SOCK' stats | grep -q '^answers_rcode_nxdomain '"
+	bash -c "'$APEXCTL' -s '$SOCK' stats | grep -q '^latency_udp_le_1000us=' && '$APEXCTL' -s '$SOCK' stats | grep -q '^answers_rcode_nxdomain='"
 
 # Counters move with real queries.
 q0=$(stat_now queries_udp)
@@ -270,7 +270,7 @@ PIDS+=("$pid")
 wait_exit "$pid" 10 || true
 check "a second apexd on the same control socket: exit 1" test "${WAIT_RC:-none}" = 1
 check "... saying another process listens on it" grep -q "another process (another apexd?) is listening" "$T_DIR/busy.extra.log"
-check "... and the first one still answers on it" out_has "queries_udp " ctl stats
+check "... and the first one still answers on it" out_has "queries_udp=" ctl stats
 
 stop_flat_apexd
 check "the control socket is removed at exit" test ! -e "$SOCK"
