@@ -38,7 +38,7 @@ static void usage(FILE *f)
 	        "\n"
 	        "commands:\n"
 	        "  stats                   every counter, summed over the workers\n"
-	        "  reload                  what SIGHUP does (today: TLS certificate and key)\n"
+	        "  reload                  what SIGHUP does: re-read and apply the INI file\n"
 	        "  flush [NAME]            empty the target cache and the answer caches,\n"
 	        "                          or drop only NAME from them\n"
 	        "  explain NAME [A|AAAA]   how a query for NAME is answered now: source\n"
