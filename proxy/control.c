@@ -1112,6 +1112,13 @@ static void explain_finish(struct ctl_conn *c)
 		uint32_t ttl = pk.ttl_left < chain_ttl ? pk.ttl_left : chain_ttl;
 		put_result_answer(b, cfg, name, c->req.qtype, r, ttl,
 		                  "min of the target's TTL left and the chain");
+		if (r->kind == FLAT_RES_ADDRS)
+			px__sbuf_put(
+			        b,
+			        "path: while the %s and this target entry are fresh, a query "
+			        "without DO, TSIG or client subnet is answered from the "
+			        "caches alone, without asking BIND (answers_flattened_direct)\n",
+			        target_is_alias ? "[alias] entry" : "ANAME presence entry");
 		break;
 	}
 	case FLAT_CACHE_FAIL:
