@@ -119,6 +119,7 @@ explain_cached() {
 	[[ $out == *"present, target www.cdn.test."*"[presence cache]"* ]] || return 1
 	[[ $out == *"target cache, www.cdn.test. A: addresses, fresh, stored with TTL "* ]] || return 1
 	[[ $out == *"answer: NOERROR, 2 A addresses, TTL "* ]] || return 1
+	[[ $out == *"path: while the ANAME presence entry and this target entry are fresh"* ]] || return 1
 	for a in $WWW_A; do
 		[[ $out == *"example.test. "*" IN A $a"* ]] || return 1
 	done
