@@ -590,6 +590,10 @@ static void wake_txn(struct px_worker *w, struct px_txn *t)
 			lk->reclaimed = true;
 			lk->state = LK_IDLE;
 			lookup_start(w, t, lk, fl->target, fl->target_len);
+			/* A chase that cannot start (no socket, no memory)
+			 * answers the query at once and frees fl. */
+			if (t->fl != fl)
+				return;
 			continue;
 		}
 		lk->state = LK_DONE;
