@@ -46,6 +46,16 @@
 /* Pipelined queries per client connection before apexd stops reading
  * from it (RFC 7766 6.2.1.1 lets a server limit this). */
 #define PX_CONN_MAX_INFLIGHT 128
+/* Answers written but not yet taken by the kernel, per connection. Past
+ * the high mark apexd stops reading the client's queries (it is not
+ * reading its answers; RFC 7766 6.2.1.1 lets a server stop) and DoH
+ * leaves its frames inside nghttp2; below the low mark both resume.
+ * Answers already in flight may still land on top, up to the hard cap,
+ * where the client is cut off: memory per connection stays bounded
+ * whatever the client does. */
+#define PX_CONN_WQ_HIGH (256 * 1024)
+#define PX_CONN_WQ_LOW (64 * 1024)
+#define PX_CONN_WQ_HARD (4 * 1024 * 1024)
 #define PX_TCP_BACKLOG 1024
 /* Room for apexd's own replies: a question, an OPT and an EDE text. */
 #define PX_REPLY_MAX 1024
@@ -191,6 +201,7 @@ struct px_conn {
 	bool closing;
 	bool eof; /* client half-closed: answer what is in flight, then close */
 	bool reading;
+	bool backlogged;             /* answers unread past PX_CONN_WQ_HIGH: not reading */
 	struct px_rbuf in;           /* TCP: frames; TLS: ciphertext, fed at once */
 	struct px_conn *prev, *next; /* worker's list, for shutdown */
 
@@ -328,6 +339,8 @@ void px__conn_send(struct px_conn *c, const uint8_t *msg, size_t len);
 void px__conn_query_done(struct px_conn *c);
 void px__conn_unref(struct px_conn *c);
 void px__conn_close(struct px_conn *c);
+/* Has the client left PX_CONN_WQ_HIGH bytes of answers unread? */
+bool px__conn_backlogged(const struct px_conn *c);
 /* Writes out the answers queued on connections (the check handle). */
 void px__worker_flush(struct px_worker *w);
 /* Has the connection's output written at the end of this loop turn. */

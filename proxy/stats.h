@@ -35,6 +35,10 @@
 	X(doh_http_errors, "DoH requests answered with an HTTP error status")                      \
 	X(tcp_refused, "client TCP connections closed at once: max-connections reached")           \
 	X(tcp_idle_closed, "client TCP connections closed by tcp-idle-timeout")                    \
+	X(tls_handshake_timeouts, "DoT/DoH connections closed: no TLS handshake in time")          \
+	X(tcp_slow_reader_paused, "times a client's queries went unread: its answers piled up")    \
+	X(tcp_slow_reader_closed, "client connections cut off: answers unread past the cap")       \
+	X(accept_errors, "client TCP connections the kernel could not hand over (EMFILE..)")       \
 	X(udp_send_errors, "replies that could not be sent to a UDP client")                       \
 	X(answers_flattened, "answers rewritten with addresses apexd resolved")                    \
 	X(answers_flattened_local, "answers flattened from BIND's own in-zone chain")              \
