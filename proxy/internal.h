@@ -57,6 +57,14 @@
 #define PX_CONN_WQ_LOW (64 * 1024)
 #define PX_CONN_WQ_HARD (4 * 1024 * 1024)
 #define PX_TCP_BACKLOG 1024
+/* Chases (distinct targets being resolved) per worker at once; each
+ * holds a socket to a resolver. Past this the resolvers are not keeping
+ * up, and a new target fails at once (stale, siblings or SERVFAIL) rather
+ * than pile up descriptors and memory. */
+#define PX_CHASE_MAX_INFLIGHT 1024
+/* apexd's own queries (chases, ANAME probes, SOA lookups) per worker at
+ * once: each is one socket, so this bounds the descriptors they take. */
+#define PX_UP_MAX_INFLIGHT 4096
 /* Room for apexd's own replies: a question, an OPT and an EDE text. */
 #define PX_REPLY_MAX 1024
 
@@ -252,6 +260,8 @@ struct px_worker {
 	uv_prepare_t flush_prepare; /* before poll: answers from timers (deadlines) */
 	struct px_acache *acache;   /* [cache] answers = yes */
 	struct px_up *ups;          /* apexd's own queries in flight (upstream.c) */
+	unsigned n_ups;             /* their number, at most PX_UP_MAX_INFLIGHT */
+	unsigned n_chases;          /* chases in flight, at most PX_CHASE_MAX_INFLIGHT */
 
 	uint8_t *udp_rx; /* PX_UDP_RX_CHUNKS * PX_UDP_DGRAM_MAX: recvmmsg of the
 	                  * listeners and the backend sockets alike */

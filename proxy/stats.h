@@ -56,6 +56,7 @@
 	X(chase_queries, "queries sent by chases to resolvers or the backend")                     \
 	X(chase_failures, "chases that ended in failure")                                          \
 	X(prefetches, "chases started to refresh an entry before it expires")                      \
+	X(chase_refused, "chases not started: too many in flight on the worker")                   \
 	X(notify_flushes, "NOTIFYs from the backend that flushed a zone's cache")
 
 struct px_stats {

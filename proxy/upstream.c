@@ -68,6 +68,7 @@ static void up_finish(struct px_up *u)
 	if (u->done)
 		return;
 	u->done = true;
+	w->n_ups--;
 	if (u->prev != NULL)
 		u->prev->next = u->next;
 	else
@@ -232,6 +233,8 @@ int px__up_query(struct px_worker *w, const struct sockaddr *server, const uint8
 
 	if (qlen < CODEC_HDR_LEN || qlen > CODEC_MAX_MSG)
 		return -EINVAL;
+	if (w->n_ups >= PX_UP_MAX_INFLIGHT)
+		return -ENOBUFS;
 	u = calloc(1, sizeof(*u) + room);
 	if (u == NULL)
 		return -ENOMEM;
@@ -261,6 +264,7 @@ int px__up_query(struct px_worker *w, const struct sockaddr *server, const uint8
 		return rc;
 	}
 	uv_timer_start(&u->timer, up_timer_cb, timeout_ms, 0);
+	w->n_ups++;
 	u->next = w->ups;
 	if (w->ups != NULL)
 		w->ups->prev = u;
