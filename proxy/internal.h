@@ -116,6 +116,7 @@ struct px_tcp_listener {
 	enum px_conn_kind kind;
 	const struct cfg_addr *addr;
 	uv_os_sock_t fd;
+	uint64_t fd_limit; /* RLIMIT_NOFILE at start, 0 = unlimited */
 };
 
 enum px_origin {

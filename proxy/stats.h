@@ -38,7 +38,7 @@
 	X(tls_handshake_timeouts, "DoT/DoH connections closed: no TLS handshake in time")          \
 	X(tcp_slow_reader_paused, "times a client's queries went unread: its answers piled up")    \
 	X(tcp_slow_reader_closed, "client connections cut off: answers unread past the cap")       \
-	X(accept_errors, "client TCP connections the kernel could not hand over (EMFILE..)")       \
+	X(tcp_fd_refused, "client TCP connections refused: file descriptors running out")          \
 	X(udp_send_errors, "replies that could not be sent to a UDP client")                       \
 	X(answers_flattened, "answers rewritten with addresses apexd resolved")                    \
 	X(answers_flattened_local, "answers flattened from BIND's own in-zone chain")              \

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "proxy/frame.h"
 #include "proxy/internal.h"
@@ -27,6 +28,12 @@ static _Atomic uint64_t accept_err_log;
  * ClientHello, would otherwise hold a connection slot, a file descriptor
  * and an SSL object for the whole idle timeout. */
 #define PX_TLS_HANDSHAKE_MS 5000
+/* Descriptors kept free for everything but client connections: backend
+ * sockets, apexd's own queries to BIND and the resolvers, TLS reloads.
+ * A client connection whose descriptor lands this close to the limit
+ * (ulimit -n) is closed at once, so clients cannot starve the backend
+ * side of sockets. */
+#define PX_FD_HEADROOM 64
 
 static void conn_free(struct px_conn *c)
 {
@@ -511,7 +518,7 @@ static void accept_cb(uv_stream_t *server, int status)
 		/* EMFILE/ENFILE: libuv has already accepted and closed the
 		 * waiting connections with its reserve descriptor, so the
 		 * clients are refused at once and the loop does not spin. */
-		PX_STAT_INC(&w->stats, accept_errors);
+		PX_STAT_INC(&w->stats, tcp_fd_refused);
 		if (px_log_ratelimit(&accept_err_log))
 			px_log(CFG_LOG_WARNING, TCP, "accept on %s: %s", l->addr->text,
 			       uv_strerror(status));
@@ -534,6 +541,20 @@ static void accept_cb(uv_stream_t *server, int status)
 	atomic_fetch_add_explicit(&w->srv->tcp_conns, 1, memory_order_relaxed);
 
 	if (uv_accept(server, (uv_stream_t *)&c->h) < 0) {
+		px__conn_close(c);
+		return;
+	}
+	/* Descriptors are handed out lowest first, so the new one's number
+	 * says how many are open. */
+	uv_os_fd_t fd;
+	if (l->fd_limit > 0 && uv_fileno((uv_handle_t *)&c->h, &fd) == 0 &&
+	    (uint64_t)fd + PX_FD_HEADROOM >= l->fd_limit) {
+		PX_STAT_INC(&w->stats, tcp_fd_refused);
+		if (px_log_ratelimit(&accept_err_log))
+			px_log(CFG_LOG_WARNING, TCP,
+			       "accept on %s: out of file descriptors (ulimit -n %llu, %d kept "
+			       "for the backend); refusing new connections",
+			       l->addr->text, (unsigned long long)l->fd_limit, PX_FD_HEADROOM);
 		px__conn_close(c);
 		return;
 	}
@@ -581,6 +602,10 @@ int px__tcp_start(struct px_tcp_listener *l, struct px_worker *w)
 	int rc;
 
 	l->w = w;
+	struct rlimit rl;
+	l->fd_limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+	                      ? (uint64_t)rl.rlim_cur
+	                      : 0;
 	rc = uv_tcp_init(&w->loop, &l->h);
 	if (rc < 0)
 		return rc;
