@@ -19,6 +19,8 @@ PACKAGES=(
 	# DoT/DoH cases: raw HTTP/2 status checks (nghttp, h2load) and the
 	# TLS configuration audit.
 	nghttp2-client testssl.sh
+	# tests/valgrind.sh: memcheck over a full start-load-stop.
+	valgrind
 )
 
 missing=()

@@ -5,6 +5,15 @@
 
 ABUSE=("$PY" "$INT_DIR/abuse.py")
 
+# RSS_X: sanitizer builds keep shadow memory and quarantine freed blocks,
+# so the memory bounds of the cases are multiplied by this (1 normally,
+# 4 under ASAN or TSAN, read from the build's CMakeCache.txt).
+RSS_X=1
+if [[ -n ${APEX_BUILD_DIR:-} && -r $APEX_BUILD_DIR/CMakeCache.txt ]] &&
+	grep -qE '^APEX_(ASAN|TSAN):BOOL=ON' "$APEX_BUILD_DIR/CMakeCache.txt"; then
+	RSS_X=4
+fi
+
 # rss_kb PID: resident set size in KiB (VmRSS).
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 

@@ -31,7 +31,7 @@ check "UDP answered with 2 000 idle TCP connections" udp_burst 20
 rss1=$(rss_kb "$APEX_PID")
 # An idle connection costs its struct and libuv handles, no buffers:
 # well under 4 KiB each.
-check "VmRSS with 2 000 idle connections: +$((rss1 - rss0)) KiB < 8 MiB" le $((rss1 - rss0)) 8192 "KiB"
+check "VmRSS with 2 000 idle connections: +$((rss1 - rss0)) KiB < $((8 * RSS_X)) MiB" le $((rss1 - rss0)) $((8192 * RSS_X)) "KiB"
 check "TCP query still answered (connection 2 001)" bash -c \
 	"dig @127.0.0.1 -p $APEX_PORT +tcp +time=2 +tries=1 www.example.test A | grep -q 'status: NOERROR'"
 abuse_bg over idle --port "$APEX_PORT" --count 300 --hold 2
@@ -51,7 +51,7 @@ check "2 000 idle connections closed by tcp-idle-timeout" \
 abuse_bg idle2 idle --port "$APEX_PORT" --count 2000 --hold 3
 check "second round of 2 000 idle connections open" abuse_wait_ready idle2 20
 rss2=$(rss_kb "$APEX_PID")
-check "VmRSS in round 2 ($rss2 KiB) within 2 MiB of round 1 ($rss1 KiB)" le "$rss2" $((rss1 + 2048)) "KiB"
+check "VmRSS in round 2 ($rss2 KiB) within $((2 * RSS_X)) MiB of round 1 ($rss1 KiB)" le "$rss2" $((rss1 + 2048 * RSS_X)) "KiB"
 abuse_finish idle2 "$ABUSE_PID" >/dev/null
 
 # --- a client that never reads: big answers pipelined over one connection.
@@ -71,7 +71,7 @@ cat "$T_DIR/slow.out"
 check "slow reader sent queries" test "$(abuse_field slow sent)" -gt 100
 # Bound: the write backlog is capped at 4 MiB (PX_CONN_WQ_HARD) and reading
 # stops at 256 KiB; allow the allocator its slack.
-check "VmRSS with a slow reader: +$((max_rss - rss_before)) KiB < 16 MiB" le $((max_rss - rss_before)) 16384 "KiB"
+check "VmRSS with a slow reader: +$((max_rss - rss_before)) KiB < $((16 * RSS_X)) MiB" le $((max_rss - rss_before)) $((16384 * RSS_X)) "KiB"
 check "apexd alive" proc_alive "$APEX_PID"
 check "UDP answered after the abuse" udp_burst 5
 

@@ -38,7 +38,7 @@ check "250 half-ClientHello DoH connections open" abuse_wait_ready stall_doh 15
 check "UDP answered with 500 stalled handshakes" udp_burst 20
 check "a real DoT client is served meanwhile" dot_ok
 rss1=$(rss_kb "$APEX_PID")
-check "VmRSS with 500 stalled handshakes: +$((rss1 - rss0)) KiB < 24 MiB" le $((rss1 - rss0)) 24576 KiB
+check "VmRSS with 500 stalled handshakes: +$((rss1 - rss0)) KiB < $((24 * RSS_X)) MiB" le $((rss1 - rss0)) $((24576 * RSS_X)) KiB
 wait_exit "$dot_pid" 25 || true
 wait_exit "$doh_pid" 25 || true
 cat "$T_DIR/stall_dot.out" "$T_DIR/stall_doh.out"
@@ -63,7 +63,7 @@ done
 wait_exit "$slow_pid" 20 || true
 cat "$T_DIR/slowdot.out"
 check "DoT slow reader sent queries" test "$(abuse_field slowdot sent)" -gt 100
-check "VmRSS with a DoT slow reader: +$((max_rss - rss_before)) KiB < 16 MiB" le $((max_rss - rss_before)) 16384 KiB
+check "VmRSS with a DoT slow reader: +$((max_rss - rss_before)) KiB < $((16 * RSS_X)) MiB" le $((max_rss - rss_before)) $((16384 * RSS_X)) KiB
 
 # --- a DoH client opening thousands of streams, reading nothing.
 rss_before=$(rss_kb "$APEX_PID")
@@ -75,7 +75,7 @@ check "a real DoH client is served during the flood" doh_ok
 max_rss=$(rss_kb "$APEX_PID")
 wait_exit "$flood_pid" 30 || true
 cat "$T_DIR/flood.out"
-check "VmRSS during the DoH flood: +$((max_rss - rss_before)) KiB < 24 MiB" le $((max_rss - rss_before)) 24576 KiB
+check "VmRSS during the DoH flood: +$((max_rss - rss_before)) KiB < $((24 * RSS_X)) MiB" le $((max_rss - rss_before)) $((24576 * RSS_X)) KiB
 check "flood: apexd refused streams past its limit or stopped reading" bash -c \
 	"[[ \$(sed -n 's/.*rst=\([0-9]*\).*/\1/p' '$T_DIR/flood.out') -gt 0 || \$(sed -n 's/.*streams_sent=\([0-9]*\).*/\1/p' '$T_DIR/flood.out') -lt 20000 ]]"
 
@@ -85,7 +85,7 @@ reset_pid=$ABUSE_PID
 check "DoH rapid reset under way" abuse_wait_ready reset 15
 check "UDP answered during the rapid reset" udp_burst 10
 r=$(rss_kb "$APEX_PID")
-check "VmRSS during the rapid reset: +$((r - rss_before)) KiB < 24 MiB" le $((r - rss_before)) 24576 KiB
+check "VmRSS during the rapid reset: +$((r - rss_before)) KiB < $((24 * RSS_X)) MiB" le $((r - rss_before)) $((24576 * RSS_X)) KiB
 wait_exit "$reset_pid" 30 || true
 cat "$T_DIR/reset.out"
 
