@@ -7,11 +7,11 @@ ABUSE=("$PY" "$INT_DIR/abuse.py")
 
 # RSS_X: sanitizer builds keep shadow memory and quarantine freed blocks,
 # so the memory bounds of the cases are multiplied by this (1 normally,
-# 4 under ASAN or TSAN, read from the build's CMakeCache.txt).
+# 4 under ASAN, 8 under TSAN, read from the build's CMakeCache.txt).
 RSS_X=1
-if [[ -n ${APEX_BUILD_DIR:-} && -r $APEX_BUILD_DIR/CMakeCache.txt ]] &&
-	grep -qE '^APEX_(ASAN|TSAN):BOOL=ON' "$APEX_BUILD_DIR/CMakeCache.txt"; then
-	RSS_X=4
+if [[ -n ${APEX_BUILD_DIR:-} && -r $APEX_BUILD_DIR/CMakeCache.txt ]]; then
+	grep -q '^APEX_ASAN:BOOL=ON' "$APEX_BUILD_DIR/CMakeCache.txt" && RSS_X=4
+	grep -q '^APEX_TSAN:BOOL=ON' "$APEX_BUILD_DIR/CMakeCache.txt" && RSS_X=8
 fi
 
 # rss_kb PID: resident set size in KiB (VmRSS).
