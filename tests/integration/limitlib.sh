@@ -10,12 +10,18 @@ ABUSE=("$PY" "$INT_DIR/abuse.py")
 # 4 under ASAN, 8 under TSAN, read from the build's CMakeCache.txt).
 RSS_X=1
 if [[ -n ${APEX_BUILD_DIR:-} && -r $APEX_BUILD_DIR/CMakeCache.txt ]]; then
-	grep -q '^APEX_ASAN:BOOL=ON' "$APEX_BUILD_DIR/CMakeCache.txt" && RSS_X=4
+	if grep -q '^APEX_ASAN:BOOL=ON' "$APEX_BUILD_DIR/CMakeCache.txt"; then
+		RSS_X=4
+		# ASAN keeps freed blocks in a quarantine of 256 MiB by default:
+		# churn would look like growth. A small one still catches
+		# use-after-free of recent blocks.
+		export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=16
+	fi
 	grep -q '^APEX_TSAN:BOOL=ON' "$APEX_BUILD_DIR/CMakeCache.txt" && RSS_X=8
 fi
 
 # rss_kb PID: resident set size in KiB (VmRSS).
-rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 # cpu_ticks PID: user + system time so far, in clock ticks.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }

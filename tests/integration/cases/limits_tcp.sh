@@ -37,7 +37,7 @@ check "TCP query still answered (connection 2 001)" bash -c \
 abuse_bg over idle --port "$APEX_PORT" --count 300 --hold 2
 over_pid=$ABUSE_PID
 wait_exit "$over_pid" 20 || true
-cat "$T_DIR/over.out"
+cat "$T_DIR/over.out" || true
 check "past max-connections: apexd closed the extra connections at once" \
 	test "$(abuse_field over closed_by_server)" -ge 150
 check "UDP still answered past max-connections" udp_burst 5
@@ -67,7 +67,7 @@ for _ in 1 2 3 4 5 6; do
 	sleep 0.5
 done
 wait_exit "$slow_pid" 20 || true
-cat "$T_DIR/slow.out"
+cat "$T_DIR/slow.out" || true
 check "slow reader sent queries" test "$(abuse_field slow sent)" -gt 100
 # Bound: the write backlog is capped at 4 MiB (PX_CONN_WQ_HARD) and reading
 # stops at 256 KiB; allow the allocator its slack.
