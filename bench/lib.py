@@ -237,6 +237,13 @@ def cmd_report(argv):
             ratio = q2 / q1 if q1 else 0
             print("  UDP QPS threads=2 >= 1.6 x threads=1: %.0f vs %.0f = %.2f x  %s  (%s)"
                   % (q2, q1, ratio, verdict(ratio >= 1.6), r["pinning"].replace("_", " ")))
+            if r.get("cpu1") not in (None, "", "n/a") and r.get("cpu2") not in (None, "", "n/a"):
+                c1, c2 = float(r["cpu1"]), float(r["cpu2"])
+                # Workers share nothing on the relay path, so the cost of
+                # an answer should not grow with the number of workers;
+                # QPS then scales with the cores the workers get.
+                print("    apexd CPU/answer threads=1 %.1f us, threads=2 %.1f us (%.2f x): "
+                      "the per-answer cost with a second worker" % (c1, c2, c2 / c1 if c1 else 0))
     return 0
 
 

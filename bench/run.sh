@@ -327,6 +327,7 @@ measure() {
 		note "$TARGET $t ($set): response codes $codes"
 	fi
 	LAST_QPS=$qps
+	LAST_CPU_US=$cpu_us
 }
 
 latency() {
@@ -564,17 +565,17 @@ if [[ " $EXTRAS " == *" threads "* && $NCPU -ge 2 ]]; then
 	start_apexd apexd-t1 1 0 1
 	warm_up
 	measure thr udp plain
-	q1=$LAST_QPS
+	q1=$LAST_QPS c1=$LAST_CPU_US
 	stop_proxy apexd-t1
 	TARGET=apexd-t2
 	start_apexd apexd-t2 2 0 0-1
 	warm_up
 	measure thr udp plain
-	q2=$LAST_QPS
+	q2=$LAST_QPS c2=$LAST_CPU_US
 	stop_proxy apexd-t2
 	LOAD_PIN=
 	taskset -a -p -c "0-$((NCPU - 1))" "$BIND_PID" >/dev/null
-	record "kind=threads qps1=$q1 qps2=$q2 pinning=apexd_threads=1_on_CPU_1_vs_threads=2_on_CPUs_0-1;_dnsperf_and_BIND_on_CPU_0_(2-core_box:_not_a_separate_load_machine)"
+	record "kind=threads qps1=$q1 qps2=$q2 cpu1=$c1 cpu2=$c2 pinning=apexd_threads=1_on_CPU_1_vs_threads=2_on_CPUs_0-1;_dnsperf_and_BIND_on_CPU_0_(2-core_box:_not_a_separate_load_machine)"
 fi
 
 # ------------------------------------------------------------ cache memory --

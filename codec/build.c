@@ -89,20 +89,26 @@ ssize_t codec_build_error(const uint8_t *query, size_t qlen, const struct codec_
 	if (!v->has_opt)
 		return wr.err < 0 ? wr.err : (ssize_t)wr.pos;
 
+	/* A presented cookie pair is echoed (codec_cookie_pair()): a
+	 * resolver that misses it asks again over TCP, for the same error. */
+	size_t cookie_off = 0, cookie_opt = 0;
+	uint16_t cookie_len = 0;
+	if (codec_cookie_pair(query, v, &cookie_off, &cookie_len))
+		cookie_opt = 4 + (size_t)cookie_len;
+
 	/* Only the text may be shortened; the fixed parts must all fit. */
 	size_t text_len = 0;
 
 	if (add_ede && ede_text != NULL) {
 		size_t room = codec_wr_left(&wr);
+		size_t fixed = BUILD_OPT_LEN + BUILD_EDE_HDR_LEN + cookie_opt;
 
-		room = room > BUILD_OPT_LEN + BUILD_EDE_HDR_LEN
-		               ? room - BUILD_OPT_LEN - BUILD_EDE_HDR_LEN
-		               : 0;
+		room = room > fixed ? room - fixed : 0;
 		text_len = strlen(ede_text);
 		if (text_len > room)
 			text_len = codec_utf8_cut(ede_text, room);
 	}
-	uint16_t rdlen = add_ede ? (uint16_t)(BUILD_EDE_HDR_LEN + text_len) : 0;
+	uint16_t rdlen = (uint16_t)((add_ede ? BUILD_EDE_HDR_LEN + text_len : 0) + cookie_opt);
 
 	codec_wr_u8(&wr, 0);
 	codec_wr_u16(&wr, CODEC_TYPE_OPT);
@@ -111,6 +117,11 @@ ssize_t codec_build_error(const uint8_t *query, size_t qlen, const struct codec_
 	codec_wr_u8(&wr, 0); /* EDNS version 0 */
 	codec_wr_u16(&wr, v->do_bit ? BUILD_OPT_DO : 0);
 	codec_wr_u16(&wr, rdlen);
+	if (cookie_opt > 0) {
+		codec_wr_u16(&wr, CODEC_EDNS_OPT_COOKIE);
+		codec_wr_u16(&wr, cookie_len);
+		codec_wr_bytes(&wr, query + cookie_off, cookie_len);
+	}
 	if (add_ede) {
 		codec_wr_u16(&wr, CODEC_EDNS_OPT_EDE);
 		codec_wr_u16(&wr, (uint16_t)(2 + text_len));

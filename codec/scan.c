@@ -181,3 +181,10 @@ bool codec_edns_option(const uint8_t *msg, const struct codec_view *v, uint16_t 
 	}
 	return false;
 }
+
+bool codec_cookie_pair(const uint8_t *msg, const struct codec_view *v, size_t *data_off,
+                       uint16_t *data_len)
+{
+	return codec_edns_option(msg, v, CODEC_EDNS_OPT_COOKIE, data_off, data_len) &&
+	       *data_len >= CODEC_COOKIE_PAIR_MIN && *data_len <= CODEC_COOKIE_PAIR_MAX;
+}

@@ -84,6 +84,23 @@ int codec_scan(const uint8_t *msg, size_t len, struct codec_view *v);
 bool codec_edns_option(const uint8_t *msg, const struct codec_view *v, uint16_t code,
                        size_t *data_off, uint16_t *data_len);
 
+/* RFC 7873 4: a client cookie is 8 octets; with a server cookie the
+ * option holds 16 to 40. */
+#define CODEC_COOKIE_CLIENT_LEN 8
+#define CODEC_COOKIE_PAIR_MIN 16
+#define CODEC_COOKIE_PAIR_MAX 40
+
+/**
+ * The COOKIE option of a query when it holds a client and a server
+ * cookie (RFC 7873 4): what apexd echoes in the answers it writes itself,
+ * since a client that presents a server cookie expects one back, and has
+ * no way to tell that the pair is not freshly minted. A client cookie
+ * alone is not a valid response option and is never echoed.
+ * @return true with data_off and data_len set, false otherwise.
+ */
+bool codec_cookie_pair(const uint8_t *msg, const struct codec_view *v, size_t *data_off,
+                       uint16_t *data_len);
+
 /**
  * Compares the first question of two messages: same name (ASCII case
  * sensitive, octet for octet, as a server echoes it), type and class.

@@ -67,6 +67,7 @@ enum codec_type {
 #define CODEC_CLASS_IN 1
 
 /* EDNS option codes. */
+#define CODEC_EDNS_OPT_ECS 8            /* RFC 7871 client subnet */
 #define CODEC_EDNS_OPT_COOKIE 10        /* RFC 7873 */
 #define CODEC_EDNS_OPT_TCP_KEEPALIVE 11 /* RFC 7828 */
 #define CODEC_EDNS_OPT_EDE 15           /* RFC 8914 */

@@ -61,6 +61,10 @@ struct cfg_alias {
 	unsigned line;
 };
 
+/** Room for [server] user: POSIX login names are far shorter (Linux
+ * useradd allows 32 bytes), so a longer value is a mistake. */
+#define CFG_USER_MAX 64
+
 /** Upper bound of aname-types entries. */
 #define CFG_MAX_ANAME_TYPES 16
 
@@ -70,6 +74,12 @@ struct cfg {
 	struct {
 		unsigned threads;             /**< resolved: 0 in the file becomes the core count */
 		enum cfg_log_level log_level; /**< default info */
+		char user[CFG_USER_MAX];      /**< drop to this user after binding; "" = stay */
+		unsigned user_line;           /**< where user was set, for later messages */
+		/** Query log: absolute path of the file apexd appends one line
+		 *  per query to (reopened on SIGUSR1); "" = off, the default. At
+		 *  load time the file was writable, or could be created. */
+		char query_log[4096];
 	} server;
 
 	struct {
@@ -128,6 +138,13 @@ struct cfg {
 		bool answers;  /**< default no */
 		uint64_t size; /**< bytes for all workers together, default 32M, 1M..64G */
 	} cache;
+
+	/* [limits]: response rate limiting over UDP (like BIND's RRL). */
+	struct {
+		unsigned responses_per_second; /**< per client /24 or /56; 0 = off (default) */
+		unsigned slip; /**< every slip-th limited answer goes out TC=1; 0 = never;
+		                    default 2, range 0..10 */
+	} limits;
 
 	struct cfg_zone *zones; /**< in file order; names unique */
 	size_t n_zones;

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -56,8 +57,10 @@ enum key_type {
 	K_ADDRS,    /* struct cfg_addr_list */
 	K_TYPES,    /* cfg.flatten.aname_types */
 	K_FILE,     /* char[max]: path of a regular file we can read now */
+	K_LOGFILE,  /* char[max]: absolute path of a file we may append to; "" = off */
 	K_URLPATH,  /* char[max]: "/..." URL path of at most max - 1 characters */
 	K_TLSVER,   /* unsigned: 12 or 13, written 1.2 or 1.3 */
+	K_USER,     /* char[max]: the name of a user that exists on this system */
 	K_LATER,    /* in CONFIG.md, but its feature is not built yet */
 };
 
@@ -94,9 +97,9 @@ struct sec_def {
 static const struct key_def server_keys[] = {
         {"threads", K_UINT, OFF(server.threads), 0, 256},
         {"log-level", K_LOGLEVEL, OFF(server.log_level), 0, 0},
-        LATER("user"),
+        {"user", K_USER, OFF(server.user), 0, SIZE(server.user)},
         LATER("control"),
-        LATER("query-log"),
+        {"query-log", K_LOGFILE, OFF(server.query_log), 0, SIZE(server.query_log)},
 };
 
 /* For K_FILE and K_URLPATH, max is the size of the char array. */
@@ -147,9 +150,11 @@ static const struct key_def cache_keys[] = {
         {"size", K_SIZE, OFF(cache.size), 1 * SIZE_M, 64 * SIZE_G},
 };
 
+/* BIND's RRL takes slip 0..10 as well; responses-per-second is bounded
+ * so that a bucket's capacity in millitokens (proxy/rrl.c) fits 32 bits. */
 static const struct key_def limits_keys[] = {
-        LATER("responses-per-second"),
-        LATER("slip"),
+        {"responses-per-second", K_UINT, OFF(limits.responses_per_second), 0, 1000000},
+        {"slip", K_UINT, OFF(limits.slip), 0, 10},
 };
 
 static const struct key_def zone_keys[] = {
@@ -164,7 +169,7 @@ static const struct sec_def sections[CFG__SEC_COUNT] = {
         [CFG__SEC_RESOLVER] = {"resolver", resolver_keys, ARRAY_LEN(resolver_keys), false},
         [CFG__SEC_FLATTEN] = {"flatten", flatten_keys, ARRAY_LEN(flatten_keys), false},
         [CFG__SEC_CACHE] = {"cache", cache_keys, ARRAY_LEN(cache_keys), false},
-        [CFG__SEC_LIMITS] = {"limits", limits_keys, ARRAY_LEN(limits_keys), true},
+        [CFG__SEC_LIMITS] = {"limits", limits_keys, ARRAY_LEN(limits_keys), false},
         [CFG__SEC_ZONE] = {"zone", zone_keys, ARRAY_LEN(zone_keys), false},
         [CFG__SEC_ALIAS] = {"alias", NULL, 0, false},
 };
@@ -173,11 +178,15 @@ _Static_assert(ARRAY_LEN(listen_keys) <= CFG__MAX_KEYS, "raise CFG__MAX_KEYS");
 _Static_assert(ARRAY_LEN(flatten_keys) <= CFG__MAX_KEYS, "raise CFG__MAX_KEYS");
 
 #define SECTIONS_ALLOWED                                                                           \
-	"[server], [listen], [tls], [backend], [resolver], [flatten], [cache], [zone NAME], "      \
-	"[alias]"
+	"[server], [listen], [tls], [backend], [resolver], [flatten], [cache], [limits], "         \
+	"[zone NAME], [alias]"
+#define LOGFILE_ALLOWED                                                                            \
+	"an absolute path of a regular file apexd may append to (created if absent), like "        \
+	"/var/log/apexd/queries.log; empty for no query log"
 #define URLPATH_ALLOWED                                                                            \
 	"a URL path like /dns-query: '/' then printable ASCII without blanks, '?' or '#', at "     \
 	"most 128 characters"
+#define USER_ALLOWED "the name of an existing user, like nobody or apexd"
 #define NAME_ALLOWED "a name like example.com (labels of 1..63 bytes, 255 bytes in all)"
 #define ANAME_TYPES_ALLOWED                                                                        \
 	"at most 16 type codes, 1..65535 except 1, 2, 5, 6, 28, 39, 41, 46, 47, 50, 128..255 "     \
@@ -342,8 +351,14 @@ static void key_allowed(const struct key_def *k, char *buf, size_t size)
 	case K_URLPATH:
 		snprintf(buf, size, "%s", URLPATH_ALLOWED);
 		break;
+	case K_LOGFILE:
+		snprintf(buf, size, "%s", LOGFILE_ALLOWED);
+		break;
 	case K_TLSVER:
 		snprintf(buf, size, "1.2, 1.3");
+		break;
+	case K_USER:
+		snprintf(buf, size, "%s", USER_ALLOWED);
 		break;
 	case K_LATER:
 		buf[0] = '\0';
@@ -582,6 +597,108 @@ static void set_file(struct cfg__ld *ld, const struct key_def *k, char *field, c
 	key_err(ld, "\"%s\" %s; allowed: %s", text, why, allowed);
 }
 
+/*
+ * [server] user: the account apexd drops to once its sockets are bound
+ * (proxy/main.c). Looked up now so that a typo stops --check-config and
+ * startup with the line, not a running server; the proxy looks it up
+ * again when it drops. Only names: a number would be taken for a name
+ * by getpwnam() anyway, and BIND's -u takes names too.
+ */
+static void set_user(struct cfg__ld *ld, const struct key_def *k, char *field, const char *allowed)
+{
+	const char *v = ld->val;
+	size_t vlen = ld->val_len;
+	/* getpwnam_r's room for the entry's strings; 16K is what glibc's
+	 * _SC_GETPW_R_SIZE_MAX suggests at most for ordinary accounts. */
+	char buf[16384];
+	struct passwd pw, *res = NULL;
+
+	if (vlen >= k->max) {
+		bad_value(ld, v, vlen, "is too long for a user name", allowed);
+		return;
+	}
+	for (size_t i = 0; i < vlen; i++) {
+		unsigned char c = (unsigned char)v[i];
+		if (c <= ' ' || c > 0x7e || c == ':' || c == '/') {
+			bad_value(ld, v, vlen, "is not a user name (blank, ':', '/' or non-ASCII)",
+			          allowed);
+			return;
+		}
+	}
+	memcpy(field, v, vlen);
+	field[vlen] = '\0';
+	int rc = getpwnam_r(field, &pw, buf, sizeof(buf), &res);
+	if (rc != 0 || res == NULL) {
+		char why[160];
+		if (rc != 0)
+			snprintf(why, sizeof(why), "cannot be looked up (%s)", strerror(rc));
+		else
+			snprintf(why, sizeof(why), "is not a user on this system");
+		field[0] = '\0';
+		bad_value(ld, v, vlen, why, allowed);
+		return;
+	}
+	ld->cfg->server.user_line = ld->line;
+}
+
+/* The query log: written by apexd, so it need not exist, but the place
+ * must take a file now (a typo in the directory fails here, not at the
+ * first query). */
+static void set_logfile(struct cfg__ld *ld, const struct key_def *k, char *field,
+                        const char *allowed)
+{
+	const char *v = ld->val;
+	size_t vlen = ld->val_len;
+	struct stat st;
+	char text[512], why[200];
+
+	cfg__fmt_text(text, sizeof(text), v, vlen, 400);
+	if (vlen >= k->max) {
+		key_err(ld, "\"%s\" is longer than %zu bytes; allowed: %s", text,
+		        (size_t)k->max - 1, allowed);
+		return;
+	}
+	if (memchr(v, '\0', vlen) != NULL || v[0] != '/' || v[vlen - 1] == '/') {
+		key_err(ld, "\"%s\" is not an absolute path of a file; allowed: %s", text, allowed);
+		return;
+	}
+	memcpy(field, v, vlen);
+	field[vlen] = '\0';
+	why[0] = '\0';
+	if (stat(field, &st) == 0) {
+		if (S_ISDIR(st.st_mode))
+			snprintf(why, sizeof(why), "is a directory");
+		else if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode))
+			snprintf(why, sizeof(why), "is not a regular file");
+		else if (access(field, W_OK) != 0)
+			snprintf(why, sizeof(why), "cannot be written (%s)", strerror(errno));
+	} else if (errno != ENOENT) {
+		snprintf(why, sizeof(why), "cannot be used (%s)", strerror(errno));
+	} else {
+		/* Absent: its directory must exist and take new files. */
+		char dir[sizeof(((struct cfg *)0)->server.query_log)];
+		memcpy(dir, field, vlen + 1);
+		char *slash = strrchr(dir, '/');
+		if (slash == dir)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+		if (stat(dir, &st) != 0)
+			snprintf(why, sizeof(why), "cannot be created: directory %.100s: %s", dir,
+			         strerror(errno));
+		else if (!S_ISDIR(st.st_mode))
+			snprintf(why, sizeof(why), "cannot be created: %.100s is not a directory",
+			         dir);
+		else if (access(dir, W_OK | X_OK) != 0)
+			snprintf(why, sizeof(why), "cannot be created in %.100s (%s)", dir,
+			         strerror(errno));
+	}
+	if (why[0] == '\0')
+		return;
+	field[0] = '\0';
+	key_err(ld, "\"%s\" %s; allowed: %s", text, why, allowed);
+}
+
 /* Why s is not a URL path for DoH (RFC 8484 §3: the client builds its
  * URI from a template, so a query string or fragment here is wrong), or
  * NULL if it is one. */
@@ -619,6 +736,10 @@ static void set_key(struct cfg__ld *ld, const struct key_def *k, void *base)
 	int rc, i;
 
 	key_allowed(k, allowed, sizeof(allowed));
+	if (vlen == 0 && k->type == K_LOGFILE) {
+		field[0] = '\0'; /* "query-log =": explicitly off */
+		return;
+	}
 	if (vlen == 0) {
 		key_err(ld, "missing value; allowed: %s", allowed);
 		return;
@@ -699,6 +820,9 @@ static void set_key(struct cfg__ld *ld, const struct key_def *k, void *base)
 	case K_FILE:
 		set_file(ld, k, field, allowed);
 		break;
+	case K_LOGFILE:
+		set_logfile(ld, k, field, allowed);
+		break;
 	case K_URLPATH: {
 		char buf[48];
 		const char *why = urlpath_bad(v, vlen, k->max - 1, buf, sizeof(buf));
@@ -710,6 +834,9 @@ static void set_key(struct cfg__ld *ld, const struct key_def *k, void *base)
 		field[vlen] = '\0';
 		break;
 	}
+	case K_USER:
+		set_user(ld, k, field, allowed);
+		break;
 	case K_TLSVER:
 		if (vlen == 3 && memcmp(v, "1.2", 3) == 0)
 			*(unsigned *)field = 12;
@@ -1124,6 +1251,9 @@ static void set_defaults(struct cfg *cfg)
 	cfg->flatten.failure_ttl_s = 5;
 	cfg->flatten.cache_size = 64 * SIZE_M;
 	cfg->cache.size = 32 * SIZE_M;
+	cfg->limits.responses_per_second = 0;
+	/* BIND's RRL default: every other limited answer is a TC=1 slip. */
+	cfg->limits.slip = 2;
 	cfg->flatten.show_aname = false;
 }
 

@@ -126,17 +126,34 @@ static ssize_t msg_end(struct msg *m)
 }
 
 /* Our own OPT (RFC 6891 6.1): payload CODEC_EDNS_UDP_SIZE, version 0, DO
- * as the client sent it, an EDE when asked; the EDE text takes only the
- * room left, since it is the one optional part. */
-static void msg_opt(struct msg *m, bool do_bit, uint16_t ede, const char *text)
+ * as the client sent it, the client's cookie echoed, an EDE when asked;
+ * the EDE text takes only the room left, since it is the one optional
+ * part.
+ *
+ * The cookie: a client that learned a server cookie from BIND (through a
+ * relayed answer) expects one in every answer from this address, and a
+ * resolver such as BIND 9.18 retries over TCP when it is missing ("missing
+ * expected cookie"). apexd has no secret of BIND's to mint one, so it
+ * returns the client's cookie pair as presented: the client cookie
+ * matches, the server cookie is the one BIND issued, and BIND renews it on
+ * the next relayed answer. A query with only a client cookie has no
+ * expectation yet and gets no COOKIE option (a client cookie alone is not
+ * a valid response option). */
+static void msg_opt(struct msg *m, const uint8_t *query, const struct codec_view *qv, uint16_t ede,
+                    const char *text)
 {
 	bool add_ede = ede != CODEC_EDE_NONE;
-	size_t tlen = 0;
+	size_t tlen = 0, cookie_off = 0;
+	uint16_t cookie_len = 0;
+	size_t cookie_opt_len = 0;
 
+	if (codec_cookie_pair(query, qv, &cookie_off, &cookie_len))
+		cookie_opt_len = 4 + (size_t)cookie_len;
 	if (add_ede && text != NULL) {
 		size_t room = msg_left(m);
+		size_t fixed = RW_OPT_LEN + RW_EDE_HDR_LEN + cookie_opt_len;
 
-		room = room > RW_OPT_LEN + RW_EDE_HDR_LEN ? room - RW_OPT_LEN - RW_EDE_HDR_LEN : 0;
+		room = room > fixed ? room - fixed : 0;
 		tlen = strlen(text);
 		if (tlen > room)
 			tlen = codec_utf8_cut(text, room);
@@ -145,8 +162,13 @@ static void msg_opt(struct msg *m, bool do_bit, uint16_t ede, const char *text)
 	put_u16(m, CODEC_TYPE_OPT);
 	put_u16(m, CODEC_EDNS_UDP_SIZE);
 	put_u16(m, 0); /* extended RCODE 0, version 0 */
-	put_u16(m, do_bit ? RW_OPT_DO : 0);
-	put_u16(m, add_ede ? (uint16_t)(RW_EDE_HDR_LEN + tlen) : 0);
+	put_u16(m, qv->do_bit ? RW_OPT_DO : 0);
+	put_u16(m, (uint16_t)((add_ede ? RW_EDE_HDR_LEN + tlen : 0) + cookie_opt_len));
+	if (cookie_opt_len > 0) {
+		put_u16(m, CODEC_EDNS_OPT_COOKIE);
+		put_u16(m, cookie_len);
+		put(m, query + cookie_off, cookie_len);
+	}
 	if (add_ede) {
 		put_u16(m, CODEC_EDNS_OPT_EDE);
 		put_u16(m, (uint16_t)(2 + tlen));
@@ -273,7 +295,7 @@ static void build_flat(struct msg *m, const uint8_t *query, const struct codec_v
 		m->ns++;
 	}
 	if (qv->has_opt)
-		msg_opt(m, qv->do_bit, o != NULL ? o->ede : CODEC_EDE_NONE,
+		msg_opt(m, query, qv, o != NULL ? o->ede : CODEC_EDE_NONE,
 		        o != NULL ? o->ede_text : NULL);
 }
 
@@ -292,6 +314,12 @@ size_t flat_rewrite_max_size(const struct codec_view *qv, bool tcp)
 		return CODEC_MAX_MSG;
 	if (!qv->has_opt || qv->udp_size < CODEC_MAX_UDP_NOEDNS)
 		return CODEC_MAX_UDP_NOEDNS;
+	/* Beyond 1232 bytes a datagram risks IP fragmentation, and a
+	 * spoofed query advertising 4096 would turn 64 AAAA into a 45-fold
+	 * amplifier; BIND 9.18's max-udp-size stops at 1232 for the same
+	 * reasons, so an answer apexd writes is no bigger than BIND's. */
+	if (qv->udp_size > CODEC_EDNS_UDP_SIZE)
+		return CODEC_EDNS_UDP_SIZE;
 	return qv->udp_size;
 }
 
@@ -369,7 +397,7 @@ static void build_aname(struct msg *m, const uint8_t *query, const struct codec_
 		}
 	}
 	if (qv->has_opt)
-		msg_opt(m, qv->do_bit, o != NULL ? o->ede : CODEC_EDE_NONE,
+		msg_opt(m, query, qv, o != NULL ? o->ede : CODEC_EDE_NONE,
 		        o != NULL ? o->ede_text : NULL);
 }
 
@@ -406,7 +434,7 @@ static void build_any(struct msg *m, const uint8_t *query, const struct codec_vi
 		m->an++;
 	}
 	if (qv->has_opt)
-		msg_opt(m, qv->do_bit, CODEC_EDE_NONE, NULL);
+		msg_opt(m, query, qv, CODEC_EDE_NONE, NULL);
 }
 
 ssize_t flat_rewrite_any_minimal(const uint8_t *query, size_t qlen, const struct codec_view *qv,

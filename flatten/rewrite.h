@@ -34,9 +34,11 @@
 uint32_t flat_ttl_final(uint32_t ttl, uint32_t min_ttl, uint32_t max_ttl);
 
 /**
- * The largest answer the client accepts: 65535 over TCP (and DoT/DoH);
- * over UDP its EDNS payload size but at least 512 (RFC 6891 6.2.5), or
- * 512 without EDNS (RFC 1035 4.2.1).
+ * The largest answer apexd writes for the client: 65535 over TCP (and
+ * DoT/DoH); over UDP its EDNS payload size, at least 512 (RFC 6891
+ * 6.2.5) and at most CODEC_EDNS_UDP_SIZE (1232, like BIND's default
+ * max-udp-size: no fragments, bounded amplification), or 512 without
+ * EDNS (RFC 1035 4.2.1).
  */
 size_t flat_rewrite_max_size(const struct codec_view *qv, bool tcp);
 
@@ -73,7 +75,8 @@ struct flat_rewrite_opts {
  *   authority with TTL ttl (the owner exists: never NXDOMAIN).
  * FAIL: SERVFAIL from codec_build_error() with res->ede and res->why.
  * OPT (only if the query had one): payload 1232, version 0, DO copied,
- *   EDE from opts. No other option is echoed.
+ *   the client's COOKIE echoed when it holds a server cookie too (RFC 7873;
+ *   see msg_opt() in rewrite.c for why), EDE from opts. No other option.
  * When the whole answer exceeds min(max_size, outlen): TC=1, empty answer
  * and authority, question and OPT kept.
  *

@@ -110,3 +110,14 @@ int flat_zones_find(const struct flat_zones *z, const uint8_t *name, size_t len,
 	}
 	return -ENOENT;
 }
+
+int flat_zones_get(const struct flat_zones *z, const uint8_t *name, size_t len, size_t *index)
+{
+	if (!codec_name_valid(name, len))
+		return -EINVAL;
+	const struct zone_slot *s = lookup(z, name, len);
+	if (s == NULL)
+		return -ENOENT;
+	*index = s->index;
+	return 0;
+}

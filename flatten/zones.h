@@ -36,3 +36,11 @@ void flat_zones_free(struct flat_zones *z);
  */
 int flat_zones_find(const struct flat_zones *z, const uint8_t *name, size_t len, size_t *index,
                     bool *is_apex);
+
+/**
+ * Is name (uncompressed wire form, any case) exactly one of the names in
+ * the set? One probe, for sets of owners rather than zones ([alias]).
+ * @param index set to its position in the list given to _new
+ * @return 0 when found, -ENOENT when not, -EINVAL when name is malformed.
+ */
+int flat_zones_get(const struct flat_zones *z, const uint8_t *name, size_t len, size_t *index);

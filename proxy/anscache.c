@@ -6,11 +6,18 @@
  *
  * Key: the question name in lowercase wire form, type, class, and the
  * bits that change BIND's answer: DO, CD, EDNS present or not. Only plain
- * questions are kept: opcode QUERY, one question, no EDNS option (a
- * cookie or a client subnet would make the answer the client's own), no
- * TSIG, not a transfer, and never a name apexd flattens (the target
- * cache does that). Only complete answers (NOERROR or NXDOMAIN, TC=0,
- * no TSIG) with a TTL above 0 are stored, for their smallest TTL.
+ * questions are kept: opcode QUERY, one question, no EDNS option but a
+ * DNS cookie (a client subnet, say, would make the answer the client's
+ * own), no TSIG, not a transfer, and never a name apexd flattens (the
+ * target cache does that).
+ *
+ * Cookies (RFC 7873): resolvers such as BIND send one with every query,
+ * so without them the cache would never serve a resolver. BIND's cookie
+ * is cut out of a stored answer; a query that presents a client and a
+ * server cookie gets that pair back in the served copy (as flattened
+ * answers do, see flatten/rewrite.c). A query with a client cookie alone
+ * goes to BIND, which gives the client its first server cookie. Only complete answers (NOERROR or
+ * NXDOMAIN, TC=0, no TSIG) with a TTL above 0 are stored, for their smallest TTL.
  *
  * Serving copies the answer, puts in the client's ID, RD bit and the
  * question name as the client spelled it, and lowers every TTL by the
@@ -34,6 +41,8 @@
 /* RRs whose TTL is patched on the way out; answers with more are not kept. */
 #define TTL_OFFS_MAX 128
 #define BUCKETS_MIN 1024
+/* OPTION-CODE and OPTION-LENGTH. */
+#define OPT_HDR_LEN 4
 
 struct entry {
 	struct entry *hnext;
@@ -42,6 +51,7 @@ struct entry {
 	uint32_t gen;
 	uint32_t hash;
 	uint16_t key_len, resp_len, n_ttl;
+	uint16_t opt_rdlen_off; /* the answer's OPT RDLENGTH (OPT last, no options); 0: none */
 	size_t bytes;
 	uint8_t data[]; /* key, then the answer, then n_ttl uint16 offsets */
 };
@@ -62,12 +72,26 @@ static uint32_t hash_key(const uint8_t *k, size_t n)
 	return h;
 }
 
+/* The query's EDNS options: 0 none, 1 exactly one COOKIE with a server
+ * cookie (its data at *off, *len octets), -1 anything else. */
+static int query_options(const uint8_t *q, const struct codec_view *v, size_t *off, uint16_t *len)
+{
+	if (!v->has_opt || v->opt_rdlen == 0)
+		return 0;
+	if (!codec_cookie_pair(q, v, off, len) || v->opt_rdlen != OPT_HDR_LEN + *len)
+		return -1;
+	return 1;
+}
+
 /* Builds the key of a query; 0 when the query is not one we keep. */
 static size_t make_key(const uint8_t *q, const struct codec_view *v, uint8_t *key)
 {
+	size_t coff;
+	uint16_t clen;
+
 	if (v->opcode != CODEC_OPCODE_QUERY || v->qdcount != 1 || v->has_tsig ||
 	    v->qtype == CODEC_TYPE_AXFR || v->qtype == CODEC_TYPE_IXFR ||
-	    (v->has_opt && v->opt_rdlen != 0) || v->ancount != 0 || v->nscount != 0)
+	    query_options(q, v, &coff, &clen) < 0 || v->ancount != 0 || v->nscount != 0)
 		return 0;
 	size_t n = v->qname_len;
 	memcpy(key, q + v->qname_off, n);
@@ -172,7 +196,12 @@ ssize_t px__acache_get(struct px_acache *c, const uint8_t *q, const struct codec
 		entry_remove(c, e);
 		return -ENOENT;
 	}
-	if (e->resp_len > max_size)
+	size_t coff = 0;
+	uint16_t clen = 0;
+	size_t cookie = 0;
+	if (query_options(q, v, &coff, &clen) == 1 && e->opt_rdlen_off != 0)
+		cookie = OPT_HDR_LEN + (size_t)clen;
+	if (e->resp_len + cookie > max_size)
 		return -EMSGSIZE;
 	if (c->lru_head != e) {
 		lru_unlink(c, e);
@@ -180,6 +209,15 @@ ssize_t px__acache_get(struct px_acache *c, const uint8_t *q, const struct codec
 	}
 	const uint8_t *resp = e->data + e->key_len;
 	memcpy(out, resp, e->resp_len);
+	if (cookie > 0) {
+		/* The OPT is the last RR and has no options: the client's
+		 * pair goes at the end, inside it. */
+		uint8_t *o = out + e->resp_len;
+		codec_put_u16(o, CODEC_EDNS_OPT_COOKIE);
+		codec_put_u16(o + 2, clen);
+		memcpy(o + OPT_HDR_LEN, q + coff, clen);
+		codec_put_u16(out + e->opt_rdlen_off, (uint16_t)cookie);
+	}
 	/* The client's ID, RD bit and spelling of the name. */
 	out[0] = q[0];
 	out[1] = q[1];
@@ -194,7 +232,7 @@ ssize_t px__acache_get(struct px_acache *c, const uint8_t *q, const struct codec
 			codec_put_u32(out + off, codec_get_u32(out + off) - age);
 		}
 	}
-	return e->resp_len;
+	return (ssize_t)(e->resp_len + cookie);
 }
 
 void px__acache_put(struct px_acache *c, const uint8_t *q, const struct codec_view *v,
@@ -241,11 +279,30 @@ void px__acache_put(struct px_acache *c, const uint8_t *q, const struct codec_vi
 	if (min_ttl == UINT32_MAX || min_ttl == 0)
 		return;
 
+	/* BIND's cookie is the asking client's: cut it out. What is kept
+	 * has an OPT without options as its last RR, or no OPT. */
+	size_t cut_off = 0, cut_len = 0;
+	uint16_t opt_rdlen_off = 0;
+	if (rv.has_opt) {
+		size_t coff;
+		uint16_t clen;
+		if ((size_t)rv.opt_rdata_off + rv.opt_rdlen != rlen)
+			return;
+		if (codec_edns_option(resp, &rv, CODEC_EDNS_OPT_COOKIE, &coff, &clen)) {
+			cut_off = coff - OPT_HDR_LEN;
+			cut_len = OPT_HDR_LEN + (size_t)clen;
+		}
+		if (rv.opt_rdlen != cut_len)
+			return;
+		opt_rdlen_off = (uint16_t)(rv.opt_rdata_off - 2);
+	}
+	size_t keep = rlen - cut_len;
+
 	uint32_t h = hash_key(key, klen);
 	struct entry *old = find(c, key, klen, h);
 	if (old != NULL)
 		entry_remove(c, old);
-	size_t bytes = sizeof(struct entry) + klen + rlen + 2 * (size_t)n_ttl;
+	size_t bytes = sizeof(struct entry) + klen + keep + 2 * (size_t)n_ttl;
 	if (bytes > c->max_bytes)
 		return;
 	while (c->bytes + bytes > c->max_bytes && c->lru_tail != NULL)
@@ -258,12 +315,20 @@ void px__acache_put(struct px_acache *c, const uint8_t *q, const struct codec_vi
 	e->gen = gen;
 	e->hash = h;
 	e->key_len = (uint16_t)klen;
-	e->resp_len = (uint16_t)rlen;
+	e->resp_len = (uint16_t)keep;
 	e->n_ttl = (uint16_t)n_ttl;
+	e->opt_rdlen_off = opt_rdlen_off;
 	e->bytes = bytes;
 	memcpy(e->data, key, klen);
-	memcpy(e->data + klen, resp, rlen);
-	memcpy(e->data + klen + rlen, offs, 2 * (size_t)n_ttl);
+	uint8_t *r = e->data + klen;
+	if (cut_len > 0) {
+		/* The cookie is the OPT's only option, at its end. */
+		memcpy(r, resp, cut_off);
+		codec_put_u16(r + opt_rdlen_off, 0);
+	} else {
+		memcpy(r, resp, rlen);
+	}
+	memcpy(e->data + klen + keep, offs, 2 * (size_t)n_ttl);
 	e->hnext = c->buckets[h & c->mask];
 	c->buckets[h & c->mask] = e;
 	lru_push(c, e);

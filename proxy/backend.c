@@ -34,8 +34,6 @@
 /* Backend UDP socket buffers: a burst of answers must not overflow. */
 #define PX_BSOCK_RCVBUF (4 * 1024 * 1024)
 
-static _Atomic uint64_t refused_log;
-
 /* Does the answer belong to the query of t? Servers echo the question
  * verbatim at offset 12, so comparing bytes is exact and cheap; an answer
  * without a question (some error replies) is matched on the ID alone. */
@@ -68,8 +66,7 @@ static void fail_all_on_bsock(struct px_bsock *s, int err)
 		return;
 	snprintf(why, sizeof(why), "backend %s: %s", w->cfg->backend.address.text,
 	         uv_strerror(err));
-	if (px_log_ratelimit(&refused_log))
-		px_log(CFG_LOG_WARNING, BACKEND, "%s", why);
+	px_log_rl(CFG_LOG_WARNING, BACKEND, "%s", why);
 	for (uint32_t id = 0; id < 65536 && s->inflight > 0; id++) {
 		if (s->slot[id] == 0)
 			continue;
@@ -137,6 +134,7 @@ static void bsock_recv_cb(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const str
 			char why[160];
 			snprintf(why, sizeof(why), "backend %s over TCP: %s",
 			         w->cfg->backend.address.text, uv_strerror(rc));
+			px_log_rl(CFG_LOG_WARNING, BACKEND, "%s", why);
 			PX_STAT_INC(&w->stats, backend_errors);
 			px__txn_fail(w, t, CODEC_EDE_NETWORK_ERROR, why);
 		}
@@ -177,6 +175,11 @@ static int bsock_open(struct px_worker *w, struct px_bsock **out)
 		uv_recv_buffer_size((uv_handle_t *)&s->h, &size);
 		rc = uv_udp_recv_start(&s->h, bsock_alloc_cb, bsock_recv_cb);
 	}
+	if (rc == 0) {
+		uv_os_fd_t fd;
+		rc = uv_fileno((uv_handle_t *)&s->h, &fd);
+		s->sendfd = fd;
+	}
 	if (rc < 0) {
 		uv_close((uv_handle_t *)&s->h, bsock_closed_cb);
 		return rc;
@@ -185,17 +188,6 @@ static int bsock_open(struct px_worker *w, struct px_bsock **out)
 	w->bsock[w->n_bsock++] = s;
 	*out = s;
 	return 0;
-}
-
-struct bsend_req {
-	uv_udp_send_t req;
-	uint8_t data[];
-};
-
-static void bsend_cb(uv_udp_send_t *req, int status)
-{
-	(void)status; /* a lost query times out like a lost datagram */
-	free(req);
 }
 
 /* Sockets are cheap to keep few: an unsigned query whose ID is busy
@@ -237,25 +229,7 @@ int px__backend_send(struct px_worker *w, struct px_txn *t)
 	/* The stored query keeps the client's ID (flattening answers from
 	 * it); the ID on the wire goes in only for the send. */
 	codec_put_u16(t->q, id);
-	uv_buf_t b = uv_buf_init((char *)t->q, t->qlen);
-	rc = uv_udp_try_send(&s->h, &b, 1, NULL);
-	if (rc == UV_ECONNREFUSED) {
-		/* A pending ICMP error from an earlier datagram was reported
-		 * instead of sending this one; the error is now cleared. */
-		rc = uv_udp_try_send(&s->h, &b, 1, NULL);
-	}
-	if (rc == UV_EAGAIN || rc == UV_ENOBUFS) {
-		struct bsend_req *r = malloc(sizeof(*r) + t->qlen);
-		if (r == NULL) {
-			rc = -ENOMEM;
-		} else {
-			memcpy(r->data, t->q, t->qlen);
-			b = uv_buf_init((char *)r->data, t->qlen);
-			rc = uv_udp_send(&r->req, &s->h, &b, 1, NULL, bsend_cb);
-			if (rc < 0)
-				free(r);
-		}
-	}
+	rc = px__udp_tx_backend(s, id, t->q, t->qlen);
 	codec_put_u16(t->q, t->qv.id);
 	if (rc < 0)
 		return rc;
@@ -318,7 +292,7 @@ static void bconn_fail(struct px_bconn *b, const char *what)
 	char why[160];
 
 	snprintf(why, sizeof(why), "backend %s over TCP: %s", w->cfg->backend.address.text, what);
-	px_log(CFG_LOG_DEBUG, BACKEND, "%s", why);
+	px_log_rl(CFG_LOG_WARNING, BACKEND, "%s", why);
 	bconn_close(b);
 	while (b->waiting != NULL) {
 		struct px_txn *t = b->waiting;

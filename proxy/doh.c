@@ -390,7 +390,7 @@ void px__doh_recv(struct px_conn *c, const uint8_t *p, size_t n)
 	ssize_t rc = nghttp2_session_mem_recv(d->session, p, n);
 	d->in_recv = false;
 	if (rc < 0) {
-		px_log(CFG_LOG_DEBUG, TCP, "DoH: %s", nghttp2_strerror((int)rc));
+		px_log(CFG_LOG_DEBUG, DOH, "%s", nghttp2_strerror((int)rc));
 		/* Let nghttp2 say GOAWAY (protocol error) before closing. */
 		doh_flush(d);
 		px__conn_close(c);

@@ -40,8 +40,6 @@
 _Static_assert((1u << PX_TOKEN_IDX_BITS) >= PX_TXN_SLOTS, "token index bits");
 #define PX_TOKEN_IDX_MASK ((1u << PX_TOKEN_IDX_BITS) - 1)
 
-static _Atomic uint64_t invalid_log;
-
 enum lookup_state {
 	LK_IDLE = 0,
 	LK_WAIT, /* a chase (ours or another query's) is under way */
@@ -90,6 +88,7 @@ struct px_flat {
 /* A chase run by this worker for one cache key. */
 struct px_chase {
 	struct px_worker *w;
+	struct px_gen *g; /* held: its cache, zones and resolvers */
 	struct flat_chase fc;
 	uint8_t name[CODEC_MAX_NAME];
 	size_t len;
@@ -148,9 +147,23 @@ static void relay_resp(struct px_worker *w, struct px_txn *t)
 	reply_and_done(w, t, t->fl->resp, t->fl->resp_len);
 }
 
+/* zone_idx indexes the zones of the txn's own generation: a reload
+ * meanwhile does not move it. */
 static const struct cfg_zone *txn_zone(const struct px_worker *w, const struct px_txn *t)
 {
-	return &w->cfg->zones[t->zone_idx];
+	(void)w;
+	return &t->g->cfg->zones[t->zone_idx];
+}
+
+/* Records how the answer came about, for the query log. */
+static void set_how(struct px_txn *t, unsigned flags)
+{
+	const struct px_flat *fl = t->fl;
+	unsigned kind = PX_FLAT_CNAME;
+
+	if (fl != NULL && fl->have_target)
+		kind = fl->target_is_alias ? PX_FLAT_ALIAS : PX_FLAT_ANAME;
+	t->flat_how = (uint8_t)(kind | flags);
 }
 
 /* --- the end of a flattened query ----------------------------------- */
@@ -179,7 +192,7 @@ static void lookup_rrsets(const struct px_flat *fl, const struct cfg *cfg, struc
 static void finish(struct px_worker *w, struct px_txn *t)
 {
 	struct px_flat *fl = t->fl;
-	const struct cfg *cfg = w->cfg;
+	const struct cfg *cfg = t->g->cfg;
 	uint8_t out[CODEC_MAX_MSG];
 	size_t max = flat_rewrite_max_size(&t->qv, t->origin == PX_ORIGIN_TCP);
 	struct flat_rewrite_opts opts;
@@ -203,10 +216,12 @@ static void finish(struct px_worker *w, struct px_txn *t)
 			continue;
 		if (fl->siblings) {
 			PX_STAT_INC(&w->stats, answers_sibling);
+			set_how(t, PX_FLAT_SIBLING);
 			relay_resp(w, t);
 			return;
 		}
 		PX_STAT_INC(&w->stats, answers_flatten_failed);
+		set_how(t, PX_FLAT_FAILED);
 		px__txn_fail(w, t, r->ede,
 		             r->why[0] ? r->why : "cannot resolve the flattened target");
 		return;
@@ -269,6 +284,7 @@ static void finish(struct px_worker *w, struct px_txn *t)
 	PX_STAT_INC(&w->stats, answers_flattened);
 	if (stale)
 		PX_STAT_INC(&w->stats, answers_stale);
+	set_how(t, stale ? PX_FLAT_STALE : 0);
 	reply_and_done(w, t, out, (size_t)n);
 }
 
@@ -378,7 +394,7 @@ static void owner_take(struct px_worker *w, uint32_t token, uint16_t qtype,
 static void chase_complete(struct px_chase *ch)
 {
 	struct px_worker *w = ch->w;
-	struct flat_cache *cache = w->srv->cache;
+	struct flat_cache *cache = ch->g->cache;
 	struct flat_cache_key key;
 	union flat_cache_value val;
 
@@ -387,12 +403,12 @@ static void chase_complete(struct px_chase *ch)
 	val.result = ch->fc.result;
 	if (val.result.kind == FLAT_RES_FAIL) {
 		PX_STAT_INC(&w->stats, chase_failures);
-		px_log(CFG_LOG_DEBUG, BACKEND, "chase failed: %s", val.result.why);
+		px_log(CFG_LOG_DEBUG, CHASE, "chase failed: %s", val.result.why);
 	} else {
 		/* Keep answers at least min-ttl (the rewrite clamps the same
 		 * way), and never 0: a value stale at birth would send the
 		 * queries that waited for it back to chasing. */
-		uint32_t floor = (uint32_t)w->cfg->flatten.min_ttl_s;
+		uint32_t floor = (uint32_t)ch->g->cfg->flatten.min_ttl_s;
 		if (floor == 0)
 			floor = 1;
 		if (val.result.ttl < floor)
@@ -402,6 +418,7 @@ static void chase_complete(struct px_chase *ch)
 	flat_cache_put(cache, &key, &val, px__now(w));
 	w->n_chases--;
 	owner_take(w, ch->owner_token, ch->qtype, &ch->fc.result, val.result.ttl);
+	px__gen_release(w, ch->g);
 	free(ch);
 }
 
@@ -414,8 +431,9 @@ static int chase_up_cb(void *arg, int status, const uint8_t *msg, size_t len)
 		/* Shutting down: give the claim back so nobody waits on it. */
 		struct flat_cache_key key;
 		key_init(&key, ch->name, ch->len, ch->qtype, FLAT_KEY_TARGET);
-		flat_cache_abandon(ch->w->srv->cache, &key);
+		flat_cache_abandon(ch->g->cache, &key);
 		ch->w->n_chases--;
+		px__gen_release(ch->w, ch->g);
 		free(ch);
 		return PX_UP_DONE;
 	}
@@ -432,7 +450,7 @@ static int chase_up_cb(void *arg, int status, const uint8_t *msg, size_t len)
 static void chase_send(struct px_chase *ch)
 {
 	struct px_worker *w = ch->w;
-	const struct cfg *cfg = w->cfg;
+	const struct cfg *cfg = ch->g->cfg;
 
 	for (;;) {
 		const struct sockaddr *server;
@@ -459,14 +477,14 @@ static void chase_send(struct px_chase *ch)
 }
 
 /* Starts a chase for a key this worker now owns (claim or prefetch). */
-static void chase_start(struct px_worker *w, const uint8_t *name, size_t len, uint16_t qtype,
-                        uint32_t owner_token)
+static void chase_start(struct px_worker *w, struct px_gen *g, const uint8_t *name, size_t len,
+                        uint16_t qtype, uint32_t owner_token)
 {
 	struct px_chase *ch = calloc(1, sizeof(*ch));
 	struct flat_chase_cfg cc = {
-	        .max_chain = w->cfg->flatten.max_chain,
-	        .n_resolvers = (unsigned)w->cfg->resolver.addresses.n,
-	        .own = w->srv->zones,
+	        .max_chain = g->cfg->flatten.max_chain,
+	        .n_resolvers = (unsigned)g->cfg->resolver.addresses.n,
+	        .own = g->zones,
 	};
 
 	if (ch == NULL || w->n_chases >= PX_CHASE_MAX_INFLIGHT) {
@@ -480,7 +498,7 @@ static void chase_start(struct px_worker *w, const uint8_t *name, size_t len, ui
 		free(ch);
 		PX_STAT_INC(&w->stats, chase_refused);
 		key_init(&key, name, len, qtype, FLAT_KEY_TARGET);
-		flat_cache_abandon(w->srv->cache, &key);
+		flat_cache_abandon(g->cache, &key);
 		memset(&res, 0, sizeof(res));
 		res.kind = FLAT_RES_FAIL;
 		res.ede = CODEC_EDE_OTHER;
@@ -490,6 +508,9 @@ static void chase_start(struct px_worker *w, const uint8_t *name, size_t len, ui
 	}
 	w->n_chases++;
 	ch->w = w;
+	/* The generation of the query that claimed: the claim is in its
+	 * cache, and the chase's resolver indexes are into its list. */
+	ch->g = px__gen_hold(w, g);
 	memcpy(ch->name, name, len);
 	ch->len = len;
 	ch->qtype = qtype;
@@ -534,7 +555,7 @@ static bool lookup_take(struct px_lookup *lk, int st, const struct flat_cache_hi
 static void lookup_start(struct px_worker *w, struct px_txn *t, struct px_lookup *lk,
                          const uint8_t *name, size_t len)
 {
-	struct flat_cache *cache = w->srv->cache;
+	struct flat_cache *cache = t->g->cache;
 	struct flat_cache_key key;
 	struct flat_cache_hit hit;
 	struct flat_cache_waiter waiter = {.worker = w, .token = txn_token(t)};
@@ -549,7 +570,7 @@ static void lookup_start(struct px_worker *w, struct px_txn *t, struct px_lookup
 			lk->state = LK_DONE;
 			PX_STAT_INC(&w->stats, cache_hits);
 			PX_STAT_INC(&w->stats, prefetches);
-			chase_start(w, name, len, lk->qtype, 0);
+			chase_start(w, t->g, name, len, lk->qtype, 0);
 			return;
 		}
 		if (lookup_take(lk, st, &hit)) {
@@ -574,7 +595,7 @@ static void lookup_start(struct px_worker *w, struct px_txn *t, struct px_lookup
 		}
 		PX_STAT_INC(&w->stats, cache_misses);
 		/* OWNER, or an error (then chase alone, uncoalesced). */
-		chase_start(w, name, len, lk->qtype, txn_token(t));
+		chase_start(w, t->g, name, len, lk->qtype, txn_token(t));
 		return;
 	}
 	lk->state = LK_DONE;
@@ -595,7 +616,7 @@ static void wake_txn(struct px_worker *w, struct px_txn *t)
 		if (lk->state != LK_WAIT)
 			continue;
 		key_init(&key, fl->target, fl->target_len, lk->qtype, FLAT_KEY_TARGET);
-		int st = flat_cache_get(w->srv->cache, &key, px__now(w), &hit);
+		int st = flat_cache_get(t->g->cache, &key, px__now(w), &hit);
 		if (st == FLAT_CACHE_HIT_PREFETCH)
 			st = FLAT_CACHE_HIT; /* the owner of the refresh is whoever asks next */
 		if (lookup_take(lk, st, &hit)) {
@@ -698,11 +719,12 @@ static bool start_chase(struct px_worker *w, struct px_txn *t, const struct flat
 		fl->lk[1].qtype = CODEC_TYPE_AAAA;
 	}
 	/* BIND answered; resolution now has the rest of the flatten deadline. */
-	uint64_t now = px__now(w), end = t->start_ms + w->cfg->flatten.deadline_ms;
+	const struct cfg *cfg = t->g->cfg;
+	uint64_t now = px__now(w), end = t->start_ms + cfg->flatten.deadline_ms;
 	px__txn_arm(w, t, end > now ? end - now : 1);
 	/* The chain CNAMEs BIND followed cap the TTL; rare enough to take
 	 * them from the policy rather than the cache key. */
-	if (po->hops > w->cfg->flatten.max_chain) {
+	if (po->hops > cfg->flatten.max_chain) {
 		/* BIND's own answer already holds a loop or a chain past
 		 * max-chain: fail like a chase would (stale, siblings, EDE). */
 		for (unsigned i = 0; i < fl->n_lookups; i++) {
@@ -712,7 +734,7 @@ static bool start_chase(struct px_worker *w, struct px_txn *t, const struct flat
 			lk->res.ede = CODEC_EDE_OTHER;
 			snprintf(lk->res.why, sizeof(lk->res.why),
 			         "CNAME loop or chain longer than max-chain %u in the zone",
-			         w->cfg->flatten.max_chain);
+			         cfg->flatten.max_chain);
 		}
 		finish(w, t);
 		return true;
@@ -807,12 +829,13 @@ static bool decide(struct px_worker *w, struct px_txn *t, const uint8_t *resp, s
 				return false;
 			opts.soa = &soa;
 		}
-		ttl = clamp_ttl(w->cfg, ttl);
+		ttl = clamp_ttl(t->g->cfg, ttl);
 		ssize_t n = flat_rewrite(t->q, t->qlen, &t->qv, &po.local, ttl, &opts, max, out,
 		                         sizeof(out));
 		if (n < 0)
 			return false;
 		PX_STAT_INC(&w->stats, answers_flattened_local);
+		t->flat_how = PX_FLAT_LOCAL;
 		reply_and_done(w, t, out, (size_t)n);
 		return true;
 	}
@@ -820,11 +843,12 @@ static bool decide(struct px_worker *w, struct px_txn *t, const uint8_t *resp, s
 		return false; /* ANY over TCP of an in-zone chain: BIND's answer says it all */
 	if (qtype == CODEC_TYPE_ANY && t->origin == PX_ORIGIN_UDP) {
 		/* RFC 8482: one small RRset instead of everything. */
-		ssize_t n = flat_rewrite_any_minimal(t->q, t->qlen, &t->qv,
-		                                     (uint32_t)w->cfg->flatten.min_ttl_s < 3600
-		                                             ? 3600
-		                                             : (uint32_t)w->cfg->flatten.min_ttl_s,
-		                                     max, out, sizeof(out));
+		ssize_t n =
+		        flat_rewrite_any_minimal(t->q, t->qlen, &t->qv,
+		                                 (uint32_t)t->g->cfg->flatten.min_ttl_s < 3600
+		                                         ? 3600
+		                                         : (uint32_t)t->g->cfg->flatten.min_ttl_s,
+		                                 max, out, sizeof(out));
 		if (n < 0)
 			return false;
 		PX_STAT_INC(&w->stats, answers_flattened);
@@ -855,6 +879,7 @@ static bool decide(struct px_worker *w, struct px_txn *t, const uint8_t *resp, s
 
 struct probe_req {
 	struct px_worker *w;
+	struct px_gen *g; /* held: the presence cache it fills */
 	uint32_t token;
 	uint16_t id;
 	uint16_t type;
@@ -894,19 +919,18 @@ static int probe_cb(void *arg, int status, const uint8_t *msg, size_t len)
 		memcpy(val.presence.target, an.target, an.target_len);
 		val.presence.target_len = (uint8_t)an.target_len;
 		val.presence.ttl = an.ttl;
-		flat_cache_put(w->srv->cache, &key, &val, px__now(w));
+		flat_cache_put(r->g->cache, &key, &val, px__now(w));
 	} else if (an.state == FLAT_ANAME_ABSENT && an.ttl > 0) {
 		val.presence.ttl = an.ttl;
-		flat_cache_put(w->srv->cache, &key, &val, px__now(w));
+		flat_cache_put(r->g->cache, &key, &val, px__now(w));
 	} else if (an.state == FLAT_ANAME_INVALID) {
 		PX_STAT_INC(&w->stats, aname_invalid);
 		char name[CODEC_MAX_NAME * 4 + 1];
 		codec_name_to_text(r->name, r->len, name, sizeof(name));
-		if (px_log_ratelimit(&invalid_log))
-			px_log(CFG_LOG_WARNING, BACKEND,
-			       "ignoring the TYPE%u record at %s: its RDATA must be exactly one "
-			       "uncompressed domain name",
-			       r->type, name);
+		px_log_rl(CFG_LOG_WARNING, BACKEND,
+		          "ignoring the TYPE%u record at %s: its RDATA must be exactly one "
+		          "uncompressed domain name",
+		          r->type, name);
 	}
 
 	struct px_txn *t = token_txn(w, r->token);
@@ -922,6 +946,7 @@ static int probe_cb(void *arg, int status, const uint8_t *msg, size_t len)
 		fl->probes_pending--;
 		probes_settled(w, t);
 	}
+	px__gen_release(w, r->g);
 	free(r);
 	return PX_UP_DONE;
 }
@@ -938,6 +963,7 @@ static void probe_send(struct px_worker *w, struct px_txn *t, const uint8_t *nam
 	r->token = txn_token(t);
 	r->id = px__up_random_id();
 	r->type = type;
+	r->g = px__gen_hold(w, t->g);
 	memcpy(r->name, name, len);
 	codec_name_lower(r->name, len);
 	r->len = len;
@@ -945,53 +971,138 @@ static void probe_send(struct px_worker *w, struct px_txn *t, const uint8_t *nam
 	PX_STAT_INC(&w->stats, aname_probes);
 	if (px__up_query(w, (const struct sockaddr *)&w->cfg->backend.address.sa, q, qlen, false,
 	                 w->cfg->backend.timeout_ms, probe_cb, r) < 0) {
+		px__gen_release(w, r->g);
 		free(r);
 		return;
 	}
 	t->fl->probes_pending++;
 }
 
+/* --- answers straight from the caches --------------------------------- */
+
+/* Can this query be flattened without BIND's answer at the owner? An
+ * A/AAAA question whose flattened answer would be built from the query
+ * alone anyway (flat_rewrite() echoes no option: a cookie or NSID of
+ * BIND's is not in a flattened answer either way). Not with DO=1: BIND's
+ * answer says whether the zone is signed, and then it is relayed (DESIGN
+ * "DNSSEC"). Not with a TSIG (BIND verifies it) or a client subnet (the
+ * answer may depend on it). */
+static bool direct_eligible(const struct px_txn *t)
+{
+	const struct codec_view *v = &t->qv;
+	size_t off;
+	uint16_t len;
+
+	if (v->qtype != CODEC_TYPE_A && v->qtype != CODEC_TYPE_AAAA)
+		return false;
+	if (v->has_tsig || (v->has_opt && v->do_bit))
+		return false;
+	return !v->has_opt || !codec_edns_option(t->q, v, CODEC_EDNS_OPT_ECS, &off, &len);
+}
+
+/* The owner's target is known (a fresh ANAME presence entry, or an
+ * [alias]) and the target cache holds fresh addresses of the type asked:
+ * the answer needs nothing from BIND. BIND's answer at the owner would
+ * only be consulted for sibling addresses, which serve only when a chase
+ * fails, and for the SOA of a NODATA, which this path does not write. An
+ * edit of the zone is seen as with the presence cache: at the ANAME's TTL
+ * or at once through NOTIFY. Returns true when t was answered and ended. */
+static bool answer_direct(struct px_worker *w, struct px_txn *t, const uint8_t *target,
+                          size_t target_len, uint32_t chain_ttl, uint16_t aname_type)
+{
+	const struct cfg *cfg = t->g->cfg;
+	struct flat_cache_key key;
+	struct flat_cache_hit hit;
+	struct flat_rewrite_opts opts;
+	uint8_t out[CODEC_MAX_MSG];
+
+	if (!direct_eligible(t))
+		return false;
+	key_init(&key, target, target_len, t->qv.qtype, FLAT_KEY_TARGET);
+	int st = flat_cache_get(t->g->cache, &key, px__now(w), &hit);
+	if (st != FLAT_CACHE_HIT && st != FLAT_CACHE_HIT_PREFETCH)
+		return false;
+	if (hit.value.result.kind != FLAT_RES_ADDRS || hit.value.result.n_addrs == 0) {
+		if (st == FLAT_CACHE_HIT_PREFETCH)
+			flat_cache_abandon(t->g->cache, &key);
+		return false;
+	}
+	memset(&opts, 0, sizeof(opts));
+	opts.ede = CODEC_EDE_NONE;
+	if (cfg->flatten.show_aname && aname_type != 0) {
+		opts.show_aname = true;
+		opts.aname_type = aname_type;
+		opts.aname_target = target;
+		opts.aname_target_len = target_len;
+		opts.aname_ttl = chain_ttl;
+	}
+	uint32_t ttl = hit.ttl_left < chain_ttl ? hit.ttl_left : chain_ttl;
+	ssize_t n = flat_rewrite(t->q, t->qlen, &t->qv, &hit.value.result, clamp_ttl(cfg, ttl),
+	                         &opts, flat_rewrite_max_size(&t->qv, t->origin == PX_ORIGIN_TCP),
+	                         out, sizeof(out));
+	if (st == FLAT_CACHE_HIT_PREFETCH) {
+		/* Popular names never wait: a refresh runs behind this answer. */
+		PX_STAT_INC(&w->stats, prefetches);
+		chase_start(w, t->g, target, target_len, t->qv.qtype, 0);
+	}
+	if (n < 0)
+		return false;
+	PX_STAT_INC(&w->stats, cache_hits);
+	PX_STAT_INC(&w->stats, answers_flattened);
+	PX_STAT_INC(&w->stats, answers_flattened_direct);
+	t->flat_how = aname_type != 0 ? PX_FLAT_ANAME : PX_FLAT_ALIAS;
+	t->direct_target = target;
+	t->direct_target_len = (uint8_t)target_len;
+	t->direct_hops = hit.value.result.hops;
+	reply_and_done(w, t, out, (size_t)n);
+	return true;
+}
+
 /* --- entry points ----------------------------------------------------- */
 
-void px__flat_query(struct px_worker *w, struct px_txn *t)
+bool px__flat_query(struct px_worker *w, struct px_txn *t)
 {
-	const struct cfg *cfg = w->cfg;
+	/* t->g is the worker's current generation: zones, aliases and
+	 * cache below all come from it, so the indexes agree. */
+	struct px_gen *g = t->g;
+	const struct cfg *cfg = g->cfg;
 	const struct codec_view *v = &t->qv;
 	const uint8_t *qname = t->q + CODEC_HDR_LEN;
 	size_t qlen = v->qname_len, idx;
 	bool apex, aname_query = false;
 
 	t->start_ms = px__now(w);
-	if (w->srv->zones == NULL || v->opcode != CODEC_OPCODE_QUERY || v->qdcount != 1 ||
+	if (g->zones == NULL || v->opcode != CODEC_OPCODE_QUERY || v->qdcount != 1 ||
 	    v->qclass != CODEC_CLASS_IN)
-		return;
+		return false;
 	if (v->qtype != CODEC_TYPE_A && v->qtype != CODEC_TYPE_AAAA && v->qtype != CODEC_TYPE_ANY) {
 		for (unsigned i = 0; i < cfg->flatten.n_aname_types; i++)
 			aname_query |= v->qtype == cfg->flatten.aname_types[i];
 		if (!aname_query)
-			return;
+			return false;
 	}
 	/* The question name is at offset 12 and never compressed. */
-	if (flat_zones_find(w->srv->zones, qname, qlen, &idx, &apex) != 0)
-		return;
+	if (flat_zones_find(g->zones, qname, qlen, &idx, &apex) != 0)
+		return false;
 	t->flat_eligible = true;
 	t->zone_idx = (uint16_t)idx;
 	t->is_apex = apex;
 	if (aname_query)
-		return; /* BIND's own answer carries the record */
+		return false; /* BIND's own answer carries the record */
 
 	/* [alias] owner: the target is in the configuration. */
-	if (w->srv->alias_owners != NULL &&
-	    flat_zones_find(w->srv->alias_owners, qname, qlen, &idx, &apex) == 0 && apex) {
+	if (g->alias_owners != NULL && flat_zones_get(g->alias_owners, qname, qlen, &idx) == 0) {
 		const struct cfg_alias *al = &cfg->aliases[idx];
+		if (answer_direct(w, t, al->target.wire, al->target.wire_len, UINT32_MAX, 0))
+			return true;
 		t->fl = calloc(1, sizeof(*t->fl));
 		if (t->fl == NULL)
-			return;
+			return false;
 		memcpy(t->fl->target, al->target.wire, al->target.wire_len);
 		t->fl->target_len = al->target.wire_len;
 		t->fl->have_target = true;
 		t->fl->target_is_alias = true;
-		return;
+		return false;
 	}
 
 	/* ANAME presence: the cache, else a probe to BIND in parallel. */
@@ -1000,30 +1111,35 @@ void px__flat_query(struct px_worker *w, struct px_txn *t)
 		struct flat_cache_key key;
 		struct flat_cache_hit hit;
 		key_init(&key, qname, qlen, type, FLAT_KEY_PRESENCE);
-		int st = flat_cache_get(w->srv->cache, &key, px__now(w), &hit);
+		int st = flat_cache_get(g->cache, &key, px__now(w), &hit);
 		if (st == FLAT_CACHE_HIT_PREFETCH) {
 			/* Presence needs no refresh ahead: it is probed
 			 * again when it expires. */
-			flat_cache_abandon(w->srv->cache, &key);
+			flat_cache_abandon(g->cache, &key);
 			st = FLAT_CACHE_HIT;
 		}
 		if (st == FLAT_CACHE_HIT) {
 			if (!hit.value.presence.present)
 				continue;
+			if (t->fl == NULL &&
+			    answer_direct(w, t, hit.value.presence.target,
+			                  hit.value.presence.target_len, hit.ttl_left, type))
+				return true;
 			if (t->fl == NULL && (t->fl = calloc(1, sizeof(*t->fl))) == NULL)
-				return;
+				return false;
 			memcpy(t->fl->target, hit.value.presence.target,
 			       hit.value.presence.target_len);
 			t->fl->target_len = hit.value.presence.target_len;
 			t->fl->aname_ttl = hit.ttl_left;
 			t->fl->aname_type = type;
 			t->fl->have_target = true;
-			return;
+			return false;
 		}
 		if (t->fl == NULL && (t->fl = calloc(1, sizeof(*t->fl))) == NULL)
-			return;
+			return false;
 		probe_send(w, t, qname, qlen, type);
 	}
+	return false;
 }
 
 bool px__flat_answer(struct px_worker *w, struct px_txn *t, const uint8_t *msg, size_t len)
@@ -1066,7 +1182,7 @@ void px__flat_deadline(struct px_worker *w, struct px_txn *t)
 			char name[CODEC_MAX_NAME * 4 + 1];
 			codec_name_to_text(fl->target, fl->target_len, name, sizeof(name));
 			snprintf(why, sizeof(why), "resolving %.60s took longer than %llu ms", name,
-			         (unsigned long long)w->cfg->flatten.deadline_ms);
+			         (unsigned long long)t->g->cfg->flatten.deadline_ms);
 			lk->res.kind = FLAT_RES_FAIL;
 			lk->res.ede = CODEC_EDE_NO_REACHABLE_AUTHORITY;
 			snprintf(lk->res.why, sizeof(lk->res.why), "%s", why);
@@ -1126,14 +1242,14 @@ bool px__flat_notify(struct px_worker *w, const uint8_t *msg, size_t len,
 	size_t zidx;
 	bool apex;
 	/* Only for a zone apexd flattens in; any other NOTIFY is BIND's. */
-	if (zl < 0 || w->srv->zones == NULL ||
-	    flat_zones_find(w->srv->zones, zone, (size_t)zl, &zidx, &apex) != 0 || !apex)
+	if (zl < 0 || w->gen->zones == NULL ||
+	    flat_zones_find(w->gen->zones, zone, (size_t)zl, &zidx, &apex) != 0 || !apex)
 		return false;
-	ssize_t dropped = flat_cache_flush_suffix(w->srv->cache, zone, (size_t)zl);
+	ssize_t dropped = flat_cache_flush_suffix(w->gen->cache, zone, (size_t)zl);
 	PX_STAT_INC(&w->stats, notify_flushes);
 	char name[CODEC_MAX_NAME * 4 + 1];
 	codec_name_to_text(zone, (size_t)zl, name, sizeof(name));
-	px_log(CFG_LOG_INFO, BACKEND, "NOTIFY for %s from the backend: %zd cache entries flushed",
+	px_log(CFG_LOG_INFO, CACHE, "NOTIFY for %s from the backend: %zd cache entries flushed",
 	       name, dropped);
 	/* RFC 1996 4.7: the answer echoes the question with QR=1. */
 	ssize_t n = codec_build_error(msg, len, v, CODEC_RCODE_NOERROR, CODEC_EDE_NONE, NULL, out,
@@ -1148,11 +1264,34 @@ bool px__flat_notify(struct px_worker *w, const uint8_t *msg, size_t len,
 	return true;
 }
 
-/* --- server-wide state -------------------------------------------------- */
+/* --- per generation ---------------------------------------------------- */
 
-int px__flat_server_init(struct px_server *srv)
+/* The target cache, shared by the generations whose settings for it are
+ * the same: a reload that leaves them alone keeps every entry. */
+struct px_tcache {
+	atomic_uint refs;
+	struct flat_cache *c;
+	struct flat_cache_conf conf;
+};
+
+static void tcache_unref(struct px_tcache *tc)
 {
-	const struct cfg *cfg = srv->cfg;
+	if (tc != NULL && atomic_fetch_sub_explicit(&tc->refs, 1, memory_order_acq_rel) == 1) {
+		flat_cache_free(tc->c);
+		free(tc);
+	}
+}
+
+static bool cache_conf_equal(const struct flat_cache_conf *a, const struct flat_cache_conf *b)
+{
+	return a->max_bytes == b->max_bytes && a->shards == b->shards &&
+	       a->serve_stale_s == b->serve_stale_s && a->failure_ttl_s == b->failure_ttl_s &&
+	       a->pending_ms == b->pending_ms;
+}
+
+int px__flat_gen_init(struct px_server *srv, struct px_gen *g, const struct px_gen *prev)
+{
+	const struct cfg *cfg = g->cfg;
 	struct flat_cache_conf cc = {
 	        .max_bytes = (size_t)cfg->flatten.cache_size,
 	        .serve_stale_s = (uint32_t)cfg->flatten.serve_stale_s,
@@ -1164,9 +1303,29 @@ int px__flat_server_init(struct px_server *srv)
 	        .wake = cache_wake,
 	        .wake_arg = srv,
 	};
-	int rc = flat_cache_new(&srv->cache, &cc);
-	if (rc < 0)
-		return rc;
+	int rc;
+
+	if (prev != NULL && cache_conf_equal(&prev->tcache->conf, &cc)) {
+		atomic_fetch_add_explicit(&prev->tcache->refs, 1, memory_order_relaxed);
+		g->tcache = prev->tcache;
+	} else {
+		struct px_tcache *tc = calloc(1, sizeof(*tc));
+		if (tc == NULL)
+			return -ENOMEM;
+		rc = flat_cache_new(&tc->c, &cc);
+		if (rc < 0) {
+			free(tc);
+			return rc;
+		}
+		atomic_init(&tc->refs, 1);
+		tc->conf = cc;
+		g->tcache = tc;
+		if (prev != NULL)
+			px_log(CFG_LOG_INFO, CACHE,
+			       "reload: cache-size, serve-stale, failure-ttl or the chase "
+			       "timeouts changed: a new, empty target cache");
+	}
+	g->cache = g->tcache->c;
 	if (cfg->n_zones == 0)
 		return 0;
 
@@ -1180,25 +1339,85 @@ int px__flat_server_init(struct px_server *srv)
 		names[i] = cfg->zones[i].name.wire;
 		lens[i] = cfg->zones[i].name.wire_len;
 	}
-	rc = flat_zones_new(&srv->zones, names, lens, cfg->n_zones);
+	rc = flat_zones_new(&g->zones, names, lens, cfg->n_zones);
 	if (rc < 0 || cfg->n_aliases == 0)
 		goto out;
 	for (size_t i = 0; i < cfg->n_aliases; i++) {
 		names[i] = cfg->aliases[i].owner.wire;
 		lens[i] = cfg->aliases[i].owner.wire_len;
 	}
-	rc = flat_zones_new(&srv->alias_owners, names, lens, cfg->n_aliases);
+	rc = flat_zones_new(&g->alias_owners, names, lens, cfg->n_aliases);
 out:
 	free(names);
 	free(lens);
 	return rc;
 }
 
-void px__flat_server_deinit(struct px_server *srv)
+void px__flat_gen_deinit(struct px_gen *g)
 {
-	flat_cache_free(srv->cache);
-	flat_zones_free(srv->zones);
-	flat_zones_free(srv->alias_owners);
-	srv->cache = NULL;
-	srv->zones = srv->alias_owners = NULL;
+	tcache_unref(g->tcache);
+	flat_zones_free(g->zones);
+	flat_zones_free(g->alias_owners);
+	g->tcache = NULL;
+	g->cache = NULL;
+	g->zones = g->alias_owners = NULL;
+}
+
+void px__flat_gen_flush_removed(struct px_gen *g, const struct cfg *old)
+{
+	const struct cfg *nc = g->cfg;
+
+	/* A zone no longer configured: its presence facts must not outlive
+	 * it (targets inside it were asked of BIND as our own). */
+	for (size_t i = 0; i < old->n_zones; i++) {
+		bool kept = false;
+		for (size_t j = 0; j < nc->n_zones && !kept; j++)
+			kept = strcmp(old->zones[i].name.text, nc->zones[j].name.text) == 0;
+		if (!kept)
+			flat_cache_flush_suffix(g->cache, old->zones[i].name.wire,
+			                        old->zones[i].name.wire_len);
+	}
+	/* An alias removed or pointed elsewhere: what was learnt at its
+	 * owner goes (the target's addresses stay: they are facts about the
+	 * target, good for anyone else who points there). */
+	for (size_t i = 0; i < old->n_aliases; i++) {
+		const struct cfg_alias *a = &old->aliases[i];
+		bool same = false;
+		for (size_t j = 0; j < nc->n_aliases && !same; j++)
+			same = strcmp(a->owner.text, nc->aliases[j].owner.text) == 0 &&
+			       strcmp(a->target.text, nc->aliases[j].target.text) == 0;
+		if (same)
+			continue;
+		flat_cache_flush_suffix(g->cache, a->owner.wire, a->owner.wire_len);
+	}
+}
+
+void px__flat_chain_text(const struct px_txn *t, char *out, size_t size)
+{
+	const struct px_flat *fl = t->fl;
+	char owner[CODEC_MAX_NAME * 4 + 1], target[CODEC_MAX_NAME * 4 + 1];
+	unsigned hops = 0;
+	const uint8_t *tw = t->direct_target;
+	size_t tlen = t->direct_target_len;
+
+	if (fl != NULL) {
+		tw = fl->target;
+		tlen = fl->target_len;
+		for (unsigned i = 0; i < fl->n_lookups; i++)
+			if (fl->lk[i].res.hops > hops)
+				hops = fl->lk[i].res.hops;
+	} else {
+		hops = t->direct_hops;
+	}
+	if (tw == NULL || tlen == 0 || (t->flat_how & PX_FLAT_HOW_MASK) == PX_FLAT_NO ||
+	    (t->flat_how & PX_FLAT_HOW_MASK) == PX_FLAT_LOCAL ||
+	    codec_name_to_text(t->q + CODEC_HDR_LEN, t->qv.qname_len, owner, sizeof(owner)) < 0 ||
+	    codec_name_to_text(tw, tlen, target, sizeof(target)) < 0) {
+		snprintf(out, size, "-");
+		return;
+	}
+	if (hops > 0)
+		snprintf(out, size, "%s>%s+%u", owner, target, hops);
+	else
+		snprintf(out, size, "%s>%s", owner, target);
 }

@@ -62,11 +62,14 @@
  * up, and a new target fails at once (stale, siblings or SERVFAIL) rather
  * than pile up descriptors and memory. */
 #define PX_CHASE_MAX_INFLIGHT 1024
-/* apexd's own queries (chases, ANAME probes, SOA lookups) per worker at
- * once: each is one socket, so this bounds the descriptors they take. */
-#define PX_UP_MAX_INFLIGHT 4096
 /* Room for apexd's own replies: a question, an OPT and an EDE text. */
 #define PX_REPLY_MAX 1024
+/* Datagrams queued per worker and direction before a sendmmsg (udptx.c):
+ * more than one recvmmsg burst, so a burst's answers leave together. */
+#define PX_UDP_TX_MAX 64
+/* Bytes of queued datagrams per direction; one larger than a quarter of
+ * this is sent at once instead (big answers are rare and cost the copy). */
+#define PX_UDP_TX_ARENA (128 * 1024)
 
 struct px_worker;
 struct px_conn;
@@ -74,15 +77,59 @@ struct px_bconn;
 struct px_bsock;
 struct px_up;
 struct px_acache;
+struct px_rrl;
 struct px_flat;
 struct px_doh;
 struct tls_ctx;
 struct tls_stream;
 struct flat_cache;
 struct flat_zones;
+struct px_tcache;
+struct px_qlog_file;
+
+/* Reloads posted to a worker but not yet adopted, at most; one more
+ * SIGHUP while a worker is this far behind is refused (the worker is
+ * stuck, and every post holds a whole configuration). */
+#define PX_RELOAD_MAX_PENDING 16
+
+/** Per-worker use count of a generation, alone on its cache line so
+ *  workers never write to a line another one writes to. */
+struct px_gen_use {
+	_Alignas(64) unsigned n;
+};
+
+/**
+ * A configuration generation: one validated cfg and everything built
+ * from it that workers read while answering. Immutable once published.
+ * The main thread owns the current one (srv->gen) and posts a reference
+ * to each worker on reload; a worker adopts it at a loop-turn boundary
+ * (its async callback) and keeps the old one while its own queries and
+ * chases still use it: each px_txn and chase records the generation it
+ * started under (px__gen_hold), counted per worker without atomics in
+ * use[w->idx]. A worker holds one reference for its current generation
+ * and one for each older one with a non-zero use count; the last
+ * reference frees it (from whichever thread drops it).
+ */
+struct px_gen {
+	atomic_uint refs;
+	uint64_t id;                     /**< 1 at startup, +1 per applied reload */
+	struct cfg *cfg;                 /**< owned */
+	struct px_tcache *tcache;        /**< the target cache, shared by generations */
+	struct flat_cache *cache;        /**< tcache's cache */
+	struct flat_zones *zones;        /**< [zone] sections, by cfg->zones index */
+	struct flat_zones *alias_owners; /**< [alias] owners, by cfg->aliases index */
+	struct tls_ctx *tls_dot;         /**< [tls] with ALPN "dot", NULL without DoT */
+	struct tls_ctx *tls_doh;         /**< [tls] with ALPN "h2", NULL without DoH */
+	struct px_gen_use *use;          /**< n_workers entries */
+	unsigned n_use;
+};
 
 /** State every worker shares; set up by main before the threads start. */
 struct px_server {
+	/* The current generation and, for the main thread and the control
+	 * socket, its parts (workers read their own w->gen instead). All
+	 * change only on the main thread, in px__server_reload(). */
+	struct px_gen *gen;
 	const struct cfg *cfg;
 	struct flat_cache *cache;        /* targets and ANAME presence, all workers */
 	struct flat_zones *zones;        /* [zone] sections, by cfg->zones index */
@@ -92,6 +139,7 @@ struct px_server {
 	atomic_uint tcp_conns;           /**< client TCP connections, all workers */
 	atomic_bool stopping;            /**< SIGTERM/SIGINT seen */
 	atomic_uint acache_gen;          /**< bumped by a backend NOTIFY: flushes answer caches */
+	struct px_qlog_file *qlog;       /**< main's reference to the query log, NULL when off */
 	struct px_worker *workers;
 	unsigned n_workers;
 };
@@ -99,8 +147,12 @@ struct px_server {
 struct px_udp_listener {
 	uv_udp_t h; /* h.data == this */
 	struct px_worker *w;
-	const struct cfg_addr *addr;
-	uv_os_sock_t fd; /* bound by main, opened on the worker loop */
+	struct cfg_addr addr; /* a copy: the listener may outlive its cfg */
+	uv_os_sock_t fd;      /* bound by main, opened on the worker loop */
+	int sendfd;           /* the handle's socket, for sendmmsg (udptx.c) */
+	unsigned txns;        /* queries in flight that answer from this socket */
+	bool started;         /* h is initialised (closing it frees the listener) */
+	bool removed;         /* gone from the configuration: closes when txns end */
 };
 
 /* What runs over a client TCP connection. */
@@ -114,9 +166,21 @@ struct px_tcp_listener {
 	uv_tcp_t h;
 	struct px_worker *w;
 	enum px_conn_kind kind;
-	const struct cfg_addr *addr;
+	struct cfg_addr addr; /* a copy: the listener may outlive its cfg */
 	uv_os_sock_t fd;
 	uint64_t fd_limit; /* RLIMIT_NOFILE at start, 0 = unlimited */
+	bool started;
+};
+
+/** A reload for one worker: the generation and the sockets main bound
+ *  for listeners the new file adds. */
+struct px_reload_post {
+	struct px_gen *gen; /* a reference for the worker */
+	struct px_udp_listener **udp;
+	size_t n_udp;
+	struct px_tcp_listener **tcp;
+	size_t n_tcp;
+	struct px_reload_post *next;
 };
 
 enum px_origin {
@@ -129,6 +193,15 @@ struct px_txn {
 	uint32_t idx;
 	uint32_t gen;
 	bool busy;
+	bool qlogged;     /**< its query-log line is written */
+	uint8_t flat_how; /**< enum px_flat_how, for the query log */
+	/* An answer from the caches alone (flatten.c answer_direct): its
+	 * target, borrowed while the answer is written, for the query log. */
+	const uint8_t *direct_target;
+	uint8_t direct_target_len;
+	uint8_t direct_hops;
+	struct px_gen *g;       /**< the generation it started under (px__gen_hold) */
+	uint64_t qlog_start_ns; /**< uv_hrtime() at arrival, only with a query log */
 	enum px_origin origin;
 	bool via_tcp;   /**< currently waiting on a backend TCP connection */
 	bool xfr;       /**< AXFR/IXFR relayed message by message */
@@ -176,6 +249,7 @@ struct px_bsock {
 	struct px_worker *w;
 	unsigned idx;
 	unsigned inflight;
+	int sendfd;           /**< the handle's socket, for sendmmsg (udptx.c) */
 	uint32_t slot[65536]; /**< query ID -> txn index + 1; 0 = ID free here */
 };
 
@@ -225,6 +299,47 @@ struct px_conn {
 	struct px_rbuf out; /* TCP: frames; DoT: plaintext frames */
 	bool flush_queued;  /* on the worker's flush list (holds a ref) */
 	struct px_conn *flush_next;
+
+	/* The client's address for the query log, asked once. */
+	bool peer_known;
+	struct sockaddr_storage peer;
+};
+
+/* How an answer came to be, for the query log's flat= field. */
+enum px_flat_how {
+	PX_FLAT_NO = 0, /* BIND's answer relayed, or apexd's own error */
+	PX_FLAT_CNAME,  /* a CNAME chain chased and flattened */
+	PX_FLAT_ANAME,  /* an ANAME record's target chased */
+	PX_FLAT_ALIAS,  /* an [alias] entry's target chased */
+	PX_FLAT_LOCAL,  /* BIND's own in-zone chain rewritten */
+	PX_FLAT_HOW_MASK = 0x0f,
+	PX_FLAT_STALE = 0x10,   /* flag: a stale value served (EDE 3) */
+	PX_FLAT_SIBLING = 0x20, /* flag: chase failed, BIND's sibling addresses relayed */
+	PX_FLAT_FAILED = 0x40,  /* flag: chase failed, SERVFAIL */
+};
+
+/** A datagram waiting for the worker's next sendmmsg. */
+struct px_udp_tx_ent {
+	int fd;
+	void *owner; /* struct px_udp_listener (client queue) or px_bsock */
+	uint32_t off, len;
+	uint16_t id;    /* backend: the ID on the wire, to find the txn on failure */
+	socklen_t alen; /* 0: connected socket */
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+	} peer;
+};
+
+/** Datagrams of one direction queued during a loop turn (udptx.c). */
+struct px_udp_tx {
+	unsigned n;
+	size_t used;
+	struct px_udp_tx_ent ent[PX_UDP_TX_MAX];
+	struct mmsghdr mm[PX_UDP_TX_MAX];
+	struct iovec iov[PX_UDP_TX_MAX];
+	uint8_t arena[PX_UDP_TX_ARENA];
 };
 
 struct px_worker {
@@ -238,10 +353,29 @@ struct px_worker {
 	bool draining;
 	bool closed;
 
-	struct px_udp_listener *udp;
-	size_t n_udp;
-	struct px_tcp_listener *tcp;
-	size_t n_tcp;
+	/* Listeners, allocated one by one: a reload adds and removes them. */
+	struct px_udp_listener **udp;
+	size_t n_udp, cap_udp;
+	struct px_tcp_listener **tcp;
+	size_t n_tcp, cap_tcp;
+
+	/* The generation new queries start under (one reference), and
+	 * reloads posted by main under post_mu, oldest first. */
+	struct px_gen *gen;
+	struct px_reload_post *reload_head, *reload_tail;
+	unsigned reloads_pending; /* posted, not adopted; under post_mu */
+
+	/* Query log: on while qlog is set; lines wait in qlog_buf until the
+	 * end of the loop turn. qlog_next (NULL: off) is posted by main
+	 * under post_mu, with a reference, and adopted in the async callback. */
+	bool qlog_on;
+	struct px_qlog_file *qlog;
+	struct px_qlog_file *qlog_next;
+	bool qlog_posted;
+	char *qlog_buf;
+	size_t qlog_len;
+	uint64_t qlog_sec; /* the second qlog_stamp holds */
+	char qlog_stamp[24];
 
 	/* Backend. */
 	struct px_bsock *bsock[PX_BACKEND_MAX_SOCKS];
@@ -260,20 +394,18 @@ struct px_worker {
 	uv_check_t flush_check;     /* after poll: answers from I/O callbacks */
 	uv_prepare_t flush_prepare; /* before poll: answers from timers (deadlines) */
 	struct px_acache *acache;   /* [cache] answers = yes */
+	struct px_rrl *rrl;         /* [limits] responses-per-second > 0, else NULL */
 	struct px_up *ups;          /* apexd's own queries in flight (upstream.c) */
-	unsigned n_ups;             /* their number, at most PX_UP_MAX_INFLIGHT */
+	unsigned n_ups;             /* how many: at most PX_UP_MAX_INFLIGHT */
 	unsigned n_chases;          /* chases in flight, at most PX_CHASE_MAX_INFLIGHT */
 
-	uint8_t *udp_rx; /* PX_UDP_RX_CHUNKS * PX_UDP_DGRAM_MAX: recvmmsg of the
-	                  * listeners and the backend sockets alike */
-	uint8_t *up_rx;  /* PX_UDP_DGRAM_MAX, answers to apexd's own queries */
-	uint8_t *ac_out; /* CODEC_MAX_MSG, an answer from the answer cache */
-
-	/* TLS contexts this worker accepts with (own references); a reload
-	 * posts new ones under post_mu and the worker swaps them itself. */
-	struct tls_ctx *tls_dot, *tls_doh;
-	struct tls_ctx *new_tls_dot, *new_tls_doh;
-	bool tls_posted;
+	uint8_t *udp_rx;              /* PX_UDP_RX_CHUNKS * PX_UDP_DGRAM_MAX: recvmmsg of the
+	                               * listeners and the backend sockets alike */
+	uint8_t *up_rx;               /* PX_UDP_DGRAM_MAX, answers to apexd's own queries */
+	uint8_t *ac_out;              /* CODEC_MAX_MSG, an answer from the answer cache */
+	struct px_udp_tx *tx_client;  /* answers to UDP clients (udptx.c) */
+	struct px_udp_tx *tx_backend; /* queries to the backend over UDP */
+	bool tx_flushing;
 
 	/* Wake-ups from other workers (coalesced chases), see flatten.c. */
 	uv_mutex_t post_mu;
@@ -286,10 +418,14 @@ struct px_worker {
 };
 
 /* worker.c */
-/* Hands the worker new TLS contexts (references taken for it); from any
- * thread. NULL keeps the current one. */
-void px__worker_post_tls(struct px_worker *w, struct tls_ctx *dot, struct tls_ctx *doh);
 int px__worker_init(struct px_worker *w, struct px_server *srv, unsigned idx);
+/* Hands the worker a reload (main thread); the worker adopts it in its
+ * async callback. Takes ownership of p. */
+void px__worker_post_reload(struct px_worker *w, struct px_reload_post *p);
+/* Appends a listener bound by main (before the worker starts, or from
+ * the worker itself on reload). -ENOMEM leaves l with the caller. */
+int px__worker_add_udp(struct px_worker *w, struct px_udp_listener *l);
+int px__worker_add_tcp(struct px_worker *w, struct px_tcp_listener *l);
 void px__worker_deinit(struct px_worker *w);
 int px__worker_start(struct px_worker *w);
 void px__worker_maybe_finish(struct px_worker *w);
@@ -313,11 +449,46 @@ void px__txn_fail(struct px_worker *w, struct px_txn *t, uint16_t ede, const cha
 /* Ends t (answer already sent) and frees it. */
 void px__txn_done(struct px_worker *w, struct px_txn *t);
 
+/* reload.c: generations and reload (main thread unless said otherwise). */
+/* Is a listener of this kind at address a in cfg (any thread)? */
+bool px__listen_has(const struct cfg *cfg, bool udp, enum px_conn_kind kind,
+                    const struct cfg_addr *a);
+/* Builds the first generation from cfg (owned by it from then on). */
+int px__gen_first(struct px_server *srv, struct cfg *cfg);
+void px__gen_ref(struct px_gen *g);
+/* Any thread; the last reference frees the generation. NULL is fine. */
+void px__gen_unref(struct px_gen *g);
+/* Worker thread: g (w->gen, or one a query of w already holds), counted
+ * as used by a query or chase of w until px__gen_release. */
+struct px_gen *px__gen_hold(struct px_worker *w, struct px_gen *g);
+void px__gen_release(struct px_worker *w, struct px_gen *g);
+/* Worker thread: makes g (a reference for w) the worker's current one. */
+void px__gen_adopt(struct px_worker *w, struct px_gen *g);
+/**
+ * Re-reads the configuration file and applies it: zones, aliases,
+ * resolvers, flattening and cache settings, TTL bounds, log level,
+ * certificates, the query log, listeners added or removed. Queries in
+ * flight finish under the configuration they started with. A file that
+ * does not load or validate, a [tls] that does not load or an address
+ * that cannot be bound keeps the running configuration and logs every
+ * error. [server] threads and [backend] address are not applied (a
+ * restart is needed): each such change is logged.
+ * Main thread only (SIGHUP, the control socket).
+ * @return 0 or -1; msg gets one line saying what happened (NUL-terminated).
+ */
+int px__server_reload(struct px_server *srv, char *msg, size_t msglen);
+
 /* flatten.c */
-int px__flat_server_init(struct px_server *srv);
-void px__flat_server_deinit(struct px_server *srv);
-/* After the txn is set up: decides eligibility, may start ANAME probes. */
-void px__flat_query(struct px_worker *w, struct px_txn *t);
+/* Builds g's zones, aliases and target cache from g->cfg; the cache of
+ * prev (may be NULL) is shared when its settings did not change. */
+int px__flat_gen_init(struct px_server *srv, struct px_gen *g, const struct px_gen *prev);
+void px__flat_gen_deinit(struct px_gen *g);
+/* Drops from g's cache what names below removed zones and aliases owned. */
+void px__flat_gen_flush_removed(struct px_gen *g, const struct cfg *old);
+/* After the txn is set up: decides eligibility, may start ANAME probes.
+ * True when the caches answered t and ended it (do not touch t then);
+ * false when it goes to the backend. */
+bool px__flat_query(struct px_worker *w, struct px_txn *t);
 /* BIND's answer for an eligible txn: true when flattening took the txn
  * over (it will answer), false to relay the answer as usual. */
 bool px__flat_answer(struct px_worker *w, struct px_txn *t, const uint8_t *msg, size_t len);
@@ -326,6 +497,9 @@ bool px__flat_answer(struct px_worker *w, struct px_txn *t, const uint8_t *msg, 
 bool px__flat_active(const struct px_txn *t);
 /* The txn's deadline passed while flattening: answer with the fallback. */
 void px__flat_deadline(struct px_worker *w, struct px_txn *t);
+/* The query log's chain= field for t: "OWNER>TARGET", "+N" when N more
+ * CNAMEs were followed past TARGET, or "-". */
+void px__flat_chain_text(const struct px_txn *t, char *out, size_t size);
 /* Frees the txn's flattening state (from px__txn_free). */
 void px__flat_free(struct px_txn *t);
 /* Runs wake-ups posted to this worker (from its async handle). */
@@ -338,14 +512,40 @@ bool px__flat_notify(struct px_worker *w, const uint8_t *msg, size_t len,
 
 /* udp.c */
 int px__udp_start(struct px_udp_listener *l, struct px_worker *w);
+/* Stops reading a listener removed by a reload; it closes (and is freed)
+ * once its queries are answered. */
+void px__udp_remove(struct px_udp_listener *l);
+/* A query that answered from l ended. */
+void px__udp_release(struct px_udp_listener *l);
+/* Frees a listener that never started (its fd too). */
+void px__udp_discard(struct px_udp_listener *l);
+/* Closes a removed listener once nothing needs it any more. */
+void px__udp_maybe_close(struct px_udp_listener *l);
+
+/* udptx.c */
+/* Queues an answer to a UDP client for the worker's next sendmmsg; a
+ * failure is counted (udp_send_errors), never reported back. */
 void px__udp_send(struct px_udp_listener *l, const struct sockaddr *peer, const uint8_t *msg,
                   size_t len);
+/* Queues a query (its wire ID is id) to the backend on s. A send that
+ * fails at the flush fails the txn waiting on s + id. Returns 0 or a
+ * libuv error for a send made at once (a message too big to queue). */
+int px__udp_tx_backend(struct px_bsock *s, uint16_t id, const uint8_t *msg, size_t len);
+/* Sends everything queued: from the worker's check and prepare phases. */
+void px__udp_tx_flush(struct px_worker *w);
+bool px__udp_tx_pending(const struct px_worker *w);
+/* Sends l's queued answers at once and drops them from the queue: l is
+ * about to close (a listener removed by a reload). */
+void px__udp_tx_forget_listener(struct px_udp_listener *l);
 
 /* tcp.c */
 /* Hands libuv the free tail of in, compacting and growing it to hold one
  * whole frame; buf->len == 0 when out of memory. */
 void px__rbuf_alloc(struct px_rbuf *in, uv_buf_t *buf);
 int px__tcp_start(struct px_tcp_listener *l, struct px_worker *w);
+/* Closes and frees a listener (removed by a reload, or at shutdown). */
+void px__tcp_remove(struct px_tcp_listener *l);
+void px__tcp_discard(struct px_tcp_listener *l);
 void px__conn_send(struct px_conn *c, const uint8_t *msg, size_t len);
 void px__conn_query_done(struct px_conn *c);
 void px__conn_unref(struct px_conn *c);
@@ -383,6 +583,13 @@ int px__sock_bind(const struct cfg_addr *a, int type, uv_os_sock_t *out);
  * when anyone, another apexd included, already holds the address, which
  * SO_REUSEPORT alone would silently share. */
 int px__sock_probe(const struct cfg_addr *a, int type);
+
+/* priv.c: becomes [server] user (root only; a no-op when unset or when
+ * already that user). 0, or a negative errno after logging why. */
+int px__priv_drop(const struct cfg *cfg);
+/* priv.c: raises the soft open-files limit to the hard one, and warns
+ * when that is below what the configuration may need. */
+void px__fd_limit(const struct cfg *cfg);
 
 /* Is the address the backend's (any port)? flatten.c */
 bool px__from_backend(const struct px_worker *w, const struct sockaddr *peer);

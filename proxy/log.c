@@ -1,3 +1,4 @@
+/* proxy/log.c - log lines to stderr, levels, groups and rate limits. */
 #include "proxy/internal.h"
 #include "proxy/log.h"
 
@@ -10,11 +11,17 @@
 atomic_int px_log_level = CFG_LOG_INFO;
 
 static const char *const group_names[] = {
-        [PX_LOG_MAIN] = "main", [PX_LOG_CFG] = "config",      [PX_LOG_UDP] = "udp",
-        [PX_LOG_TCP] = "tcp",   [PX_LOG_BACKEND] = "backend", [PX_LOG_XFR] = "xfr",
+        [PX_LOG_MAIN] = "main",       [PX_LOG_CFG] = "config",  [PX_LOG_UDP] = "udp",
+        [PX_LOG_TCP] = "tcp",         [PX_LOG_TLS] = "tls",     [PX_LOG_DOH] = "doh",
+        [PX_LOG_BACKEND] = "backend", [PX_LOG_CHASE] = "chase", [PX_LOG_CACHE] = "cache",
+        [PX_LOG_XFR] = "xfr",         [PX_LOG_CTL] = "ctl",
 };
 
-void px__log_write(enum cfg_log_level level, enum px_log_group group, const char *fmt, ...)
+static void log_vwrite(enum cfg_log_level level, enum px_log_group group, unsigned held,
+                       const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
+
+static void log_vwrite(enum cfg_log_level level, enum px_log_group group, unsigned held,
+                       const char *fmt, va_list ap)
 {
 	char line[4096]; /* the stats line is long */
 	struct timespec ts;
@@ -27,19 +34,59 @@ void px__log_write(enum cfg_log_level level, enum px_log_group group, const char
 	n += (size_t)snprintf(line + n, sizeof(line) - n,
 	                      ".%03ldZ apexd[%d] %s %s: ", ts.tv_nsec / 1000000, (int)getpid(),
 	                      cfg_log_level_name(level), group_names[group]);
-	va_list ap;
-	va_start(ap, fmt);
 	int m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
-	va_end(ap);
 	if (m < 0)
 		m = 0;
 	n += (size_t)m;
 	if (n > sizeof(line) - 2)
 		n = sizeof(line) - 2;
+	if (held > 0) {
+		m = snprintf(line + n, sizeof(line) - n - 1, " (%u similar message%s suppressed)",
+		             held, held == 1 ? "" : "s");
+		if (m > 0)
+			n += (size_t)m;
+		if (n > sizeof(line) - 2)
+			n = sizeof(line) - 2;
+	}
 	line[n++] = '\n';
 	/* One write per line: stderr lines from several threads stay whole. */
 	ssize_t w = write(STDERR_FILENO, line, n);
 	(void)w;
+}
+
+void px__log_write(enum cfg_log_level level, enum px_log_group group, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_vwrite(level, group, 0, fmt, ap);
+	va_end(ap);
+}
+
+void px__log_write_rl(enum cfg_log_level level, enum px_log_group group, unsigned held,
+                      const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_vwrite(level, group, held, fmt, ap);
+	va_end(ap);
+}
+
+bool px__ratelimit(struct px_ratelimit *rl, unsigned *held)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	uint64_t now = (uint64_t)ts.tv_sec + 1; /* 0 means "never" in a fresh limiter */
+	uint64_t sec = atomic_load_explicit(&rl->sec, memory_order_relaxed);
+
+	if (sec != now && atomic_compare_exchange_strong_explicit(
+	                          &rl->sec, &sec, now, memory_order_relaxed, memory_order_relaxed))
+		atomic_store_explicit(&rl->n, 0, memory_order_relaxed);
+	if (atomic_fetch_add_explicit(&rl->n, 1, memory_order_relaxed) >= PX_LOG_RL_BURST) {
+		atomic_fetch_add_explicit(&rl->suppressed, 1, memory_order_relaxed);
+		return false;
+	}
+	*held = atomic_exchange_explicit(&rl->suppressed, 0, memory_order_relaxed);
+	return true;
 }
 
 bool px_log_ratelimit(_Atomic uint64_t *last_sec)

@@ -2,7 +2,8 @@
  *
  * The main thread loads the configuration, binds every listening socket
  * (one per worker and address, SO_REUSEPORT), starts the workers, then
- * runs a small loop of its own that only waits for signals.
+ * runs a small loop of its own that only waits for signals: SIGHUP
+ * reloads the configuration (reload.c), SIGUSR1 reopens the query log.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -12,12 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "proxy/internal.h"
+#include "proxy/qlog.h"
 #include "tls/ctx.h"
 
 static struct px_server srv;
-static uv_signal_t sig_term, sig_int, sig_hup;
+static uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
 
 static void usage(FILE *f)
 {
@@ -39,70 +42,44 @@ static void on_stop_signal(uv_signal_t *h, int signum)
 	uv_close((uv_handle_t *)&sig_term, NULL);
 	uv_close((uv_handle_t *)&sig_int, NULL);
 	uv_close((uv_handle_t *)&sig_hup, NULL);
+	uv_close((uv_handle_t *)&sig_usr1, NULL);
 }
 
-/* A server context from [tls], with the ALPN of a DoH ("h2") or DoT
- * ("dot") port, so a client speaks what the port serves. */
-static int tls_ctx_from_cfg(const struct cfg *cfg, bool doh, const struct tls_ctx *tickets_from,
-                            struct tls_ctx **out, char *err, size_t errlen)
-{
-	struct tls_ctx_opts o = {
-	        .cert_file = cfg->tls.certificate,
-	        .key_file = cfg->tls.private_key,
-	        .min_version = (int)cfg->tls.min_version,
-	        .alpn = doh ? "h2" : "dot",
-	        .ocsp_file = cfg->tls.ocsp_response,
-	        .tickets_from = tickets_from,
-	};
-	return tls_ctx_new(out, &o, err, errlen);
-}
-
-/* SIGHUP re-reads the certificate and key (renewals land without a
- * restart). A pair that does not load keeps the old one. */
-static void reload_tls(void)
-{
-	const struct cfg *cfg = srv.cfg;
-	char err[512];
-	struct tls_ctx *fresh[2] = {NULL, NULL};
-	struct tls_ctx *old[2] = {srv.tls_dot, srv.tls_doh};
-
-	if (old[0] == NULL && old[1] == NULL)
-		return;
-	for (int i = 0; i < 2; i++) {
-		if (old[i] == NULL)
-			continue;
-		/* Tickets issued before the reload still resume. */
-		if (tls_ctx_from_cfg(cfg, i == 1, old[i], &fresh[i], err, sizeof(err)) < 0) {
-			px_log(CFG_LOG_ERROR, MAIN, "SIGHUP: keeping the current certificate: %s",
-			       err);
-			tls_ctx_unref(fresh[0]);
-			return;
-		}
-	}
-	for (unsigned i = 0; i < srv.n_workers; i++)
-		px__worker_post_tls(&srv.workers[i], fresh[0], fresh[1]);
-	for (int i = 0; i < 2; i++) {
-		if (fresh[i] == NULL)
-			continue;
-		tls_ctx_unref(old[i]);
-		if (i == 0)
-			srv.tls_dot = fresh[0];
-		else
-			srv.tls_doh = fresh[1];
-	}
-	px_log(CFG_LOG_INFO, MAIN, "SIGHUP: certificate, key%s reloaded from %s",
-	       cfg->tls.ocsp_response[0] ? " and OCSP response" : "", cfg->tls.certificate);
-}
-
+/* SIGHUP: the whole file again (px__server_reload logs what it did). */
 static void on_hup(uv_signal_t *h, int signum)
 {
+	char msg[512];
+
 	(void)h;
 	(void)signum;
-	reload_tls();
-	px_log(CFG_LOG_WARNING, MAIN,
-	       "SIGHUP: only certificates are reloaded by this version; other changes "
-	       "to %s need a restart",
-	       srv.cfg->path);
+	px_log(CFG_LOG_INFO, MAIN, "SIGHUP: reloading %s", srv.cfg->path);
+	(void)px__server_reload(&srv, msg, sizeof(msg));
+}
+
+/* SIGUSR1: logrotate moved the query log away; open the path again. */
+static void on_usr1(uv_signal_t *h, int signum)
+{
+	struct px_qlog_file *f;
+	const char *path = srv.cfg->server.query_log;
+
+	(void)h;
+	(void)signum;
+	if (path[0] == '\0') {
+		px_log(CFG_LOG_INFO, MAIN, "SIGUSR1: no query log configured, nothing to reopen");
+		return;
+	}
+	int rc = px__qlog_open(path, &f);
+	if (rc < 0) {
+		px_log(CFG_LOG_ERROR, MAIN,
+		       "SIGUSR1: cannot reopen the query log %s: %s; "
+		       "still writing to the old file",
+		       path, strerror(-rc));
+		return;
+	}
+	px__qlog_file_unref(srv.qlog);
+	srv.qlog = f;
+	px__qlog_post(&srv, f);
+	px_log(CFG_LOG_INFO, MAIN, "SIGUSR1: query log %s reopened", path);
 }
 
 static void log_stats(void)
@@ -140,26 +117,6 @@ static const struct cfg_addr_list *tcp_kind_list(const struct cfg *cfg, size_t k
 	return (const struct cfg_addr_list *)((const char *)cfg + tcp_kinds[k].off);
 }
 
-/* One context per TLS listener kind: the ALPN decides what a client may
- * speak (RFC 7858 "dot", RFC 8484 over "h2" only). */
-static int tls_setup(const struct cfg *cfg)
-{
-	char err[512];
-
-	for (int doh = 0; doh < 2; doh++) {
-		const struct cfg_addr_list *l = doh ? &cfg->listen.doh : &cfg->listen.dot;
-		if (l->n == 0)
-			continue;
-		int rc = tls_ctx_from_cfg(cfg, doh, NULL, doh ? &srv.tls_doh : &srv.tls_dot, err,
-		                          sizeof(err));
-		if (rc < 0) {
-			px_log(CFG_LOG_ERROR, MAIN, "[tls] in %s: %s", cfg->path, err);
-			return rc;
-		}
-	}
-	return 0;
-}
-
 /* Binds one socket per worker for each listen address. */
 static int bind_all(const struct cfg *cfg)
 {
@@ -185,65 +142,74 @@ static int bind_all(const struct cfg *cfg)
 			return rc;
 		}
 	}
+	(void)n_tcp;
 	for (unsigned wi = 0; wi < srv.n_workers; wi++) {
 		struct px_worker *w = &srv.workers[wi];
-		w->udp = calloc(cfg->listen.udp.n + 1, sizeof(*w->udp));
-		w->tcp = calloc(n_tcp + 1, sizeof(*w->tcp));
-		if (w->udp == NULL || w->tcp == NULL)
-			return -ENOMEM;
 		for (size_t i = 0; i < cfg->listen.udp.n; i++) {
-			struct px_udp_listener *l = &w->udp[w->n_udp];
-			l->addr = &cfg->listen.udp.v[i];
-			int rc = px__sock_bind(l->addr, SOCK_DGRAM, &l->fd);
+			struct px_udp_listener *l = calloc(1, sizeof(*l));
+			if (l == NULL)
+				return -ENOMEM;
+			l->addr = cfg->listen.udp.v[i];
+			int rc = px__sock_bind(&l->addr, SOCK_DGRAM, &l->fd);
+			if (rc == 0 && (rc = px__worker_add_udp(w, l)) < 0)
+				close(l->fd);
 			if (rc < 0) {
 				px_log(CFG_LOG_ERROR, MAIN, "cannot listen on udp %s: %s",
-				       l->addr->text, strerror(-rc));
+				       l->addr.text, strerror(-rc));
+				free(l);
 				return rc;
 			}
-			w->n_udp++;
 		}
 		for (size_t k = 0; k < sizeof(tcp_kinds) / sizeof(tcp_kinds[0]); k++) {
 			const struct cfg_addr_list *al = tcp_kind_list(cfg, k);
 			for (size_t i = 0; i < al->n; i++) {
-				struct px_tcp_listener *l = &w->tcp[w->n_tcp];
-				l->addr = &al->v[i];
+				struct px_tcp_listener *l = calloc(1, sizeof(*l));
+				if (l == NULL)
+					return -ENOMEM;
+				l->addr = al->v[i];
 				l->kind = tcp_kinds[k].kind;
-				int rc = px__sock_bind(l->addr, SOCK_STREAM, &l->fd);
+				int rc = px__sock_bind(&l->addr, SOCK_STREAM, &l->fd);
+				if (rc == 0 && (rc = px__worker_add_tcp(w, l)) < 0)
+					close(l->fd);
 				if (rc < 0) {
 					px_log(CFG_LOG_ERROR, MAIN, "cannot listen on %s %s: %s",
-					       tcp_kinds[k].name, l->addr->text, strerror(-rc));
+					       tcp_kinds[k].name, l->addr.text, strerror(-rc));
+					free(l);
 					return rc;
 				}
-				w->n_tcp++;
 			}
 		}
 	}
 	return 0;
 }
 
-static int run(const struct cfg *cfg)
+static int run(struct cfg *ncfg)
 {
 	uv_loop_t *loop = uv_default_loop();
 	int rc = 0;
 	unsigned started = 0;
 
-	srv.cfg = cfg;
-	rc = px__flat_server_init(&srv);
-	if (rc < 0) {
-		px_log(CFG_LOG_ERROR, MAIN, "cannot set up flattening: %s", strerror(-rc));
-		px__flat_server_deinit(&srv);
+	srv.n_workers = ncfg->server.threads;
+	/* From here on the first generation owns the cfg. */
+	rc = px__gen_first(&srv, ncfg);
+	if (rc < 0)
 		return 1;
+	const struct cfg *cfg = srv.cfg;
+	if (cfg->server.query_log[0] != '\0') {
+		rc = px__qlog_open(cfg->server.query_log, &srv.qlog);
+		if (rc < 0) {
+			px_log(CFG_LOG_ERROR, MAIN, "[server] query-log %s: cannot open: %s",
+			       cfg->server.query_log, strerror(-rc));
+			px__gen_unref(srv.gen);
+			return 1;
+		}
 	}
-	rc = tls_setup(cfg);
-	if (rc < 0) {
-		px__flat_server_deinit(&srv);
-		tls_ctx_unref(srv.tls_dot);
-		return 1;
-	}
-	srv.n_workers = cfg->server.threads;
 	srv.workers = calloc(srv.n_workers, sizeof(*srv.workers));
-	if (srv.workers == NULL)
+	if (srv.workers == NULL) {
+		px__qlog_file_unref(srv.qlog);
+		px__gen_unref(srv.gen);
 		return 1;
+	}
 	for (unsigned i = 0; i < srv.n_workers; i++) {
 		rc = px__worker_init(&srv.workers[i], &srv, i);
 		if (rc < 0) {
@@ -251,24 +217,26 @@ static int run(const struct cfg *cfg)
 			goto out;
 		}
 	}
+	px__fd_limit(cfg);
 	rc = bind_all(cfg);
 	if (rc < 0)
 		goto out;
-	for (unsigned i = 0; i < srv.n_workers; i++) {
-		if (srv.tls_dot != NULL)
-			tls_ctx_ref(srv.tls_dot);
-		if (srv.tls_doh != NULL)
-			tls_ctx_ref(srv.tls_doh);
-		srv.workers[i].tls_dot = srv.tls_dot;
-		srv.workers[i].tls_doh = srv.tls_doh;
-	}
+	/* Every socket is bound and every key read: root is no longer
+	 * needed, and no worker thread has started yet. */
+	rc = px__priv_drop(cfg);
+	if (rc < 0)
+		goto out;
+	if (srv.qlog != NULL)
+		px__qlog_post(&srv, srv.qlog);
 
 	uv_signal_init(loop, &sig_term);
 	uv_signal_init(loop, &sig_int);
 	uv_signal_init(loop, &sig_hup);
+	uv_signal_init(loop, &sig_usr1);
 	uv_signal_start(&sig_term, on_stop_signal, SIGTERM);
 	uv_signal_start(&sig_int, on_stop_signal, SIGINT);
 	uv_signal_start(&sig_hup, on_hup, SIGHUP);
+	uv_signal_start(&sig_usr1, on_usr1, SIGUSR1);
 
 	for (; started < srv.n_workers; started++) {
 		rc = px__worker_start(&srv.workers[started]);
@@ -281,6 +249,7 @@ static int run(const struct cfg *cfg)
 			uv_close((uv_handle_t *)&sig_term, NULL);
 			uv_close((uv_handle_t *)&sig_int, NULL);
 			uv_close((uv_handle_t *)&sig_hup, NULL);
+			uv_close((uv_handle_t *)&sig_usr1, NULL);
 			break;
 		}
 	}
@@ -309,9 +278,8 @@ out:
 	for (unsigned i = 0; i < srv.n_workers; i++)
 		px__worker_deinit(&srv.workers[i]);
 	free(srv.workers);
-	px__flat_server_deinit(&srv);
-	tls_ctx_unref(srv.tls_dot);
-	tls_ctx_unref(srv.tls_doh);
+	px__qlog_file_unref(srv.qlog);
+	px__gen_unref(srv.gen);
 	return rc < 0 ? 1 : 0;
 }
 
@@ -371,7 +339,6 @@ int main(int argc, char **argv)
 	}
 	atomic_store(&px_log_level, (int)cfg->server.log_level);
 	signal(SIGPIPE, SIG_IGN);
-	rc = run(cfg);
-	cfg_free(cfg);
-	return rc;
+	/* run() owns cfg from here (its first generation frees it). */
+	return run(cfg);
 }

@@ -16,12 +16,18 @@
 #include "flatten/rewrite.h"
 #include "proxy/anscache.h"
 #include "proxy/internal.h"
+#include "proxy/rrl.h"
+#include "proxy/qlog.h"
 
+/* An answer written without a txn; q is the client's message and qv its
+ * scan (NULL when it did not scan), for the query log. */
 static void reply_direct(struct px_worker *w, const uint8_t *msg, size_t len, enum px_origin origin,
                          struct px_udp_listener *ul, const struct sockaddr *peer,
-                         struct px_conn *conn)
+                         struct px_conn *conn, const uint8_t *q, size_t qlen,
+                         const struct codec_view *qv)
 {
-	(void)w;
+	if (w->qlog_on)
+		px__qlog_direct(w, origin == PX_ORIGIN_UDP, peer, conn, q, qlen, qv, msg, len);
 	if (origin == PX_ORIGIN_UDP)
 		px__udp_send(ul, peer, msg, len);
 	else
@@ -51,12 +57,30 @@ void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum 
 		PX_STAT_INC(&w->stats, malformed_dropped);
 		return;
 	}
+	/* [limits]: decided before anything else is spent on the query, so
+	 * a limited one costs neither BIND nor a chase. */
+	if (origin == PX_ORIGIN_UDP && w->rrl != NULL) {
+		enum px_rrl_verdict rv = px__rrl_check(w->rrl, peer, px__now(w));
+		if (rv == PX_RRL_DROP) {
+			PX_STAT_INC(&w->stats, rrl_dropped);
+			return;
+		}
+		if (rv == PX_RRL_SLIP) {
+			n = px__rrl_slip_reply(msg, len, codec_scan(msg, len, &v) == 0 ? &v : NULL,
+			                       out, sizeof(out));
+			if (n > 0) {
+				PX_STAT_INC(&w->stats, rrl_slipped);
+				px__udp_send(ul, peer, out, (size_t)n);
+			}
+			return;
+		}
+	}
 	if (codec_scan(msg, len, &v) < 0) {
 		n = codec_build_error(msg, len, NULL, CODEC_RCODE_FORMERR, CODEC_EDE_NONE, NULL,
 		                      out, sizeof(out));
 		if (n > 0) {
 			PX_STAT_INC(&w->stats, formerr_sent);
-			reply_direct(w, out, (size_t)n, origin, ul, peer, conn);
+			reply_direct(w, out, (size_t)n, origin, ul, peer, conn, msg, len, NULL);
 		}
 		return;
 	}
@@ -77,7 +101,7 @@ void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum 
 		n = px__acache_get(w->acache, msg, &v, px__now(w), gen, max, w->ac_out);
 		if (n > 0) {
 			PX_STAT_INC(&w->stats, answers_cached);
-			reply_direct(w, w->ac_out, (size_t)n, origin, ul, peer, conn);
+			reply_direct(w, w->ac_out, (size_t)n, origin, ul, peer, conn, msg, len, &v);
 			return;
 		}
 	}
@@ -92,12 +116,15 @@ void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum 
 		                      "apexd is overloaded: no transaction slot free", out,
 		                      sizeof(out));
 		if (n > 0)
-			reply_direct(w, out, (size_t)n, origin, ul, peer, conn);
+			reply_direct(w, out, (size_t)n, origin, ul, peer, conn, msg, len, &v);
 		return;
 	}
 	t->origin = origin;
+	if (w->qlog_on)
+		t->qlog_start_ns = uv_hrtime();
 	if (origin == PX_ORIGIN_UDP) {
 		t->ul = ul;
+		ul->txns++; /* a removed listener stays open for this answer */
 		memcpy(&t->peer, peer,
 		       peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 		                                   : sizeof(struct sockaddr_in));
@@ -109,8 +136,11 @@ void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum 
 	}
 
 	px__txn_arm(w, t, w->cfg->backend.timeout_ms);
-	/* ANAME probes go out before the query so their answers come first. */
-	px__flat_query(w, t);
+	/* ANAME probes go out before the query so their answers come first.
+	 * A known ANAME or [alias] owner whose target is cached is answered
+	 * right here, without BIND. */
+	if (px__flat_query(w, t))
+		return;
 	size_t ka_off;
 	uint16_t ka_len;
 	int rc;
@@ -141,6 +171,7 @@ void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum 
 		char why[160];
 		snprintf(why, sizeof(why), "cannot send to backend %s: %s",
 		         w->cfg->backend.address.text, uv_strerror(rc));
+		px_log_rl(CFG_LOG_WARNING, BACKEND, "%s", why);
 		PX_STAT_INC(&w->stats, backend_errors);
 		px__txn_fail(w, t, CODEC_EDE_NETWORK_ERROR, why);
 	}
@@ -172,6 +203,8 @@ void px__txn_reply(struct px_worker *w, struct px_txn *t, const uint8_t *msg, si
 
 	if (t->keepalive && t->origin == PX_ORIGIN_TCP)
 		msg = keepalive_rewrite(w, msg, len, ka);
+	if (w->qlog_on && !t->qlogged)
+		px__qlog_txn(w, t, msg, len);
 	if (t->origin == PX_ORIGIN_UDP)
 		px__udp_send(t->ul, (const struct sockaddr *)&t->peer, msg, len);
 	else if (!t->conn->closing) {

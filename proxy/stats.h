@@ -42,6 +42,8 @@
 	X(udp_send_errors, "replies that could not be sent to a UDP client")                       \
 	X(answers_flattened, "answers rewritten with addresses apexd resolved")                    \
 	X(answers_flattened_local, "answers flattened from BIND's own in-zone chain")              \
+	X(answers_flattened_direct,                                                                \
+	  "flattened answers served from the caches without the backend")                          \
 	X(answers_stale, "flattened answers served stale (RFC 8767, EDE 3)")                       \
 	X(answers_sibling, "chase failed: BIND's sibling addresses relayed")                       \
 	X(answers_flatten_failed, "chase failed: SERVFAIL with an Extended DNS Error")             \
@@ -57,7 +59,10 @@
 	X(chase_failures, "chases that ended in failure")                                          \
 	X(prefetches, "chases started to refresh an entry before it expires")                      \
 	X(chase_refused, "chases not started: too many in flight on the worker")                   \
-	X(notify_flushes, "NOTIFYs from the backend that flushed a zone's cache")
+	X(notify_flushes, "NOTIFYs from the backend that flushed a zone's cache")                  \
+	X(rrl_dropped, "UDP answers dropped by [limits] responses-per-second")                     \
+	X(rrl_slipped, "UDP answers sent as empty TC=1 replies by [limits] slip")                  \
+	X(upstream_busy, "probes and chase steps not sent: PX_UP_MAX_INFLIGHT in flight")
 
 struct px_stats {
 #define X(name, help) _Atomic uint64_t name;

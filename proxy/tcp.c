@@ -15,12 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "proxy/frame.h"
 #include "proxy/internal.h"
 #include "tls/stream.h"
-
-static _Atomic uint64_t accept_err_log;
 
 /* A TLS client has this long from accept to a finished handshake (or
  * tcp-idle-timeout, if shorter). A handshake on a real link takes a few
@@ -365,7 +364,7 @@ static void conn_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		c->in.start = c->in.end = 0;
 		if (rc < 0) {
 			if (rc != -ECONNRESET)
-				px_log(CFG_LOG_DEBUG, TCP, "TLS: %s", tls_stream_errstr(c->tls));
+				px_log(CFG_LOG_DEBUG, TLS, "%s", tls_stream_errstr(c->tls));
 			px__conn_close(c);
 		} else if (c->kind == PX_CONN_DOH && !c->closing && !conn_may_read(c)) {
 			/* DoH requests are not framed here: pause on the
@@ -519,9 +518,8 @@ static void accept_cb(uv_stream_t *server, int status)
 		 * waiting connections with its reserve descriptor, so the
 		 * clients are refused at once and the loop does not spin. */
 		PX_STAT_INC(&w->stats, tcp_fd_refused);
-		if (px_log_ratelimit(&accept_err_log))
-			px_log(CFG_LOG_WARNING, TCP, "accept on %s: %s", l->addr->text,
-			       uv_strerror(status));
+		px_log_rl(CFG_LOG_WARNING, TCP, "accept on %s: %s", l->addr.text,
+		          uv_strerror(status));
 		return;
 	}
 	struct px_conn *c = calloc(1, sizeof(*c));
@@ -550,11 +548,10 @@ static void accept_cb(uv_stream_t *server, int status)
 	if (l->fd_limit > 0 && uv_fileno((uv_handle_t *)&c->h, &fd) == 0 &&
 	    (uint64_t)fd + PX_FD_HEADROOM >= l->fd_limit) {
 		PX_STAT_INC(&w->stats, tcp_fd_refused);
-		if (px_log_ratelimit(&accept_err_log))
-			px_log(CFG_LOG_WARNING, TCP,
-			       "accept on %s: out of file descriptors (ulimit -n %llu, %d kept "
-			       "for the backend); refusing new connections",
-			       l->addr->text, (unsigned long long)l->fd_limit, PX_FD_HEADROOM);
+		px_log_rl(CFG_LOG_WARNING, TCP,
+		          "accept on %s: out of file descriptors (ulimit -n %llu, %d kept "
+		          "for the backend); refusing new connections",
+		          l->addr.text, (unsigned long long)l->fd_limit, PX_FD_HEADROOM);
 		px__conn_close(c);
 		return;
 	}
@@ -574,7 +571,10 @@ static void accept_cb(uv_stream_t *server, int status)
 		        .ready = conn_tls_ready,
 		        .arg = c,
 		};
-		c->tls = tls_stream_new(c->kind == PX_CONN_DOT ? w->tls_dot : w->tls_doh, &io);
+		struct tls_ctx *ctx = c->kind == PX_CONN_DOT ? w->gen->tls_dot : w->gen->tls_doh;
+		/* The stream takes its own reference: the connection keeps
+		 * its certificate across a reload. */
+		c->tls = ctx != NULL ? tls_stream_new(ctx, &io) : NULL;
 		if (c->tls == NULL) {
 			px__conn_close(c);
 			return;
@@ -609,12 +609,36 @@ int px__tcp_start(struct px_tcp_listener *l, struct px_worker *w)
 	rc = uv_tcp_init(&w->loop, &l->h);
 	if (rc < 0)
 		return rc;
+	l->started = true;
 	l->h.data = l;
 	rc = uv_tcp_open(&l->h, l->fd);
 	if (rc < 0)
 		return rc;
 	l->fd = -1;
 	return uv_listen((uv_stream_t *)&l->h, PX_TCP_BACKLOG, accept_cb);
+}
+
+void px__tcp_discard(struct px_tcp_listener *l)
+{
+	if (l == NULL)
+		return;
+	if (l->fd >= 0)
+		close(l->fd);
+	free(l);
+}
+
+static void listener_closed_cb(uv_handle_t *h)
+{
+	px__tcp_discard(h->data);
+}
+
+void px__tcp_remove(struct px_tcp_listener *l)
+{
+	/* Connections it accepted do not point back to it: they go on. */
+	if (!l->started)
+		px__tcp_discard(l);
+	else if (!uv_is_closing((uv_handle_t *)&l->h))
+		uv_close((uv_handle_t *)&l->h, listener_closed_cb);
 }
 
 const struct sockaddr *px__conn_peer(struct px_conn *c, struct sockaddr_storage *ss)

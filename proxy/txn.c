@@ -27,6 +27,7 @@ struct px_txn *px__txn_new(struct px_worker *w)
 	t->idx = idx;
 	t->gen = gen; /* tells a late wake-up for the slot's previous query apart */
 	t->busy = true;
+	t->g = px__gen_hold(w, w->gen);
 	w->inflight++;
 	return t;
 }
@@ -37,6 +38,12 @@ void px__txn_free(struct px_worker *w, struct px_txn *t)
 		return;
 	px__txn_disarm(w, t);
 	px__flat_free(t);
+	px__gen_release(w, t->g);
+	t->g = NULL;
+	if (t->origin == PX_ORIGIN_UDP && t->ul != NULL) {
+		px__udp_release(t->ul);
+		t->ul = NULL;
+	}
 	if (t->q != t->qinline)
 		free(t->q);
 	t->q = NULL;
@@ -120,8 +127,8 @@ void px__deadline_cb(uv_timer_t *h)
 			/* Mid-transfer there is no way to say SERVFAIL: the
 			 * client sees the connection close instead. */
 			PX_STAT_INC(&w->stats, backend_timeouts);
-			px_log(CFG_LOG_WARNING, XFR, "zone transfer stalled after %u messages",
-			       t->xfr_msgs);
+			px_log_rl(CFG_LOG_WARNING, XFR, "zone transfer stalled after %u messages",
+			          t->xfr_msgs);
 			if (t->conn != NULL)
 				px__conn_close(t->conn);
 			px__backend_forget(w, t);

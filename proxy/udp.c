@@ -10,10 +10,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "proxy/internal.h"
-
-static _Atomic uint64_t send_err_log;
 
 static void udp_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
@@ -33,9 +32,8 @@ static void udp_recv_cb(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struc
 	if (from == NULL)
 		return;
 	if (n < 0) {
-		if (px_log_ratelimit(&send_err_log))
-			px_log(CFG_LOG_WARNING, UDP, "receive on %s: %s", l->addr->text,
-			       uv_strerror((int)n));
+		px_log_rl(CFG_LOG_WARNING, UDP, "receive on %s: %s", l->addr.text,
+		          uv_strerror((int)n));
 		return;
 	}
 	if (flags & UV_UDP_PARTIAL) {
@@ -57,53 +55,67 @@ int px__udp_start(struct px_udp_listener *l, struct px_worker *w)
 	rc = uv_udp_init_ex(&w->loop, &l->h, AF_UNSPEC | UV_UDP_RECVMMSG);
 	if (rc < 0)
 		return rc;
+	l->started = true;
 	l->h.data = l;
 	rc = uv_udp_open(&l->h, l->fd);
 	if (rc < 0)
 		return rc;
 	l->fd = -1; /* owned by the handle now */
+	uv_os_fd_t fd;
+	rc = uv_fileno((uv_handle_t *)&l->h, &fd);
+	if (rc < 0)
+		return rc;
+	l->sendfd = fd;
 	return uv_udp_recv_start(&l->h, udp_alloc_cb, udp_recv_cb);
 }
 
-struct udp_send_req {
-	uv_udp_send_t req;
-	size_t len;
-	uint8_t data[];
-};
-
-static void udp_send_cb(uv_udp_send_t *req, int status)
+static void udp_closed_cb(uv_handle_t *h)
 {
-	struct udp_send_req *r = (struct udp_send_req *)req;
-	struct px_udp_listener *l = req->handle->data;
+	struct px_udp_listener *l = h->data;
 
-	if (status < 0 && status != UV_ECANCELED)
-		PX_STAT_INC(&l->w->stats, udp_send_errors);
-	free(r);
-	if (l->w->draining)
-		px__worker_maybe_finish(l->w);
+	if (l->fd >= 0)
+		close(l->fd); /* uv_udp_open() failed: still ours */
+	free(l);
 }
 
-void px__udp_send(struct px_udp_listener *l, const struct sockaddr *peer, const uint8_t *msg,
-                  size_t len)
+/* A removed listener goes once nothing needs it: no query of its own in
+ * flight (their answers must leave from this address) and no reply
+ * queued in the kernel's stead. */
+void px__udp_maybe_close(struct px_udp_listener *l)
 {
-	uv_buf_t b = uv_buf_init((char *)msg, (unsigned)len);
-	int rc = uv_udp_try_send(&l->h, &b, 1, peer);
-
-	if (rc >= 0)
+	if (!l->removed || l->txns > 0 || uv_is_closing((uv_handle_t *)&l->h) ||
+	    uv_udp_get_send_queue_count(&l->h) > 0)
 		return;
-	if (rc == UV_EAGAIN || rc == UV_ENOBUFS) {
-		/* The socket buffer is full: queue a copy rather than drop. */
-		struct udp_send_req *r = malloc(sizeof(*r) + len);
-		if (r != NULL) {
-			memcpy(r->data, msg, len);
-			r->len = len;
-			b = uv_buf_init((char *)r->data, (unsigned)len);
-			if (uv_udp_send(&r->req, &l->h, &b, 1, peer, udp_send_cb) == 0)
-				return;
-			free(r);
-		}
+	/* Answers still queued for this socket's next sendmmsg go out now:
+	 * the batch must not meet a closed (or reused) descriptor. */
+	px__udp_tx_forget_listener(l);
+	uv_close((uv_handle_t *)&l->h, udp_closed_cb);
+}
+
+void px__udp_discard(struct px_udp_listener *l)
+{
+	if (l == NULL)
+		return;
+	if (l->fd >= 0)
+		close(l->fd);
+	free(l);
+}
+
+void px__udp_remove(struct px_udp_listener *l)
+{
+	if (!l->started) {
+		px__udp_discard(l);
+		return;
 	}
-	PX_STAT_INC(&l->w->stats, udp_send_errors);
-	if (px_log_ratelimit(&send_err_log))
-		px_log(CFG_LOG_WARNING, UDP, "send on %s: %s", l->addr->text, uv_strerror(rc));
+	l->removed = true;
+	uv_udp_recv_stop(&l->h);
+	px__udp_maybe_close(l);
+}
+
+void px__udp_release(struct px_udp_listener *l)
+{
+	if (px_fails_assert(l->txns > 0))
+		return;
+	l->txns--;
+	px__udp_maybe_close(l);
 }

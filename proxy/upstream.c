@@ -233,8 +233,10 @@ int px__up_query(struct px_worker *w, const struct sockaddr *server, const uint8
 
 	if (qlen < CODEC_HDR_LEN || qlen > CODEC_MAX_MSG)
 		return -EINVAL;
-	if (w->n_ups >= PX_UP_MAX_INFLIGHT)
-		return -ENOBUFS;
+	if (w->n_ups >= PX_UP_MAX_INFLIGHT) {
+		PX_STAT_INC(&w->stats, upstream_busy);
+		return -EBUSY;
+	}
 	u = calloc(1, sizeof(*u) + room);
 	if (u == NULL)
 		return -ENOMEM;
@@ -264,11 +266,11 @@ int px__up_query(struct px_worker *w, const struct sockaddr *server, const uint8
 		return rc;
 	}
 	uv_timer_start(&u->timer, up_timer_cb, timeout_ms, 0);
-	w->n_ups++;
 	u->next = w->ups;
 	if (w->ups != NULL)
 		w->ups->prev = u;
 	w->ups = u;
+	w->n_ups++;
 	return 0;
 }
 

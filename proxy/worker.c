@@ -3,7 +3,15 @@
  * A worker owns its listeners (sockets bound by main with SO_REUSEPORT),
  * its backend sockets, its transaction slots and its counters; no lock
  * is taken on the query path. The main thread talks to a worker only by
- * setting srv->stopping and waking it through an async handle.
+ * setting srv->stopping, posting reloads and query-log files under
+ * post_mu, and waking it through an async handle.
+ *
+ * Reload: the async callback adopts each posted generation in turn, at a
+ * loop-turn boundary: listeners gone from the new file stop reading (a
+ * UDP socket stays open until the queries it must answer are done, a TCP
+ * listener closes at once; its connections carry on), the sockets main
+ * bound for new addresses start, and new queries take the new
+ * generation while queries in flight keep theirs (reload.c).
  *
  * Shutdown (SIGTERM/SIGINT): stop reading from clients, close the TCP
  * listeners, let every query in flight finish (each has a deadline, so
@@ -17,6 +25,8 @@
 
 #include "proxy/internal.h"
 #include "proxy/anscache.h"
+#include "proxy/rrl.h"
+#include "proxy/qlog.h"
 #include "proxy/upstream.h"
 #include "tls/ctx.h"
 
@@ -31,10 +41,11 @@ static void begin_drain(struct px_worker *w)
 		return;
 	w->draining = true;
 	for (size_t i = 0; i < w->n_udp; i++)
-		uv_udp_recv_stop(&w->udp[i].h);
+		uv_udp_recv_stop(&w->udp[i]->h);
+	/* Closing frees them (tcp.c): the array forgets them at once. */
 	for (size_t i = 0; i < w->n_tcp; i++)
-		if (!uv_is_closing((uv_handle_t *)&w->tcp[i].h))
-			uv_close((uv_handle_t *)&w->tcp[i].h, close_cb_noop);
+		px__tcp_remove(w->tcp[i]);
+	w->n_tcp = 0;
 	for (struct px_conn *c = w->conns, *next; c != NULL; c = next) {
 		next = c->next;
 		if (c->reading) {
@@ -48,46 +59,157 @@ static void begin_drain(struct px_worker *w)
 	px__worker_maybe_finish(w);
 }
 
-static void swap_tls(struct px_worker *w)
+int px__worker_add_udp(struct px_worker *w, struct px_udp_listener *l)
 {
-	struct tls_ctx *dot = NULL, *doh = NULL;
+	if (w->n_udp == w->cap_udp) {
+		size_t ncap = w->cap_udp ? w->cap_udp * 2 : 4;
+		struct px_udp_listener **nv = realloc(w->udp, ncap * sizeof(*nv));
+		if (nv == NULL)
+			return -ENOMEM;
+		w->udp = nv;
+		w->cap_udp = ncap;
+	}
+	l->w = w;
+	w->udp[w->n_udp++] = l;
+	return 0;
+}
 
-	uv_mutex_lock(&w->post_mu);
-	if (w->tls_posted) {
-		dot = w->new_tls_dot;
-		doh = w->new_tls_doh;
-		w->new_tls_dot = w->new_tls_doh = NULL;
-		w->tls_posted = false;
+int px__worker_add_tcp(struct px_worker *w, struct px_tcp_listener *l)
+{
+	if (w->n_tcp == w->cap_tcp) {
+		size_t ncap = w->cap_tcp ? w->cap_tcp * 2 : 4;
+		struct px_tcp_listener **nv = realloc(w->tcp, ncap * sizeof(*nv));
+		if (nv == NULL)
+			return -ENOMEM;
+		w->tcp = nv;
+		w->cap_tcp = ncap;
 	}
-	uv_mutex_unlock(&w->post_mu);
-	/* Connections made with the old context hold their own reference
-	 * and finish on the old certificate. */
-	if (dot != NULL) {
-		tls_ctx_unref(w->tls_dot);
-		w->tls_dot = dot;
-	}
-	if (doh != NULL) {
-		tls_ctx_unref(w->tls_doh);
-		w->tls_doh = doh;
+	l->w = w;
+	w->tcp[w->n_tcp++] = l;
+	return 0;
+}
+
+static const char *const kind_names[] = {
+        [PX_CONN_TCP] = "tcp", [PX_CONN_DOT] = "dot", [PX_CONN_DOH] = "doh"};
+
+/* Starts the listener at the end of the array; one that fails is logged
+ * and dropped (the others serve on). */
+static void start_last_udp(struct px_worker *w)
+{
+	struct px_udp_listener *l = w->udp[w->n_udp - 1];
+	int rc = px__udp_start(l, w);
+	if (rc < 0) {
+		px_log(CFG_LOG_ERROR, UDP, "worker %u: cannot serve udp %s: %s", w->idx,
+		       l->addr.text, uv_strerror(rc));
+		w->n_udp--;
+		px__udp_remove(l);
 	}
 }
 
-void px__worker_post_tls(struct px_worker *w, struct tls_ctx *dot, struct tls_ctx *doh)
+static void start_last_tcp(struct px_worker *w)
 {
-	if (dot != NULL)
-		tls_ctx_ref(dot);
-	if (doh != NULL)
-		tls_ctx_ref(doh);
+	struct px_tcp_listener *l = w->tcp[w->n_tcp - 1];
+	int rc = px__tcp_start(l, w);
+	if (rc < 0) {
+		px_log(CFG_LOG_ERROR, TCP, "worker %u: cannot serve %s %s: %s", w->idx,
+		       kind_names[l->kind], l->addr.text, uv_strerror(rc));
+		w->n_tcp--;
+		px__tcp_remove(l);
+	}
+}
+
+/* Applies one reload: listeners first (those gone stop, new ones start),
+ * then the answer cache's settings, then the generation itself. */
+static void apply_reload(struct px_worker *w, struct px_reload_post *p)
+{
+	const struct cfg *nc = p->gen->cfg, *oc = w->cfg;
+
+	for (size_t i = 0; i < w->n_udp;) {
+		struct px_udp_listener *l = w->udp[i];
+		if (px__listen_has(nc, true, PX_CONN_TCP, &l->addr)) {
+			i++;
+			continue;
+		}
+		w->udp[i] = w->udp[--w->n_udp];
+		px__udp_remove(l);
+	}
+	for (size_t i = 0; i < w->n_tcp;) {
+		struct px_tcp_listener *l = w->tcp[i];
+		if (px__listen_has(nc, false, l->kind, &l->addr)) {
+			i++;
+			continue;
+		}
+		w->tcp[i] = w->tcp[--w->n_tcp];
+		px__tcp_remove(l);
+	}
+	for (size_t i = 0; i < p->n_udp; i++) {
+		if (w->draining || px__worker_add_udp(w, p->udp[i]) < 0)
+			px__udp_discard(p->udp[i]);
+		else
+			start_last_udp(w);
+	}
+	for (size_t i = 0; i < p->n_tcp; i++) {
+		if (w->draining || px__worker_add_tcp(w, p->tcp[i]) < 0)
+			px__tcp_discard(p->tcp[i]);
+		else
+			start_last_tcp(w);
+	}
+	if (nc->cache.answers != oc->cache.answers || nc->cache.size != oc->cache.size) {
+		/* A new bound means a new cache; its entries are lost, which
+		 * the bump of acache_gen by the reload did anyway. */
+		px__acache_free(w->acache);
+		w->acache = NULL;
+		if (nc->cache.answers &&
+		    px__acache_new(&w->acache, (size_t)(nc->cache.size / nc->server.threads)) < 0)
+			px_log(CFG_LOG_ERROR, CACHE,
+			       "worker %u: no memory for the answer cache: off", w->idx);
+	}
+	if (nc->limits.responses_per_second != oc->limits.responses_per_second ||
+	    nc->limits.slip != oc->limits.slip) {
+		/* New limits start every prefix with a full bucket. */
+		px__rrl_free(w->rrl);
+		w->rrl = NULL;
+		if (nc->limits.responses_per_second > 0 &&
+		    px__rrl_new_random(&w->rrl, nc->limits.responses_per_second, nc->limits.slip) <
+		            0)
+			px_log(CFG_LOG_ERROR, MAIN,
+			       "worker %u: no memory for the rate limit table: limiting off",
+			       w->idx);
+	}
+	px__gen_adopt(w, p->gen);
+	free(p->udp);
+	free(p->tcp);
+	free(p);
+}
+
+static void run_reloads(struct px_worker *w)
+{
+	for (;;) {
+		uv_mutex_lock(&w->post_mu);
+		struct px_reload_post *p = w->reload_head;
+		if (p != NULL) {
+			w->reload_head = p->next;
+			if (w->reload_head == NULL)
+				w->reload_tail = NULL;
+			w->reloads_pending--;
+		}
+		uv_mutex_unlock(&w->post_mu);
+		if (p == NULL)
+			return;
+		apply_reload(w, p);
+	}
+}
+
+void px__worker_post_reload(struct px_worker *w, struct px_reload_post *p)
+{
+	p->next = NULL;
 	uv_mutex_lock(&w->post_mu);
-	if (dot != NULL) {
-		tls_ctx_unref(w->new_tls_dot);
-		w->new_tls_dot = dot;
-	}
-	if (doh != NULL) {
-		tls_ctx_unref(w->new_tls_doh);
-		w->new_tls_doh = doh;
-	}
-	w->tls_posted = true;
+	if (w->reload_tail != NULL)
+		w->reload_tail->next = p;
+	else
+		w->reload_head = p;
+	w->reload_tail = p;
+	w->reloads_pending++;
 	uv_mutex_unlock(&w->post_mu);
 	uv_async_send(&w->wake);
 }
@@ -96,7 +218,8 @@ static void wake_cb(uv_async_t *h)
 {
 	struct px_worker *w = h->data;
 
-	swap_tls(w);
+	run_reloads(w);
+	px__qlog_adopt(w);
 	px__flat_run_posts(w);
 	if (atomic_load(&w->srv->stopping))
 		begin_drain(w);
@@ -105,7 +228,7 @@ static void wake_cb(uv_async_t *h)
 static bool udp_sends_pending(const struct px_worker *w)
 {
 	for (size_t i = 0; i < w->n_udp; i++)
-		if (uv_udp_get_send_queue_count(&w->udp[i].h) > 0)
+		if (uv_udp_get_send_queue_count(&w->udp[i]->h) > 0)
 			return true;
 	return false;
 }
@@ -119,28 +242,52 @@ static void close_walk_cb(uv_handle_t *h, void *arg)
 
 void px__worker_maybe_finish(struct px_worker *w)
 {
-	if (w->closed || !w->draining || w->inflight > 0 || w->conns != NULL ||
-	    udp_sends_pending(w))
+	if (w->closed || !w->draining || w->inflight > 0 || w->conns != NULL)
+		return;
+	/* Answers still queued for sendmmsg go out before the sockets close. */
+	px__udp_tx_flush(w);
+	if (px__udp_tx_pending(w) || udp_sends_pending(w))
 		return;
 	w->closed = true;
 	px__up_cancel_all(w);
 	px__backend_close(w);
+	/* Closing frees them (udp.c): the array forgets them at once. */
 	for (size_t i = 0; i < w->n_udp; i++)
-		uv_close((uv_handle_t *)&w->udp[i].h, close_cb_noop);
+		px__udp_remove(w->udp[i]);
+	w->n_udp = 0;
 	uv_close((uv_handle_t *)&w->deadline_timer, close_cb_noop);
 	uv_close((uv_handle_t *)&w->flush_check, close_cb_noop);
 	uv_close((uv_handle_t *)&w->flush_prepare, close_cb_noop);
 	uv_close((uv_handle_t *)&w->wake, close_cb_noop);
 }
 
+/* A drain that a flush in progress held back finishes here. */
+static void maybe_finish_after_flush(struct px_worker *w)
+{
+	if (w->draining && !w->closed)
+		px__worker_maybe_finish(w);
+}
+
 static void flush_check_cb(uv_check_t *h)
 {
-	px__worker_flush(h->data);
+	struct px_worker *w = h->data;
+
+	px__worker_flush(w);
+	if (w->qlog_len > 0)
+		px__qlog_flush(w);
+	px__udp_tx_flush(w);
+	maybe_finish_after_flush(w);
 }
 
 static void flush_prepare_cb(uv_prepare_t *h)
 {
-	px__worker_flush(h->data);
+	struct px_worker *w = h->data;
+
+	px__worker_flush(w);
+	if (w->qlog_len > 0)
+		px__qlog_flush(w);
+	px__udp_tx_flush(w);
+	maybe_finish_after_flush(w);
 }
 
 int px__worker_init(struct px_worker *w, struct px_server *srv, unsigned idx)
@@ -152,18 +299,29 @@ int px__worker_init(struct px_worker *w, struct px_server *srv, unsigned idx)
 	if (w->rng == 0)
 		w->rng = 1;
 	w->srv = srv;
-	w->cfg = srv->cfg;
+	/* The first generation; main's reference is not the worker's. */
+	px__gen_ref(srv->gen);
+	w->gen = srv->gen;
+	w->cfg = srv->gen->cfg;
 	rc = uv_loop_init(&w->loop);
-	if (rc < 0)
+	if (rc < 0) {
+		px__gen_unref(w->gen);
+		w->gen = NULL;
 		return rc;
+	}
 	w->loop.data = w;
 	rc = -ENOMEM;
 	w->udp_rx = malloc((size_t)PX_UDP_RX_CHUNKS * PX_UDP_DGRAM_MAX);
 	w->up_rx = malloc(PX_UDP_DGRAM_MAX);
 	w->ac_out = malloc(CODEC_MAX_MSG);
 	w->txns = calloc(PX_TXN_SLOTS, sizeof(*w->txns));
-	if (w->udp_rx == NULL || w->up_rx == NULL || w->ac_out == NULL || w->txns == NULL)
+	w->tx_client = malloc(sizeof(*w->tx_client));
+	w->tx_backend = malloc(sizeof(*w->tx_backend));
+	if (w->udp_rx == NULL || w->up_rx == NULL || w->ac_out == NULL || w->txns == NULL ||
+	    w->tx_client == NULL || w->tx_backend == NULL)
 		goto fail;
+	w->tx_client->n = w->tx_backend->n = 0;
+	w->tx_client->used = w->tx_backend->used = 0;
 	for (uint32_t i = PX_TXN_SLOTS; i-- > 0;) {
 		w->txns[i].idx = i;
 		w->txns[i].free_next = w->txn_free;
@@ -173,6 +331,12 @@ int px__worker_init(struct px_worker *w, struct px_server *srv, unsigned idx)
 		/* The bound is for all workers together. */
 		rc = px__acache_new(&w->acache,
 		                    (size_t)(w->cfg->cache.size / w->cfg->server.threads));
+		if (rc < 0)
+			goto fail;
+	}
+	if (w->cfg->limits.responses_per_second > 0) {
+		rc = px__rrl_new_random(&w->rrl, w->cfg->limits.responses_per_second,
+		                        w->cfg->limits.slip);
 		if (rc < 0)
 			goto fail;
 	}
@@ -199,6 +363,9 @@ int px__worker_init(struct px_worker *w, struct px_server *srv, unsigned idx)
 	uv_unref((uv_handle_t *)&w->flush_prepare);
 	return 0;
 fail:
+	free(w->tx_client);
+	free(w->tx_backend);
+	w->tx_client = w->tx_backend = NULL;
 	free(w->txns);
 	free(w->up_rx);
 	free(w->ac_out);
@@ -207,26 +374,39 @@ fail:
 	w->txns = NULL;
 	w->up_rx = w->udp_rx = NULL;
 	uv_loop_close(&w->loop);
+	px__gen_unref(w->gen);
+	w->gen = NULL;
 	return rc;
 }
 
 static void worker_main(void *arg)
 {
 	struct px_worker *w = arg;
-	int rc;
 
-	for (size_t i = 0; i < w->n_udp; i++) {
-		rc = px__udp_start(&w->udp[i], w);
-		if (rc < 0)
-			px_log(CFG_LOG_ERROR, UDP, "worker %u: cannot serve %s: %s", w->idx,
-			       w->udp[i].addr->text, uv_strerror(rc));
+	/* Start them in order; a failed one is dropped from the array, so
+	 * rotate through it as start_last_*() expects. */
+	size_t n = w->n_udp;
+	struct px_udp_listener **u = w->udp;
+	w->udp = NULL;
+	w->n_udp = w->cap_udp = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (px__worker_add_udp(w, u[i]) < 0)
+			px__udp_discard(u[i]);
+		else
+			start_last_udp(w);
 	}
-	for (size_t i = 0; i < w->n_tcp; i++) {
-		rc = px__tcp_start(&w->tcp[i], w);
-		if (rc < 0)
-			px_log(CFG_LOG_ERROR, TCP, "worker %u: cannot serve %s: %s", w->idx,
-			       w->tcp[i].addr->text, uv_strerror(rc));
+	free(u);
+	n = w->n_tcp;
+	struct px_tcp_listener **t = w->tcp;
+	w->tcp = NULL;
+	w->n_tcp = w->cap_tcp = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (px__worker_add_tcp(w, t[i]) < 0)
+			px__tcp_discard(t[i]);
+		else
+			start_last_tcp(w);
 	}
+	free(t);
 	/* A stop requested before this loop ran must not be missed. */
 	if (atomic_load(&w->srv->stopping))
 		begin_drain(w);
@@ -252,22 +432,40 @@ void px__worker_deinit(struct px_worker *w)
 		if (rc < 0)
 			px_log(CFG_LOG_WARNING, MAIN, "worker %u: loop not empty at exit", w->idx);
 	}
+	/* Listeners still here never started (the worker did not run);
+	 * those that ran were closed and freed by their handles. */
 	for (size_t i = 0; i < w->n_udp; i++)
-		if (w->udp[i].fd >= 0)
-			close(w->udp[i].fd);
+		px__udp_discard(w->udp[i]);
 	for (size_t i = 0; i < w->n_tcp; i++)
-		if (w->tcp[i].fd >= 0)
-			close(w->tcp[i].fd);
+		px__tcp_discard(w->tcp[i]);
 	free(w->udp);
 	free(w->tcp);
-	tls_ctx_unref(w->tls_dot);
-	tls_ctx_unref(w->tls_doh);
-	tls_ctx_unref(w->new_tls_dot);
-	tls_ctx_unref(w->new_tls_doh);
+	px__rrl_free(w->rrl);
+	w->udp = NULL;
+	w->tcp = NULL;
+	w->n_udp = w->n_tcp = 0;
+	/* Reloads posted after the worker stopped reading its async handle. */
+	for (struct px_reload_post *p = w->reload_head, *next; p != NULL; p = next) {
+		next = p->next;
+		for (size_t i = 0; i < p->n_udp; i++)
+			px__udp_discard(p->udp[i]);
+		for (size_t i = 0; i < p->n_tcp; i++)
+			px__tcp_discard(p->tcp[i]);
+		px__gen_unref(p->gen);
+		free(p->udp);
+		free(p->tcp);
+		free(p);
+	}
+	w->reload_head = w->reload_tail = NULL;
+	px__qlog_worker_deinit(w);
+	px__gen_unref(w->gen);
+	w->gen = NULL;
 	if (w->txns != NULL)
 		uv_mutex_destroy(&w->post_mu);
 	free(w->post);
 	px__acache_free(w->acache);
+	free(w->tx_client);
+	free(w->tx_backend);
 	free(w->txns);
 	free(w->up_rx);
 	free(w->ac_out);

@@ -21,6 +21,12 @@ PACKAGES=(
 	nghttp2-client testssl.sh
 	# tests/valgrind.sh: memcheck over a full start-load-stop.
 	valgrind
+	# DNSViz analyses zones probed through apexd (cases/dnsviz.sh).
+	dnsviz
+	# The package case (cases/package_deb.sh): cpack's dependency list
+	# (file), the manual pages (man-db, groff-base) and the unit
+	# (systemd-analyze, from systemd; nothing is started with it).
+	file man-db groff-base systemd
 )
 
 missing=()

@@ -275,8 +275,10 @@ unbound_saw() {
 
 # start_flat_apexd INI_TEXT [write_ini overrides...]: apexd with lib.sh's
 # INI plus INI_TEXT appended; on FLAT_APEX_PORT if set (the NOTIFY case
-# must tell BIND the port first), else a free one.
+# must tell BIND the port first), else a free one. It is up once
+# FLAT_WAIT_ZONE (default example.test) answers SOA with NOERROR.
 FLAT_APEX_PORT=
+FLAT_WAIT_ZONE=example.test
 start_flat_apexd() {
 	local extra=$1
 	shift
@@ -288,7 +290,7 @@ start_flat_apexd() {
 		"$APEXD" -c "$T_DIR/apexd.ini" 2>"$APEX_LOG" >&2 &
 		APEX_PID=$!
 		PIDS+=("$APEX_PID")
-		if wait_dns "$APEX_PORT" NOERROR && proc_alive "$APEX_PID"; then
+		if wait_soa "$APEX_PORT" "$FLAT_WAIT_ZONE" && proc_alive "$APEX_PID"; then
 			say "apexd pid $APEX_PID on port $APEX_PORT"
 			return 0
 		fi
@@ -356,6 +358,7 @@ p.add_argument("--answer-types", help="these types appear in the answer section"
 p.add_argument("--additional-addrs", help="these addresses appear in additional")
 p.add_argument("--rrsig", choices=("yes", "no"))
 p.add_argument("--max-ms", type=int)
+p.add_argument("--max-bytes", type=int, help="the reply is at most this long")
 a = p.parse_args()
 
 host, _, port = a.server.rpartition(":")
@@ -456,6 +459,8 @@ if a.rrsig:
     want(has == (a.rrsig == "yes"), f"RRSIG {'present' if has else 'absent'}, expected {a.rrsig}")
 if a.max_ms is not None:
     want(ms <= a.max_ms, f"took {ms:.0f} ms, limit {a.max_ms} ms")
+if a.max_bytes is not None:
+    want(len(data) <= a.max_bytes, f"{len(data)} bytes, limit {a.max_bytes}")
 head = f"{a.name} {a.type} {'tcp' if a.tcp else 'udp'}{' no-edns' if a.no_edns else ''}{' DO' if a.do else ''} ({ms:.0f} ms, {len(data)} bytes)"
 if bad:
     print(f"FAIL {head}:")

@@ -56,6 +56,7 @@ static const char full_example[] =
         "[server]\n"
         "threads = 3                  ; worker threads; 0 = one per core\n"
         "log-level = debug            ; error | warning | info | debug\n"
+        "user = root                  ; drop to this user (and its group) after binding\n"
         "\n"
         "[listen]\n"
         "udp = 127.0.0.1:53, [::1]:53 ; any of udp/tcp/dot/doh may be absent\n"
@@ -84,6 +85,10 @@ static const char full_example[] =
         "cache-size = 64M\n"
         "show-aname = no\n"
         "\n"
+        "[limits]\n"
+        "responses-per-second = 0     ; per client /24 and /56; 0 = off (like BIND's RRL)\n"
+        "slip = 2                     ; every Nth limited answer goes out with TC=1\n"
+        "\n"
         "[zone example.com]           ; one section per zone apexd may flatten in\n"
         "cname = all                  ; overrides [flatten] cname for this zone\n"
         "\n"
@@ -110,6 +115,10 @@ static void test_load_full_example_sets_every_field(void **state)
 	assert_string_equal(cfg->path, "t.ini");
 	assert_int_equal(cfg->server.threads, 3);
 	assert_int_equal(cfg->server.log_level, CFG_LOG_DEBUG);
+	assert_string_equal(cfg->server.user, "root");
+	assert_int_equal(cfg->server.user_line, 4);
+	assert_int_equal(cfg->limits.responses_per_second, 0);
+	assert_int_equal(cfg->limits.slip, 2);
 
 	assert_int_equal(cfg->listen.udp.n, 2);
 	assert_addr4(&cfg->listen.udp.v[0], "127.0.0.1", 53);
@@ -151,12 +160,12 @@ static void test_load_full_example_sets_every_field(void **state)
 	assert_int_equal(cfg->zones[0].name.wire_len, 13);
 	assert_memory_equal(cfg->zones[0].name.wire, "\7example\3com\0", 13);
 	assert_int_equal(cfg->zones[0].cname, CFG_CNAME_ALL);
-	assert_int_equal(cfg->zones[0].line, 32);
+	assert_int_equal(cfg->zones[0].line, 37);
 
 	assert_int_equal(cfg->n_aliases, 1);
 	assert_string_equal(cfg->aliases[0].owner.text, "example.com.");
 	assert_string_equal(cfg->aliases[0].target.text, "cdn.provider.net.");
-	assert_int_equal(cfg->aliases[0].line, 36);
+	assert_int_equal(cfg->aliases[0].line, 41);
 	cfg_free(cfg);
 }
 
@@ -654,19 +663,73 @@ static void test_load_later_key_is_not_supported_yet(void **state)
 	load_fails(BASE "[listen]\nmetrics = 127.0.0.1:9153\n",
 	           "t.ini:6: [listen] metrics: not supported by this version of apexd yet; "
 	           "allowed: udp, tcp, dot, doh, doh-path, tcp-idle-timeout, max-connections\n");
-	load_fails(BASE "[server]\nuser =\n",
-	           "t.ini:6: [server] user: not supported by this version of apexd yet; allowed: "
-	           "threads, log-level\n");
+	load_fails(BASE "[server]\ncontrol = /run/apexd.sock\n",
+	           "t.ini:6: [server] control: not supported by this version of apexd yet; "
+	           "allowed: threads, log-level, user, query-log\n");
 }
 
-static void test_load_later_section_is_not_supported_yet(void **state)
+/* ---- [server] user ------------------------------------------------------ */
+
+static void test_load_user_must_exist(void **state)
 {
 	(void)state;
-	/* One error for the section, none for the keys under it. */
-	load_fails(BASE "[limits]\nslip = 2\nbogus = 1\n",
-	           "t.ini:5: [limits]: not supported by this version of apexd yet; allowed: "
-	           "[server], [listen], [tls], [backend], [resolver], [flatten], [cache], "
-	           "[zone NAME], [alias]\n");
+	/* root exists on every system the tests run on. */
+	struct cfg *cfg = load_ok(BASE "[server]\nthreads = 1\nuser = root\n");
+	assert_string_equal(cfg->server.user, "root");
+	assert_int_equal(cfg->server.user_line, 7);
+	cfg_free(cfg);
+	cfg = load_ok(BASE);
+	assert_string_equal(cfg->server.user, "");
+	assert_int_equal(cfg->server.user_line, 0);
+	cfg_free(cfg);
+
+	load_fails(BASE "[server]\nuser = no-such-user-apexd\n",
+	           "t.ini:6: [server] user: \"no-such-user-apexd\" is not a user on this system; "
+	           "allowed: the name of an existing user, like nobody or apexd\n");
+	load_fails(BASE "[server]\nuser = a b\n",
+	           "t.ini:6: [server] user: \"a b\" is not a user name (blank, ':', '/' or "
+	           "non-ASCII); allowed: the name of an existing user, like nobody or apexd\n");
+	load_fails(BASE "[server]\nuser = root:root\n",
+	           "t.ini:6: [server] user: \"root:root\" is not a user name (blank, ':', '/' or "
+	           "non-ASCII); allowed: the name of an existing user, like nobody or apexd\n");
+	load_fails(BASE "[server]\nuser =\n",
+	           "t.ini:6: [server] user: missing value; allowed: the name of an existing user, "
+	           "like nobody or apexd\n");
+	char text[512];
+	snprintf(text, sizeof(text), BASE "[server]\nuser = %064d\n", 0);
+	load_fails(text, "t.ini:6: [server] user: "
+	                 "\"0000000000000000000000000000000000000000000000000000000000000000\" is "
+	                 "too long for a user name; allowed: the name of an existing user, like "
+	                 "nobody or apexd\n");
+}
+
+/* ---- [limits] ----------------------------------------------------------- */
+
+static void test_load_limits_defaults_and_ranges(void **state)
+{
+	(void)state;
+	struct cfg *cfg = load_ok(BASE);
+	assert_int_equal(cfg->limits.responses_per_second, 0);
+	assert_int_equal(cfg->limits.slip, 2);
+	cfg_free(cfg);
+	cfg = load_ok(BASE "[limits]\nresponses-per-second = 5\nslip = 0\n");
+	assert_int_equal(cfg->limits.responses_per_second, 5);
+	assert_int_equal(cfg->limits.slip, 0);
+	cfg_free(cfg);
+	cfg = load_ok(BASE "[limits]\nresponses-per-second = 1000000\nslip = 10\n");
+	assert_int_equal(cfg->limits.responses_per_second, 1000000);
+	assert_int_equal(cfg->limits.slip, 10);
+	cfg_free(cfg);
+
+	load_fails(BASE "[limits]\nresponses-per-second = 1000001\nslip = 11\n",
+	           "t.ini:6: [limits] responses-per-second: \"1000001\" is out of range; allowed: "
+	           "0..1000000\n"
+	           "t.ini:7: [limits] slip: \"11\" is out of range; allowed: 0..10\n");
+	load_fails(BASE "[limits]\nresponses-per-second = -1\nslip = two\nburst = 3\n",
+	           "t.ini:6: [limits] responses-per-second: \"-1\" is not a number; allowed: "
+	           "0..1000000\n"
+	           "t.ini:7: [limits] slip: \"two\" is not a number; allowed: 0..10\n"
+	           "t.ini:8: [limits] burst: unknown key; allowed: responses-per-second, slip\n");
 }
 
 static void test_load_cache_keys_parsed_with_defaults(void **state)
@@ -692,7 +755,8 @@ static void test_load_unknown_key_and_section_list_what_is_allowed(void **state)
 	           "[backend]\nport = 53\n[Server]\nthreads = 1\n[zone example.com]\nttl = 5\n",
 	           "t.ini:6: [backend] port: unknown key; allowed: address, timeout\n"
 	           "t.ini:7: [Server]: unknown section; allowed: [server], [listen], [tls], "
-	           "[backend], [resolver], [flatten], [cache], [zone NAME], [alias]\n"
+	           "[backend], [resolver], [flatten], [cache], [limits], [zone NAME], "
+	           "[alias]\n"
 	           "t.ini:10: [zone example.com] ttl: unknown key; allowed: cname\n");
 }
 
@@ -1405,7 +1469,8 @@ int main(void)
 	        cmocka_unit_test(test_load_control_character_is_rejected),
 	        cmocka_unit_test(test_load_key_outside_section_is_rejected),
 	        cmocka_unit_test(test_load_later_key_is_not_supported_yet),
-	        cmocka_unit_test(test_load_later_section_is_not_supported_yet),
+	        cmocka_unit_test(test_load_user_must_exist),
+	        cmocka_unit_test(test_load_limits_defaults_and_ranges),
 	        cmocka_unit_test(test_load_cache_keys_parsed_with_defaults),
 	        cmocka_unit_test(test_load_unknown_key_and_section_list_what_is_allowed),
 	        cmocka_unit_test(test_load_duplicate_key_is_rejected),

@@ -155,7 +155,7 @@ static void test_build_query_with_opt_adds_opt_and_ede(void **state)
 	assert_int_equal(r.edns_version, 0);
 	assert_int_equal(r.ext_rcode, 0);
 	assert_true(r.do_bit);
-	/* Only the EDE: the client's cookie is not echoed by an error reply. */
+	/* Only the EDE: a client cookie alone is not echoed. */
 	assert_int_equal(r.opt_rdlen, 4 + 2 + strlen(text));
 	assert_int_equal(find_ede(out, &r, &ede), 2 + strlen(text));
 	assert_int_equal(codec_get_u16(ede), CODEC_EDE_NO_REACHABLE_AUTHORITY);
@@ -175,6 +175,36 @@ static void test_build_query_with_opt_adds_opt_and_ede(void **state)
 	assert_true(ldns_pkt_edns_do(p));
 	assert_int_equal(ldns_pkt_get_rcode(p), LDNS_RCODE_SERVFAIL);
 	ldns_pkt_free(p);
+}
+
+/* A client and server cookie pair comes back before the EDE, whole, and
+ * a long EDE text makes room for it. */
+static void test_build_echoes_cookie_pair(void **state)
+{
+	(void)state;
+	struct query q;
+	uint8_t out[512];
+	struct codec_view r;
+	size_t off;
+	uint16_t len;
+	const uint8_t *ede = NULL;
+	static const uint8_t pair[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+	char text[600];
+
+	memset(text, 'x', sizeof(text) - 1);
+	text[sizeof(text) - 1] = 0;
+	make_query(&q, "hdr 7 0x0100\nqd apex.example. IN A\n"
+	               "edns 1232 000a0010 0102030405060708 090a0b0c0d0e0f10\n");
+	ssize_t n = codec_build_error(q.buf, q.len, &q.v, CODEC_RCODE_SERVFAIL,
+	                              CODEC_EDE_NO_REACHABLE_AUTHORITY, text, out, sizeof(out));
+	assert_true(n > 0 && n <= (ssize_t)sizeof(out));
+	assert_int_equal(codec_scan(out, (size_t)n, &r), 0);
+	assert_true(codec_edns_option(out, &r, CODEC_EDNS_OPT_COOKIE, &off, &len));
+	assert_int_equal(len, sizeof(pair));
+	assert_memory_equal(out + off, pair, sizeof(pair));
+	assert_true(find_ede(out, &r, &ede) > 2);
+	assert_int_equal(codec_get_u16(ede), CODEC_EDE_NO_REACHABLE_AUTHORITY);
+	ldns_pkt_free(ldns_parse(out, (size_t)n));
 }
 
 static void test_build_do_clear_stays_clear(void **state)
@@ -374,6 +404,7 @@ int main(void)
 	        cmocka_unit_test(test_build_no_view_tiny_buffer_emsgsize),
 	        cmocka_unit_test(test_build_query_without_opt_echoes_question_no_opt),
 	        cmocka_unit_test(test_build_query_with_opt_adds_opt_and_ede),
+	        cmocka_unit_test(test_build_echoes_cookie_pair),
 	        cmocka_unit_test(test_build_do_clear_stays_clear),
 	        cmocka_unit_test(test_build_ede_none_gives_empty_opt),
 	        cmocka_unit_test(test_build_qdcount_zero_no_question),

@@ -152,8 +152,16 @@ static void test_max_size_rules(void **state)
 	mk(&q, "hdr 1 0\nqd example.test. IN A\n");
 	assert_int_equal(flat_rewrite_max_size(&q.v, false), 512);
 	assert_int_equal(flat_rewrite_max_size(&q.v, true), 65535);
+	mk(&q, "hdr 1 0\nqd example.test. IN A\nedns 1232\n");
+	assert_int_equal(flat_rewrite_max_size(&q.v, false), 1232);
+	mk(&q, "hdr 1 0\nqd example.test. IN A\nedns 1231\n");
+	assert_int_equal(flat_rewrite_max_size(&q.v, false), 1231);
+	/* Larger offers are capped: no fragments, bounded amplification. */
 	mk(&q, "hdr 1 0\nqd example.test. IN A\nedns 4096\n");
-	assert_int_equal(flat_rewrite_max_size(&q.v, false), 4096);
+	assert_int_equal(flat_rewrite_max_size(&q.v, false), 1232);
+	mk(&q, "hdr 1 0\nqd example.test. IN A\nedns 65535\n");
+	assert_int_equal(flat_rewrite_max_size(&q.v, false), 1232);
+	assert_int_equal(flat_rewrite_max_size(&q.v, true), 65535);
 	mk(&q, "hdr 1 0\nqd example.test. IN A\nedns 100\n");
 	assert_int_equal(flat_rewrite_max_size(&q.v, false), 512);
 }
@@ -327,9 +335,56 @@ static void test_rewrite_ede_stale_and_do_copied(void **state)
 	assert_int_equal(find_ede(out, &v, &ede), 2 + strlen(o.ede_text));
 	assert_int_equal(codec_get_u16(ede), CODEC_EDE_STALE_ANSWER);
 	assert_memory_equal(ede + 2, o.ede_text, strlen(o.ede_text));
-	/* Only the EDE: the client's cookie is not echoed. */
+	/* Only the EDE: a client cookie alone is not echoed. */
 	assert_int_equal(v.opt_rdlen, 4 + 2 + strlen(o.ede_text));
 	assert_int_equal(v.ancount, 1);
+	ldns_pkt_free(p);
+}
+
+/* A client that holds a server cookie (learned from BIND through apexd)
+ * gets its cookie pair back, before the EDE; a truncated answer too. */
+static void test_rewrite_echoes_cookie_pair(void **state)
+{
+	(void)state;
+	struct pkt q;
+	struct flat_result r;
+	struct flat_rewrite_opts o = {.ede = CODEC_EDE_STALE_ANSWER, .ede_text = "stale"};
+	struct codec_view v;
+	uint8_t out[4096];
+	size_t off;
+	uint16_t len;
+	static const uint8_t pair[24] = {1, 2,  3,  4,  5,  6,  7,  8,  0x01, 0, 0, 0,
+	                                 9, 10, 11, 12, 13, 14, 15, 16, 17,   18, 19, 20};
+
+	mk(&q, "hdr 4 0x0100\nqd example.test. IN A\n"
+	       "edns 1232 000a0018 0102030405060708 0100000009 0a0b0c0d0e0f1011121314\n");
+	res_a(&r, 1, 5);
+	ssize_t n = flat_rewrite(q.buf, q.len, &q.v, &r, 30, &o, 1232, out, sizeof(out));
+	ldns_pkt *p = parse(out, n, &v);
+	assert_true(codec_edns_option(out, &v, CODEC_EDNS_OPT_COOKIE, &off, &len));
+	assert_int_equal(len, sizeof(pair));
+	assert_memory_equal(out + off, pair, sizeof(pair));
+	assert_int_equal(v.opt_rdlen, 4 + 24 + 4 + 2 + 5);
+	assert_int_equal(v.ancount, 1);
+	ldns_pkt_free(p);
+
+	/* 64 addresses do not fit 512 octets: TC=1, the cookie stays. */
+	res_a(&r, 64, 5);
+	n = flat_rewrite(q.buf, q.len, &q.v, &r, 30, NULL, 512, out, sizeof(out));
+	p = parse(out, n, &v);
+	assert_true(codec_hdr_tc(out));
+	assert_int_equal(v.ancount, 0);
+	assert_true(codec_edns_option(out, &v, CODEC_EDNS_OPT_COOKIE, &off, &len));
+	assert_memory_equal(out + off, pair, sizeof(pair));
+	ldns_pkt_free(p);
+
+	/* A malformed pair (client cookie plus 4 octets) is not echoed. */
+	mk(&q, "hdr 4 0x0100\nqd example.test. IN A\nedns 1232 000a000c 0102030405060708 01020304\n");
+	res_a(&r, 1, 5);
+	n = flat_rewrite(q.buf, q.len, &q.v, &r, 30, NULL, 1232, out, sizeof(out));
+	p = parse(out, n, &v);
+	assert_false(codec_edns_option(out, &v, CODEC_EDNS_OPT_COOKIE, &off, &len));
+	assert_int_equal(v.opt_rdlen, 0);
 	ldns_pkt_free(p);
 }
 
@@ -395,6 +450,66 @@ static void test_rewrite_64_aaaa_truncated_at_512(void **state)
 	assert_int_equal(v.ancount, 64);
 	assert_true((size_t)n > 512);
 	ldns_pkt_free(p);
+}
+
+/* Every size a client may offer, A and AAAA, 1..64 addresses: the answer
+ * is never larger than the client's size, and it is truncated (TC=1, no
+ * answer RRs) exactly when the full answer would not fit. */
+static void test_rewrite_never_exceeds_client_size(void **state)
+{
+	(void)state;
+	static const int sizes[] = {0, 512, 600, 1000, 1100, 1232, 1400, 4096, 65535};
+	struct pkt q;
+	struct flat_result r;
+	struct codec_view v;
+	uint8_t out[CODEC_MAX_MSG], full[CODEC_MAX_MSG];
+	char text[128];
+
+	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+		for (int aaaa = 0; aaaa < 2; aaaa++) {
+			snprintf(text, sizeof(text), "hdr 9 0x0100\nqd example.test. IN %s\n%s%d\n",
+			         aaaa ? "AAAA" : "A", sizes[s] ? "edns " : "; ",
+			         sizes[s] ? sizes[s] : 0);
+			mk(&q, text);
+			size_t max = flat_rewrite_max_size(&q.v, false);
+			assert_true(max <= (sizes[s] < 512 ? 512u : (size_t)sizes[s]));
+			for (unsigned n = 1; n <= FLAT_MAX_ADDRS; n++) {
+				if (aaaa)
+					res_aaaa(&r, n, 60);
+				else
+					res_a(&r, n, 60);
+				ssize_t fl = flat_rewrite(q.buf, q.len, &q.v, &r, 60, NULL,
+				                          CODEC_MAX_MSG, full, sizeof(full));
+				ssize_t got = flat_rewrite(q.buf, q.len, &q.v, &r, 60, NULL, max,
+				                           out, sizeof(out));
+				assert_true(fl > 0 && got > 0);
+				assert_true((size_t)got <= max);
+				assert_int_equal(codec_scan(out, (size_t)got, &v), 0);
+				if ((size_t)fl <= max) {
+					assert_false(v.flags & CODEC_FLAG_TC);
+					assert_int_equal(v.ancount, n);
+					assert_memory_equal(out, full, (size_t)fl);
+				} else {
+					assert_true(v.flags & CODEC_FLAG_TC);
+					assert_int_equal(v.ancount, 0);
+				}
+			}
+		}
+	}
+	/* 64 A fit 1232 with room to spare; 64 AAAA never fit UDP. */
+	mk(&q, "hdr 9 0x0100\nqd example.test. IN A\nedns 1232\n");
+	res_a(&r, 64, 60);
+	ssize_t n = flat_rewrite(q.buf, q.len, &q.v, &r, 60, NULL,
+	                         flat_rewrite_max_size(&q.v, false), out, sizeof(out));
+	assert_int_equal(codec_scan(out, (size_t)n, &v), 0);
+	assert_int_equal(v.ancount, 64);
+	mk(&q, "hdr 9 0x0100\nqd example.test. IN AAAA\nedns 4096\n");
+	res_aaaa(&r, 64, 60);
+	n = flat_rewrite(q.buf, q.len, &q.v, &r, 60, NULL, flat_rewrite_max_size(&q.v, false), out,
+	                 sizeof(out));
+	assert_int_equal(codec_scan(out, (size_t)n, &v), 0);
+	assert_true(v.flags & CODEC_FLAG_TC);
+	assert_true((size_t)n <= 1232);
 }
 
 static void test_rewrite_too_small_emsgsize(void **state)
@@ -723,8 +838,10 @@ int main(void)
 	        cmocka_unit_test(test_rewrite_nxdomain_becomes_nodata),
 	        cmocka_unit_test(test_rewrite_negative_without_soa_einval),
 	        cmocka_unit_test(test_rewrite_ede_stale_and_do_copied),
+	        cmocka_unit_test(test_rewrite_echoes_cookie_pair),
 	        cmocka_unit_test(test_rewrite_no_opt_when_query_had_none),
 	        cmocka_unit_test(test_rewrite_64_aaaa_truncated_at_512),
+	        cmocka_unit_test(test_rewrite_never_exceeds_client_size),
 	        cmocka_unit_test(test_rewrite_too_small_emsgsize),
 	        cmocka_unit_test(test_rewrite_fail_servfail_ede),
 	        cmocka_unit_test(test_rewrite_show_aname),

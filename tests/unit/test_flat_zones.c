@@ -34,6 +34,20 @@ static void test_zones_apex_found_as_apex(void **state)
 	flat_zones_free(z);
 }
 
+static void test_zones_get_exact_only(void **state)
+{
+	(void)state;
+	struct flat_zones *z = make();
+	size_t idx = 99;
+
+	assert_int_equal(flat_zones_get(z, W("\3SUB\7Example\3com\0"), &idx), 0);
+	assert_int_equal(idx, 1);
+	assert_int_equal(flat_zones_get(z, W("\3www\7example\3com\0"), &idx), -ENOENT);
+	assert_int_equal(flat_zones_get(z, W("\3com\0"), &idx), -ENOENT);
+	assert_int_equal(flat_zones_get(z, W("\77x\0"), &idx), -EINVAL);
+	flat_zones_free(z);
+}
+
 static void test_zones_mixed_case_name_found(void **state)
 {
 	(void)state;
@@ -130,6 +144,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_zones_apex_found_as_apex),
+	        cmocka_unit_test(test_zones_get_exact_only),
 	        cmocka_unit_test(test_zones_mixed_case_name_found),
 	        cmocka_unit_test(test_zones_deepest_zone_wins),
 	        cmocka_unit_test(test_zones_foreign_name_not_found),

@@ -129,6 +129,76 @@ static void test_acache_expiry_generation_and_size_limits(void **state)
 	px__acache_free(c);
 }
 
+/* Appends one EDNS option to m (whose last RR is an OPT without options). */
+static size_t add_option(uint8_t *m, size_t n, uint16_t code, const uint8_t *data, uint16_t len)
+{
+	struct codec_view v;
+	scan(m, n, &v);
+	codec_put_u16(m + n, code);
+	codec_put_u16(m + n + 2, len);
+	memcpy(m + n + 4, data, len);
+	codec_put_u16(m + v.opt_rdata_off - 2, (uint16_t)(v.opt_rdlen + 4 + len));
+	return n + 4 + len;
+}
+
+/* BIND's cookie is not kept; a client with a cookie pair gets its own
+ * pair back; a client cookie alone, or another option, is a miss. */
+static void test_acache_cookies(void **state)
+{
+	(void)state;
+	struct px_acache *c = NULL;
+	uint8_t q[512], r[512], out[65535], q2[512], q3[512], q4[512];
+	struct codec_view v, v2, v3, v4, ov;
+	static const uint8_t pair1[24] = "AAAAAAAA\1\0\0\0sssssssssss";
+	static const uint8_t bind1[24] = "AAAAAAAA\1\0\0\0BBBBBBBBBBB";
+	static const uint8_t pair2[16] = "CCCCCCCCdddddddd";
+	size_t off;
+	uint16_t len;
+
+	assert_int_equal(px__acache_new(&c, 1 << 20), 0);
+	size_t ql = query(q, 1, NAME, NLEN, true, true);
+	size_t rl = answer(r, q, ql, true, 300, 0);
+	size_t plain_rl = rl;
+	ql = add_option(q, ql, CODEC_EDNS_OPT_COOKIE, pair1, sizeof(pair1));
+	rl = add_option(r, rl, CODEC_EDNS_OPT_COOKIE, bind1, sizeof(bind1));
+	scan(q, ql, &v);
+	px__acache_put(c, q, &v, r, rl, 0, 0);
+
+	/* Another client's pair: served, with that pair, no trace of BIND's. */
+	size_t q2l = add_option(q2, query(q2, 2, NAME, NLEN, true, true), CODEC_EDNS_OPT_COOKIE,
+	                        pair2, sizeof(pair2));
+	scan(q2, q2l, &v2);
+	ssize_t n = px__acache_get(c, q2, &v2, 1000, 0, 1232, out);
+	assert_int_equal(n, (ssize_t)(plain_rl + 4 + sizeof(pair2)));
+	scan(out, (size_t)n, &ov);
+	assert_true(codec_edns_option(out, &ov, CODEC_EDNS_OPT_COOKIE, &off, &len));
+	assert_int_equal(len, sizeof(pair2));
+	assert_memory_equal(out + off, pair2, sizeof(pair2));
+	assert_int_equal(ov.opt_rdlen, 4 + sizeof(pair2));
+	/* Without a cookie: BIND's answer without its cookie. */
+	ql = query(q3, 3, NAME, NLEN, true, true);
+	scan(q3, ql, &v3);
+	n = px__acache_get(c, q3, &v3, 1000, 0, 1232, out);
+	assert_int_equal(n, (ssize_t)plain_rl);
+	scan(out, (size_t)n, &ov);
+	assert_int_equal(ov.opt_rdlen, 0);
+	/* The pair does not fit the client's size: a miss for BIND to handle. */
+	assert_int_equal(px__acache_get(c, q2, &v2, 1000, 0, plain_rl + 4, out), -EMSGSIZE);
+
+	/* A client cookie alone: BIND must give the first server cookie. */
+	size_t q4l = add_option(q4, query(q4, 4, NAME, NLEN, true, true), CODEC_EDNS_OPT_COOKIE,
+	                        pair2, 8);
+	scan(q4, q4l, &v4);
+	assert_int_equal(px__acache_get(c, q4, &v4, 1000, 0, 1232, out), -ENOENT);
+	/* A pair plus another option (NSID): not ours to answer. */
+	q4l = add_option(q4, query(q4, 4, NAME, NLEN, true, true), CODEC_EDNS_OPT_COOKIE, pair2,
+	                 sizeof(pair2));
+	q4l = add_option(q4, q4l, 3, (const uint8_t *)"", 0);
+	scan(q4, q4l, &v4);
+	assert_int_equal(px__acache_get(c, q4, &v4, 1000, 0, 1232, out), -ENOENT);
+	px__acache_free(c);
+}
+
 static void test_acache_keeps_only_plain_questions_and_answers(void **state)
 {
 	(void)state;
@@ -215,6 +285,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_acache_hit_gets_client_id_case_and_aged_ttl),
 	        cmocka_unit_test(test_acache_expiry_generation_and_size_limits),
+	        cmocka_unit_test(test_acache_cookies),
 	        cmocka_unit_test(test_acache_keeps_only_plain_questions_and_answers),
 	        cmocka_unit_test(test_acache_lru_bound_evicts_oldest),
 	};

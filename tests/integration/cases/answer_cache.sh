@@ -91,6 +91,23 @@ PY
 after=$(dig @127.0.0.1 -p "$APEX_PORT" +short +nocookie www.dyn.test A)
 check "after the backend's NOTIFY apexd asks BIND again" test "$after" = 192.0.2.31
 
+# A client and a server cookie, as a resolver sends once it knows BIND's
+# server cookie: served from the cache, with the client's pair echoed.
+# BIND changes the record again, so the old address proves the cache.
+nsupdate -p "$NAMED_PORT" <<EOF >/dev/null 2>&1
+server 127.0.0.1 $NAMED_PORT
+zone dyn.test
+update delete www.dyn.test A
+update add www.dyn.test 300 A 192.0.2.32
+send
+EOF
+pair=0102030405060708aabbccddeeff00112233445566778899
+with_pair=$(dig @127.0.0.1 -p "$APEX_PORT" +cookie=$pair www.dyn.test A)
+grep -E 'COOKIE|^www' <<<"$with_pair" || true
+check "a cookie pair is served from the cache" \
+	grep -qE '^www\.dyn\.test\..*A[[:space:]]+192\.0\.2\.31$' <<<"$with_pair"
+check "with the client's pair echoed" grep -qi "COOKIE: $pair" <<<"$with_pair"
+
 stop_apexd TERM 10
 check "apexd exits 0" test "${APEX_RC:-x}" = 0
 cached_n=$(stat_value answers_cached)

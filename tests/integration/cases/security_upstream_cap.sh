@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# apexd's own queries in flight are capped per worker (PX_UP_MAX_INFLIGHT,
+# proxy/upstream.h): a flood of distinct names in a configured zone, in
+# front of a backend that never answers, makes one ANAME probe per name,
+# each holding a socket until the backend timeout. With 6000 names on one
+# worker, 4096 probes go out, the rest are counted as upstream_busy, and
+# apexd's open file descriptors stay near the cap instead of growing with
+# the flood; every client still gets its SERVFAIL at the deadline.
+# Functions run through `check` look unreachable to shellcheck (SC2317).
+# shellcheck disable=SC2317,SC2119 source-path=SCRIPTDIR source=../lib.sh
+source "$(dirname "$0")/../lib.sh"
+# shellcheck source=../flatlib.sh
+source "$INT_DIR/flatlib.sh"
+need_real_apexd
+need_python_dns
+find_apexd
+
+CAP=4096
+N=6000
+
+start_blackhole silent
+APEX_PORT=$(new_port)
+write_ini "$T_DIR/apexd.ini" "$APEX_PORT" "127.0.0.1:$BLACKHOLE_PORT" threads=1 timeout=6s
+printf '\n[flatten]\ndeadline = 6s\n[zone example.test]\n' >>"$T_DIR/apexd.ini"
+"$APEXD" -c "$T_DIR/apexd.ini" 2>"$APEX_LOG" >&2 &
+APEX_PID=$!
+PIDS+=("$APEX_PID")
+started() {
+	local i
+	for ((i = 0; i < 50; i++)); do
+		grep -q "listening on" "$APEX_LOG" && return 0
+		proc_alive "$APEX_PID" || return 1
+		sleep 0.1
+	done
+	return 1
+}
+started || { fail "apexd did not start"; finish; }
+say "apexd pid $APEX_PID on port $APEX_PORT, silent backend $BLACKHOLE_PORT"
+fds() { find "/proc/$APEX_PID/fd" -mindepth 1 -maxdepth 1 | wc -l; }
+FD0=$(fds)
+
+# The flood: N distinct names, one datagram each, nobody waits.
+"$PY" - "$APEX_PORT" "$N" <<'PY'
+import socket, sys, time
+import dns.message
+port, n = int(sys.argv[1]), int(sys.argv[2])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 22)
+for i in range(n):
+    s.sendto(dns.message.make_query(f"n{i}.example.test", "A").to_wire(), ("127.0.0.1", port))
+    # A short breath every 500 so apexd's receive buffer never overflows.
+    if i % 500 == 499:
+        time.sleep(0.01)
+PY
+# The probes wait for the backend's 6 s timeout: sample meanwhile.
+peak=0
+for _ in $(seq 30); do
+	f=$(fds)
+	((f > peak)) && peak=$f
+	sleep 0.1
+done
+say "open descriptors: $FD0 before, $peak at the peak of the flood"
+# Slack: backend sockets open as client IDs collide (64 at most).
+check "descriptors stay within the cap: $peak <= $FD0 + $CAP + 80" test "$peak" -le $((FD0 + CAP + 80))
+check "and the probes really were in flight: $peak >= $FD0 + $CAP" test "$peak" -ge $((FD0 + CAP))
+stop_apexd TERM 20
+check "apexd drains and exits 0" test "${APEX_RC:-none}" = 0
+# What apexd received (the kernel may drop a few on a loaded machine).
+R=$(stat_value queries_udp)
+check "apexd received well over $CAP of the $N queries ($R)" test "${R:-0}" -ge $((CAP + 500))
+check "stats: a probe for each name received" stat_is aname_probes -eq "$R"
+check "stats: upstream_busy = $R - $CAP" stat_is upstream_busy -eq $((R - CAP))
+check "stats: every query answered SERVFAIL at the backend timeout" stat_is backend_timeouts -eq "$R"
+finish
