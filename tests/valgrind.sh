@@ -19,6 +19,8 @@
 # definite leak, and 0 otherwise. The report stays in valgrind.log in the
 # case directory, kept when anything failed (APEX_KEEP_TMP=1 keeps it
 # always) and summarised on stdout.
+# Functions run through `check` look unreachable to shellcheck (SC2317).
+# shellcheck source-path=SCRIPTDIR disable=SC2317,SC2119
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # RSS_X, ABUSE_PID: read by the cases
 # Helpers for the limits_* and fault_* cases: apexd's memory and CPU from
 # /proc, and the abusive clients of abuse.py run in the background.
 # Sourced after lib.sh; uses its harness (T_DIR, PIDS, APEX_PID, ...).
@@ -8,6 +8,7 @@ ABUSE=("$PY" "$INT_DIR/abuse.py")
 # RSS_X: sanitizer builds keep shadow memory and quarantine freed blocks,
 # so the memory bounds of the cases are multiplied by this (1 normally,
 # 4 under ASAN, 8 under TSAN, read from the build's CMakeCache.txt).
+# shellcheck disable=SC2034 # read by the cases
 RSS_X=1
 if [[ -n ${APEX_BUILD_DIR:-} && -r $APEX_BUILD_DIR/CMakeCache.txt ]]; then
 	if grep -q '^APEX_ASAN:BOOL=ON' "$APEX_BUILD_DIR/CMakeCache.txt"; then
@@ -89,8 +90,11 @@ abuse_field() {
 udp_ok() {
 	local out
 	out=$(dig_at "$APEX_PORT" www.example.test A) || { echo "$out"; return 1; }
-	grep -q 'status: NOERROR' <<<"$out" && grep -q '^www.example.test.*IN[[:space:]]*A' <<<"$out" ||
-		{ echo "$out"; return 1; }
+	if ! grep -q 'status: NOERROR' <<<"$out" ||
+		! grep -q '^www.example.test.*IN[[:space:]]*A' <<<"$out"; then
+		echo "$out"
+		return 1
+	fi
 }
 
 # udp_burst N: N UDP queries one after the other; all must be answered.

@@ -69,7 +69,7 @@ PY
 check "answers resume within 1 s of BIND being back" resume
 
 wait_exit "$perf_pid" 30 || true
-cat "$T_DIR/dnsperf.txt" | sed -n '/Statistics/,/Latency/p'
+sed -n '/Statistics/,/Latency/p' "$T_DIR/dnsperf.txt"
 field() { sed -n "s/^ *$1: *\([0-9]*\).*/\1/p" "$T_DIR/dnsperf.txt"; }
 check "dnsperf: queries sent" test "$(field 'Queries sent')" -gt 1000
 check "dnsperf: no query lost across the restart" test "$(field 'Queries lost')" -eq 0
