@@ -61,6 +61,10 @@ struct cfg_alias {
 	unsigned line;
 };
 
+/** Longest control socket path: sockaddr_un's sun_path is 108 bytes on
+ *  Linux, NUL included. */
+#define CFG_CONTROL_PATH_MAX 107
+
 /** Room for [server] user: POSIX login names are far shorter (Linux
  * useradd allows 32 bytes), so a longer value is a mistake. */
 #define CFG_USER_MAX 64
@@ -80,6 +84,9 @@ struct cfg {
 		 *  per query to (reopened on SIGUSR1); "" = off, the default. At
 		 *  load time the file was writable, or could be created. */
 		char query_log[4096];
+		/** Control socket path for apexctl; "" = no control socket.
+		 *  Absolute, at most CFG_CONTROL_PATH_MAX bytes (sun_path). */
+		char control[CFG_CONTROL_PATH_MAX + 1];
 	} server;
 
 	struct {
@@ -91,6 +98,7 @@ struct cfg {
 		struct cfg_addr_list doh;     /**< DNS over HTTPS (RFC 8484), HTTP/2; needs [tls] */
 		char doh_path[129];           /**< default "/dns-query"; '/' + printable ASCII,
 		                                   no blank, '?' or '#'; 1..128 chars */
+		struct cfg_addr metrics;      /**< Prometheus GET /metrics; salen 0 = off */
 	} listen;
 
 	struct {

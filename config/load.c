@@ -61,6 +61,7 @@ enum key_type {
 	K_URLPATH,  /* char[max]: "/..." URL path of at most max - 1 characters */
 	K_TLSVER,   /* unsigned: 12 or 13, written 1.2 or 1.3 */
 	K_USER,     /* char[max]: the name of a user that exists on this system */
+	K_SOCKPATH, /* char[max]: absolute path of a unix socket apexd creates */
 	K_LATER,    /* in CONFIG.md, but its feature is not built yet */
 };
 
@@ -98,7 +99,7 @@ static const struct key_def server_keys[] = {
         {"threads", K_UINT, OFF(server.threads), 0, 256},
         {"log-level", K_LOGLEVEL, OFF(server.log_level), 0, 0},
         {"user", K_USER, OFF(server.user), 0, SIZE(server.user)},
-        LATER("control"),
+        {"control", K_SOCKPATH, OFF(server.control), 0, SIZE(server.control)},
         {"query-log", K_LOGFILE, OFF(server.query_log), 0, SIZE(server.query_log)},
 };
 
@@ -111,7 +112,7 @@ static const struct key_def listen_keys[] = {
         {"doh-path", K_URLPATH, OFF(listen.doh_path), 0, SIZE(listen.doh_path)},
         {"tcp-idle-timeout", K_MS, OFF(listen.tcp_idle_timeout_ms), 1 * S_MS, 1 * H_MS},
         {"max-connections", K_UINT, OFF(listen.max_connections), 1, 1000000},
-        LATER("metrics"),
+        {"metrics", K_ADDR, OFF(listen.metrics), 0, 0},
 };
 
 static const struct key_def tls_keys[] = {
@@ -187,6 +188,8 @@ _Static_assert(ARRAY_LEN(flatten_keys) <= CFG__MAX_KEYS, "raise CFG__MAX_KEYS");
 	"a URL path like /dns-query: '/' then printable ASCII without blanks, '?' or '#', at "     \
 	"most 128 characters"
 #define USER_ALLOWED "the name of an existing user, like nobody or apexd"
+#define SOCKPATH_ALLOWED                                                                           \
+	"an absolute path of at most 107 bytes in an existing directory, like /run/apexd.sock"
 #define NAME_ALLOWED "a name like example.com (labels of 1..63 bytes, 255 bytes in all)"
 #define ANAME_TYPES_ALLOWED                                                                        \
 	"at most 16 type codes, 1..65535 except 1, 2, 5, 6, 28, 39, 41, 46, 47, 50, 128..255 "     \
@@ -359,6 +362,9 @@ static void key_allowed(const struct key_def *k, char *buf, size_t size)
 		break;
 	case K_USER:
 		snprintf(buf, size, "%s", USER_ALLOWED);
+		break;
+	case K_SOCKPATH:
+		snprintf(buf, size, "%s", SOCKPATH_ALLOWED);
 		break;
 	case K_LATER:
 		buf[0] = '\0';
@@ -604,6 +610,50 @@ static void set_file(struct cfg__ld *ld, const struct key_def *k, char *field, c
  * again when it drops. Only names: a number would be taken for a name
  * by getpwnam() anyway, and BIND's -u takes names too.
  */
+/* The control socket: apexd creates it at startup (replacing a stale
+ * one), so only its directory must exist now. sun_path bounds the length. */
+static void set_sockpath(struct cfg__ld *ld, const struct key_def *k, char *field,
+                         const char *allowed)
+{
+	const char *v = ld->val;
+	size_t vlen = ld->val_len;
+	struct stat st;
+	char text[512], dir[CFG_CONTROL_PATH_MAX + 1];
+
+	cfg__fmt_text(text, sizeof(text), v, vlen, 400);
+	if (vlen >= k->max) {
+		key_err(ld, "\"%s\" is longer than %zu bytes; allowed: %s", text,
+		        (size_t)k->max - 1, allowed);
+		return;
+	}
+	if (vlen == 0 || v[0] != '/') {
+		key_err(ld, "\"%s\" is not an absolute path; allowed: %s", text, allowed);
+		return;
+	}
+	if (v[vlen - 1] == '/' || memchr(v, '\0', vlen) != NULL) {
+		key_err(ld, "\"%s\" does not name a file; allowed: %s", text, allowed);
+		return;
+	}
+	size_t dl = vlen;
+	while (dl > 0 && v[dl - 1] != '/')
+		dl--;
+	if (dl > 1)
+		dl--; /* drop the slash, but keep "/" for a socket at the root */
+	memcpy(dir, v, dl);
+	dir[dl] = '\0';
+	if (stat(dir, &st) != 0) {
+		key_err(ld, "\"%s\": directory %s: %s; allowed: %s", text, dir, strerror(errno),
+		        allowed);
+		return;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		key_err(ld, "\"%s\": %s is not a directory; allowed: %s", text, dir, allowed);
+		return;
+	}
+	memcpy(field, v, vlen);
+	field[vlen] = '\0';
+}
+
 static void set_user(struct cfg__ld *ld, const struct key_def *k, char *field, const char *allowed)
 {
 	const char *v = ld->val;
@@ -836,6 +886,9 @@ static void set_key(struct cfg__ld *ld, const struct key_def *k, void *base)
 	}
 	case K_USER:
 		set_user(ld, k, field, allowed);
+		break;
+	case K_SOCKPATH:
+		set_sockpath(ld, k, field, allowed);
 		break;
 	case K_TLSVER:
 		if (vlen == 3 && memcmp(v, "1.2", 3) == 0)

@@ -180,6 +180,43 @@ static void check_aliases(struct cfg__ld *ld)
 	}
 }
 
+/* The metrics endpoint is a TCP socket of its own (no SO_REUSEPORT): on
+ * the backend's address or on a DNS TCP listener's it would either fail to
+ * bind or take that listener's connections. */
+static void check_metrics(struct cfg__ld *ld)
+{
+	static const char *const names[] = {"tcp", "dot", "doh"};
+	const struct cfg *cfg = ld->cfg;
+	const struct cfg_addr *m = &cfg->listen.metrics;
+	const struct cfg_addr_list *lists[] = {&cfg->listen.tcp, &cfg->listen.dot,
+	                                       &cfg->listen.doh};
+	const unsigned *seen = ld->seen[CFG__SEC_LISTEN];
+	const unsigned lines[] = {seen[CFG__KEY_LISTEN_TCP], seen[CFG__KEY_LISTEN_DOT],
+	                          seen[CFG__KEY_LISTEN_DOH]};
+	unsigned line = seen[CFG__KEY_LISTEN_METRICS];
+
+	if (m->salen == 0)
+		return;
+	if (cfg->backend.address.salen != 0 && strcmp(m->text, cfg->backend.address.text) == 0)
+		cfg__err(ld, line,
+		         "[listen] metrics: \"%s\" is the backend address (line %u); allowed: an "
+		         "address other than [backend] address",
+		         m->text, ld->seen[CFG__SEC_BACKEND][CFG__KEY_BACKEND_ADDRESS]);
+	for (int k = 0; k < 3; k++) {
+		for (size_t i = 0; i < lists[k]->n; i++) {
+			const struct cfg_addr *a = &lists[k]->v[i];
+			if (a->sa.ss_family != m->sa.ss_family || port_of(a) != port_of(m))
+				continue;
+			if (strcmp(a->text, m->text) == 0 || is_wildcard(a) || is_wildcard(m))
+				cfg__err(ld, line,
+				         "[listen] metrics: \"%s\" overlaps the %s address \"%s\" "
+				         "(line %u); allowed: an address and port no DNS listener "
+				         "uses",
+				         m->text, names[k], a->text, lines[k]);
+		}
+	}
+}
+
 void cfg__validate(struct cfg__ld *ld)
 {
 	struct cfg *cfg = ld->cfg;
@@ -211,6 +248,7 @@ void cfg__validate(struct cfg__ld *ld)
 		check_not_backend(ld, &cfg->listen.doh, "doh", listen[CFG__KEY_LISTEN_DOH]);
 	}
 	check_tcp_overlap(ld);
+	check_metrics(ld);
 	check_tls(ld);
 	check_ttls(ld);
 	check_aliases(ld);

@@ -806,8 +806,9 @@ static bool name_under(const uint8_t *name, size_t len, const uint8_t *zone, siz
 	return false;
 }
 
-/* Drops the values of every entry under zone (all when zone is NULL). */
-static size_t flush(struct flat_cache *c, const uint8_t *zone, size_t zlen)
+/* Drops the values of every entry under zone (all when zone is NULL),
+ * or, when exact, of the entries named zone itself. */
+static size_t flush(struct flat_cache *c, const uint8_t *zone, size_t zlen, bool exact)
 {
 	size_t dropped = 0;
 
@@ -820,7 +821,11 @@ static size_t flush(struct flat_cache *c, const uint8_t *zone, size_t zlen)
 			while (e != NULL) {
 				struct entry *next = e->hnext;
 
-				if (zone == NULL || name_under(e->tail, e->name_len, zone, zlen)) {
+				bool hit = zone == NULL ||
+				           (exact ? e->name_len == zlen &&
+				                            memcmp(e->tail, zone, zlen) == 0
+				                  : name_under(e->tail, e->name_len, zone, zlen));
+				if (hit) {
 					if (e->flags & (E_GOOD | E_FAIL))
 						dropped++;
 					/* A claim keeps its placeholder so its
@@ -840,7 +845,7 @@ static size_t flush(struct flat_cache *c, const uint8_t *zone, size_t zlen)
 
 void flat_cache_flush_all(struct flat_cache *c)
 {
-	flush(c, NULL, 0);
+	flush(c, NULL, 0, false);
 }
 
 ssize_t flat_cache_flush_suffix(struct flat_cache *c, const uint8_t *zone, size_t len)
@@ -851,7 +856,75 @@ ssize_t flat_cache_flush_suffix(struct flat_cache *c, const uint8_t *zone, size_
 		return -EINVAL;
 	for (size_t i = 0; i < len; i++)
 		z[i] = codec_ascii_lower(zone[i]);
-	return (ssize_t)flush(c, z, len);
+	return (ssize_t)flush(c, z, len, false);
+}
+
+ssize_t flat_cache_flush_name(struct flat_cache *c, const uint8_t *name, size_t len)
+{
+	uint8_t z[CODEC_MAX_NAME];
+
+	if (!codec_name_valid(name, len))
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++)
+		z[i] = codec_ascii_lower(name[i]);
+	return (ssize_t)flush(c, z, len, true);
+}
+
+int flat_cache_peek(struct flat_cache *c, const struct flat_cache_key *key, uint64_t now_ms,
+                    struct flat_cache_peek *out)
+{
+	if (!key_valid(key))
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	out->status = FLAT_CACHE_MISS;
+
+	uint64_t h = key_hash(c->seed, key);
+	struct shard *s = shard_of(c, h);
+
+	pthread_mutex_lock(&s->lock);
+	struct entry *e = *find_slot(s, h, key);
+	if (e == NULL)
+		goto out;
+	out->found = true;
+	if (e->claim != NULL) {
+		out->claimed = true;
+		out->waiters = e->claim->n;
+		out->claim_age_ms = age_ms(now_ms, e->claim->since_ms);
+	}
+	if (e->flags & E_GOOD) {
+		struct flat_cache_hit hit;
+		uint64_t age = age_ms(now_ms, e->stored_ms);
+
+		out->has_good = true;
+		out->ttl_s = e->ttl_s;
+		out->fresh = is_fresh(e, now_ms);
+		out->stale_ok = !out->fresh && is_stale_ok(c, e, now_ms);
+		if (out->fresh)
+			out->ttl_left = e->ttl_s - (uint32_t)(age / 1000);
+		else if (out->stale_ok)
+			out->stale_left = (uint32_t)((stale_until(c, e) - now_ms) / 1000);
+		copy_good(e, &hit, out->ttl_left);
+		out->value = hit.value;
+	}
+	if (is_failing(e, now_ms)) {
+		const char *why = (const char *)e->tail + e->name_len + good_len(e);
+
+		out->failing = true;
+		out->fail_left = (uint32_t)((e->fail_until_ms - now_ms + 999) / 1000);
+		out->fail_ede = e->fail_ede;
+		memcpy(out->fail_why, why, e->why_len);
+		out->fail_why[e->why_len] = '\0';
+	}
+	/* The order flat_cache_get decides in. */
+	if (out->fresh)
+		out->status = FLAT_CACHE_HIT;
+	else if (out->failing)
+		out->status = FLAT_CACHE_FAIL;
+	else if (out->stale_ok)
+		out->status = FLAT_CACHE_STALE;
+out:
+	pthread_mutex_unlock(&s->lock);
+	return 0;
 }
 
 void flat_cache_stats(struct flat_cache *c, struct flat_cache_stats *st)

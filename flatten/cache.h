@@ -287,5 +287,45 @@ void flat_cache_flush_all(struct flat_cache *c);
  */
 ssize_t flat_cache_flush_suffix(struct flat_cache *c, const uint8_t *zone, size_t len);
 
+/**
+ * Drops every value whose name is exactly name, any type and kind (for
+ * `apexctl flush NAME`: a target's addresses and an owner's presence
+ * facts). Case-insensitive. Claims survive as in flat_cache_flush_all.
+ * @return the number of values dropped, or -EINVAL (malformed name).
+ */
+ssize_t flat_cache_flush_name(struct flat_cache *c, const uint8_t *name, size_t len);
+
+/** What flat_cache_peek reports about one key. */
+struct flat_cache_peek {
+	/** What flat_cache_get would say now (never HIT_PREFETCH). */
+	enum flat_cache_status status;
+	bool found;          /**< an entry exists (maybe only a claim's placeholder) */
+	bool has_good;       /**< a last good value is held (value, ttl_s) */
+	bool fresh;          /**< ... and it is within its TTL (ttl_left) */
+	bool stale_ok;       /**< ... or expired but within serve-stale (stale_left) */
+	uint32_t ttl_s;      /**< the TTL the good value was stored with */
+	uint32_t ttl_left;   /**< fresh: remaining whole seconds, at least 1 */
+	uint32_t stale_left; /**< stale_ok: seconds it may still be served stale */
+	bool failing;        /**< a remembered failure (fail_*) */
+	uint32_t fail_left;  /**< seconds the failure is still remembered */
+	uint16_t fail_ede;   /**< its Extended DNS Error code */
+	char fail_why[FLAT_WHY_MAX];
+	bool claimed;          /**< a chase is in flight for the key */
+	uint32_t waiters;      /**< queries waiting for that chase */
+	uint64_t claim_age_ms; /**< how long the chase has been running */
+	/** has_good: the value; its TTL field is ttl_left (0 when not fresh). */
+	union flat_cache_value value;
+};
+
+/**
+ * Reads what the cache holds for a key without changing anything: no LRU
+ * move, no prefetch ownership, no clean-up of dead entries (for
+ * `apexctl explain`, from a thread that serves no queries).
+ * @return 0 (out filled; out->found false when there is no entry) or
+ *         -EINVAL for a malformed key.
+ */
+int flat_cache_peek(struct flat_cache *c, const struct flat_cache_key *key, uint64_t now_ms,
+                    struct flat_cache_peek *out);
+
 /** Fills st with the current counters. */
 void flat_cache_stats(struct flat_cache *c, struct flat_cache_stats *st);

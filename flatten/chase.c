@@ -131,6 +131,7 @@ static enum flat_step ask(struct flat_chase *c)
 		char name[CHASE_NAME_TEXT];
 
 		cur_text(c, name, sizeof(name));
+		c->fail = FLAT_CHASE_FAIL_NO_RESOLVER;
 		set_why(c, CODEC_EDE_NO_REACHABLE_AUTHORITY, "no resolver configured for %s", name);
 		return finish(c, FLAT_RES_FAIL);
 	}
@@ -157,6 +158,8 @@ static enum flat_step server_failed(struct flat_chase *c, bool timeout)
 	if (c->all_timeouts) {
 		char name[CHASE_NAME_TEXT];
 
+		c->fail = FLAT_CHASE_FAIL_TIMEOUT;
+
 		cur_text(c, name, sizeof(name));
 		if (c->server == FLAT_SERVER_BACKEND)
 			set_why(c, CODEC_EDE_NO_REACHABLE_AUTHORITY,
@@ -177,6 +180,7 @@ static enum flat_step unusable(struct flat_chase *c, const char *what)
 
 	cur_text(c, name, sizeof(name));
 	server_text(c, server, sizeof(server));
+	c->fail = FLAT_CHASE_FAIL_BAD_ANSWER;
 	set_why(c, CODEC_EDE_NETWORK_ERROR, "%s %s for %s", server, what, name);
 	return server_failed(c, false);
 }
@@ -204,6 +208,7 @@ static bool follow(struct flat_chase *c, const uint8_t *target, size_t len, uint
 	h->ttl = ttl;
 	if (visited(c, target, len)) {
 		name_text(target, len, name, sizeof(name));
+		c->fail = FLAT_CHASE_FAIL_LOOP;
 		set_why(c, CODEC_EDE_OTHER, "CNAME loop at %s", name);
 		finish(c, FLAT_RES_FAIL);
 		return false;
@@ -212,6 +217,7 @@ static bool follow(struct flat_chase *c, const uint8_t *target, size_t len, uint
 	 * test only guards the array should that reasoning ever break. */
 	if (c->hops >= c->cfg.max_chain || c->n_hop >= FLAT_CHASE_MAX_CHAIN + 1) {
 		name_text(target, len, name, sizeof(name));
+		c->fail = FLAT_CHASE_FAIL_CHAIN;
 		set_why(c, CODEC_EDE_OTHER, "chain longer than %u at %s", c->cfg.max_chain, name);
 		finish(c, FLAT_RES_FAIL);
 		return false;
@@ -464,6 +470,22 @@ void flat_chase_init(struct flat_chase *c, const struct flat_chase_cfg *cfg)
 	c->done = true;
 	c->result.kind = FLAT_RES_FAIL;
 	snprintf(c->result.why, sizeof(c->result.why), "chase not started");
+	c->fail = FLAT_CHASE_FAIL_INVALID;
+}
+
+const char *flat_chase_fail_name(enum flat_chase_fail f)
+{
+	static const char *const fail_names[FLAT_CHASE_FAIL_COUNT] = {
+	        [FLAT_CHASE_FAIL_TIMEOUT] = "timeout",
+	        [FLAT_CHASE_FAIL_NO_RESOLVER] = "no_resolver",
+	        [FLAT_CHASE_FAIL_BAD_ANSWER] = "bad_answer",
+	        [FLAT_CHASE_FAIL_RCODE] = "rcode",
+	        [FLAT_CHASE_FAIL_LOOP] = "loop",
+	        [FLAT_CHASE_FAIL_CHAIN] = "chain_too_long",
+	        [FLAT_CHASE_FAIL_INVALID] = "invalid",
+	};
+
+	return (unsigned)f < FLAT_CHASE_FAIL_COUNT ? fail_names[f] : "?";
 }
 
 int flat_chase_visit(struct flat_chase *c, const uint8_t *name, size_t len)
@@ -494,9 +516,11 @@ enum flat_step flat_chase_begin(struct flat_chase *c, const uint8_t *target, siz
 	c->server = FLAT_SERVER_RESOLVER;
 	c->resolver = 0;
 	c->tcp = false;
+	c->fail = FLAT_CHASE_FAIL_INVALID;
 	memset(&c->result, 0, sizeof(c->result));
 
 	if (!codec_name_valid(target, len) || (qtype != CODEC_TYPE_A && qtype != CODEC_TYPE_AAAA)) {
+		c->fail = FLAT_CHASE_FAIL_INVALID;
 		set_why(c, CODEC_EDE_OTHER, "invalid chase target");
 		return finish(c, FLAT_RES_FAIL);
 	}
@@ -510,11 +534,13 @@ enum flat_step flat_chase_begin(struct flat_chase *c, const uint8_t *target, siz
 	/* Only pre-visited names can match here; hop[0] is the target. */
 	for (unsigned i = 0; i < c->n_pre; i++) {
 		if (c->pre[i].len == len && memcmp(c->pre[i].name, h->name, len) == 0) {
+			c->fail = FLAT_CHASE_FAIL_LOOP;
 			set_why(c, CODEC_EDE_OTHER, "CNAME loop at %s", name);
 			return finish(c, FLAT_RES_FAIL);
 		}
 	}
 	if (hops_already > c->cfg.max_chain) {
+		c->fail = FLAT_CHASE_FAIL_CHAIN;
 		set_why(c, CODEC_EDE_OTHER, "chain longer than %u at %s", c->cfg.max_chain, name);
 		return finish(c, FLAT_RES_FAIL);
 	}
@@ -571,6 +597,7 @@ enum flat_step flat_chase_input(struct flat_chase *c, const uint8_t *resp, size_
 
 		cur_text(c, name, sizeof(name));
 		server_text(c, server, sizeof(server));
+		c->fail = FLAT_CHASE_FAIL_RCODE;
 		set_why(c, CODEC_EDE_OTHER, "%s answered %s for %s", server,
 		        rcode_text(rcode, rbuf, sizeof(rbuf)), name);
 		return server_failed(c, false);

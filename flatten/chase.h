@@ -62,6 +62,21 @@ enum flat_step {
 	FLAT_STEP_DONE,
 };
 
+/** Why a chase failed, for statistics: the reason behind result.why. */
+enum flat_chase_fail {
+	FLAT_CHASE_FAIL_TIMEOUT = 0, /**< every server asked for a name timed out */
+	FLAT_CHASE_FAIL_NO_RESOLVER, /**< a name outside our zones and no [resolver] */
+	FLAT_CHASE_FAIL_BAD_ANSWER,  /**< malformed, truncated over TCP, unusable */
+	FLAT_CHASE_FAIL_RCODE,       /**< SERVFAIL, REFUSED or another error RCODE */
+	FLAT_CHASE_FAIL_LOOP,        /**< a CNAME loop */
+	FLAT_CHASE_FAIL_CHAIN,       /**< a chain longer than max-chain */
+	FLAT_CHASE_FAIL_INVALID,     /**< a target or qtype that cannot be chased */
+	FLAT_CHASE_FAIL_COUNT,
+};
+
+/** Stable lowercase name of a reason ("timeout", "loop", ...). */
+const char *flat_chase_fail_name(enum flat_chase_fail f);
+
 enum flat_server {
 	FLAT_SERVER_BACKEND,  /**< the authoritative backend (BIND) */
 	FLAT_SERVER_RESOLVER, /**< a recursive resolver, index c->resolver */
@@ -126,6 +141,9 @@ struct flat_chase {
 
 	/* DONE: the outcome; result.hops counts hops_already too. */
 	struct flat_result result;
+	/** DONE with FLAT_RES_FAIL: the reason, for statistics (the last
+	 *  server's failure, as result.why). */
+	enum flat_chase_fail fail;
 };
 
 /**

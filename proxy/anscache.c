@@ -172,6 +172,26 @@ void px__acache_free(struct px_acache *c)
 	free(c);
 }
 
+size_t px__acache_drop_name(struct px_acache *c, const uint8_t *name, size_t len)
+{
+	uint8_t low[CODEC_MAX_NAME];
+	size_t dropped = 0;
+
+	if (c == NULL || len == 0 || len > CODEC_MAX_NAME)
+		return 0;
+	memcpy(low, name, len);
+	codec_name_lower(low, len);
+	/* The key is the lowercase name then 5 bytes of type, class, flags. */
+	for (struct entry *e = c->lru_head, *next; e != NULL; e = next) {
+		next = e->next;
+		if (e->key_len == len + 5 && memcmp(e->data, low, len) == 0) {
+			entry_remove(c, e);
+			dropped++;
+		}
+	}
+	return dropped;
+}
+
 static struct entry *find(struct px_acache *c, const uint8_t *key, size_t klen, uint32_t h)
 {
 	for (struct entry *e = c->buckets[h & c->mask]; e != NULL; e = e->hnext)

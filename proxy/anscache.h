@@ -26,6 +26,13 @@ void px__acache_free(struct px_acache *c); /* NULL is fine */
 ssize_t px__acache_get(struct px_acache *c, const uint8_t *q, const struct codec_view *v,
                        uint64_t now_ms, uint32_t gen, size_t max_size, uint8_t *out);
 
+/**
+ * Drops every kept answer for name (uncompressed wire form, any case),
+ * whatever its type, class or flags (`apexctl flush NAME`).
+ * @return how many answers were dropped.
+ */
+size_t px__acache_drop_name(struct px_acache *c, const uint8_t *name, size_t len);
+
 /** Keeps BIND's answer resp to query q, if both are of the kind kept. */
 void px__acache_put(struct px_acache *c, const uint8_t *q, const struct codec_view *v,
                     const uint8_t *resp, size_t rlen, uint64_t now_ms, uint32_t gen);

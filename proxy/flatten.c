@@ -305,6 +305,8 @@ static int soa_req_cb(void *arg, int status, const uint8_t *msg, size_t len)
 	if (status == 0 &&
 	    !own_answer_matches(msg, len, r->id, r->apex, r->apex_len, CODEC_TYPE_SOA))
 		return PX_UP_WAIT;
+	if (status == UV_ETIMEDOUT)
+		PX_STAT_INC(&r->w->stats, backend_probe_timeouts);
 	if (t != NULL && t->fl->soa_fetching) {
 		struct px_flat *fl = t->fl;
 		fl->soa_fetching = false;
@@ -403,6 +405,8 @@ static void chase_complete(struct px_chase *ch)
 	val.result = ch->fc.result;
 	if (val.result.kind == FLAT_RES_FAIL) {
 		PX_STAT_INC(&w->stats, chase_failures);
+		if ((unsigned)ch->fc.fail < FLAT_CHASE_FAIL_COUNT)
+			PX_STAT_INC(&w->stats, chase_fail[ch->fc.fail]);
 		px_log(CFG_LOG_DEBUG, CHASE, "chase failed: %s", val.result.why);
 	} else {
 		/* Keep answers at least min-ttl (the rewrite clamps the same
@@ -436,6 +440,12 @@ static int chase_up_cb(void *arg, int status, const uint8_t *msg, size_t len)
 		px__gen_release(ch->w, ch->g);
 		free(ch);
 		return PX_UP_DONE;
+	}
+	if (status == UV_ETIMEDOUT) {
+		if (ch->fc.server == FLAT_SERVER_BACKEND)
+			PX_STAT_INC(&ch->w->stats, backend_probe_timeouts);
+		else
+			PX_STAT_INC(&ch->w->stats, resolver_timeouts);
 	}
 	step = flat_chase_input(&ch->fc, status == 0 ? msg : NULL, status == 0 ? len : 0);
 	if (step == FLAT_STEP_WAIT)
@@ -909,6 +919,8 @@ static int probe_cb(void *arg, int status, const uint8_t *msg, size_t len)
 
 	if (status == 0 && !own_answer_matches(msg, len, r->id, r->name, r->len, r->type))
 		return PX_UP_WAIT;
+	if (status == UV_ETIMEDOUT)
+		PX_STAT_INC(&w->stats, backend_probe_timeouts);
 	an.state = FLAT_ANAME_UNKNOWN;
 	if (status == 0 && codec_scan(msg, len, &v) == 0)
 		flat_aname_parse(msg, len, &v, r->name, r->len, r->type, &an);
@@ -1256,6 +1268,7 @@ bool px__flat_notify(struct px_worker *w, const uint8_t *msg, size_t len,
 	                              sizeof(out));
 	if (n > 0) {
 		out[2] |= CODEC_FLAG_AA >> 8; /* as an authoritative server answers it */
+		px_stats_answer(&w->stats, px__transport(origin, conn), out, (size_t)n, 0);
 		if (origin == PX_ORIGIN_UDP)
 			px__udp_send(ul, peer, out, (size_t)n);
 		else

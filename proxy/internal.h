@@ -124,12 +124,27 @@ struct px_gen {
 	unsigned n_use;
 };
 
+struct px_ctl;
+struct px_metrics;
+
+/** A flush of one name (apexctl flush NAME), posted to every worker:
+ *  each drops the name from its answer cache, the control side waits
+ *  until left reaches 0. Freed by the last px__flush_op_release. */
+struct px_flush_op {
+	atomic_uint refs; /**< workers holding it + 1 for the control side */
+	atomic_uint left; /**< workers that have not dropped the name yet */
+	_Atomic uint64_t dropped;
+	uint8_t name[CODEC_MAX_NAME];
+	size_t len;
+};
+
 /** State every worker shares; set up by main before the threads start. */
 struct px_server {
 	/* The current generation and, for the main thread and the control
 	 * socket, its parts (workers read their own w->gen instead). All
 	 * change only on the main thread, in px__server_reload(). */
 	struct px_gen *gen;
+	uv_mutex_t gen_mu; /* guards gen for threads other than main (metrics.c) */
 	const struct cfg *cfg;
 	struct flat_cache *cache;        /* targets and ANAME presence, all workers */
 	struct flat_zones *zones;        /* [zone] sections, by cfg->zones index */
@@ -142,6 +157,9 @@ struct px_server {
 	struct px_qlog_file *qlog;       /**< main's reference to the query log, NULL when off */
 	struct px_worker *workers;
 	unsigned n_workers;
+	struct px_ctl *ctl;         /**< [server] control, main thread (control.c) */
+	struct px_metrics *metrics; /**< [listen] metrics, its own thread (metrics.c) */
+	uint64_t started_ms;        /**< uv_hrtime() / 1e6 at startup, for uptime */
 };
 
 struct px_udp_listener {
@@ -213,6 +231,8 @@ struct px_txn {
 	struct sockaddr_storage peer; /* UDP origin */
 	struct px_conn *conn;         /* TCP origin; holds a reference */
 	int32_t doh_stream;           /* DoH: the HTTP/2 stream to answer on */
+	uint64_t rx_ns;               /* uv_hrtime() when the query was read, for latency */
+	bool answered;                /* counted in the statistics (an XFR answers often) */
 
 	/* The query, unchanged. */
 	uint8_t *q;
@@ -289,6 +309,7 @@ struct px_conn {
 	struct px_conn *prev, *next; /* worker's list, for shutdown */
 
 	enum px_conn_kind kind;
+	bool gauged;            /* counted in the worker's open_* gauge */
 	struct tls_stream *tls; /* DoT, DoH */
 	struct px_rbuf plain;   /* DoT: decrypted frames waiting to be peeled */
 	struct px_doh *doh;     /* DoH: the HTTP/2 session (doh.c) */
@@ -411,6 +432,9 @@ struct px_worker {
 	uv_mutex_t post_mu;
 	uint32_t *post;
 	size_t n_post, cap_post;
+	/* Name flushes from the control socket, under post_mu too. */
+	struct px_flush_op **flush_posts;
+	size_t n_flush, cap_flush;
 
 	uint32_t rng; /* xorshift state: spreading, not secrecy (see upstream.c for that) */
 
@@ -418,6 +442,9 @@ struct px_worker {
 };
 
 /* worker.c */
+/* Has the worker drop op's name from its answer cache; from any thread.
+ * Takes a reference. -ENOMEM: not posted (op->left is not its to lower). */
+int px__worker_post_flush(struct px_worker *w, struct px_flush_op *op);
 int px__worker_init(struct px_worker *w, struct px_server *srv, unsigned idx);
 /* Hands the worker a reload (main thread); the worker adopts it in its
  * async callback. Takes ownership of p. */
@@ -442,6 +469,15 @@ void px__deadline_cb(uv_timer_t *h);
 void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum px_origin origin,
                       struct px_udp_listener *ul, const struct sockaddr *peer,
                       struct px_conn *conn);
+/* The transport a query came in on, for the statistics. */
+static inline enum px_transport px__transport(enum px_origin origin, const struct px_conn *conn)
+{
+	if (origin == PX_ORIGIN_UDP || conn == NULL)
+		return PX_TR_UDP;
+	return conn->kind == PX_CONN_DOT   ? PX_TR_DOT
+	       : conn->kind == PX_CONN_DOH ? PX_TR_DOH
+	                                   : PX_TR_TCP;
+}
 /* Sends an answer (relayed or built) to the client of t. */
 void px__txn_reply(struct px_worker *w, struct px_txn *t, const uint8_t *msg, size_t len);
 /* Ends t with SERVFAIL + EDE and frees it. */
@@ -509,6 +545,38 @@ void px__flat_run_posts(struct px_worker *w);
 bool px__flat_notify(struct px_worker *w, const uint8_t *msg, size_t len,
                      const struct codec_view *v, const struct sockaddr *peer, enum px_origin origin,
                      struct px_udp_listener *ul, struct px_conn *conn);
+
+/* control.c: the [server] control socket, on the main thread's loop. */
+int px__control_start(struct px_server *srv, uv_loop_t *loop);
+/* Stops accepting, ends the connections, removes the socket file. */
+void px__control_stop(struct px_server *srv);
+void px__flush_op_release(struct px_flush_op *op);
+/* Reloads what can be reloaded (today: TLS material); main.c. msg gets
+ * what happened, for the log and apexctl. Main thread only.
+ * @return 0, or -1 when the reload failed and the old state is kept. */
+int px__server_reload(struct px_server *srv, char *msg, size_t msglen);
+
+/* A growable text buffer (statsfmt.c): p is NUL-terminated once non-NULL;
+ * oom is sticky and the caller checks it once at the end. */
+struct px_sbuf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+__attribute__((format(printf, 2, 3))) void px__sbuf_put(struct px_sbuf *b, const char *fmt, ...);
+
+/* statsfmt.c: every statistic, summed over the workers, as text. */
+enum px_stats_format {
+	PX_STATS_TEXT = 0,   /* "name=value" lines (as the exit stats: line), apexctl */
+	PX_STATS_PROMETHEUS, /* Prometheus text format 0.0.4 */
+};
+/* Renders into a malloc'd string (*out, NUL-terminated); any thread.
+ * @return its length, or -ENOMEM. */
+ssize_t px__stats_render(struct px_server *srv, enum px_stats_format fmt, char **out);
+
+/* metrics.c: [listen] metrics, served by libmicrohttpd's own thread. */
+int px__metrics_start(struct px_server *srv);
+void px__metrics_stop(struct px_server *srv);
 
 /* udp.c */
 int px__udp_start(struct px_udp_listener *l, struct px_worker *w);

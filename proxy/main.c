@@ -43,6 +43,8 @@ static void on_stop_signal(uv_signal_t *h, int signum)
 	uv_close((uv_handle_t *)&sig_int, NULL);
 	uv_close((uv_handle_t *)&sig_hup, NULL);
 	uv_close((uv_handle_t *)&sig_usr1, NULL);
+	/* The control socket goes too, so the main loop can end. */
+	px__control_stop(&srv);
 }
 
 /* SIGHUP: the whole file again (px__server_reload logs what it did). */
@@ -189,6 +191,10 @@ static int run(struct cfg *ncfg)
 	int rc = 0;
 	unsigned started = 0;
 
+	srv.started_ms = uv_hrtime() / 1000000;
+	rc = uv_mutex_init(&srv.gen_mu);
+	if (rc < 0)
+		return 1;
 	srv.n_workers = ncfg->server.threads;
 	/* From here on the first generation owns the cfg. */
 	rc = px__gen_first(&srv, ncfg);
@@ -238,6 +244,19 @@ static int run(struct cfg *ncfg)
 	uv_signal_start(&sig_hup, on_hup, SIGHUP);
 	uv_signal_start(&sig_usr1, on_usr1, SIGUSR1);
 
+	rc = px__control_start(&srv, loop);
+	if (rc == 0)
+		rc = px__metrics_start(&srv);
+	if (rc < 0) {
+		uv_close((uv_handle_t *)&sig_term, NULL);
+		uv_close((uv_handle_t *)&sig_int, NULL);
+		uv_close((uv_handle_t *)&sig_hup, NULL);
+		uv_close((uv_handle_t *)&sig_usr1, NULL);
+		px__control_stop(&srv);
+		uv_run(loop, UV_RUN_DEFAULT);
+		goto out;
+	}
+
 	for (; started < srv.n_workers; started++) {
 		rc = px__worker_start(&srv.workers[started]);
 		if (rc < 0) {
@@ -250,6 +269,7 @@ static int run(struct cfg *ncfg)
 			uv_close((uv_handle_t *)&sig_int, NULL);
 			uv_close((uv_handle_t *)&sig_hup, NULL);
 			uv_close((uv_handle_t *)&sig_usr1, NULL);
+			px__control_stop(&srv);
 			break;
 		}
 	}
@@ -274,6 +294,7 @@ static int run(struct cfg *ncfg)
 		uv_thread_join(&srv.workers[i].thread);
 	log_stats();
 out:
+	px__metrics_stop(&srv);
 	uv_loop_close(loop);
 	for (unsigned i = 0; i < srv.n_workers; i++)
 		px__worker_deinit(&srv.workers[i]);

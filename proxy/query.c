@@ -24,8 +24,9 @@
 static void reply_direct(struct px_worker *w, const uint8_t *msg, size_t len, enum px_origin origin,
                          struct px_udp_listener *ul, const struct sockaddr *peer,
                          struct px_conn *conn, const uint8_t *q, size_t qlen,
-                         const struct codec_view *qv)
+                         const struct codec_view *qv, uint64_t rx_ns)
 {
+	px_stats_answer(&w->stats, px__transport(origin, conn), msg, len, rx_ns);
 	if (w->qlog_on)
 		px__qlog_direct(w, origin == PX_ORIGIN_UDP, peer, conn, q, qlen, qv, msg, len);
 	if (origin == PX_ORIGIN_UDP)
@@ -47,6 +48,9 @@ void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum 
 	struct sockaddr_storage ss;
 	uint8_t out[PX_REPLY_MAX];
 	ssize_t n;
+	/* One vDSO clock read per query: the loop's millisecond clock is too
+	 * coarse for answers that take tens of microseconds. */
+	uint64_t rx_ns = uv_hrtime();
 
 	if (origin == PX_ORIGIN_UDP)
 		PX_STAT_INC(&w->stats, queries_udp);
@@ -80,7 +84,8 @@ void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum 
 		                      out, sizeof(out));
 		if (n > 0) {
 			PX_STAT_INC(&w->stats, formerr_sent);
-			reply_direct(w, out, (size_t)n, origin, ul, peer, conn, msg, len, NULL);
+			reply_direct(w, out, (size_t)n, origin, ul, peer, conn, msg, len, NULL,
+			             rx_ns);
 		}
 		return;
 	}
@@ -101,7 +106,8 @@ void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum 
 		n = px__acache_get(w->acache, msg, &v, px__now(w), gen, max, w->ac_out);
 		if (n > 0) {
 			PX_STAT_INC(&w->stats, answers_cached);
-			reply_direct(w, w->ac_out, (size_t)n, origin, ul, peer, conn, msg, len, &v);
+			reply_direct(w, w->ac_out, (size_t)n, origin, ul, peer, conn, msg, len, &v,
+			             rx_ns);
 			return;
 		}
 	}
@@ -116,12 +122,15 @@ void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum 
 		                      "apexd is overloaded: no transaction slot free", out,
 		                      sizeof(out));
 		if (n > 0)
-			reply_direct(w, out, (size_t)n, origin, ul, peer, conn, msg, len, &v);
+			reply_direct(w, out, (size_t)n, origin, ul, peer, conn, msg, len, &v,
+			             rx_ns);
 		return;
 	}
 	t->origin = origin;
+	t->rx_ns = rx_ns;
+	/* The same clock read serves the latency histogram. */
 	if (w->qlog_on)
-		t->qlog_start_ns = uv_hrtime();
+		t->qlog_start_ns = rx_ns;
 	if (origin == PX_ORIGIN_UDP) {
 		t->ul = ul;
 		ul->txns++; /* a removed listener stays open for this answer */
@@ -201,6 +210,10 @@ void px__txn_reply(struct px_worker *w, struct px_txn *t, const uint8_t *msg, si
 {
 	uint8_t ka[CODEC_MAX_MSG];
 
+	if (!t->answered) {
+		t->answered = true;
+		px_stats_answer(&w->stats, px__transport(t->origin, t->conn), msg, len, t->rx_ns);
+	}
 	if (t->keepalive && t->origin == PX_ORIGIN_TCP)
 		msg = keepalive_rewrite(w, msg, len, ka);
 	if (w->qlog_on && !t->qlogged)

@@ -145,7 +145,10 @@ fail:
 /* The main thread's mirrors of the current generation. */
 static void publish(struct px_server *srv, struct px_gen *g)
 {
+	/* The metrics thread takes a reference to srv->gen under gen_mu. */
+	uv_mutex_lock(&srv->gen_mu);
 	srv->gen = g;
+	uv_mutex_unlock(&srv->gen_mu);
 	srv->cfg = g->cfg;
 	srv->cache = g->cache;
 	srv->zones = g->zones;
@@ -330,6 +333,26 @@ static unsigned keep_restart_only(const struct cfg *old, struct cfg *nc)
 		       "restart apexd to apply it",
 		       old->backend.address.text, nc->backend.address.text, nc->path);
 		nc->backend.address = old->backend.address;
+		n++;
+	}
+	/* The control socket and the metrics endpoint are bound once, at
+	 * startup (control.c, metrics.c). */
+	if (strcmp(nc->server.control, old->server.control) != 0) {
+		px_log(CFG_LOG_WARNING, CFG,
+		       "reload: [server] control changed from \"%s\" to \"%s\" in %s: not applied, "
+		       "restart apexd to apply it",
+		       old->server.control, nc->server.control, nc->path);
+		memcpy(nc->server.control, old->server.control, sizeof(nc->server.control));
+		n++;
+	}
+	if (strcmp(nc->listen.metrics.text, old->listen.metrics.text) != 0 ||
+	    nc->listen.metrics.salen != old->listen.metrics.salen) {
+		px_log(CFG_LOG_WARNING, CFG,
+		       "reload: [listen] metrics changed from \"%s\" to \"%s\" in %s: not applied, "
+		       "restart apexd to apply it",
+		       old->listen.metrics.salen ? old->listen.metrics.text : "",
+		       nc->listen.metrics.salen ? nc->listen.metrics.text : "", nc->path);
+		nc->listen.metrics = old->listen.metrics;
 		n++;
 	}
 	return n;

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "flatten/chase.h"
+
 /* X-macro: name, help. */
 #define PX_STATS(X)                                                                                \
 	X(queries_udp, "queries received over UDP")                                                \
@@ -57,6 +59,9 @@
 	X(chases, "chases started (cache miss or refresh)")                                        \
 	X(chase_queries, "queries sent by chases to resolvers or the backend")                     \
 	X(chase_failures, "chases that ended in failure")                                          \
+	X(resolver_timeouts, "chase queries a resolver did not answer in time")                    \
+	X(backend_probe_timeouts,                                                                  \
+	  "probe, SOA and chase queries the backend did not answer in time")                       \
 	X(prefetches, "chases started to refresh an entry before it expires")                      \
 	X(chase_refused, "chases not started: too many in flight on the worker")                   \
 	X(notify_flushes, "NOTIFYs from the backend that flushed a zone's cache")                  \
@@ -64,10 +69,57 @@
 	X(rrl_slipped, "UDP answers sent as empty TC=1 replies by [limits] slip")                  \
 	X(upstream_busy, "probes and chase steps not sent: PX_UP_MAX_INFLIGHT in flight")
 
+/* Gauges, X-macro: name, help. Values now, raised and lowered by the
+ * owning worker (a connection is opened and closed on one loop, so a
+ * worker's value never goes below 0; readers sum them). */
+#define PX_GAUGES(X)                                                                               \
+	X(open_tcp, "client TCP connections open now")                                             \
+	X(open_dot, "client DNS-over-TLS connections open now")                                    \
+	X(open_doh, "client DNS-over-HTTPS connections open now")
+
+#define PX_GAUGE_COUNT 3
+
+/** Client transports, for the per-transport latency histograms. */
+enum px_transport {
+	PX_TR_UDP = 0,
+	PX_TR_TCP,
+	PX_TR_DOT,
+	PX_TR_DOH,
+	PX_TR_COUNT,
+};
+
+/* Latency buckets: upper bounds in microseconds, from a cache hit on
+ * loopback (well under 100 us) to the longest [flatten] deadline (30 s);
+ * roughly 1-2.5-5 steps, as Prometheus client libraries use. One more
+ * bucket, +Inf, follows the last bound. */
+#define PX_LAT_BUCKETS 17
+extern const uint32_t px_lat_bounds_us[PX_LAT_BUCKETS];
+
+/* RCODEs are 4 bits in the header (RFC 1035 4.1.1); the extended bits in
+ * OPT are not counted apart. */
+#define PX_RCODES 16
+
 struct px_stats {
 #define X(name, help) _Atomic uint64_t name;
 	PX_STATS(X)
+	PX_GAUGES(X)
 #undef X
+	_Atomic uint64_t rcode[PX_RCODES];                  /**< answers sent, by header RCODE */
+	_Atomic uint64_t chase_fail[FLAT_CHASE_FAIL_COUNT]; /**< failed chases by reason */
+	/** Answers by transport and latency bucket (not cumulative; the
+	 *  last one is +Inf), with the sum of the latencies in microseconds. */
+	_Atomic uint64_t lat[PX_TR_COUNT][PX_LAT_BUCKETS + 1];
+	_Atomic uint64_t lat_sum_us[PX_TR_COUNT];
+};
+
+/** Everything in struct px_stats, summed over the workers. */
+struct px_stats_sum {
+	uint64_t *counters;              /**< px_stats_count() entries, PX_STATS order */
+	uint64_t gauges[PX_GAUGE_COUNT]; /**< PX_GAUGES order */
+	uint64_t rcode[PX_RCODES];
+	uint64_t chase_fail[FLAT_CHASE_FAIL_COUNT];
+	uint64_t lat[PX_TR_COUNT][PX_LAT_BUCKETS + 1];
+	uint64_t lat_sum_us[PX_TR_COUNT];
 };
 
 #define PX_STAT_INC(st, field)                                                                     \
@@ -75,9 +127,39 @@ struct px_stats {
 	                      atomic_load_explicit(&(st)->field, memory_order_relaxed) + 1,        \
 	                      memory_order_relaxed)
 
+#define PX_STAT_ADD(st, field, n)                                                                  \
+	atomic_store_explicit(&(st)->field,                                                        \
+	                      atomic_load_explicit(&(st)->field, memory_order_relaxed) + (n),      \
+	                      memory_order_relaxed)
+/* Gauges may go down; unsigned wrap-around makes the sum right anyway. */
+#define PX_GAUGE_DEC(st, field) PX_STAT_ADD(st, field, (uint64_t)-1)
+
+/** The part of px_stats_answer after the clock: one answer with this
+ *  RCODE (low 4 bits) that took us microseconds. Owner thread only. */
+void px_stats_record(struct px_stats *st, enum px_transport tr, unsigned rcode, uint64_t us);
+
+/**
+ * Counts one answer sent to a client: its RCODE (header byte 3) and its
+ * latency since rx_ns (uv_hrtime() when the query was read). Owner
+ * thread only; no lock, no allocation.
+ */
+void px_stats_answer(struct px_stats *st, enum px_transport tr, const uint8_t *msg, size_t len,
+                     uint64_t rx_ns);
+
 /** Adds every counter of src into the plain array sum (PX_STATS order). */
 void px_stats_add(uint64_t *sum, const struct px_stats *src);
 
-/** Number of counters, and the name of counter i. */
+/** Number of counters, and the name and help text of counter i. */
 size_t px_stats_count(void);
 const char *px_stats_name(size_t i);
+const char *px_stats_help(size_t i);
+
+/** Gauge names and help texts, PX_GAUGES order. */
+const char *px_gauge_name(size_t i);
+const char *px_gauge_help(size_t i);
+
+/** Name of a transport ("udp", "tcp", "dot", "doh"). */
+const char *px_transport_name(enum px_transport tr);
+
+/** Adds everything of src into sum (counters must hold px_stats_count()). */
+void px_stats_sum_add(struct px_stats_sum *sum, const struct px_stats *src);

@@ -50,6 +50,14 @@ static void conn_free(struct px_conn *c)
 	if (c->doh != NULL)
 		px__doh_free(c);
 	tls_stream_free(c->tls);
+	if (c->gauged) {
+		if (c->kind == PX_CONN_TCP)
+			PX_GAUGE_DEC(&w->stats, open_tcp);
+		else if (c->kind == PX_CONN_DOT)
+			PX_GAUGE_DEC(&w->stats, open_dot);
+		else
+			PX_GAUGE_DEC(&w->stats, open_doh);
+	}
 	free(c);
 	atomic_fetch_sub_explicit(&w->srv->tcp_conns, 1, memory_order_relaxed);
 	if (w->draining)
@@ -580,12 +588,17 @@ static void accept_cb(uv_stream_t *server, int status)
 			return;
 		}
 	}
-	if (c->kind == PX_CONN_TCP)
+	c->gauged = true;
+	if (c->kind == PX_CONN_TCP) {
 		PX_STAT_INC(&w->stats, tcp_connections);
-	else if (c->kind == PX_CONN_DOT)
+		PX_STAT_INC(&w->stats, open_tcp);
+	} else if (c->kind == PX_CONN_DOT) {
 		PX_STAT_INC(&w->stats, dot_connections);
-	else
+		PX_STAT_INC(&w->stats, open_dot);
+	} else {
 		PX_STAT_INC(&w->stats, doh_connections);
+		PX_STAT_INC(&w->stats, open_doh);
+	}
 	uv_tcp_nodelay(&c->h, 1);
 	if (c->tls != NULL) {
 		uint64_t ms = w->cfg->listen.tcp_idle_timeout_ms;

@@ -214,12 +214,50 @@ void px__worker_post_reload(struct px_worker *w, struct px_reload_post *p)
 	uv_async_send(&w->wake);
 }
 
+int px__worker_post_flush(struct px_worker *w, struct px_flush_op *op)
+{
+	uv_mutex_lock(&w->post_mu);
+	if (w->n_flush == w->cap_flush) {
+		size_t ncap = w->cap_flush ? w->cap_flush * 2 : 4;
+		struct px_flush_op **np = realloc(w->flush_posts, ncap * sizeof(*np));
+		if (np == NULL) {
+			uv_mutex_unlock(&w->post_mu);
+			return -ENOMEM;
+		}
+		w->flush_posts = np;
+		w->cap_flush = ncap;
+	}
+	atomic_fetch_add(&op->refs, 1);
+	w->flush_posts[w->n_flush++] = op;
+	uv_mutex_unlock(&w->post_mu);
+	uv_async_send(&w->wake);
+	return 0;
+}
+
+static void run_flushes(struct px_worker *w)
+{
+	for (;;) {
+		struct px_flush_op *op = NULL;
+		uv_mutex_lock(&w->post_mu);
+		if (w->n_flush > 0)
+			op = w->flush_posts[--w->n_flush];
+		uv_mutex_unlock(&w->post_mu);
+		if (op == NULL)
+			return;
+		size_t n = px__acache_drop_name(w->acache, op->name, op->len);
+		atomic_fetch_add(&op->dropped, n);
+		atomic_fetch_sub(&op->left, 1);
+		px__flush_op_release(op);
+	}
+}
+
 static void wake_cb(uv_async_t *h)
 {
 	struct px_worker *w = h->data;
 
 	run_reloads(w);
 	px__qlog_adopt(w);
+	run_flushes(w);
 	px__flat_run_posts(w);
 	if (atomic_load(&w->srv->stopping))
 		begin_drain(w);
@@ -463,6 +501,11 @@ void px__worker_deinit(struct px_worker *w)
 	if (w->txns != NULL)
 		uv_mutex_destroy(&w->post_mu);
 	free(w->post);
+	/* Flushes posted while the worker was closing: the control side
+	 * has stopped waiting, drop the references. */
+	for (size_t i = 0; i < w->n_flush; i++)
+		px__flush_op_release(w->flush_posts[i]);
+	free(w->flush_posts);
 	px__acache_free(w->acache);
 	free(w->tx_client);
 	free(w->tx_backend);

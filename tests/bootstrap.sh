@@ -12,6 +12,8 @@ PACKAGES=(
 	build-essential cmake pkg-config clang libclang-rt-14-dev
 	libuv1-dev libldns-dev libnghttp2-dev libssl-dev libinih-dev
 	libcmocka-dev
+	# The [listen] metrics endpoint (HTTP/1.1 server library).
+	libmicrohttpd-dev
 	bind9 bind9-utils bind9-dnsutils knot-dnsutils dnsperf curl
 	python3-dnspython openssl
 	# The flattening cases run unbound as the resolver apexd chases with.

@@ -657,15 +657,66 @@ static void test_load_key_outside_section_is_rejected(void **state)
 
 /* ---- sections and keys -------------------------------------------------- */
 
-static void test_load_later_key_is_not_supported_yet(void **state)
+static void test_load_control_and_metrics_parsed(void **state)
 {
 	(void)state;
-	load_fails(BASE "[listen]\nmetrics = 127.0.0.1:9153\n",
-	           "t.ini:6: [listen] metrics: not supported by this version of apexd yet; "
-	           "allowed: udp, tcp, dot, doh, doh-path, tcp-idle-timeout, max-connections\n");
-	load_fails(BASE "[server]\ncontrol = /run/apexd.sock\n",
-	           "t.ini:6: [server] control: not supported by this version of apexd yet; "
-	           "allowed: threads, log-level, user, query-log\n");
+	struct cfg *cfg = load_ok(BASE "[server]\ncontrol = /tmp/apexd-test.sock\n"
+	                               "[listen]\nmetrics = 127.0.0.1:9153\n");
+	assert_string_equal(cfg->server.control, "/tmp/apexd-test.sock");
+	assert_int_not_equal(cfg->listen.metrics.salen, 0);
+	assert_string_equal(cfg->listen.metrics.text, "127.0.0.1:9153");
+	cfg_free(cfg);
+	cfg = load_ok(BASE);
+	assert_string_equal(cfg->server.control, "");
+	assert_int_equal(cfg->listen.metrics.salen, 0);
+	cfg_free(cfg);
+}
+
+static void test_load_control_bad_path_is_rejected(void **state)
+{
+	(void)state;
+	load_fails(BASE "[server]\ncontrol = run/apexd.sock\n",
+	           "t.ini:6: [server] control: \"run/apexd.sock\" is not an absolute path; "
+	           "allowed: an absolute path of at most 107 bytes in an existing directory, like "
+	           "/run/apexd.sock\n");
+	load_fails(
+	        BASE "[server]\ncontrol = /nonexistent-apexd-dir/apexd.sock\n",
+	        "t.ini:6: [server] control: \"/nonexistent-apexd-dir/apexd.sock\": directory "
+	        "/nonexistent-apexd-dir: No such file or directory; allowed: an absolute path of "
+	        "at most 107 bytes in an existing directory, like /run/apexd.sock\n");
+	load_fails(BASE "[server]\ncontrol = /tmp/\n",
+	           "t.ini:6: [server] control: \"/tmp/\" does not name a file; allowed: an "
+	           "absolute path of at most 107 bytes in an existing directory, like "
+	           "/run/apexd.sock\n");
+	char text[512], msg[1024], path[120];
+	memset(path, 'a', sizeof(path));
+	path[0] = '/';
+	path[108] = '\0'; /* 108 bytes: one too many for sun_path */
+	snprintf(text, sizeof(text), BASE "[server]\ncontrol = %s\n", path);
+	snprintf(msg, sizeof(msg),
+	         "t.ini:6: [server] control: \"%s\" is longer than 107 bytes; allowed: an "
+	         "absolute path of at most 107 bytes in an existing directory, like "
+	         "/run/apexd.sock\n",
+	         path);
+	load_fails(text, msg);
+}
+
+static void test_load_metrics_overlap_is_rejected(void **state)
+{
+	(void)state;
+	load_fails(BASE "[listen]\nmetrics = 127.0.0.1:5300\n",
+	           "t.ini:6: [listen] metrics: \"127.0.0.1:5300\" is the backend address (line "
+	           "4); allowed: an address other than [backend] address\n");
+	load_fails(BASE "[listen]\ntcp = 0.0.0.0:5353\nmetrics = 127.0.0.1:5353\n",
+	           "t.ini:7: [listen] metrics: \"127.0.0.1:5353\" overlaps the tcp address "
+	           "\"0.0.0.0:5353\" (line 6); allowed: an address and port no DNS listener "
+	           "uses\n");
+	load_fails(BASE "[listen]\nmetrics = 127.0.0.1:9153, 127.0.0.1:9154\n",
+	           "t.ini:6: [listen] metrics: \"127.0.0.1:9153, 127.0.0.1:9154\" is more than "
+	           "one address; allowed: an address like 127.0.0.1:5300\n");
+	/* Same port as a UDP listener is fine: another protocol. */
+	struct cfg *cfg = load_ok(BASE "[listen]\nmetrics = 127.0.0.1:5353\n");
+	cfg_free(cfg);
 }
 
 /* ---- [server] user ------------------------------------------------------ */
@@ -1467,8 +1518,10 @@ int main(void)
 	        cmocka_unit_test(test_load_crlf_bom_and_indent_are_accepted),
 	        cmocka_unit_test(test_load_malformed_lines_are_reported),
 	        cmocka_unit_test(test_load_control_character_is_rejected),
+	        cmocka_unit_test(test_load_control_and_metrics_parsed),
+	        cmocka_unit_test(test_load_control_bad_path_is_rejected),
+	        cmocka_unit_test(test_load_metrics_overlap_is_rejected),
 	        cmocka_unit_test(test_load_key_outside_section_is_rejected),
-	        cmocka_unit_test(test_load_later_key_is_not_supported_yet),
 	        cmocka_unit_test(test_load_user_must_exist),
 	        cmocka_unit_test(test_load_limits_defaults_and_ranges),
 	        cmocka_unit_test(test_load_cache_keys_parsed_with_defaults),

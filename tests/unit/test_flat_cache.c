@@ -592,6 +592,99 @@ static void test_cache_flush_suffix_removes_zone_only(void **state)
 	flat_cache_free(c);
 }
 
+static void test_cache_flush_name_removes_that_name_only(void **state)
+{
+	(void)state;
+	struct flat_cache *c = make(1 << 20, 0, 60, 5);
+	union flat_cache_value v = addrs(1, 1, 300);
+	union flat_cache_value p;
+	struct flat_cache_key a = TKEY("\3www\7example\3com\0");
+	struct flat_cache_key aaaa = KEY("\3www\7example\3com\0", CODEC_TYPE_AAAA, FLAT_KEY_TARGET);
+	struct flat_cache_key pres = KEY("\3www\7example\3com\0", ANAME_TYPE, FLAT_KEY_PRESENCE);
+	struct flat_cache_key below = TKEY("\1a\3www\7example\3com\0");
+	struct flat_cache_key above = TKEY("\7example\3com\0");
+
+	memset(&p, 0, sizeof(p));
+	p.presence.ttl = 300;
+	assert_int_equal(flat_cache_put(c, &a, &v, 0), 0);
+	assert_int_equal(flat_cache_put(c, &pres, &p, 0), 0);
+	assert_int_equal(flat_cache_put(c, &below, &v, 0), 0);
+	assert_int_equal(flat_cache_put(c, &above, &v, 0), 0);
+	/* The AAAA key only claimed: its placeholder survives the flush. */
+	assert_int_equal(flat_cache_claim(c, &aaaa, 0, NULL), FLAT_CLAIM_OWNER);
+	assert_int_equal(flat_cache_flush_name(c, (const uint8_t *)"\3WWW\7example\3com", 17), 2);
+	assert_int_equal(flat_cache_get(c, &a, 1, NULL), FLAT_CACHE_MISS);
+	assert_int_equal(flat_cache_get(c, &pres, 1, NULL), FLAT_CACHE_MISS);
+	assert_int_equal(flat_cache_get(c, &below, 1, NULL), FLAT_CACHE_HIT);
+	assert_int_equal(flat_cache_get(c, &above, 1, NULL), FLAT_CACHE_HIT);
+	assert_int_equal(flat_cache_claim(c, &aaaa, 1, NULL), FLAT_CLAIM_PENDING);
+	assert_int_equal(flat_cache_flush_name(c, (const uint8_t *)"\3www", 4), -EINVAL);
+	assert_int_equal(flat_cache_abandon(c, &aaaa), 0);
+	flat_cache_free(c);
+}
+
+static void test_cache_peek_reports_without_side_effects(void **state)
+{
+	(void)state;
+	struct flat_cache *c = make(1 << 20, 0, 60, 5);
+	union flat_cache_value v = addrs(2, 7, 100);
+	union flat_cache_value f = failure(22, "no resolver answered");
+	struct flat_cache_key k = TKEY("\3cdn\7example\3net\0");
+	struct flat_cache_peek pk;
+	struct flat_cache_hit hit;
+
+	assert_int_equal(flat_cache_peek(c, &k, 0, &pk), 0);
+	assert_false(pk.found);
+	assert_int_equal(pk.status, FLAT_CACHE_MISS);
+
+	assert_int_equal(flat_cache_put(c, &k, &v, 0), 0);
+	/* Past the prefetch threshold: peek must not take the refresh. */
+	assert_int_equal(flat_cache_peek(c, &k, 95000, &pk), 0);
+	assert_true(pk.found);
+	assert_int_equal(pk.status, FLAT_CACHE_HIT);
+	assert_true(pk.fresh);
+	assert_int_equal(pk.ttl_s, 100);
+	assert_int_equal(pk.ttl_left, 5);
+	assert_int_equal(pk.value.result.n_addrs, 2);
+	assert_int_equal(pk.value.result.addrs[1][3], 8);
+	assert_int_equal(pk.value.result.hops, 2);
+	assert_false(pk.claimed);
+	assert_int_equal(flat_cache_get(c, &k, 95000, &hit), FLAT_CACHE_HIT_PREFETCH);
+	assert_int_equal(flat_cache_peek(c, &k, 95000, &pk), 0);
+	assert_true(pk.claimed);
+	assert_int_equal(pk.waiters, 0);
+
+	/* Expired: stale within serve-stale, then a failure over it. */
+	assert_int_equal(flat_cache_peek(c, &k, 130000, &pk), 0);
+	assert_int_equal(pk.status, FLAT_CACHE_STALE);
+	assert_true(pk.stale_ok);
+	assert_false(pk.fresh);
+	assert_int_equal(pk.stale_left, 30);
+	assert_int_equal(pk.value.result.ttl, 0);
+	assert_int_equal(flat_cache_put(c, &k, &f, 130000), 0);
+	assert_int_equal(flat_cache_peek(c, &k, 131000, &pk), 0);
+	assert_int_equal(pk.status, FLAT_CACHE_FAIL);
+	assert_true(pk.failing);
+	assert_true(pk.stale_ok);
+	assert_int_equal(pk.fail_left, 4);
+	assert_int_equal(pk.fail_ede, 22);
+	assert_string_equal(pk.fail_why, "no resolver answered");
+	assert_false(pk.claimed); /* the put ended the prefetch claim */
+
+	/* Long dead: peek leaves the entry alone (get drops it). */
+	assert_int_equal(flat_cache_peek(c, &k, 1000000, &pk), 0);
+	assert_true(pk.found);
+	assert_int_equal(pk.status, FLAT_CACHE_MISS);
+	assert_int_equal(flat_cache_get(c, &k, 1000000, NULL), FLAT_CACHE_MISS);
+	assert_int_equal(flat_cache_peek(c, &k, 1000000, &pk), 0);
+	assert_false(pk.found);
+
+	struct flat_cache_key bad =
+	        key_of((const uint8_t *)"\3www", 4, CODEC_TYPE_A, FLAT_KEY_TARGET);
+	assert_int_equal(flat_cache_peek(c, &bad, 0, &pk), -EINVAL);
+	flat_cache_free(c);
+}
+
 static void test_cache_flush_keeps_claims_waiters_woken(void **state)
 {
 	(void)state;
@@ -1046,6 +1139,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_cache_put_fresh_hit_remaining_ttl),
+	        cmocka_unit_test(test_cache_flush_name_removes_that_name_only),
+	        cmocka_unit_test(test_cache_peek_reports_without_side_effects),
 	        cmocka_unit_test(test_cache_expired_stale_then_gone),
 	        cmocka_unit_test(test_cache_serve_stale_zero_expires_to_miss),
 	        cmocka_unit_test(test_cache_failure_remembered_then_miss),

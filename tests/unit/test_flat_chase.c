@@ -188,6 +188,16 @@ static void assert_hop(const struct fx *f, unsigned i, const char *name, uint32_
 	assert_int_equal(f->c.hop[i].ttl, ttl);
 }
 
+static void test_chase_fail_names_are_stable(void **state)
+{
+	(void)state;
+	assert_string_equal(flat_chase_fail_name(FLAT_CHASE_FAIL_TIMEOUT), "timeout");
+	assert_string_equal(flat_chase_fail_name(FLAT_CHASE_FAIL_CHAIN), "chain_too_long");
+	for (int i = 0; i < FLAT_CHASE_FAIL_COUNT; i++)
+		assert_non_null(flat_chase_fail_name((enum flat_chase_fail)i));
+	assert_string_equal(flat_chase_fail_name(FLAT_CHASE_FAIL_COUNT), "?");
+}
+
 static void test_chase_direct_a_gives_addrs(void **state)
 {
 	struct fx *f = *state;
@@ -311,6 +321,7 @@ static void test_chase_loop_gives_fail(void **state)
 	                 FLAT_STEP_DONE);
 	assert_int_equal(f->c.result.kind, FLAT_RES_FAIL);
 	assert_int_equal(f->c.result.ede, CODEC_EDE_OTHER);
+	assert_int_equal(f->c.fail, FLAT_CHASE_FAIL_LOOP);
 	assert_string_equal(f->c.result.why, "CNAME loop at a.example.net.");
 	/* Further input changes nothing. */
 	assert_int_equal(timeout(f), FLAT_STEP_DONE);
@@ -394,6 +405,7 @@ static void test_chase_depth_over_max_chain_gives_fail(void **state)
 	assert_int_equal(chain_of(f, 4, 5), FLAT_STEP_DONE);
 	assert_int_equal(f->c.result.kind, FLAT_RES_FAIL);
 	assert_int_equal(f->c.result.ede, CODEC_EDE_OTHER);
+	assert_int_equal(f->c.fail, FLAT_CHASE_FAIL_CHAIN);
 	assert_string_equal(f->c.result.why, "chain longer than 4 at c5.example.net.");
 	assert_int_equal(f->c.result.hops, 4);
 
@@ -540,6 +552,7 @@ static void test_chase_errors_at_every_resolver_give_precise_text(void **state)
 	assert_int_equal(timeout(f), FLAT_STEP_DONE);
 	assert_int_equal(f->c.result.kind, FLAT_RES_FAIL);
 	assert_int_equal(f->c.result.ede, CODEC_EDE_OTHER);
+	assert_int_equal(f->c.fail, FLAT_CHASE_FAIL_RCODE);
 	assert_string_equal(f->c.result.why, "resolver 0 answered SERVFAIL for cdn.example.net.");
 
 	/* REFUSED without a question still counts as that server's answer. */
@@ -578,6 +591,7 @@ static void test_chase_all_timeouts_give_ede_22(void **state)
 	assert_int_equal(timeout(f), FLAT_STEP_DONE);
 	assert_int_equal(f->c.result.kind, FLAT_RES_FAIL);
 	assert_int_equal(f->c.result.ede, CODEC_EDE_NO_REACHABLE_AUTHORITY);
+	assert_int_equal(f->c.fail, FLAT_CHASE_FAIL_TIMEOUT);
 	assert_string_equal(f->c.result.why, "no resolver answered for cdn.example.net.");
 	assert_int_equal(f->c.hop[0].ttl, UINT32_MAX);
 }
@@ -627,6 +641,7 @@ static void test_chase_no_resolvers_gives_fail(void **state)
 
 	assert_int_equal(start(f, 0, "cdn.example.net", CODEC_TYPE_A), FLAT_STEP_DONE);
 	assert_int_equal(f->c.result.kind, FLAT_RES_FAIL);
+	assert_int_equal(f->c.fail, FLAT_CHASE_FAIL_NO_RESOLVER);
 	assert_string_equal(f->c.result.why, "no resolver configured for cdn.example.net.");
 
 	/* Invalid arguments are reported, not crashed on. */
@@ -760,6 +775,7 @@ static void test_chase_malformed_answer_fails_over(void **state)
 	assert_int_equal(feed(f, hdr, sizeof(hdr)), FLAT_STEP_DONE);
 	assert_int_equal(f->c.result.kind, FLAT_RES_FAIL);
 	assert_int_equal(f->c.result.ede, CODEC_EDE_NETWORK_ERROR);
+	assert_int_equal(f->c.fail, FLAT_CHASE_FAIL_BAD_ANSWER);
 	assert_string_equal(f->c.result.why,
 	                    "resolver 1 sent a malformed answer for cdn.example.net.");
 }
@@ -930,6 +946,7 @@ static void test_chase_query_bytes_well_formed(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_chase_fail_names_are_stable),
 	        T(test_chase_direct_a_gives_addrs),
 	        T(test_chase_aaaa_gives_addrs),
 	        T(test_chase_chain_in_one_answer_gives_min_ttl),

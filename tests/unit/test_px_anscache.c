@@ -280,6 +280,32 @@ static void test_acache_lru_bound_evicts_oldest(void **state)
 	px__acache_free(c);
 }
 
+static void test_acache_drop_name_drops_that_name_only(void **state)
+{
+	(void)state;
+	struct px_acache *c = NULL;
+	uint8_t q[512], r[512], out[65535], q2[512], r2[512];
+	struct codec_view v, v2;
+	static const char other[] = "\5other\7example\3com";
+
+	assert_int_equal(px__acache_new(&c, 1 << 20), 0);
+	size_t ql = query(q, 1, NAME, NLEN, true, true);
+	size_t rl = answer(r, q, ql, true, 300, 0);
+	scan(q, ql, &v);
+	px__acache_put(c, q, &v, r, rl, 0, 0);
+	size_t q2l = query(q2, 2, other, sizeof(other), false, true);
+	size_t r2l = answer(r2, q2, q2l, false, 300, 0);
+	scan(q2, q2l, &v2);
+	px__acache_put(c, q2, &v2, r2, r2l, 0, 0);
+	assert_true(px__acache_get(c, q, &v, 1, 0, 1232, out) > 0);
+	assert_int_equal(px__acache_drop_name(c, (const uint8_t *)NAME_UP, NLEN), 1);
+	assert_int_equal(px__acache_get(c, q, &v, 1, 0, 1232, out), -ENOENT);
+	assert_true(px__acache_get(c, q2, &v2, 1, 0, 1232, out) > 0);
+	assert_int_equal(px__acache_drop_name(c, (const uint8_t *)NAME, NLEN), 0);
+	assert_int_equal(px__acache_drop_name(NULL, (const uint8_t *)NAME, NLEN), 0);
+	px__acache_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -288,6 +314,7 @@ int main(void)
 	        cmocka_unit_test(test_acache_cookies),
 	        cmocka_unit_test(test_acache_keeps_only_plain_questions_and_answers),
 	        cmocka_unit_test(test_acache_lru_bound_evicts_oldest),
+	        cmocka_unit_test(test_acache_drop_name_drops_that_name_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
