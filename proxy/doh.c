@@ -338,6 +338,11 @@ static void doh_flush(struct px_doh *d)
 		return;
 	for (;;) {
 		const uint8_t *data;
+		/* A client that reads nothing: frames wait inside nghttp2,
+		 * which bounds them (streams, flow control, its flood
+		 * checks); the connection's write callback comes back. */
+		if (px__conn_backlogged(c))
+			break;
 		ssize_t n = nghttp2_session_mem_send(d->session, &data);
 		if (n < 0) {
 			px__conn_close(c);

@@ -366,6 +366,33 @@ static void maybe_finish(struct px_worker *w, struct px_txn *t)
 
 static void chase_send(struct px_chase *ch);
 
+/* A chase's result for the query that claimed its key (owner token; 0
+ * for a refresh, which has no query): a failure turns into the stale
+ * value when the lookup found one. May answer and free the query. */
+static void owner_take(struct px_worker *w, uint32_t token, uint16_t qtype,
+                       const struct flat_result *res, uint32_t ttl)
+{
+	struct px_txn *t = token != 0 ? token_txn(w, token) : NULL;
+
+	if (t == NULL)
+		return;
+	struct px_flat *fl = t->fl;
+	for (unsigned i = 0; i < fl->n_lookups; i++) {
+		struct px_lookup *lk = &fl->lk[i];
+		if (lk->state != LK_WAIT || lk->qtype != qtype)
+			continue;
+		lk->res = *res;
+		lk->ttl = ttl;
+		if (lk->res.kind == FLAT_RES_FAIL && lk->has_stale) {
+			lk->res = lk->stale_res;
+			lk->stale = true;
+			lk->ttl = 0;
+		}
+		lk->state = LK_DONE;
+	}
+	maybe_finish(w, t);
+}
+
 static void chase_complete(struct px_chase *ch)
 {
 	struct px_worker *w = ch->w;
@@ -393,26 +420,8 @@ static void chase_complete(struct px_chase *ch)
 	}
 	/* Wakes every query on any worker that waited for this key. */
 	flat_cache_put(cache, &key, &val, px__now(w));
-	if (ch->owner_token != 0) {
-		struct px_txn *t = token_txn(w, ch->owner_token);
-		if (t != NULL) {
-			struct px_flat *fl = t->fl;
-			for (unsigned i = 0; i < fl->n_lookups; i++) {
-				struct px_lookup *lk = &fl->lk[i];
-				if (lk->state != LK_WAIT || lk->qtype != ch->qtype)
-					continue;
-				lk->res = ch->fc.result;
-				lk->ttl = val.result.ttl;
-				if (lk->res.kind == FLAT_RES_FAIL && lk->has_stale) {
-					lk->res = lk->stale_res;
-					lk->stale = true;
-					lk->ttl = 0;
-				}
-				lk->state = LK_DONE;
-			}
-			maybe_finish(w, t);
-		}
-	}
+	w->n_chases--;
+	owner_take(w, ch->owner_token, ch->qtype, &ch->fc.result, val.result.ttl);
 	px__gen_release(w, ch->g);
 	free(ch);
 }
@@ -427,6 +436,7 @@ static int chase_up_cb(void *arg, int status, const uint8_t *msg, size_t len)
 		struct flat_cache_key key;
 		key_init(&key, ch->name, ch->len, ch->qtype, FLAT_KEY_TARGET);
 		flat_cache_abandon(ch->g->cache, &key);
+		ch->w->n_chases--;
 		px__gen_release(ch->w, ch->g);
 		free(ch);
 		return PX_UP_DONE;
@@ -487,12 +497,26 @@ static void chase_start(struct px_worker *w, struct px_gen *g, const uint8_t *na
 	        .own = g->zones,
 	};
 
-	if (ch == NULL) {
+	if (ch == NULL || w->n_chases >= PX_CHASE_MAX_INFLIGHT) {
+		/* Out of memory, or so many targets in flight that the
+		 * resolvers are not keeping up: this lookup fails now (stale,
+		 * siblings or SERVFAIL, as for a failed chase) rather than
+		 * add sockets and memory without bound. Nothing is cached,
+		 * so the next query tries again. */
 		struct flat_cache_key key;
+		struct flat_result res;
+		free(ch);
+		PX_STAT_INC(&w->stats, chase_refused);
 		key_init(&key, name, len, qtype, FLAT_KEY_TARGET);
 		flat_cache_abandon(g->cache, &key);
+		memset(&res, 0, sizeof(res));
+		res.kind = FLAT_RES_FAIL;
+		res.ede = CODEC_EDE_OTHER;
+		snprintf(res.why, sizeof(res.why), "too many targets being resolved at once");
+		owner_take(w, owner_token, qtype, &res, 0);
 		return;
 	}
+	w->n_chases++;
 	ch->w = w;
 	/* The generation of the query that claimed: the claim is in its
 	 * cache, and the chase's resolver indexes are into its list. */
@@ -621,6 +645,10 @@ static void wake_txn(struct px_worker *w, struct px_txn *t)
 			lk->reclaimed = true;
 			lk->state = LK_IDLE;
 			lookup_start(w, t, lk, fl->target, fl->target_len);
+			/* A chase that cannot start (no socket, no memory)
+			 * answers the query at once and frees fl. */
+			if (t->fl != fl)
+				return;
 			continue;
 		}
 		lk->state = LK_DONE;

@@ -46,7 +46,22 @@
 /* Pipelined queries per client connection before apexd stops reading
  * from it (RFC 7766 6.2.1.1 lets a server limit this). */
 #define PX_CONN_MAX_INFLIGHT 128
+/* Answers written but not yet taken by the kernel, per connection. Past
+ * the high mark apexd stops reading the client's queries (it is not
+ * reading its answers; RFC 7766 6.2.1.1 lets a server stop) and DoH
+ * leaves its frames inside nghttp2; below the low mark both resume.
+ * Answers already in flight may still land on top, up to the hard cap,
+ * where the client is cut off: memory per connection stays bounded
+ * whatever the client does. */
+#define PX_CONN_WQ_HIGH (256 * 1024)
+#define PX_CONN_WQ_LOW (64 * 1024)
+#define PX_CONN_WQ_HARD (4 * 1024 * 1024)
 #define PX_TCP_BACKLOG 1024
+/* Chases (distinct targets being resolved) per worker at once; each
+ * holds a socket to a resolver. Past this the resolvers are not keeping
+ * up, and a new target fails at once (stale, siblings or SERVFAIL) rather
+ * than pile up descriptors and memory. */
+#define PX_CHASE_MAX_INFLIGHT 1024
 /* Room for apexd's own replies: a question, an OPT and an EDE text. */
 #define PX_REPLY_MAX 1024
 /* Datagrams queued per worker and direction before a sendmmsg (udptx.c):
@@ -171,6 +186,7 @@ struct px_tcp_listener {
 	enum px_conn_kind kind;
 	struct cfg_addr addr; /* a copy: the listener may outlive its cfg */
 	uv_os_sock_t fd;
+	uint64_t fd_limit; /* RLIMIT_NOFILE at start, 0 = unlimited */
 	bool started;
 };
 
@@ -288,6 +304,7 @@ struct px_conn {
 	bool closing;
 	bool eof; /* client half-closed: answer what is in flight, then close */
 	bool reading;
+	bool backlogged;             /* answers unread past PX_CONN_WQ_HIGH: not reading */
 	struct px_rbuf in;           /* TCP: frames; TLS: ciphertext, fed at once */
 	struct px_conn *prev, *next; /* worker's list, for shutdown */
 
@@ -401,6 +418,7 @@ struct px_worker {
 	struct px_rrl *rrl;         /* [limits] responses-per-second > 0, else NULL */
 	struct px_up *ups;          /* apexd's own queries in flight (upstream.c) */
 	unsigned n_ups;             /* how many: at most PX_UP_MAX_INFLIGHT */
+	unsigned n_chases;          /* chases in flight, at most PX_CHASE_MAX_INFLIGHT */
 
 	uint8_t *udp_rx;              /* PX_UDP_RX_CHUNKS * PX_UDP_DGRAM_MAX: recvmmsg of the
 	                               * listeners and the backend sockets alike */
@@ -600,6 +618,8 @@ void px__conn_send(struct px_conn *c, const uint8_t *msg, size_t len);
 void px__conn_query_done(struct px_conn *c);
 void px__conn_unref(struct px_conn *c);
 void px__conn_close(struct px_conn *c);
+/* Has the client left PX_CONN_WQ_HIGH bytes of answers unread? */
+bool px__conn_backlogged(const struct px_conn *c);
 /* Writes out the answers queued on connections (the check handle). */
 void px__worker_flush(struct px_worker *w);
 /* Has the connection's output written at the end of this loop turn. */

@@ -37,6 +37,10 @@
 	X(doh_http_errors, "DoH requests answered with an HTTP error status")                      \
 	X(tcp_refused, "client TCP connections closed at once: max-connections reached")           \
 	X(tcp_idle_closed, "client TCP connections closed by tcp-idle-timeout")                    \
+	X(tls_handshake_timeouts, "DoT/DoH connections closed: no TLS handshake in time")          \
+	X(tcp_slow_reader_paused, "times a client's queries went unread: its answers piled up")    \
+	X(tcp_slow_reader_closed, "client connections cut off: answers unread past the cap")       \
+	X(tcp_fd_refused, "client TCP connections refused: file descriptors running out")          \
 	X(udp_send_errors, "replies that could not be sent to a UDP client")                       \
 	X(answers_flattened, "answers rewritten with addresses apexd resolved")                    \
 	X(answers_flattened_local, "answers flattened from BIND's own in-zone chain")              \
@@ -59,6 +63,7 @@
 	X(backend_probe_timeouts,                                                                  \
 	  "probe, SOA and chase queries the backend did not answer in time")                       \
 	X(prefetches, "chases started to refresh an entry before it expires")                      \
+	X(chase_refused, "chases not started: too many in flight on the worker")                   \
 	X(notify_flushes, "NOTIFYs from the backend that flushed a zone's cache")                  \
 	X(rrl_dropped, "UDP answers dropped by [limits] responses-per-second")                     \
 	X(rrl_slipped, "UDP answers sent as empty TC=1 replies by [limits] slip")                  \

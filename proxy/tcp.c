@@ -14,11 +14,25 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "proxy/frame.h"
 #include "proxy/internal.h"
 #include "tls/stream.h"
+
+/* A TLS client has this long from accept to a finished handshake (or
+ * tcp-idle-timeout, if shorter). A handshake on a real link takes a few
+ * round trips; a client that connects and sends nothing, or half a
+ * ClientHello, would otherwise hold a connection slot, a file descriptor
+ * and an SSL object for the whole idle timeout. */
+#define PX_TLS_HANDSHAKE_MS 5000
+/* Descriptors kept free for everything but client connections: backend
+ * sockets, apexd's own queries to BIND and the resolvers, TLS reloads.
+ * A client connection whose descriptor lands this close to the limit
+ * (ulimit -n) is closed at once, so clients cannot starve the backend
+ * side of sockets. */
+#define PX_FD_HEADROOM 64
 
 static void conn_free(struct px_conn *c)
 {
@@ -72,9 +86,10 @@ void px__conn_close(struct px_conn *c)
 {
 	if (c->closing)
 		return;
-	/* Answers still queued go first; then a clean TLS close tells the
-	 * client no answer was cut off. */
-	if (c->kind != PX_CONN_DOH)
+	/* Answers still queued go first (unless the client is not reading
+	 * them anyway); then a clean TLS close tells the client no answer
+	 * was cut off. */
+	if (c->kind != PX_CONN_DOH && !px__conn_backlogged(c))
 		conn_write_out(c);
 	if (c->tls != NULL)
 		tls_stream_shutdown(c->tls);
@@ -94,6 +109,40 @@ static void idle_cb(uv_timer_t *h)
 static void idle_restart(struct px_conn *c)
 {
 	uv_timer_start(&c->idle, idle_cb, c->w->cfg->listen.tcp_idle_timeout_ms, 0);
+}
+
+static void handshake_timeout_cb(uv_timer_t *h)
+{
+	struct px_conn *c = h->data;
+
+	PX_STAT_INC(&c->w->stats, tls_handshake_timeouts);
+	px__conn_close(c);
+}
+
+/* Bytes queued in libuv for the client, not yet taken by the kernel. */
+static size_t conn_wq(const struct px_conn *c)
+{
+	return uv_stream_get_write_queue_size((const uv_stream_t *)&c->h);
+}
+
+bool px__conn_backlogged(const struct px_conn *c)
+{
+	return conn_wq(c) >= PX_CONN_WQ_HIGH;
+}
+
+/* May the connection's next query be read? Not while the pipeline is
+ * full, nor while the client leaves its answers unread (counted once
+ * per episode). */
+static bool conn_may_read(struct px_conn *c)
+{
+	if (px__conn_backlogged(c)) {
+		if (!c->backlogged) {
+			c->backlogged = true;
+			PX_STAT_INC(&c->w->stats, tcp_slow_reader_paused);
+		}
+		return false;
+	}
+	return c->inflight < PX_CONN_MAX_INFLIGHT;
 }
 
 void px__rbuf_alloc(struct px_rbuf *in, uv_buf_t *buf)
@@ -165,8 +214,9 @@ static void conn_process(struct px_conn *c)
 	if (c->kind == PX_CONN_DOH)
 		return;
 	while (!c->closing && in->end - in->start >= PX_FRAME_PREFIX_LEN) {
-		if (c->inflight >= PX_CONN_MAX_INFLIGHT) {
-			/* Back-pressure: resume reading when answers drain. */
+		if (!conn_may_read(c)) {
+			/* Back-pressure: resume reading when answers drain
+			 * (px__conn_query_done, conn_write_cb). */
 			conn_stop_reading(c);
 			return;
 		}
@@ -213,6 +263,11 @@ static int conn_raw_write(struct px_conn *c, const uv_buf_t *b, unsigned nb)
 		return rc;
 	if (done == total)
 		return 0;
+	if (conn_wq(c) + (total - done) > PX_CONN_WQ_HARD) {
+		/* The client reads nothing back: stop holding its answers. */
+		PX_STAT_INC(&c->w->stats, tcp_slow_reader_closed);
+		return -ENOBUFS;
+	}
 	struct conn_write_req *r = malloc(sizeof(*r) + (total - done));
 	if (r == NULL)
 		return -ENOMEM;
@@ -285,6 +340,8 @@ static void conn_tls_ready(void *arg)
 {
 	struct px_conn *c = arg;
 
+	/* The handshake deadline gives way to the idle timeout. */
+	idle_restart(c);
 	if (c->kind == PX_CONN_DOH && px__doh_start(c) < 0)
 		px__conn_close(c);
 }
@@ -317,6 +374,10 @@ static void conn_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 			if (rc != -ECONNRESET)
 				px_log(CFG_LOG_DEBUG, TLS, "%s", tls_stream_errstr(c->tls));
 			px__conn_close(c);
+		} else if (c->kind == PX_CONN_DOH && !c->closing && !conn_may_read(c)) {
+			/* DoH requests are not framed here: pause on the
+			 * backlog alone; conn_write_cb resumes. */
+			conn_stop_reading(c);
 		}
 	} else {
 		conn_process(c);
@@ -335,7 +396,7 @@ void px__conn_query_done(struct px_conn *c)
 	}
 	if (c->eof || c->w->draining)
 		return;
-	if (!c->reading && c->inflight < PX_CONN_MAX_INFLIGHT) {
+	if (!c->reading && conn_may_read(c)) {
 		conn_start_reading(c);
 		/* Frames that arrived while reading was paused. */
 		conn_process(c);
@@ -355,6 +416,19 @@ static void conn_write_cb(uv_write_t *req, int status)
 	else if (!c->closing && c->inflight == 0 && (c->eof || c->w->draining) &&
 	         uv_stream_get_write_queue_size((uv_stream_t *)&c->h) == 0)
 		px__conn_close(c);
+	else if (!c->closing && c->backlogged && conn_wq(c) <= PX_CONN_WQ_LOW) {
+		/* The client took its answers: what nghttp2 held back goes
+		 * out, and its queries are read again. */
+		c->backlogged = false;
+		c->refs++;
+		if (c->kind == PX_CONN_DOH)
+			px__doh_flush(c);
+		if (!c->closing && !c->reading && !c->eof && !c->w->draining && conn_may_read(c)) {
+			conn_start_reading(c);
+			conn_process(c);
+		}
+		px__conn_unref(c);
+	}
 	px__conn_unref(c);
 }
 
@@ -448,6 +522,10 @@ static void accept_cb(uv_stream_t *server, int status)
 	struct px_worker *w = l->w;
 
 	if (status < 0) {
+		/* EMFILE/ENFILE: libuv has already accepted and closed the
+		 * waiting connections with its reserve descriptor, so the
+		 * clients are refused at once and the loop does not spin. */
+		PX_STAT_INC(&w->stats, tcp_fd_refused);
 		px_log_rl(CFG_LOG_WARNING, TCP, "accept on %s: %s", l->addr.text,
 		          uv_strerror(status));
 		return;
@@ -469,6 +547,19 @@ static void accept_cb(uv_stream_t *server, int status)
 	atomic_fetch_add_explicit(&w->srv->tcp_conns, 1, memory_order_relaxed);
 
 	if (uv_accept(server, (uv_stream_t *)&c->h) < 0) {
+		px__conn_close(c);
+		return;
+	}
+	/* Descriptors are handed out lowest first, so the new one's number
+	 * says how many are open. */
+	uv_os_fd_t fd;
+	if (l->fd_limit > 0 && uv_fileno((uv_handle_t *)&c->h, &fd) == 0 &&
+	    (uint64_t)fd + PX_FD_HEADROOM >= l->fd_limit) {
+		PX_STAT_INC(&w->stats, tcp_fd_refused);
+		px_log_rl(CFG_LOG_WARNING, TCP,
+		          "accept on %s: out of file descriptors (ulimit -n %llu, %d kept "
+		          "for the backend); refusing new connections",
+		          l->addr.text, (unsigned long long)l->fd_limit, PX_FD_HEADROOM);
 		px__conn_close(c);
 		return;
 	}
@@ -509,7 +600,13 @@ static void accept_cb(uv_stream_t *server, int status)
 		PX_STAT_INC(&w->stats, open_doh);
 	}
 	uv_tcp_nodelay(&c->h, 1);
-	idle_restart(c);
+	if (c->tls != NULL) {
+		uint64_t ms = w->cfg->listen.tcp_idle_timeout_ms;
+		uv_timer_start(&c->idle, handshake_timeout_cb,
+		               ms < PX_TLS_HANDSHAKE_MS ? ms : PX_TLS_HANDSHAKE_MS, 0);
+	} else {
+		idle_restart(c);
+	}
 	conn_start_reading(c);
 }
 
@@ -518,6 +615,10 @@ int px__tcp_start(struct px_tcp_listener *l, struct px_worker *w)
 	int rc;
 
 	l->w = w;
+	struct rlimit rl;
+	l->fd_limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+	                      ? (uint64_t)rl.rlim_cur
+	                      : 0;
 	rc = uv_tcp_init(&w->loop, &l->h);
 	if (rc < 0)
 		return rc;

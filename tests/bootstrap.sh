@@ -21,6 +21,8 @@ PACKAGES=(
 	# DoT/DoH cases: raw HTTP/2 status checks (nghttp, h2load) and the
 	# TLS configuration audit.
 	nghttp2-client testssl.sh
+	# tests/valgrind.sh: memcheck over a full start-load-stop.
+	valgrind
 	# DNSViz analyses zones probed through apexd (cases/dnsviz.sh).
 	dnsviz
 	# The package case (cases/package_deb.sh): cpack's dependency list
