@@ -25,6 +25,10 @@
  *            bit 3 graceful shutdown (GOAWAY) after the first read
  *            bits 4-6 read size: all at once, 1, 7, 9, 16, 100, 1000, 4096
  *            bit 7 big answers
+ *   byte 1   bits 0-3 output budget in units of 64 octets: past it,
+ *            tls_stream_write() fails with -ENOBUFS, as when a client
+ *            that stops reading fills the TLS stream's queue (0: none);
+ *            bits 4-7 unused
  *   rest     what the client sends after the TLS handshake
  *
  * Checked: every query handed on scans, is not a response, comes from a
@@ -36,6 +40,7 @@
  * application/dns-message with a content-length equal to its DATA, which
  * is exactly the answer given for that stream.
  */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -90,6 +95,7 @@ static struct {
 	struct cfg cfg;
 	uint8_t ctl;
 	unsigned queries;
+	size_t out_total, out_budget;
 	unsigned refs_floor;
 	struct stream_rec st[MAX_STREAMS];
 	size_t n_st;
@@ -369,6 +375,9 @@ int tls_stream_write(struct tls_stream *s, const uint8_t *p, size_t n)
 	(void)s;
 	/* doh.c writes nothing once it has closed the connection. */
 	check(!g.conn.closing && n > 0);
+	if (g.out_budget > 0 && g.out_total + n > g.out_budget)
+		return -ENOBUFS;
+	g.out_total += n;
 	while (n > 0) {
 		if (g.fh_have < H2_HDR_LEN) {
 			size_t take = H2_HDR_LEN - g.fh_have < n ? H2_HDR_LEN - g.fh_have : n;
@@ -418,6 +427,7 @@ static void reset(void)
 	memset(g.st, 0, sizeof(g.st));
 	g.n_st = 0;
 	g.queries = 0;
+	g.out_total = 0;
 	g.fh_have = 0;
 	g.frames = 0;
 	/* Only the fields doh.c uses; conn.idle stays a real, idle timer
@@ -438,7 +448,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const size_t reads[] = {0, 1, 7, 9, 16, 100, 1000, 4096};
 
-	if (size < 1)
+	if (size < 2)
 		return 0;
 	if (g.payload == NULL) {
 		g.payload = malloc(H2_FRAME_MAX);
@@ -452,6 +462,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	g.ctl = data[0];
 	reset();
+	g.out_budget = (size_t)(data[1] & 0x0f) * 64;
 	check(px__doh_start(&g.conn) == 0 && g.conn.doh != NULL);
 	check(g.frames == 1);
 
@@ -460,8 +471,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (g.ctl & CTL_PREFACE)
 		px__doh_recv(&g.conn, preface, sizeof(preface) - 1);
-	data++;
-	size--;
+	data += 2;
+	size -= 2;
 	while (size > 0 && !g.conn.closing) {
 		size_t n = chunk == 0 || chunk > size ? size : chunk;
 

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """tests/fuzz/seeds_px_h2.py - writes the seed corpus of fuzz_px_h2.
 
-Each seed is a DoH client session as fuzz_px_h2.c takes it: a control
-octet, then the bytes a client sends over TLS: the connection preface
+Each seed is a DoH client session as fuzz_px_h2.c takes it: two control
+octets, then the bytes a client sends over TLS: the connection preface
 (or the control bit that prepends it), SETTINGS, and requests as HEADERS
 (HPACK, hand-encoded here: static-table indexes, literals with and
 without indexing, dynamic-table references, CONTINUATION), DATA, and the
@@ -117,6 +117,11 @@ def post(stream, q, chunks=1, ctype="application/dns-message"):
     return out
 
 
+# Seeds also written with a small output budget: the client stops reading
+# and the TLS stream's queue fills (tls_stream_write fails).
+BUDGET_TOO = {"flow-control-big": 15, "pipelined-mixed": 4, "get-a": 1}
+
+
 def seeds():
     s = {}
     hello = PREFACE + settings()
@@ -201,8 +206,13 @@ def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     for name, data in seeds().items():
+        # The second control octet (output budget in 64-octet units, 0 for none)
+        # goes right behind the first.
         with open(os.path.join(out, name), "wb") as f:
-            f.write(data)
+            f.write(data[:1] + b"\x00" + data[1:])
+        if name in BUDGET_TOO:
+            with open(os.path.join(out, name + "-stalled-client"), "wb") as f:
+                f.write(data[:1] + bytes([BUDGET_TOO[name]]) + data[1:])
 
 
 if __name__ == "__main__":
