@@ -85,7 +85,7 @@ for t in "${targets[@]}"; do
 	rc=$?
 	took=$(($(date +%s) - start))
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-	units=$(ls "$work" | wc -l)
+	units=$(find "$work" -type f | wc -l)
 	if [ $rc -eq 0 ] && [ -n "$execs" ]; then
 		result=ok
 	else
