@@ -43,13 +43,14 @@ if ! command -v clang >/dev/null; then
 	exit 2
 fi
 
+mkdir -p "$build/fuzz-logs"
 CC=clang cmake -S "$src" -B "$build" -DAPEX_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	>"$build.configure.log" 2>&1 || {
-	cat "$build.configure.log" >&2
+	>"$build/fuzz-logs/configure.log" 2>&1 || {
+	cat "$build/fuzz-logs/configure.log" >&2
 	exit 2
 }
-cmake --build "$build" -j "$jobs" >"$build.build.log" 2>&1 || {
-	tail -50 "$build.build.log" >&2
+cmake --build "$build" -j "$jobs" >"$build/fuzz-logs/build.log" 2>&1 || {
+	tail -50 "$build/fuzz-logs/build.log" >&2
 	exit 2
 }
 
