@@ -4,8 +4,8 @@
  *
  * Link seam: doh.c is the production file, unchanged. What it calls on the
  * rest of apexd (px__query_handle, px__conn_close, px__conn_unref,
- * px__conn_queue_flush from query.c and tcp.c, tls_stream_write from
- * tls/) is defined here; archive linking takes these definitions, so those
+ * px__conn_queue_flush, px__conn_backlogged from query.c and tcp.c,
+ * tls_stream_write from tls/) is defined here; archive linking takes these definitions, so those
  * files are never pulled in. Should a new reference in doh.c pull one of
  * them in after all, the link fails with a duplicate symbol rather than
  * testing something else.
@@ -238,6 +238,18 @@ void px__conn_queue_flush(struct px_conn *c)
 {
 	check(c == &g.conn && !c->closing);
 	c->flush_queued = true;
+}
+
+/* Has the client stopped reading? doh.c on main asks tcp.c before each
+ * write; declared here as well so that the double also builds against an
+ * internal.h that does not declare it yet. A client whose output budget
+ * (byte 1) is spent has stopped reading. */
+bool px__conn_backlogged(const struct px_conn *c);
+
+bool px__conn_backlogged(const struct px_conn *c)
+{
+	check(c == &g.conn);
+	return g.out_budget > 0 && g.out_total >= g.out_budget;
 }
 
 /* --- the output, parsed as HTTP/2 --------------------------------------- */
