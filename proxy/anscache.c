@@ -334,6 +334,12 @@ void px__acache_put(struct px_acache *c, const uint8_t *q, const struct codec_vi
 	if (codec_scan(resp, rlen, &rv) < 0 || rv.has_tsig || rv.qdcount != 1 ||
 	    rv.qname_len != v->qname_len || rv.ext_rcode != 0)
 		return;
+	/* The answer to this very question: serving puts the client's
+	 * spelling of the name in its place, which must change nothing but
+	 * the case of letters (the caller matched it; checked here too). */
+	if (rv.qtype != v->qtype || rv.qclass != v->qclass ||
+	    codec_name_equal(resp, rlen, rv.qname_off, q, v->end, v->qname_off) != 1)
+		return;
 	for (int sec = CODEC_SEC_ANSWER; sec <= CODEC_SEC_ADDITIONAL; sec++) {
 		struct codec_rr_iter it;
 		struct codec_rr rr;

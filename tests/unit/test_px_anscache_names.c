@@ -159,10 +159,37 @@ static void test_acache_refuses_names_read_through_patched_octets(void **state)
 	}
 }
 
+/* An answer to another question of the same length is not kept under
+ * this one: serving writes the client's name over it, and a name read
+ * through the question would change. Found by fuzz_px_acache (corpus:
+ * crash-other-question-name). */
+static void test_acache_refuses_answer_to_another_question(void **state)
+{
+	(void)state;
+	struct px_acache *c = NULL;
+	uint8_t q[512], q_other[512], r[512], out[65535];
+	struct codec_view v;
+
+	assert_int_equal(px__acache_new(&c, 1 << 20), 0);
+	size_t ql = query(q, 7, NAME, NLEN, false, true);
+	size_t qol = query(q_other, 7, "\4mall\7example\4test\0", NLEN, false, true);
+	size_t rl = answer(r, q_other, qol, false, 300, 0);
+	scan(q, ql, &v);
+	px__acache_put(c, q, &v, r, rl, 1000, 0);
+	assert_int_equal(px__acache_get(c, q, &v, 1000, 0, 1232, out), -ENOENT);
+	/* Its own answer is kept, whatever the case of the letters. */
+	rl = answer(r, q, ql, false, 300, 0);
+	memcpy(r + 12, NAME_UP, NLEN);
+	px__acache_put(c, q, &v, r, rl, 1000, 0);
+	assert_int_equal(px__acache_get(c, q, &v, 1000, 0, 1232, out), (ssize_t)rl);
+	px__acache_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_acache_refuses_names_read_through_patched_octets),
+	        cmocka_unit_test(test_acache_refuses_answer_to_another_question),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
