@@ -25,6 +25,14 @@
  * answer larger than the client's UDP size is not served from here: BIND
  * is asked and truncates it as it must.
  *
+ * Patching the kept answer is only safe while no name is read through
+ * the octets patched: a compression pointer may point at any earlier
+ * octet, a TTL's or the header's included. BIND never does that, but an
+ * answer where a name (an owner, or one in the RDATA of a type whose
+ * names are decompressed) reads a TTL, the ID or the RD bit's octet would
+ * change its names, or stop parsing, as it is served; such an answer is
+ * relayed but not kept.
+ *
  * A NOTIFY from the backend bumps a generation number shared by all
  * workers; entries of an older generation are misses.
  */
@@ -255,6 +263,117 @@ ssize_t px__acache_get(struct px_acache *c, const uint8_t *q, const struct codec
 	return (ssize_t)(e->resp_len + cookie);
 }
 
+/* Is any octet of [a, b) inside a TTL field? offs: the TTL offsets, in
+ * ascending order (RRs come in message order). */
+static bool hits_ttl(const uint16_t *offs, unsigned n, size_t a, size_t b)
+{
+	unsigned lo = 0, hi = n;
+
+	/* The first TTL field that ends after a. */
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+		if ((size_t)offs[mid] + 4 <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && offs[lo] < b;
+}
+
+/* Does reading the name at off, pointers followed, touch an octet that
+ * serving patches: the header (no name lives there) or a TTL? A name
+ * that cannot be read at all counts as touching one. */
+static bool name_hits_patched(const uint8_t *msg, size_t len, size_t off, const uint16_t *offs,
+                              unsigned n)
+{
+	unsigned hops = 0;
+
+	for (;;) {
+		if (off < CODEC_HDR_LEN || off >= len)
+			return true;
+		uint8_t c = msg[off];
+		if ((c & 0xc0) == 0xc0) {
+			if (off + 2 > len || hits_ttl(offs, n, off, off + 2) ||
+			    ++hops > CODEC_MAX_PTR_HOPS)
+				return true;
+			off = (size_t)(c & 0x3f) << 8 | msg[off + 1];
+			continue;
+		}
+		if ((c & 0xc0) != 0 || off + 1 + c > len || hits_ttl(offs, n, off, off + 1 + c))
+			return true;
+		if (c == 0)
+			return false;
+		off += 1 + (size_t)c;
+	}
+}
+
+/* End of the name at off as it lies in the message (after its root label
+ * or its first pointer); 0 if it runs past end. */
+static size_t name_end_in_place(const uint8_t *msg, size_t end, size_t off)
+{
+	while (off < end) {
+		uint8_t c = msg[off];
+		if ((c & 0xc0) == 0xc0)
+			return off + 2 <= end ? off + 2 : 0;
+		if ((c & 0xc0) != 0)
+			return 0;
+		off += 1 + (size_t)c;
+		if (c == 0)
+			return off <= end ? off : 0;
+	}
+	return 0;
+}
+
+/* Do the names of rr, its owner's and those in its RDATA that readers
+ * decompress (RFC 3597 4 for RFC 1035's types; SRV, DNAME, AFSDB, RT,
+ * KX and RP, whose readers decompress too), stay clear of what serving
+ * patches? */
+static bool rr_names_clear(const uint8_t *msg, size_t len, const struct codec_rr *rr,
+                           const uint16_t *offs, unsigned n)
+{
+	size_t rd = rr->rdata_off, rd_end = (size_t)rr->rdata_off + rr->rdlen;
+	unsigned names = 1;
+
+	if (name_hits_patched(msg, len, rr->owner_off, offs, n))
+		return false;
+	switch (rr->type) {
+	case CODEC_TYPE_NS:
+	case 3: /* MD */
+	case 4: /* MF */
+	case CODEC_TYPE_CNAME:
+	case 7: /* MB */
+	case 8: /* MG */
+	case 9: /* MR */
+	case CODEC_TYPE_PTR:
+	case 39: /* DNAME */
+		break;
+	case CODEC_TYPE_SOA:
+	case 14: /* MINFO */
+	case 17: /* RP */
+		names = 2;
+		break;
+	case CODEC_TYPE_MX:
+	case 18:         /* AFSDB */
+	case 21:         /* RT */
+	case 36:         /* KX */
+		rd += 2; /* after a 16-bit preference */
+		break;
+	case 33:         /* SRV */
+		rd += 6; /* after priority, weight and port */
+		break;
+	default:
+		return true;
+	}
+	for (unsigned i = 0; i < names; i++) {
+		if (rd >= rd_end || name_hits_patched(msg, len, rd, offs, n))
+			return false;
+		rd = name_end_in_place(msg, rd_end, rd);
+		if (rd == 0)
+			return false;
+	}
+	return true;
+}
+
 void px__acache_put(struct px_acache *c, const uint8_t *q, const struct codec_view *v,
                     const uint8_t *resp, size_t rlen, uint64_t now_ms, uint32_t gen)
 {
@@ -272,6 +391,12 @@ void px__acache_put(struct px_acache *c, const uint8_t *q, const struct codec_vi
 		return;
 	if (codec_scan(resp, rlen, &rv) < 0 || rv.has_tsig || rv.qdcount != 1 ||
 	    rv.qname_len != v->qname_len || rv.ext_rcode != 0)
+		return;
+	/* The answer to this very question: serving puts the client's
+	 * spelling of the name in its place, which must change nothing but
+	 * the case of letters (the caller matched it; checked here too). */
+	if (rv.qtype != v->qtype || rv.qclass != v->qclass ||
+	    codec_name_equal(resp, rlen, rv.qname_off, q, v->end, v->qname_off) != 1)
 		return;
 	for (int sec = CODEC_SEC_ANSWER; sec <= CODEC_SEC_ADDITIONAL; sec++) {
 		struct codec_rr_iter it;
@@ -298,6 +423,18 @@ void px__acache_put(struct px_acache *c, const uint8_t *q, const struct codec_vi
 	/* Nothing says how long it may live, or it may not live at all. */
 	if (min_ttl == UINT32_MAX || min_ttl == 0)
 		return;
+	/* Its names must survive being served (see the top). */
+	if (name_hits_patched(resp, rlen, rv.qname_off, offs, n_ttl))
+		return;
+	for (int sec = CODEC_SEC_ANSWER; sec <= CODEC_SEC_ADDITIONAL; sec++) {
+		struct codec_rr_iter it;
+		struct codec_rr rr;
+		codec_rr_iter_init(&it, resp, rlen, &rv, (enum codec_section)sec);
+		while (codec_rr_next(&it, &rr) == 1)
+			if (rr.type != CODEC_TYPE_OPT &&
+			    !rr_names_clear(resp, rlen, &rr, offs, n_ttl))
+				return;
+	}
 
 	/* BIND's cookie is the asking client's: cut it out. What is kept
 	 * has an OPT without options as its last RR, or no OPT. */

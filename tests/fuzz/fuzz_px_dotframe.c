@@ -4,10 +4,10 @@
  *
  * Input: byte 0 is the read size (0 means 256), the rest is the byte
  * stream a client sends. The stream is fed in reads of that size into a
- * buffer managed like struct px_rbuf (reset when empty, leftover moved to
- * the front when the tail is full, growth by doubling up to one whole
- * frame), and after each read every complete frame is peeled off and
- * handed to codec_scan(), as a query would be.
+ * struct px_rbuf managed by tcp.c's own px__rbuf_alloc() (reset when
+ * empty, leftover moved to the front when the tail is full, growth by
+ * doubling up to one whole frame), and after each read every complete
+ * frame is peeled off and handed to codec_scan(), as a query would be.
  *
  * Checked: frames never reach past the buffer; the buffer always has room
  * for the next read, since a full buffer holds a whole frame; and the
@@ -20,44 +20,14 @@
 
 #include "codec/scan.h"
 #include "proxy/frame.h"
+#include "proxy/internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* The same bounds as tcp.c: a frame is at most 2 + 65535 bytes. */
-#define FRAME_MAX (PX_FRAME_PREFIX_LEN + CODEC_MAX_MSG)
-#define RBUF_INITIAL 512
-
-struct rbuf {
-	uint8_t *buf;
-	size_t cap, start, end;
-};
 
 static void check(int cond)
 {
 	if (!cond)
 		abort();
-}
-
-/* Makes room in the tail as px__rbuf_alloc() does; returns the free size. */
-static size_t rbuf_room(struct rbuf *in)
-{
-	if (in->start > 0 && in->start == in->end)
-		in->start = in->end = 0;
-	if (in->end == in->cap && in->start > 0) {
-		memmove(in->buf, in->buf + in->start, in->end - in->start);
-		in->end -= in->start;
-		in->start = 0;
-	}
-	if (in->end == in->cap && in->cap < FRAME_MAX) {
-		size_t ncap = in->cap == 0 ? RBUF_INITIAL : in->cap * 2;
-		if (ncap > FRAME_MAX)
-			ncap = FRAME_MAX;
-		uint8_t *nb = realloc(in->buf, ncap);
-		check(nb != NULL);
-		in->buf = nb;
-		in->cap = ncap;
-	}
-	return in->cap - in->end;
 }
 
 /* A frame's message, scanned as a query would be; the result itself does
@@ -93,13 +63,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	      n - ref_pos < PX_FRAME_PREFIX_LEN + (size_t)codec_get_u16(s + ref_pos));
 
 	/* Read by read, as conn_process() sees it. */
-	struct rbuf in = {0};
+	struct px_rbuf in = {0};
 	size_t fed = 0, seen = 0, pos = 0;
 
 	while (fed < n) {
-		size_t room = rbuf_room(&in);
-		/* Whatever is pending is less than one whole frame. */
-		check(room > 0);
+		uv_buf_t ub;
+
+		px__rbuf_alloc(&in, &ub);
+		/* Whatever is pending is less than one whole frame, so there
+		 * is always room for the next read. */
+		check(ub.base != NULL && ub.len > 0);
+		check((uint8_t *)ub.base == in.buf + in.end && ub.len == in.cap - in.end);
+		check(in.cap <= PX_TCP_FRAME_MAX);
+		size_t room = ub.len;
 		size_t take = n - fed < chunk ? n - fed : chunk;
 		if (take > room)
 			take = room;
