@@ -64,7 +64,7 @@ struct entry {
 	uint8_t data[]; /* key, then the answer, then n_ttl uint16 offsets */
 };
 
-struct px_acache {
+struct px_anscache {
 	struct entry **buckets;
 	size_t mask;
 	struct entry *lru_head, *lru_tail;
@@ -111,9 +111,9 @@ static size_t make_key(const uint8_t *q, const struct codec_view *v, uint8_t *ke
 	return n + 5;
 }
 
-int px__acache_new(struct px_acache **out, size_t max_bytes)
+int px_anscache_new(struct px_anscache **out, size_t max_bytes)
 {
-	struct px_acache *c = calloc(1, sizeof(*c));
+	struct px_anscache *c = calloc(1, sizeof(*c));
 	size_t nb = BUCKETS_MIN;
 
 	if (c == NULL)
@@ -132,7 +132,7 @@ int px__acache_new(struct px_acache **out, size_t max_bytes)
 	return 0;
 }
 
-static void lru_unlink(struct px_acache *c, struct entry *e)
+static void lru_unlink(struct px_anscache *c, struct entry *e)
 {
 	if (e->prev != NULL)
 		e->prev->next = e->next;
@@ -145,7 +145,7 @@ static void lru_unlink(struct px_acache *c, struct entry *e)
 	e->prev = e->next = NULL;
 }
 
-static void lru_push(struct px_acache *c, struct entry *e)
+static void lru_push(struct px_anscache *c, struct entry *e)
 {
 	e->prev = NULL;
 	e->next = c->lru_head;
@@ -156,7 +156,7 @@ static void lru_push(struct px_acache *c, struct entry *e)
 	c->lru_head = e;
 }
 
-static void entry_remove(struct px_acache *c, struct entry *e)
+static void entry_remove(struct px_anscache *c, struct entry *e)
 {
 	for (struct entry **pp = &c->buckets[e->hash & c->mask]; *pp != NULL; pp = &(*pp)->hnext) {
 		if (*pp == e) {
@@ -170,7 +170,7 @@ static void entry_remove(struct px_acache *c, struct entry *e)
 	free(e);
 }
 
-void px__acache_free(struct px_acache *c)
+void px_anscache_free(struct px_anscache *c)
 {
 	if (c == NULL)
 		return;
@@ -180,7 +180,7 @@ void px__acache_free(struct px_acache *c)
 	free(c);
 }
 
-size_t px__acache_drop_name(struct px_acache *c, const uint8_t *name, size_t len)
+size_t px_anscache_drop_name(struct px_anscache *c, const uint8_t *name, size_t len)
 {
 	uint8_t low[CODEC_MAX_NAME];
 	size_t dropped = 0;
@@ -200,7 +200,7 @@ size_t px__acache_drop_name(struct px_acache *c, const uint8_t *name, size_t len
 	return dropped;
 }
 
-static struct entry *find(struct px_acache *c, const uint8_t *key, size_t klen, uint32_t h)
+static struct entry *find(struct px_anscache *c, const uint8_t *key, size_t klen, uint32_t h)
 {
 	for (struct entry *e = c->buckets[h & c->mask]; e != NULL; e = e->hnext)
 		if (e->hash == h && e->key_len == klen && memcmp(e->data, key, klen) == 0)
@@ -208,7 +208,7 @@ static struct entry *find(struct px_acache *c, const uint8_t *key, size_t klen, 
 	return NULL;
 }
 
-ssize_t px__acache_get(struct px_acache *c, const uint8_t *q, const struct codec_view *v,
+ssize_t px_anscache_get(struct px_anscache *c, const uint8_t *q, const struct codec_view *v,
                        uint64_t now_ms, uint32_t gen, size_t max_size, uint8_t *out)
 {
 	uint8_t key[KEY_MAX];
@@ -374,7 +374,7 @@ static bool rr_names_clear(const uint8_t *msg, size_t len, const struct codec_rr
 	return true;
 }
 
-void px__acache_put(struct px_acache *c, const uint8_t *q, const struct codec_view *v,
+void px_anscache_put(struct px_anscache *c, const uint8_t *q, const struct codec_view *v,
                     const uint8_t *resp, size_t rlen, uint64_t now_ms, uint32_t gen)
 {
 	uint8_t key[KEY_MAX];
@@ -493,13 +493,13 @@ void px__acache_put(struct px_acache *c, const uint8_t *q, const struct codec_vi
 	c->entries++;
 }
 
-void px__acache_offer(struct px_worker *w, const struct px_txn *t, const uint8_t *msg, size_t len)
+void px_anscache_offer(struct px_worker *w, const struct px_txn *t, const uint8_t *msg, size_t len)
 {
 	/* Called only for answers relayed as BIND wrote them: a name whose
 	 * answer was flattened never gets here (the target cache has it),
 	 * and a NOTIFY flushes both when the zone changes. */
 	if (t->keepalive)
 		return;
-	px__acache_put(w->acache, t->q, &t->qv, msg, len, px__now(w),
-	               atomic_load_explicit(&w->srv->acache_gen, memory_order_relaxed));
+	px_anscache_put(w->anscache, t->q, &t->qv, msg, len, px_now(w),
+	               atomic_load_explicit(&w->srv->anscache_gen, memory_order_relaxed));
 }

@@ -10,11 +10,11 @@
 
 #include "codec/scan.h"
 
-struct px_acache;
+struct px_anscache;
 
 /** A cache bounded by max_bytes (entries with their answers). */
-int px__acache_new(struct px_acache **out, size_t max_bytes);
-void px__acache_free(struct px_acache *c); /* NULL is fine */
+int px_anscache_new(struct px_anscache **out, size_t max_bytes);
+void px_anscache_free(struct px_anscache *c); /* NULL is fine */
 
 /**
  * Looks up the answer to query q (scanned into v) and writes it, ready to
@@ -23,7 +23,7 @@ void px__acache_free(struct px_acache *c); /* NULL is fine */
  *         -EMSGSIZE when the kept answer exceeds max_size (the client's
  *         UDP size): ask BIND, which truncates.
  */
-ssize_t px__acache_get(struct px_acache *c, const uint8_t *q, const struct codec_view *v,
+ssize_t px_anscache_get(struct px_anscache *c, const uint8_t *q, const struct codec_view *v,
                        uint64_t now_ms, uint32_t gen, size_t max_size, uint8_t *out);
 
 /**
@@ -31,8 +31,8 @@ ssize_t px__acache_get(struct px_acache *c, const uint8_t *q, const struct codec
  * whatever its type, class or flags (`apexctl flush NAME`).
  * @return how many answers were dropped.
  */
-size_t px__acache_drop_name(struct px_acache *c, const uint8_t *name, size_t len);
+size_t px_anscache_drop_name(struct px_anscache *c, const uint8_t *name, size_t len);
 
 /** Keeps BIND's answer resp to query q, if both are of the kind kept. */
-void px__acache_put(struct px_acache *c, const uint8_t *q, const struct codec_view *v,
+void px_anscache_put(struct px_anscache *c, const uint8_t *q, const struct codec_view *v,
                     const uint8_t *resp, size_t rlen, uint64_t now_ms, uint32_t gen);

@@ -170,7 +170,7 @@ int main(int argc, char **argv)
 		memcpy(line + len, argv[i], n);
 		len += n;
 	}
-	if (px__ctl_parse(line, len, &req, err, sizeof(err)) < 0) {
+	if (px_ctl_parse(line, len, &req, err, sizeof(err)) < 0) {
 		fprintf(stderr, "apexctl: %s\n", err);
 		usage(stderr);
 		return 2;

@@ -72,7 +72,7 @@ static void fail_all_on_bsock(struct px_bsock *s, int err)
 			continue;
 		struct px_txn *t = &w->txns[s->slot[id] - 1];
 		PX_STAT_INC(&w->stats, backend_errors);
-		px__txn_fail(w, t, CODEC_EDE_NETWORK_ERROR, why);
+		px_txn_fail(w, t, CODEC_EDE_NETWORK_ERROR, why);
 	}
 }
 
@@ -129,24 +129,24 @@ static void bsock_recv_cb(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const str
 		/* The client's buffer size limited BIND; the client itself came
 		 * over TCP, so fetch the whole answer over TCP. */
 		PX_STAT_INC(&w->stats, backend_tc_retries);
-		int rc = px__backend_send_tcp(w, t);
+		int rc = px_backend_send_tcp(w, t);
 		if (rc < 0) {
 			char why[160];
 			snprintf(why, sizeof(why), "backend %s over TCP: %s",
 			         w->cfg->backend.address.text, uv_strerror(rc));
 			px_log_rl(CFG_LOG_WARNING, BACKEND, "%s", why);
 			PX_STAT_INC(&w->stats, backend_errors);
-			px__txn_fail(w, t, CODEC_EDE_NETWORK_ERROR, why);
+			px_txn_fail(w, t, CODEC_EDE_NETWORK_ERROR, why);
 		}
 		return;
 	}
-	if (t->flat_eligible && px__flat_answer(w, t, msg, (size_t)n))
+	if (t->flat_eligible && px_flat_answer(w, t, msg, (size_t)n))
 		return;
-	if (w->acache != NULL)
-		px__acache_offer(w, t, msg, (size_t)n);
+	if (w->anscache != NULL)
+		px_anscache_offer(w, t, msg, (size_t)n);
 	PX_STAT_INC(&w->stats, answers_relayed);
-	px__txn_reply(w, t, msg, (size_t)n);
-	px__txn_done(w, t);
+	px_txn_reply(w, t, msg, (size_t)n);
+	px_txn_done(w, t);
 }
 
 static void bsock_closed_cb(uv_handle_t *h)
@@ -194,7 +194,7 @@ static int bsock_open(struct px_worker *w, struct px_bsock **out)
  * everywhere takes a free ID on an open socket before a socket is added. */
 #define PX_BID_TRIES 16
 
-int px__backend_send(struct px_worker *w, struct px_txn *t)
+int px_backend_send(struct px_worker *w, struct px_txn *t)
 {
 	uint16_t id = t->qv.id;
 	struct px_bsock *s = NULL;
@@ -209,7 +209,7 @@ int px__backend_send(struct px_worker *w, struct px_txn *t)
 	if (s == NULL && !t->qv.has_tsig) {
 		for (unsigned i = 0; i < w->n_bsock && s == NULL; i++) {
 			for (unsigned k = 0; k < PX_BID_TRIES; k++) {
-				uint16_t cand = px__rand16(w);
+				uint16_t cand = px_rand16(w);
 				if (w->bsock[i]->slot[cand] == 0) {
 					s = w->bsock[i];
 					id = cand;
@@ -229,7 +229,7 @@ int px__backend_send(struct px_worker *w, struct px_txn *t)
 	/* The stored query keeps the client's ID (flattening answers from
 	 * it); the ID on the wire goes in only for the send. */
 	codec_put_u16(t->q, id);
-	rc = px__udp_tx_backend(s, id, t->q, t->qlen);
+	rc = px_udp_tx_backend(s, id, t->q, t->qlen);
 	codec_put_u16(t->q, t->qv.id);
 	if (rc < 0)
 		return rc;
@@ -273,7 +273,7 @@ static void bconn_handle_closed(uv_handle_t *h)
 	free(b->in.buf);
 	free(b);
 	if (w->draining)
-		px__worker_maybe_finish(w);
+		px_worker_maybe_finish(w);
 }
 
 static void bconn_close(struct px_bconn *b)
@@ -302,10 +302,10 @@ static void bconn_fail(struct px_bconn *b, const char *what)
 			/* Part of the transfer went out: only a close tells the
 			 * client that the rest will not come. */
 			if (t->conn != NULL)
-				px__conn_close(t->conn);
-			px__txn_done(w, t);
+				px_conn_close(t->conn);
+			px_txn_done(w, t);
 		} else {
-			px__txn_fail(w, t, CODEC_EDE_NETWORK_ERROR, why);
+			px_txn_fail(w, t, CODEC_EDE_NETWORK_ERROR, why);
 		}
 	}
 }
@@ -322,7 +322,7 @@ static void bconn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct px_bconn *b = h->data;
 	(void)suggested;
-	px__rbuf_alloc(&b->in, buf);
+	px_rbuf_alloc(&b->in, buf);
 }
 
 static void bconn_connect_cb(uv_connect_t *req, int status)
@@ -413,22 +413,22 @@ static void bconn_frame(struct px_bconn *b, const uint8_t *msg, size_t len)
 	restore_id(t, msg);
 	if (t->xfr) {
 		bool done = xfr_step(t, msg, len);
-		px__txn_reply(w, t, msg, len);
+		px_txn_reply(w, t, msg, len);
 		if (done)
-			px__txn_done(w, t);
+			px_txn_done(w, t);
 		else
-			px__txn_arm(w, t, w->cfg->backend.timeout_ms);
+			px_txn_arm(w, t, w->cfg->backend.timeout_ms);
 		return;
 	}
 	/* Out of the waiting list first: flattening may take a while. */
 	bconn_unlink_txn(b, t);
-	if (t->flat_eligible && px__flat_answer(w, t, msg, len))
+	if (t->flat_eligible && px_flat_answer(w, t, msg, len))
 		return;
-	if (w->acache != NULL && !t->xfr)
-		px__acache_offer(w, t, msg, len);
+	if (w->anscache != NULL && !t->xfr)
+		px_anscache_offer(w, t, msg, len);
 	PX_STAT_INC(&w->stats, answers_relayed);
-	px__txn_reply(w, t, msg, len);
-	px__txn_done(w, t);
+	px_txn_reply(w, t, msg, len);
+	px_txn_done(w, t);
 }
 
 static void bconn_read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
@@ -508,7 +508,7 @@ static void bwrite_cb(uv_write_t *req, int status)
 	free(req);
 }
 
-int px__backend_send_tcp(struct px_worker *w, struct px_txn *t)
+int px_backend_send_tcp(struct px_worker *w, struct px_txn *t)
 {
 	struct px_bconn *b = NULL;
 	int rc;
@@ -550,7 +550,7 @@ int px__backend_send_tcp(struct px_worker *w, struct px_txn *t)
 	return 0;
 }
 
-void px__backend_forget(struct px_worker *w, struct px_txn *t)
+void px_backend_forget(struct px_worker *w, struct px_txn *t)
 {
 	(void)w;
 	if (t->bsock != NULL) {
@@ -571,7 +571,7 @@ void px__backend_forget(struct px_worker *w, struct px_txn *t)
 	}
 }
 
-void px__backend_close(struct px_worker *w)
+void px_backend_close(struct px_worker *w)
 {
 	for (unsigned i = 0; i < w->n_bsock; i++)
 		uv_close((uv_handle_t *)&w->bsock[i]->h, bsock_closed_cb);

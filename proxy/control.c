@@ -6,7 +6,7 @@
  * the connection closed.
  *
  *   stats          every counter summed over the workers (statsfmt.c)
- *   reload         px__server_reload(), as SIGHUP
+ *   reload         px_server_reload(), as SIGHUP
  *   flush [NAME]   the shared target cache at once (its shard locks), and
  *                  the workers' answer caches: all of them by bumping the
  *                  generation they check, one name by posting it to every
@@ -121,7 +121,7 @@ struct px_ctl {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct ctl_conn *conns;
 	unsigned n_conns;
-	bool stopped;         /* px__control_stop ran: free when all is closed */
+	bool stopped;         /* px_control_stop ran: free when all is closed */
 	bool listener_closed; /* its close callback ran */
 };
 
@@ -131,7 +131,7 @@ static void ctl_maybe_free(struct px_ctl *ctl)
 		free(ctl);
 }
 
-void px__flush_op_release(struct px_flush_op *op)
+void px_flush_op_release(struct px_flush_op *op)
 {
 	if (op != NULL && atomic_fetch_sub(&op->refs, 1) == 1)
 		free(op);
@@ -151,7 +151,7 @@ static void conn_unref(struct ctl_conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	ctl->n_conns--;
-	px__flush_op_release(c->flush);
+	px_flush_op_release(c->flush);
 	free(c->body.p);
 	free(c->wbuf);
 	if (c->ex != NULL)
@@ -236,7 +236,7 @@ static void reply(struct ctl_conn *c, bool ok, const char *errtext)
 	while (*p != '\0') {
 		const char *nl = strchr(p, '\n');
 		size_t n = nl != NULL ? (size_t)(nl - p) : strlen(p);
-		px__sbuf_put(&out, "%s%.*s\n", p[0] == '.' ? "." : "", (int)n, p);
+		px_sbuf_put(&out, "%s%.*s\n", p[0] == '.' ? "." : "", (int)n, p);
 		p += n + (nl != NULL ? 1 : 0);
 	}
 	if (c->body.oom) {
@@ -244,13 +244,13 @@ static void reply(struct ctl_conn *c, bool ok, const char *errtext)
 		errtext = "out of memory while building the reply";
 	}
 	if (ok) {
-		px__sbuf_put(&out, PX_CTL_END_OK "\n");
+		px_sbuf_put(&out, PX_CTL_END_OK "\n");
 	} else {
 		/* The error text is one line. */
-		px__sbuf_put(&out, PX_CTL_END_ERROR " ");
+		px_sbuf_put(&out, PX_CTL_END_ERROR " ");
 		for (const char *e = errtext; *e; e++)
-			px__sbuf_put(&out, "%c", *e == '\n' ? ' ' : *e);
-		px__sbuf_put(&out, "\n");
+			px_sbuf_put(&out, "%c", *e == '\n' ? ' ' : *e);
+		px_sbuf_put(&out, "\n");
 	}
 	if (out.oom || out.p == NULL) {
 		free(out.p);
@@ -275,13 +275,13 @@ static void reply_error(struct ctl_conn *c, const char *text)
 static void do_stats(struct ctl_conn *c)
 {
 	char *text = NULL;
-	ssize_t n = px__stats_render(c->ctl->srv, PX_STATS_TEXT, &text);
+	ssize_t n = px_stats_render(c->ctl->srv, PX_STATS_TEXT, &text);
 
 	if (n < 0) {
 		reply_error(c, "out of memory");
 		return;
 	}
-	px__sbuf_put(&c->body, "%s", text);
+	px_sbuf_put(&c->body, "%s", text);
 	free(text);
 	reply(c, true, NULL);
 }
@@ -291,12 +291,12 @@ static void do_reload(struct ctl_conn *c)
 	char msg[1024];
 
 	msg[0] = '\0';
-	int rc = px__server_reload(c->ctl->srv, msg, sizeof(msg));
+	int rc = px_server_reload(c->ctl->srv, msg, sizeof(msg));
 	if (rc < 0) {
 		reply_error(c, msg[0] ? msg : "reload failed");
 		return;
 	}
-	px__sbuf_put(&c->body, "%s\n", msg);
+	px_sbuf_put(&c->body, "%s\n", msg);
 	reply(c, true, NULL);
 }
 
@@ -309,11 +309,11 @@ static void flush_reply(struct ctl_conn *c)
 	uint64_t dropped = atomic_load(&c->flush->dropped);
 
 	codec_name_to_text(c->req.name, c->req.name_len, name, sizeof(name));
-	px__sbuf_put(&c->body, "target cache: %zd values for %s dropped\n", c->flush_target, name);
-	if (c->ctl->srv->workers[0].acache == NULL) {
-		px__sbuf_put(&c->body, "answer cache: off ([cache] answers = no)\n");
+	px_sbuf_put(&c->body, "target cache: %zd values for %s dropped\n", c->flush_target, name);
+	if (c->ctl->srv->workers[0].anscache == NULL) {
+		px_sbuf_put(&c->body, "answer cache: off ([cache] answers = no)\n");
 	} else {
-		px__sbuf_put(&c->body,
+		px_sbuf_put(&c->body,
 		             "answer cache: %llu answers for %s dropped by %u of %u workers\n",
 		             (unsigned long long)dropped, name, c->flush_posted - left,
 		             c->ctl->srv->n_workers);
@@ -348,10 +348,10 @@ static void do_flush(struct ctl_conn *c)
 		flat_cache_flush_all(srv->cache);
 		/* Every worker's answer cache checks this generation on each
 		 * lookup: older entries are misses from now on. */
-		atomic_fetch_add(&srv->acache_gen, 1);
-		px__sbuf_put(&c->body, "target cache: all values dropped\n");
-		px__sbuf_put(&c->body, "answer cache: %s\n",
-		             srv->workers[0].acache != NULL ? "all answers dropped"
+		atomic_fetch_add(&srv->anscache_gen, 1);
+		px_sbuf_put(&c->body, "target cache: all values dropped\n");
+		px_sbuf_put(&c->body, "answer cache: %s\n",
+		             srv->workers[0].anscache != NULL ? "all answers dropped"
 		                                            : "off ([cache] answers = no)");
 		px_log(CFG_LOG_INFO, CTL, "flush: target cache and answer caches emptied");
 		reply(c, true, NULL);
@@ -366,13 +366,13 @@ static void do_flush(struct ctl_conn *c)
 	atomic_init(&c->flush->refs, 1);
 	memcpy(c->flush->name, c->req.name, c->req.name_len);
 	c->flush->len = c->req.name_len;
-	if (srv->workers[0].acache == NULL) {
+	if (srv->workers[0].anscache == NULL) {
 		flush_reply(c);
 		return;
 	}
 	atomic_store(&c->flush->left, srv->n_workers);
 	for (unsigned i = 0; i < srv->n_workers; i++) {
-		if (px__worker_post_flush(&srv->workers[i], c->flush) == 0)
+		if (px_worker_post_flush(&srv->workers[i], c->flush) == 0)
 			c->flush_posted++;
 		else
 			atomic_fetch_sub(&c->flush->left, 1);
@@ -513,7 +513,7 @@ static int ex_query_start(struct ctl_conn *c, struct ex_query *q, const uint8_t 
 	const struct cfg *cfg = c->ctl->srv->cfg;
 
 	q->qtype = qtype;
-	q->id = px__up_random_id();
+	q->id = px_up_random_id();
 	q->qlen = codec_build_query(q->q, q->id, false, name, len, qtype);
 	int rc = ex_query_send(c, q, (const struct sockaddr *)&cfg->backend.address.sa,
 	                       cfg->backend.timeout_ms);
@@ -539,7 +539,7 @@ static void chase_report(struct ctl_conn *c, const char *cut)
 	char name[PX_CTL_NAME_TEXT_MAX], next[PX_CTL_NAME_TEXT_MAX], server[80];
 	const char *tname = c->req.qtype == CODEC_TYPE_A ? "A" : "AAAA";
 
-	px__sbuf_put(b,
+	px_sbuf_put(b,
 	             "live chase now (%u quer%s; resolvers may answer from their own "
 	             "caches):\n",
 	             c->ex->n_steps, c->ex->n_steps == 1 ? "y" : "ies");
@@ -556,40 +556,40 @@ static void chase_report(struct ctl_conn *c, const char *cut)
 		if (i + 1 < fc->n_hop) {
 			codec_name_to_text(fc->hop[i + 1].name, fc->hop[i + 1].len, next,
 			                   sizeof(next));
-			px__sbuf_put(b, "  chase hop %u: %s CNAME %s, TTL %u [%s]\n", i + 1, name,
+			px_sbuf_put(b, "  chase hop %u: %s CNAME %s, TTL %u [%s]\n", i + 1, name,
 			             next, h->ttl, server);
 		} else if (h->ttl == UINT32_MAX) {
-			px__sbuf_put(b, "  chase hop %u: %s %s, no answer [%s]\n", i + 1, name,
+			px_sbuf_put(b, "  chase hop %u: %s %s, no answer [%s]\n", i + 1, name,
 			             tname, server);
 		} else {
-			px__sbuf_put(b, "  chase hop %u: %s %s, TTL %u [%s]\n", i + 1, name, tname,
+			px_sbuf_put(b, "  chase hop %u: %s %s, TTL %u [%s]\n", i + 1, name, tname,
 			             h->ttl, server);
 		}
 	}
 	if (cut != NULL) {
-		px__sbuf_put(b, "  incomplete: %s\n", cut);
+		px_sbuf_put(b, "  incomplete: %s\n", cut);
 		return;
 	}
 	const struct flat_result *r = &fc->result;
 	switch (r->kind) {
 	case FLAT_RES_ADDRS:
-		px__sbuf_put(b,
+		px_sbuf_put(b,
 		             "  result: %u %s address%s, TTL %u (min over the chain):", r->n_addrs,
 		             tname, r->n_addrs == 1 ? "" : "es", r->ttl);
 		for (unsigned i = 0; i < r->n_addrs; i++) {
-			px__sbuf_put(b, " ");
+			px_sbuf_put(b, " ");
 			put_addr(b, c->req.qtype, r->addrs[i]);
 		}
-		px__sbuf_put(b, "\n");
+		px_sbuf_put(b, "\n");
 		break;
 	case FLAT_RES_NODATA:
 	case FLAT_RES_NXDOMAIN:
-		px__sbuf_put(b, "  result: %s, negative TTL %u\n",
+		px_sbuf_put(b, "  result: %s, negative TTL %u\n",
 		             r->kind == FLAT_RES_NODATA ? "no records of the type" : "NXDOMAIN",
 		             r->ttl);
 		break;
 	default:
-		px__sbuf_put(b, "  result: failed (%s): EDE %u \"%s\"\n",
+		px_sbuf_put(b, "  result: failed (%s): EDE %u \"%s\"\n",
 		             flat_chase_fail_name(fc->fail), r->ede, r->why);
 		break;
 	}
@@ -625,7 +625,7 @@ static void chase_send(struct ctl_conn *c)
 		c->ex->steps = q;
 		c->ex->n_steps++;
 		q->chase = true;
-		flat_chase_set_id(fc, px__up_random_id());
+		flat_chase_set_id(fc, px_up_random_id());
 		memcpy(q->q, fc->out, fc->out_len);
 		q->qlen = fc->out_len;
 		const struct sockaddr *server;
@@ -709,8 +709,8 @@ static void do_explain(struct ctl_conn *c)
 	codec_name_to_text(c->req.name, c->req.name_len, name, sizeof(name));
 	if (srv->zones == NULL ||
 	    flat_zones_find(srv->zones, c->req.name, c->req.name_len, &idx, &apex) != 0) {
-		px__sbuf_put(&c->body, "%s is in no [zone] of %s [config]\n", name, cfg->path);
-		px__sbuf_put(&c->body, "answer: BIND's answer, relayed unchanged\n");
+		px_sbuf_put(&c->body, "%s is in no [zone] of %s [config]\n", name, cfg->path);
+		px_sbuf_put(&c->body, "answer: BIND's answer, relayed unchanged\n");
 		reply(c, true, NULL);
 		return;
 	}
@@ -760,7 +760,7 @@ static void put_addr(struct px_sbuf *b, uint16_t qtype, const uint8_t *a)
 		uv_inet_ntop(AF_INET, a, text, sizeof(text));
 	else
 		uv_inet_ntop(AF_INET6, a, text, sizeof(text));
-	px__sbuf_put(b, "%s", text);
+	px_sbuf_put(b, "%s", text);
 }
 
 /* BIND's answer section, one RR a line (names, types, TTLs; the RDATA of
@@ -779,19 +779,19 @@ static void put_backend_answer(struct px_sbuf *b, const uint8_t *msg, size_t len
 		if (ol < 0)
 			break;
 		codec_name_to_text(owner, (size_t)ol, otext, sizeof(otext));
-		px__sbuf_put(b, "  %s %u ", otext, rr.ttl);
+		px_sbuf_put(b, "  %s %u ", otext, rr.ttl);
 		if (rr.type == CODEC_TYPE_CNAME) {
 			int tl = codec_name_unpack(msg, len, rr.rdata_off, target);
 			if (tl > 0)
 				codec_name_to_text(target, (size_t)tl, ttext, sizeof(ttext));
-			px__sbuf_put(b, "CNAME %s\n", tl > 0 ? ttext : "(unreadable)");
+			px_sbuf_put(b, "CNAME %s\n", tl > 0 ? ttext : "(unreadable)");
 		} else if ((rr.type == CODEC_TYPE_A && rr.rdlen == 4) ||
 		           (rr.type == CODEC_TYPE_AAAA && rr.rdlen == 16)) {
-			px__sbuf_put(b, "%s ", rr.type == CODEC_TYPE_A ? "A" : "AAAA");
+			px_sbuf_put(b, "%s ", rr.type == CODEC_TYPE_A ? "A" : "AAAA");
 			put_addr(b, rr.type, msg + rr.rdata_off);
-			px__sbuf_put(b, "\n");
+			px_sbuf_put(b, "\n");
 		} else {
-			px__sbuf_put(b, "TYPE%u (%u bytes of RDATA)\n", rr.type, rr.rdlen);
+			px_sbuf_put(b, "TYPE%u (%u bytes of RDATA)\n", rr.type, rr.rdlen);
 		}
 	}
 }
@@ -809,9 +809,9 @@ static void put_addrs_answer(struct px_sbuf *b, const char *owner, uint16_t qtyp
                              const struct flat_result *r, uint32_t ttl)
 {
 	for (unsigned i = 0; i < r->n_addrs; i++) {
-		px__sbuf_put(b, "  %s %u IN %s ", owner, ttl, qtype == CODEC_TYPE_A ? "A" : "AAAA");
+		px_sbuf_put(b, "  %s %u IN %s ", owner, ttl, qtype == CODEC_TYPE_A ? "A" : "AAAA");
 		put_addr(b, qtype, r->addrs[i]);
-		px__sbuf_put(b, "\n");
+		px_sbuf_put(b, "\n");
 	}
 }
 
@@ -823,7 +823,7 @@ static void put_result_answer(struct px_sbuf *b, const struct cfg *cfg, const ch
 	uint32_t final = clamp_ttl(cfg, ttl);
 
 	if (r->kind == FLAT_RES_ADDRS) {
-		px__sbuf_put(b,
+		px_sbuf_put(b,
 		             "answer: NOERROR, %u %s address%s, TTL %u (%s; clamped to min-ttl "
 		             "%llu .. max-ttl %llu)\n",
 		             r->n_addrs, qtype == CODEC_TYPE_A ? "A" : "AAAA",
@@ -832,7 +832,7 @@ static void put_result_answer(struct px_sbuf *b, const struct cfg *cfg, const ch
 		             (unsigned long long)cfg->flatten.max_ttl_s);
 		put_addrs_answer(b, owner, qtype, r, final);
 	} else {
-		px__sbuf_put(b,
+		px_sbuf_put(b,
 		             "answer: NOERROR, no %s records (the target %s), with the zone's SOA "
 		             "for the negative TTL\n",
 		             qtype == CODEC_TYPE_A ? "A" : "AAAA",
@@ -858,14 +858,14 @@ static void explain_finish(struct ctl_conn *c)
 	 * it is the one the next query meets. */
 	if (srv->zones == NULL ||
 	    flat_zones_find(srv->zones, c->req.name, c->req.name_len, &zidx, &apex) != 0) {
-		px__sbuf_put(b, "%s is in no [zone] of %s any more [config]\n", name, cfg->path);
-		px__sbuf_put(b, "answer: BIND's answer, relayed unchanged\n");
+		px_sbuf_put(b, "%s is in no [zone] of %s any more [config]\n", name, cfg->path);
+		px_sbuf_put(b, "answer: BIND's answer, relayed unchanged\n");
 		reply(c, true, NULL);
 		return;
 	}
 	const struct cfg_zone *z = &cfg->zones[zidx];
-	px__sbuf_put(b, "explain %s %s\n", name, tname);
-	px__sbuf_put(b, "zone: %s, %s, cname = %s [config %s:%u]\n", z->name.text,
+	px_sbuf_put(b, "explain %s %s\n", name, tname);
+	px_sbuf_put(b, "zone: %s, %s, cname = %s [config %s:%u]\n", z->name.text,
 	             apex ? "the name is its apex" : "the name is below its apex",
 	             cname_mode_text(z->cname), cfg->path, z->line);
 
@@ -884,11 +884,11 @@ static void explain_finish(struct ctl_conn *c)
 		have_target = target_is_alias = true;
 		memcpy(target, al->target.wire, al->target.wire_len);
 		target_len = al->target.wire_len;
-		px__sbuf_put(b, "source: [alias] %s = %s [config %s:%u]\n", al->owner.text,
+		px_sbuf_put(b, "source: [alias] %s = %s [config %s:%u]\n", al->owner.text,
 		             al->target.text, cfg->path, al->line);
 	}
 	if (target_is_alias)
-		px__sbuf_put(b, "ANAME: not looked up, the [alias] entry decides [config]\n");
+		px_sbuf_put(b, "ANAME: not looked up, the [alias] entry decides [config]\n");
 	/* The ANAME types asked when the request came (ex->q[1..]). */
 	for (unsigned i = 0; !target_is_alias && i + 1 < ex->n_q; i++) {
 		struct ex_query *q = &ex->q[1 + i];
@@ -903,13 +903,13 @@ static void explain_finish(struct ctl_conn *c)
 		key.len = c->req.name_len;
 		key.type = type;
 		key.kind = FLAT_KEY_PRESENCE;
-		px__sbuf_put(b, "ANAME (TYPE%u) in the presence cache: ", type);
+		px_sbuf_put(b, "ANAME (TYPE%u) in the presence cache: ", type);
 		if (flat_cache_peek(srv->cache, &key, now_ms, &pk) == 0 && pk.has_good &&
 		    pk.fresh) {
 			const struct flat_presence *p = &pk.value.presence;
 			if (p->present) {
 				codec_name_to_text(p->target, p->target_len, text, sizeof(text));
-				px__sbuf_put(b, "present, target %s, %u s left [presence cache]\n",
+				px_sbuf_put(b, "present, target %s, %u s left [presence cache]\n",
 				             text, pk.ttl_left);
 				if (!have_target) {
 					have_target = true;
@@ -919,16 +919,16 @@ static void explain_finish(struct ctl_conn *c)
 					aname_type = type;
 				}
 			} else {
-				px__sbuf_put(b, "absent, %u s left [presence cache]\n",
+				px_sbuf_put(b, "absent, %u s left [presence cache]\n",
 				             pk.ttl_left);
 			}
 		} else {
-			px__sbuf_put(b, "not cached: the next query probes the backend "
+			px_sbuf_put(b, "not cached: the next query probes the backend "
 			                "[presence cache]\n");
 		}
-		px__sbuf_put(b, "ANAME (TYPE%u) at the backend now: ", type);
+		px_sbuf_put(b, "ANAME (TYPE%u) at the backend now: ", type);
 		if (q->status != 0) {
-			px__sbuf_put(b, "no answer (%s) [backend %s]\n", strerror(-q->status),
+			px_sbuf_put(b, "no answer (%s) [backend %s]\n", strerror(-q->status),
 			             cfg->backend.address.text);
 			continue;
 		}
@@ -939,7 +939,7 @@ static void explain_finish(struct ctl_conn *c)
 		switch (an.state) {
 		case FLAT_ANAME_PRESENT:
 			codec_name_to_text(an.target, an.target_len, text, sizeof(text));
-			px__sbuf_put(b, "%s %u IN TYPE%u %s [backend %s]\n", name, an.ttl, type,
+			px_sbuf_put(b, "%s %u IN TYPE%u %s [backend %s]\n", name, an.ttl, type,
 			             text, cfg->backend.address.text);
 			if (!have_target) {
 				/* Not cached: the next query's probe finds this one. */
@@ -951,17 +951,17 @@ static void explain_finish(struct ctl_conn *c)
 			}
 			break;
 		case FLAT_ANAME_ABSENT:
-			px__sbuf_put(b, "none (negative TTL %u) [backend %s]\n", an.ttl,
+			px_sbuf_put(b, "none (negative TTL %u) [backend %s]\n", an.ttl,
 			             cfg->backend.address.text);
 			break;
 		case FLAT_ANAME_INVALID:
-			px__sbuf_put(b,
+			px_sbuf_put(b,
 			             "present but unusable: RDATA must be exactly one name; "
 			             "ignored [backend %s]\n",
 			             cfg->backend.address.text);
 			break;
 		default:
-			px__sbuf_put(b, "no verdict (%s, or not authoritative) [backend %s]\n",
+			px_sbuf_put(b, "no verdict (%s, or not authoritative) [backend %s]\n",
 			             rcode_text(v.rcode), cfg->backend.address.text);
 			break;
 		}
@@ -970,21 +970,21 @@ static void explain_finish(struct ctl_conn *c)
 	/* BIND's answer to the question itself, and the policy's decision. */
 	struct codec_view qv, rv;
 	if (main_q->status != 0) {
-		px__sbuf_put(b, "backend: no answer to %s %s (%s) [backend %s]\n", name, tname,
+		px_sbuf_put(b, "backend: no answer to %s %s (%s) [backend %s]\n", name, tname,
 		             strerror(-main_q->status), cfg->backend.address.text);
-		px__sbuf_put(b, "answer: SERVFAIL with EDE 22 (backend did not answer) unless it "
+		px_sbuf_put(b, "answer: SERVFAIL with EDE 22 (backend did not answer) unless it "
 		                "answers the client's query\n");
 		reply(c, true, NULL);
 		return;
 	}
 	if (codec_scan(main_q->q, main_q->qlen, &qv) < 0 ||
 	    codec_scan(main_q->resp, main_q->rlen, &rv) < 0) {
-		px__sbuf_put(b, "backend: unreadable answer to %s %s [backend %s]\n", name, tname,
+		px_sbuf_put(b, "backend: unreadable answer to %s %s [backend %s]\n", name, tname,
 		             cfg->backend.address.text);
 		reply(c, true, NULL);
 		return;
 	}
-	px__sbuf_put(b, "backend answer to %s %s: %s, %u answer RR%s%s [backend %s]\n", name, tname,
+	px_sbuf_put(b, "backend answer to %s %s: %s, %u answer RR%s%s [backend %s]\n", name, tname,
 	             rcode_text(rv.rcode), rv.ancount, rv.ancount == 1 ? "" : "s",
 	             (rv.flags & CODEC_FLAG_TC) ? ", truncated" : "", cfg->backend.address.text);
 	put_backend_answer(b, main_q->resp, main_q->rlen, &rv);
@@ -1010,16 +1010,16 @@ static void explain_finish(struct ctl_conn *c)
 	}
 	flat_policy_inspect(&in, &po);
 	if (po.action == FLAT_POLICY_RELAY) {
-		px__sbuf_put(b,
+		px_sbuf_put(b,
 		             "decision: relay, nothing to flatten (no ANAME, no [alias], and no "
 		             "CNAME that cname = %s flattens here)\n",
 		             cname_mode_text(z->cname));
-		px__sbuf_put(b, "answer: BIND's answer above, unchanged\n");
+		px_sbuf_put(b, "answer: BIND's answer above, unchanged\n");
 		reply(c, true, NULL);
 		return;
 	}
 	if (po.action == FLAT_POLICY_LOCAL) {
-		px__sbuf_put(b,
+		px_sbuf_put(b,
 		             "decision: flatten from BIND's own answer (the chain ends in the "
 		             "zone), %u CNAME%s\n",
 		             po.hops, po.hops == 1 ? "" : "s");
@@ -1027,7 +1027,7 @@ static void explain_finish(struct ctl_conn *c)
 			put_result_answer(b, cfg, name, c->req.qtype, &po.local, po.local.ttl,
 			                  "min over the chain");
 		else
-			px__sbuf_put(b, "answer: NXDOMAIN at the end of the chain, answered with "
+			px_sbuf_put(b, "answer: NXDOMAIN at the end of the chain, answered with "
 			                "the zone's SOA\n");
 		reply(c, true, NULL);
 		return;
@@ -1036,22 +1036,22 @@ static void explain_finish(struct ctl_conn *c)
 	/* CHASE: hop by hop, then the target cache. */
 	codec_name_to_text(po.target, po.target_len, text, sizeof(text));
 	const char *source = target_is_alias ? "[alias]" : have_target ? "ANAME" : "CNAME policy";
-	px__sbuf_put(b, "decision: chase %s (source: %s)\n", text, source);
+	px_sbuf_put(b, "decision: chase %s (source: %s)\n", text, source);
 	unsigned hop = 1;
 	uint32_t chain_ttl = po.chain_ttl;
 	if (have_target && !target_is_alias) {
-		px__sbuf_put(b, "hop %u: %s TYPE%u -> target, TTL %u\n", hop++, name, aname_type,
+		px_sbuf_put(b, "hop %u: %s TYPE%u -> target, TTL %u\n", hop++, name, aname_type,
 		             aname_ttl);
 		if (aname_ttl < chain_ttl)
 			chain_ttl = aname_ttl;
 	} else if (target_is_alias) {
-		px__sbuf_put(b, "hop %u: %s [alias] -> target, no TTL of its own\n", hop++, name);
+		px_sbuf_put(b, "hop %u: %s [alias] -> target, no TTL of its own\n", hop++, name);
 	}
 	if (po.hops > 0)
-		px__sbuf_put(b, "hop %u: %u CNAME%s BIND followed (listed above), min TTL %u\n",
+		px_sbuf_put(b, "hop %u: %u CNAME%s BIND followed (listed above), min TTL %u\n",
 		             hop++, po.hops, po.hops == 1 ? "" : "s", po.chain_ttl);
 	if (po.hops > cfg->flatten.max_chain) {
-		px__sbuf_put(b,
+		px_sbuf_put(b,
 		             "answer: the chain in the zone is longer than max-chain %u or loops: "
 		             "%s\n",
 		             cfg->flatten.max_chain,
@@ -1069,9 +1069,9 @@ static void explain_finish(struct ctl_conn *c)
 	key.kind = FLAT_KEY_TARGET;
 	flat_cache_peek(srv->cache, &key, now_ms, &pk);
 	const struct flat_result *r = &pk.value.result;
-	px__sbuf_put(b, "target cache, %s %s: ", text, tname);
+	px_sbuf_put(b, "target cache, %s %s: ", text, tname);
 	if (!pk.found || (!pk.has_good && !pk.failing)) {
-		px__sbuf_put(b, "nothing cached%s [target cache]\n",
+		px_sbuf_put(b, "nothing cached%s [target cache]\n",
 		             pk.claimed ? ", a chase is in flight" : "");
 	} else {
 		if (pk.has_good) {
@@ -1079,31 +1079,31 @@ static void explain_finish(struct ctl_conn *c)
 			                   : r->kind == FLAT_RES_NXDOMAIN ? "NXDOMAIN"
 			                                                  : "NODATA";
 			if (pk.fresh)
-				px__sbuf_put(b, "%s, fresh, stored with TTL %u, %u s left", kind,
+				px_sbuf_put(b, "%s, fresh, stored with TTL %u, %u s left", kind,
 				             pk.ttl_s, pk.ttl_left);
 			else if (pk.stale_ok)
-				px__sbuf_put(b,
+				px_sbuf_put(b,
 				             "%s, stale (TTL %u expired), may be served stale %u s "
 				             "more",
 				             kind, pk.ttl_s, pk.stale_left);
 			else
-				px__sbuf_put(b, "%s, expired past serve-stale", kind);
-			px__sbuf_put(b, ", the resolver's chain had %u CNAME%s", r->hops,
+				px_sbuf_put(b, "%s, expired past serve-stale", kind);
+			px_sbuf_put(b, ", the resolver's chain had %u CNAME%s", r->hops,
 			             r->hops == 1 ? "" : "s");
 		}
 		if (pk.failing)
-			px__sbuf_put(
+			px_sbuf_put(
 			        b, "%slast chase failed (EDE %u, \"%s\"), remembered %u s more",
 			        pk.has_good ? "; " : "", pk.fail_ede, pk.fail_why, pk.fail_left);
 		if (pk.claimed)
-			px__sbuf_put(b, "; a chase is in flight (%u queries waiting, %llu ms)",
+			px_sbuf_put(b, "; a chase is in flight (%u queries waiting, %llu ms)",
 			             pk.waiters, (unsigned long long)pk.claim_age_ms);
-		px__sbuf_put(b, " [target cache]\n");
+		px_sbuf_put(b, " [target cache]\n");
 		if (pk.has_good && r->kind == FLAT_RES_ADDRS)
 			for (unsigned i = 0; i < r->n_addrs; i++) {
-				px__sbuf_put(b, "  %s ", tname);
+				px_sbuf_put(b, "  %s ", tname);
 				put_addr(b, c->req.qtype, r->addrs[i]);
-				px__sbuf_put(b, "\n");
+				px_sbuf_put(b, "\n");
 			}
 	}
 
@@ -1113,7 +1113,7 @@ static void explain_finish(struct ctl_conn *c)
 		put_result_answer(b, cfg, name, c->req.qtype, r, ttl,
 		                  "min of the target's TTL left and the chain");
 		if (r->kind == FLAT_RES_ADDRS)
-			px__sbuf_put(
+			px_sbuf_put(
 			        b,
 			        "path: while the %s and this target entry are fresh, a query "
 			        "without DO, TSIG or client subnet is answered from the "
@@ -1123,26 +1123,26 @@ static void explain_finish(struct ctl_conn *c)
 	}
 	case FLAT_CACHE_FAIL:
 		if (pk.stale_ok) {
-			px__sbuf_put(b, "answer: stale, with EDE 3 (Stale Answer):\n");
+			px_sbuf_put(b, "answer: stale, with EDE 3 (Stale Answer):\n");
 			put_result_answer(b, cfg, name, c->req.qtype, r, 0, "stale");
 		} else if (po.siblings) {
-			px__sbuf_put(b,
+			px_sbuf_put(b,
 			             "answer: BIND's sibling %s records (relayed, the chase "
 			             "failed)\n",
 			             tname);
 		} else {
-			px__sbuf_put(b, "answer: SERVFAIL with EDE %u \"%s\"\n", pk.fail_ede,
+			px_sbuf_put(b, "answer: SERVFAIL with EDE %u \"%s\"\n", pk.fail_ede,
 			             pk.fail_why);
 		}
 		break;
 	case FLAT_CACHE_STALE:
-		px__sbuf_put(b,
+		px_sbuf_put(b,
 		             "answer: the next query chases %s again (within deadline %llu ms); "
 		             "if that fails, the stale addresses with EDE 3\n",
 		             text, (unsigned long long)cfg->flatten.deadline_ms);
 		break;
 	default:
-		px__sbuf_put(b,
+		px_sbuf_put(b,
 		             "answer: the next query chases %s (within deadline %llu ms); on "
 		             "failure %s\n",
 		             text, (unsigned long long)cfg->flatten.deadline_ms,
@@ -1158,7 +1158,7 @@ static void handle_request(struct ctl_conn *c, const char *line, size_t len)
 {
 	char err[256];
 
-	if (px__ctl_parse(line, len, &c->req, err, sizeof(err)) < 0) {
+	if (px_ctl_parse(line, len, &c->req, err, sizeof(err)) < 0) {
 		reply_error(c, err);
 		return;
 	}
@@ -1299,7 +1299,7 @@ static int clear_stale(const char *path)
 	return unlink(path) == 0 ? 0 : -errno;
 }
 
-int px__control_start(struct px_server *srv, uv_loop_t *loop)
+int px_control_start(struct px_server *srv, uv_loop_t *loop)
 {
 	const char *path = srv->cfg->server.control;
 	struct px_ctl *ctl;
@@ -1335,7 +1335,7 @@ int px__control_start(struct px_server *srv, uv_loop_t *loop)
 		rc = uv_listen((uv_stream_t *)&ctl->listener, PX_CTL_LISTEN_BACKLOG, accept_cb);
 	if (rc < 0) {
 		px_log(CFG_LOG_ERROR, CTL, "control socket %s: %s", path, uv_strerror(rc));
-		px__control_stop(srv);
+		px_control_stop(srv);
 		return rc;
 	}
 	ctl->listening = true;
@@ -1351,7 +1351,7 @@ static void listener_closed(uv_handle_t *h)
 	ctl_maybe_free(ctl);
 }
 
-void px__control_stop(struct px_server *srv)
+void px_control_stop(struct px_server *srv)
 {
 	struct px_ctl *ctl = srv->ctl;
 

@@ -10,7 +10,7 @@
 
 #define PX_CTL_MAX_WORDS 4
 
-int px__ctl_name_parse(const char *s, size_t len, uint8_t *out, const char **why)
+int px_ctl_name_parse(const char *s, size_t len, uint8_t *out, const char **why)
 {
 	size_t o = 0, label = 0, i = 0;
 
@@ -95,7 +95,7 @@ __attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, 
 
 #define USAGE "stats, reload, flush [NAME], explain NAME [A|AAAA]"
 
-int px__ctl_parse(const char *line, size_t len, struct px_ctl_req *req, char *err, size_t errlen)
+int px_ctl_parse(const char *line, size_t len, struct px_ctl_req *req, char *err, size_t errlen)
 {
 	const char *w[PX_CTL_MAX_WORDS];
 	size_t wl[PX_CTL_MAX_WORDS], n = 0, i = 0;
@@ -151,7 +151,7 @@ int px__ctl_parse(const char *line, size_t len, struct px_ctl_req *req, char *er
 		return fail(err, errlen, "%s needs a NAME; allowed: " USAGE, word);
 	if (n >= 2) {
 		const char *why = NULL;
-		int nl = px__ctl_name_parse(w[1], wl[1], req->name, &why);
+		int nl = px_ctl_name_parse(w[1], wl[1], req->name, &why);
 		if (nl < 0) {
 			snprintf(err, errlen,
 			         "bad NAME: %s; allowed: a domain name like www.example.com", why);

@@ -55,7 +55,7 @@ struct px_ctl_req {
  * @return 0, or -EINVAL with a reason in err (NUL-terminated, cut to
  *         errlen) that names what was wrong and what is allowed.
  */
-int px__ctl_parse(const char *line, size_t len, struct px_ctl_req *req, char *err, size_t errlen);
+int px_ctl_parse(const char *line, size_t len, struct px_ctl_req *req, char *err, size_t errlen);
 
 /**
  * Parses a domain name in presentation form ("www.example.com", trailing
@@ -63,4 +63,4 @@ int px__ctl_parse(const char *line, size_t len, struct px_ctl_req *req, char *er
  * wire form.
  * @return the wire length (1..255), or -EINVAL with a reason in *why.
  */
-int px__ctl_name_parse(const char *s, size_t len, uint8_t *out, const char **why);
+int px_ctl_name_parse(const char *s, size_t len, uint8_t *out, const char **why);

@@ -8,7 +8,7 @@
  *
  * A request becomes a DNS query when its stream ends: GET with ?dns=
  * (base64url, no padding) or POST with application/dns-message. Each
- * goes through px__query_handle() like a TCP query, so it reaches BIND
+ * goes through px_query_handle() like a TCP query, so it reaches BIND
  * over UDP (TCP only when BIND truncates), never on a new connection.
  * Bad requests get a 4xx and the connection lives on: 400 undecodable or
  * malformed, 404 another path, 405 another method, 413 a body over 65535
@@ -152,7 +152,7 @@ static long answer_min_ttl(const uint8_t *msg, size_t len)
 	return min;
 }
 
-void px__doh_reply(struct px_conn *c, int32_t stream, const uint8_t *msg, size_t len)
+void px_doh_reply(struct px_conn *c, int32_t stream, const uint8_t *msg, size_t len)
 {
 	struct px_doh *d = c->doh;
 	char clen[16], cc[32];
@@ -182,8 +182,8 @@ void px__doh_reply(struct px_conn *c, int32_t stream, const uint8_t *msg, size_t
 	};
 	nghttp2_data_provider prd = {.source.ptr = s, .read_callback = resp_read_cb};
 	nghttp2_submit_response(d->session, stream, hdrs, ttl >= 0 ? 4 : 3, &prd);
-	/* Answers of one loop turn leave together (px__worker_flush). */
-	px__conn_queue_flush(c);
+	/* Answers of one loop turn leave together (px_worker_flush). */
+	px_conn_queue_flush(c);
 }
 
 /* --- requests ----------------------------------------------------------- */
@@ -217,7 +217,7 @@ static void request_done(struct px_doh *d, struct doh_stream *s)
 	PX_STAT_INC(&c->w->stats, queries_doh);
 	uv_timer_stop(&c->idle);
 	c->cur_stream = s->id;
-	px__query_handle(c->w, msg, msg_len, PX_ORIGIN_TCP, NULL, NULL, c);
+	px_query_handle(c->w, msg, msg_len, PX_ORIGIN_TCP, NULL, NULL, c);
 }
 
 /* --- nghttp2 callbacks -------------------------------------------------- */
@@ -341,25 +341,25 @@ static void doh_flush(struct px_doh *d)
 		/* A client that reads nothing: frames wait inside nghttp2,
 		 * which bounds them (streams, flow control, its flood
 		 * checks); the connection's write callback comes back. */
-		if (px__conn_backlogged(c))
+		if (px_conn_backlogged(c))
 			break;
 		ssize_t n = nghttp2_session_mem_send(d->session, &data);
 		if (n < 0) {
-			px__conn_close(c);
+			px_conn_close(c);
 			return;
 		}
 		if (n == 0)
 			break;
 		if (d->out_len + (size_t)n > PX_DOH_OUT_CHUNK && d->out_len > 0) {
 			if (tls_stream_write(c->tls, d->out, d->out_len) < 0) {
-				px__conn_close(c);
+				px_conn_close(c);
 				return;
 			}
 			d->out_len = 0;
 		}
 		if ((size_t)n > PX_DOH_OUT_CHUNK) {
 			if (tls_stream_write(c->tls, data, (size_t)n) < 0) {
-				px__conn_close(c);
+				px_conn_close(c);
 				return;
 			}
 			continue;
@@ -371,15 +371,15 @@ static void doh_flush(struct px_doh *d)
 		int rc = tls_stream_write(c->tls, d->out, d->out_len);
 		d->out_len = 0;
 		if (rc < 0) {
-			px__conn_close(c);
+			px_conn_close(c);
 			return;
 		}
 	}
 	if (!nghttp2_session_want_read(d->session) && !nghttp2_session_want_write(d->session))
-		px__conn_close(c);
+		px_conn_close(c);
 }
 
-void px__doh_recv(struct px_conn *c, const uint8_t *p, size_t n)
+void px_doh_recv(struct px_conn *c, const uint8_t *p, size_t n)
 {
 	struct px_doh *d = c->doh;
 
@@ -393,14 +393,14 @@ void px__doh_recv(struct px_conn *c, const uint8_t *p, size_t n)
 		px_log(CFG_LOG_DEBUG, DOH, "%s", nghttp2_strerror((int)rc));
 		/* Let nghttp2 say GOAWAY (protocol error) before closing. */
 		doh_flush(d);
-		px__conn_close(c);
+		px_conn_close(c);
 	} else {
 		doh_flush(d);
 	}
-	px__conn_unref(c);
+	px_conn_unref(c);
 }
 
-int px__doh_start(struct px_conn *c)
+int px_doh_start(struct px_conn *c)
 {
 	nghttp2_session_callbacks *cbs;
 	struct px_doh *d = calloc(1, sizeof(*d));
@@ -436,13 +436,13 @@ int px__doh_start(struct px_conn *c)
 	return 0;
 }
 
-void px__doh_flush(struct px_conn *c)
+void px_doh_flush(struct px_conn *c)
 {
 	if (c->doh != NULL)
 		doh_flush(c->doh);
 }
 
-void px__doh_goaway(struct px_conn *c)
+void px_doh_goaway(struct px_conn *c)
 {
 	struct px_doh *d = c->doh;
 
@@ -455,7 +455,7 @@ void px__doh_goaway(struct px_conn *c)
 	doh_flush(d);
 }
 
-void px__doh_free(struct px_conn *c)
+void px_doh_free(struct px_conn *c)
 {
 	struct px_doh *d = c->doh;
 

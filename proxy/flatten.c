@@ -137,8 +137,8 @@ static bool own_answer_matches(const uint8_t *msg, size_t len, uint16_t id, cons
 
 static void reply_and_done(struct px_worker *w, struct px_txn *t, const uint8_t *msg, size_t len)
 {
-	px__txn_reply(w, t, msg, len);
-	px__txn_done(w, t);
+	px_txn_reply(w, t, msg, len);
+	px_txn_done(w, t);
 }
 
 static void relay_resp(struct px_worker *w, struct px_txn *t)
@@ -222,7 +222,7 @@ static void finish(struct px_worker *w, struct px_txn *t)
 		}
 		PX_STAT_INC(&w->stats, answers_flatten_failed);
 		set_how(t, PX_FLAT_FAILED);
-		px__txn_fail(w, t, r->ede,
+		px_txn_fail(w, t, r->ede,
 		             r->why[0] ? r->why : "cannot resolve the flattened target");
 		return;
 	}
@@ -278,7 +278,7 @@ static void finish(struct px_worker *w, struct px_txn *t)
 		                 sizeof(out));
 	}
 	if (n < 0) {
-		px__txn_fail(w, t, CODEC_EDE_OTHER, "cannot build the flattened answer");
+		px_txn_fail(w, t, CODEC_EDE_OTHER, "cannot build the flattened answer");
 		return;
 	}
 	PX_STAT_INC(&w->stats, answers_flattened);
@@ -318,7 +318,7 @@ static int soa_req_cb(void *arg, int status, const uint8_t *msg, size_t len)
 			finish(r->w, t);
 		} else {
 			PX_STAT_INC(&r->w->stats, answers_flatten_failed);
-			px__txn_fail(r->w, t, CODEC_EDE_OTHER,
+			px_txn_fail(r->w, t, CODEC_EDE_OTHER,
 			             "no SOA from the backend for a negative answer");
 		}
 	}
@@ -333,22 +333,22 @@ static void fetch_soa(struct px_worker *w, struct px_txn *t)
 	uint8_t q[CODEC_QUERY_MAX];
 
 	if (r == NULL) {
-		px__txn_fail(w, t, CODEC_EDE_OTHER, "out of memory");
+		px_txn_fail(w, t, CODEC_EDE_OTHER, "out of memory");
 		return;
 	}
 	r->w = w;
 	r->token = txn_token(t);
-	r->id = px__up_random_id();
+	r->id = px_up_random_id();
 	memcpy(r->apex, z->name.wire, z->name.wire_len);
 	r->apex_len = z->name.wire_len;
 	size_t qlen = codec_build_query(q, r->id, false, r->apex, r->apex_len, CODEC_TYPE_SOA);
 	t->fl->soa_fetching = true;
-	int rc = px__up_query(w, (const struct sockaddr *)&w->cfg->backend.address.sa, q, qlen,
+	int rc = px_up_query(w, (const struct sockaddr *)&w->cfg->backend.address.sa, q, qlen,
 	                      false, w->cfg->backend.timeout_ms, soa_req_cb, r);
 	if (rc < 0) {
 		free(r);
 		t->fl->soa_fetching = false;
-		px__txn_fail(w, t, CODEC_EDE_NETWORK_ERROR, "cannot ask the backend for the SOA");
+		px_txn_fail(w, t, CODEC_EDE_NETWORK_ERROR, "cannot ask the backend for the SOA");
 	}
 }
 
@@ -419,10 +419,10 @@ static void chase_complete(struct px_chase *ch)
 			val.result.ttl = floor;
 	}
 	/* Wakes every query on any worker that waited for this key. */
-	flat_cache_put(cache, &key, &val, px__now(w));
+	flat_cache_put(cache, &key, &val, px_now(w));
 	w->n_chases--;
 	owner_take(w, ch->owner_token, ch->qtype, &ch->fc.result, val.result.ttl);
-	px__gen_release(w, ch->g);
+	px_gen_release(w, ch->g);
 	free(ch);
 }
 
@@ -437,7 +437,7 @@ static int chase_up_cb(void *arg, int status, const uint8_t *msg, size_t len)
 		key_init(&key, ch->name, ch->len, ch->qtype, FLAT_KEY_TARGET);
 		flat_cache_abandon(ch->g->cache, &key);
 		ch->w->n_chases--;
-		px__gen_release(ch->w, ch->g);
+		px_gen_release(ch->w, ch->g);
 		free(ch);
 		return PX_UP_DONE;
 	}
@@ -474,9 +474,9 @@ static void chase_send(struct px_chase *ch)
 			                .sa;
 			timeout = cfg->resolver.timeout_ms;
 		}
-		flat_chase_set_id(&ch->fc, px__up_random_id());
+		flat_chase_set_id(&ch->fc, px_up_random_id());
 		PX_STAT_INC(&w->stats, chase_queries);
-		if (px__up_query(w, server, ch->fc.out, ch->fc.out_len, ch->fc.tcp, timeout,
+		if (px_up_query(w, server, ch->fc.out, ch->fc.out_len, ch->fc.tcp, timeout,
 		                 chase_up_cb, ch) == 0)
 			return;
 		/* Could not even send: as good as a timeout of that server. */
@@ -520,7 +520,7 @@ static void chase_start(struct px_worker *w, struct px_gen *g, const uint8_t *na
 	ch->w = w;
 	/* The generation of the query that claimed: the claim is in its
 	 * cache, and the chase's resolver indexes are into its list. */
-	ch->g = px__gen_hold(w, g);
+	ch->g = px_gen_hold(w, g);
 	memcpy(ch->name, name, len);
 	ch->len = len;
 	ch->qtype = qtype;
@@ -572,7 +572,7 @@ static void lookup_start(struct px_worker *w, struct px_txn *t, struct px_lookup
 
 	key_init(&key, name, len, lk->qtype, FLAT_KEY_TARGET);
 	for (int round = 0; round < 3; round++) {
-		int st = flat_cache_get(cache, &key, px__now(w), &hit);
+		int st = flat_cache_get(cache, &key, px_now(w), &hit);
 		if (st == FLAT_CACHE_HIT_PREFETCH) {
 			/* Popular names never wait: this query answers from
 			 * the cache while a refresh runs behind it. */
@@ -595,7 +595,7 @@ static void lookup_start(struct px_worker *w, struct px_txn *t, struct px_lookup
 			lk->stale_res = hit.value.result;
 			lk->has_stale = true;
 		}
-		int cl = flat_cache_claim(cache, &key, px__now(w), &waiter);
+		int cl = flat_cache_claim(cache, &key, px_now(w), &waiter);
 		if (cl == FLAT_CLAIM_READY)
 			continue;
 		lk->state = LK_WAIT;
@@ -626,7 +626,7 @@ static void wake_txn(struct px_worker *w, struct px_txn *t)
 		if (lk->state != LK_WAIT)
 			continue;
 		key_init(&key, fl->target, fl->target_len, lk->qtype, FLAT_KEY_TARGET);
-		int st = flat_cache_get(t->g->cache, &key, px__now(w), &hit);
+		int st = flat_cache_get(t->g->cache, &key, px_now(w), &hit);
 		if (st == FLAT_CACHE_HIT_PREFETCH)
 			st = FLAT_CACHE_HIT; /* the owner of the refresh is whoever asks next */
 		if (lookup_take(lk, st, &hit)) {
@@ -683,7 +683,7 @@ static void cache_wake(void *arg, const struct flat_cache_waiter *ws, size_t n)
 	}
 }
 
-void px__flat_run_posts(struct px_worker *w)
+void px_flat_run_posts(struct px_worker *w)
 {
 	uint32_t local[256];
 	size_t n;
@@ -730,8 +730,8 @@ static bool start_chase(struct px_worker *w, struct px_txn *t, const struct flat
 	}
 	/* BIND answered; resolution now has the rest of the flatten deadline. */
 	const struct cfg *cfg = t->g->cfg;
-	uint64_t now = px__now(w), end = t->start_ms + cfg->flatten.deadline_ms;
-	px__txn_arm(w, t, end > now ? end - now : 1);
+	uint64_t now = px_now(w), end = t->start_ms + cfg->flatten.deadline_ms;
+	px_txn_arm(w, t, end > now ? end - now : 1);
 	/* The chain CNAMEs BIND followed cap the TTL; rare enough to take
 	 * them from the policy rather than the cache key. */
 	if (po->hops > cfg->flatten.max_chain) {
@@ -931,10 +931,10 @@ static int probe_cb(void *arg, int status, const uint8_t *msg, size_t len)
 		memcpy(val.presence.target, an.target, an.target_len);
 		val.presence.target_len = (uint8_t)an.target_len;
 		val.presence.ttl = an.ttl;
-		flat_cache_put(r->g->cache, &key, &val, px__now(w));
+		flat_cache_put(r->g->cache, &key, &val, px_now(w));
 	} else if (an.state == FLAT_ANAME_ABSENT && an.ttl > 0) {
 		val.presence.ttl = an.ttl;
-		flat_cache_put(r->g->cache, &key, &val, px__now(w));
+		flat_cache_put(r->g->cache, &key, &val, px_now(w));
 	} else if (an.state == FLAT_ANAME_INVALID) {
 		PX_STAT_INC(&w->stats, aname_invalid);
 		char name[CODEC_MAX_NAME * 4 + 1];
@@ -958,7 +958,7 @@ static int probe_cb(void *arg, int status, const uint8_t *msg, size_t len)
 		fl->probes_pending--;
 		probes_settled(w, t);
 	}
-	px__gen_release(w, r->g);
+	px_gen_release(w, r->g);
 	free(r);
 	return PX_UP_DONE;
 }
@@ -973,17 +973,17 @@ static void probe_send(struct px_worker *w, struct px_txn *t, const uint8_t *nam
 		return;
 	r->w = w;
 	r->token = txn_token(t);
-	r->id = px__up_random_id();
+	r->id = px_up_random_id();
 	r->type = type;
-	r->g = px__gen_hold(w, t->g);
+	r->g = px_gen_hold(w, t->g);
 	memcpy(r->name, name, len);
 	codec_name_lower(r->name, len);
 	r->len = len;
 	size_t qlen = codec_build_query(q, r->id, false, r->name, r->len, type);
 	PX_STAT_INC(&w->stats, aname_probes);
-	if (px__up_query(w, (const struct sockaddr *)&w->cfg->backend.address.sa, q, qlen, false,
+	if (px_up_query(w, (const struct sockaddr *)&w->cfg->backend.address.sa, q, qlen, false,
 	                 w->cfg->backend.timeout_ms, probe_cb, r) < 0) {
-		px__gen_release(w, r->g);
+		px_gen_release(w, r->g);
 		free(r);
 		return;
 	}
@@ -1031,7 +1031,7 @@ static bool answer_direct(struct px_worker *w, struct px_txn *t, const uint8_t *
 	if (!direct_eligible(t))
 		return false;
 	key_init(&key, target, target_len, t->qv.qtype, FLAT_KEY_TARGET);
-	int st = flat_cache_get(t->g->cache, &key, px__now(w), &hit);
+	int st = flat_cache_get(t->g->cache, &key, px_now(w), &hit);
 	if (st != FLAT_CACHE_HIT && st != FLAT_CACHE_HIT_PREFETCH)
 		return false;
 	if (hit.value.result.kind != FLAT_RES_ADDRS || hit.value.result.n_addrs == 0) {
@@ -1072,7 +1072,7 @@ static bool answer_direct(struct px_worker *w, struct px_txn *t, const uint8_t *
 
 /* --- entry points ----------------------------------------------------- */
 
-bool px__flat_query(struct px_worker *w, struct px_txn *t)
+bool px_flat_query(struct px_worker *w, struct px_txn *t)
 {
 	/* t->g is the worker's current generation: zones, aliases and
 	 * cache below all come from it, so the indexes agree. */
@@ -1083,7 +1083,7 @@ bool px__flat_query(struct px_worker *w, struct px_txn *t)
 	size_t qlen = v->qname_len, idx;
 	bool apex, aname_query = false;
 
-	t->start_ms = px__now(w);
+	t->start_ms = px_now(w);
 	if (g->zones == NULL || v->opcode != CODEC_OPCODE_QUERY || v->qdcount != 1 ||
 	    v->qclass != CODEC_CLASS_IN)
 		return false;
@@ -1123,7 +1123,7 @@ bool px__flat_query(struct px_worker *w, struct px_txn *t)
 		struct flat_cache_key key;
 		struct flat_cache_hit hit;
 		key_init(&key, qname, qlen, type, FLAT_KEY_PRESENCE);
-		int st = flat_cache_get(g->cache, &key, px__now(w), &hit);
+		int st = flat_cache_get(g->cache, &key, px_now(w), &hit);
 		if (st == FLAT_CACHE_HIT_PREFETCH) {
 			/* Presence needs no refresh ahead: it is probed
 			 * again when it expires. */
@@ -1154,7 +1154,7 @@ bool px__flat_query(struct px_worker *w, struct px_txn *t)
 	return false;
 }
 
-bool px__flat_answer(struct px_worker *w, struct px_txn *t, const uint8_t *msg, size_t len)
+bool px_flat_answer(struct px_worker *w, struct px_txn *t, const uint8_t *msg, size_t len)
 {
 	struct px_flat *fl = t->fl;
 
@@ -1175,7 +1175,7 @@ bool px__flat_answer(struct px_worker *w, struct px_txn *t, const uint8_t *msg, 
 	return decide(w, t, msg, len);
 }
 
-void px__flat_deadline(struct px_worker *w, struct px_txn *t)
+void px_flat_deadline(struct px_worker *w, struct px_txn *t)
 {
 	struct px_flat *fl = t->fl;
 	char why[FLAT_WHY_MAX];
@@ -1206,19 +1206,19 @@ void px__flat_deadline(struct px_worker *w, struct px_txn *t)
 			relay_resp(w, t);
 			return;
 		}
-		px__txn_fail(w, t, CODEC_EDE_NO_REACHABLE_AUTHORITY,
+		px_txn_fail(w, t, CODEC_EDE_NO_REACHABLE_AUTHORITY,
 		             "the backend did not answer in time");
 		return;
 	}
 	finish(w, t);
 }
 
-bool px__flat_active(const struct px_txn *t)
+bool px_flat_active(const struct px_txn *t)
 {
 	return t->fl != NULL && (t->fl->chasing || t->fl->resp_waiting || t->fl->soa_fetching);
 }
 
-void px__flat_free(struct px_txn *t)
+void px_flat_free(struct px_txn *t)
 {
 	if (t->fl == NULL)
 		return;
@@ -1227,7 +1227,7 @@ void px__flat_free(struct px_txn *t)
 	t->fl = NULL;
 }
 
-bool px__from_backend(const struct px_worker *w, const struct sockaddr *peer)
+bool px_from_backend(const struct px_worker *w, const struct sockaddr *peer)
 {
 	const struct sockaddr_storage *be = &w->cfg->backend.address.sa;
 
@@ -1240,7 +1240,7 @@ bool px__from_backend(const struct px_worker *w, const struct sockaddr *peer)
 	              &((const struct sockaddr_in6 *)be)->sin6_addr, sizeof(struct in6_addr)) == 0;
 }
 
-bool px__flat_notify(struct px_worker *w, const uint8_t *msg, size_t len,
+bool px_flat_notify(struct px_worker *w, const uint8_t *msg, size_t len,
                      const struct codec_view *v, const struct sockaddr *peer, enum px_origin origin,
                      struct px_udp_listener *ul, struct px_conn *conn)
 {
@@ -1248,7 +1248,7 @@ bool px__flat_notify(struct px_worker *w, const uint8_t *msg, size_t len,
 
 	/* Only the backend's NOTIFY is ours (its address, any port); every
 	 * other NOTIFY goes to BIND like any opcode. */
-	if (v->opcode != CODEC_OPCODE_NOTIFY || v->qdcount != 1 || !px__from_backend(w, peer))
+	if (v->opcode != CODEC_OPCODE_NOTIFY || v->qdcount != 1 || !px_from_backend(w, peer))
 		return false;
 	int zl = codec_name_unpack(msg, len, v->qname_off, zone);
 	size_t zidx;
@@ -1268,11 +1268,11 @@ bool px__flat_notify(struct px_worker *w, const uint8_t *msg, size_t len,
 	                              sizeof(out));
 	if (n > 0) {
 		out[2] |= CODEC_FLAG_AA >> 8; /* as an authoritative server answers it */
-		px_stats_answer(&w->stats, px__transport(origin, conn), out, (size_t)n, 0);
+		px_stats_answer(&w->stats, px_transport_of(origin, conn), out, (size_t)n, 0);
 		if (origin == PX_ORIGIN_UDP)
-			px__udp_send(ul, peer, out, (size_t)n);
+			px_udp_send(ul, peer, out, (size_t)n);
 		else
-			px__conn_send(conn, out, (size_t)n);
+			px_conn_send(conn, out, (size_t)n);
 	}
 	return true;
 }
@@ -1302,7 +1302,7 @@ static bool cache_conf_equal(const struct flat_cache_conf *a, const struct flat_
 	       a->pending_ms == b->pending_ms;
 }
 
-int px__flat_gen_init(struct px_server *srv, struct px_gen *g, const struct px_gen *prev)
+int px_flat_gen_init(struct px_server *srv, struct px_gen *g, const struct px_gen *prev)
 {
 	const struct cfg *cfg = g->cfg;
 	struct flat_cache_conf cc = {
@@ -1366,7 +1366,7 @@ out:
 	return rc;
 }
 
-void px__flat_gen_deinit(struct px_gen *g)
+void px_flat_gen_deinit(struct px_gen *g)
 {
 	tcache_unref(g->tcache);
 	flat_zones_free(g->zones);
@@ -1376,7 +1376,7 @@ void px__flat_gen_deinit(struct px_gen *g)
 	g->zones = g->alias_owners = NULL;
 }
 
-void px__flat_gen_flush_removed(struct px_gen *g, const struct cfg *old)
+void px_flat_gen_flush_removed(struct px_gen *g, const struct cfg *old)
 {
 	const struct cfg *nc = g->cfg;
 
@@ -1405,7 +1405,7 @@ void px__flat_gen_flush_removed(struct px_gen *g, const struct cfg *old)
 	}
 }
 
-void px__flat_chain_text(const struct px_txn *t, char *out, size_t size)
+void px_flat_chain_text(const struct px_txn *t, char *out, size_t size)
 {
 	const struct px_flat *fl = t->fl;
 	char owner[CODEC_MAX_NAME * 4 + 1], target[CODEC_MAX_NAME * 4 + 1];

@@ -76,7 +76,7 @@ struct px_conn;
 struct px_bconn;
 struct px_bsock;
 struct px_up;
-struct px_acache;
+struct px_anscache;
 struct px_rrl;
 struct px_flat;
 struct px_doh;
@@ -105,7 +105,7 @@ struct px_gen_use {
  * to each worker on reload; a worker adopts it at a loop-turn boundary
  * (its async callback) and keeps the old one while its own queries and
  * chases still use it: each px_txn and chase records the generation it
- * started under (px__gen_hold), counted per worker without atomics in
+ * started under (px_gen_hold), counted per worker without atomics in
  * use[w->idx]. A worker holds one reference for its current generation
  * and one for each older one with a non-zero use count; the last
  * reference frees it (from whichever thread drops it).
@@ -129,7 +129,7 @@ struct px_metrics;
 
 /** A flush of one name (apexctl flush NAME), posted to every worker:
  *  each drops the name from its answer cache, the control side waits
- *  until left reaches 0. Freed by the last px__flush_op_release. */
+ *  until left reaches 0. Freed by the last px_flush_op_release. */
 struct px_flush_op {
 	atomic_uint refs; /**< workers holding it + 1 for the control side */
 	atomic_uint left; /**< workers that have not dropped the name yet */
@@ -142,7 +142,7 @@ struct px_flush_op {
 struct px_server {
 	/* The current generation and, for the main thread and the control
 	 * socket, its parts (workers read their own w->gen instead). All
-	 * change only on the main thread, in px__server_reload(). */
+	 * change only on the main thread, in px_server_reload(). */
 	struct px_gen *gen;
 	uv_mutex_t gen_mu; /* guards gen for threads other than main (metrics.c) */
 	const struct cfg *cfg;
@@ -153,7 +153,7 @@ struct px_server {
 	struct tls_ctx *tls_doh;         /* [tls] with ALPN "h2", NULL without DoH */
 	atomic_uint tcp_conns;           /**< client TCP connections, all workers */
 	atomic_bool stopping;            /**< SIGTERM/SIGINT seen */
-	atomic_uint acache_gen;          /**< bumped by a backend NOTIFY: flushes answer caches */
+	atomic_uint anscache_gen;          /**< bumped by a backend NOTIFY: flushes answer caches */
 	struct px_qlog_file *qlog;       /**< main's reference to the query log, NULL when off */
 	struct px_worker *workers;
 	unsigned n_workers;
@@ -218,7 +218,7 @@ struct px_txn {
 	const uint8_t *direct_target;
 	uint8_t direct_target_len;
 	uint8_t direct_hops;
-	struct px_gen *g;       /**< the generation it started under (px__gen_hold) */
+	struct px_gen *g;       /**< the generation it started under (px_gen_hold) */
 	uint64_t qlog_start_ns; /**< uv_hrtime() at arrival, only with a query log */
 	enum px_origin origin;
 	bool via_tcp;   /**< currently waiting on a backend TCP connection */
@@ -313,7 +313,7 @@ struct px_conn {
 	struct tls_stream *tls; /* DoT, DoH */
 	struct px_rbuf plain;   /* DoT: decrypted frames waiting to be peeled */
 	struct px_doh *doh;     /* DoH: the HTTP/2 session (doh.c) */
-	int32_t cur_stream;     /* DoH: the stream px__conn_send() answers */
+	int32_t cur_stream;     /* DoH: the stream px_conn_send() answers */
 
 	/* Answers wait here until the worker's check phase writes them all
 	 * at once: one TLS record and one system call for a burst. */
@@ -414,7 +414,7 @@ struct px_worker {
 	struct px_conn *flush_head; /* connections with answers to write */
 	uv_check_t flush_check;     /* after poll: answers from I/O callbacks */
 	uv_prepare_t flush_prepare; /* before poll: answers from timers (deadlines) */
-	struct px_acache *acache;   /* [cache] answers = yes */
+	struct px_anscache *anscache;   /* [cache] answers = yes */
 	struct px_rrl *rrl;         /* [limits] responses-per-second > 0, else NULL */
 	struct px_up *ups;          /* apexd's own queries in flight (upstream.c) */
 	unsigned n_ups;             /* how many: at most PX_UP_MAX_INFLIGHT */
@@ -444,33 +444,33 @@ struct px_worker {
 /* worker.c */
 /* Has the worker drop op's name from its answer cache; from any thread.
  * Takes a reference. -ENOMEM: not posted (op->left is not its to lower). */
-int px__worker_post_flush(struct px_worker *w, struct px_flush_op *op);
-int px__worker_init(struct px_worker *w, struct px_server *srv, unsigned idx);
+int px_worker_post_flush(struct px_worker *w, struct px_flush_op *op);
+int px_worker_init(struct px_worker *w, struct px_server *srv, unsigned idx);
 /* Hands the worker a reload (main thread); the worker adopts it in its
  * async callback. Takes ownership of p. */
-void px__worker_post_reload(struct px_worker *w, struct px_reload_post *p);
+void px_worker_post_reload(struct px_worker *w, struct px_reload_post *p);
 /* Appends a listener bound by main (before the worker starts, or from
  * the worker itself on reload). -ENOMEM leaves l with the caller. */
-int px__worker_add_udp(struct px_worker *w, struct px_udp_listener *l);
-int px__worker_add_tcp(struct px_worker *w, struct px_tcp_listener *l);
-void px__worker_deinit(struct px_worker *w);
-int px__worker_start(struct px_worker *w);
-void px__worker_maybe_finish(struct px_worker *w);
+int px_worker_add_udp(struct px_worker *w, struct px_udp_listener *l);
+int px_worker_add_tcp(struct px_worker *w, struct px_tcp_listener *l);
+void px_worker_deinit(struct px_worker *w);
+int px_worker_start(struct px_worker *w);
+void px_worker_maybe_finish(struct px_worker *w);
 
 /* txn.c */
-struct px_txn *px__txn_new(struct px_worker *w);
-void px__txn_free(struct px_worker *w, struct px_txn *t);
-void px__txn_arm(struct px_worker *w, struct px_txn *t, uint64_t timeout_ms);
-void px__txn_disarm(struct px_worker *w, struct px_txn *t);
-int px__txn_set_query(struct px_txn *t, const uint8_t *q, size_t len, const struct codec_view *v);
-void px__deadline_cb(uv_timer_t *h);
+struct px_txn *px_txn_new(struct px_worker *w);
+void px_txn_free(struct px_worker *w, struct px_txn *t);
+void px_txn_arm(struct px_worker *w, struct px_txn *t, uint64_t timeout_ms);
+void px_txn_disarm(struct px_worker *w, struct px_txn *t);
+int px_txn_set_query(struct px_txn *t, const uint8_t *q, size_t len, const struct codec_view *v);
+void px_deadline_cb(uv_timer_t *h);
 
 /* query.c: what every transport does with a client message. */
-void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum px_origin origin,
+void px_query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum px_origin origin,
                       struct px_udp_listener *ul, const struct sockaddr *peer,
                       struct px_conn *conn);
 /* The transport a query came in on, for the statistics. */
-static inline enum px_transport px__transport(enum px_origin origin, const struct px_conn *conn)
+static inline enum px_transport px_transport_of(enum px_origin origin, const struct px_conn *conn)
 {
 	if (origin == PX_ORIGIN_UDP || conn == NULL)
 		return PX_TR_UDP;
@@ -479,27 +479,27 @@ static inline enum px_transport px__transport(enum px_origin origin, const struc
 	                                   : PX_TR_TCP;
 }
 /* Sends an answer (relayed or built) to the client of t. */
-void px__txn_reply(struct px_worker *w, struct px_txn *t, const uint8_t *msg, size_t len);
+void px_txn_reply(struct px_worker *w, struct px_txn *t, const uint8_t *msg, size_t len);
 /* Ends t with SERVFAIL + EDE and frees it. */
-void px__txn_fail(struct px_worker *w, struct px_txn *t, uint16_t ede, const char *why);
+void px_txn_fail(struct px_worker *w, struct px_txn *t, uint16_t ede, const char *why);
 /* Ends t (answer already sent) and frees it. */
-void px__txn_done(struct px_worker *w, struct px_txn *t);
+void px_txn_done(struct px_worker *w, struct px_txn *t);
 
 /* reload.c: generations and reload (main thread unless said otherwise). */
 /* Is a listener of this kind at address a in cfg (any thread)? */
-bool px__listen_has(const struct cfg *cfg, bool udp, enum px_conn_kind kind,
+bool px_listen_has(const struct cfg *cfg, bool udp, enum px_conn_kind kind,
                     const struct cfg_addr *a);
 /* Builds the first generation from cfg (owned by it from then on). */
-int px__gen_first(struct px_server *srv, struct cfg *cfg);
-void px__gen_ref(struct px_gen *g);
+int px_gen_first(struct px_server *srv, struct cfg *cfg);
+void px_gen_ref(struct px_gen *g);
 /* Any thread; the last reference frees the generation. NULL is fine. */
-void px__gen_unref(struct px_gen *g);
+void px_gen_unref(struct px_gen *g);
 /* Worker thread: g (w->gen, or one a query of w already holds), counted
- * as used by a query or chase of w until px__gen_release. */
-struct px_gen *px__gen_hold(struct px_worker *w, struct px_gen *g);
-void px__gen_release(struct px_worker *w, struct px_gen *g);
+ * as used by a query or chase of w until px_gen_release. */
+struct px_gen *px_gen_hold(struct px_worker *w, struct px_gen *g);
+void px_gen_release(struct px_worker *w, struct px_gen *g);
 /* Worker thread: makes g (a reference for w) the worker's current one. */
-void px__gen_adopt(struct px_worker *w, struct px_gen *g);
+void px_gen_adopt(struct px_worker *w, struct px_gen *g);
 /**
  * Re-reads the configuration file and applies it: zones, aliases,
  * resolvers, flattening and cache settings, TTL bounds, log level,
@@ -512,49 +512,49 @@ void px__gen_adopt(struct px_worker *w, struct px_gen *g);
  * Main thread only (SIGHUP, the control socket).
  * @return 0 or -1; msg gets one line saying what happened (NUL-terminated).
  */
-int px__server_reload(struct px_server *srv, char *msg, size_t msglen);
+int px_server_reload(struct px_server *srv, char *msg, size_t msglen);
 
 /* flatten.c */
 /* Builds g's zones, aliases and target cache from g->cfg; the cache of
  * prev (may be NULL) is shared when its settings did not change. */
-int px__flat_gen_init(struct px_server *srv, struct px_gen *g, const struct px_gen *prev);
-void px__flat_gen_deinit(struct px_gen *g);
+int px_flat_gen_init(struct px_server *srv, struct px_gen *g, const struct px_gen *prev);
+void px_flat_gen_deinit(struct px_gen *g);
 /* Drops from g's cache what names below removed zones and aliases owned. */
-void px__flat_gen_flush_removed(struct px_gen *g, const struct cfg *old);
+void px_flat_gen_flush_removed(struct px_gen *g, const struct cfg *old);
 /* After the txn is set up: decides eligibility, may start ANAME probes.
  * True when the caches answered t and ended it (do not touch t then);
  * false when it goes to the backend. */
-bool px__flat_query(struct px_worker *w, struct px_txn *t);
+bool px_flat_query(struct px_worker *w, struct px_txn *t);
 /* BIND's answer for an eligible txn: true when flattening took the txn
  * over (it will answer), false to relay the answer as usual. */
-bool px__flat_answer(struct px_worker *w, struct px_txn *t, const uint8_t *msg, size_t len);
+bool px_flat_answer(struct px_worker *w, struct px_txn *t, const uint8_t *msg, size_t len);
 /* Is flattening answering this txn (BIND has answered; a probe, a chase
  * or an SOA lookup is under way)? */
-bool px__flat_active(const struct px_txn *t);
+bool px_flat_active(const struct px_txn *t);
 /* The txn's deadline passed while flattening: answer with the fallback. */
-void px__flat_deadline(struct px_worker *w, struct px_txn *t);
+void px_flat_deadline(struct px_worker *w, struct px_txn *t);
 /* The query log's chain= field for t: "OWNER>TARGET", "+N" when N more
  * CNAMEs were followed past TARGET, or "-". */
-void px__flat_chain_text(const struct px_txn *t, char *out, size_t size);
-/* Frees the txn's flattening state (from px__txn_free). */
-void px__flat_free(struct px_txn *t);
+void px_flat_chain_text(const struct px_txn *t, char *out, size_t size);
+/* Frees the txn's flattening state (from px_txn_free). */
+void px_flat_free(struct px_txn *t);
 /* Runs wake-ups posted to this worker (from its async handle). */
-void px__flat_run_posts(struct px_worker *w);
+void px_flat_run_posts(struct px_worker *w);
 /* A NOTIFY from the backend: acknowledge it and flush the zone. True
  * when handled; false when the NOTIFY is not the backend's. */
-bool px__flat_notify(struct px_worker *w, const uint8_t *msg, size_t len,
+bool px_flat_notify(struct px_worker *w, const uint8_t *msg, size_t len,
                      const struct codec_view *v, const struct sockaddr *peer, enum px_origin origin,
                      struct px_udp_listener *ul, struct px_conn *conn);
 
 /* control.c: the [server] control socket, on the main thread's loop. */
-int px__control_start(struct px_server *srv, uv_loop_t *loop);
+int px_control_start(struct px_server *srv, uv_loop_t *loop);
 /* Stops accepting, ends the connections, removes the socket file. */
-void px__control_stop(struct px_server *srv);
-void px__flush_op_release(struct px_flush_op *op);
+void px_control_stop(struct px_server *srv);
+void px_flush_op_release(struct px_flush_op *op);
 /* Reloads what can be reloaded (today: TLS material); main.c. msg gets
  * what happened, for the log and apexctl. Main thread only.
  * @return 0, or -1 when the reload failed and the old state is kept. */
-int px__server_reload(struct px_server *srv, char *msg, size_t msglen);
+int px_server_reload(struct px_server *srv, char *msg, size_t msglen);
 
 /* A growable text buffer (statsfmt.c): p is NUL-terminated once non-NULL;
  * oom is sticky and the caller checks it once at the end. */
@@ -563,7 +563,7 @@ struct px_sbuf {
 	size_t len, cap;
 	bool oom;
 };
-__attribute__((format(printf, 2, 3))) void px__sbuf_put(struct px_sbuf *b, const char *fmt, ...);
+__attribute__((format(printf, 2, 3))) void px_sbuf_put(struct px_sbuf *b, const char *fmt, ...);
 
 /* statsfmt.c: every statistic, summed over the workers, as text. */
 enum px_stats_format {
@@ -572,101 +572,101 @@ enum px_stats_format {
 };
 /* Renders into a malloc'd string (*out, NUL-terminated); any thread.
  * @return its length, or -ENOMEM. */
-ssize_t px__stats_render(struct px_server *srv, enum px_stats_format fmt, char **out);
+ssize_t px_stats_render(struct px_server *srv, enum px_stats_format fmt, char **out);
 
 /* metrics.c: [listen] metrics, served by libmicrohttpd's own thread. */
-int px__metrics_start(struct px_server *srv);
-void px__metrics_stop(struct px_server *srv);
+int px_metrics_start(struct px_server *srv);
+void px_metrics_stop(struct px_server *srv);
 
 /* udp.c */
-int px__udp_start(struct px_udp_listener *l, struct px_worker *w);
+int px_udp_start(struct px_udp_listener *l, struct px_worker *w);
 /* Stops reading a listener removed by a reload; it closes (and is freed)
  * once its queries are answered. */
-void px__udp_remove(struct px_udp_listener *l);
+void px_udp_remove(struct px_udp_listener *l);
 /* A query that answered from l ended. */
-void px__udp_release(struct px_udp_listener *l);
+void px_udp_release(struct px_udp_listener *l);
 /* Frees a listener that never started (its fd too). */
-void px__udp_discard(struct px_udp_listener *l);
+void px_udp_discard(struct px_udp_listener *l);
 /* Closes a removed listener once nothing needs it any more. */
-void px__udp_maybe_close(struct px_udp_listener *l);
+void px_udp_maybe_close(struct px_udp_listener *l);
 
 /* udptx.c */
 /* Queues an answer to a UDP client for the worker's next sendmmsg; a
  * failure is counted (udp_send_errors), never reported back. */
-void px__udp_send(struct px_udp_listener *l, const struct sockaddr *peer, const uint8_t *msg,
+void px_udp_send(struct px_udp_listener *l, const struct sockaddr *peer, const uint8_t *msg,
                   size_t len);
 /* Queues a query (its wire ID is id) to the backend on s. A send that
  * fails at the flush fails the txn waiting on s + id. Returns 0 or a
  * libuv error for a send made at once (a message too big to queue). */
-int px__udp_tx_backend(struct px_bsock *s, uint16_t id, const uint8_t *msg, size_t len);
+int px_udp_tx_backend(struct px_bsock *s, uint16_t id, const uint8_t *msg, size_t len);
 /* Sends everything queued: from the worker's check and prepare phases. */
-void px__udp_tx_flush(struct px_worker *w);
-bool px__udp_tx_pending(const struct px_worker *w);
+void px_udp_tx_flush(struct px_worker *w);
+bool px_udp_tx_pending(const struct px_worker *w);
 /* Sends l's queued answers at once and drops them from the queue: l is
  * about to close (a listener removed by a reload). */
-void px__udp_tx_forget_listener(struct px_udp_listener *l);
+void px_udp_tx_forget_listener(struct px_udp_listener *l);
 
 /* tcp.c */
 /* Hands libuv the free tail of in, compacting and growing it to hold one
  * whole frame; buf->len == 0 when out of memory. */
-void px__rbuf_alloc(struct px_rbuf *in, uv_buf_t *buf);
-int px__tcp_start(struct px_tcp_listener *l, struct px_worker *w);
+void px_rbuf_alloc(struct px_rbuf *in, uv_buf_t *buf);
+int px_tcp_start(struct px_tcp_listener *l, struct px_worker *w);
 /* Closes and frees a listener (removed by a reload, or at shutdown). */
-void px__tcp_remove(struct px_tcp_listener *l);
-void px__tcp_discard(struct px_tcp_listener *l);
-void px__conn_send(struct px_conn *c, const uint8_t *msg, size_t len);
-void px__conn_query_done(struct px_conn *c);
-void px__conn_unref(struct px_conn *c);
-void px__conn_close(struct px_conn *c);
+void px_tcp_remove(struct px_tcp_listener *l);
+void px_tcp_discard(struct px_tcp_listener *l);
+void px_conn_send(struct px_conn *c, const uint8_t *msg, size_t len);
+void px_conn_query_done(struct px_conn *c);
+void px_conn_unref(struct px_conn *c);
+void px_conn_close(struct px_conn *c);
 /* Has the client left PX_CONN_WQ_HIGH bytes of answers unread? */
-bool px__conn_backlogged(const struct px_conn *c);
+bool px_conn_backlogged(const struct px_conn *c);
 /* Writes out the answers queued on connections (the check handle). */
-void px__worker_flush(struct px_worker *w);
+void px_worker_flush(struct px_worker *w);
 /* Has the connection's output written at the end of this loop turn. */
-void px__conn_queue_flush(struct px_conn *c);
+void px_conn_queue_flush(struct px_conn *c);
 /* The client's address, into ss; NULL if unknown. */
-const struct sockaddr *px__conn_peer(struct px_conn *c, struct sockaddr_storage *ss);
+const struct sockaddr *px_conn_peer(struct px_conn *c, struct sockaddr_storage *ss);
 
 /* doh.c: the HTTP/2 session of a DoH connection, over its TLS stream. */
-int px__doh_start(struct px_conn *c);
+int px_doh_start(struct px_conn *c);
 /* Decrypted bytes from the client. */
-void px__doh_recv(struct px_conn *c, const uint8_t *p, size_t n);
+void px_doh_recv(struct px_conn *c, const uint8_t *p, size_t n);
 /* The DNS answer for a stream; a stream already reset is dropped. */
-void px__doh_reply(struct px_conn *c, int32_t stream, const uint8_t *msg, size_t len);
+void px_doh_reply(struct px_conn *c, int32_t stream, const uint8_t *msg, size_t len);
 /* Shutdown: GOAWAY, then close when the streams in flight are answered. */
-void px__doh_goaway(struct px_conn *c);
+void px_doh_goaway(struct px_conn *c);
 /* Writes what nghttp2 has to send now. */
-void px__doh_flush(struct px_conn *c);
-void px__doh_free(struct px_conn *c);
+void px_doh_flush(struct px_conn *c);
+void px_doh_free(struct px_conn *c);
 
 /* backend.c */
-int px__backend_send(struct px_worker *w, struct px_txn *t);
-int px__backend_send_tcp(struct px_worker *w, struct px_txn *t);
-void px__backend_forget(struct px_worker *w, struct px_txn *t);
-void px__backend_close(struct px_worker *w);
+int px_backend_send(struct px_worker *w, struct px_txn *t);
+int px_backend_send_tcp(struct px_worker *w, struct px_txn *t);
+void px_backend_forget(struct px_worker *w, struct px_txn *t);
+void px_backend_close(struct px_worker *w);
 
 /* sock.c: sockets bound by main with SO_REUSEPORT, one per worker. */
-int px__sock_bind(const struct cfg_addr *a, int type, uv_os_sock_t *out);
+int px_sock_bind(const struct cfg_addr *a, int type, uv_os_sock_t *out);
 /* Binds and closes a socket without SO_REUSEPORT: fails with -EADDRINUSE
  * when anyone, another apexd included, already holds the address, which
  * SO_REUSEPORT alone would silently share. */
-int px__sock_probe(const struct cfg_addr *a, int type);
+int px_sock_probe(const struct cfg_addr *a, int type);
 
 /* priv.c: becomes [server] user (root only; a no-op when unset or when
  * already that user). 0, or a negative errno after logging why. */
-int px__priv_drop(const struct cfg *cfg);
+int px_priv_drop(const struct cfg *cfg);
 /* priv.c: raises the soft open-files limit to the hard one, and warns
  * when that is below what the configuration may need. */
-void px__fd_limit(const struct cfg *cfg);
+void px_fd_limit(const struct cfg *cfg);
 
 /* Is the address the backend's (any port)? flatten.c */
-bool px__from_backend(const struct px_worker *w, const struct sockaddr *peer);
+bool px_from_backend(const struct px_worker *w, const struct sockaddr *peer);
 
 /* Keeps BIND's answer to t in the answer cache when both are kept. */
-void px__acache_offer(struct px_worker *w, const struct px_txn *t, const uint8_t *msg, size_t len);
+void px_anscache_offer(struct px_worker *w, const struct px_txn *t, const uint8_t *msg, size_t len);
 
 /* A cheap per-worker pseudo-random number (xorshift32). */
-static inline uint16_t px__rand16(struct px_worker *w)
+static inline uint16_t px_rand16(struct px_worker *w)
 {
 	uint32_t x = w->rng;
 	x ^= x << 13;
@@ -677,16 +677,16 @@ static inline uint16_t px__rand16(struct px_worker *w)
 }
 
 /* Millisecond clock of the worker's loop. */
-static inline uint64_t px__now(struct px_worker *w)
+static inline uint64_t px_now(struct px_worker *w)
 {
 	return uv_now(&w->loop);
 }
 
 /* Internal consistency check: logs and carries on in release builds,
  * aborts in debug builds (knot-resolver's kr_fails_assert). */
-bool px__assert_log(const char *what, const char *file, int line);
+bool px_assert_log(const char *what, const char *file, int line);
 #ifdef NDEBUG
-#define px_fails_assert(cond) (!(cond) ? px__assert_log(#cond, __FILE__, __LINE__) : false)
+#define px_fails_assert(cond) (!(cond) ? px_assert_log(#cond, __FILE__, __LINE__) : false)
 #else
 #include <assert.h>
 #define px_fails_assert(cond) (assert(cond), false)

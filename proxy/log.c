@@ -54,7 +54,7 @@ static void log_vwrite(enum cfg_log_level level, enum px_log_group group, unsign
 	(void)w;
 }
 
-void px__log_write(enum cfg_log_level level, enum px_log_group group, const char *fmt, ...)
+void px_log_write(enum cfg_log_level level, enum px_log_group group, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -62,7 +62,7 @@ void px__log_write(enum cfg_log_level level, enum px_log_group group, const char
 	va_end(ap);
 }
 
-void px__log_write_rl(enum cfg_log_level level, enum px_log_group group, unsigned held,
+void px_log_write_rl(enum cfg_log_level level, enum px_log_group group, unsigned held,
                       const char *fmt, ...)
 {
 	va_list ap;
@@ -71,7 +71,7 @@ void px__log_write_rl(enum cfg_log_level level, enum px_log_group group, unsigne
 	va_end(ap);
 }
 
-bool px__ratelimit(struct px_ratelimit *rl, unsigned *held)
+bool px_ratelimit_take(struct px_ratelimit *rl, unsigned *held)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
@@ -101,7 +101,7 @@ bool px_log_ratelimit(_Atomic uint64_t *last_sec)
 	return true;
 }
 
-bool px__assert_log(const char *what, const char *file, int line)
+bool px_assert_log(const char *what, const char *file, int line)
 {
 	px_log(CFG_LOG_ERROR, MAIN, "internal error: %s failed at %s:%d", what, file, line);
 	return true;

@@ -51,25 +51,25 @@ struct px_ratelimit {
 #define px_log(level, group, ...)                                                                  \
 	do {                                                                                       \
 		if (px_log_enabled(level))                                                         \
-			px__log_write((level), PX_LOG_##group, __VA_ARGS__);                       \
+			px_log_write((level), PX_LOG_##group, __VA_ARGS__);                       \
 	} while (0)
 
 /* A static limiter per call site: each place that may repeat under load
  * (send errors, accept failures, backend errors) has its own budget. */
 #define px_log_rl(level, group, ...)                                                               \
 	do {                                                                                       \
-		static struct px_ratelimit px__rl_site;                                            \
-		unsigned px__rl_held;                                                              \
-		if (px_log_enabled(level) && px__ratelimit(&px__rl_site, &px__rl_held))            \
-			px__log_write_rl((level), PX_LOG_##group, px__rl_held, __VA_ARGS__);       \
+		static struct px_ratelimit px_rl_site;                                            \
+		unsigned px_rl_held;                                                              \
+		if (px_log_enabled(level) && px_ratelimit_take(&px_rl_site, &px_rl_held))            \
+			px_log_write_rl((level), PX_LOG_##group, px_rl_held, __VA_ARGS__);       \
 	} while (0)
 
-void px__log_write(enum cfg_log_level level, enum px_log_group group, const char *fmt, ...)
+void px_log_write(enum cfg_log_level level, enum px_log_group group, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
-/** As px__log_write, with " (N similar messages suppressed)" appended when
+/** As px_log_write, with " (N similar messages suppressed)" appended when
  *  held > 0. */
-void px__log_write_rl(enum cfg_log_level level, enum px_log_group group, unsigned held,
+void px_log_write_rl(enum cfg_log_level level, enum px_log_group group, unsigned held,
                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /**
@@ -78,7 +78,7 @@ void px__log_write_rl(enum cfg_log_level level, enum px_log_group group, unsigne
  * (then reset). Threads: any; a lost race costs at most a line more or
  * less in the count.
  */
-bool px__ratelimit(struct px_ratelimit *rl, unsigned *held);
+bool px_ratelimit_take(struct px_ratelimit *rl, unsigned *held);
 
 /**
  * Older, simpler limiter: true at most once per second per limiter (a

@@ -44,10 +44,10 @@ static void on_stop_signal(uv_signal_t *h, int signum)
 	uv_close((uv_handle_t *)&sig_hup, NULL);
 	uv_close((uv_handle_t *)&sig_usr1, NULL);
 	/* The control socket goes too, so the main loop can end. */
-	px__control_stop(&srv);
+	px_control_stop(&srv);
 }
 
-/* SIGHUP: the whole file again (px__server_reload logs what it did). */
+/* SIGHUP: the whole file again (px_server_reload logs what it did). */
 static void on_hup(uv_signal_t *h, int signum)
 {
 	char msg[512];
@@ -55,7 +55,7 @@ static void on_hup(uv_signal_t *h, int signum)
 	(void)h;
 	(void)signum;
 	px_log(CFG_LOG_INFO, MAIN, "SIGHUP: reloading %s", srv.cfg->path);
-	(void)px__server_reload(&srv, msg, sizeof(msg));
+	(void)px_server_reload(&srv, msg, sizeof(msg));
 }
 
 /* SIGUSR1: logrotate moved the query log away; open the path again. */
@@ -70,7 +70,7 @@ static void on_usr1(uv_signal_t *h, int signum)
 		px_log(CFG_LOG_INFO, MAIN, "SIGUSR1: no query log configured, nothing to reopen");
 		return;
 	}
-	int rc = px__qlog_open(path, &f);
+	int rc = px_qlog_open(path, &f);
 	if (rc < 0) {
 		px_log(CFG_LOG_ERROR, MAIN,
 		       "SIGUSR1: cannot reopen the query log %s: %s; "
@@ -78,9 +78,9 @@ static void on_usr1(uv_signal_t *h, int signum)
 		       path, strerror(-rc));
 		return;
 	}
-	px__qlog_file_unref(srv.qlog);
+	px_qlog_file_unref(srv.qlog);
 	srv.qlog = f;
-	px__qlog_post(&srv, f);
+	px_qlog_post(&srv, f);
 	px_log(CFG_LOG_INFO, MAIN, "SIGUSR1: query log %s reopened", path);
 }
 
@@ -128,7 +128,7 @@ static int bind_all(const struct cfg *cfg)
 		const struct cfg_addr_list *l = tcp_kind_list(cfg, k);
 		n_tcp += l->n;
 		for (size_t i = 0; i < l->n; i++) {
-			int rc = px__sock_probe(&l->v[i], SOCK_STREAM);
+			int rc = px_sock_probe(&l->v[i], SOCK_STREAM);
 			if (rc < 0) {
 				px_log(CFG_LOG_ERROR, MAIN, "cannot listen on %s %s: %s",
 				       tcp_kinds[k].name, l->v[i].text, strerror(-rc));
@@ -137,7 +137,7 @@ static int bind_all(const struct cfg *cfg)
 		}
 	}
 	for (size_t i = 0; i < cfg->listen.udp.n; i++) {
-		int rc = px__sock_probe(&cfg->listen.udp.v[i], SOCK_DGRAM);
+		int rc = px_sock_probe(&cfg->listen.udp.v[i], SOCK_DGRAM);
 		if (rc < 0) {
 			px_log(CFG_LOG_ERROR, MAIN, "cannot listen on udp %s: %s",
 			       cfg->listen.udp.v[i].text, strerror(-rc));
@@ -152,8 +152,8 @@ static int bind_all(const struct cfg *cfg)
 			if (l == NULL)
 				return -ENOMEM;
 			l->addr = cfg->listen.udp.v[i];
-			int rc = px__sock_bind(&l->addr, SOCK_DGRAM, &l->fd);
-			if (rc == 0 && (rc = px__worker_add_udp(w, l)) < 0)
+			int rc = px_sock_bind(&l->addr, SOCK_DGRAM, &l->fd);
+			if (rc == 0 && (rc = px_worker_add_udp(w, l)) < 0)
 				close(l->fd);
 			if (rc < 0) {
 				px_log(CFG_LOG_ERROR, MAIN, "cannot listen on udp %s: %s",
@@ -170,8 +170,8 @@ static int bind_all(const struct cfg *cfg)
 					return -ENOMEM;
 				l->addr = al->v[i];
 				l->kind = tcp_kinds[k].kind;
-				int rc = px__sock_bind(&l->addr, SOCK_STREAM, &l->fd);
-				if (rc == 0 && (rc = px__worker_add_tcp(w, l)) < 0)
+				int rc = px_sock_bind(&l->addr, SOCK_STREAM, &l->fd);
+				if (rc == 0 && (rc = px_worker_add_tcp(w, l)) < 0)
 					close(l->fd);
 				if (rc < 0) {
 					px_log(CFG_LOG_ERROR, MAIN, "cannot listen on %s %s: %s",
@@ -197,43 +197,43 @@ static int run(struct cfg *ncfg)
 		return 1;
 	srv.n_workers = ncfg->server.threads;
 	/* From here on the first generation owns the cfg. */
-	rc = px__gen_first(&srv, ncfg);
+	rc = px_gen_first(&srv, ncfg);
 	if (rc < 0)
 		return 1;
 	const struct cfg *cfg = srv.cfg;
 	if (cfg->server.query_log[0] != '\0') {
-		rc = px__qlog_open(cfg->server.query_log, &srv.qlog);
+		rc = px_qlog_open(cfg->server.query_log, &srv.qlog);
 		if (rc < 0) {
 			px_log(CFG_LOG_ERROR, MAIN, "[server] query-log %s: cannot open: %s",
 			       cfg->server.query_log, strerror(-rc));
-			px__gen_unref(srv.gen);
+			px_gen_unref(srv.gen);
 			return 1;
 		}
 	}
 	srv.workers = calloc(srv.n_workers, sizeof(*srv.workers));
 	if (srv.workers == NULL) {
-		px__qlog_file_unref(srv.qlog);
-		px__gen_unref(srv.gen);
+		px_qlog_file_unref(srv.qlog);
+		px_gen_unref(srv.gen);
 		return 1;
 	}
 	for (unsigned i = 0; i < srv.n_workers; i++) {
-		rc = px__worker_init(&srv.workers[i], &srv, i);
+		rc = px_worker_init(&srv.workers[i], &srv, i);
 		if (rc < 0) {
 			px_log(CFG_LOG_ERROR, MAIN, "worker %u: %s", i, uv_strerror(rc));
 			goto out;
 		}
 	}
-	px__fd_limit(cfg);
+	px_fd_limit(cfg);
 	rc = bind_all(cfg);
 	if (rc < 0)
 		goto out;
 	/* Every socket is bound and every key read: root is no longer
 	 * needed, and no worker thread has started yet. */
-	rc = px__priv_drop(cfg);
+	rc = px_priv_drop(cfg);
 	if (rc < 0)
 		goto out;
 	if (srv.qlog != NULL)
-		px__qlog_post(&srv, srv.qlog);
+		px_qlog_post(&srv, srv.qlog);
 
 	uv_signal_init(loop, &sig_term);
 	uv_signal_init(loop, &sig_int);
@@ -244,21 +244,21 @@ static int run(struct cfg *ncfg)
 	uv_signal_start(&sig_hup, on_hup, SIGHUP);
 	uv_signal_start(&sig_usr1, on_usr1, SIGUSR1);
 
-	rc = px__control_start(&srv, loop);
+	rc = px_control_start(&srv, loop);
 	if (rc == 0)
-		rc = px__metrics_start(&srv);
+		rc = px_metrics_start(&srv);
 	if (rc < 0) {
 		uv_close((uv_handle_t *)&sig_term, NULL);
 		uv_close((uv_handle_t *)&sig_int, NULL);
 		uv_close((uv_handle_t *)&sig_hup, NULL);
 		uv_close((uv_handle_t *)&sig_usr1, NULL);
-		px__control_stop(&srv);
+		px_control_stop(&srv);
 		uv_run(loop, UV_RUN_DEFAULT);
 		goto out;
 	}
 
 	for (; started < srv.n_workers; started++) {
-		rc = px__worker_start(&srv.workers[started]);
+		rc = px_worker_start(&srv.workers[started]);
 		if (rc < 0) {
 			px_log(CFG_LOG_ERROR, MAIN, "cannot start worker thread: %s",
 			       uv_strerror(rc));
@@ -269,7 +269,7 @@ static int run(struct cfg *ncfg)
 			uv_close((uv_handle_t *)&sig_int, NULL);
 			uv_close((uv_handle_t *)&sig_hup, NULL);
 			uv_close((uv_handle_t *)&sig_usr1, NULL);
-			px__control_stop(&srv);
+			px_control_stop(&srv);
 			break;
 		}
 	}
@@ -294,13 +294,13 @@ static int run(struct cfg *ncfg)
 		uv_thread_join(&srv.workers[i].thread);
 	log_stats();
 out:
-	px__metrics_stop(&srv);
+	px_metrics_stop(&srv);
 	uv_loop_close(loop);
 	for (unsigned i = 0; i < srv.n_workers; i++)
-		px__worker_deinit(&srv.workers[i]);
+		px_worker_deinit(&srv.workers[i]);
 	free(srv.workers);
-	px__qlog_file_unref(srv.qlog);
-	px__gen_unref(srv.gen);
+	px_qlog_file_unref(srv.qlog);
+	px_gen_unref(srv.gen);
 	return rc < 0 ? 1 : 0;
 }
 

@@ -75,7 +75,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	if (strcmp(url, PX_METRICS_PATH) != 0)
 		return send_text(conn, MHD_HTTP_NOT_FOUND,
 		                 "not found: apexd serves its metrics at " PX_METRICS_PATH "\n");
-	ssize_t n = px__stats_render(srv, PX_STATS_PROMETHEUS, &text);
+	ssize_t n = px_stats_render(srv, PX_STATS_PROMETHEUS, &text);
 	if (n < 0)
 		return send_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
 	struct MHD_Response *r =
@@ -111,7 +111,7 @@ static int listen_socket(const struct cfg_addr *a, int *out)
 	return 0;
 }
 
-int px__metrics_start(struct px_server *srv)
+int px_metrics_start(struct px_server *srv)
 {
 	const struct cfg_addr *a = &srv->cfg->listen.metrics;
 	struct px_metrics *m;
@@ -152,7 +152,7 @@ int px__metrics_start(struct px_server *srv)
 	return 0;
 }
 
-void px__metrics_stop(struct px_server *srv)
+void px_metrics_stop(struct px_server *srv)
 {
 	if (srv->metrics == NULL)
 		return;

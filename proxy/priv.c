@@ -63,7 +63,7 @@ static int verify_dropped(const struct cfg *cfg, uid_t uid, gid_t gid)
 	return 0;
 }
 
-void px__fd_limit(const struct cfg *cfg)
+void px_fd_limit(const struct cfg *cfg)
 {
 	struct rlimit rl;
 	size_t listeners =
@@ -98,7 +98,7 @@ void px__fd_limit(const struct cfg *cfg)
 		       cfg->server.threads, PX_UP_MAX_INFLIGHT);
 }
 
-int px__priv_drop(const struct cfg *cfg)
+int px_priv_drop(const struct cfg *cfg)
 {
 	const char *name = cfg->server.user;
 	char buf[PX_PW_BUF];

@@ -12,7 +12,7 @@
 #include "proxy/internal.h"
 #include "proxy/qlog.h"
 
-int px__qlog_open(const char *path, struct px_qlog_file **out)
+int px_qlog_open(const char *path, struct px_qlog_file **out)
 {
 	struct px_qlog_file *f = malloc(sizeof(*f));
 
@@ -34,7 +34,7 @@ static void qlog_file_ref(struct px_qlog_file *f)
 	atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
 }
 
-void px__qlog_file_unref(struct px_qlog_file *f)
+void px_qlog_file_unref(struct px_qlog_file *f)
 {
 	if (f == NULL)
 		return;
@@ -44,7 +44,7 @@ void px__qlog_file_unref(struct px_qlog_file *f)
 	}
 }
 
-void px__qlog_post(struct px_server *srv, struct px_qlog_file *f)
+void px_qlog_post(struct px_server *srv, struct px_qlog_file *f)
 {
 	for (unsigned i = 0; i < srv->n_workers; i++) {
 		struct px_worker *w = &srv->workers[i];
@@ -56,12 +56,12 @@ void px__qlog_post(struct px_server *srv, struct px_qlog_file *f)
 		w->qlog_posted = true;
 		uv_mutex_unlock(&w->post_mu);
 		/* A file posted before and not taken yet is superseded. */
-		px__qlog_file_unref(stale);
+		px_qlog_file_unref(stale);
 		uv_async_send(&w->wake);
 	}
 }
 
-void px__qlog_flush(struct px_worker *w)
+void px_qlog_flush(struct px_worker *w)
 {
 	size_t off = 0;
 
@@ -82,7 +82,7 @@ void px__qlog_flush(struct px_worker *w)
 	w->qlog_len = 0;
 }
 
-void px__qlog_adopt(struct px_worker *w)
+void px_qlog_adopt(struct px_worker *w)
 {
 	struct px_qlog_file *f;
 
@@ -96,27 +96,27 @@ void px__qlog_adopt(struct px_worker *w)
 		return;
 	/* Lines formatted before the switch belong to the old file. */
 	if (w->qlog != NULL)
-		px__qlog_flush(w);
-	px__qlog_file_unref(w->qlog);
+		px_qlog_flush(w);
+	px_qlog_file_unref(w->qlog);
 	w->qlog = f;
 	if (f != NULL && w->qlog_buf == NULL) {
 		w->qlog_buf = malloc(PX_QLOG_BUF);
 		if (w->qlog_buf == NULL) {
 			px_log(CFG_LOG_ERROR, MAIN, "worker %u: no memory for the query log: off",
 			       w->idx);
-			px__qlog_file_unref(f);
+			px_qlog_file_unref(f);
 			w->qlog = NULL;
 		}
 	}
 	w->qlog_on = w->qlog != NULL;
 }
 
-void px__qlog_worker_deinit(struct px_worker *w)
+void px_qlog_worker_deinit(struct px_worker *w)
 {
 	if (w->qlog != NULL)
-		px__qlog_flush(w);
-	px__qlog_file_unref(w->qlog);
-	px__qlog_file_unref(w->qlog_next);
+		px_qlog_flush(w);
+	px_qlog_file_unref(w->qlog);
+	px_qlog_file_unref(w->qlog_next);
 	w->qlog = w->qlog_next = NULL;
 	w->qlog_on = false;
 	free(w->qlog_buf);
@@ -227,7 +227,7 @@ static const struct sockaddr *conn_peer(struct px_conn *c)
 		return NULL;
 	if (!c->peer_known) {
 		/* Once per connection, and only with the log on. */
-		if (px__conn_peer(c, &c->peer) == NULL)
+		if (px_conn_peer(c, &c->peer) == NULL)
 			return NULL;
 		c->peer_known = true;
 	}
@@ -256,7 +256,7 @@ static void append_line(struct px_worker *w, bool udp, const struct sockaddr *pe
 	struct timespec ts;
 
 	if (w->qlog_len + PX_QLOG_LINE_MAX > PX_QLOG_BUF)
-		px__qlog_flush(w);
+		px_qlog_flush(w);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	if ((uint64_t)ts.tv_sec != w->qlog_sec || w->qlog_stamp[0] == '\0') {
 		struct tm tm;
@@ -282,18 +282,18 @@ static void append_line(struct px_worker *w, bool udp, const struct sockaddr *pe
 		w->qlog_len += (size_t)n;
 }
 
-void px__qlog_txn(struct px_worker *w, struct px_txn *t, const uint8_t *ans, size_t len)
+void px_qlog_txn(struct px_worker *w, struct px_txn *t, const uint8_t *ans, size_t len)
 {
 	char raw[CODEC_MAX_NAME * 8 + 16], chain[CODEC_MAX_NAME * 10 + 16];
 
 	t->qlogged = true;
-	px__flat_chain_text(t, raw, sizeof(raw));
+	px_flat_chain_text(t, raw, sizeof(raw));
 	escape_blanks(raw, chain, sizeof(chain));
 	append_line(w, t->origin == PX_ORIGIN_UDP, (const struct sockaddr *)&t->peer, t->conn, t->q,
 	            t->qlen, &t->qv, ans, len, t->flat_how, chain, t->qlog_start_ns);
 }
 
-void px__qlog_direct(struct px_worker *w, bool udp, const struct sockaddr *peer,
+void px_qlog_direct(struct px_worker *w, bool udp, const struct sockaddr *peer,
                      struct px_conn *conn, const uint8_t *q, size_t qlen,
                      const struct codec_view *qv, const uint8_t *ans, size_t len)
 {

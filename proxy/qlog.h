@@ -47,22 +47,22 @@ struct px_qlog_file {
 
 /** Opens path for appending (created 0640 if absent).
  *  @return 0 or a negative errno. */
-int px__qlog_open(const char *path, struct px_qlog_file **out);
-void px__qlog_file_unref(struct px_qlog_file *f); /* NULL is fine */
+int px_qlog_open(const char *path, struct px_qlog_file **out);
+void px_qlog_file_unref(struct px_qlog_file *f); /* NULL is fine */
 
 /** Hands f (NULL: logging off) to every worker; main thread. */
-void px__qlog_post(struct px_server *srv, struct px_qlog_file *f);
+void px_qlog_post(struct px_server *srv, struct px_qlog_file *f);
 /** Worker: takes a posted file, after writing its buffer to the old one. */
-void px__qlog_adopt(struct px_worker *w);
+void px_qlog_adopt(struct px_worker *w);
 /** Worker: writes the buffered lines (end of a loop turn). */
-void px__qlog_flush(struct px_worker *w);
+void px_qlog_flush(struct px_worker *w);
 /** Worker: flushes and lets go of the file and buffer (at exit). */
-void px__qlog_worker_deinit(struct px_worker *w);
+void px_qlog_worker_deinit(struct px_worker *w);
 
 /** Worker: the line for txn t answered with ans[0..len). */
-void px__qlog_txn(struct px_worker *w, struct px_txn *t, const uint8_t *ans, size_t len);
+void px_qlog_txn(struct px_worker *w, struct px_txn *t, const uint8_t *ans, size_t len);
 /** Worker: a line for a query apexd answered without a txn (answer
  *  cache, FORMERR, overload, NOTIFY); qv NULL when it did not scan. */
-void px__qlog_direct(struct px_worker *w, bool udp, const struct sockaddr *peer,
+void px_qlog_direct(struct px_worker *w, bool udp, const struct sockaddr *peer,
                      struct px_conn *conn, const uint8_t *q, size_t qlen,
                      const struct codec_view *qv, const uint8_t *ans, size_t len);

@@ -26,13 +26,13 @@ static void reply_direct(struct px_worker *w, const uint8_t *msg, size_t len, en
                          struct px_conn *conn, const uint8_t *q, size_t qlen,
                          const struct codec_view *qv, uint64_t rx_ns)
 {
-	px_stats_answer(&w->stats, px__transport(origin, conn), msg, len, rx_ns);
+	px_stats_answer(&w->stats, px_transport_of(origin, conn), msg, len, rx_ns);
 	if (w->qlog_on)
-		px__qlog_direct(w, origin == PX_ORIGIN_UDP, peer, conn, q, qlen, qv, msg, len);
+		px_qlog_direct(w, origin == PX_ORIGIN_UDP, peer, conn, q, qlen, qv, msg, len);
 	if (origin == PX_ORIGIN_UDP)
-		px__udp_send(ul, peer, msg, len);
+		px_udp_send(ul, peer, msg, len);
 	else
-		px__conn_send(conn, msg, len);
+		px_conn_send(conn, msg, len);
 }
 
 static bool is_xfr(const struct codec_view *v)
@@ -41,7 +41,7 @@ static bool is_xfr(const struct codec_view *v)
 	       (v->qtype == CODEC_TYPE_AXFR || v->qtype == CODEC_TYPE_IXFR);
 }
 
-void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum px_origin origin,
+void px_query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum px_origin origin,
                       struct px_udp_listener *ul, const struct sockaddr *peer, struct px_conn *conn)
 {
 	struct codec_view v;
@@ -64,17 +64,17 @@ void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum 
 	/* [limits]: decided before anything else is spent on the query, so
 	 * a limited one costs neither BIND nor a chase. */
 	if (origin == PX_ORIGIN_UDP && w->rrl != NULL) {
-		enum px_rrl_verdict rv = px__rrl_check(w->rrl, peer, px__now(w));
+		enum px_rrl_verdict rv = px_rrl_check(w->rrl, peer, px_now(w));
 		if (rv == PX_RRL_DROP) {
 			PX_STAT_INC(&w->stats, rrl_dropped);
 			return;
 		}
 		if (rv == PX_RRL_SLIP) {
-			n = px__rrl_slip_reply(msg, len, codec_scan(msg, len, &v) == 0 ? &v : NULL,
+			n = px_rrl_slip_reply(msg, len, codec_scan(msg, len, &v) == 0 ? &v : NULL,
 			                       out, sizeof(out));
 			if (n > 0) {
 				PX_STAT_INC(&w->stats, rrl_slipped);
-				px__udp_send(ul, peer, out, (size_t)n);
+				px_udp_send(ul, peer, out, (size_t)n);
 			}
 			return;
 		}
@@ -92,18 +92,18 @@ void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum 
 
 	if (v.opcode == CODEC_OPCODE_NOTIFY) {
 		const struct sockaddr *from =
-		        origin == PX_ORIGIN_UDP ? peer : px__conn_peer(conn, &ss);
+		        origin == PX_ORIGIN_UDP ? peer : px_conn_peer(conn, &ss);
 		/* A zone changed: no answer cache may serve what BIND had. */
-		if (w->acache != NULL && px__from_backend(w, from))
-			atomic_fetch_add_explicit(&w->srv->acache_gen, 1, memory_order_relaxed);
-		if (px__flat_notify(w, msg, len, &v, from, origin, ul, conn))
+		if (w->anscache != NULL && px_from_backend(w, from))
+			atomic_fetch_add_explicit(&w->srv->anscache_gen, 1, memory_order_relaxed);
+		if (px_flat_notify(w, msg, len, &v, from, origin, ul, conn))
 			return;
 	}
 
-	if (w->acache != NULL) {
+	if (w->anscache != NULL) {
 		size_t max = flat_rewrite_max_size(&v, origin == PX_ORIGIN_TCP);
-		uint32_t gen = atomic_load_explicit(&w->srv->acache_gen, memory_order_relaxed);
-		n = px__acache_get(w->acache, msg, &v, px__now(w), gen, max, w->ac_out);
+		uint32_t gen = atomic_load_explicit(&w->srv->anscache_gen, memory_order_relaxed);
+		n = px_anscache_get(w->anscache, msg, &v, px_now(w), gen, max, w->ac_out);
 		if (n > 0) {
 			PX_STAT_INC(&w->stats, answers_cached);
 			reply_direct(w, w->ac_out, (size_t)n, origin, ul, peer, conn, msg, len, &v,
@@ -112,10 +112,10 @@ void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum 
 		}
 	}
 
-	struct px_txn *t = px__txn_new(w);
-	if (t == NULL || px__txn_set_query(t, msg, len, &v) < 0) {
+	struct px_txn *t = px_txn_new(w);
+	if (t == NULL || px_txn_set_query(t, msg, len, &v) < 0) {
 		if (t != NULL)
-			px__txn_free(w, t);
+			px_txn_free(w, t);
 		PX_STAT_INC(&w->stats, txn_full);
 		PX_STAT_INC(&w->stats, servfail_sent);
 		n = codec_build_error(msg, len, &v, CODEC_RCODE_SERVFAIL, CODEC_EDE_OTHER,
@@ -144,11 +144,11 @@ void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum 
 		conn->inflight++;
 	}
 
-	px__txn_arm(w, t, w->cfg->backend.timeout_ms);
+	px_txn_arm(w, t, w->cfg->backend.timeout_ms);
 	/* ANAME probes go out before the query so their answers come first.
 	 * A known ANAME or [alias] owner whose target is cached is answered
 	 * right here, without BIND. */
-	if (px__flat_query(w, t))
+	if (px_flat_query(w, t))
 		return;
 	size_t ka_off;
 	uint16_t ka_len;
@@ -157,24 +157,24 @@ void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum 
 		/* A transfer is many messages on one stream: TCP end to end. */
 		t->xfr = true;
 		PX_STAT_INC(&w->stats, xfr_relayed);
-		rc = px__backend_send_tcp(w, t);
+		rc = px_backend_send_tcp(w, t);
 	} else if (origin == PX_ORIGIN_TCP &&
 	           codec_edns_option(msg, &v, CODEC_EDNS_OPT_TCP_KEEPALIVE, &ka_off, &ka_len)) {
 		/* RFC 7828 3.2.1: edns-tcp-keepalive must not travel over UDP;
 		 * over TCP BIND answers it, and apexd puts in its own timeout. */
 		t->keepalive = true;
-		rc = px__backend_send_tcp(w, t);
+		rc = px_backend_send_tcp(w, t);
 	} else {
-		rc = px__backend_send(w, t);
+		rc = px_backend_send(w, t);
 	}
 	if (rc == UV_EMSGSIZE && origin == PX_ORIGIN_TCP) {
 		/* Bigger than a UDP datagram may be (65507): a TCP client's
 		 * query of up to 65535 bytes goes to BIND over TCP. */
-		rc = px__backend_send_tcp(w, t);
+		rc = px_backend_send_tcp(w, t);
 	}
 	if (rc == -EADDRINUSE) {
 		PX_STAT_INC(&w->stats, id_busy);
-		px__txn_fail(w, t, CODEC_EDE_OTHER,
+		px_txn_fail(w, t, CODEC_EDE_OTHER,
 		             "too many queries in flight with this message ID");
 	} else if (rc < 0) {
 		char why[160];
@@ -182,7 +182,7 @@ void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum 
 		         w->cfg->backend.address.text, uv_strerror(rc));
 		px_log_rl(CFG_LOG_WARNING, BACKEND, "%s", why);
 		PX_STAT_INC(&w->stats, backend_errors);
-		px__txn_fail(w, t, CODEC_EDE_NETWORK_ERROR, why);
+		px_txn_fail(w, t, CODEC_EDE_NETWORK_ERROR, why);
 	}
 }
 
@@ -206,41 +206,41 @@ static const uint8_t *keepalive_rewrite(struct px_worker *w, const uint8_t *msg,
 	return buf;
 }
 
-void px__txn_reply(struct px_worker *w, struct px_txn *t, const uint8_t *msg, size_t len)
+void px_txn_reply(struct px_worker *w, struct px_txn *t, const uint8_t *msg, size_t len)
 {
 	uint8_t ka[CODEC_MAX_MSG];
 
 	if (!t->answered) {
 		t->answered = true;
-		px_stats_answer(&w->stats, px__transport(t->origin, t->conn), msg, len, t->rx_ns);
+		px_stats_answer(&w->stats, px_transport_of(t->origin, t->conn), msg, len, t->rx_ns);
 	}
 	if (t->keepalive && t->origin == PX_ORIGIN_TCP)
 		msg = keepalive_rewrite(w, msg, len, ka);
 	if (w->qlog_on && !t->qlogged)
-		px__qlog_txn(w, t, msg, len);
+		px_qlog_txn(w, t, msg, len);
 	if (t->origin == PX_ORIGIN_UDP)
-		px__udp_send(t->ul, (const struct sockaddr *)&t->peer, msg, len);
+		px_udp_send(t->ul, (const struct sockaddr *)&t->peer, msg, len);
 	else if (!t->conn->closing) {
 		t->conn->cur_stream = t->doh_stream;
-		px__conn_send(t->conn, msg, len);
+		px_conn_send(t->conn, msg, len);
 	}
 }
 
-void px__txn_done(struct px_worker *w, struct px_txn *t)
+void px_txn_done(struct px_worker *w, struct px_txn *t)
 {
-	px__backend_forget(w, t);
+	px_backend_forget(w, t);
 	struct px_conn *c = t->origin == PX_ORIGIN_TCP ? t->conn : NULL;
-	px__txn_free(w, t);
+	px_txn_free(w, t);
 	if (c != NULL) {
 		c->inflight--;
-		px__conn_query_done(c);
-		px__conn_unref(c);
+		px_conn_query_done(c);
+		px_conn_unref(c);
 	}
 	if (w->draining)
-		px__worker_maybe_finish(w);
+		px_worker_maybe_finish(w);
 }
 
-void px__txn_fail(struct px_worker *w, struct px_txn *t, uint16_t ede, const char *why)
+void px_txn_fail(struct px_worker *w, struct px_txn *t, uint16_t ede, const char *why)
 {
 	uint8_t out[PX_REPLY_MAX];
 	ssize_t n = codec_build_error(t->q, t->qlen, &t->qv, CODEC_RCODE_SERVFAIL, ede, why, out,
@@ -249,7 +249,7 @@ void px__txn_fail(struct px_worker *w, struct px_txn *t, uint16_t ede, const cha
 	px_log(CFG_LOG_DEBUG, BACKEND, "SERVFAIL to client (id %u): %s", t->qv.id, why);
 	if (n > 0) {
 		PX_STAT_INC(&w->stats, servfail_sent);
-		px__txn_reply(w, t, out, (size_t)n);
+		px_txn_reply(w, t, out, (size_t)n);
 	}
-	px__txn_done(w, t);
+	px_txn_done(w, t);
 }

@@ -41,7 +41,7 @@ static int tls_ctx_from_cfg(const struct cfg *cfg, bool doh, const struct tls_ct
 
 static void gen_free(struct px_gen *g)
 {
-	px__flat_gen_deinit(g);
+	px_flat_gen_deinit(g);
 	tls_ctx_unref(g->tls_dot);
 	tls_ctx_unref(g->tls_doh);
 	cfg_free(g->cfg);
@@ -49,12 +49,12 @@ static void gen_free(struct px_gen *g)
 	free(g);
 }
 
-void px__gen_ref(struct px_gen *g)
+void px_gen_ref(struct px_gen *g)
 {
 	atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
 }
 
-void px__gen_unref(struct px_gen *g)
+void px_gen_unref(struct px_gen *g)
 {
 	if (g == NULL)
 		return;
@@ -63,30 +63,30 @@ void px__gen_unref(struct px_gen *g)
 		gen_free(g);
 }
 
-struct px_gen *px__gen_hold(struct px_worker *w, struct px_gen *g)
+struct px_gen *px_gen_hold(struct px_worker *w, struct px_gen *g)
 {
 	g->use[w->idx].n++;
 	return g;
 }
 
-void px__gen_release(struct px_worker *w, struct px_gen *g)
+void px_gen_release(struct px_worker *w, struct px_gen *g)
 {
 	if (g == NULL || px_fails_assert(g->use[w->idx].n > 0))
 		return;
 	/* The worker's reference on an older generation goes with the
 	 * last of its queries that used it. */
 	if (--g->use[w->idx].n == 0 && g != w->gen)
-		px__gen_unref(g);
+		px_gen_unref(g);
 }
 
-void px__gen_adopt(struct px_worker *w, struct px_gen *g)
+void px_gen_adopt(struct px_worker *w, struct px_gen *g)
 {
 	struct px_gen *old = w->gen;
 
 	w->gen = g;
 	w->cfg = g->cfg;
 	if (old != NULL && old->use[w->idx].n == 0)
-		px__gen_unref(old);
+		px_gen_unref(old);
 }
 
 /* Builds a generation from cfg (owned by it, freed on failure too); the
@@ -115,7 +115,7 @@ static int gen_new(struct px_server *srv, struct cfg *cfg, const struct px_gen *
 		goto fail;
 	}
 	memset(g->use, 0, (g->n_use ? g->n_use : 1) * sizeof(struct px_gen_use));
-	rc = px__flat_gen_init(srv, g, prev);
+	rc = px_flat_gen_init(srv, g, prev);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot set up flattening: %s", strerror(-rc));
 		goto fail;
@@ -157,7 +157,7 @@ static void publish(struct px_server *srv, struct px_gen *g)
 	srv->tls_doh = g->tls_doh;
 }
 
-int px__gen_first(struct px_server *srv, struct cfg *cfg)
+int px_gen_first(struct px_server *srv, struct cfg *cfg)
 {
 	struct px_gen *g;
 	char err[700];
@@ -202,7 +202,7 @@ static bool addr_listed(const struct cfg_addr_list *l, const struct cfg_addr *a)
 	return false;
 }
 
-bool px__listen_has(const struct cfg *cfg, bool udp, enum px_conn_kind kind,
+bool px_listen_has(const struct cfg *cfg, bool udp, enum px_conn_kind kind,
                     const struct cfg_addr *a)
 {
 	for (size_t k = 0; k < N_LKINDS; k++)
@@ -217,9 +217,9 @@ static void posts_free(struct px_reload_post **posts, unsigned n)
 		if (posts[i] == NULL)
 			continue;
 		for (size_t j = 0; j < posts[i]->n_udp; j++)
-			px__udp_discard(posts[i]->udp[j]);
+			px_udp_discard(posts[i]->udp[j]);
 		for (size_t j = 0; j < posts[i]->n_tcp; j++)
-			px__tcp_discard(posts[i]->tcp[j]);
+			px_tcp_discard(posts[i]->tcp[j]);
 		free(posts[i]->udp);
 		free(posts[i]->tcp);
 		free(posts[i]);
@@ -245,7 +245,7 @@ static int bind_added(struct px_server *srv, const struct cfg *old, const struct
 				continue;
 			/* Without SO_REUSEPORT: someone else (another apexd)
 			 * holding the address is an error, not a share. */
-			int rc = px__sock_probe(&l->v[i], lkinds[k].type);
+			int rc = px_sock_probe(&l->v[i], lkinds[k].type);
 			if (rc < 0) {
 				snprintf(err, errlen, "cannot listen on %s %s: %s", lkinds[k].name,
 				         l->v[i].text, strerror(-rc));
@@ -272,7 +272,7 @@ static int bind_added(struct px_server *srv, const struct cfg *old, const struct
 				if (addr_listed(kind_list(old, k), &l->v[i]))
 					continue;
 				uv_os_sock_t fd;
-				int rc = px__sock_bind(&l->v[i], lkinds[k].type, &fd);
+				int rc = px_sock_bind(&l->v[i], lkinds[k].type, &fd);
 				if (rc < 0) {
 					snprintf(err, errlen, "cannot listen on %s %s: %s",
 					         lkinds[k].name, l->v[i].text, strerror(-rc));
@@ -480,7 +480,7 @@ static void log_cfg_errors(const struct cfg_error *err, const char *path)
 		       err->count - lines, err->count - lines == 1 ? "" : "s");
 }
 
-int px__server_reload(struct px_server *srv, char *msg, size_t msglen)
+int px_server_reload(struct px_server *srv, char *msg, size_t msglen)
 {
 	const struct cfg *old = srv->cfg;
 	struct cfg *nc = NULL;
@@ -525,7 +525,7 @@ int px__server_reload(struct px_server *srv, char *msg, size_t msglen)
 	kept = keep_restart_only(old, nc);
 	qlog_changed = strcmp(old->server.query_log, nc->server.query_log) != 0;
 	if (qlog_changed && nc->server.query_log[0] != '\0') {
-		rc = px__qlog_open(nc->server.query_log, &qf);
+		rc = px_qlog_open(nc->server.query_log, &qf);
 		if (rc < 0) {
 			snprintf(err, sizeof(err), "[server] query-log %.400s: cannot open: %s",
 			         nc->server.query_log, strerror(-rc));
@@ -549,27 +549,27 @@ int px__server_reload(struct px_server *srv, char *msg, size_t msglen)
 	if (level > atomic_load(&px_log_level))
 		atomic_store(&px_log_level, level);
 	log_changes(old, g->cfg, sum, sizeof(sum));
-	px__flat_gen_flush_removed(g, old);
+	px_flat_gen_flush_removed(g, old);
 	struct px_gen *prev = srv->gen;
 	publish(srv, g);
 	/* Answers kept by the answer caches were relayed under the old
 	 * zones and aliases; a name that now flattens must not be served
 	 * from them. */
-	atomic_fetch_add_explicit(&srv->acache_gen, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&srv->anscache_gen, 1, memory_order_relaxed);
 	if (qlog_changed) {
-		px__qlog_file_unref(srv->qlog);
+		px_qlog_file_unref(srv->qlog);
 		srv->qlog = qf;
-		px__qlog_post(srv, qf);
+		px_qlog_post(srv, qf);
 		qf = NULL;
 	}
 	for (unsigned i = 0; i < srv->n_workers; i++) {
 		struct px_reload_post *p = posts[i];
-		px__gen_ref(g);
+		px_gen_ref(g);
 		p->gen = g;
-		px__worker_post_reload(&srv->workers[i], p);
+		px_worker_post_reload(&srv->workers[i], p);
 	}
 	free(posts);
-	px__gen_unref(prev);
+	px_gen_unref(prev);
 	px_log(CFG_LOG_INFO, CFG, "reload: configuration reloaded from %s (generation %llu): %s%s",
 	       g->cfg->path, (unsigned long long)g->id, sum,
 	       kept ? "; some changes need a restart (see above)" : "");
@@ -580,7 +580,7 @@ int px__server_reload(struct px_server *srv, char *msg, size_t msglen)
 fail:
 	if (posts != NULL)
 		posts_free(posts, srv->n_workers);
-	px__qlog_file_unref(qf);
+	px_qlog_file_unref(qf);
 	px_log(CFG_LOG_ERROR, CFG,
 	       "reload failed: %s; keeping the current certificate and the running configuration",
 	       err);

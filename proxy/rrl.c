@@ -35,7 +35,7 @@ struct px_rrl {
 	struct px_rrl_entry *tab; /* PX_RRL_SETS sets of PX_RRL_WAYS */
 };
 
-int px__rrl_new(struct px_rrl **out, unsigned rate, unsigned slip, uint64_t seed)
+int px_rrl_new(struct px_rrl **out, unsigned rate, unsigned slip, uint64_t seed)
 {
 	struct px_rrl *r;
 
@@ -58,7 +58,7 @@ int px__rrl_new(struct px_rrl **out, unsigned rate, unsigned slip, uint64_t seed
 	return 0;
 }
 
-int px__rrl_new_random(struct px_rrl **out, unsigned rate, unsigned slip)
+int px_rrl_new_random(struct px_rrl **out, unsigned rate, unsigned slip)
 {
 	uint64_t seed;
 
@@ -69,10 +69,10 @@ int px__rrl_new_random(struct px_rrl **out, unsigned rate, unsigned slip)
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		seed = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ (uint64_t)getpid();
 	}
-	return px__rrl_new(out, rate, slip, seed);
+	return px_rrl_new(out, rate, slip, seed);
 }
 
-void px__rrl_free(struct px_rrl *r)
+void px_rrl_free(struct px_rrl *r)
 {
 	if (r == NULL)
 		return;
@@ -80,7 +80,7 @@ void px__rrl_free(struct px_rrl *r)
 	free(r);
 }
 
-uint64_t px__rrl_key(const struct sockaddr *sa)
+uint64_t px_rrl_key(const struct sockaddr *sa)
 {
 	if (sa->sa_family == AF_INET) {
 		const uint8_t *a = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
@@ -121,9 +121,9 @@ static uint32_t tokens_now(const struct px_rrl *r, const struct px_rrl_entry *e,
 	return t > r->cap ? r->cap : (uint32_t)t;
 }
 
-enum px_rrl_verdict px__rrl_check(struct px_rrl *r, const struct sockaddr *peer, uint64_t now_ms)
+enum px_rrl_verdict px_rrl_check(struct px_rrl *r, const struct sockaddr *peer, uint64_t now_ms)
 {
-	uint64_t key = px__rrl_key(peer);
+	uint64_t key = px_rrl_key(peer);
 
 	if (key == 0)
 		return PX_RRL_PASS;
@@ -163,7 +163,7 @@ enum px_rrl_verdict px__rrl_check(struct px_rrl *r, const struct sockaddr *peer,
 	return PX_RRL_DROP;
 }
 
-ssize_t px__rrl_slip_reply(const uint8_t *query, size_t qlen, const struct codec_view *v,
+ssize_t px_rrl_slip_reply(const uint8_t *query, size_t qlen, const struct codec_view *v,
                            uint8_t *out, size_t outlen)
 {
 	ssize_t n = codec_build_error(query, qlen, v, CODEC_RCODE_NOERROR, CODEC_EDE_NONE, NULL,

@@ -14,7 +14,7 @@
  * source is not forged), as in BIND.
  *
  * The table is fixed-size and per worker: no lock, no allocation after
- * px__rrl_new(), constant memory whatever the number of clients. It is
+ * px_rrl_new(), constant memory whatever the number of clients. It is
  * 4-way set associative on a keyed hash of the prefix (the key is random
  * per table, so nobody can aim many prefixes at one set). When a set is
  * full, the entry with the most tokens goes: a full bucket says nothing,
@@ -47,7 +47,7 @@
 enum px_rrl_verdict {
 	PX_RRL_PASS = 0, /**< answer as usual */
 	PX_RRL_DROP,     /**< send nothing */
-	PX_RRL_SLIP,     /**< send an empty TC=1 reply (px__rrl_slip_reply) */
+	PX_RRL_SLIP,     /**< send an empty TC=1 reply (px_rrl_slip_reply) */
 };
 
 struct px_rrl;
@@ -55,26 +55,26 @@ struct px_rrl;
 /**
  * A table for rate answers per second per prefix (1..PX_RRL_RATE_MAX) and
  * slip (0 = never slip, 1 = every limited answer slips, N = every Nth).
- * seed keys the hash; pass random bytes (px__rrl_new_random() does).
+ * seed keys the hash; pass random bytes (px_rrl_new_random() does).
  * @return 0, -EINVAL for a rate out of range, -ENOMEM.
  */
-int px__rrl_new(struct px_rrl **out, unsigned rate, unsigned slip, uint64_t seed);
+int px_rrl_new(struct px_rrl **out, unsigned rate, unsigned slip, uint64_t seed);
 /** Same, seeded from getrandom(). */
-int px__rrl_new_random(struct px_rrl **out, unsigned rate, unsigned slip);
-void px__rrl_free(struct px_rrl *r); /* NULL is fine */
+int px_rrl_new_random(struct px_rrl **out, unsigned rate, unsigned slip);
+void px_rrl_free(struct px_rrl *r); /* NULL is fine */
 
 /**
  * The prefix key of a client address: IPv4 /24 or IPv6 /56, tagged with
  * the family so the two never meet. 0 for any other family (never
  * limited).
  */
-uint64_t px__rrl_key(const struct sockaddr *sa);
+uint64_t px_rrl_key(const struct sockaddr *sa);
 
 /**
  * Accounts one answer to peer at now_ms (a monotonic millisecond clock)
  * and says what to do with it.
  */
-enum px_rrl_verdict px__rrl_check(struct px_rrl *r, const struct sockaddr *peer, uint64_t now_ms);
+enum px_rrl_verdict px_rrl_check(struct px_rrl *r, const struct sockaddr *peer, uint64_t now_ms);
 
 /**
  * The slip reply to query[0..qlen): same ID, opcode, RD and CD, QR=1,
@@ -83,5 +83,5 @@ enum px_rrl_verdict px__rrl_check(struct px_rrl *r, const struct sockaddr *peer,
  * NULL when the query did not scan: then a bare header.
  * @return its length, or a negative errno from codec_build_error().
  */
-ssize_t px__rrl_slip_reply(const uint8_t *query, size_t qlen, const struct codec_view *v,
+ssize_t px_rrl_slip_reply(const uint8_t *query, size_t qlen, const struct codec_view *v,
                            uint8_t *out, size_t outlen);

@@ -17,7 +17,7 @@
  * kernel caps it at net.core.rmem_max. */
 #define PX_UDP_RCVBUF (4 * 1024 * 1024)
 
-int px__sock_bind(const struct cfg_addr *a, int type, uv_os_sock_t *out)
+int px_sock_bind(const struct cfg_addr *a, int type, uv_os_sock_t *out)
 {
 	int one = 1;
 	int fd = socket(a->sa.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -49,7 +49,7 @@ fail:;
 	return err;
 }
 
-int px__sock_probe(const struct cfg_addr *a, int type)
+int px_sock_probe(const struct cfg_addr *a, int type)
 {
 	int one = 1;
 	int fd = socket(a->sa.ss_family, type | SOCK_CLOEXEC, 0);

@@ -25,9 +25,9 @@
 #define PX_STATS_BUF_INITIAL 16384
 
 #define sbuf px_sbuf
-#define put px__sbuf_put
+#define put px_sbuf_put
 
-void px__sbuf_put(struct px_sbuf *b, const char *fmt, ...)
+void px_sbuf_put(struct px_sbuf *b, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -209,7 +209,7 @@ static void render_prometheus(struct sbuf *b, const struct px_stats_sum *s,
 	put(b, "apexd_uptime_seconds %llu\n", (unsigned long long)uptime_s);
 }
 
-ssize_t px__stats_render(struct px_server *srv, enum px_stats_format fmt, char **out)
+ssize_t px_stats_render(struct px_server *srv, enum px_stats_format fmt, char **out)
 {
 	struct px_stats_sum *sum = calloc(1, sizeof(*sum));
 	struct flat_cache_stats cs;
@@ -231,11 +231,11 @@ ssize_t px__stats_render(struct px_server *srv, enum px_stats_format fmt, char *
 	uv_mutex_lock(&srv->gen_mu);
 	struct px_gen *g = srv->gen;
 	if (g != NULL)
-		px__gen_ref(g);
+		px_gen_ref(g);
 	uv_mutex_unlock(&srv->gen_mu);
 	if (g != NULL && g->cache != NULL)
 		flat_cache_stats(g->cache, &cs);
-	px__gen_unref(g);
+	px_gen_unref(g);
 	uint64_t now_ms = uv_hrtime() / 1000000;
 	uint64_t uptime = now_ms > srv->started_ms ? (now_ms - srv->started_ms) / 1000 : 0;
 	if (fmt == PX_STATS_PROMETHEUS)

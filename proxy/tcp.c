@@ -2,7 +2,7 @@
  *
  * Frames are a 2-byte length and a message. libuv reads straight into
  * the free tail of the connection's buffer; every complete frame is handed
- * to px__query_handle() at once, so pipelined queries run concurrently and
+ * to px_query_handle() at once, so pipelined queries run concurrently and
  * are answered in the order they complete. A frame split across reads
  * waits in the buffer; the buffer grows to one whole frame at most.
  *
@@ -48,7 +48,7 @@ static void conn_free(struct px_conn *c)
 	free(c->plain.buf);
 	free(c->out.buf);
 	if (c->doh != NULL)
-		px__doh_free(c);
+		px_doh_free(c);
 	tls_stream_free(c->tls);
 	if (c->gauged) {
 		if (c->kind == PX_CONN_TCP)
@@ -61,10 +61,10 @@ static void conn_free(struct px_conn *c)
 	free(c);
 	atomic_fetch_sub_explicit(&w->srv->tcp_conns, 1, memory_order_relaxed);
 	if (w->draining)
-		px__worker_maybe_finish(w);
+		px_worker_maybe_finish(w);
 }
 
-void px__conn_unref(struct px_conn *c)
+void px_conn_unref(struct px_conn *c)
 {
 	if (px_fails_assert(c->refs > 0))
 		return;
@@ -77,19 +77,19 @@ static void conn_handle_closed(uv_handle_t *h)
 	struct px_conn *c = h->data;
 
 	if (--c->handles_open == 0)
-		px__conn_unref(c);
+		px_conn_unref(c);
 }
 
 static int conn_write_out(struct px_conn *c);
 
-void px__conn_close(struct px_conn *c)
+void px_conn_close(struct px_conn *c)
 {
 	if (c->closing)
 		return;
 	/* Answers still queued go first (unless the client is not reading
 	 * them anyway); then a clean TLS close tells the client no answer
 	 * was cut off. */
-	if (c->kind != PX_CONN_DOH && !px__conn_backlogged(c))
+	if (c->kind != PX_CONN_DOH && !px_conn_backlogged(c))
 		conn_write_out(c);
 	if (c->tls != NULL)
 		tls_stream_shutdown(c->tls);
@@ -103,7 +103,7 @@ static void idle_cb(uv_timer_t *h)
 	struct px_conn *c = h->data;
 
 	PX_STAT_INC(&c->w->stats, tcp_idle_closed);
-	px__conn_close(c);
+	px_conn_close(c);
 }
 
 static void idle_restart(struct px_conn *c)
@@ -116,7 +116,7 @@ static void handshake_timeout_cb(uv_timer_t *h)
 	struct px_conn *c = h->data;
 
 	PX_STAT_INC(&c->w->stats, tls_handshake_timeouts);
-	px__conn_close(c);
+	px_conn_close(c);
 }
 
 /* Bytes queued in libuv for the client, not yet taken by the kernel. */
@@ -125,7 +125,7 @@ static size_t conn_wq(const struct px_conn *c)
 	return uv_stream_get_write_queue_size((const uv_stream_t *)&c->h);
 }
 
-bool px__conn_backlogged(const struct px_conn *c)
+bool px_conn_backlogged(const struct px_conn *c)
 {
 	return conn_wq(c) >= PX_CONN_WQ_HIGH;
 }
@@ -135,7 +135,7 @@ bool px__conn_backlogged(const struct px_conn *c)
  * per episode). */
 static bool conn_may_read(struct px_conn *c)
 {
-	if (px__conn_backlogged(c)) {
+	if (px_conn_backlogged(c)) {
 		if (!c->backlogged) {
 			c->backlogged = true;
 			PX_STAT_INC(&c->w->stats, tcp_slow_reader_paused);
@@ -145,7 +145,7 @@ static bool conn_may_read(struct px_conn *c)
 	return c->inflight < PX_CONN_MAX_INFLIGHT;
 }
 
-void px__rbuf_alloc(struct px_rbuf *in, uv_buf_t *buf)
+void px_rbuf_alloc(struct px_rbuf *in, uv_buf_t *buf)
 {
 	if (in->start > 0 && in->start == in->end)
 		in->start = in->end = 0;
@@ -178,7 +178,7 @@ static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct px_conn *c = h->data;
 	(void)suggested;
-	px__rbuf_alloc(&c->in, buf);
+	px_rbuf_alloc(&c->in, buf);
 }
 
 static void conn_stop_reading(struct px_conn *c)
@@ -216,7 +216,7 @@ static void conn_process(struct px_conn *c)
 	while (!c->closing && in->end - in->start >= PX_FRAME_PREFIX_LEN) {
 		if (!conn_may_read(c)) {
 			/* Back-pressure: resume reading when answers drain
-			 * (px__conn_query_done, conn_write_cb). */
+			 * (px_conn_query_done, conn_write_cb). */
 			conn_stop_reading(c);
 			return;
 		}
@@ -230,10 +230,10 @@ static void conn_process(struct px_conn *c)
 		c->refs++;
 		if (c->kind == PX_CONN_DOT)
 			PX_STAT_INC(&c->w->stats, queries_dot);
-		px__query_handle(c->w, msg, flen, PX_ORIGIN_TCP, NULL, NULL, c);
+		px_query_handle(c->w, msg, flen, PX_ORIGIN_TCP, NULL, NULL, c);
 		if (c->inflight == 0 && !c->closing)
 			idle_restart(c);
-		px__conn_unref(c);
+		px_conn_unref(c);
 	}
 	if (in->start == in->end)
 		in->start = in->end = 0;
@@ -311,7 +311,7 @@ static void conn_tls_recv(void *arg, const uint8_t *p, size_t n)
 	if (c->closing)
 		return;
 	if (c->kind == PX_CONN_DOH) {
-		px__doh_recv(c, p, n);
+		px_doh_recv(c, p, n);
 		return;
 	}
 	if (pl->start > 0) {
@@ -325,7 +325,7 @@ static void conn_tls_recv(void *arg, const uint8_t *p, size_t n)
 			ncap *= 2;
 		uint8_t *nb = ncap <= PX_DOT_PLAIN_MAX ? realloc(pl->buf, ncap) : NULL;
 		if (nb == NULL) {
-			px__conn_close(c);
+			px_conn_close(c);
 			return;
 		}
 		pl->buf = nb;
@@ -342,8 +342,8 @@ static void conn_tls_ready(void *arg)
 
 	/* The handshake deadline gives way to the idle timeout. */
 	idle_restart(c);
-	if (c->kind == PX_CONN_DOH && px__doh_start(c) < 0)
-		px__conn_close(c);
+	if (c->kind == PX_CONN_DOH && px_doh_start(c) < 0)
+		px_conn_close(c);
 }
 
 static void conn_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
@@ -360,7 +360,7 @@ static void conn_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 			c->eof = true;
 			return;
 		}
-		px__conn_close(c);
+		px_conn_close(c);
 		return;
 	}
 	c->in.end += (size_t)n;
@@ -373,7 +373,7 @@ static void conn_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		if (rc < 0) {
 			if (rc != -ECONNRESET)
 				px_log(CFG_LOG_DEBUG, TLS, "%s", tls_stream_errstr(c->tls));
-			px__conn_close(c);
+			px_conn_close(c);
 		} else if (c->kind == PX_CONN_DOH && !c->closing && !conn_may_read(c)) {
 			/* DoH requests are not framed here: pause on the
 			 * backlog alone; conn_write_cb resumes. */
@@ -382,16 +382,16 @@ static void conn_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	} else {
 		conn_process(c);
 	}
-	px__conn_unref(c);
+	px_conn_unref(c);
 }
 
-void px__conn_query_done(struct px_conn *c)
+void px_conn_query_done(struct px_conn *c)
 {
 	if (c->closing)
 		return;
 	if (c->inflight == 0 && (c->eof || c->w->draining) && !c->flush_queued &&
 	    uv_stream_get_write_queue_size((uv_stream_t *)&c->h) == 0) {
-		px__conn_close(c);
+		px_conn_close(c);
 		return;
 	}
 	if (c->eof || c->w->draining)
@@ -412,24 +412,24 @@ static void conn_write_cb(uv_write_t *req, int status)
 
 	free(r);
 	if (status < 0 && !c->closing)
-		px__conn_close(c);
+		px_conn_close(c);
 	else if (!c->closing && c->inflight == 0 && (c->eof || c->w->draining) &&
 	         uv_stream_get_write_queue_size((uv_stream_t *)&c->h) == 0)
-		px__conn_close(c);
+		px_conn_close(c);
 	else if (!c->closing && c->backlogged && conn_wq(c) <= PX_CONN_WQ_LOW) {
 		/* The client took its answers: what nghttp2 held back goes
 		 * out, and its queries are read again. */
 		c->backlogged = false;
 		c->refs++;
 		if (c->kind == PX_CONN_DOH)
-			px__doh_flush(c);
+			px_doh_flush(c);
 		if (!c->closing && !c->reading && !c->eof && !c->w->draining && conn_may_read(c)) {
 			conn_start_reading(c);
 			conn_process(c);
 		}
-		px__conn_unref(c);
+		px_conn_unref(c);
 	}
-	px__conn_unref(c);
+	px_conn_unref(c);
 }
 
 /* Past this much queued output a connection is written at once rather
@@ -454,7 +454,7 @@ static int conn_write_out(struct px_conn *c)
 	return rc;
 }
 
-void px__conn_queue_flush(struct px_conn *c)
+void px_conn_queue_flush(struct px_conn *c)
 {
 	if (c->flush_queued)
 		return;
@@ -464,7 +464,7 @@ void px__conn_queue_flush(struct px_conn *c)
 	c->w->flush_head = c;
 }
 
-void px__worker_flush(struct px_worker *w)
+void px_worker_flush(struct px_worker *w)
 {
 	while (w->flush_head != NULL) {
 		struct px_conn *c = w->flush_head;
@@ -472,25 +472,25 @@ void px__worker_flush(struct px_worker *w)
 		c->flush_queued = false;
 		if (!c->closing) {
 			if (c->kind == PX_CONN_DOH)
-				px__doh_flush(c);
+				px_doh_flush(c);
 			else if (conn_write_out(c) < 0)
-				px__conn_close(c);
+				px_conn_close(c);
 		}
 		if (!c->closing && c->inflight == 0 && (c->eof || w->draining) &&
 		    uv_stream_get_write_queue_size((uv_stream_t *)&c->h) == 0)
-			px__conn_close(c);
-		px__conn_unref(c);
+			px_conn_close(c);
+		px_conn_unref(c);
 	}
 }
 
-void px__conn_send(struct px_conn *c, const uint8_t *msg, size_t len)
+void px_conn_send(struct px_conn *c, const uint8_t *msg, size_t len)
 {
 	struct px_rbuf *o = &c->out;
 
 	if (c->closing)
 		return;
 	if (c->kind == PX_CONN_DOH) {
-		px__doh_reply(c, c->cur_stream, msg, len);
+		px_doh_reply(c, c->cur_stream, msg, len);
 		return;
 	}
 	if (o->end + len + 2 > o->cap) {
@@ -499,7 +499,7 @@ void px__conn_send(struct px_conn *c, const uint8_t *msg, size_t len)
 			ncap *= 2;
 		uint8_t *nb = realloc(o->buf, ncap);
 		if (nb == NULL) {
-			px__conn_close(c);
+			px_conn_close(c);
 			return;
 		}
 		o->buf = nb;
@@ -510,10 +510,10 @@ void px__conn_send(struct px_conn *c, const uint8_t *msg, size_t len)
 	o->end += len + 2;
 	if (o->end >= PX_CONN_OUT_FLUSH) {
 		if (conn_write_out(c) < 0)
-			px__conn_close(c);
+			px_conn_close(c);
 		return;
 	}
-	px__conn_queue_flush(c);
+	px_conn_queue_flush(c);
 }
 
 static void accept_cb(uv_stream_t *server, int status)
@@ -547,7 +547,7 @@ static void accept_cb(uv_stream_t *server, int status)
 	atomic_fetch_add_explicit(&w->srv->tcp_conns, 1, memory_order_relaxed);
 
 	if (uv_accept(server, (uv_stream_t *)&c->h) < 0) {
-		px__conn_close(c);
+		px_conn_close(c);
 		return;
 	}
 	/* Descriptors are handed out lowest first, so the new one's number
@@ -560,7 +560,7 @@ static void accept_cb(uv_stream_t *server, int status)
 		          "accept on %s: out of file descriptors (ulimit -n %llu, %d kept "
 		          "for the backend); refusing new connections",
 		          l->addr.text, (unsigned long long)l->fd_limit, PX_FD_HEADROOM);
-		px__conn_close(c);
+		px_conn_close(c);
 		return;
 	}
 	unsigned total = atomic_load_explicit(&w->srv->tcp_conns, memory_order_relaxed);
@@ -568,7 +568,7 @@ static void accept_cb(uv_stream_t *server, int status)
 		/* Accept and close at once: the kernel backlog drains and the
 		 * client learns right away instead of waiting on a SYN queue. */
 		PX_STAT_INC(&w->stats, tcp_refused);
-		px__conn_close(c);
+		px_conn_close(c);
 		return;
 	}
 	c->kind = l->kind;
@@ -584,7 +584,7 @@ static void accept_cb(uv_stream_t *server, int status)
 		 * its certificate across a reload. */
 		c->tls = ctx != NULL ? tls_stream_new(ctx, &io) : NULL;
 		if (c->tls == NULL) {
-			px__conn_close(c);
+			px_conn_close(c);
 			return;
 		}
 	}
@@ -610,7 +610,7 @@ static void accept_cb(uv_stream_t *server, int status)
 	conn_start_reading(c);
 }
 
-int px__tcp_start(struct px_tcp_listener *l, struct px_worker *w)
+int px_tcp_start(struct px_tcp_listener *l, struct px_worker *w)
 {
 	int rc;
 
@@ -631,7 +631,7 @@ int px__tcp_start(struct px_tcp_listener *l, struct px_worker *w)
 	return uv_listen((uv_stream_t *)&l->h, PX_TCP_BACKLOG, accept_cb);
 }
 
-void px__tcp_discard(struct px_tcp_listener *l)
+void px_tcp_discard(struct px_tcp_listener *l)
 {
 	if (l == NULL)
 		return;
@@ -642,19 +642,19 @@ void px__tcp_discard(struct px_tcp_listener *l)
 
 static void listener_closed_cb(uv_handle_t *h)
 {
-	px__tcp_discard(h->data);
+	px_tcp_discard(h->data);
 }
 
-void px__tcp_remove(struct px_tcp_listener *l)
+void px_tcp_remove(struct px_tcp_listener *l)
 {
 	/* Connections it accepted do not point back to it: they go on. */
 	if (!l->started)
-		px__tcp_discard(l);
+		px_tcp_discard(l);
 	else if (!uv_is_closing((uv_handle_t *)&l->h))
 		uv_close((uv_handle_t *)&l->h, listener_closed_cb);
 }
 
-const struct sockaddr *px__conn_peer(struct px_conn *c, struct sockaddr_storage *ss)
+const struct sockaddr *px_conn_peer(struct px_conn *c, struct sockaddr_storage *ss)
 {
 	int len = sizeof(*ss);
 

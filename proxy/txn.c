@@ -13,7 +13,7 @@
 
 #include "proxy/internal.h"
 
-struct px_txn *px__txn_new(struct px_worker *w)
+struct px_txn *px_txn_new(struct px_worker *w)
 {
 	struct px_txn *t = w->txn_free;
 
@@ -27,21 +27,21 @@ struct px_txn *px__txn_new(struct px_worker *w)
 	t->idx = idx;
 	t->gen = gen; /* tells a late wake-up for the slot's previous query apart */
 	t->busy = true;
-	t->g = px__gen_hold(w, w->gen);
+	t->g = px_gen_hold(w, w->gen);
 	w->inflight++;
 	return t;
 }
 
-void px__txn_free(struct px_worker *w, struct px_txn *t)
+void px_txn_free(struct px_worker *w, struct px_txn *t)
 {
 	if (px_fails_assert(t->busy))
 		return;
-	px__txn_disarm(w, t);
-	px__flat_free(t);
-	px__gen_release(w, t->g);
+	px_txn_disarm(w, t);
+	px_flat_free(t);
+	px_gen_release(w, t->g);
 	t->g = NULL;
 	if (t->origin == PX_ORIGIN_UDP && t->ul != NULL) {
-		px__udp_release(t->ul);
+		px_udp_release(t->ul);
 		t->ul = NULL;
 	}
 	if (t->q != t->qinline)
@@ -53,7 +53,7 @@ void px__txn_free(struct px_worker *w, struct px_txn *t)
 	w->inflight--;
 }
 
-int px__txn_set_query(struct px_txn *t, const uint8_t *q, size_t len, const struct codec_view *v)
+int px_txn_set_query(struct px_txn *t, const uint8_t *q, size_t len, const struct codec_view *v)
 {
 	if (len <= sizeof(t->qinline)) {
 		t->q = t->qinline;
@@ -82,7 +82,7 @@ static void dl_unlink(struct px_worker *w, struct px_txn *t)
 	t->prev = t->next = NULL;
 }
 
-void px__txn_disarm(struct px_worker *w, struct px_txn *t)
+void px_txn_disarm(struct px_worker *w, struct px_txn *t)
 {
 	if (t->deadline_ms == 0)
 		return;
@@ -90,10 +90,10 @@ void px__txn_disarm(struct px_worker *w, struct px_txn *t)
 	t->deadline_ms = 0;
 }
 
-void px__txn_arm(struct px_worker *w, struct px_txn *t, uint64_t timeout_ms)
+void px_txn_arm(struct px_worker *w, struct px_txn *t, uint64_t timeout_ms)
 {
-	px__txn_disarm(w, t);
-	t->deadline_ms = px__now(w) + timeout_ms;
+	px_txn_disarm(w, t);
+	t->deadline_ms = px_now(w) + timeout_ms;
 	/* Nearly every txn has the same timeout, so the right place is
 	 * almost always the tail; walk back from there otherwise. */
 	struct px_txn *after = w->dl_tail;
@@ -111,18 +111,18 @@ void px__txn_arm(struct px_worker *w, struct px_txn *t, uint64_t timeout_ms)
 		w->dl_head = t;
 	/* The timer watches the head; a new head may be earlier. */
 	if (w->dl_head == t || !uv_is_active((uv_handle_t *)&w->deadline_timer))
-		uv_timer_start(&w->deadline_timer, px__deadline_cb,
-		               w->dl_head->deadline_ms - px__now(w), 0);
+		uv_timer_start(&w->deadline_timer, px_deadline_cb,
+		               w->dl_head->deadline_ms - px_now(w), 0);
 }
 
-void px__deadline_cb(uv_timer_t *h)
+void px_deadline_cb(uv_timer_t *h)
 {
 	struct px_worker *w = h->data;
-	uint64_t now = px__now(w);
+	uint64_t now = px_now(w);
 
 	while (w->dl_head != NULL && w->dl_head->deadline_ms <= now) {
 		struct px_txn *t = w->dl_head;
-		px__txn_disarm(w, t);
+		px_txn_disarm(w, t);
 		if (t->xfr && t->xfr_msgs > 0) {
 			/* Mid-transfer there is no way to say SERVFAIL: the
 			 * client sees the connection close instead. */
@@ -130,13 +130,13 @@ void px__deadline_cb(uv_timer_t *h)
 			px_log_rl(CFG_LOG_WARNING, XFR, "zone transfer stalled after %u messages",
 			          t->xfr_msgs);
 			if (t->conn != NULL)
-				px__conn_close(t->conn);
-			px__backend_forget(w, t);
-			px__txn_done(w, t);
+				px_conn_close(t->conn);
+			px_backend_forget(w, t);
+			px_txn_done(w, t);
 			continue;
 		}
-		if (px__flat_active(t)) {
-			px__flat_deadline(w, t);
+		if (px_flat_active(t)) {
+			px_flat_deadline(w, t);
 			continue;
 		}
 		char why[128];
@@ -144,9 +144,9 @@ void px__deadline_cb(uv_timer_t *h)
 		         w->cfg->backend.address.text,
 		         (unsigned long long)w->cfg->backend.timeout_ms);
 		PX_STAT_INC(&w->stats, backend_timeouts);
-		px__txn_fail(w, t, CODEC_EDE_NO_REACHABLE_AUTHORITY, why);
+		px_txn_fail(w, t, CODEC_EDE_NO_REACHABLE_AUTHORITY, why);
 	}
 	if (w->dl_head != NULL)
-		uv_timer_start(&w->deadline_timer, px__deadline_cb, w->dl_head->deadline_ms - now,
+		uv_timer_start(&w->deadline_timer, px_deadline_cb, w->dl_head->deadline_ms - now,
 		               0);
 }

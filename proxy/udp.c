@@ -43,10 +43,10 @@ static void udp_recv_cb(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struc
 	}
 	if (l->w->draining)
 		return;
-	px__query_handle(l->w, (const uint8_t *)buf->base, (size_t)n, PX_ORIGIN_UDP, l, from, NULL);
+	px_query_handle(l->w, (const uint8_t *)buf->base, (size_t)n, PX_ORIGIN_UDP, l, from, NULL);
 }
 
-int px__udp_start(struct px_udp_listener *l, struct px_worker *w)
+int px_udp_start(struct px_udp_listener *l, struct px_worker *w)
 {
 	int rc;
 
@@ -81,18 +81,18 @@ static void udp_closed_cb(uv_handle_t *h)
 /* A removed listener goes once nothing needs it: no query of its own in
  * flight (their answers must leave from this address) and no reply
  * queued in the kernel's stead. */
-void px__udp_maybe_close(struct px_udp_listener *l)
+void px_udp_maybe_close(struct px_udp_listener *l)
 {
 	if (!l->removed || l->txns > 0 || uv_is_closing((uv_handle_t *)&l->h) ||
 	    uv_udp_get_send_queue_count(&l->h) > 0)
 		return;
 	/* Answers still queued for this socket's next sendmmsg go out now:
 	 * the batch must not meet a closed (or reused) descriptor. */
-	px__udp_tx_forget_listener(l);
+	px_udp_tx_forget_listener(l);
 	uv_close((uv_handle_t *)&l->h, udp_closed_cb);
 }
 
-void px__udp_discard(struct px_udp_listener *l)
+void px_udp_discard(struct px_udp_listener *l)
 {
 	if (l == NULL)
 		return;
@@ -101,21 +101,21 @@ void px__udp_discard(struct px_udp_listener *l)
 	free(l);
 }
 
-void px__udp_remove(struct px_udp_listener *l)
+void px_udp_remove(struct px_udp_listener *l)
 {
 	if (!l->started) {
-		px__udp_discard(l);
+		px_udp_discard(l);
 		return;
 	}
 	l->removed = true;
 	uv_udp_recv_stop(&l->h);
-	px__udp_maybe_close(l);
+	px_udp_maybe_close(l);
 }
 
-void px__udp_release(struct px_udp_listener *l)
+void px_udp_release(struct px_udp_listener *l)
 {
 	if (px_fails_assert(l->txns > 0))
 		return;
 	l->txns--;
-	px__udp_maybe_close(l);
+	px_udp_maybe_close(l);
 }

@@ -82,9 +82,9 @@ static void udp_send_cb(uv_udp_send_t *req, int status)
 	if (status < 0 && status != UV_ECANCELED)
 		PX_STAT_INC(&w->stats, udp_send_errors);
 	free(req);
-	px__udp_maybe_close(l); /* a removed listener waits for its queue */
+	px_udp_maybe_close(l); /* a removed listener waits for its queue */
 	if (w->draining)
-		px__worker_maybe_finish(w);
+		px_worker_maybe_finish(w);
 }
 
 static void client_send_failed(struct px_udp_listener *l, int err)
@@ -124,7 +124,7 @@ static void client_send_now(struct px_udp_listener *l, const struct sockaddr *pe
 		client_send_failed(l, rc);
 }
 
-void px__udp_send(struct px_udp_listener *l, const struct sockaddr *peer, const uint8_t *msg,
+void px_udp_send(struct px_udp_listener *l, const struct sockaddr *peer, const uint8_t *msg,
                   size_t len)
 {
 	struct px_udp_tx *q = l->w->tx_client;
@@ -169,7 +169,7 @@ static int backend_send_queued(struct px_bsock *s, const uint8_t *msg, size_t le
 	return rc;
 }
 
-int px__udp_tx_backend(struct px_bsock *s, uint16_t id, const uint8_t *msg, size_t len)
+int px_udp_tx_backend(struct px_bsock *s, uint16_t id, const uint8_t *msg, size_t len)
 {
 	struct px_worker *w = s->w;
 	struct px_udp_tx *q = w->tx_backend;
@@ -208,7 +208,7 @@ static void backend_send_failed(struct px_bsock *s, uint16_t id, int err)
 	         uv_strerror(err));
 	px_log_rl(CFG_LOG_WARNING, BACKEND, "%s", why);
 	PX_STAT_INC(&w->stats, backend_errors);
-	px__txn_fail(w, t, CODEC_EDE_NETWORK_ERROR, why);
+	px_txn_fail(w, t, CODEC_EDE_NETWORK_ERROR, why);
 }
 
 /* --- flushing ----------------------------------------------------------- */
@@ -295,7 +295,7 @@ static void tx_flush_queue(struct px_udp_tx *q, bool backend)
 	q->used = 0;
 }
 
-void px__udp_tx_flush(struct px_worker *w)
+void px_udp_tx_flush(struct px_worker *w)
 {
 	/* A failed backend send ends its txn, which may end the worker's
 	 * drain and come back here: the outer flush finishes the job. */
@@ -310,7 +310,7 @@ void px__udp_tx_flush(struct px_worker *w)
 	w->tx_flushing = false;
 }
 
-void px__udp_tx_forget_listener(struct px_udp_listener *l)
+void px_udp_tx_forget_listener(struct px_udp_listener *l)
 {
 	struct px_udp_tx *q = l->w->tx_client;
 
@@ -327,7 +327,7 @@ void px__udp_tx_forget_listener(struct px_udp_listener *l)
 	}
 }
 
-bool px__udp_tx_pending(const struct px_worker *w)
+bool px_udp_tx_pending(const struct px_worker *w)
 {
 	return (w->tx_backend != NULL && w->tx_backend->n > 0) ||
 	       (w->tx_client != NULL && w->tx_client->n > 0);

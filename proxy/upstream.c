@@ -40,7 +40,7 @@ struct px_up {
 	uint8_t q[]; /* the query; framed (2-byte prefix) for TCP */
 };
 
-uint16_t px__up_random_id(void)
+uint16_t px_up_random_id(void)
 {
 	uint16_t id;
 
@@ -128,7 +128,7 @@ static void up_tcp_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct px_up *u = h->data;
 	(void)suggested;
-	px__rbuf_alloc(&u->in, buf);
+	px_rbuf_alloc(&u->in, buf);
 }
 
 static void up_tcp_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
@@ -224,7 +224,7 @@ static int up_start_tcp(struct px_up *u, const struct sockaddr *server)
 	return uv_tcp_connect(&u->creq, &u->h.tcp, server, up_connect_cb);
 }
 
-int px__up_query(struct px_worker *w, const struct sockaddr *server, const uint8_t *q, size_t qlen,
+int px_up_query(struct px_worker *w, const struct sockaddr *server, const uint8_t *q, size_t qlen,
                  bool tcp, uint64_t timeout_ms, px_up_cb *cb, void *arg)
 {
 	size_t room = tcp ? qlen + 2 : qlen;
@@ -274,7 +274,7 @@ int px__up_query(struct px_worker *w, const struct sockaddr *server, const uint8
 	return 0;
 }
 
-void px__up_cancel_all(struct px_worker *w)
+void px_up_cancel_all(struct px_worker *w)
 {
 	while (w->ups != NULL) {
 		struct px_up *u = w->ups;

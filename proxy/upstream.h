@@ -39,11 +39,11 @@ typedef int px_up_cb(void *arg, int status, const uint8_t *msg, size_t len);
  * @return 0, or a negative errno (-EBUSY: PX_UP_MAX_INFLIGHT queries of
  *         this worker are in flight); on error cb is never called.
  */
-int px__up_query(struct px_worker *w, const struct sockaddr *server, const uint8_t *q, size_t qlen,
+int px_up_query(struct px_worker *w, const struct sockaddr *server, const uint8_t *q, size_t qlen,
                  bool tcp, uint64_t timeout_ms, px_up_cb *cb, void *arg);
 
 /** Ends every query of the worker, each callback seeing UV_ECANCELED. */
-void px__up_cancel_all(struct px_worker *w);
+void px_up_cancel_all(struct px_worker *w);
 
 /** A query ID from the kernel's CSPRNG. */
-uint16_t px__up_random_id(void);
+uint16_t px_up_random_id(void);

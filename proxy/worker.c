@@ -44,7 +44,7 @@ static void begin_drain(struct px_worker *w)
 		uv_udp_recv_stop(&w->udp[i]->h);
 	/* Closing frees them (tcp.c): the array forgets them at once. */
 	for (size_t i = 0; i < w->n_tcp; i++)
-		px__tcp_remove(w->tcp[i]);
+		px_tcp_remove(w->tcp[i]);
 	w->n_tcp = 0;
 	for (struct px_conn *c = w->conns, *next; c != NULL; c = next) {
 		next = c->next;
@@ -52,14 +52,14 @@ static void begin_drain(struct px_worker *w)
 			uv_read_stop((uv_stream_t *)&c->h);
 			c->reading = false;
 		}
-		px__doh_goaway(c);
+		px_doh_goaway(c);
 		if (c->inflight == 0 && uv_stream_get_write_queue_size((uv_stream_t *)&c->h) == 0)
-			px__conn_close(c);
+			px_conn_close(c);
 	}
-	px__worker_maybe_finish(w);
+	px_worker_maybe_finish(w);
 }
 
-int px__worker_add_udp(struct px_worker *w, struct px_udp_listener *l)
+int px_worker_add_udp(struct px_worker *w, struct px_udp_listener *l)
 {
 	if (w->n_udp == w->cap_udp) {
 		size_t ncap = w->cap_udp ? w->cap_udp * 2 : 4;
@@ -74,7 +74,7 @@ int px__worker_add_udp(struct px_worker *w, struct px_udp_listener *l)
 	return 0;
 }
 
-int px__worker_add_tcp(struct px_worker *w, struct px_tcp_listener *l)
+int px_worker_add_tcp(struct px_worker *w, struct px_tcp_listener *l)
 {
 	if (w->n_tcp == w->cap_tcp) {
 		size_t ncap = w->cap_tcp ? w->cap_tcp * 2 : 4;
@@ -97,24 +97,24 @@ static const char *const kind_names[] = {
 static void start_last_udp(struct px_worker *w)
 {
 	struct px_udp_listener *l = w->udp[w->n_udp - 1];
-	int rc = px__udp_start(l, w);
+	int rc = px_udp_start(l, w);
 	if (rc < 0) {
 		px_log(CFG_LOG_ERROR, UDP, "worker %u: cannot serve udp %s: %s", w->idx,
 		       l->addr.text, uv_strerror(rc));
 		w->n_udp--;
-		px__udp_remove(l);
+		px_udp_remove(l);
 	}
 }
 
 static void start_last_tcp(struct px_worker *w)
 {
 	struct px_tcp_listener *l = w->tcp[w->n_tcp - 1];
-	int rc = px__tcp_start(l, w);
+	int rc = px_tcp_start(l, w);
 	if (rc < 0) {
 		px_log(CFG_LOG_ERROR, TCP, "worker %u: cannot serve %s %s: %s", w->idx,
 		       kind_names[l->kind], l->addr.text, uv_strerror(rc));
 		w->n_tcp--;
-		px__tcp_remove(l);
+		px_tcp_remove(l);
 	}
 }
 
@@ -126,57 +126,57 @@ static void apply_reload(struct px_worker *w, struct px_reload_post *p)
 
 	for (size_t i = 0; i < w->n_udp;) {
 		struct px_udp_listener *l = w->udp[i];
-		if (px__listen_has(nc, true, PX_CONN_TCP, &l->addr)) {
+		if (px_listen_has(nc, true, PX_CONN_TCP, &l->addr)) {
 			i++;
 			continue;
 		}
 		w->udp[i] = w->udp[--w->n_udp];
-		px__udp_remove(l);
+		px_udp_remove(l);
 	}
 	for (size_t i = 0; i < w->n_tcp;) {
 		struct px_tcp_listener *l = w->tcp[i];
-		if (px__listen_has(nc, false, l->kind, &l->addr)) {
+		if (px_listen_has(nc, false, l->kind, &l->addr)) {
 			i++;
 			continue;
 		}
 		w->tcp[i] = w->tcp[--w->n_tcp];
-		px__tcp_remove(l);
+		px_tcp_remove(l);
 	}
 	for (size_t i = 0; i < p->n_udp; i++) {
-		if (w->draining || px__worker_add_udp(w, p->udp[i]) < 0)
-			px__udp_discard(p->udp[i]);
+		if (w->draining || px_worker_add_udp(w, p->udp[i]) < 0)
+			px_udp_discard(p->udp[i]);
 		else
 			start_last_udp(w);
 	}
 	for (size_t i = 0; i < p->n_tcp; i++) {
-		if (w->draining || px__worker_add_tcp(w, p->tcp[i]) < 0)
-			px__tcp_discard(p->tcp[i]);
+		if (w->draining || px_worker_add_tcp(w, p->tcp[i]) < 0)
+			px_tcp_discard(p->tcp[i]);
 		else
 			start_last_tcp(w);
 	}
 	if (nc->cache.answers != oc->cache.answers || nc->cache.size != oc->cache.size) {
 		/* A new bound means a new cache; its entries are lost, which
-		 * the bump of acache_gen by the reload did anyway. */
-		px__acache_free(w->acache);
-		w->acache = NULL;
+		 * the bump of anscache_gen by the reload did anyway. */
+		px_anscache_free(w->anscache);
+		w->anscache = NULL;
 		if (nc->cache.answers &&
-		    px__acache_new(&w->acache, (size_t)(nc->cache.size / nc->server.threads)) < 0)
+		    px_anscache_new(&w->anscache, (size_t)(nc->cache.size / nc->server.threads)) < 0)
 			px_log(CFG_LOG_ERROR, CACHE,
 			       "worker %u: no memory for the answer cache: off", w->idx);
 	}
 	if (nc->limits.responses_per_second != oc->limits.responses_per_second ||
 	    nc->limits.slip != oc->limits.slip) {
 		/* New limits start every prefix with a full bucket. */
-		px__rrl_free(w->rrl);
+		px_rrl_free(w->rrl);
 		w->rrl = NULL;
 		if (nc->limits.responses_per_second > 0 &&
-		    px__rrl_new_random(&w->rrl, nc->limits.responses_per_second, nc->limits.slip) <
+		    px_rrl_new_random(&w->rrl, nc->limits.responses_per_second, nc->limits.slip) <
 		            0)
 			px_log(CFG_LOG_ERROR, MAIN,
 			       "worker %u: no memory for the rate limit table: limiting off",
 			       w->idx);
 	}
-	px__gen_adopt(w, p->gen);
+	px_gen_adopt(w, p->gen);
 	free(p->udp);
 	free(p->tcp);
 	free(p);
@@ -200,7 +200,7 @@ static void run_reloads(struct px_worker *w)
 	}
 }
 
-void px__worker_post_reload(struct px_worker *w, struct px_reload_post *p)
+void px_worker_post_reload(struct px_worker *w, struct px_reload_post *p)
 {
 	p->next = NULL;
 	uv_mutex_lock(&w->post_mu);
@@ -214,7 +214,7 @@ void px__worker_post_reload(struct px_worker *w, struct px_reload_post *p)
 	uv_async_send(&w->wake);
 }
 
-int px__worker_post_flush(struct px_worker *w, struct px_flush_op *op)
+int px_worker_post_flush(struct px_worker *w, struct px_flush_op *op)
 {
 	uv_mutex_lock(&w->post_mu);
 	if (w->n_flush == w->cap_flush) {
@@ -244,10 +244,10 @@ static void run_flushes(struct px_worker *w)
 		uv_mutex_unlock(&w->post_mu);
 		if (op == NULL)
 			return;
-		size_t n = px__acache_drop_name(w->acache, op->name, op->len);
+		size_t n = px_anscache_drop_name(w->anscache, op->name, op->len);
 		atomic_fetch_add(&op->dropped, n);
 		atomic_fetch_sub(&op->left, 1);
-		px__flush_op_release(op);
+		px_flush_op_release(op);
 	}
 }
 
@@ -256,9 +256,9 @@ static void wake_cb(uv_async_t *h)
 	struct px_worker *w = h->data;
 
 	run_reloads(w);
-	px__qlog_adopt(w);
+	px_qlog_adopt(w);
 	run_flushes(w);
-	px__flat_run_posts(w);
+	px_flat_run_posts(w);
 	if (atomic_load(&w->srv->stopping))
 		begin_drain(w);
 }
@@ -278,20 +278,20 @@ static void close_walk_cb(uv_handle_t *h, void *arg)
 		uv_close(h, close_cb_noop);
 }
 
-void px__worker_maybe_finish(struct px_worker *w)
+void px_worker_maybe_finish(struct px_worker *w)
 {
 	if (w->closed || !w->draining || w->inflight > 0 || w->conns != NULL)
 		return;
 	/* Answers still queued for sendmmsg go out before the sockets close. */
-	px__udp_tx_flush(w);
-	if (px__udp_tx_pending(w) || udp_sends_pending(w))
+	px_udp_tx_flush(w);
+	if (px_udp_tx_pending(w) || udp_sends_pending(w))
 		return;
 	w->closed = true;
-	px__up_cancel_all(w);
-	px__backend_close(w);
+	px_up_cancel_all(w);
+	px_backend_close(w);
 	/* Closing frees them (udp.c): the array forgets them at once. */
 	for (size_t i = 0; i < w->n_udp; i++)
-		px__udp_remove(w->udp[i]);
+		px_udp_remove(w->udp[i]);
 	w->n_udp = 0;
 	uv_close((uv_handle_t *)&w->deadline_timer, close_cb_noop);
 	uv_close((uv_handle_t *)&w->flush_check, close_cb_noop);
@@ -303,17 +303,17 @@ void px__worker_maybe_finish(struct px_worker *w)
 static void maybe_finish_after_flush(struct px_worker *w)
 {
 	if (w->draining && !w->closed)
-		px__worker_maybe_finish(w);
+		px_worker_maybe_finish(w);
 }
 
 static void flush_check_cb(uv_check_t *h)
 {
 	struct px_worker *w = h->data;
 
-	px__worker_flush(w);
+	px_worker_flush(w);
 	if (w->qlog_len > 0)
-		px__qlog_flush(w);
-	px__udp_tx_flush(w);
+		px_qlog_flush(w);
+	px_udp_tx_flush(w);
 	maybe_finish_after_flush(w);
 }
 
@@ -321,14 +321,14 @@ static void flush_prepare_cb(uv_prepare_t *h)
 {
 	struct px_worker *w = h->data;
 
-	px__worker_flush(w);
+	px_worker_flush(w);
 	if (w->qlog_len > 0)
-		px__qlog_flush(w);
-	px__udp_tx_flush(w);
+		px_qlog_flush(w);
+	px_udp_tx_flush(w);
 	maybe_finish_after_flush(w);
 }
 
-int px__worker_init(struct px_worker *w, struct px_server *srv, unsigned idx)
+int px_worker_init(struct px_worker *w, struct px_server *srv, unsigned idx)
 {
 	int rc;
 
@@ -338,12 +338,12 @@ int px__worker_init(struct px_worker *w, struct px_server *srv, unsigned idx)
 		w->rng = 1;
 	w->srv = srv;
 	/* The first generation; main's reference is not the worker's. */
-	px__gen_ref(srv->gen);
+	px_gen_ref(srv->gen);
 	w->gen = srv->gen;
 	w->cfg = srv->gen->cfg;
 	rc = uv_loop_init(&w->loop);
 	if (rc < 0) {
-		px__gen_unref(w->gen);
+		px_gen_unref(w->gen);
 		w->gen = NULL;
 		return rc;
 	}
@@ -367,13 +367,13 @@ int px__worker_init(struct px_worker *w, struct px_server *srv, unsigned idx)
 	}
 	if (w->cfg->cache.answers) {
 		/* The bound is for all workers together. */
-		rc = px__acache_new(&w->acache,
+		rc = px_anscache_new(&w->anscache,
 		                    (size_t)(w->cfg->cache.size / w->cfg->server.threads));
 		if (rc < 0)
 			goto fail;
 	}
 	if (w->cfg->limits.responses_per_second > 0) {
-		rc = px__rrl_new_random(&w->rrl, w->cfg->limits.responses_per_second,
+		rc = px_rrl_new_random(&w->rrl, w->cfg->limits.responses_per_second,
 		                        w->cfg->limits.slip);
 		if (rc < 0)
 			goto fail;
@@ -412,7 +412,7 @@ fail:
 	w->txns = NULL;
 	w->up_rx = w->udp_rx = NULL;
 	uv_loop_close(&w->loop);
-	px__gen_unref(w->gen);
+	px_gen_unref(w->gen);
 	w->gen = NULL;
 	return rc;
 }
@@ -428,8 +428,8 @@ static void worker_main(void *arg)
 	w->udp = NULL;
 	w->n_udp = w->cap_udp = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (px__worker_add_udp(w, u[i]) < 0)
-			px__udp_discard(u[i]);
+		if (px_worker_add_udp(w, u[i]) < 0)
+			px_udp_discard(u[i]);
 		else
 			start_last_udp(w);
 	}
@@ -439,8 +439,8 @@ static void worker_main(void *arg)
 	w->tcp = NULL;
 	w->n_tcp = w->cap_tcp = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (px__worker_add_tcp(w, t[i]) < 0)
-			px__tcp_discard(t[i]);
+		if (px_worker_add_tcp(w, t[i]) < 0)
+			px_tcp_discard(t[i]);
 		else
 			start_last_tcp(w);
 	}
@@ -454,12 +454,12 @@ static void worker_main(void *arg)
 	uv_run(&w->loop, UV_RUN_DEFAULT);
 }
 
-int px__worker_start(struct px_worker *w)
+int px_worker_start(struct px_worker *w)
 {
 	return uv_thread_create(&w->thread, worker_main, w);
 }
 
-void px__worker_deinit(struct px_worker *w)
+void px_worker_deinit(struct px_worker *w)
 {
 	if (w->txns != NULL) {
 		/* A worker that never ran (startup failed) still has its
@@ -473,12 +473,12 @@ void px__worker_deinit(struct px_worker *w)
 	/* Listeners still here never started (the worker did not run);
 	 * those that ran were closed and freed by their handles. */
 	for (size_t i = 0; i < w->n_udp; i++)
-		px__udp_discard(w->udp[i]);
+		px_udp_discard(w->udp[i]);
 	for (size_t i = 0; i < w->n_tcp; i++)
-		px__tcp_discard(w->tcp[i]);
+		px_tcp_discard(w->tcp[i]);
 	free(w->udp);
 	free(w->tcp);
-	px__rrl_free(w->rrl);
+	px_rrl_free(w->rrl);
 	w->udp = NULL;
 	w->tcp = NULL;
 	w->n_udp = w->n_tcp = 0;
@@ -486,17 +486,17 @@ void px__worker_deinit(struct px_worker *w)
 	for (struct px_reload_post *p = w->reload_head, *next; p != NULL; p = next) {
 		next = p->next;
 		for (size_t i = 0; i < p->n_udp; i++)
-			px__udp_discard(p->udp[i]);
+			px_udp_discard(p->udp[i]);
 		for (size_t i = 0; i < p->n_tcp; i++)
-			px__tcp_discard(p->tcp[i]);
-		px__gen_unref(p->gen);
+			px_tcp_discard(p->tcp[i]);
+		px_gen_unref(p->gen);
 		free(p->udp);
 		free(p->tcp);
 		free(p);
 	}
 	w->reload_head = w->reload_tail = NULL;
-	px__qlog_worker_deinit(w);
-	px__gen_unref(w->gen);
+	px_qlog_worker_deinit(w);
+	px_gen_unref(w->gen);
 	w->gen = NULL;
 	if (w->txns != NULL)
 		uv_mutex_destroy(&w->post_mu);
@@ -504,9 +504,9 @@ void px__worker_deinit(struct px_worker *w)
 	/* Flushes posted while the worker was closing: the control side
 	 * has stopped waiting, drop the references. */
 	for (size_t i = 0; i < w->n_flush; i++)
-		px__flush_op_release(w->flush_posts[i]);
+		px_flush_op_release(w->flush_posts[i]);
 	free(w->flush_posts);
-	px__acache_free(w->acache);
+	px_anscache_free(w->anscache);
 	free(w->tx_client);
 	free(w->tx_backend);
 	free(w->txns);

@@ -1,5 +1,5 @@
 /* tests/fuzz/fuzz_px_ctlreq.c - libFuzzer target for the control socket's
- * request parser (px__ctl_parse, px__ctl_name_parse in proxy/ctlreq.h).
+ * request parser (px_ctl_parse, px_ctl_name_parse in proxy/ctlreq.h).
  *
  * Input: the request line as a client would send it (without '\n'),
  * copied into an allocation of exact size so that reading past it is an
@@ -38,7 +38,7 @@ static void check_name(const uint8_t *name, size_t len)
 	for (size_t i = 0; i < len; i++)
 		check(codec_ascii_lower(name[i]) == name[i] || name[i] < 'A' || name[i] > 'Z');
 	check(codec_name_to_text(name, len, text, sizeof(text)) >= 0);
-	int n = px__ctl_name_parse(text, strlen(text), again, &why);
+	int n = px_ctl_name_parse(text, strlen(text), again, &why);
 	check(n == (int)len && memcmp(again, name, len) == 0);
 }
 
@@ -54,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(line, data, size);
 	memset(err, 'x', sizeof(err));
-	int rc = px__ctl_parse(line, size, &req, err, sizeof(err));
+	int rc = px_ctl_parse(line, size, &req, err, sizeof(err));
 	check(rc == 0 || rc == -EINVAL);
 	if (rc < 0) {
 		check(memchr(err, '\0', sizeof(err)) != NULL && err[0] != '\0');
@@ -68,7 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (req.has_name)
 			check_name(req.name, req.name_len);
 	}
-	int n = px__ctl_name_parse(line, size, name, &why);
+	int n = px_ctl_name_parse(line, size, name, &why);
 	check(n == -EINVAL || (n >= 1 && n <= CODEC_MAX_NAME));
 	if (n < 0)
 		check(why != NULL);

@@ -4,7 +4,7 @@
  *
  * Input: byte 0 is the read size (0 means 256), the rest is the byte
  * stream a client sends. The stream is fed in reads of that size into a
- * struct px_rbuf managed by tcp.c's own px__rbuf_alloc() (reset when
+ * struct px_rbuf managed by tcp.c's own px_rbuf_alloc() (reset when
  * empty, leftover moved to the front when the tail is full, growth by
  * doubling up to one whole frame), and after each read every complete
  * frame is peeled off and handed to codec_scan(), as a query would be.
@@ -69,7 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (fed < n) {
 		uv_buf_t ub;
 
-		px__rbuf_alloc(&in, &ub);
+		px_rbuf_alloc(&in, &ub);
 		/* Whatever is pending is less than one whole frame, so there
 		 * is always room for the next read. */
 		check(ub.base != NULL && ub.len > 0);

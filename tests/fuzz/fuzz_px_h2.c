@@ -3,8 +3,8 @@
  * and the answers back out as HTTP/2, with no socket, TLS or event loop.
  *
  * Link seam: doh.c is the production file, unchanged. What it calls on the
- * rest of apexd (px__query_handle, px__conn_close, px__conn_unref,
- * px__conn_queue_flush, px__conn_backlogged from query.c and tcp.c,
+ * rest of apexd (px_query_handle, px_conn_close, px_conn_unref,
+ * px_conn_queue_flush, px_conn_backlogged from query.c and tcp.c,
  * tls_stream_write from tls/) is defined here; archive linking takes these definitions, so those
  * files are never pulled in. Should a new reference in doh.c pull one of
  * them in after all, the link fails with a duplicate symbol rather than
@@ -17,7 +17,7 @@
  *
  * Input layout:
  *   byte 0   bits 0-1 when answers come: 0 at once, inside
- *            px__query_handle (an answer-cache hit or apexd's own error
+ *            px_query_handle (an answer-cache hit or apexd's own error
  *            reply); 1 after the read that carried the query, as BIND's
  *            answer in a later loop turn; 2 never (the connection ends
  *            with streams open); 3 alternating at once and later
@@ -186,10 +186,10 @@ static size_t make_answer(const uint8_t *q, size_t qlen, const struct codec_view
 static void give_answer(struct stream_rec *r)
 {
 	r->pending = false;
-	px__doh_reply(&g.conn, r->id, r->answer, r->answer_len);
+	px_doh_reply(&g.conn, r->id, r->answer, r->answer_len);
 }
 
-void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum px_origin origin,
+void px_query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum px_origin origin,
                       struct px_udp_listener *ul, const struct sockaddr *peer, struct px_conn *conn)
 {
 	static uint8_t out[CODEC_MAX_MSG];
@@ -222,19 +222,19 @@ void px__query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum 
 
 /* --- the connection double ---------------------------------------------- */
 
-void px__conn_close(struct px_conn *c)
+void px_conn_close(struct px_conn *c)
 {
 	check(c == &g.conn);
 	c->closing = true;
 }
 
-void px__conn_unref(struct px_conn *c)
+void px_conn_unref(struct px_conn *c)
 {
 	check(c == &g.conn && c->refs > g.refs_floor);
 	c->refs--;
 }
 
-void px__conn_queue_flush(struct px_conn *c)
+void px_conn_queue_flush(struct px_conn *c)
 {
 	check(c == &g.conn && !c->closing);
 	c->flush_queued = true;
@@ -244,9 +244,9 @@ void px__conn_queue_flush(struct px_conn *c)
  * write; declared here as well so that the double also builds against an
  * internal.h that does not declare it yet. A client whose output budget
  * (byte 1) is spent has stopped reading. */
-bool px__conn_backlogged(const struct px_conn *c);
+bool px_conn_backlogged(const struct px_conn *c);
 
-bool px__conn_backlogged(const struct px_conn *c)
+bool px_conn_backlogged(const struct px_conn *c)
 {
 	check(c == &g.conn);
 	return g.out_budget > 0 && g.out_total >= g.out_budget;
@@ -428,7 +428,7 @@ static void loop_turn(void)
 	if (g.conn.flush_queued) {
 		g.conn.flush_queued = false;
 		if (!g.conn.closing)
-			px__doh_flush(&g.conn);
+			px_doh_flush(&g.conn);
 	}
 }
 
@@ -475,25 +475,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	g.ctl = data[0];
 	reset();
 	g.out_budget = (size_t)(data[1] & 0x0f) * 64;
-	check(px__doh_start(&g.conn) == 0 && g.conn.doh != NULL);
+	check(px_doh_start(&g.conn) == 0 && g.conn.doh != NULL);
 	check(g.frames == 1);
 
 	size_t chunk = reads[g.ctl >> CTL_READ_SHIFT & 7];
 	bool first = true;
 
 	if (g.ctl & CTL_PREFACE)
-		px__doh_recv(&g.conn, preface, sizeof(preface) - 1);
+		px_doh_recv(&g.conn, preface, sizeof(preface) - 1);
 	data += 2;
 	size -= 2;
 	while (size > 0 && !g.conn.closing) {
 		size_t n = chunk == 0 || chunk > size ? size : chunk;
 
-		px__doh_recv(&g.conn, data, n);
+		px_doh_recv(&g.conn, data, n);
 		check(g.conn.refs == 1);
 		data += n;
 		size -= n;
 		if (first && (g.ctl & CTL_GOAWAY) && !g.conn.closing)
-			px__doh_goaway(&g.conn);
+			px_doh_goaway(&g.conn);
 		first = false;
 		if (!g.conn.closing)
 			loop_turn();
@@ -510,7 +510,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fprintf(stderr, "stream %d: status %d, answer %zu, data %zu%s\n", r->id,
 			        r->status, r->answer_len, r->data, r->ended ? ", ended" : "");
 	}
-	px__doh_free(&g.conn);
+	px_doh_free(&g.conn);
 	check(g.conn.doh == NULL);
 	return 0;
 }

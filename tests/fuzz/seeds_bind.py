@@ -12,7 +12,7 @@ writes what BIND answers, byte for byte, as seeds in the layouts of:
   codec_scan    the query and the answer, each alone
   flat_rewrite  control octet, query length, query, answer
   flat_chase    flags, max_chain, hops, answers as the chase asks
-  px_acache     control octet, query length, query, answers
+  px_anscache     control octet, query length, query, answers
 
 Seed files are named bind-*; rerunning overwrites them. named is stopped
 by its PID. Usage (from the repository root):
@@ -252,13 +252,13 @@ def main():
     put("flat_chase", "www-out-then-cdn", bytes([0x12, 8, 1]) + www + sep + cdn_a)
     put("flat_chase", "cdn-max-chain-1", bytes([0x02, 1, 0]) + cdn_a)
 
-    # px_acache: see fuzz_px_acache.c for the control octet.
+    # px_anscache: see fuzz_px_anscache.c for the control octet.
     for name, ctl in [("apex-a", 0x01), ("many-a", 0x03), ("nxdomain", 0x02),
                       ("nodata", 0x05), ("own-signed-a", 0x11), ("own-signed-nx", 0x04),
                       ("big-txt-tc", 0x00), ("apex-any-tcp", 0xc0), ("referral", 0x01),
                       ("www-cname-out", 0x21), ("refused", 0x01), ("alias-chain", 0x08)]:
         q, r = answers[name]
-        put("px_acache", name, bytes([ctl]) + struct.pack(">H", len(q)) + q + r)
+        put("px_anscache", name, bytes([ctl]) + struct.pack(">H", len(q)) + q + r)
 
     for path, data in seeds.items():
         full = os.path.join(root, path)

@@ -81,20 +81,20 @@ static void scan(const uint8_t *m, size_t n, struct codec_view *v)
 static void test_acache_hit_gets_client_id_case_and_aged_ttl(void **state)
 {
 	(void)state;
-	struct px_acache *c = NULL;
+	struct px_anscache *c = NULL;
 	uint8_t q[512], r[512], out[65535], q2[512];
 	struct codec_view v, v2;
 
-	assert_int_equal(px__acache_new(&c, 1 << 20), 0);
+	assert_int_equal(px_anscache_new(&c, 1 << 20), 0);
 	size_t ql = query(q, 0x1111, NAME, NLEN, true, true);
 	size_t rl = answer(r, q, ql, true, 300, 0);
 	scan(q, ql, &v);
-	assert_int_equal(px__acache_get(c, q, &v, 1000, 0, 1232, out), -ENOENT);
-	px__acache_put(c, q, &v, r, rl, 1000, 0);
+	assert_int_equal(px_anscache_get(c, q, &v, 1000, 0, 1232, out), -ENOENT);
+	px_anscache_put(c, q, &v, r, rl, 1000, 0);
 
 	size_t q2l = query(q2, 0x2222, NAME_UP, NLEN, true, false);
 	scan(q2, q2l, &v2);
-	ssize_t n = px__acache_get(c, q2, &v2, 1000 + 42500, 0, 1232, out);
+	ssize_t n = px_anscache_get(c, q2, &v2, 1000 + 42500, 0, 1232, out);
 	assert_int_equal(n, (ssize_t)rl);
 	assert_int_equal(codec_get_u16(out), 0x2222);
 	assert_false(out[2] & 0x01); /* RD as the client sent it */
@@ -102,31 +102,31 @@ static void test_acache_hit_gets_client_id_case_and_aged_ttl(void **state)
 	struct codec_view ov;
 	scan(out, (size_t)n, &ov);
 	assert_int_equal(codec_get_u32(out + ov.an_off + 6), 300 - 42);
-	px__acache_free(c);
+	px_anscache_free(c);
 }
 
 static void test_acache_expiry_generation_and_size_limits(void **state)
 {
 	(void)state;
-	struct px_acache *c = NULL;
+	struct px_anscache *c = NULL;
 	uint8_t q[512], r[512], out[65535];
 	struct codec_view v;
 
-	assert_int_equal(px__acache_new(&c, 1 << 20), 0);
+	assert_int_equal(px_anscache_new(&c, 1 << 20), 0);
 	size_t ql = query(q, 1, NAME, NLEN, true, true);
 	size_t rl = answer(r, q, ql, true, 10, 0);
 	scan(q, ql, &v);
-	px__acache_put(c, q, &v, r, rl, 0, 7);
-	assert_true(px__acache_get(c, q, &v, 9999, 7, 1232, out) > 0);
+	px_anscache_put(c, q, &v, r, rl, 0, 7);
+	assert_true(px_anscache_get(c, q, &v, 9999, 7, 1232, out) > 0);
 	/* Expired at the TTL. */
-	assert_int_equal(px__acache_get(c, q, &v, 10000, 7, 1232, out), -ENOENT);
+	assert_int_equal(px_anscache_get(c, q, &v, 10000, 7, 1232, out), -ENOENT);
 	/* Another generation (a NOTIFY came) is a miss. */
-	px__acache_put(c, q, &v, r, rl, 0, 7);
-	assert_int_equal(px__acache_get(c, q, &v, 1, 8, 1232, out), -ENOENT);
+	px_anscache_put(c, q, &v, r, rl, 0, 7);
+	assert_int_equal(px_anscache_get(c, q, &v, 1, 8, 1232, out), -ENOENT);
 	/* Larger than the client's UDP size: BIND must truncate, not us. */
-	px__acache_put(c, q, &v, r, rl, 0, 8);
-	assert_int_equal(px__acache_get(c, q, &v, 1, 8, rl - 1, out), -EMSGSIZE);
-	px__acache_free(c);
+	px_anscache_put(c, q, &v, r, rl, 0, 8);
+	assert_int_equal(px_anscache_get(c, q, &v, 1, 8, rl - 1, out), -EMSGSIZE);
+	px_anscache_free(c);
 }
 
 /* Appends one EDNS option to m (whose last RR is an OPT without options). */
@@ -146,7 +146,7 @@ static size_t add_option(uint8_t *m, size_t n, uint16_t code, const uint8_t *dat
 static void test_acache_cookies(void **state)
 {
 	(void)state;
-	struct px_acache *c = NULL;
+	struct px_anscache *c = NULL;
 	uint8_t q[512], r[512], out[65535], q2[512], q3[512], q4[512];
 	struct codec_view v, v2, v3, v4, ov;
 	static const uint8_t pair1[24] = "AAAAAAAA\1\0\0\0sssssssssss";
@@ -155,20 +155,20 @@ static void test_acache_cookies(void **state)
 	size_t off;
 	uint16_t len;
 
-	assert_int_equal(px__acache_new(&c, 1 << 20), 0);
+	assert_int_equal(px_anscache_new(&c, 1 << 20), 0);
 	size_t ql = query(q, 1, NAME, NLEN, true, true);
 	size_t rl = answer(r, q, ql, true, 300, 0);
 	size_t plain_rl = rl;
 	ql = add_option(q, ql, CODEC_EDNS_OPT_COOKIE, pair1, sizeof(pair1));
 	rl = add_option(r, rl, CODEC_EDNS_OPT_COOKIE, bind1, sizeof(bind1));
 	scan(q, ql, &v);
-	px__acache_put(c, q, &v, r, rl, 0, 0);
+	px_anscache_put(c, q, &v, r, rl, 0, 0);
 
 	/* Another client's pair: served, with that pair, no trace of BIND's. */
 	size_t q2l = add_option(q2, query(q2, 2, NAME, NLEN, true, true), CODEC_EDNS_OPT_COOKIE,
 	                        pair2, sizeof(pair2));
 	scan(q2, q2l, &v2);
-	ssize_t n = px__acache_get(c, q2, &v2, 1000, 0, 1232, out);
+	ssize_t n = px_anscache_get(c, q2, &v2, 1000, 0, 1232, out);
 	assert_int_equal(n, (ssize_t)(plain_rl + 4 + sizeof(pair2)));
 	scan(out, (size_t)n, &ov);
 	assert_true(codec_edns_option(out, &ov, CODEC_EDNS_OPT_COOKIE, &off, &len));
@@ -178,48 +178,48 @@ static void test_acache_cookies(void **state)
 	/* Without a cookie: BIND's answer without its cookie. */
 	ql = query(q3, 3, NAME, NLEN, true, true);
 	scan(q3, ql, &v3);
-	n = px__acache_get(c, q3, &v3, 1000, 0, 1232, out);
+	n = px_anscache_get(c, q3, &v3, 1000, 0, 1232, out);
 	assert_int_equal(n, (ssize_t)plain_rl);
 	scan(out, (size_t)n, &ov);
 	assert_int_equal(ov.opt_rdlen, 0);
 	/* The pair does not fit the client's size: a miss for BIND to handle. */
-	assert_int_equal(px__acache_get(c, q2, &v2, 1000, 0, plain_rl + 4, out), -EMSGSIZE);
+	assert_int_equal(px_anscache_get(c, q2, &v2, 1000, 0, plain_rl + 4, out), -EMSGSIZE);
 
 	/* A client cookie alone: BIND must give the first server cookie. */
 	size_t q4l = add_option(q4, query(q4, 4, NAME, NLEN, true, true), CODEC_EDNS_OPT_COOKIE,
 	                        pair2, 8);
 	scan(q4, q4l, &v4);
-	assert_int_equal(px__acache_get(c, q4, &v4, 1000, 0, 1232, out), -ENOENT);
+	assert_int_equal(px_anscache_get(c, q4, &v4, 1000, 0, 1232, out), -ENOENT);
 	/* A pair plus another option (NSID): not ours to answer. */
 	q4l = add_option(q4, query(q4, 4, NAME, NLEN, true, true), CODEC_EDNS_OPT_COOKIE, pair2,
 	                 sizeof(pair2));
 	q4l = add_option(q4, q4l, 3, (const uint8_t *)"", 0);
 	scan(q4, q4l, &v4);
-	assert_int_equal(px__acache_get(c, q4, &v4, 1000, 0, 1232, out), -ENOENT);
-	px__acache_free(c);
+	assert_int_equal(px_anscache_get(c, q4, &v4, 1000, 0, 1232, out), -ENOENT);
+	px_anscache_free(c);
 }
 
 static void test_acache_keeps_only_plain_questions_and_answers(void **state)
 {
 	(void)state;
-	struct px_acache *c = NULL;
+	struct px_anscache *c = NULL;
 	uint8_t q[512], r[512], out[65535];
 	struct codec_view v;
 
-	assert_int_equal(px__acache_new(&c, 1 << 20), 0);
+	assert_int_equal(px_anscache_new(&c, 1 << 20), 0);
 	size_t ql = query(q, 1, NAME, NLEN, true, true);
 	scan(q, ql, &v);
 	/* TTL 0, SERVFAIL, TC: never kept. */
 	size_t rl = answer(r, q, ql, true, 0, 0);
-	px__acache_put(c, q, &v, r, rl, 0, 0);
-	assert_int_equal(px__acache_get(c, q, &v, 0, 0, 1232, out), -ENOENT);
+	px_anscache_put(c, q, &v, r, rl, 0, 0);
+	assert_int_equal(px_anscache_get(c, q, &v, 0, 0, 1232, out), -ENOENT);
 	rl = answer(r, q, ql, true, 300, 2);
-	px__acache_put(c, q, &v, r, rl, 0, 0);
-	assert_int_equal(px__acache_get(c, q, &v, 0, 0, 1232, out), -ENOENT);
+	px_anscache_put(c, q, &v, r, rl, 0, 0);
+	assert_int_equal(px_anscache_get(c, q, &v, 0, 0, 1232, out), -ENOENT);
 	rl = answer(r, q, ql, true, 300, 0);
 	r[2] |= 0x02;
-	px__acache_put(c, q, &v, r, rl, 0, 0);
-	assert_int_equal(px__acache_get(c, q, &v, 0, 0, 1232, out), -ENOENT);
+	px_anscache_put(c, q, &v, r, rl, 0, 0);
+	assert_int_equal(px_anscache_get(c, q, &v, 0, 0, 1232, out), -ENOENT);
 
 	/* A query with an EDNS option (a cookie) is neither kept nor served. */
 	uint8_t qc[512];
@@ -233,31 +233,31 @@ static void test_acache_keeps_only_plain_questions_and_answers(void **state)
 	struct codec_view vc;
 	scan(qc, qcl, &vc);
 	rl = answer(r, q, ql, true, 300, 0);
-	px__acache_put(c, qc, &vc, r, rl, 0, 0);
-	assert_int_equal(px__acache_get(c, qc, &vc, 0, 0, 1232, out), -ENOENT);
+	px_anscache_put(c, qc, &vc, r, rl, 0, 0);
+	assert_int_equal(px_anscache_get(c, qc, &vc, 0, 0, 1232, out), -ENOENT);
 
 	/* EDNS on and off are different keys. */
 	rl = answer(r, q, ql, true, 300, 0);
-	px__acache_put(c, q, &v, r, rl, 0, 0);
+	px_anscache_put(c, q, &v, r, rl, 0, 0);
 	uint8_t qn[512];
 	size_t qnl = query(qn, 1, NAME, NLEN, false, true);
 	struct codec_view vn;
 	scan(qn, qnl, &vn);
-	assert_int_equal(px__acache_get(c, qn, &vn, 0, 0, 512, out), -ENOENT);
-	assert_true(px__acache_get(c, q, &v, 0, 0, 1232, out) > 0);
-	px__acache_free(c);
+	assert_int_equal(px_anscache_get(c, qn, &vn, 0, 0, 512, out), -ENOENT);
+	assert_true(px_anscache_get(c, q, &v, 0, 0, 1232, out) > 0);
+	px_anscache_free(c);
 }
 
 static void test_acache_lru_bound_evicts_oldest(void **state)
 {
 	(void)state;
-	struct px_acache *c = NULL;
+	struct px_anscache *c = NULL;
 	uint8_t q[512], r[512], out[65535];
 	struct codec_view v;
 	char name[32];
 
 	/* Room for a handful of entries only. */
-	assert_int_equal(px__acache_new(&c, 1000), 0);
+	assert_int_equal(px_anscache_new(&c, 1000), 0);
 	for (int i = 0; i < 50; i++) {
 		int l = snprintf(name + 1, sizeof(name) - 1, "n%02d", i);
 		name[0] = (char)l;
@@ -266,9 +266,9 @@ static void test_acache_lru_bound_evicts_oldest(void **state)
 		size_t ql = query(q, 1, name, nl, true, true);
 		size_t rl = answer(r, q, ql, true, 300, 0);
 		scan(q, ql, &v);
-		px__acache_put(c, q, &v, r, rl, 0, 0);
+		px_anscache_put(c, q, &v, r, rl, 0, 0);
 		/* The newest is always there. */
-		assert_true(px__acache_get(c, q, &v, 0, 0, 1232, out) > 0);
+		assert_true(px_anscache_get(c, q, &v, 0, 0, 1232, out) > 0);
 	}
 	/* The first ones were evicted. */
 	int l = snprintf(name + 1, sizeof(name) - 1, "n%02d", 0);
@@ -276,39 +276,39 @@ static void test_acache_lru_bound_evicts_oldest(void **state)
 	memcpy(name + 1 + l, "\4test", 6);
 	size_t ql = query(q, 1, name, (size_t)l + 7, true, true);
 	scan(q, ql, &v);
-	assert_int_equal(px__acache_get(c, q, &v, 0, 0, 1232, out), -ENOENT);
-	px__acache_free(c);
+	assert_int_equal(px_anscache_get(c, q, &v, 0, 0, 1232, out), -ENOENT);
+	px_anscache_free(c);
 }
 
 static void test_acache_drop_name_drops_that_name_only(void **state)
 {
 	(void)state;
-	struct px_acache *c = NULL;
+	struct px_anscache *c = NULL;
 	uint8_t q[512], r[512], out[65535], q2[512], r2[512];
 	struct codec_view v, v2;
 	static const char other[] = "\5other\7example\3com";
 
-	assert_int_equal(px__acache_new(&c, 1 << 20), 0);
+	assert_int_equal(px_anscache_new(&c, 1 << 20), 0);
 	size_t ql = query(q, 1, NAME, NLEN, true, true);
 	size_t rl = answer(r, q, ql, true, 300, 0);
 	scan(q, ql, &v);
-	px__acache_put(c, q, &v, r, rl, 0, 0);
+	px_anscache_put(c, q, &v, r, rl, 0, 0);
 	size_t q2l = query(q2, 2, other, sizeof(other), false, true);
 	size_t r2l = answer(r2, q2, q2l, false, 300, 0);
 	scan(q2, q2l, &v2);
-	px__acache_put(c, q2, &v2, r2, r2l, 0, 0);
-	assert_true(px__acache_get(c, q, &v, 1, 0, 1232, out) > 0);
-	assert_int_equal(px__acache_drop_name(c, (const uint8_t *)NAME_UP, NLEN), 1);
-	assert_int_equal(px__acache_get(c, q, &v, 1, 0, 1232, out), -ENOENT);
-	assert_true(px__acache_get(c, q2, &v2, 1, 0, 1232, out) > 0);
-	assert_int_equal(px__acache_drop_name(c, (const uint8_t *)NAME, NLEN), 0);
-	assert_int_equal(px__acache_drop_name(NULL, (const uint8_t *)NAME, NLEN), 0);
-	px__acache_free(c);
+	px_anscache_put(c, q2, &v2, r2, r2l, 0, 0);
+	assert_true(px_anscache_get(c, q, &v, 1, 0, 1232, out) > 0);
+	assert_int_equal(px_anscache_drop_name(c, (const uint8_t *)NAME_UP, NLEN), 1);
+	assert_int_equal(px_anscache_get(c, q, &v, 1, 0, 1232, out), -ENOENT);
+	assert_true(px_anscache_get(c, q2, &v2, 1, 0, 1232, out) > 0);
+	assert_int_equal(px_anscache_drop_name(c, (const uint8_t *)NAME, NLEN), 0);
+	assert_int_equal(px_anscache_drop_name(NULL, (const uint8_t *)NAME, NLEN), 0);
+	px_anscache_free(c);
 }
 
 /* Answers whose names would change as they are served from the cache
  * (compression pointers into a TTL or the header, another question of
- * the same length) are not kept. Found by fuzz_px_acache. */
+ * the same length) are not kept. Found by fuzz_px_anscache. */
 
 /* An RR at out[n]: owner, type, TTL and RDATA as given; returns its end. */
 static size_t put_rr(uint8_t *out, size_t n, const uint8_t *owner, size_t olen, uint16_t type,
@@ -326,11 +326,11 @@ static size_t put_rr(uint8_t *out, size_t n, const uint8_t *owner, size_t olen, 
 
 /* A name read through a TTL (or the ID) would change as the entry ages
  * (or as another client's ID goes in): such answers are not kept. Found
- * by fuzz_px_acache (corpus: crash-owner-pointer-into-ttl). */
+ * by fuzz_px_anscache (corpus: crash-owner-pointer-into-ttl). */
 static void test_acache_refuses_names_read_through_patched_octets(void **state)
 {
 	(void)state;
-	struct px_acache *c = NULL;
+	struct px_anscache *c = NULL;
 	uint8_t q[512], r[512], out[65535];
 	struct codec_view v;
 	/* Pointers to the question name (12), the low octet of the answer
@@ -358,7 +358,7 @@ static void test_acache_refuses_names_read_through_patched_octets(void **state)
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		assert_int_equal(px__acache_new(&c, 1 << 20), 0);
+		assert_int_equal(px_anscache_new(&c, 1 << 20), 0);
 		size_t ql = query(q, 0x0101, NAME, NLEN, false, true);
 		size_t rl = answer(r, q, ql, false, 256, 0);
 		uint8_t rd[4];
@@ -381,38 +381,38 @@ static void test_acache_refuses_names_read_through_patched_octets(void **state)
 		if (codec_scan(r, rl, &rv) != 0)
 			fail_msg("%s: the answer does not scan", cases[i].what);
 		scan(q, ql, &v);
-		px__acache_put(c, q, &v, r, rl, 1000, 0);
-		ssize_t n = px__acache_get(c, q, &v, 3000, 0, 1232, out);
+		px_anscache_put(c, q, &v, r, rl, 1000, 0);
+		ssize_t n = px_anscache_get(c, q, &v, 3000, 0, 1232, out);
 		if (cases[i].kept != (n > 0))
 			fail_msg("%s: %s", cases[i].what, n > 0 ? "kept" : "not kept");
-		px__acache_free(c);
+		px_anscache_free(c);
 	}
 }
 
 /* An answer to another question of the same length is not kept under
  * this one: serving writes the client's name over it, and a name read
- * through the question would change. Found by fuzz_px_acache (corpus:
+ * through the question would change. Found by fuzz_px_anscache (corpus:
  * crash-other-question-name). */
 static void test_acache_refuses_answer_to_another_question(void **state)
 {
 	(void)state;
-	struct px_acache *c = NULL;
+	struct px_anscache *c = NULL;
 	uint8_t q[512], q_other[512], r[512], out[65535];
 	struct codec_view v;
 
-	assert_int_equal(px__acache_new(&c, 1 << 20), 0);
+	assert_int_equal(px_anscache_new(&c, 1 << 20), 0);
 	size_t ql = query(q, 7, NAME, NLEN, false, true);
 	size_t qol = query(q_other, 7, "\4mall\7example\4test\0", NLEN, false, true);
 	size_t rl = answer(r, q_other, qol, false, 300, 0);
 	scan(q, ql, &v);
-	px__acache_put(c, q, &v, r, rl, 1000, 0);
-	assert_int_equal(px__acache_get(c, q, &v, 1000, 0, 1232, out), -ENOENT);
+	px_anscache_put(c, q, &v, r, rl, 1000, 0);
+	assert_int_equal(px_anscache_get(c, q, &v, 1000, 0, 1232, out), -ENOENT);
 	/* Its own answer is kept, whatever the case of the letters. */
 	rl = answer(r, q, ql, false, 300, 0);
 	memcpy(r + 12, NAME_UP, NLEN);
-	px__acache_put(c, q, &v, r, rl, 1000, 0);
-	assert_int_equal(px__acache_get(c, q, &v, 1000, 0, 1232, out), (ssize_t)rl);
-	px__acache_free(c);
+	px_anscache_put(c, q, &v, r, rl, 1000, 0);
+	assert_int_equal(px_anscache_get(c, q, &v, 1000, 0, 1232, out), (ssize_t)rl);
+	px_anscache_free(c);
 }
 
 int main(void)

@@ -7,7 +7,7 @@
 
 static int parse(const char *line, struct px_ctl_req *req, char *err, size_t errlen)
 {
-	return px__ctl_parse(line, strlen(line), req, err, errlen);
+	return px_ctl_parse(line, strlen(line), req, err, errlen);
 }
 
 static void test_ctlreq_commands_parsed(void **state)
@@ -62,7 +62,7 @@ static void test_ctlreq_errors_say_what_is_allowed(void **state)
 	assert_string_equal(err, "bad NAME: empty label; allowed: a domain name like "
 	                         "www.example.com");
 	assert_int_equal(parse("flush a b", &r, err, sizeof(err)), -EINVAL);
-	assert_int_equal(px__ctl_parse("st\0ats", 6, &r, err, sizeof(err)), -EINVAL);
+	assert_int_equal(px_ctl_parse("st\0ats", 6, &r, err, sizeof(err)), -EINVAL);
 	/* A cut error buffer is still a string. */
 	assert_int_equal(parse("bogus", &r, err, 8), -EINVAL);
 	assert_string_equal(err, "unknown");
@@ -75,21 +75,21 @@ static void test_ctlreq_name_escapes_and_limits(void **state)
 	const char *why = NULL;
 	char text[400];
 
-	assert_int_equal(px__ctl_name_parse("a\\.b.C", 6, out, &why), 7);
+	assert_int_equal(px_ctl_name_parse("a\\.b.C", 6, out, &why), 7);
 	assert_memory_equal(out, "\3a.b\1c", 7);
-	assert_int_equal(px__ctl_name_parse("\\065\\000x", 9, out, &why), 5);
+	assert_int_equal(px_ctl_name_parse("\\065\\000x", 9, out, &why), 5);
 	assert_memory_equal(out, "\3a\0x\0", 5);
-	assert_int_equal(px__ctl_name_parse("\\25", 3, out, &why), -EINVAL);
+	assert_int_equal(px_ctl_name_parse("\\25", 3, out, &why), -EINVAL);
 	assert_string_equal(why, "\\DDD escape needs three digits");
-	assert_int_equal(px__ctl_name_parse("\\256", 4, out, &why), -EINVAL);
-	assert_int_equal(px__ctl_name_parse("a\\", 2, out, &why), -EINVAL);
-	assert_int_equal(px__ctl_name_parse("a b", 3, out, &why), -EINVAL);
-	assert_int_equal(px__ctl_name_parse("..", 2, out, &why), -EINVAL);
-	assert_int_equal(px__ctl_name_parse("", 0, out, &why), -EINVAL);
+	assert_int_equal(px_ctl_name_parse("\\256", 4, out, &why), -EINVAL);
+	assert_int_equal(px_ctl_name_parse("a\\", 2, out, &why), -EINVAL);
+	assert_int_equal(px_ctl_name_parse("a b", 3, out, &why), -EINVAL);
+	assert_int_equal(px_ctl_name_parse("..", 2, out, &why), -EINVAL);
+	assert_int_equal(px_ctl_name_parse("", 0, out, &why), -EINVAL);
 	/* 63-byte labels are fine, 64 is not. */
 	memset(text, 'a', 64);
-	assert_int_equal(px__ctl_name_parse(text, 63, out, &why), 65);
-	assert_int_equal(px__ctl_name_parse(text, 64, out, &why), -EINVAL);
+	assert_int_equal(px_ctl_name_parse(text, 63, out, &why), 65);
+	assert_int_equal(px_ctl_name_parse(text, 64, out, &why), -EINVAL);
 	assert_string_equal(why, "label longer than 63 octets");
 	/* 255 octets in all: four labels of 63 (4 * 64 = 256) are one too many;
 	 * three of 63 and one of 61 (254 + root) fit exactly. */
@@ -99,9 +99,9 @@ static void test_ctlreq_name_escapes_and_limits(void **state)
 		o += 63;
 		text[o++] = '.';
 	}
-	assert_int_equal(px__ctl_name_parse(text, o - 1, out, &why), -EINVAL);
+	assert_int_equal(px_ctl_name_parse(text, o - 1, out, &why), -EINVAL);
 	assert_string_equal(why, "name longer than 255 octets");
-	assert_int_equal(px__ctl_name_parse(text, o - 3, out, &why), 255);
+	assert_int_equal(px_ctl_name_parse(text, o - 3, out, &why), 255);
 }
 
 int main(void)

@@ -46,39 +46,39 @@ static void test_gen_old_generation_lives_until_its_last_query(void **state)
 	memset(&w, 0, sizeof(w));
 	w.idx = 1;
 	/* The worker's reference on its first generation. */
-	px__gen_ref(g1);
-	px__gen_adopt(&w, g1);
+	px_gen_ref(g1);
+	px_gen_adopt(&w, g1);
 	assert_ptr_equal(w.gen, g1);
 	assert_int_equal(refs(g1), 2);
 
-	struct px_gen *t1 = px__gen_hold(&w, w.gen), *t2 = px__gen_hold(&w, w.gen);
+	struct px_gen *t1 = px_gen_hold(&w, w.gen), *t2 = px_gen_hold(&w, w.gen);
 	assert_ptr_equal(t1, g1);
 	assert_int_equal(g1->use[1].n, 2);
 	assert_int_equal(g1->use[0].n, 0); /* another worker's count is untouched */
 
 	/* Reload: main posts g2 with a reference for the worker. */
-	px__gen_ref(g2);
-	px__gen_adopt(&w, g2);
+	px_gen_ref(g2);
+	px_gen_adopt(&w, g2);
 	assert_ptr_equal(w.gen, g2);
 	assert_ptr_equal(w.cfg, g2->cfg);
 	assert_int_equal(refs(g1), 2); /* two queries still use it */
 
 	/* A query started now takes the new one. */
-	struct px_gen *t3 = px__gen_hold(&w, w.gen);
+	struct px_gen *t3 = px_gen_hold(&w, w.gen);
 	assert_ptr_equal(t3, g2);
 
-	px__gen_release(&w, t1);
+	px_gen_release(&w, t1);
 	assert_int_equal(refs(g1), 2);
-	px__gen_release(&w, t2);
+	px_gen_release(&w, t2);
 	assert_int_equal(refs(g1), 1); /* the worker let go with the last one */
 
 	/* Releasing a query of the current generation keeps its reference. */
-	px__gen_release(&w, t3);
+	px_gen_release(&w, t3);
 	assert_int_equal(refs(g2), 2);
 
-	px__gen_unref(g1); /* the test's: frees g1 */
-	px__gen_unref(w.gen);
-	px__gen_unref(g2);
+	px_gen_unref(g1); /* the test's: frees g1 */
+	px_gen_unref(w.gen);
+	px_gen_unref(g2);
 }
 
 static void test_gen_adopt_drops_an_unused_old_generation_at_once(void **state)
@@ -88,22 +88,22 @@ static void test_gen_adopt_drops_an_unused_old_generation_at_once(void **state)
 
 	(void)state;
 	memset(&w, 0, sizeof(w));
-	px__gen_ref(g1);
-	px__gen_adopt(&w, g1);
-	px__gen_ref(g2);
-	px__gen_adopt(&w, g2);
+	px_gen_ref(g1);
+	px_gen_adopt(&w, g1);
+	px_gen_ref(g2);
+	px_gen_adopt(&w, g2);
 	assert_int_equal(refs(g1), 1);
 	/* Two reloads in a row while a query runs under g2. */
-	struct px_gen *t = px__gen_hold(&w, w.gen);
-	px__gen_ref(g3);
-	px__gen_adopt(&w, g3);
+	struct px_gen *t = px_gen_hold(&w, w.gen);
+	px_gen_ref(g3);
+	px_gen_adopt(&w, g3);
 	assert_int_equal(refs(g2), 2);
-	px__gen_release(&w, t);
+	px_gen_release(&w, t);
 	assert_int_equal(refs(g2), 1);
-	px__gen_unref(g1);
-	px__gen_unref(g2);
-	px__gen_unref(w.gen);
-	px__gen_unref(g3);
+	px_gen_unref(g1);
+	px_gen_unref(g2);
+	px_gen_unref(w.gen);
+	px_gen_unref(g3);
 }
 
 static void test_gen_chase_holds_the_generation_of_its_query(void **state)
@@ -113,21 +113,21 @@ static void test_gen_chase_holds_the_generation_of_its_query(void **state)
 
 	(void)state;
 	memset(&w, 0, sizeof(w));
-	px__gen_ref(g1);
-	px__gen_adopt(&w, g1);
-	struct px_gen *q = px__gen_hold(&w, w.gen);
-	px__gen_ref(g2);
-	px__gen_adopt(&w, g2);
+	px_gen_ref(g1);
+	px_gen_adopt(&w, g1);
+	struct px_gen *q = px_gen_hold(&w, w.gen);
+	px_gen_ref(g2);
+	px_gen_adopt(&w, g2);
 	/* A chase started for that query after the reload holds g1 too. */
-	struct px_gen *chase = px__gen_hold(&w, q);
+	struct px_gen *chase = px_gen_hold(&w, q);
 	assert_ptr_equal(chase, g1);
-	px__gen_release(&w, q);
+	px_gen_release(&w, q);
 	assert_int_equal(refs(g1), 2); /* the chase still reads it */
-	px__gen_release(&w, chase);
+	px_gen_release(&w, chase);
 	assert_int_equal(refs(g1), 1);
-	px__gen_unref(g1);
-	px__gen_unref(w.gen);
-	px__gen_unref(g2);
+	px_gen_unref(g1);
+	px_gen_unref(w.gen);
+	px_gen_unref(g2);
 }
 
 int main(void)

@@ -130,15 +130,15 @@ static void test_log_ratelimit_burst_then_count_of_held_lines(void **state)
 	memset(&rl, 0, sizeof(rl));
 	wait_new_second();
 	for (int i = 0; i < PX_LOG_RL_BURST; i++) {
-		assert_true(px__ratelimit(&rl, &held));
+		assert_true(px_ratelimit_take(&rl, &held));
 		assert_int_equal(held, 0);
 	}
 	for (int i = 0; i < 7; i++)
-		assert_false(px__ratelimit(&rl, &held));
+		assert_false(px_ratelimit_take(&rl, &held));
 	wait_new_second();
-	assert_true(px__ratelimit(&rl, &held));
+	assert_true(px_ratelimit_take(&rl, &held));
 	assert_int_equal(held, 7);
-	assert_true(px__ratelimit(&rl, &held));
+	assert_true(px_ratelimit_take(&rl, &held));
 	assert_int_equal(held, 0);
 }
 

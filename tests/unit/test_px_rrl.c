@@ -40,30 +40,30 @@ static struct sockaddr_storage v6(const char *ip)
 
 static enum px_rrl_verdict check(struct px_rrl *r, const struct sockaddr_storage *ss, uint64_t ms)
 {
-	return px__rrl_check(r, (const struct sockaddr *)ss, ms);
+	return px_rrl_check(r, (const struct sockaddr *)ss, ms);
 }
 
 static void test_rrl_key_is_v4_24_and_v6_56(void **state)
 {
 	(void)state;
 	struct sockaddr_storage a = v4("192.0.2.1"), b = v4("192.0.2.254"), c = v4("192.0.3.1");
-	assert_int_equal(px__rrl_key(SA(a)), px__rrl_key(SA(b)));
-	assert_int_not_equal(px__rrl_key(SA(a)), px__rrl_key(SA(c)));
+	assert_int_equal(px_rrl_key(SA(a)), px_rrl_key(SA(b)));
+	assert_int_not_equal(px_rrl_key(SA(a)), px_rrl_key(SA(c)));
 
 	struct sockaddr_storage d = v6("2001:db8:0:100::1"), e = v6("2001:db8:0:1ff:ffff::9"),
 	                        f = v6("2001:db8:0:200::1");
-	assert_int_equal(px__rrl_key(SA(d)), px__rrl_key(SA(e)));
-	assert_int_not_equal(px__rrl_key(SA(d)), px__rrl_key(SA(f)));
+	assert_int_equal(px_rrl_key(SA(d)), px_rrl_key(SA(e)));
+	assert_int_not_equal(px_rrl_key(SA(d)), px_rrl_key(SA(f)));
 
 	/* The same bits in the other family are another prefix. */
 	struct sockaddr_storage g = v4("0.0.0.1"), h = v6("::1");
-	assert_int_not_equal(px__rrl_key(SA(g)), px__rrl_key(SA(h)));
-	assert_int_not_equal(px__rrl_key(SA(g)), 0);
-	assert_int_not_equal(px__rrl_key(SA(h)), 0);
+	assert_int_not_equal(px_rrl_key(SA(g)), px_rrl_key(SA(h)));
+	assert_int_not_equal(px_rrl_key(SA(g)), 0);
+	assert_int_not_equal(px_rrl_key(SA(h)), 0);
 
 	/* Anything else has no prefix and is never limited. */
 	struct sockaddr_un un = {.sun_family = AF_UNIX};
-	assert_int_equal(px__rrl_key((const struct sockaddr *)&un), 0);
+	assert_int_equal(px_rrl_key((const struct sockaddr *)&un), 0);
 }
 
 static void test_rrl_rate_out_of_range_is_refused(void **state)
@@ -71,12 +71,12 @@ static void test_rrl_rate_out_of_range_is_refused(void **state)
 	(void)state;
 	struct px_rrl *r = (struct px_rrl *)1;
 
-	assert_int_equal(px__rrl_new(&r, 0, 2, 1), -EINVAL);
+	assert_int_equal(px_rrl_new(&r, 0, 2, 1), -EINVAL);
 	assert_null(r);
-	assert_int_equal(px__rrl_new(&r, PX_RRL_RATE_MAX + 1, 2, 1), -EINVAL);
-	assert_int_equal(px__rrl_new(&r, PX_RRL_RATE_MAX, 2, 1), 0);
-	px__rrl_free(r);
-	px__rrl_free(NULL);
+	assert_int_equal(px_rrl_new(&r, PX_RRL_RATE_MAX + 1, 2, 1), -EINVAL);
+	assert_int_equal(px_rrl_new(&r, PX_RRL_RATE_MAX, 2, 1), 0);
+	px_rrl_free(r);
+	px_rrl_free(NULL);
 }
 
 static void test_rrl_burst_then_drop_and_slip_every_second(void **state)
@@ -85,7 +85,7 @@ static void test_rrl_burst_then_drop_and_slip_every_second(void **state)
 	struct px_rrl *r;
 	struct sockaddr_storage a = v4("198.51.100.7");
 
-	assert_int_equal(px__rrl_new(&r, 5, 2, 42), 0);
+	assert_int_equal(px_rrl_new(&r, 5, 2, 42), 0);
 	/* One second's worth passes at once: the bucket starts full. */
 	for (int i = 0; i < 5; i++)
 		assert_int_equal(check(r, &a, 1000), PX_RRL_PASS);
@@ -105,7 +105,7 @@ static void test_rrl_burst_then_drop_and_slip_every_second(void **state)
 	/* ... another /24 does not. */
 	struct sockaddr_storage c = v4("198.51.101.7");
 	assert_int_equal(check(r, &c, 1000), PX_RRL_PASS);
-	px__rrl_free(r);
+	px_rrl_free(r);
 }
 
 static void test_rrl_refills_at_the_rate(void **state)
@@ -114,7 +114,7 @@ static void test_rrl_refills_at_the_rate(void **state)
 	struct px_rrl *r;
 	struct sockaddr_storage a = v6("2001:db8:aa:bb00::53");
 
-	assert_int_equal(px__rrl_new(&r, 5, 0, 7), 0);
+	assert_int_equal(px_rrl_new(&r, 5, 0, 7), 0);
 	for (int i = 0; i < 5; i++)
 		assert_int_equal(check(r, &a, 5000), PX_RRL_PASS);
 	assert_int_equal(check(r, &a, 5000), PX_RRL_DROP);
@@ -131,7 +131,7 @@ static void test_rrl_refills_at_the_rate(void **state)
 	/* Over ten seconds at exactly the rate, every answer passes. */
 	for (uint64_t t = 61000; t < 71000; t += 200)
 		assert_int_equal(check(r, &a, t), PX_RRL_PASS);
-	px__rrl_free(r);
+	px_rrl_free(r);
 }
 
 static void test_rrl_slip_zero_never_one_always(void **state)
@@ -140,9 +140,9 @@ static void test_rrl_slip_zero_never_one_always(void **state)
 	struct px_rrl *r0, *r1, *r3;
 	struct sockaddr_storage a = v4("203.0.113.9");
 
-	assert_int_equal(px__rrl_new(&r0, 1, 0, 1), 0);
-	assert_int_equal(px__rrl_new(&r1, 1, 1, 1), 0);
-	assert_int_equal(px__rrl_new(&r3, 1, 3, 1), 0);
+	assert_int_equal(px_rrl_new(&r0, 1, 0, 1), 0);
+	assert_int_equal(px_rrl_new(&r1, 1, 1, 1), 0);
+	assert_int_equal(px_rrl_new(&r3, 1, 3, 1), 0);
 	assert_int_equal(check(r0, &a, 0), PX_RRL_PASS);
 	assert_int_equal(check(r1, &a, 0), PX_RRL_PASS);
 	assert_int_equal(check(r3, &a, 0), PX_RRL_PASS);
@@ -151,9 +151,9 @@ static void test_rrl_slip_zero_never_one_always(void **state)
 		assert_int_equal(check(r1, &a, 0), PX_RRL_SLIP);
 		assert_int_equal(check(r3, &a, 0), i % 3 == 0 ? PX_RRL_SLIP : PX_RRL_DROP);
 	}
-	px__rrl_free(r0);
-	px__rrl_free(r1);
-	px__rrl_free(r3);
+	px_rrl_free(r0);
+	px_rrl_free(r1);
+	px_rrl_free(r3);
 }
 
 /* A spoofer sending from many new prefixes must not flush the entry of
@@ -164,7 +164,7 @@ static void test_rrl_flood_of_new_prefixes_keeps_a_limited_one(void **state)
 	struct px_rrl *r;
 	struct sockaddr_storage victim = v4("192.0.2.10");
 
-	assert_int_equal(px__rrl_new(&r, 10, 0, 0x1234567890abcdefu), 0);
+	assert_int_equal(px_rrl_new(&r, 10, 0, 0x1234567890abcdefu), 0);
 	for (int i = 0; i < 10; i++)
 		assert_int_equal(check(r, &victim, 100), PX_RRL_PASS);
 	assert_int_equal(check(r, &victim, 100), PX_RRL_DROP);
@@ -179,7 +179,7 @@ static void test_rrl_flood_of_new_prefixes_keeps_a_limited_one(void **state)
 		assert_int_equal(check(r, &ss, 100), PX_RRL_PASS);
 	}
 	assert_int_equal(check(r, &victim, 100), PX_RRL_DROP);
-	px__rrl_free(r);
+	px_rrl_free(r);
 }
 
 static void test_rrl_slip_reply_is_question_only_with_tc(void **state)
@@ -194,7 +194,7 @@ static void test_rrl_slip_reply_is_question_only_with_tc(void **state)
 
 	assert_true(qlen > 0);
 	assert_int_equal(codec_scan(q, (size_t)qlen, &v), 0);
-	ssize_t n = px__rrl_slip_reply(q, (size_t)qlen, &v, out, sizeof(out));
+	ssize_t n = px_rrl_slip_reply(q, (size_t)qlen, &v, out, sizeof(out));
 	assert_true(n > 0);
 	assert_int_equal(codec_scan(out, (size_t)n, &rv), 0);
 	assert_int_equal(rv.id, 0xbeef);
@@ -213,7 +213,7 @@ static void test_rrl_slip_reply_is_question_only_with_tc(void **state)
 	assert_true((size_t)n <= (size_t)qlen);
 
 	/* A query that did not scan gets a bare header. */
-	n = px__rrl_slip_reply(q, (size_t)qlen, NULL, out, sizeof(out));
+	n = px_rrl_slip_reply(q, (size_t)qlen, NULL, out, sizeof(out));
 	assert_int_equal(n, CODEC_HDR_LEN);
 	assert_int_equal(codec_get_u16(out + 2) & CODEC_FLAG_TC, CODEC_FLAG_TC);
 	assert_int_equal(codec_get_u16(out + 4), 0);

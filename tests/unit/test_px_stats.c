@@ -84,7 +84,7 @@ static void test_stats_render_sums_workers(void **state)
 	px_stats_record(&srv->workers[0].stats, PX_TR_UDP, 3, 40);
 	px_stats_record(&srv->workers[1].stats, PX_TR_UDP, 0, 2000000);
 
-	ssize_t n = px__stats_render(srv, PX_STATS_TEXT, &text);
+	ssize_t n = px_stats_render(srv, PX_STATS_TEXT, &text);
 	assert_true(n > 0);
 	assert_int_equal((size_t)n, strlen(text));
 	assert_true(strncmp(text, "queries_udp=5\n", 14) == 0); /* the first counter */
@@ -100,7 +100,7 @@ static void test_stats_render_sums_workers(void **state)
 	assert_non_null(strstr(text, "\nworkers=2\n"));
 	free(text);
 
-	n = px__stats_render(srv, PX_STATS_PROMETHEUS, &text);
+	n = px_stats_render(srv, PX_STATS_PROMETHEUS, &text);
 	assert_true(n > 0);
 	assert_non_null(strstr(text, "# TYPE apexd_queries_udp_total counter\n"
 	                             "apexd_queries_udp_total 5\n"));
@@ -131,7 +131,7 @@ static void test_sbuf_grows_past_initial_size(void **state)
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	for (int i = 0; i < 10; i++)
-		px__sbuf_put(&b, "%s", big);
+		px_sbuf_put(&b, "%s", big);
 	assert_false(b.oom);
 	assert_int_equal(b.len, 10 * (sizeof(big) - 1));
 	assert_int_equal(strlen(b.p), b.len);

@@ -1,4 +1,4 @@
-/* tests/fuzz/fuzz_px_acache.c - BIND's answers through the answer cache
+/* tests/fuzz/fuzz_px_anscache.c - BIND's answers through the answer cache
  * (proxy/anscache.c): what apexd does with a backend response besides
  * relaying it and flattening it (fuzz_flat_rewrite covers that part).
  *
@@ -109,7 +109,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static uint8_t out[CODEC_MAX_MSG];
 	static uint8_t q2[CODEC_MAX_MSG];
 	struct codec_view qv, qv2;
-	struct px_acache *c;
+	struct px_anscache *c;
 
 	if (size < 3)
 		return 0;
@@ -122,7 +122,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const uint8_t *q = data;
 	if (codec_scan(q, qlen, &qv) < 0)
 		return 0;
-	check(px__acache_new(&c, (ctl & CTL_SMALL) ? SMALL_CACHE_BYTES : CACHE_BYTES) == 0);
+	check(px_anscache_new(&c, (ctl & CTL_SMALL) ? SMALL_CACHE_BYTES : CACHE_BYTES) == 0);
 
 	/* The same query with CD flipped: another key, the same answers. */
 	memcpy(q2, q, qlen);
@@ -139,8 +139,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		const uint8_t *end = memmem(p, left, sep, sizeof(sep));
 		size_t rlen = end != NULL ? (size_t)(end - p) : left;
 
-		px__acache_put(c, q, &qv, p, rlen, now, 1);
-		ssize_t n = px__acache_get(c, q, &qv, now, 1, CODEC_MAX_MSG, out);
+		px_anscache_put(c, q, &qv, p, rlen, now, 1);
+		ssize_t n = px_anscache_get(c, q, &qv, now, 1, CODEC_MAX_MSG, out);
 		check(n == -ENOENT || n > 0);
 		if (n > 0) {
 			/* The new answer, or the one before when this one was
@@ -158,7 +158,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check(cur == NULL || (ctl & CTL_SMALL));
 			cur = NULL;
 		}
-		px__acache_put(c, q2, &qv2, p, rlen, now, 1);
+		px_anscache_put(c, q2, &qv2, p, rlen, now, 1);
 		if (end == NULL)
 			break;
 		p = end + sizeof(sep);
@@ -179,7 +179,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check(codec_scan(q2, qlen, &fv) == 0);
 		fq = q2;
 	}
-	ssize_t n = px__acache_get(c, fq, &fv, now + (uint64_t)age * 1000,
+	ssize_t n = px_anscache_get(c, fq, &fv, now + (uint64_t)age * 1000,
 	                           (ctl & CTL_NEW_GEN) ? 2 : 1, max, out);
 	check(n == -ENOENT || n == -EMSGSIZE || n > 0);
 	if (ctl & CTL_NEW_GEN)
@@ -190,6 +190,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else if (n == -EMSGSIZE) {
 		check(cur != NULL && cur_len > max);
 	}
-	px__acache_free(c);
+	px_anscache_free(c);
 	return 0;
 }
