@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "proxy/ctlreq.h"
+#include "proxy/ops/ctlreq.h"
 
 #define APEXCTL_DEFAULT_SOCKET "/run/apexd.sock"
 /* Long enough for explain, which waits for BIND up to [backend] timeout

@@ -19,8 +19,8 @@
 
 #include "codec/scan.h"
 #include "config/config.h"
-#include "proxy/log.h"
-#include "proxy/stats.h"
+#include "proxy/ops/log.h"
+#include "proxy/ops/stats.h"
 
 /* UDP datagrams are at most 64 KiB; libuv's recvmmsg reads one per 64 KiB
  * chunk of the buffer we hand it, up to 20 per call (UV__MMSG_MAXWIDTH). */

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "proxy/internal.h"
-#include "proxy/qlog.h"
+#include "proxy/ops/qlog.h"
 #include "tls/ctx.h"
 
 static struct px_server srv;

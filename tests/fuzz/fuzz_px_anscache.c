@@ -29,7 +29,7 @@
 #include "codec/rr.h"
 #include "codec/scan.h"
 #include "codec/wire.h"
-#include "proxy/anscache.h"
+#include "proxy/engine/anscache.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "codec/name.h"
-#include "proxy/ctlreq.h"
+#include "proxy/ops/ctlreq.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

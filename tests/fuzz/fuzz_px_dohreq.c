@@ -22,7 +22,7 @@
 #include <string.h>
 
 #include "codec/scan.h"
-#include "proxy/dohreq.h"
+#include "proxy/listen/dohreq.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "codec/scan.h"
-#include "proxy/frame.h"
+#include "proxy/io/frame.h"
 #include "proxy/internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

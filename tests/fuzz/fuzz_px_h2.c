@@ -52,7 +52,7 @@
 #include "codec/build.h"
 #include "codec/scan.h"
 #include "codec/wire.h"
-#include "proxy/dohreq.h"
+#include "proxy/listen/dohreq.h"
 #include "proxy/internal.h"
 #include "tls/stream.h"
 

@@ -5,7 +5,7 @@
 
 #include "codec/scan.h"
 #include "codec/wire.h"
-#include "proxy/anscache.h"
+#include "proxy/engine/anscache.h"
 #include "tests/unit/helpers.h"
 
 /* A query for NAME/A with the given ID, EDNS (1232, no options) or not. */

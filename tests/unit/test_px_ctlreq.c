@@ -2,7 +2,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "proxy/ctlreq.h"
+#include "proxy/ops/ctlreq.h"
 #include "tests/unit/helpers.h"
 
 static int parse(const char *line, struct px_ctl_req *req, char *err, size_t errlen)

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/dohreq.h"
+#include "proxy/listen/dohreq.h"
 #include "tests/unit/helpers.h"
 
 #define PATH "/dns-query"

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "tests/unit/helpers.h"
-#include "proxy/log.h"
+#include "proxy/ops/log.h"
 
 struct capture {
 	int saved;

@@ -9,7 +9,7 @@
 
 #include "codec/scan.h"
 #include "codec/wire.h"
-#include "proxy/rrl.h"
+#include "proxy/engine/rrl.h"
 #include "tests/unit/helpers.h"
 
 static struct sockaddr_storage v4(const char *ip)

@@ -1,0 +1,152 @@
+/* proxy/engine/txn.c - fixed transaction slots and their deadlines.
+ *
+ * The deadline list is kept sorted; since almost every txn is armed with
+ * the backend timeout, insertion lands at the tail in O(1). One timer per
+ * worker watches the head. Removal is O(1); a timer that fires for a txn
+ * already gone finds nothing to expire and re-arms for the new head.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/internal.h"
+
+struct px_txn *px_txn_new(struct px_worker *w)
+{
+	struct px_txn *t = w->txn_free;
+
+	if (t == NULL)
+		return NULL;
+	w->txn_free = t->free_next;
+	uint32_t idx = t->idx, gen = t->gen + 1;
+	/* Clear the bookkeeping; the inline query buffer is overwritten anyway. */
+	memset(t, 0, offsetof(struct px_txn, qinline));
+	memset(&t->bsock, 0, sizeof(*t) - offsetof(struct px_txn, bsock));
+	t->idx = idx;
+	t->gen = gen; /* tells a late wake-up for the slot's previous query apart */
+	t->busy = true;
+	t->g = px_gen_hold(w, w->gen);
+	w->inflight++;
+	return t;
+}
+
+void px_txn_free(struct px_worker *w, struct px_txn *t)
+{
+	if (px_fails_assert(t->busy))
+		return;
+	px_txn_disarm(w, t);
+	px_flat_free(t);
+	px_gen_release(w, t->g);
+	t->g = NULL;
+	if (t->origin == PX_ORIGIN_UDP && t->ul != NULL) {
+		px_udp_release(t->ul);
+		t->ul = NULL;
+	}
+	if (t->q != t->qinline)
+		free(t->q);
+	t->q = NULL;
+	t->busy = false;
+	t->free_next = w->txn_free;
+	w->txn_free = t;
+	w->inflight--;
+}
+
+int px_txn_set_query(struct px_txn *t, const uint8_t *q, size_t len, const struct codec_view *v)
+{
+	if (len <= sizeof(t->qinline)) {
+		t->q = t->qinline;
+	} else {
+		t->q = malloc(len);
+		if (t->q == NULL)
+			return -ENOMEM;
+	}
+	memcpy(t->q, q, len);
+	t->qlen = (uint16_t)len;
+	t->qv = *v;
+	t->bid = v->id;
+	return 0;
+}
+
+static void dl_unlink(struct px_worker *w, struct px_txn *t)
+{
+	if (t->prev != NULL)
+		t->prev->next = t->next;
+	else
+		w->dl_head = t->next;
+	if (t->next != NULL)
+		t->next->prev = t->prev;
+	else
+		w->dl_tail = t->prev;
+	t->prev = t->next = NULL;
+}
+
+void px_txn_disarm(struct px_worker *w, struct px_txn *t)
+{
+	if (t->deadline_ms == 0)
+		return;
+	dl_unlink(w, t);
+	t->deadline_ms = 0;
+}
+
+void px_txn_arm(struct px_worker *w, struct px_txn *t, uint64_t timeout_ms)
+{
+	px_txn_disarm(w, t);
+	t->deadline_ms = px_now(w) + timeout_ms;
+	/* Nearly every txn has the same timeout, so the right place is
+	 * almost always the tail; walk back from there otherwise. */
+	struct px_txn *after = w->dl_tail;
+	while (after != NULL && after->deadline_ms > t->deadline_ms)
+		after = after->prev;
+	t->prev = after;
+	t->next = after != NULL ? after->next : w->dl_head;
+	if (t->next != NULL)
+		t->next->prev = t;
+	else
+		w->dl_tail = t;
+	if (after != NULL)
+		after->next = t;
+	else
+		w->dl_head = t;
+	/* The timer watches the head; a new head may be earlier. */
+	if (w->dl_head == t || !uv_is_active((uv_handle_t *)&w->deadline_timer))
+		uv_timer_start(&w->deadline_timer, px_deadline_cb,
+		               w->dl_head->deadline_ms - px_now(w), 0);
+}
+
+void px_deadline_cb(uv_timer_t *h)
+{
+	struct px_worker *w = h->data;
+	uint64_t now = px_now(w);
+
+	while (w->dl_head != NULL && w->dl_head->deadline_ms <= now) {
+		struct px_txn *t = w->dl_head;
+		px_txn_disarm(w, t);
+		if (t->xfr && t->xfr_msgs > 0) {
+			/* Mid-transfer there is no way to say SERVFAIL: the
+			 * client sees the connection close instead. */
+			PX_STAT_INC(&w->stats, backend_timeouts);
+			px_log_rl(CFG_LOG_WARNING, XFR, "zone transfer stalled after %u messages",
+			          t->xfr_msgs);
+			if (t->conn != NULL)
+				px_conn_close(t->conn);
+			px_backend_forget(w, t);
+			px_txn_done(w, t);
+			continue;
+		}
+		if (px_flat_active(t)) {
+			px_flat_deadline(w, t);
+			continue;
+		}
+		char why[128];
+		snprintf(why, sizeof(why), "backend %s did not answer within %llu ms",
+		         w->cfg->backend.address.text,
+		         (unsigned long long)w->cfg->backend.timeout_ms);
+		PX_STAT_INC(&w->stats, backend_timeouts);
+		px_txn_fail(w, t, CODEC_EDE_NO_REACHABLE_AUTHORITY, why);
+	}
+	if (w->dl_head != NULL)
+		uv_timer_start(&w->deadline_timer, px_deadline_cb, w->dl_head->deadline_ms - now,
+		               0);
+}

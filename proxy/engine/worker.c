@@ -1,0 +1,516 @@
+/* proxy/engine/worker.c - one event loop per thread.
+ *
+ * A worker owns its listeners (sockets bound by main with SO_REUSEPORT),
+ * its backend sockets, its transaction slots and its counters; no lock
+ * is taken on the query path. The main thread talks to a worker only by
+ * setting srv->stopping, posting reloads and query-log files under
+ * post_mu, and waking it through an async handle.
+ *
+ * Reload: the async callback adopts each posted generation in turn, at a
+ * loop-turn boundary: listeners gone from the new file stop reading (a
+ * UDP socket stays open until the queries it must answer are done, a TCP
+ * listener closes at once; its connections carry on), the sockets main
+ * bound for new addresses start, and new queries take the new
+ * generation while queries in flight keep theirs (reload.c).
+ *
+ * Shutdown (SIGTERM/SIGINT): stop reading from clients, close the TCP
+ * listeners, let every query in flight finish (each has a deadline, so
+ * this is bounded by [backend] timeout), then close all handles and let
+ * uv_run() return.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proxy/internal.h"
+#include "proxy/engine/anscache.h"
+#include "proxy/engine/rrl.h"
+#include "proxy/ops/qlog.h"
+#include "proxy/flat/upstream.h"
+#include "tls/ctx.h"
+
+static void close_cb_noop(uv_handle_t *h)
+{
+	(void)h;
+}
+
+static void begin_drain(struct px_worker *w)
+{
+	if (w->draining)
+		return;
+	w->draining = true;
+	for (size_t i = 0; i < w->n_udp; i++)
+		uv_udp_recv_stop(&w->udp[i]->h);
+	/* Closing frees them (tcp.c): the array forgets them at once. */
+	for (size_t i = 0; i < w->n_tcp; i++)
+		px_tcp_remove(w->tcp[i]);
+	w->n_tcp = 0;
+	for (struct px_conn *c = w->conns, *next; c != NULL; c = next) {
+		next = c->next;
+		if (c->reading) {
+			uv_read_stop((uv_stream_t *)&c->h);
+			c->reading = false;
+		}
+		px_doh_goaway(c);
+		if (c->inflight == 0 && uv_stream_get_write_queue_size((uv_stream_t *)&c->h) == 0)
+			px_conn_close(c);
+	}
+	px_worker_maybe_finish(w);
+}
+
+int px_worker_add_udp(struct px_worker *w, struct px_udp_listener *l)
+{
+	if (w->n_udp == w->cap_udp) {
+		size_t ncap = w->cap_udp ? w->cap_udp * 2 : 4;
+		struct px_udp_listener **nv = realloc(w->udp, ncap * sizeof(*nv));
+		if (nv == NULL)
+			return -ENOMEM;
+		w->udp = nv;
+		w->cap_udp = ncap;
+	}
+	l->w = w;
+	w->udp[w->n_udp++] = l;
+	return 0;
+}
+
+int px_worker_add_tcp(struct px_worker *w, struct px_tcp_listener *l)
+{
+	if (w->n_tcp == w->cap_tcp) {
+		size_t ncap = w->cap_tcp ? w->cap_tcp * 2 : 4;
+		struct px_tcp_listener **nv = realloc(w->tcp, ncap * sizeof(*nv));
+		if (nv == NULL)
+			return -ENOMEM;
+		w->tcp = nv;
+		w->cap_tcp = ncap;
+	}
+	l->w = w;
+	w->tcp[w->n_tcp++] = l;
+	return 0;
+}
+
+static const char *const kind_names[] = {
+        [PX_CONN_TCP] = "tcp", [PX_CONN_DOT] = "dot", [PX_CONN_DOH] = "doh"};
+
+/* Starts the listener at the end of the array; one that fails is logged
+ * and dropped (the others serve on). */
+static void start_last_udp(struct px_worker *w)
+{
+	struct px_udp_listener *l = w->udp[w->n_udp - 1];
+	int rc = px_udp_start(l, w);
+	if (rc < 0) {
+		px_log(CFG_LOG_ERROR, UDP, "worker %u: cannot serve udp %s: %s", w->idx,
+		       l->addr.text, uv_strerror(rc));
+		w->n_udp--;
+		px_udp_remove(l);
+	}
+}
+
+static void start_last_tcp(struct px_worker *w)
+{
+	struct px_tcp_listener *l = w->tcp[w->n_tcp - 1];
+	int rc = px_tcp_start(l, w);
+	if (rc < 0) {
+		px_log(CFG_LOG_ERROR, TCP, "worker %u: cannot serve %s %s: %s", w->idx,
+		       kind_names[l->kind], l->addr.text, uv_strerror(rc));
+		w->n_tcp--;
+		px_tcp_remove(l);
+	}
+}
+
+/* Applies one reload: listeners first (those gone stop, new ones start),
+ * then the answer cache's settings, then the generation itself. */
+static void apply_reload(struct px_worker *w, struct px_reload_post *p)
+{
+	const struct cfg *nc = p->gen->cfg, *oc = w->cfg;
+
+	for (size_t i = 0; i < w->n_udp;) {
+		struct px_udp_listener *l = w->udp[i];
+		if (px_listen_has(nc, true, PX_CONN_TCP, &l->addr)) {
+			i++;
+			continue;
+		}
+		w->udp[i] = w->udp[--w->n_udp];
+		px_udp_remove(l);
+	}
+	for (size_t i = 0; i < w->n_tcp;) {
+		struct px_tcp_listener *l = w->tcp[i];
+		if (px_listen_has(nc, false, l->kind, &l->addr)) {
+			i++;
+			continue;
+		}
+		w->tcp[i] = w->tcp[--w->n_tcp];
+		px_tcp_remove(l);
+	}
+	for (size_t i = 0; i < p->n_udp; i++) {
+		if (w->draining || px_worker_add_udp(w, p->udp[i]) < 0)
+			px_udp_discard(p->udp[i]);
+		else
+			start_last_udp(w);
+	}
+	for (size_t i = 0; i < p->n_tcp; i++) {
+		if (w->draining || px_worker_add_tcp(w, p->tcp[i]) < 0)
+			px_tcp_discard(p->tcp[i]);
+		else
+			start_last_tcp(w);
+	}
+	if (nc->cache.answers != oc->cache.answers || nc->cache.size != oc->cache.size) {
+		/* A new bound means a new cache; its entries are lost, which
+		 * the bump of anscache_gen by the reload did anyway. */
+		px_anscache_free(w->anscache);
+		w->anscache = NULL;
+		if (nc->cache.answers &&
+		    px_anscache_new(&w->anscache, (size_t)(nc->cache.size / nc->server.threads)) < 0)
+			px_log(CFG_LOG_ERROR, CACHE,
+			       "worker %u: no memory for the answer cache: off", w->idx);
+	}
+	if (nc->limits.responses_per_second != oc->limits.responses_per_second ||
+	    nc->limits.slip != oc->limits.slip) {
+		/* New limits start every prefix with a full bucket. */
+		px_rrl_free(w->rrl);
+		w->rrl = NULL;
+		if (nc->limits.responses_per_second > 0 &&
+		    px_rrl_new_random(&w->rrl, nc->limits.responses_per_second, nc->limits.slip) <
+		            0)
+			px_log(CFG_LOG_ERROR, MAIN,
+			       "worker %u: no memory for the rate limit table: limiting off",
+			       w->idx);
+	}
+	px_gen_adopt(w, p->gen);
+	free(p->udp);
+	free(p->tcp);
+	free(p);
+}
+
+static void run_reloads(struct px_worker *w)
+{
+	for (;;) {
+		uv_mutex_lock(&w->post_mu);
+		struct px_reload_post *p = w->reload_head;
+		if (p != NULL) {
+			w->reload_head = p->next;
+			if (w->reload_head == NULL)
+				w->reload_tail = NULL;
+			w->reloads_pending--;
+		}
+		uv_mutex_unlock(&w->post_mu);
+		if (p == NULL)
+			return;
+		apply_reload(w, p);
+	}
+}
+
+void px_worker_post_reload(struct px_worker *w, struct px_reload_post *p)
+{
+	p->next = NULL;
+	uv_mutex_lock(&w->post_mu);
+	if (w->reload_tail != NULL)
+		w->reload_tail->next = p;
+	else
+		w->reload_head = p;
+	w->reload_tail = p;
+	w->reloads_pending++;
+	uv_mutex_unlock(&w->post_mu);
+	uv_async_send(&w->wake);
+}
+
+int px_worker_post_flush(struct px_worker *w, struct px_flush_op *op)
+{
+	uv_mutex_lock(&w->post_mu);
+	if (w->n_flush == w->cap_flush) {
+		size_t ncap = w->cap_flush ? w->cap_flush * 2 : 4;
+		struct px_flush_op **np = realloc(w->flush_posts, ncap * sizeof(*np));
+		if (np == NULL) {
+			uv_mutex_unlock(&w->post_mu);
+			return -ENOMEM;
+		}
+		w->flush_posts = np;
+		w->cap_flush = ncap;
+	}
+	atomic_fetch_add(&op->refs, 1);
+	w->flush_posts[w->n_flush++] = op;
+	uv_mutex_unlock(&w->post_mu);
+	uv_async_send(&w->wake);
+	return 0;
+}
+
+static void run_flushes(struct px_worker *w)
+{
+	for (;;) {
+		struct px_flush_op *op = NULL;
+		uv_mutex_lock(&w->post_mu);
+		if (w->n_flush > 0)
+			op = w->flush_posts[--w->n_flush];
+		uv_mutex_unlock(&w->post_mu);
+		if (op == NULL)
+			return;
+		size_t n = px_anscache_drop_name(w->anscache, op->name, op->len);
+		atomic_fetch_add(&op->dropped, n);
+		atomic_fetch_sub(&op->left, 1);
+		px_flush_op_release(op);
+	}
+}
+
+static void wake_cb(uv_async_t *h)
+{
+	struct px_worker *w = h->data;
+
+	run_reloads(w);
+	px_qlog_adopt(w);
+	run_flushes(w);
+	px_flat_run_posts(w);
+	if (atomic_load(&w->srv->stopping))
+		begin_drain(w);
+}
+
+static bool udp_sends_pending(const struct px_worker *w)
+{
+	for (size_t i = 0; i < w->n_udp; i++)
+		if (uv_udp_get_send_queue_count(&w->udp[i]->h) > 0)
+			return true;
+	return false;
+}
+
+static void close_walk_cb(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, close_cb_noop);
+}
+
+void px_worker_maybe_finish(struct px_worker *w)
+{
+	if (w->closed || !w->draining || w->inflight > 0 || w->conns != NULL)
+		return;
+	/* Answers still queued for sendmmsg go out before the sockets close. */
+	px_udp_tx_flush(w);
+	if (px_udp_tx_pending(w) || udp_sends_pending(w))
+		return;
+	w->closed = true;
+	px_up_cancel_all(w);
+	px_backend_close(w);
+	/* Closing frees them (udp.c): the array forgets them at once. */
+	for (size_t i = 0; i < w->n_udp; i++)
+		px_udp_remove(w->udp[i]);
+	w->n_udp = 0;
+	uv_close((uv_handle_t *)&w->deadline_timer, close_cb_noop);
+	uv_close((uv_handle_t *)&w->flush_check, close_cb_noop);
+	uv_close((uv_handle_t *)&w->flush_prepare, close_cb_noop);
+	uv_close((uv_handle_t *)&w->wake, close_cb_noop);
+}
+
+/* A drain that a flush in progress held back finishes here. */
+static void maybe_finish_after_flush(struct px_worker *w)
+{
+	if (w->draining && !w->closed)
+		px_worker_maybe_finish(w);
+}
+
+static void flush_check_cb(uv_check_t *h)
+{
+	struct px_worker *w = h->data;
+
+	px_worker_flush(w);
+	if (w->qlog_len > 0)
+		px_qlog_flush(w);
+	px_udp_tx_flush(w);
+	maybe_finish_after_flush(w);
+}
+
+static void flush_prepare_cb(uv_prepare_t *h)
+{
+	struct px_worker *w = h->data;
+
+	px_worker_flush(w);
+	if (w->qlog_len > 0)
+		px_qlog_flush(w);
+	px_udp_tx_flush(w);
+	maybe_finish_after_flush(w);
+}
+
+int px_worker_init(struct px_worker *w, struct px_server *srv, unsigned idx)
+{
+	int rc;
+
+	w->idx = idx;
+	w->rng = 2463534242u ^ (idx * 0x9e3779b9u) ^ (uint32_t)getpid();
+	if (w->rng == 0)
+		w->rng = 1;
+	w->srv = srv;
+	/* The first generation; main's reference is not the worker's. */
+	px_gen_ref(srv->gen);
+	w->gen = srv->gen;
+	w->cfg = srv->gen->cfg;
+	rc = uv_loop_init(&w->loop);
+	if (rc < 0) {
+		px_gen_unref(w->gen);
+		w->gen = NULL;
+		return rc;
+	}
+	w->loop.data = w;
+	rc = -ENOMEM;
+	w->udp_rx = malloc((size_t)PX_UDP_RX_CHUNKS * PX_UDP_DGRAM_MAX);
+	w->up_rx = malloc(PX_UDP_DGRAM_MAX);
+	w->ac_out = malloc(CODEC_MAX_MSG);
+	w->txns = calloc(PX_TXN_SLOTS, sizeof(*w->txns));
+	w->tx_client = malloc(sizeof(*w->tx_client));
+	w->tx_backend = malloc(sizeof(*w->tx_backend));
+	if (w->udp_rx == NULL || w->up_rx == NULL || w->ac_out == NULL || w->txns == NULL ||
+	    w->tx_client == NULL || w->tx_backend == NULL)
+		goto fail;
+	w->tx_client->n = w->tx_backend->n = 0;
+	w->tx_client->used = w->tx_backend->used = 0;
+	for (uint32_t i = PX_TXN_SLOTS; i-- > 0;) {
+		w->txns[i].idx = i;
+		w->txns[i].free_next = w->txn_free;
+		w->txn_free = &w->txns[i];
+	}
+	if (w->cfg->cache.answers) {
+		/* The bound is for all workers together. */
+		rc = px_anscache_new(&w->anscache,
+		                    (size_t)(w->cfg->cache.size / w->cfg->server.threads));
+		if (rc < 0)
+			goto fail;
+	}
+	if (w->cfg->limits.responses_per_second > 0) {
+		rc = px_rrl_new_random(&w->rrl, w->cfg->limits.responses_per_second,
+		                        w->cfg->limits.slip);
+		if (rc < 0)
+			goto fail;
+	}
+	rc = uv_mutex_init(&w->post_mu);
+	if (rc < 0)
+		goto fail;
+	rc = uv_async_init(&w->loop, &w->wake, wake_cb);
+	if (rc < 0)
+		goto fail;
+	w->wake.data = w;
+	uv_timer_init(&w->loop, &w->deadline_timer);
+	w->deadline_timer.data = w;
+	/* Queued answers go out after each poll phase (those of I/O
+	 * callbacks) and before the next (those of timers, which run before
+	 * poll and would otherwise wait for the next I/O). Unreferenced: they
+	 * never keep the loop alive by themselves. */
+	uv_check_init(&w->loop, &w->flush_check);
+	w->flush_check.data = w;
+	uv_check_start(&w->flush_check, flush_check_cb);
+	uv_unref((uv_handle_t *)&w->flush_check);
+	uv_prepare_init(&w->loop, &w->flush_prepare);
+	w->flush_prepare.data = w;
+	uv_prepare_start(&w->flush_prepare, flush_prepare_cb);
+	uv_unref((uv_handle_t *)&w->flush_prepare);
+	return 0;
+fail:
+	free(w->tx_client);
+	free(w->tx_backend);
+	w->tx_client = w->tx_backend = NULL;
+	free(w->txns);
+	free(w->up_rx);
+	free(w->ac_out);
+	free(w->udp_rx);
+	w->ac_out = NULL;
+	w->txns = NULL;
+	w->up_rx = w->udp_rx = NULL;
+	uv_loop_close(&w->loop);
+	px_gen_unref(w->gen);
+	w->gen = NULL;
+	return rc;
+}
+
+static void worker_main(void *arg)
+{
+	struct px_worker *w = arg;
+
+	/* Start them in order; a failed one is dropped from the array, so
+	 * rotate through it as start_last_*() expects. */
+	size_t n = w->n_udp;
+	struct px_udp_listener **u = w->udp;
+	w->udp = NULL;
+	w->n_udp = w->cap_udp = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (px_worker_add_udp(w, u[i]) < 0)
+			px_udp_discard(u[i]);
+		else
+			start_last_udp(w);
+	}
+	free(u);
+	n = w->n_tcp;
+	struct px_tcp_listener **t = w->tcp;
+	w->tcp = NULL;
+	w->n_tcp = w->cap_tcp = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (px_worker_add_tcp(w, t[i]) < 0)
+			px_tcp_discard(t[i]);
+		else
+			start_last_tcp(w);
+	}
+	free(t);
+	/* A stop requested before this loop ran must not be missed. */
+	if (atomic_load(&w->srv->stopping))
+		begin_drain(w);
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+	/* Anything left (a handle that failed to start) closes here. */
+	uv_walk(&w->loop, close_walk_cb, NULL);
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+}
+
+int px_worker_start(struct px_worker *w)
+{
+	return uv_thread_create(&w->thread, worker_main, w);
+}
+
+void px_worker_deinit(struct px_worker *w)
+{
+	if (w->txns != NULL) {
+		/* A worker that never ran (startup failed) still has its
+		 * async and timer handles: close them so the loop can close. */
+		uv_walk(&w->loop, close_walk_cb, NULL);
+		uv_run(&w->loop, UV_RUN_DEFAULT);
+		int rc = uv_loop_close(&w->loop);
+		if (rc < 0)
+			px_log(CFG_LOG_WARNING, MAIN, "worker %u: loop not empty at exit", w->idx);
+	}
+	/* Listeners still here never started (the worker did not run);
+	 * those that ran were closed and freed by their handles. */
+	for (size_t i = 0; i < w->n_udp; i++)
+		px_udp_discard(w->udp[i]);
+	for (size_t i = 0; i < w->n_tcp; i++)
+		px_tcp_discard(w->tcp[i]);
+	free(w->udp);
+	free(w->tcp);
+	px_rrl_free(w->rrl);
+	w->udp = NULL;
+	w->tcp = NULL;
+	w->n_udp = w->n_tcp = 0;
+	/* Reloads posted after the worker stopped reading its async handle. */
+	for (struct px_reload_post *p = w->reload_head, *next; p != NULL; p = next) {
+		next = p->next;
+		for (size_t i = 0; i < p->n_udp; i++)
+			px_udp_discard(p->udp[i]);
+		for (size_t i = 0; i < p->n_tcp; i++)
+			px_tcp_discard(p->tcp[i]);
+		px_gen_unref(p->gen);
+		free(p->udp);
+		free(p->tcp);
+		free(p);
+	}
+	w->reload_head = w->reload_tail = NULL;
+	px_qlog_worker_deinit(w);
+	px_gen_unref(w->gen);
+	w->gen = NULL;
+	if (w->txns != NULL)
+		uv_mutex_destroy(&w->post_mu);
+	free(w->post);
+	/* Flushes posted while the worker was closing: the control side
+	 * has stopped waiting, drop the references. */
+	for (size_t i = 0; i < w->n_flush; i++)
+		px_flush_op_release(w->flush_posts[i]);
+	free(w->flush_posts);
+	px_anscache_free(w->anscache);
+	free(w->tx_client);
+	free(w->tx_backend);
+	free(w->txns);
+	free(w->up_rx);
+	free(w->ac_out);
+	free(w->udp_rx);
+}

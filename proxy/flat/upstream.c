@@ -1,0 +1,283 @@
+/* proxy/flat/upstream.c - queries apexd asks on its own behalf.
+ *
+ * ANAME-presence probes, chase steps and SOA lookups go to BIND or to a
+ * resolver through here, never through the ID-preserving backend client:
+ * each query gets a fresh socket bound to a kernel-chosen random port and
+ * a random ID from the caller (RFC 5452 defences against spoofed answers),
+ * and the answer is offered to the caller's callback, which says whether
+ * it belongs to the query (a mismatched datagram is ignored and the query
+ * keeps waiting until its timeout).
+ *
+ * This is the slow path (a cache miss), so one small allocation per query
+ * is fine. TCP is one connection per query: it is used only after a
+ * truncated UDP answer.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "proxy/io/frame.h"
+#include "proxy/internal.h"
+#include "proxy/flat/upstream.h"
+
+struct px_up {
+	struct px_worker *w;
+	bool tcp;
+	bool done;
+	unsigned handles_open;
+	union {
+		uv_udp_t udp;
+		uv_tcp_t tcp;
+	} h;
+	uv_connect_t creq;
+	uv_timer_t timer;
+	px_up_cb *cb;
+	void *arg;
+	struct px_rbuf in;
+	struct px_up *prev, *next; /* worker's list, for shutdown */
+	uint16_t qlen;
+	uint8_t q[]; /* the query; framed (2-byte prefix) for TCP */
+};
+
+uint16_t px_up_random_id(void)
+{
+	uint16_t id;
+
+	/* getrandom() on a 2-byte request never blocks after boot and
+	 * cannot be cut short (requests <= 256 bytes are atomic). */
+	if (getrandom(&id, sizeof(id), 0) != (ssize_t)sizeof(id))
+		id = (uint16_t)rand();
+	return id;
+}
+
+static void up_handle_closed(uv_handle_t *h)
+{
+	struct px_up *u = h->data;
+
+	if (--u->handles_open > 0)
+		return;
+	free(u->in.buf);
+	free(u);
+}
+
+static void up_finish(struct px_up *u)
+{
+	struct px_worker *w = u->w;
+
+	if (u->done)
+		return;
+	u->done = true;
+	w->n_ups--;
+	if (u->prev != NULL)
+		u->prev->next = u->next;
+	else
+		w->ups = u->next;
+	if (u->next != NULL)
+		u->next->prev = u->prev;
+	uv_close((uv_handle_t *)&u->timer, up_handle_closed);
+	uv_close((uv_handle_t *)&u->h, up_handle_closed);
+}
+
+/* Offers msg to the caller; true when the query is over. */
+static bool up_deliver(struct px_up *u, int status, const uint8_t *msg, size_t len)
+{
+	int rc = u->cb(u->arg, status, msg, len);
+
+	if (rc == PX_UP_WAIT && status == 0)
+		return false;
+	up_finish(u);
+	return true;
+}
+
+static void up_timer_cb(uv_timer_t *h)
+{
+	struct px_up *u = h->data;
+
+	if (!u->done)
+		up_deliver(u, UV_ETIMEDOUT, NULL, 0);
+}
+
+static void up_udp_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct px_up *u = h->data;
+	(void)suggested;
+	buf->base = (char *)u->w->up_rx;
+	buf->len = PX_UDP_DGRAM_MAX;
+}
+
+static void up_udp_recv_cb(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct sockaddr *from,
+                           unsigned flags)
+{
+	struct px_up *u = h->data;
+	(void)flags;
+
+	if (u->done)
+		return;
+	if (n < 0) {
+		/* ECONNREFUSED: nothing listens at that address. */
+		up_deliver(u, (int)n, NULL, 0);
+		return;
+	}
+	if (from == NULL)
+		return;
+	up_deliver(u, 0, (const uint8_t *)buf->base, (size_t)n);
+}
+
+static void up_tcp_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct px_up *u = h->data;
+	(void)suggested;
+	px_rbuf_alloc(&u->in, buf);
+}
+
+static void up_tcp_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct px_up *u = s->data;
+	struct px_rbuf *in = &u->in;
+	(void)buf;
+
+	if (u->done || n == 0)
+		return;
+	if (n < 0) {
+		up_deliver(u, n == UV_EOF ? UV_ECONNRESET : (int)n, NULL, 0);
+		return;
+	}
+	in->end += (size_t)n;
+	size_t off, flen;
+	while (!u->done && px_frame_next(in->buf + in->start, in->end - in->start, &off, &flen)) {
+		const uint8_t *msg = in->buf + in->start + off;
+		in->start += off + flen;
+		up_deliver(u, 0, msg, flen);
+	}
+}
+
+static void up_write_cb(uv_write_t *req, int status)
+{
+	struct px_up *u = req->data;
+
+	free(req);
+	if (status < 0 && !u->done)
+		up_deliver(u, status, NULL, 0);
+}
+
+static void up_connect_cb(uv_connect_t *req, int status)
+{
+	struct px_up *u = req->data;
+
+	if (u->done)
+		return;
+	if (status < 0) {
+		up_deliver(u, status, NULL, 0);
+		return;
+	}
+	uv_write_t *wr = malloc(sizeof(*wr));
+	if (wr == NULL) {
+		up_deliver(u, UV_ENOMEM, NULL, 0);
+		return;
+	}
+	wr->data = u;
+	uv_buf_t b = uv_buf_init((char *)u->q, u->qlen);
+	int rc = uv_write(wr, (uv_stream_t *)&u->h.tcp, &b, 1, up_write_cb);
+	if (rc == 0)
+		rc = uv_read_start((uv_stream_t *)&u->h.tcp, up_tcp_alloc_cb, up_tcp_read_cb);
+	else
+		free(wr);
+	if (rc < 0)
+		up_deliver(u, rc, NULL, 0);
+}
+
+static int up_start_udp(struct px_up *u, const struct sockaddr *server)
+{
+	struct sockaddr_storage any;
+	int rc;
+
+	memset(&any, 0, sizeof(any));
+	any.ss_family = server->sa_family;
+	rc = uv_udp_init(&u->w->loop, &u->h.udp);
+	if (rc < 0)
+		return rc;
+	u->handles_open++;
+	/* Port 0: the kernel picks a random ephemeral port per socket. */
+	rc = uv_udp_bind(&u->h.udp, (const struct sockaddr *)&any, 0);
+	if (rc == 0)
+		rc = uv_udp_connect(&u->h.udp, server);
+	if (rc == 0)
+		rc = uv_udp_recv_start(&u->h.udp, up_udp_alloc_cb, up_udp_recv_cb);
+	if (rc == 0) {
+		uv_buf_t b = uv_buf_init((char *)u->q, u->qlen);
+		rc = uv_udp_try_send(&u->h.udp, &b, 1, NULL);
+		if (rc > 0)
+			rc = 0;
+	}
+	return rc;
+}
+
+static int up_start_tcp(struct px_up *u, const struct sockaddr *server)
+{
+	int rc = uv_tcp_init(&u->w->loop, &u->h.tcp);
+
+	if (rc < 0)
+		return rc;
+	u->handles_open++;
+	u->creq.data = u;
+	return uv_tcp_connect(&u->creq, &u->h.tcp, server, up_connect_cb);
+}
+
+int px_up_query(struct px_worker *w, const struct sockaddr *server, const uint8_t *q, size_t qlen,
+                 bool tcp, uint64_t timeout_ms, px_up_cb *cb, void *arg)
+{
+	size_t room = tcp ? qlen + 2 : qlen;
+	struct px_up *u;
+	int rc;
+
+	if (qlen < CODEC_HDR_LEN || qlen > CODEC_MAX_MSG)
+		return -EINVAL;
+	if (w->n_ups >= PX_UP_MAX_INFLIGHT) {
+		PX_STAT_INC(&w->stats, upstream_busy);
+		return -EBUSY;
+	}
+	u = calloc(1, sizeof(*u) + room);
+	if (u == NULL)
+		return -ENOMEM;
+	u->w = w;
+	u->tcp = tcp;
+	u->cb = cb;
+	u->arg = arg;
+	if (tcp) {
+		codec_put_u16(u->q, (uint16_t)qlen);
+		memcpy(u->q + 2, q, qlen);
+	} else {
+		memcpy(u->q, q, qlen);
+	}
+	u->qlen = (uint16_t)room;
+	u->h.udp.data = u;
+	u->timer.data = u;
+	uv_timer_init(&w->loop, &u->timer);
+	u->handles_open = 1;
+
+	rc = tcp ? up_start_tcp(u, server) : up_start_udp(u, server);
+	if (rc < 0) {
+		/* libuv's rule, kept here: a failed start never calls back. */
+		u->done = true;
+		uv_close((uv_handle_t *)&u->timer, up_handle_closed);
+		if (u->handles_open > 1)
+			uv_close((uv_handle_t *)&u->h, up_handle_closed);
+		return rc;
+	}
+	uv_timer_start(&u->timer, up_timer_cb, timeout_ms, 0);
+	u->next = w->ups;
+	if (w->ups != NULL)
+		w->ups->prev = u;
+	w->ups = u;
+	w->n_ups++;
+	return 0;
+}
+
+void px_up_cancel_all(struct px_worker *w)
+{
+	while (w->ups != NULL) {
+		struct px_up *u = w->ups;
+		up_deliver(u, UV_ECANCELED, NULL, 0);
+	}
+}

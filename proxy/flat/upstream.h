@@ -1,0 +1,49 @@
+/* proxy/flat/upstream.h - apexd's own queries to BIND and to resolvers.
+ *
+ * Threads: the owning worker's loop only.
+ */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct px_worker;
+
+/* apexd's own queries (probes, chase steps, SOA lookups) in flight per
+ * worker. Each holds a socket and a timer; chases outlive the client
+ * query that started them, so without a bound a flood of cache misses
+ * would end in file-descriptor exhaustion, taking client TCP with it.
+ * Past it a query is not sent (-EBUSY): a chase fails over as if the
+ * resolver timed out, a probe is skipped and BIND's answer relayed. */
+#define PX_UP_MAX_INFLIGHT 4096
+
+enum {
+	PX_UP_WAIT = 0, /**< not the answer to this query: keep waiting */
+	PX_UP_DONE = 1, /**< answer taken (or failure seen): the query is over */
+};
+
+/**
+ * Called with each answer (status 0, msg/len valid for the call only),
+ * or once with a negative libuv status and no message: UV_ETIMEDOUT,
+ * UV_ECONNREFUSED, UV_ECONNRESET, UV_ECANCELED (worker shutting down).
+ * Returns PX_UP_WAIT to ignore a mismatched answer (only meaningful with
+ * status 0) or PX_UP_DONE. The callback may start new queries.
+ */
+typedef int px_up_cb(void *arg, int status, const uint8_t *msg, size_t len);
+
+/**
+ * Sends q[0..qlen) to server from a fresh socket (a random port for UDP),
+ * and calls cb as answers arrive until it returns PX_UP_DONE or
+ * timeout_ms passes. The query bytes are copied.
+ * @return 0, or a negative errno (-EBUSY: PX_UP_MAX_INFLIGHT queries of
+ *         this worker are in flight); on error cb is never called.
+ */
+int px_up_query(struct px_worker *w, const struct sockaddr *server, const uint8_t *q, size_t qlen,
+                 bool tcp, uint64_t timeout_ms, px_up_cb *cb, void *arg);
+
+/** Ends every query of the worker, each callback seeing UV_ECANCELED. */
+void px_up_cancel_all(struct px_worker *w);
+
+/** A query ID from the kernel's CSPRNG. */
+uint16_t px_up_random_id(void);

@@ -1,0 +1,121 @@
+/* proxy/listen/udp.c - the UDP listener of one worker.
+ *
+ * The socket was bound by main with SO_REUSEPORT (one per worker and
+ * address, so the kernel spreads clients over workers) and is opened here
+ * on the worker's loop with UV_UDP_RECVMMSG: one system call reads up to
+ * PX_UDP_RX_CHUNKS datagrams into the worker's receive block. Each
+ * datagram is handled before the callback returns, so one block serves
+ * every listener of the worker.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proxy/internal.h"
+
+static void udp_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct px_udp_listener *l = h->data;
+	(void)suggested;
+	buf->base = (char *)l->w->udp_rx;
+	buf->len = (size_t)PX_UDP_RX_CHUNKS * PX_UDP_DGRAM_MAX;
+}
+
+static void udp_recv_cb(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct sockaddr *from,
+                        unsigned flags)
+{
+	struct px_udp_listener *l = h->data;
+
+	/* n == 0 with from == NULL: nothing more to read, or the end of an
+	 * mmsg batch (UV_UDP_MMSG_FREE); the block is ours, nothing to free. */
+	if (from == NULL)
+		return;
+	if (n < 0) {
+		px_log_rl(CFG_LOG_WARNING, UDP, "receive on %s: %s", l->addr.text,
+		          uv_strerror((int)n));
+		return;
+	}
+	if (flags & UV_UDP_PARTIAL) {
+		/* Cannot happen with 64 KiB chunks; never act on a cut message. */
+		PX_STAT_INC(&l->w->stats, malformed_dropped);
+		return;
+	}
+	if (l->w->draining)
+		return;
+	px_query_handle(l->w, (const uint8_t *)buf->base, (size_t)n, PX_ORIGIN_UDP, l, from, NULL);
+}
+
+int px_udp_start(struct px_udp_listener *l, struct px_worker *w)
+{
+	int rc;
+
+	l->w = w;
+	/* AF_UNSPEC: libuv must not make a socket of its own, we open ours. */
+	rc = uv_udp_init_ex(&w->loop, &l->h, AF_UNSPEC | UV_UDP_RECVMMSG);
+	if (rc < 0)
+		return rc;
+	l->started = true;
+	l->h.data = l;
+	rc = uv_udp_open(&l->h, l->fd);
+	if (rc < 0)
+		return rc;
+	l->fd = -1; /* owned by the handle now */
+	uv_os_fd_t fd;
+	rc = uv_fileno((uv_handle_t *)&l->h, &fd);
+	if (rc < 0)
+		return rc;
+	l->sendfd = fd;
+	return uv_udp_recv_start(&l->h, udp_alloc_cb, udp_recv_cb);
+}
+
+static void udp_closed_cb(uv_handle_t *h)
+{
+	struct px_udp_listener *l = h->data;
+
+	if (l->fd >= 0)
+		close(l->fd); /* uv_udp_open() failed: still ours */
+	free(l);
+}
+
+/* A removed listener goes once nothing needs it: no query of its own in
+ * flight (their answers must leave from this address) and no reply
+ * queued in the kernel's stead. */
+void px_udp_maybe_close(struct px_udp_listener *l)
+{
+	if (!l->removed || l->txns > 0 || uv_is_closing((uv_handle_t *)&l->h) ||
+	    uv_udp_get_send_queue_count(&l->h) > 0)
+		return;
+	/* Answers still queued for this socket's next sendmmsg go out now:
+	 * the batch must not meet a closed (or reused) descriptor. */
+	px_udp_tx_forget_listener(l);
+	uv_close((uv_handle_t *)&l->h, udp_closed_cb);
+}
+
+void px_udp_discard(struct px_udp_listener *l)
+{
+	if (l == NULL)
+		return;
+	if (l->fd >= 0)
+		close(l->fd);
+	free(l);
+}
+
+void px_udp_remove(struct px_udp_listener *l)
+{
+	if (!l->started) {
+		px_udp_discard(l);
+		return;
+	}
+	l->removed = true;
+	uv_udp_recv_stop(&l->h);
+	px_udp_maybe_close(l);
+}
+
+void px_udp_release(struct px_udp_listener *l)
+{
+	if (px_fails_assert(l->txns > 0))
+		return;
+	l->txns--;
+	px_udp_maybe_close(l);
+}
