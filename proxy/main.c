@@ -15,9 +15,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "proxy/internal.h"
-#include "proxy/ops/qlog.h"
 #include "tls/ctx.h"
+#include "proxy/daemon/gen.h"
+#include "proxy/daemon/priv.h"
+#include "proxy/daemon/server.h"
+#include "proxy/engine/worker.h"
+#include "proxy/io/sock.h"
+#include "proxy/listen/listen.h"
+#include "proxy/ops/control.h"
+#include "proxy/ops/log.h"
+#include "proxy/ops/metrics.h"
+#include "proxy/ops/qlog.h"
+#include "proxy/ops/stats.h"
 
 static struct px_server srv;
 static uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;

@@ -26,8 +26,17 @@
 
 #include "codec/name.h"
 #include "codec/rr.h"
+#include "proxy/backend/backend.h"
+#include "proxy/engine/anscache.h"
+#include "proxy/engine/txn.h"
+#include "proxy/engine/worker.h"
+#include "proxy/flat/flat.h"
 #include "proxy/io/frame.h"
-#include "proxy/internal.h"
+#include "proxy/io/rbuf.h"
+#include "proxy/io/udptx.h"
+#include "proxy/listen/conn.h"
+#include "proxy/ops/log.h"
+#include "proxy/ops/stats.h"
 
 /* A pooled backend TCP connection idle this long is closed. */
 #define PX_BCONN_IDLE_MS 5000
@@ -184,8 +193,8 @@ static int bsock_open(struct px_worker *w, struct px_bsock **out)
 		uv_close((uv_handle_t *)&s->h, bsock_closed_cb);
 		return rc;
 	}
-	s->idx = w->n_bsock;
-	w->bsock[w->n_bsock++] = s;
+	s->idx = w->backend->n_bsock;
+	w->backend->bsock[w->backend->n_bsock++] = s;
 	*out = s;
 	return 0;
 }
@@ -200,18 +209,18 @@ int px_backend_send(struct px_worker *w, struct px_txn *t)
 	struct px_bsock *s = NULL;
 	int rc;
 
-	for (unsigned i = 0; i < w->n_bsock; i++) {
-		if (w->bsock[i]->slot[id] == 0) {
-			s = w->bsock[i];
+	for (unsigned i = 0; i < w->backend->n_bsock; i++) {
+		if (w->backend->bsock[i]->slot[id] == 0) {
+			s = w->backend->bsock[i];
 			break;
 		}
 	}
 	if (s == NULL && !t->qv.has_tsig) {
-		for (unsigned i = 0; i < w->n_bsock && s == NULL; i++) {
+		for (unsigned i = 0; i < w->backend->n_bsock && s == NULL; i++) {
 			for (unsigned k = 0; k < PX_BID_TRIES; k++) {
 				uint16_t cand = px_rand16(w);
-				if (w->bsock[i]->slot[cand] == 0) {
-					s = w->bsock[i];
+				if (w->backend->bsock[i]->slot[cand] == 0) {
+					s = w->backend->bsock[i];
 					id = cand;
 					break;
 				}
@@ -219,7 +228,7 @@ int px_backend_send(struct px_worker *w, struct px_txn *t)
 		}
 	}
 	if (s == NULL) {
-		if (w->n_bsock == PX_BACKEND_MAX_SOCKS)
+		if (w->backend->n_bsock == PX_BACKEND_MAX_SOCKS)
 			return -EADDRINUSE;
 		rc = bsock_open(w, &s);
 		if (rc < 0)
@@ -263,13 +272,13 @@ static void bconn_handle_closed(uv_handle_t *h)
 	if (--b->handles_open > 0)
 		return;
 	struct px_worker *w = b->w;
-	for (struct px_bconn **pp = &w->bconns; *pp != NULL; pp = &(*pp)->next) {
+	for (struct px_bconn **pp = &w->backend->bconns; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == b) {
 			*pp = b->next;
 			break;
 		}
 	}
-	w->n_bconns--;
+	w->backend->n_bconns--;
 	free(b->in.buf);
 	free(b);
 	if (w->draining)
@@ -476,9 +485,9 @@ static int bconn_open(struct px_worker *w, bool exclusive, struct px_bconn **out
 	b->idle.data = b;
 	b->creq.data = b;
 	b->handles_open = 2;
-	b->next = w->bconns;
-	w->bconns = b;
-	w->n_bconns++;
+	b->next = w->backend->bconns;
+	w->backend->bconns = b;
+	w->backend->n_bconns++;
 	rc = uv_tcp_connect(&b->creq, &b->h, (const struct sockaddr *)&be->sa, bconn_connect_cb);
 	if (rc < 0) {
 		bconn_close(b);
@@ -514,7 +523,7 @@ int px_backend_send_tcp(struct px_worker *w, struct px_txn *t)
 	int rc;
 
 	if (!t->xfr) {
-		for (struct px_bconn *x = w->bconns; x != NULL; x = x->next) {
+		for (struct px_bconn *x = w->backend->bconns; x != NULL; x = x->next) {
 			if (!x->closing && !x->exclusive && x->inflight < PX_BCONN_MAX_INFLIGHT &&
 			    !bconn_id_waiting(x, t->bid)) {
 				b = x;
@@ -523,7 +532,7 @@ int px_backend_send_tcp(struct px_worker *w, struct px_txn *t)
 		}
 	}
 	if (b == NULL) {
-		if (!t->xfr && w->n_bconns >= PX_BACKEND_MAX_TCP)
+		if (!t->xfr && w->backend->n_bconns >= PX_BACKEND_MAX_TCP)
 			return -EADDRINUSE;
 		rc = bconn_open(w, t->xfr, &b);
 		if (rc < 0)
@@ -571,11 +580,36 @@ void px_backend_forget(struct px_worker *w, struct px_txn *t)
 	}
 }
 
+int px_backend_init(struct px_worker *w)
+{
+	w->backend = calloc(1, sizeof(*w->backend));
+	return w->backend != NULL ? 0 : -ENOMEM;
+}
+
+void px_backend_free(struct px_worker *w)
+{
+	free(w->backend);
+	w->backend = NULL;
+}
+
 void px_backend_close(struct px_worker *w)
 {
-	for (unsigned i = 0; i < w->n_bsock; i++)
-		uv_close((uv_handle_t *)&w->bsock[i]->h, bsock_closed_cb);
-	w->n_bsock = 0;
-	for (struct px_bconn *b = w->bconns; b != NULL; b = b->next)
+	for (unsigned i = 0; i < w->backend->n_bsock; i++)
+		uv_close((uv_handle_t *)&w->backend->bsock[i]->h, bsock_closed_cb);
+	w->backend->n_bsock = 0;
+	for (struct px_bconn *b = w->backend->bconns; b != NULL; b = b->next)
 		bconn_close(b);
+}
+
+bool px_from_backend(const struct px_worker *w, const struct sockaddr *peer)
+{
+	const struct sockaddr_storage *be = &w->cfg->backend.address.sa;
+
+	if (peer == NULL || peer->sa_family != be->ss_family)
+		return false;
+	if (peer->sa_family == AF_INET)
+		return ((const struct sockaddr_in *)peer)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)be)->sin_addr.s_addr;
+	return memcmp(&((const struct sockaddr_in6 *)peer)->sin6_addr,
+	              &((const struct sockaddr_in6 *)be)->sin6_addr, sizeof(struct in6_addr)) == 0;
 }

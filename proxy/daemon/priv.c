@@ -17,8 +17,10 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include "proxy/internal.h"
+#include "proxy/daemon/priv.h"
+#include "proxy/backend/backend.h"
 #include "proxy/flat/upstream.h"
+#include "proxy/ops/log.h"
 
 /* Descriptors apexd itself needs beside the per-worker and per-connection
  * ones: stdio, the signal pipe, libuv's internals, files a reload reads. */

@@ -17,9 +17,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "proxy/internal.h"
-#include "proxy/ops/qlog.h"
 #include "tls/ctx.h"
+#include "proxy/daemon/gen.h"
+#include "proxy/daemon/server.h"
+#include "proxy/engine/worker.h"
+#include "proxy/flat/flat.h"
+#include "proxy/io/sock.h"
+#include "proxy/listen/listen.h"
+#include "proxy/ops/log.h"
+#include "proxy/ops/qlog.h"
 
 /* --- generations ------------------------------------------------------ */
 
@@ -203,7 +209,7 @@ static bool addr_listed(const struct cfg_addr_list *l, const struct cfg_addr *a)
 }
 
 bool px_listen_has(const struct cfg *cfg, bool udp, enum px_conn_kind kind,
-                    const struct cfg_addr *a)
+                   const struct cfg_addr *a)
 {
 	for (size_t k = 0; k < N_LKINDS; k++)
 		if ((lkinds[k].type == SOCK_DGRAM) == udp && (udp || lkinds[k].kind == kind))

@@ -43,7 +43,9 @@
 #include "codec/name.h"
 #include "codec/rr.h"
 #include "proxy/engine/anscache.h"
-#include "proxy/internal.h"
+#include "proxy/engine/txn.h"
+#include "proxy/engine/worker.h"
+#include "proxy/daemon/server.h"
 
 #define KEY_MAX (CODEC_MAX_NAME + 5)
 /* RRs whose TTL is patched on the way out; answers with more are not kept. */
@@ -209,7 +211,7 @@ static struct entry *find(struct px_anscache *c, const uint8_t *key, size_t klen
 }
 
 ssize_t px_anscache_get(struct px_anscache *c, const uint8_t *q, const struct codec_view *v,
-                       uint64_t now_ms, uint32_t gen, size_t max_size, uint8_t *out)
+                        uint64_t now_ms, uint32_t gen, size_t max_size, uint8_t *out)
 {
 	uint8_t key[KEY_MAX];
 	size_t klen = make_key(q, v, key);
@@ -375,7 +377,7 @@ static bool rr_names_clear(const uint8_t *msg, size_t len, const struct codec_rr
 }
 
 void px_anscache_put(struct px_anscache *c, const uint8_t *q, const struct codec_view *v,
-                    const uint8_t *resp, size_t rlen, uint64_t now_ms, uint32_t gen)
+                     const uint8_t *resp, size_t rlen, uint64_t now_ms, uint32_t gen)
 {
 	uint8_t key[KEY_MAX];
 	size_t klen = make_key(q, v, key);
@@ -501,5 +503,5 @@ void px_anscache_offer(struct px_worker *w, const struct px_txn *t, const uint8_
 	if (t->keepalive)
 		return;
 	px_anscache_put(w->anscache, t->q, &t->qv, msg, len, px_now(w),
-	               atomic_load_explicit(&w->srv->anscache_gen, memory_order_relaxed));
+	                atomic_load_explicit(&w->srv->anscache_gen, memory_order_relaxed));
 }

@@ -24,7 +24,7 @@ void px_anscache_free(struct px_anscache *c); /* NULL is fine */
  *         UDP size): ask BIND, which truncates.
  */
 ssize_t px_anscache_get(struct px_anscache *c, const uint8_t *q, const struct codec_view *v,
-                       uint64_t now_ms, uint32_t gen, size_t max_size, uint8_t *out);
+                        uint64_t now_ms, uint32_t gen, size_t max_size, uint8_t *out);
 
 /**
  * Drops every kept answer for name (uncompressed wire form, any case),
@@ -35,4 +35,9 @@ size_t px_anscache_drop_name(struct px_anscache *c, const uint8_t *name, size_t 
 
 /** Keeps BIND's answer resp to query q, if both are of the kind kept. */
 void px_anscache_put(struct px_anscache *c, const uint8_t *q, const struct codec_view *v,
-                    const uint8_t *resp, size_t rlen, uint64_t now_ms, uint32_t gen);
+                     const uint8_t *resp, size_t rlen, uint64_t now_ms, uint32_t gen);
+
+struct px_worker;
+struct px_txn;
+/* Keeps BIND's answer to t in the answer cache when both are kept. */
+void px_anscache_offer(struct px_worker *w, const struct px_txn *t, const uint8_t *msg, size_t len);

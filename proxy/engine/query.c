@@ -14,10 +14,20 @@
 
 #include "codec/build.h"
 #include "flatten/rewrite.h"
+#include "proxy/engine/query.h"
+#include "proxy/backend/backend.h"
 #include "proxy/engine/anscache.h"
-#include "proxy/internal.h"
 #include "proxy/engine/rrl.h"
+#include "proxy/engine/txn.h"
+#include "proxy/engine/worker.h"
+#include "proxy/flat/flat.h"
+#include "proxy/io/udptx.h"
+#include "proxy/listen/conn.h"
+#include "proxy/listen/listen.h"
+#include "proxy/ops/log.h"
 #include "proxy/ops/qlog.h"
+#include "proxy/ops/stats.h"
+#include "proxy/daemon/server.h"
 
 /* An answer written without a txn; q is the client's message and qv its
  * scan (NULL when it did not scan), for the query log. */
@@ -42,7 +52,7 @@ static bool is_xfr(const struct codec_view *v)
 }
 
 void px_query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum px_origin origin,
-                      struct px_udp_listener *ul, const struct sockaddr *peer, struct px_conn *conn)
+                     struct px_udp_listener *ul, const struct sockaddr *peer, struct px_conn *conn)
 {
 	struct codec_view v;
 	struct sockaddr_storage ss;
@@ -71,7 +81,7 @@ void px_query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum p
 		}
 		if (rv == PX_RRL_SLIP) {
 			n = px_rrl_slip_reply(msg, len, codec_scan(msg, len, &v) == 0 ? &v : NULL,
-			                       out, sizeof(out));
+			                      out, sizeof(out));
 			if (n > 0) {
 				PX_STAT_INC(&w->stats, rrl_slipped);
 				px_udp_send(ul, peer, out, (size_t)n);
@@ -175,7 +185,7 @@ void px_query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum p
 	if (rc == -EADDRINUSE) {
 		PX_STAT_INC(&w->stats, id_busy);
 		px_txn_fail(w, t, CODEC_EDE_OTHER,
-		             "too many queries in flight with this message ID");
+		            "too many queries in flight with this message ID");
 	} else if (rc < 0) {
 		char why[160];
 		snprintf(why, sizeof(why), "cannot send to backend %s: %s",
@@ -184,72 +194,4 @@ void px_query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum p
 		PX_STAT_INC(&w->stats, backend_errors);
 		px_txn_fail(w, t, CODEC_EDE_NETWORK_ERROR, why);
 	}
-}
-
-/* The client's connection is apexd's, so the keepalive timeout it is
- * told must be apexd's tcp-idle-timeout, not BIND's (RFC 7828 3.3.2).
- * A TSIG-signed answer is left alone: editing it would break it. */
-static const uint8_t *keepalive_rewrite(struct px_worker *w, const uint8_t *msg, size_t len,
-                                        uint8_t *buf)
-{
-	struct codec_view v;
-
-	size_t off;
-	uint16_t olen;
-
-	if (codec_scan(msg, len, &v) < 0 || v.has_tsig ||
-	    !codec_edns_option(msg, &v, CODEC_EDNS_OPT_TCP_KEEPALIVE, &off, &olen) || olen != 2)
-		return msg;
-	uint64_t units = w->cfg->listen.tcp_idle_timeout_ms / 100; /* 100 ms units */
-	memcpy(buf, msg, len);
-	codec_put_u16(buf + off, units > 0xffff ? 0xffff : (uint16_t)units);
-	return buf;
-}
-
-void px_txn_reply(struct px_worker *w, struct px_txn *t, const uint8_t *msg, size_t len)
-{
-	uint8_t ka[CODEC_MAX_MSG];
-
-	if (!t->answered) {
-		t->answered = true;
-		px_stats_answer(&w->stats, px_transport_of(t->origin, t->conn), msg, len, t->rx_ns);
-	}
-	if (t->keepalive && t->origin == PX_ORIGIN_TCP)
-		msg = keepalive_rewrite(w, msg, len, ka);
-	if (w->qlog_on && !t->qlogged)
-		px_qlog_txn(w, t, msg, len);
-	if (t->origin == PX_ORIGIN_UDP)
-		px_udp_send(t->ul, (const struct sockaddr *)&t->peer, msg, len);
-	else if (!t->conn->closing) {
-		t->conn->cur_stream = t->doh_stream;
-		px_conn_send(t->conn, msg, len);
-	}
-}
-
-void px_txn_done(struct px_worker *w, struct px_txn *t)
-{
-	px_backend_forget(w, t);
-	struct px_conn *c = t->origin == PX_ORIGIN_TCP ? t->conn : NULL;
-	px_txn_free(w, t);
-	if (c != NULL) {
-		c->inflight--;
-		px_conn_query_done(c);
-		px_conn_unref(c);
-	}
-	if (w->draining)
-		px_worker_maybe_finish(w);
-}
-
-void px_txn_fail(struct px_worker *w, struct px_txn *t, uint16_t ede, const char *why)
-{
-	uint8_t out[PX_REPLY_MAX];
-	ssize_t n = codec_build_error(t->q, t->qlen, &t->qv, CODEC_RCODE_SERVFAIL, ede, why, out,
-	                              sizeof(out));
-
-	px_log(CFG_LOG_DEBUG, BACKEND, "SERVFAIL to client (id %u): %s", t->qv.id, why);
-	if (n > 0) {
-		PX_STAT_INC(&w->stats, servfail_sent);
-		px_txn_reply(w, t, out, (size_t)n);
-	}
-	px_txn_done(w, t);
 }

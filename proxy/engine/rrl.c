@@ -164,7 +164,7 @@ enum px_rrl_verdict px_rrl_check(struct px_rrl *r, const struct sockaddr *peer, 
 }
 
 ssize_t px_rrl_slip_reply(const uint8_t *query, size_t qlen, const struct codec_view *v,
-                           uint8_t *out, size_t outlen)
+                          uint8_t *out, size_t outlen)
 {
 	ssize_t n = codec_build_error(query, qlen, v, CODEC_RCODE_NOERROR, CODEC_EDE_NONE, NULL,
 	                              out, outlen);

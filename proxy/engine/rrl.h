@@ -84,4 +84,4 @@ enum px_rrl_verdict px_rrl_check(struct px_rrl *r, const struct sockaddr *peer, 
  * @return its length, or a negative errno from codec_build_error().
  */
 ssize_t px_rrl_slip_reply(const uint8_t *query, size_t qlen, const struct codec_view *v,
-                           uint8_t *out, size_t outlen);
+                          uint8_t *out, size_t outlen);

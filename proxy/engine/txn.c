@@ -11,7 +11,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/internal.h"
+#include "codec/build.h"
+#include "proxy/engine/txn.h"
+#include "proxy/backend/backend.h"
+#include "proxy/daemon/gen.h"
+#include "proxy/engine/worker.h"
+#include "proxy/flat/flat.h"
+#include "proxy/io/udptx.h"
+#include "proxy/listen/conn.h"
+#include "proxy/listen/listen.h"
+#include "proxy/ops/log.h"
+#include "proxy/ops/qlog.h"
+#include "proxy/ops/stats.h"
 
 struct px_txn *px_txn_new(struct px_worker *w)
 {
@@ -149,4 +160,72 @@ void px_deadline_cb(uv_timer_t *h)
 	if (w->dl_head != NULL)
 		uv_timer_start(&w->deadline_timer, px_deadline_cb, w->dl_head->deadline_ms - now,
 		               0);
+}
+
+/* The client's connection is apexd's, so the keepalive timeout it is
+ * told must be apexd's tcp-idle-timeout, not BIND's (RFC 7828 3.3.2).
+ * A TSIG-signed answer is left alone: editing it would break it. */
+static const uint8_t *keepalive_rewrite(struct px_worker *w, const uint8_t *msg, size_t len,
+                                        uint8_t *buf)
+{
+	struct codec_view v;
+
+	size_t off;
+	uint16_t olen;
+
+	if (codec_scan(msg, len, &v) < 0 || v.has_tsig ||
+	    !codec_edns_option(msg, &v, CODEC_EDNS_OPT_TCP_KEEPALIVE, &off, &olen) || olen != 2)
+		return msg;
+	uint64_t units = w->cfg->listen.tcp_idle_timeout_ms / 100; /* 100 ms units */
+	memcpy(buf, msg, len);
+	codec_put_u16(buf + off, units > 0xffff ? 0xffff : (uint16_t)units);
+	return buf;
+}
+
+void px_txn_reply(struct px_worker *w, struct px_txn *t, const uint8_t *msg, size_t len)
+{
+	uint8_t ka[CODEC_MAX_MSG];
+
+	if (!t->answered) {
+		t->answered = true;
+		px_stats_answer(&w->stats, px_transport_of(t->origin, t->conn), msg, len, t->rx_ns);
+	}
+	if (t->keepalive && t->origin == PX_ORIGIN_TCP)
+		msg = keepalive_rewrite(w, msg, len, ka);
+	if (w->qlog_on && !t->qlogged)
+		px_qlog_txn(w, t, msg, len);
+	if (t->origin == PX_ORIGIN_UDP)
+		px_udp_send(t->ul, (const struct sockaddr *)&t->peer, msg, len);
+	else if (!t->conn->closing) {
+		t->conn->cur_stream = t->doh_stream;
+		px_conn_send(t->conn, msg, len);
+	}
+}
+
+void px_txn_done(struct px_worker *w, struct px_txn *t)
+{
+	px_backend_forget(w, t);
+	struct px_conn *c = t->origin == PX_ORIGIN_TCP ? t->conn : NULL;
+	px_txn_free(w, t);
+	if (c != NULL) {
+		c->inflight--;
+		px_conn_query_done(c);
+		px_conn_unref(c);
+	}
+	if (w->draining)
+		px_worker_maybe_finish(w);
+}
+
+void px_txn_fail(struct px_worker *w, struct px_txn *t, uint16_t ede, const char *why)
+{
+	uint8_t out[PX_REPLY_MAX];
+	ssize_t n = codec_build_error(t->q, t->qlen, &t->qv, CODEC_RCODE_SERVFAIL, ede, why, out,
+	                              sizeof(out));
+
+	px_log(CFG_LOG_DEBUG, BACKEND, "SERVFAIL to client (id %u): %s", t->qv.id, why);
+	if (n > 0) {
+		PX_STAT_INC(&w->stats, servfail_sent);
+		px_txn_reply(w, t, out, (size_t)n);
+	}
+	px_txn_done(w, t);
 }

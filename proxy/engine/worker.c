@@ -23,12 +23,22 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "proxy/internal.h"
+#include "tls/ctx.h"
+#include "proxy/engine/worker.h"
+#include "proxy/backend/backend.h"
+#include "proxy/daemon/gen.h"
+#include "proxy/daemon/server.h"
 #include "proxy/engine/anscache.h"
 #include "proxy/engine/rrl.h"
-#include "proxy/ops/qlog.h"
+#include "proxy/engine/txn.h"
+#include "proxy/flat/flat.h"
 #include "proxy/flat/upstream.h"
-#include "tls/ctx.h"
+#include "proxy/io/udptx.h"
+#include "proxy/listen/conn.h"
+#include "proxy/listen/doh.h"
+#include "proxy/listen/listen.h"
+#include "proxy/ops/log.h"
+#include "proxy/ops/qlog.h"
 
 static void close_cb_noop(uv_handle_t *h)
 {
@@ -160,7 +170,8 @@ static void apply_reload(struct px_worker *w, struct px_reload_post *p)
 		px_anscache_free(w->anscache);
 		w->anscache = NULL;
 		if (nc->cache.answers &&
-		    px_anscache_new(&w->anscache, (size_t)(nc->cache.size / nc->server.threads)) < 0)
+		    px_anscache_new(&w->anscache, (size_t)(nc->cache.size / nc->server.threads)) <
+		            0)
 			px_log(CFG_LOG_ERROR, CACHE,
 			       "worker %u: no memory for the answer cache: off", w->idx);
 	}
@@ -310,7 +321,7 @@ static void flush_check_cb(uv_check_t *h)
 {
 	struct px_worker *w = h->data;
 
-	px_worker_flush(w);
+	px_conn_flush_all(w);
 	if (w->qlog_len > 0)
 		px_qlog_flush(w);
 	px_udp_tx_flush(w);
@@ -321,7 +332,7 @@ static void flush_prepare_cb(uv_prepare_t *h)
 {
 	struct px_worker *w = h->data;
 
-	px_worker_flush(w);
+	px_conn_flush_all(w);
 	if (w->qlog_len > 0)
 		px_qlog_flush(w);
 	px_udp_tx_flush(w);
@@ -356,7 +367,7 @@ int px_worker_init(struct px_worker *w, struct px_server *srv, unsigned idx)
 	w->tx_client = malloc(sizeof(*w->tx_client));
 	w->tx_backend = malloc(sizeof(*w->tx_backend));
 	if (w->udp_rx == NULL || w->up_rx == NULL || w->ac_out == NULL || w->txns == NULL ||
-	    w->tx_client == NULL || w->tx_backend == NULL)
+	    w->tx_client == NULL || w->tx_backend == NULL || px_backend_init(w) < 0)
 		goto fail;
 	w->tx_client->n = w->tx_backend->n = 0;
 	w->tx_client->used = w->tx_backend->used = 0;
@@ -368,13 +379,13 @@ int px_worker_init(struct px_worker *w, struct px_server *srv, unsigned idx)
 	if (w->cfg->cache.answers) {
 		/* The bound is for all workers together. */
 		rc = px_anscache_new(&w->anscache,
-		                    (size_t)(w->cfg->cache.size / w->cfg->server.threads));
+		                     (size_t)(w->cfg->cache.size / w->cfg->server.threads));
 		if (rc < 0)
 			goto fail;
 	}
 	if (w->cfg->limits.responses_per_second > 0) {
 		rc = px_rrl_new_random(&w->rrl, w->cfg->limits.responses_per_second,
-		                        w->cfg->limits.slip);
+		                       w->cfg->limits.slip);
 		if (rc < 0)
 			goto fail;
 	}
@@ -479,6 +490,7 @@ void px_worker_deinit(struct px_worker *w)
 	free(w->udp);
 	free(w->tcp);
 	px_rrl_free(w->rrl);
+	px_backend_free(w);
 	w->udp = NULL;
 	w->tcp = NULL;
 	w->n_udp = w->n_tcp = 0;
@@ -513,4 +525,10 @@ void px_worker_deinit(struct px_worker *w)
 	free(w->up_rx);
 	free(w->ac_out);
 	free(w->udp_rx);
+}
+
+void px_flush_op_release(struct px_flush_op *op)
+{
+	if (op != NULL && atomic_fetch_sub(&op->refs, 1) == 1)
+		free(op);
 }

@@ -31,8 +31,18 @@
 #include "flatten/policy.h"
 #include "flatten/rewrite.h"
 #include "flatten/zones.h"
-#include "proxy/internal.h"
+#include "proxy/backend/backend.h"
+#include "proxy/daemon/gen.h"
+#include "proxy/daemon/server.h"
+#include "proxy/engine/txn.h"
+#include "proxy/engine/worker.h"
+#include "proxy/flat/flat.h"
 #include "proxy/flat/upstream.h"
+#include "proxy/io/udptx.h"
+#include "proxy/listen/conn.h"
+#include "proxy/listen/listen.h"
+#include "proxy/ops/log.h"
+#include "proxy/ops/stats.h"
 
 /* Tokens name a txn across threads: slot index in the low bits, the
  * slot's generation above, so a wake-up for a finished query is ignored. */
@@ -223,7 +233,7 @@ static void finish(struct px_worker *w, struct px_txn *t)
 		PX_STAT_INC(&w->stats, answers_flatten_failed);
 		set_how(t, PX_FLAT_FAILED);
 		px_txn_fail(w, t, r->ede,
-		             r->why[0] ? r->why : "cannot resolve the flattened target");
+		            r->why[0] ? r->why : "cannot resolve the flattened target");
 		return;
 	}
 
@@ -319,7 +329,7 @@ static int soa_req_cb(void *arg, int status, const uint8_t *msg, size_t len)
 		} else {
 			PX_STAT_INC(&r->w->stats, answers_flatten_failed);
 			px_txn_fail(r->w, t, CODEC_EDE_OTHER,
-			             "no SOA from the backend for a negative answer");
+			            "no SOA from the backend for a negative answer");
 		}
 	}
 	free(r);
@@ -344,7 +354,7 @@ static void fetch_soa(struct px_worker *w, struct px_txn *t)
 	size_t qlen = codec_build_query(q, r->id, false, r->apex, r->apex_len, CODEC_TYPE_SOA);
 	t->fl->soa_fetching = true;
 	int rc = px_up_query(w, (const struct sockaddr *)&w->cfg->backend.address.sa, q, qlen,
-	                      false, w->cfg->backend.timeout_ms, soa_req_cb, r);
+	                     false, w->cfg->backend.timeout_ms, soa_req_cb, r);
 	if (rc < 0) {
 		free(r);
 		t->fl->soa_fetching = false;
@@ -477,7 +487,7 @@ static void chase_send(struct px_chase *ch)
 		flat_chase_set_id(&ch->fc, px_up_random_id());
 		PX_STAT_INC(&w->stats, chase_queries);
 		if (px_up_query(w, server, ch->fc.out, ch->fc.out_len, ch->fc.tcp, timeout,
-		                 chase_up_cb, ch) == 0)
+		                chase_up_cb, ch) == 0)
 			return;
 		/* Could not even send: as good as a timeout of that server. */
 		if (flat_chase_input(&ch->fc, NULL, 0) != FLAT_STEP_SEND)
@@ -982,7 +992,7 @@ static void probe_send(struct px_worker *w, struct px_txn *t, const uint8_t *nam
 	size_t qlen = codec_build_query(q, r->id, false, r->name, r->len, type);
 	PX_STAT_INC(&w->stats, aname_probes);
 	if (px_up_query(w, (const struct sockaddr *)&w->cfg->backend.address.sa, q, qlen, false,
-	                 w->cfg->backend.timeout_ms, probe_cb, r) < 0) {
+	                w->cfg->backend.timeout_ms, probe_cb, r) < 0) {
 		px_gen_release(w, r->g);
 		free(r);
 		return;
@@ -1207,7 +1217,7 @@ void px_flat_deadline(struct px_worker *w, struct px_txn *t)
 			return;
 		}
 		px_txn_fail(w, t, CODEC_EDE_NO_REACHABLE_AUTHORITY,
-		             "the backend did not answer in time");
+		            "the backend did not answer in time");
 		return;
 	}
 	finish(w, t);
@@ -1227,22 +1237,9 @@ void px_flat_free(struct px_txn *t)
 	t->fl = NULL;
 }
 
-bool px_from_backend(const struct px_worker *w, const struct sockaddr *peer)
-{
-	const struct sockaddr_storage *be = &w->cfg->backend.address.sa;
-
-	if (peer == NULL || peer->sa_family != be->ss_family)
-		return false;
-	if (peer->sa_family == AF_INET)
-		return ((const struct sockaddr_in *)peer)->sin_addr.s_addr ==
-		       ((const struct sockaddr_in *)be)->sin_addr.s_addr;
-	return memcmp(&((const struct sockaddr_in6 *)peer)->sin6_addr,
-	              &((const struct sockaddr_in6 *)be)->sin6_addr, sizeof(struct in6_addr)) == 0;
-}
-
-bool px_flat_notify(struct px_worker *w, const uint8_t *msg, size_t len,
-                     const struct codec_view *v, const struct sockaddr *peer, enum px_origin origin,
-                     struct px_udp_listener *ul, struct px_conn *conn)
+bool px_flat_notify(struct px_worker *w, const uint8_t *msg, size_t len, const struct codec_view *v,
+                    const struct sockaddr *peer, enum px_origin origin, struct px_udp_listener *ul,
+                    struct px_conn *conn)
 {
 	uint8_t zone[CODEC_MAX_NAME], out[PX_REPLY_MAX];
 

@@ -17,9 +17,11 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "proxy/io/frame.h"
-#include "proxy/internal.h"
 #include "proxy/flat/upstream.h"
+#include "proxy/engine/worker.h"
+#include "proxy/io/frame.h"
+#include "proxy/io/rbuf.h"
+#include "proxy/ops/stats.h"
 
 struct px_up {
 	struct px_worker *w;
@@ -225,7 +227,7 @@ static int up_start_tcp(struct px_up *u, const struct sockaddr *server)
 }
 
 int px_up_query(struct px_worker *w, const struct sockaddr *server, const uint8_t *q, size_t qlen,
-                 bool tcp, uint64_t timeout_ms, px_up_cb *cb, void *arg)
+                bool tcp, uint64_t timeout_ms, px_up_cb *cb, void *arg)
 {
 	size_t room = tcp ? qlen + 2 : qlen;
 	struct px_up *u;

@@ -40,7 +40,7 @@ typedef int px_up_cb(void *arg, int status, const uint8_t *msg, size_t len);
  *         this worker are in flight); on error cb is never called.
  */
 int px_up_query(struct px_worker *w, const struct sockaddr *server, const uint8_t *q, size_t qlen,
-                 bool tcp, uint64_t timeout_ms, px_up_cb *cb, void *arg);
+                bool tcp, uint64_t timeout_ms, px_up_cb *cb, void *arg);
 
 /** Ends every query of the worker, each callback seeing UV_ECANCELED. */
 void px_up_cancel_all(struct px_worker *w);

@@ -11,7 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "proxy/internal.h"
+#include "proxy/io/sock.h"
 
 /* Room for bursts of queries while a worker is busy. Best effort: the
  * kernel caps it at net.core.rmem_max. */

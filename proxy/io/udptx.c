@@ -22,7 +22,13 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "proxy/internal.h"
+#include "proxy/io/udptx.h"
+#include "proxy/backend/backend.h"
+#include "proxy/engine/txn.h"
+#include "proxy/engine/worker.h"
+#include "proxy/listen/listen.h"
+#include "proxy/ops/log.h"
+#include "proxy/ops/stats.h"
 
 static void tx_flush_queue(struct px_udp_tx *q, bool backend);
 
@@ -125,7 +131,7 @@ static void client_send_now(struct px_udp_listener *l, const struct sockaddr *pe
 }
 
 void px_udp_send(struct px_udp_listener *l, const struct sockaddr *peer, const uint8_t *msg,
-                  size_t len)
+                 size_t len)
 {
 	struct px_udp_tx *q = l->w->tx_client;
 

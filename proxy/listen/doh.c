@@ -27,9 +27,15 @@
 #include <nghttp2/nghttp2.h>
 
 #include "codec/rr.h"
-#include "proxy/listen/dohreq.h"
-#include "proxy/internal.h"
 #include "tls/stream.h"
+#include "proxy/listen/doh.h"
+#include "proxy/engine/query.h"
+#include "proxy/engine/txn.h"
+#include "proxy/listen/conn.h"
+#include "proxy/listen/dohreq.h"
+#include "proxy/ops/log.h"
+#include "proxy/ops/stats.h"
+#include "proxy/engine/worker.h"
 
 /* Streams in flight per connection (SETTINGS_MAX_CONCURRENT_STREAMS). */
 #define PX_DOH_MAX_STREAMS 100
@@ -182,7 +188,7 @@ void px_doh_reply(struct px_conn *c, int32_t stream, const uint8_t *msg, size_t 
 	};
 	nghttp2_data_provider prd = {.source.ptr = s, .read_callback = resp_read_cb};
 	nghttp2_submit_response(d->session, stream, hdrs, ttl >= 0 ? 4 : 3, &prd);
-	/* Answers of one loop turn leave together (px_worker_flush). */
+	/* Answers of one loop turn leave together (px_conn_flush_all). */
 	px_conn_queue_flush(c);
 }
 

@@ -17,9 +17,19 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "proxy/io/frame.h"
-#include "proxy/internal.h"
 #include "tls/stream.h"
+#include "proxy/engine/query.h"
+#include "proxy/engine/txn.h"
+#include "proxy/engine/worker.h"
+#include "proxy/io/frame.h"
+#include "proxy/io/rbuf.h"
+#include "proxy/listen/conn.h"
+#include "proxy/listen/doh.h"
+#include "proxy/listen/listen.h"
+#include "proxy/ops/log.h"
+#include "proxy/ops/stats.h"
+#include "proxy/daemon/gen.h"
+#include "proxy/daemon/server.h"
 
 /* A TLS client has this long from accept to a finished handshake (or
  * tcp-idle-timeout, if shorter). A handshake on a real link takes a few
@@ -143,35 +153,6 @@ static bool conn_may_read(struct px_conn *c)
 		return false;
 	}
 	return c->inflight < PX_CONN_MAX_INFLIGHT;
-}
-
-void px_rbuf_alloc(struct px_rbuf *in, uv_buf_t *buf)
-{
-	if (in->start > 0 && in->start == in->end)
-		in->start = in->end = 0;
-	if (in->end == in->cap && in->start > 0) {
-		/* Move the partial frame to the front to make room. */
-		memmove(in->buf, in->buf + in->start, in->end - in->start);
-		in->end -= in->start;
-		in->start = 0;
-	}
-	if (in->end == in->cap && in->cap < PX_TCP_FRAME_MAX) {
-		size_t ncap = in->cap == 0 ? PX_TCP_RBUF_INITIAL : in->cap * 2;
-		if (ncap > PX_TCP_FRAME_MAX)
-			ncap = PX_TCP_FRAME_MAX;
-		uint8_t *nb = realloc(in->buf, ncap);
-		if (nb != NULL) {
-			in->buf = nb;
-			in->cap = ncap;
-		}
-	}
-	if (in->end == in->cap) {
-		buf->base = NULL; /* libuv reports UV_ENOBUFS */
-		buf->len = 0;
-		return;
-	}
-	buf->base = (char *)in->buf + in->end;
-	buf->len = in->cap - in->end;
 }
 
 static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -464,7 +445,7 @@ void px_conn_queue_flush(struct px_conn *c)
 	c->w->flush_head = c;
 }
 
-void px_worker_flush(struct px_worker *w)
+void px_conn_flush_all(struct px_worker *w)
 {
 	while (w->flush_head != NULL) {
 		struct px_conn *c = w->flush_head;

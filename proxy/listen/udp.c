@@ -12,7 +12,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "proxy/internal.h"
+#include "proxy/engine/query.h"
+#include "proxy/engine/txn.h"
+#include "proxy/engine/worker.h"
+#include "proxy/io/udptx.h"
+#include "proxy/listen/listen.h"
+#include "proxy/ops/log.h"
+#include "proxy/ops/stats.h"
 
 static void udp_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {

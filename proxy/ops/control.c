@@ -38,9 +38,13 @@
 #include "flatten/chase.h"
 #include "flatten/policy.h"
 #include "flatten/zones.h"
-#include "proxy/ops/ctlreq.h"
-#include "proxy/internal.h"
+#include "proxy/ops/control.h"
+#include "proxy/daemon/server.h"
+#include "proxy/engine/worker.h"
 #include "proxy/flat/upstream.h"
+#include "proxy/ops/ctlreq.h"
+#include "proxy/ops/log.h"
+#include "proxy/ops/statsfmt.h"
 
 /* A client has this long to send its request line. */
 #define PX_CTL_REQUEST_MS 5000
@@ -129,12 +133,6 @@ static void ctl_maybe_free(struct px_ctl *ctl)
 {
 	if (ctl->stopped && ctl->listener_closed && ctl->conns == NULL)
 		free(ctl);
-}
-
-void px_flush_op_release(struct px_flush_op *op)
-{
-	if (op != NULL && atomic_fetch_sub(&op->refs, 1) == 1)
-		free(op);
 }
 
 /* --- connections ---------------------------------------------------- */
@@ -314,9 +312,9 @@ static void flush_reply(struct ctl_conn *c)
 		px_sbuf_put(&c->body, "answer cache: off ([cache] answers = no)\n");
 	} else {
 		px_sbuf_put(&c->body,
-		             "answer cache: %llu answers for %s dropped by %u of %u workers\n",
-		             (unsigned long long)dropped, name, c->flush_posted - left,
-		             c->ctl->srv->n_workers);
+		            "answer cache: %llu answers for %s dropped by %u of %u workers\n",
+		            (unsigned long long)dropped, name, c->flush_posted - left,
+		            c->ctl->srv->n_workers);
 	}
 	px_log(CFG_LOG_INFO, CTL, "flush %s: %zd target cache values, %llu answers dropped", name,
 	       c->flush_target, (unsigned long long)dropped);
@@ -351,8 +349,8 @@ static void do_flush(struct ctl_conn *c)
 		atomic_fetch_add(&srv->anscache_gen, 1);
 		px_sbuf_put(&c->body, "target cache: all values dropped\n");
 		px_sbuf_put(&c->body, "answer cache: %s\n",
-		             srv->workers[0].anscache != NULL ? "all answers dropped"
-		                                            : "off ([cache] answers = no)");
+		            srv->workers[0].anscache != NULL ? "all answers dropped"
+		                                             : "off ([cache] answers = no)");
 		px_log(CFG_LOG_INFO, CTL, "flush: target cache and answer caches emptied");
 		reply(c, true, NULL);
 		return;
@@ -540,9 +538,9 @@ static void chase_report(struct ctl_conn *c, const char *cut)
 	const char *tname = c->req.qtype == CODEC_TYPE_A ? "A" : "AAAA";
 
 	px_sbuf_put(b,
-	             "live chase now (%u quer%s; resolvers may answer from their own "
-	             "caches):\n",
-	             c->ex->n_steps, c->ex->n_steps == 1 ? "y" : "ies");
+	            "live chase now (%u quer%s; resolvers may answer from their own "
+	            "caches):\n",
+	            c->ex->n_steps, c->ex->n_steps == 1 ? "y" : "ies");
 	for (unsigned i = 0; i < fc->n_hop; i++) {
 		const struct flat_chase_hop *h = &fc->hop[i];
 		codec_name_to_text(h->name, h->len, name, sizeof(name));
@@ -557,13 +555,13 @@ static void chase_report(struct ctl_conn *c, const char *cut)
 			codec_name_to_text(fc->hop[i + 1].name, fc->hop[i + 1].len, next,
 			                   sizeof(next));
 			px_sbuf_put(b, "  chase hop %u: %s CNAME %s, TTL %u [%s]\n", i + 1, name,
-			             next, h->ttl, server);
+			            next, h->ttl, server);
 		} else if (h->ttl == UINT32_MAX) {
 			px_sbuf_put(b, "  chase hop %u: %s %s, no answer [%s]\n", i + 1, name,
-			             tname, server);
+			            tname, server);
 		} else {
 			px_sbuf_put(b, "  chase hop %u: %s %s, TTL %u [%s]\n", i + 1, name, tname,
-			             h->ttl, server);
+			            h->ttl, server);
 		}
 	}
 	if (cut != NULL) {
@@ -574,8 +572,8 @@ static void chase_report(struct ctl_conn *c, const char *cut)
 	switch (r->kind) {
 	case FLAT_RES_ADDRS:
 		px_sbuf_put(b,
-		             "  result: %u %s address%s, TTL %u (min over the chain):", r->n_addrs,
-		             tname, r->n_addrs == 1 ? "" : "es", r->ttl);
+		            "  result: %u %s address%s, TTL %u (min over the chain):", r->n_addrs,
+		            tname, r->n_addrs == 1 ? "" : "es", r->ttl);
 		for (unsigned i = 0; i < r->n_addrs; i++) {
 			px_sbuf_put(b, " ");
 			put_addr(b, c->req.qtype, r->addrs[i]);
@@ -585,12 +583,12 @@ static void chase_report(struct ctl_conn *c, const char *cut)
 	case FLAT_RES_NODATA:
 	case FLAT_RES_NXDOMAIN:
 		px_sbuf_put(b, "  result: %s, negative TTL %u\n",
-		             r->kind == FLAT_RES_NODATA ? "no records of the type" : "NXDOMAIN",
-		             r->ttl);
+		            r->kind == FLAT_RES_NODATA ? "no records of the type" : "NXDOMAIN",
+		            r->ttl);
 		break;
 	default:
 		px_sbuf_put(b, "  result: failed (%s): EDE %u \"%s\"\n",
-		             flat_chase_fail_name(fc->fail), r->ede, r->why);
+		            flat_chase_fail_name(fc->fail), r->ede, r->why);
 		break;
 	}
 }
@@ -824,19 +822,19 @@ static void put_result_answer(struct px_sbuf *b, const struct cfg *cfg, const ch
 
 	if (r->kind == FLAT_RES_ADDRS) {
 		px_sbuf_put(b,
-		             "answer: NOERROR, %u %s address%s, TTL %u (%s; clamped to min-ttl "
-		             "%llu .. max-ttl %llu)\n",
-		             r->n_addrs, qtype == CODEC_TYPE_A ? "A" : "AAAA",
-		             r->n_addrs == 1 ? "" : "es", final, how,
-		             (unsigned long long)cfg->flatten.min_ttl_s,
-		             (unsigned long long)cfg->flatten.max_ttl_s);
+		            "answer: NOERROR, %u %s address%s, TTL %u (%s; clamped to min-ttl "
+		            "%llu .. max-ttl %llu)\n",
+		            r->n_addrs, qtype == CODEC_TYPE_A ? "A" : "AAAA",
+		            r->n_addrs == 1 ? "" : "es", final, how,
+		            (unsigned long long)cfg->flatten.min_ttl_s,
+		            (unsigned long long)cfg->flatten.max_ttl_s);
 		put_addrs_answer(b, owner, qtype, r, final);
 	} else {
 		px_sbuf_put(b,
-		             "answer: NOERROR, no %s records (the target %s), with the zone's SOA "
-		             "for the negative TTL\n",
-		             qtype == CODEC_TYPE_A ? "A" : "AAAA",
-		             r->kind == FLAT_RES_NXDOMAIN ? "does not exist" : "has none");
+		            "answer: NOERROR, no %s records (the target %s), with the zone's SOA "
+		            "for the negative TTL\n",
+		            qtype == CODEC_TYPE_A ? "A" : "AAAA",
+		            r->kind == FLAT_RES_NXDOMAIN ? "does not exist" : "has none");
 	}
 }
 
@@ -866,8 +864,8 @@ static void explain_finish(struct ctl_conn *c)
 	const struct cfg_zone *z = &cfg->zones[zidx];
 	px_sbuf_put(b, "explain %s %s\n", name, tname);
 	px_sbuf_put(b, "zone: %s, %s, cname = %s [config %s:%u]\n", z->name.text,
-	             apex ? "the name is its apex" : "the name is below its apex",
-	             cname_mode_text(z->cname), cfg->path, z->line);
+	            apex ? "the name is its apex" : "the name is below its apex",
+	            cname_mode_text(z->cname), cfg->path, z->line);
 
 	/* Where the target comes from: [alias], else an ANAME. */
 	bool have_target = false, target_is_alias = false;
@@ -885,7 +883,7 @@ static void explain_finish(struct ctl_conn *c)
 		memcpy(target, al->target.wire, al->target.wire_len);
 		target_len = al->target.wire_len;
 		px_sbuf_put(b, "source: [alias] %s = %s [config %s:%u]\n", al->owner.text,
-		             al->target.text, cfg->path, al->line);
+		            al->target.text, cfg->path, al->line);
 	}
 	if (target_is_alias)
 		px_sbuf_put(b, "ANAME: not looked up, the [alias] entry decides [config]\n");
@@ -910,7 +908,7 @@ static void explain_finish(struct ctl_conn *c)
 			if (p->present) {
 				codec_name_to_text(p->target, p->target_len, text, sizeof(text));
 				px_sbuf_put(b, "present, target %s, %u s left [presence cache]\n",
-				             text, pk.ttl_left);
+				            text, pk.ttl_left);
 				if (!have_target) {
 					have_target = true;
 					memcpy(target, p->target, p->target_len);
@@ -919,17 +917,16 @@ static void explain_finish(struct ctl_conn *c)
 					aname_type = type;
 				}
 			} else {
-				px_sbuf_put(b, "absent, %u s left [presence cache]\n",
-				             pk.ttl_left);
+				px_sbuf_put(b, "absent, %u s left [presence cache]\n", pk.ttl_left);
 			}
 		} else {
 			px_sbuf_put(b, "not cached: the next query probes the backend "
-			                "[presence cache]\n");
+			               "[presence cache]\n");
 		}
 		px_sbuf_put(b, "ANAME (TYPE%u) at the backend now: ", type);
 		if (q->status != 0) {
 			px_sbuf_put(b, "no answer (%s) [backend %s]\n", strerror(-q->status),
-			             cfg->backend.address.text);
+			            cfg->backend.address.text);
 			continue;
 		}
 		an.state = FLAT_ANAME_UNKNOWN;
@@ -940,7 +937,7 @@ static void explain_finish(struct ctl_conn *c)
 		case FLAT_ANAME_PRESENT:
 			codec_name_to_text(an.target, an.target_len, text, sizeof(text));
 			px_sbuf_put(b, "%s %u IN TYPE%u %s [backend %s]\n", name, an.ttl, type,
-			             text, cfg->backend.address.text);
+			            text, cfg->backend.address.text);
 			if (!have_target) {
 				/* Not cached: the next query's probe finds this one. */
 				have_target = true;
@@ -952,17 +949,17 @@ static void explain_finish(struct ctl_conn *c)
 			break;
 		case FLAT_ANAME_ABSENT:
 			px_sbuf_put(b, "none (negative TTL %u) [backend %s]\n", an.ttl,
-			             cfg->backend.address.text);
+			            cfg->backend.address.text);
 			break;
 		case FLAT_ANAME_INVALID:
 			px_sbuf_put(b,
-			             "present but unusable: RDATA must be exactly one name; "
-			             "ignored [backend %s]\n",
-			             cfg->backend.address.text);
+			            "present but unusable: RDATA must be exactly one name; "
+			            "ignored [backend %s]\n",
+			            cfg->backend.address.text);
 			break;
 		default:
 			px_sbuf_put(b, "no verdict (%s, or not authoritative) [backend %s]\n",
-			             rcode_text(v.rcode), cfg->backend.address.text);
+			            rcode_text(v.rcode), cfg->backend.address.text);
 			break;
 		}
 	}
@@ -971,22 +968,22 @@ static void explain_finish(struct ctl_conn *c)
 	struct codec_view qv, rv;
 	if (main_q->status != 0) {
 		px_sbuf_put(b, "backend: no answer to %s %s (%s) [backend %s]\n", name, tname,
-		             strerror(-main_q->status), cfg->backend.address.text);
+		            strerror(-main_q->status), cfg->backend.address.text);
 		px_sbuf_put(b, "answer: SERVFAIL with EDE 22 (backend did not answer) unless it "
-		                "answers the client's query\n");
+		               "answers the client's query\n");
 		reply(c, true, NULL);
 		return;
 	}
 	if (codec_scan(main_q->q, main_q->qlen, &qv) < 0 ||
 	    codec_scan(main_q->resp, main_q->rlen, &rv) < 0) {
 		px_sbuf_put(b, "backend: unreadable answer to %s %s [backend %s]\n", name, tname,
-		             cfg->backend.address.text);
+		            cfg->backend.address.text);
 		reply(c, true, NULL);
 		return;
 	}
 	px_sbuf_put(b, "backend answer to %s %s: %s, %u answer RR%s%s [backend %s]\n", name, tname,
-	             rcode_text(rv.rcode), rv.ancount, rv.ancount == 1 ? "" : "s",
-	             (rv.flags & CODEC_FLAG_TC) ? ", truncated" : "", cfg->backend.address.text);
+	            rcode_text(rv.rcode), rv.ancount, rv.ancount == 1 ? "" : "s",
+	            (rv.flags & CODEC_FLAG_TC) ? ", truncated" : "", cfg->backend.address.text);
 	put_backend_answer(b, main_q->resp, main_q->rlen, &rv);
 
 	struct flat_policy_in in;
@@ -1011,24 +1008,24 @@ static void explain_finish(struct ctl_conn *c)
 	flat_policy_inspect(&in, &po);
 	if (po.action == FLAT_POLICY_RELAY) {
 		px_sbuf_put(b,
-		             "decision: relay, nothing to flatten (no ANAME, no [alias], and no "
-		             "CNAME that cname = %s flattens here)\n",
-		             cname_mode_text(z->cname));
+		            "decision: relay, nothing to flatten (no ANAME, no [alias], and no "
+		            "CNAME that cname = %s flattens here)\n",
+		            cname_mode_text(z->cname));
 		px_sbuf_put(b, "answer: BIND's answer above, unchanged\n");
 		reply(c, true, NULL);
 		return;
 	}
 	if (po.action == FLAT_POLICY_LOCAL) {
 		px_sbuf_put(b,
-		             "decision: flatten from BIND's own answer (the chain ends in the "
-		             "zone), %u CNAME%s\n",
-		             po.hops, po.hops == 1 ? "" : "s");
+		            "decision: flatten from BIND's own answer (the chain ends in the "
+		            "zone), %u CNAME%s\n",
+		            po.hops, po.hops == 1 ? "" : "s");
 		if (po.local.kind == FLAT_RES_ADDRS)
 			put_result_answer(b, cfg, name, c->req.qtype, &po.local, po.local.ttl,
 			                  "min over the chain");
 		else
 			px_sbuf_put(b, "answer: NXDOMAIN at the end of the chain, answered with "
-			                "the zone's SOA\n");
+			               "the zone's SOA\n");
 		reply(c, true, NULL);
 		return;
 	}
@@ -1041,7 +1038,7 @@ static void explain_finish(struct ctl_conn *c)
 	uint32_t chain_ttl = po.chain_ttl;
 	if (have_target && !target_is_alias) {
 		px_sbuf_put(b, "hop %u: %s TYPE%u -> target, TTL %u\n", hop++, name, aname_type,
-		             aname_ttl);
+		            aname_ttl);
 		if (aname_ttl < chain_ttl)
 			chain_ttl = aname_ttl;
 	} else if (target_is_alias) {
@@ -1049,13 +1046,13 @@ static void explain_finish(struct ctl_conn *c)
 	}
 	if (po.hops > 0)
 		px_sbuf_put(b, "hop %u: %u CNAME%s BIND followed (listed above), min TTL %u\n",
-		             hop++, po.hops, po.hops == 1 ? "" : "s", po.chain_ttl);
+		            hop++, po.hops, po.hops == 1 ? "" : "s", po.chain_ttl);
 	if (po.hops > cfg->flatten.max_chain) {
 		px_sbuf_put(b,
-		             "answer: the chain in the zone is longer than max-chain %u or loops: "
-		             "%s\n",
-		             cfg->flatten.max_chain,
-		             po.siblings ? "BIND's sibling addresses (relayed)" : "SERVFAIL");
+		            "answer: the chain in the zone is longer than max-chain %u or loops: "
+		            "%s\n",
+		            cfg->flatten.max_chain,
+		            po.siblings ? "BIND's sibling addresses (relayed)" : "SERVFAIL");
 		reply(c, true, NULL);
 		return;
 	}
@@ -1072,7 +1069,7 @@ static void explain_finish(struct ctl_conn *c)
 	px_sbuf_put(b, "target cache, %s %s: ", text, tname);
 	if (!pk.found || (!pk.has_good && !pk.failing)) {
 		px_sbuf_put(b, "nothing cached%s [target cache]\n",
-		             pk.claimed ? ", a chase is in flight" : "");
+		            pk.claimed ? ", a chase is in flight" : "");
 	} else {
 		if (pk.has_good) {
 			const char *kind = r->kind == FLAT_RES_ADDRS      ? "addresses"
@@ -1080,24 +1077,24 @@ static void explain_finish(struct ctl_conn *c)
 			                                                  : "NODATA";
 			if (pk.fresh)
 				px_sbuf_put(b, "%s, fresh, stored with TTL %u, %u s left", kind,
-				             pk.ttl_s, pk.ttl_left);
+				            pk.ttl_s, pk.ttl_left);
 			else if (pk.stale_ok)
 				px_sbuf_put(b,
-				             "%s, stale (TTL %u expired), may be served stale %u s "
-				             "more",
-				             kind, pk.ttl_s, pk.stale_left);
+				            "%s, stale (TTL %u expired), may be served stale %u s "
+				            "more",
+				            kind, pk.ttl_s, pk.stale_left);
 			else
 				px_sbuf_put(b, "%s, expired past serve-stale", kind);
 			px_sbuf_put(b, ", the resolver's chain had %u CNAME%s", r->hops,
-			             r->hops == 1 ? "" : "s");
+			            r->hops == 1 ? "" : "s");
 		}
 		if (pk.failing)
-			px_sbuf_put(
-			        b, "%slast chase failed (EDE %u, \"%s\"), remembered %u s more",
-			        pk.has_good ? "; " : "", pk.fail_ede, pk.fail_why, pk.fail_left);
+			px_sbuf_put(b, "%slast chase failed (EDE %u, \"%s\"), remembered %u s more",
+			            pk.has_good ? "; " : "", pk.fail_ede, pk.fail_why,
+			            pk.fail_left);
 		if (pk.claimed)
 			px_sbuf_put(b, "; a chase is in flight (%u queries waiting, %llu ms)",
-			             pk.waiters, (unsigned long long)pk.claim_age_ms);
+			            pk.waiters, (unsigned long long)pk.claim_age_ms);
 		px_sbuf_put(b, " [target cache]\n");
 		if (pk.has_good && r->kind == FLAT_RES_ADDRS)
 			for (unsigned i = 0; i < r->n_addrs; i++) {
@@ -1127,26 +1124,26 @@ static void explain_finish(struct ctl_conn *c)
 			put_result_answer(b, cfg, name, c->req.qtype, r, 0, "stale");
 		} else if (po.siblings) {
 			px_sbuf_put(b,
-			             "answer: BIND's sibling %s records (relayed, the chase "
-			             "failed)\n",
-			             tname);
+			            "answer: BIND's sibling %s records (relayed, the chase "
+			            "failed)\n",
+			            tname);
 		} else {
 			px_sbuf_put(b, "answer: SERVFAIL with EDE %u \"%s\"\n", pk.fail_ede,
-			             pk.fail_why);
+			            pk.fail_why);
 		}
 		break;
 	case FLAT_CACHE_STALE:
 		px_sbuf_put(b,
-		             "answer: the next query chases %s again (within deadline %llu ms); "
-		             "if that fails, the stale addresses with EDE 3\n",
-		             text, (unsigned long long)cfg->flatten.deadline_ms);
+		            "answer: the next query chases %s again (within deadline %llu ms); "
+		            "if that fails, the stale addresses with EDE 3\n",
+		            text, (unsigned long long)cfg->flatten.deadline_ms);
 		break;
 	default:
 		px_sbuf_put(b,
-		             "answer: the next query chases %s (within deadline %llu ms); on "
-		             "failure %s\n",
-		             text, (unsigned long long)cfg->flatten.deadline_ms,
-		             po.siblings ? "BIND's sibling addresses" : "SERVFAIL with an EDE");
+		            "answer: the next query chases %s (within deadline %llu ms); on "
+		            "failure %s\n",
+		            text, (unsigned long long)cfg->flatten.deadline_ms,
+		            po.siblings ? "BIND's sibling addresses" : "SERVFAIL with an EDE");
 		break;
 	}
 	chase_begin(c, po.target, po.target_len);

@@ -1,12 +1,12 @@
 /* proxy/ops/log.c - log lines to stderr, levels, groups and rate limits. */
-#include "proxy/internal.h"
-#include "proxy/ops/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "proxy/ops/log.h"
 
 atomic_int px_log_level = CFG_LOG_INFO;
 
@@ -63,7 +63,7 @@ void px_log_write(enum cfg_log_level level, enum px_log_group group, const char 
 }
 
 void px_log_write_rl(enum cfg_log_level level, enum px_log_group group, unsigned held,
-                      const char *fmt, ...)
+                     const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);

@@ -51,17 +51,17 @@ struct px_ratelimit {
 #define px_log(level, group, ...)                                                                  \
 	do {                                                                                       \
 		if (px_log_enabled(level))                                                         \
-			px_log_write((level), PX_LOG_##group, __VA_ARGS__);                       \
+			px_log_write((level), PX_LOG_##group, __VA_ARGS__);                        \
 	} while (0)
 
 /* A static limiter per call site: each place that may repeat under load
  * (send errors, accept failures, backend errors) has its own budget. */
 #define px_log_rl(level, group, ...)                                                               \
 	do {                                                                                       \
-		static struct px_ratelimit px_rl_site;                                            \
-		unsigned px_rl_held;                                                              \
-		if (px_log_enabled(level) && px_ratelimit_take(&px_rl_site, &px_rl_held))            \
-			px_log_write_rl((level), PX_LOG_##group, px_rl_held, __VA_ARGS__);       \
+		static struct px_ratelimit px_rl_site;                                             \
+		unsigned px_rl_held;                                                               \
+		if (px_log_enabled(level) && px_ratelimit_take(&px_rl_site, &px_rl_held))          \
+			px_log_write_rl((level), PX_LOG_##group, px_rl_held, __VA_ARGS__);         \
 	} while (0)
 
 void px_log_write(enum cfg_log_level level, enum px_log_group group, const char *fmt, ...)
@@ -70,7 +70,7 @@ void px_log_write(enum cfg_log_level level, enum px_log_group group, const char 
 /** As px_log_write, with " (N similar messages suppressed)" appended when
  *  held > 0. */
 void px_log_write_rl(enum cfg_log_level level, enum px_log_group group, unsigned held,
-                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /**
  * The limiter of px_log_rl(): true when a line may be written now, with
@@ -86,3 +86,13 @@ bool px_ratelimit_take(struct px_ratelimit *rl, unsigned *held);
  * through). Prefer px_log_rl(), which also counts what it held back.
  */
 bool px_log_ratelimit(_Atomic uint64_t *last_sec);
+
+/* Internal consistency check: logs and carries on in release builds,
+ * aborts in debug builds (knot-resolver's kr_fails_assert). */
+bool px_assert_log(const char *what, const char *file, int line);
+#ifdef NDEBUG
+#define px_fails_assert(cond) (!(cond) ? px_assert_log(#cond, __FILE__, __LINE__) : false)
+#else
+#include <assert.h>
+#define px_fails_assert(cond) (assert(cond), false)
+#endif

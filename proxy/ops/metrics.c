@@ -19,7 +19,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "proxy/internal.h"
+#include "proxy/ops/metrics.h"
+#include "proxy/daemon/server.h"
+#include "proxy/ops/log.h"
+#include "proxy/ops/statsfmt.h"
 
 /* Scrapers at once, and how long one may sit idle: Prometheus keeps
  * one connection per target; the rest is for curl and friends. */

@@ -9,8 +9,14 @@
 #include <unistd.h>
 
 #include "codec/name.h"
-#include "proxy/internal.h"
 #include "proxy/ops/qlog.h"
+#include "proxy/daemon/server.h"
+#include "proxy/engine/txn.h"
+#include "proxy/engine/worker.h"
+#include "proxy/flat/flat.h"
+#include "proxy/listen/conn.h"
+#include "proxy/listen/listen.h"
+#include "proxy/ops/log.h"
 
 int px_qlog_open(const char *path, struct px_qlog_file **out)
 {
@@ -294,8 +300,8 @@ void px_qlog_txn(struct px_worker *w, struct px_txn *t, const uint8_t *ans, size
 }
 
 void px_qlog_direct(struct px_worker *w, bool udp, const struct sockaddr *peer,
-                     struct px_conn *conn, const uint8_t *q, size_t qlen,
-                     const struct codec_view *qv, const uint8_t *ans, size_t len)
+                    struct px_conn *conn, const uint8_t *q, size_t qlen,
+                    const struct codec_view *qv, const uint8_t *ans, size_t len)
 {
 	/* Answered in the same callback that read it: 0.0 ms. */
 	append_line(w, udp, peer, conn, q, qlen, qv, ans, len, PX_FLAT_NO, "-", 0);

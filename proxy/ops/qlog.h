@@ -64,5 +64,5 @@ void px_qlog_txn(struct px_worker *w, struct px_txn *t, const uint8_t *ans, size
 /** Worker: a line for a query apexd answered without a txn (answer
  *  cache, FORMERR, overload, NOTIFY); qv NULL when it did not scan. */
 void px_qlog_direct(struct px_worker *w, bool udp, const struct sockaddr *peer,
-                     struct px_conn *conn, const uint8_t *q, size_t qlen,
-                     const struct codec_view *qv, const uint8_t *ans, size_t len);
+                    struct px_conn *conn, const uint8_t *q, size_t qlen,
+                    const struct codec_view *qv, const uint8_t *ans, size_t len);

@@ -18,7 +18,11 @@
 #include <string.h>
 
 #include "flatten/cache.h"
-#include "proxy/internal.h"
+#include "proxy/ops/statsfmt.h"
+#include "proxy/daemon/gen.h"
+#include "proxy/daemon/server.h"
+#include "proxy/ops/stats.h"
+#include "proxy/engine/worker.h"
 
 /* Initial output buffer; it doubles as needed (the whole text is about
  * 20 KiB with every histogram). */

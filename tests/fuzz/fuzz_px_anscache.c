@@ -180,7 +180,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fq = q2;
 	}
 	ssize_t n = px_anscache_get(c, fq, &fv, now + (uint64_t)age * 1000,
-	                           (ctl & CTL_NEW_GEN) ? 2 : 1, max, out);
+	                            (ctl & CTL_NEW_GEN) ? 2 : 1, max, out);
 	check(n == -ENOENT || n == -EMSGSIZE || n > 0);
 	if (ctl & CTL_NEW_GEN)
 		check(n == -ENOENT);

@@ -20,7 +20,7 @@
 
 #include "codec/scan.h"
 #include "proxy/io/frame.h"
-#include "proxy/internal.h"
+#include "proxy/io/rbuf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

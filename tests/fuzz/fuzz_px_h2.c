@@ -52,9 +52,14 @@
 #include "codec/build.h"
 #include "codec/scan.h"
 #include "codec/wire.h"
-#include "proxy/listen/dohreq.h"
-#include "proxy/internal.h"
 #include "tls/stream.h"
+#include "proxy/engine/query.h"
+#include "proxy/engine/txn.h"
+#include "proxy/engine/worker.h"
+#include "proxy/listen/conn.h"
+#include "proxy/listen/doh.h"
+#include "proxy/listen/dohreq.h"
+#include "proxy/listen/listen.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -190,7 +195,7 @@ static void give_answer(struct stream_rec *r)
 }
 
 void px_query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum px_origin origin,
-                      struct px_udp_listener *ul, const struct sockaddr *peer, struct px_conn *conn)
+                     struct px_udp_listener *ul, const struct sockaddr *peer, struct px_conn *conn)
 {
 	static uint8_t out[CODEC_MAX_MSG];
 	struct codec_view v;

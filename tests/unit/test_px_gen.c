@@ -11,7 +11,8 @@
 #include <string.h>
 
 #include "tests/unit/helpers.h"
-#include "proxy/internal.h"
+#include "proxy/daemon/gen.h"
+#include "proxy/engine/worker.h"
 
 static struct px_gen *gen_new(unsigned n_workers)
 {

@@ -5,8 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/internal.h"
 #include "tests/unit/helpers.h"
+#include "proxy/daemon/server.h"
+#include "proxy/ops/stats.h"
+#include "proxy/ops/statsfmt.h"
+#include "proxy/engine/worker.h"
 
 static void test_stats_record_bucket_edges(void **state)
 {

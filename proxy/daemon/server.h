@@ -1,0 +1,68 @@
+/* proxy/daemon/server.h - the state every worker shares, and reload. */
+#pragma once
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config/config.h"
+
+struct flat_cache;
+struct flat_zones;
+struct px_ctl;
+struct px_gen;
+struct px_metrics;
+struct px_qlog_file;
+struct px_tcp_listener;
+struct px_udp_listener;
+struct px_worker;
+struct tls_ctx;
+
+/** State every worker shares; set up by main before the threads start. */
+struct px_server {
+	/* The current generation and, for the main thread and the control
+	 * socket, its parts (workers read their own w->gen instead). All
+	 * change only on the main thread, in px_server_reload(). */
+	struct px_gen *gen;
+	uv_mutex_t gen_mu; /* guards gen for threads other than main (metrics.c) */
+	const struct cfg *cfg;
+	struct flat_cache *cache;        /* targets and ANAME presence, all workers */
+	struct flat_zones *zones;        /* [zone] sections, by cfg->zones index */
+	struct flat_zones *alias_owners; /* [alias] owners, by cfg->aliases index */
+	struct tls_ctx *tls_dot;         /* [tls] with ALPN "dot", NULL without DoT */
+	struct tls_ctx *tls_doh;         /* [tls] with ALPN "h2", NULL without DoH */
+	atomic_uint tcp_conns;           /**< client TCP connections, all workers */
+	atomic_bool stopping;            /**< SIGTERM/SIGINT seen */
+	atomic_uint anscache_gen;        /**< bumped by a backend NOTIFY: flushes answer caches */
+	struct px_qlog_file *qlog;       /**< main's reference to the query log, NULL when off */
+	struct px_worker *workers;
+	unsigned n_workers;
+	struct px_ctl *ctl;         /**< [server] control, main thread (control.c) */
+	struct px_metrics *metrics; /**< [listen] metrics, its own thread (metrics.c) */
+	uint64_t started_ms;        /**< uv_hrtime() / 1e6 at startup, for uptime */
+};
+
+/** A reload for one worker: the generation and the sockets main bound
+ *  for listeners the new file adds. */
+struct px_reload_post {
+	struct px_gen *gen; /* a reference for the worker */
+	struct px_udp_listener **udp;
+	size_t n_udp;
+	struct px_tcp_listener **tcp;
+	size_t n_tcp;
+	struct px_reload_post *next;
+};
+
+/**
+ * Re-reads the configuration file and applies it: zones, aliases,
+ * resolvers, flattening and cache settings, TTL bounds, log level,
+ * certificates, the query log, listeners added or removed. Queries in
+ * flight finish under the configuration they started with. A file that
+ * does not load or validate, a [tls] that does not load or an address
+ * that cannot be bound keeps the running configuration and logs every
+ * error. [server] threads and [backend] address are not applied (a
+ * restart is needed): each such change is logged.
+ * Main thread only (SIGHUP, the control socket).
+ * @return 0 or -1; msg gets one line saying what happened (NUL-terminated).
+ */
+int px_server_reload(struct px_server *srv, char *msg, size_t msglen);

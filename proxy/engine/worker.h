@@ -1,0 +1,156 @@
+/* proxy/engine/worker.h - one struct px_worker per thread, each with its own
+ * uv_loop_t; nothing in a worker is touched by another thread except the
+ * posts under post_mu, the few atomics in struct px_server and the
+ * counters (read-only from outside).
+ */
+#pragma once
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config/config.h"
+#include "proxy/ops/log.h"
+#include "proxy/ops/stats.h"
+
+struct px_anscache;
+struct px_backend;
+struct px_conn;
+struct px_gen;
+struct px_qlog_file;
+struct px_reload_post;
+struct px_rrl;
+struct px_server;
+struct px_stats;
+struct px_tcp_listener;
+struct px_txn;
+struct px_udp_listener;
+struct px_udp_tx;
+struct px_up;
+
+/* UDP datagrams are at most 64 KiB; libuv's recvmmsg reads one per 64 KiB
+ * chunk of the buffer we hand it, up to 20 per call (UV__MMSG_MAXWIDTH). */
+#define PX_UDP_DGRAM_MAX 65536
+#define PX_UDP_RX_CHUNKS 20
+/* Room for apexd's own replies: a question, an OPT and an EDE text. */
+#define PX_REPLY_MAX 1024
+
+/** A flush of one name (apexctl flush NAME), posted to every worker:
+ *  each drops the name from its answer cache, the control side waits
+ *  until left reaches 0. Freed by the last px_flush_op_release. */
+struct px_flush_op {
+	atomic_uint refs; /**< workers holding it + 1 for the control side */
+	atomic_uint left; /**< workers that have not dropped the name yet */
+	_Atomic uint64_t dropped;
+	uint8_t name[CODEC_MAX_NAME];
+	size_t len;
+};
+
+struct px_worker {
+	unsigned idx;
+	struct px_server *srv;
+	const struct cfg *cfg;
+	uv_loop_t loop;
+	uv_thread_t thread;
+	uv_async_t wake;
+	uv_timer_t deadline_timer;
+	bool draining;
+	bool closed;
+
+	/* Listeners, allocated one by one: a reload adds and removes them. */
+	struct px_udp_listener **udp;
+	size_t n_udp, cap_udp;
+	struct px_tcp_listener **tcp;
+	size_t n_tcp, cap_tcp;
+
+	/* The generation new queries start under (one reference), and
+	 * reloads posted by main under post_mu, oldest first. */
+	struct px_gen *gen;
+	struct px_reload_post *reload_head, *reload_tail;
+	unsigned reloads_pending; /* posted, not adopted; under post_mu */
+
+	/* Query log: on while qlog is set; lines wait in qlog_buf until the
+	 * end of the loop turn. qlog_next (NULL: off) is posted by main
+	 * under post_mu, with a reference, and adopted in the async callback. */
+	bool qlog_on;
+	struct px_qlog_file *qlog;
+	struct px_qlog_file *qlog_next;
+	bool qlog_posted;
+	char *qlog_buf;
+	size_t qlog_len;
+	uint64_t qlog_sec; /* the second qlog_stamp holds */
+	char qlog_stamp[24];
+
+	struct px_backend *backend; /* BIND's sockets and connections (backend/) */
+
+	/* Transactions. */
+	struct px_txn *txns;
+	struct px_txn *txn_free;
+	struct px_txn *dl_head, *dl_tail;
+	unsigned inflight;
+
+	struct px_conn *conns;
+	struct px_conn *flush_head;   /* connections with answers to write */
+	uv_check_t flush_check;       /* after poll: answers from I/O callbacks */
+	uv_prepare_t flush_prepare;   /* before poll: answers from timers (deadlines) */
+	struct px_anscache *anscache; /* [cache] answers = yes */
+	struct px_rrl *rrl;           /* [limits] responses-per-second > 0, else NULL */
+	struct px_up *ups;            /* apexd's own queries in flight (upstream.c) */
+	unsigned n_ups;               /* how many: at most PX_UP_MAX_INFLIGHT */
+	unsigned n_chases;            /* chases in flight, at most PX_CHASE_MAX_INFLIGHT */
+
+	uint8_t *udp_rx;              /* PX_UDP_RX_CHUNKS * PX_UDP_DGRAM_MAX: recvmmsg of the
+	                               * listeners and the backend sockets alike */
+	uint8_t *up_rx;               /* PX_UDP_DGRAM_MAX, answers to apexd's own queries */
+	uint8_t *ac_out;              /* CODEC_MAX_MSG, an answer from the answer cache */
+	struct px_udp_tx *tx_client;  /* answers to UDP clients (udptx.c) */
+	struct px_udp_tx *tx_backend; /* queries to the backend over UDP */
+	bool tx_flushing;
+
+	/* Wake-ups from other workers (coalesced chases), see flatten.c. */
+	uv_mutex_t post_mu;
+	uint32_t *post;
+	size_t n_post, cap_post;
+	/* Name flushes from the control socket, under post_mu too. */
+	struct px_flush_op **flush_posts;
+	size_t n_flush, cap_flush;
+
+	uint32_t rng; /* xorshift state: spreading, not secrecy (see upstream.c for that) */
+
+	struct px_stats stats;
+};
+
+/* worker.c */
+/* Has the worker drop op's name from its answer cache; from any thread.
+ * Takes a reference. -ENOMEM: not posted (op->left is not its to lower). */
+int px_worker_post_flush(struct px_worker *w, struct px_flush_op *op);
+int px_worker_init(struct px_worker *w, struct px_server *srv, unsigned idx);
+/* Hands the worker a reload (main thread); the worker adopts it in its
+ * async callback. Takes ownership of p. */
+void px_worker_post_reload(struct px_worker *w, struct px_reload_post *p);
+/* Appends a listener bound by main (before the worker starts, or from
+ * the worker itself on reload). -ENOMEM leaves l with the caller. */
+int px_worker_add_udp(struct px_worker *w, struct px_udp_listener *l);
+int px_worker_add_tcp(struct px_worker *w, struct px_tcp_listener *l);
+void px_worker_deinit(struct px_worker *w);
+int px_worker_start(struct px_worker *w);
+void px_worker_maybe_finish(struct px_worker *w);
+/* Drops a reference to op (the last frees it); any thread. */
+void px_flush_op_release(struct px_flush_op *op);
+
+/* A cheap per-worker pseudo-random number (xorshift32). */
+static inline uint16_t px_rand16(struct px_worker *w)
+{
+	uint32_t x = w->rng;
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	w->rng = x;
+	return (uint16_t)(x >> 8);
+}
+
+/* Millisecond clock of the worker's loop. */
+static inline uint64_t px_now(struct px_worker *w)
+{
+	return uv_now(&w->loop);
+}

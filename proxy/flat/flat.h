@@ -1,0 +1,67 @@
+/* proxy/flat/flat.h - flattening in transit: the proxy's side of flatten/. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "codec/scan.h"
+#include "config/config.h"
+#include "proxy/engine/txn.h"
+
+struct px_conn;
+struct px_gen;
+struct px_server;
+struct px_txn;
+struct px_udp_listener;
+struct px_worker;
+
+/* Chases (distinct targets being resolved) per worker at once; each
+ * holds a socket to a resolver. Past this the resolvers are not keeping
+ * up, and a new target fails at once (stale, siblings or SERVFAIL) rather
+ * than pile up descriptors and memory. */
+#define PX_CHASE_MAX_INFLIGHT 1024
+
+/* How an answer came to be, for the query log's flat= field. */
+enum px_flat_how {
+	PX_FLAT_NO = 0, /* BIND's answer relayed, or apexd's own error */
+	PX_FLAT_CNAME,  /* a CNAME chain chased and flattened */
+	PX_FLAT_ANAME,  /* an ANAME record's target chased */
+	PX_FLAT_ALIAS,  /* an [alias] entry's target chased */
+	PX_FLAT_LOCAL,  /* BIND's own in-zone chain rewritten */
+	PX_FLAT_HOW_MASK = 0x0f,
+	PX_FLAT_STALE = 0x10,   /* flag: a stale value served (EDE 3) */
+	PX_FLAT_SIBLING = 0x20, /* flag: chase failed, BIND's sibling addresses relayed */
+	PX_FLAT_FAILED = 0x40,  /* flag: chase failed, SERVFAIL */
+};
+
+/* Builds g's zones, aliases and target cache from g->cfg; the cache of
+ * prev (may be NULL) is shared when its settings did not change. */
+int px_flat_gen_init(struct px_server *srv, struct px_gen *g, const struct px_gen *prev);
+void px_flat_gen_deinit(struct px_gen *g);
+/* Drops from g's cache what names below removed zones and aliases owned. */
+void px_flat_gen_flush_removed(struct px_gen *g, const struct cfg *old);
+/* After the txn is set up: decides eligibility, may start ANAME probes.
+ * True when the caches answered t and ended it (do not touch t then);
+ * false when it goes to the backend. */
+bool px_flat_query(struct px_worker *w, struct px_txn *t);
+/* BIND's answer for an eligible txn: true when flattening took the txn
+ * over (it will answer), false to relay the answer as usual. */
+bool px_flat_answer(struct px_worker *w, struct px_txn *t, const uint8_t *msg, size_t len);
+/* Is flattening answering this txn (BIND has answered; a probe, a chase
+ * or an SOA lookup is under way)? */
+bool px_flat_active(const struct px_txn *t);
+/* The txn's deadline passed while flattening: answer with the fallback. */
+void px_flat_deadline(struct px_worker *w, struct px_txn *t);
+/* The query log's chain= field for t: "OWNER>TARGET", "+N" when N more
+ * CNAMEs were followed past TARGET, or "-". */
+void px_flat_chain_text(const struct px_txn *t, char *out, size_t size);
+/* Frees the txn's flattening state (from px_txn_free). */
+void px_flat_free(struct px_txn *t);
+/* Runs wake-ups posted to this worker (from its async handle). */
+void px_flat_run_posts(struct px_worker *w);
+/* A NOTIFY from the backend: acknowledge it and flush the zone. True
+ * when handled; false when the NOTIFY is not the backend's. */
+bool px_flat_notify(struct px_worker *w, const uint8_t *msg, size_t len, const struct codec_view *v,
+                    const struct sockaddr *peer, enum px_origin origin, struct px_udp_listener *ul,
+                    struct px_conn *conn);

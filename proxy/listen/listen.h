@@ -1,0 +1,60 @@
+/* proxy/listen/listen.h - the client listeners of a worker: UDP sockets and
+ * TCP/DoT/DoH accept sockets.
+ */
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config/config.h"
+
+struct px_worker;
+
+#define PX_TCP_BACKLOG 1024
+
+struct px_udp_listener {
+	uv_udp_t h; /* h.data == this */
+	struct px_worker *w;
+	struct cfg_addr addr; /* a copy: the listener may outlive its cfg */
+	uv_os_sock_t fd;      /* bound by main, opened on the worker loop */
+	int sendfd;           /* the handle's socket, for sendmmsg (udptx.c) */
+	unsigned txns;        /* queries in flight that answer from this socket */
+	bool started;         /* h is initialised (closing it frees the listener) */
+	bool removed;         /* gone from the configuration: closes when txns end */
+};
+
+/* What runs over a client TCP connection. */
+enum px_conn_kind {
+	PX_CONN_TCP = 0, /* DNS over TCP, RFC 7766 */
+	PX_CONN_DOT,     /* the same framing inside TLS, RFC 7858 */
+	PX_CONN_DOH,     /* HTTP/2 inside TLS, RFC 8484 (doh.c) */
+};
+
+struct px_tcp_listener {
+	uv_tcp_t h;
+	struct px_worker *w;
+	enum px_conn_kind kind;
+	struct cfg_addr addr; /* a copy: the listener may outlive its cfg */
+	uv_os_sock_t fd;
+	uint64_t fd_limit; /* RLIMIT_NOFILE at start, 0 = unlimited */
+	bool started;
+};
+
+/* udp.c */
+int px_udp_start(struct px_udp_listener *l, struct px_worker *w);
+/* Stops reading a listener removed by a reload; it closes (and is freed)
+ * once its queries are answered. */
+void px_udp_remove(struct px_udp_listener *l);
+/* A query that answered from l ended. */
+void px_udp_release(struct px_udp_listener *l);
+/* Frees a listener that never started (its fd too). */
+void px_udp_discard(struct px_udp_listener *l);
+/* Closes a removed listener once nothing needs it any more. */
+void px_udp_maybe_close(struct px_udp_listener *l);
+int px_tcp_start(struct px_tcp_listener *l, struct px_worker *w);
+/* Closes and frees a listener (removed by a reload, or at shutdown). */
+void px_tcp_remove(struct px_tcp_listener *l);
+void px_tcp_discard(struct px_tcp_listener *l);
+/* Is a listener of this kind at address a in cfg (any thread)? */
+bool px_listen_has(const struct cfg *cfg, bool udp, enum px_conn_kind kind,
+                   const struct cfg_addr *a);
