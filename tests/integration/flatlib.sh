@@ -359,13 +359,18 @@ p.add_argument("--additional-addrs", help="these addresses appear in additional"
 p.add_argument("--rrsig", choices=("yes", "no"))
 p.add_argument("--max-ms", type=int)
 p.add_argument("--max-bytes", type=int, help="the reply is at most this long")
+p.add_argument("--subnet", help="ADDR/LEN: an EDNS client subnet option (RFC 7871)")
 a = p.parse_args()
 
 host, _, port = a.server.rpartition(":")
 qtype = dns.rdatatype.from_text(a.type)
 q = dns.message.make_query(a.name, qtype)
 if not a.no_edns:
-    q.use_edns(0, dns.flags.DO if a.do else 0, a.payload)
+    opts = []
+    if a.subnet:
+        addr, _, plen = a.subnet.partition("/")
+        opts.append(dns.edns.ECSOption(addr, int(plen)))
+    q.use_edns(0, dns.flags.DO if a.do else 0, a.payload, options=opts)
 wire = q.to_wire()
 t0 = time.monotonic()
 try:

@@ -51,7 +51,7 @@ cookie_ok() {
 }
 check "a query with a cookie: the flattened A" cookie_ok
 # A client subnet option may change the answer: through BIND.
-check "a query with a client subnet goes through BIND" dig_at "$APEX_PORT" +subnet=192.0.2.0/24 example.test A
+check "a query with a client subnet goes through BIND, flattened" fq example.test A --subnet 192.0.2.0/24 "${rules[@]}" --addrs "$WWW_A"
 # NODATA needs the zone's SOA from BIND's answer: not direct, ever.
 check "NODATA (cold)" fq noaaaa.example.test AAAA --rcode NOERROR --flag AA --answers 0 --soa example.test
 check "NODATA (warm) still carries the SOA" fq noaaaa.example.test AAAA --rcode NOERROR --flag AA --answers 0 --soa example.test
