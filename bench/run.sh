@@ -19,7 +19,7 @@
 #                (default all): BIND direct; dnsdist with its packet cache
 #                off, on; apexd; apexd with [cache] answers = yes; the same
 #                without [zone] sections (nothing flattened)
-#   EXTRAS       any of: flat threads mem (default all three): flattened
+#   EXTRAS       any of: flat threads mem (unset: all three; empty: none): flattened
 #                answers vs plain (apexd), 1 vs 2 worker threads on UDP
 #                (taskset), RSS per target-cache entry (bench/cache_mem.c)
 #   CLIENTS      concurrent clients / connections of the load tool (default 16)
@@ -49,7 +49,7 @@ LAT_DURATION=${LAT_DURATION:-5}
 LAT_QPS=${LAT_QPS:-5000}
 TRANSPORTS=${TRANSPORTS:-udp tcp dot doh}
 TARGETS=${TARGETS:-bind dnsdist dnsdist-pc apexd apexd-ac apexd-ac-nozone}
-EXTRAS=${EXTRAS:-flat threads mem}
+EXTRAS=${EXTRAS-flat threads mem}
 CLIENTS=${CLIENTS:-16}
 OUTSTANDING=${OUTSTANDING:-128}
 APEXD_THREADS=${APEXD_THREADS:-2}
