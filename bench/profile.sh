@@ -15,9 +15,13 @@
 # Needs bench/run.sh to have generated .run/bench/data once (run it with
 # TARGETS=apexd EXTRAS= DURATION=1 TRANSPORTS=udp if needed).
 # APEXD=path uses another binary (an A/B of two builds); THREADS=n.
+#
+# bench/lib.sh (shared with run.sh and soak.sh) starts and stops the
+# processes; bench/profile.py drives dnsperf and the tools, and counts.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$PWD
+BENCH_TAG=profile
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
 RUN=$ROOT/.run/profile
 DATA=$ROOT/.run/bench/data
 SET=${1:-plain}
@@ -25,136 +29,34 @@ MODE=${2:-cpu}
 DUR=${3:-5}
 APEXD=${APEXD:-$ROOT/build-bench/proxy/apexd}
 THREADS=${THREADS:-2}
-PY=/usr/bin/python3
 
-[[ -f $DATA/q-$SET.txt ]] || { echo "no $DATA/q-$SET.txt: run bench/run.sh once" >&2; exit 1; }
-[[ -x $APEXD ]] || { echo "no $APEXD: run bench/run.sh once, or set APEXD" >&2; exit 1; }
+[[ -f $DATA/q-$SET.txt ]] || die "no $DATA/q-$SET.txt: run bench/run.sh once"
+[[ -x $APEXD ]] || die "no $APEXD: run bench/run.sh once, or set APEXD"
+case $MODE in
+cpu | perf | strace | callgrind) ;;
+*) die "unknown mode $MODE (cpu perf strace callgrind)" ;;
+esac
 rm -rf "$RUN"
-mkdir -p "$RUN/named"
+mkdir -p "$RUN"
 
-PIDS=()
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill -TERM "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-}
-trap cleanup EXIT
+free_port; BIND_PORT=$FP
+start_bind "$BIND_PORT"
 
-port() {
-	"$PY" - <<'PY'
-import random, socket
-while True:
-    p = random.randrange(20000, 30000)
-    try:
-        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-            s = socket.socket(socket.AF_INET, kind)
-            s.bind(("127.0.0.1", p))
-            s.close()
-        print(p)
-        break
-    except OSError:
-        pass
-PY
-}
-wait_udp() {
-	local i
-	for ((i = 0; i < 50; i++)); do
-		dig @127.0.0.1 -p "$1" +time=1 +tries=1 +nocookie bench.test SOA 2>/dev/null |
-			grep -q 'status: NOERROR' && return 0
-		sleep 0.2
-	done
-	return 1
-}
-
-BPORT=$(port)
-APORT=$(port)
-cat >"$RUN/named/named.conf" <<EOF
-options {
-	directory "$RUN/named";
-	pid-file "named.pid";
-	listen-on port $BPORT { 127.0.0.1; };
-	listen-on-v6 { none; };
-	recursion no;
-	notify no;
-	dnssec-validation no;
-	minimal-responses yes;
-};
-controls { };
-zone "bench.test" { type primary; file "$DATA/bench.test.zone"; };
-zone "cdn.test" { type primary; file "$DATA/cdn.test.zone"; };
-EOF
-named -g -c "$RUN/named/named.conf" >"$RUN/named.log" 2>&1 &
-PIDS+=($!)
-wait_udp "$BPORT" || { tail "$RUN/named.log"; exit 1; }
-
-cat >"$RUN/apexd.ini" <<EOF
-[server]
-threads = $THREADS
-[listen]
-udp = 127.0.0.1:$APORT
-[backend]
-address = 127.0.0.1:$BPORT
-timeout = 2s
-[zone bench.test]
-[zone cdn.test]
-EOF
+free_port; APORT=$FP
+write_apexd_ini "$RUN/apexd.ini" "$THREADS" 1 0 "udp = 127.0.0.1:$APORT"
 pre=()
-# Collection starts after the warm-up (callgrind_control -i on), so the
-# count is of the measured queries only.
+# callgrind collects nothing until bench/profile.py turns it on after the
+# warm-up (callgrind_control -i on).
 [[ $MODE == callgrind ]] && pre=(valgrind --tool=callgrind --instr-atstart=no
 	--callgrind-out-file="$RUN/callgrind.out")
-"${pre[@]}" "$APEXD" -c "$RUN/apexd.ini" 2>"$RUN/apexd.log" &
-APID=$!
-PIDS+=("$APID")
-wait_udp "$APORT" || { tail "$RUN/apexd.log"; exit 1; }
+spawn "$RUN/apexd.log" "${pre[@]}" "$APEXD" -c "$RUN/apexd.ini"
+APID=$LAST_PID
+wait_udp "$APORT" || { tail "$RUN/apexd.log" >&2; die "apexd does not answer"; }
 
-perfload() {
-	dnsperf -s 127.0.0.1 -p "$APORT" -d "$DATA/q-$SET.txt" -c 16 -q 128 -t 2 -l "$1"
-}
-# Warm-up: presence and target caches, BIND's own caches.
-perfload 2 >/dev/null
-
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$APID/stat"; }
-tool=()
-case $MODE in
-perf) perf record -g -o "$RUN/perf.data" -p "$APID" >/dev/null 2>&1 & tool=($!) ;;
-strace) strace -c -f -p "$APID" -o "$RUN/strace.txt" 2>/dev/null & tool=($!) ;;
-esac
-[[ $MODE == callgrind ]] && callgrind_control -i on "$APID" >/dev/null
-c0=$(cpu_ticks)
-perfload "$DUR" >"$RUN/dnsperf.txt"
-c1=$(cpu_ticks)
-[[ $MODE == callgrind ]] && callgrind_control -i off "$APID" >/dev/null
-if [[ ${#tool[@]} -gt 0 ]]; then
-	kill -INT "${tool[0]}"
-	wait "${tool[0]}" 2>/dev/null || true
+"$PY" "$BENCH/profile.py" measure "$RUN" --mode "$MODE" --set "$SET" --seconds "$DUR" \
+	--port "$APORT" --pid "$APID" --data "$DATA" --threads "$THREADS"
+if [[ $MODE == callgrind ]]; then
+	# callgrind writes its output as apexd exits.
+	stop_pid "$APID" 120
+	"$PY" "$BENCH/profile.py" callgrind "$RUN"
 fi
-answered=$(sed -n 's/^ *Queries completed: *\([0-9]*\).*/\1/p' "$RUN/dnsperf.txt")
-qps=$(sed -n 's/^ *Queries per second: *\([0-9.]*\).*/\1/p' "$RUN/dnsperf.txt")
-hz=$(getconf CLK_TCK)
-echo "set=$SET mode=$MODE threads=$THREADS answered=$answered qps=$qps"
-awk -v t="$((c1 - c0))" -v hz="$hz" -v a="$answered" \
-	'BEGIN {printf "apexd CPU: %.2f us/answer (%d ticks)\n", t * 1e6 / hz / a, t}'
-
-case $MODE in
-perf)
-	perf report -i "$RUN/perf.data" --no-children --sort dso -g none 2>/dev/null | grep -v '^#' | grep . | head -6
-	perf report -i "$RUN/perf.data" --children --sort sym -g none 2>/dev/null | grep -v '^#' | grep . | head -40
-	;;
-strace)
-	head -12 "$RUN/strace.txt"
-	# Rows: % time, seconds, usecs/call, calls, [errors], syscall.
-	awk -v a="$answered" '$NF ~ /^(sendmmsg|sendmsg|sendto|recvmmsg|recvmsg|epoll_wait)$/ {
-		printf "%s per answer: %.3f\n", $NF, $4 / a }' "$RUN/strace.txt"
-	;;
-callgrind)
-	kill -TERM "$APID"
-	wait "$APID" 2>/dev/null || true
-	total=$(callgrind_annotate "$RUN/callgrind.out" 2>/dev/null | sed -n 's/^ *\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' | tr -d ,)
-	awk -v t="$total" -v a="$answered" \
-		'BEGIN {printf "instructions in apexd'"'"'s user space: %d, %.0f per answer\n", t, t / a}'
-	callgrind_annotate "$RUN/callgrind.out" 2>/dev/null | sed -n '1,40p'
-	;;
-esac
