@@ -16,10 +16,10 @@
  * from the load state. inih thus stays the driver that CONFIG.md names,
  * while every limit and every line number is ours.
  *
- * Values are checked as they arrive (schema tables below); what needs the
- * whole file (defaults that come later in the file, required keys, alias
- * owners inside zones) is in validate.c. Errors are collected, never
- * fatal, so one run shows every problem in the file.
+ * Values are checked as they arrive, against the schema in keys.c; what
+ * needs the whole file (defaults that come later in the file, required
+ * keys, alias owners inside zones) is in validate.c. Errors are
+ * collected, never fatal, so one run shows every problem in the file.
  */
 #include <errno.h>
 #include <ini.h>
@@ -34,8 +34,6 @@
 
 #include "config/internal.h"
 
-#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-
 /* How many error lines are kept for the report. More are counted, but
  * they would not fit in struct cfg_error anyway, and a hostile file must
  * not make us hold a message per line of it. */
@@ -44,139 +42,6 @@
 /* The largest file cfg_load() reads; a config is a few kilobytes, so
  * anything this big is a wrong path, not a config. */
 #define CFG_FILE_MAX (16u << 20)
-
-enum key_type {
-	K_UINT,     /* unsigned, range min..max */
-	K_MS,       /* uint64_t milliseconds, range min..max ms */
-	K_SEC,      /* uint64_t seconds, range min..max s; written as any duration */
-	K_SIZE,     /* uint64_t bytes, range min..max */
-	K_BOOL,     /* bool */
-	K_LOGLEVEL, /* enum cfg_log_level */
-	K_CNAME,    /* enum cfg_cname_mode */
-	K_ADDR,     /* struct cfg_addr, exactly one */
-	K_ADDRS,    /* struct cfg_addr_list */
-	K_TYPES,    /* cfg.flatten.aname_types */
-	K_FILE,     /* char[max]: path of a regular file we can read now */
-	K_LOGFILE,  /* char[max]: absolute path of a file we may append to; "" = off */
-	K_URLPATH,  /* char[max]: "/..." URL path of at most max - 1 characters */
-	K_TLSVER,   /* unsigned: 12 or 13, written 1.2 or 1.3 */
-	K_USER,     /* char[max]: the name of a user that exists on this system */
-	K_SOCKPATH, /* char[max]: absolute path of a unix socket apexd creates */
-	K_LATER,    /* in CONFIG.md, but its feature is not built yet */
-};
-
-struct key_def {
-	const char *name;
-	enum key_type type;
-	size_t off; /* into struct cfg, or struct cfg_zone for [zone NAME] */
-	uint64_t min, max;
-};
-
-struct sec_def {
-	const char *name;
-	const struct key_def *keys;
-	size_t n_keys;
-	bool later; /* the whole section belongs to a later feature */
-};
-
-#define OFF(field) offsetof(struct cfg, field)
-#define SIZE(field) sizeof(((struct cfg *)0)->field)
-/* One line: clang-format would spread this initializer over four. */
-/* clang-format off */
-#define LATER(name) {name, K_LATER, 0, 0, 0}
-/* clang-format on */
-
-/* Second, minute, hour and day in the unit of the field. */
-#define S_MS 1000ull
-#define H_MS 3600000ull
-#define D_S 86400ull
-#define SIZE_M (1ull << 20)
-#define SIZE_G (1ull << 30)
-
-/* Order matters twice: "allowed:" lists the keys in this order, and
- * internal.h names some indexes (CFG__KEY_*) for validate.c. */
-static const struct key_def server_keys[] = {
-        {"threads", K_UINT, OFF(server.threads), 0, 256},
-        {"log-level", K_LOGLEVEL, OFF(server.log_level), 0, 0},
-        {"user", K_USER, OFF(server.user), 0, SIZE(server.user)},
-        {"control", K_SOCKPATH, OFF(server.control), 0, SIZE(server.control)},
-        {"query-log", K_LOGFILE, OFF(server.query_log), 0, SIZE(server.query_log)},
-};
-
-/* For K_FILE and K_URLPATH, max is the size of the char array. */
-static const struct key_def listen_keys[] = {
-        {"udp", K_ADDRS, OFF(listen.udp), 0, 0},
-        {"tcp", K_ADDRS, OFF(listen.tcp), 0, 0},
-        {"dot", K_ADDRS, OFF(listen.dot), 0, 0},
-        {"doh", K_ADDRS, OFF(listen.doh), 0, 0},
-        {"doh-path", K_URLPATH, OFF(listen.doh_path), 0, SIZE(listen.doh_path)},
-        {"tcp-idle-timeout", K_MS, OFF(listen.tcp_idle_timeout_ms), 1 * S_MS, 1 * H_MS},
-        {"max-connections", K_UINT, OFF(listen.max_connections), 1, 1000000},
-        {"metrics", K_ADDR, OFF(listen.metrics), 0, 0},
-};
-
-static const struct key_def tls_keys[] = {
-        {"certificate", K_FILE, OFF(tls.certificate), 0, SIZE(tls.certificate)},
-        {"private-key", K_FILE, OFF(tls.private_key), 0, SIZE(tls.private_key)},
-        {"min-version", K_TLSVER, OFF(tls.min_version), 0, 0},
-        {"ocsp-response", K_FILE, OFF(tls.ocsp_response), 0, SIZE(tls.ocsp_response)},
-};
-
-static const struct key_def backend_keys[] = {
-        {"address", K_ADDR, OFF(backend.address), 0, 0},
-        {"timeout", K_MS, OFF(backend.timeout_ms), 50, 30 * S_MS},
-};
-
-static const struct key_def resolver_keys[] = {
-        {"addresses", K_ADDRS, OFF(resolver.addresses), 0, 0},
-        {"timeout", K_MS, OFF(resolver.timeout_ms), 50, 30 * S_MS},
-        {"ecs", K_BOOL, OFF(resolver.ecs), 0, 0},
-};
-
-static const struct key_def flatten_keys[] = {
-        {"cname", K_CNAME, OFF(flatten.cname), 0, 0},
-        {"aname-types", K_TYPES, 0, 0, 0},
-        {"max-chain", K_UINT, OFF(flatten.max_chain), 1, 32},
-        {"min-ttl", K_SEC, OFF(flatten.min_ttl_s), 0, 1 * D_S},
-        {"max-ttl", K_SEC, OFF(flatten.max_ttl_s), 1, 7 * D_S},
-        {"deadline", K_MS, OFF(flatten.deadline_ms), 100, 30 * S_MS},
-        {"serve-stale", K_SEC, OFF(flatten.serve_stale_s), 0, 7 * D_S},
-        {"failure-ttl", K_SEC, OFF(flatten.failure_ttl_s), 0, 3600},
-        {"cache-size", K_SIZE, OFF(flatten.cache_size), 1 * SIZE_M, 64 * SIZE_G},
-        {"show-aname", K_BOOL, OFF(flatten.show_aname), 0, 0},
-};
-
-static const struct key_def cache_keys[] = {
-        {"answers", K_BOOL, OFF(cache.answers), 0, 0},
-        {"size", K_SIZE, OFF(cache.size), 1 * SIZE_M, 64 * SIZE_G},
-};
-
-/* BIND's RRL takes slip 0..10 as well; responses-per-second is bounded
- * so that a bucket's capacity in millitokens (proxy/rrl.c) fits 32 bits. */
-static const struct key_def limits_keys[] = {
-        {"responses-per-second", K_UINT, OFF(limits.responses_per_second), 0, 1000000},
-        {"slip", K_UINT, OFF(limits.slip), 0, 10},
-};
-
-static const struct key_def zone_keys[] = {
-        {"cname", K_CNAME, offsetof(struct cfg_zone, cname), 0, 0},
-};
-
-static const struct sec_def sections[CFG__SEC_COUNT] = {
-        [CFG__SEC_SERVER] = {"server", server_keys, ARRAY_LEN(server_keys), false},
-        [CFG__SEC_LISTEN] = {"listen", listen_keys, ARRAY_LEN(listen_keys), false},
-        [CFG__SEC_TLS] = {"tls", tls_keys, ARRAY_LEN(tls_keys), false},
-        [CFG__SEC_BACKEND] = {"backend", backend_keys, ARRAY_LEN(backend_keys), false},
-        [CFG__SEC_RESOLVER] = {"resolver", resolver_keys, ARRAY_LEN(resolver_keys), false},
-        [CFG__SEC_FLATTEN] = {"flatten", flatten_keys, ARRAY_LEN(flatten_keys), false},
-        [CFG__SEC_CACHE] = {"cache", cache_keys, ARRAY_LEN(cache_keys), false},
-        [CFG__SEC_LIMITS] = {"limits", limits_keys, ARRAY_LEN(limits_keys), false},
-        [CFG__SEC_ZONE] = {"zone", zone_keys, ARRAY_LEN(zone_keys), false},
-        [CFG__SEC_ALIAS] = {"alias", NULL, 0, false},
-};
-
-_Static_assert(ARRAY_LEN(listen_keys) <= CFG__MAX_KEYS, "raise CFG__MAX_KEYS");
-_Static_assert(ARRAY_LEN(flatten_keys) <= CFG__MAX_KEYS, "raise CFG__MAX_KEYS");
 
 #define SECTIONS_ALLOWED                                                                           \
 	"[server], [listen], [tls], [backend], [resolver], [flatten], [cache], [limits], "         \
@@ -190,7 +55,6 @@ _Static_assert(ARRAY_LEN(flatten_keys) <= CFG__MAX_KEYS, "raise CFG__MAX_KEYS");
 #define USER_ALLOWED "the name of an existing user, like nobody or apexd"
 #define SOCKPATH_ALLOWED                                                                           \
 	"an absolute path of at most 107 bytes in an existing directory, like /run/apexd.sock"
-#define NAME_ALLOWED "a name like example.com (labels of 1..63 bytes, 255 bytes in all)"
 #define ANAME_TYPES_ALLOWED                                                                        \
 	"at most 16 type codes, 1..65535 except 1, 2, 5, 6, 28, 39, 41, 46, 47, 50, 128..255 "     \
 	"and 65535, like 65401"
@@ -303,70 +167,70 @@ static void render_errors(struct cfg__ld *ld, struct cfg_error *err)
 
 /* ---- values ------------------------------------------------------------ */
 
-static void key_allowed(const struct key_def *k, char *buf, size_t size)
+static void key_allowed(const struct cfg__key *k, char *buf, size_t size)
 {
 	char lo[32], hi[32];
 
 	switch (k->type) {
-	case K_UINT:
+	case CFG__T_UINT:
 		snprintf(buf, size, "%llu..%llu", (unsigned long long)k->min,
 		         (unsigned long long)k->max);
 		break;
-	case K_MS:
+	case CFG__T_MS:
 		cfg__fmt_duration_ms(lo, sizeof(lo), k->min);
 		cfg__fmt_duration_ms(hi, sizeof(hi), k->max);
 		snprintf(buf, size, "%s..%s, like 250ms, 5s, 10m, 1h or 1d", lo, hi);
 		break;
-	case K_SEC:
+	case CFG__T_SEC:
 		cfg__fmt_duration_ms(lo, sizeof(lo), k->min * 1000);
 		cfg__fmt_duration_ms(hi, sizeof(hi), k->max * 1000);
 		snprintf(buf, size, "%s..%s in whole seconds, like 30s, 10m, 1h or 1d", lo, hi);
 		break;
-	case K_SIZE:
+	case CFG__T_SIZE:
 		cfg__fmt_size(lo, sizeof(lo), k->min);
 		cfg__fmt_size(hi, sizeof(hi), k->max);
 		snprintf(buf, size, "%s..%s, like 512, 64K, 64M or 1G", lo, hi);
 		break;
-	case K_BOOL:
+	case CFG__T_BOOL:
 		snprintf(buf, size, "yes, no, true, false, on, off");
 		break;
-	case K_LOGLEVEL:
+	case CFG__T_LOGLEVEL:
 		snprintf(buf, size, "error, warning, info, debug");
 		break;
-	case K_CNAME:
+	case CFG__T_CNAME:
 		snprintf(buf, size, "apex, all, none");
 		break;
-	case K_ADDR:
+	case CFG__T_ADDR:
 		snprintf(buf, size, "an address like 127.0.0.1:5300");
 		break;
-	case K_ADDRS:
+	case CFG__T_ADDRS:
 		snprintf(buf, size, "addresses like 127.0.0.1:53, [::1]:53");
 		break;
-	case K_TYPES:
+	case CFG__T_TYPES:
 		snprintf(buf, size, "%s", ANAME_TYPES_ALLOWED);
 		break;
-	case K_FILE:
+	case CFG__T_FILE:
 		snprintf(buf, size, "%s",
-		         k->off == OFF(tls.private_key)     ? CFG__PKEY_ALLOWED
-		         : k->off == OFF(tls.ocsp_response) ? CFG__OCSP_ALLOWED
-		                                            : CFG__CERT_ALLOWED);
+		         k->off == offsetof(struct cfg, tls.private_key)     ? CFG__PKEY_ALLOWED
+		         : k->off == offsetof(struct cfg, tls.ocsp_response) ? CFG__OCSP_ALLOWED
+		                                                             : CFG__CERT_ALLOWED);
 		break;
-	case K_URLPATH:
+	case CFG__T_URLPATH:
 		snprintf(buf, size, "%s", URLPATH_ALLOWED);
 		break;
-	case K_LOGFILE:
+	case CFG__T_LOGFILE:
 		snprintf(buf, size, "%s", LOGFILE_ALLOWED);
 		break;
-	case K_TLSVER:
+	case CFG__T_TLSVER:
 		snprintf(buf, size, "1.2, 1.3");
 		break;
-	case K_USER:
+	case CFG__T_USER:
 		snprintf(buf, size, "%s", USER_ALLOWED);
 		break;
-	case K_SOCKPATH:
+	case CFG__T_SOCKPATH:
 		snprintf(buf, size, "%s", SOCKPATH_ALLOWED);
 		break;
-	case K_LATER:
+	case CFG__T_LATER:
 		buf[0] = '\0';
 		break;
 	}
@@ -569,7 +433,7 @@ static void set_types(struct cfg__ld *ld)
  * a regular file (a directory passes access(R_OK), and OpenSSL's message
  * for it is obscure) that this process can read.
  */
-static void set_file(struct cfg__ld *ld, const struct key_def *k, char *field, const char *allowed)
+static void set_file(struct cfg__ld *ld, const struct cfg__key *k, char *field, const char *allowed)
 {
 	const char *v = ld->val;
 	size_t vlen = ld->val_len;
@@ -612,7 +476,7 @@ static void set_file(struct cfg__ld *ld, const struct key_def *k, char *field, c
  */
 /* The control socket: apexd creates it at startup (replacing a stale
  * one), so only its directory must exist now. sun_path bounds the length. */
-static void set_sockpath(struct cfg__ld *ld, const struct key_def *k, char *field,
+static void set_sockpath(struct cfg__ld *ld, const struct cfg__key *k, char *field,
                          const char *allowed)
 {
 	const char *v = ld->val;
@@ -654,7 +518,7 @@ static void set_sockpath(struct cfg__ld *ld, const struct key_def *k, char *fiel
 	field[vlen] = '\0';
 }
 
-static void set_user(struct cfg__ld *ld, const struct key_def *k, char *field, const char *allowed)
+static void set_user(struct cfg__ld *ld, const struct cfg__key *k, char *field, const char *allowed)
 {
 	const char *v = ld->val;
 	size_t vlen = ld->val_len;
@@ -694,7 +558,7 @@ static void set_user(struct cfg__ld *ld, const struct key_def *k, char *field, c
 /* The query log: written by apexd, so it need not exist, but the place
  * must take a file now (a typo in the directory fails here, not at the
  * first query). */
-static void set_logfile(struct cfg__ld *ld, const struct key_def *k, char *field,
+static void set_logfile(struct cfg__ld *ld, const struct cfg__key *k, char *field,
                         const char *allowed)
 {
 	const char *v = ld->val;
@@ -776,7 +640,7 @@ static const char *urlpath_bad(const char *s, size_t len, size_t max, char *buf,
 
 /* Parses the current value as key k and stores it at base + k->off. A bad
  * value leaves the default in place (the load fails anyway). */
-static void set_key(struct cfg__ld *ld, const struct key_def *k, void *base)
+static void set_key(struct cfg__ld *ld, const struct cfg__key *k, void *base)
 {
 	const char *v = ld->val;
 	size_t vlen = ld->val_len;
@@ -786,7 +650,7 @@ static void set_key(struct cfg__ld *ld, const struct key_def *k, void *base)
 	int rc, i;
 
 	key_allowed(k, allowed, sizeof(allowed));
-	if (vlen == 0 && k->type == K_LOGFILE) {
+	if (vlen == 0 && k->type == CFG__T_LOGFILE) {
 		field[0] = '\0'; /* "query-log =": explicitly off */
 		return;
 	}
@@ -795,7 +659,7 @@ static void set_key(struct cfg__ld *ld, const struct key_def *k, void *base)
 		return;
 	}
 	switch (k->type) {
-	case K_UINT:
+	case CFG__T_UINT:
 		rc = cfg__parse_uint(v, vlen, &x);
 		if (rc == -EINVAL)
 			bad_value(ld, v, vlen, "is not a number", allowed);
@@ -804,10 +668,10 @@ static void set_key(struct cfg__ld *ld, const struct key_def *k, void *base)
 		else
 			*(unsigned *)field = (unsigned)x;
 		break;
-	case K_MS:
-	case K_SEC:
+	case CFG__T_MS:
+	case CFG__T_SEC:
 		rc = cfg__parse_duration_ms(v, vlen, &x);
-		unit = k->type == K_SEC ? 1000 : 1;
+		unit = k->type == CFG__T_SEC ? 1000 : 1;
 		if (rc == -EINVAL)
 			bad_value(ld, v, vlen, "is not a duration", allowed);
 		else if (rc == 0 && x % unit != 0)
@@ -817,7 +681,7 @@ static void set_key(struct cfg__ld *ld, const struct key_def *k, void *base)
 		else
 			*(uint64_t *)field = x / unit;
 		break;
-	case K_SIZE:
+	case CFG__T_SIZE:
 		rc = cfg__parse_size(v, vlen, &x);
 		if (rc == -EINVAL)
 			bad_value(ld, v, vlen, "is not a size", allowed);
@@ -826,25 +690,25 @@ static void set_key(struct cfg__ld *ld, const struct key_def *k, void *base)
 		else
 			*(uint64_t *)field = x;
 		break;
-	case K_BOOL:
+	case CFG__T_BOOL:
 		if (cfg__parse_bool(v, vlen, (bool *)field) != 0)
 			bad_value(ld, v, vlen, "is not a boolean", allowed);
 		break;
-	case K_LOGLEVEL:
-		i = word_index(log_level_names, ARRAY_LEN(log_level_names), v, vlen);
+	case CFG__T_LOGLEVEL:
+		i = word_index(log_level_names, CFG__ARRAY_LEN(log_level_names), v, vlen);
 		if (i < 0)
 			bad_value(ld, v, vlen, "is not a log level", allowed);
 		else
 			*(enum cfg_log_level *)field = (enum cfg_log_level)i;
 		break;
-	case K_CNAME:
-		i = word_index(cname_mode_names, ARRAY_LEN(cname_mode_names), v, vlen);
+	case CFG__T_CNAME:
+		i = word_index(cname_mode_names, CFG__ARRAY_LEN(cname_mode_names), v, vlen);
 		if (i < 0)
 			bad_value(ld, v, vlen, "is not a cname mode", allowed);
 		else
 			*(enum cfg_cname_mode *)field = (enum cfg_cname_mode)i;
 		break;
-	case K_ADDR: {
+	case CFG__T_ADDR: {
 		struct cfg_addr a;
 		const char *why;
 		char msg[96];
@@ -861,19 +725,19 @@ static void set_key(struct cfg__ld *ld, const struct key_def *k, void *base)
 		*(struct cfg_addr *)field = a;
 		break;
 	}
-	case K_ADDRS:
+	case CFG__T_ADDRS:
 		set_addrs(ld, (struct cfg_addr_list *)field, allowed);
 		break;
-	case K_TYPES:
+	case CFG__T_TYPES:
 		set_types(ld);
 		break;
-	case K_FILE:
+	case CFG__T_FILE:
 		set_file(ld, k, field, allowed);
 		break;
-	case K_LOGFILE:
+	case CFG__T_LOGFILE:
 		set_logfile(ld, k, field, allowed);
 		break;
-	case K_URLPATH: {
+	case CFG__T_URLPATH: {
 		char buf[48];
 		const char *why = urlpath_bad(v, vlen, k->max - 1, buf, sizeof(buf));
 		if (why != NULL) {
@@ -884,13 +748,13 @@ static void set_key(struct cfg__ld *ld, const struct key_def *k, void *base)
 		field[vlen] = '\0';
 		break;
 	}
-	case K_USER:
+	case CFG__T_USER:
 		set_user(ld, k, field, allowed);
 		break;
-	case K_SOCKPATH:
+	case CFG__T_SOCKPATH:
 		set_sockpath(ld, k, field, allowed);
 		break;
-	case K_TLSVER:
+	case CFG__T_TLSVER:
 		if (vlen == 3 && memcmp(v, "1.2", 3) == 0)
 			*(unsigned *)field = 12;
 		else if (vlen == 3 && memcmp(v, "1.3", 3) == 0)
@@ -898,20 +762,20 @@ static void set_key(struct cfg__ld *ld, const struct key_def *k, void *base)
 		else
 			bad_value(ld, v, vlen, "is not a TLS version apexd accepts", allowed);
 		break;
-	case K_LATER:
+	case CFG__T_LATER:
 		break;
 	}
 }
 
 /* ---- sections and keys ------------------------------------------------- */
 
-static void keys_allowed(const struct sec_def *sd, char *buf, size_t size)
+static void keys_allowed(const struct cfg__section *sd, char *buf, size_t size)
 {
 	size_t o = 0;
 
 	buf[0] = '\0';
 	for (size_t i = 0; i < sd->n_keys; i++) {
-		if (sd->keys[i].type == K_LATER)
+		if (sd->keys[i].type == CFG__T_LATER)
 			continue;
 		int n = snprintf(buf + o, size - o, "%s%s", o ? ", " : "", sd->keys[i].name);
 		if (n < 0 || (size_t)n >= size - o)
@@ -946,12 +810,12 @@ static void open_zone(struct cfg__ld *ld, const char *s, size_t len)
 	if (why != NULL) {
 		cfg__fmt_text(text, sizeof(text), s, len, 100);
 		cfg__err(ld, ld->line, "[%s]: \"%s\" is not a domain name (%s); allowed: %s",
-		         ld->sec_disp, text, why, NAME_ALLOWED);
+		         ld->sec_disp, text, why, CFG__NAME_ALLOWED);
 		return;
 	}
 	if (name.wire_len == 1) {
 		cfg__err(ld, ld->line, "[%s]: the root zone cannot be flattened; allowed: %s",
-		         ld->sec_disp, NAME_ALLOWED);
+		         ld->sec_disp, CFG__NAME_ALLOWED);
 		return;
 	}
 	for (size_t i = 0; i < cfg->n_zones; i++) {
@@ -1014,10 +878,10 @@ static void open_section(struct cfg__ld *ld, const char *s, size_t len)
 		return;
 	}
 	for (size_t i = 0; i < CFG__SEC_COUNT; i++) {
-		if (rlen != 0 || i == CFG__SEC_ZONE || strlen(sections[i].name) != w ||
-		    memcmp(sections[i].name, s, w) != 0)
+		if (rlen != 0 || i == CFG__SEC_ZONE || strlen(cfg__sections[i].name) != w ||
+		    memcmp(cfg__sections[i].name, s, w) != 0)
 			continue;
-		if (sections[i].later) {
+		if (cfg__sections[i].later) {
 			cfg__err(ld, ld->line,
 			         "[%s]: not supported by this version of apexd yet; allowed: %s",
 			         ld->sec_disp, SECTIONS_ALLOWED);
@@ -1043,7 +907,7 @@ static void alias_key(struct cfg__ld *ld)
 	why = cfg__name_parse(ld->key, ld->key_len, &a.owner);
 	if (why != NULL) {
 		snprintf(msg, sizeof(msg), "is not a domain name (%s)", why);
-		bad_value(ld, ld->key, ld->key_len, msg, NAME_ALLOWED);
+		bad_value(ld, ld->key, ld->key_len, msg, CFG__NAME_ALLOWED);
 		return;
 	}
 	if (ld->val_len == 0) {
@@ -1104,7 +968,7 @@ static int on_key(void *user, const char *section, const char *name, const char 
 		return 1;
 	}
 
-	const struct sec_def *sd = &sections[ld->sec];
+	const struct cfg__section *sd = &cfg__sections[ld->sec];
 	size_t i;
 	for (i = 0; i < sd->n_keys; i++) {
 		if (strlen(sd->keys[i].name) == ld->key_len &&
@@ -1116,8 +980,8 @@ static int on_key(void *user, const char *section, const char *name, const char 
 		key_err(ld, "unknown key; allowed: %s", list);
 		return 1;
 	}
-	const struct key_def *k = &sd->keys[i];
-	if (k->type == K_LATER) {
+	const struct cfg__key *k = &sd->keys[i];
+	if (k->type == CFG__T_LATER) {
 		key_err(ld, "not supported by this version of apexd yet; allowed: %s", list);
 		return 1;
 	}
@@ -1281,35 +1145,6 @@ static char *read_line(char *str, int num, void *stream)
 
 /* ---- API --------------------------------------------------------------- */
 
-static void set_defaults(struct cfg *cfg)
-{
-	cfg->server.threads = 0;
-	cfg->server.log_level = CFG_LOG_INFO;
-	cfg->listen.tcp_idle_timeout_ms = 10 * S_MS;
-	cfg->listen.max_connections = 10000;
-	snprintf(cfg->listen.doh_path, sizeof(cfg->listen.doh_path), "/dns-query");
-	cfg->backend.timeout_ms = 1 * S_MS;
-	cfg->tls.min_version = 12;
-	cfg->resolver.timeout_ms = 1500;
-	cfg->resolver.ecs = false;
-	cfg->flatten.cname = CFG_CNAME_APEX;
-	/* PowerDNS writes ALIAS as TYPE65401 in zone transfers (DESIGN.md). */
-	cfg->flatten.aname_types[0] = 65401;
-	cfg->flatten.n_aname_types = 1;
-	cfg->flatten.max_chain = 8;
-	cfg->flatten.min_ttl_s = 5;
-	cfg->flatten.max_ttl_s = D_S;
-	cfg->flatten.deadline_ms = 1500;
-	cfg->flatten.serve_stale_s = D_S;
-	cfg->flatten.failure_ttl_s = 5;
-	cfg->flatten.cache_size = 64 * SIZE_M;
-	cfg->cache.size = 32 * SIZE_M;
-	cfg->limits.responses_per_second = 0;
-	/* BIND's RRL default: every other limited answer is a TC=1 slip. */
-	cfg->limits.slip = 2;
-	cfg->flatten.show_aname = false;
-}
-
 static void reset_error(struct cfg_error *err)
 {
 	if (err != NULL) {
@@ -1343,7 +1178,7 @@ int cfg_load_mem(const char *name, const char *text, size_t len, struct cfg **ou
 	ld.cfg->path = strdup(ld.file);
 	if (ld.cfg->path == NULL)
 		ld.oom = true;
-	set_defaults(ld.cfg);
+	cfg__set_defaults(ld.cfg);
 
 	if (!ld.oom) {
 		rc = ini_parse_stream(read_line, &ld, on_key, &ld);
@@ -1444,7 +1279,7 @@ void cfg_free(struct cfg *cfg)
 
 const char *cfg_log_level_name(enum cfg_log_level l)
 {
-	if ((unsigned)l < ARRAY_LEN(log_level_names))
+	if ((unsigned)l < CFG__ARRAY_LEN(log_level_names))
 		return log_level_names[l];
 	return "unknown";
 }
