@@ -3,7 +3,8 @@
  * name.c parses domain names, value.c parses and prints the scalar value
  * types, keys.c holds the schema (sections, keys, types, ranges,
  * defaults), load.c drives libinih and owns the load state (struct
- * cfg__ld), validate.c runs the checks that need the whole file.
+ * cfg__ld) and the error list, reader.c lexes the lines libinih pulls,
+ * validate.c runs the checks that need the whole file.
  * Nothing here is part of the API: proxy/ uses config/config.h alone.
  * Threads: whatever thread runs cfg_load(); no global state.
  */
@@ -198,6 +199,28 @@ struct cfg__ld {
 /** Records "FILE:LINE: " + the formatted text as one error. */
 void cfg__err(struct cfg__ld *ld, unsigned line, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
+
+/**
+ * Makes room for element n of *arr (elements of elem bytes), doubling.
+ * @return false, with ld->oom set, when memory runs out.
+ */
+bool cfg__grow(struct cfg__ld *ld, void **arr, size_t *cap, size_t n, size_t elem);
+
+/** A blank as the file format means it: space or tab, not a newline. */
+static inline bool cfg__is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* ---- reader.c -------------------------------------------------------- */
+
+/**
+ * The ini_reader for ini_parse_stream(), stream being the load state: it
+ * takes the next line of ld->text, lexes it (opening sections and
+ * splitting key lines into ld), and gives inih a stand-in line.
+ * @return str, or NULL at the end of the text or when memory ran out.
+ */
+char *cfg__read_line(char *str, int num, void *stream);
 
 /* ---- validate.c ------------------------------------------------------ */
 
