@@ -4,7 +4,8 @@
  * types, keys.c holds the schema (sections, keys, types, ranges,
  * defaults), load.c drives libinih and owns the load state (struct
  * cfg__ld) and the error list, reader.c lexes the lines libinih pulls,
- * validate.c runs the checks that need the whole file.
+ * set.c turns key lines into values in struct cfg, validate.c runs the
+ * checks that need the whole file.
  * Nothing here is part of the API: proxy/ uses config/config.h alone.
  * Threads: whatever thread runs cfg_load(); no global state.
  */
@@ -221,6 +222,15 @@ static inline bool cfg__is_blank(char c)
  * @return str, or NULL at the end of the text or when memory ran out.
  */
 char *cfg__read_line(char *str, int num, void *stream);
+
+/* ---- set.c ----------------------------------------------------------- */
+
+/**
+ * The ini_handler for ini_parse_stream(), user being the load state:
+ * checks the key line the reader split off against the schema and stores
+ * its value. Always returns 1 (errors are collected in ld).
+ */
+int cfg__on_key(void *user, const char *section, const char *name, const char *value);
 
 /* ---- validate.c ------------------------------------------------------ */
 
