@@ -72,74 +72,13 @@ static void bad_value(struct cfg__ld *ld, const char *v, size_t vlen, const char
 
 /* ---- values ------------------------------------------------------------ */
 
-static void key_allowed(const struct cfg__key *k, char *buf, size_t size)
-{
-	char lo[32], hi[32];
-
-	switch (k->type) {
-	case CFG__T_UINT:
-		snprintf(buf, size, "%llu..%llu", (unsigned long long)k->min,
-		         (unsigned long long)k->max);
-		break;
-	case CFG__T_MS:
-		cfg__fmt_duration_ms(lo, sizeof(lo), k->min);
-		cfg__fmt_duration_ms(hi, sizeof(hi), k->max);
-		snprintf(buf, size, "%s..%s, like 250ms, 5s, 10m, 1h or 1d", lo, hi);
-		break;
-	case CFG__T_SEC:
-		cfg__fmt_duration_ms(lo, sizeof(lo), k->min * 1000);
-		cfg__fmt_duration_ms(hi, sizeof(hi), k->max * 1000);
-		snprintf(buf, size, "%s..%s in whole seconds, like 30s, 10m, 1h or 1d", lo, hi);
-		break;
-	case CFG__T_SIZE:
-		cfg__fmt_size(lo, sizeof(lo), k->min);
-		cfg__fmt_size(hi, sizeof(hi), k->max);
-		snprintf(buf, size, "%s..%s, like 512, 64K, 64M or 1G", lo, hi);
-		break;
-	case CFG__T_BOOL:
-		snprintf(buf, size, "yes, no, true, false, on, off");
-		break;
-	case CFG__T_LOGLEVEL:
-		snprintf(buf, size, "error, warning, info, debug");
-		break;
-	case CFG__T_CNAME:
-		snprintf(buf, size, "apex, all, none");
-		break;
-	case CFG__T_ADDR:
-		snprintf(buf, size, "an address like 127.0.0.1:5300");
-		break;
-	case CFG__T_ADDRS:
-		snprintf(buf, size, "addresses like 127.0.0.1:53, [::1]:53");
-		break;
-	case CFG__T_TYPES:
-		snprintf(buf, size, "%s", ANAME_TYPES_ALLOWED);
-		break;
-	case CFG__T_FILE:
-		snprintf(buf, size, "%s",
-		         k->off == offsetof(struct cfg, tls.private_key)     ? CFG__PKEY_ALLOWED
-		         : k->off == offsetof(struct cfg, tls.ocsp_response) ? CFG__OCSP_ALLOWED
-		                                                             : CFG__CERT_ALLOWED);
-		break;
-	case CFG__T_URLPATH:
-		snprintf(buf, size, "%s", URLPATH_ALLOWED);
-		break;
-	case CFG__T_LOGFILE:
-		snprintf(buf, size, "%s", LOGFILE_ALLOWED);
-		break;
-	case CFG__T_TLSVER:
-		snprintf(buf, size, "1.2, 1.3");
-		break;
-	case CFG__T_USER:
-		snprintf(buf, size, "%s", USER_ALLOWED);
-		break;
-	case CFG__T_SOCKPATH:
-		snprintf(buf, size, "%s", SOCKPATH_ALLOWED);
-		break;
-	case CFG__T_LATER:
-		buf[0] = '\0';
-		break;
-	}
-}
+/*
+ * A setter parses the current value (ld->val, not empty) as key k and
+ * stores it at field, which is k->off into struct cfg or struct
+ * cfg_zone. A bad value is reported with allowed (what key_allowed()
+ * says k takes) and leaves the default in place: the load fails anyway.
+ */
+typedef void set_fn(struct cfg__ld *ld, const struct cfg__key *k, char *field, const char *allowed);
 
 /* Finds word (case-insensitively, as for booleans) in names; -1 if absent. */
 static int word_index(const char *const *names, size_t n, const char *s, size_t len)
@@ -215,10 +154,13 @@ static void add_addr(struct cfg__ld *ld, const char *e, size_t len, void *arg)
 	acc->v[acc->n++] = a;
 }
 
-static void set_addrs(struct cfg__ld *ld, struct cfg_addr_list *list, const char *allowed)
+static void set_addrs(struct cfg__ld *ld, const struct cfg__key *k, char *field,
+                      const char *allowed)
 {
+	struct cfg_addr_list *list = (struct cfg_addr_list *)field;
 	struct addrs_acc acc = {.cap = 1, .allowed = allowed};
 
+	(void)k;
 	for (size_t i = 0; i < ld->val_len; i++)
 		acc.cap += ld->val[i] == ',';
 	acc.v = calloc(acc.cap, sizeof(*acc.v));
@@ -316,9 +258,16 @@ static void add_type(struct cfg__ld *ld, const char *e, size_t len, void *arg)
 	acc->v[acc->n++] = (uint16_t)t;
 }
 
-static void set_types(struct cfg__ld *ld)
+/* The list goes to cfg.flatten whatever k->off says: its count is a
+ * field of its own. */
+static void set_types(struct cfg__ld *ld, const struct cfg__key *k, char *field,
+                      const char *allowed)
 {
 	struct types_acc acc = {.n = 0};
+
+	(void)k;
+	(void)field;
+	(void)allowed;
 
 	if (!split_list(ld, ANAME_TYPES_ALLOWED, add_type, &acc) || acc.bad)
 		return;
@@ -538,133 +487,214 @@ static const char *urlpath_bad(const char *s, size_t len, size_t max, char *buf,
 	return NULL;
 }
 
-/* Parses the current value as key k and stores it at base + k->off. A bad
- * value leaves the default in place (the load fails anyway). */
-static void set_key(struct cfg__ld *ld, const struct cfg__key *k, void *base)
+static void set_uint(struct cfg__ld *ld, const struct cfg__key *k, char *field, const char *allowed)
+{
+	uint64_t x;
+	int rc = cfg__parse_uint(ld->val, ld->val_len, &x);
+
+	if (rc == -EINVAL)
+		bad_value(ld, ld->val, ld->val_len, "is not a number", allowed);
+	else if (rc < 0 || x < k->min || x > k->max)
+		bad_value(ld, ld->val, ld->val_len, "is out of range", allowed);
+	else
+		*(unsigned *)field = (unsigned)x;
+}
+
+/* CFG__T_MS and CFG__T_SEC: both are written as any duration, but a
+ * seconds key takes only whole seconds and keeps its range in seconds. */
+static void set_duration(struct cfg__ld *ld, const struct cfg__key *k, char *field,
+                         const char *allowed)
+{
+	uint64_t x, unit = k->type == CFG__T_SEC ? 1000 : 1;
+	int rc = cfg__parse_duration_ms(ld->val, ld->val_len, &x);
+
+	if (rc == -EINVAL)
+		bad_value(ld, ld->val, ld->val_len, "is not a duration", allowed);
+	else if (rc == 0 && x % unit != 0)
+		bad_value(ld, ld->val, ld->val_len, "is not a whole number of seconds", allowed);
+	else if (rc < 0 || x < k->min * unit || x > k->max * unit)
+		bad_value(ld, ld->val, ld->val_len, "is out of range", allowed);
+	else
+		*(uint64_t *)field = x / unit;
+}
+
+static void set_size(struct cfg__ld *ld, const struct cfg__key *k, char *field, const char *allowed)
+{
+	uint64_t x;
+	int rc = cfg__parse_size(ld->val, ld->val_len, &x);
+
+	if (rc == -EINVAL)
+		bad_value(ld, ld->val, ld->val_len, "is not a size", allowed);
+	else if (rc < 0 || x < k->min || x > k->max)
+		bad_value(ld, ld->val, ld->val_len, "is out of range", allowed);
+	else
+		*(uint64_t *)field = x;
+}
+
+static void set_bool(struct cfg__ld *ld, const struct cfg__key *k, char *field, const char *allowed)
+{
+	(void)k;
+	if (cfg__parse_bool(ld->val, ld->val_len, (bool *)field) != 0)
+		bad_value(ld, ld->val, ld->val_len, "is not a boolean", allowed);
+}
+
+static void set_loglevel(struct cfg__ld *ld, const struct cfg__key *k, char *field,
+                         const char *allowed)
+{
+	int i = word_index(log_level_names, CFG__ARRAY_LEN(log_level_names), ld->val, ld->val_len);
+
+	(void)k;
+	if (i < 0)
+		bad_value(ld, ld->val, ld->val_len, "is not a log level", allowed);
+	else
+		*(enum cfg_log_level *)field = (enum cfg_log_level)i;
+}
+
+static void set_cname(struct cfg__ld *ld, const struct cfg__key *k, char *field,
+                      const char *allowed)
+{
+	int i = word_index(cname_mode_names, CFG__ARRAY_LEN(cname_mode_names), ld->val,
+	                   ld->val_len);
+
+	(void)k;
+	if (i < 0)
+		bad_value(ld, ld->val, ld->val_len, "is not a cname mode", allowed);
+	else
+		*(enum cfg_cname_mode *)field = (enum cfg_cname_mode)i;
+}
+
+static void set_addr(struct cfg__ld *ld, const struct cfg__key *k, char *field, const char *allowed)
+{
+	struct cfg_addr a;
+	const char *why;
+	char msg[96];
+
+	(void)k;
+	if (memchr(ld->val, ',', ld->val_len) != NULL) {
+		bad_value(ld, ld->val, ld->val_len, "is more than one address", allowed);
+		return;
+	}
+	why = cfg__parse_addr(ld->val, ld->val_len, &a);
+	if (why != NULL) {
+		snprintf(msg, sizeof(msg), "is not an address (%s)", why);
+		bad_value(ld, ld->val, ld->val_len, msg, allowed);
+		return;
+	}
+	*(struct cfg_addr *)field = a;
+}
+
+static void set_urlpath(struct cfg__ld *ld, const struct cfg__key *k, char *field,
+                        const char *allowed)
+{
+	char buf[48];
+	const char *why = urlpath_bad(ld->val, ld->val_len, k->max - 1, buf, sizeof(buf));
+
+	if (why != NULL) {
+		bad_value(ld, ld->val, ld->val_len, why, allowed);
+		return;
+	}
+	memcpy(field, ld->val, ld->val_len);
+	field[ld->val_len] = '\0';
+}
+
+static void set_tlsver(struct cfg__ld *ld, const struct cfg__key *k, char *field,
+                       const char *allowed)
 {
 	const char *v = ld->val;
 	size_t vlen = ld->val_len;
-	char *field = (char *)base + k->off;
+
+	(void)k;
+	if (vlen == 3 && memcmp(v, "1.2", 3) == 0)
+		*(unsigned *)field = 12;
+	else if (vlen == 3 && memcmp(v, "1.3", 3) == 0)
+		*(unsigned *)field = 13;
+	else
+		bad_value(ld, v, vlen, "is not a TLS version apexd accepts", allowed);
+}
+
+/* ---- types ------------------------------------------------------------- */
+
+/* Per type: its setter, and what it allows when that does not depend on
+ * the key (NULL: key_allowed() builds the text from the key's range). */
+static const struct {
+	set_fn *set;
+	const char *allowed;
+} types[] = {
+        [CFG__T_UINT] = {set_uint, NULL},
+        [CFG__T_MS] = {set_duration, NULL},
+        [CFG__T_SEC] = {set_duration, NULL},
+        [CFG__T_SIZE] = {set_size, NULL},
+        [CFG__T_BOOL] = {set_bool, "yes, no, true, false, on, off"},
+        [CFG__T_LOGLEVEL] = {set_loglevel, "error, warning, info, debug"},
+        [CFG__T_CNAME] = {set_cname, "apex, all, none"},
+        [CFG__T_ADDR] = {set_addr, "an address like 127.0.0.1:5300"},
+        [CFG__T_ADDRS] = {set_addrs, "addresses like 127.0.0.1:53, [::1]:53"},
+        [CFG__T_TYPES] = {set_types, ANAME_TYPES_ALLOWED},
+        [CFG__T_FILE] = {set_file, NULL},
+        [CFG__T_LOGFILE] = {set_logfile, LOGFILE_ALLOWED},
+        [CFG__T_URLPATH] = {set_urlpath, URLPATH_ALLOWED},
+        [CFG__T_TLSVER] = {set_tlsver, "1.2, 1.3"},
+        [CFG__T_USER] = {set_user, USER_ALLOWED},
+        [CFG__T_SOCKPATH] = {set_sockpath, SOCKPATH_ALLOWED},
+        /* Never set: cfg__on_key() turns such keys away first. */
+        [CFG__T_LATER] = {NULL, ""},
+};
+
+_Static_assert(CFG__ARRAY_LEN(types) == CFG__T_LATER + 1, "a type without a setter");
+
+/* What key k accepts, for the "allowed:" part of its errors. */
+static void key_allowed(const struct cfg__key *k, char *buf, size_t size)
+{
+	char lo[32], hi[32];
+
+	switch (k->type) {
+	case CFG__T_UINT:
+		snprintf(buf, size, "%llu..%llu", (unsigned long long)k->min,
+		         (unsigned long long)k->max);
+		break;
+	case CFG__T_MS:
+		cfg__fmt_duration_ms(lo, sizeof(lo), k->min);
+		cfg__fmt_duration_ms(hi, sizeof(hi), k->max);
+		snprintf(buf, size, "%s..%s, like 250ms, 5s, 10m, 1h or 1d", lo, hi);
+		break;
+	case CFG__T_SEC:
+		cfg__fmt_duration_ms(lo, sizeof(lo), k->min * 1000);
+		cfg__fmt_duration_ms(hi, sizeof(hi), k->max * 1000);
+		snprintf(buf, size, "%s..%s in whole seconds, like 30s, 10m, 1h or 1d", lo, hi);
+		break;
+	case CFG__T_SIZE:
+		cfg__fmt_size(lo, sizeof(lo), k->min);
+		cfg__fmt_size(hi, sizeof(hi), k->max);
+		snprintf(buf, size, "%s..%s, like 512, 64K, 64M or 1G", lo, hi);
+		break;
+	case CFG__T_FILE:
+		snprintf(buf, size, "%s",
+		         k->off == offsetof(struct cfg, tls.private_key)     ? CFG__PKEY_ALLOWED
+		         : k->off == offsetof(struct cfg, tls.ocsp_response) ? CFG__OCSP_ALLOWED
+		                                                             : CFG__CERT_ALLOWED);
+		break;
+	default:
+		snprintf(buf, size, "%s", types[k->type].allowed);
+		break;
+	}
+}
+
+/* Parses the current value as key k and stores it at base + k->off. */
+static void set_key(struct cfg__ld *ld, const struct cfg__key *k, void *base)
+{
 	char allowed[256];
-	uint64_t x, unit;
-	int rc, i;
 
 	key_allowed(k, allowed, sizeof(allowed));
-	if (vlen == 0 && k->type == CFG__T_LOGFILE) {
-		field[0] = '\0'; /* "query-log =": explicitly off */
+	if (ld->val_len == 0 && k->type == CFG__T_LOGFILE) {
+		((char *)base + k->off)[0] = '\0'; /* "query-log =": explicitly off */
 		return;
 	}
-	if (vlen == 0) {
+	if (ld->val_len == 0) {
 		key_err(ld, "missing value; allowed: %s", allowed);
 		return;
 	}
-	switch (k->type) {
-	case CFG__T_UINT:
-		rc = cfg__parse_uint(v, vlen, &x);
-		if (rc == -EINVAL)
-			bad_value(ld, v, vlen, "is not a number", allowed);
-		else if (rc < 0 || x < k->min || x > k->max)
-			bad_value(ld, v, vlen, "is out of range", allowed);
-		else
-			*(unsigned *)field = (unsigned)x;
-		break;
-	case CFG__T_MS:
-	case CFG__T_SEC:
-		rc = cfg__parse_duration_ms(v, vlen, &x);
-		unit = k->type == CFG__T_SEC ? 1000 : 1;
-		if (rc == -EINVAL)
-			bad_value(ld, v, vlen, "is not a duration", allowed);
-		else if (rc == 0 && x % unit != 0)
-			bad_value(ld, v, vlen, "is not a whole number of seconds", allowed);
-		else if (rc < 0 || x < k->min * unit || x > k->max * unit)
-			bad_value(ld, v, vlen, "is out of range", allowed);
-		else
-			*(uint64_t *)field = x / unit;
-		break;
-	case CFG__T_SIZE:
-		rc = cfg__parse_size(v, vlen, &x);
-		if (rc == -EINVAL)
-			bad_value(ld, v, vlen, "is not a size", allowed);
-		else if (rc < 0 || x < k->min || x > k->max)
-			bad_value(ld, v, vlen, "is out of range", allowed);
-		else
-			*(uint64_t *)field = x;
-		break;
-	case CFG__T_BOOL:
-		if (cfg__parse_bool(v, vlen, (bool *)field) != 0)
-			bad_value(ld, v, vlen, "is not a boolean", allowed);
-		break;
-	case CFG__T_LOGLEVEL:
-		i = word_index(log_level_names, CFG__ARRAY_LEN(log_level_names), v, vlen);
-		if (i < 0)
-			bad_value(ld, v, vlen, "is not a log level", allowed);
-		else
-			*(enum cfg_log_level *)field = (enum cfg_log_level)i;
-		break;
-	case CFG__T_CNAME:
-		i = word_index(cname_mode_names, CFG__ARRAY_LEN(cname_mode_names), v, vlen);
-		if (i < 0)
-			bad_value(ld, v, vlen, "is not a cname mode", allowed);
-		else
-			*(enum cfg_cname_mode *)field = (enum cfg_cname_mode)i;
-		break;
-	case CFG__T_ADDR: {
-		struct cfg_addr a;
-		const char *why;
-		char msg[96];
-		if (memchr(v, ',', vlen) != NULL) {
-			bad_value(ld, v, vlen, "is more than one address", allowed);
-			break;
-		}
-		why = cfg__parse_addr(v, vlen, &a);
-		if (why != NULL) {
-			snprintf(msg, sizeof(msg), "is not an address (%s)", why);
-			bad_value(ld, v, vlen, msg, allowed);
-			break;
-		}
-		*(struct cfg_addr *)field = a;
-		break;
-	}
-	case CFG__T_ADDRS:
-		set_addrs(ld, (struct cfg_addr_list *)field, allowed);
-		break;
-	case CFG__T_TYPES:
-		set_types(ld);
-		break;
-	case CFG__T_FILE:
-		set_file(ld, k, field, allowed);
-		break;
-	case CFG__T_LOGFILE:
-		set_logfile(ld, k, field, allowed);
-		break;
-	case CFG__T_URLPATH: {
-		char buf[48];
-		const char *why = urlpath_bad(v, vlen, k->max - 1, buf, sizeof(buf));
-		if (why != NULL) {
-			bad_value(ld, v, vlen, why, allowed);
-			break;
-		}
-		memcpy(field, v, vlen);
-		field[vlen] = '\0';
-		break;
-	}
-	case CFG__T_USER:
-		set_user(ld, k, field, allowed);
-		break;
-	case CFG__T_SOCKPATH:
-		set_sockpath(ld, k, field, allowed);
-		break;
-	case CFG__T_TLSVER:
-		if (vlen == 3 && memcmp(v, "1.2", 3) == 0)
-			*(unsigned *)field = 12;
-		else if (vlen == 3 && memcmp(v, "1.3", 3) == 0)
-			*(unsigned *)field = 13;
-		else
-			bad_value(ld, v, vlen, "is not a TLS version apexd accepts", allowed);
-		break;
-	case CFG__T_LATER:
-		break;
-	}
+	if (types[k->type].set != NULL)
+		types[k->type].set(ld, k, (char *)base + k->off, allowed);
 }
 
 /* ---- key lines --------------------------------------------------------- */
