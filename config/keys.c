@@ -2,9 +2,12 @@
  * type of its value, where it goes in struct cfg, its range and default.
  *
  * This table is the one source of truth for key names and ranges: the
- * reader and the setters consult it rather than knowing keys themselves.
- * A key of CONFIG.md whose feature is not built yet can stay in the
- * table as LATER, so that the file gets a clear "not supported yet".
+ * reader and the setters consult it rather than knowing keys themselves,
+ * and cfg_keys_foreach() hands it out, so that tests/docs/ can hold
+ * docs/configuration.md, apexd.ini(5) and the example file to it. A key
+ * of CONFIG.md whose feature is not built yet can stay in the table as
+ * LATER: the file then gets a clear "not supported yet", and the docs
+ * still list the key.
  */
 #include <stdio.h>
 
@@ -140,4 +143,24 @@ void cfg__set_defaults(struct cfg *cfg)
 	/* BIND's RRL default: every other limited answer is a TC=1 slip. */
 	cfg->limits.slip = 2;
 	cfg->flatten.show_aname = false;
+}
+
+int cfg_keys_foreach(cfg_key_fn *fn, void *arg)
+{
+	for (size_t i = 0; i < CFG__SEC_COUNT; i++) {
+		const struct cfg__section *sd = &cfg__sections[i];
+		for (size_t j = 0; j < sd->n_keys; j++) {
+			/* The docs head the zone sections with a placeholder for
+			 * the name; the reader matches "zone" and parses the rest. */
+			struct cfg_key_info k = {
+			        .section = i == CFG__SEC_ZONE ? "zone NAME" : sd->name,
+			        .key = sd->keys[j].name,
+			        .later = sd->later || sd->keys[j].type == CFG__T_LATER,
+			};
+			int rc = fn(&k, arg);
+			if (rc != 0)
+				return rc;
+		}
+	}
+	return 0;
 }
