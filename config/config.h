@@ -188,3 +188,23 @@ void cfg_free(struct cfg *cfg);
 
 /** "error", "warning", "info", "debug". */
 const char *cfg_log_level_name(enum cfg_log_level l);
+
+/** One key of the file, as the schema in config/keys.c has it. */
+struct cfg_key_info {
+	const char *section; /**< as the docs head it: "server", ..., "zone NAME" */
+	const char *key;     /**< "threads", "log-level", ... */
+	bool later;          /**< in CONFIG.md, not built yet: a file that sets it fails */
+};
+
+/** Called by cfg_keys_foreach() for each key; a nonzero return stops the walk. */
+typedef int cfg_key_fn(const struct cfg_key_info *key, void *arg);
+
+/**
+ * Calls fn for every key the file may hold, section by section in the
+ * order of docs/configuration.md and in the schema's order within one.
+ * [alias] lines (owner = target) have no fixed keys and are not reported.
+ * The strings are static. This is how tools and tests see the one list
+ * of keys that the documentation is checked against (tests/docs/).
+ * @return 0, or the first nonzero value fn returned.
+ */
+int cfg_keys_foreach(cfg_key_fn *fn, void *arg);

@@ -1,8 +1,11 @@
 /* config/internal.h - declarations shared by the files of config/ only.
  *
  * name.c parses domain names, value.c parses and prints the scalar value
- * types, load.c drives libinih and owns the load state (struct cfg__ld),
- * validate.c runs the checks that need the whole file.
+ * types, keys.c holds the schema (sections, keys, types, ranges,
+ * defaults), load.c drives libinih and owns the load state (struct
+ * cfg__ld) and the error list, reader.c lexes the lines libinih pulls,
+ * set.c turns key lines into values in struct cfg, validate.c runs the
+ * checks that need the whole file.
  * Nothing here is part of the API: proxy/ uses config/config.h alone.
  * Threads: whatever thread runs cfg_load(); no global state.
  */
@@ -62,7 +65,10 @@ void cfg__fmt_size(char *buf, size_t size, uint64_t bytes);
  */
 void cfg__fmt_text(char *buf, size_t size, const char *s, size_t len, size_t max_chars);
 
-/* ---- load.c ---------------------------------------------------------- */
+/* ---- keys.c ---------------------------------------------------------- */
+
+/** The number of elements of an array (not of a pointer). */
+#define CFG__ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /** The sections, in the order docs/configuration.md lists them. */
 enum cfg__sec {
@@ -82,7 +88,7 @@ enum cfg__sec {
 /** Most keys any one section has, implemented or not. */
 #define CFG__MAX_KEYS 16
 
-/** Key indexes that validate.c asks about; they match the tables in load.c. */
+/** Key indexes that validate.c asks about; keys.c places the keys at them. */
 enum {
 	CFG__KEY_LISTEN_UDP = 0,
 	CFG__KEY_LISTEN_TCP = 1,
@@ -97,7 +103,50 @@ enum {
 	CFG__KEY_FLATTEN_MAX_TTL = 4,
 };
 
-/* What [tls] certificate and private-key accept, for load.c and validate.c. */
+/** How a key's value is written, and what set.c stores for it. */
+enum cfg__type {
+	CFG__T_UINT,     /* unsigned, range min..max */
+	CFG__T_MS,       /* uint64_t milliseconds, range min..max ms */
+	CFG__T_SEC,      /* uint64_t seconds, range min..max s; written as any duration */
+	CFG__T_SIZE,     /* uint64_t bytes, range min..max */
+	CFG__T_BOOL,     /* bool */
+	CFG__T_LOGLEVEL, /* enum cfg_log_level */
+	CFG__T_CNAME,    /* enum cfg_cname_mode */
+	CFG__T_ADDR,     /* struct cfg_addr, exactly one */
+	CFG__T_ADDRS,    /* struct cfg_addr_list */
+	CFG__T_TYPES,    /* cfg.flatten.aname_types */
+	CFG__T_FILE,     /* char[max]: path of a regular file we can read now */
+	CFG__T_LOGFILE,  /* char[max]: absolute path of a file we may append to; "" = off */
+	CFG__T_URLPATH,  /* char[max]: "/..." URL path of at most max - 1 characters */
+	CFG__T_TLSVER,   /* unsigned: 12 or 13, written 1.2 or 1.3 */
+	CFG__T_USER,     /* char[max]: the name of a user that exists on this system */
+	CFG__T_SOCKPATH, /* char[max]: absolute path of a unix socket apexd creates */
+	CFG__T_LATER,    /* in CONFIG.md, but its feature is not built yet */
+};
+
+/** One key of a section. */
+struct cfg__key {
+	const char *name;
+	enum cfg__type type;
+	size_t off;        /* into struct cfg, or struct cfg_zone for [zone NAME] */
+	uint64_t min, max; /* range; for the char[] types, max is the array's size */
+};
+
+/** One section: its name as in "[name]" and its keys in documentation order. */
+struct cfg__section {
+	const char *name;
+	const struct cfg__key *keys;
+	size_t n_keys;
+	bool later; /* the whole section belongs to a later feature */
+};
+
+/** The schema, indexed by enum cfg__sec: the one list of what the file may say. */
+extern const struct cfg__section cfg__sections[CFG__SEC_COUNT];
+
+/** Fills cfg with the value of every key the file leaves out. */
+void cfg__set_defaults(struct cfg *cfg);
+
+/* What [tls] certificate and private-key accept, for set.c and validate.c. */
 #define CFG__CERT_ALLOWED                                                                          \
 	"a readable file with the PEM certificate chain, leaf first, like "                        \
 	"/etc/apexd/fullchain.pem"
@@ -106,6 +155,10 @@ enum {
 #define CFG__OCSP_ALLOWED                                                                          \
 	"a readable file with a DER OCSP response for the certificate, like "                      \
 	"/etc/apexd/ocsp.der (openssl ocsp -respout)"
+/* What a [zone NAME] and an [alias] owner accept, for reader.c and set.c. */
+#define CFG__NAME_ALLOWED "a name like example.com (labels of 1..63 bytes, 255 bytes in all)"
+
+/* ---- load.c ---------------------------------------------------------- */
 
 struct cfg__msg {
 	unsigned line;
@@ -147,6 +200,37 @@ struct cfg__ld {
 /** Records "FILE:LINE: " + the formatted text as one error. */
 void cfg__err(struct cfg__ld *ld, unsigned line, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
+
+/**
+ * Makes room for element n of *arr (elements of elem bytes), doubling.
+ * @return false, with ld->oom set, when memory runs out.
+ */
+bool cfg__grow(struct cfg__ld *ld, void **arr, size_t *cap, size_t n, size_t elem);
+
+/** A blank as the file format means it: space or tab, not a newline. */
+static inline bool cfg__is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* ---- reader.c -------------------------------------------------------- */
+
+/**
+ * The ini_reader for ini_parse_stream(), stream being the load state: it
+ * takes the next line of ld->text, lexes it (opening sections and
+ * splitting key lines into ld), and gives inih a stand-in line.
+ * @return str, or NULL at the end of the text or when memory ran out.
+ */
+char *cfg__read_line(char *str, int num, void *stream);
+
+/* ---- set.c ----------------------------------------------------------- */
+
+/**
+ * The ini_handler for ini_parse_stream(), user being the load state:
+ * checks the key line the reader split off against the schema and stores
+ * its value. Always returns 1 (errors are collected in ld).
+ */
+int cfg__on_key(void *user, const char *section, const char *name, const char *value);
 
 /* ---- validate.c ------------------------------------------------------ */
 

@@ -12,7 +12,7 @@
 
 #include "config/internal.h"
 
-/* Upper bound of [server] threads, as in the schema in load.c. */
+/* Upper bound of [server] threads, as in the schema in keys.c. */
 #define CFG_THREADS_MAX 256
 
 /* threads = 0 means one worker per online CPU, decided now so that
