@@ -53,6 +53,10 @@ struct px_reload_post {
 	struct px_reload_post *next;
 };
 
+/* bind.c: frees a post that was not applied: the listeners in it are
+ * closed, its generation reference dropped. NULL is fine. */
+void px_reload_post_free(struct px_reload_post *p);
+
 /**
  * Re-reads the configuration file and applies it: zones, aliases,
  * resolvers, flattening and cache settings, TTL bounds, log level,
