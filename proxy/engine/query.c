@@ -60,9 +60,25 @@ struct client {
 	uint64_t rx_ns;
 };
 
+/* [limits] said slip: a truncated reply invites a retry over TCP. */
+static void rrl_slip(struct px_worker *w, const uint8_t *msg, size_t len, const struct client *c)
+{
+	struct codec_view v;
+	uint8_t out[PX_REPLY_MAX];
+	ssize_t n = px_rrl_slip_reply(msg, len, codec_scan(msg, len, &v) == 0 ? &v : NULL, out,
+	                              sizeof(out));
+
+	if (n > 0) {
+		PX_STAT_INC(&w->stats, rrl_slipped);
+		px_udp_send(c->ul, c->peer, out, (size_t)n);
+	}
+}
+
 /* Admit: counts the query and decides whether it gets anything at all.
  * [limits] is decided before anything else is spent on the query, so a
- * limited one costs neither BIND nor a chase. */
+ * limited one costs neither BIND nor a chase. The replies of the rare
+ * paths are built in functions of their own: their buffers would keep
+ * the compiler from inlining the steps into px_query_handle. */
 static bool admit(struct px_worker *w, const uint8_t *msg, size_t len, const struct client *c)
 {
 	if (c->origin == PX_ORIGIN_UDP)
@@ -82,34 +98,33 @@ static bool admit(struct px_worker *w, const uint8_t *msg, size_t len, const str
 		return false;
 	}
 	if (rv == PX_RRL_SLIP) {
-		struct codec_view v;
-		uint8_t out[PX_REPLY_MAX];
-		ssize_t n = px_rrl_slip_reply(msg, len, codec_scan(msg, len, &v) == 0 ? &v : NULL,
-		                              out, sizeof(out));
-		if (n > 0) {
-			PX_STAT_INC(&w->stats, rrl_slipped);
-			px_udp_send(c->ul, c->peer, out, (size_t)n);
-		}
+		rrl_slip(w, msg, len, c);
 		return false;
 	}
 	return true;
+}
+
+static void reply_formerr(struct px_worker *w, const uint8_t *msg, size_t len,
+                          const struct client *c)
+{
+	uint8_t out[PX_REPLY_MAX];
+	ssize_t n = codec_build_error(msg, len, NULL, CODEC_RCODE_FORMERR, CODEC_EDE_NONE, NULL,
+	                              out, sizeof(out));
+
+	if (n > 0) {
+		PX_STAT_INC(&w->stats, formerr_sent);
+		reply_direct(w, out, (size_t)n, c->origin, c->ul, c->peer, c->conn, msg, len, NULL,
+		             c->rx_ns);
+	}
 }
 
 /* Scan: false when msg does not scan; it got FORMERR then. */
 static bool scan(struct px_worker *w, const uint8_t *msg, size_t len, struct codec_view *v,
                  const struct client *c)
 {
-	uint8_t out[PX_REPLY_MAX];
-
 	if (codec_scan(msg, len, v) == 0)
 		return true;
-	ssize_t n = codec_build_error(msg, len, NULL, CODEC_RCODE_FORMERR, CODEC_EDE_NONE, NULL,
-	                              out, sizeof(out));
-	if (n > 0) {
-		PX_STAT_INC(&w->stats, formerr_sent);
-		reply_direct(w, out, (size_t)n, c->origin, c->ul, c->peer, c->conn, msg, len, NULL,
-		             c->rx_ns);
-	}
+	reply_formerr(w, msg, len, c);
 	return false;
 }
 
@@ -141,6 +156,21 @@ static bool shortcut(struct px_worker *w, const uint8_t *msg, size_t len,
 	return true;
 }
 
+static void reply_overloaded(struct px_worker *w, const uint8_t *msg, size_t len,
+                             const struct codec_view *v, const struct client *c)
+{
+	uint8_t out[PX_REPLY_MAX];
+	ssize_t n;
+
+	PX_STAT_INC(&w->stats, txn_full);
+	PX_STAT_INC(&w->stats, servfail_sent);
+	n = codec_build_error(msg, len, v, CODEC_RCODE_SERVFAIL, CODEC_EDE_OTHER,
+	                      "apexd is overloaded: no transaction slot free", out, sizeof(out));
+	if (n > 0)
+		reply_direct(w, out, (size_t)n, c->origin, c->ul, c->peer, c->conn, msg, len, v,
+		             c->rx_ns);
+}
+
 /* A transaction for the query, tied to its client; NULL when none is
  * free (the client got SERVFAIL then). */
 static struct px_txn *txn_open(struct px_worker *w, const uint8_t *msg, size_t len,
@@ -149,17 +179,9 @@ static struct px_txn *txn_open(struct px_worker *w, const uint8_t *msg, size_t l
 	struct px_txn *t = px_txn_new(w);
 
 	if (t == NULL || px_txn_set_query(t, msg, len, v) < 0) {
-		uint8_t out[PX_REPLY_MAX];
 		if (t != NULL)
 			px_txn_free(w, t);
-		PX_STAT_INC(&w->stats, txn_full);
-		PX_STAT_INC(&w->stats, servfail_sent);
-		ssize_t n = codec_build_error(msg, len, v, CODEC_RCODE_SERVFAIL, CODEC_EDE_OTHER,
-		                              "apexd is overloaded: no transaction slot free", out,
-		                              sizeof(out));
-		if (n > 0)
-			reply_direct(w, out, (size_t)n, c->origin, c->ul, c->peer, c->conn, msg,
-			             len, v, c->rx_ns);
+		reply_overloaded(w, msg, len, v, c);
 		return NULL;
 	}
 	t->origin = c->origin;
