@@ -28,6 +28,7 @@
 #define APEXCTL_MAX_TIMEOUT_S 3600
 /* A reply is a few KiB (stats is the longest); this bounds a runaway. */
 #define APEXCTL_REPLY_MAX (4u << 20)
+#define SUN_PATH_SIZE sizeof(((struct sockaddr_un *)0)->sun_path)
 
 static void usage(FILE *f)
 {
@@ -110,7 +111,16 @@ static int print_reply(char *buf, size_t len)
 	return 1;
 }
 
-int main(int argc, char **argv)
+/* What the command line asks for. */
+struct args {
+	const char *path;
+	long timeout_s;
+	char line[PX_CTL_LINE_MAX + 2]; /* the request, '\n'-terminated */
+	size_t len;
+};
+
+/* The options; -1 to go on, else the exit status. */
+static int parse_options(int argc, char **argv, struct args *a)
 {
 	static const struct option opts[] = {
 	        {"socket", required_argument, NULL, 's'},
@@ -119,24 +129,19 @@ int main(int argc, char **argv)
 	        {"version", no_argument, NULL, 'V'},
 	        {NULL, 0, NULL, 0},
 	};
-	const char *path = APEXCTL_DEFAULT_SOCKET;
-	long timeout_s = APEXCTL_DEFAULT_TIMEOUT_S;
-	char line[PX_CTL_LINE_MAX + 2], err[256];
-	struct px_ctl_req req;
-	struct sockaddr_un sa;
 	int opt;
 
 	while ((opt = getopt_long(argc, argv, "+s:t:hV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 's':
-			path = optarg;
+			a->path = optarg;
 			break;
 		case 't': {
 			char *e;
 			errno = 0;
-			timeout_s = strtol(optarg, &e, 10);
-			if (errno != 0 || *e != '\0' || e == optarg || timeout_s < 1 ||
-			    timeout_s > APEXCTL_MAX_TIMEOUT_S) {
+			a->timeout_s = strtol(optarg, &e, 10);
+			if (errno != 0 || *e != '\0' || e == optarg || a->timeout_s < 1 ||
+			    a->timeout_s > APEXCTL_MAX_TIMEOUT_S) {
 				fprintf(stderr, "apexctl: -t %s: allowed: whole seconds, 1..%d\n",
 				        optarg, APEXCTL_MAX_TIMEOUT_S);
 				return 2;
@@ -154,40 +159,50 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	return -1;
+}
+
+/* The words after the options, joined into one request line and checked
+ * with the daemon's parser; -1 to go on, else the exit status. */
+static int build_request(int argc, char **argv, struct args *a)
+{
+	struct px_ctl_req req;
+	char err[256];
+
 	if (optind >= argc) {
 		usage(stderr);
 		return 2;
 	}
-	size_t len = 0;
+	a->len = 0;
 	for (int i = optind; i < argc; i++) {
 		size_t n = strlen(argv[i]);
-		if (len + n + 1 > PX_CTL_LINE_MAX) {
+		if (a->len + n + 1 > PX_CTL_LINE_MAX) {
 			fprintf(stderr, "apexctl: request longer than %d bytes\n", PX_CTL_LINE_MAX);
 			return 2;
 		}
-		if (len > 0)
-			line[len++] = ' ';
-		memcpy(line + len, argv[i], n);
-		len += n;
+		if (a->len > 0)
+			a->line[a->len++] = ' ';
+		memcpy(a->line + a->len, argv[i], n);
+		a->len += n;
 	}
-	if (px_ctl_parse(line, len, &req, err, sizeof(err)) < 0) {
+	if (px_ctl_parse(a->line, a->len, &req, err, sizeof(err)) < 0) {
 		fprintf(stderr, "apexctl: %s\n", err);
 		usage(stderr);
 		return 2;
 	}
-	line[len++] = '\n';
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "apexctl: socket path longer than %zu bytes: %s\n",
-		        sizeof(sa.sun_path) - 1, path);
-		return 2;
-	}
+	a->line[a->len++] = '\n';
+	return -1;
+}
 
-	signal(SIGPIPE, SIG_IGN);
-	uint64_t deadline = now_ms() + (uint64_t)timeout_s * 1000;
+/* A connected socket, or -1 after saying why. */
+static int connect_to(const char *path)
+{
+	struct sockaddr_un sa;
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
 	if (fd < 0) {
 		fprintf(stderr, "apexctl: socket: %s\n", strerror(errno));
-		return 1;
+		return -1;
 	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
@@ -198,73 +213,109 @@ int main(int argc, char **argv)
 		                ? " (is apexd running with [server] control set to it?)"
 		                : "");
 		close(fd);
-		return 1;
+		return -1;
 	}
-	for (size_t off = 0; off < len;) {
+	return fd;
+}
+
+static int send_request(int fd, const struct args *a, uint64_t deadline)
+{
+	for (size_t off = 0; off < a->len;) {
 		if (wait_fd(fd, POLLOUT, deadline) < 0) {
 			fprintf(stderr, "apexctl: timed out after %ld s sending the request\n",
-			        timeout_s);
-			close(fd);
-			return 1;
+			        a->timeout_s);
+			return -1;
 		}
-		ssize_t n = send(fd, line + off, len - off, MSG_DONTWAIT);
+		ssize_t n = send(fd, a->line + off, a->len - off, MSG_DONTWAIT);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			continue;
 		if (n < 0) {
 			fprintf(stderr, "apexctl: cannot send the request: %s\n", strerror(errno));
-			close(fd);
-			return 1;
+			return -1;
 		}
 		off += (size_t)n;
 	}
+	return 0;
+}
 
-	size_t cap = 65536, got = 0;
+/* Makes room for more of the reply: 0, or -1 after saying why. */
+static int reply_grow(char **buf, size_t *cap)
+{
+	if (*cap >= APEXCTL_REPLY_MAX) {
+		fprintf(stderr, "apexctl: reply larger than %u bytes\n", APEXCTL_REPLY_MAX);
+		return -1;
+	}
+	char *nb = realloc(*buf, *cap * 2);
+	if (nb == NULL) {
+		fprintf(stderr, "apexctl: out of memory\n");
+		return -1;
+	}
+	*buf = nb;
+	*cap *= 2;
+	return 0;
+}
+
+/* Reads the reply until apexd closes; the buffer (malloc'd) or NULL
+ * after saying why. */
+static char *read_reply(int fd, const struct args *a, uint64_t deadline, size_t *got)
+{
+	size_t cap = 65536;
 	char *buf = malloc(cap);
+
+	*got = 0;
 	if (buf == NULL) {
 		fprintf(stderr, "apexctl: out of memory\n");
-		close(fd);
-		return 1;
+		return NULL;
 	}
 	for (;;) {
 		if (wait_fd(fd, POLLIN, deadline) < 0) {
-			fprintf(stderr, "apexctl: apexd did not answer within %ld s\n", timeout_s);
-			free(buf);
-			close(fd);
-			return 1;
+			fprintf(stderr, "apexctl: apexd did not answer within %ld s\n",
+			        a->timeout_s);
+			break;
 		}
-		if (got == cap) {
-			if (cap >= APEXCTL_REPLY_MAX) {
-				fprintf(stderr, "apexctl: reply larger than %u bytes\n",
-				        APEXCTL_REPLY_MAX);
-				free(buf);
-				close(fd);
-				return 1;
-			}
-			char *nb = realloc(buf, cap * 2);
-			if (nb == NULL) {
-				fprintf(stderr, "apexctl: out of memory\n");
-				free(buf);
-				close(fd);
-				return 1;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-		ssize_t n = recv(fd, buf + got, cap - got, MSG_DONTWAIT);
+		if (*got == cap && reply_grow(&buf, &cap) < 0)
+			break;
+		ssize_t n = recv(fd, buf + *got, cap - *got, MSG_DONTWAIT);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			continue;
 		if (n < 0) {
 			fprintf(stderr, "apexctl: cannot read the reply: %s\n", strerror(errno));
-			free(buf);
-			close(fd);
-			return 1;
+			break;
 		}
 		if (n == 0)
-			break;
-		got += (size_t)n;
+			return buf;
+		*got += (size_t)n;
 	}
+	free(buf);
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	struct args a = {.path = APEXCTL_DEFAULT_SOCKET, .timeout_s = APEXCTL_DEFAULT_TIMEOUT_S};
+	int rc = parse_options(argc, argv, &a);
+
+	if (rc < 0)
+		rc = build_request(argc, argv, &a);
+	if (rc >= 0)
+		return rc;
+	if (strlen(a.path) >= SUN_PATH_SIZE) {
+		fprintf(stderr, "apexctl: socket path longer than %zu bytes: %s\n",
+		        SUN_PATH_SIZE - 1, a.path);
+		return 2;
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	uint64_t deadline = now_ms() + (uint64_t)a.timeout_s * 1000;
+	int fd = connect_to(a.path);
+	if (fd < 0)
+		return 1;
+	size_t got;
+	char *buf = send_request(fd, &a, deadline) < 0 ? NULL : read_reply(fd, &a, deadline, &got);
 	close(fd);
-	int rc = print_reply(buf, got);
+	if (buf == NULL)
+		return 1;
+	rc = print_reply(buf, got);
 	free(buf);
 	if (fflush(stdout) != 0) {
 		fprintf(stderr, "apexctl: cannot write the reply: %s\n", strerror(errno));

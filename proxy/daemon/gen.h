@@ -1,4 +1,4 @@
-/* proxy/daemon/gen.h - configuration generations. */
+/* proxy/daemon/gen.h - configuration generations (gen.c). */
 #pragma once
 #include <stdatomic.h>
 #include <stdint.h>
@@ -49,6 +49,16 @@ struct px_gen {
 	unsigned n_use;
 };
 
+/* gen.c, main thread. Builds a generation from cfg (owned by it from
+ * then on, freed on failure too); the TLS contexts keep prev's session
+ * ticket keys, so tickets issued before a reload still resume. 0, or a
+ * negative errno with err saying why. */
+int px_gen_new(struct px_server *srv, struct cfg *cfg, const struct px_gen *prev,
+               struct px_gen **out, char *err, size_t errlen);
+/* Makes g (the caller's reference) srv's current generation and updates
+ * the main thread's mirrors of its parts; the previous one's reference
+ * stays with the caller. */
+void px_gen_publish(struct px_server *srv, struct px_gen *g);
 /* Builds the first generation from cfg (owned by it from then on). */
 int px_gen_first(struct px_server *srv, struct cfg *cfg);
 void px_gen_ref(struct px_gen *g);

@@ -1,4 +1,5 @@
-/* proxy/daemon/server.h - the state every worker shares, and reload. */
+/* proxy/daemon/server.h - the state every worker shares, the server's life
+ * (server.c) and reload (reload.c). Main thread unless said otherwise. */
 #pragma once
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -18,7 +19,7 @@ struct px_udp_listener;
 struct px_worker;
 struct tls_ctx;
 
-/** State every worker shares; set up by main before the threads start. */
+/** State every worker shares; set up by px_server_start before the threads start. */
 struct px_server {
 	/* The current generation and, for the main thread and the control
 	 * socket, its parts (workers read their own w->gen instead). All
@@ -37,6 +38,7 @@ struct px_server {
 	struct px_qlog_file *qlog;       /**< main's reference to the query log, NULL when off */
 	struct px_worker *workers;
 	unsigned n_workers;
+	unsigned n_started;         /**< worker threads running (server.c) */
 	struct px_ctl *ctl;         /**< [server] control, main thread (control.c) */
 	struct px_metrics *metrics; /**< [listen] metrics, its own thread (metrics.c) */
 	uint64_t started_ms;        /**< uv_hrtime() / 1e6 at startup, for uptime */
@@ -53,6 +55,10 @@ struct px_reload_post {
 	struct px_reload_post *next;
 };
 
+/* bind.c: frees a post that was not applied: the listeners in it are
+ * closed, its generation reference dropped. NULL is fine. */
+void px_reload_post_free(struct px_reload_post *p);
+
 /**
  * Re-reads the configuration file and applies it: zones, aliases,
  * resolvers, flattening and cache settings, TTL bounds, log level,
@@ -66,3 +72,23 @@ struct px_reload_post {
  * @return 0 or -1; msg gets one line saying what happened (NUL-terminated).
  */
 int px_server_reload(struct px_server *srv, char *msg, size_t msglen);
+
+/* server.c. The life of a server, in this order: start, then (with the
+ * caller's signal handlers in place on loop) open and run, then stop.
+ * Stop undoes whatever start and open did, also after they failed. */
+
+/* Builds the first generation from cfg (owned by it from then on, freed
+ * on failure too), opens the query log, binds every listener, drops
+ * privileges. 0, or negative after logging why. */
+int px_server_start(struct px_server *srv, struct cfg *cfg);
+/* Opens the control socket and the metrics endpoint on loop, starts the
+ * worker threads and logs that apexd serves. On failure, what it started
+ * is told to stop; the caller closes its own handles on loop and still
+ * calls px_server_run so that they close. */
+int px_server_open(struct px_server *srv, uv_loop_t *loop);
+/* Runs loop until every handle on it closed, then waits for the workers
+ * and logs their counters. */
+void px_server_run(struct px_server *srv, uv_loop_t *loop);
+/* Tells the running workers to finish the queries in flight and end. */
+void px_server_stopping(struct px_server *srv);
+void px_server_stop(struct px_server *srv, uv_loop_t *loop);

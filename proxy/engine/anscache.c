@@ -376,43 +376,46 @@ static bool rr_names_clear(const uint8_t *msg, size_t len, const struct codec_rr
 	return true;
 }
 
-void px_anscache_put(struct px_anscache *c, const uint8_t *q, const struct codec_view *v,
-                     const uint8_t *resp, size_t rlen, uint64_t now_ms, uint32_t gen)
+/* A complete answer to this very question, one that may be kept. */
+static bool answer_keepable(const uint8_t *q, const struct codec_view *v, const uint8_t *resp,
+                            size_t rlen, struct codec_view *rv)
 {
-	uint8_t key[KEY_MAX];
-	size_t klen = make_key(q, v, key);
-	struct codec_view rv;
-	uint16_t offs[TTL_OFFS_MAX];
-	unsigned n_ttl = 0;
-	uint32_t min_ttl = UINT32_MAX;
-
-	if (klen == 0 || rlen < CODEC_HDR_LEN || codec_hdr_tc(resp))
-		return;
+	if (rlen < CODEC_HDR_LEN || codec_hdr_tc(resp))
+		return false;
 	unsigned rcode = codec_hdr_rcode(resp);
 	if (rcode != CODEC_RCODE_NOERROR && rcode != CODEC_RCODE_NXDOMAIN)
-		return;
-	if (codec_scan(resp, rlen, &rv) < 0 || rv.has_tsig || rv.qdcount != 1 ||
-	    rv.qname_len != v->qname_len || rv.ext_rcode != 0)
-		return;
+		return false;
+	if (codec_scan(resp, rlen, rv) < 0 || rv->has_tsig || rv->qdcount != 1 ||
+	    rv->qname_len != v->qname_len || rv->ext_rcode != 0)
+		return false;
 	/* The answer to this very question: serving puts the client's
 	 * spelling of the name in its place, which must change nothing but
 	 * the case of letters (the caller matched it; checked here too). */
-	if (rv.qtype != v->qtype || rv.qclass != v->qclass ||
-	    codec_name_equal(resp, rlen, rv.qname_off, q, v->end, v->qname_off) != 1)
-		return;
+	return rv->qtype == v->qtype && rv->qclass == v->qclass &&
+	       codec_name_equal(resp, rlen, rv->qname_off, q, v->end, v->qname_off) == 1;
+}
+
+/* Records where each TTL is, for serving; returns the smallest, the
+ * answer's life in seconds: 0 when it may not be kept (no RR says how
+ * long, a TTL of 0, or more RRs than offs holds). */
+static uint32_t collect_ttls(const uint8_t *resp, size_t rlen, const struct codec_view *rv,
+                             uint16_t offs[TTL_OFFS_MAX], unsigned *n_ttl)
+{
+	uint32_t min_ttl = UINT32_MAX;
+
 	for (int sec = CODEC_SEC_ANSWER; sec <= CODEC_SEC_ADDITIONAL; sec++) {
 		struct codec_rr_iter it;
 		struct codec_rr rr;
-		codec_rr_iter_init(&it, resp, rlen, &rv, (enum codec_section)sec);
+		codec_rr_iter_init(&it, resp, rlen, rv, (enum codec_section)sec);
 		while (codec_rr_next(&it, &rr) == 1) {
 			if (rr.type == CODEC_TYPE_OPT)
 				continue;
-			if (n_ttl == TTL_OFFS_MAX)
-				return;
-			offs[n_ttl++] = rr.ttl_off;
+			if (*n_ttl == TTL_OFFS_MAX)
+				return 0;
+			offs[(*n_ttl)++] = rr.ttl_off;
 			uint32_t ttl = rr.ttl > 0x7fffffffu ? 0 : rr.ttl;
 			/* RFC 2308: a negative answer lives for min(SOA TTL, MINIMUM). */
-			if (rr.type == CODEC_TYPE_SOA && rv.ancount == 0 && rr.rdlen >= 4) {
+			if (rr.type == CODEC_TYPE_SOA && rv->ancount == 0 && rr.rdlen >= 4) {
 				uint32_t minimum =
 				        codec_get_u32(resp + rr.rdata_off + rr.rdlen - 4);
 				if (minimum < ttl)
@@ -422,46 +425,71 @@ void px_anscache_put(struct px_anscache *c, const uint8_t *q, const struct codec
 				min_ttl = ttl;
 		}
 	}
-	/* Nothing says how long it may live, or it may not live at all. */
-	if (min_ttl == UINT32_MAX || min_ttl == 0)
-		return;
-	/* Its names must survive being served (see the top). */
-	if (name_hits_patched(resp, rlen, rv.qname_off, offs, n_ttl))
-		return;
+	return min_ttl == UINT32_MAX ? 0 : min_ttl;
+}
+
+/* Do the answer's names survive being served (see the top)? */
+static bool names_survive(const uint8_t *resp, size_t rlen, const struct codec_view *rv,
+                          const uint16_t *offs, unsigned n_ttl)
+{
+	if (name_hits_patched(resp, rlen, rv->qname_off, offs, n_ttl))
+		return false;
 	for (int sec = CODEC_SEC_ANSWER; sec <= CODEC_SEC_ADDITIONAL; sec++) {
 		struct codec_rr_iter it;
 		struct codec_rr rr;
-		codec_rr_iter_init(&it, resp, rlen, &rv, (enum codec_section)sec);
+		codec_rr_iter_init(&it, resp, rlen, rv, (enum codec_section)sec);
 		while (codec_rr_next(&it, &rr) == 1)
 			if (rr.type != CODEC_TYPE_OPT &&
 			    !rr_names_clear(resp, rlen, &rr, offs, n_ttl))
-				return;
+				return false;
 	}
+	return true;
+}
 
-	/* BIND's cookie is the asking client's: cut it out. What is kept
-	 * has an OPT without options as its last RR, or no OPT. */
-	size_t cut_off = 0, cut_len = 0;
-	uint16_t opt_rdlen_off = 0;
-	if (rv.has_opt) {
-		size_t coff;
-		uint16_t clen;
-		if ((size_t)rv.opt_rdata_off + rv.opt_rdlen != rlen)
-			return;
-		if (codec_edns_option(resp, &rv, CODEC_EDNS_OPT_COOKIE, &coff, &clen)) {
-			cut_off = coff - OPT_HDR_LEN;
-			cut_len = OPT_HDR_LEN + (size_t)clen;
-		}
-		if (rv.opt_rdlen != cut_len)
-			return;
-		opt_rdlen_off = (uint16_t)(rv.opt_rdata_off - 2);
+/* What of an answer is kept: BIND's cookie is the asking client's and is
+ * cut out, so what is kept has an OPT without options as its last RR,
+ * or no OPT. */
+struct kept {
+	size_t cut_off, cut_len; /* the cookie option; cut_len 0: none */
+	uint16_t opt_rdlen_off;  /* 0: no OPT */
+	uint32_t min_ttl;
+	unsigned n_ttl;
+	uint16_t offs[TTL_OFFS_MAX];
+};
+
+/* false when the OPT holds anything but a cookie. */
+static bool cookie_cut(const uint8_t *resp, size_t rlen, const struct codec_view *rv,
+                       struct kept *k)
+{
+	size_t coff;
+	uint16_t clen;
+
+	if (!rv->has_opt)
+		return true;
+	if ((size_t)rv->opt_rdata_off + rv->opt_rdlen != rlen)
+		return false;
+	if (codec_edns_option(resp, rv, CODEC_EDNS_OPT_COOKIE, &coff, &clen)) {
+		k->cut_off = coff - OPT_HDR_LEN;
+		k->cut_len = OPT_HDR_LEN + (size_t)clen;
 	}
-	size_t keep = rlen - cut_len;
+	if (rv->opt_rdlen != k->cut_len)
+		return false;
+	k->opt_rdlen_off = (uint16_t)(rv->opt_rdata_off - 2);
+	return true;
+}
 
+/* Stores the answer under key, in place of an older entry for it and of
+ * the least recently used ones while the cache is over its bound. */
+static void entry_store(struct px_anscache *c, const uint8_t *key, size_t klen, const uint8_t *resp,
+                        size_t rlen, const struct kept *k, uint64_t now_ms, uint32_t gen)
+{
+	size_t keep = rlen - k->cut_len;
 	uint32_t h = hash_key(key, klen);
 	struct entry *old = find(c, key, klen, h);
+
 	if (old != NULL)
 		entry_remove(c, old);
-	size_t bytes = sizeof(struct entry) + klen + keep + 2 * (size_t)n_ttl;
+	size_t bytes = sizeof(struct entry) + klen + keep + 2 * (size_t)k->n_ttl;
 	if (bytes > c->max_bytes)
 		return;
 	while (c->bytes + bytes > c->max_bytes && c->lru_tail != NULL)
@@ -470,29 +498,50 @@ void px_anscache_put(struct px_anscache *c, const uint8_t *q, const struct codec
 	if (e == NULL)
 		return;
 	e->stored_ms = now_ms;
-	e->expire_ms = now_ms + (uint64_t)min_ttl * 1000;
+	e->expire_ms = now_ms + (uint64_t)k->min_ttl * 1000;
 	e->gen = gen;
 	e->hash = h;
 	e->key_len = (uint16_t)klen;
 	e->resp_len = (uint16_t)keep;
-	e->n_ttl = (uint16_t)n_ttl;
-	e->opt_rdlen_off = opt_rdlen_off;
+	e->n_ttl = (uint16_t)k->n_ttl;
+	e->opt_rdlen_off = k->opt_rdlen_off;
 	e->bytes = bytes;
 	memcpy(e->data, key, klen);
 	uint8_t *r = e->data + klen;
-	if (cut_len > 0) {
+	if (k->cut_len > 0) {
 		/* The cookie is the OPT's only option, at its end. */
-		memcpy(r, resp, cut_off);
-		codec_put_u16(r + opt_rdlen_off, 0);
+		memcpy(r, resp, k->cut_off);
+		codec_put_u16(r + k->opt_rdlen_off, 0);
 	} else {
 		memcpy(r, resp, rlen);
 	}
-	memcpy(e->data + klen + keep, offs, 2 * (size_t)n_ttl);
+	memcpy(e->data + klen + keep, k->offs, 2 * (size_t)k->n_ttl);
 	e->hnext = c->buckets[h & c->mask];
 	c->buckets[h & c->mask] = e;
 	lru_push(c, e);
 	c->bytes += bytes;
 	c->entries++;
+}
+
+void px_anscache_put(struct px_anscache *c, const uint8_t *q, const struct codec_view *v,
+                     const uint8_t *resp, size_t rlen, uint64_t now_ms, uint32_t gen)
+{
+	uint8_t key[KEY_MAX];
+	size_t klen = make_key(q, v, key);
+	struct codec_view rv;
+	struct kept k;
+
+	if (klen == 0 || !answer_keepable(q, v, resp, rlen, &rv))
+		return;
+	k.n_ttl = 0;
+	k.cut_off = k.cut_len = 0;
+	k.opt_rdlen_off = 0;
+	/* Nothing says how long it may live, or it may not live at all. */
+	k.min_ttl = collect_ttls(resp, rlen, &rv, k.offs, &k.n_ttl);
+	if (k.min_ttl == 0 || !names_survive(resp, rlen, &rv, k.offs, k.n_ttl) ||
+	    !cookie_cut(resp, rlen, &rv, &k))
+		return;
+	entry_store(c, key, klen, resp, rlen, &k, now_ms, gen);
 }
 
 void px_anscache_offer(struct px_worker *w, const struct px_txn *t, const uint8_t *msg, size_t len)

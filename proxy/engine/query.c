@@ -51,125 +51,174 @@ static bool is_xfr(const struct codec_view *v)
 	       (v->qtype == CODEC_TYPE_AXFR || v->qtype == CODEC_TYPE_IXFR);
 }
 
-void px_query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum px_origin origin,
-                     struct px_udp_listener *ul, const struct sockaddr *peer, struct px_conn *conn)
+/* Where a query came from and where its answer goes, for the steps. */
+struct client {
+	enum px_origin origin;
+	struct px_udp_listener *ul;
+	const struct sockaddr *peer;
+	struct px_conn *conn;
+	uint64_t rx_ns;
+};
+
+/* [limits] said slip: a truncated reply invites a retry over TCP. */
+static void rrl_slip(struct px_worker *w, const uint8_t *msg, size_t len, const struct client *c)
 {
 	struct codec_view v;
-	struct sockaddr_storage ss;
 	uint8_t out[PX_REPLY_MAX];
-	ssize_t n;
-	/* One vDSO clock read per query: the loop's millisecond clock is too
-	 * coarse for answers that take tens of microseconds. */
-	uint64_t rx_ns = uv_hrtime();
+	ssize_t n = px_rrl_slip_reply(msg, len, codec_scan(msg, len, &v) == 0 ? &v : NULL, out,
+	                              sizeof(out));
 
-	if (origin == PX_ORIGIN_UDP)
+	if (n > 0) {
+		PX_STAT_INC(&w->stats, rrl_slipped);
+		px_udp_send(c->ul, c->peer, out, (size_t)n);
+	}
+}
+
+/* Admit: counts the query and decides whether it gets anything at all.
+ * [limits] is decided before anything else is spent on the query, so a
+ * limited one costs neither BIND nor a chase. The replies of the rare
+ * paths are built in functions of their own: their buffers would keep
+ * the compiler from inlining the steps into px_query_handle. */
+static bool admit(struct px_worker *w, const uint8_t *msg, size_t len, const struct client *c)
+{
+	if (c->origin == PX_ORIGIN_UDP)
 		PX_STAT_INC(&w->stats, queries_udp);
-	else if (conn->kind == PX_CONN_TCP)
+	else if (c->conn->kind == PX_CONN_TCP)
 		PX_STAT_INC(&w->stats, queries_tcp); /* DoT and DoH count their own */
 
 	if (len < CODEC_HDR_LEN || codec_hdr_qr(msg)) {
 		PX_STAT_INC(&w->stats, malformed_dropped);
-		return;
+		return false;
 	}
-	/* [limits]: decided before anything else is spent on the query, so
-	 * a limited one costs neither BIND nor a chase. */
-	if (origin == PX_ORIGIN_UDP && w->rrl != NULL) {
-		enum px_rrl_verdict rv = px_rrl_check(w->rrl, peer, px_now(w));
-		if (rv == PX_RRL_DROP) {
-			PX_STAT_INC(&w->stats, rrl_dropped);
-			return;
-		}
-		if (rv == PX_RRL_SLIP) {
-			n = px_rrl_slip_reply(msg, len, codec_scan(msg, len, &v) == 0 ? &v : NULL,
-			                      out, sizeof(out));
-			if (n > 0) {
-				PX_STAT_INC(&w->stats, rrl_slipped);
-				px_udp_send(ul, peer, out, (size_t)n);
-			}
-			return;
-		}
+	if (c->origin != PX_ORIGIN_UDP || w->rrl == NULL)
+		return true;
+	enum px_rrl_verdict rv = px_rrl_check(w->rrl, c->peer, px_now(w));
+	if (rv == PX_RRL_DROP) {
+		PX_STAT_INC(&w->stats, rrl_dropped);
+		return false;
 	}
-	if (codec_scan(msg, len, &v) < 0) {
-		n = codec_build_error(msg, len, NULL, CODEC_RCODE_FORMERR, CODEC_EDE_NONE, NULL,
-		                      out, sizeof(out));
-		if (n > 0) {
-			PX_STAT_INC(&w->stats, formerr_sent);
-			reply_direct(w, out, (size_t)n, origin, ul, peer, conn, msg, len, NULL,
-			             rx_ns);
-		}
-		return;
+	if (rv == PX_RRL_SLIP) {
+		rrl_slip(w, msg, len, c);
+		return false;
 	}
+	return true;
+}
 
-	if (v.opcode == CODEC_OPCODE_NOTIFY) {
+static void reply_formerr(struct px_worker *w, const uint8_t *msg, size_t len,
+                          const struct client *c)
+{
+	uint8_t out[PX_REPLY_MAX];
+	ssize_t n = codec_build_error(msg, len, NULL, CODEC_RCODE_FORMERR, CODEC_EDE_NONE, NULL,
+	                              out, sizeof(out));
+
+	if (n > 0) {
+		PX_STAT_INC(&w->stats, formerr_sent);
+		reply_direct(w, out, (size_t)n, c->origin, c->ul, c->peer, c->conn, msg, len, NULL,
+		             c->rx_ns);
+	}
+}
+
+/* Scan: false when msg does not scan; it got FORMERR then. */
+static bool scan(struct px_worker *w, const uint8_t *msg, size_t len, struct codec_view *v,
+                 const struct client *c)
+{
+	if (codec_scan(msg, len, v) == 0)
+		return true;
+	reply_formerr(w, msg, len, c);
+	return false;
+}
+
+/* Shortcut: true when the query was answered without a transaction
+ * (a NOTIFY apexd handles itself, or the answer cache). */
+static bool shortcut(struct px_worker *w, const uint8_t *msg, size_t len,
+                     const struct codec_view *v, const struct client *c)
+{
+	if (v->opcode == CODEC_OPCODE_NOTIFY) {
+		struct sockaddr_storage ss;
 		const struct sockaddr *from =
-		        origin == PX_ORIGIN_UDP ? peer : px_conn_peer(conn, &ss);
+		        c->origin == PX_ORIGIN_UDP ? c->peer : px_conn_peer(c->conn, &ss);
 		/* A zone changed: no answer cache may serve what BIND had. */
 		if (w->anscache != NULL && px_from_backend(w, from))
 			atomic_fetch_add_explicit(&w->srv->anscache_gen, 1, memory_order_relaxed);
-		if (px_flat_notify(w, msg, len, &v, from, origin, ul, conn))
-			return;
+		if (px_flat_notify(w, msg, len, v, from, c->origin, c->ul, c->conn))
+			return true;
 	}
+	if (w->anscache == NULL)
+		return false;
+	size_t max = flat_rewrite_max_size(v, c->origin == PX_ORIGIN_TCP);
+	uint32_t gen = atomic_load_explicit(&w->srv->anscache_gen, memory_order_relaxed);
+	ssize_t n = px_anscache_get(w->anscache, msg, v, px_now(w), gen, max, w->ac_out);
+	if (n <= 0)
+		return false;
+	PX_STAT_INC(&w->stats, answers_cached);
+	reply_direct(w, w->ac_out, (size_t)n, c->origin, c->ul, c->peer, c->conn, msg, len, v,
+	             c->rx_ns);
+	return true;
+}
 
-	if (w->anscache != NULL) {
-		size_t max = flat_rewrite_max_size(&v, origin == PX_ORIGIN_TCP);
-		uint32_t gen = atomic_load_explicit(&w->srv->anscache_gen, memory_order_relaxed);
-		n = px_anscache_get(w->anscache, msg, &v, px_now(w), gen, max, w->ac_out);
-		if (n > 0) {
-			PX_STAT_INC(&w->stats, answers_cached);
-			reply_direct(w, w->ac_out, (size_t)n, origin, ul, peer, conn, msg, len, &v,
-			             rx_ns);
-			return;
-		}
-	}
+static void reply_overloaded(struct px_worker *w, const uint8_t *msg, size_t len,
+                             const struct codec_view *v, const struct client *c)
+{
+	uint8_t out[PX_REPLY_MAX];
+	ssize_t n;
 
+	PX_STAT_INC(&w->stats, txn_full);
+	PX_STAT_INC(&w->stats, servfail_sent);
+	n = codec_build_error(msg, len, v, CODEC_RCODE_SERVFAIL, CODEC_EDE_OTHER,
+	                      "apexd is overloaded: no transaction slot free", out, sizeof(out));
+	if (n > 0)
+		reply_direct(w, out, (size_t)n, c->origin, c->ul, c->peer, c->conn, msg, len, v,
+		             c->rx_ns);
+}
+
+/* A transaction for the query, tied to its client; NULL when none is
+ * free (the client got SERVFAIL then). */
+static struct px_txn *txn_open(struct px_worker *w, const uint8_t *msg, size_t len,
+                               const struct codec_view *v, const struct client *c)
+{
 	struct px_txn *t = px_txn_new(w);
-	if (t == NULL || px_txn_set_query(t, msg, len, &v) < 0) {
+
+	if (t == NULL || px_txn_set_query(t, msg, len, v) < 0) {
 		if (t != NULL)
 			px_txn_free(w, t);
-		PX_STAT_INC(&w->stats, txn_full);
-		PX_STAT_INC(&w->stats, servfail_sent);
-		n = codec_build_error(msg, len, &v, CODEC_RCODE_SERVFAIL, CODEC_EDE_OTHER,
-		                      "apexd is overloaded: no transaction slot free", out,
-		                      sizeof(out));
-		if (n > 0)
-			reply_direct(w, out, (size_t)n, origin, ul, peer, conn, msg, len, &v,
-			             rx_ns);
-		return;
+		reply_overloaded(w, msg, len, v, c);
+		return NULL;
 	}
-	t->origin = origin;
-	t->rx_ns = rx_ns;
+	t->origin = c->origin;
+	t->rx_ns = c->rx_ns;
 	/* The same clock read serves the latency histogram. */
 	if (w->qlog_on)
-		t->qlog_start_ns = rx_ns;
-	if (origin == PX_ORIGIN_UDP) {
-		t->ul = ul;
-		ul->txns++; /* a removed listener stays open for this answer */
-		memcpy(&t->peer, peer,
-		       peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-		                                   : sizeof(struct sockaddr_in));
+		t->qlog_start_ns = c->rx_ns;
+	if (c->origin == PX_ORIGIN_UDP) {
+		t->ul = c->ul;
+		c->ul->txns++; /* a removed listener stays open for this answer */
+		memcpy(&t->peer, c->peer,
+		       c->peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+		                                      : sizeof(struct sockaddr_in));
 	} else {
-		t->conn = conn;
-		t->doh_stream = conn->cur_stream;
-		conn->refs++;
-		conn->inflight++;
+		t->conn = c->conn;
+		t->doh_stream = c->conn->cur_stream;
+		c->conn->refs++;
+		c->conn->inflight++;
 	}
+	return t;
+}
 
-	px_txn_arm(w, t, w->cfg->backend.timeout_ms);
-	/* ANAME probes go out before the query so their answers come first.
-	 * A known ANAME or [alias] owner whose target is cached is answered
-	 * right here, without BIND. */
-	if (px_flat_query(w, t))
-		return;
+/* Dispatch: the query goes to BIND, over TCP where it must. */
+static void dispatch(struct px_worker *w, struct px_txn *t, const uint8_t *msg,
+                     const struct codec_view *v)
+{
 	size_t ka_off;
 	uint16_t ka_len;
 	int rc;
-	if (origin == PX_ORIGIN_TCP && is_xfr(&v)) {
+
+	if (t->origin == PX_ORIGIN_TCP && is_xfr(v)) {
 		/* A transfer is many messages on one stream: TCP end to end. */
 		t->xfr = true;
 		PX_STAT_INC(&w->stats, xfr_relayed);
 		rc = px_backend_send_tcp(w, t);
-	} else if (origin == PX_ORIGIN_TCP &&
-	           codec_edns_option(msg, &v, CODEC_EDNS_OPT_TCP_KEEPALIVE, &ka_off, &ka_len)) {
+	} else if (t->origin == PX_ORIGIN_TCP &&
+	           codec_edns_option(msg, v, CODEC_EDNS_OPT_TCP_KEEPALIVE, &ka_off, &ka_len)) {
 		/* RFC 7828 3.2.1: edns-tcp-keepalive must not travel over UDP;
 		 * over TCP BIND answers it, and apexd puts in its own timeout. */
 		t->keepalive = true;
@@ -177,7 +226,7 @@ void px_query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum p
 	} else {
 		rc = px_backend_send(w, t);
 	}
-	if (rc == UV_EMSGSIZE && origin == PX_ORIGIN_TCP) {
+	if (rc == UV_EMSGSIZE && t->origin == PX_ORIGIN_TCP) {
 		/* Bigger than a UDP datagram may be (65507): a TCP client's
 		 * query of up to 65535 bytes goes to BIND over TCP. */
 		rc = px_backend_send_tcp(w, t);
@@ -194,4 +243,26 @@ void px_query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum p
 		PX_STAT_INC(&w->stats, backend_errors);
 		px_txn_fail(w, t, CODEC_EDE_NETWORK_ERROR, why);
 	}
+}
+
+void px_query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum px_origin origin,
+                     struct px_udp_listener *ul, const struct sockaddr *peer, struct px_conn *conn)
+{
+	/* One vDSO clock read per query: the loop's millisecond clock is too
+	 * coarse for answers that take tens of microseconds. */
+	const struct client c = {origin, ul, peer, conn, uv_hrtime()};
+	struct codec_view v;
+
+	if (!admit(w, msg, len, &c) || !scan(w, msg, len, &v, &c) || shortcut(w, msg, len, &v, &c))
+		return;
+	struct px_txn *t = txn_open(w, msg, len, &v, &c);
+	if (t == NULL)
+		return;
+	px_txn_arm(w, t, w->cfg->backend.timeout_ms);
+	/* ANAME probes go out before the query so their answers come first.
+	 * A known ANAME or [alias] owner whose target is cached is answered
+	 * right here, without BIND. */
+	if (px_flat_query(w, t))
+		return;
+	dispatch(w, t, msg, &v);
 }

@@ -497,14 +497,7 @@ void px_worker_deinit(struct px_worker *w)
 	/* Reloads posted after the worker stopped reading its async handle. */
 	for (struct px_reload_post *p = w->reload_head, *next; p != NULL; p = next) {
 		next = p->next;
-		for (size_t i = 0; i < p->n_udp; i++)
-			px_udp_discard(p->udp[i]);
-		for (size_t i = 0; i < p->n_tcp; i++)
-			px_tcp_discard(p->tcp[i]);
-		px_gen_unref(p->gen);
-		free(p->udp);
-		free(p->tcp);
-		free(p);
+		px_reload_post_free(p);
 	}
 	w->reload_head = w->reload_tail = NULL;
 	px_qlog_worker_deinit(w);

@@ -1,4 +1,4 @@
-/* tests/unit/test_px_gen.c - proxy/reload.c: configuration generations.
+/* tests/unit/test_px_gen.c - proxy/daemon/gen.c: configuration generations.
  *
  * The rules that keep a worker from reading a freed configuration: a
  * worker's reference on its current generation, the per-worker use count
