@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "codec/name.h"
 #include "codec/rr.h"
@@ -199,6 +200,65 @@ static int bsock_open(struct px_worker *w, struct px_bsock **out)
 	return 0;
 }
 
+static void bsend_cb(uv_udp_send_t *req, int status)
+{
+	(void)status; /* a lost query times out like a lost datagram */
+	free(req);
+}
+
+/* A queued query could not be sent: its txn, if still waiting on that
+ * socket and ID, fails now rather than at its timeout. */
+static void bsock_send_failed(struct px_bsock *s, uint16_t id, int err)
+{
+	struct px_worker *w = s->w;
+	uint32_t slot = s->slot[id];
+	char why[160];
+
+	if (slot == 0)
+		return;
+	struct px_txn *t = &w->txns[slot - 1];
+	snprintf(why, sizeof(why), "backend %s: %s", w->cfg->backend.address.text,
+	         uv_strerror(err));
+	px_log_rl(CFG_LOG_WARNING, BACKEND, "%s", why);
+	PX_STAT_INC(&w->stats, backend_errors);
+	px_txn_fail(w, t, CODEC_EDE_NETWORK_ERROR, why);
+}
+
+void px_backend_tx_failed(void *owner, uint16_t tag, const uint8_t *msg, size_t len,
+                          const struct sockaddr *peer, int err)
+{
+	struct px_bsock *s = owner;
+	int rc = err;
+	(void)peer;
+
+	if (err == UV_ECONNREFUSED) {
+		/* The error belonged to an earlier datagram and is now
+		 * cleared; this one was never sent. */
+		rc = send(s->sendfd, msg, len, MSG_DONTWAIT) < 0 ? uv_translate_sys_error(errno)
+		                                                 : 0;
+	}
+	if (rc == UV_EAGAIN || rc == UV_ENOBUFS)
+		rc = px_udp_send_copy(&s->h, NULL, msg, len, bsend_cb);
+	if (rc < 0)
+		bsock_send_failed(s, tag, rc);
+}
+
+/* Queues the query (its wire ID is id) for the worker's next sendmmsg.
+ * Returns 0 or a libuv error for a send made at once (a message too big
+ * to queue); a queued one that fails later fails its txn. */
+static int bsock_send(struct px_bsock *s, uint16_t id, const uint8_t *msg, size_t len)
+{
+	if (px_udp_tx_push(s->w->tx_backend, s->sendfd, s, id, NULL, msg, len))
+		return 0;
+	uv_buf_t b = uv_buf_init((char *)msg, (unsigned)len);
+	int rc = uv_udp_try_send(&s->h, &b, 1, NULL);
+	if (rc == UV_ECONNREFUSED) /* an earlier datagram's ICMP error */
+		rc = uv_udp_try_send(&s->h, &b, 1, NULL);
+	if (rc == UV_EAGAIN || rc == UV_ENOBUFS)
+		rc = px_udp_send_copy(&s->h, NULL, msg, len, bsend_cb);
+	return rc < 0 ? rc : 0;
+}
+
 /* Sockets are cheap to keep few: an unsigned query whose ID is busy
  * everywhere takes a free ID on an open socket before a socket is added. */
 #define PX_BID_TRIES 16
@@ -238,7 +298,7 @@ int px_backend_send(struct px_worker *w, struct px_txn *t)
 	/* The stored query keeps the client's ID (flattening answers from
 	 * it); the ID on the wire goes in only for the send. */
 	codec_put_u16(t->q, id);
-	rc = px_udp_tx_backend(s, id, t->q, t->qlen);
+	rc = bsock_send(s, id, t->q, t->qlen);
 	codec_put_u16(t->q, t->qv.id);
 	if (rc < 0)
 		return rc;

@@ -61,5 +61,9 @@ int px_backend_send(struct px_worker *w, struct px_txn *t);
 int px_backend_send_tcp(struct px_worker *w, struct px_txn *t);
 void px_backend_forget(struct px_worker *w, struct px_txn *t);
 void px_backend_close(struct px_worker *w);
+/* The backend queue's failure callback (px_udp_tx_fail_fn, owner is the
+ * px_bsock, tag the query's wire ID): the txn waiting on it fails. */
+void px_backend_tx_failed(void *owner, uint16_t tag, const uint8_t *msg, size_t len,
+                          const struct sockaddr *peer, int err);
 /* Is the address the backend's (any port)? flatten.c */
 bool px_from_backend(const struct px_worker *w, const struct sockaddr *peer);
