@@ -5,11 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
-#include <uv.h>
 
-#include "proxy/io/rbuf.h"
-
-struct px_rbuf;
 struct px_txn;
 struct px_worker;
 
@@ -21,38 +17,6 @@ struct px_worker;
 #define PX_BACKEND_MAX_TCP 8
 /* Pipelined queries per backend TCP connection. */
 #define PX_BCONN_MAX_INFLIGHT 64
-
-/** A backend UDP socket, connected to the backend address. */
-struct px_bsock {
-	uv_udp_t h;
-	struct px_worker *w;
-	unsigned idx;
-	unsigned inflight;
-	int sendfd;           /**< the handle's socket, for sendmmsg (udptx.c) */
-	uint32_t slot[65536]; /**< query ID -> txn index + 1; 0 = ID free here */
-};
-
-/** A backend TCP connection: used when the backend truncates, and for XFR. */
-struct px_bconn {
-	uv_tcp_t h;
-	uv_connect_t creq;
-	uv_timer_t idle;
-	struct px_worker *w;
-	bool connected, closing, exclusive;
-	unsigned handles_open;
-	unsigned inflight;
-	struct px_txn *waiting; /* singly linked through txn->bnext */
-	struct px_rbuf in;
-	struct px_bconn *next;
-};
-
-/** A worker's side of the backend: its UDP sockets and TCP connections. */
-struct px_backend {
-	struct px_bsock *bsock[PX_BACKEND_MAX_SOCKS];
-	unsigned n_bsock;
-	struct px_bconn *bconns;
-	unsigned n_bconns;
-};
 
 /* Worker thread, from px_worker_init and px_worker_deinit. */
 int px_backend_init(struct px_worker *w);
