@@ -216,6 +216,13 @@ void px_txn_done(struct px_worker *w, struct px_txn *t)
 		px_worker_maybe_finish(w);
 }
 
+void px_txn_cut(struct px_worker *w, struct px_txn *t)
+{
+	if (t->conn != NULL)
+		px_conn_close(t->conn);
+	px_txn_done(w, t);
+}
+
 void px_txn_fail(struct px_worker *w, struct px_txn *t, uint16_t ede, const char *why)
 {
 	uint8_t out[PX_REPLY_MAX];

@@ -105,3 +105,6 @@ void px_txn_reply(struct px_worker *w, struct px_txn *t, const uint8_t *msg, siz
 void px_txn_fail(struct px_worker *w, struct px_txn *t, uint16_t ede, const char *why);
 /* Ends t (answer already sent) and frees it. */
 void px_txn_done(struct px_worker *w, struct px_txn *t);
+/* Ends t whose answer broke off midway (a zone transfer): too late for
+ * SERVFAIL, so a TCP client's connection is closed instead. */
+void px_txn_cut(struct px_worker *w, struct px_txn *t);

@@ -282,6 +282,19 @@ static bool udp_sends_pending(const struct px_worker *w)
 	return false;
 }
 
+/* Backend first: a query it cannot send fails into the client queue. A
+ * failed send ends its txn, which may end the worker's drain and come
+ * back here: the outer flush finishes the job. */
+static void udp_tx_flush(struct px_worker *w)
+{
+	if (w->tx_flushing)
+		return;
+	w->tx_flushing = true;
+	px_udp_tx_flush(w->tx_backend);
+	px_udp_tx_flush(w->tx_client);
+	w->tx_flushing = false;
+}
+
 static void close_walk_cb(uv_handle_t *h, void *arg)
 {
 	(void)arg;
@@ -294,8 +307,9 @@ void px_worker_maybe_finish(struct px_worker *w)
 	if (w->closed || !w->draining || w->inflight > 0 || w->conns != NULL)
 		return;
 	/* Answers still queued for sendmmsg go out before the sockets close. */
-	px_udp_tx_flush(w);
-	if (px_udp_tx_pending(w) || udp_sends_pending(w))
+	udp_tx_flush(w);
+	if (px_udp_tx_pending(w->tx_backend) || px_udp_tx_pending(w->tx_client) ||
+	    udp_sends_pending(w))
 		return;
 	w->closed = true;
 	px_up_cancel_all(w);
@@ -324,7 +338,7 @@ static void flush_check_cb(uv_check_t *h)
 	px_conn_flush_all(w);
 	if (w->qlog_len > 0)
 		px_qlog_flush(w);
-	px_udp_tx_flush(w);
+	udp_tx_flush(w);
 	maybe_finish_after_flush(w);
 }
 
@@ -335,7 +349,7 @@ static void flush_prepare_cb(uv_prepare_t *h)
 	px_conn_flush_all(w);
 	if (w->qlog_len > 0)
 		px_qlog_flush(w);
-	px_udp_tx_flush(w);
+	udp_tx_flush(w);
 	maybe_finish_after_flush(w);
 }
 
@@ -369,8 +383,8 @@ int px_worker_init(struct px_worker *w, struct px_server *srv, unsigned idx)
 	if (w->udp_rx == NULL || w->up_rx == NULL || w->ac_out == NULL || w->txns == NULL ||
 	    w->tx_client == NULL || w->tx_backend == NULL || px_backend_init(w) < 0)
 		goto fail;
-	w->tx_client->n = w->tx_backend->n = 0;
-	w->tx_client->used = w->tx_backend->used = 0;
+	px_udp_tx_init(w->tx_client, px_udp_send_failed);
+	px_udp_tx_init(w->tx_backend, px_backend_tx_failed);
 	for (uint32_t i = PX_TXN_SLOTS; i-- > 0;) {
 		w->txns[i].idx = i;
 		w->txns[i].free_next = w->txn_free;

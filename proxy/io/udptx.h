@@ -1,15 +1,17 @@
 /* proxy/io/udptx.h - UDP datagrams sent in batches, one sendmmsg per socket
  * per loop turn.
+ *
+ * Owns: copies of the queued datagrams (in the queue's arena).
+ * Threads: the worker that owns the queue. No DNS here: what a failed
+ * datagram means is for the queue's user to say, through its callback.
  */
 #pragma once
 #include <netinet/in.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
-
-struct px_bsock;
-struct px_udp_listener;
-struct px_worker;
+#include <uv.h>
 
 /* Datagrams queued per worker and direction before a sendmmsg (udptx.c):
  * more than one recvmmsg burst, so a burst's answers leave together. */
@@ -18,12 +20,19 @@ struct px_worker;
  * this is sent at once instead (big answers are rare and cost the copy). */
 #define PX_UDP_TX_ARENA (128 * 1024)
 
-/** A datagram waiting for the worker's next sendmmsg. */
+/* A queued datagram the kernel refused at the flush: owner and tag as
+ * given to px_udp_tx_push, peer NULL on a connected socket, err a libuv
+ * error. msg is valid for the call only. The callback may queue on other
+ * queues, never on the one being flushed. */
+typedef void px_udp_tx_fail_fn(void *owner, uint16_t tag, const uint8_t *msg, size_t len,
+                               const struct sockaddr *peer, int err);
+
+/** A datagram waiting for the next sendmmsg. */
 struct px_udp_tx_ent {
-	int fd;
-	void *owner; /* struct px_udp_listener (client queue) or px_bsock */
+	int fd; /* -1: already sent (px_udp_tx_forget) */
+	void *owner;
 	uint32_t off, len;
-	uint16_t id;    /* backend: the ID on the wire, to find the txn on failure */
+	uint16_t tag;   /* the user's, handed back on failure */
 	socklen_t alen; /* 0: connected socket */
 	union {
 		struct sockaddr sa;
@@ -36,23 +45,29 @@ struct px_udp_tx_ent {
 struct px_udp_tx {
 	unsigned n;
 	size_t used;
+	px_udp_tx_fail_fn *fail;
 	struct px_udp_tx_ent ent[PX_UDP_TX_MAX];
 	struct mmsghdr mm[PX_UDP_TX_MAX];
 	struct iovec iov[PX_UDP_TX_MAX];
 	uint8_t arena[PX_UDP_TX_ARENA];
 };
 
-/* Queues an answer to a UDP client for the worker's next sendmmsg; a
- * failure is counted (udp_send_errors), never reported back. */
-void px_udp_send(struct px_udp_listener *l, const struct sockaddr *peer, const uint8_t *msg,
-                 size_t len);
-/* Queues a query (its wire ID is id) to the backend on s. A send that
- * fails at the flush fails the txn waiting on s + id. Returns 0 or a
- * libuv error for a send made at once (a message too big to queue). */
-int px_udp_tx_backend(struct px_bsock *s, uint16_t id, const uint8_t *msg, size_t len);
-/* Sends everything queued: from the worker's check and prepare phases. */
-void px_udp_tx_flush(struct px_worker *w);
-bool px_udp_tx_pending(const struct px_worker *w);
-/* Sends l's queued answers at once and drops them from the queue: l is
- * about to close (a listener removed by a reload). */
-void px_udp_tx_forget_listener(struct px_udp_listener *l);
+void px_udp_tx_init(struct px_udp_tx *q, px_udp_tx_fail_fn *fail);
+/* Copies msg into q for fd (peer NULL: connected), flushing q first when
+ * it is full. false: not queued (q is NULL or msg too big to be worth the
+ * copy), the caller sends it at once. */
+bool px_udp_tx_push(struct px_udp_tx *q, int fd, void *owner, uint16_t tag,
+                    const struct sockaddr *peer, const uint8_t *msg, size_t len);
+/* Sends everything queued, one sendmmsg per socket, going past refused
+ * datagrams (each reported to q->fail). NULL is fine. */
+void px_udp_tx_flush(struct px_udp_tx *q);
+bool px_udp_tx_pending(const struct px_udp_tx *q);
+/* Sends owner's queued datagrams at once and drops them from q: owner's
+ * socket is about to close. A failed one goes to fail, not q->fail. */
+void px_udp_tx_forget(struct px_udp_tx *q, const void *owner, px_udp_tx_fail_fn *fail);
+
+/* The socket buffer is full: libuv keeps a copy of msg and sends it when
+ * the socket drains. cb must free() the request. Returns 0 or a libuv
+ * error (-ENOMEM too); cb is not called then. */
+int px_udp_send_copy(uv_udp_t *h, const struct sockaddr *peer, const uint8_t *msg, size_t len,
+                     uv_udp_send_cb cb);

@@ -41,6 +41,14 @@ struct px_tcp_listener {
 };
 
 /* udp.c */
+/* Queues an answer to a UDP client for the worker's next sendmmsg; a
+ * failure is counted (udp_send_errors), never reported back. */
+void px_udp_send(struct px_udp_listener *l, const struct sockaddr *peer, const uint8_t *msg,
+                 size_t len);
+/* The client queue's failure callback (px_udp_tx_fail_fn, owner is the
+ * listener): a full socket buffer falls back to libuv's queue. */
+void px_udp_send_failed(void *owner, uint16_t tag, const uint8_t *msg, size_t len,
+                        const struct sockaddr *peer, int err);
 int px_udp_start(struct px_udp_listener *l, struct px_worker *w);
 /* Stops reading a listener removed by a reload; it closes (and is freed)
  * once its queries are answered. */

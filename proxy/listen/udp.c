@@ -20,6 +20,58 @@
 #include "proxy/ops/log.h"
 #include "proxy/ops/stats.h"
 
+/* --- answers out ------------------------------------------------------ */
+
+static void udp_send_cb(uv_udp_send_t *req, int status)
+{
+	struct px_udp_listener *l = req->handle->data;
+	struct px_worker *w = l->w;
+
+	if (status < 0 && status != UV_ECANCELED)
+		PX_STAT_INC(&w->stats, udp_send_errors);
+	free(req);
+	px_udp_maybe_close(l); /* a removed listener waits for its queue */
+	if (w->draining)
+		px_worker_maybe_finish(w);
+}
+
+/* An answer lost: counted and logged, never reported back. */
+static void udp_send_lost(void *owner, uint16_t tag, const uint8_t *msg, size_t len,
+                          const struct sockaddr *peer, int err)
+{
+	struct px_udp_listener *l = owner;
+	(void)tag, (void)msg, (void)len, (void)peer;
+
+	PX_STAT_INC(&l->w->stats, udp_send_errors);
+	px_log_rl(CFG_LOG_WARNING, UDP, "send on %s: %s", l->addr.text, uv_strerror(err));
+}
+
+void px_udp_send_failed(void *owner, uint16_t tag, const uint8_t *msg, size_t len,
+                        const struct sockaddr *peer, int err)
+{
+	struct px_udp_listener *l = owner;
+
+	/* A full socket buffer: libuv keeps a copy and sends it when the
+	 * socket drains, rather than dropping the answer. */
+	if ((err == UV_EAGAIN || err == UV_ENOBUFS) &&
+	    px_udp_send_copy(&l->h, peer, msg, len, udp_send_cb) == 0)
+		return;
+	udp_send_lost(owner, tag, msg, len, peer, err);
+}
+
+void px_udp_send(struct px_udp_listener *l, const struct sockaddr *peer, const uint8_t *msg,
+                 size_t len)
+{
+	if (px_udp_tx_push(l->w->tx_client, l->sendfd, l, 0, peer, msg, len))
+		return;
+	uv_buf_t b = uv_buf_init((char *)msg, (unsigned)len);
+	int rc = uv_udp_try_send(&l->h, &b, 1, peer);
+	if (rc < 0)
+		px_udp_send_failed(l, 0, msg, len, peer, rc);
+}
+
+/* --- queries in --------------------------------------------------------- */
+
 static void udp_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct px_udp_listener *l = h->data;
@@ -94,7 +146,7 @@ void px_udp_maybe_close(struct px_udp_listener *l)
 		return;
 	/* Answers still queued for this socket's next sendmmsg go out now:
 	 * the batch must not meet a closed (or reused) descriptor. */
-	px_udp_tx_forget_listener(l);
+	px_udp_tx_forget(l->w->tx_client, l, udp_send_lost);
 	uv_close((uv_handle_t *)&l->h, udp_closed_cb);
 }
 

@@ -1,0 +1,31 @@
+/* proxy/listen/internal.h - what tcp.c (accept), conn.c (the connection)
+ * and tls.c (its TLS glue) share; nothing outside listen/ includes it.
+ *
+ * Threads: the worker that owns the connection.
+ */
+#pragma once
+#include <stddef.h>
+#include <uv.h>
+
+struct px_conn;
+struct px_worker;
+
+/* conn.c */
+/* A connection not yet accepted: handles initialised, on the worker's
+ * list and counted in tcp_conns; px_conn_close() undoes it all. */
+struct px_conn *px_conn_new(struct px_worker *w);
+/* The accepted connection, kind (and TLS) set, is counted and read. */
+void px_conn_start(struct px_conn *c);
+/* Peels complete frames off the buffer and submits them. */
+void px_conn_process(struct px_conn *c);
+void px_conn_idle_restart(struct px_conn *c);
+/* Writes bufs to the socket: at once where the kernel takes them, the
+ * rest copied into one queued write. Returns 0 or a negative errno. */
+int px_conn_raw_write(struct px_conn *c, const uv_buf_t *b, unsigned nb);
+
+/* tls.c */
+/* Gives a DoT or DoH connection its TLS stream and handshake deadline.
+ * < 0: no TLS context or no memory; the caller closes c. */
+int px_conn_tls_start(struct px_conn *c);
+/* Feeds the ciphertext just read to the stream; < 0: c is closing. */
+int px_conn_tls_feed(struct px_conn *c);
