@@ -65,3 +65,42 @@ void px_flat_run_posts(struct px_worker *w);
 bool px_flat_notify(struct px_worker *w, const uint8_t *msg, size_t len, const struct codec_view *v,
                     const struct sockaddr *peer, enum px_origin origin, struct px_udp_listener *ul,
                     struct px_conn *conn);
+
+/* --- rules shared by the query path and apexctl explain (classify.c) --- */
+
+struct cfg_alias;
+struct cfg_zone;
+struct flat_aname;
+struct flat_policy_in;
+struct flat_policy_out;
+struct flat_zones;
+
+/* What is known of the owner before BIND's answer is classified. */
+struct px_flat_owner {
+	const uint8_t *target; /* an [alias] or ANAME target; NULL: none */
+	size_t target_len;
+	bool is_alias;      /* target from [alias], which has no TTL */
+	uint32_t aname_ttl; /* the ANAME's TTL (UINT32_MAX when none) */
+};
+
+/* Classifies BIND's answer by zone z's rules: in holds the query and the
+ * answer (query, qlen, qv, resp, rlen, rv); the rest of in is set here.
+ * po: RELAY, LOCAL (the chain ends in the zone) or CHASE po->target. */
+void px_flat_classify(struct flat_policy_in *in, const struct cfg_zone *z, bool is_apex,
+                      const struct px_flat_owner *own, struct flat_policy_out *po);
+/* The [alias] entry owned by name, or NULL. */
+const struct cfg_alias *px_flat_alias_of(const struct cfg *cfg,
+                                         const struct flat_zones *alias_owners, const uint8_t *name,
+                                         size_t len);
+/* What BIND's answer to an ANAME probe (name, type) says; an->state is
+ * FLAT_ANAME_UNKNOWN when the answer is unreadable. */
+void px_flat_aname_verdict(const uint8_t *msg, size_t len, const uint8_t *name, size_t name_len,
+                           uint16_t type, struct flat_aname *an);
+/* The TTL a client sees: [flatten] min-ttl <= TTL <= max-ttl. */
+uint32_t px_flat_ttl_clamp(const struct cfg *cfg, uint32_t ttl);
+/* The TTL cap of the owner's part of the chain: the CNAMEs BIND followed
+ * and the ANAME record ([alias] has no TTL). */
+uint32_t px_flat_chain_ttl(const struct flat_policy_out *po, const struct px_flat_owner *own);
+/* The final TTL of a positive answer: the target's TTL left capped by
+ * the chain, then clamped. */
+uint32_t px_flat_answer_ttl(const struct cfg *cfg, uint32_t target_ttl, uint32_t chain_ttl);
