@@ -21,16 +21,90 @@
 struct px_chase {
 	struct px_worker *w;
 	struct px_gen *g; /* held: its cache, zones and resolvers */
-	struct flat_chase fc;
+	struct px_chase_run run;
 	uint8_t name[CODEC_MAX_NAME];
 	size_t len;
 	uint16_t qtype;
 	uint32_t owner_token; /* the txn that claimed, 0 for a refresh */
 };
 
-/* --- chases --------------------------------------------------------- */
+/* --- the runner: flatten/chase's steps sent as own queries ----------- */
 
-static void chase_send(struct px_chase *ch);
+static void run_send(struct px_chase_run *r);
+
+static int run_up_cb(void *arg, int status, const uint8_t *msg, size_t len)
+{
+	struct px_chase_run *r = arg;
+	struct px_stats *stats = r->home.stats;
+	enum flat_step step;
+
+	if (status == UV_ECANCELED || (r->stop != NULL && *r->stop)) {
+		r->done(r, true);
+		return PX_UP_DONE;
+	}
+	if (status == UV_ETIMEDOUT && stats != NULL) {
+		if (r->fc.server == FLAT_SERVER_BACKEND)
+			PX_STAT_INC(stats, backend_probe_timeouts);
+		else
+			PX_STAT_INC(stats, resolver_timeouts);
+	}
+	step = flat_chase_input(&r->fc, status == 0 ? msg : NULL, status == 0 ? len : 0);
+	if (step == FLAT_STEP_WAIT)
+		return PX_UP_WAIT;
+	if (step == FLAT_STEP_SEND)
+		run_send(r);
+	else
+		r->done(r, false);
+	return PX_UP_DONE;
+}
+
+static void run_send(struct px_chase_run *r)
+{
+	const struct cfg *cfg = r->cfg;
+
+	for (;;) {
+		const struct sockaddr *server;
+		uint64_t timeout;
+		if (r->fc.server == FLAT_SERVER_BACKEND) {
+			server = (const struct sockaddr *)&cfg->backend.address.sa;
+			timeout = cfg->backend.timeout_ms;
+		} else {
+			server = (const struct sockaddr *)&cfg->resolver.addresses.v[r->fc.resolver]
+			                 .sa;
+			timeout = cfg->resolver.timeout_ms;
+		}
+		flat_chase_set_id(&r->fc, px_up_random_id());
+		r->n_queries++;
+		if (r->home.stats != NULL)
+			PX_STAT_INC(r->home.stats, chase_queries);
+		if (px_up_send(&r->home, server, r->fc.out, r->fc.out_len, r->fc.tcp, timeout,
+		               run_up_cb, r) == 0)
+			return;
+		/* Could not even send: as good as a timeout of that server. */
+		if (flat_chase_input(&r->fc, NULL, 0) != FLAT_STEP_SEND)
+			break;
+	}
+	r->done(r, false);
+}
+
+void px_chase_run_start(struct px_chase_run *r, const struct flat_zones *own, const uint8_t *name,
+                        size_t len, uint16_t qtype)
+{
+	struct flat_chase_cfg cc = {
+	        .max_chain = r->cfg->flatten.max_chain,
+	        .n_resolvers = (unsigned)r->cfg->resolver.addresses.n,
+	        .own = own,
+	};
+
+	r->n_queries = 0;
+	flat_chase_init(&r->fc, &cc);
+	if (flat_chase_begin(&r->fc, name, len, qtype, UINT32_MAX, 0) == FLAT_STEP_SEND)
+		run_send(r);
+	else
+		r->done(r, false);
+}
+
+/* --- chases for the target cache -------------------------------------- */
 
 /* A chase's result for the query that claimed its key (owner token; 0
  * for a refresh, which has no query): a failure turns into the stale
@@ -68,11 +142,11 @@ static void chase_complete(struct px_chase *ch)
 
 	px_flat_key_init(&key, ch->name, ch->len, ch->qtype, FLAT_KEY_TARGET);
 	memset(&val, 0, sizeof(val));
-	val.result = ch->fc.result;
+	val.result = ch->run.fc.result;
 	if (val.result.kind == FLAT_RES_FAIL) {
 		PX_STAT_INC(&w->stats, chase_failures);
-		if ((unsigned)ch->fc.fail < FLAT_CHASE_FAIL_COUNT)
-			PX_STAT_INC(&w->stats, chase_fail[ch->fc.fail]);
+		if ((unsigned)ch->run.fc.fail < FLAT_CHASE_FAIL_COUNT)
+			PX_STAT_INC(&w->stats, chase_fail[ch->run.fc.fail]);
 		px_log(CFG_LOG_DEBUG, CHASE, "chase failed: %s", val.result.why);
 	} else {
 		/* Keep answers at least min-ttl (the rewrite clamps the same
@@ -87,69 +161,26 @@ static void chase_complete(struct px_chase *ch)
 	/* Wakes every query on any worker that waited for this key. */
 	flat_cache_put(cache, &key, &val, px_now(w));
 	w->n_chases--;
-	owner_take(w, ch->owner_token, ch->qtype, &ch->fc.result, val.result.ttl);
+	owner_take(w, ch->owner_token, ch->qtype, &ch->run.fc.result, val.result.ttl);
 	px_gen_release(w, ch->g);
 	free(ch);
 }
 
-static int chase_up_cb(void *arg, int status, const uint8_t *msg, size_t len)
+static void chase_done(struct px_chase_run *r, bool cancelled)
 {
-	struct px_chase *ch = arg;
-	enum flat_step step;
+	struct px_chase *ch = (struct px_chase *)((char *)r - offsetof(struct px_chase, run));
 
-	if (status == UV_ECANCELED || ch->w->closed) {
-		/* Shutting down: give the claim back so nobody waits on it. */
-		struct flat_cache_key key;
-		px_flat_key_init(&key, ch->name, ch->len, ch->qtype, FLAT_KEY_TARGET);
-		flat_cache_abandon(ch->g->cache, &key);
-		ch->w->n_chases--;
-		px_gen_release(ch->w, ch->g);
-		free(ch);
-		return PX_UP_DONE;
-	}
-	if (status == UV_ETIMEDOUT) {
-		if (ch->fc.server == FLAT_SERVER_BACKEND)
-			PX_STAT_INC(&ch->w->stats, backend_probe_timeouts);
-		else
-			PX_STAT_INC(&ch->w->stats, resolver_timeouts);
-	}
-	step = flat_chase_input(&ch->fc, status == 0 ? msg : NULL, status == 0 ? len : 0);
-	if (step == FLAT_STEP_WAIT)
-		return PX_UP_WAIT;
-	if (step == FLAT_STEP_SEND)
-		chase_send(ch);
-	else
+	if (!cancelled) {
 		chase_complete(ch);
-	return PX_UP_DONE;
-}
-
-static void chase_send(struct px_chase *ch)
-{
-	struct px_worker *w = ch->w;
-	const struct cfg *cfg = ch->g->cfg;
-
-	for (;;) {
-		const struct sockaddr *server;
-		uint64_t timeout;
-		if (ch->fc.server == FLAT_SERVER_BACKEND) {
-			server = (const struct sockaddr *)&cfg->backend.address.sa;
-			timeout = cfg->backend.timeout_ms;
-		} else {
-			server =
-			        (const struct sockaddr *)&cfg->resolver.addresses.v[ch->fc.resolver]
-			                .sa;
-			timeout = cfg->resolver.timeout_ms;
-		}
-		flat_chase_set_id(&ch->fc, px_up_random_id());
-		PX_STAT_INC(&w->stats, chase_queries);
-		if (px_up_query(w, server, ch->fc.out, ch->fc.out_len, ch->fc.tcp, timeout,
-		                chase_up_cb, ch) == 0)
-			return;
-		/* Could not even send: as good as a timeout of that server. */
-		if (flat_chase_input(&ch->fc, NULL, 0) != FLAT_STEP_SEND)
-			break;
+		return;
 	}
-	chase_complete(ch);
+	/* Shutting down: give the claim back so nobody waits on it. */
+	struct flat_cache_key key;
+	px_flat_key_init(&key, ch->name, ch->len, ch->qtype, FLAT_KEY_TARGET);
+	flat_cache_abandon(ch->g->cache, &key);
+	ch->w->n_chases--;
+	px_gen_release(ch->w, ch->g);
+	free(ch);
 }
 
 /* Starts a chase for a key this worker now owns (claim or prefetch). */
@@ -157,11 +188,6 @@ void px_flat_chase_start(struct px_worker *w, struct px_gen *g, const uint8_t *n
                          uint16_t qtype, uint32_t owner_token)
 {
 	struct px_chase *ch = calloc(1, sizeof(*ch));
-	struct flat_chase_cfg cc = {
-	        .max_chain = g->cfg->flatten.max_chain,
-	        .n_resolvers = (unsigned)g->cfg->resolver.addresses.n,
-	        .own = g->zones,
-	};
 
 	if (ch == NULL || w->n_chases >= PX_CHASE_MAX_INFLIGHT) {
 		/* Out of memory, or so many targets in flight that the
@@ -192,9 +218,9 @@ void px_flat_chase_start(struct px_worker *w, struct px_gen *g, const uint8_t *n
 	ch->qtype = qtype;
 	ch->owner_token = owner_token;
 	PX_STAT_INC(&w->stats, chases);
-	flat_chase_init(&ch->fc, &cc);
-	if (flat_chase_begin(&ch->fc, name, len, qtype, UINT32_MAX, 0) == FLAT_STEP_SEND)
-		chase_send(ch);
-	else
-		chase_complete(ch);
+	ch->run.cfg = g->cfg;
+	px_up_home_of(&ch->run.home, w);
+	ch->run.stop = &w->closed;
+	ch->run.done = chase_done;
+	px_chase_run_start(&ch->run, g->zones, name, len, qtype);
 }

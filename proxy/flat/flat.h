@@ -7,6 +7,8 @@
 
 #include "codec/scan.h"
 #include "config/config.h"
+#include "flatten/chase.h"
+#include "proxy/flat/upstream.h"
 #include "proxy/engine/txn.h"
 
 struct px_conn;
@@ -104,3 +106,26 @@ uint32_t px_flat_chain_ttl(const struct flat_policy_out *po, const struct px_fla
 /* The final TTL of a positive answer: the target's TTL left capped by
  * the chain, then clamped. */
 uint32_t px_flat_answer_ttl(const struct cfg *cfg, uint32_t target_ttl, uint32_t chain_ttl);
+
+/* --- the chase runner (chase.c), for the query path and explain -------- */
+
+struct px_chase_run;
+/* The run ended: r->fc holds the hops and the result; cancelled when
+ * it was stopped (r->stop, or the home's queries cancelled) instead. */
+typedef void px_chase_done_fn(struct px_chase_run *r, bool cancelled);
+
+/* flatten/chase's state machine driven by own queries (upstream.c): the
+ * server and timeout of each step from cfg, a fresh ID per query. */
+struct px_chase_run {
+	struct flat_chase fc;
+	const struct cfg *cfg;  /* backend, resolvers, timeouts, max-chain */
+	struct px_up_home home; /* where the queries run; stats may be NULL */
+	const bool *stop;       /* may be NULL; true at an answer: end, cancelled */
+	unsigned n_queries;     /* queries sent or tried */
+	px_chase_done_fn *done; /* called once; may free r */
+};
+
+/* Chases name/qtype; own: the zones asked of the backend. Set cfg, home,
+ * stop and done first. done may run before this returns. */
+void px_chase_run_start(struct px_chase_run *r, const struct flat_zones *own, const uint8_t *name,
+                        size_t len, uint16_t qtype);
