@@ -7,6 +7,8 @@
 
 #include "codec/scan.h"
 #include "config/config.h"
+#include "flatten/chase.h"
+#include "proxy/flat/upstream.h"
 #include "proxy/engine/txn.h"
 
 struct px_conn;
@@ -65,3 +67,65 @@ void px_flat_run_posts(struct px_worker *w);
 bool px_flat_notify(struct px_worker *w, const uint8_t *msg, size_t len, const struct codec_view *v,
                     const struct sockaddr *peer, enum px_origin origin, struct px_udp_listener *ul,
                     struct px_conn *conn);
+
+/* --- rules shared by the query path and apexctl explain (classify.c) --- */
+
+struct cfg_alias;
+struct cfg_zone;
+struct flat_aname;
+struct flat_policy_in;
+struct flat_policy_out;
+struct flat_zones;
+
+/* What is known of the owner before BIND's answer is classified. */
+struct px_flat_owner {
+	const uint8_t *target; /* an [alias] or ANAME target; NULL: none */
+	size_t target_len;
+	bool is_alias;      /* target from [alias], which has no TTL */
+	uint32_t aname_ttl; /* the ANAME's TTL (UINT32_MAX when none) */
+};
+
+/* Classifies BIND's answer by zone z's rules: in holds the query and the
+ * answer (query, qlen, qv, resp, rlen, rv); the rest of in is set here.
+ * po: RELAY, LOCAL (the chain ends in the zone) or CHASE po->target. */
+void px_flat_classify(struct flat_policy_in *in, const struct cfg_zone *z, bool is_apex,
+                      const struct px_flat_owner *own, struct flat_policy_out *po);
+/* The [alias] entry owned by name, or NULL. */
+const struct cfg_alias *px_flat_alias_of(const struct cfg *cfg,
+                                         const struct flat_zones *alias_owners, const uint8_t *name,
+                                         size_t len);
+/* What BIND's answer to an ANAME probe (name, type) says; an->state is
+ * FLAT_ANAME_UNKNOWN when the answer is unreadable. */
+void px_flat_aname_verdict(const uint8_t *msg, size_t len, const uint8_t *name, size_t name_len,
+                           uint16_t type, struct flat_aname *an);
+/* The TTL a client sees: [flatten] min-ttl <= TTL <= max-ttl. */
+uint32_t px_flat_ttl_clamp(const struct cfg *cfg, uint32_t ttl);
+/* The TTL cap of the owner's part of the chain: the CNAMEs BIND followed
+ * and the ANAME record ([alias] has no TTL). */
+uint32_t px_flat_chain_ttl(const struct flat_policy_out *po, const struct px_flat_owner *own);
+/* The final TTL of a positive answer: the target's TTL left capped by
+ * the chain, then clamped. */
+uint32_t px_flat_answer_ttl(const struct cfg *cfg, uint32_t target_ttl, uint32_t chain_ttl);
+
+/* --- the chase runner (chase.c), for the query path and explain -------- */
+
+struct px_chase_run;
+/* The run ended: r->fc holds the hops and the result; cancelled when
+ * it was stopped (r->stop, or the home's queries cancelled) instead. */
+typedef void px_chase_done_fn(struct px_chase_run *r, bool cancelled);
+
+/* flatten/chase's state machine driven by own queries (upstream.c): the
+ * server and timeout of each step from cfg, a fresh ID per query. */
+struct px_chase_run {
+	struct flat_chase fc;
+	const struct cfg *cfg;  /* backend, resolvers, timeouts, max-chain */
+	struct px_up_home home; /* where the queries run; stats may be NULL */
+	const bool *stop;       /* may be NULL; true at an answer: end, cancelled */
+	unsigned n_queries;     /* queries sent or tried */
+	px_chase_done_fn *done; /* called once; may free r */
+};
+
+/* Chases name/qtype; own: the zones asked of the backend. Set cfg, home,
+ * stop and done first. done may run before this returns. */
+void px_chase_run_start(struct px_chase_run *r, const struct flat_zones *own, const uint8_t *name,
+                        size_t len, uint16_t qtype);

@@ -18,13 +18,14 @@
 #include <sys/random.h>
 
 #include "proxy/flat/upstream.h"
+#include "codec/name.h"
 #include "proxy/engine/worker.h"
 #include "proxy/io/frame.h"
 #include "proxy/io/rbuf.h"
 #include "proxy/ops/stats.h"
 
 struct px_up {
-	struct px_worker *w;
+	struct px_up_home home;
 	bool tcp;
 	bool done;
 	unsigned handles_open;
@@ -53,6 +54,19 @@ uint16_t px_up_random_id(void)
 	return id;
 }
 
+bool px_up_answer_matches(const uint8_t *msg, size_t len, uint16_t id, const uint8_t *name,
+                          size_t name_len, uint16_t type)
+{
+	if (len < CODEC_HDR_LEN + name_len + 4 || codec_hdr_id(msg) != id || !codec_hdr_qr(msg) ||
+	    codec_hdr_qdcount(msg) != 1)
+		return false;
+	const uint8_t *q = msg + CODEC_HDR_LEN;
+	for (size_t i = 0; i < name_len; i++)
+		if (codec_ascii_lower(q[i]) != codec_ascii_lower(name[i]))
+			return false;
+	return codec_get_u16(q + name_len) == type;
+}
+
 static void up_handle_closed(uv_handle_t *h)
 {
 	struct px_up *u = h->data;
@@ -65,16 +79,16 @@ static void up_handle_closed(uv_handle_t *h)
 
 static void up_finish(struct px_up *u)
 {
-	struct px_worker *w = u->w;
+	const struct px_up_home *home = &u->home;
 
 	if (u->done)
 		return;
 	u->done = true;
-	w->n_ups--;
+	(*home->n_ups)--;
 	if (u->prev != NULL)
 		u->prev->next = u->next;
 	else
-		w->ups = u->next;
+		*home->ups = u->next;
 	if (u->next != NULL)
 		u->next->prev = u->prev;
 	uv_close((uv_handle_t *)&u->timer, up_handle_closed);
@@ -104,7 +118,7 @@ static void up_udp_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct px_up *u = h->data;
 	(void)suggested;
-	buf->base = (char *)u->w->up_rx;
+	buf->base = (char *)u->home.rx;
 	buf->len = PX_UDP_DGRAM_MAX;
 }
 
@@ -196,7 +210,7 @@ static int up_start_udp(struct px_up *u, const struct sockaddr *server)
 
 	memset(&any, 0, sizeof(any));
 	any.ss_family = server->sa_family;
-	rc = uv_udp_init(&u->w->loop, &u->h.udp);
+	rc = uv_udp_init(u->home.loop, &u->h.udp);
 	if (rc < 0)
 		return rc;
 	u->handles_open++;
@@ -217,7 +231,7 @@ static int up_start_udp(struct px_up *u, const struct sockaddr *server)
 
 static int up_start_tcp(struct px_up *u, const struct sockaddr *server)
 {
-	int rc = uv_tcp_init(&u->w->loop, &u->h.tcp);
+	int rc = uv_tcp_init(u->home.loop, &u->h.tcp);
 
 	if (rc < 0)
 		return rc;
@@ -226,8 +240,17 @@ static int up_start_tcp(struct px_up *u, const struct sockaddr *server)
 	return uv_tcp_connect(&u->creq, &u->h.tcp, server, up_connect_cb);
 }
 
-int px_up_query(struct px_worker *w, const struct sockaddr *server, const uint8_t *q, size_t qlen,
-                bool tcp, uint64_t timeout_ms, px_up_cb *cb, void *arg)
+void px_up_home_of(struct px_up_home *home, struct px_worker *w)
+{
+	home->loop = &w->loop;
+	home->ups = &w->ups;
+	home->n_ups = &w->n_ups;
+	home->rx = w->up_rx;
+	home->stats = &w->stats;
+}
+
+int px_up_send(const struct px_up_home *home, const struct sockaddr *server, const uint8_t *q,
+               size_t qlen, bool tcp, uint64_t timeout_ms, px_up_cb *cb, void *arg)
 {
 	size_t room = tcp ? qlen + 2 : qlen;
 	struct px_up *u;
@@ -235,14 +258,15 @@ int px_up_query(struct px_worker *w, const struct sockaddr *server, const uint8_
 
 	if (qlen < CODEC_HDR_LEN || qlen > CODEC_MAX_MSG)
 		return -EINVAL;
-	if (w->n_ups >= PX_UP_MAX_INFLIGHT) {
-		PX_STAT_INC(&w->stats, upstream_busy);
+	if (*home->n_ups >= PX_UP_MAX_INFLIGHT) {
+		if (home->stats != NULL)
+			PX_STAT_INC(home->stats, upstream_busy);
 		return -EBUSY;
 	}
 	u = calloc(1, sizeof(*u) + room);
 	if (u == NULL)
 		return -ENOMEM;
-	u->w = w;
+	u->home = *home;
 	u->tcp = tcp;
 	u->cb = cb;
 	u->arg = arg;
@@ -255,7 +279,7 @@ int px_up_query(struct px_worker *w, const struct sockaddr *server, const uint8_
 	u->qlen = (uint16_t)room;
 	u->h.udp.data = u;
 	u->timer.data = u;
-	uv_timer_init(&w->loop, &u->timer);
+	uv_timer_init(home->loop, &u->timer);
 	u->handles_open = 1;
 
 	rc = tcp ? up_start_tcp(u, server) : up_start_udp(u, server);
@@ -268,18 +292,33 @@ int px_up_query(struct px_worker *w, const struct sockaddr *server, const uint8_
 		return rc;
 	}
 	uv_timer_start(&u->timer, up_timer_cb, timeout_ms, 0);
-	u->next = w->ups;
-	if (w->ups != NULL)
-		w->ups->prev = u;
-	w->ups = u;
-	w->n_ups++;
+	u->next = *home->ups;
+	if (*home->ups != NULL)
+		(*home->ups)->prev = u;
+	*home->ups = u;
+	(*home->n_ups)++;
 	return 0;
+}
+
+int px_up_query(struct px_worker *w, const struct sockaddr *server, const uint8_t *q, size_t qlen,
+                bool tcp, uint64_t timeout_ms, px_up_cb *cb, void *arg)
+{
+	struct px_up_home home;
+
+	px_up_home_of(&home, w);
+	return px_up_send(&home, server, q, qlen, tcp, timeout_ms, cb, arg);
+}
+
+void px_up_cancel_home(const struct px_up_home *home)
+{
+	while (*home->ups != NULL)
+		up_deliver(*home->ups, UV_ECANCELED, NULL, 0);
 }
 
 void px_up_cancel_all(struct px_worker *w)
 {
-	while (w->ups != NULL) {
-		struct px_up *u = w->ups;
-		up_deliver(u, UV_ECANCELED, NULL, 0);
-	}
+	struct px_up_home home;
+
+	px_up_home_of(&home, w);
+	px_up_cancel_home(&home);
 }

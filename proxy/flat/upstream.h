@@ -1,6 +1,9 @@
 /* proxy/flat/upstream.h - apexd's own queries to BIND and to resolvers.
  *
- * Threads: the owning worker's loop only.
+ * Queries belong to a home: a loop with its list of queries in flight.
+ * Each worker is one (px_up_query()); any other loop may be one too (the
+ * main thread's, for apexctl explain: px_up_send()).
+ * Threads: the home's loop only.
  */
 #pragma once
 #include <stdbool.h>
@@ -8,7 +11,21 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include <uv.h>
+
+struct px_stats;
+struct px_up;
 struct px_worker;
+
+/* Where own queries run. The pointers are to the owner's storage: a
+ * worker's fields (px_up_home_of()), or another loop's. */
+struct px_up_home {
+	uv_loop_t *loop;
+	struct px_up **ups;     /* the queries in flight, for cancelling */
+	unsigned *n_ups;        /* how many: at most PX_UP_MAX_INFLIGHT */
+	uint8_t *rx;            /* PX_UDP_DGRAM_MAX bytes for UDP answers */
+	struct px_stats *stats; /* upstream_busy; NULL: not counted */
+};
 
 /* apexd's own queries (probes, chase steps, SOA lookups) in flight per
  * worker. Each holds a socket and a timer; chases outlive the client
@@ -42,8 +59,26 @@ typedef int px_up_cb(void *arg, int status, const uint8_t *msg, size_t len);
 int px_up_query(struct px_worker *w, const struct sockaddr *server, const uint8_t *q, size_t qlen,
                 bool tcp, uint64_t timeout_ms, px_up_cb *cb, void *arg);
 
+/** The home of worker w's queries. */
+void px_up_home_of(struct px_up_home *home, struct px_worker *w);
+
+/** px_up_query() for any home. */
+int px_up_send(const struct px_up_home *home, const struct sockaddr *server, const uint8_t *q,
+               size_t qlen, bool tcp, uint64_t timeout_ms, px_up_cb *cb, void *arg);
+
+/** Ends every query of the home, each callback seeing UV_ECANCELED. */
+void px_up_cancel_home(const struct px_up_home *home);
+
 /** Ends every query of the worker, each callback seeing UV_ECANCELED. */
 void px_up_cancel_all(struct px_worker *w);
 
 /** A query ID from the kernel's CSPRNG. */
 uint16_t px_up_random_id(void);
+
+/**
+ * Is msg the answer to a query of ours (codec_build_query())? Same ID,
+ * QR set, and the question echoed: name (compared ignoring case, as
+ * servers may change it under 0x20) and type.
+ */
+bool px_up_answer_matches(const uint8_t *msg, size_t len, uint16_t id, const uint8_t *name,
+                          size_t name_len, uint16_t type);

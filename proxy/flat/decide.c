@@ -1,0 +1,334 @@
+/* proxy/flat/decide.c - the query path's decisions.
+ *
+ *   query in a configured zone ─▶ ANAME probe to BIND in parallel with the
+ *   forwarded query (unless the presence cache knows, or [alias] says)
+ *        ─▶ BIND's answer + probe verdict ─▶ px_flat_classify()
+ *        ─▶ RELAY | LOCAL (rewrite from BIND's own chain) | CHASE (wait.c)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flatten/rewrite.h"
+#include "flatten/zones.h"
+#include "proxy/flat/flat_int.h"
+#include "proxy/ops/stats.h"
+
+/* --- the decision ----------------------------------------------------- */
+
+static struct px_flat *fl_get(struct px_txn *t)
+{
+	if (t->fl == NULL)
+		t->fl = calloc(1, sizeof(*t->fl));
+	return t->fl;
+}
+
+/* What the probes or [alias] said about the owner, for the classifier. */
+static void owner_of(const struct px_flat *fl, struct px_flat_owner *own)
+{
+	memset(own, 0, sizeof(*own));
+	own->aname_ttl = UINT32_MAX;
+	if (fl == NULL || !fl->have_target)
+		return;
+	own->target = fl->target;
+	own->target_len = fl->target_len;
+	own->is_alias = fl->target_is_alias;
+	own->aname_ttl = fl->aname_ttl;
+}
+
+/* Fails every lookup at once: BIND's own answer holds a loop or a chain
+ * past max-chain, which ends like a failed chase (stale, siblings, EDE). */
+static void fail_chain_in_zone(struct px_worker *w, struct px_txn *t)
+{
+	struct px_flat *fl = t->fl;
+	unsigned max_chain = t->g->cfg->flatten.max_chain;
+
+	for (unsigned i = 0; i < fl->n_lookups; i++) {
+		struct px_lookup *lk = &fl->lk[i];
+		lk->state = LK_DONE;
+		lk->res.kind = FLAT_RES_FAIL;
+		lk->res.ede = CODEC_EDE_OTHER;
+		snprintf(lk->res.why, sizeof(lk->res.why),
+		         "CNAME loop or chain longer than max-chain %u in the zone", max_chain);
+	}
+	px_flat_finish(w, t);
+}
+
+static bool start_chase(struct px_worker *w, struct px_txn *t, const struct flat_policy_out *po)
+{
+	struct px_flat *fl = t->fl;
+	uint16_t qtype = t->qv.qtype;
+	struct px_flat_owner own;
+
+	owner_of(fl, &own);
+	/* DESIGN: TTL = min over every CNAME/ANAME on the chain and the
+	 * target's remaining TTL. The cache keys on the target alone, so
+	 * the owner's part of the chain is applied here. */
+	fl->chain_ttl = px_flat_chain_ttl(po, &own);
+	memcpy(fl->target, po->target, po->target_len);
+	fl->target_len = po->target_len;
+	fl->siblings = po->siblings;
+	fl->chasing = true;
+	if (qtype == CODEC_TYPE_A || qtype == CODEC_TYPE_AAAA) {
+		fl->n_lookups = 1;
+		fl->lk[0].qtype = qtype;
+	} else {
+		fl->n_lookups = 2;
+		fl->lk[0].qtype = CODEC_TYPE_A;
+		fl->lk[1].qtype = CODEC_TYPE_AAAA;
+	}
+	/* BIND answered; resolution now has the rest of the flatten deadline. */
+	const struct cfg *cfg = t->g->cfg;
+	uint64_t now = px_now(w), end = t->start_ms + cfg->flatten.deadline_ms;
+	px_txn_arm(w, t, end > now ? end - now : 1);
+	if (po->hops > cfg->flatten.max_chain) {
+		fail_chain_in_zone(w, t);
+		return true;
+	}
+	for (unsigned i = 0; i < fl->n_lookups; i++) {
+		px_flat_lookup_start(w, t, &fl->lk[i], fl->target, fl->target_len);
+		if (!t->busy)
+			return true;
+	}
+	px_flat_maybe_finish(w, t);
+	return true;
+}
+
+/* A query for the ANAME type: BIND's answer is the record. True with po
+ * set to chase its target; false to relay BIND's answer. */
+static bool classify_aname_query(struct px_worker *w, struct px_txn *t, const uint8_t *resp,
+                                 size_t rlen, const struct codec_view *rv,
+                                 struct flat_policy_out *po)
+{
+	struct px_flat *fl = fl_get(t);
+	struct flat_aname an;
+
+	if (fl == NULL)
+		return false;
+	enum flat_aname_state st = flat_aname_parse(resp, rlen, rv, t->q + CODEC_HDR_LEN,
+	                                            t->qv.qname_len, t->qv.qtype, &an);
+	if (st == FLAT_ANAME_INVALID) {
+		PX_STAT_INC(&w->stats, aname_invalid);
+		return false;
+	}
+	if (st != FLAT_ANAME_PRESENT)
+		return false;
+	memcpy(fl->target, an.target, an.target_len);
+	fl->target_len = an.target_len;
+	fl->aname_ttl = an.ttl;
+	fl->have_target = true;
+	po->target_len = an.target_len;
+	memcpy(po->target, an.target, an.target_len);
+	/* Without addresses, BIND's answer (the record alone) is still
+	 * right: it is the fallback. */
+	po->siblings = true;
+	po->chain_ttl = UINT32_MAX;
+	return true;
+}
+
+/* LOCAL for A/AAAA: the chain ends in the zone, BIND's answer has it all. */
+static bool answer_local(struct px_worker *w, struct px_txn *t, const uint8_t *resp, size_t rlen,
+                         const struct codec_view *rv, const struct flat_policy_out *po)
+{
+	uint8_t out[CODEC_MAX_MSG];
+	size_t max = flat_rewrite_max_size(&t->qv, t->origin == PX_ORIGIN_TCP);
+	struct flat_rewrite_opts opts;
+	struct flat_soa soa;
+
+	memset(&opts, 0, sizeof(opts));
+	opts.ede = CODEC_EDE_NONE;
+	if (po->local.kind != FLAT_RES_ADDRS) {
+		if (flat_policy_soa(resp, rlen, rv, &soa) < 0)
+			return false;
+		opts.soa = &soa;
+	}
+	uint32_t ttl = px_flat_ttl_clamp(t->g->cfg, po->local.ttl);
+	ssize_t n =
+	        flat_rewrite(t->q, t->qlen, &t->qv, &po->local, ttl, &opts, max, out, sizeof(out));
+	if (n < 0)
+		return false;
+	PX_STAT_INC(&w->stats, answers_flattened_local);
+	t->flat_how = PX_FLAT_LOCAL;
+	px_flat_reply_done(w, t, out, (size_t)n);
+	return true;
+}
+
+/* RFC 8482 for ANY over UDP: one small RRset instead of everything. */
+static bool answer_any_minimal(struct px_worker *w, struct px_txn *t)
+{
+	uint8_t out[CODEC_MAX_MSG];
+	size_t max = flat_rewrite_max_size(&t->qv, false);
+	uint32_t min_ttl = (uint32_t)t->g->cfg->flatten.min_ttl_s;
+	ssize_t n = flat_rewrite_any_minimal(t->q, t->qlen, &t->qv, min_ttl < 3600 ? 3600 : min_ttl,
+	                                     max, out, sizeof(out));
+
+	if (n < 0)
+		return false;
+	PX_STAT_INC(&w->stats, answers_flattened);
+	px_flat_reply_done(w, t, out, (size_t)n);
+	return true;
+}
+
+/* CHASE: BIND's answer is kept for the fallbacks and its SOA. */
+static bool chase_with(struct px_worker *w, struct px_txn *t, const uint8_t *resp, size_t rlen,
+                       const struct codec_view *rv, const struct flat_policy_out *po)
+{
+	struct px_flat *fl = fl_get(t);
+
+	if (fl == NULL)
+		return false;
+	if (fl->resp == NULL) {
+		fl->resp = malloc(rlen);
+		if (fl->resp == NULL)
+			return false;
+		memcpy(fl->resp, resp, rlen);
+		fl->resp_len = rlen;
+	}
+	if (flat_policy_soa(fl->resp, fl->resp_len, rv, &fl->soa) == 0)
+		fl->have_soa = true;
+	return start_chase(w, t, po);
+}
+
+bool px_flat_decide(struct px_worker *w, struct px_txn *t, const uint8_t *resp, size_t rlen)
+{
+	uint16_t qtype = t->qv.qtype;
+	struct codec_view rv;
+	struct flat_policy_in in;
+	struct flat_policy_out po;
+	struct px_flat_owner own;
+
+	if (codec_scan(resp, rlen, &rv) < 0)
+		return false;
+	memset(&po, 0, sizeof(po));
+	if (qtype != CODEC_TYPE_A && qtype != CODEC_TYPE_AAAA && qtype != CODEC_TYPE_ANY) {
+		if (!classify_aname_query(w, t, resp, rlen, &rv, &po))
+			return false;
+		return chase_with(w, t, resp, rlen, &rv, &po);
+	}
+	memset(&in, 0, sizeof(in));
+	in.query = t->q;
+	in.qlen = t->qlen;
+	in.qv = &t->qv;
+	in.resp = resp;
+	in.rlen = rlen;
+	in.rv = &rv;
+	owner_of(t->fl, &own);
+	px_flat_classify(&in, px_flat_txn_zone(t), t->is_apex, &own, &po);
+	if (po.signed_relay)
+		PX_STAT_INC(&w->stats, signed_relayed);
+	if (po.action == FLAT_POLICY_RELAY)
+		return false;
+	if (po.action == FLAT_POLICY_LOCAL && qtype != CODEC_TYPE_ANY)
+		return answer_local(w, t, resp, rlen, &rv, &po);
+	if (po.action == FLAT_POLICY_LOCAL && t->origin == PX_ORIGIN_TCP)
+		return false; /* ANY over TCP of an in-zone chain: BIND's answer says it all */
+	if (qtype == CODEC_TYPE_ANY && t->origin == PX_ORIGIN_UDP)
+		return answer_any_minimal(w, t);
+	return chase_with(w, t, resp, rlen, &rv, &po);
+}
+
+/* --- entry points ----------------------------------------------------- */
+
+bool px_flat_query(struct px_worker *w, struct px_txn *t)
+{
+	/* t->g is the worker's current generation: zones, aliases and
+	 * cache below all come from it, so the indexes agree. */
+	struct px_gen *g = t->g;
+	const struct cfg *cfg = g->cfg;
+	const struct codec_view *v = &t->qv;
+	const uint8_t *qname = t->q + CODEC_HDR_LEN;
+	size_t qlen = v->qname_len, idx;
+	bool apex, aname_query = false;
+
+	t->start_ms = px_now(w);
+	if (g->zones == NULL || v->opcode != CODEC_OPCODE_QUERY || v->qdcount != 1 ||
+	    v->qclass != CODEC_CLASS_IN)
+		return false;
+	if (v->qtype != CODEC_TYPE_A && v->qtype != CODEC_TYPE_AAAA && v->qtype != CODEC_TYPE_ANY) {
+		for (unsigned i = 0; i < cfg->flatten.n_aname_types; i++)
+			aname_query |= v->qtype == cfg->flatten.aname_types[i];
+		if (!aname_query)
+			return false;
+	}
+	/* The question name is at offset 12 and never compressed. */
+	if (flat_zones_find(g->zones, qname, qlen, &idx, &apex) != 0)
+		return false;
+	t->flat_eligible = true;
+	t->zone_idx = (uint16_t)idx;
+	t->is_apex = apex;
+	if (aname_query)
+		return false; /* BIND's own answer carries the record */
+
+	/* [alias] owner: the target is in the configuration. */
+	const struct cfg_alias *al = px_flat_alias_of(cfg, g->alias_owners, qname, qlen);
+	if (al != NULL) {
+		if (px_flat_answer_direct(w, t, al->target.wire, al->target.wire_len, UINT32_MAX,
+		                          0))
+			return true;
+		t->fl = calloc(1, sizeof(*t->fl));
+		if (t->fl == NULL)
+			return false;
+		memcpy(t->fl->target, al->target.wire, al->target.wire_len);
+		t->fl->target_len = al->target.wire_len;
+		t->fl->have_target = true;
+		t->fl->target_is_alias = true;
+		return false;
+	}
+
+	/* ANAME presence: the cache, else a probe to BIND in parallel. */
+	for (unsigned i = 0; i < cfg->flatten.n_aname_types; i++) {
+		uint16_t type = cfg->flatten.aname_types[i];
+		struct flat_cache_key key;
+		struct flat_cache_hit hit;
+		px_flat_key_init(&key, qname, qlen, type, FLAT_KEY_PRESENCE);
+		int st = flat_cache_get(g->cache, &key, px_now(w), &hit);
+		if (st == FLAT_CACHE_HIT_PREFETCH) {
+			/* Presence needs no refresh ahead: it is probed
+			 * again when it expires. */
+			flat_cache_abandon(g->cache, &key);
+			st = FLAT_CACHE_HIT;
+		}
+		if (st == FLAT_CACHE_HIT) {
+			if (!hit.value.presence.present)
+				continue;
+			if (t->fl == NULL && px_flat_answer_direct(w, t, hit.value.presence.target,
+			                                           hit.value.presence.target_len,
+			                                           hit.ttl_left, type))
+				return true;
+			if (t->fl == NULL && (t->fl = calloc(1, sizeof(*t->fl))) == NULL)
+				return false;
+			memcpy(t->fl->target, hit.value.presence.target,
+			       hit.value.presence.target_len);
+			t->fl->target_len = hit.value.presence.target_len;
+			t->fl->aname_ttl = hit.ttl_left;
+			t->fl->aname_type = type;
+			t->fl->have_target = true;
+			return false;
+		}
+		if (t->fl == NULL && (t->fl = calloc(1, sizeof(*t->fl))) == NULL)
+			return false;
+		px_flat_probe_send(w, t, qname, qlen, type);
+	}
+	return false;
+}
+
+bool px_flat_answer(struct px_worker *w, struct px_txn *t, const uint8_t *msg, size_t len)
+{
+	struct px_flat *fl = t->fl;
+
+	if (!t->flat_eligible)
+		return false;
+	if (fl != NULL && fl->probes_pending > 0) {
+		/* Hold BIND's answer until the probes say whether the name
+		 * owns an ANAME; the probes were sent first, so this wait is
+		 * short. */
+		fl->resp = malloc(len);
+		if (fl->resp == NULL)
+			return false;
+		memcpy(fl->resp, msg, len);
+		fl->resp_len = len;
+		fl->resp_waiting = true;
+		return true;
+	}
+	return px_flat_decide(w, t, msg, len);
+}

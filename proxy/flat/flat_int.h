@@ -1,0 +1,144 @@
+/* proxy/flat/flat_int.h - what the files of proxy/flat/ share.
+ *
+ * The path of one flattened query runs through several files:
+ *
+ *   decide.c   eligibility, [alias] and presence lookups, then BIND's
+ *              answer classified (classify.c) into RELAY, LOCAL or CHASE
+ *   probe.c    ANAME presence probes sent in parallel with the query
+ *   direct.c   answers from the caches alone, without BIND
+ *   wait.c     lookups in the shared target cache: claims and wake-ups
+ *   chase.c    the chase runner around flatten/chase's state machine
+ *   answer.c   the flattened answer (or its fallback) written at the end
+ *
+ * Threads: the owning worker's loop, except px_flat_cache_wake (any
+ * thread that ends a claim).
+ */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "codec/scan.h"
+#include "config/config.h"
+#include "flatten/cache.h"
+#include "flatten/policy.h"
+#include "flatten/result.h"
+#include "proxy/daemon/gen.h"
+#include "proxy/engine/txn.h"
+#include "proxy/engine/worker.h"
+#include "proxy/flat/flat.h"
+
+/* Tokens name a txn across threads: slot index in the low bits, the
+ * slot's generation above, so a wake-up for a finished query is ignored. */
+#define PX_TOKEN_IDX_BITS 13
+_Static_assert((1u << PX_TOKEN_IDX_BITS) >= PX_TXN_SLOTS, "token index bits");
+#define PX_TOKEN_IDX_MASK ((1u << PX_TOKEN_IDX_BITS) - 1)
+
+enum px_lookup_state {
+	LK_IDLE = 0,
+	LK_WAIT, /* a chase (ours or another query's) is under way */
+	LK_DONE,
+};
+
+struct px_lookup {
+	uint16_t qtype;
+	enum px_lookup_state state;
+	bool stale;     /* res is the last good value, served with EDE 3 */
+	bool has_stale; /* stale_res holds a last good value for fallback */
+	bool reclaimed; /* claimed again after a wake-up found nothing */
+	uint32_t ttl;   /* remaining TTL of res (before the clamp) */
+	struct flat_result res;
+	struct flat_result stale_res;
+};
+
+struct px_flat {
+	/* What the probe or [alias] said about the query name. */
+	unsigned probes_pending;
+	bool have_target;
+	bool target_is_alias;
+	uint8_t target[CODEC_MAX_NAME];
+	size_t target_len;
+	uint32_t aname_ttl;
+	uint16_t aname_type;
+	uint16_t probe_id[CFG_MAX_ANAME_TYPES];
+
+	/* BIND's answer, kept while probes finish and for the fallbacks. */
+	uint8_t *resp;
+	size_t resp_len;
+	bool resp_waiting; /* the answer came before the probes finished */
+
+	/* The decision. */
+	uint32_t chain_ttl; /* ANAME TTL and CNAMEs BIND followed: caps the answer */
+	bool chasing;
+	bool siblings;
+	bool soa_fetching;
+	uint16_t soa_id;
+	struct flat_soa soa;
+	bool have_soa;
+	unsigned n_lookups;
+	struct px_lookup lk[2];
+};
+
+static inline uint32_t px_flat_token(const struct px_txn *t)
+{
+	return (t->gen << PX_TOKEN_IDX_BITS) | t->idx;
+}
+
+/* The txn a token names, or NULL when that query is over. */
+static inline struct px_txn *px_flat_token_txn(struct px_worker *w, uint32_t token)
+{
+	struct px_txn *t = &w->txns[token & PX_TOKEN_IDX_MASK];
+
+	if (!t->busy || px_flat_token(t) != token || t->fl == NULL)
+		return NULL;
+	return t;
+}
+
+static inline void px_flat_key_init(struct flat_cache_key *k, const uint8_t *name, size_t len,
+                                    uint16_t type, enum flat_key_kind kind)
+{
+	memset(k, 0, sizeof(*k));
+	k->name = name;
+	k->len = len;
+	k->type = type;
+	k->kind = kind;
+}
+
+/* zone_idx indexes the zones of the txn's own generation: a reload
+ * meanwhile does not move it. */
+static inline const struct cfg_zone *px_flat_txn_zone(const struct px_txn *t)
+{
+	return &t->g->cfg->zones[t->zone_idx];
+}
+
+/* answer.c */
+void px_flat_reply_done(struct px_worker *w, struct px_txn *t, const uint8_t *msg, size_t len);
+void px_flat_relay(struct px_worker *w, struct px_txn *t);
+void px_flat_set_how(struct px_txn *t, unsigned flags);
+void px_flat_finish(struct px_worker *w, struct px_txn *t);
+/* px_flat_finish() once every lookup is done. */
+void px_flat_maybe_finish(struct px_worker *w, struct px_txn *t);
+
+/* decide.c: BIND's answer and the probe verdicts are in. False: relay
+ * BIND's answer. */
+bool px_flat_decide(struct px_worker *w, struct px_txn *t, const uint8_t *resp, size_t rlen);
+
+/* probe.c */
+void px_flat_probe_send(struct px_worker *w, struct px_txn *t, const uint8_t *name, size_t len,
+                        uint16_t type);
+
+/* direct.c: true when t was answered from the caches and ended. */
+bool px_flat_answer_direct(struct px_worker *w, struct px_txn *t, const uint8_t *target,
+                           size_t target_len, uint32_t chain_ttl, uint16_t aname_type);
+
+/* wait.c */
+void px_flat_lookup_start(struct px_worker *w, struct px_txn *t, struct px_lookup *lk,
+                          const uint8_t *name, size_t len);
+/* flat_cache wake callback: runs on whichever thread ended the claim. */
+void px_flat_cache_wake(void *arg, const struct flat_cache_waiter *ws, size_t n);
+
+/* chase.c: starts a chase for a key this worker now owns (claim or
+ * prefetch); its result goes to the txn owner_token names (0: none). */
+void px_flat_chase_start(struct px_worker *w, struct px_gen *g, const uint8_t *name, size_t len,
+                         uint16_t qtype, uint32_t owner_token);
