@@ -89,10 +89,15 @@ live_chase() {
 	local out a
 	out=$(ctl explain example.test) || return 1
 	printf '%s\n' "$out"
+	local ttl re="chase hop 1: www\.cdn\.test\. A, TTL (4[0-5]) \[resolver 127\.0\.0\.1:$UNBOUND_PORT\]"
 	[[ $out == *"live chase now (1 query"* ]] || return 1
-	[[ $out == *"chase hop 1: www.cdn.test. A, TTL 45 [resolver 127.0.0.1:$UNBOUND_PORT]"* ]] || return 1
+	# The CDN's TTL is 45; unbound may have held the record for a second
+	# or more by now (earlier explains asked it), so it counts down. The
+	# result must carry the hop's TTL, whatever it is.
+	[[ $out =~ $re ]] || return 1
+	ttl=${BASH_REMATCH[1]}
 	for a in $WWW_A; do
-		[[ $out == *"result: 2 A addresses, TTL 45 (min over the chain):"*"$a"* ]] || return 1
+		[[ $out == *"result: 2 A addresses, TTL $ttl (min over the chain):"*"$a"* ]] || return 1
 	done
 }
 check "explain: a live chase shows each hop with its TTL and server, and the result" live_chase
