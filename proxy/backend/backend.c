@@ -35,7 +35,7 @@
 
 void px_backend_relay(struct px_worker *w, struct px_txn *t, const uint8_t *msg, size_t len)
 {
-	if (t->flat_eligible && px_flat_answer(w, t, msg, len))
+	if (t->flat.eligible && px_flat_answer(w, t, msg, len))
 		return;
 	if (w->anscache != NULL)
 		px_anscache_offer(w, t, msg, len);
@@ -47,9 +47,9 @@ void px_backend_relay(struct px_worker *w, struct px_txn *t, const uint8_t *msg,
 void px_backend_forget(struct px_worker *w, struct px_txn *t)
 {
 	(void)w;
-	if (t->bsock != NULL)
+	if (t->be.bsock != NULL)
 		px_bsock_forget(t);
-	if (t->bconn != NULL)
+	if (t->be.bconn != NULL)
 		px_bconn_forget(t);
 }
 

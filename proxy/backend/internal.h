@@ -55,7 +55,7 @@ struct px_backend {
  * without a question (some error replies) is matched on the ID alone. */
 static inline bool px_backend_answer_matches(const struct px_txn *t, const uint8_t *msg, size_t len)
 {
-	if (len < CODEC_HDR_LEN || codec_hdr_id(msg) != t->bid)
+	if (len < CODEC_HDR_LEN || codec_hdr_id(msg) != t->be.bid)
 		return false;
 	if (t->qv.qdcount == 0 || codec_hdr_qdcount(msg) == 0)
 		return true;
@@ -69,7 +69,7 @@ static inline bool px_backend_answer_matches(const struct px_txn *t, const uint8
  * one of ours (a receive block or a connection buffer). */
 static inline void px_backend_restore_id(const struct px_txn *t, const uint8_t *msg)
 {
-	if (t->bid != t->qv.id)
+	if (t->be.bid != t->qv.id)
 		codec_put_u16((uint8_t *)msg, t->qv.id);
 }
 

@@ -25,11 +25,11 @@ static void bconn_read_cb(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
 
 static void bconn_unlink_txn(struct px_bconn *b, struct px_txn *t)
 {
-	for (struct px_txn **pp = &b->waiting; *pp != NULL; pp = &(*pp)->bnext) {
+	for (struct px_txn **pp = &b->waiting; *pp != NULL; pp = &(*pp)->be.bnext) {
 		if (*pp == t) {
-			*pp = t->bnext;
-			t->bnext = NULL;
-			t->bconn = NULL;
+			*pp = t->be.bnext;
+			t->be.bnext = NULL;
+			t->be.bconn = NULL;
 			b->inflight--;
 			return;
 		}
@@ -120,7 +120,7 @@ static void bconn_frame(struct px_bconn *b, const uint8_t *msg, size_t len)
 	struct px_worker *w = b->w;
 	struct px_txn *t = NULL;
 
-	for (struct px_txn *x = b->waiting; x != NULL; x = x->bnext) {
+	for (struct px_txn *x = b->waiting; x != NULL; x = x->be.bnext) {
 		if (px_backend_answer_matches(x, msg, len)) {
 			t = x;
 			break;
@@ -199,8 +199,8 @@ static int bconn_open(struct px_worker *w, bool exclusive, struct px_bconn **out
 
 static bool bconn_id_waiting(const struct px_bconn *b, uint16_t id)
 {
-	for (const struct px_txn *x = b->waiting; x != NULL; x = x->bnext)
-		if (x->bid == id)
+	for (const struct px_txn *x = b->waiting; x != NULL; x = x->be.bnext)
+		if (x->be.bid == id)
 			return true;
 	return false;
 }
@@ -225,7 +225,7 @@ int px_backend_send_tcp(struct px_worker *w, struct px_txn *t)
 	if (!t->xfr) {
 		for (struct px_bconn *x = w->backend->bconns; x != NULL; x = x->next) {
 			if (!x->closing && !x->exclusive && x->inflight < PX_BCONN_MAX_INFLIGHT &&
-			    !bconn_id_waiting(x, t->bid)) {
+			    !bconn_id_waiting(x, t->be.bid)) {
 				b = x;
 				break;
 			}
@@ -243,7 +243,7 @@ int px_backend_send_tcp(struct px_worker *w, struct px_txn *t)
 		return -ENOMEM;
 	codec_put_u16(r->data, t->qlen);
 	memcpy(r->data + 2, t->q, t->qlen);
-	codec_put_u16(r->data + 2, t->bid);
+	codec_put_u16(r->data + 2, t->be.bid);
 	uv_buf_t wb = uv_buf_init((char *)r->data, 2 + (unsigned)t->qlen);
 	/* libuv queues writes issued while the connect is under way. */
 	rc = uv_write(&r->req, (uv_stream_t *)&b->h, &wb, 1, bwrite_cb);
@@ -252,8 +252,8 @@ int px_backend_send_tcp(struct px_worker *w, struct px_txn *t)
 		return rc;
 	}
 	uv_timer_stop(&b->idle);
-	t->bconn = b;
-	t->bnext = b->waiting;
+	t->be.bconn = b;
+	t->be.bnext = b->waiting;
 	b->waiting = t;
 	b->inflight++;
 	return 0;
@@ -261,7 +261,7 @@ int px_backend_send_tcp(struct px_worker *w, struct px_txn *t)
 
 void px_bconn_forget(struct px_txn *t)
 {
-	struct px_bconn *b = t->bconn;
+	struct px_bconn *b = t->be.bconn;
 
 	bconn_unlink_txn(b, t);
 	if (b->exclusive)

@@ -31,7 +31,7 @@ static void fail_all_on_bsock(struct px_bsock *s, int err)
 	for (uint32_t id = 0; id < 65536 && s->inflight > 0; id++) {
 		if (s->slot[id] == 0)
 			continue;
-		struct px_txn *t = &w->txns[s->slot[id] - 1];
+		struct px_txn *t = &w->slots.txns[s->slot[id] - 1];
 		PX_STAT_INC(&w->stats, backend_errors);
 		px_txn_fail(w, t, CODEC_EDE_NETWORK_ERROR, why);
 	}
@@ -76,14 +76,14 @@ static void bsock_recv_cb(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const str
 		PX_STAT_INC(&w->stats, backend_unmatched);
 		return;
 	}
-	struct px_txn *t = &w->txns[slot - 1];
+	struct px_txn *t = &w->slots.txns[slot - 1];
 	if (!px_backend_answer_matches(t, msg, (size_t)n)) {
 		PX_STAT_INC(&w->stats, backend_unmatched);
 		return;
 	}
 	s->slot[id] = 0;
 	s->inflight--;
-	t->bsock = NULL;
+	t->be.bsock = NULL;
 	px_backend_restore_id(t, msg);
 
 	if (codec_hdr_tc(msg) && t->origin == PX_ORIGIN_TCP) {
@@ -161,7 +161,7 @@ static void bsock_send_failed(struct px_bsock *s, uint16_t id, int err)
 
 	if (slot == 0)
 		return;
-	struct px_txn *t = &w->txns[slot - 1];
+	struct px_txn *t = &w->slots.txns[slot - 1];
 	snprintf(why, sizeof(why), "backend %s: %s", w->cfg->backend.address.text,
 	         uv_strerror(err));
 	px_log_rl(CFG_LOG_WARNING, BACKEND, "%s", why);
@@ -193,7 +193,7 @@ void px_backend_tx_failed(void *owner, uint16_t tag, const uint8_t *msg, size_t 
  * to queue); a queued one that fails later fails its txn. */
 static int bsock_send(struct px_bsock *s, uint16_t id, const uint8_t *msg, size_t len)
 {
-	if (px_udp_tx_push(s->w->tx_backend, s->sendfd, s, id, NULL, msg, len))
+	if (px_udp_tx_push(s->w->tx.backend, s->sendfd, s, id, NULL, msg, len))
 		return 0;
 	uv_buf_t b = uv_buf_init((char *)msg, (unsigned)len);
 	int rc = uv_udp_try_send(&s->h, &b, 1, NULL);
@@ -239,7 +239,7 @@ int px_backend_send(struct px_worker *w, struct px_txn *t)
 		if (rc < 0)
 			return rc;
 	}
-	t->bid = id;
+	t->be.bid = id;
 	/* The stored query keeps the client's ID (flattening answers from
 	 * it); the ID on the wire goes in only for the send. */
 	codec_put_u16(t->q, id);
@@ -249,19 +249,19 @@ int px_backend_send(struct px_worker *w, struct px_txn *t)
 		return rc;
 	s->slot[id] = t->idx + 1;
 	s->inflight++;
-	t->bsock = s;
+	t->be.bsock = s;
 	return 0;
 }
 
 void px_bsock_forget(struct px_txn *t)
 {
-	struct px_bsock *s = t->bsock;
+	struct px_bsock *s = t->be.bsock;
 
-	if (s->slot[t->bid] == t->idx + 1) {
-		s->slot[t->bid] = 0;
+	if (s->slot[t->be.bid] == t->idx + 1) {
+		s->slot[t->be.bid] = 0;
 		s->inflight--;
 	}
-	t->bsock = NULL;
+	t->be.bsock = NULL;
 }
 
 void px_bsock_close_all(struct px_worker *w)

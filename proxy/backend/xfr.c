@@ -38,7 +38,7 @@ static bool xfr_step(struct px_txn *t, const uint8_t *msg, size_t len)
 	bool last_is_final_soa = false;
 	unsigned n = 0;
 
-	t->xfr_msgs++;
+	t->be.xfr_msgs++;
 	if (codec_hdr_rcode(msg) != CODEC_RCODE_NOERROR)
 		return true;
 	if (codec_scan(msg, len, &v) < 0)
@@ -46,21 +46,21 @@ static bool xfr_step(struct px_txn *t, const uint8_t *msg, size_t len)
 	codec_rr_iter_init(&it, msg, len, &v, CODEC_SEC_ANSWER);
 	while (codec_rr_next(&it, &rr) == 1) {
 		uint32_t serial;
-		bool first = !t->xfr_soa_seen && n == 0;
+		bool first = !t->be.xfr_soa_seen && n == 0;
 		n++;
 		last_is_final_soa = false;
 		if (rr.type != CODEC_TYPE_SOA || !soa_serial(msg, len, &rr, &serial))
 			continue;
 		if (first) {
-			t->xfr_soa_seen = true;
-			t->xfr_soa_serial = serial;
-		} else if (serial == t->xfr_soa_serial) {
+			t->be.xfr_soa_seen = true;
+			t->be.xfr_soa_serial = serial;
+		} else if (serial == t->be.xfr_soa_serial) {
 			last_is_final_soa = true;
 		}
 	}
-	if (t->xfr_msgs == 1 && n == 1 && t->xfr_soa_seen)
+	if (t->be.xfr_msgs == 1 && n == 1 && t->be.xfr_soa_seen)
 		return true;
-	if (n == 0 && t->xfr_msgs == 1)
+	if (n == 0 && t->be.xfr_msgs == 1)
 		return true; /* nothing to transfer: an empty answer ends it */
 	return last_is_final_soa;
 }
@@ -78,7 +78,7 @@ void px_xfr_relay(struct px_worker *w, struct px_txn *t, const uint8_t *msg, siz
 
 bool px_xfr_broken(struct px_worker *w, struct px_txn *t)
 {
-	if (!t->xfr || t->xfr_msgs == 0)
+	if (!t->xfr || t->be.xfr_msgs == 0)
 		return false;
 	/* Part of the transfer went out: only a close tells the client that
 	 * the rest will not come. */

@@ -187,9 +187,9 @@ static bool reload_refused(struct px_server *srv, char *msg, size_t msglen)
 	}
 	for (unsigned i = 0; i < srv->n_workers; i++) {
 		struct px_worker *w = &srv->workers[i];
-		uv_mutex_lock(&w->post_mu);
-		unsigned pending = w->reloads_pending;
-		uv_mutex_unlock(&w->post_mu);
+		uv_mutex_lock(&w->posts.mu);
+		unsigned pending = w->posts.reloads_pending;
+		uv_mutex_unlock(&w->posts.mu);
 		if (pending >= PX_RELOAD_MAX_PENDING) {
 			snprintf(
 			        msg, msglen,

@@ -37,7 +37,7 @@ static void reply_direct(struct px_worker *w, const uint8_t *msg, size_t len, en
                          const struct codec_view *qv, uint64_t rx_ns)
 {
 	px_stats_answer(&w->stats, px_transport_of(origin, conn), msg, len, rx_ns);
-	if (w->qlog_on)
+	if (w->ql.on)
 		px_qlog_direct(w, origin == PX_ORIGIN_UDP, peer, conn, q, qlen, qv, msg, len);
 	if (origin == PX_ORIGIN_UDP)
 		px_udp_send(ul, peer, msg, len);
@@ -187,17 +187,17 @@ static struct px_txn *txn_open(struct px_worker *w, const uint8_t *msg, size_t l
 	t->origin = c->origin;
 	t->rx_ns = c->rx_ns;
 	/* The same clock read serves the latency histogram. */
-	if (w->qlog_on)
-		t->qlog_start_ns = c->rx_ns;
+	if (w->ql.on)
+		t->ql.start_ns = c->rx_ns;
 	if (c->origin == PX_ORIGIN_UDP) {
-		t->ul = c->ul;
+		t->cl.ul = c->ul;
 		c->ul->txns++; /* a removed listener stays open for this answer */
-		memcpy(&t->peer, c->peer,
+		memcpy(&t->cl.peer, c->peer,
 		       c->peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 		                                      : sizeof(struct sockaddr_in));
 	} else {
-		t->conn = c->conn;
-		t->doh_stream = c->conn->cur_stream;
+		t->cl.conn = c->conn;
+		t->cl.doh_stream = c->conn->cur_stream;
 		c->conn->refs++;
 		c->conn->inflight++;
 	}

@@ -26,20 +26,20 @@
 
 struct px_txn *px_txn_new(struct px_worker *w)
 {
-	struct px_txn *t = w->txn_free;
+	struct px_txn *t = w->slots.free;
 
 	if (t == NULL)
 		return NULL;
-	w->txn_free = t->free_next;
+	w->slots.free = t->free_next;
 	uint32_t idx = t->idx, gen = t->gen + 1;
-	/* Clear the bookkeeping; the inline query buffer is overwritten anyway. */
+	/* Clear the bookkeeping; the inline query buffer (last) is
+	 * overwritten anyway. */
 	memset(t, 0, offsetof(struct px_txn, qinline));
-	memset(&t->bsock, 0, sizeof(*t) - offsetof(struct px_txn, bsock));
 	t->idx = idx;
 	t->gen = gen; /* tells a late wake-up for the slot's previous query apart */
 	t->busy = true;
 	t->g = px_gen_hold(w, w->gen);
-	w->inflight++;
+	w->slots.inflight++;
 	return t;
 }
 
@@ -51,17 +51,17 @@ void px_txn_free(struct px_worker *w, struct px_txn *t)
 	px_flat_free(t);
 	px_gen_release(w, t->g);
 	t->g = NULL;
-	if (t->origin == PX_ORIGIN_UDP && t->ul != NULL) {
-		px_udp_release(t->ul);
-		t->ul = NULL;
+	if (t->origin == PX_ORIGIN_UDP && t->cl.ul != NULL) {
+		px_udp_release(t->cl.ul);
+		t->cl.ul = NULL;
 	}
 	if (t->q != t->qinline)
 		free(t->q);
 	t->q = NULL;
 	t->busy = false;
-	t->free_next = w->txn_free;
-	w->txn_free = t;
-	w->inflight--;
+	t->free_next = w->slots.free;
+	w->slots.free = t;
+	w->slots.inflight--;
 }
 
 int px_txn_set_query(struct px_txn *t, const uint8_t *q, size_t len, const struct codec_view *v)
@@ -76,21 +76,21 @@ int px_txn_set_query(struct px_txn *t, const uint8_t *q, size_t len, const struc
 	memcpy(t->q, q, len);
 	t->qlen = (uint16_t)len;
 	t->qv = *v;
-	t->bid = v->id;
+	t->be.bid = v->id;
 	return 0;
 }
 
 static void dl_unlink(struct px_worker *w, struct px_txn *t)
 {
-	if (t->prev != NULL)
-		t->prev->next = t->next;
+	if (t->dl_prev != NULL)
+		t->dl_prev->dl_next = t->dl_next;
 	else
-		w->dl_head = t->next;
-	if (t->next != NULL)
-		t->next->prev = t->prev;
+		w->slots.dl_head = t->dl_next;
+	if (t->dl_next != NULL)
+		t->dl_next->dl_prev = t->dl_prev;
 	else
-		w->dl_tail = t->prev;
-	t->prev = t->next = NULL;
+		w->slots.dl_tail = t->dl_prev;
+	t->dl_prev = t->dl_next = NULL;
 }
 
 void px_txn_disarm(struct px_worker *w, struct px_txn *t)
@@ -107,23 +107,23 @@ void px_txn_arm(struct px_worker *w, struct px_txn *t, uint64_t timeout_ms)
 	t->deadline_ms = px_now(w) + timeout_ms;
 	/* Nearly every txn has the same timeout, so the right place is
 	 * almost always the tail; walk back from there otherwise. */
-	struct px_txn *after = w->dl_tail;
+	struct px_txn *after = w->slots.dl_tail;
 	while (after != NULL && after->deadline_ms > t->deadline_ms)
-		after = after->prev;
-	t->prev = after;
-	t->next = after != NULL ? after->next : w->dl_head;
-	if (t->next != NULL)
-		t->next->prev = t;
+		after = after->dl_prev;
+	t->dl_prev = after;
+	t->dl_next = after != NULL ? after->dl_next : w->slots.dl_head;
+	if (t->dl_next != NULL)
+		t->dl_next->dl_prev = t;
 	else
-		w->dl_tail = t;
+		w->slots.dl_tail = t;
 	if (after != NULL)
-		after->next = t;
+		after->dl_next = t;
 	else
-		w->dl_head = t;
+		w->slots.dl_head = t;
 	/* The timer watches the head; a new head may be earlier. */
-	if (w->dl_head == t || !uv_is_active((uv_handle_t *)&w->deadline_timer))
+	if (w->slots.dl_head == t || !uv_is_active((uv_handle_t *)&w->deadline_timer))
 		uv_timer_start(&w->deadline_timer, px_deadline_cb,
-		               w->dl_head->deadline_ms - px_now(w), 0);
+		               w->slots.dl_head->deadline_ms - px_now(w), 0);
 }
 
 void px_deadline_cb(uv_timer_t *h)
@@ -131,17 +131,17 @@ void px_deadline_cb(uv_timer_t *h)
 	struct px_worker *w = h->data;
 	uint64_t now = px_now(w);
 
-	while (w->dl_head != NULL && w->dl_head->deadline_ms <= now) {
-		struct px_txn *t = w->dl_head;
+	while (w->slots.dl_head != NULL && w->slots.dl_head->deadline_ms <= now) {
+		struct px_txn *t = w->slots.dl_head;
 		px_txn_disarm(w, t);
-		if (t->xfr && t->xfr_msgs > 0) {
+		if (t->xfr && t->be.xfr_msgs > 0) {
 			/* Mid-transfer there is no way to say SERVFAIL: the
 			 * client sees the connection close instead. */
 			PX_STAT_INC(&w->stats, backend_timeouts);
 			px_log_rl(CFG_LOG_WARNING, XFR, "zone transfer stalled after %u messages",
-			          t->xfr_msgs);
-			if (t->conn != NULL)
-				px_conn_close(t->conn);
+			          t->be.xfr_msgs);
+			if (t->cl.conn != NULL)
+				px_conn_close(t->cl.conn);
 			px_backend_forget(w, t);
 			px_txn_done(w, t);
 			continue;
@@ -157,9 +157,9 @@ void px_deadline_cb(uv_timer_t *h)
 		PX_STAT_INC(&w->stats, backend_timeouts);
 		px_txn_fail(w, t, CODEC_EDE_NO_REACHABLE_AUTHORITY, why);
 	}
-	if (w->dl_head != NULL)
-		uv_timer_start(&w->deadline_timer, px_deadline_cb, w->dl_head->deadline_ms - now,
-		               0);
+	if (w->slots.dl_head != NULL)
+		uv_timer_start(&w->deadline_timer, px_deadline_cb,
+		               w->slots.dl_head->deadline_ms - now, 0);
 }
 
 /* The client's connection is apexd's, so the keepalive timeout it is
@@ -188,24 +188,25 @@ void px_txn_reply(struct px_worker *w, struct px_txn *t, const uint8_t *msg, siz
 
 	if (!t->answered) {
 		t->answered = true;
-		px_stats_answer(&w->stats, px_transport_of(t->origin, t->conn), msg, len, t->rx_ns);
+		px_stats_answer(&w->stats, px_transport_of(t->origin, t->cl.conn), msg, len,
+		                t->rx_ns);
 	}
 	if (t->keepalive && t->origin == PX_ORIGIN_TCP)
 		msg = keepalive_rewrite(w, msg, len, ka);
-	if (w->qlog_on && !t->qlogged)
+	if (w->ql.on && !t->ql.logged)
 		px_qlog_txn(w, t, msg, len);
 	if (t->origin == PX_ORIGIN_UDP)
-		px_udp_send(t->ul, (const struct sockaddr *)&t->peer, msg, len);
-	else if (!t->conn->closing) {
-		t->conn->cur_stream = t->doh_stream;
-		px_conn_send(t->conn, msg, len);
+		px_udp_send(t->cl.ul, (const struct sockaddr *)&t->cl.peer, msg, len);
+	else if (!t->cl.conn->closing) {
+		t->cl.conn->cur_stream = t->cl.doh_stream;
+		px_conn_send(t->cl.conn, msg, len);
 	}
 }
 
 void px_txn_done(struct px_worker *w, struct px_txn *t)
 {
 	px_backend_forget(w, t);
-	struct px_conn *c = t->origin == PX_ORIGIN_TCP ? t->conn : NULL;
+	struct px_conn *c = t->origin == PX_ORIGIN_TCP ? t->cl.conn : NULL;
 	px_txn_free(w, t);
 	if (c != NULL) {
 		c->inflight--;
@@ -218,8 +219,8 @@ void px_txn_done(struct px_worker *w, struct px_txn *t)
 
 void px_txn_cut(struct px_worker *w, struct px_txn *t)
 {
-	if (t->conn != NULL)
-		px_conn_close(t->conn);
+	if (t->cl.conn != NULL)
+		px_conn_close(t->cl.conn);
 	px_txn_done(w, t);
 }
 

@@ -14,6 +14,10 @@
 #include <uv.h>
 
 #include "codec/scan.h"
+#include "proxy/backend/leg.h"
+#include "proxy/flat/state.h"
+#include "proxy/listen/origin.h"
+#include "proxy/ops/qlog_part.h"
 
 struct px_bconn;
 struct px_bsock;
@@ -35,61 +39,48 @@ enum px_origin {
 	PX_ORIGIN_TCP,
 };
 
-/** One client query in flight. */
+/** The transaction slots of a worker and their deadline list. */
+struct px_txn_slots {
+	struct px_txn *txns; /* PX_TXN_SLOTS of them */
+	struct px_txn *free;
+	struct px_txn *dl_head, *dl_tail; /* ascending deadlines: append at the tail */
+	unsigned inflight;
+};
+
+/**
+ * One client query in flight. Its parts belong to the rooms that fill
+ * them: cl to the transport it came in on (listen/), be to the backend
+ * leg (backend/), flat to flattening (flat/), ql to the query log (ops/);
+ * the rest is the engine's.
+ */
 struct px_txn {
 	uint32_t idx;
 	uint32_t gen;
 	bool busy;
-	bool qlogged;     /**< its query-log line is written */
-	uint8_t flat_how; /**< enum px_flat_how, for the query log */
-	/* An answer from the caches alone (flatten.c answer_direct): its
-	 * target, borrowed while the answer is written, for the query log. */
-	const uint8_t *direct_target;
-	uint8_t direct_target_len;
-	uint8_t direct_hops;
-	struct px_gen *g;       /**< the generation it started under (px_gen_hold) */
-	uint64_t qlog_start_ns; /**< uv_hrtime() at arrival, only with a query log */
-	enum px_origin origin;
-	bool via_tcp;   /**< currently waiting on a backend TCP connection */
+	bool answered;  /* counted in the statistics (an XFR answers often) */
 	bool xfr;       /**< AXFR/IXFR relayed message by message */
 	bool keepalive; /**< the query carries edns-tcp-keepalive (RFC 7828) */
-	uint16_t bid;   /**< the ID on the wire to the backend (see backend.c) */
-
-	/* Client side. */
-	struct px_udp_listener *ul;   /* UDP origin */
-	struct sockaddr_storage peer; /* UDP origin */
-	struct px_conn *conn;         /* TCP origin; holds a reference */
-	int32_t doh_stream;           /* DoH: the HTTP/2 stream to answer on */
-	uint64_t rx_ns;               /* uv_hrtime() when the query was read, for latency */
-	bool answered;                /* counted in the statistics (an XFR answers often) */
+	enum px_origin origin;
+	struct px_gen *g; /**< the generation it started under (px_gen_hold) */
+	uint64_t rx_ns;   /* uv_hrtime() when the query was read, for latency */
 
 	/* The query, unchanged. */
 	uint8_t *q;
 	uint16_t qlen;
 	struct codec_view qv;
-	uint8_t qinline[PX_TXN_INLINE];
 
-	/* Backend side. */
-	struct px_bsock *bsock; /* UDP socket the query went out on, or NULL */
-	struct px_bconn *bconn; /* TCP connection it waits on, or NULL */
-	struct px_txn *bnext;   /* next txn waiting on the same bconn */
-
-	/* Flattening (flatten.c); fl is allocated only when it engages. */
-	bool flat_eligible; /* A/AAAA/ANY/ANAME query inside a configured zone */
-	uint16_t zone_idx;
-	bool is_apex;
-	uint64_t start_ms;
-	struct px_flat *fl;
-
-	/* Zone transfer progress (RFC 5936: ends with the first SOA repeated). */
-	uint32_t xfr_msgs;
-	uint32_t xfr_soa_serial;
-	bool xfr_soa_seen;
+	struct px_txn_client cl;
+	struct px_txn_backend be;
+	struct px_txn_flat flat;
+	struct px_qlog_txn ql;
 
 	/* Deadline list (ascending deadlines: append at the tail). */
 	uint64_t deadline_ms;
-	struct px_txn *prev, *next;
+	struct px_txn *dl_prev, *dl_next;
 	struct px_txn *free_next;
+
+	/* Last, so that clearing a slot stops short of it (px_txn_new). */
+	uint8_t qinline[PX_TXN_INLINE];
 };
 
 /* txn.c */

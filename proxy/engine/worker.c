@@ -50,13 +50,13 @@ static void begin_drain(struct px_worker *w)
 	if (w->draining)
 		return;
 	w->draining = true;
-	for (size_t i = 0; i < w->n_udp; i++)
-		uv_udp_recv_stop(&w->udp[i]->h);
+	for (size_t i = 0; i < w->lis.n_udp; i++)
+		uv_udp_recv_stop(&w->lis.udp[i]->h);
 	/* Closing frees them (tcp.c): the array forgets them at once. */
-	for (size_t i = 0; i < w->n_tcp; i++)
-		px_tcp_remove(w->tcp[i]);
-	w->n_tcp = 0;
-	for (struct px_conn *c = w->conns, *next; c != NULL; c = next) {
+	for (size_t i = 0; i < w->lis.n_tcp; i++)
+		px_tcp_remove(w->lis.tcp[i]);
+	w->lis.n_tcp = 0;
+	for (struct px_conn *c = w->lis.conns, *next; c != NULL; c = next) {
 		next = c->next;
 		if (c->reading) {
 			uv_read_stop((uv_stream_t *)&c->h);
@@ -71,31 +71,31 @@ static void begin_drain(struct px_worker *w)
 
 int px_worker_add_udp(struct px_worker *w, struct px_udp_listener *l)
 {
-	if (w->n_udp == w->cap_udp) {
-		size_t ncap = w->cap_udp ? w->cap_udp * 2 : 4;
-		struct px_udp_listener **nv = realloc(w->udp, ncap * sizeof(*nv));
+	if (w->lis.n_udp == w->lis.cap_udp) {
+		size_t ncap = w->lis.cap_udp ? w->lis.cap_udp * 2 : 4;
+		struct px_udp_listener **nv = realloc(w->lis.udp, ncap * sizeof(*nv));
 		if (nv == NULL)
 			return -ENOMEM;
-		w->udp = nv;
-		w->cap_udp = ncap;
+		w->lis.udp = nv;
+		w->lis.cap_udp = ncap;
 	}
 	l->w = w;
-	w->udp[w->n_udp++] = l;
+	w->lis.udp[w->lis.n_udp++] = l;
 	return 0;
 }
 
 int px_worker_add_tcp(struct px_worker *w, struct px_tcp_listener *l)
 {
-	if (w->n_tcp == w->cap_tcp) {
-		size_t ncap = w->cap_tcp ? w->cap_tcp * 2 : 4;
-		struct px_tcp_listener **nv = realloc(w->tcp, ncap * sizeof(*nv));
+	if (w->lis.n_tcp == w->lis.cap_tcp) {
+		size_t ncap = w->lis.cap_tcp ? w->lis.cap_tcp * 2 : 4;
+		struct px_tcp_listener **nv = realloc(w->lis.tcp, ncap * sizeof(*nv));
 		if (nv == NULL)
 			return -ENOMEM;
-		w->tcp = nv;
-		w->cap_tcp = ncap;
+		w->lis.tcp = nv;
+		w->lis.cap_tcp = ncap;
 	}
 	l->w = w;
-	w->tcp[w->n_tcp++] = l;
+	w->lis.tcp[w->lis.n_tcp++] = l;
 	return 0;
 }
 
@@ -106,24 +106,24 @@ static const char *const kind_names[] = {
  * and dropped (the others serve on). */
 static void start_last_udp(struct px_worker *w)
 {
-	struct px_udp_listener *l = w->udp[w->n_udp - 1];
+	struct px_udp_listener *l = w->lis.udp[w->lis.n_udp - 1];
 	int rc = px_udp_start(l, w);
 	if (rc < 0) {
 		px_log(CFG_LOG_ERROR, UDP, "worker %u: cannot serve udp %s: %s", w->idx,
 		       l->addr.text, uv_strerror(rc));
-		w->n_udp--;
+		w->lis.n_udp--;
 		px_udp_remove(l);
 	}
 }
 
 static void start_last_tcp(struct px_worker *w)
 {
-	struct px_tcp_listener *l = w->tcp[w->n_tcp - 1];
+	struct px_tcp_listener *l = w->lis.tcp[w->lis.n_tcp - 1];
 	int rc = px_tcp_start(l, w);
 	if (rc < 0) {
 		px_log(CFG_LOG_ERROR, TCP, "worker %u: cannot serve %s %s: %s", w->idx,
 		       kind_names[l->kind], l->addr.text, uv_strerror(rc));
-		w->n_tcp--;
+		w->lis.n_tcp--;
 		px_tcp_remove(l);
 	}
 }
@@ -134,22 +134,22 @@ static void apply_reload(struct px_worker *w, struct px_reload_post *p)
 {
 	const struct cfg *nc = p->gen->cfg, *oc = w->cfg;
 
-	for (size_t i = 0; i < w->n_udp;) {
-		struct px_udp_listener *l = w->udp[i];
+	for (size_t i = 0; i < w->lis.n_udp;) {
+		struct px_udp_listener *l = w->lis.udp[i];
 		if (px_listen_has(nc, true, PX_CONN_TCP, &l->addr)) {
 			i++;
 			continue;
 		}
-		w->udp[i] = w->udp[--w->n_udp];
+		w->lis.udp[i] = w->lis.udp[--w->lis.n_udp];
 		px_udp_remove(l);
 	}
-	for (size_t i = 0; i < w->n_tcp;) {
-		struct px_tcp_listener *l = w->tcp[i];
+	for (size_t i = 0; i < w->lis.n_tcp;) {
+		struct px_tcp_listener *l = w->lis.tcp[i];
 		if (px_listen_has(nc, false, l->kind, &l->addr)) {
 			i++;
 			continue;
 		}
-		w->tcp[i] = w->tcp[--w->n_tcp];
+		w->lis.tcp[i] = w->lis.tcp[--w->lis.n_tcp];
 		px_tcp_remove(l);
 	}
 	for (size_t i = 0; i < p->n_udp; i++) {
@@ -196,15 +196,15 @@ static void apply_reload(struct px_worker *w, struct px_reload_post *p)
 static void run_reloads(struct px_worker *w)
 {
 	for (;;) {
-		uv_mutex_lock(&w->post_mu);
-		struct px_reload_post *p = w->reload_head;
+		uv_mutex_lock(&w->posts.mu);
+		struct px_reload_post *p = w->posts.reload_head;
 		if (p != NULL) {
-			w->reload_head = p->next;
-			if (w->reload_head == NULL)
-				w->reload_tail = NULL;
-			w->reloads_pending--;
+			w->posts.reload_head = p->next;
+			if (w->posts.reload_head == NULL)
+				w->posts.reload_tail = NULL;
+			w->posts.reloads_pending--;
 		}
-		uv_mutex_unlock(&w->post_mu);
+		uv_mutex_unlock(&w->posts.mu);
 		if (p == NULL)
 			return;
 		apply_reload(w, p);
@@ -214,33 +214,33 @@ static void run_reloads(struct px_worker *w)
 void px_worker_post_reload(struct px_worker *w, struct px_reload_post *p)
 {
 	p->next = NULL;
-	uv_mutex_lock(&w->post_mu);
-	if (w->reload_tail != NULL)
-		w->reload_tail->next = p;
+	uv_mutex_lock(&w->posts.mu);
+	if (w->posts.reload_tail != NULL)
+		w->posts.reload_tail->next = p;
 	else
-		w->reload_head = p;
-	w->reload_tail = p;
-	w->reloads_pending++;
-	uv_mutex_unlock(&w->post_mu);
+		w->posts.reload_head = p;
+	w->posts.reload_tail = p;
+	w->posts.reloads_pending++;
+	uv_mutex_unlock(&w->posts.mu);
 	uv_async_send(&w->wake);
 }
 
 int px_worker_post_flush(struct px_worker *w, struct px_flush_op *op)
 {
-	uv_mutex_lock(&w->post_mu);
-	if (w->n_flush == w->cap_flush) {
-		size_t ncap = w->cap_flush ? w->cap_flush * 2 : 4;
-		struct px_flush_op **np = realloc(w->flush_posts, ncap * sizeof(*np));
+	uv_mutex_lock(&w->posts.mu);
+	if (w->posts.n_flush == w->posts.cap_flush) {
+		size_t ncap = w->posts.cap_flush ? w->posts.cap_flush * 2 : 4;
+		struct px_flush_op **np = realloc(w->posts.flush, ncap * sizeof(*np));
 		if (np == NULL) {
-			uv_mutex_unlock(&w->post_mu);
+			uv_mutex_unlock(&w->posts.mu);
 			return -ENOMEM;
 		}
-		w->flush_posts = np;
-		w->cap_flush = ncap;
+		w->posts.flush = np;
+		w->posts.cap_flush = ncap;
 	}
 	atomic_fetch_add(&op->refs, 1);
-	w->flush_posts[w->n_flush++] = op;
-	uv_mutex_unlock(&w->post_mu);
+	w->posts.flush[w->posts.n_flush++] = op;
+	uv_mutex_unlock(&w->posts.mu);
 	uv_async_send(&w->wake);
 	return 0;
 }
@@ -249,10 +249,10 @@ static void run_flushes(struct px_worker *w)
 {
 	for (;;) {
 		struct px_flush_op *op = NULL;
-		uv_mutex_lock(&w->post_mu);
-		if (w->n_flush > 0)
-			op = w->flush_posts[--w->n_flush];
-		uv_mutex_unlock(&w->post_mu);
+		uv_mutex_lock(&w->posts.mu);
+		if (w->posts.n_flush > 0)
+			op = w->posts.flush[--w->posts.n_flush];
+		uv_mutex_unlock(&w->posts.mu);
 		if (op == NULL)
 			return;
 		size_t n = px_anscache_drop_name(w->anscache, op->name, op->len);
@@ -276,8 +276,8 @@ static void wake_cb(uv_async_t *h)
 
 static bool udp_sends_pending(const struct px_worker *w)
 {
-	for (size_t i = 0; i < w->n_udp; i++)
-		if (uv_udp_get_send_queue_count(&w->udp[i]->h) > 0)
+	for (size_t i = 0; i < w->lis.n_udp; i++)
+		if (uv_udp_get_send_queue_count(&w->lis.udp[i]->h) > 0)
 			return true;
 	return false;
 }
@@ -287,12 +287,12 @@ static bool udp_sends_pending(const struct px_worker *w)
  * back here: the outer flush finishes the job. */
 static void udp_tx_flush(struct px_worker *w)
 {
-	if (w->tx_flushing)
+	if (w->tx.flushing)
 		return;
-	w->tx_flushing = true;
-	px_udp_tx_flush(w->tx_backend);
-	px_udp_tx_flush(w->tx_client);
-	w->tx_flushing = false;
+	w->tx.flushing = true;
+	px_udp_tx_flush(w->tx.backend);
+	px_udp_tx_flush(w->tx.client);
+	w->tx.flushing = false;
 }
 
 static void close_walk_cb(uv_handle_t *h, void *arg)
@@ -304,20 +304,20 @@ static void close_walk_cb(uv_handle_t *h, void *arg)
 
 void px_worker_maybe_finish(struct px_worker *w)
 {
-	if (w->closed || !w->draining || w->inflight > 0 || w->conns != NULL)
+	if (w->closed || !w->draining || w->slots.inflight > 0 || w->lis.conns != NULL)
 		return;
 	/* Answers still queued for sendmmsg go out before the sockets close. */
 	udp_tx_flush(w);
-	if (px_udp_tx_pending(w->tx_backend) || px_udp_tx_pending(w->tx_client) ||
+	if (px_udp_tx_pending(w->tx.backend) || px_udp_tx_pending(w->tx.client) ||
 	    udp_sends_pending(w))
 		return;
 	w->closed = true;
 	px_up_cancel_all(w);
 	px_backend_close(w);
 	/* Closing frees them (udp.c): the array forgets them at once. */
-	for (size_t i = 0; i < w->n_udp; i++)
-		px_udp_remove(w->udp[i]);
-	w->n_udp = 0;
+	for (size_t i = 0; i < w->lis.n_udp; i++)
+		px_udp_remove(w->lis.udp[i]);
+	w->lis.n_udp = 0;
 	uv_close((uv_handle_t *)&w->deadline_timer, close_cb_noop);
 	uv_close((uv_handle_t *)&w->flush_check, close_cb_noop);
 	uv_close((uv_handle_t *)&w->flush_prepare, close_cb_noop);
@@ -336,7 +336,7 @@ static void flush_check_cb(uv_check_t *h)
 	struct px_worker *w = h->data;
 
 	px_conn_flush_all(w);
-	if (w->qlog_len > 0)
+	if (w->ql.len > 0)
 		px_qlog_flush(w);
 	udp_tx_flush(w);
 	maybe_finish_after_flush(w);
@@ -347,7 +347,7 @@ static void flush_prepare_cb(uv_prepare_t *h)
 	struct px_worker *w = h->data;
 
 	px_conn_flush_all(w);
-	if (w->qlog_len > 0)
+	if (w->ql.len > 0)
 		px_qlog_flush(w);
 	udp_tx_flush(w);
 	maybe_finish_after_flush(w);
@@ -375,20 +375,20 @@ int px_worker_init(struct px_worker *w, struct px_server *srv, unsigned idx)
 	w->loop.data = w;
 	rc = -ENOMEM;
 	w->udp_rx = malloc((size_t)PX_UDP_RX_CHUNKS * PX_UDP_DGRAM_MAX);
-	w->up_rx = malloc(PX_UDP_DGRAM_MAX);
+	w->own.rx = malloc(PX_UDP_DGRAM_MAX);
 	w->ac_out = malloc(CODEC_MAX_MSG);
-	w->txns = calloc(PX_TXN_SLOTS, sizeof(*w->txns));
-	w->tx_client = malloc(sizeof(*w->tx_client));
-	w->tx_backend = malloc(sizeof(*w->tx_backend));
-	if (w->udp_rx == NULL || w->up_rx == NULL || w->ac_out == NULL || w->txns == NULL ||
-	    w->tx_client == NULL || w->tx_backend == NULL || px_backend_init(w) < 0)
+	w->slots.txns = calloc(PX_TXN_SLOTS, sizeof(*w->slots.txns));
+	w->tx.client = malloc(sizeof(*w->tx.client));
+	w->tx.backend = malloc(sizeof(*w->tx.backend));
+	if (w->udp_rx == NULL || w->own.rx == NULL || w->ac_out == NULL || w->slots.txns == NULL ||
+	    w->tx.client == NULL || w->tx.backend == NULL || px_backend_init(w) < 0)
 		goto fail;
-	px_udp_tx_init(w->tx_client, px_udp_send_failed);
-	px_udp_tx_init(w->tx_backend, px_backend_tx_failed);
+	px_udp_tx_init(w->tx.client, px_udp_send_failed);
+	px_udp_tx_init(w->tx.backend, px_backend_tx_failed);
 	for (uint32_t i = PX_TXN_SLOTS; i-- > 0;) {
-		w->txns[i].idx = i;
-		w->txns[i].free_next = w->txn_free;
-		w->txn_free = &w->txns[i];
+		w->slots.txns[i].idx = i;
+		w->slots.txns[i].free_next = w->slots.free;
+		w->slots.free = &w->slots.txns[i];
 	}
 	if (w->cfg->cache.answers) {
 		/* The bound is for all workers together. */
@@ -403,7 +403,7 @@ int px_worker_init(struct px_worker *w, struct px_server *srv, unsigned idx)
 		if (rc < 0)
 			goto fail;
 	}
-	rc = uv_mutex_init(&w->post_mu);
+	rc = uv_mutex_init(&w->posts.mu);
 	if (rc < 0)
 		goto fail;
 	rc = uv_async_init(&w->loop, &w->wake, wake_cb);
@@ -426,16 +426,16 @@ int px_worker_init(struct px_worker *w, struct px_server *srv, unsigned idx)
 	uv_unref((uv_handle_t *)&w->flush_prepare);
 	return 0;
 fail:
-	free(w->tx_client);
-	free(w->tx_backend);
-	w->tx_client = w->tx_backend = NULL;
-	free(w->txns);
-	free(w->up_rx);
+	free(w->tx.client);
+	free(w->tx.backend);
+	w->tx.client = w->tx.backend = NULL;
+	free(w->slots.txns);
+	free(w->own.rx);
 	free(w->ac_out);
 	free(w->udp_rx);
 	w->ac_out = NULL;
-	w->txns = NULL;
-	w->up_rx = w->udp_rx = NULL;
+	w->slots.txns = NULL;
+	w->own.rx = w->udp_rx = NULL;
 	uv_loop_close(&w->loop);
 	px_gen_unref(w->gen);
 	w->gen = NULL;
@@ -448,10 +448,10 @@ static void worker_main(void *arg)
 
 	/* Start them in order; a failed one is dropped from the array, so
 	 * rotate through it as start_last_*() expects. */
-	size_t n = w->n_udp;
-	struct px_udp_listener **u = w->udp;
-	w->udp = NULL;
-	w->n_udp = w->cap_udp = 0;
+	size_t n = w->lis.n_udp;
+	struct px_udp_listener **u = w->lis.udp;
+	w->lis.udp = NULL;
+	w->lis.n_udp = w->lis.cap_udp = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (px_worker_add_udp(w, u[i]) < 0)
 			px_udp_discard(u[i]);
@@ -459,10 +459,10 @@ static void worker_main(void *arg)
 			start_last_udp(w);
 	}
 	free(u);
-	n = w->n_tcp;
-	struct px_tcp_listener **t = w->tcp;
-	w->tcp = NULL;
-	w->n_tcp = w->cap_tcp = 0;
+	n = w->lis.n_tcp;
+	struct px_tcp_listener **t = w->lis.tcp;
+	w->lis.tcp = NULL;
+	w->lis.n_tcp = w->lis.cap_tcp = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (px_worker_add_tcp(w, t[i]) < 0)
 			px_tcp_discard(t[i]);
@@ -486,7 +486,7 @@ int px_worker_start(struct px_worker *w)
 
 void px_worker_deinit(struct px_worker *w)
 {
-	if (w->txns != NULL) {
+	if (w->slots.txns != NULL) {
 		/* A worker that never ran (startup failed) still has its
 		 * async and timer handles: close them so the loop can close. */
 		uv_walk(&w->loop, close_walk_cb, NULL);
@@ -497,39 +497,39 @@ void px_worker_deinit(struct px_worker *w)
 	}
 	/* Listeners still here never started (the worker did not run);
 	 * those that ran were closed and freed by their handles. */
-	for (size_t i = 0; i < w->n_udp; i++)
-		px_udp_discard(w->udp[i]);
-	for (size_t i = 0; i < w->n_tcp; i++)
-		px_tcp_discard(w->tcp[i]);
-	free(w->udp);
-	free(w->tcp);
+	for (size_t i = 0; i < w->lis.n_udp; i++)
+		px_udp_discard(w->lis.udp[i]);
+	for (size_t i = 0; i < w->lis.n_tcp; i++)
+		px_tcp_discard(w->lis.tcp[i]);
+	free(w->lis.udp);
+	free(w->lis.tcp);
 	px_rrl_free(w->rrl);
 	px_backend_free(w);
-	w->udp = NULL;
-	w->tcp = NULL;
-	w->n_udp = w->n_tcp = 0;
+	w->lis.udp = NULL;
+	w->lis.tcp = NULL;
+	w->lis.n_udp = w->lis.n_tcp = 0;
 	/* Reloads posted after the worker stopped reading its async handle. */
-	for (struct px_reload_post *p = w->reload_head, *next; p != NULL; p = next) {
+	for (struct px_reload_post *p = w->posts.reload_head, *next; p != NULL; p = next) {
 		next = p->next;
 		px_reload_post_free(p);
 	}
-	w->reload_head = w->reload_tail = NULL;
+	w->posts.reload_head = w->posts.reload_tail = NULL;
 	px_qlog_worker_deinit(w);
 	px_gen_unref(w->gen);
 	w->gen = NULL;
-	if (w->txns != NULL)
-		uv_mutex_destroy(&w->post_mu);
-	free(w->post);
+	if (w->slots.txns != NULL)
+		uv_mutex_destroy(&w->posts.mu);
+	free(w->posts.wake);
 	/* Flushes posted while the worker was closing: the control side
 	 * has stopped waiting, drop the references. */
-	for (size_t i = 0; i < w->n_flush; i++)
-		px_flush_op_release(w->flush_posts[i]);
-	free(w->flush_posts);
+	for (size_t i = 0; i < w->posts.n_flush; i++)
+		px_flush_op_release(w->posts.flush[i]);
+	free(w->posts.flush);
 	px_anscache_free(w->anscache);
-	free(w->tx_client);
-	free(w->tx_backend);
-	free(w->txns);
-	free(w->up_rx);
+	free(w->tx.client);
+	free(w->tx.backend);
+	free(w->slots.txns);
+	free(w->own.rx);
 	free(w->ac_out);
 	free(w->udp_rx);
 }

@@ -12,6 +12,10 @@
 #include "config/config.h"
 #include "proxy/ops/log.h"
 #include "proxy/ops/stats.h"
+#include "proxy/engine/txn.h"
+#include "proxy/flat/upstream.h"
+#include "proxy/listen/listen.h"
+#include "proxy/ops/qlog_part.h"
 
 struct px_anscache;
 struct px_backend;
@@ -46,6 +50,33 @@ struct px_flush_op {
 	size_t len;
 };
 
+/* Posts from other threads, under mu. */
+struct px_posts {
+	uv_mutex_t mu;
+	/* Wake-ups from other workers (coalesced chases), see flat/wait.c. */
+	uint32_t *wake;
+	size_t n_wake, cap_wake;
+	/* Name flushes from the control socket. */
+	struct px_flush_op **flush;
+	size_t n_flush, cap_flush;
+	/* Reloads posted by main, oldest first. */
+	struct px_reload_post *reload_head, *reload_tail;
+	unsigned reloads_pending; /* posted, not adopted */
+};
+
+/* UDP datagrams queued during a loop turn (io/udptx.c). */
+struct px_worker_tx {
+	struct px_udp_tx *client;  /* answers to UDP clients */
+	struct px_udp_tx *backend; /* queries to the backend */
+	bool flushing;
+};
+
+/**
+ * A worker thread: its loop and the parts the rooms own — listeners and
+ * client connections (listen/), the backend's sockets (backend/), its
+ * own queries (flat/), the query log's buffer (ops/), and the engine's
+ * transaction slots, posts and send queues.
+ */
 struct px_worker {
 	unsigned idx;
 	struct px_server *srv;
@@ -54,66 +85,28 @@ struct px_worker {
 	uv_thread_t thread;
 	uv_async_t wake;
 	uv_timer_t deadline_timer;
+	uv_check_t flush_check;     /* after poll: answers from I/O callbacks */
+	uv_prepare_t flush_prepare; /* before poll: answers from timers (deadlines) */
 	bool draining;
 	bool closed;
 
-	/* Listeners, allocated one by one: a reload adds and removes them. */
-	struct px_udp_listener **udp;
-	size_t n_udp, cap_udp;
-	struct px_tcp_listener **tcp;
-	size_t n_tcp, cap_tcp;
-
-	/* The generation new queries start under (one reference), and
-	 * reloads posted by main under post_mu, oldest first. */
+	/* The generation new queries start under (one reference). */
 	struct px_gen *gen;
-	struct px_reload_post *reload_head, *reload_tail;
-	unsigned reloads_pending; /* posted, not adopted; under post_mu */
 
-	/* Query log: on while qlog is set; lines wait in qlog_buf until the
-	 * end of the loop turn. qlog_next (NULL: off) is posted by main
-	 * under post_mu, with a reference, and adopted in the async callback. */
-	bool qlog_on;
-	struct px_qlog_file *qlog;
-	struct px_qlog_file *qlog_next;
-	bool qlog_posted;
-	char *qlog_buf;
-	size_t qlog_len;
-	uint64_t qlog_sec; /* the second qlog_stamp holds */
-	char qlog_stamp[24];
+	struct px_listeners lis;
+	struct px_backend *backend; /* BIND's sockets and connections */
+	struct px_own_queries own;
+	struct px_qlog_worker ql;
+	struct px_txn_slots slots;
+	struct px_posts posts;
+	struct px_worker_tx tx;
 
-	struct px_backend *backend; /* BIND's sockets and connections (backend/) */
-
-	/* Transactions. */
-	struct px_txn *txns;
-	struct px_txn *txn_free;
-	struct px_txn *dl_head, *dl_tail;
-	unsigned inflight;
-
-	struct px_conn *conns;
-	struct px_conn *flush_head;   /* connections with answers to write */
-	uv_check_t flush_check;       /* after poll: answers from I/O callbacks */
-	uv_prepare_t flush_prepare;   /* before poll: answers from timers (deadlines) */
 	struct px_anscache *anscache; /* [cache] answers = yes */
 	struct px_rrl *rrl;           /* [limits] responses-per-second > 0, else NULL */
-	struct px_up *ups;            /* apexd's own queries in flight (upstream.c) */
-	unsigned n_ups;               /* how many: at most PX_UP_MAX_INFLIGHT */
-	unsigned n_chases;            /* chases in flight, at most PX_CHASE_MAX_INFLIGHT */
 
-	uint8_t *udp_rx;              /* PX_UDP_RX_CHUNKS * PX_UDP_DGRAM_MAX: recvmmsg of the
-	                               * listeners and the backend sockets alike */
-	uint8_t *up_rx;               /* PX_UDP_DGRAM_MAX, answers to apexd's own queries */
-	uint8_t *ac_out;              /* CODEC_MAX_MSG, an answer from the answer cache */
-	struct px_udp_tx *tx_client;  /* answers to UDP clients (udptx.c) */
-	struct px_udp_tx *tx_backend; /* queries to the backend over UDP */
-	bool tx_flushing;
-
-	/* Wake-ups from other workers (coalesced chases), see flatten.c. */
-	uv_mutex_t post_mu;
-	uint32_t *post;
-	size_t n_post, cap_post;
-	/* Name flushes from the control socket, under post_mu too. */
-	struct px_flush_op **flush_posts;
-	size_t n_flush, cap_flush;
+	uint8_t *udp_rx; /* PX_UDP_RX_CHUNKS * PX_UDP_DGRAM_MAX: recvmmsg of the
+	                  * listeners and the backend sockets alike */
+	uint8_t *ac_out; /* CODEC_MAX_MSG, an answer from the answer cache */
 
 	uint32_t rng; /* xorshift state: spreading, not secrecy (see upstream.c for that) */
 

@@ -27,18 +27,18 @@ void px_flat_reply_done(struct px_worker *w, struct px_txn *t, const uint8_t *ms
 void px_flat_relay(struct px_worker *w, struct px_txn *t)
 {
 	PX_STAT_INC(&w->stats, answers_relayed);
-	px_flat_reply_done(w, t, t->fl->resp, t->fl->resp_len);
+	px_flat_reply_done(w, t, t->flat.fl->resp, t->flat.fl->resp_len);
 }
 
 /* Records how the answer came about, for the query log. */
 void px_flat_set_how(struct px_txn *t, unsigned flags)
 {
-	const struct px_flat *fl = t->fl;
+	const struct px_flat *fl = t->flat.fl;
 	unsigned kind = PX_FLAT_CNAME;
 
 	if (fl != NULL && fl->have_target)
 		kind = fl->target_is_alias ? PX_FLAT_ALIAS : PX_FLAT_ANAME;
-	t->flat_how = (uint8_t)(kind | flags);
+	t->flat.how = (uint8_t)(kind | flags);
 }
 
 static void fetch_soa(struct px_worker *w, struct px_txn *t);
@@ -57,7 +57,7 @@ static void lookup_rrsets(const struct px_flat *fl, const struct cfg *cfg, struc
 /* Writes the answer from the lookups, or the fallback. */
 void px_flat_finish(struct px_worker *w, struct px_txn *t)
 {
-	struct px_flat *fl = t->fl;
+	struct px_flat *fl = t->flat.fl;
 	const struct cfg *cfg = t->g->cfg;
 	uint8_t out[CODEC_MAX_MSG];
 	size_t max = flat_rewrite_max_size(&t->qv, t->origin == PX_ORIGIN_TCP);
@@ -173,8 +173,8 @@ static int soa_req_cb(void *arg, int status, const uint8_t *msg, size_t len)
 		return PX_UP_WAIT;
 	if (status == UV_ETIMEDOUT)
 		PX_STAT_INC(&r->w->stats, backend_probe_timeouts);
-	if (t != NULL && t->fl->soa_fetching) {
-		struct px_flat *fl = t->fl;
+	if (t != NULL && t->flat.fl->soa_fetching) {
+		struct px_flat *fl = t->flat.fl;
 		fl->soa_fetching = false;
 		/* Asked for the apex SOA itself: it is in the answer section. */
 		if (status == 0 && codec_scan(msg, len, &v) == 0 &&
@@ -208,19 +208,19 @@ static void fetch_soa(struct px_worker *w, struct px_txn *t)
 	memcpy(r->apex, z->name.wire, z->name.wire_len);
 	r->apex_len = z->name.wire_len;
 	size_t qlen = codec_build_query(q, r->id, false, r->apex, r->apex_len, CODEC_TYPE_SOA);
-	t->fl->soa_fetching = true;
+	t->flat.fl->soa_fetching = true;
 	int rc = px_up_query(w, (const struct sockaddr *)&w->cfg->backend.address.sa, q, qlen,
 	                     false, w->cfg->backend.timeout_ms, soa_req_cb, r);
 	if (rc < 0) {
 		free(r);
-		t->fl->soa_fetching = false;
+		t->flat.fl->soa_fetching = false;
 		px_txn_fail(w, t, CODEC_EDE_NETWORK_ERROR, "cannot ask the backend for the SOA");
 	}
 }
 
 void px_flat_maybe_finish(struct px_worker *w, struct px_txn *t)
 {
-	struct px_flat *fl = t->fl;
+	struct px_flat *fl = t->flat.fl;
 
 	for (unsigned i = 0; i < fl->n_lookups; i++)
 		if (fl->lk[i].state != LK_DONE)
@@ -230,7 +230,7 @@ void px_flat_maybe_finish(struct px_worker *w, struct px_txn *t)
 
 void px_flat_deadline(struct px_worker *w, struct px_txn *t)
 {
-	struct px_flat *fl = t->fl;
+	struct px_flat *fl = t->flat.fl;
 	char why[FLAT_WHY_MAX];
 
 	PX_STAT_INC(&w->stats, answers_flatten_deadline);
@@ -268,25 +268,26 @@ void px_flat_deadline(struct px_worker *w, struct px_txn *t)
 
 bool px_flat_active(const struct px_txn *t)
 {
-	return t->fl != NULL && (t->fl->chasing || t->fl->resp_waiting || t->fl->soa_fetching);
+	return t->flat.fl != NULL &&
+	       (t->flat.fl->chasing || t->flat.fl->resp_waiting || t->flat.fl->soa_fetching);
 }
 
 void px_flat_free(struct px_txn *t)
 {
-	if (t->fl == NULL)
+	if (t->flat.fl == NULL)
 		return;
-	free(t->fl->resp);
-	free(t->fl);
-	t->fl = NULL;
+	free(t->flat.fl->resp);
+	free(t->flat.fl);
+	t->flat.fl = NULL;
 }
 
 void px_flat_chain_text(const struct px_txn *t, char *out, size_t size)
 {
-	const struct px_flat *fl = t->fl;
+	const struct px_flat *fl = t->flat.fl;
 	char owner[CODEC_MAX_NAME * 4 + 1], target[CODEC_MAX_NAME * 4 + 1];
 	unsigned hops = 0;
-	const uint8_t *tw = t->direct_target;
-	size_t tlen = t->direct_target_len;
+	const uint8_t *tw = t->flat.direct_target;
+	size_t tlen = t->flat.direct_target_len;
 
 	if (fl != NULL) {
 		tw = fl->target;
@@ -295,10 +296,10 @@ void px_flat_chain_text(const struct px_txn *t, char *out, size_t size)
 			if (fl->lk[i].res.hops > hops)
 				hops = fl->lk[i].res.hops;
 	} else {
-		hops = t->direct_hops;
+		hops = t->flat.direct_hops;
 	}
-	if (tw == NULL || tlen == 0 || (t->flat_how & PX_FLAT_HOW_MASK) == PX_FLAT_NO ||
-	    (t->flat_how & PX_FLAT_HOW_MASK) == PX_FLAT_LOCAL ||
+	if (tw == NULL || tlen == 0 || (t->flat.how & PX_FLAT_HOW_MASK) == PX_FLAT_NO ||
+	    (t->flat.how & PX_FLAT_HOW_MASK) == PX_FLAT_LOCAL ||
 	    codec_name_to_text(t->q + CODEC_HDR_LEN, t->qv.qname_len, owner, sizeof(owner)) < 0 ||
 	    codec_name_to_text(tw, tlen, target, sizeof(target)) < 0) {
 		snprintf(out, size, "-");

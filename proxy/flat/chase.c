@@ -116,7 +116,7 @@ static void owner_take(struct px_worker *w, uint32_t token, uint16_t qtype,
 
 	if (t == NULL)
 		return;
-	struct px_flat *fl = t->fl;
+	struct px_flat *fl = t->flat.fl;
 	for (unsigned i = 0; i < fl->n_lookups; i++) {
 		struct px_lookup *lk = &fl->lk[i];
 		if (lk->state != LK_WAIT || lk->qtype != qtype)
@@ -160,7 +160,7 @@ static void chase_complete(struct px_chase *ch)
 	}
 	/* Wakes every query on any worker that waited for this key. */
 	flat_cache_put(cache, &key, &val, px_now(w));
-	w->n_chases--;
+	w->own.n_chases--;
 	owner_take(w, ch->owner_token, ch->qtype, &ch->run.fc.result, val.result.ttl);
 	px_gen_release(w, ch->g);
 	free(ch);
@@ -178,7 +178,7 @@ static void chase_done(struct px_chase_run *r, bool cancelled)
 	struct flat_cache_key key;
 	px_flat_key_init(&key, ch->name, ch->len, ch->qtype, FLAT_KEY_TARGET);
 	flat_cache_abandon(ch->g->cache, &key);
-	ch->w->n_chases--;
+	ch->w->own.n_chases--;
 	px_gen_release(ch->w, ch->g);
 	free(ch);
 }
@@ -189,7 +189,7 @@ void px_flat_chase_start(struct px_worker *w, struct px_gen *g, const uint8_t *n
 {
 	struct px_chase *ch = calloc(1, sizeof(*ch));
 
-	if (ch == NULL || w->n_chases >= PX_CHASE_MAX_INFLIGHT) {
+	if (ch == NULL || w->own.n_chases >= PX_CHASE_MAX_INFLIGHT) {
 		/* Out of memory, or so many targets in flight that the
 		 * resolvers are not keeping up: this lookup fails now (stale,
 		 * siblings or SERVFAIL, as for a failed chase) rather than
@@ -208,7 +208,7 @@ void px_flat_chase_start(struct px_worker *w, struct px_gen *g, const uint8_t *n
 		owner_take(w, owner_token, qtype, &res, 0);
 		return;
 	}
-	w->n_chases++;
+	w->own.n_chases++;
 	ch->w = w;
 	/* The generation of the query that claimed: the claim is in its
 	 * cache, and the chase's resolver indexes are into its list. */

@@ -18,9 +18,9 @@
 
 static struct px_flat *fl_get(struct px_txn *t)
 {
-	if (t->fl == NULL)
-		t->fl = calloc(1, sizeof(*t->fl));
-	return t->fl;
+	if (t->flat.fl == NULL)
+		t->flat.fl = calloc(1, sizeof(*t->flat.fl));
+	return t->flat.fl;
 }
 
 /* What the probes or [alias] said about the owner, for the classifier. */
@@ -40,7 +40,7 @@ static void owner_of(const struct px_flat *fl, struct px_flat_owner *own)
  * past max-chain, which ends like a failed chase (stale, siblings, EDE). */
 static void fail_chain_in_zone(struct px_worker *w, struct px_txn *t)
 {
-	struct px_flat *fl = t->fl;
+	struct px_flat *fl = t->flat.fl;
 	unsigned max_chain = t->g->cfg->flatten.max_chain;
 
 	for (unsigned i = 0; i < fl->n_lookups; i++) {
@@ -56,7 +56,7 @@ static void fail_chain_in_zone(struct px_worker *w, struct px_txn *t)
 
 static bool start_chase(struct px_worker *w, struct px_txn *t, const struct flat_policy_out *po)
 {
-	struct px_flat *fl = t->fl;
+	struct px_flat *fl = t->flat.fl;
 	uint16_t qtype = t->qv.qtype;
 	struct px_flat_owner own;
 
@@ -79,7 +79,7 @@ static bool start_chase(struct px_worker *w, struct px_txn *t, const struct flat
 	}
 	/* BIND answered; resolution now has the rest of the flatten deadline. */
 	const struct cfg *cfg = t->g->cfg;
-	uint64_t now = px_now(w), end = t->start_ms + cfg->flatten.deadline_ms;
+	uint64_t now = px_now(w), end = t->flat.start_ms + cfg->flatten.deadline_ms;
 	px_txn_arm(w, t, end > now ? end - now : 1);
 	if (po->hops > cfg->flatten.max_chain) {
 		fail_chain_in_zone(w, t);
@@ -148,7 +148,7 @@ static bool answer_local(struct px_worker *w, struct px_txn *t, const uint8_t *r
 	if (n < 0)
 		return false;
 	PX_STAT_INC(&w->stats, answers_flattened_local);
-	t->flat_how = PX_FLAT_LOCAL;
+	t->flat.how = PX_FLAT_LOCAL;
 	px_flat_reply_done(w, t, out, (size_t)n);
 	return true;
 }
@@ -212,8 +212,8 @@ bool px_flat_decide(struct px_worker *w, struct px_txn *t, const uint8_t *resp, 
 	in.resp = resp;
 	in.rlen = rlen;
 	in.rv = &rv;
-	owner_of(t->fl, &own);
-	px_flat_classify(&in, px_flat_txn_zone(t), t->is_apex, &own, &po);
+	owner_of(t->flat.fl, &own);
+	px_flat_classify(&in, px_flat_txn_zone(t), t->flat.is_apex, &own, &po);
 	if (po.signed_relay)
 		PX_STAT_INC(&w->stats, signed_relayed);
 	if (po.action == FLAT_POLICY_RELAY)
@@ -240,7 +240,7 @@ bool px_flat_query(struct px_worker *w, struct px_txn *t)
 	size_t qlen = v->qname_len, idx;
 	bool apex, aname_query = false;
 
-	t->start_ms = px_now(w);
+	t->flat.start_ms = px_now(w);
 	if (g->zones == NULL || v->opcode != CODEC_OPCODE_QUERY || v->qdcount != 1 ||
 	    v->qclass != CODEC_CLASS_IN)
 		return false;
@@ -253,9 +253,9 @@ bool px_flat_query(struct px_worker *w, struct px_txn *t)
 	/* The question name is at offset 12 and never compressed. */
 	if (flat_zones_find(g->zones, qname, qlen, &idx, &apex) != 0)
 		return false;
-	t->flat_eligible = true;
-	t->zone_idx = (uint16_t)idx;
-	t->is_apex = apex;
+	t->flat.eligible = true;
+	t->flat.zone_idx = (uint16_t)idx;
+	t->flat.is_apex = apex;
 	if (aname_query)
 		return false; /* BIND's own answer carries the record */
 
@@ -265,13 +265,13 @@ bool px_flat_query(struct px_worker *w, struct px_txn *t)
 		if (px_flat_answer_direct(w, t, al->target.wire, al->target.wire_len, UINT32_MAX,
 		                          0))
 			return true;
-		t->fl = calloc(1, sizeof(*t->fl));
-		if (t->fl == NULL)
+		t->flat.fl = calloc(1, sizeof(*t->flat.fl));
+		if (t->flat.fl == NULL)
 			return false;
-		memcpy(t->fl->target, al->target.wire, al->target.wire_len);
-		t->fl->target_len = al->target.wire_len;
-		t->fl->have_target = true;
-		t->fl->target_is_alias = true;
+		memcpy(t->flat.fl->target, al->target.wire, al->target.wire_len);
+		t->flat.fl->target_len = al->target.wire_len;
+		t->flat.fl->have_target = true;
+		t->flat.fl->target_is_alias = true;
 		return false;
 	}
 
@@ -291,21 +291,23 @@ bool px_flat_query(struct px_worker *w, struct px_txn *t)
 		if (st == FLAT_CACHE_HIT) {
 			if (!hit.value.presence.present)
 				continue;
-			if (t->fl == NULL && px_flat_answer_direct(w, t, hit.value.presence.target,
-			                                           hit.value.presence.target_len,
-			                                           hit.ttl_left, type))
+			if (t->flat.fl == NULL &&
+			    px_flat_answer_direct(w, t, hit.value.presence.target,
+			                          hit.value.presence.target_len, hit.ttl_left,
+			                          type))
 				return true;
-			if (t->fl == NULL && (t->fl = calloc(1, sizeof(*t->fl))) == NULL)
+			if (t->flat.fl == NULL &&
+			    (t->flat.fl = calloc(1, sizeof(*t->flat.fl))) == NULL)
 				return false;
-			memcpy(t->fl->target, hit.value.presence.target,
+			memcpy(t->flat.fl->target, hit.value.presence.target,
 			       hit.value.presence.target_len);
-			t->fl->target_len = hit.value.presence.target_len;
-			t->fl->aname_ttl = hit.ttl_left;
-			t->fl->aname_type = type;
-			t->fl->have_target = true;
+			t->flat.fl->target_len = hit.value.presence.target_len;
+			t->flat.fl->aname_ttl = hit.ttl_left;
+			t->flat.fl->aname_type = type;
+			t->flat.fl->have_target = true;
 			return false;
 		}
-		if (t->fl == NULL && (t->fl = calloc(1, sizeof(*t->fl))) == NULL)
+		if (t->flat.fl == NULL && (t->flat.fl = calloc(1, sizeof(*t->flat.fl))) == NULL)
 			return false;
 		px_flat_probe_send(w, t, qname, qlen, type);
 	}
@@ -314,9 +316,9 @@ bool px_flat_query(struct px_worker *w, struct px_txn *t)
 
 bool px_flat_answer(struct px_worker *w, struct px_txn *t, const uint8_t *msg, size_t len)
 {
-	struct px_flat *fl = t->fl;
+	struct px_flat *fl = t->flat.fl;
 
-	if (!t->flat_eligible)
+	if (!t->flat.eligible)
 		return false;
 	if (fl != NULL && fl->probes_pending > 0) {
 		/* Hold BIND's answer until the probes say whether the name

@@ -78,10 +78,10 @@ bool px_flat_answer_direct(struct px_worker *w, struct px_txn *t, const uint8_t 
 	PX_STAT_INC(&w->stats, cache_hits);
 	PX_STAT_INC(&w->stats, answers_flattened);
 	PX_STAT_INC(&w->stats, answers_flattened_direct);
-	t->flat_how = aname_type != 0 ? PX_FLAT_ANAME : PX_FLAT_ALIAS;
-	t->direct_target = target;
-	t->direct_target_len = (uint8_t)target_len;
-	t->direct_hops = hit.value.result.hops;
+	t->flat.how = aname_type != 0 ? PX_FLAT_ANAME : PX_FLAT_ALIAS;
+	t->flat.direct_target = target;
+	t->flat.direct_target_len = (uint8_t)target_len;
+	t->flat.direct_hops = hit.value.result.hops;
 	px_flat_reply_done(w, t, out, (size_t)n);
 	return true;
 }

@@ -10,6 +10,7 @@
 #include "flatten/chase.h"
 #include "proxy/flat/upstream.h"
 #include "proxy/engine/txn.h"
+#include "proxy/flat/state.h"
 
 struct px_conn;
 struct px_gen;
@@ -23,19 +24,6 @@ struct px_worker;
  * up, and a new target fails at once (stale, siblings or SERVFAIL) rather
  * than pile up descriptors and memory. */
 #define PX_CHASE_MAX_INFLIGHT 1024
-
-/* How an answer came to be, for the query log's flat= field. */
-enum px_flat_how {
-	PX_FLAT_NO = 0, /* BIND's answer relayed, or apexd's own error */
-	PX_FLAT_CNAME,  /* a CNAME chain chased and flattened */
-	PX_FLAT_ANAME,  /* an ANAME record's target chased */
-	PX_FLAT_ALIAS,  /* an [alias] entry's target chased */
-	PX_FLAT_LOCAL,  /* BIND's own in-zone chain rewritten */
-	PX_FLAT_HOW_MASK = 0x0f,
-	PX_FLAT_STALE = 0x10,   /* flag: a stale value served (EDE 3) */
-	PX_FLAT_SIBLING = 0x20, /* flag: chase failed, BIND's sibling addresses relayed */
-	PX_FLAT_FAILED = 0x40,  /* flag: chase failed, SERVFAIL */
-};
 
 /* Builds g's zones, aliases and target cache from g->cfg; the cache of
  * prev (may be NULL) is shared when its settings did not change. */

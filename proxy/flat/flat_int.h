@@ -88,9 +88,9 @@ static inline uint32_t px_flat_token(const struct px_txn *t)
 /* The txn a token names, or NULL when that query is over. */
 static inline struct px_txn *px_flat_token_txn(struct px_worker *w, uint32_t token)
 {
-	struct px_txn *t = &w->txns[token & PX_TOKEN_IDX_MASK];
+	struct px_txn *t = &w->slots.txns[token & PX_TOKEN_IDX_MASK];
 
-	if (!t->busy || px_flat_token(t) != token || t->fl == NULL)
+	if (!t->busy || px_flat_token(t) != token || t->flat.fl == NULL)
 		return NULL;
 	return t;
 }
@@ -109,7 +109,7 @@ static inline void px_flat_key_init(struct flat_cache_key *k, const uint8_t *nam
  * meanwhile does not move it. */
 static inline const struct cfg_zone *px_flat_txn_zone(const struct px_txn *t)
 {
-	return &t->g->cfg->zones[t->zone_idx];
+	return &t->g->cfg->zones[t->flat.zone_idx];
 }
 
 /* answer.c */

@@ -28,7 +28,7 @@ struct probe_req {
 
 static void probes_settled(struct px_worker *w, struct px_txn *t)
 {
-	struct px_flat *fl = t->fl;
+	struct px_flat *fl = t->flat.fl;
 
 	if (fl->probes_pending > 0 || !fl->resp_waiting)
 		return;
@@ -74,8 +74,8 @@ static int probe_cb(void *arg, int status, const uint8_t *msg, size_t len)
 	}
 
 	struct px_txn *t = px_flat_token_txn(w, r->token);
-	if (t != NULL && t->fl->probes_pending > 0) {
-		struct px_flat *fl = t->fl;
+	if (t != NULL && t->flat.fl->probes_pending > 0) {
+		struct px_flat *fl = t->flat.fl;
 		if (an.state == FLAT_ANAME_PRESENT && !fl->have_target) {
 			memcpy(fl->target, an.target, an.target_len);
 			fl->target_len = an.target_len;
@@ -115,5 +115,5 @@ void px_flat_probe_send(struct px_worker *w, struct px_txn *t, const uint8_t *na
 		free(r);
 		return;
 	}
-	t->fl->probes_pending++;
+	t->flat.fl->probes_pending++;
 }

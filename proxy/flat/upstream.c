@@ -243,9 +243,9 @@ static int up_start_tcp(struct px_up *u, const struct sockaddr *server)
 void px_up_home_of(struct px_up_home *home, struct px_worker *w)
 {
 	home->loop = &w->loop;
-	home->ups = &w->ups;
-	home->n_ups = &w->n_ups;
-	home->rx = w->up_rx;
+	home->ups = &w->own.ups;
+	home->n_ups = &w->own.n_ups;
+	home->rx = w->own.rx;
 	home->stats = &w->stats;
 }
 

@@ -19,6 +19,14 @@ struct px_worker;
 
 /* Where own queries run. The pointers are to the owner's storage: a
  * worker's fields (px_up_home_of()), or another loop's. */
+/* A worker's own queries. */
+struct px_own_queries {
+	struct px_up *ups; /* in flight, for cancelling */
+	unsigned n_ups;    /* at most PX_UP_MAX_INFLIGHT */
+	uint8_t *rx;       /* PX_UDP_DGRAM_MAX, their UDP answers */
+	unsigned n_chases; /* chases in flight, at most PX_CHASE_MAX_INFLIGHT */
+};
+
 struct px_up_home {
 	uv_loop_t *loop;
 	struct px_up **ups;     /* the queries in flight, for cancelling */

@@ -99,7 +99,7 @@ void px_flat_lookup_start(struct px_worker *w, struct px_txn *t, struct px_looku
 /* A wake-up for txn t: a chase it waited on ended (any worker). */
 static void wake_txn(struct px_worker *w, struct px_txn *t)
 {
-	struct px_flat *fl = t->fl;
+	struct px_flat *fl = t->flat.fl;
 	struct flat_cache_key key;
 	struct flat_cache_hit hit;
 
@@ -129,7 +129,7 @@ static void wake_txn(struct px_worker *w, struct px_txn *t)
 			px_flat_lookup_start(w, t, lk, fl->target, fl->target_len);
 			/* A chase that cannot start (no socket, no memory)
 			 * answers the query at once and frees fl. */
-			if (t->fl != fl)
+			if (t->flat.fl != fl)
 				return;
 			continue;
 		}
@@ -147,20 +147,20 @@ void px_flat_cache_wake(void *arg, const struct flat_cache_waiter *ws, size_t n)
 	(void)arg;
 	for (size_t i = 0; i < n; i++) {
 		struct px_worker *w = ws[i].worker;
-		uv_mutex_lock(&w->post_mu);
-		if (w->n_post == w->cap_post) {
-			size_t ncap = w->cap_post ? w->cap_post * 2 : 64;
-			uint32_t *np = realloc(w->post, ncap * sizeof(*np));
+		uv_mutex_lock(&w->posts.mu);
+		if (w->posts.n_wake == w->posts.cap_wake) {
+			size_t ncap = w->posts.cap_wake ? w->posts.cap_wake * 2 : 64;
+			uint32_t *np = realloc(w->posts.wake, ncap * sizeof(*np));
 			if (np == NULL) {
 				/* The waiter answers at its deadline instead. */
-				uv_mutex_unlock(&w->post_mu);
+				uv_mutex_unlock(&w->posts.mu);
 				continue;
 			}
-			w->post = np;
-			w->cap_post = ncap;
+			w->posts.wake = np;
+			w->posts.cap_wake = ncap;
 		}
-		w->post[w->n_post++] = ws[i].token;
-		uv_mutex_unlock(&w->post_mu);
+		w->posts.wake[w->posts.n_wake++] = ws[i].token;
+		uv_mutex_unlock(&w->posts.mu);
 		uv_async_send(&w->wake);
 	}
 }
@@ -171,15 +171,15 @@ void px_flat_run_posts(struct px_worker *w)
 	size_t n;
 
 	do {
-		uv_mutex_lock(&w->post_mu);
-		n = w->n_post < 256 ? w->n_post : 256;
+		uv_mutex_lock(&w->posts.mu);
+		n = w->posts.n_wake < 256 ? w->posts.n_wake : 256;
 		if (n > 0)
-			memcpy(local, w->post + (w->n_post - n), n * sizeof(*local));
-		w->n_post -= n;
-		uv_mutex_unlock(&w->post_mu);
+			memcpy(local, w->posts.wake + (w->posts.n_wake - n), n * sizeof(*local));
+		w->posts.n_wake -= n;
+		uv_mutex_unlock(&w->posts.mu);
 		for (size_t i = 0; i < n; i++) {
 			struct px_txn *t = px_flat_token_txn(w, local[i]);
-			if (t != NULL && t->fl->chasing)
+			if (t != NULL && t->flat.fl->chasing)
 				wake_txn(w, t);
 		}
 	} while (n == 256);

@@ -37,7 +37,7 @@ static void conn_free(struct px_conn *c)
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
-		w->conns = c->next;
+		w->lis.conns = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	free(c->in.buf);
@@ -352,15 +352,15 @@ void px_conn_queue_flush(struct px_conn *c)
 		return;
 	c->flush_queued = true;
 	c->refs++;
-	c->flush_next = c->w->flush_head;
-	c->w->flush_head = c;
+	c->flush_next = c->w->lis.flush_head;
+	c->w->lis.flush_head = c;
 }
 
 void px_conn_flush_all(struct px_worker *w)
 {
-	while (w->flush_head != NULL) {
-		struct px_conn *c = w->flush_head;
-		w->flush_head = c->flush_next;
+	while (w->lis.flush_head != NULL) {
+		struct px_conn *c = w->lis.flush_head;
+		w->lis.flush_head = c->flush_next;
 		c->flush_queued = false;
 		if (!c->closing) {
 			if (c->kind == PX_CONN_DOH)
@@ -421,10 +421,10 @@ struct px_conn *px_conn_new(struct px_worker *w)
 	c->idle.data = c;
 	c->handles_open = 2;
 	c->refs = 1;
-	c->next = w->conns;
-	if (w->conns != NULL)
-		w->conns->prev = c;
-	w->conns = c;
+	c->next = w->lis.conns;
+	if (w->lis.conns != NULL)
+		w->lis.conns->prev = c;
+	w->lis.conns = c;
 	atomic_fetch_add_explicit(&w->srv->tcp_conns, 1, memory_order_relaxed);
 	return c;
 }

@@ -66,3 +66,16 @@ void px_tcp_discard(struct px_tcp_listener *l);
 /* Is a listener of this kind at address a in cfg (any thread)? */
 bool px_listen_has(const struct cfg *cfg, bool udp, enum px_conn_kind kind,
                    const struct cfg_addr *a);
+
+struct px_conn;
+
+/* A worker's listeners, allocated one by one (a reload adds and removes
+ * them), and its client connections. */
+struct px_listeners {
+	struct px_udp_listener **udp;
+	size_t n_udp, cap_udp;
+	struct px_tcp_listener **tcp;
+	size_t n_tcp, cap_tcp;
+	struct px_conn *conns;      /* every open one, for shutdown */
+	struct px_conn *flush_head; /* those with answers to write */
+};

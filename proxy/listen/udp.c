@@ -62,7 +62,7 @@ void px_udp_send_failed(void *owner, uint16_t tag, const uint8_t *msg, size_t le
 void px_udp_send(struct px_udp_listener *l, const struct sockaddr *peer, const uint8_t *msg,
                  size_t len)
 {
-	if (px_udp_tx_push(l->w->tx_client, l->sendfd, l, 0, peer, msg, len))
+	if (px_udp_tx_push(l->w->tx.client, l->sendfd, l, 0, peer, msg, len))
 		return;
 	uv_buf_t b = uv_buf_init((char *)msg, (unsigned)len);
 	int rc = uv_udp_try_send(&l->h, &b, 1, peer);
@@ -146,7 +146,7 @@ void px_udp_maybe_close(struct px_udp_listener *l)
 		return;
 	/* Answers still queued for this socket's next sendmmsg go out now:
 	 * the batch must not meet a closed (or reused) descriptor. */
-	px_udp_tx_forget(l->w->tx_client, l, udp_send_lost);
+	px_udp_tx_forget(l->w->tx.client, l, udp_send_lost);
 	uv_close((uv_handle_t *)&l->h, udp_closed_cb);
 }
 

@@ -56,11 +56,11 @@ void px_qlog_post(struct px_server *srv, struct px_qlog_file *f)
 		struct px_worker *w = &srv->workers[i];
 		if (f != NULL)
 			qlog_file_ref(f);
-		uv_mutex_lock(&w->post_mu);
-		struct px_qlog_file *stale = w->qlog_next;
-		w->qlog_next = f;
-		w->qlog_posted = true;
-		uv_mutex_unlock(&w->post_mu);
+		uv_mutex_lock(&w->posts.mu);
+		struct px_qlog_file *stale = w->ql.next;
+		w->ql.next = f;
+		w->ql.posted = true;
+		uv_mutex_unlock(&w->posts.mu);
 		/* A file posted before and not taken yet is superseded. */
 		px_qlog_file_unref(stale);
 		uv_async_send(&w->wake);
@@ -71,62 +71,62 @@ void px_qlog_flush(struct px_worker *w)
 {
 	size_t off = 0;
 
-	if (w->qlog_len == 0)
+	if (w->ql.len == 0)
 		return;
-	while (off < w->qlog_len) {
-		ssize_t n = write(w->qlog->fd, w->qlog_buf + off, w->qlog_len - off);
+	while (off < w->ql.len) {
+		ssize_t n = write(w->ql.file->fd, w->ql.buf + off, w->ql.len - off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
 			px_log_rl(CFG_LOG_WARNING, MAIN,
-			          "query log: write failed, %zu bytes lost: %s", w->qlog_len - off,
+			          "query log: write failed, %zu bytes lost: %s", w->ql.len - off,
 			          n < 0 ? strerror(errno) : "nothing written");
 			break;
 		}
 		off += (size_t)n;
 	}
-	w->qlog_len = 0;
+	w->ql.len = 0;
 }
 
 void px_qlog_adopt(struct px_worker *w)
 {
 	struct px_qlog_file *f;
 
-	uv_mutex_lock(&w->post_mu);
-	bool posted = w->qlog_posted;
-	f = w->qlog_next;
-	w->qlog_next = NULL;
-	w->qlog_posted = false;
-	uv_mutex_unlock(&w->post_mu);
+	uv_mutex_lock(&w->posts.mu);
+	bool posted = w->ql.posted;
+	f = w->ql.next;
+	w->ql.next = NULL;
+	w->ql.posted = false;
+	uv_mutex_unlock(&w->posts.mu);
 	if (!posted)
 		return;
 	/* Lines formatted before the switch belong to the old file. */
-	if (w->qlog != NULL)
+	if (w->ql.file != NULL)
 		px_qlog_flush(w);
-	px_qlog_file_unref(w->qlog);
-	w->qlog = f;
-	if (f != NULL && w->qlog_buf == NULL) {
-		w->qlog_buf = malloc(PX_QLOG_BUF);
-		if (w->qlog_buf == NULL) {
+	px_qlog_file_unref(w->ql.file);
+	w->ql.file = f;
+	if (f != NULL && w->ql.buf == NULL) {
+		w->ql.buf = malloc(PX_QLOG_BUF);
+		if (w->ql.buf == NULL) {
 			px_log(CFG_LOG_ERROR, MAIN, "worker %u: no memory for the query log: off",
 			       w->idx);
 			px_qlog_file_unref(f);
-			w->qlog = NULL;
+			w->ql.file = NULL;
 		}
 	}
-	w->qlog_on = w->qlog != NULL;
+	w->ql.on = w->ql.file != NULL;
 }
 
 void px_qlog_worker_deinit(struct px_worker *w)
 {
-	if (w->qlog != NULL)
+	if (w->ql.file != NULL)
 		px_qlog_flush(w);
-	px_qlog_file_unref(w->qlog);
-	px_qlog_file_unref(w->qlog_next);
-	w->qlog = w->qlog_next = NULL;
-	w->qlog_on = false;
-	free(w->qlog_buf);
-	w->qlog_buf = NULL;
+	px_qlog_file_unref(w->ql.file);
+	px_qlog_file_unref(w->ql.next);
+	w->ql.file = w->ql.next = NULL;
+	w->ql.on = false;
+	free(w->ql.buf);
+	w->ql.buf = NULL;
 }
 
 /* --- formatting ----------------------------------------------------------- */
@@ -261,14 +261,14 @@ static void append_line(struct px_worker *w, bool udp, const struct sockaddr *pe
 	        flat[40];
 	struct timespec ts;
 
-	if (w->qlog_len + PX_QLOG_LINE_MAX > PX_QLOG_BUF)
+	if (w->ql.len + PX_QLOG_LINE_MAX > PX_QLOG_BUF)
 		px_qlog_flush(w);
 	clock_gettime(CLOCK_REALTIME, &ts);
-	if ((uint64_t)ts.tv_sec != w->qlog_sec || w->qlog_stamp[0] == '\0') {
+	if ((uint64_t)ts.tv_sec != w->ql.sec || w->ql.stamp[0] == '\0') {
 		struct tm tm;
 		gmtime_r(&ts.tv_sec, &tm);
-		strftime(w->qlog_stamp, sizeof(w->qlog_stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-		w->qlog_sec = (uint64_t)ts.tv_sec;
+		strftime(w->ql.stamp, sizeof(w->ql.stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+		w->ql.sec = (uint64_t)ts.tv_sec;
 	}
 	name_text(q, qlen, qv, name, sizeof(name));
 	peer_text(udp ? peer : conn_peer(conn), client, sizeof(client));
@@ -279,24 +279,24 @@ static void append_line(struct px_worker *w, bool udp, const struct sockaddr *pe
 	                            ? rcode_name(ans[3] & CODEC_RCODE_MASK, rbuf, sizeof(rbuf))
 	                            : "-";
 	uint64_t us = start_ns != 0 ? (uv_hrtime() - start_ns) / 1000 : 0;
-	int n = snprintf(w->qlog_buf + w->qlog_len, PX_QLOG_BUF - w->qlog_len,
-	                 "%s.%03ldZ %s %s %s %s %s flat=%s chain=%s %llu.%llums\n", w->qlog_stamp,
+	int n = snprintf(w->ql.buf + w->ql.len, PX_QLOG_BUF - w->ql.len,
+	                 "%s.%03ldZ %s %s %s %s %s flat=%s chain=%s %llu.%llums\n", w->ql.stamp,
 	                 ts.tv_nsec / 1000000, transport_name(udp, conn), client, name, type, rcode,
 	                 flat, chain, (unsigned long long)(us / 1000),
 	                 (unsigned long long)(us % 1000 / 100));
-	if (n > 0 && (size_t)n < PX_QLOG_BUF - w->qlog_len)
-		w->qlog_len += (size_t)n;
+	if (n > 0 && (size_t)n < PX_QLOG_BUF - w->ql.len)
+		w->ql.len += (size_t)n;
 }
 
 void px_qlog_txn(struct px_worker *w, struct px_txn *t, const uint8_t *ans, size_t len)
 {
 	char raw[CODEC_MAX_NAME * 8 + 16], chain[CODEC_MAX_NAME * 10 + 16];
 
-	t->qlogged = true;
+	t->ql.logged = true;
 	px_flat_chain_text(t, raw, sizeof(raw));
 	escape_blanks(raw, chain, sizeof(chain));
-	append_line(w, t->origin == PX_ORIGIN_UDP, (const struct sockaddr *)&t->peer, t->conn, t->q,
-	            t->qlen, &t->qv, ans, len, t->flat_how, chain, t->qlog_start_ns);
+	append_line(w, t->origin == PX_ORIGIN_UDP, (const struct sockaddr *)&t->cl.peer, t->cl.conn,
+	            t->q, t->qlen, &t->qv, ans, len, t->flat.how, chain, t->ql.start_ns);
 }
 
 void px_qlog_direct(struct px_worker *w, bool udp, const struct sockaddr *peer,

@@ -1,0 +1,17 @@
+/* proxy/listen/origin.h - where a query came from and its answer goes: the
+ * transport's part of a txn, filled by listen/ and read by the engine
+ * when it replies.
+ */
+#pragma once
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct px_conn;
+struct px_udp_listener;
+
+struct px_txn_client {
+	struct px_udp_listener *ul;   /* UDP origin */
+	struct sockaddr_storage peer; /* UDP origin */
+	struct px_conn *conn;         /* TCP origin; holds a reference */
+	int32_t doh_stream;           /* DoH: the HTTP/2 stream to answer on */
+};
