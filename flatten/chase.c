@@ -342,17 +342,11 @@ static int scan_pass(struct flat_chase *c, const uint8_t *m, size_t len, const s
 	p->bad_rdlen = -1;
 	codec_rr_iter_init(&it, m, len, v, CODEC_SEC_ANSWER);
 	while ((rc = codec_rr_next(&it, &rr)) == 1) {
-		uint8_t owner[CODEC_MAX_NAME];
-		int olen;
-
+		/* codec_scan() checked every owner name, so a false here
+		 * always means another owner, never a malformed one. */
 		if (rr.rclass != CODEC_CLASS_IN ||
-		    (rr.type != c->qtype && rr.type != CODEC_TYPE_CNAME))
-			continue;
-		olen = codec_name_unpack(m, len, rr.owner_off, owner);
-		if (olen < 0)
-			return olen;
-		codec_name_lower(owner, (size_t)olen);
-		if ((size_t)olen != h->len || memcmp(owner, h->name, h->len) != 0)
+		    (rr.type != c->qtype && rr.type != CODEC_TYPE_CNAME) ||
+		    !codec_name_is(m, len, rr.owner_off, h->name, h->len))
 			continue;
 		if (rr.type == CODEC_TYPE_CNAME) {
 			/* Two CNAMEs at one owner are illegal (RFC 2181

@@ -65,17 +65,6 @@ static int name_lower_at(const uint8_t *msg, size_t len, size_t off, uint8_t *ou
 	return n;
 }
 
-/* Compares the (maybe compressed) name at msg[off] with a lowercase
- * uncompressed name. */
-static bool name_is(const uint8_t *msg, size_t len, size_t off, const uint8_t *lname,
-                    size_t lname_len)
-{
-	uint8_t buf[CODEC_MAX_NAME];
-	int n = name_lower_at(msg, len, off, buf);
-
-	return n > 0 && (size_t)n == lname_len && memcmp(buf, lname, lname_len) == 0;
-}
-
 /*
  * Reads a RDATA that is exactly one (maybe compressed) name, as CNAME
  * RDATA is: the in-place bytes must end where the RDATA ends, or the
@@ -127,7 +116,7 @@ static bool answer_has_addrs(const uint8_t *msg, size_t len, const struct codec_
 		bool want = qtype == CODEC_TYPE_ANY ? is_addr_type(rr.type) : rr.type == qtype;
 
 		if (want && rr.rclass == CODEC_CLASS_IN &&
-		    name_is(msg, len, rr.owner_off, lname, lname_len))
+		    codec_name_is(msg, len, rr.owner_off, lname, lname_len))
 			return true;
 	}
 	return false;
@@ -151,7 +140,7 @@ static bool question_ok(const struct flat_policy_in *in, uint8_t *qname, size_t 
 		return false;
 	int n = name_lower_at(in->query, in->qlen, qv->qname_off, qname);
 
-	if (n < 0 || !name_is(in->resp, in->rlen, rv->qname_off, qname, (size_t)n))
+	if (n < 0 || !codec_name_is(in->resp, in->rlen, rv->qname_off, qname, (size_t)n))
 		return false;
 	*qname_len = (size_t)n;
 	return true;
@@ -198,7 +187,7 @@ static bool collect_local(const struct flat_policy_in *in, const uint8_t *name, 
 	codec_rr_iter_init(&it, in->resp, in->rlen, in->rv, CODEC_SEC_ANSWER);
 	while (codec_rr_next(&it, &rr) == 1) {
 		if (rr.type != qtype || rr.rclass != CODEC_CLASS_IN ||
-		    !name_is(in->resp, in->rlen, rr.owner_off, name, name_len))
+		    !codec_name_is(in->resp, in->rlen, rr.owner_off, name, name_len))
 			continue;
 		if (rr.rdlen != alen)
 			return false;
@@ -233,7 +222,7 @@ static void decide_cname(const struct flat_policy_in *in, const uint8_t *qname, 
 	codec_rr_iter_init(&it, in->resp, in->rlen, rv, CODEC_SEC_ANSWER);
 	if (codec_rr_next(&it, &rr) != 1 || rr.type != CODEC_TYPE_CNAME ||
 	    rr.rclass != CODEC_CLASS_IN ||
-	    !name_is(in->resp, in->rlen, rr.owner_off, qname, qname_len))
+	    !codec_name_is(in->resp, in->rlen, rr.owner_off, qname, qname_len))
 		return;
 
 	memcpy(cur, qname, qname_len);
@@ -243,7 +232,7 @@ static void decide_cname(const struct flat_policy_in *in, const uint8_t *qname, 
 		codec_rr_iter_init(&it, in->resp, in->rlen, rv, CODEC_SEC_ANSWER);
 		while (codec_rr_next(&it, &rr) == 1) {
 			if (rr.type == CODEC_TYPE_CNAME && rr.rclass == CODEC_CLASS_IN &&
-			    name_is(in->resp, in->rlen, rr.owner_off, cur, cur_len)) {
+			    codec_name_is(in->resp, in->rlen, rr.owner_off, cur, cur_len)) {
 				found = true;
 				break;
 			}
@@ -422,7 +411,7 @@ enum flat_aname_state flat_aname_parse(const uint8_t *resp, size_t len, const st
 	codec_name_lower(lname, name_len);
 	if ((v->flags & (CODEC_FLAG_QR | CODEC_FLAG_TC)) != CODEC_FLAG_QR ||
 	    v->opcode != CODEC_OPCODE_QUERY || v->qdcount != 1 || v->qtype != type ||
-	    v->qclass != CODEC_CLASS_IN || !name_is(resp, len, v->qname_off, lname, name_len))
+	    v->qclass != CODEC_CLASS_IN || !codec_name_is(resp, len, v->qname_off, lname, name_len))
 		return out->state;
 	if (!(v->flags & CODEC_FLAG_AA) || (v->has_opt && v->ext_rcode != 0))
 		return out->state;
@@ -438,7 +427,7 @@ enum flat_aname_state flat_aname_parse(const uint8_t *resp, size_t len, const st
 	while (codec_rr_next(&it, &rr) == 1) {
 		if (rr.rclass != CODEC_CLASS_IN || (rr.type != type && rr.type != CODEC_TYPE_CNAME))
 			continue;
-		if (!name_is(resp, len, rr.owner_off, lname, name_len))
+		if (!codec_name_is(resp, len, rr.owner_off, lname, name_len))
 			continue;
 		if (rr.type == CODEC_TYPE_CNAME) {
 			cname = true;

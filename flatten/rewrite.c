@@ -559,18 +559,6 @@ static int put_rr_copy(struct msg *m, const uint8_t *src, size_t slen, const str
 	return 0;
 }
 
-static bool owner_is(const uint8_t *msg, size_t len, size_t off, const uint8_t *lname,
-                     size_t lname_len)
-{
-	uint8_t buf[CODEC_MAX_NAME];
-	int n = codec_name_unpack(msg, len, off, buf);
-
-	if (n < 0 || (size_t)n != lname_len)
-		return false;
-	codec_name_lower(buf, (size_t)n);
-	return memcmp(buf, lname, lname_len) == 0;
-}
-
 struct append_ctx {
 	const uint8_t *resp;
 	size_t rlen;
@@ -609,7 +597,7 @@ static bool append_drop(const struct append_ctx *c, const struct codec_rr *rr)
 	default:
 		return false;
 	}
-	return owner_is(c->resp, c->rlen, rr->owner_off, c->qname, c->qname_len);
+	return codec_name_is(c->resp, c->rlen, rr->owner_off, c->qname, c->qname_len);
 }
 
 static int append_section(struct msg *m, const struct append_ctx *c, enum codec_section sec,
