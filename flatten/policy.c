@@ -20,38 +20,9 @@
 /* SERIAL, REFRESH, RETRY, EXPIRE, MINIMUM after the two SOA names. */
 #define SOA_FIXED_LEN 20
 
-/* Label type bits (RFC 1035 4.1.4): anything but 00 in RDATA that must be
- * uncompressed is invalid. */
-#define LABEL_TYPE_MASK 0xc0
-
 static uint32_t min_u32(uint32_t a, uint32_t b)
 {
 	return a < b ? a : b;
-}
-
-/*
- * True when p[0..len) is exactly one uncompressed, well-formed wire name:
- * labels of 1..63 octets, the root label last and at the very end, at most
- * CODEC_MAX_NAME octets. The ANAME draft demands this RDATA shape, and the
- * same check guards names handed in by the caller.
- */
-static bool wire_name_exact(const uint8_t *p, size_t len)
-{
-	size_t pos = 0;
-
-	if (len == 0 || len > CODEC_MAX_NAME)
-		return false;
-	for (;;) {
-		uint8_t c = p[pos];
-
-		if ((c & LABEL_TYPE_MASK) != 0)
-			return false;
-		if (c == 0)
-			return pos + 1 == len;
-		if (len - pos - 1 < (size_t)c + 1)
-			return false;
-		pos += (size_t)c + 1;
-	}
 }
 
 /* Decompresses the name at msg[off] and lowercases it.
@@ -161,7 +132,7 @@ static void decide_target(const struct flat_policy_in *in, const uint8_t *qname,
 			return;
 		out->owner_nxdomain = true;
 	}
-	if (!wire_name_exact(in->target, in->target_len))
+	if (!codec_name_valid(in->target, in->target_len))
 		return;
 	memcpy(out->target, in->target, in->target_len);
 	out->target_len = in->target_len;
@@ -405,7 +376,7 @@ enum flat_aname_state flat_aname_parse(const uint8_t *resp, size_t len, const st
 	memset(out, 0, sizeof(*out));
 	out->state = FLAT_ANAME_UNKNOWN;
 
-	if (!wire_name_exact(name, name_len))
+	if (!codec_name_valid(name, name_len))
 		return out->state;
 	memcpy(lname, name, name_len);
 	codec_name_lower(lname, name_len);
@@ -449,10 +420,11 @@ enum flat_aname_state flat_aname_parse(const uint8_t *resp, size_t len, const st
 		return out->state;
 	const uint8_t *rd = resp + found.rdata_off;
 
-	/* Not codec_name_*: those accept compression, which the ANAME RDATA
-	 * must not use (its type is unknown to every other server). The
-	 * root as target names no host: reject it too. */
-	if (!wire_name_exact(rd, found.rdlen) || found.rdlen == 1)
+	/* codec_name_valid(), not the message readers: those accept
+	 * compression, which the ANAME RDATA must not use (its type is
+	 * unknown to every other server). The root as target names no
+	 * host: reject it too. */
+	if (!codec_name_valid(rd, found.rdlen) || found.rdlen == 1)
 		return out->state;
 	memcpy(out->target, rd, found.rdlen);
 	out->target_len = found.rdlen;

@@ -190,26 +190,6 @@ static void put_rr_ptr(struct msg *m, uint16_t ptr, uint16_t type, uint32_t ttl,
 	put(m, rd, rdlen);
 }
 
-/* True when p[0..len) is exactly one uncompressed, well-formed wire name. */
-static bool wire_name_exact(const uint8_t *p, size_t len)
-{
-	size_t pos = 0;
-
-	if (p == NULL || len == 0 || len > CODEC_MAX_NAME)
-		return false;
-	for (;;) {
-		uint8_t c = p[pos];
-
-		if (c > CODEC_MAX_LABEL)
-			return false;
-		if (c == 0)
-			return pos + 1 == len;
-		if (len - pos - 1 < (size_t)c + 1)
-			return false;
-		pos += (size_t)c + 1;
-	}
-}
-
 /* The client's query must have exactly one question, which then starts
  * uncompressed at offset 12 (a pointer there could only point into the
  * header), so its bytes can be copied as the client spelled them. */
@@ -358,7 +338,7 @@ ssize_t flat_rewrite(const uint8_t *query, size_t qlen, const struct codec_view 
 		return -EINVAL;
 	if (!negative && opts != NULL && opts->show_aname &&
 	    (!data_type(opts->aname_type) ||
-	     !wire_name_exact(opts->aname_target, opts->aname_target_len)))
+	     !codec_name_valid(opts->aname_target, opts->aname_target_len)))
 		return -EINVAL;
 
 	msg_init(&m, out, outlen, max_size);
@@ -411,7 +391,7 @@ ssize_t flat_rewrite_aname_query(const uint8_t *query, size_t qlen, const struct
 
 	if (!query_ok(query, qlen, qv))
 		return -EBADMSG;
-	if (!data_type(qv->qtype) || !wire_name_exact(target, target_len) ||
+	if (!data_type(qv->qtype) || !codec_name_valid(target, target_len) ||
 	    !rrset_ok(a, CODEC_TYPE_A) || !rrset_ok(aaaa, CODEC_TYPE_AAAA))
 		return -EINVAL;
 	for (int level = 0; level <= 2; level++) {
