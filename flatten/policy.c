@@ -6,6 +6,7 @@
 
 #include "codec/name.h"
 #include "codec/rr.h"
+#include "codec/ttl.h"
 
 /*
  * Longest CNAME chain followed inside one BIND answer. max-chain is at
@@ -237,7 +238,7 @@ static void decide_cname(const struct flat_policy_in *in, const uint8_t *qname, 
 		    flat_policy_soa(in->resp, in->rlen, rv, &soa) == 0) {
 			out->local.kind = FLAT_RES_NXDOMAIN;
 			out->local.qtype = in->qv->qtype;
-			out->local.ttl = min_u32(ttl, min_u32(soa.ttl, soa.minimum));
+			out->local.ttl = min_u32(ttl, codec_soa_neg_ttl(soa.ttl, soa.minimum));
 			out->local.hops = out->hops;
 			out->action = FLAT_POLICY_LOCAL;
 			return;
@@ -350,15 +351,16 @@ int flat_policy_soa_in(const uint8_t *msg, size_t len, const struct codec_view *
 	return 0;
 }
 
-/* RFC 2308 5: the negative TTL is min(SOA TTL, MINIMUM); without an SOA
- * nothing says how long the answer holds, so 0 (do not cache). */
+/* RFC 2308 5, from the SOA flat_policy_soa() picks, as decide_cname()
+ * does; without one nothing says how long the answer holds, so 0 (do
+ * not cache). */
 static uint32_t negative_ttl(const uint8_t *msg, size_t len, const struct codec_view *v)
 {
 	struct flat_soa soa;
 
 	if (flat_policy_soa(msg, len, v, &soa) < 0)
 		return 0;
-	return min_u32(soa.ttl, soa.minimum);
+	return codec_soa_neg_ttl(soa.ttl, soa.minimum);
 }
 
 enum flat_aname_state flat_aname_parse(const uint8_t *resp, size_t len, const struct codec_view *v,

@@ -19,12 +19,13 @@
 
 #include "codec/build.h"
 #include "codec/scan.h"
+#include "codec/ttl.h"
 #include "flatten/policy.h"
 #include "flatten/result.h"
 
-/* RFC 2181 8: a TTL with the top bit set means 0 to many resolvers;
- * never write one. */
-#define FLAT_TTL_MAX 0x7fffffffu
+/* RFC 2181 8: a TTL with the top bit set means 0 to many resolvers
+ * (codec_ttl_sane()); never write one. */
+#define FLAT_TTL_MAX CODEC_TTL_MAX
 
 /**
  * The TTL to write: ttl (already the min over the chain, lowered by the
