@@ -414,17 +414,6 @@ static enum flat_step use_answer(struct flat_chase *c, const uint8_t *m, size_t 
 	return negative(c, FLAT_RES_NODATA, m, len, v);
 }
 
-/* The question in m is the one in c->out, names compared ignoring case. */
-static bool question_matches(const struct flat_chase *c, const uint8_t *m, size_t len,
-                             const struct codec_view *v)
-{
-	size_t qend = CODEC_HDR_LEN + c->hop[c->n_hop - 1].len;
-
-	return v->qtype == codec_get_u16(c->out + qend) &&
-	       v->qclass == codec_get_u16(c->out + qend + 2) &&
-	       codec_name_equal(m, len, v->qname_off, c->out, c->out_len, CODEC_HDR_LEN) == 1;
-}
-
 void flat_chase_init(struct flat_chase *c, const struct flat_chase_cfg *cfg)
 {
 	memset(c, 0, sizeof(*c));
@@ -542,8 +531,10 @@ enum flat_step flat_chase_input(struct flat_chase *c, const uint8_t *resp, size_
 
 	if (v.qdcount == 1) {
 		/* Same reasoning as the ID: a wrong question is not this
-		 * server's answer to us (RFC 5452 9.1). */
-		if (!question_matches(c, resp, len, &v))
+		 * server's answer to us (RFC 5452 9.1). c->out asks about
+		 * the current name (build_query()). */
+		if (!codec_answers_question(resp, len, codec_get_u16(c->out), cur(c)->name,
+		                            cur(c)->len, c->qtype, CODEC_CLASS_IN))
 			return FLAT_STEP_WAIT;
 	} else if (v.qdcount > 1 || rcode == CODEC_RCODE_NOERROR || rcode == CODEC_RCODE_NXDOMAIN) {
 		/* An error reply may drop the question (FORMERR, NOTIMP);
