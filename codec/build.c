@@ -10,6 +10,8 @@
 
 /* Owner (root), TYPE, CLASS, TTL, RDLENGTH of an OPT RR (RFC 6891 6.1.2). */
 #define BUILD_OPT_LEN 11
+/* OPTION-CODE and OPTION-LENGTH of any EDNS option (RFC 6891 6.1.2). */
+#define BUILD_OPTION_HDR_LEN 4
 /* OPTION-CODE, OPTION-LENGTH and the 2-octet INFO-CODE (RFC 8914 2). */
 #define BUILD_EDE_HDR_LEN 6
 /* QTYPE and QCLASS after the question name. */
@@ -32,6 +34,46 @@ size_t codec_utf8_cut(const char *text, size_t n)
 
 	/* The last sequence is whole: keep it; else drop it entirely. */
 	return n - (i - 1) >= want ? n : i - 1;
+}
+
+void codec_wr_opt(struct codec_wr *wr, const uint8_t *query, const struct codec_view *qv,
+                  uint16_t ede, const char *ede_text)
+{
+	bool add_ede = ede != CODEC_EDE_NONE;
+	size_t cookie_off = 0, cookie_opt = 0;
+	uint16_t cookie_len = 0;
+	size_t text_len = 0;
+
+	if (query != NULL && codec_cookie_pair(query, qv, &cookie_off, &cookie_len))
+		cookie_opt = BUILD_OPTION_HDR_LEN + (size_t)cookie_len;
+	/* Only the text may be shortened; the fixed parts must all fit. */
+	if (add_ede && ede_text != NULL) {
+		size_t room = codec_wr_left(wr);
+		size_t fixed = BUILD_OPT_LEN + BUILD_EDE_HDR_LEN + cookie_opt;
+
+		room = room > fixed ? room - fixed : 0;
+		text_len = strlen(ede_text);
+		if (text_len > room)
+			text_len = codec_utf8_cut(ede_text, room);
+	}
+	codec_wr_u8(wr, 0);
+	codec_wr_u16(wr, CODEC_TYPE_OPT);
+	codec_wr_u16(wr, CODEC_EDNS_UDP_SIZE);
+	codec_wr_u8(wr, 0); /* extended RCODE: apexd writes none of 16 and above */
+	codec_wr_u8(wr, 0); /* EDNS version 0 */
+	codec_wr_u16(wr, query != NULL && qv->do_bit ? BUILD_OPT_DO : 0);
+	codec_wr_u16(wr, (uint16_t)((add_ede ? BUILD_EDE_HDR_LEN + text_len : 0) + cookie_opt));
+	if (cookie_opt > 0) {
+		codec_wr_u16(wr, CODEC_EDNS_OPT_COOKIE);
+		codec_wr_u16(wr, cookie_len);
+		codec_wr_bytes(wr, query + cookie_off, cookie_len);
+	}
+	if (add_ede) {
+		codec_wr_u16(wr, CODEC_EDNS_OPT_EDE);
+		codec_wr_u16(wr, (uint16_t)(2 + text_len));
+		codec_wr_u16(wr, ede);
+		codec_wr_bytes(wr, ede_text, text_len);
+	}
 }
 
 ssize_t codec_build_error(const uint8_t *query, size_t qlen, const struct codec_view *v,
@@ -65,7 +107,6 @@ ssize_t codec_build_error(const uint8_t *query, size_t qlen, const struct codec_
 	uint8_t qname[CODEC_MAX_NAME];
 	int qname_len = 0;
 	bool has_q = v->qdcount >= 1;
-	bool add_ede = v->has_opt && ede != CODEC_EDE_NONE;
 
 	if (has_q) {
 		/* Decompress rather than copy bytes: the reply is standalone. */
@@ -86,73 +127,30 @@ ssize_t codec_build_error(const uint8_t *query, size_t qlen, const struct codec_
 		codec_wr_u16(&wr, v->qtype);
 		codec_wr_u16(&wr, v->qclass);
 	}
-	if (!v->has_opt)
-		return wr.err < 0 ? wr.err : (ssize_t)wr.pos;
-
-	/* A presented cookie pair is echoed (codec_cookie_pair()): a
-	 * resolver that misses it asks again over TCP, for the same error. */
-	size_t cookie_off = 0, cookie_opt = 0;
-	uint16_t cookie_len = 0;
-	if (codec_cookie_pair(query, v, &cookie_off, &cookie_len))
-		cookie_opt = 4 + (size_t)cookie_len;
-
-	/* Only the text may be shortened; the fixed parts must all fit. */
-	size_t text_len = 0;
-
-	if (add_ede && ede_text != NULL) {
-		size_t room = codec_wr_left(&wr);
-		size_t fixed = BUILD_OPT_LEN + BUILD_EDE_HDR_LEN + cookie_opt;
-
-		room = room > fixed ? room - fixed : 0;
-		text_len = strlen(ede_text);
-		if (text_len > room)
-			text_len = codec_utf8_cut(ede_text, room);
-	}
-	uint16_t rdlen = (uint16_t)((add_ede ? BUILD_EDE_HDR_LEN + text_len : 0) + cookie_opt);
-
-	codec_wr_u8(&wr, 0);
-	codec_wr_u16(&wr, CODEC_TYPE_OPT);
-	codec_wr_u16(&wr, CODEC_EDNS_UDP_SIZE);
-	codec_wr_u8(&wr, 0); /* extended RCODE: rcode < 16 needs no upper bits */
-	codec_wr_u8(&wr, 0); /* EDNS version 0 */
-	codec_wr_u16(&wr, v->do_bit ? BUILD_OPT_DO : 0);
-	codec_wr_u16(&wr, rdlen);
-	if (cookie_opt > 0) {
-		codec_wr_u16(&wr, CODEC_EDNS_OPT_COOKIE);
-		codec_wr_u16(&wr, cookie_len);
-		codec_wr_bytes(&wr, query + cookie_off, cookie_len);
-	}
-	if (add_ede) {
-		codec_wr_u16(&wr, CODEC_EDNS_OPT_EDE);
-		codec_wr_u16(&wr, (uint16_t)(2 + text_len));
-		codec_wr_u16(&wr, ede);
-		codec_wr_bytes(&wr, ede_text, text_len);
-	}
+	/* RFC 6891 7: no OPT in a reply to a query without one. */
+	if (v->has_opt)
+		codec_wr_opt(&wr, query, v, ede, ede_text);
 	return wr.err < 0 ? wr.err : (ssize_t)wr.pos;
 }
 
 size_t codec_build_query(uint8_t *out, uint16_t id, bool rd, const uint8_t *name, size_t len,
                          uint16_t qtype)
 {
-	size_t pos = CODEC_HDR_LEN;
+	struct codec_wr wr;
 
 	assert(len >= 1 && len <= CODEC_MAX_NAME);
-	memset(out, 0, CODEC_HDR_LEN);
-	codec_put_u16(out, id);
-	codec_put_u16(out + 2, rd ? CODEC_FLAG_RD : 0);
-	codec_put_u16(out + 4, 1);  /* QDCOUNT */
-	codec_put_u16(out + 10, 1); /* ARCOUNT: the OPT */
-	memcpy(out + pos, name, len);
-	pos += len;
-	codec_put_u16(out + pos, qtype);
-	codec_put_u16(out + pos + 2, CODEC_CLASS_IN);
-	pos += 4;
-	/* OPT RR: root owner, our payload size as class, extended RCODE 0,
-	 * version 0, DO=0 (apexd never copies signatures), no options. */
-	out[pos++] = 0;
-	codec_put_u16(out + pos, CODEC_TYPE_OPT);
-	codec_put_u16(out + pos + 2, CODEC_EDNS_UDP_SIZE);
-	codec_put_u32(out + pos + 4, 0);
-	codec_put_u16(out + pos + 8, 0);
-	return pos + 10;
+	codec_wr_init(&wr, out, CODEC_QUERY_MAX);
+	codec_wr_u16(&wr, id);
+	codec_wr_u16(&wr, rd ? CODEC_FLAG_RD : 0);
+	codec_wr_u16(&wr, 1); /* QDCOUNT */
+	codec_wr_u16(&wr, 0);
+	codec_wr_u16(&wr, 0);
+	codec_wr_u16(&wr, 1); /* ARCOUNT: the OPT */
+	codec_wr_bytes(&wr, name, len);
+	codec_wr_u16(&wr, qtype);
+	codec_wr_u16(&wr, CODEC_CLASS_IN);
+	/* DO=0 (apexd never copies signatures), no options. */
+	codec_wr_opt(&wr, NULL, NULL, CODEC_EDE_NONE, NULL);
+	assert(wr.err == 0);
+	return wr.pos;
 }

@@ -1,8 +1,10 @@
-/* codec/build.h - replies apexd writes itself.
+/* codec/build.h - messages apexd writes itself.
  *
  * Error replies (FORMERR, SERVFAIL, REFUSED, ...) to a client query,
- * optionally carrying an Extended DNS Error (RFC 8914). Output goes into a
- * caller buffer; nothing is allocated.
+ * optionally carrying an Extended DNS Error (RFC 8914), apexd's own
+ * queries, and the one OPT RR writer every message of ours uses (the
+ * flattened answers of flatten/rewrite.c too). Output goes into a caller
+ * buffer; nothing is allocated.
  * Threads: any.
  */
 #pragma once
@@ -11,6 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "codec/rd.h"
 #include "codec/scan.h"
 
 /** Longest query codec_build_query() writes: header, name, question, OPT. */
@@ -35,6 +38,31 @@ size_t codec_utf8_cut(const char *text, size_t n);
 
 /** EDE code meaning "add no Extended DNS Error option". */
 #define CODEC_EDE_NONE 0xffff
+
+/**
+ * Appends the OPT RR of a message apexd writes itself (RFC 6891 6.1.2):
+ * owner root, payload size CODEC_EDNS_UDP_SIZE, extended RCODE 0, version
+ * 0, then at most two options.
+ *
+ * With a client query (query and qv from codec_scan()), DO is copied from
+ * it and its COOKIE option is echoed when it holds a server cookie too
+ * (codec_cookie_pair(): a resolver that learned BIND's server cookie
+ * expects it in every answer from this address, and retries over TCP
+ * without it; apexd has no secret to mint one, so it returns the pair as
+ * presented and BIND renews it on the next relayed answer). A client
+ * cookie alone is never echoed. With query == NULL (a query of apexd's
+ * own), DO is 0 and no cookie is written.
+ *
+ * Then an Extended DNS Error (RFC 8914) with info code ede and the UTF-8
+ * text ede_text (may be NULL), unless ede is CODEC_EDE_NONE. The text is
+ * the one optional part: it takes only the room left in wr, cut at a
+ * UTF-8 character boundary (codec_utf8_cut()). Whatever else does not fit
+ * sets wr->err to -EMSGSIZE.
+ *
+ * The caller counts the RR in ARCOUNT.
+ */
+void codec_wr_opt(struct codec_wr *wr, const uint8_t *query, const struct codec_view *qv,
+                  uint16_t ede, const char *ede_text);
 
 /**
  * Builds an error reply to query[0..qlen).

@@ -113,25 +113,41 @@ bool codec_name_valid(const uint8_t *name, size_t len)
 	return false;
 }
 
-int codec_name_equal(const uint8_t *a, size_t alen, size_t aoff, const uint8_t *b, size_t blen,
-                     size_t boff)
+/* The one name comparison: the name at msg[off], decompressed, against
+ * name[0..name_len). Length octets are <= 63, below 'A', so folding them
+ * is harmless and a plain octet loop compares label boundaries too.
+ * @return 1 equal, 0 different, -EBADMSG if the name in msg is malformed. */
+static int name_cmp(const uint8_t *msg, size_t len, size_t off, const uint8_t *name,
+                    size_t name_len)
 {
-	uint8_t na[CODEC_MAX_NAME];
-	uint8_t nb[CODEC_MAX_NAME];
-	int la = name_walk(a, alen, aoff, NULL, na);
-	int lb = name_walk(b, blen, boff, NULL, nb);
+	uint8_t buf[CODEC_MAX_NAME];
+	int n = name_walk(msg, len, off, NULL, buf);
 
-	if (la < 0 || lb < 0)
+	if (n < 0)
 		return -EBADMSG;
-	if (la != lb)
+	if ((size_t)n != name_len)
 		return 0;
-	/* Length octets are <= 63, below 'A', so folding them is harmless and
-	 * a plain octet loop compares label boundaries too. */
-	for (int i = 0; i < la; i++) {
-		if (codec_ascii_lower(na[i]) != codec_ascii_lower(nb[i]))
+	for (size_t i = 0; i < name_len; i++) {
+		if (codec_ascii_lower(buf[i]) != codec_ascii_lower(name[i]))
 			return 0;
 	}
 	return 1;
+}
+
+int codec_name_equal(const uint8_t *a, size_t alen, size_t aoff, const uint8_t *b, size_t blen,
+                     size_t boff)
+{
+	uint8_t nb[CODEC_MAX_NAME];
+	int lb = name_walk(b, blen, boff, NULL, nb);
+
+	if (lb < 0)
+		return -EBADMSG;
+	return name_cmp(a, alen, aoff, nb, (size_t)lb);
+}
+
+bool codec_name_is(const uint8_t *msg, size_t len, size_t off, const uint8_t *name, size_t name_len)
+{
+	return name_cmp(msg, len, off, name, name_len) == 1;
 }
 
 void codec_name_lower(uint8_t *name, size_t len)

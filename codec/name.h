@@ -33,6 +33,15 @@ int codec_name_unpack(const uint8_t *msg, size_t len, size_t off, uint8_t *out);
 int codec_name_equal(const uint8_t *a, size_t alen, size_t aoff, const uint8_t *b, size_t blen,
                      size_t boff);
 
+/**
+ * Is the (maybe compressed) name at msg[off] the uncompressed wire name
+ * name[0..name_len)? ASCII case-insensitive (RFC 4343), as
+ * codec_name_equal(); the owner-of-this-RR test readers of answers make.
+ * @return false as well when the name in msg is malformed.
+ */
+bool codec_name_is(const uint8_t *msg, size_t len, size_t off, const uint8_t *name,
+                   size_t name_len);
+
 /** ASCII lowercase of one octet (RFC 4343: only A-Z fold). */
 static inline uint8_t codec_ascii_lower(uint8_t c)
 {

@@ -1,9 +1,11 @@
-/* codec/rd.h - bounds-checked wire cursors with a sticky error (internal).
+/* codec/rd.h - bounds-checked wire cursors with a sticky error.
  *
  * A reader and a writer over caller memory. The first out-of-bounds access
  * sets err and every later call is a no-op returning 0, so a parser can
  * read a whole fixed-size header and check err once (knot wire_ctx style).
- * Only files in codec/ include this header.
+ * The writer is how anything outside codec/ that builds a message writes
+ * it (flatten/rewrite.c), so that codec's pieces (codec_wr_opt()) append
+ * to the same cursor.
  * Threads: any; a cursor belongs to one caller.
  */
 #pragma once

@@ -1,6 +1,7 @@
 /* codec/scan.c - one pass over a DNS message: validate and index. */
 #include "codec/scan.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <string.h>
 
@@ -161,6 +162,24 @@ bool codec_question_equal(const uint8_t *a, size_t alen, const struct codec_view
 	/* Case matters here: a server echoes the question octet for octet, and
 	 * a mismatch in case is how 0x20 randomisation spots a forgery. */
 	return la > 0 && la == lb && memcmp(na, nb, (size_t)la) == 0;
+}
+
+bool codec_answers_question(const uint8_t *msg, size_t len, uint16_t id, const uint8_t *name,
+                            size_t name_len, uint16_t qtype, uint16_t qclass)
+{
+	size_t fixed = CODEC_HDR_LEN + name_len; /* QTYPE, QCLASS */
+
+	assert(codec_name_valid(name, name_len));
+	if (len < fixed + 4 || codec_hdr_id(msg) != id || !codec_hdr_qr(msg) ||
+	    codec_hdr_qdcount(msg) != 1)
+		return false;
+	/* name ends in its root label, so octets equal up to there mean the
+	 * names are equal; length octets (<= 63) are not letters. */
+	for (size_t i = 0; i < name_len; i++) {
+		if (codec_ascii_lower(msg[CODEC_HDR_LEN + i]) != codec_ascii_lower(name[i]))
+			return false;
+	}
+	return codec_get_u16(msg + fixed) == qtype && codec_get_u16(msg + fixed + 2) == qclass;
 }
 
 bool codec_edns_option(const uint8_t *msg, const struct codec_view *v, uint16_t code,

@@ -109,3 +109,17 @@ bool codec_cookie_pair(const uint8_t *msg, const struct codec_view *v, size_t *d
  */
 bool codec_question_equal(const uint8_t *a, size_t alen, const struct codec_view *va,
                           const uint8_t *b, size_t blen, const struct codec_view *vb);
+
+/**
+ * Is msg[0..len) the answer to a query of apexd's own (codec_build_query())?
+ * The checks RFC 5452 9.1 asks of a resolver: ID id, QR=1, exactly one
+ * question, and that question is name, qtype, qclass. The name is compared
+ * ASCII case-insensitively (RFC 4343) where any well-formed message has its
+ * first question name: uncompressed at offset 12 (a pointer there could
+ * only point into the header). Reads the header and the question only,
+ * bounds-checked, so msg need not have been scanned: a datagram can be
+ * told apart from a late or forged one before any other work.
+ * @param name an uncompressed wire name (codec_name_valid())
+ */
+bool codec_answers_question(const uint8_t *msg, size_t len, uint16_t id, const uint8_t *name,
+                            size_t name_len, uint16_t qtype, uint16_t qclass);

@@ -10,19 +10,11 @@
 #include "codec/name.h"
 #include "codec/rr.h"
 #include "codec/scan.h"
+#include "codec/ttl.h"
 #include "flatten/zones.h"
 
-/* RFC 2181 8: a TTL with the top bit set is to be read as zero. */
-#define CHASE_TTL_MAX 0x7fffffffu
-/* SOA RDATA after the two names: SERIAL REFRESH RETRY EXPIRE MINIMUM. */
-#define CHASE_SOA_FIXED 20
 /* Text form of a name: every octet may become "\DDD", plus the NUL. */
 #define CHASE_NAME_TEXT (CODEC_MAX_NAME * 4 + 1)
-
-static uint32_t ttl_sane(uint32_t ttl)
-{
-	return ttl > CHASE_TTL_MAX ? 0 : ttl;
-}
 
 static uint32_t min_u32(uint32_t a, uint32_t b)
 {
@@ -251,31 +243,13 @@ static void add_addr(struct flat_result *r, const uint8_t *rdata, size_t alen)
 	r->n_addrs++;
 }
 
-/*
- * RFC 2308 5: the negative TTL is min(SOA TTL, SOA MINIMUM) of the SOA in
- * the authority section. Without a well-formed SOA, a short default.
- */
+/* RFC 2308 5 (codec_neg_ttl()); without a well-formed SOA, a short
+ * default. */
 static uint32_t negative_ttl(const uint8_t *m, size_t len, const struct codec_view *v)
 {
-	struct codec_rr_iter it;
-	struct codec_rr rr;
+	uint32_t ttl;
 
-	codec_rr_iter_init(&it, m, len, v, CODEC_SEC_AUTHORITY);
-	while (codec_rr_next(&it, &rr) == 1) {
-		size_t rd_end = (size_t)rr.rdata_off + rr.rdlen;
-		size_t end;
-
-		if (rr.type != CODEC_TYPE_SOA || rr.rclass != CODEC_CLASS_IN)
-			continue;
-		/* MNAME and RNAME may be compressed; both must end inside
-		 * the RDATA, and exactly 20 octets must follow. */
-		if (codec_name_skip(m, len, rr.rdata_off, &end) < 0 || end > rd_end)
-			continue;
-		if (codec_name_skip(m, len, end, &end) < 0 || end + CHASE_SOA_FIXED != rd_end)
-			continue;
-		return min_u32(ttl_sane(rr.ttl), ttl_sane(codec_get_u32(m + end + 16)));
-	}
-	return FLAT_CHASE_NEG_TTL_NOSOA;
+	return codec_neg_ttl(m, len, v, &ttl) == 0 ? ttl : FLAT_CHASE_NEG_TTL_NOSOA;
 }
 
 static enum flat_step negative(struct flat_chase *c, enum flat_result_kind kind, const uint8_t *m,
@@ -342,17 +316,11 @@ static int scan_pass(struct flat_chase *c, const uint8_t *m, size_t len, const s
 	p->bad_rdlen = -1;
 	codec_rr_iter_init(&it, m, len, v, CODEC_SEC_ANSWER);
 	while ((rc = codec_rr_next(&it, &rr)) == 1) {
-		uint8_t owner[CODEC_MAX_NAME];
-		int olen;
-
+		/* codec_scan() checked every owner name, so a false here
+		 * always means another owner, never a malformed one. */
 		if (rr.rclass != CODEC_CLASS_IN ||
-		    (rr.type != c->qtype && rr.type != CODEC_TYPE_CNAME))
-			continue;
-		olen = codec_name_unpack(m, len, rr.owner_off, owner);
-		if (olen < 0)
-			return olen;
-		codec_name_lower(owner, (size_t)olen);
-		if ((size_t)olen != h->len || memcmp(owner, h->name, h->len) != 0)
+		    (rr.type != c->qtype && rr.type != CODEC_TYPE_CNAME) ||
+		    !codec_name_is(m, len, rr.owner_off, h->name, h->len))
 			continue;
 		if (rr.type == CODEC_TYPE_CNAME) {
 			/* Two CNAMEs at one owner are illegal (RFC 2181
@@ -368,7 +336,7 @@ static int scan_pass(struct flat_chase *c, const uint8_t *m, size_t len, const s
 			return 0;
 		}
 		p->addr = true;
-		p->addr_ttl = min_u32(p->addr_ttl, ttl_sane(rr.ttl));
+		p->addr_ttl = min_u32(p->addr_ttl, codec_ttl_sane(rr.ttl));
 		add_addr(&c->result, m + rr.rdata_off, alen);
 	}
 	return rc;
@@ -421,7 +389,7 @@ static enum flat_step use_answer(struct flat_chase *c, const uint8_t *m, size_t 
 			return unusable(c, "sent a malformed CNAME");
 		}
 		codec_name_lower(target, (size_t)tlen);
-		if (!follow(c, target, (size_t)tlen, ttl_sane(p.cname_rr.ttl)))
+		if (!follow(c, target, (size_t)tlen, codec_ttl_sane(p.cname_rr.ttl)))
 			return FLAT_STEP_DONE;
 		followed++;
 	}
@@ -444,17 +412,6 @@ static enum flat_step use_answer(struct flat_chase *c, const uint8_t *m, size_t 
 		return ask(c);
 	}
 	return negative(c, FLAT_RES_NODATA, m, len, v);
-}
-
-/* The question in m is the one in c->out, names compared ignoring case. */
-static bool question_matches(const struct flat_chase *c, const uint8_t *m, size_t len,
-                             const struct codec_view *v)
-{
-	size_t qend = CODEC_HDR_LEN + c->hop[c->n_hop - 1].len;
-
-	return v->qtype == codec_get_u16(c->out + qend) &&
-	       v->qclass == codec_get_u16(c->out + qend + 2) &&
-	       codec_name_equal(m, len, v->qname_off, c->out, c->out_len, CODEC_HDR_LEN) == 1;
 }
 
 void flat_chase_init(struct flat_chase *c, const struct flat_chase_cfg *cfg)
@@ -574,8 +531,10 @@ enum flat_step flat_chase_input(struct flat_chase *c, const uint8_t *resp, size_
 
 	if (v.qdcount == 1) {
 		/* Same reasoning as the ID: a wrong question is not this
-		 * server's answer to us (RFC 5452 9.1). */
-		if (!question_matches(c, resp, len, &v))
+		 * server's answer to us (RFC 5452 9.1). c->out asks about
+		 * the current name (build_query()). */
+		if (!codec_answers_question(resp, len, codec_get_u16(c->out), cur(c)->name,
+		                            cur(c)->len, c->qtype, CODEC_CLASS_IN))
 			return FLAT_STEP_WAIT;
 	} else if (v.qdcount > 1 || rcode == CODEC_RCODE_NOERROR || rcode == CODEC_RCODE_NXDOMAIN) {
 		/* An error reply may drop the question (FORMERR, NOTIMP);

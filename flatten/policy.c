@@ -6,6 +6,7 @@
 
 #include "codec/name.h"
 #include "codec/rr.h"
+#include "codec/ttl.h"
 
 /*
  * Longest CNAME chain followed inside one BIND answer. max-chain is at
@@ -20,38 +21,9 @@
 /* SERIAL, REFRESH, RETRY, EXPIRE, MINIMUM after the two SOA names. */
 #define SOA_FIXED_LEN 20
 
-/* Label type bits (RFC 1035 4.1.4): anything but 00 in RDATA that must be
- * uncompressed is invalid. */
-#define LABEL_TYPE_MASK 0xc0
-
 static uint32_t min_u32(uint32_t a, uint32_t b)
 {
 	return a < b ? a : b;
-}
-
-/*
- * True when p[0..len) is exactly one uncompressed, well-formed wire name:
- * labels of 1..63 octets, the root label last and at the very end, at most
- * CODEC_MAX_NAME octets. The ANAME draft demands this RDATA shape, and the
- * same check guards names handed in by the caller.
- */
-static bool wire_name_exact(const uint8_t *p, size_t len)
-{
-	size_t pos = 0;
-
-	if (len == 0 || len > CODEC_MAX_NAME)
-		return false;
-	for (;;) {
-		uint8_t c = p[pos];
-
-		if ((c & LABEL_TYPE_MASK) != 0)
-			return false;
-		if (c == 0)
-			return pos + 1 == len;
-		if (len - pos - 1 < (size_t)c + 1)
-			return false;
-		pos += (size_t)c + 1;
-	}
 }
 
 /* Decompresses the name at msg[off] and lowercases it.
@@ -63,17 +35,6 @@ static int name_lower_at(const uint8_t *msg, size_t len, size_t off, uint8_t *ou
 	if (n > 0)
 		codec_name_lower(out, (size_t)n);
 	return n;
-}
-
-/* Compares the (maybe compressed) name at msg[off] with a lowercase
- * uncompressed name. */
-static bool name_is(const uint8_t *msg, size_t len, size_t off, const uint8_t *lname,
-                    size_t lname_len)
-{
-	uint8_t buf[CODEC_MAX_NAME];
-	int n = name_lower_at(msg, len, off, buf);
-
-	return n > 0 && (size_t)n == lname_len && memcmp(buf, lname, lname_len) == 0;
 }
 
 /*
@@ -127,7 +88,7 @@ static bool answer_has_addrs(const uint8_t *msg, size_t len, const struct codec_
 		bool want = qtype == CODEC_TYPE_ANY ? is_addr_type(rr.type) : rr.type == qtype;
 
 		if (want && rr.rclass == CODEC_CLASS_IN &&
-		    name_is(msg, len, rr.owner_off, lname, lname_len))
+		    codec_name_is(msg, len, rr.owner_off, lname, lname_len))
 			return true;
 	}
 	return false;
@@ -151,7 +112,7 @@ static bool question_ok(const struct flat_policy_in *in, uint8_t *qname, size_t 
 		return false;
 	int n = name_lower_at(in->query, in->qlen, qv->qname_off, qname);
 
-	if (n < 0 || !name_is(in->resp, in->rlen, rv->qname_off, qname, (size_t)n))
+	if (n < 0 || !codec_name_is(in->resp, in->rlen, rv->qname_off, qname, (size_t)n))
 		return false;
 	*qname_len = (size_t)n;
 	return true;
@@ -172,7 +133,7 @@ static void decide_target(const struct flat_policy_in *in, const uint8_t *qname,
 			return;
 		out->owner_nxdomain = true;
 	}
-	if (!wire_name_exact(in->target, in->target_len))
+	if (!codec_name_valid(in->target, in->target_len))
 		return;
 	memcpy(out->target, in->target, in->target_len);
 	out->target_len = in->target_len;
@@ -198,7 +159,7 @@ static bool collect_local(const struct flat_policy_in *in, const uint8_t *name, 
 	codec_rr_iter_init(&it, in->resp, in->rlen, in->rv, CODEC_SEC_ANSWER);
 	while (codec_rr_next(&it, &rr) == 1) {
 		if (rr.type != qtype || rr.rclass != CODEC_CLASS_IN ||
-		    !name_is(in->resp, in->rlen, rr.owner_off, name, name_len))
+		    !codec_name_is(in->resp, in->rlen, rr.owner_off, name, name_len))
 			continue;
 		if (rr.rdlen != alen)
 			return false;
@@ -233,7 +194,7 @@ static void decide_cname(const struct flat_policy_in *in, const uint8_t *qname, 
 	codec_rr_iter_init(&it, in->resp, in->rlen, rv, CODEC_SEC_ANSWER);
 	if (codec_rr_next(&it, &rr) != 1 || rr.type != CODEC_TYPE_CNAME ||
 	    rr.rclass != CODEC_CLASS_IN ||
-	    !name_is(in->resp, in->rlen, rr.owner_off, qname, qname_len))
+	    !codec_name_is(in->resp, in->rlen, rr.owner_off, qname, qname_len))
 		return;
 
 	memcpy(cur, qname, qname_len);
@@ -243,7 +204,7 @@ static void decide_cname(const struct flat_policy_in *in, const uint8_t *qname, 
 		codec_rr_iter_init(&it, in->resp, in->rlen, rv, CODEC_SEC_ANSWER);
 		while (codec_rr_next(&it, &rr) == 1) {
 			if (rr.type == CODEC_TYPE_CNAME && rr.rclass == CODEC_CLASS_IN &&
-			    name_is(in->resp, in->rlen, rr.owner_off, cur, cur_len)) {
+			    codec_name_is(in->resp, in->rlen, rr.owner_off, cur, cur_len)) {
 				found = true;
 				break;
 			}
@@ -277,7 +238,7 @@ static void decide_cname(const struct flat_policy_in *in, const uint8_t *qname, 
 		    flat_policy_soa(in->resp, in->rlen, rv, &soa) == 0) {
 			out->local.kind = FLAT_RES_NXDOMAIN;
 			out->local.qtype = in->qv->qtype;
-			out->local.ttl = min_u32(ttl, min_u32(soa.ttl, soa.minimum));
+			out->local.ttl = min_u32(ttl, codec_soa_neg_ttl(soa.ttl, soa.minimum));
 			out->local.hops = out->hops;
 			out->action = FLAT_POLICY_LOCAL;
 			return;
@@ -390,15 +351,16 @@ int flat_policy_soa_in(const uint8_t *msg, size_t len, const struct codec_view *
 	return 0;
 }
 
-/* RFC 2308 5: the negative TTL is min(SOA TTL, MINIMUM); without an SOA
- * nothing says how long the answer holds, so 0 (do not cache). */
+/* RFC 2308 5, from the SOA flat_policy_soa() picks, as decide_cname()
+ * does; without one nothing says how long the answer holds, so 0 (do
+ * not cache). */
 static uint32_t negative_ttl(const uint8_t *msg, size_t len, const struct codec_view *v)
 {
 	struct flat_soa soa;
 
 	if (flat_policy_soa(msg, len, v, &soa) < 0)
 		return 0;
-	return min_u32(soa.ttl, soa.minimum);
+	return codec_soa_neg_ttl(soa.ttl, soa.minimum);
 }
 
 enum flat_aname_state flat_aname_parse(const uint8_t *resp, size_t len, const struct codec_view *v,
@@ -416,13 +378,13 @@ enum flat_aname_state flat_aname_parse(const uint8_t *resp, size_t len, const st
 	memset(out, 0, sizeof(*out));
 	out->state = FLAT_ANAME_UNKNOWN;
 
-	if (!wire_name_exact(name, name_len))
+	if (!codec_name_valid(name, name_len))
 		return out->state;
 	memcpy(lname, name, name_len);
 	codec_name_lower(lname, name_len);
 	if ((v->flags & (CODEC_FLAG_QR | CODEC_FLAG_TC)) != CODEC_FLAG_QR ||
 	    v->opcode != CODEC_OPCODE_QUERY || v->qdcount != 1 || v->qtype != type ||
-	    v->qclass != CODEC_CLASS_IN || !name_is(resp, len, v->qname_off, lname, name_len))
+	    v->qclass != CODEC_CLASS_IN || !codec_name_is(resp, len, v->qname_off, lname, name_len))
 		return out->state;
 	if (!(v->flags & CODEC_FLAG_AA) || (v->has_opt && v->ext_rcode != 0))
 		return out->state;
@@ -438,7 +400,7 @@ enum flat_aname_state flat_aname_parse(const uint8_t *resp, size_t len, const st
 	while (codec_rr_next(&it, &rr) == 1) {
 		if (rr.rclass != CODEC_CLASS_IN || (rr.type != type && rr.type != CODEC_TYPE_CNAME))
 			continue;
-		if (!name_is(resp, len, rr.owner_off, lname, name_len))
+		if (!codec_name_is(resp, len, rr.owner_off, lname, name_len))
 			continue;
 		if (rr.type == CODEC_TYPE_CNAME) {
 			cname = true;
@@ -460,10 +422,11 @@ enum flat_aname_state flat_aname_parse(const uint8_t *resp, size_t len, const st
 		return out->state;
 	const uint8_t *rd = resp + found.rdata_off;
 
-	/* Not codec_name_*: those accept compression, which the ANAME RDATA
-	 * must not use (its type is unknown to every other server). The
-	 * root as target names no host: reject it too. */
-	if (!wire_name_exact(rd, found.rdlen) || found.rdlen == 1)
+	/* codec_name_valid(), not the message readers: those accept
+	 * compression, which the ANAME RDATA must not use (its type is
+	 * unknown to every other server). The root as target names no
+	 * host: reject it too. */
+	if (!codec_name_valid(rd, found.rdlen) || found.rdlen == 1)
 		return out->state;
 	memcpy(out->target, rd, found.rdlen);
 	out->target_len = found.rdlen;

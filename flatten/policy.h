@@ -147,7 +147,7 @@ struct flat_soa {
  * Finds the first SOA in the authority section of msg (a codec_scan()ed
  * message; BIND puts it there in NODATA and NXDOMAIN answers, RFC 2308)
  * and copies it into *soa with both RDATA names decompressed.
- * The RFC 2308 negative TTL is min(soa->ttl, soa->minimum).
+ * Its RFC 2308 negative TTL is codec_soa_neg_ttl(soa->ttl, soa->minimum).
  * @return 0, -ENOENT if there is no SOA in authority, -EBADMSG if its
  *         RDATA is malformed (names running out of the RDATA, wrong size).
  */
@@ -187,9 +187,9 @@ struct flat_aname {
  *   domain name (draft-ietf-dnsop-aname: an owner has at most one ANAME).
  * INVALID: two or more such RRs, a compression pointer, trailing or
  *   missing octets, a bad label, or the root name as target.
- * ABSENT: NOERROR without such an RR or NXDOMAIN; ttl is
- *   min(SOA TTL, SOA MINIMUM) from the authority section (RFC 2308 5),
- *   0 without an SOA. If the name is a CNAME the TTL is that CNAME's.
+ * ABSENT: NOERROR without such an RR or NXDOMAIN; ttl is the RFC 2308 5
+ *   negative TTL, codec_soa_neg_ttl() of the SOA flat_policy_soa() finds,
+ *   0 without one. If the name is a CNAME the TTL is that CNAME's.
  * UNKNOWN: any other RCODE, AA=0, TC=1, QR=0, or a question that is not
  *   name/type.
  *

@@ -4,16 +4,12 @@
 #include <errno.h>
 #include <string.h>
 
+#include "codec/build.h"
 #include "codec/name.h"
+#include "codec/rd.h"
 #include "codec/rr.h"
 #include "codec/wire.h"
 
-/* Owner (root), TYPE, CLASS, TTL, RDLENGTH of an OPT RR (RFC 6891 6.1.2). */
-#define RW_OPT_LEN 11
-/* OPTION-CODE, OPTION-LENGTH and the 2-octet INFO-CODE (RFC 8914 2). */
-#define RW_EDE_HDR_LEN 6
-/* The DO bit in the low 16 bits of the OPT TTL (RFC 3225). */
-#define RW_OPT_DO 0x8000
 /* A compression pointer to offset 12, where the question name always
  * sits uncompressed (RFC 1035 4.1.4). */
 #define RW_PTR_QNAME 0xc00c
@@ -41,13 +37,10 @@
 /* RFC 8482 4.2: HINFO with CPU "RFC8482" and an empty OS. */
 static const uint8_t rw_rfc8482_hinfo[] = {7, 'R', 'F', 'C', '8', '4', '8', '2', 0};
 
-/* Output cursor with a sticky overflow flag and the section counts, which
- * are patched into the header at the end. */
+/* Output cursor (codec_wr, sticky -EMSGSIZE) and the section counts,
+ * which are patched into the header at the end. */
 struct msg {
-	uint8_t *p;
-	size_t cap;
-	size_t pos;
-	bool err;
+	struct codec_wr wr;
 	uint16_t an;
 	uint16_t ns;
 	uint16_t ar;
@@ -57,124 +50,39 @@ static void msg_init(struct msg *m, uint8_t *out, size_t outlen, size_t max_size
 {
 	size_t cap = outlen < max_size ? outlen : max_size;
 
-	m->p = out;
-	m->cap = cap < CODEC_MAX_MSG ? cap : CODEC_MAX_MSG;
-	m->pos = 0;
-	m->err = false;
+	codec_wr_init(&m->wr, out, cap < CODEC_MAX_MSG ? cap : CODEC_MAX_MSG);
 	m->an = 0;
 	m->ns = 0;
 	m->ar = 0;
 }
 
-static size_t msg_left(const struct msg *m)
-{
-	return m->err ? 0 : m->cap - m->pos;
-}
-
-static bool msg_need(struct msg *m, size_t n)
-{
-	if (!m->err && m->cap - m->pos >= n)
-		return true;
-	m->err = true;
-	return false;
-}
-
-static void put(struct msg *m, const void *p, size_t n)
-{
-	if (!msg_need(m, n))
-		return;
-	if (n > 0)
-		memcpy(m->p + m->pos, p, n);
-	m->pos += n;
-}
-
-static void put_u16(struct msg *m, uint16_t v)
-{
-	if (!msg_need(m, 2))
-		return;
-	codec_put_u16(m->p + m->pos, v);
-	m->pos += 2;
-}
-
-static void put_u32(struct msg *m, uint32_t v)
-{
-	if (!msg_need(m, 4))
-		return;
-	codec_put_u32(m->p + m->pos, v);
-	m->pos += 4;
-}
-
 /* Header with one question and counts to be patched by msg_end(). */
 static void msg_header(struct msg *m, uint16_t id, uint16_t flags)
 {
-	put_u16(m, id);
-	put_u16(m, flags);
-	put_u16(m, 1);
-	put_u16(m, 0);
-	put_u16(m, 0);
-	put_u16(m, 0);
+	codec_wr_u16(&m->wr, id);
+	codec_wr_u16(&m->wr, flags);
+	codec_wr_u16(&m->wr, 1);
+	codec_wr_u16(&m->wr, 0);
+	codec_wr_u16(&m->wr, 0);
+	codec_wr_u16(&m->wr, 0);
 }
 
 static ssize_t msg_end(struct msg *m)
 {
-	if (m->err)
-		return -EMSGSIZE;
-	codec_put_u16(m->p + 6, m->an);
-	codec_put_u16(m->p + 8, m->ns);
-	codec_put_u16(m->p + 10, m->ar);
-	return (ssize_t)m->pos;
+	if (m->wr.err < 0)
+		return m->wr.err;
+	codec_put_u16(m->wr.base + 6, m->an);
+	codec_put_u16(m->wr.base + 8, m->ns);
+	codec_put_u16(m->wr.base + 10, m->ar);
+	return (ssize_t)m->wr.pos;
 }
 
-/* Our own OPT (RFC 6891 6.1): payload CODEC_EDNS_UDP_SIZE, version 0, DO
- * as the client sent it, the client's cookie echoed, an EDE when asked;
- * the EDE text takes only the room left, since it is the one optional
- * part.
- *
- * The cookie: a client that learned a server cookie from BIND (through a
- * relayed answer) expects one in every answer from this address, and a
- * resolver such as BIND 9.18 retries over TCP when it is missing ("missing
- * expected cookie"). apexd has no secret of BIND's to mint one, so it
- * returns the client's cookie pair as presented: the client cookie
- * matches, the server cookie is the one BIND issued, and BIND renews it on
- * the next relayed answer. A query with only a client cookie has no
- * expectation yet and gets no COOKIE option (a client cookie alone is not
- * a valid response option). */
+/* Our own OPT, from codec_wr_opt(): its comment says why the client's
+ * cookie pair is echoed, and why the EDE text is the part that gives way. */
 static void msg_opt(struct msg *m, const uint8_t *query, const struct codec_view *qv, uint16_t ede,
                     const char *text)
 {
-	bool add_ede = ede != CODEC_EDE_NONE;
-	size_t tlen = 0, cookie_off = 0;
-	uint16_t cookie_len = 0;
-	size_t cookie_opt_len = 0;
-
-	if (codec_cookie_pair(query, qv, &cookie_off, &cookie_len))
-		cookie_opt_len = 4 + (size_t)cookie_len;
-	if (add_ede && text != NULL) {
-		size_t room = msg_left(m);
-		size_t fixed = RW_OPT_LEN + RW_EDE_HDR_LEN + cookie_opt_len;
-
-		room = room > fixed ? room - fixed : 0;
-		tlen = strlen(text);
-		if (tlen > room)
-			tlen = codec_utf8_cut(text, room);
-	}
-	put(m, "", 1);
-	put_u16(m, CODEC_TYPE_OPT);
-	put_u16(m, CODEC_EDNS_UDP_SIZE);
-	put_u16(m, 0); /* extended RCODE 0, version 0 */
-	put_u16(m, qv->do_bit ? RW_OPT_DO : 0);
-	put_u16(m, (uint16_t)((add_ede ? RW_EDE_HDR_LEN + tlen : 0) + cookie_opt_len));
-	if (cookie_opt_len > 0) {
-		put_u16(m, CODEC_EDNS_OPT_COOKIE);
-		put_u16(m, cookie_len);
-		put(m, query + cookie_off, cookie_len);
-	}
-	if (add_ede) {
-		put_u16(m, CODEC_EDNS_OPT_EDE);
-		put_u16(m, (uint16_t)(2 + tlen));
-		put_u16(m, ede);
-		put(m, text, tlen);
-	}
+	codec_wr_opt(&m->wr, query, qv, ede, text);
 	m->ar++;
 }
 
@@ -182,32 +90,12 @@ static void msg_opt(struct msg *m, const uint8_t *query, const struct codec_view
 static void put_rr_ptr(struct msg *m, uint16_t ptr, uint16_t type, uint32_t ttl, const void *rd,
                        size_t rdlen)
 {
-	put_u16(m, ptr);
-	put_u16(m, type);
-	put_u16(m, CODEC_CLASS_IN);
-	put_u32(m, ttl);
-	put_u16(m, (uint16_t)rdlen);
-	put(m, rd, rdlen);
-}
-
-/* True when p[0..len) is exactly one uncompressed, well-formed wire name. */
-static bool wire_name_exact(const uint8_t *p, size_t len)
-{
-	size_t pos = 0;
-
-	if (p == NULL || len == 0 || len > CODEC_MAX_NAME)
-		return false;
-	for (;;) {
-		uint8_t c = p[pos];
-
-		if (c > CODEC_MAX_LABEL)
-			return false;
-		if (c == 0)
-			return pos + 1 == len;
-		if (len - pos - 1 < (size_t)c + 1)
-			return false;
-		pos += (size_t)c + 1;
-	}
+	codec_wr_u16(&m->wr, ptr);
+	codec_wr_u16(&m->wr, type);
+	codec_wr_u16(&m->wr, CODEC_CLASS_IN);
+	codec_wr_u32(&m->wr, ttl);
+	codec_wr_u16(&m->wr, (uint16_t)rdlen);
+	codec_wr_bytes(&m->wr, rd, rdlen);
 }
 
 /* The client's query must have exactly one question, which then starts
@@ -222,7 +110,7 @@ static bool query_ok(const uint8_t *query, size_t qlen, const struct codec_view 
 
 static void put_question(struct msg *m, const uint8_t *query, const struct codec_view *qv)
 {
-	put(m, query + qv->qname_off, (size_t)qv->question_end - qv->qname_off);
+	codec_wr_bytes(&m->wr, query + qv->qname_off, (size_t)qv->question_end - qv->qname_off);
 }
 
 /* The flags of every answer we write ourselves: authoritative, NOERROR,
@@ -286,12 +174,12 @@ static void build_flat(struct msg *m, const uint8_t *query, const struct codec_v
 	} else if (!trunc) {
 		const struct flat_soa *soa = o->soa;
 
-		put(m, soa->owner, soa->owner_len);
-		put_u16(m, CODEC_TYPE_SOA);
-		put_u16(m, CODEC_CLASS_IN);
-		put_u32(m, ttl);
-		put_u16(m, (uint16_t)soa->rdlen);
-		put(m, soa->rdata, soa->rdlen);
+		codec_wr_bytes(&m->wr, soa->owner, soa->owner_len);
+		codec_wr_u16(&m->wr, CODEC_TYPE_SOA);
+		codec_wr_u16(&m->wr, CODEC_CLASS_IN);
+		codec_wr_u32(&m->wr, ttl);
+		codec_wr_u16(&m->wr, (uint16_t)soa->rdlen);
+		codec_wr_bytes(&m->wr, soa->rdata, soa->rdlen);
 		m->ns++;
 	}
 	if (qv->has_opt)
@@ -358,12 +246,12 @@ ssize_t flat_rewrite(const uint8_t *query, size_t qlen, const struct codec_view 
 		return -EINVAL;
 	if (!negative && opts != NULL && opts->show_aname &&
 	    (!data_type(opts->aname_type) ||
-	     !wire_name_exact(opts->aname_target, opts->aname_target_len)))
+	     !codec_name_valid(opts->aname_target, opts->aname_target_len)))
 		return -EINVAL;
 
 	msg_init(&m, out, outlen, max_size);
 	build_flat(&m, query, qv, res, negative, ttl, opts, false);
-	if (!m.err)
+	if (m.wr.err == 0)
 		return msg_end(&m);
 	/* RFC 2181 9: the answer is required data, so TC=1 and let the
 	 * client retry over TCP; question and OPT stay (RFC 6891 7). */
@@ -381,7 +269,7 @@ static void build_aname(struct msg *m, const uint8_t *query, const struct codec_
 	msg_header(m, qv->id, own_flags(qv, level == 2));
 	put_question(m, query, qv);
 	if (level < 2) {
-		size_t rdata_off = m->pos + 12;
+		size_t rdata_off = m->wr.pos + 12;
 
 		put_rr_ptr(m, RW_PTR_QNAME, qv->qtype, aname_ttl, target, target_len);
 		m->an++;
@@ -411,13 +299,13 @@ ssize_t flat_rewrite_aname_query(const uint8_t *query, size_t qlen, const struct
 
 	if (!query_ok(query, qlen, qv))
 		return -EBADMSG;
-	if (!data_type(qv->qtype) || !wire_name_exact(target, target_len) ||
+	if (!data_type(qv->qtype) || !codec_name_valid(target, target_len) ||
 	    !rrset_ok(a, CODEC_TYPE_A) || !rrset_ok(aaaa, CODEC_TYPE_AAAA))
 		return -EINVAL;
 	for (int level = 0; level <= 2; level++) {
 		msg_init(&m, out, outlen, max_size);
 		build_aname(&m, query, qv, target, target_len, aname_ttl, a, aaaa, opts, level);
-		if (!m.err)
+		if (m.wr.err == 0)
 			break;
 	}
 	return msg_end(&m);
@@ -446,7 +334,7 @@ ssize_t flat_rewrite_any_minimal(const uint8_t *query, size_t qlen, const struct
 		return -EBADMSG;
 	msg_init(&m, out, outlen, max_size);
 	build_any(&m, query, qv, ttl, false);
-	if (m.err) {
+	if (m.wr.err < 0) {
 		msg_init(&m, out, outlen, max_size);
 		build_any(&m, query, qv, ttl, true);
 	}
@@ -503,7 +391,7 @@ static int put_name_from(struct msg *m, const uint8_t *src, size_t slen, size_t 
 
 	if (n < 0 || *next > lim || codec_name_unpack(src, slen, off, name) != n)
 		return -EBADMSG;
-	put(m, name, (size_t)n);
+	codec_wr_bytes(&m->wr, name, (size_t)n);
 	return 0;
 }
 
@@ -517,13 +405,13 @@ static int put_rr_copy(struct msg *m, const uint8_t *src, size_t slen, const str
 
 	if (put_name_from(m, src, slen, rr->owner_off, slen, &next) < 0)
 		return -EBADMSG;
-	put_u16(m, rr->type);
-	put_u16(m, rr->rclass);
-	put_u32(m, rr->ttl);
-	size_t rdlen_at = m->pos;
+	codec_wr_u16(&m->wr, rr->type);
+	codec_wr_u16(&m->wr, rr->rclass);
+	codec_wr_u32(&m->wr, rr->ttl);
+	size_t rdlen_at = m->wr.pos;
 
-	put_u16(m, 0);
-	size_t start = m->pos;
+	codec_wr_u16(&m->wr, 0);
+	size_t start = m->wr.pos;
 
 	for (const char *l = rdata_layout(rr->type); *l != '\0'; l++) {
 		size_t n;
@@ -545,30 +433,18 @@ static int put_rr_copy(struct msg *m, const uint8_t *src, size_t slen, const str
 		}
 		if (end - pos < n)
 			return -EBADMSG;
-		put(m, src + pos, n);
+		codec_wr_bytes(&m->wr, src + pos, n);
 		pos += n;
 	}
-	put(m, src + pos, end - pos);
-	if (m->err)
+	codec_wr_bytes(&m->wr, src + pos, end - pos);
+	if (m->wr.err < 0)
 		return 0;
-	if (m->pos - start > UINT16_MAX) {
-		m->err = true;
+	if (m->wr.pos - start > UINT16_MAX) {
+		m->wr.err = -EMSGSIZE;
 		return 0;
 	}
-	codec_put_u16(m->p + rdlen_at, (uint16_t)(m->pos - start));
+	codec_put_u16(m->wr.base + rdlen_at, (uint16_t)(m->wr.pos - start));
 	return 0;
-}
-
-static bool owner_is(const uint8_t *msg, size_t len, size_t off, const uint8_t *lname,
-                     size_t lname_len)
-{
-	uint8_t buf[CODEC_MAX_NAME];
-	int n = codec_name_unpack(msg, len, off, buf);
-
-	if (n < 0 || (size_t)n != lname_len)
-		return false;
-	codec_name_lower(buf, (size_t)n);
-	return memcmp(buf, lname, lname_len) == 0;
 }
 
 struct append_ctx {
@@ -609,7 +485,7 @@ static bool append_drop(const struct append_ctx *c, const struct codec_rr *rr)
 	default:
 		return false;
 	}
-	return owner_is(c->resp, c->rlen, rr->owner_off, c->qname, c->qname_len);
+	return codec_name_is(c->resp, c->rlen, rr->owner_off, c->qname, c->qname_len);
 }
 
 static int append_section(struct msg *m, const struct append_ctx *c, enum codec_section sec,
@@ -638,7 +514,7 @@ static int build_append(struct msg *m, const struct append_ctx *c, const struct 
 	uint16_t flags = (uint16_t)(rv->flags & ~CODEC_FLAG_TC);
 
 	msg_header(m, rv->id, trunc ? (uint16_t)(flags | CODEC_FLAG_TC) : flags);
-	put(m, c->resp + rv->qname_off, (size_t)rv->question_end - rv->qname_off);
+	codec_wr_bytes(&m->wr, c->resp + rv->qname_off, (size_t)rv->question_end - rv->qname_off);
 	if (!trunc) {
 		if (append_section(m, c, CODEC_SEC_ANSWER, &m->an) < 0)
 			return -EBADMSG;
@@ -652,8 +528,8 @@ static int build_append(struct msg *m, const struct append_ctx *c, const struct 
 	}
 	if (rv->has_opt) {
 		/* BIND's OPT as it wrote it: owner root, never compressed. */
-		put(m, c->resp + rv->opt_off,
-		    (size_t)rv->opt_rdata_off + rv->opt_rdlen - rv->opt_off);
+		codec_wr_bytes(&m->wr, c->resp + rv->opt_off,
+		               (size_t)rv->opt_rdata_off + rv->opt_rdlen - rv->opt_off);
 		m->ar++;
 	}
 	return 0;
@@ -688,7 +564,7 @@ ssize_t flat_rewrite_append(const uint8_t *resp, size_t rlen, const struct codec
 	msg_init(&m, out, outlen, max_size);
 	if (build_append(&m, &c, a, aaaa, false) < 0)
 		return -EBADMSG;
-	if (m.err) {
+	if (m.wr.err < 0) {
 		msg_init(&m, out, outlen, max_size);
 		build_append(&m, &c, a, aaaa, true);
 	}

@@ -19,12 +19,13 @@
 
 #include "codec/build.h"
 #include "codec/scan.h"
+#include "codec/ttl.h"
 #include "flatten/policy.h"
 #include "flatten/result.h"
 
-/* RFC 2181 8: a TTL with the top bit set means 0 to many resolvers;
- * never write one. */
-#define FLAT_TTL_MAX 0x7fffffffu
+/* RFC 2181 8: a TTL with the top bit set means 0 to many resolvers
+ * (codec_ttl_sane()); never write one. */
+#define FLAT_TTL_MAX CODEC_TTL_MAX
 
 /**
  * The TTL to write: ttl (already the min over the chain, lowered by the
@@ -74,9 +75,9 @@ struct flat_rewrite_opts {
  * NODATA, NXDOMAIN, or ADDRS with no address: empty answer, opts->soa in
  *   authority with TTL ttl (the owner exists: never NXDOMAIN).
  * FAIL: SERVFAIL from codec_build_error() with res->ede and res->why.
- * OPT (only if the query had one): payload 1232, version 0, DO copied,
- *   the client's COOKIE echoed when it holds a server cookie too (RFC 7873;
- *   see msg_opt() in rewrite.c for why), EDE from opts. No other option.
+ * OPT (only if the query had one): codec_wr_opt(): payload 1232, version
+ *   0, DO copied, the client's COOKIE echoed when it holds a server cookie
+ *   too (RFC 7873), EDE from opts. No other option.
  * When the whole answer exceeds min(max_size, outlen): TC=1, empty answer
  * and authority, question and OPT kept.
  *

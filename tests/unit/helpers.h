@@ -11,6 +11,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "codec/scan.h"
+
 /**
  * Decodes hex text ("0a 1b2c", whitespace and '#'-to-end-of-line comments
  * ignored) into out.
@@ -35,3 +37,33 @@ long th_hex(const char *hex, uint8_t *out, size_t outlen);
  * @return the length, or -1 if ldns rejects a line or out is too small.
  */
 long th_pkt(const char *text, uint8_t *out, size_t outlen);
+
+/** A test message and its codec_scan() view. */
+struct th_msg {
+	uint8_t buf[4096];
+	size_t len;
+	struct codec_view v;
+};
+
+/* Inline, so that tests of modules that do not link apex_codec (config,
+ * tls) can include this header without needing codec_scan(). */
+
+/** th_pkt() into m, then codec_scan(); the test fails unless both work. */
+static inline void th_msg_pkt(struct th_msg *m, const char *text)
+{
+	long n = th_pkt(text, m->buf, sizeof(m->buf));
+
+	assert_true(n >= CODEC_HDR_LEN);
+	m->len = (size_t)n;
+	assert_int_equal(codec_scan(m->buf, m->len, &m->v), 0);
+}
+
+/** th_hex() into m, then codec_scan(); the test fails unless both work. */
+static inline void th_msg_hex(struct th_msg *m, const char *hex)
+{
+	long n = th_hex(hex, m->buf, sizeof(m->buf));
+
+	assert_true(n >= CODEC_HDR_LEN);
+	m->len = (size_t)n;
+	assert_int_equal(codec_scan(m->buf, m->len, &m->v), 0);
+}

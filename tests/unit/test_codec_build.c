@@ -1,5 +1,6 @@
 /* tests/unit/test_codec_build.c - codec_build_error(): replies parsed back
- * with codec_scan() and with ldns, checked byte by byte.
+ * with codec_scan() and with ldns, checked byte by byte; codec_build_query()
+ * and the OPT writer codec_wr_opt() byte by byte.
  */
 #include <errno.h>
 #include <string.h>
@@ -396,6 +397,51 @@ static void test_build_tiny_buffer_emsgsize(void **state)
 	                 -EMSGSIZE);
 }
 
+static void test_build_own_query_bytes_exact(void **state)
+{
+	(void)state;
+	static const uint8_t name[] = "\3www\7example";
+	uint8_t out[CODEC_QUERY_MAX];
+	uint8_t want[64];
+	long wn = th_hex("1234 0100 0001 0000 0000 0001"          /* RD, one question, the OPT */
+	                 "03777777 076578616d706c65 00 001c 0001" /* www.example. AAAA IN */
+	                 "00 0029 04d0 00 00 0000 0000",          /* OPT: 1232, v0, DO=0 */
+	                 want, sizeof(want));
+
+	assert_int_equal(codec_build_query(out, 0x1234, true, name, sizeof(name), CODEC_TYPE_AAAA),
+	                 wn);
+	assert_memory_equal(out, want, (size_t)wn);
+}
+
+static void test_wr_opt_cookie_then_ede_text_cut_to_room(void **state)
+{
+	(void)state;
+	struct query q;
+	uint8_t out[64];
+	uint8_t want[64];
+	struct codec_wr wr;
+
+	make_query(&q, "hdr 7 0\nqd example. IN A\n"
+	               "edns 1232 do 000a0010 0102030405060708 090a0b0c0d0e0f10\n");
+	/* Three octets already written, then room for the OPT (11), the
+	 * cookie (4 + 16), the EDE header (6) and 2 octets of text. */
+	codec_wr_init(&wr, out, 3 + 11 + 20 + 6 + 2);
+	codec_wr_bytes(&wr, "abc", 3);
+	codec_wr_opt(&wr, q.buf, &q.v, CODEC_EDE_STALE_ANSWER, "stale");
+	long wn = th_hex("616263 00 0029 04d0 00 00 8000 001c"
+	                 "000a 0010 0102030405060708 090a0b0c0d0e0f10"
+	                 "000f 0004 0003 7374",
+	                 want, sizeof(want));
+	assert_int_equal(wr.err, 0);
+	assert_int_equal(wr.pos, wn);
+	assert_memory_equal(out, want, (size_t)wn);
+	/* One octet less than the fixed parts: the sticky error. */
+	codec_wr_init(&wr, out, 3 + 11 + 20 + 6 - 1);
+	codec_wr_bytes(&wr, "abc", 3);
+	codec_wr_opt(&wr, q.buf, &q.v, CODEC_EDE_STALE_ANSWER, "stale");
+	assert_int_equal(wr.err, -EMSGSIZE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -413,6 +459,8 @@ int main(void)
 	        cmocka_unit_test(test_build_long_text_truncated_to_fit),
 	        cmocka_unit_test(test_build_truncation_keeps_utf8_whole),
 	        cmocka_unit_test(test_build_tiny_buffer_emsgsize),
+	        cmocka_unit_test(test_build_own_query_bytes_exact),
+	        cmocka_unit_test(test_wr_opt_cookie_then_ede_text_cut_to_room),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,6 @@
 /* tests/unit/test_codec_name.c - wire names: skip, unpack, equal across
- * compression, lowercase, presentation format.
+ * compression, is (against a standalone name), lowercase, presentation
+ * format.
  */
 #include <errno.h>
 #include <string.h>
@@ -135,6 +136,36 @@ static void test_name_equal_malformed_ebadmsg(void **state)
 
 	assert_int_equal(codec_name_equal(m, n, 12, bad, (size_t)bn, 12), -EBADMSG);
 	assert_int_equal(codec_name_equal(bad, (size_t)bn, 12, m, n, 12), -EBADMSG);
+}
+
+static void test_name_is_compressed_owner_matches_any_case(void **state)
+{
+	(void)state;
+	uint8_t m[128];
+	size_t n = load(m, sizeof(m));
+	static const uint8_t www[] = "\3www\7example\3com";
+	static const uint8_t mail[] = "\4MAIL\7example\3com";
+
+	/* Two hops of compression, "WWW" in the message, lowercase given. */
+	assert_true(codec_name_is(m, n, 31, www, sizeof(www)));
+	assert_true(codec_name_is(m, n, 25, www, sizeof(www)));
+	assert_true(codec_name_is(m, n, 33, mail, sizeof(mail)));
+}
+
+static void test_name_is_other_name_or_malformed_false(void **state)
+{
+	(void)state;
+	uint8_t m[128];
+	size_t n = load(m, sizeof(m));
+	static const uint8_t www[] = "\3www\7example\3com";
+	uint8_t bad[32];
+	long bn = th_hex("0000 0000 0000 0000 0000 0000 c00c", bad, sizeof(bad));
+
+	assert_false(codec_name_is(m, n, 12, www, sizeof(www)));
+	assert_false(codec_name_is(m, n, 51, www, sizeof(www)));
+	/* A prefix of the name is another name. */
+	assert_false(codec_name_is(m, n, 25, www, sizeof(www) - 1));
+	assert_false(codec_name_is(bad, (size_t)bn, 12, www, sizeof(www)));
 }
 
 struct bad_name {
@@ -276,6 +307,8 @@ int main(void)
 	        cmocka_unit_test(test_name_equal_case_insensitive_true),
 	        cmocka_unit_test(test_name_equal_different_names_false),
 	        cmocka_unit_test(test_name_equal_malformed_ebadmsg),
+	        cmocka_unit_test(test_name_is_compressed_owner_matches_any_case),
+	        cmocka_unit_test(test_name_is_other_name_or_malformed_false),
 	        cmocka_unit_test(test_name_skip_malformed_table_rejected),
 	        cmocka_unit_test(test_name_skip_pointer_below_run_start_accepted),
 	        cmocka_unit_test(test_name_lower_ascii_only),

@@ -1,5 +1,6 @@
-/* tests/unit/test_codec_scan.c - codec_scan(), codec_question_equal() and
- * the RR iterator over messages of every shape, well formed and not.
+/* tests/unit/test_codec_scan.c - codec_scan(), codec_question_equal(),
+ * codec_answers_question() and the RR iterator over messages of every
+ * shape, well formed and not.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -676,6 +677,51 @@ static void test_question_equal_qdcount_zero_false(void **state)
 	assert_false(codec_question_equal(a, (size_t)na, &va, a, (size_t)na, &va));
 }
 
+static void test_answers_question_own_query_echoed_true(void **state)
+{
+	(void)state;
+	static const uint8_t name[] = "\3www\7example\3com";
+	uint8_t m[512];
+	/* A resolver may echo the name in another case (0x20 mixing). */
+	long n = pkt("hdr 0x4242 0x8180\nqd WwW.Example.com. IN AAAA\n"
+	             "an WwW.Example.com. 30 IN AAAA 2001:db8::1\n",
+	             m, sizeof(m));
+
+	assert_true(codec_answers_question(m, (size_t)n, 0x4242, name, sizeof(name),
+	                                   CODEC_TYPE_AAAA, CODEC_CLASS_IN));
+}
+
+static void test_answers_question_anything_else_false(void **state)
+{
+	(void)state;
+	static const uint8_t name[] = "\3www\7example\3com";
+	static const uint8_t shorter[] = "\3www\7example";
+	uint8_t m[512], q[512], two[512];
+	long n = pkt("hdr 7 0x8180\nqd www.example.com. IN A\n", m, sizeof(m));
+	long nq = pkt("hdr 7 0x0100\nqd www.example.com. IN A\n", q, sizeof(q));
+	long n2 = pkt("hdr 7 0x8180\nqd www.example.com. IN A\nqd www.example.com. IN A\n", two,
+	              sizeof(two));
+
+	assert_true(codec_answers_question(m, (size_t)n, 7, name, sizeof(name), CODEC_TYPE_A,
+	                                   CODEC_CLASS_IN));
+	assert_false(codec_answers_question(m, (size_t)n, 8, name, sizeof(name), CODEC_TYPE_A,
+	                                    CODEC_CLASS_IN));
+	assert_false(codec_answers_question(q, (size_t)nq, 7, name, sizeof(name), CODEC_TYPE_A,
+	                                    CODEC_CLASS_IN));
+	assert_false(codec_answers_question(two, (size_t)n2, 7, name, sizeof(name), CODEC_TYPE_A,
+	                                    CODEC_CLASS_IN));
+	assert_false(codec_answers_question(m, (size_t)n, 7, name, sizeof(name), CODEC_TYPE_AAAA,
+	                                    CODEC_CLASS_IN));
+	assert_false(codec_answers_question(m, (size_t)n, 7, name, sizeof(name), CODEC_TYPE_A, 3));
+	assert_false(codec_answers_question(m, (size_t)n, 7, shorter, sizeof(shorter), CODEC_TYPE_A,
+	                                    CODEC_CLASS_IN));
+	/* Cut inside QCLASS, and a bare header: never read past len. */
+	assert_false(codec_answers_question(m, (size_t)n - 1, 7, name, sizeof(name), CODEC_TYPE_A,
+	                                    CODEC_CLASS_IN));
+	assert_false(codec_answers_question(m, CODEC_HDR_LEN, 7, name, sizeof(name), CODEC_TYPE_A,
+	                                    CODEC_CLASS_IN));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -707,6 +753,8 @@ int main(void)
 	        cmocka_unit_test(
 	                test_question_equal_second_question_compressed_compares_decompressed),
 	        cmocka_unit_test(test_question_equal_qdcount_zero_false),
+	        cmocka_unit_test(test_answers_question_own_query_echoed_true),
+	        cmocka_unit_test(test_answers_question_anything_else_false),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
