@@ -42,6 +42,7 @@
 
 #include "codec/name.h"
 #include "codec/rr.h"
+#include "codec/ttl.h"
 #include "proxy/engine/anscache.h"
 #include "proxy/engine/txn.h"
 #include "proxy/engine/worker.h"
@@ -401,7 +402,7 @@ static bool answer_keepable(const uint8_t *q, const struct codec_view *v, const 
 static uint32_t collect_ttls(const uint8_t *resp, size_t rlen, const struct codec_view *rv,
                              uint16_t offs[TTL_OFFS_MAX], unsigned *n_ttl)
 {
-	uint32_t min_ttl = UINT32_MAX;
+	uint32_t min_ttl;
 
 	for (int sec = CODEC_SEC_ANSWER; sec <= CODEC_SEC_ADDITIONAL; sec++) {
 		struct codec_rr_iter it;
@@ -413,19 +414,11 @@ static uint32_t collect_ttls(const uint8_t *resp, size_t rlen, const struct code
 			if (*n_ttl == TTL_OFFS_MAX)
 				return 0;
 			offs[(*n_ttl)++] = rr.ttl_off;
-			uint32_t ttl = rr.ttl > 0x7fffffffu ? 0 : rr.ttl;
-			/* RFC 2308: a negative answer lives for min(SOA TTL, MINIMUM). */
-			if (rr.type == CODEC_TYPE_SOA && rv->ancount == 0 && rr.rdlen >= 4) {
-				uint32_t minimum =
-				        codec_get_u32(resp + rr.rdata_off + rr.rdlen - 4);
-				if (minimum < ttl)
-					ttl = minimum;
-			}
-			if (ttl < min_ttl)
-				min_ttl = ttl;
 		}
 	}
-	return min_ttl == UINT32_MAX ? 0 : min_ttl;
+	if (codec_min_ttl(resp, rlen, rv, CODEC_SEC_ADDITIONAL, &min_ttl) < 0)
+		return 0;
+	return min_ttl;
 }
 
 /* Do the answer's names survive being served (see the top)? */

@@ -14,6 +14,8 @@
 #include "codec/build.h"
 #include "codec/name.h"
 #include "flatten/rewrite.h"
+#include "codec/scan.h"
+#include "codec/ttl.h"
 #include "proxy/flat/flat_int.h"
 #include "proxy/flat/upstream.h"
 #include "proxy/ops/stats.h"
@@ -126,10 +128,9 @@ void px_flat_finish(struct px_worker *w, struct px_txn *t)
 				fetch_soa(w, t);
 				return;
 			}
-			if (ttl > fl->soa.ttl)
-				ttl = fl->soa.ttl;
-			if (ttl > fl->soa.minimum)
-				ttl = fl->soa.minimum;
+			uint32_t neg = codec_soa_neg_ttl(fl->soa.ttl, fl->soa.minimum);
+			if (ttl > neg)
+				ttl = neg;
 			opts.soa = &fl->soa;
 		}
 		if (cfg->flatten.show_aname && fl->have_target && !fl->target_is_alias) {
@@ -168,8 +169,8 @@ static int soa_req_cb(void *arg, int status, const uint8_t *msg, size_t len)
 	struct px_txn *t = px_flat_token_txn(r->w, r->token);
 	struct codec_view v;
 
-	if (status == 0 &&
-	    !px_up_answer_matches(msg, len, r->id, r->apex, r->apex_len, CODEC_TYPE_SOA))
+	if (status == 0 && !codec_answers_question(msg, len, r->id, r->apex, r->apex_len,
+	                                           CODEC_TYPE_SOA, CODEC_CLASS_IN))
 		return PX_UP_WAIT;
 	if (status == UV_ETIMEDOUT)
 		PX_STAT_INC(&r->w->stats, backend_probe_timeouts);

@@ -9,6 +9,7 @@
 
 #include "codec/build.h"
 #include "codec/name.h"
+#include "codec/scan.h"
 #include "proxy/flat/flat_int.h"
 #include "proxy/flat/upstream.h"
 #include "proxy/ops/log.h"
@@ -45,7 +46,8 @@ static int probe_cb(void *arg, int status, const uint8_t *msg, size_t len)
 	union flat_cache_value val;
 	struct flat_aname an;
 
-	if (status == 0 && !px_up_answer_matches(msg, len, r->id, r->name, r->len, r->type))
+	if (status == 0 &&
+	    !codec_answers_question(msg, len, r->id, r->name, r->len, r->type, CODEC_CLASS_IN))
 		return PX_UP_WAIT;
 	if (status == UV_ETIMEDOUT)
 		PX_STAT_INC(&w->stats, backend_probe_timeouts);

@@ -54,19 +54,6 @@ uint16_t px_up_random_id(void)
 	return id;
 }
 
-bool px_up_answer_matches(const uint8_t *msg, size_t len, uint16_t id, const uint8_t *name,
-                          size_t name_len, uint16_t type)
-{
-	if (len < CODEC_HDR_LEN + name_len + 4 || codec_hdr_id(msg) != id || !codec_hdr_qr(msg) ||
-	    codec_hdr_qdcount(msg) != 1)
-		return false;
-	const uint8_t *q = msg + CODEC_HDR_LEN;
-	for (size_t i = 0; i < name_len; i++)
-		if (codec_ascii_lower(q[i]) != codec_ascii_lower(name[i]))
-			return false;
-	return codec_get_u16(q + name_len) == type;
-}
-
 static void up_handle_closed(uv_handle_t *h)
 {
 	struct px_up *u = h->data;

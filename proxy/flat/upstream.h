@@ -82,11 +82,3 @@ void px_up_cancel_all(struct px_worker *w);
 
 /** A query ID from the kernel's CSPRNG. */
 uint16_t px_up_random_id(void);
-
-/**
- * Is msg the answer to a query of ours (codec_build_query())? Same ID,
- * QR set, and the question echoed: name (compared ignoring case, as
- * servers may change it under 0x20) and type.
- */
-bool px_up_answer_matches(const uint8_t *msg, size_t len, uint16_t id, const uint8_t *name,
-                          size_t name_len, uint16_t type);

@@ -28,6 +28,7 @@
 
 #include "codec/rr.h"
 #include "tls/stream.h"
+#include "codec/ttl.h"
 #include "proxy/listen/doh.h"
 #include "proxy/engine/query.h"
 #include "proxy/engine/txn.h"
@@ -136,26 +137,11 @@ static void submit_error(struct px_doh *d, struct doh_stream *s, int status)
 static long answer_min_ttl(const uint8_t *msg, size_t len)
 {
 	struct codec_view v;
-	struct codec_rr_iter it;
-	struct codec_rr rr;
-	long min = -1;
+	uint32_t ttl;
 
-	if (codec_scan(msg, len, &v) < 0)
+	if (codec_scan(msg, len, &v) < 0 || codec_min_ttl(msg, len, &v, CODEC_SEC_ANSWER, &ttl) < 0)
 		return -1;
-	codec_rr_iter_init(&it, msg, len, &v, CODEC_SEC_ANSWER);
-	while (codec_rr_next(&it, &rr) == 1)
-		if (min < 0 || rr.ttl < (uint32_t)min)
-			min = rr.ttl;
-	if (min >= 0)
-		return min;
-	codec_rr_iter_init(&it, msg, len, &v, CODEC_SEC_AUTHORITY);
-	while (codec_rr_next(&it, &rr) == 1) {
-		if (rr.type != CODEC_TYPE_SOA || rr.rdlen < 4)
-			continue;
-		uint32_t minimum = codec_get_u32(msg + rr.rdata_off + rr.rdlen - 4);
-		min = rr.ttl < minimum ? rr.ttl : minimum;
-	}
-	return min;
+	return ttl;
 }
 
 void px_doh_reply(struct px_conn *c, int32_t stream, const uint8_t *msg, size_t len)

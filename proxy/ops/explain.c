@@ -18,6 +18,7 @@
 #include "flatten/chase.h"
 #include "flatten/policy.h"
 #include "flatten/zones.h"
+#include "codec/scan.h"
 #include "proxy/daemon/server.h"
 #include "proxy/flat/flat.h"
 #include "proxy/flat/upstream.h"
@@ -685,9 +686,9 @@ static int ex_query_cb(void *arg, int status, const uint8_t *msg, size_t len)
 	struct ex_query *q = arg;
 	struct px_explain *ex = q->ex;
 
-	if (status == 0 &&
-	    (len > sizeof(q->resp) ||
-	     !px_up_answer_matches(msg, len, q->id, ex->name, ex->name_len, q->qtype)))
+	if (status == 0 && (len > sizeof(q->resp) ||
+	                    !codec_answers_question(msg, len, q->id, ex->name, ex->name_len,
+	                                            q->qtype, CODEC_CLASS_IN)))
 		return PX_UP_WAIT;
 	q->status = status;
 	if (status == 0) {
