@@ -10,6 +10,7 @@
 #include "codec/name.h"
 #include "codec/rr.h"
 #include "codec/scan.h"
+#include "codec/text.h"
 #include "codec/ttl.h"
 #include "flatten/zones.h"
 
@@ -48,15 +49,10 @@ static void server_text(const struct flat_chase *c, char *buf, size_t n)
 
 static const char *rcode_text(unsigned rcode, char *buf, size_t n)
 {
-	static const char *const names[] = {
-	        "NOERROR",  "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",  "REFUSED",
-	        "YXDOMAIN", "YXRRSET", "NXRRSET",  "NOTAUTH",  "NOTZONE",
-	};
+	const char *name = codec_rcode_name(rcode);
 
-	if (rcode < sizeof(names) / sizeof(names[0]))
-		return names[rcode];
-	if (rcode == 16) /* RFC 6891 BADVERS, only with an OPT */
-		return "BADVERS";
+	if (name != NULL)
+		return name;
 	snprintf(buf, n, "RCODE %u", rcode);
 	return buf;
 }

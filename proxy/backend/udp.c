@@ -91,14 +91,8 @@ static void bsock_recv_cb(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const str
 		 * over TCP, so fetch the whole answer over TCP. */
 		PX_STAT_INC(&w->stats, backend_tc_retries);
 		int rc = px_backend_send_tcp(w, t);
-		if (rc < 0) {
-			char why[160];
-			snprintf(why, sizeof(why), "backend %s over TCP: %s",
-			         w->cfg->backend.address.text, uv_strerror(rc));
-			px_log_rl(CFG_LOG_WARNING, BACKEND, "%s", why);
-			PX_STAT_INC(&w->stats, backend_errors);
-			px_txn_fail(w, t, CODEC_EDE_NETWORK_ERROR, why);
-		}
+		if (rc < 0)
+			px_txn_fail_backend(w, t, "", " over TCP", rc);
 		return;
 	}
 	px_backend_relay(w, t, msg, (size_t)n);
@@ -157,16 +151,10 @@ static void bsock_send_failed(struct px_bsock *s, uint16_t id, int err)
 {
 	struct px_worker *w = s->w;
 	uint32_t slot = s->slot[id];
-	char why[160];
 
 	if (slot == 0)
 		return;
-	struct px_txn *t = &w->slots.txns[slot - 1];
-	snprintf(why, sizeof(why), "backend %s: %s", w->cfg->backend.address.text,
-	         uv_strerror(err));
-	px_log_rl(CFG_LOG_WARNING, BACKEND, "%s", why);
-	PX_STAT_INC(&w->stats, backend_errors);
-	px_txn_fail(w, t, CODEC_EDE_NETWORK_ERROR, why);
+	px_txn_fail_backend(w, &w->slots.txns[slot - 1], "", "", err);
 }
 
 void px_backend_tx_failed(void *owner, uint16_t tag, const uint8_t *msg, size_t len,

@@ -236,12 +236,7 @@ static void dispatch(struct px_worker *w, struct px_txn *t, const uint8_t *msg,
 		px_txn_fail(w, t, CODEC_EDE_OTHER,
 		            "too many queries in flight with this message ID");
 	} else if (rc < 0) {
-		char why[160];
-		snprintf(why, sizeof(why), "cannot send to backend %s: %s",
-		         w->cfg->backend.address.text, uv_strerror(rc));
-		px_log_rl(CFG_LOG_WARNING, BACKEND, "%s", why);
-		PX_STAT_INC(&w->stats, backend_errors);
-		px_txn_fail(w, t, CODEC_EDE_NETWORK_ERROR, why);
+		px_txn_fail_backend(w, t, "cannot send to ", "", rc);
 	}
 }
 

@@ -224,6 +224,18 @@ void px_txn_cut(struct px_worker *w, struct px_txn *t)
 	px_txn_done(w, t);
 }
 
+void px_txn_fail_backend(struct px_worker *w, struct px_txn *t, const char *pre, const char *post,
+                         int err)
+{
+	char why[160];
+
+	snprintf(why, sizeof(why), "%sbackend %s%s: %s", pre, w->cfg->backend.address.text, post,
+	         uv_strerror(err));
+	px_log_rl(CFG_LOG_WARNING, BACKEND, "%s", why);
+	PX_STAT_INC(&w->stats, backend_errors);
+	px_txn_fail(w, t, CODEC_EDE_NETWORK_ERROR, why);
+}
+
 void px_txn_fail(struct px_worker *w, struct px_txn *t, uint16_t ede, const char *why)
 {
 	uint8_t out[PX_REPLY_MAX];

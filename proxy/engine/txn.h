@@ -94,6 +94,11 @@ void px_deadline_cb(uv_timer_t *h);
 void px_txn_reply(struct px_worker *w, struct px_txn *t, const uint8_t *msg, size_t len);
 /* Ends t with SERVFAIL + EDE and frees it. */
 void px_txn_fail(struct px_worker *w, struct px_txn *t, uint16_t ede, const char *why);
+/* The backend could not take t's query (err, a libuv error): logged with
+ * a rate limit, counted in backend_errors, and t ends with SERVFAIL +
+ * EDE 23 saying "<pre>backend ADDRESS<post>: error". */
+void px_txn_fail_backend(struct px_worker *w, struct px_txn *t, const char *pre, const char *post,
+                         int err);
 /* Ends t (answer already sent) and frees it. */
 void px_txn_done(struct px_worker *w, struct px_txn *t);
 /* Ends t whose answer broke off midway (a zone transfer): too late for

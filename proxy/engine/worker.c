@@ -69,33 +69,42 @@ static void begin_drain(struct px_worker *w)
 	px_worker_maybe_finish(w);
 }
 
+/* Room for one more pointer in a vector of *cap; the vector, moved or
+ * not, or NULL when out of memory (v is then unchanged). */
+static void *vec_room(void *v, size_t n, size_t *cap, size_t elem)
+{
+	if (n < *cap)
+		return v;
+	size_t ncap = *cap ? *cap * 2 : 4;
+	void *nv = realloc(v, ncap * elem);
+	if (nv != NULL)
+		*cap = ncap;
+	return nv;
+}
+
 int px_worker_add_udp(struct px_worker *w, struct px_udp_listener *l)
 {
-	if (w->lis.n_udp == w->lis.cap_udp) {
-		size_t ncap = w->lis.cap_udp ? w->lis.cap_udp * 2 : 4;
-		struct px_udp_listener **nv = realloc(w->lis.udp, ncap * sizeof(*nv));
-		if (nv == NULL)
-			return -ENOMEM;
-		w->lis.udp = nv;
-		w->lis.cap_udp = ncap;
-	}
+	struct px_udp_listener **v =
+	        vec_room(w->lis.udp, w->lis.n_udp, &w->lis.cap_udp, sizeof(*v));
+
+	if (v == NULL)
+		return -ENOMEM;
+	w->lis.udp = v;
 	l->w = w;
-	w->lis.udp[w->lis.n_udp++] = l;
+	v[w->lis.n_udp++] = l;
 	return 0;
 }
 
 int px_worker_add_tcp(struct px_worker *w, struct px_tcp_listener *l)
 {
-	if (w->lis.n_tcp == w->lis.cap_tcp) {
-		size_t ncap = w->lis.cap_tcp ? w->lis.cap_tcp * 2 : 4;
-		struct px_tcp_listener **nv = realloc(w->lis.tcp, ncap * sizeof(*nv));
-		if (nv == NULL)
-			return -ENOMEM;
-		w->lis.tcp = nv;
-		w->lis.cap_tcp = ncap;
-	}
+	struct px_tcp_listener **v =
+	        vec_room(w->lis.tcp, w->lis.n_tcp, &w->lis.cap_tcp, sizeof(*v));
+
+	if (v == NULL)
+		return -ENOMEM;
+	w->lis.tcp = v;
 	l->w = w;
-	w->lis.tcp[w->lis.n_tcp++] = l;
+	v[w->lis.n_tcp++] = l;
 	return 0;
 }
 
@@ -228,18 +237,15 @@ void px_worker_post_reload(struct px_worker *w, struct px_reload_post *p)
 int px_worker_post_flush(struct px_worker *w, struct px_flush_op *op)
 {
 	uv_mutex_lock(&w->posts.mu);
-	if (w->posts.n_flush == w->posts.cap_flush) {
-		size_t ncap = w->posts.cap_flush ? w->posts.cap_flush * 2 : 4;
-		struct px_flush_op **np = realloc(w->posts.flush, ncap * sizeof(*np));
-		if (np == NULL) {
-			uv_mutex_unlock(&w->posts.mu);
-			return -ENOMEM;
-		}
-		w->posts.flush = np;
-		w->posts.cap_flush = ncap;
+	struct px_flush_op **v =
+	        vec_room(w->posts.flush, w->posts.n_flush, &w->posts.cap_flush, sizeof(*v));
+	if (v == NULL) {
+		uv_mutex_unlock(&w->posts.mu);
+		return -ENOMEM;
 	}
+	w->posts.flush = v;
 	atomic_fetch_add(&op->refs, 1);
-	w->posts.flush[w->posts.n_flush++] = op;
+	v[w->posts.n_flush++] = op;
 	uv_mutex_unlock(&w->posts.mu);
 	uv_async_send(&w->wake);
 	return 0;
@@ -324,33 +330,29 @@ void px_worker_maybe_finish(struct px_worker *w)
 	uv_close((uv_handle_t *)&w->wake, close_cb_noop);
 }
 
-/* A drain that a flush in progress held back finishes here. */
-static void maybe_finish_after_flush(struct px_worker *w)
+/* What a loop turn produced leaves together: connections' answers, the
+ * query log's lines, the UDP queues. A drain that a flush in progress
+ * held back finishes here. */
+static void flush_turn(struct px_worker *w)
 {
+	px_conn_flush_all(w);
+	if (w->ql.len > 0)
+		px_qlog_flush(w);
+	udp_tx_flush(w);
 	if (w->draining && !w->closed)
 		px_worker_maybe_finish(w);
 }
 
+/* After poll: answers from I/O callbacks. */
 static void flush_check_cb(uv_check_t *h)
 {
-	struct px_worker *w = h->data;
-
-	px_conn_flush_all(w);
-	if (w->ql.len > 0)
-		px_qlog_flush(w);
-	udp_tx_flush(w);
-	maybe_finish_after_flush(w);
+	flush_turn(h->data);
 }
 
+/* Before poll: answers from timers (deadlines). */
 static void flush_prepare_cb(uv_prepare_t *h)
 {
-	struct px_worker *w = h->data;
-
-	px_conn_flush_all(w);
-	if (w->ql.len > 0)
-		px_qlog_flush(w);
-	udp_tx_flush(w);
-	maybe_finish_after_flush(w);
+	flush_turn(h->data);
 }
 
 int px_worker_init(struct px_worker *w, struct px_server *srv, unsigned idx)

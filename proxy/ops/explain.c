@@ -14,6 +14,7 @@
 #include "codec/build.h"
 #include "codec/name.h"
 #include "codec/rr.h"
+#include "codec/text.h"
 #include "flatten/cache.h"
 #include "flatten/chase.h"
 #include "flatten/policy.h"
@@ -107,9 +108,9 @@ static const char *cname_mode_text(enum cfg_cname_mode m)
 
 static const char *rcode_text(unsigned rc)
 {
-	static const char *const names[] = {"NOERROR",  "FORMERR", "SERVFAIL",
-	                                    "NXDOMAIN", "NOTIMP",  "REFUSED"};
-	return rc < sizeof(names) / sizeof(names[0]) ? names[rc] : "an error RCODE";
+	const char *name = codec_rcode_name(rc);
+
+	return name != NULL ? name : "an error RCODE";
 }
 
 static const char *type_text(uint16_t qtype)

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "codec/name.h"
+#include "codec/text.h"
 #include "proxy/ops/qlog.h"
 #include "proxy/daemon/server.h"
 #include "proxy/engine/txn.h"
@@ -154,12 +155,10 @@ static const char *type_name(uint16_t t, char *buf, size_t size)
 
 static const char *rcode_name(unsigned rc, char *buf, size_t size)
 {
-	static const char *const names[] = {
-	        "NOERROR",  "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",  "REFUSED",
-	        "YXDOMAIN", "YXRRSET", "NXRRSET",  "NOTAUTH",  "NOTZONE",
-	};
-	if (rc < sizeof(names) / sizeof(names[0]))
-		return names[rc];
+	const char *name = codec_rcode_name(rc);
+
+	if (name != NULL)
+		return name;
 	snprintf(buf, size, "RCODE%u", rc);
 	return buf;
 }

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/text.h"
 #include "flatten/cache.h"
 #include "proxy/ops/statsfmt.h"
 #include "proxy/daemon/gen.h"
@@ -74,13 +75,10 @@ void px_sbuf_put(struct px_sbuf *b, const char *fmt, ...)
 
 static const char *rcode_name(unsigned rc, char *buf, size_t n)
 {
-	static const char *const names[] = {
-	        "NOERROR",  "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",  "REFUSED",
-	        "YXDOMAIN", "YXRRSET", "NXRRSET",  "NOTAUTH",  "NOTZONE", "DSOTYPENI",
-	};
+	const char *name = codec_rcode_name(rc);
 
-	if (rc < sizeof(names) / sizeof(names[0]))
-		return names[rc];
+	if (name != NULL)
+		return name;
 	snprintf(buf, n, "RCODE%u", rc);
 	return buf;
 }

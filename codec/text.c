@@ -1,0 +1,18 @@
+/* codec/text.c - DNS mnemonics for logs, statistics and explain output. */
+#include <stddef.h>
+
+#include "codec/text.h"
+
+const char *codec_rcode_name(unsigned rcode)
+{
+	static const char *const names[] = {
+	        "NOERROR",  "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",  "REFUSED",
+	        "YXDOMAIN", "YXRRSET", "NXRRSET",  "NOTAUTH",  "NOTZONE", "DSOTYPENI",
+	};
+
+	if (rcode < sizeof(names) / sizeof(names[0]))
+		return names[rcode];
+	if (rcode == 16) /* BADVERS, only as an extended RCODE with an OPT */
+		return "BADVERS";
+	return NULL;
+}
