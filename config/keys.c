@@ -89,7 +89,7 @@ static const struct cfg__key cache_keys[] = {
 };
 
 /* BIND's RRL takes slip 0..10 as well; responses-per-second is bounded
- * so that a bucket's capacity in millitokens (proxy/rrl.c) fits 32 bits. */
+ * so that a bucket's capacity in millitokens (proxy/engine/rrl.c) fits 32 bits. */
 static const struct cfg__key limits_keys[] = {
         {"responses-per-second", CFG__T_UINT, OFF(limits.responses_per_second), 0, 1000000},
         {"slip", CFG__T_UINT, OFF(limits.slip), 0, 10},

@@ -29,5 +29,5 @@ void px_backend_close(struct px_worker *w);
  * px_bsock, tag the query's wire ID): the txn waiting on it fails. */
 void px_backend_tx_failed(void *owner, uint16_t tag, const uint8_t *msg, size_t len,
                           const struct sockaddr *peer, int err);
-/* Is the address the backend's (any port)? flatten.c */
+/* Is the address the backend's (any port)? NOTIFY and the answer cache ask. */
 bool px_from_backend(const struct px_worker *w, const struct sockaddr *peer);

@@ -52,7 +52,7 @@ static void begin_drain(struct px_worker *w)
 	w->draining = true;
 	for (size_t i = 0; i < w->lis.n_udp; i++)
 		uv_udp_recv_stop(&w->lis.udp[i]->h);
-	/* Closing frees them (tcp.c): the array forgets them at once. */
+	/* Closing frees them (listen/tcp.c): the array forgets them at once. */
 	for (size_t i = 0; i < w->lis.n_tcp; i++)
 		px_tcp_remove(w->lis.tcp[i]);
 	w->lis.n_tcp = 0;

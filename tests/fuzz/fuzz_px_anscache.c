@@ -1,5 +1,5 @@
 /* tests/fuzz/fuzz_px_anscache.c - BIND's answers through the answer cache
- * (proxy/anscache.c): what apexd does with a backend response besides
+ * (proxy/engine/anscache.c): what apexd does with a backend response besides
  * relaying it and flattening it (fuzz_flat_rewrite covers that part).
  *
  * Input layout:

@@ -1,5 +1,5 @@
 /* tests/fuzz/fuzz_px_ctlreq.c - libFuzzer target for the control socket's
- * request parser (px_ctl_parse, px_ctl_name_parse in proxy/ctlreq.h).
+ * request parser (px_ctl_parse, px_ctl_name_parse in proxy/ops/ctlreq.h).
  *
  * Input: the request line as a client would send it (without '\n'),
  * copied into an allocation of exact size so that reading past it is an

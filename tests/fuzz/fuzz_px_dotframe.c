@@ -1,10 +1,10 @@
 /* tests/fuzz/fuzz_px_dotframe.c - libFuzzer target for the TCP/DoT frame
- * peeler (px_frame_next in proxy/frame.h), driven the way conn_process()
- * in proxy/tcp.c drives it.
+ * peeler (px_frame_next in proxy/io/frame.h), driven the way conn_process()
+ * in proxy/listen/conn.c drives it.
  *
  * Input: byte 0 is the read size (0 means 256), the rest is the byte
  * stream a client sends. The stream is fed in reads of that size into a
- * struct px_rbuf managed by tcp.c's own px_rbuf_alloc() (reset when
+ * struct px_rbuf managed by io/rbuf.c's px_rbuf_alloc() (reset when
  * empty, leftover moved to the front when the tail is full, growth by
  * doubling up to one whole frame), and after each read every complete
  * frame is peeled off and handed to codec_scan(), as a query would be.

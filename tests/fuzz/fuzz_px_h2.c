@@ -1,10 +1,10 @@
 /* tests/fuzz/fuzz_px_h2.c - a DoH client's HTTP/2 bytes through nghttp2
- * into proxy/doh.c's callbacks, the DoH request path down to the query,
+ * into proxy/listen/doh.c's callbacks, the DoH request path down to the query,
  * and the answers back out as HTTP/2, with no socket, TLS or event loop.
  *
  * Link seam: doh.c is the production file, unchanged. What it calls on the
  * rest of apexd (px_query_handle, px_conn_close, px_conn_unref,
- * px_conn_queue_flush, px_conn_backlogged from query.c and tcp.c,
+ * px_conn_queue_flush, px_conn_backlogged from engine/ and listen/conn.c,
  * tls_stream_write from tls/) is defined here; archive linking takes these definitions, so those
  * files are never pulled in. Should a new reference in doh.c pull one of
  * them in after all, the link fails with a duplicate symbol rather than
@@ -245,7 +245,7 @@ void px_conn_queue_flush(struct px_conn *c)
 	c->flush_queued = true;
 }
 
-/* Has the client stopped reading? doh.c on main asks tcp.c before each
+/* Has the client stopped reading? doh.c asks listen/conn.c before each
  * write; declared here as well so that the double also builds against an
  * internal.h that does not declare it yet. A client whose output budget
  * (byte 1) is spent has stopped reading. */

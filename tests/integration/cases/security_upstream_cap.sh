@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # apexd's own queries in flight are capped per worker (PX_UP_MAX_INFLIGHT,
-# proxy/upstream.h): a flood of distinct names in a configured zone, in
+# proxy/flat/upstream.h): a flood of distinct names in a configured zone, in
 # front of a backend that never answers, makes one ANAME probe per name,
 # each holding a socket until the backend timeout. With 6000 names on one
 # worker, 4096 probes go out, the rest are counted as upstream_busy, and
