@@ -145,9 +145,44 @@ int codec_name_equal(const uint8_t *a, size_t alen, size_t aoff, const uint8_t *
 	return name_cmp(a, alen, aoff, nb, (size_t)lb);
 }
 
+/* On the hot path (every owner name of every answer apexd inspects), so it
+ * compares in place and stops at the first differing label, with the
+ * walker's pointer rules; a name that is malformed past the difference is
+ * "not this name" either way. Length octets must match exactly: they are
+ * <= 63 and never letters. */
 bool codec_name_is(const uint8_t *msg, size_t len, size_t off, const uint8_t *name, size_t name_len)
 {
-	return name_cmp(msg, len, off, name, name_len) == 1;
+	size_t pos = off, run = off, i = 0;
+	unsigned hops = 0;
+
+	if (len > CODEC_MAX_MSG)
+		return false;
+	for (;;) {
+		if (pos >= len || i >= name_len)
+			return false;
+		uint8_t c = msg[pos];
+
+		if ((c & NAME_LABEL_MASK) == NAME_LABEL_POINTER) {
+			if (len - pos < 2)
+				return false;
+			size_t target = (size_t)(c & ~NAME_LABEL_MASK) << 8 | msg[pos + 1];
+			if (target < CODEC_HDR_LEN || target >= run || ++hops > CODEC_MAX_PTR_HOPS)
+				return false;
+			pos = run = target;
+			continue;
+		}
+		if ((c & NAME_LABEL_MASK) != NAME_LABEL_NORMAL || name[i] != c)
+			return false;
+		if (c == 0)
+			return i + 1 == name_len;
+		if (len - pos - 1 < c || name_len - i - 1 < c)
+			return false;
+		for (size_t k = 1; k <= c; k++)
+			if (codec_ascii_lower(msg[pos + k]) != codec_ascii_lower(name[i + k]))
+				return false;
+		pos += (size_t)c + 1;
+		i += (size_t)c + 1;
+	}
 }
 
 void codec_name_lower(uint8_t *name, size_t len)

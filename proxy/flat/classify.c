@@ -26,7 +26,6 @@ void px_flat_classify(struct flat_policy_in *in, const struct cfg_zone *z, bool 
 	in->target = own->target;
 	in->target_len = own->target != NULL ? own->target_len : 0;
 	in->target_is_alias = own->target != NULL && own->is_alias;
-	memset(po, 0, sizeof(*po));
 	flat_policy_inspect(in, po);
 }
 
