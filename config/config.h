@@ -123,7 +123,6 @@ struct cfg {
 	struct {
 		struct cfg_addr_list addresses; /**< may be empty until flattening needs it */
 		uint64_t timeout_ms;            /**< default 1500ms, range 50ms..30s */
-		bool ecs;                       /**< default no */
 	} resolver;
 
 	struct {

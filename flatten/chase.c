@@ -426,6 +426,15 @@ void flat_chase_init(struct flat_chase *c, const struct flat_chase_cfg *cfg)
 	c->fail = FLAT_CHASE_FAIL_INVALID;
 }
 
+uint64_t flat_chase_try_ms(uint64_t left_ms, unsigned tries, uint64_t timeout_ms)
+{
+	uint64_t share = left_ms / (tries > 0 ? tries : 1);
+
+	if (share < FLAT_CHASE_TRY_MIN_MS)
+		share = FLAT_CHASE_TRY_MIN_MS;
+	return share < timeout_ms ? share : timeout_ms;
+}
+
 const char *flat_chase_fail_name(enum flat_chase_fail f)
 {
 	static const char *const fail_names[FLAT_CHASE_FAIL_COUNT] = {

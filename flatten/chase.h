@@ -35,6 +35,12 @@ struct flat_zones;
  * turning every client query into resolver traffic). */
 #define FLAT_CHASE_NEG_TTL_NOSOA 60
 
+/* The shortest timer one try is given, however little of the deadline is
+ * left: less would give up on a resolver that answers in a normal round
+ * trip across a network (unbound's floor for an unknown server is 376 ms;
+ * 100 ms still lets a resolver answer from its cache). */
+#define FLAT_CHASE_TRY_MIN_MS 100
+
 /** Tuning of a chase; copied by flat_chase_init(). */
 struct flat_chase_cfg {
 	/** CNAMEs followed at most, including hops_already; clamped to
@@ -47,6 +53,19 @@ struct flat_chase_cfg {
 	 *  Borrowed; must outlive the chase. NULL means no own zones. */
 	const struct flat_zones *own;
 };
+
+/**
+ * The timer of one try, so that failover fits inside the deadline: the
+ * time left divided evenly among the tries that may still come for this
+ * name (the resolvers from the current one to the end of the list, or 1
+ * for the backend), at least FLAT_CHASE_TRY_MIN_MS, at most the key's
+ * own timeout_ms. A dead first resolver then leaves the second its share
+ * instead of the whole deadline going to the first.
+ * @param left_ms   what remains of the deadline (0 when it has passed)
+ * @param tries     tries left including this one; 0 counts as 1
+ * @param timeout_ms [resolver] timeout or [backend] timeout
+ */
+uint64_t flat_chase_try_ms(uint64_t left_ms, unsigned tries, uint64_t timeout_ms);
 
 /** What the proxy must do after begin/input. */
 enum flat_step {

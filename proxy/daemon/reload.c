@@ -22,8 +22,9 @@
 #include "proxy/ops/qlog.h"
 
 /* Keys a running apexd cannot change: the worker count sizes every
- * per-worker table and socket group, and the backend address is where
- * in-flight queries wait for answers. Their old values are put back in
+ * per-worker table and socket group, the backend address is where
+ * in-flight queries wait for answers, and the control socket, the user
+ * and the metrics endpoint are taken once at startup. Their old values are put back in
  * the new cfg (not yet shared) and the change is logged. */
 static unsigned keep_restart_only(const struct cfg *old, struct cfg *nc)
 {
@@ -53,6 +54,17 @@ static unsigned keep_restart_only(const struct cfg *old, struct cfg *nc)
 		       "restart apexd to apply it",
 		       old->server.control, nc->server.control, nc->path);
 		memcpy(nc->server.control, old->server.control, sizeof(nc->server.control));
+		n++;
+	}
+	/* Privileges are dropped once, after the first bind (priv.c); a
+	 * reload runs as whoever apexd already is. */
+	if (strcmp(nc->server.user, old->server.user) != 0) {
+		px_log(CFG_LOG_WARNING, CFG,
+		       "reload: [server] user changed from \"%s\" to \"%s\" in %s: not applied, "
+		       "restart apexd to apply it",
+		       old->server.user, nc->server.user, nc->path);
+		memcpy(nc->server.user, old->server.user, sizeof(nc->server.user));
+		nc->server.user_line = old->server.user_line;
 		n++;
 	}
 	if (strcmp(nc->listen.metrics.text, old->listen.metrics.text) != 0 ||

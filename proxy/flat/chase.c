@@ -58,6 +58,22 @@ static int run_up_cb(void *arg, int status, const uint8_t *msg, size_t len)
 	return PX_UP_DONE;
 }
 
+/* The timer of the next try: [resolver] timeout equals [flatten]
+ * deadline by default, so a silent first resolver would take the whole
+ * deadline and failover would only ever help the cache. Each try gets its
+ * share of what is left among the servers still to try for this name. */
+static uint64_t try_timeout(struct px_chase_run *r, uint64_t key_ms, unsigned tries)
+{
+	uint64_t now = uv_now(r->home.loop);
+
+	/* Spent: the query that started the chase has had its answer at
+	 * its deadline; the rest of the chase is for the cache and for the
+	 * queries that joined later, and gets a window of its own. */
+	if (r->end_ms < now + FLAT_CHASE_TRY_MIN_MS)
+		r->end_ms = now + r->cfg->flatten.deadline_ms;
+	return flat_chase_try_ms(r->end_ms - now, tries, key_ms);
+}
+
 static void run_send(struct px_chase_run *r)
 {
 	const struct cfg *cfg = r->cfg;
@@ -67,11 +83,12 @@ static void run_send(struct px_chase_run *r)
 		uint64_t timeout;
 		if (r->fc.server == FLAT_SERVER_BACKEND) {
 			server = (const struct sockaddr *)&cfg->backend.address.sa;
-			timeout = cfg->backend.timeout_ms;
+			timeout = try_timeout(r, cfg->backend.timeout_ms, 1);
 		} else {
 			server = (const struct sockaddr *)&cfg->resolver.addresses.v[r->fc.resolver]
 			                 .sa;
-			timeout = cfg->resolver.timeout_ms;
+			timeout = try_timeout(r, cfg->resolver.timeout_ms,
+			                      (unsigned)cfg->resolver.addresses.n - r->fc.resolver);
 		}
 		flat_chase_set_id(&r->fc, px_up_random_id());
 		r->n_queries++;
@@ -90,6 +107,13 @@ static void run_send(struct px_chase_run *r)
 void px_chase_run_start(struct px_chase_run *r, const struct flat_zones *own, const uint8_t *name,
                         size_t len, uint16_t qtype)
 {
+	px_chase_run_start_by(r, own, name, len, qtype,
+	                      uv_now(r->home.loop) + r->cfg->flatten.deadline_ms);
+}
+
+void px_chase_run_start_by(struct px_chase_run *r, const struct flat_zones *own,
+                           const uint8_t *name, size_t len, uint16_t qtype, uint64_t end_ms)
+{
 	struct flat_chase_cfg cc = {
 	        .max_chain = r->cfg->flatten.max_chain,
 	        .n_resolvers = (unsigned)r->cfg->resolver.addresses.n,
@@ -97,6 +121,7 @@ void px_chase_run_start(struct px_chase_run *r, const struct flat_zones *own, co
 	};
 
 	r->n_queries = 0;
+	r->end_ms = end_ms;
 	flat_chase_init(&r->fc, &cc);
 	if (flat_chase_begin(&r->fc, name, len, qtype, UINT32_MAX, 0) == FLAT_STEP_SEND)
 		run_send(r);
@@ -222,5 +247,9 @@ void px_flat_chase_start(struct px_worker *w, struct px_gen *g, const uint8_t *n
 	px_up_home_of(&ch->run.home, w);
 	ch->run.stop = &w->closed;
 	ch->run.done = chase_done;
-	px_chase_run_start(&ch->run, g->zones, name, len, qtype);
+	/* The claiming query's deadline, counted from its arrival: BIND's
+	 * answer has used part of it already. A refresh has a whole one. */
+	struct px_txn *t = owner_token != 0 ? px_flat_token_txn(w, owner_token) : NULL;
+	uint64_t end = (t != NULL ? t->flat.start_ms : px_now(w)) + g->cfg->flatten.deadline_ms;
+	px_chase_run_start_by(&ch->run, g->zones, name, len, qtype, end);
 }

@@ -111,9 +111,16 @@ struct px_chase_run {
 	const bool *stop;       /* may be NULL; true at an answer: end, cancelled */
 	unsigned n_queries;     /* queries sent or tried */
 	px_chase_done_fn *done; /* called once; may free r */
+	uint64_t end_ms;        /* the deadline the tries' timers share (loop clock) */
 };
 
 /* Chases name/qtype; own: the zones asked of the backend. Set cfg, home,
- * stop and done first. done may run before this returns. */
+ * stop and done first. done may run before this returns. The tries share
+ * [flatten] deadline from now. */
 void px_chase_run_start(struct px_chase_run *r, const struct flat_zones *own, const uint8_t *name,
                         size_t len, uint16_t qtype);
+
+/* px_chase_run_start() for a chase whose deadline was set by a query
+ * that arrived earlier: the tries share what is left until end_ms. */
+void px_chase_run_start_by(struct px_chase_run *r, const struct flat_zones *own,
+                           const uint8_t *name, size_t len, uint16_t qtype, uint64_t end_ms);

@@ -21,6 +21,12 @@ heading, but missing from the table, is an error, so the docs cannot
 promise a key the loader rejects. Keys not built yet ("later") are held
 to the same rules: CONFIG.md wants every key in all three places.
 
+A key is either built or refused, never read and ignored. So the entry
+of a later key must say what the loader says, "not supported by this
+version of apexd yet" (configuration.md and apexd.ini(5)), and its line
+in the example must be commented out (the loader would refuse it); the
+entry of a built key must not say that this version does not do it yet.
+
 Prints one line per problem, naming the file and the key, and exits 1;
 prints a summary and exits 0 when everything is documented.
 """
@@ -98,11 +104,57 @@ def read_example(lines):
     return found
 
 
+# The text of one key's entry, from its line: up to the next heading in
+# Markdown, the next paragraph macro in roff, the line itself in the example.
+def entry_markdown(lines, n):
+    out = [lines[n - 1]]
+    for line in lines[n:]:
+        if line.startswith("#"):
+            break
+        out.append(line)
+    return " ".join(out)
+
+
+def entry_man(lines, n):
+    out = [lines[n - 1]]
+    for line in lines[n:]:
+        if re.match(r"\.(TP|SH|SS|PP|P)\b", line):
+            break
+        out.append(line)
+    return " ".join(out).replace("\\-", "-")
+
+
+def entry_example(lines, n):
+    return lines[n - 1]
+
+
 DOCS = [
-    ("configuration.md", read_markdown, '"### {key}" under "## [{sec}]"'),
-    ("man/apexd.ini.5", read_man, '".TP" then \'.BI "{key} = "\' under ".SH [{sec}]"'),
-    ("apexd.ini.example", read_example, '"{key} = " or ";{key} = " after "[{sec}]" or ";[{sec}]"'),
+    ("configuration.md", read_markdown, '"### {key}" under "## [{sec}]"', entry_markdown),
+    ("man/apexd.ini.5", read_man, '".TP" then \'.BI "{key} = "\' under ".SH [{sec}]"',
+     entry_man),
+    ("apexd.ini.example", read_example, '"{key} = " or ";{key} = " after "[{sec}]" or ";[{sec}]"',
+     entry_example),
 ]
+
+LATER_SAYS = "not supported by this version of apexd yet"
+# "this version ... yet" in one sentence: how a key read and ignored gets
+# explained away ("this version of apexd does not send it yet").
+NOT_YET = re.compile(r"this version\b[^.;]*\byet\b", re.IGNORECASE)
+
+
+def entry_problem(name, entry, later):
+    """What is wrong with the entry of a key, or None."""
+    flat = re.sub(r"\s+", " ", entry)
+    if name == "apexd.ini.example":
+        if later and not flat.startswith(";"):
+            return "not built yet, so its line must be commented out (the loader refuses it)"
+        return None
+    if later and LATER_SAYS not in flat.lower():
+        return "not built yet; its entry must say \"%s\"" % LATER_SAYS
+    if not later and NOT_YET.search(flat):
+        return ("built, but its entry says this version does not do it yet; a key is "
+                "either built or refused (make it LATER in config/keys.c)")
+    return None
 
 
 def table(cfg_keys):
@@ -124,16 +176,23 @@ def main():
     keys = table(sys.argv[1])
     known = {(s, k) for s, k, _ in keys}
     problems = 0
-    for name, reader, want in DOCS:
+    for name, reader, want, entry in DOCS:
         path = os.path.join(sys.argv[2], name)
         with open(path, encoding="utf-8") as f:
-            found = reader(f.read().split("\n"))
+            lines = f.read().split("\n")
+        found = reader(lines)
         shown = os.path.join("docs", name)
         for sec, key, later in keys:
             if key not in found.get(sec, {}):
                 print("%s: [%s] %s%s: not documented; want %s"
                       % (shown, sec, key, " (not built yet)" if later else "",
                          want.format(sec=sec, key=key)))
+                problems += 1
+                continue
+            n = found[sec][key]
+            why = entry_problem(name, entry(lines, n), later)
+            if why is not None:
+                print("%s:%d: [%s] %s: %s" % (shown, n, sec, key, why))
                 problems += 1
         for sec in sorted(found):
             for key, n in sorted(found[sec].items(), key=lambda x: x[1]):

@@ -941,12 +941,36 @@ static void test_chase_query_bytes_well_formed(void **state)
 	assert_asking(f, "www.example.com.", FLAT_SERVER_BACKEND, 0, false);
 }
 
+/* The defaults ([resolver] timeout = [flatten] deadline = 1500ms) with two
+ * resolvers: the first try may not take the whole deadline, or failover
+ * to the second never helps the query that caused it. */
+static void test_chase_try_ms_splits_deadline_among_resolvers_left(void **state)
+{
+	(void)state;
+	assert_int_equal(flat_chase_try_ms(1500, 2, 1500), 750);
+	/* The first timed out at 750: the second gets what is left. */
+	assert_int_equal(flat_chase_try_ms(750, 1, 1500), 750);
+	/* A shorter key timeout wins over the share. */
+	assert_int_equal(flat_chase_try_ms(1500, 2, 500), 500);
+	/* One resolver (or the backend) gets the rest, capped by its key. */
+	assert_int_equal(flat_chase_try_ms(1400, 1, 1500), 1400);
+	assert_int_equal(flat_chase_try_ms(1400, 1, 1000), 1000);
+	/* Little or nothing left: the floor, unless the key is shorter. */
+	assert_int_equal(flat_chase_try_ms(0, 3, 1500), FLAT_CHASE_TRY_MIN_MS);
+	assert_int_equal(flat_chase_try_ms(150, 3, 1500), FLAT_CHASE_TRY_MIN_MS);
+	assert_int_equal(flat_chase_try_ms(0, 3, 60), 60);
+	assert_int_equal(flat_chase_try_ms(900, 0, 1500), 900);
+	/* Three resolvers fit in the default deadline. */
+	assert_true(3 * flat_chase_try_ms(1500, 3, 1500) <= 1500);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_chase_fail_names_are_stable),
+	        cmocka_unit_test(test_chase_try_ms_splits_deadline_among_resolvers_left),
 	        T(test_chase_direct_a_gives_addrs),
 	        T(test_chase_aaaa_gives_addrs),
 	        T(test_chase_chain_in_one_answer_gives_min_ttl),

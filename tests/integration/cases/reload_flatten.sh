@@ -2,9 +2,9 @@
 # SIGHUP applies a changed file to a running apexd, item by item, each
 # shown to take effect: a new [alias] flattens and a removed one stops, a
 # new [zone] flattens, the resolvers change, the TTL bounds change, the
-# log level changes both ways; [server] threads and [backend] address
-# changes are logged as needing a restart. A bad file keeps the running
-# configuration and every one of its errors is logged.
+# log level changes both ways; [server] threads, [backend] address and
+# [server] user changes are logged as needing a restart. A bad file keeps
+# the running configuration and every one of its errors is logged.
 # Functions run through `check` look unreachable to shellcheck (SC2317).
 # shellcheck disable=SC2317,SC2119 source-path=SCRIPTDIR source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
@@ -135,6 +135,17 @@ check "SIGHUP with another [backend] address: reloaded anyway" hup_wait
 check "  backend change logged as not applied" \
 	grep -q "reload: \[backend\] address changed from 127.0.0.1:$NAMED_PORT to 127.0.0.1:$BLACKHOLE_PORT" "$APEX_LOG"
 check "  and queries still go to the running backend" fq example.test SOA --rcode NOERROR
+# apexd runs as root here (no user at start): a user given by a reload
+# cannot be dropped to without a restart, and must say so, not be lost.
+rewrite "$RESOLVER
+[zone example.test]
+[server]
+user = nobody"
+check "SIGHUP with [server] user = nobody: reloaded anyway" hup_wait
+check "  user change logged as not applied" \
+	grep -q 'reload: \[server\] user changed from "" to "nobody" in .*: not applied, restart apexd to apply it' "$APEX_LOG"
+check "  apexd still runs as the user it started as" \
+	bash -c "[[ \$(awk '/^Uid:/ {print \$2}' /proc/$APEX_PID/status) == \$(id -u) ]]"
 
 # --- a bad file ------------------------------------------------------------------
 rewrite "$RESOLVER
