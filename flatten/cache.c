@@ -22,6 +22,14 @@
 #define E_FAIL 0x02       /* holds a failure mark (fail_until_ms, ede, why) */
 #define E_PREFETCHED 0x04 /* HIT_PREFETCH already given for this good value */
 
+/* A shard's LRU lists. Targets and positive presence entries are on the
+ * main list; negative presence entries (a name without an ANAME: any name
+ * in a configured zone, as many as clients care to invent) on their own,
+ * which eviction empties first, and which alone pays for a new negative
+ * entry: a flood of them only turns itself over. */
+#define LRU_MAIN 0
+#define LRU_NEG 1
+
 struct lru_link {
 	struct lru_link *prev, *next;
 };
@@ -79,12 +87,15 @@ struct shard {
 	size_t entry_bytes; /* entries and claims */
 	size_t max_bytes;
 	uint64_t evictions;
-	struct lru_link lru; /* next: most recently used; prev: least */
+	struct lru_link lru[2]; /* LRU_*; next: most recently used; prev: least */
 };
 
+/* Two stores of nshards shards each, in one array: targets first, then
+ * presence, each with its own share of max_bytes, so that presence churn
+ * never evicts a target. */
 struct flat_cache {
 	struct shard *shards;
-	unsigned nshards;
+	unsigned nshards; /* per store */
 	uint64_t seed;
 	uint32_t serve_stale_s;
 	uint32_t failure_ttl_s;
@@ -141,10 +152,24 @@ static uint64_t key_hash(uint64_t seed, const struct flat_cache_key *k)
 	return h;
 }
 
-static struct shard *shard_of(struct flat_cache *c, uint64_t h)
+static struct shard *shard_of(struct flat_cache *c, uint64_t h, enum flat_key_kind kind)
 {
+	unsigned store = kind == FLAT_KEY_PRESENCE ? c->nshards : 0;
+
 	/* High bits pick the shard, low bits the bucket inside it. */
-	return &c->shards[(h >> 48) & (c->nshards - 1)];
+	return &c->shards[store + ((h >> 48) & (c->nshards - 1))];
+}
+
+static bool is_presence_shard(const struct flat_cache *c, const struct shard *s)
+{
+	return s >= c->shards + c->nshards;
+}
+
+/* The list an entry with a value belongs on. */
+static unsigned lru_class(const struct entry *e)
+{
+	return e->kind == FLAT_KEY_PRESENCE && (e->flags & E_GOOD) && e->good_kind == 0 ? LRU_NEG
+	                                                                                : LRU_MAIN;
 }
 
 static bool key_match(const struct entry *e, uint64_t h, const struct flat_cache_key *k)
@@ -188,10 +213,12 @@ static void lru_unlink(struct entry *e)
 
 static void lru_push_front(struct shard *s, struct entry *e)
 {
-	e->lru.prev = &s->lru;
-	e->lru.next = s->lru.next;
-	s->lru.next->prev = &e->lru;
-	s->lru.next = &e->lru;
+	struct lru_link *head = &s->lru[lru_class(e)];
+
+	e->lru.prev = head;
+	e->lru.next = head->next;
+	head->next->prev = &e->lru;
+	head->next = &e->lru;
 }
 
 /* Marks e as just used; claimed entries are not listed and stay so. */
@@ -360,13 +387,24 @@ static void entry_settle(struct shard *s, struct entry *e)
 		lru_push_front(s, e);
 }
 
-/* Evicts least recently used entries until the shard fits its share.
- * Claimed entries are not listed, so they can hold the shard above its
- * share, by at most the chases in flight. */
-static void evict(struct shard *s)
+/* Evicts least recently used entries until the shard fits its share:
+ * negative presence entries first, then, unless neg_only (what caused
+ * the eviction is itself negative, or a presence claim that may turn out
+ * negative), the main list. A negative entry thus never evicts a positive
+ * one; it may evict itself when positives fill the share. Claimed entries
+ * are not listed, so they can hold the shard above its share, by at most
+ * the chases in flight. */
+static void evict(struct shard *s, bool neg_only)
 {
-	while (s->bytes > s->max_bytes && s->lru.prev != &s->lru) {
-		entry_drop(s, (struct entry *)s->lru.prev);
+	while (s->bytes > s->max_bytes) {
+		struct lru_link *l = s->lru[LRU_NEG].prev;
+
+		if (l == &s->lru[LRU_NEG]) {
+			l = s->lru[LRU_MAIN].prev;
+			if (neg_only || l == &s->lru[LRU_MAIN])
+				break;
+		}
+		entry_drop(s, (struct entry *)l);
 		s->evictions++;
 	}
 }
@@ -480,12 +518,12 @@ int flat_cache_new(struct flat_cache **out, const struct flat_cache_conf *conf)
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return -ENOMEM;
-	c->shards = aligned_alloc(CACHE_LINE, n * sizeof(*c->shards));
+	c->shards = aligned_alloc(CACHE_LINE, 2 * n * sizeof(*c->shards));
 	if (c->shards == NULL) {
 		free(c);
 		return -ENOMEM;
 	}
-	memset(c->shards, 0, n * sizeof(*c->shards));
+	memset(c->shards, 0, 2 * n * sizeof(*c->shards));
 	c->nshards = n;
 	c->serve_stale_s = conf->serve_stale_s;
 	c->failure_ttl_s = conf->failure_ttl_s;
@@ -497,11 +535,15 @@ int flat_cache_new(struct flat_cache **out, const struct flat_cache_conf *conf)
 	if (getrandom(&c->seed, sizeof(c->seed), GRND_NONBLOCK) != (ssize_t)sizeof(c->seed))
 		c->seed = (uint64_t)(uintptr_t)c ^ ((uint64_t)(uintptr_t)&c << 32);
 
-	for (unsigned i = 0; i < n; i++) {
+	size_t presence = conf->max_bytes / 100 * FLAT_CACHE_PRESENCE_PCT +
+	                  conf->max_bytes % 100 * FLAT_CACHE_PRESENCE_PCT / 100;
+
+	for (unsigned i = 0; i < 2 * n; i++) {
 		struct shard *s = &c->shards[i];
 
-		s->lru.prev = s->lru.next = &s->lru;
-		s->max_bytes = conf->max_bytes / n;
+		for (unsigned l = 0; l < 2; l++)
+			s->lru[l].prev = s->lru[l].next = &s->lru[l];
+		s->max_bytes = (i < n ? conf->max_bytes - presence : presence) / n;
 		s->buckets = calloc(SHARD_BUCKETS_MIN, sizeof(*s->buckets));
 		if (s->buckets == NULL || pthread_mutex_init(&s->lock, NULL) != 0) {
 			free(s->buckets);
@@ -524,7 +566,7 @@ void flat_cache_free(struct flat_cache *c)
 {
 	if (c == NULL)
 		return;
-	for (unsigned i = 0; i < c->nshards; i++) {
+	for (unsigned i = 0; i < 2 * c->nshards; i++) {
 		struct shard *s = &c->shards[i];
 
 		for (size_t b = 0; b <= s->mask; b++) {
@@ -550,7 +592,7 @@ int flat_cache_get(struct flat_cache *c, const struct flat_cache_key *key, uint6
 		return -EINVAL;
 
 	uint64_t h = key_hash(c->seed, key);
-	struct shard *s = shard_of(c, h);
+	struct shard *s = shard_of(c, h, key->kind);
 	int st = FLAT_CACHE_MISS;
 
 	pthread_mutex_lock(&s->lock);
@@ -602,7 +644,7 @@ int flat_cache_claim(struct flat_cache *c, const struct flat_cache_key *key, uin
 		return -EINVAL;
 
 	uint64_t h = key_hash(c->seed, key);
-	struct shard *s = shard_of(c, h);
+	struct shard *s = shard_of(c, h, key->kind);
 	int rc;
 
 	pthread_mutex_lock(&s->lock);
@@ -622,7 +664,7 @@ int flat_cache_claim(struct flat_cache *c, const struct flat_cache_key *key, uin
 			goto out;
 		}
 		entry_insert(s, slot, e);
-		evict(s);
+		evict(s, key->kind == FLAT_KEY_PRESENCE);
 		rc = FLAT_CLAIM_OWNER;
 	} else if (is_fresh(e, now_ms) || is_failing(e, now_ms)) {
 		rc = FLAT_CLAIM_READY;
@@ -705,10 +747,11 @@ int flat_cache_put(struct flat_cache *c, const struct flat_cache_key *key,
 		return -EINVAL;
 
 	uint64_t h = key_hash(c->seed, key);
-	struct shard *s = shard_of(c, h);
+	struct shard *s = shard_of(c, h, key->kind);
 	bool fail = key->kind == FLAT_KEY_TARGET && value->result.kind == FLAT_RES_FAIL;
 	struct claim *cl = NULL;
 	struct entry *e = NULL;
+	bool neg_only = key->kind == FLAT_KEY_PRESENCE;
 	int rc = 0;
 
 	pthread_mutex_lock(&s->lock);
@@ -764,8 +807,9 @@ int flat_cache_put(struct flat_cache *c, const struct flat_cache_key *key,
 		entry_replace(s, old, e);
 	else
 		entry_insert(s, slot, e);
+	neg_only = lru_class(e) == LRU_NEG;
 out:
-	evict(s);
+	evict(s, neg_only);
 	pthread_mutex_unlock(&s->lock);
 	claim_end(c, cl);
 	return rc;
@@ -777,7 +821,7 @@ int flat_cache_abandon(struct flat_cache *c, const struct flat_cache_key *key)
 		return -EINVAL;
 
 	uint64_t h = key_hash(c->seed, key);
-	struct shard *s = shard_of(c, h);
+	struct shard *s = shard_of(c, h, key->kind);
 	struct claim *cl = NULL;
 
 	pthread_mutex_lock(&s->lock);
@@ -785,7 +829,7 @@ int flat_cache_abandon(struct flat_cache *c, const struct flat_cache_key *key)
 	if (e != NULL && e->claim != NULL) {
 		cl = claim_detach(s, e);
 		entry_settle(s, e);
-		evict(s);
+		evict(s, key->kind == FLAT_KEY_PRESENCE);
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (cl == NULL)
@@ -812,7 +856,7 @@ static size_t flush(struct flat_cache *c, const uint8_t *zone, size_t zlen, bool
 {
 	size_t dropped = 0;
 
-	for (unsigned i = 0; i < c->nshards; i++) {
+	for (unsigned i = 0; i < 2 * c->nshards; i++) {
 		struct shard *s = &c->shards[i];
 
 		pthread_mutex_lock(&s->lock);
@@ -879,7 +923,7 @@ int flat_cache_peek(struct flat_cache *c, const struct flat_cache_key *key, uint
 	out->status = FLAT_CACHE_MISS;
 
 	uint64_t h = key_hash(c->seed, key);
-	struct shard *s = shard_of(c, h);
+	struct shard *s = shard_of(c, h, key->kind);
 
 	pthread_mutex_lock(&s->lock);
 	struct entry *e = *find_slot(s, h, key);
@@ -930,7 +974,7 @@ out:
 void flat_cache_stats(struct flat_cache *c, struct flat_cache_stats *st)
 {
 	memset(st, 0, sizeof(*st));
-	for (unsigned i = 0; i < c->nshards; i++) {
+	for (unsigned i = 0; i < 2 * c->nshards; i++) {
 		struct shard *s = &c->shards[i];
 
 		pthread_mutex_lock(&s->lock);
@@ -939,6 +983,11 @@ void flat_cache_stats(struct flat_cache *c, struct flat_cache_stats *st)
 		st->entries += s->count;
 		st->claims += s->claims;
 		st->evictions += s->evictions;
+		if (is_presence_shard(c, s)) {
+			st->presence_bytes += s->bytes;
+			st->presence_entries += s->count;
+			st->presence_evictions += s->evictions;
+		}
 		pthread_mutex_unlock(&s->lock);
 	}
 }

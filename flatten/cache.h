@@ -10,7 +10,13 @@
  *
  * Owns: entries (lowercase name, the value with only its used addresses,
  * the failure text) and the waiter lists of claims, all bounded by
- * max_bytes (LRU eviction per shard).
+ * max_bytes (LRU eviction per shard). Targets and presence facts live in
+ * two stores with their own shards and shares of max_bytes (presence:
+ * FLAT_CACHE_PRESENCE_PCT), so that a flood of names in a configured zone,
+ * each probed for an ANAME, never evicts a target. Inside the presence
+ * store, negative entries ("no ANAME here") have an LRU list of their own
+ * that is evicted first and alone pays for new negative entries: they
+ * never evict a positive one.
  * Threads: any. The cache is split into shards by key hash, one mutex
  * each; every call locks at most one shard at a time (stats and flushes
  * visit them in turn). Lookups copy the value out, so no pointer into the
@@ -41,6 +47,11 @@
 /* A fresh entry past this share of its TTL asks for a refresh once
  * (FLAT_CACHE_HIT_PREFETCH), so popular targets never expire in use. */
 #define FLAT_CACHE_PREFETCH_PCT 90
+/* Share of max_bytes (percent) for the presence store; the targets get
+ * the rest. A presence entry costs about 130 bytes plus its ANAME target,
+ * so the default 64 MiB keeps over 100 000 owners; negative entries use
+ * whatever the positive ones leave. */
+#define FLAT_CACHE_PRESENCE_PCT 25
 /* TTLs are capped at 7 days, as RFC 8767 section 4 suggests for caches;
  * a TTL with the top bit set counts as 0 (RFC 2181 section 8). */
 #define FLAT_CACHE_MAX_TTL_S 604800u
@@ -116,8 +127,9 @@ typedef void flat_cache_wake_fn(void *arg, const struct flat_cache_waiter *w, si
 
 /** Creation parameters; copied by flat_cache_new. */
 struct flat_cache_conf {
-	/** Memory bound (config cache-size), split evenly over the shards.
-	 *  Counts every allocation the cache makes (entries with their
+	/** Memory bound (config cache-size): FLAT_CACHE_PRESENCE_PCT of it
+	 *  for presence, the rest for targets, each split evenly over its
+	 *  shards. Counts every allocation the cache makes (entries with their
 	 *  names and addresses, claims with their waiter lists, the hash
 	 *  tables), as malloc_usable_size() reports plus the allocator's
 	 *  chunk header. Any non-zero value is accepted. */
@@ -193,6 +205,10 @@ struct flat_cache_stats {
 	size_t entries;     /**< entries, placeholders of claims included */
 	size_t claims;      /**< claims in flight */
 	uint64_t evictions; /**< entries dropped by the memory bound */
+	/** Of the above, the presence store's share. */
+	size_t presence_bytes;
+	size_t presence_entries;
+	uint64_t presence_evictions;
 };
 
 struct flat_cache;
@@ -253,7 +269,8 @@ int flat_cache_claim(struct flat_cache *c, const struct flat_cache_key *key, uin
  * to keep answers for at least min-ttl clamps before put), except that
  * they are capped at FLAT_CACHE_MAX_TTL_S and a TTL >= 2^31 counts as 0.
  * A TTL of 0 gives an entry that is stale at once. An entry larger than
- * a shard's share of max_bytes is not kept.
+ * a shard's share of max_bytes is not kept, nor a negative presence entry
+ * when positive ones fill its shard.
  * @return 0, -EINVAL (malformed key or value: nothing stored, claim kept)
  *         or -ENOMEM (nothing stored; the claim is still ended and its
  *         waiters woken, so they do not wait for a put that never comes).

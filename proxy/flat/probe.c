@@ -62,7 +62,11 @@ static int probe_cb(void *arg, int status, const uint8_t *msg, size_t len)
 		val.presence.target_len = (uint8_t)an.target_len;
 		val.presence.ttl = an.ttl;
 		flat_cache_put(r->g->cache, &key, &val, px_now(w));
-	} else if (an.state == FLAT_ANAME_ABSENT && an.ttl > 0) {
+	} else if (an.state == FLAT_ANAME_ABSENT && an.ttl > 0 &&
+	           codec_hdr_rcode(msg) != CODEC_RCODE_NXDOMAIN) {
+		/* Not for NXDOMAIN: a name that does not exist owns no ANAME,
+		 * negative caching of the zone is BIND's, and a flood of
+		 * invented names would only churn the presence store. */
 		val.presence.ttl = an.ttl;
 		flat_cache_put(r->g->cache, &key, &val, px_now(w));
 	} else if (an.state == FLAT_ANAME_INVALID) {

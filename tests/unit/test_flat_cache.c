@@ -758,6 +758,177 @@ static void test_cache_presence_entries_separate_from_targets(void **state)
 	flat_cache_free(c);
 }
 
+/* Writes the wire name "\11fNNNNNNNN\4test\0" (16 bytes) for i: more
+ * unique names than numbered() has. */
+static size_t flood_name(uint8_t *out, unsigned long i)
+{
+	char label[10];
+
+	snprintf(label, sizeof(label), "f%08lu", i % 100000000UL);
+	out[0] = 9;
+	memcpy(out + 1, label, 9);
+	memcpy(out + 10, "\4test", 6);
+	return 16;
+}
+
+static union flat_cache_value presence_of(bool present, uint32_t ttl)
+{
+	static const uint8_t target[] = "\3www\3cdn\4test";
+	union flat_cache_value v;
+
+	memset(&v, 0, sizeof(v));
+	v.presence.present = present;
+	if (present) {
+		v.presence.target_len = sizeof(target);
+		memcpy(v.presence.target, target, sizeof(target));
+	}
+	v.presence.ttl = ttl;
+	return v;
+}
+
+/*
+ * A random-subdomain flood: every unique name in a configured zone that
+ * BIND answers NODATA for (a wildcard of another type) leaves a negative
+ * presence entry. 200 000 of them, in a cache that holds a few thousand
+ * entries, must not evict the chased targets nor the owners known to
+ * hold an ANAME, although nobody touches those during the flood.
+ */
+static void test_cache_presence_flood_keeps_targets_and_positives(void **state)
+{
+	(void)state;
+	const size_t max = 256 * 1024;
+	const unsigned keep = 32;
+	struct flat_cache *c = make(max, 4, 86400, 5);
+	union flat_cache_value tv = addrs(2, 1, 3600);
+	union flat_cache_value pos = presence_of(true, 3600);
+	union flat_cache_value neg = presence_of(false, 300);
+	struct flat_cache_stats st;
+	struct flat_cache_hit hit;
+	uint8_t n[16];
+
+	for (unsigned i = 0; i < keep; i++) {
+		struct flat_cache_key tk = key_of(n, numbered(n, i), CODEC_TYPE_A, FLAT_KEY_TARGET);
+		assert_int_equal(flat_cache_put(c, &tk, &tv, 0), 0);
+		struct flat_cache_key pk =
+		        key_of(n, numbered(n, 5000 + i), ANAME_TYPE, FLAT_KEY_PRESENCE);
+		assert_int_equal(flat_cache_put(c, &pk, &pos, 0), 0);
+	}
+	const unsigned long flood = 200000;
+	for (unsigned long i = 0; i < flood; i++) {
+		struct flat_cache_key fk =
+		        key_of(n, flood_name(n, i), ANAME_TYPE, FLAT_KEY_PRESENCE);
+		assert_int_equal(flat_cache_put(c, &fk, &neg, 1000 + i / 100), 0);
+		if (i % 4096 == 0) {
+			flat_cache_stats(c, &st);
+			assert_true(st.bytes <= max);
+		}
+	}
+	uint64_t now = 1000 + flood / 100;
+	flat_cache_stats(c, &st);
+	print_message("presence flood: %lu negative entries put, %zu entries kept in %zu of %zu "
+	              "bytes, %llu evictions\n",
+	              flood, st.entries, st.bytes, max, (unsigned long long)st.evictions);
+	assert_true(st.bytes <= max);
+	assert_true(st.evictions > 0);
+	/* The flood stayed in the presence store's share, and paid for itself. */
+	assert_true(st.presence_bytes <= max / 100 * FLAT_CACHE_PRESENCE_PCT);
+	assert_int_equal(st.presence_evictions, st.evictions);
+	assert_true(st.presence_entries > keep);
+	for (unsigned i = 0; i < keep; i++) {
+		struct flat_cache_key tk = key_of(n, numbered(n, i), CODEC_TYPE_A, FLAT_KEY_TARGET);
+		assert_int_equal(flat_cache_get(c, &tk, now, &hit), FLAT_CACHE_HIT);
+		assert_int_equal(hit.value.result.n_addrs, 2);
+		struct flat_cache_key pk =
+		        key_of(n, numbered(n, 5000 + i), ANAME_TYPE, FLAT_KEY_PRESENCE);
+		assert_int_equal(flat_cache_get(c, &pk, now, &hit), FLAT_CACHE_HIT);
+		assert_true(hit.value.presence.present);
+	}
+	/* Negative entries are still kept (the newest), in their own share. */
+	struct flat_cache_key last =
+	        key_of(n, flood_name(n, flood - 1), ANAME_TYPE, FLAT_KEY_PRESENCE);
+	assert_int_equal(flat_cache_get(c, &last, now, &hit), FLAT_CACHE_HIT);
+	assert_false(hit.value.presence.present);
+	flat_cache_free(c);
+}
+
+/* What get says for presence key i: flood_name(i) if flood, else
+ * numbered(i). */
+static int pres_get(struct flat_cache *c, bool flood, unsigned long i, uint64_t now)
+{
+	uint8_t n[16];
+	size_t len = flood ? flood_name(n, i) : numbered(n, (unsigned)i);
+	struct flat_cache_key k = key_of(n, len, ANAME_TYPE, FLAT_KEY_PRESENCE);
+
+	return flat_cache_get(c, &k, now, NULL);
+}
+
+static void pres_put(struct flat_cache *c, bool flood, unsigned long i,
+                     const union flat_cache_value *v, uint64_t now)
+{
+	uint8_t n[16];
+	size_t len = flood ? flood_name(n, i) : numbered(n, (unsigned)i);
+	struct flat_cache_key k = key_of(n, len, ANAME_TYPE, FLAT_KEY_PRESENCE);
+
+	assert_int_equal(flat_cache_put(c, &k, v, now), 0);
+}
+
+/*
+ * Inside the presence store: a positive entry evicts negative ones (the
+ * least recently used first) before any positive; a negative entry never
+ * evicts a positive one, and is simply not kept when positives fill the
+ * share.
+ */
+static void test_cache_presence_negatives_never_evict_positives(void **state)
+{
+	(void)state;
+	const size_t max = 64 * 1024;
+	struct flat_cache *c = make(max, 1, 60, 5);
+	union flat_cache_value pos = presence_of(true, 3600);
+	union flat_cache_value neg = presence_of(false, 300);
+	struct flat_cache_stats st;
+
+	for (unsigned long i = 0; i < 2000; i++)
+		pres_put(c, true, i, &neg, 0);
+	flat_cache_stats(c, &st);
+	const size_t full = st.presence_entries; /* negatives that fit */
+	assert_true(full > 20 && full < 2000);
+
+	/* Half as many positives: each displaces the oldest negatives. */
+	const unsigned half = (unsigned)full / 2;
+	for (unsigned i = 0; i < half; i++)
+		pres_put(c, false, i, &pos, 1);
+	assert_int_equal(pres_get(c, true, 2000 - full, 1), FLAT_CACHE_MISS);
+	assert_int_equal(pres_get(c, true, 1999, 1), FLAT_CACHE_HIT);
+
+	/* 10 000 more negatives: every positive stays, negatives still kept. */
+	for (unsigned long i = 10000; i < 20000; i++)
+		pres_put(c, true, i, &neg, 2);
+	for (unsigned i = 0; i < half; i++)
+		assert_int_equal(pres_get(c, false, i, 3), FLAT_CACHE_HIT);
+	assert_int_equal(pres_get(c, true, 19999, 3), FLAT_CACHE_HIT);
+
+	/* Positives beyond the share: they evict each other, oldest first. */
+	for (unsigned i = half; i < 4 * full; i++)
+		pres_put(c, false, i, &pos, 4);
+	assert_int_equal(pres_get(c, false, 0, 5), FLAT_CACHE_MISS);
+	assert_int_equal(pres_get(c, false, 4 * (unsigned)full - 1, 5), FLAT_CACHE_HIT);
+	flat_cache_stats(c, &st);
+	const size_t npos = st.presence_entries;
+	const uint64_t ev = st.presence_evictions;
+	/* A negative now finds no room, and takes none. */
+	pres_put(c, true, 30000, &neg, 6);
+	assert_int_equal(pres_get(c, true, 30000, 6), FLAT_CACHE_MISS);
+	flat_cache_stats(c, &st);
+	assert_int_equal(st.presence_entries, npos);
+	assert_int_equal(st.presence_evictions, ev + 1);
+	assert_int_equal(pres_get(c, false, 4 * (unsigned)full - (unsigned)npos, 6),
+	                 FLAT_CACHE_HIT);
+	assert_true(st.presence_bytes <= max / 100 * FLAT_CACHE_PRESENCE_PCT);
+	print_message("presence share of a 64 KiB cache: %zu negative or %zu positive entries\n",
+	              full, npos);
+	flat_cache_free(c);
+}
+
 static void test_cache_aaaa_and_negative_round_trip(void **state)
 {
 	(void)state;
@@ -1156,6 +1327,8 @@ int main(void)
 	        cmocka_unit_test(test_cache_flush_suffix_removes_zone_only),
 	        cmocka_unit_test(test_cache_flush_keeps_claims_waiters_woken),
 	        cmocka_unit_test(test_cache_presence_entries_separate_from_targets),
+	        cmocka_unit_test(test_cache_presence_flood_keeps_targets_and_positives),
+	        cmocka_unit_test(test_cache_presence_negatives_never_evict_positives),
 	        cmocka_unit_test(test_cache_aaaa_and_negative_round_trip),
 	        cmocka_unit_test(test_cache_bad_input_rejected),
 	        cmocka_unit_test(test_cache_threads_hammer_consistent),
