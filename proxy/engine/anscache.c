@@ -35,11 +35,20 @@
  *
  * A NOTIFY from the backend bumps a generation number shared by all
  * workers; entries of an older generation are misses.
+ *
+ * The names are the clients' to choose, and BIND's NXDOMAIN for each is
+ * kept: with an unkeyed hash a client could pick names that share one
+ * bucket and make every lookup there walk them all. The key is hashed
+ * with SipHash-1-3 under a random key of each cache (codec/khash.h), the
+ * table doubles when entries outnumber buckets, and a chain never grows
+ * past CHAIN_MAX (the oldest entry of a full chain makes room), so even a
+ * leaked key buys a lookup of CHAIN_MAX entries at most.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/khash.h"
 #include "codec/name.h"
 #include "codec/rr.h"
 #include "codec/ttl.h"
@@ -52,6 +61,10 @@
 /* RRs whose TTL is patched on the way out; answers with more are not kept. */
 #define TTL_OFFS_MAX 128
 #define BUCKETS_MIN 1024
+#define BUCKETS_MAX ((size_t)1 << 24)
+/* Longest chain kept: with a random key and at most one entry per
+ * bucket on average, a chain this long is a one-in-a-billion event. */
+#define CHAIN_MAX 8
 /* OPTION-CODE and OPTION-LENGTH. */
 #define OPT_HDR_LEN 4
 
@@ -70,17 +83,16 @@ struct entry {
 struct px_anscache {
 	struct entry **buckets;
 	size_t mask;
+	struct codec_hkey key;
 	struct entry *lru_head, *lru_tail;
 	size_t bytes, max_bytes;
 	size_t entries;
 };
 
-static uint32_t hash_key(const uint8_t *k, size_t n)
+/* The bucket index takes at most 24 bits; 32 are kept to compare. */
+static uint32_t hash_key(const struct px_anscache *c, const uint8_t *k, size_t n)
 {
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ k[i]) * 16777619u;
-	return h;
+	return (uint32_t)codec_khash(&c->key, k, n);
 }
 
 /* The query's EDNS options: 0 none, 1 exactly one COOKIE with a server
@@ -122,7 +134,7 @@ int px_anscache_new(struct px_anscache **out, size_t max_bytes)
 	if (c == NULL)
 		return -ENOMEM;
 	/* About one bucket per 256 bytes of budget: short chains. */
-	while (nb < max_bytes / 256 && nb < ((size_t)1 << 24))
+	while (nb < max_bytes / 256 && nb < BUCKETS_MAX)
 		nb *= 2;
 	c->buckets = calloc(nb, sizeof(*c->buckets));
 	if (c->buckets == NULL) {
@@ -131,6 +143,7 @@ int px_anscache_new(struct px_anscache **out, size_t max_bytes)
 	}
 	c->mask = nb - 1;
 	c->max_bytes = max_bytes;
+	codec_hkey_random(&c->key);
 	*out = c;
 	return 0;
 }
@@ -203,6 +216,20 @@ size_t px_anscache_drop_name(struct px_anscache *c, const uint8_t *name, size_t 
 	return dropped;
 }
 
+size_t px_anscache_longest_chain(const struct px_anscache *c)
+{
+	size_t longest = 0;
+
+	for (size_t b = 0; b <= c->mask; b++) {
+		size_t n = 0;
+		for (const struct entry *e = c->buckets[b]; e != NULL; e = e->hnext)
+			n++;
+		if (n > longest)
+			longest = n;
+	}
+	return longest;
+}
+
 static struct entry *find(struct px_anscache *c, const uint8_t *key, size_t klen, uint32_t h)
 {
 	for (struct entry *e = c->buckets[h & c->mask]; e != NULL; e = e->hnext)
@@ -219,7 +246,7 @@ ssize_t px_anscache_get(struct px_anscache *c, const uint8_t *q, const struct co
 
 	if (klen == 0)
 		return -ENOENT;
-	uint32_t h = hash_key(key, klen);
+	uint32_t h = hash_key(c, key, klen);
 	struct entry *e = find(c, key, klen, h);
 	if (e == NULL)
 		return -ENOENT;
@@ -471,13 +498,51 @@ static bool cookie_cut(const uint8_t *resp, size_t rlen, const struct codec_view
 	return true;
 }
 
+/* Twice the buckets once entries outnumber them; at the limit, or
+ * without the memory, chains just get longer (up to CHAIN_MAX). */
+static void maybe_grow(struct px_anscache *c)
+{
+	size_t nb = c->mask + 1;
+
+	if (c->entries <= nb || nb >= BUCKETS_MAX)
+		return;
+	struct entry **nbk = calloc(2 * nb, sizeof(*nbk));
+	if (nbk == NULL)
+		return;
+	size_t mask = 2 * nb - 1;
+	for (size_t b = 0; b < nb; b++) {
+		for (struct entry *e = c->buckets[b], *next; e != NULL; e = next) {
+			next = e->hnext;
+			e->hnext = nbk[e->hash & mask];
+			nbk[e->hash & mask] = e;
+		}
+	}
+	free(c->buckets);
+	c->buckets = nbk;
+	c->mask = mask;
+}
+
+/* A full chain gives up its last entry, the one stored first. */
+static void chain_make_room(struct px_anscache *c, uint32_t h)
+{
+	struct entry *last = NULL;
+	unsigned n = 0;
+
+	for (struct entry *e = c->buckets[h & c->mask]; e != NULL; e = e->hnext) {
+		last = e;
+		n++;
+	}
+	if (n >= CHAIN_MAX)
+		entry_remove(c, last);
+}
+
 /* Stores the answer under key, in place of an older entry for it and of
  * the least recently used ones while the cache is over its bound. */
 static void entry_store(struct px_anscache *c, const uint8_t *key, size_t klen, const uint8_t *resp,
                         size_t rlen, const struct kept *k, uint64_t now_ms, uint32_t gen)
 {
 	size_t keep = rlen - k->cut_len;
-	uint32_t h = hash_key(key, klen);
+	uint32_t h = hash_key(c, key, klen);
 	struct entry *old = find(c, key, klen, h);
 
 	if (old != NULL)
@@ -509,11 +574,13 @@ static void entry_store(struct px_anscache *c, const uint8_t *key, size_t klen, 
 		memcpy(r, resp, rlen);
 	}
 	memcpy(e->data + klen + keep, k->offs, 2 * (size_t)k->n_ttl);
+	chain_make_room(c, h);
 	e->hnext = c->buckets[h & c->mask];
 	c->buckets[h & c->mask] = e;
 	lru_push(c, e);
 	c->bytes += bytes;
 	c->entries++;
+	maybe_grow(c);
 }
 
 void px_anscache_put(struct px_anscache *c, const uint8_t *q, const struct codec_view *v,

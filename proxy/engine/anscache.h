@@ -37,6 +37,9 @@ size_t px_anscache_drop_name(struct px_anscache *c, const uint8_t *name, size_t 
 void px_anscache_put(struct px_anscache *c, const uint8_t *q, const struct codec_view *v,
                      const uint8_t *resp, size_t rlen, uint64_t now_ms, uint32_t gen);
 
+/** The longest hash chain: what the slowest lookup walks (tests). */
+size_t px_anscache_longest_chain(const struct px_anscache *c);
+
 struct px_worker;
 struct px_txn;
 /* Keeps BIND's answer to t in the answer cache when both are kept. */

@@ -289,8 +289,10 @@ static bool udp_sends_pending(const struct px_worker *w)
 }
 
 /* Backend first: a query it cannot send fails into the client queue. A
- * failed send ends its txn, which may end the worker's drain and come
- * back here: the outer flush finishes the job. */
+ * failed send ends its txn, which may queue a TCP client's next query on
+ * the backend queue (px_udp_tx_flush sends it in a further round) or end
+ * the worker's drain and come back here: the outer flush finishes the
+ * job. */
 static void udp_tx_flush(struct px_worker *w)
 {
 	if (w->tx.flushing)

@@ -15,6 +15,15 @@
  * the kernel refuses goes to the queue's failure callback: its user
  * decides (libuv's own queue for a full socket buffer, a count, a failed
  * transaction), since only it knows what the datagram was.
+ *
+ * That callback re-enters the queue: a failed backend query fails its
+ * transaction, which may finish a TCP connection's query and queue the
+ * connection's next one on the very queue being flushed, or close a
+ * socket and px_udp_tx_forget its entries. So while a flush runs, the
+ * queue only grows at its end (a push that finds it full is sent at once
+ * by its caller, never by a nested flush), each entry is marked done (fd
+ * -1) before anyone is told about it, and the flush goes round again for
+ * what was added; it resets the queue only once nothing calls out.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -56,6 +65,7 @@ void px_udp_tx_init(struct px_udp_tx *q, px_udp_tx_fail_fn *fail)
 {
 	q->n = 0;
 	q->used = 0;
+	q->flushing = false;
 	q->fail = fail;
 }
 
@@ -64,8 +74,11 @@ bool px_udp_tx_push(struct px_udp_tx *q, int fd, void *owner, uint16_t tag,
 {
 	if (len > PX_UDP_TX_ARENA / 4 || q == NULL)
 		return false;
-	if (!tx_has_room(q, len))
+	if (!tx_has_room(q, len)) {
+		if (q->flushing)
+			return false;
 		px_udp_tx_flush(q);
+	}
 	struct px_udp_tx_ent *e = &q->ent[q->n++];
 	e->off = (uint32_t)q->used;
 	e->len = (uint32_t)len;
@@ -80,23 +93,44 @@ bool px_udp_tx_push(struct px_udp_tx *q, int fd, void *owner, uint16_t tag,
 	return true;
 }
 
-/* One datagram that sendmmsg refused (it stops at the first error). */
+/* One datagram that sendmmsg refused (it stops at the first error):
+ * done before its user hears of it, who may forget its owner. */
 static void tx_one_failed(struct px_udp_tx *q, unsigned i, int err)
 {
 	struct px_udp_tx_ent *e = &q->ent[i];
 
+	e->fd = -1;
 	q->fail(e->owner, e->tag, q->arena + e->off, e->len, e->alen > 0 ? &e->peer.sa : NULL, err);
+}
+
+/* Drops from order[from..k) (and mm) the entries the failure callback
+ * forgot meanwhile (px_udp_tx_forget sent them); returns the new k. */
+static unsigned tx_skip_done(const struct px_udp_tx *q, unsigned *order, struct mmsghdr *mm,
+                             unsigned from, unsigned k)
+{
+	unsigned out = from;
+
+	for (unsigned r = from; r < k; r++) {
+		if (q->ent[order[r]].fd < 0)
+			continue;
+		order[out] = order[r];
+		mm[out] = mm[r];
+		out++;
+	}
+	return out;
 }
 
 /* Sends the k datagrams in order[] (all on one socket), going past the
  * ones the kernel refuses. */
-static void tx_send_run(struct px_udp_tx *q, const unsigned *order, unsigned k, struct mmsghdr *mm)
+static void tx_send_run(struct px_udp_tx *q, unsigned *order, unsigned k, struct mmsghdr *mm)
 {
 	unsigned done = 0;
 
 	while (done < k) {
 		int rc = sendmmsg(q->ent[order[done]].fd, mm + done, k - done, MSG_DONTWAIT);
 		if (rc > 0) {
+			for (unsigned r = done; r < done + (unsigned)rc; r++)
+				q->ent[order[r]].fd = -1;
 			done += (unsigned)rc;
 			continue;
 		}
@@ -104,29 +138,26 @@ static void tx_send_run(struct px_udp_tx *q, const unsigned *order, unsigned k, 
 			continue;
 		tx_one_failed(q, order[done], rc < 0 ? uv_translate_sys_error(errno) : UV_EIO);
 		done++;
+		k = tx_skip_done(q, order, mm, done, k);
 	}
 }
 
-void px_udp_tx_flush(struct px_udp_tx *q)
+/* Sends entries [from, to), one run per socket. */
+static void tx_flush_round(struct px_udp_tx *q, unsigned from, unsigned to)
 {
 	unsigned order[PX_UDP_TX_MAX];
 	struct mmsghdr mm[PX_UDP_TX_MAX];
 	bool taken[PX_UDP_TX_MAX] = {false};
 
-	if (q == NULL || q->n == 0)
-		return;
-	unsigned n = q->n;
-	for (unsigned i = 0; i < n; i++)
+	for (unsigned i = from; i < to; i++)
 		tx_init_hdr(q, i);
-	/* The failure callback may queue more elsewhere (a SERVFAIL to a
-	 * client goes to the other queue; nothing re-enters this one), so
-	 * the entries are read from q only until the queue is reset. */
-	for (unsigned i = 0; i < n; i++) {
-		if (taken[i] || q->ent[i].fd < 0)
+	for (unsigned i = from; i < to; i++) {
+		int fd = q->ent[i].fd;
+		if (taken[i] || fd < 0)
 			continue;
 		unsigned k = 0;
-		for (unsigned j = i; j < n; j++) {
-			if (!taken[j] && q->ent[j].fd == q->ent[i].fd) {
+		for (unsigned j = i; j < to; j++) {
+			if (!taken[j] && q->ent[j].fd == fd) {
 				taken[j] = true;
 				order[k] = j;
 				mm[k] = q->mm[j];
@@ -135,8 +166,24 @@ void px_udp_tx_flush(struct px_udp_tx *q)
 		}
 		tx_send_run(q, order, k, mm);
 	}
+}
+
+void px_udp_tx_flush(struct px_udp_tx *q)
+{
+	if (q == NULL || q->n == 0 || q->flushing)
+		return;
+	q->flushing = true;
+	/* Each round sends what was queued when it began; what its failure
+	 * reports queue is the next round's. The queue holds at most
+	 * PX_UDP_TX_MAX entries, so this ends. */
+	for (unsigned from = 0; from < q->n;) {
+		unsigned to = q->n;
+		tx_flush_round(q, from, to);
+		from = to;
+	}
 	q->n = 0;
 	q->used = 0;
+	q->flushing = false;
 }
 
 bool px_udp_tx_pending(const struct px_udp_tx *q)
@@ -154,9 +201,10 @@ void px_udp_tx_forget(struct px_udp_tx *q, const void *owner, px_udp_tx_fail_fn 
 			continue;
 		const uint8_t *msg = q->arena + e->off;
 		const struct sockaddr *peer = e->alen > 0 ? &e->peer.sa : NULL;
-		if (sendto(e->fd, msg, e->len, MSG_DONTWAIT, peer, e->alen) < 0)
+		int fd = e->fd;
+		e->fd = -1; /* done before fail may come back here */
+		if (sendto(fd, msg, e->len, MSG_DONTWAIT, peer, e->alen) < 0)
 			fail(e->owner, e->tag, msg, e->len, peer, uv_translate_sys_error(errno));
-		e->fd = -1;
 	}
 }
 

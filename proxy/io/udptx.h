@@ -22,8 +22,9 @@
 
 /* A queued datagram the kernel refused at the flush: owner and tag as
  * given to px_udp_tx_push, peer NULL on a connected socket, err a libuv
- * error. msg is valid for the call only. The callback may queue on other
- * queues, never on the one being flushed. */
+ * error. msg is valid for the call only. The callback may queue on any
+ * queue, the one being flushed included (the flush sends that in a
+ * further round), and may px_udp_tx_forget an owner. */
 typedef void px_udp_tx_fail_fn(void *owner, uint16_t tag, const uint8_t *msg, size_t len,
                                const struct sockaddr *peer, int err);
 
@@ -45,6 +46,7 @@ struct px_udp_tx_ent {
 struct px_udp_tx {
 	unsigned n;
 	size_t used;
+	bool flushing; /* entries are append-only until the flush ends */
 	px_udp_tx_fail_fn *fail;
 	struct px_udp_tx_ent ent[PX_UDP_TX_MAX];
 	struct mmsghdr mm[PX_UDP_TX_MAX];
@@ -54,12 +56,15 @@ struct px_udp_tx {
 
 void px_udp_tx_init(struct px_udp_tx *q, px_udp_tx_fail_fn *fail);
 /* Copies msg into q for fd (peer NULL: connected), flushing q first when
- * it is full. false: not queued (q is NULL or msg too big to be worth the
- * copy), the caller sends it at once. */
+ * it is full. false: not queued (q is NULL, msg too big to be worth the
+ * copy, or q full while it is being flushed), the caller sends it at
+ * once. */
 bool px_udp_tx_push(struct px_udp_tx *q, int fd, void *owner, uint16_t tag,
                     const struct sockaddr *peer, const uint8_t *msg, size_t len);
 /* Sends everything queued, one sendmmsg per socket, going past refused
- * datagrams (each reported to q->fail). NULL is fine. */
+ * datagrams (each reported to q->fail), and what the reports queue, in
+ * further rounds, until q is empty. NULL is fine; called again while q is
+ * being flushed, it returns at once (the flush in progress sends all). */
 void px_udp_tx_flush(struct px_udp_tx *q);
 bool px_udp_tx_pending(const struct px_udp_tx *q);
 /* Sends owner's queued datagrams at once and drops them from q: owner's

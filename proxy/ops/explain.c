@@ -6,6 +6,14 @@
  * (px_flat_classify) and TTL arithmetic; the live chase is the query
  * path's chase runner (px_chase_run). What is here only records what
  * those say, and prints it.
+ *
+ * An explanation spans event-loop turns (BIND's answers, the live chase)
+ * and a reload may publish a new configuration meanwhile, whose workers
+ * then free the old one. It holds a reference to the generation it
+ * started under and reads the configuration, the zones, the [alias]
+ * owners and the caches from that one only: one consistent picture, and
+ * no pointer into a freed generation (or a resolver index into another
+ * generation's shorter list).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +28,7 @@
 #include "flatten/policy.h"
 #include "flatten/zones.h"
 #include "codec/scan.h"
+#include "proxy/daemon/gen.h"
 #include "proxy/daemon/server.h"
 #include "proxy/flat/flat.h"
 #include "proxy/flat/upstream.h"
@@ -44,6 +53,7 @@ struct ex_query {
 
 struct px_explain {
 	struct px_server *srv;
+	struct px_gen *gen; /* held until the run is freed */
 	struct px_up_home home;
 	struct px_sbuf *body;
 	px_explain_done_fn *done;
@@ -70,8 +80,10 @@ struct px_explain {
 
 static void ex_unref(struct px_explain *ex)
 {
-	if (--ex->refs == 0)
-		free(ex);
+	if (--ex->refs > 0)
+		return;
+	px_gen_unref(ex->gen);
+	free(ex);
 }
 
 static void ex_timer_closed(uv_handle_t *h)
@@ -86,6 +98,11 @@ static void ex_end(struct px_explain *ex, bool ok, const char *err)
 	ex->ended = true;
 	ex->stop_chase = true;
 	uv_timer_stop(&ex->timer);
+	if (ok && ex->gen != ex->srv->gen)
+		px_sbuf_put(ex->body,
+		            "note: the configuration was reloaded meanwhile; this explains the "
+		            "one in force when it began (generation %llu, now %llu)\n",
+		            (unsigned long long)ex->gen->id, (unsigned long long)ex->srv->gen->id);
 	if (!ex->dropped)
 		ex->done(ex->arg, ok, err);
 }
@@ -243,7 +260,7 @@ static void chase_deadline_cb(uv_timer_t *t)
 /* Starts the live chase of target; the reply goes out when it ends. */
 static void chase_begin(struct px_explain *ex, const uint8_t *target, size_t len)
 {
-	const struct cfg *cfg = ex->srv->cfg;
+	const struct cfg *cfg = ex->gen->cfg;
 
 	ex->run.cfg = cfg;
 	ex->run.home = ex->home;
@@ -252,7 +269,7 @@ static void chase_begin(struct px_explain *ex, const uint8_t *target, size_t len
 	ex->run.done = chase_done;
 	ex->refs++;
 	uv_timer_start(&ex->timer, chase_deadline_cb, cfg->flatten.deadline_ms, 0);
-	px_chase_run_start(&ex->run, ex->srv->zones, target, len, ex->qtype);
+	px_chase_run_start(&ex->run, ex->gen->zones, target, len, ex->qtype);
 }
 
 /* --- what the owner is: [alias], or an ANAME ----------------------------- */
@@ -272,9 +289,9 @@ static void own_target(struct px_explain *ex, const uint8_t *target, size_t len,
 /* True when an [alias] entry decides the target. */
 static bool report_alias(struct px_explain *ex)
 {
-	const struct cfg *cfg = ex->srv->cfg;
+	const struct cfg *cfg = ex->gen->cfg;
 	const struct cfg_alias *al =
-	        px_flat_alias_of(cfg, ex->srv->alias_owners, ex->name, ex->name_len);
+	        px_flat_alias_of(cfg, ex->gen->alias_owners, ex->name, ex->name_len);
 
 	if (al == NULL)
 		return false;
@@ -299,7 +316,7 @@ static void report_presence(struct px_explain *ex, uint16_t type, uint64_t now_m
 	key.type = type;
 	key.kind = FLAT_KEY_PRESENCE;
 	px_sbuf_put(b, "ANAME (TYPE%u) in the presence cache: ", type);
-	if (flat_cache_peek(ex->srv->cache, &key, now_ms, &pk) != 0 || !pk.has_good || !pk.fresh) {
+	if (flat_cache_peek(ex->gen->cache, &key, now_ms, &pk) != 0 || !pk.has_good || !pk.fresh) {
 		px_sbuf_put(b, "not cached: the next query probes the backend "
 		               "[presence cache]\n");
 		return;
@@ -316,7 +333,7 @@ static void report_presence(struct px_explain *ex, uint16_t type, uint64_t now_m
 
 static void report_probe(struct px_explain *ex, const struct ex_query *q)
 {
-	const char *backend = ex->srv->cfg->backend.address.text;
+	const char *backend = ex->gen->cfg->backend.address.text;
 	struct px_sbuf *b = ex->body;
 	char text[PX_CTL_NAME_TEXT_MAX];
 	struct flat_aname an;
@@ -391,7 +408,7 @@ static void put_backend_answer(struct px_sbuf *b, const uint8_t *msg, size_t len
 static void put_result_answer(struct px_explain *ex, const struct flat_result *r, uint32_t final,
                               const char *how)
 {
-	const struct cfg *cfg = ex->srv->cfg;
+	const struct cfg *cfg = ex->gen->cfg;
 	struct px_sbuf *b = ex->body;
 
 	if (r->kind != FLAT_RES_ADDRS) {
@@ -420,7 +437,7 @@ static void put_result_answer(struct px_explain *ex, const struct flat_result *r
 static bool report_backend(struct px_explain *ex, struct codec_view *qv, struct codec_view *rv)
 {
 	const struct ex_query *q = &ex->q[0];
-	const char *backend = ex->srv->cfg->backend.address.text;
+	const char *backend = ex->gen->cfg->backend.address.text;
 	const char *tname = type_text(ex->qtype);
 	struct px_sbuf *b = ex->body;
 
@@ -464,7 +481,7 @@ static bool report_decision(struct px_explain *ex, const struct cfg_zone *z,
 	            "zone), %u CNAME%s\n",
 	            po->hops, po->hops == 1 ? "" : "s");
 	if (po->local.kind == FLAT_RES_ADDRS)
-		put_result_answer(ex, &po->local, px_flat_ttl_clamp(ex->srv->cfg, po->local.ttl),
+		put_result_answer(ex, &po->local, px_flat_ttl_clamp(ex->gen->cfg, po->local.ttl),
 		                  "min over the chain");
 	else
 		px_sbuf_put(b, "answer: NXDOMAIN at the end of the chain, answered with "
@@ -476,7 +493,7 @@ static bool report_decision(struct px_explain *ex, const struct cfg_zone *z,
  * already too long (the explanation ends). */
 static bool report_chain(struct px_explain *ex, const struct flat_policy_out *po)
 {
-	const struct cfg *cfg = ex->srv->cfg;
+	const struct cfg *cfg = ex->gen->cfg;
 	const struct px_flat_owner *own = &ex->own;
 	struct px_sbuf *b = ex->body;
 	char text[PX_CTL_NAME_TEXT_MAX];
@@ -557,7 +574,7 @@ static void report_target_cache(struct px_explain *ex, const char *text,
 static void report_next_answer(struct px_explain *ex, const char *text,
                                const struct flat_cache_peek *pk, const struct flat_policy_out *po)
 {
-	const struct cfg *cfg = ex->srv->cfg;
+	const struct cfg *cfg = ex->gen->cfg;
 	const struct flat_result *r = &pk->value.result;
 	uint32_t chain_ttl = px_flat_chain_ttl(po, &ex->own);
 	struct px_sbuf *b = ex->body;
@@ -617,7 +634,7 @@ static void report_chase(struct px_explain *ex, const struct flat_policy_out *po
 	key.len = po->target_len;
 	key.type = ex->qtype;
 	key.kind = FLAT_KEY_TARGET;
-	flat_cache_peek(ex->srv->cache, &key, now_ms, &pk);
+	flat_cache_peek(ex->gen->cache, &key, now_ms, &pk);
 	report_target_cache(ex, text, &pk);
 	report_next_answer(ex, text, &pk, po);
 	chase_begin(ex, po->target, po->target_len);
@@ -625,16 +642,17 @@ static void report_chase(struct px_explain *ex, const struct flat_policy_out *po
 
 /* --- the whole explanation ------------------------------------------------ */
 
-/* The zone NAME is in, re-read now: it is the one the next query meets.
- * NULL when NAME is in no zone any more (the explanation ends). */
+/* The zone NAME is in, re-read now in the generation held (the one the
+ * next query meets unless a reload came meanwhile). NULL when NAME is in
+ * no zone any more (the explanation ends). */
 static const struct cfg_zone *report_zone(struct px_explain *ex, bool *apex)
 {
-	const struct cfg *cfg = ex->srv->cfg;
+	const struct cfg *cfg = ex->gen->cfg;
 	struct px_sbuf *b = ex->body;
 	size_t zidx;
 
-	if (ex->srv->zones == NULL ||
-	    flat_zones_find(ex->srv->zones, ex->name, ex->name_len, &zidx, apex) != 0) {
+	if (ex->gen->zones == NULL ||
+	    flat_zones_find(ex->gen->zones, ex->name, ex->name_len, &zidx, apex) != 0) {
 		px_sbuf_put(b, "%s is in no [zone] of %s any more [config]\n", ex->text, cfg->path);
 		px_sbuf_put(b, "answer: BIND's answer, relayed unchanged\n");
 		return NULL;
@@ -706,7 +724,7 @@ static int ex_query_cb(void *arg, int status, const uint8_t *msg, size_t len)
 
 static int ex_query_start(struct px_explain *ex, struct ex_query *q, uint16_t qtype)
 {
-	const struct cfg *cfg = ex->srv->cfg;
+	const struct cfg *cfg = ex->gen->cfg;
 
 	q->ex = ex;
 	q->qtype = qtype;
@@ -724,7 +742,7 @@ static int ex_query_start(struct px_explain *ex, struct ex_query *q, uint16_t qt
 /* Everything but the zone needs BIND's answers: ask them all at once. */
 static void ask_backend(struct px_explain *ex)
 {
-	const struct cfg *cfg = ex->srv->cfg;
+	const struct cfg *cfg = ex->gen->cfg;
 	char why[160];
 
 	ex->n_q = 1 + cfg->flatten.n_aname_types;
@@ -751,6 +769,9 @@ struct px_explain *px_explain_start(const struct px_explain_req *req)
 		return NULL;
 	}
 	ex->srv = srv;
+	/* The main thread publishes generations, and this runs on it. */
+	ex->gen = srv->gen;
+	px_gen_ref(ex->gen);
 	ex->home = *req->home;
 	ex->body = req->body;
 	ex->done = req->done;
@@ -762,10 +783,10 @@ struct px_explain *px_explain_start(const struct px_explain_req *req)
 	uv_timer_init(ex->home.loop, &ex->timer);
 	ex->timer.data = ex;
 	codec_name_to_text(ex->name, ex->name_len, ex->text, sizeof(ex->text));
-	if (srv->zones == NULL ||
-	    flat_zones_find(srv->zones, ex->name, ex->name_len, &idx, &apex) != 0) {
+	if (ex->gen->zones == NULL ||
+	    flat_zones_find(ex->gen->zones, ex->name, ex->name_len, &idx, &apex) != 0) {
 		px_sbuf_put(ex->body, "%s is in no [zone] of %s [config]\n", ex->text,
-		            srv->cfg->path);
+		            ex->gen->cfg->path);
 		px_sbuf_put(ex->body, "answer: BIND's answer, relayed unchanged\n");
 		ex_end(ex, true, NULL);
 		return ex;

@@ -415,6 +415,75 @@ static void test_acache_refuses_answer_to_another_question(void **state)
 	px_anscache_free(c);
 }
 
+/* Hash flooding (issue 12, item 8): names an attacker picks so that the
+ * old unkeyed 32-bit FNV-1a of their keys lands in one bucket of the
+ * 1024 a 256 KiB cache starts with. BIND's answers to them get kept (its
+ * NXDOMAIN for random names in the wild; NOERROR here, the table does not
+ * care), and every lookup in that bucket used to walk the whole chain.
+ * With a keyed hash they spread out: every one is still kept and found,
+ * and no chain is longer than a handful. */
+#define FLOOD_N 600
+#define FLOOD_CHAIN_BOUND 8
+
+static uint32_t old_fnv1a(const uint8_t *k, size_t n)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ k[i]) * 16777619u;
+	return h;
+}
+
+/* \x08 h<7 hex digits> \x07 example \x04 test \x00 */
+static size_t flood_name(uint8_t *out, uint32_t i)
+{
+	char label[16];
+	snprintf(label, sizeof(label), "h%07x", (unsigned)i);
+	out[0] = 8;
+	memcpy(out + 1, label, 8);
+	memcpy(out + 9, "\7example\4test\0", 14);
+	return 23;
+}
+
+static void test_acache_colliding_names_keep_chains_short(void **state)
+{
+	(void)state;
+	static uint8_t names[FLOOD_N][32];
+	struct px_anscache *c = NULL;
+	uint8_t q[512], r[512], out[65535], key[64];
+	struct codec_view v;
+	uint32_t bucket = UINT32_MAX;
+	unsigned found = 0;
+
+	assert_int_equal(px_anscache_new(&c, 256 << 10), 0);
+	for (uint32_t i = 0; found < FLOOD_N; i++) {
+		size_t nl = flood_name(key, i);
+		/* The key: the name, type A, class IN, no DO, CD or EDNS. */
+		memcpy(key + nl, "\0\1\0\1\0", 5);
+		uint32_t b = old_fnv1a(key, nl + 5) & 1023;
+		if (bucket == UINT32_MAX)
+			bucket = b;
+		if (b != bucket)
+			continue;
+		memcpy(names[found], key, nl);
+		size_t ql = query(q, (uint16_t)found, (const char *)key, nl, false, true);
+		size_t rl = answer(r, q, ql, false, 300, 0);
+		scan(q, ql, &v);
+		px_anscache_put(c, q, &v, r, rl, 1000, 0);
+		found++;
+	}
+	for (unsigned i = 0; i < FLOOD_N; i++) {
+		size_t ql = query(q, 1, (const char *)names[i], 23, false, true);
+		scan(q, ql, &v);
+		if (px_anscache_get(c, q, &v, 2000, 0, 1232, out) <= 0)
+			fail_msg("colliding name %u was not kept", i);
+	}
+	size_t longest = px_anscache_longest_chain(c);
+	if (longest > FLOOD_CHAIN_BOUND)
+		fail_msg("%u names that collide under the old hash: a lookup walks %zu entries",
+		         FLOOD_N, longest);
+	px_anscache_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -426,6 +495,7 @@ int main(void)
 	        cmocka_unit_test(test_acache_keeps_only_plain_questions_and_answers),
 	        cmocka_unit_test(test_acache_lru_bound_evicts_oldest),
 	        cmocka_unit_test(test_acache_drop_name_drops_that_name_only),
+	        cmocka_unit_test(test_acache_colliding_names_keep_chains_short),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
