@@ -47,50 +47,12 @@ static void tx_init_hdr(struct px_udp_tx *q, unsigned i)
 	}
 }
 
-static socklen_t peer_len(const struct sockaddr *sa)
-{
-	return sa->sa_family == AF_INET6 ? (socklen_t)sizeof(struct sockaddr_in6)
-	                                 : (socklen_t)sizeof(struct sockaddr_in);
-}
-
-/* Room for len more bytes? Entries start 8-aligned, a cache line's
- * worth of false sharing does not matter here but misaligned iov bases
- * would slow the kernel's copy a little. */
-static bool tx_has_room(const struct px_udp_tx *q, size_t len)
-{
-	return q->n < PX_UDP_TX_MAX && q->used + ((len + 7) & ~(size_t)7) <= PX_UDP_TX_ARENA;
-}
-
 void px_udp_tx_init(struct px_udp_tx *q, px_udp_tx_fail_fn *fail)
 {
 	q->n = 0;
 	q->used = 0;
 	q->flushing = false;
 	q->fail = fail;
-}
-
-bool px_udp_tx_push(struct px_udp_tx *q, int fd, void *owner, uint16_t tag,
-                    const struct sockaddr *peer, const uint8_t *msg, size_t len)
-{
-	if (len > PX_UDP_TX_ARENA / 4 || q == NULL)
-		return false;
-	if (!tx_has_room(q, len)) {
-		if (q->flushing)
-			return false;
-		px_udp_tx_flush(q);
-	}
-	struct px_udp_tx_ent *e = &q->ent[q->n++];
-	e->off = (uint32_t)q->used;
-	e->len = (uint32_t)len;
-	memcpy(q->arena + q->used, msg, len);
-	q->used += (len + 7) & ~(size_t)7;
-	e->owner = owner;
-	e->fd = fd;
-	e->tag = tag;
-	e->alen = peer != NULL ? peer_len(peer) : 0;
-	if (peer != NULL)
-		memcpy(&e->peer, peer, e->alen);
-	return true;
 }
 
 /* One datagram that sendmmsg refused (it stops at the first error):

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <uv.h>
 
@@ -55,17 +56,49 @@ struct px_udp_tx {
 };
 
 void px_udp_tx_init(struct px_udp_tx *q, px_udp_tx_fail_fn *fail);
-/* Copies msg into q for fd (peer NULL: connected), flushing q first when
- * it is full. false: not queued (q is NULL, msg too big to be worth the
- * copy, or q full while it is being flushed), the caller sends it at
- * once. */
-bool px_udp_tx_push(struct px_udp_tx *q, int fd, void *owner, uint16_t tag,
-                    const struct sockaddr *peer, const uint8_t *msg, size_t len);
 /* Sends everything queued, one sendmmsg per socket, going past refused
  * datagrams (each reported to q->fail), and what the reports queue, in
  * further rounds, until q is empty. NULL is fine; called again while q is
  * being flushed, it returns at once (the flush in progress sends all). */
 void px_udp_tx_flush(struct px_udp_tx *q);
+
+/* Room for len more bytes? Entries start 8-aligned: misaligned iov bases
+ * would slow the kernel's copy a little. */
+static inline bool px_udp_tx_has_room(const struct px_udp_tx *q, size_t len)
+{
+	return q->n < PX_UDP_TX_MAX && q->used + ((len + 7) & ~(size_t)7) <= PX_UDP_TX_ARENA;
+}
+
+/* Copies msg into q for fd (peer NULL: connected), flushing q first when
+ * it is full. false: not queued (q is NULL, msg too big to be worth the
+ * copy, or q full while it is being flushed), the caller sends it at
+ * once. Inline: every answer and every query to BIND passes here. */
+static inline bool px_udp_tx_push(struct px_udp_tx *q, int fd, void *owner, uint16_t tag,
+                                  const struct sockaddr *peer, const uint8_t *msg, size_t len)
+{
+	if (len > PX_UDP_TX_ARENA / 4 || q == NULL)
+		return false;
+	if (!px_udp_tx_has_room(q, len)) {
+		if (q->flushing)
+			return false;
+		px_udp_tx_flush(q);
+	}
+	struct px_udp_tx_ent *e = &q->ent[q->n++];
+	e->off = (uint32_t)q->used;
+	e->len = (uint32_t)len;
+	memcpy(q->arena + q->used, msg, len);
+	q->used += (len + 7) & ~(size_t)7;
+	e->owner = owner;
+	e->fd = fd;
+	e->tag = tag;
+	e->alen = 0;
+	if (peer != NULL) {
+		e->alen = peer->sa_family == AF_INET6 ? (socklen_t)sizeof(struct sockaddr_in6)
+		                                      : (socklen_t)sizeof(struct sockaddr_in);
+		memcpy(&e->peer, peer, e->alen);
+	}
+	return true;
+}
 bool px_udp_tx_pending(const struct px_udp_tx *q);
 /* Sends owner's queued datagrams at once and drops them from q: owner's
  * socket is about to close. A failed one goes to fail, not q->fail. */
