@@ -249,6 +249,23 @@ static void decide_cname(const struct flat_policy_in *in, const uint8_t *qname, 
 	out->action = FLAT_POLICY_CHASE;
 }
 
+/*
+ * A flattened RRset cannot carry a valid RRSIG, and the target's
+ * signatures must never appear under the owner: a validating client gets
+ * BIND's signed answer instead, whatever the query type. Unsigned zones
+ * flatten whatever the DO bit says.
+ */
+static enum flat_policy_action signed_rule(const struct flat_policy_in *in,
+                                           struct flat_policy_out *out)
+{
+	if (out->action != FLAT_POLICY_RELAY && in->qv->do_bit &&
+	    has_rrsig(in->resp, in->rlen, in->rv)) {
+		out->action = FLAT_POLICY_RELAY;
+		out->signed_relay = true;
+	}
+	return out->action;
+}
+
 enum flat_policy_action flat_policy_inspect(const struct flat_policy_in *in,
                                             struct flat_policy_out *out)
 {
@@ -279,16 +296,34 @@ enum flat_policy_action flat_policy_inspect(const struct flat_policy_in *in,
 	else
 		decide_cname(in, qname, qname_len, out);
 
-	/* A flattened RRset cannot carry a valid RRSIG, and the target's
-	 * signatures must never appear under the owner: a validating
-	 * client gets BIND's signed answer instead. Unsigned zones flatten
-	 * whatever the DO bit says. */
-	if (out->action != FLAT_POLICY_RELAY && in->qv->do_bit &&
-	    has_rrsig(in->resp, in->rlen, rv)) {
-		out->action = FLAT_POLICY_RELAY;
-		out->signed_relay = true;
-	}
-	return out->action;
+	return signed_rule(in, out);
+}
+
+enum flat_policy_action flat_policy_inspect_aname(const struct flat_policy_in *in,
+                                                  struct flat_policy_out *out,
+                                                  struct flat_aname *an)
+{
+	uint8_t qname[CODEC_MAX_NAME];
+	size_t qname_len = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->action = FLAT_POLICY_RELAY;
+	out->chain_ttl = UINT32_MAX;
+	memset(an, 0, sizeof(*an));
+	an->state = FLAT_ANAME_UNKNOWN;
+
+	if (!question_ok(in, qname, &qname_len))
+		return out->action;
+	if (flat_aname_parse(in->resp, in->rlen, in->rv, qname, qname_len, in->qv->qtype, an) !=
+	    FLAT_ANAME_PRESENT)
+		return out->action;
+	memcpy(out->target, an->target, an->target_len);
+	out->target_len = an->target_len;
+	/* Without addresses, BIND's answer (the record alone) is still
+	 * right: it is the fallback. */
+	out->siblings = true;
+	out->action = FLAT_POLICY_CHASE;
+	return signed_rule(in, out);
 }
 
 /* Copies the (maybe compressed) name at msg[off], which must end in place

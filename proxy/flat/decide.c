@@ -95,34 +95,37 @@ static bool start_chase(struct px_worker *w, struct px_txn *t, const struct flat
 }
 
 /* A query for the ANAME type: BIND's answer is the record. True with po
- * set to chase its target; false to relay BIND's answer. */
+ * set to chase its target; false to relay BIND's answer (no valid
+ * record, or DO=1 on a signed zone, as for A/AAAA). */
 static bool classify_aname_query(struct px_worker *w, struct px_txn *t, const uint8_t *resp,
                                  size_t rlen, const struct codec_view *rv,
                                  struct flat_policy_out *po)
 {
-	struct px_flat *fl = fl_get(t);
+	struct flat_policy_in in;
 	struct flat_aname an;
 
-	if (fl == NULL)
-		return false;
-	enum flat_aname_state st = flat_aname_parse(resp, rlen, rv, t->q + CODEC_HDR_LEN,
-	                                            t->qv.qname_len, t->qv.qtype, &an);
-	if (st == FLAT_ANAME_INVALID) {
+	memset(&in, 0, sizeof(in));
+	in.query = t->q;
+	in.qlen = t->qlen;
+	in.qv = &t->qv;
+	in.resp = resp;
+	in.rlen = rlen;
+	in.rv = rv;
+	enum flat_policy_action act = flat_policy_inspect_aname(&in, po, &an);
+	if (an.state == FLAT_ANAME_INVALID)
 		PX_STAT_INC(&w->stats, aname_invalid);
+	if (po->signed_relay)
+		PX_STAT_INC(&w->stats, signed_relayed);
+	if (act != FLAT_POLICY_CHASE)
 		return false;
-	}
-	if (st != FLAT_ANAME_PRESENT)
+
+	struct px_flat *fl = fl_get(t);
+	if (fl == NULL)
 		return false;
 	memcpy(fl->target, an.target, an.target_len);
 	fl->target_len = an.target_len;
 	fl->aname_ttl = an.ttl;
 	fl->have_target = true;
-	po->target_len = an.target_len;
-	memcpy(po->target, an.target, an.target_len);
-	/* Without addresses, BIND's answer (the record alone) is still
-	 * right: it is the fallback. */
-	po->siblings = true;
-	po->chain_ttl = UINT32_MAX;
 	return true;
 }
 

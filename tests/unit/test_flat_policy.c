@@ -473,6 +473,99 @@ static void test_policy_aname_signed_relay(void **state)
 	assert_true(f.out.signed_relay);
 }
 
+/* A query for the ANAME type itself: BIND's answer is the record. */
+static enum flat_policy_action inspect_aname(struct fx *f, const char *query, const char *resp,
+                                             struct flat_aname *an)
+{
+	mk(&f->q, query);
+	mk(&f->r, resp);
+	memset(&f->in, 0, sizeof(f->in));
+	f->in.query = f->q.buf;
+	f->in.qlen = f->q.len;
+	f->in.qv = &f->q.v;
+	f->in.resp = f->r.buf;
+	f->in.rlen = f->r.len;
+	f->in.rv = &f->r.v;
+	return flat_policy_inspect_aname(&f->in, &f->out, an);
+}
+
+#define ANAME_Q_DO "hdr 2 0x0100\nqd example.test. IN TYPE65401\nedns 1232 do\n"
+#define ANAME_R_HEAD "hdr 2 0x8500\nqd example.test. IN TYPE65401\n"
+#define ANAME_R_RR "an example.test. 600 IN TYPE65401 \\# 17 0363646e06746172676574047465737400\n"
+#define ANAME_R_SIG                                                                                \
+	"an example.test. 600 IN RRSIG TYPE65401 13 2 600 20300101000000 20200101000000 "          \
+	"12345 example.test. AAAAAAAAAAAAAAAA\n"
+
+static void test_policy_aname_query_chase(void **state)
+{
+	(void)state;
+	struct fx f;
+	struct flat_aname an;
+
+	assert_int_equal(inspect_aname(&f, "hdr 2 0x0100\nqd example.test. IN TYPE65401\n",
+	                               ANAME_R_HEAD ANAME_R_RR, &an),
+	                 FLAT_POLICY_CHASE);
+	assert_int_equal(an.state, FLAT_ANAME_PRESENT);
+	assert_target(&f.out, W("\3cdn\6target\4test"));
+	assert_true(f.out.siblings);
+	assert_int_equal(f.out.hops, 0);
+	assert_int_equal(f.out.chain_ttl, UINT32_MAX);
+	assert_false(f.out.signed_relay);
+	/* DO=1 on an unsigned zone: flattened like A/AAAA. */
+	assert_int_equal(
+	        inspect_aname(&f, ANAME_Q_DO, ANAME_R_HEAD ANAME_R_RR "edns 1232 do\n", &an),
+	        FLAT_POLICY_CHASE);
+	assert_false(f.out.signed_relay);
+}
+
+static void test_policy_aname_query_signed_do_relay(void **state)
+{
+	(void)state;
+	struct fx f;
+	struct flat_aname an;
+
+	/* The rewrite would drop the record's RRSIG: BIND's answer goes out. */
+	assert_int_equal(inspect_aname(&f, ANAME_Q_DO,
+	                               ANAME_R_HEAD ANAME_R_RR ANAME_R_SIG "edns 1232 do\n", &an),
+	                 FLAT_POLICY_RELAY);
+	assert_true(f.out.signed_relay);
+	assert_int_equal(an.state, FLAT_ANAME_PRESENT);
+	/* Without DO a signed zone is flattened whatever it holds. */
+	assert_int_equal(inspect_aname(&f, "hdr 2 0x0100\nqd example.test. IN TYPE65401\n",
+	                               ANAME_R_HEAD ANAME_R_RR ANAME_R_SIG, &an),
+	                 FLAT_POLICY_CHASE);
+	assert_false(f.out.signed_relay);
+}
+
+static void test_policy_aname_query_no_record_relay(void **state)
+{
+	(void)state;
+	struct fx f;
+	struct flat_aname an;
+
+	/* NODATA, an invalid record, or not authoritative: BIND's answer. */
+	assert_int_equal(inspect_aname(&f, ANAME_Q_DO, ANAME_R_HEAD "edns 1232 do\n", &an),
+	                 FLAT_POLICY_RELAY);
+	assert_int_equal(an.state, FLAT_ANAME_ABSENT);
+	assert_false(f.out.signed_relay);
+	assert_int_equal(inspect_aname(&f, ANAME_Q_DO,
+	                               ANAME_R_HEAD "an example.test. 600 IN TYPE65401 \\# 1 00\n",
+	                               &an),
+	                 FLAT_POLICY_RELAY);
+	assert_int_equal(an.state, FLAT_ANAME_INVALID);
+	assert_int_equal(inspect_aname(&f, ANAME_Q_DO,
+	                               "hdr 2 0x8100\nqd example.test. IN TYPE65401\n" ANAME_R_RR,
+	                               &an),
+	                 FLAT_POLICY_RELAY);
+	/* Another name in BIND's question: not this query's answer. */
+	assert_int_equal(inspect_aname(&f, ANAME_Q_DO,
+	                               "hdr 2 0x8500\nqd other.test. IN TYPE65401\n"
+	                               "an other.test. 600 IN TYPE65401 \\# 17 "
+	                               "0363646e06746172676574047465737400\n",
+	                               &an),
+	                 FLAT_POLICY_RELAY);
+}
+
 static void test_soa_decompressed(void **state)
 {
 	(void)state;
@@ -716,6 +809,9 @@ int main(void)
 	        cmocka_unit_test(test_policy_alias_nxdomain_chase_aname_nxdomain_relay),
 	        cmocka_unit_test(test_policy_bad_target_relay),
 	        cmocka_unit_test(test_policy_aname_signed_relay),
+	        cmocka_unit_test(test_policy_aname_query_chase),
+	        cmocka_unit_test(test_policy_aname_query_signed_do_relay),
+	        cmocka_unit_test(test_policy_aname_query_no_record_relay),
 	        cmocka_unit_test(test_soa_decompressed),
 	        cmocka_unit_test(test_soa_absent_enoent),
 	        cmocka_unit_test(test_soa_short_rdata_ebadmsg),

@@ -124,6 +124,12 @@ for tr in udp tcp; do
 		cmp_q "${t[@]}" --do signed.test A --expect-min-answers 2
 	check "$tr: signed zone, DO=1: the sibling with its RRSIG, not flattened" \
 		fq "${t[@]}" --do signed.test A --flag AA --answer-types "A RRSIG" --answers 2 --rrsig yes
+	check "$tr: signed zone, DO=1, ANAME-type query: BIND's signed answer relayed" \
+		cmp_q "${t[@]}" --do signed.test TYPE65401 --expect-min-answers 2
+	check "$tr: signed zone, DO=1, ANAME-type query: the record with its RRSIG" \
+		fq "${t[@]}" --do signed.test TYPE65401 --flag AA --answer-types "TYPE65401 RRSIG" --answers 2 --rrsig yes
+	check "$tr: signed zone without DO, ANAME-type query: the record, addresses in additional" \
+		fq "${t[@]}" signed.test TYPE65401 --flag AA --answer-types TYPE65401 --rrsig no --additional-addrs "$WWW_A $WWW_AAAA"
 	check "$tr: signed zone without DO: flattened" fq "${t[@]}" signed.test A --flag AA --addrs "$WWW_A" --rrsig no
 	check "$tr: signed zone without DO: flattened (AAAA)" fq "${t[@]}" signed.test AAAA --flag AA --addrs "$WWW_AAAA" --rrsig no
 done
@@ -166,7 +172,7 @@ stop_flat_apexd
 check "run 1 stats: answers_flattened >= 40" stat_is answers_flattened -ge 40
 check "run 1 stats: answers_sibling >= 2 (sib2 A, udp + tcp)" stat_is answers_sibling -ge 2
 check "run 1 stats: aname_invalid >= 1" stat_is aname_invalid -ge 1
-check "run 1 stats: signed_relayed >= 2" stat_is signed_relayed -ge 2
+check "run 1 stats: signed_relayed >= 6 (A and ANAME-type, udp + tcp)" stat_is signed_relayed -ge 6
 check "run 1 stats: answers_flatten_failed >= 4" stat_is answers_flatten_failed -ge 4
 check "run 1 stats: aname_probes > 0" stat_is aname_probes -gt 0
 check "run 1 stats: answers_flattened_local = 0 (cname=apex)" stat_is answers_flattened_local -eq 0
