@@ -71,6 +71,25 @@ static bool has_rrsig(const uint8_t *msg, size_t len, const struct codec_view *v
 	return false;
 }
 
+/*
+ * Is name at or below anc (strictly below with strict)? Both uncompressed
+ * and lowercase; the comparison starts at a label boundary of name.
+ */
+static bool name_at_or_below(const uint8_t *name, size_t len, const uint8_t *anc, size_t alen,
+                             bool strict)
+{
+	size_t off = 0;
+
+	while (len - off > alen) {
+		off += 1u + name[off];
+		if (off >= len)
+			return false;
+	}
+	if (len - off != alen || (strict && off == 0))
+		return false;
+	return memcmp(name + off, anc, alen) == 0;
+}
+
 static bool is_addr_type(uint16_t t)
 {
 	return t == CODEC_TYPE_A || t == CODEC_TYPE_AAAA;
@@ -348,6 +367,30 @@ int flat_policy_soa(const uint8_t *msg, size_t len, const struct codec_view *v,
 	return flat_policy_soa_in(msg, len, v, CODEC_SEC_AUTHORITY, soa);
 }
 
+/* Copies the SOA rr of msg into *soa, both RDATA names decompressed. */
+static int soa_copy(const uint8_t *msg, size_t len, const struct codec_rr *rr, struct flat_soa *soa)
+{
+	int n = codec_name_unpack(msg, len, rr->owner_off, soa->owner);
+	size_t lim = (size_t)rr->rdata_off + rr->rdlen;
+	size_t pos = 0;
+	size_t next;
+
+	if (n < 0)
+		return -EBADMSG;
+	soa->owner_len = (size_t)n;
+	soa->ttl = rr->ttl;
+	if (copy_rdata_name(msg, len, rr->rdata_off, lim, soa->rdata, &pos, &next) < 0 ||
+	    copy_rdata_name(msg, len, next, lim, soa->rdata, &pos, &next) < 0)
+		return -EBADMSG;
+	if (lim - next != SOA_FIXED_LEN)
+		return -EBADMSG;
+	memcpy(soa->rdata + pos, msg + next, SOA_FIXED_LEN);
+	pos += SOA_FIXED_LEN;
+	soa->rdlen = pos;
+	soa->minimum = codec_get_u32(msg + lim - 4);
+	return 0;
+}
+
 int flat_policy_soa_in(const uint8_t *msg, size_t len, const struct codec_view *v,
                        enum codec_section sec, struct flat_soa *soa)
 {
@@ -358,32 +401,43 @@ int flat_policy_soa_in(const uint8_t *msg, size_t len, const struct codec_view *
 	codec_rr_iter_init(&it, msg, len, v, sec);
 	while ((rc = codec_rr_next(&it, &rr)) == 1) {
 		if (rr.type == CODEC_TYPE_SOA)
-			break;
+			return soa_copy(msg, len, &rr, soa);
 	}
-	if (rc < 0)
-		return -EBADMSG;
-	if (rc == 0)
-		return -ENOENT;
+	return rc < 0 ? -EBADMSG : -ENOENT;
+}
 
-	int n = codec_name_unpack(msg, len, rr.owner_off, soa->owner);
-	size_t lim = (size_t)rr.rdata_off + rr.rdlen;
-	size_t pos = 0;
-	size_t next;
+int flat_policy_owner_soa(const uint8_t *msg, size_t len, const struct codec_view *v,
+                          const uint8_t *qname, size_t qname_len, const uint8_t *zone,
+                          size_t zone_len, struct flat_soa *soa)
+{
+	uint8_t lq[CODEC_MAX_NAME], lz[CODEC_MAX_NAME], owner[CODEC_MAX_NAME];
+	struct codec_rr_iter it;
+	struct codec_rr rr;
+	int rc;
 
-	if (n < 0)
-		return -EBADMSG;
-	soa->owner_len = (size_t)n;
-	soa->ttl = rr.ttl;
-	if (copy_rdata_name(msg, len, rr.rdata_off, lim, soa->rdata, &pos, &next) < 0 ||
-	    copy_rdata_name(msg, len, next, lim, soa->rdata, &pos, &next) < 0)
-		return -EBADMSG;
-	if (lim - next != SOA_FIXED_LEN)
-		return -EBADMSG;
-	memcpy(soa->rdata + pos, msg + next, SOA_FIXED_LEN);
-	pos += SOA_FIXED_LEN;
-	soa->rdlen = pos;
-	soa->minimum = codec_get_u32(msg + lim - 4);
-	return 0;
+	if (!codec_name_valid(qname, qname_len) || !codec_name_valid(zone, zone_len))
+		return -EINVAL;
+	memcpy(lq, qname, qname_len);
+	codec_name_lower(lq, qname_len);
+	memcpy(lz, zone, zone_len);
+	codec_name_lower(lz, zone_len);
+	codec_rr_iter_init(&it, msg, len, v, CODEC_SEC_AUTHORITY);
+	while ((rc = codec_rr_next(&it, &rr)) == 1) {
+		if (rr.type != CODEC_TYPE_SOA)
+			continue;
+		int n = name_lower_at(msg, len, rr.owner_off, owner);
+
+		if (n < 0)
+			return -EBADMSG;
+		/* Between the configured apex and the owner: the owner's own
+		 * zone, or a zone BIND serves inside the configured one that
+		 * holds the owner. Anything else is the zone of a name BIND
+		 * reached by following the chain. */
+		if (name_at_or_below(lq, qname_len, owner, (size_t)n, false) &&
+		    name_at_or_below(owner, (size_t)n, lz, zone_len, false))
+			return soa_copy(msg, len, &rr, soa);
+	}
+	return rc < 0 ? -EBADMSG : -ENOENT;
 }
 
 /* RFC 2308 5, from the SOA flat_policy_soa() picks, as decide_cname()

@@ -196,6 +196,20 @@ int flat_policy_soa_in(const uint8_t *msg, size_t len, const struct codec_view *
                        enum codec_section sec, struct flat_soa *soa);
 
 /**
+ * As flat_policy_soa(), but only an SOA of the owner's zone: its owner
+ * name lies at or above qname and at or below zone (the configured zone's
+ * apex; both uncompressed, any case). When BIND followed a CNAME into
+ * another zone it serves (it does with recursion offered), the SOA in its
+ * authority section is that zone's, which must not go out in a negative
+ * answer at qname (RFC 2308 3): then -ENOENT, and the caller asks BIND
+ * for the configured zone's SOA.
+ * @return 0, -ENOENT, -EBADMSG (malformed SOA), -EINVAL (bad qname/zone).
+ */
+int flat_policy_owner_soa(const uint8_t *msg, size_t len, const struct codec_view *v,
+                          const uint8_t *qname, size_t qname_len, const uint8_t *zone,
+                          size_t zone_len, struct flat_soa *soa);
+
+/**
  * Reads BIND's answer to the ANAME-presence probe for name/type (name:
  * uncompressed wire form, any case; type: one of the aname-types).
  *

@@ -624,6 +624,66 @@ static void test_soa_short_rdata_ebadmsg(void **state)
 	assert_int_equal(flat_policy_soa(p.buf, p.len, &p.v, &soa), -EBADMSG);
 }
 
+/* BIND with recursion follows a CNAME into another zone it serves and puts
+ * that zone's SOA in authority: not the SOA of the owner's zone. */
+static void test_owner_soa_other_zone_enoent(void **state)
+{
+	(void)state;
+	struct pkt p;
+	struct flat_soa soa;
+
+	mk(&p, "hdr 1 0x8580\nqd xz.example.test. IN AAAA\n"
+	       "an xz.example.test. 120 IN CNAME ns1.signed.test.\n"
+	       "ns signed.test. 300 IN SOA ns1.signed.test. h.signed.test. 1 2 3 4 300\n");
+	assert_int_equal(flat_policy_soa(p.buf, p.len, &p.v, &soa), 0);
+	assert_int_equal(flat_policy_owner_soa(p.buf, p.len, &p.v, W("\2xz\7example\4test"),
+	                                       W("\7example\4test"), &soa),
+	                 -ENOENT);
+	/* A zone whose name ends like the owner's but is not an ancestor. */
+	mk(&p, "hdr 1 0x8580\nqd xz.example.test. IN AAAA\n"
+	       "ns ample.test. 300 IN SOA ns1.signed.test. h.signed.test. 1 2 3 4 300\n");
+	assert_int_equal(flat_policy_owner_soa(p.buf, p.len, &p.v, W("\2xz\7example\4test"),
+	                                       W("\7example\4test"), &soa),
+	                 -ENOENT);
+	/* A parent zone above the configured one. */
+	mk(&p, "hdr 1 0x8580\nqd www.sub.example.test. IN AAAA\n"
+	       "ns example.test. 300 IN SOA ns1.example.test. h.example.test. 1 2 3 4 300\n");
+	assert_int_equal(flat_policy_owner_soa(p.buf, p.len, &p.v, W("\3www\3sub\7example\4test"),
+	                                       W("\3sub\7example\4test"), &soa),
+	                 -ENOENT);
+}
+
+static void test_owner_soa_own_zone(void **state)
+{
+	(void)state;
+	struct pkt p;
+	struct flat_soa soa;
+	char resp[512];
+
+	/* The owner's zone after another zone's SOA; case does not matter. */
+	snprintf(resp, sizeof(resp),
+	         "hdr 1 0x8400\nqd noaaaa.example.test. IN AAAA\n"
+	         "ns signed.test. 300 IN SOA ns1.signed.test. h.signed.test. 1 2 3 4 300\n%s",
+	         soa_line);
+	mk(&p, resp);
+	assert_int_equal(flat_policy_owner_soa(p.buf, p.len, &p.v, W("\6NOAAAA\7example\4test"),
+	                                       W("\7Example\4test"), &soa),
+	                 0);
+	assert_int_equal(soa.owner_len, 14);
+	assert_memory_equal(soa.owner, "\7example\4test", 14);
+	assert_int_equal(soa.minimum, 300);
+	/* At the apex itself, and a zone BIND serves inside the configured one. */
+	assert_int_equal(flat_policy_owner_soa(p.buf, p.len, &p.v, W("\7example\4test"),
+	                                       W("\7example\4test"), &soa),
+	                 0);
+	mk(&p, "hdr 1 0x8400\nqd www.sub.example.test. IN AAAA\n"
+	       "ns sub.example.test. 300 IN SOA ns1.example.test. h.example.test. 1 2 3 4 60\n");
+	assert_int_equal(flat_policy_owner_soa(p.buf, p.len, &p.v, W("\3www\3sub\7example\4test"),
+	                                       W("\7example\4test"), &soa),
+	                 0);
+	assert_int_equal(soa.minimum, 60);
+}
+
 /* ANAME probe answers: query name example.test, type 65401. */
 #define PROBE_Q "hdr 5 0x8400\nqd example.test. IN TYPE65401\n"
 #define ANAME_RD "\\# 17 0363646e06746172676574047465737400" /* cdn.target.test. */
@@ -815,6 +875,8 @@ int main(void)
 	        cmocka_unit_test(test_soa_decompressed),
 	        cmocka_unit_test(test_soa_absent_enoent),
 	        cmocka_unit_test(test_soa_short_rdata_ebadmsg),
+	        cmocka_unit_test(test_owner_soa_other_zone_enoent),
+	        cmocka_unit_test(test_owner_soa_own_zone),
 	        cmocka_unit_test(test_aname_valid_present),
 	        cmocka_unit_test(test_aname_owner_case_and_target_lowercased),
 	        cmocka_unit_test(test_aname_compressed_rdata_invalid),

@@ -183,7 +183,8 @@ start_flat_apexd "$RESOLVER
 [flatten]
 min-ttl = 5s
 [zone example.test]
-cname = all"
+cname = all
+[zone signed.test]"
 TAIL_A=$(cdn_addrs tail.cdn.test A)
 TAIL_AAAA=$(cdn_addrs tail.cdn.test AAAA)
 # A fresh chase: TTL = min(600, c1 100, c2 30, tail 45) = 30.
@@ -203,6 +204,16 @@ for tr in udp tcp; do
 	check "$tr: in-zone chain flattened locally (AAAA)" \
 		fq "${t[@]}" InZone.example.test AAAA --flag AA --addrs 2001:db8::77 --no-cname
 	check "$tr: ANAME still flattened with cname=all" fq "${t[@]}" example.test A --flag AA --addrs "$WWW_A"
+	# Without recursion BIND stops xz at the zone's edge (no SOA in its
+	# answer): the chase asks BIND for ns1.signed.test, and the NODATA
+	# gets example.test's SOA asked of BIND. flatten_owner_soa has BIND
+	# follow the chain itself.
+	check "$tr: CNAME into another zone BIND serves (A): flattened" \
+		fq "${t[@]}" xz.example.test A --rcode NOERROR --flag AA --addrs 192.0.2.53 --no-cname
+	check "$tr: CNAME into another zone BIND serves, no AAAA there: NODATA with the owner zone's SOA" \
+		fq "${t[@]}" xz.example.test AAAA --rcode NOERROR --flag AA --answers 0 --soa example.test
+	check "$tr: CNAME into another zone BIND serves, NXDOMAIN there: NODATA with the owner zone's SOA" \
+		fq "${t[@]}" xznx.example.test A --rcode NOERROR --flag AA --answers 0 --soa example.test
 done
 check "in-zone chain never reached the resolver" test "$(unbound_saw host.example.test)" = 0
 stop_flat_apexd
