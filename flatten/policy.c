@@ -18,6 +18,9 @@
  */
 #define POLICY_MAX_HOPS 64
 
+/* RFC 6672; codec/wire.h names only the types codec/ itself reads. */
+#define POLICY_TYPE_DNAME 39
+
 /* SERIAL, REFRESH, RETRY, EXPIRE, MINIMUM after the two SOA names. */
 #define SOA_FIXED_LEN 20
 
@@ -196,6 +199,29 @@ static bool collect_local(const struct flat_policy_in *in, const uint8_t *name, 
 	return true;
 }
 
+/*
+ * Does the answer hold a DNAME strictly above the query name? Then the
+ * CNAME at the query name is synthesized from the client's own labels
+ * (RFC 6672 2.2, 5.3.1), in whatever order the records come.
+ */
+static bool below_dname(const struct flat_policy_in *in, const uint8_t *qname, size_t qname_len)
+{
+	uint8_t owner[CODEC_MAX_NAME];
+	struct codec_rr_iter it;
+	struct codec_rr rr;
+
+	codec_rr_iter_init(&it, in->resp, in->rlen, in->rv, CODEC_SEC_ANSWER);
+	while (codec_rr_next(&it, &rr) == 1) {
+		if (rr.type != POLICY_TYPE_DNAME || rr.rclass != CODEC_CLASS_IN)
+			continue;
+		int n = name_lower_at(in->resp, in->rlen, rr.owner_off, owner);
+
+		if (n < 0 || name_at_or_below(qname, qname_len, owner, (size_t)n, true))
+			return true;
+	}
+	return false;
+}
+
 /* CNAME policy: follow the chain BIND already followed inside its answer. */
 static void decide_cname(const struct flat_policy_in *in, const uint8_t *qname, size_t qname_len,
                          struct flat_policy_out *out)
@@ -209,6 +235,12 @@ static void decide_cname(const struct flat_policy_in *in, const uint8_t *qname, 
 	unsigned hops = 0;
 
 	if (in->mode == FLAT_CNAME_NONE || (in->mode == FLAT_CNAME_APEX && !in->is_apex))
+		return;
+	/* Flattening a DNAME-synthesized CNAME would let any client choose
+	 * the names apexd chases and caches (docs/security.md): relayed.
+	 * A DNAME further down a chain the zone wrote is followed as any
+	 * CNAME; its names are the zone's, not the client's. */
+	if (below_dname(in, qname, qname_len))
 		return;
 	codec_rr_iter_init(&it, in->resp, in->rlen, rv, CODEC_SEC_ANSWER);
 	if (codec_rr_next(&it, &rr) != 1 || rr.type != CODEC_TYPE_CNAME ||

@@ -114,7 +114,9 @@ struct flat_policy_out {
  *    or NXDOMAIN with in->target_is_alias → CHASE the target, hops 0,
  *    chain_ttl UINT32_MAX (the proxy applies the ANAME's own TTL);
  *  - no target, BIND answered NOERROR or NXDOMAIN, the first answer RR is
- *    a CNAME owned by the query name, and mode is ALL, or APEX with
+ *    a CNAME owned by the query name, no DNAME in the answer owns a name
+ *    above the query name (that CNAME would be synthesized from the
+ *    client's labels, RFC 6672: relayed), and mode is ALL, or APEX with
  *    in->is_apex. The chain inside the answer is followed: it ends in
  *    A/AAAA of qtype → LOCAL (ADDRS); NXDOMAIN with an SOA in authority
  *    → LOCAL (NXDOMAIN, rewritten as NODATA: the owner exists); otherwise

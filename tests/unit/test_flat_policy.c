@@ -473,6 +473,73 @@ static void test_policy_aname_signed_relay(void **state)
 	assert_true(f.out.signed_relay);
 }
 
+/* RFC 6672: below a DNAME, the CNAME at the query name is synthesized from
+ * the client's own labels. Flattening it would let any client pick chase
+ * targets, so it is relayed under every mode, whatever the record order. */
+static void test_policy_dname_synthesized_relay(void **state)
+{
+	(void)state;
+	struct fx f;
+	static const char q[] = "hdr 4 0x0100\nqd RND.dn.example.test. IN A\n";
+
+	/* BIND's order: the DNAME, then the CNAME it synthesized. */
+	assert_int_equal(inspect(&f, q,
+	                         "hdr 4 0x8500\nqd RND.dn.example.test. IN A\n"
+	                         "an dn.example.test. 300 IN DNAME cdn.target.net.\n"
+	                         "an RND.dn.example.test. 300 IN CNAME RND.cdn.target.net.\n",
+	                         FLAT_CNAME_ALL, false),
+	                 FLAT_POLICY_RELAY);
+	/* The synthesized CNAME first (RFC 6672 sets no order). */
+	assert_int_equal(inspect(&f, q,
+	                         "hdr 4 0x8500\nqd RND.dn.example.test. IN A\n"
+	                         "an RND.dn.example.test. 300 IN CNAME RND.cdn.target.net.\n"
+	                         "an dn.Example.test. 300 IN DNAME cdn.target.net.\n",
+	                         FLAT_CNAME_ALL, false),
+	                 FLAT_POLICY_RELAY);
+	/* At a configured apex that lies below a DNAME of BIND's zone too. */
+	assert_int_equal(inspect(&f, q,
+	                         "hdr 4 0x8500\nqd RND.dn.example.test. IN A\n"
+	                         "an RND.dn.example.test. 300 IN CNAME RND.cdn.target.net.\n"
+	                         "an example.test. 300 IN DNAME cdn.target.net.\n",
+	                         FLAT_CNAME_APEX, true),
+	                 FLAT_POLICY_RELAY);
+	/* An in-zone chain ending below the DNAME, synthesized CNAME first. */
+	assert_int_equal(inspect(&f, q,
+	                         "hdr 4 0x8500\nqd RND.dn.example.test. IN A\n"
+	                         "an RND.dn.example.test. 300 IN CNAME host.example.test.\n"
+	                         "an host.example.test. 300 IN A 192.0.2.1\n"
+	                         "an dn.example.test. 300 IN DNAME example.test.\n",
+	                         FLAT_CNAME_ALL, false),
+	                 FLAT_POLICY_RELAY);
+}
+
+/* A CNAME the zone wrote is flattened even when its chain passes a DNAME
+ * further on: every name on it is fixed by the zone, none by the client. */
+static void test_policy_dname_later_in_chain_flattens(void **state)
+{
+	(void)state;
+	struct fx f;
+
+	assert_int_equal(inspect(&f, "hdr 4 0x0100\nqd viadn.example.test. IN A\n",
+	                         "hdr 4 0x8500\nqd viadn.example.test. IN A\n"
+	                         "an viadn.example.test. 120 IN CNAME www.dn.example.test.\n"
+	                         "an dn.example.test. 300 IN DNAME cdn.target.net.\n"
+	                         "an www.dn.example.test. 300 IN CNAME www.cdn.target.net.\n",
+	                         FLAT_CNAME_ALL, false),
+	                 FLAT_POLICY_CHASE);
+	assert_target(&f.out, W("\3www\3cdn\6target\3net"));
+	assert_int_equal(f.out.hops, 2);
+	assert_int_equal(f.out.chain_ttl, 120);
+	/* A DNAME redirects only names below its owner, never the owner
+	 * (RFC 6672 2.3); the rule looks only below. */
+	assert_int_equal(inspect(&f, "hdr 4 0x0100\nqd dn.example.test. IN A\n",
+	                         "hdr 4 0x8500\nqd dn.example.test. IN A\n"
+	                         "an dn.example.test. 120 IN CNAME www.cdn.target.net.\n"
+	                         "an dn.example.test. 300 IN DNAME cdn.target.net.\n",
+	                         FLAT_CNAME_ALL, false),
+	                 FLAT_POLICY_CHASE);
+}
+
 /* A query for the ANAME type itself: BIND's answer is the record. */
 static enum flat_policy_action inspect_aname(struct fx *f, const char *query, const char *resp,
                                              struct flat_aname *an)
@@ -869,6 +936,8 @@ int main(void)
 	        cmocka_unit_test(test_policy_alias_nxdomain_chase_aname_nxdomain_relay),
 	        cmocka_unit_test(test_policy_bad_target_relay),
 	        cmocka_unit_test(test_policy_aname_signed_relay),
+	        cmocka_unit_test(test_policy_dname_synthesized_relay),
+	        cmocka_unit_test(test_policy_dname_later_in_chain_flattens),
 	        cmocka_unit_test(test_policy_aname_query_chase),
 	        cmocka_unit_test(test_policy_aname_query_signed_do_relay),
 	        cmocka_unit_test(test_policy_aname_query_no_record_relay),

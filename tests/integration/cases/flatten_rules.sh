@@ -214,7 +214,17 @@ for tr in udp tcp; do
 		fq "${t[@]}" xz.example.test AAAA --rcode NOERROR --flag AA --answers 0 --soa example.test
 	check "$tr: CNAME into another zone BIND serves, NXDOMAIN there: NODATA with the owner zone's SOA" \
 		fq "${t[@]}" xznx.example.test A --rcode NOERROR --flag AA --answers 0 --soa example.test
+	# RFC 6672: below a DNAME every client label becomes a chase target;
+	# apexd relays those answers instead.
+	check "$tr: name below a DNAME with cname=all: BIND's answer relayed" \
+		cmp_q "${t[@]}" --edns rnd-$tr.dn.example.test A --expect-rcode NOERROR --expect-min-answers 2
+	check "$tr: name below a DNAME with cname=all (existing target): relayed, CNAME visible" \
+		cmp_q "${t[@]}" --edns www.dn.example.test A --expect-rcode NOERROR --expect-min-answers 2
+	check "$tr: a zone CNAME whose chain passes a DNAME: flattened" \
+		fq "${t[@]}" viadn.example.test A --rcode NOERROR --flag AA --addrs "$WWW_A" --no-cname --ttl 5:45
 done
+check "names below the DNAME never reached the resolver" \
+	test "$(unbound_saw rnd-udp.cdn.test)/$(unbound_saw rnd-tcp.cdn.test)" = 0/0
 check "in-zone chain never reached the resolver" test "$(unbound_saw host.example.test)" = 0
 stop_flat_apexd
 check "run 2 stats: answers_flattened_local >= 4" stat_is answers_flattened_local -ge 4
