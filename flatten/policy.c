@@ -18,6 +18,9 @@
  */
 #define POLICY_MAX_HOPS 64
 
+/* RFC 6672; codec/wire.h names only the types codec/ itself reads. */
+#define POLICY_TYPE_DNAME 39
+
 /* SERIAL, REFRESH, RETRY, EXPIRE, MINIMUM after the two SOA names. */
 #define SOA_FIXED_LEN 20
 
@@ -69,6 +72,25 @@ static bool has_rrsig(const uint8_t *msg, size_t len, const struct codec_view *v
 		}
 	}
 	return false;
+}
+
+/*
+ * Is name at or below anc (strictly below with strict)? Both uncompressed
+ * and lowercase; the comparison starts at a label boundary of name.
+ */
+static bool name_at_or_below(const uint8_t *name, size_t len, const uint8_t *anc, size_t alen,
+                             bool strict)
+{
+	size_t off = 0;
+
+	while (len - off > alen) {
+		off += 1u + name[off];
+		if (off >= len)
+			return false;
+	}
+	if (len - off != alen || (strict && off == 0))
+		return false;
+	return memcmp(name + off, anc, alen) == 0;
 }
 
 static bool is_addr_type(uint16_t t)
@@ -177,6 +199,29 @@ static bool collect_local(const struct flat_policy_in *in, const uint8_t *name, 
 	return true;
 }
 
+/*
+ * Does the answer hold a DNAME strictly above the query name? Then the
+ * CNAME at the query name is synthesized from the client's own labels
+ * (RFC 6672 2.2, 5.3.1), in whatever order the records come.
+ */
+static bool below_dname(const struct flat_policy_in *in, const uint8_t *qname, size_t qname_len)
+{
+	uint8_t owner[CODEC_MAX_NAME];
+	struct codec_rr_iter it;
+	struct codec_rr rr;
+
+	codec_rr_iter_init(&it, in->resp, in->rlen, in->rv, CODEC_SEC_ANSWER);
+	while (codec_rr_next(&it, &rr) == 1) {
+		if (rr.type != POLICY_TYPE_DNAME || rr.rclass != CODEC_CLASS_IN)
+			continue;
+		int n = name_lower_at(in->resp, in->rlen, rr.owner_off, owner);
+
+		if (n < 0 || name_at_or_below(qname, qname_len, owner, (size_t)n, true))
+			return true;
+	}
+	return false;
+}
+
 /* CNAME policy: follow the chain BIND already followed inside its answer. */
 static void decide_cname(const struct flat_policy_in *in, const uint8_t *qname, size_t qname_len,
                          struct flat_policy_out *out)
@@ -190,6 +235,12 @@ static void decide_cname(const struct flat_policy_in *in, const uint8_t *qname, 
 	unsigned hops = 0;
 
 	if (in->mode == FLAT_CNAME_NONE || (in->mode == FLAT_CNAME_APEX && !in->is_apex))
+		return;
+	/* Flattening a DNAME-synthesized CNAME would let any client choose
+	 * the names apexd chases and caches (docs/security.md): relayed.
+	 * A DNAME further down a chain the zone wrote is followed as any
+	 * CNAME; its names are the zone's, not the client's. */
+	if (below_dname(in, qname, qname_len))
 		return;
 	codec_rr_iter_init(&it, in->resp, in->rlen, rv, CODEC_SEC_ANSWER);
 	if (codec_rr_next(&it, &rr) != 1 || rr.type != CODEC_TYPE_CNAME ||
@@ -249,6 +300,23 @@ static void decide_cname(const struct flat_policy_in *in, const uint8_t *qname, 
 	out->action = FLAT_POLICY_CHASE;
 }
 
+/*
+ * A flattened RRset cannot carry a valid RRSIG, and the target's
+ * signatures must never appear under the owner: a validating client gets
+ * BIND's signed answer instead, whatever the query type. Unsigned zones
+ * flatten whatever the DO bit says.
+ */
+static enum flat_policy_action signed_rule(const struct flat_policy_in *in,
+                                           struct flat_policy_out *out)
+{
+	if (out->action != FLAT_POLICY_RELAY && in->qv->do_bit &&
+	    has_rrsig(in->resp, in->rlen, in->rv)) {
+		out->action = FLAT_POLICY_RELAY;
+		out->signed_relay = true;
+	}
+	return out->action;
+}
+
 enum flat_policy_action flat_policy_inspect(const struct flat_policy_in *in,
                                             struct flat_policy_out *out)
 {
@@ -279,16 +347,34 @@ enum flat_policy_action flat_policy_inspect(const struct flat_policy_in *in,
 	else
 		decide_cname(in, qname, qname_len, out);
 
-	/* A flattened RRset cannot carry a valid RRSIG, and the target's
-	 * signatures must never appear under the owner: a validating
-	 * client gets BIND's signed answer instead. Unsigned zones flatten
-	 * whatever the DO bit says. */
-	if (out->action != FLAT_POLICY_RELAY && in->qv->do_bit &&
-	    has_rrsig(in->resp, in->rlen, rv)) {
-		out->action = FLAT_POLICY_RELAY;
-		out->signed_relay = true;
-	}
-	return out->action;
+	return signed_rule(in, out);
+}
+
+enum flat_policy_action flat_policy_inspect_aname(const struct flat_policy_in *in,
+                                                  struct flat_policy_out *out,
+                                                  struct flat_aname *an)
+{
+	uint8_t qname[CODEC_MAX_NAME];
+	size_t qname_len = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->action = FLAT_POLICY_RELAY;
+	out->chain_ttl = UINT32_MAX;
+	memset(an, 0, sizeof(*an));
+	an->state = FLAT_ANAME_UNKNOWN;
+
+	if (!question_ok(in, qname, &qname_len))
+		return out->action;
+	if (flat_aname_parse(in->resp, in->rlen, in->rv, qname, qname_len, in->qv->qtype, an) !=
+	    FLAT_ANAME_PRESENT)
+		return out->action;
+	memcpy(out->target, an->target, an->target_len);
+	out->target_len = an->target_len;
+	/* Without addresses, BIND's answer (the record alone) is still
+	 * right: it is the fallback. */
+	out->siblings = true;
+	out->action = FLAT_POLICY_CHASE;
+	return signed_rule(in, out);
 }
 
 /* Copies the (maybe compressed) name at msg[off], which must end in place
@@ -313,6 +399,30 @@ int flat_policy_soa(const uint8_t *msg, size_t len, const struct codec_view *v,
 	return flat_policy_soa_in(msg, len, v, CODEC_SEC_AUTHORITY, soa);
 }
 
+/* Copies the SOA rr of msg into *soa, both RDATA names decompressed. */
+static int soa_copy(const uint8_t *msg, size_t len, const struct codec_rr *rr, struct flat_soa *soa)
+{
+	int n = codec_name_unpack(msg, len, rr->owner_off, soa->owner);
+	size_t lim = (size_t)rr->rdata_off + rr->rdlen;
+	size_t pos = 0;
+	size_t next;
+
+	if (n < 0)
+		return -EBADMSG;
+	soa->owner_len = (size_t)n;
+	soa->ttl = rr->ttl;
+	if (copy_rdata_name(msg, len, rr->rdata_off, lim, soa->rdata, &pos, &next) < 0 ||
+	    copy_rdata_name(msg, len, next, lim, soa->rdata, &pos, &next) < 0)
+		return -EBADMSG;
+	if (lim - next != SOA_FIXED_LEN)
+		return -EBADMSG;
+	memcpy(soa->rdata + pos, msg + next, SOA_FIXED_LEN);
+	pos += SOA_FIXED_LEN;
+	soa->rdlen = pos;
+	soa->minimum = codec_get_u32(msg + lim - 4);
+	return 0;
+}
+
 int flat_policy_soa_in(const uint8_t *msg, size_t len, const struct codec_view *v,
                        enum codec_section sec, struct flat_soa *soa)
 {
@@ -323,32 +433,43 @@ int flat_policy_soa_in(const uint8_t *msg, size_t len, const struct codec_view *
 	codec_rr_iter_init(&it, msg, len, v, sec);
 	while ((rc = codec_rr_next(&it, &rr)) == 1) {
 		if (rr.type == CODEC_TYPE_SOA)
-			break;
+			return soa_copy(msg, len, &rr, soa);
 	}
-	if (rc < 0)
-		return -EBADMSG;
-	if (rc == 0)
-		return -ENOENT;
+	return rc < 0 ? -EBADMSG : -ENOENT;
+}
 
-	int n = codec_name_unpack(msg, len, rr.owner_off, soa->owner);
-	size_t lim = (size_t)rr.rdata_off + rr.rdlen;
-	size_t pos = 0;
-	size_t next;
+int flat_policy_owner_soa(const uint8_t *msg, size_t len, const struct codec_view *v,
+                          const uint8_t *qname, size_t qname_len, const uint8_t *zone,
+                          size_t zone_len, struct flat_soa *soa)
+{
+	uint8_t lq[CODEC_MAX_NAME], lz[CODEC_MAX_NAME], owner[CODEC_MAX_NAME];
+	struct codec_rr_iter it;
+	struct codec_rr rr;
+	int rc;
 
-	if (n < 0)
-		return -EBADMSG;
-	soa->owner_len = (size_t)n;
-	soa->ttl = rr.ttl;
-	if (copy_rdata_name(msg, len, rr.rdata_off, lim, soa->rdata, &pos, &next) < 0 ||
-	    copy_rdata_name(msg, len, next, lim, soa->rdata, &pos, &next) < 0)
-		return -EBADMSG;
-	if (lim - next != SOA_FIXED_LEN)
-		return -EBADMSG;
-	memcpy(soa->rdata + pos, msg + next, SOA_FIXED_LEN);
-	pos += SOA_FIXED_LEN;
-	soa->rdlen = pos;
-	soa->minimum = codec_get_u32(msg + lim - 4);
-	return 0;
+	if (!codec_name_valid(qname, qname_len) || !codec_name_valid(zone, zone_len))
+		return -EINVAL;
+	memcpy(lq, qname, qname_len);
+	codec_name_lower(lq, qname_len);
+	memcpy(lz, zone, zone_len);
+	codec_name_lower(lz, zone_len);
+	codec_rr_iter_init(&it, msg, len, v, CODEC_SEC_AUTHORITY);
+	while ((rc = codec_rr_next(&it, &rr)) == 1) {
+		if (rr.type != CODEC_TYPE_SOA)
+			continue;
+		int n = name_lower_at(msg, len, rr.owner_off, owner);
+
+		if (n < 0)
+			return -EBADMSG;
+		/* Between the configured apex and the owner: the owner's own
+		 * zone, or a zone BIND serves inside the configured one that
+		 * holds the owner. Anything else is the zone of a name BIND
+		 * reached by following the chain. */
+		if (name_at_or_below(lq, qname_len, owner, (size_t)n, false) &&
+		    name_at_or_below(owner, (size_t)n, lz, zone_len, false))
+			return soa_copy(msg, len, &rr, soa);
+	}
+	return rc < 0 ? -EBADMSG : -ENOENT;
 }
 
 /* RFC 2308 5, from the SOA flat_policy_soa() picks, as decide_cname()

@@ -114,7 +114,9 @@ struct flat_policy_out {
  *    or NXDOMAIN with in->target_is_alias → CHASE the target, hops 0,
  *    chain_ttl UINT32_MAX (the proxy applies the ANAME's own TTL);
  *  - no target, BIND answered NOERROR or NXDOMAIN, the first answer RR is
- *    a CNAME owned by the query name, and mode is ALL, or APEX with
+ *    a CNAME owned by the query name, no DNAME in the answer owns a name
+ *    above the query name (that CNAME would be synthesized from the
+ *    client's labels, RFC 6672: relayed), and mode is ALL, or APEX with
  *    in->is_apex. The chain inside the answer is followed: it ends in
  *    A/AAAA of qtype → LOCAL (ADDRS); NXDOMAIN with an SOA in authority
  *    → LOCAL (NXDOMAIN, rewritten as NODATA: the owner exists); otherwise
@@ -132,6 +134,40 @@ struct flat_policy_out {
  */
 enum flat_policy_action flat_policy_inspect(const struct flat_policy_in *in,
                                             struct flat_policy_out *out);
+
+/** What BIND said about an owner's ANAME. */
+enum flat_aname_state {
+	FLAT_ANAME_PRESENT = 0, /**< one valid ANAME: target and ttl set */
+	FLAT_ANAME_ABSENT,      /**< none: ttl = negative TTL, 0 = do not cache */
+	FLAT_ANAME_UNKNOWN,     /**< no verdict (SERVFAIL, not AA, mismatch): do not cache */
+	FLAT_ANAME_INVALID,     /**< present but unusable: log, treat as absent, do not cache */
+};
+
+/** The parsed ANAME-presence answer. */
+struct flat_aname {
+	enum flat_aname_state state;
+	uint8_t target[CODEC_MAX_NAME]; /**< PRESENT: uncompressed, lowercase */
+	size_t target_len;
+	uint32_t ttl; /**< PRESENT: the ANAME's TTL; ABSENT: RFC 2308 negative TTL */
+};
+
+/**
+ * Decides for a query for an ANAME type itself (in->qv->qtype is one of
+ * the aname-types; the caller checked), where BIND's answer is the
+ * record: CHASE its target (out->target, hops 0, chain_ttl UINT32_MAX,
+ * siblings true: the record alone is the fallback) when the question
+ * checks of flat_policy_inspect() hold and flat_aname_parse() finds one
+ * valid ANAME at the query name; RELAY otherwise. The rule for signed
+ * zones is the one for A/AAAA: with DO=1 and any RRSIG in BIND's answer,
+ * RELAY with out->signed_relay set (the rewritten answer could not carry
+ * BIND's signature over the record). in->mode, is_apex and target are not
+ * read.
+ * @param an  receives the parse; INVALID is for the caller to count
+ * @return out->action (out and an are always fully written).
+ */
+enum flat_policy_action flat_policy_inspect_aname(const struct flat_policy_in *in,
+                                                  struct flat_policy_out *out,
+                                                  struct flat_aname *an);
 
 /** An SOA taken out of a message, standalone (no compression). */
 struct flat_soa {
@@ -161,21 +197,19 @@ int flat_policy_soa(const uint8_t *msg, size_t len, const struct codec_view *v,
 int flat_policy_soa_in(const uint8_t *msg, size_t len, const struct codec_view *v,
                        enum codec_section sec, struct flat_soa *soa);
 
-/** What BIND said about an owner's ANAME. */
-enum flat_aname_state {
-	FLAT_ANAME_PRESENT = 0, /**< one valid ANAME: target and ttl set */
-	FLAT_ANAME_ABSENT,      /**< none: ttl = negative TTL, 0 = do not cache */
-	FLAT_ANAME_UNKNOWN,     /**< no verdict (SERVFAIL, not AA, mismatch): do not cache */
-	FLAT_ANAME_INVALID,     /**< present but unusable: log, treat as absent, do not cache */
-};
-
-/** The parsed ANAME-presence answer. */
-struct flat_aname {
-	enum flat_aname_state state;
-	uint8_t target[CODEC_MAX_NAME]; /**< PRESENT: uncompressed, lowercase */
-	size_t target_len;
-	uint32_t ttl; /**< PRESENT: the ANAME's TTL; ABSENT: RFC 2308 negative TTL */
-};
+/**
+ * As flat_policy_soa(), but only an SOA of the owner's zone: its owner
+ * name lies at or above qname and at or below zone (the configured zone's
+ * apex; both uncompressed, any case). When BIND followed a CNAME into
+ * another zone it serves (it does with recursion offered), the SOA in its
+ * authority section is that zone's, which must not go out in a negative
+ * answer at qname (RFC 2308 3): then -ENOENT, and the caller asks BIND
+ * for the configured zone's SOA.
+ * @return 0, -ENOENT, -EBADMSG (malformed SOA), -EINVAL (bad qname/zone).
+ */
+int flat_policy_owner_soa(const uint8_t *msg, size_t len, const struct codec_view *v,
+                          const uint8_t *qname, size_t qname_len, const uint8_t *zone,
+                          size_t zone_len, struct flat_soa *soa);
 
 /**
  * Reads BIND's answer to the ANAME-presence probe for name/type (name:

@@ -148,6 +148,12 @@ void px_flat_finish(struct px_worker *w, struct px_txn *t)
 		px_txn_fail(w, t, CODEC_EDE_OTHER, "cannot build the flattened answer");
 		return;
 	}
+	if (fl->local) {
+		PX_STAT_INC(&w->stats, answers_flattened_local);
+		t->flat.how = PX_FLAT_LOCAL;
+		px_flat_reply_done(w, t, out, (size_t)n);
+		return;
+	}
 	PX_STAT_INC(&w->stats, answers_flattened);
 	if (stale)
 		PX_STAT_INC(&w->stats, answers_stale);

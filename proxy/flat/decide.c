@@ -95,34 +95,82 @@ static bool start_chase(struct px_worker *w, struct px_txn *t, const struct flat
 }
 
 /* A query for the ANAME type: BIND's answer is the record. True with po
- * set to chase its target; false to relay BIND's answer. */
+ * set to chase its target; false to relay BIND's answer (no valid
+ * record, or DO=1 on a signed zone, as for A/AAAA). */
 static bool classify_aname_query(struct px_worker *w, struct px_txn *t, const uint8_t *resp,
                                  size_t rlen, const struct codec_view *rv,
                                  struct flat_policy_out *po)
 {
-	struct px_flat *fl = fl_get(t);
+	struct flat_policy_in in;
 	struct flat_aname an;
 
-	if (fl == NULL)
-		return false;
-	enum flat_aname_state st = flat_aname_parse(resp, rlen, rv, t->q + CODEC_HDR_LEN,
-	                                            t->qv.qname_len, t->qv.qtype, &an);
-	if (st == FLAT_ANAME_INVALID) {
+	memset(&in, 0, sizeof(in));
+	in.query = t->q;
+	in.qlen = t->qlen;
+	in.qv = &t->qv;
+	in.resp = resp;
+	in.rlen = rlen;
+	in.rv = rv;
+	enum flat_policy_action act = flat_policy_inspect_aname(&in, po, &an);
+	if (an.state == FLAT_ANAME_INVALID)
 		PX_STAT_INC(&w->stats, aname_invalid);
+	if (po->signed_relay)
+		PX_STAT_INC(&w->stats, signed_relayed);
+	if (act != FLAT_POLICY_CHASE)
 		return false;
-	}
-	if (st != FLAT_ANAME_PRESENT)
+
+	struct px_flat *fl = fl_get(t);
+	if (fl == NULL)
 		return false;
 	memcpy(fl->target, an.target, an.target_len);
 	fl->target_len = an.target_len;
 	fl->aname_ttl = an.ttl;
 	fl->have_target = true;
-	po->target_len = an.target_len;
-	memcpy(po->target, an.target, an.target_len);
-	/* Without addresses, BIND's answer (the record alone) is still
-	 * right: it is the fallback. */
-	po->siblings = true;
-	po->chain_ttl = UINT32_MAX;
+	return true;
+}
+
+/* The SOA in BIND's answer, if it is the owner zone's: BIND may have
+ * followed the chain into another zone it serves (RFC 2308 3). */
+static bool owner_soa(const struct px_txn *t, const uint8_t *resp, size_t rlen,
+                      const struct codec_view *rv, struct flat_soa *soa)
+{
+	const struct cfg_zone *z = px_flat_txn_zone(t);
+
+	return flat_policy_owner_soa(resp, rlen, rv, t->q + CODEC_HDR_LEN, t->qv.qname_len,
+	                             z->name.wire, z->name.wire_len, soa) == 0;
+}
+
+/* Keeps BIND's answer for the fallbacks (it may already be the copy). */
+static bool keep_resp(struct px_flat *fl, const uint8_t *resp, size_t rlen)
+{
+	if (fl->resp != NULL)
+		return true;
+	fl->resp = malloc(rlen);
+	if (fl->resp == NULL)
+		return false;
+	memcpy(fl->resp, resp, rlen);
+	fl->resp_len = rlen;
+	return true;
+}
+
+/* A negative LOCAL result whose SOA in BIND's answer is another zone's:
+ * the result stands as one finished lookup, and px_flat_finish() asks
+ * BIND for the configured zone's SOA before it writes the NODATA. */
+static bool local_without_soa(struct px_worker *w, struct px_txn *t, const uint8_t *resp,
+                              size_t rlen, const struct flat_policy_out *po)
+{
+	struct px_flat *fl = fl_get(t);
+
+	if (fl == NULL || !keep_resp(fl, resp, rlen))
+		return false;
+	fl->chain_ttl = UINT32_MAX;
+	fl->local = true;
+	fl->n_lookups = 1;
+	fl->lk[0].qtype = t->qv.qtype;
+	fl->lk[0].state = LK_DONE;
+	fl->lk[0].res = po->local;
+	fl->lk[0].ttl = po->local.ttl;
+	px_flat_finish(w, t);
 	return true;
 }
 
@@ -138,8 +186,8 @@ static bool answer_local(struct px_worker *w, struct px_txn *t, const uint8_t *r
 	memset(&opts, 0, sizeof(opts));
 	opts.ede = CODEC_EDE_NONE;
 	if (po->local.kind != FLAT_RES_ADDRS) {
-		if (flat_policy_soa(resp, rlen, rv, &soa) < 0)
-			return false;
+		if (!owner_soa(t, resp, rlen, rv, &soa))
+			return local_without_soa(w, t, resp, rlen, po);
 		opts.soa = &soa;
 	}
 	uint32_t ttl = px_flat_ttl_clamp(t->g->cfg, po->local.ttl);
@@ -175,16 +223,10 @@ static bool chase_with(struct px_worker *w, struct px_txn *t, const uint8_t *res
 {
 	struct px_flat *fl = fl_get(t);
 
-	if (fl == NULL)
+	if (fl == NULL || !keep_resp(fl, resp, rlen))
 		return false;
-	if (fl->resp == NULL) {
-		fl->resp = malloc(rlen);
-		if (fl->resp == NULL)
-			return false;
-		memcpy(fl->resp, resp, rlen);
-		fl->resp_len = rlen;
-	}
-	if (flat_policy_soa(fl->resp, fl->resp_len, rv, &fl->soa) == 0)
+	/* Without the owner zone's SOA here, a NODATA asks BIND for it. */
+	if (owner_soa(t, fl->resp, fl->resp_len, rv, &fl->soa))
 		fl->have_soa = true;
 	return start_chase(w, t, po);
 }

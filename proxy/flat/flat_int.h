@@ -71,6 +71,7 @@ struct px_flat {
 	/* The decision. */
 	uint32_t chain_ttl; /* ANAME TTL and CNAMEs BIND followed: caps the answer */
 	bool chasing;
+	bool local; /* LOCAL result from BIND's own chain, waiting for the SOA */
 	bool siblings;
 	bool soa_fetching;
 	uint16_t soa_id;

@@ -222,6 +222,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			struct flat_aname an;
 
 			check(len > 0);
+			/* The owner zone's SOA, with the question's parent as the
+			 * configured apex (the name itself at the root). */
+			size_t zoff = name[0] != 0 ? 1u + name[0] : 0;
+			struct flat_soa osoa;
+			int src = flat_policy_owner_soa(r, rlen, &rv, name, (size_t)len,
+			                                name + zoff, (size_t)len - zoff, &osoa);
+			check(src == 0 || src == -ENOENT || src == -EBADMSG);
+			if (src == 0)
+				check(osoa.owner_len <= (size_t)len &&
+				      osoa.owner_len + zoff >= (size_t)len);
 			flat_aname_parse(r, rlen, &rv, name, (size_t)len, rv.qtype, &an);
 			if (an.state == FLAT_ANAME_PRESENT)
 				check(an.target_len > 1 && an.target_len <= CODEC_MAX_NAME);
@@ -263,6 +273,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			local = &po.local;
 			break;
 		case FLAT_POLICY_RELAY:
+			break;
+		default:
+			check(0);
+		}
+
+		struct flat_policy_out pa;
+		struct flat_aname an;
+
+		switch (flat_policy_inspect_aname(&in, &pa, &an)) {
+		case FLAT_POLICY_CHASE:
+			check(an.state == FLAT_ANAME_PRESENT && pa.target_len == an.target_len);
+			check(pa.siblings && !pa.signed_relay);
+			break;
+		case FLAT_POLICY_RELAY:
+			check(!pa.signed_relay || (qv.do_bit && an.state == FLAT_ANAME_PRESENT));
 			break;
 		default:
 			check(0);

@@ -93,7 +93,7 @@ run_named() {
 }
 
 named_options() {
-	local dir=$1 port=$2
+	local dir=$1 port=$2 recursion=${3:-no}
 	cat <<EOF
 options {
 	directory "$dir";
@@ -105,7 +105,7 @@ options {
 	statistics-file "$dir/named.stats";
 	listen-on port $port { 127.0.0.1; };
 	listen-on-v6 { none; };
-	recursion no;
+	recursion $recursion;
 	dnssec-validation no;
 	rrset-order { order none; };
 	allow-query { any; };
@@ -116,9 +116,20 @@ EOF
 # FLAT_NOTIFY_PORT: when set before start_flat_backend, BIND sends NOTIFY
 # for its zones to 127.0.0.1 on that port (apexd's), and only there.
 FLAT_NOTIFY_PORT=
+# FLAT_BACKEND_FORWARD: when set ("127.0.0.1 port N"), BIND offers
+# recursion to loopback clients, forwarding only there; with recursion it
+# follows a CNAME into another zone it serves (without, it stops at the
+# zone's edge).
+FLAT_BACKEND_FORWARD=
 backend_conf() {
 	local dir=$1 port=$2 z
-	named_options "$dir" "$port"
+	if [[ -n $FLAT_BACKEND_FORWARD ]]; then
+		named_options "$dir" "$port" yes
+		printf '\tallow-recursion { 127.0.0.0/8; };\n\tforward only;\n\tforwarders { %s; };\n' \
+			"$FLAT_BACKEND_FORWARD"
+	else
+		named_options "$dir" "$port"
+	fi
 	if [[ -n $FLAT_NOTIFY_PORT ]]; then
 		printf '\tnotify explicit;\n\talso-notify { 127.0.0.1 port %s; };\n' "$FLAT_NOTIFY_PORT"
 	else

@@ -473,6 +473,166 @@ static void test_policy_aname_signed_relay(void **state)
 	assert_true(f.out.signed_relay);
 }
 
+/* RFC 6672: below a DNAME, the CNAME at the query name is synthesized from
+ * the client's own labels. Flattening it would let any client pick chase
+ * targets, so it is relayed under every mode, whatever the record order. */
+static void test_policy_dname_synthesized_relay(void **state)
+{
+	(void)state;
+	struct fx f;
+	static const char q[] = "hdr 4 0x0100\nqd RND.dn.example.test. IN A\n";
+
+	/* BIND's order: the DNAME, then the CNAME it synthesized. */
+	assert_int_equal(inspect(&f, q,
+	                         "hdr 4 0x8500\nqd RND.dn.example.test. IN A\n"
+	                         "an dn.example.test. 300 IN DNAME cdn.target.net.\n"
+	                         "an RND.dn.example.test. 300 IN CNAME RND.cdn.target.net.\n",
+	                         FLAT_CNAME_ALL, false),
+	                 FLAT_POLICY_RELAY);
+	/* The synthesized CNAME first (RFC 6672 sets no order). */
+	assert_int_equal(inspect(&f, q,
+	                         "hdr 4 0x8500\nqd RND.dn.example.test. IN A\n"
+	                         "an RND.dn.example.test. 300 IN CNAME RND.cdn.target.net.\n"
+	                         "an dn.Example.test. 300 IN DNAME cdn.target.net.\n",
+	                         FLAT_CNAME_ALL, false),
+	                 FLAT_POLICY_RELAY);
+	/* At a configured apex that lies below a DNAME of BIND's zone too. */
+	assert_int_equal(inspect(&f, q,
+	                         "hdr 4 0x8500\nqd RND.dn.example.test. IN A\n"
+	                         "an RND.dn.example.test. 300 IN CNAME RND.cdn.target.net.\n"
+	                         "an example.test. 300 IN DNAME cdn.target.net.\n",
+	                         FLAT_CNAME_APEX, true),
+	                 FLAT_POLICY_RELAY);
+	/* An in-zone chain ending below the DNAME, synthesized CNAME first. */
+	assert_int_equal(inspect(&f, q,
+	                         "hdr 4 0x8500\nqd RND.dn.example.test. IN A\n"
+	                         "an RND.dn.example.test. 300 IN CNAME host.example.test.\n"
+	                         "an host.example.test. 300 IN A 192.0.2.1\n"
+	                         "an dn.example.test. 300 IN DNAME example.test.\n",
+	                         FLAT_CNAME_ALL, false),
+	                 FLAT_POLICY_RELAY);
+}
+
+/* A CNAME the zone wrote is flattened even when its chain passes a DNAME
+ * further on: every name on it is fixed by the zone, none by the client. */
+static void test_policy_dname_later_in_chain_flattens(void **state)
+{
+	(void)state;
+	struct fx f;
+
+	assert_int_equal(inspect(&f, "hdr 4 0x0100\nqd viadn.example.test. IN A\n",
+	                         "hdr 4 0x8500\nqd viadn.example.test. IN A\n"
+	                         "an viadn.example.test. 120 IN CNAME www.dn.example.test.\n"
+	                         "an dn.example.test. 300 IN DNAME cdn.target.net.\n"
+	                         "an www.dn.example.test. 300 IN CNAME www.cdn.target.net.\n",
+	                         FLAT_CNAME_ALL, false),
+	                 FLAT_POLICY_CHASE);
+	assert_target(&f.out, W("\3www\3cdn\6target\3net"));
+	assert_int_equal(f.out.hops, 2);
+	assert_int_equal(f.out.chain_ttl, 120);
+	/* A DNAME redirects only names below its owner, never the owner
+	 * (RFC 6672 2.3); the rule looks only below. */
+	assert_int_equal(inspect(&f, "hdr 4 0x0100\nqd dn.example.test. IN A\n",
+	                         "hdr 4 0x8500\nqd dn.example.test. IN A\n"
+	                         "an dn.example.test. 120 IN CNAME www.cdn.target.net.\n"
+	                         "an dn.example.test. 300 IN DNAME cdn.target.net.\n",
+	                         FLAT_CNAME_ALL, false),
+	                 FLAT_POLICY_CHASE);
+}
+
+/* A query for the ANAME type itself: BIND's answer is the record. */
+static enum flat_policy_action inspect_aname(struct fx *f, const char *query, const char *resp,
+                                             struct flat_aname *an)
+{
+	mk(&f->q, query);
+	mk(&f->r, resp);
+	memset(&f->in, 0, sizeof(f->in));
+	f->in.query = f->q.buf;
+	f->in.qlen = f->q.len;
+	f->in.qv = &f->q.v;
+	f->in.resp = f->r.buf;
+	f->in.rlen = f->r.len;
+	f->in.rv = &f->r.v;
+	return flat_policy_inspect_aname(&f->in, &f->out, an);
+}
+
+#define ANAME_Q_DO "hdr 2 0x0100\nqd example.test. IN TYPE65401\nedns 1232 do\n"
+#define ANAME_R_HEAD "hdr 2 0x8500\nqd example.test. IN TYPE65401\n"
+#define ANAME_R_RR "an example.test. 600 IN TYPE65401 \\# 17 0363646e06746172676574047465737400\n"
+#define ANAME_R_SIG                                                                                \
+	"an example.test. 600 IN RRSIG TYPE65401 13 2 600 20300101000000 20200101000000 "          \
+	"12345 example.test. AAAAAAAAAAAAAAAA\n"
+
+static void test_policy_aname_query_chase(void **state)
+{
+	(void)state;
+	struct fx f;
+	struct flat_aname an;
+
+	assert_int_equal(inspect_aname(&f, "hdr 2 0x0100\nqd example.test. IN TYPE65401\n",
+	                               ANAME_R_HEAD ANAME_R_RR, &an),
+	                 FLAT_POLICY_CHASE);
+	assert_int_equal(an.state, FLAT_ANAME_PRESENT);
+	assert_target(&f.out, W("\3cdn\6target\4test"));
+	assert_true(f.out.siblings);
+	assert_int_equal(f.out.hops, 0);
+	assert_int_equal(f.out.chain_ttl, UINT32_MAX);
+	assert_false(f.out.signed_relay);
+	/* DO=1 on an unsigned zone: flattened like A/AAAA. */
+	assert_int_equal(
+	        inspect_aname(&f, ANAME_Q_DO, ANAME_R_HEAD ANAME_R_RR "edns 1232 do\n", &an),
+	        FLAT_POLICY_CHASE);
+	assert_false(f.out.signed_relay);
+}
+
+static void test_policy_aname_query_signed_do_relay(void **state)
+{
+	(void)state;
+	struct fx f;
+	struct flat_aname an;
+
+	/* The rewrite would drop the record's RRSIG: BIND's answer goes out. */
+	assert_int_equal(inspect_aname(&f, ANAME_Q_DO,
+	                               ANAME_R_HEAD ANAME_R_RR ANAME_R_SIG "edns 1232 do\n", &an),
+	                 FLAT_POLICY_RELAY);
+	assert_true(f.out.signed_relay);
+	assert_int_equal(an.state, FLAT_ANAME_PRESENT);
+	/* Without DO a signed zone is flattened whatever it holds. */
+	assert_int_equal(inspect_aname(&f, "hdr 2 0x0100\nqd example.test. IN TYPE65401\n",
+	                               ANAME_R_HEAD ANAME_R_RR ANAME_R_SIG, &an),
+	                 FLAT_POLICY_CHASE);
+	assert_false(f.out.signed_relay);
+}
+
+static void test_policy_aname_query_no_record_relay(void **state)
+{
+	(void)state;
+	struct fx f;
+	struct flat_aname an;
+
+	/* NODATA, an invalid record, or not authoritative: BIND's answer. */
+	assert_int_equal(inspect_aname(&f, ANAME_Q_DO, ANAME_R_HEAD "edns 1232 do\n", &an),
+	                 FLAT_POLICY_RELAY);
+	assert_int_equal(an.state, FLAT_ANAME_ABSENT);
+	assert_false(f.out.signed_relay);
+	assert_int_equal(inspect_aname(&f, ANAME_Q_DO,
+	                               ANAME_R_HEAD "an example.test. 600 IN TYPE65401 \\# 1 00\n",
+	                               &an),
+	                 FLAT_POLICY_RELAY);
+	assert_int_equal(an.state, FLAT_ANAME_INVALID);
+	assert_int_equal(inspect_aname(&f, ANAME_Q_DO,
+	                               "hdr 2 0x8100\nqd example.test. IN TYPE65401\n" ANAME_R_RR,
+	                               &an),
+	                 FLAT_POLICY_RELAY);
+	/* Another name in BIND's question: not this query's answer. */
+	assert_int_equal(inspect_aname(&f, ANAME_Q_DO,
+	                               "hdr 2 0x8500\nqd other.test. IN TYPE65401\n"
+	                               "an other.test. 600 IN TYPE65401 \\# 17 "
+	                               "0363646e06746172676574047465737400\n",
+	                               &an),
+	                 FLAT_POLICY_RELAY);
+}
+
 static void test_soa_decompressed(void **state)
 {
 	(void)state;
@@ -529,6 +689,66 @@ static void test_soa_short_rdata_ebadmsg(void **state)
 	           "c00c 0006 0001 0000012c 0015 00 00"
 	           "00000001 00000002 00000003 00000004 000000");
 	assert_int_equal(flat_policy_soa(p.buf, p.len, &p.v, &soa), -EBADMSG);
+}
+
+/* BIND with recursion follows a CNAME into another zone it serves and puts
+ * that zone's SOA in authority: not the SOA of the owner's zone. */
+static void test_owner_soa_other_zone_enoent(void **state)
+{
+	(void)state;
+	struct pkt p;
+	struct flat_soa soa;
+
+	mk(&p, "hdr 1 0x8580\nqd xz.example.test. IN AAAA\n"
+	       "an xz.example.test. 120 IN CNAME ns1.signed.test.\n"
+	       "ns signed.test. 300 IN SOA ns1.signed.test. h.signed.test. 1 2 3 4 300\n");
+	assert_int_equal(flat_policy_soa(p.buf, p.len, &p.v, &soa), 0);
+	assert_int_equal(flat_policy_owner_soa(p.buf, p.len, &p.v, W("\2xz\7example\4test"),
+	                                       W("\7example\4test"), &soa),
+	                 -ENOENT);
+	/* A zone whose name ends like the owner's but is not an ancestor. */
+	mk(&p, "hdr 1 0x8580\nqd xz.example.test. IN AAAA\n"
+	       "ns ample.test. 300 IN SOA ns1.signed.test. h.signed.test. 1 2 3 4 300\n");
+	assert_int_equal(flat_policy_owner_soa(p.buf, p.len, &p.v, W("\2xz\7example\4test"),
+	                                       W("\7example\4test"), &soa),
+	                 -ENOENT);
+	/* A parent zone above the configured one. */
+	mk(&p, "hdr 1 0x8580\nqd www.sub.example.test. IN AAAA\n"
+	       "ns example.test. 300 IN SOA ns1.example.test. h.example.test. 1 2 3 4 300\n");
+	assert_int_equal(flat_policy_owner_soa(p.buf, p.len, &p.v, W("\3www\3sub\7example\4test"),
+	                                       W("\3sub\7example\4test"), &soa),
+	                 -ENOENT);
+}
+
+static void test_owner_soa_own_zone(void **state)
+{
+	(void)state;
+	struct pkt p;
+	struct flat_soa soa;
+	char resp[512];
+
+	/* The owner's zone after another zone's SOA; case does not matter. */
+	snprintf(resp, sizeof(resp),
+	         "hdr 1 0x8400\nqd noaaaa.example.test. IN AAAA\n"
+	         "ns signed.test. 300 IN SOA ns1.signed.test. h.signed.test. 1 2 3 4 300\n%s",
+	         soa_line);
+	mk(&p, resp);
+	assert_int_equal(flat_policy_owner_soa(p.buf, p.len, &p.v, W("\6NOAAAA\7example\4test"),
+	                                       W("\7Example\4test"), &soa),
+	                 0);
+	assert_int_equal(soa.owner_len, 14);
+	assert_memory_equal(soa.owner, "\7example\4test", 14);
+	assert_int_equal(soa.minimum, 300);
+	/* At the apex itself, and a zone BIND serves inside the configured one. */
+	assert_int_equal(flat_policy_owner_soa(p.buf, p.len, &p.v, W("\7example\4test"),
+	                                       W("\7example\4test"), &soa),
+	                 0);
+	mk(&p, "hdr 1 0x8400\nqd www.sub.example.test. IN AAAA\n"
+	       "ns sub.example.test. 300 IN SOA ns1.example.test. h.example.test. 1 2 3 4 60\n");
+	assert_int_equal(flat_policy_owner_soa(p.buf, p.len, &p.v, W("\3www\3sub\7example\4test"),
+	                                       W("\7example\4test"), &soa),
+	                 0);
+	assert_int_equal(soa.minimum, 60);
 }
 
 /* ANAME probe answers: query name example.test, type 65401. */
@@ -716,9 +936,16 @@ int main(void)
 	        cmocka_unit_test(test_policy_alias_nxdomain_chase_aname_nxdomain_relay),
 	        cmocka_unit_test(test_policy_bad_target_relay),
 	        cmocka_unit_test(test_policy_aname_signed_relay),
+	        cmocka_unit_test(test_policy_dname_synthesized_relay),
+	        cmocka_unit_test(test_policy_dname_later_in_chain_flattens),
+	        cmocka_unit_test(test_policy_aname_query_chase),
+	        cmocka_unit_test(test_policy_aname_query_signed_do_relay),
+	        cmocka_unit_test(test_policy_aname_query_no_record_relay),
 	        cmocka_unit_test(test_soa_decompressed),
 	        cmocka_unit_test(test_soa_absent_enoent),
 	        cmocka_unit_test(test_soa_short_rdata_ebadmsg),
+	        cmocka_unit_test(test_owner_soa_other_zone_enoent),
+	        cmocka_unit_test(test_owner_soa_own_zone),
 	        cmocka_unit_test(test_aname_valid_present),
 	        cmocka_unit_test(test_aname_owner_case_and_target_lowercased),
 	        cmocka_unit_test(test_aname_compressed_rdata_invalid),

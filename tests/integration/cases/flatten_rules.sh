@@ -124,6 +124,12 @@ for tr in udp tcp; do
 		cmp_q "${t[@]}" --do signed.test A --expect-min-answers 2
 	check "$tr: signed zone, DO=1: the sibling with its RRSIG, not flattened" \
 		fq "${t[@]}" --do signed.test A --flag AA --answer-types "A RRSIG" --answers 2 --rrsig yes
+	check "$tr: signed zone, DO=1, ANAME-type query: BIND's signed answer relayed" \
+		cmp_q "${t[@]}" --do signed.test TYPE65401 --expect-min-answers 2
+	check "$tr: signed zone, DO=1, ANAME-type query: the record with its RRSIG" \
+		fq "${t[@]}" --do signed.test TYPE65401 --flag AA --answer-types "TYPE65401 RRSIG" --answers 2 --rrsig yes
+	check "$tr: signed zone without DO, ANAME-type query: the record, addresses in additional" \
+		fq "${t[@]}" signed.test TYPE65401 --flag AA --answer-types TYPE65401 --rrsig no --additional-addrs "$WWW_A $WWW_AAAA"
 	check "$tr: signed zone without DO: flattened" fq "${t[@]}" signed.test A --flag AA --addrs "$WWW_A" --rrsig no
 	check "$tr: signed zone without DO: flattened (AAAA)" fq "${t[@]}" signed.test AAAA --flag AA --addrs "$WWW_AAAA" --rrsig no
 done
@@ -166,7 +172,7 @@ stop_flat_apexd
 check "run 1 stats: answers_flattened >= 40" stat_is answers_flattened -ge 40
 check "run 1 stats: answers_sibling >= 2 (sib2 A, udp + tcp)" stat_is answers_sibling -ge 2
 check "run 1 stats: aname_invalid >= 1" stat_is aname_invalid -ge 1
-check "run 1 stats: signed_relayed >= 2" stat_is signed_relayed -ge 2
+check "run 1 stats: signed_relayed >= 6 (A and ANAME-type, udp + tcp)" stat_is signed_relayed -ge 6
 check "run 1 stats: answers_flatten_failed >= 4" stat_is answers_flatten_failed -ge 4
 check "run 1 stats: aname_probes > 0" stat_is aname_probes -gt 0
 check "run 1 stats: answers_flattened_local = 0 (cname=apex)" stat_is answers_flattened_local -eq 0
@@ -177,7 +183,8 @@ start_flat_apexd "$RESOLVER
 [flatten]
 min-ttl = 5s
 [zone example.test]
-cname = all"
+cname = all
+[zone signed.test]"
 TAIL_A=$(cdn_addrs tail.cdn.test A)
 TAIL_AAAA=$(cdn_addrs tail.cdn.test AAAA)
 # A fresh chase: TTL = min(600, c1 100, c2 30, tail 45) = 30.
@@ -197,7 +204,27 @@ for tr in udp tcp; do
 	check "$tr: in-zone chain flattened locally (AAAA)" \
 		fq "${t[@]}" InZone.example.test AAAA --flag AA --addrs 2001:db8::77 --no-cname
 	check "$tr: ANAME still flattened with cname=all" fq "${t[@]}" example.test A --flag AA --addrs "$WWW_A"
+	# Without recursion BIND stops xz at the zone's edge (no SOA in its
+	# answer): the chase asks BIND for ns1.signed.test, and the NODATA
+	# gets example.test's SOA asked of BIND. flatten_owner_soa has BIND
+	# follow the chain itself.
+	check "$tr: CNAME into another zone BIND serves (A): flattened" \
+		fq "${t[@]}" xz.example.test A --rcode NOERROR --flag AA --addrs 192.0.2.53 --no-cname
+	check "$tr: CNAME into another zone BIND serves, no AAAA there: NODATA with the owner zone's SOA" \
+		fq "${t[@]}" xz.example.test AAAA --rcode NOERROR --flag AA --answers 0 --soa example.test
+	check "$tr: CNAME into another zone BIND serves, NXDOMAIN there: NODATA with the owner zone's SOA" \
+		fq "${t[@]}" xznx.example.test A --rcode NOERROR --flag AA --answers 0 --soa example.test
+	# RFC 6672: below a DNAME every client label becomes a chase target;
+	# apexd relays those answers instead.
+	check "$tr: name below a DNAME with cname=all: BIND's answer relayed" \
+		cmp_q "${t[@]}" --edns rnd-$tr.dn.example.test A --expect-rcode NOERROR --expect-min-answers 2
+	check "$tr: name below a DNAME with cname=all (existing target): relayed, CNAME visible" \
+		cmp_q "${t[@]}" --edns www.dn.example.test A --expect-rcode NOERROR --expect-min-answers 2
+	check "$tr: a zone CNAME whose chain passes a DNAME: flattened" \
+		fq "${t[@]}" viadn.example.test A --rcode NOERROR --flag AA --addrs "$WWW_A" --no-cname --ttl 5:45
 done
+check "names below the DNAME never reached the resolver" \
+	test "$(unbound_saw rnd-udp.cdn.test)/$(unbound_saw rnd-tcp.cdn.test)" = 0/0
 check "in-zone chain never reached the resolver" test "$(unbound_saw host.example.test)" = 0
 stop_flat_apexd
 check "run 2 stats: answers_flattened_local >= 4" stat_is answers_flattened_local -ge 4
