@@ -160,13 +160,14 @@ pending_ok() {
 	case $k in
 	metrics) printf '[listen]\nmetrics = 127.0.0.1:9153\n' >"$probe" ;;
 	responses-per-second | slip) printf '[limits]\n%s = 1\n' "$k" >"$probe" ;;
+	ecs) printf '[resolver]\necs = no\n' >"$probe" ;;
 	esac
 	local out
 	out=$("$ROOT/usr/sbin/apexd" --check-config -c "$probe" 2>&1 || true)
 	[[ $out != *"not supported by this version"* ]]
 }
 skip_keys=(certificate private-key min-version ocsp-response dot doh user control query-log)
-for k in metrics responses-per-second slip; do
+for k in metrics responses-per-second slip ecs; do
 	pending_ok "$k" || skip_keys+=("$k")
 done
 say "commented keys not switched on: ${skip_keys[*]}"
