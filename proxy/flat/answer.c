@@ -16,6 +16,7 @@
 #include "flatten/rewrite.h"
 #include "codec/scan.h"
 #include "codec/ttl.h"
+#include "proxy/engine/anscache.h"
 #include "proxy/flat/flat_int.h"
 #include "proxy/flat/upstream.h"
 #include "proxy/ops/stats.h"
@@ -28,6 +29,9 @@ void px_flat_reply_done(struct px_worker *w, struct px_txn *t, const uint8_t *ms
 
 void px_flat_relay(struct px_worker *w, struct px_txn *t)
 {
+	/* Kept only when the rules relayed it (a fallback never is). */
+	if (w->anscache != NULL && t->flat.cacheable)
+		px_anscache_offer(w, t, t->flat.fl->resp, t->flat.fl->resp_len);
 	PX_STAT_INC(&w->stats, answers_relayed);
 	px_flat_reply_done(w, t, t->flat.fl->resp, t->flat.fl->resp_len);
 }

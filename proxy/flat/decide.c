@@ -111,8 +111,12 @@ static bool classify_aname_query(struct px_worker *w, struct px_txn *t, const ui
 		PX_STAT_INC(&w->stats, aname_invalid);
 		return false;
 	}
-	if (st != FLAT_ANAME_PRESENT)
+	if (st != FLAT_ANAME_PRESENT) {
+		/* The record itself is the verdict; a SERVFAIL is none. */
+		t->flat.cacheable = st == FLAT_ANAME_ABSENT;
+		t->flat.absent_ttl = UINT32_MAX;
 		return false;
+	}
 	memcpy(fl->target, an.target, an.target_len);
 	fl->target_len = an.target_len;
 	fl->aname_ttl = an.ttl;
@@ -189,6 +193,16 @@ static bool chase_with(struct px_worker *w, struct px_txn *t, const uint8_t *res
 	return start_chase(w, t, po);
 }
 
+/* BIND's answer is relayed by the rules. The answer cache may keep it
+ * only when every ANAME type is known absent at the owner: a relay at a
+ * name whose presence is unknown or positive is a fallback, not a fact. */
+static bool relay_decided(struct px_txn *t)
+{
+	t->flat.cacheable = t->flat.n_absent == t->g->cfg->flatten.n_aname_types &&
+	                    (t->flat.fl == NULL || !t->flat.fl->have_target);
+	return false;
+}
+
 bool px_flat_decide(struct px_worker *w, struct px_txn *t, const uint8_t *resp, size_t rlen)
 {
 	uint16_t qtype = t->qv.qtype;
@@ -217,11 +231,12 @@ bool px_flat_decide(struct px_worker *w, struct px_txn *t, const uint8_t *resp, 
 	if (po.signed_relay)
 		PX_STAT_INC(&w->stats, signed_relayed);
 	if (po.action == FLAT_POLICY_RELAY)
-		return false;
+		return relay_decided(t);
 	if (po.action == FLAT_POLICY_LOCAL && qtype != CODEC_TYPE_ANY)
 		return answer_local(w, t, resp, rlen, &rv, &po);
 	if (po.action == FLAT_POLICY_LOCAL && t->origin == PX_ORIGIN_TCP)
-		return false; /* ANY over TCP of an in-zone chain: BIND's answer says it all */
+		return relay_decided(
+		        t); /* ANY over TCP of an in-zone chain: BIND's answer says it all */
 	if (qtype == CODEC_TYPE_ANY && t->origin == PX_ORIGIN_UDP)
 		return answer_any_minimal(w, t);
 	return chase_with(w, t, resp, rlen, &rv, &po);
@@ -289,8 +304,10 @@ bool px_flat_query(struct px_worker *w, struct px_txn *t)
 			st = FLAT_CACHE_HIT;
 		}
 		if (st == FLAT_CACHE_HIT) {
-			if (!hit.value.presence.present)
+			if (!hit.value.presence.present) {
+				px_flat_note_absent(t, hit.ttl_left);
 				continue;
+			}
 			if (t->flat.fl == NULL &&
 			    px_flat_answer_direct(w, t, hit.value.presence.target,
 			                          hit.value.presence.target_len, hit.ttl_left,

@@ -112,6 +112,15 @@ static inline const struct cfg_zone *px_flat_txn_zone(const struct px_txn *t)
 	return &t->g->cfg->zones[t->flat.zone_idx];
 }
 
+/* An ANAME type is known absent at t's owner, the verdict good for ttl
+ * more seconds (see px_txn_flat.absent_ttl). */
+static inline void px_flat_note_absent(struct px_txn *t, uint32_t ttl)
+{
+	if (t->flat.n_absent == 0 || ttl < t->flat.absent_ttl)
+		t->flat.absent_ttl = ttl;
+	t->flat.n_absent++;
+}
+
 /* answer.c */
 void px_flat_reply_done(struct px_worker *w, struct px_txn *t, const uint8_t *msg, size_t len);
 void px_flat_relay(struct px_worker *w, struct px_txn *t);
@@ -131,6 +140,9 @@ void px_flat_probe_send(struct px_worker *w, struct px_txn *t, const uint8_t *na
 /* direct.c: true when t was answered from the caches and ended. */
 bool px_flat_answer_direct(struct px_worker *w, struct px_txn *t, const uint8_t *target,
                            size_t target_len, uint32_t chain_ttl, uint16_t aname_type);
+
+/* notify.c: drops name's answers from every worker's answer cache. */
+void px_flat_drop_answers(struct px_worker *w, const uint8_t *name, size_t len);
 
 /* wait.c */
 void px_flat_lookup_start(struct px_worker *w, struct px_txn *t, struct px_lookup *lk,

@@ -62,6 +62,9 @@ static int probe_cb(void *arg, int status, const uint8_t *msg, size_t len)
 		val.presence.target_len = (uint8_t)an.target_len;
 		val.presence.ttl = an.ttl;
 		flat_cache_put(r->g->cache, &key, &val, px_now(w));
+		/* A name that owns an ANAME is never answered from the answer
+		 * caches: drop what an earlier verdict let them keep. */
+		px_flat_drop_answers(w, r->name, r->len);
 	} else if (an.state == FLAT_ANAME_ABSENT && an.ttl > 0) {
 		val.presence.ttl = an.ttl;
 		flat_cache_put(r->g->cache, &key, &val, px_now(w));
@@ -78,6 +81,10 @@ static int probe_cb(void *arg, int status, const uint8_t *msg, size_t len)
 	struct px_txn *t = px_flat_token_txn(w, r->token);
 	if (t != NULL && t->flat.fl->probes_pending > 0) {
 		struct px_flat *fl = t->flat.fl;
+		if (an.state == FLAT_ANAME_ABSENT)
+			px_flat_note_absent(t, an.ttl);
+		else if (an.state == FLAT_ANAME_INVALID)
+			px_flat_note_absent(t, 0); /* treated as absent, never kept */
 		if (an.state == FLAT_ANAME_PRESENT && !fl->have_target) {
 			memcpy(fl->target, an.target, an.target_len);
 			fl->target_len = an.target_len;
