@@ -106,8 +106,10 @@ void px_flat_probe_send(struct px_worker *w, struct px_txn *t, const uint8_t *na
 	struct probe_req *r = malloc(sizeof(*r));
 	uint8_t q[CODEC_QUERY_MAX];
 
-	if (r == NULL)
+	if (r == NULL) {
+		PX_STAT_INC(&w->stats, aname_probe_unsent);
 		return;
+	}
 	r->w = w;
 	r->token = px_flat_token(t);
 	r->id = px_up_random_id();
@@ -117,12 +119,13 @@ void px_flat_probe_send(struct px_worker *w, struct px_txn *t, const uint8_t *na
 	codec_name_lower(r->name, len);
 	r->len = len;
 	size_t qlen = codec_build_query(q, r->id, false, r->name, r->len, type);
-	PX_STAT_INC(&w->stats, aname_probes);
 	if (px_up_query(w, (const struct sockaddr *)&w->cfg->backend.address.sa, q, qlen, false,
 	                w->cfg->backend.timeout_ms, probe_cb, r) < 0) {
+		PX_STAT_INC(&w->stats, aname_probe_unsent);
 		px_gen_release(w, r->g);
 		free(r);
 		return;
 	}
+	PX_STAT_INC(&w->stats, aname_probes); /* what went out, not what was meant to */
 	t->flat.fl->probes_pending++;
 }

@@ -52,6 +52,7 @@
 	X(answers_flatten_deadline, "flattened answers that hit the deadline")                     \
 	X(signed_relayed, "flattenable answers relayed unflattened: signed zone, DO=1")            \
 	X(aname_probes, "ANAME presence probes sent to the backend")                               \
+	X(aname_probe_unsent, "ANAME probes not sent: own-queries cap, memory or socket")          \
 	X(aname_invalid, "ANAME records ignored: RDATA not exactly one name")                      \
 	X(cache_hits, "target cache hits (fresh)")                                                 \
 	X(cache_misses, "target cache misses")                                                     \
