@@ -73,6 +73,8 @@ void px_flat_finish(struct px_worker *w, struct px_txn *t)
 
 	memset(&opts, 0, sizeof(opts));
 	opts.ede = CODEC_EDE_NONE;
+	/* A target from an expired presence entry is a stale answer too. */
+	stale = fl->presence_stale;
 	for (unsigned i = 0; i < fl->n_lookups; i++)
 		stale |= fl->lk[i].stale;
 	if (stale) {
@@ -259,6 +261,15 @@ void px_flat_deadline(struct px_worker *w, struct px_txn *t)
 		}
 		lk->state = LK_DONE;
 	}
+	if (fl->probes_pending > 0 && fl->resp_waiting) {
+		/* No verdict in time: stale presence, or decide's rule for a
+		 * name that may own an ANAME (never BIND's NODATA). */
+		px_flat_probes_expire(w, t);
+		fl->resp_waiting = false;
+		if (!px_flat_decide(w, t, fl->resp, fl->resp_len) && t->busy)
+			px_flat_relay(w, t);
+		return;
+	}
 	if (fl->soa_fetching || fl->probes_pending > 0 || !fl->chasing) {
 		if (fl->resp != NULL) {
 			px_flat_relay(w, t);
@@ -277,10 +288,14 @@ bool px_flat_active(const struct px_txn *t)
 	       (t->flat.fl->chasing || t->flat.fl->resp_waiting || t->flat.fl->soa_fetching);
 }
 
-void px_flat_free(struct px_txn *t)
+void px_flat_free(struct px_worker *w, struct px_txn *t)
 {
 	if (t->flat.fl == NULL)
 		return;
+	/* The query ended (BIND's timeout, say) before these had a verdict. */
+	for (unsigned i = 0; i < t->flat.fl->n_probes; i++)
+		if (t->flat.fl->probe[i].state != PX_PROBE_DONE)
+			PX_STAT_INC(&w->stats, aname_probe_failed);
 	free(t->flat.fl->resp);
 	free(t->flat.fl);
 	t->flat.fl = NULL;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/rr.h"
 #include "flatten/rewrite.h"
 #include "flatten/zones.h"
 #include "proxy/flat/flat_int.h"
@@ -193,6 +194,51 @@ static bool chase_with(struct px_worker *w, struct px_txn *t, const uint8_t *res
 	return start_chase(w, t, po);
 }
 
+static bool has_rrsig(const uint8_t *resp, size_t rlen, const struct codec_view *rv)
+{
+	for (int sec = CODEC_SEC_ANSWER; sec <= CODEC_SEC_AUTHORITY; sec++) {
+		struct codec_rr_iter it;
+		struct codec_rr rr;
+		codec_rr_iter_init(&it, resp, rlen, rv, (enum codec_section)sec);
+		while (codec_rr_next(&it, &rr) == 1)
+			if (rr.type == CODEC_TYPE_RRSIG)
+				return true;
+	}
+	return false;
+}
+
+/* A probe got no verdict (and nothing stale stood in) while BIND says
+ * NODATA at the owner: the name may own an ANAME, and BIND's empty answer
+ * would hide it. A non-empty answer, an NXDOMAIN or a referral says the
+ * name owns none (or not here), so the rules decide as usual; so does a
+ * signed answer to DO=1, which is relayed whatever the ANAME says. */
+static bool presence_unknown_nodata(const struct px_txn *t, const uint8_t *resp, size_t rlen,
+                                    const struct codec_view *rv)
+{
+	const struct px_flat *fl = t->flat.fl;
+
+	return fl != NULL && fl->presence_unknown && !fl->have_target &&
+	       (t->qv.qtype == CODEC_TYPE_A || t->qv.qtype == CODEC_TYPE_AAAA) &&
+	       rv->rcode == CODEC_RCODE_NOERROR && (rv->flags & CODEC_FLAG_AA) &&
+	       rv->ancount == 0 && !(t->qv.do_bit && has_rrsig(resp, rlen, rv));
+}
+
+static bool fail_presence_unknown(struct px_worker *w, struct px_txn *t)
+{
+	const struct px_flat *fl = t->flat.fl;
+	char why[FLAT_WHY_MAX];
+
+	snprintf(why, sizeof(why), "the backend %s the TYPE%u presence probe",
+	         fl->unknown_timed_out ? "did not answer" : "gave no usable answer to",
+	         fl->unknown_type);
+	PX_STAT_INC(&w->stats, answers_flatten_failed);
+	t->flat.how = PX_FLAT_ANAME | PX_FLAT_FAILED;
+	px_txn_fail(w, t,
+	            fl->unknown_timed_out ? CODEC_EDE_NO_REACHABLE_AUTHORITY : CODEC_EDE_OTHER,
+	            why);
+	return true;
+}
+
 /* BIND's answer is relayed by the rules. The answer cache may keep it
  * only when every ANAME type is known absent at the owner: a relay at a
  * name whose presence is unknown or positive is a fallback, not a fact. */
@@ -219,6 +265,8 @@ bool px_flat_decide(struct px_worker *w, struct px_txn *t, const uint8_t *resp, 
 			return false;
 		return chase_with(w, t, resp, rlen, &rv, &po);
 	}
+	if (presence_unknown_nodata(t, resp, rlen, &rv))
+		return fail_presence_unknown(w, t);
 	memset(&in, 0, sizeof(in));
 	in.query = t->q;
 	in.qlen = t->qlen;
@@ -326,7 +374,9 @@ bool px_flat_query(struct px_worker *w, struct px_txn *t)
 		}
 		if (t->flat.fl == NULL && (t->flat.fl = calloc(1, sizeof(*t->flat.fl))) == NULL)
 			return false;
-		px_flat_probe_send(w, t, qname, qlen, type);
+		/* Expired: probed again, the old verdict kept for a probe
+		 * that gets none. */
+		px_flat_probe_send(w, t, type, st == FLAT_CACHE_STALE ? &hit.value.presence : NULL);
 	}
 	return false;
 }
@@ -347,6 +397,10 @@ bool px_flat_answer(struct px_worker *w, struct px_txn *t, const uint8_t *msg, s
 		memcpy(fl->resp, msg, len);
 		fl->resp_len = len;
 		fl->resp_waiting = true;
+		/* BIND answered: the probes (and their retries) have until the
+		 * flatten deadline, like a chase. */
+		fl->deadline_at = t->flat.start_ms + t->g->cfg->flatten.deadline_ms;
+		px_flat_probe_arm(w, t);
 		return true;
 	}
 	return px_flat_decide(w, t, msg, len);

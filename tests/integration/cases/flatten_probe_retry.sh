@@ -23,6 +23,9 @@ start_unbound
 # back to apexd, except the TYPE65401 queries its rules name:
 #   NAME=drop:N       the first N are dropped (N = all: every one)
 #   NAME=servfail:N   the first N are answered SERVFAIL (AA=0) at once
+#   NAME=stale:N      the first N go to BIND and come back with every TTL
+#                     set to 1 (the presence entry expires at once), the
+#                     later ones are dropped
 # Each query it receives is logged to PROXY_LOG as "NAME TYPE".
 PROXY_LOG=$T_DIR/proxy.extra.log
 start_probe_proxy() {
@@ -58,7 +61,13 @@ with open(log, "a", buffering=1) as seen:
                     continue
                 seen.write(f"{name} {dns.rdatatype.to_text(rdtype)}\n")
                 rule = rules.get(name)
-                if rdtype == 65401 and rule is not None and rule[1] > 0:
+                ttl1 = False
+                if rdtype == 65401 and rule is not None and rule[0] == "stale":
+                    ttl1 = rule[1] > 0
+                    rule[1] -= 1
+                    if not ttl1:
+                        continue
+                elif rdtype == 65401 and rule is not None and rule[1] > 0:
                     rule[1] -= 1
                     if rule[0] == "servfail":
                         r = dns.message.make_response(q)
@@ -69,11 +78,16 @@ with open(log, "a", buffering=1) as seen:
                 up.setblocking(False)
                 up.sendto(data, ("127.0.0.1", backend))
                 sel.register(up, selectors.EVENT_READ, "up")
-                pending[up] = (peer, time.monotonic() + 5)
+                pending[up] = (peer, time.monotonic() + 5, ttl1)
             else:
                 up = key.fileobj
                 try:
                     data = up.recv(65535)
+                    if pending[up][2]:
+                        r = dns.message.from_wire(data)
+                        for rrset in r.answer + r.authority:
+                            rrset.ttl = 1
+                        data = r.to_wire()
                     front.sendto(data, pending[up][0])
                 except OSError:
                     pass
@@ -81,7 +95,7 @@ with open(log, "a", buffering=1) as seen:
                 up.close()
                 del pending[up]
         now = time.monotonic()
-        for up in [u for u, (_, dl) in pending.items() if dl < now]:
+        for up in [u for u, (_, dl, _) in pending.items() if dl < now]:
             sel.unregister(up)
             up.close()
             del pending[up]
@@ -100,7 +114,7 @@ proxy_saw() { grep -ciE "^${1//./\\.}\. $2\$" "$PROXY_LOG" || true; }
 
 start_probe_proxy example.test=drop:1 a1.wild.example.test=servfail:1 \
 	a2.wild.example.test=drop:all a3.wild.example.test=servfail:all \
-	b1.wild.example.test=servfail:1
+	b1.wild.example.test=servfail:1 c1.wild.example.test=stale:1 signed.test=drop:all
 BIND_PORT=$NAMED_PORT
 NAMED_PORT=$PROXY_PORT
 say "probe proxy on port $PROXY_PORT in front of BIND on $BIND_PORT"
@@ -110,7 +124,41 @@ addresses = 127.0.0.1:$UNBOUND_PORT
 timeout = 500ms
 [cache]
 answers = yes
-[zone example.test]" threads=1
+[zone example.test]
+[zone signed.test]" threads=1
+
+# The first probe datagram for the apex is lost: retried, flattened.
+check "apex A: first probe lost, flattened after a retry" \
+	fq example.test A --rcode NOERROR --addrs "$WWW_A" --max-ms 2000
+check "the proxy saw 2 probes for the apex" test "$(proxy_saw example.test TYPE65401)" -eq 2
+# A SERVFAIL to the probe is no verdict either: retried, flattened.
+check "wildcard owner: probe SERVFAIL once, flattened after a retry" \
+	fq a1.wild.example.test A --rcode NOERROR --addrs "$WWW_A" --max-ms 2000
+# No verdict at all by the deadline: SERVFAIL with an EDE, within the
+# deadline (1500 ms) and some slack; never BIND's empty NOERROR.
+rc=0
+out=$(fq a2.wild.example.test A --rcode SERVFAIL --ede-any --max-ms 2500) || rc=$?
+say "$out"
+check "every probe lost: SERVFAIL with an EDE" test "$rc" -eq 0
+check "every probe lost: the probe was tried more than once" \
+	test "$(proxy_saw a2.wild.example.test TYPE65401)" -ge 2
+check "every probe SERVFAIL: SERVFAIL with an EDE" \
+	fq a3.wild.example.test A --rcode SERVFAIL --ede-any --max-ms 2500
+check "AAAA too: never an empty NOERROR" \
+	fq a2.wild.example.test AAAA --rcode SERVFAIL --ede-any --max-ms 2500
+# A signed NODATA for DO=1 is relayed whatever the ANAME says: it stays.
+check "signed zone, DO=1, probe lost: BIND's signed NODATA" \
+	fq signed.test AAAA --do --rcode NOERROR --answers 0 --rrsig yes --max-ms 2500
+check "signed zone, DO=0, probe lost: SERVFAIL with an EDE" \
+	fq signed.test AAAA --rcode SERVFAIL --ede-any --max-ms 2500
+
+# An expired presence entry stands in when the new probe gets no verdict
+# (RFC 8767 for presence): flattened, marked stale (EDE 3).
+check "presence verdict with TTL 1: flattened" \
+	fq c1.wild.example.test A --rcode NOERROR --addrs "$WWW_A" --no-ede
+sleep 2.2
+check "expired presence, probe lost: flattened from the stale verdict" \
+	fq c1.wild.example.test A --rcode NOERROR --addrs "$WWW_A" --ede 3 --max-ms 2500
 
 # [cache] answers: an owner whose probe failed once is flattened on the
 # next query, not answered with a NODATA the answer cache kept.
@@ -128,4 +176,10 @@ check "plain name: BIND asked at most twice for 3 queries" \
 
 stop_flat_apexd
 check "stats: answers served from the answer cache" stat_is answers_cached -ge 1
+check "stats: probes retried" stat_is aname_probe_retries -ge 4
+check "stats: probes that got no verdict" stat_is aname_probe_failed -ge 4
+check "stats: a stale presence entry used" stat_is aname_probe_stale_used -eq 1
+# aname_probes counts what went out: every probe the proxy received.
+check "stats: aname_probes = probes the backend received" \
+	stat_is aname_probes -eq "$(grep -c ' TYPE65401$' "$PROXY_LOG")"
 finish
