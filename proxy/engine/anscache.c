@@ -8,8 +8,8 @@
  * bits that change BIND's answer: DO, CD, EDNS present or not. Only plain
  * questions are kept: opcode QUERY, one question, no EDNS option but a
  * DNS cookie (a client subnet, say, would make the answer the client's
- * own), no TSIG, not a transfer, and never a name apexd flattens (the
- * target cache does that).
+ * own), no TSIG, not a transfer, and in a flattened zone only an answer
+ * flattening decided not to touch (see px_anscache_offer).
  *
  * Cookies (RFC 7873): resolvers such as BIND send one with every query,
  * so without them the cache would never serve a resolver. BIND's cookie
@@ -586,6 +586,13 @@ static void entry_store(struct px_anscache *c, const uint8_t *key, size_t klen, 
 void px_anscache_put(struct px_anscache *c, const uint8_t *q, const struct codec_view *v,
                      const uint8_t *resp, size_t rlen, uint64_t now_ms, uint32_t gen)
 {
+	px_anscache_put_max(c, q, v, resp, rlen, now_ms, gen, UINT32_MAX);
+}
+
+void px_anscache_put_max(struct px_anscache *c, const uint8_t *q, const struct codec_view *v,
+                         const uint8_t *resp, size_t rlen, uint64_t now_ms, uint32_t gen,
+                         uint32_t max_ttl)
+{
 	uint8_t key[KEY_MAX];
 	size_t klen = make_key(q, v, key);
 	struct codec_view rv;
@@ -598,6 +605,8 @@ void px_anscache_put(struct px_anscache *c, const uint8_t *q, const struct codec
 	k.opt_rdlen_off = 0;
 	/* Nothing says how long it may live, or it may not live at all. */
 	k.min_ttl = collect_ttls(resp, rlen, &rv, k.offs, &k.n_ttl);
+	if (k.min_ttl > max_ttl)
+		k.min_ttl = max_ttl;
 	if (k.min_ttl == 0 || !names_survive(resp, rlen, &rv, k.offs, k.n_ttl) ||
 	    !cookie_cut(resp, rlen, &rv, &k))
 		return;
@@ -606,11 +615,16 @@ void px_anscache_put(struct px_anscache *c, const uint8_t *q, const struct codec
 
 void px_anscache_offer(struct px_worker *w, const struct px_txn *t, const uint8_t *msg, size_t len)
 {
-	/* Called only for answers relayed as BIND wrote them: a name whose
-	 * answer was flattened never gets here (the target cache has it),
-	 * and a NOTIFY flushes both when the zone changes. */
-	if (t->keepalive)
+	/* Called only for answers relayed as BIND wrote them. A name in a
+	 * flattened zone is kept only when flattening decided it does not
+	 * apply (every ANAME type known absent), and no longer than that
+	 * verdict holds: a relay at a name whose presence is unknown or
+	 * positive is a fallback that must not outlive its query. A NOTIFY
+	 * empties the cache when the zone changes; a probe that finds an
+	 * ANAME drops the name (flat/notify.c). */
+	if (t->keepalive || (t->flat.eligible && !t->flat.cacheable))
 		return;
-	px_anscache_put(w->anscache, t->q, &t->qv, msg, len, px_now(w),
-	                atomic_load_explicit(&w->srv->anscache_gen, memory_order_relaxed));
+	px_anscache_put_max(w->anscache, t->q, &t->qv, msg, len, px_now(w),
+	                    atomic_load_explicit(&w->srv->anscache_gen, memory_order_relaxed),
+	                    t->flat.eligible ? t->flat.absent_ttl : UINT32_MAX);
 }

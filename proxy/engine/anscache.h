@@ -36,11 +36,16 @@ size_t px_anscache_drop_name(struct px_anscache *c, const uint8_t *name, size_t 
 /** Keeps BIND's answer resp to query q, if both are of the kind kept. */
 void px_anscache_put(struct px_anscache *c, const uint8_t *q, const struct codec_view *v,
                      const uint8_t *resp, size_t rlen, uint64_t now_ms, uint32_t gen);
+/** px_anscache_put, kept for max_ttl seconds at most (0: not kept). */
+void px_anscache_put_max(struct px_anscache *c, const uint8_t *q, const struct codec_view *v,
+                         const uint8_t *resp, size_t rlen, uint64_t now_ms, uint32_t gen,
+                         uint32_t max_ttl);
 
 /** The longest hash chain: what the slowest lookup walks (tests). */
 size_t px_anscache_longest_chain(const struct px_anscache *c);
 
 struct px_worker;
 struct px_txn;
-/* Keeps BIND's answer to t in the answer cache when both are kept. */
+/* Keeps BIND's answer to t in the answer cache when both are kept and,
+ * at a name in a flattened zone, flattening said it does not apply. */
 void px_anscache_offer(struct px_worker *w, const struct px_txn *t, const uint8_t *msg, size_t len);

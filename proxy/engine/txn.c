@@ -48,7 +48,7 @@ void px_txn_free(struct px_worker *w, struct px_txn *t)
 	if (px_fails_assert(t->busy))
 		return;
 	px_txn_disarm(w, t);
-	px_flat_free(t);
+	px_flat_free(w, t);
 	px_gen_release(w, t->g);
 	t->g = NULL;
 	if (t->origin == PX_ORIGIN_UDP && t->cl.ul != NULL) {
@@ -146,6 +146,8 @@ void px_deadline_cb(uv_timer_t *h)
 			px_txn_done(w, t);
 			continue;
 		}
+		if (px_flat_probe_tick(w, t))
+			continue;
 		if (px_flat_active(t)) {
 			px_flat_deadline(w, t);
 			continue;

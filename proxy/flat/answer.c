@@ -16,6 +16,7 @@
 #include "flatten/rewrite.h"
 #include "codec/scan.h"
 #include "codec/ttl.h"
+#include "proxy/engine/anscache.h"
 #include "proxy/flat/flat_int.h"
 #include "proxy/flat/upstream.h"
 #include "proxy/ops/stats.h"
@@ -28,6 +29,9 @@ void px_flat_reply_done(struct px_worker *w, struct px_txn *t, const uint8_t *ms
 
 void px_flat_relay(struct px_worker *w, struct px_txn *t)
 {
+	/* Kept only when the rules relayed it (a fallback never is). */
+	if (w->anscache != NULL && t->flat.cacheable)
+		px_anscache_offer(w, t, t->flat.fl->resp, t->flat.fl->resp_len);
 	PX_STAT_INC(&w->stats, answers_relayed);
 	px_flat_reply_done(w, t, t->flat.fl->resp, t->flat.fl->resp_len);
 }
@@ -56,6 +60,32 @@ static void lookup_rrsets(const struct px_flat *fl, const struct cfg *cfg, struc
 	}
 }
 
+/* A failed lookup: siblings, or SERVFAIL with the chase's reason (a
+ * stale value was already substituted when the failure came). True when
+ * t was answered so. */
+static bool finish_failed(struct px_worker *w, struct px_txn *t)
+{
+	const struct px_flat *fl = t->flat.fl;
+
+	for (unsigned i = 0; i < fl->n_lookups; i++) {
+		const struct flat_result *r = &fl->lk[i].res;
+		if (r->kind != FLAT_RES_FAIL)
+			continue;
+		if (fl->siblings) {
+			PX_STAT_INC(&w->stats, answers_sibling);
+			px_flat_set_how(t, PX_FLAT_SIBLING);
+			px_flat_relay(w, t);
+			return true;
+		}
+		PX_STAT_INC(&w->stats, answers_flatten_failed);
+		px_flat_set_how(t, PX_FLAT_FAILED);
+		px_txn_fail(w, t, r->ede,
+		            r->why[0] ? r->why : "cannot resolve the flattened target");
+		return true;
+	}
+	return false;
+}
+
 /* Writes the answer from the lookups, or the fallback. */
 void px_flat_finish(struct px_worker *w, struct px_txn *t)
 {
@@ -69,6 +99,8 @@ void px_flat_finish(struct px_worker *w, struct px_txn *t)
 
 	memset(&opts, 0, sizeof(opts));
 	opts.ede = CODEC_EDE_NONE;
+	/* A target from an expired presence entry is a stale answer too. */
+	stale = fl->presence_stale;
 	for (unsigned i = 0; i < fl->n_lookups; i++)
 		stale |= fl->lk[i].stale;
 	if (stale) {
@@ -76,24 +108,8 @@ void px_flat_finish(struct px_worker *w, struct px_txn *t)
 		opts.ede_text = "resolution failed; serving the last good answer";
 	}
 
-	/* A failed lookup: siblings, or SERVFAIL with the chase's reason.
-	 * (A stale value was already substituted when the failure came.) */
-	for (unsigned i = 0; i < fl->n_lookups; i++) {
-		const struct flat_result *r = &fl->lk[i].res;
-		if (r->kind != FLAT_RES_FAIL)
-			continue;
-		if (fl->siblings) {
-			PX_STAT_INC(&w->stats, answers_sibling);
-			px_flat_set_how(t, PX_FLAT_SIBLING);
-			px_flat_relay(w, t);
-			return;
-		}
-		PX_STAT_INC(&w->stats, answers_flatten_failed);
-		px_flat_set_how(t, PX_FLAT_FAILED);
-		px_txn_fail(w, t, r->ede,
-		            r->why[0] ? r->why : "cannot resolve the flattened target");
+	if (finish_failed(w, t))
 		return;
-	}
 
 	for (unsigned i = 0; i < fl->n_lookups; i++)
 		if (fl->lk[i].ttl > fl->chain_ttl)
@@ -261,6 +277,15 @@ void px_flat_deadline(struct px_worker *w, struct px_txn *t)
 		}
 		lk->state = LK_DONE;
 	}
+	if (fl->probes_pending > 0 && fl->resp_waiting) {
+		/* No verdict in time: stale presence, or decide's rule for a
+		 * name that may own an ANAME (never BIND's NODATA). */
+		px_flat_probes_expire(w, t);
+		fl->resp_waiting = false;
+		if (!px_flat_decide(w, t, fl->resp, fl->resp_len) && t->busy)
+			px_flat_relay(w, t);
+		return;
+	}
 	if (fl->soa_fetching || fl->probes_pending > 0 || !fl->chasing) {
 		if (fl->resp != NULL) {
 			px_flat_relay(w, t);
@@ -279,10 +304,14 @@ bool px_flat_active(const struct px_txn *t)
 	       (t->flat.fl->chasing || t->flat.fl->resp_waiting || t->flat.fl->soa_fetching);
 }
 
-void px_flat_free(struct px_txn *t)
+void px_flat_free(struct px_worker *w, struct px_txn *t)
 {
 	if (t->flat.fl == NULL)
 		return;
+	/* The query ended (BIND's timeout, say) before these had a verdict. */
+	for (unsigned i = 0; i < t->flat.fl->n_probes; i++)
+		if (t->flat.fl->probe[i].state != PX_PROBE_DONE)
+			PX_STAT_INC(&w->stats, aname_probe_failed);
 	free(t->flat.fl->resp);
 	free(t->flat.fl);
 	t->flat.fl = NULL;

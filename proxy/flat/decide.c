@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/rr.h"
 #include "flatten/rewrite.h"
 #include "flatten/zones.h"
 #include "proxy/flat/flat_int.h"
@@ -116,8 +117,12 @@ static bool classify_aname_query(struct px_worker *w, struct px_txn *t, const ui
 		PX_STAT_INC(&w->stats, aname_invalid);
 	if (po->signed_relay)
 		PX_STAT_INC(&w->stats, signed_relayed);
-	if (act != FLAT_POLICY_CHASE)
+	if (act != FLAT_POLICY_CHASE) {
+		/* The record itself is the verdict; a SERVFAIL is none. */
+		t->flat.cacheable = an.state == FLAT_ANAME_ABSENT;
+		t->flat.absent_ttl = UINT32_MAX;
 		return false;
+	}
 
 	struct px_flat *fl = fl_get(t);
 	if (fl == NULL)
@@ -231,6 +236,61 @@ static bool chase_with(struct px_worker *w, struct px_txn *t, const uint8_t *res
 	return start_chase(w, t, po);
 }
 
+static bool has_rrsig(const uint8_t *resp, size_t rlen, const struct codec_view *rv)
+{
+	for (int sec = CODEC_SEC_ANSWER; sec <= CODEC_SEC_AUTHORITY; sec++) {
+		struct codec_rr_iter it;
+		struct codec_rr rr;
+		codec_rr_iter_init(&it, resp, rlen, rv, (enum codec_section)sec);
+		while (codec_rr_next(&it, &rr) == 1)
+			if (rr.type == CODEC_TYPE_RRSIG)
+				return true;
+	}
+	return false;
+}
+
+/* A probe got no verdict (and nothing stale stood in) while BIND says
+ * NODATA at the owner: the name may own an ANAME, and BIND's empty answer
+ * would hide it. A non-empty answer, an NXDOMAIN or a referral says the
+ * name owns none (or not here), so the rules decide as usual; so does a
+ * signed answer to DO=1, which is relayed whatever the ANAME says. */
+static bool presence_unknown_nodata(const struct px_txn *t, const uint8_t *resp, size_t rlen,
+                                    const struct codec_view *rv)
+{
+	const struct px_flat *fl = t->flat.fl;
+
+	return fl != NULL && fl->presence_unknown && !fl->have_target &&
+	       (t->qv.qtype == CODEC_TYPE_A || t->qv.qtype == CODEC_TYPE_AAAA) &&
+	       rv->rcode == CODEC_RCODE_NOERROR && (rv->flags & CODEC_FLAG_AA) &&
+	       rv->ancount == 0 && !(t->qv.do_bit && has_rrsig(resp, rlen, rv));
+}
+
+static bool fail_presence_unknown(struct px_worker *w, struct px_txn *t)
+{
+	const struct px_flat *fl = t->flat.fl;
+	char why[FLAT_WHY_MAX];
+
+	snprintf(why, sizeof(why), "the backend %s the TYPE%u presence probe",
+	         fl->unknown_timed_out ? "did not answer" : "gave no usable answer to",
+	         fl->unknown_type);
+	PX_STAT_INC(&w->stats, answers_flatten_failed);
+	t->flat.how = PX_FLAT_ANAME | PX_FLAT_FAILED;
+	px_txn_fail(w, t,
+	            fl->unknown_timed_out ? CODEC_EDE_NO_REACHABLE_AUTHORITY : CODEC_EDE_OTHER,
+	            why);
+	return true;
+}
+
+/* BIND's answer is relayed by the rules. The answer cache may keep it
+ * only when every ANAME type is known absent at the owner: a relay at a
+ * name whose presence is unknown or positive is a fallback, not a fact. */
+static bool relay_decided(struct px_txn *t)
+{
+	t->flat.cacheable = t->flat.n_absent == t->g->cfg->flatten.n_aname_types &&
+	                    (t->flat.fl == NULL || !t->flat.fl->have_target);
+	return false;
+}
+
 bool px_flat_decide(struct px_worker *w, struct px_txn *t, const uint8_t *resp, size_t rlen)
 {
 	uint16_t qtype = t->qv.qtype;
@@ -247,6 +307,8 @@ bool px_flat_decide(struct px_worker *w, struct px_txn *t, const uint8_t *resp, 
 			return false;
 		return chase_with(w, t, resp, rlen, &rv, &po);
 	}
+	if (presence_unknown_nodata(t, resp, rlen, &rv))
+		return fail_presence_unknown(w, t);
 	memset(&in, 0, sizeof(in));
 	in.query = t->q;
 	in.qlen = t->qlen;
@@ -259,11 +321,12 @@ bool px_flat_decide(struct px_worker *w, struct px_txn *t, const uint8_t *resp, 
 	if (po.signed_relay)
 		PX_STAT_INC(&w->stats, signed_relayed);
 	if (po.action == FLAT_POLICY_RELAY)
-		return false;
+		return relay_decided(t);
 	if (po.action == FLAT_POLICY_LOCAL && qtype != CODEC_TYPE_ANY)
 		return answer_local(w, t, resp, rlen, &rv, &po);
 	if (po.action == FLAT_POLICY_LOCAL && t->origin == PX_ORIGIN_TCP)
-		return false; /* ANY over TCP of an in-zone chain: BIND's answer says it all */
+		return relay_decided(
+		        t); /* ANY over TCP of an in-zone chain: BIND's answer says it all */
 	if (qtype == CODEC_TYPE_ANY && t->origin == PX_ORIGIN_UDP)
 		return answer_any_minimal(w, t);
 	return chase_with(w, t, resp, rlen, &rv, &po);
@@ -331,8 +394,10 @@ bool px_flat_query(struct px_worker *w, struct px_txn *t)
 			st = FLAT_CACHE_HIT;
 		}
 		if (st == FLAT_CACHE_HIT) {
-			if (!hit.value.presence.present)
+			if (!hit.value.presence.present) {
+				px_flat_note_absent(t, hit.ttl_left);
 				continue;
+			}
 			if (t->flat.fl == NULL &&
 			    px_flat_answer_direct(w, t, hit.value.presence.target,
 			                          hit.value.presence.target_len, hit.ttl_left,
@@ -351,7 +416,9 @@ bool px_flat_query(struct px_worker *w, struct px_txn *t)
 		}
 		if (t->flat.fl == NULL && (t->flat.fl = calloc(1, sizeof(*t->flat.fl))) == NULL)
 			return false;
-		px_flat_probe_send(w, t, qname, qlen, type);
+		/* Expired: probed again, the old verdict kept for a probe
+		 * that gets none. */
+		px_flat_probe_send(w, t, type, st == FLAT_CACHE_STALE ? &hit.value.presence : NULL);
 	}
 	return false;
 }
@@ -372,6 +439,10 @@ bool px_flat_answer(struct px_worker *w, struct px_txn *t, const uint8_t *msg, s
 		memcpy(fl->resp, msg, len);
 		fl->resp_len = len;
 		fl->resp_waiting = true;
+		/* BIND answered: the probes (and their retries) have until the
+		 * flatten deadline, like a chase. */
+		fl->deadline_at = t->flat.start_ms + t->g->cfg->flatten.deadline_ms;
+		px_flat_probe_arm(w, t);
 		return true;
 	}
 	return px_flat_decide(w, t, msg, len);

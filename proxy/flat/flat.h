@@ -46,8 +46,12 @@ void px_flat_deadline(struct px_worker *w, struct px_txn *t);
 /* The query log's chain= field for t: "OWNER>TARGET", "+N" when N more
  * CNAMEs were followed past TARGET, or "-". */
 void px_flat_chain_text(const struct px_txn *t, char *out, size_t size);
-/* Frees the txn's flattening state (from px_txn_free). */
-void px_flat_free(struct px_txn *t);
+/* Frees the txn's flattening state (from px_txn_free); probes still out
+ * are counted as ended without a verdict. */
+void px_flat_free(struct px_worker *w, struct px_txn *t);
+/* t's timer fired for an ANAME probe to be tried again, not for its
+ * deadline: true when handled (t is armed again or answered). */
+bool px_flat_probe_tick(struct px_worker *w, struct px_txn *t);
 /* Runs wake-ups posted to this worker (from its async handle). */
 void px_flat_run_posts(struct px_worker *w);
 /* A NOTIFY from the backend: acknowledge it and flush the zone. True

@@ -52,16 +52,44 @@ struct px_lookup {
 	struct flat_result stale_res;
 };
 
+enum px_probe_state {
+	PX_PROBE_IDLE = 0,
+	PX_PROBE_FLIGHT, /* a try is out */
+	PX_PROBE_RETRY,  /* a try could not be sent: again at fl->retry_at */
+	PX_PROBE_DONE,   /* a verdict, or none for good (probe.c) */
+};
+
+/* One ANAME type's probe for the query (probe.c). */
+struct px_probe {
+	uint16_t type;
+	uint8_t state; /* enum px_probe_state */
+	uint8_t tries;
+	bool timed_out;     /* the last try got no answer in time */
+	bool has_stale;     /* an expired presence entry stands in for no verdict */
+	bool stale_present; /* ... and it said present (target: fl->stale_target) */
+};
+
 struct px_flat {
 	/* What the probe or [alias] said about the query name. */
-	unsigned probes_pending;
+	unsigned probes_pending; /* probes not PX_PROBE_DONE */
 	bool have_target;
 	bool target_is_alias;
 	uint8_t target[CODEC_MAX_NAME];
 	size_t target_len;
 	uint32_t aname_ttl;
 	uint16_t aname_type;
-	uint16_t probe_id[CFG_MAX_ANAME_TYPES];
+	unsigned n_probes;
+	struct px_probe probe[CFG_MAX_ANAME_TYPES];
+	uint64_t deadline_at; /* the probes settle by then: BIND's deadline, then ours */
+	uint64_t retry_at;    /* the txn's timer ticks then for PX_PROBE_RETRY; 0: none */
+	/* A probe ended without a verdict and nothing stale stood in: BIND's
+	 * NODATA may hide an ANAME (decide.c answers SERVFAIL then). */
+	bool presence_unknown;
+	bool unknown_timed_out;
+	uint16_t unknown_type;
+	bool presence_stale; /* the target came from an expired presence entry */
+	uint8_t stale_target_len;
+	uint8_t stale_target[CODEC_MAX_NAME];
 
 	/* BIND's answer, kept while probes finish and for the fallbacks. */
 	uint8_t *resp;
@@ -113,6 +141,15 @@ static inline const struct cfg_zone *px_flat_txn_zone(const struct px_txn *t)
 	return &t->g->cfg->zones[t->flat.zone_idx];
 }
 
+/* An ANAME type is known absent at t's owner, the verdict good for ttl
+ * more seconds (see px_txn_flat.absent_ttl). */
+static inline void px_flat_note_absent(struct px_txn *t, uint32_t ttl)
+{
+	if (t->flat.n_absent == 0 || ttl < t->flat.absent_ttl)
+		t->flat.absent_ttl = ttl;
+	t->flat.n_absent++;
+}
+
 /* answer.c */
 void px_flat_reply_done(struct px_worker *w, struct px_txn *t, const uint8_t *msg, size_t len);
 void px_flat_relay(struct px_worker *w, struct px_txn *t);
@@ -126,12 +163,21 @@ void px_flat_maybe_finish(struct px_worker *w, struct px_txn *t);
 bool px_flat_decide(struct px_worker *w, struct px_txn *t, const uint8_t *resp, size_t rlen);
 
 /* probe.c */
-void px_flat_probe_send(struct px_worker *w, struct px_txn *t, const uint8_t *name, size_t len,
-                        uint16_t type);
+/* Probes t's query name for ANAME type; stale: the expired presence
+ * entry, used when no verdict comes (NULL: none). */
+void px_flat_probe_send(struct px_worker *w, struct px_txn *t, uint16_t type,
+                        const struct flat_presence *stale);
+/* Arms t's timer for the next probe retry or fl->deadline_at. */
+void px_flat_probe_arm(struct px_worker *w, struct px_txn *t);
+/* fl->deadline_at passed: every probe still out ends without a verdict. */
+void px_flat_probes_expire(struct px_worker *w, struct px_txn *t);
 
 /* direct.c: true when t was answered from the caches and ended. */
 bool px_flat_answer_direct(struct px_worker *w, struct px_txn *t, const uint8_t *target,
                            size_t target_len, uint32_t chain_ttl, uint16_t aname_type);
+
+/* notify.c: drops name's answers from every worker's answer cache. */
+void px_flat_drop_answers(struct px_worker *w, const uint8_t *name, size_t len);
 
 /* wait.c */
 void px_flat_lookup_start(struct px_worker *w, struct px_txn *t, struct px_lookup *lk,

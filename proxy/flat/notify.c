@@ -1,5 +1,12 @@
-/* proxy/flat/notify.c - NOTIFY from the backend flushes a zone's entries. */
+/* proxy/flat/notify.c - what the backend's zones changing drops.
+ *
+ * A NOTIFY from the backend flushes a zone's entries from the target
+ * cache (the answer caches are emptied by the generation bump in the
+ * query path). A probe that finds an ANAME drops the owner's answers
+ * from every worker's answer cache. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "codec/build.h"
 #include "codec/name.h"
@@ -7,13 +14,38 @@
 #include "flatten/zones.h"
 #include "proxy/backend/backend.h"
 #include "proxy/daemon/gen.h"
+#include "proxy/daemon/server.h"
+#include "proxy/engine/anscache.h"
 #include "proxy/engine/worker.h"
 #include "proxy/flat/flat.h"
+#include "proxy/flat/flat_int.h"
 #include "proxy/io/udptx.h"
 #include "proxy/listen/conn.h"
 #include "proxy/listen/listen.h"
 #include "proxy/ops/log.h"
 #include "proxy/ops/stats.h"
+
+void px_flat_drop_answers(struct px_worker *w, const uint8_t *name, size_t len)
+{
+	struct px_server *srv = w->srv;
+
+	if (w->anscache == NULL)
+		return;
+	px_anscache_drop_name(w->anscache, name, len);
+	if (srv->n_workers < 2)
+		return;
+	struct px_flush_op *op = calloc(1, sizeof(*op));
+	if (op == NULL)
+		return; /* the other workers' entries age out by absent_ttl */
+	atomic_init(&op->refs, 1);
+	atomic_init(&op->left, srv->n_workers - 1);
+	memcpy(op->name, name, len);
+	op->len = len;
+	for (unsigned i = 0; i < srv->n_workers; i++)
+		if (&srv->workers[i] != w && px_worker_post_flush(&srv->workers[i], op) < 0)
+			atomic_fetch_sub(&op->left, 1);
+	px_flush_op_release(op);
+}
 
 bool px_flat_notify(struct px_worker *w, const uint8_t *msg, size_t len, const struct codec_view *v,
                     const struct sockaddr *peer, enum px_origin origin, struct px_udp_listener *ul,

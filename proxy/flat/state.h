@@ -23,6 +23,14 @@ struct px_txn_flat {
 	bool is_apex;
 	uint16_t zone_idx;
 	uint8_t how; /* enum px_flat_how, for the query log */
+	/* ANAME types known absent at the owner (a fresh presence entry or
+	 * a probe's verdict), and the shortest TTL those verdicts have left. */
+	uint8_t n_absent;
+	uint32_t absent_ttl;
+	/* Flattening decided it does not apply (presence known absent for
+	 * every ANAME type, BIND's answer relayed by the rules): only then
+	 * may the answer cache keep BIND's answer, for absent_ttl at most. */
+	bool cacheable;
 	uint64_t start_ms;
 	struct px_flat *fl; /* allocated only when flattening engages */
 	/* An answer from the caches alone (flat/direct.c): its target,

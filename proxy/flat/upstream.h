@@ -40,7 +40,7 @@ struct px_up_home {
  * query that started them, so without a bound a flood of cache misses
  * would end in file-descriptor exhaustion, taking client TCP with it.
  * Past it a query is not sent (-EBUSY): a chase fails over as if the
- * resolver timed out, a probe is skipped and BIND's answer relayed. */
+ * resolver timed out, a probe is tried again shortly (flat/probe.c). */
 #define PX_UP_MAX_INFLIGHT 4096
 
 enum {

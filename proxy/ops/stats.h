@@ -51,7 +51,12 @@
 	X(answers_flatten_failed, "chase failed: SERVFAIL with an Extended DNS Error")             \
 	X(answers_flatten_deadline, "flattened answers that hit the deadline")                     \
 	X(signed_relayed, "flattenable answers relayed unflattened: signed zone, DO=1")            \
-	X(aname_probes, "ANAME presence probes sent to the backend")                               \
+	X(aname_probes, "ANAME presence probes sent to the backend (every try)")                   \
+	X(aname_probe_unsent, "ANAME probe tries not sent: own-queries cap, memory or socket")     \
+	X(aname_probe_retries, "ANAME probe tries after the first (timeout, error, SERVFAIL)")     \
+	X(aname_probe_failed, "ANAME probes that ended without a verdict for their query")         \
+	X(aname_probe_stale_used,                                                                  \
+	  "ANAME probes without a verdict answered from an expired presence entry")                \
 	X(aname_invalid, "ANAME records ignored: RDATA not exactly one name")                      \
 	X(cache_hits, "target cache hits (fresh)")                                                 \
 	X(cache_misses, "target cache misses")                                                     \

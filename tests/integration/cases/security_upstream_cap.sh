@@ -3,9 +3,10 @@
 # proxy/flat/upstream.h): a flood of distinct names in a configured zone, in
 # front of a backend that never answers, makes one ANAME probe per name,
 # each holding a socket until the backend timeout. With 6000 names on one
-# worker, 4096 probes go out, the rest are counted as upstream_busy, and
-# apexd's open file descriptors stay near the cap instead of growing with
-# the flood; every client still gets its SERVFAIL at the deadline.
+# worker, 4096 probes go out (aname_probes), the rest are refused
+# (aname_probe_unsent, upstream_busy) and tried again later, and apexd's
+# open file descriptors stay near the cap instead of growing with the
+# flood; every client still gets its SERVFAIL at the deadline.
 # Functions run through `check` look unreachable to shellcheck (SC2317).
 # shellcheck disable=SC2317,SC2119 source-path=SCRIPTDIR source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
@@ -68,7 +69,20 @@ check "apexd drains and exits 0" test "${APEX_RC:-none}" = 0
 # What apexd received (the kernel may drop a few on a loaded machine).
 R=$(stat_value queries_udp)
 check "apexd received well over $CAP of the $N queries ($R)" test "${R:-0}" -ge $((CAP + 500))
-check "stats: a probe for each name received" stat_is aname_probes -eq "$R"
-check "stats: upstream_busy = $R - $CAP" stat_is upstream_busy -eq $((R - CAP))
+# One probe per name, each tried up to 3 times (a try that is not sent
+# is tried again a little later): every try either went out (aname_probes)
+# or was refused at the cap (aname_probe_unsent = upstream_busy), and the
+# tries are the names plus the retries. No probe got a verdict.
+S=$(stat_value aname_probes)
+U=$(stat_value aname_probe_unsent)
+T=$(stat_value aname_probe_retries)
+say "probes sent $S, not sent $U, retries $T, names $R"
+check "stats: at least the cap's worth of probes went out" test "${S:-0}" -ge "$CAP"
+check "stats: the names past the cap were refused at first" test "${U:-0}" -ge $((R - CAP))
+check "stats: sent + not sent = names + retries ($S + $U = $R + $T)" \
+	test "$((${S:-0} + ${U:-0}))" -eq "$((R + ${T:-0}))"
+check "stats: retries within 2 per name" test "${T:-0}" -le $((2 * R))
+check "stats: every refusal was the cap" stat_is upstream_busy -eq "${U:-0}"
+check "stats: no probe got a verdict" stat_is aname_probe_failed -eq "$R"
 check "stats: every query answered SERVFAIL at the backend timeout" stat_is backend_timeouts -eq "$R"
 finish
