@@ -892,26 +892,26 @@ void flat_cache_flush_all(struct flat_cache *c)
 	flush(c, NULL, 0, false);
 }
 
-ssize_t flat_cache_flush_suffix(struct flat_cache *c, const uint8_t *zone, size_t len)
-{
-	uint8_t z[CODEC_MAX_NAME];
-
-	if (!codec_name_valid(zone, len))
-		return -EINVAL;
-	for (size_t i = 0; i < len; i++)
-		z[i] = codec_ascii_lower(zone[i]);
-	return (ssize_t)flush(c, z, len, false);
-}
-
-ssize_t flat_cache_flush_name(struct flat_cache *c, const uint8_t *name, size_t len)
+/* The flushes take a name in any case; entries are keyed lowercase. */
+static ssize_t flush_lowered(struct flat_cache *c, const uint8_t *name, size_t len, bool exact)
 {
 	uint8_t z[CODEC_MAX_NAME];
 
 	if (!codec_name_valid(name, len))
 		return -EINVAL;
-	for (size_t i = 0; i < len; i++)
-		z[i] = codec_ascii_lower(name[i]);
-	return (ssize_t)flush(c, z, len, true);
+	memcpy(z, name, len);
+	codec_name_lower(z, len);
+	return (ssize_t)flush(c, z, len, exact);
+}
+
+ssize_t flat_cache_flush_suffix(struct flat_cache *c, const uint8_t *zone, size_t len)
+{
+	return flush_lowered(c, zone, len, false);
+}
+
+ssize_t flat_cache_flush_name(struct flat_cache *c, const uint8_t *name, size_t len)
+{
+	return flush_lowered(c, name, len, true);
 }
 
 int flat_cache_peek(struct flat_cache *c, const struct flat_cache_key *key, uint64_t now_ms,
