@@ -1,5 +1,6 @@
 /* codec/text.c - DNS mnemonics for logs, statistics and explain output. */
 #include <stddef.h>
+#include <stdio.h>
 
 #include "codec/text.h"
 
@@ -15,4 +16,14 @@ const char *codec_rcode_name(unsigned rcode)
 	if (rcode == 16) /* BADVERS, only as an extended RCODE with an OPT */
 		return "BADVERS";
 	return NULL;
+}
+
+const char *codec_rcode_text(unsigned rcode, char *buf, size_t size)
+{
+	const char *name = codec_rcode_name(rcode);
+
+	if (name != NULL)
+		return name;
+	snprintf(buf, size, "RCODE%u", rcode);
+	return buf;
 }

@@ -47,16 +47,6 @@ static void server_text(const struct flat_chase *c, char *buf, size_t n)
 		snprintf(buf, n, "resolver %u", c->resolver);
 }
 
-static const char *rcode_text(unsigned rcode, char *buf, size_t n)
-{
-	const char *name = codec_rcode_name(rcode);
-
-	if (name != NULL)
-		return name;
-	snprintf(buf, n, "RCODE %u", rcode);
-	return buf;
-}
-
 __attribute__((format(printf, 3, 4))) static void set_why(struct flat_chase *c, uint16_t ede,
                                                           const char *fmt, ...)
 {
@@ -563,7 +553,7 @@ enum flat_step flat_chase_input(struct flat_chase *c, const uint8_t *resp, size_
 		server_text(c, server, sizeof(server));
 		c->fail = FLAT_CHASE_FAIL_RCODE;
 		set_why(c, CODEC_EDE_OTHER, "%s answered %s for %s", server,
-		        rcode_text(rcode, rbuf, sizeof(rbuf)), name);
+		        codec_rcode_text(rcode, rbuf, sizeof(rbuf)), name);
 		return server_failed(c, false);
 	}
 	return use_answer(c, resp, len, &v);

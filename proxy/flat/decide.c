@@ -95,6 +95,19 @@ static bool start_chase(struct px_worker *w, struct px_txn *t, const struct flat
 	return true;
 }
 
+/* The policy's view of t and BIND's answer to it. */
+static void policy_in(struct flat_policy_in *in, const struct px_txn *t, const uint8_t *resp,
+                      size_t rlen, const struct codec_view *rv)
+{
+	memset(in, 0, sizeof(*in));
+	in->query = t->q;
+	in->qlen = t->qlen;
+	in->qv = &t->qv;
+	in->resp = resp;
+	in->rlen = rlen;
+	in->rv = rv;
+}
+
 /* A query for the ANAME type: BIND's answer is the record. True with po
  * set to chase its target; false to relay BIND's answer (no valid
  * record, or DO=1 on a signed zone, as for A/AAAA). */
@@ -105,13 +118,7 @@ static bool classify_aname_query(struct px_worker *w, struct px_txn *t, const ui
 	struct flat_policy_in in;
 	struct flat_aname an;
 
-	memset(&in, 0, sizeof(in));
-	in.query = t->q;
-	in.qlen = t->qlen;
-	in.qv = &t->qv;
-	in.resp = resp;
-	in.rlen = rlen;
-	in.rv = rv;
+	policy_in(&in, t, resp, rlen, rv);
 	enum flat_policy_action act = flat_policy_inspect_aname(&in, po, &an);
 	if (an.state == FLAT_ANAME_INVALID)
 		PX_STAT_INC(&w->stats, aname_invalid);
@@ -309,13 +316,7 @@ bool px_flat_decide(struct px_worker *w, struct px_txn *t, const uint8_t *resp, 
 	}
 	if (presence_unknown_nodata(t, resp, rlen, &rv))
 		return fail_presence_unknown(w, t);
-	memset(&in, 0, sizeof(in));
-	in.query = t->q;
-	in.qlen = t->qlen;
-	in.qv = &t->qv;
-	in.resp = resp;
-	in.rlen = rlen;
-	in.rv = &rv;
+	policy_in(&in, t, resp, rlen, &rv);
 	owner_of(t->flat.fl, &own);
 	px_flat_classify(&in, px_flat_txn_zone(t), t->flat.is_apex, &own, &po);
 	if (po.signed_relay)

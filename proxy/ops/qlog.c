@@ -153,16 +153,6 @@ static const char *type_name(uint16_t t, char *buf, size_t size)
 	return buf;
 }
 
-static const char *rcode_name(unsigned rc, char *buf, size_t size)
-{
-	const char *name = codec_rcode_name(rc);
-
-	if (name != NULL)
-		return name;
-	snprintf(buf, size, "RCODE%u", rc);
-	return buf;
-}
-
 /* Copies text with blanks escaped as RFC 1035 "\\032", so the line
  * keeps its space-separated fields. */
 static void escape_blanks(const char *in, char *out, size_t size)
@@ -274,9 +264,9 @@ static void append_line(struct px_worker *w, bool udp, const struct sockaddr *pe
 	flat_text(how, flat, sizeof(flat));
 	const char *type =
 	        qv != NULL && qv->qdcount > 0 ? type_name(qv->qtype, tbuf, sizeof(tbuf)) : "-";
-	const char *rcode = len >= CODEC_HDR_LEN
-	                            ? rcode_name(ans[3] & CODEC_RCODE_MASK, rbuf, sizeof(rbuf))
-	                            : "-";
+	const char *rcode = len >= CODEC_HDR_LEN ? codec_rcode_text(ans[3] & CODEC_RCODE_MASK, rbuf,
+	                                                            sizeof(rbuf))
+	                                         : "-";
 	uint64_t us = start_ns != 0 ? (uv_hrtime() - start_ns) / 1000 : 0;
 	int n = snprintf(w->ql.buf + w->ql.len, PX_QLOG_BUF - w->ql.len,
 	                 "%s.%03ldZ %s %s %s %s %s flat=%s chain=%s %llu.%llums\n", w->ql.stamp,

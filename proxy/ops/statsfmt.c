@@ -73,16 +73,6 @@ void px_sbuf_put(struct px_sbuf *b, const char *fmt, ...)
 	}
 }
 
-static const char *rcode_name(unsigned rc, char *buf, size_t n)
-{
-	const char *name = codec_rcode_name(rc);
-
-	if (name != NULL)
-		return name;
-	snprintf(buf, n, "RCODE%u", rc);
-	return buf;
-}
-
 static void lower(char *s)
 {
 	for (; *s; s++)
@@ -115,7 +105,7 @@ static void render_text(struct sbuf *b, const struct px_stats_sum *s,
 	for (size_t i = 0; i < PX_GAUGE_COUNT; i++)
 		put(b, "%s=%llu\n", px_gauge_name(i), (unsigned long long)s->gauges[i]);
 	for (unsigned rc = 0; rc < PX_RCODES; rc++) {
-		snprintf(name, sizeof(name), "%s", rcode_name(rc, buf, sizeof(buf)));
+		snprintf(name, sizeof(name), "%s", codec_rcode_text(rc, buf, sizeof(buf)));
 		lower(name);
 		put(b, "answers_rcode_%s=%llu\n", name, (unsigned long long)s->rcode[rc]);
 	}
@@ -166,7 +156,7 @@ static void render_prometheus(struct sbuf *b, const struct px_stats_sum *s,
 	     "counter");
 	for (unsigned rc = 0; rc < PX_RCODES; rc++)
 		put(b, "apexd_answers_by_rcode_total{rcode=\"%s\"} %llu\n",
-		    rcode_name(rc, buf, sizeof(buf)), (unsigned long long)s->rcode[rc]);
+		    codec_rcode_text(rc, buf, sizeof(buf)), (unsigned long long)s->rcode[rc]);
 	help(b, "apexd_chase_failures_by_reason_total", "chases that ended in failure, by reason",
 	     "counter");
 	for (unsigned r = 0; r < FLAT_CHASE_FAIL_COUNT; r++)
