@@ -27,11 +27,22 @@ static void test_rcode_name_unassigned_null(void **state)
 	assert_null(codec_rcode_name(4095));
 }
 
+static void test_rcode_text_unassigned_numbered(void **state)
+{
+	(void)state;
+	char buf[16];
+
+	assert_string_equal(codec_rcode_text(3, buf, sizeof(buf)), "NXDOMAIN");
+	assert_string_equal(codec_rcode_text(17, buf, sizeof(buf)), "RCODE17");
+	assert_ptr_equal(codec_rcode_text(17, buf, sizeof(buf)), buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_rcode_name_known_codes),
 	        cmocka_unit_test(test_rcode_name_unassigned_null),
+	        cmocka_unit_test(test_rcode_text_unassigned_numbered),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
