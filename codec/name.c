@@ -181,7 +181,8 @@ bool codec_name_is(const uint8_t *msg, size_t len, size_t off, const uint8_t *na
 		 * octet compare settles those, the folding loop the rest. */
 		if (memcmp(msg + pos + 1, name + i + 1, c) != 0) {
 			for (size_t k = 1; k <= c; k++)
-				if (codec_ascii_lower(msg[pos + k]) != codec_ascii_lower(name[i + k]))
+				if (codec_ascii_lower(msg[pos + k]) !=
+				    codec_ascii_lower(name[i + k]))
 					return false;
 		}
 		pos += (size_t)c + 1;
