@@ -71,11 +71,11 @@ static void up_finish(struct px_up *u)
 	if (u->done)
 		return;
 	u->done = true;
-	(*home->n_ups)--;
+	home->own->n_ups--;
 	if (u->prev != NULL)
 		u->prev->next = u->next;
 	else
-		*home->ups = u->next;
+		home->own->ups = u->next;
 	if (u->next != NULL)
 		u->next->prev = u->prev;
 	uv_close((uv_handle_t *)&u->timer, up_handle_closed);
@@ -105,7 +105,7 @@ static void up_udp_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct px_up *u = h->data;
 	(void)suggested;
-	buf->base = (char *)u->home.rx;
+	buf->base = (char *)u->home.own->rx;
 	buf->len = PX_UDP_DGRAM_MAX;
 }
 
@@ -230,9 +230,7 @@ static int up_start_tcp(struct px_up *u, const struct sockaddr *server)
 void px_up_home_of(struct px_up_home *home, struct px_worker *w)
 {
 	home->loop = &w->loop;
-	home->ups = &w->own.ups;
-	home->n_ups = &w->own.n_ups;
-	home->rx = w->own.rx;
+	home->own = &w->own;
 	home->stats = &w->stats;
 }
 
@@ -245,7 +243,7 @@ int px_up_send(const struct px_up_home *home, const struct sockaddr *server, con
 
 	if (qlen < CODEC_HDR_LEN || qlen > CODEC_MAX_MSG)
 		return -EINVAL;
-	if (*home->n_ups >= PX_UP_MAX_INFLIGHT) {
+	if (home->own->n_ups >= PX_UP_MAX_INFLIGHT) {
 		if (home->stats != NULL)
 			PX_STAT_INC(home->stats, upstream_busy);
 		return -EBUSY;
@@ -279,11 +277,11 @@ int px_up_send(const struct px_up_home *home, const struct sockaddr *server, con
 		return rc;
 	}
 	uv_timer_start(&u->timer, up_timer_cb, timeout_ms, 0);
-	u->next = *home->ups;
-	if (*home->ups != NULL)
-		(*home->ups)->prev = u;
-	*home->ups = u;
-	(*home->n_ups)++;
+	u->next = home->own->ups;
+	if (home->own->ups != NULL)
+		home->own->ups->prev = u;
+	home->own->ups = u;
+	home->own->n_ups++;
 	return 0;
 }
 
@@ -298,8 +296,8 @@ int px_up_query(struct px_worker *w, const struct sockaddr *server, const uint8_
 
 void px_up_cancel_home(const struct px_up_home *home)
 {
-	while (*home->ups != NULL)
-		up_deliver(*home->ups, UV_ECANCELED, NULL, 0);
+	while (home->own->ups != NULL)
+		up_deliver(home->own->ups, UV_ECANCELED, NULL, 0);
 }
 
 void px_up_cancel_all(struct px_worker *w)

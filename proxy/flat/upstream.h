@@ -17,9 +17,8 @@ struct px_stats;
 struct px_up;
 struct px_worker;
 
-/* Where own queries run. The pointers are to the owner's storage: a
- * worker's fields (px_up_home_of()), or another loop's. */
-/* A worker's own queries. */
+/* A loop's own queries: a worker's (px_worker.own), or the control
+ * socket's for explain. */
 struct px_own_queries {
 	struct px_up *ups; /* in flight, for cancelling */
 	unsigned n_ups;    /* at most PX_UP_MAX_INFLIGHT */
@@ -27,11 +26,11 @@ struct px_own_queries {
 	unsigned n_chases; /* chases in flight, at most PX_CHASE_MAX_INFLIGHT */
 };
 
+/* Where own queries run: a loop and its queries' storage (a worker's,
+ * px_up_home_of(), or another loop's). */
 struct px_up_home {
 	uv_loop_t *loop;
-	struct px_up **ups;     /* the queries in flight, for cancelling */
-	unsigned *n_ups;        /* how many: at most PX_UP_MAX_INFLIGHT */
-	uint8_t *rx;            /* PX_UDP_DGRAM_MAX bytes for UDP answers */
+	struct px_own_queries *own;
 	struct px_stats *stats; /* upstream_busy; NULL: not counted */
 };
 

@@ -88,16 +88,14 @@ struct px_ctl {
 	bool stopped;         /* px_control_stop ran: free when all is closed */
 	bool listener_closed; /* its close callback ran */
 	/* explain's own queries, on this loop (flat/upstream.c) */
-	struct px_up *ups;
-	unsigned n_ups;
-	uint8_t *up_rx;
+	struct px_own_queries up;
 	struct px_up_home up_home;
 };
 
 static void ctl_maybe_free(struct px_ctl *ctl)
 {
 	if (ctl->stopped && ctl->listener_closed && ctl->conns == NULL) {
-		free(ctl->up_rx);
+		free(ctl->up.rx);
 		free(ctl);
 	}
 }
@@ -535,13 +533,12 @@ int px_control_start(struct px_server *srv, uv_loop_t *loop)
 		return -ENOMEM;
 	ctl->srv = srv;
 	ctl->loop = loop;
-	ctl->up_rx = malloc(PX_UDP_DGRAM_MAX);
-	if (ctl->up_rx == NULL) {
+	ctl->up.rx = malloc(PX_UDP_DGRAM_MAX);
+	if (ctl->up.rx == NULL) {
 		free(ctl);
 		return -ENOMEM;
 	}
-	ctl->up_home = (struct px_up_home){
-	        .loop = loop, .ups = &ctl->ups, .n_ups = &ctl->n_ups, .rx = ctl->up_rx};
+	ctl->up_home = (struct px_up_home){.loop = loop, .own = &ctl->up};
 	snprintf(ctl->path, sizeof(ctl->path), "%s", path);
 	uv_pipe_init(loop, &ctl->listener, 0);
 	ctl->listener.data = ctl;
