@@ -6,8 +6,8 @@
 #include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
+#include "codec/khash.h"
 #include "codec/name.h"
 
 /* Buckets a shard's table starts with; it doubles when entries outnumber
@@ -530,10 +530,11 @@ int flat_cache_new(struct flat_cache **out, const struct flat_cache_conf *conf)
 	c->pending_ms = conf->pending_ms != 0 ? conf->pending_ms : FLAT_CACHE_PENDING_MS;
 	c->wake = conf->wake;
 	c->wake_arg = conf->wake_arg;
-	/* A seed nobody outside can guess; without the entropy pool the
-	 * addresses are the best there is, and still correct. */
-	if (getrandom(&c->seed, sizeof(c->seed), GRND_NONBLOCK) != (ssize_t)sizeof(c->seed))
-		c->seed = (uint64_t)(uintptr_t)c ^ ((uint64_t)(uintptr_t)&c << 32);
+	/* A seed nobody outside can guess (codec_hkey_random falls back to
+	 * the clock and addresses without the entropy pool). */
+	struct codec_hkey key;
+	codec_hkey_random(&key);
+	c->seed = key.k0 ^ key.k1;
 
 	size_t presence = conf->max_bytes / 100 * FLAT_CACHE_PRESENCE_PCT +
 	                  conf->max_bytes % 100 * FLAT_CACHE_PRESENCE_PCT / 100;

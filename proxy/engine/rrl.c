@@ -3,11 +3,9 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "codec/build.h"
+#include "codec/khash.h"
 #include "codec/wire.h"
 #include "proxy/engine/rrl.h"
 
@@ -60,15 +58,11 @@ int px_rrl_new(struct px_rrl **out, unsigned rate, unsigned slip, uint64_t seed)
 
 int px_rrl_new_random(struct px_rrl **out, unsigned rate, unsigned slip)
 {
-	uint64_t seed;
+	struct codec_hkey key;
 
-	/* The seed only has to be unknown to clients; if getrandom() is
-	 * unavailable, the clock and the PID are still not theirs to see. */
-	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed)) {
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		seed = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ (uint64_t)getpid();
-	}
+	/* The seed only has to be unknown to clients. */
+	codec_hkey_random(&key);
+	uint64_t seed = key.k0 ^ key.k1;
 	return px_rrl_new(out, rate, slip, seed);
 }
 
