@@ -140,10 +140,7 @@ void px_deadline_cb(uv_timer_t *h)
 			PX_STAT_INC(&w->stats, backend_timeouts);
 			px_log_rl(CFG_LOG_WARNING, XFR, "zone transfer stalled after %u messages",
 			          t->be.xfr_msgs);
-			if (t->cl.conn != NULL)
-				px_conn_close(t->cl.conn);
-			px_backend_forget(w, t);
-			px_txn_done(w, t);
+			px_txn_cut(w, t);
 			continue;
 		}
 		if (px_flat_probe_tick(w, t))
