@@ -47,10 +47,48 @@ struct cfg_name {
 	uint8_t wire_len;  /**< 1..255 */
 };
 
+/** [flatten] siblings / [zone] siblings (issue 13). */
+enum cfg_siblings {
+	CFG_SIBLINGS_OFF = 0,    /**< no sibling records are written */
+	CFG_SIBLINGS_UPDATE = 1, /**< A/AAAA at ANAME and [alias] owners kept in BIND by UPDATE */
+};
+
+/** Longest TSIG secret kept (decoded): 2048 bits; tsig-keygen writes 32
+ *  bytes for hmac-sha256 and 64 for hmac-sha512. */
+#define CFG_TSIG_SECRET_MAX 256
+
+/** A TSIG key read from a file in BIND's syntax, as tsig-keygen and
+ *  ddns-confgen write it: key "NAME" { algorithm ALG; secret "BASE64"; };
+ *  The secret never goes into a message. */
+struct cfg_tsig_key {
+	bool present;        /**< the key is set (update-key not empty) */
+	char path[4096];     /**< the file, as configured */
+	unsigned line;       /**< where update-key was set */
+	struct cfg_name name; /**< the key's name */
+	char algorithm[32];  /**< lowercase, no trailing dot: "hmac-sha256";
+	                          "hmac-md5" also for hmac-md5.sig-alg.reg.int */
+	uint8_t secret[CFG_TSIG_SECRET_MAX];
+	uint16_t secret_len; /**< 1..CFG_TSIG_SECRET_MAX */
+};
+
+/**
+ * Reads one key statement from text[0..len) (a key file's contents:
+ * comments in #, // and C style, as named.conf allows). Exactly one key
+ * must be there, with an algorithm apexd knows (hmac-md5, hmac-sha1,
+ * hmac-sha224, hmac-sha256, hmac-sha384, hmac-sha512) and a valid
+ * base64 secret. Sets every field but path and line.
+ * @return 0, or -EINVAL with why (NUL-terminated, no secret in it) saying
+ *         what is wrong and where ("line 3: expected ';' after the secret").
+ */
+int cfg_tsig_key_parse(const char *text, size_t len, struct cfg_tsig_key *out, char *why,
+                       size_t whylen);
+
 /** A [zone NAME] section. */
 struct cfg_zone {
 	struct cfg_name name;
 	enum cfg_cname_mode cname; /**< the zone's key, or [flatten] cname if absent */
+	enum cfg_siblings siblings; /**< the zone's key, or [flatten] siblings if absent */
+	unsigned siblings_line;     /**< where the effective siblings was set (0: default) */
 	unsigned line;             /**< where the section header is, for later messages */
 };
 
@@ -104,6 +142,9 @@ struct cfg {
 	struct {
 		struct cfg_addr address; /**< required */
 		uint64_t timeout_ms;     /**< default 1s, range 50ms..30s */
+		/** TSIG key for UPDATE and zone transfers (issue 13); read at
+		 *  load (startup and reload). Required by siblings = update. */
+		struct cfg_tsig_key update_key;
 	} backend;
 
 	/*
@@ -137,6 +178,7 @@ struct cfg {
 		uint64_t failure_ttl_s; /**< default 5s */
 		uint64_t cache_size;    /**< bytes, default 64M, range 1M..64G */
 		bool show_aname;        /**< default no */
+		enum cfg_siblings siblings; /**< default off; each [zone] may override */
 	} flatten;
 
 	/* [cache]: BIND's answers kept by TTL, so repeated questions never
