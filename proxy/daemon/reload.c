@@ -285,6 +285,7 @@ static void apply(struct px_server *srv, const struct cfg *old, struct staged *s
 	log_changes(old, g->cfg, sum, sumlen);
 	px_flat_gen_flush_removed(g, old);
 	px_gen_publish(srv, g);
+	px_sib_reload(srv);
 	/* Answers kept by the answer caches were relayed under the old
 	 * zones and aliases; a name that now flattens must not be served
 	 * from them. */
