@@ -416,6 +416,11 @@ static void node_derive(const struct flat_sibzone *z, struct sib_node *nd)
 		o->several = false;
 		o->gone = false;
 	} else if (an_pick(z, nd->an, nd->an_len, &e, &several)) {
+		/* A new target is news to the caller: chase it now, not when
+		 * the old one's TTL ends. */
+		if (!was_gone && o->target_len != 0 &&
+		    (o->target_len != e.len || memcmp(o->target, e.name, e.len) != 0))
+			o->fresh = true;
 		memcpy(o->target, e.name, e.len);
 		o->target_len = (uint8_t)e.len;
 		o->aname_type = e.type;

@@ -85,7 +85,8 @@ struct flat_sib_owner {
 	bool is_alias;       /**< from [alias] (an ANAME there too is ignored) */
 	bool several;        /**< the ANAME RRset had more than one target: the
 	                          first in canonical order is used */
-	bool fresh;          /**< new since the previous commit (cleared by the caller) */
+	bool fresh;          /**< new since the previous commit, or its target changed:
+	                          chase it now (cleared by the caller) */
 	bool gone;           /**< no longer an owner (ANAME deleted, alias dropped):
 	                          the caller removes mine[] from BIND, then
 	                          flat_sibzone_remove() */
