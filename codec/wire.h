@@ -45,6 +45,11 @@ enum codec_rcode {
 	CODEC_RCODE_NXDOMAIN = 3,
 	CODEC_RCODE_NOTIMP = 4,
 	CODEC_RCODE_REFUSED = 5,
+	CODEC_RCODE_YXDOMAIN = 6, /* RFC 2136: prerequisite failed */
+	CODEC_RCODE_YXRRSET = 7,
+	CODEC_RCODE_NXRRSET = 8,
+	CODEC_RCODE_NOTAUTH = 9, /* RFC 2136 / RFC 8945: not authoritative, or TSIG failed */
+	CODEC_RCODE_NOTZONE = 10,
 };
 
 enum codec_type {

@@ -44,7 +44,9 @@ static void on_stop_signal(uv_signal_t *h, int signum)
 	/* Closing the signal handles restores the default action, so a
 	 * second signal ends the process at once. */
 	signals_stop();
-	/* The control socket goes too, so the main loop can end. */
+	/* The control socket and sibling upkeep go too, so the main loop
+	 * can end. */
+	px_sib_stop(&srv);
 	px_control_stop(&srv);
 }
 

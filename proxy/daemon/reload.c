@@ -106,6 +106,21 @@ static const struct cfg_alias *alias_find(const struct cfg *cfg, const struct cf
 	return NULL;
 }
 
+/* The update key is re-read on every reload; a new key (or secret) is
+ * said, never the secret itself. */
+static void log_key_change(const struct cfg_tsig_key *ok, const struct cfg_tsig_key *nk)
+{
+	if (ok->present == nk->present && strcmp(ok->path, nk->path) == 0 &&
+	    strcmp(ok->name.text, nk->name.text) == 0 && strcmp(ok->algorithm, nk->algorithm) == 0 &&
+	    ok->secret_len == nk->secret_len && memcmp(ok->secret, nk->secret, ok->secret_len) == 0)
+		return;
+	if (!nk->present)
+		px_log(CFG_LOG_INFO, CFG, "reload: [backend] update-key removed");
+	else
+		px_log(CFG_LOG_INFO, CFG, "reload: [backend] update-key now %s (key %s, %s)", nk->path,
+		       nk->name.text, nk->algorithm);
+}
+
 /* Logs what the new file changes, one line per item an operator may
  * look for, and a summary into sum. */
 static void log_changes(const struct cfg *old, const struct cfg *nc, char *sum, size_t sumlen)
@@ -157,6 +172,7 @@ static void log_changes(const struct cfg *old, const struct cfg *nc, char *sum, 
 		px_log(CFG_LOG_INFO, CFG, "reload: log-level %s -> %s",
 		       cfg_log_level_name(old->server.log_level),
 		       cfg_log_level_name(nc->server.log_level));
+	log_key_change(&old->backend.update_key, &nc->backend.update_key);
 	if (strcmp(old->server.query_log, nc->server.query_log) != 0)
 		px_log(CFG_LOG_INFO, CFG, "reload: query-log %s -> %s",
 		       old->server.query_log[0] ? old->server.query_log : "(off)",
@@ -285,6 +301,7 @@ static void apply(struct px_server *srv, const struct cfg *old, struct staged *s
 	log_changes(old, g->cfg, sum, sumlen);
 	px_flat_gen_flush_removed(g, old);
 	px_gen_publish(srv, g);
+	px_sib_reload(srv);
 	/* Answers kept by the answer caches were relayed under the old
 	 * zones and aliases; a name that now flattens must not be served
 	 * from them. */

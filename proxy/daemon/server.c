@@ -121,7 +121,11 @@ int px_server_open(struct px_server *srv, uv_loop_t *loop)
 
 	if (rc == 0)
 		rc = px_metrics_start(srv);
+	/* Before the workers: their NOTIFYs post to it. */
+	if (rc == 0)
+		rc = px_sib_start(srv, loop);
 	if (rc < 0) {
+		px_sib_stop(srv);
 		px_control_stop(srv);
 		return rc;
 	}
@@ -131,6 +135,7 @@ int px_server_open(struct px_server *srv, uv_loop_t *loop)
 			px_log(CFG_LOG_ERROR, MAIN, "cannot start worker thread: %s",
 			       uv_strerror(rc));
 			px_server_stopping(srv);
+			px_sib_stop(srv);
 			px_control_stop(srv);
 			return rc;
 		}
@@ -182,6 +187,7 @@ void px_server_stop(struct px_server *srv, uv_loop_t *loop)
 {
 	px_metrics_stop(srv);
 	uv_loop_close(loop);
+	px_sib_free(srv);
 	if (srv->workers != NULL)
 		for (unsigned i = 0; i < srv->n_workers; i++)
 			px_worker_deinit(&srv->workers[i]);

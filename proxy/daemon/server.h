@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include "config/config.h"
+#include "proxy/flat/siblings.h"
 
 struct flat_cache;
 struct flat_zones;
@@ -38,10 +39,12 @@ struct px_server {
 	struct px_qlog_file *qlog;       /**< main's reference to the query log, NULL when off */
 	struct px_worker *workers;
 	unsigned n_workers;
-	unsigned n_started;         /**< worker threads running (server.c) */
-	struct px_ctl *ctl;         /**< [server] control, main thread (control.c) */
-	struct px_metrics *metrics; /**< [listen] metrics, its own thread (metrics.c) */
-	uint64_t started_ms;        /**< uv_hrtime() / 1e6 at startup, for uptime */
+	unsigned n_started;            /**< worker threads running (server.c) */
+	struct px_ctl *ctl;            /**< [server] control, main thread (control.c) */
+	struct px_metrics *metrics;    /**< [listen] metrics, its own thread (metrics.c) */
+	uint64_t started_ms;           /**< uv_hrtime() / 1e6 at startup, for uptime */
+	struct px_sib *sib;            /**< sibling upkeep, main thread (flat/siblings.c) */
+	struct px_sib_stats sib_stats; /**< its counters, read by the metrics thread */
 };
 
 /** A reload for one worker: the generation and the sockets main bound

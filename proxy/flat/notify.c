@@ -70,6 +70,8 @@ bool px_flat_notify(struct px_worker *w, const uint8_t *msg, size_t len, const s
 	codec_name_to_text(zone, (size_t)zl, name, sizeof(name));
 	px_log(CFG_LOG_INFO, CACHE, "NOTIFY for %s from the backend: %zd cache entries flushed",
 	       name, dropped);
+	/* A siblings zone transfers again to learn what changed. */
+	px_sib_notify(w->srv, zone, (size_t)zl);
 	/* RFC 1996 4.7: the answer echoes the question with QR=1. */
 	ssize_t n = codec_build_error(msg, len, v, CODEC_RCODE_NOERROR, CODEC_EDE_NONE, NULL, out,
 	                              sizeof(out));

@@ -677,6 +677,8 @@ static void explain_finish(struct px_explain *ex)
 	if (z == NULL)
 		goto done;
 	ex->own.aname_ttl = UINT32_MAX;
+	/* What BIND holds at the owner when the zone keeps siblings. */
+	(void)px_sib_explain(ex->srv, ex->name, ex->name_len, ex->body);
 	if (!report_alias(ex))
 		for (unsigned i = 1; i < ex->n_q; i++) {
 			report_presence(ex, ex->q[i].qtype, now_ms);

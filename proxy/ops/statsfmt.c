@@ -95,6 +95,53 @@ static void help(struct sbuf *b, const char *name, const char *text, const char 
 	put(b, "\n# TYPE %s %s\n", name, type);
 }
 
+#define SIB_LOAD(ss, field)                                                                        \
+	((unsigned long long)atomic_load_explicit(&(ss)->field, memory_order_relaxed))
+
+/* Sibling upkeep (flat/siblings.c): the main thread's counters. */
+static void render_sib_text(struct sbuf *b, const struct px_sib_stats *ss)
+{
+	put(b, "sibling_zones=%llu\nsibling_owners=%llu\nsibling_bytes=%llu\n", SIB_LOAD(ss, zones),
+	    SIB_LOAD(ss, owners), SIB_LOAD(ss, bytes));
+	for (int k = 0; k < PX_SIB_XFR_KINDS; k++)
+		for (int r = 0; r < PX_SIB_XFR_RESULTS; r++)
+			put(b, "sibling_transfers_%s_%s=%llu\n", px_sib_xfr_kind_name(k),
+			    px_sib_xfr_result_name(r), SIB_LOAD(ss, transfers[k][r]));
+	for (int r = 0; r < PX_SIB_UPD_RESULTS; r++)
+		put(b, "sibling_updates_%s=%llu\n", px_sib_upd_result_name(r),
+		    SIB_LOAD(ss, updates[r]));
+	put(b, "sibling_changes=%llu\nsibling_chase_failures=%llu\n", SIB_LOAD(ss, changes),
+	    SIB_LOAD(ss, chase_failures));
+}
+
+static void render_sib_prometheus(struct sbuf *b, const struct px_sib_stats *ss)
+{
+	help(b, "apexd_sibling_zones", "zones whose siblings apexd keeps by UPDATE", "gauge");
+	put(b, "apexd_sibling_zones %llu\n", SIB_LOAD(ss, zones));
+	help(b, "apexd_sibling_owners", "ANAME and [alias] owners whose siblings apexd keeps",
+	     "gauge");
+	put(b, "apexd_sibling_owners %llu\n", SIB_LOAD(ss, owners));
+	help(b, "apexd_sibling_bytes", "memory of the sibling owner tables", "gauge");
+	put(b, "apexd_sibling_bytes %llu\n", SIB_LOAD(ss, bytes));
+	help(b, "apexd_sibling_transfers_total",
+	     "zone transfers from the backend, by kind and result", "counter");
+	for (int k = 0; k < PX_SIB_XFR_KINDS; k++)
+		for (int r = 0; r < PX_SIB_XFR_RESULTS; r++)
+			put(b, "apexd_sibling_transfers_total{kind=\"%s\",result=\"%s\"} %llu\n",
+			    px_sib_xfr_kind_name(k), px_sib_xfr_result_name(r),
+			    SIB_LOAD(ss, transfers[k][r]));
+	help(b, "apexd_sibling_updates_total", "UPDATEs sent to the backend, by result", "counter");
+	for (int r = 0; r < PX_SIB_UPD_RESULTS; r++)
+		put(b, "apexd_sibling_updates_total{result=\"%s\"} %llu\n",
+		    px_sib_upd_result_name(r), SIB_LOAD(ss, updates[r]));
+	help(b, "apexd_sibling_changes_total", "sibling RRsets written or deleted by UPDATE",
+	     "counter");
+	put(b, "apexd_sibling_changes_total %llu\n", SIB_LOAD(ss, changes));
+	help(b, "apexd_sibling_chase_failures_total",
+	     "chases for siblings that failed and left BIND's siblings in place", "counter");
+	put(b, "apexd_sibling_chase_failures_total %llu\n", SIB_LOAD(ss, chase_failures));
+}
+
 static void render_text(struct sbuf *b, const struct px_stats_sum *s,
                         const struct flat_cache_stats *cs, uint64_t uptime_s, unsigned workers)
 {
@@ -230,10 +277,13 @@ ssize_t px_stats_render(struct px_server *srv, enum px_stats_format fmt, char **
 	px_gen_unref(g);
 	uint64_t now_ms = uv_hrtime() / 1000000;
 	uint64_t uptime = now_ms > srv->started_ms ? (now_ms - srv->started_ms) / 1000 : 0;
-	if (fmt == PX_STATS_PROMETHEUS)
+	if (fmt == PX_STATS_PROMETHEUS) {
 		render_prometheus(&b, sum, &cs, uptime, srv->n_workers);
-	else
+		render_sib_prometheus(&b, &srv->sib_stats);
+	} else {
 		render_text(&b, sum, &cs, uptime, srv->n_workers);
+		render_sib_text(&b, &srv->sib_stats);
+	}
 	free(sum->counters);
 	free(sum);
 	if (b.oom || b.p == NULL) {

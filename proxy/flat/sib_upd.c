@@ -1,0 +1,472 @@
+/* proxy/flat/sib_upd.c - chases of owners' targets, and the UPDATEs that
+ * write what changed.
+ *
+ * A chase goes through the target cache first, as a query would: a
+ * fresh value is used as it is (so the zone and DO=0 answers agree),
+ * a miss is claimed and chased with the query path's runner, and the
+ * result is stored for the workers too. An owner is chased again when
+ * what it found expires, so a change at the CDN reaches the zone within
+ * the target's TTL. Only a different address set (or a TTL in BIND above
+ * what the ANAME allows) becomes a change; changes wait SIB_BATCH_MS for
+ * company and go out as one UPDATE per zone.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "codec/name.h"
+#include "codec/text.h"
+#include "codec/wire.h"
+#include "flatten/cache.h"
+#include "proxy/daemon/gen.h"
+#include "proxy/daemon/server.h"
+#include "proxy/flat/flat_int.h"
+#include "proxy/flat/sib_int.h"
+#include "proxy/ops/log.h"
+
+/* A chase of one owner's target for one family. */
+struct sib_chase {
+	struct px_chase_run run;
+	struct sib_zone *z;
+	struct flat_sib_owner *o;
+	enum flat_sib_fam fam;
+	struct px_gen *g; /* held: the run reads its cfg and zones */
+	bool claimed;     /* the cache key is ours to put */
+};
+
+/* A little spread, so owners that expire together do not come back
+ * together for ever. */
+static uint64_t jitter_ms(uint32_t ttl_s)
+{
+	uint16_t r = 0;
+	uint64_t span = ttl_s >= 10 ? 1000 : (uint64_t)ttl_s * 100 + 1;
+
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+		r = (uint16_t)rand();
+	return r % span;
+}
+
+/* --- the queue ------------------------------------------------------------- */
+
+static void queue_push(struct sib_zone *z, const struct flat_sib_change *ch, uint64_t now)
+{
+	if (z->nq == z->capq) {
+		size_t cap = z->capq ? z->capq * 2 : 16;
+		struct flat_sib_change *q = realloc(z->q, cap * sizeof(*q));
+		if (q == NULL) {
+			/* Chased again later: nothing is lost but time. */
+			ch->o->track[ch->fam].next_ms = now + SIB_BACKOFF_MIN_S * 1000ull;
+			return;
+		}
+		z->q = q;
+		z->capq = cap;
+	}
+	if (z->nq == 0 && z->batch_due_ms < now + SIB_BATCH_MS)
+		z->batch_due_ms = now + SIB_BATCH_MS;
+	z->q[z->nq++] = *ch;
+	ch->o->track[ch->fam].queued = true;
+}
+
+void sib_upd_clear(struct sib_zone *z)
+{
+	free(z->q);
+	z->q = NULL;
+	z->nq = z->capq = 0;
+}
+
+/* --- chase results ------------------------------------------------------------ */
+
+static void chase_failed(struct sib_zone *z, struct flat_sib_owner *o, enum flat_sib_fam fam,
+                         const struct flat_result *res, uint64_t now)
+{
+	struct flat_sib_track *tr = &o->track[fam];
+	char owner[CODEC_MAX_NAME * 4 + 1], err[256];
+
+	tr->failures++;
+	tr->backoff_s = sib_backoff_next(tr->backoff_s);
+	tr->next_ms = now + (uint64_t)tr->backoff_s * 1000;
+	STAT_ADD(z->sib, chase_failures, 1);
+	codec_name_to_text(o->name, o->len, owner, sizeof(owner));
+	snprintf(err, sizeof(err),
+	         "%.60s %s: chase failed (%.60s); BIND keeps its siblings, retry in %u s", owner,
+	         fam == FLAT_SIB_A ? "A" : "AAAA", res->why[0] ? res->why : "no answer",
+	         tr->backoff_s);
+	snprintf(z->last_error, sizeof(z->last_error), "%s", err);
+	z->last_error_ms = now;
+	/* The first failure, then every tenth: a dead CDN is one line a
+	 * minute or so per owner, not one per try. */
+	if (tr->failures == 1 || tr->failures % 10 == 0)
+		px_log_rl(CFG_LOG_WARNING, XFR, "siblings: zone %s: %s", z->text, err);
+}
+
+static void chase_result(struct sib_zone *z, struct flat_sib_owner *o, enum flat_sib_fam fam,
+                         const struct flat_result *res, const struct cfg *cfg)
+{
+	struct flat_sib_track *tr = &o->track[fam];
+	uint64_t now = sib_now(z->sib);
+
+	if (o->gone)
+		return;
+	if (res->kind == FLAT_RES_FAIL) {
+		chase_failed(z, o, fam, res, now);
+		return;
+	}
+	tr->failures = 0;
+	tr->backoff_s = 0;
+	tr->checked_ms = now;
+	uint32_t chain = o->is_alias ? UINT32_MAX : o->aname_ttl;
+	uint32_t ttl = px_flat_answer_ttl(cfg, res->ttl, chain);
+	uint32_t cap = px_flat_ttl_clamp(cfg, chain);
+	uint32_t wait_s = res->ttl > 0 ? res->ttl : 1;
+	tr->next_ms = now + (uint64_t)wait_s * 1000 + jitter_ms(wait_s);
+
+	struct flat_sib_change ch = {.o = o, .fam = fam};
+	switch (flat_sib_plan(o, fam, res, cap)) {
+	case FLAT_SIB_REPLACE:
+		ch.act = FLAT_SIB_REPLACE;
+		flat_sib_set_from_result(&ch.set, fam, res, ttl);
+		queue_push(z, &ch, now);
+		break;
+	case FLAT_SIB_DELETE:
+		ch.act = FLAT_SIB_DELETE;
+		queue_push(z, &ch, now);
+		break;
+	case FLAT_SIB_KEEP:
+		/* What BIND holds is right: from now on it is ours to keep. */
+		if (o->held[fam] != NULL && o->mine[fam] == NULL)
+			(void)flat_sibzone_confirm(z->tab, o, fam);
+		break;
+	default:
+		break;
+	}
+}
+
+static void chase_done(struct px_chase_run *r, bool cancelled)
+{
+	struct sib_chase *c = (struct sib_chase *)((char *)r - offsetof(struct sib_chase, run));
+	struct sib_zone *z = c->z;
+	struct flat_cache_key key;
+	union flat_cache_value val;
+
+	z->sib->chases--;
+	if (c->o->track[c->fam].next_ms == SIB_CHASING)
+		c->o->track[c->fam].next_ms = 0;
+	px_flat_key_init(&key, c->o->target, c->o->target_len, flat_sib_fam_type(c->fam),
+	                 FLAT_KEY_TARGET);
+	if (cancelled) {
+		if (c->claimed)
+			flat_cache_abandon(c->g->cache, &key);
+	} else {
+		memset(&val, 0, sizeof(val));
+		val.result = r->fc.result;
+		/* As the workers store it: at least min-ttl, never 0. */
+		uint32_t floor = (uint32_t)c->g->cfg->flatten.min_ttl_s;
+		if (val.result.kind != FLAT_RES_FAIL && val.result.ttl < (floor ? floor : 1))
+			val.result.ttl = floor ? floor : 1;
+		if (c->claimed)
+			flat_cache_put(c->g->cache, &key, &val, sib_now(z->sib));
+		if (!z->dead)
+			chase_result(z, c->o, c->fam, &val.result, c->g->cfg);
+		if (!z->dead && z->capped)
+			sib_kick(z->sib);
+	}
+	px_gen_unref(c->g);
+	sib_zone_unref(z);
+	free(c);
+}
+
+/* Runs a chase for o/fam; claimed says whether the cache key is ours. */
+static void chase_run(struct sib_zone *z, struct flat_sib_owner *o, enum flat_sib_fam fam,
+                      struct px_gen *g, bool claimed)
+{
+	struct sib_chase *c = calloc(1, sizeof(*c));
+
+	if (c == NULL) {
+		o->track[fam].next_ms = sib_now(z->sib) + SIB_BACKOFF_MIN_S * 1000ull;
+		return;
+	}
+	c->z = z;
+	c->o = o;
+	c->fam = fam;
+	c->g = g;
+	c->claimed = claimed;
+	px_gen_ref(g);
+	z->refs++;
+	z->sib->chases++;
+	o->track[fam].next_ms = SIB_CHASING;
+	c->run.cfg = g->cfg;
+	c->run.home = z->sib->home;
+	c->run.done = chase_done;
+	px_chase_run_start(&c->run, g->zones, o->target, o->target_len, flat_sib_fam_type(fam));
+}
+
+/* The cache first, as a query would; a chase only on a miss. */
+static void owner_chase(struct sib_zone *z, struct flat_sib_owner *o, enum flat_sib_fam fam,
+                        uint64_t now)
+{
+	struct px_gen *g = sib_gen(z->sib);
+	struct flat_cache_key key;
+	struct flat_cache_hit hit;
+
+	if (g == NULL)
+		return;
+	px_flat_key_init(&key, o->target, o->target_len, flat_sib_fam_type(fam), FLAT_KEY_TARGET);
+	int st = flat_cache_get(g->cache, &key, now, &hit);
+	switch (st) {
+	case FLAT_CACHE_HIT:
+		chase_result(z, o, fam, &hit.value.result, g->cfg);
+		return;
+	case FLAT_CACHE_HIT_PREFETCH:
+		/* The refresh is ours now: chase, and put what it finds. */
+		chase_run(z, o, fam, g, true);
+		return;
+	case FLAT_CACHE_FAIL:
+		hit.value.result.kind = FLAT_RES_FAIL;
+		snprintf(hit.value.result.why, sizeof(hit.value.result.why), "%s", hit.fail_why);
+		chase_result(z, o, fam, &hit.value.result, g->cfg);
+		return;
+	default:
+		break;
+	}
+	switch (flat_cache_claim(g->cache, &key, now, NULL)) {
+	case FLAT_CLAIM_OWNER:
+		chase_run(z, o, fam, g, true);
+		break;
+	case FLAT_CLAIM_PENDING:
+		/* A worker chases it: its result lands in the cache. */
+		o->track[fam].next_ms = now + SIB_PENDING_MS;
+		break;
+	case FLAT_CLAIM_READY:
+		o->track[fam].next_ms = now;
+		break;
+	default:
+		chase_run(z, o, fam, g, false);
+		break;
+	}
+}
+
+/* A gone owner: queue the removal of what apexd wrote there; drop it
+ * from the table once nothing of it is in flight or left. */
+static void owner_gone(struct sib_zone *z, struct flat_sib_owner *o, uint64_t now)
+{
+	bool busy = false;
+
+	for (int f = 0; f < FLAT_SIB_FAMS; f++) {
+		struct flat_sib_track *tr = &o->track[f];
+		if (tr->next_ms == SIB_CHASING || tr->queued) {
+			busy = true;
+			continue;
+		}
+		const struct flat_sib_rrset *mine = o->mine[f];
+		if (mine == NULL || mine->n == 0)
+			continue;
+		struct flat_sib_change ch = {
+		        .o = o, .fam = (enum flat_sib_fam)f, .act = FLAT_SIB_REMOVE};
+		ch.set.n = mine->n;
+		ch.set.ttl = mine->ttl;
+		memcpy(ch.set.addr, mine->addr, (size_t)mine->n * sizeof(mine->addr[0]));
+		queue_push(z, &ch, now);
+		busy = true;
+	}
+	if (!busy)
+		flat_sibzone_remove(z->tab, o);
+}
+
+void sib_owners_step(struct sib_zone *z, uint64_t now)
+{
+	z->capped = false;
+	/* Backwards: removing a gone owner moves the last one into its place. */
+	for (size_t i = flat_sibzone_count(z->tab); i-- > 0;) {
+		struct flat_sib_owner *o = flat_sibzone_at(z->tab, i);
+		if (o->gone) {
+			owner_gone(z, o, now);
+			continue;
+		}
+		for (int f = 0; f < FLAT_SIB_FAMS; f++) {
+			struct flat_sib_track *tr = &o->track[f];
+			if (tr->queued || tr->next_ms == SIB_CHASING || tr->next_ms > now)
+				continue;
+			if (z->sib->chases >= SIB_CHASES_MAX ||
+			    z->sib->own.n_ups >= PX_UP_MAX_INFLIGHT / 2) {
+				z->capped = true;
+				return;
+			}
+			owner_chase(z, o, (enum flat_sib_fam)f, now);
+		}
+	}
+}
+
+/* --- UPDATE ---------------------------------------------------------------- */
+
+/* Takes the first n changes off the queue. */
+static void queue_drop(struct sib_zone *z, size_t n, bool done, uint64_t now)
+{
+	for (size_t i = 0; i < n && i < z->nq; i++) {
+		struct flat_sib_change *ch = &z->q[i];
+		struct flat_sib_track *tr = &ch->o->track[ch->fam];
+		tr->queued = false;
+		if (done) {
+			tr->written_ms = now;
+			(void)flat_sibzone_applied(z->tab, ch);
+		} else {
+			/* Chased again at once: the zone decides anew. */
+			tr->next_ms = now;
+		}
+	}
+	if (n > z->nq)
+		n = z->nq;
+	memmove(z->q, z->q + n, (z->nq - n) * sizeof(*z->q));
+	z->nq -= n;
+}
+
+static void upd_failed(struct sib_zone *z, enum px_sib_upd_result res, const char *why)
+{
+	char err[160];
+
+	STAT_ADD(z->sib, updates[res], 1);
+	z->upd_backoff_s = sib_backoff_next(z->upd_backoff_s);
+	z->upd_due_ms = sib_now(z->sib) + (uint64_t)z->upd_backoff_s * 1000;
+	snprintf(err, sizeof(err), "UPDATE failed: %s; %zu change(s) kept, retry in %u s", why,
+	         z->nq, z->upd_backoff_s);
+	sib_note_error(z, z->upd_err, sizeof(z->upd_err), err);
+}
+
+static void upd_answer(struct sib_zone *z, const uint8_t *msg, size_t len)
+{
+	char why[128], buf[16];
+	size_t body;
+	uint64_t now = sib_now(z->sib);
+	int rc = codec_tsig_verify_next(&z->uv, msg, len, (uint64_t)time(NULL), &body);
+	bool signed_ok = rc == CODEC_TSIG_OK && codec_tsig_verify_end(&z->uv);
+	unsigned rcode = len >= CODEC_HDR_LEN ? (msg[3] & 0x0f) : CODEC_RCODE_FORMERR;
+
+	if (rc == CODEC_TSIG_E_SERVER) {
+		snprintf(why, sizeof(why), "NOTAUTH: the backend rejected the key (%s)",
+		         codec_tsig_error_name(z->uv.server_error));
+		upd_failed(z, PX_SIB_UPD_NOTAUTH, why);
+		return;
+	}
+	if (rcode == CODEC_RCODE_NOERROR && !signed_ok) {
+		snprintf(why, sizeof(why), "the answer fails TSIG (%s)",
+		         codec_tsig_status_text(rc));
+		upd_failed(z, PX_SIB_UPD_ERROR, why);
+		return;
+	}
+	switch (rcode) {
+	case CODEC_RCODE_NOERROR:
+		STAT_ADD(z->sib, updates[PX_SIB_UPD_OK], 1);
+		STAT_ADD(z->sib, changes, z->upd_taken);
+		px_log(CFG_LOG_INFO, XFR, "siblings: zone %s: UPDATE wrote %zu RRset change(s)",
+		       z->text, z->upd_taken);
+		queue_drop(z, z->upd_taken, true, now);
+		z->upd_backoff_s = 0;
+		z->upd_err[0] = '\0';
+		z->upd_due_ms = now + SIB_UPD_GAP_MS;
+		z->batch_due_ms = now;
+		return;
+	case CODEC_RCODE_REFUSED:
+		upd_failed(z, PX_SIB_UPD_REFUSED,
+		           "REFUSED (does the zone allow-update { key ...; } for the update key?)");
+		return;
+	case CODEC_RCODE_NOTAUTH:
+		upd_failed(z, PX_SIB_UPD_NOTAUTH,
+		           "NOTAUTH (the key, or the backend is not primary)");
+		return;
+	case CODEC_RCODE_YXDOMAIN:
+	case CODEC_RCODE_YXRRSET:
+	case CODEC_RCODE_NXRRSET:
+	case CODEC_RCODE_NXDOMAIN:
+		/* An ANAME changed since our transfer: transfer, then decide
+		 * again; nothing of this UPDATE was written (RFC 2136 3.2). */
+		STAT_ADD(z->sib, updates[PX_SIB_UPD_PREREQ], 1);
+		px_log(CFG_LOG_INFO, XFR,
+		       "siblings: zone %s: UPDATE prerequisite failed (%s): transferring again",
+		       z->text, codec_rcode_text(rcode, buf, sizeof(buf)));
+		queue_drop(z, z->upd_taken, false, now);
+		z->want_axfr = true;
+		z->xfr_due_ms = 0;
+		z->upd_due_ms = now + SIB_UPD_GAP_MS;
+		return;
+	default:
+		snprintf(why, sizeof(why), "the backend answered %s",
+		         codec_rcode_text(rcode, buf, sizeof(buf)));
+		upd_failed(z, PX_SIB_UPD_ERROR, why);
+		return;
+	}
+}
+
+static int upd_cb(void *arg, int status, const uint8_t *msg, size_t len)
+{
+	struct sib_zone *z = arg;
+
+	if (status == 0 && (len < 2 || ((uint16_t)(msg[0] << 8 | msg[1])) != z->upd_id))
+		return PX_UP_WAIT;
+	z->upd_busy = false;
+	if (!z->dead && status != UV_ECANCELED) {
+		if (status == UV_ETIMEDOUT)
+			upd_failed(z, PX_SIB_UPD_TIMEOUT, "the backend did not answer in time");
+		else if (status < 0)
+			upd_failed(z, PX_SIB_UPD_ERROR, uv_strerror(status));
+		else
+			upd_answer(z, msg, len);
+	}
+	codec_tsig_verify_end(&z->uv);
+	sib_zone_unref(z);
+	return PX_UP_DONE;
+}
+
+static void upd_send(struct sib_zone *z)
+{
+	struct px_gen *g = sib_gen(z->sib);
+	uint8_t mac[CODEC_TSIG_MAC_MAX];
+	size_t mac_len = 0, taken = 0;
+	uint8_t *buf;
+
+	if (g == NULL)
+		return;
+	if (!sib_key(g->cfg, &z->ukey)) {
+		upd_failed(z, PX_SIB_UPD_ERROR, "no usable [backend] update-key");
+		return;
+	}
+	buf = malloc(CODEC_MAX_MSG);
+	if (buf == NULL)
+		return;
+	z->upd_id = px_up_random_id();
+	ssize_t n = flat_sib_update_build(z->tab, z->q, z->nq, z->upd_id, buf, CODEC_MAX_MSG,
+	                                  CODEC_TSIG_RR_MAX, &taken);
+	if (n > 0)
+		n = codec_tsig_sign(buf, (size_t)n, CODEC_MAX_MSG, &z->ukey, (uint64_t)time(NULL),
+		                    mac, &mac_len);
+	if (n <= 0) {
+		char why[64];
+		snprintf(why, sizeof(why), "cannot write the message (%zd)", n);
+		/* The first change is the culprit: drop it, chase it again. */
+		queue_drop(z, 1, false, sib_now(z->sib));
+		upd_failed(z, PX_SIB_UPD_ERROR, why);
+		free(buf);
+		return;
+	}
+	codec_tsig_verify_begin(&z->uv, &z->ukey, mac, mac_len);
+	z->upd_busy = true;
+	z->upd_taken = taken;
+	z->refs++;
+	const struct sockaddr *be = (const struct sockaddr *)&g->cfg->backend.address.sa;
+	int rc = px_up_send(&z->sib->home, be, buf, (size_t)n, true, SIB_UPD_TIMEOUT_MS, upd_cb, z);
+	free(buf);
+	if (rc < 0) {
+		z->upd_busy = false;
+		codec_tsig_verify_end(&z->uv);
+		upd_failed(z, PX_SIB_UPD_ERROR, "cannot send");
+		sib_zone_unref(z);
+	}
+}
+
+void sib_upd_step(struct sib_zone *z, uint64_t now)
+{
+	if (z->upd_busy || z->nq == 0 || now < z->batch_due_ms || now < z->upd_due_ms)
+		return;
+	upd_send(z);
+}
