@@ -197,21 +197,10 @@ if [[ ${#SOCK} -gt 107 ]]; then
 fi
 sed -e "s|@RUN@/apexd.sock|$SOCK|" -e "s|@RUN@|$RUN|g" "$DEMO/apexd.ini" >"$RUN/apexd.ini"
 
-# Issue 13 lands in parts: an apexd built before [backend] update-key and
-# [zone] siblings are in main refuses them as unknown keys. Such an apexd
-# runs without the two (the zone is still signed and validates, with the
-# siblings the zone file holds). Remove this once main has the keys.
-SIBLINGS=yes
 if ! "$APEXD" --check-config -c "$RUN/apexd.ini" >"$RUN/check-config.txt" 2>&1; then
-	sed -i.full -e '/^update-key = /d' -e '/^siblings = /d' "$RUN/apexd.ini"
-	if ! "$APEXD" --check-config -c "$RUN/apexd.ini" >/dev/null 2>&1; then
-		echo "demo: apexd refuses the demo's configuration:" >&2
-		cat "$RUN/check-config.txt" >&2
-		exit 1
-	fi
-	SIBLINGS=no
-	echo "demo: this apexd does not take [backend] update-key and [zone] siblings yet;"
-	echo "      starting it without them (BIND's siblings stay as the zone file has them)"
+	echo "demo: apexd refuses the demo's configuration:" >&2
+	cat "$RUN/check-config.txt" >&2
+	exit 1
 fi
 
 echo "demo: starting named on 127.0.0.1:$NAMED_PORT (log: .run/demo/named.log)"
@@ -244,22 +233,10 @@ for ((i = 0; i < 20; i++)); do
 done
 
 SIB_NOTE=
-if [[ $SIBLINGS == yes ]]; then
-	if wait_siblings; then
-		echo "demo: apexd wrote edge.cdn.test's addresses into BIND at example.test"
-	else
-		SIB_NOTE=$'    (BIND does not hold edge.cdn.test\'s addresses at the apex yet: see explain below\n     and .run/demo/apexd.log)\n'
-	fi
-fi
-
-if [[ $SIBLINGS == yes ]]; then
-	DNSSEC_HEAD="DNSSEC (BIND signs example.test; apexd keeps the apex's A/AAAA in BIND by UPDATE):"
-	BIND_NOTE="# at BIND: edge.cdn.test's addresses + RRSIG"
-	DELV_NOTE="# the same, validated through apexd"
+if wait_siblings; then
+	echo "demo: apexd wrote edge.cdn.test's addresses into BIND at example.test"
 else
-	DNSSEC_HEAD="DNSSEC (BIND signs example.test; this apexd leaves the siblings to the zone file):"
-	BIND_NOTE="# at BIND: the zone file's siblings + RRSIG"
-	DELV_NOTE="# the same, validated through apexd"
+	SIB_NOTE=$'    (BIND does not hold edge.cdn.test\'s addresses at the apex yet: see explain below\n     and .run/demo/apexd.log)\n'
 fi
 
 cat <<EOT
@@ -286,10 +263,10 @@ cat <<EOT
     curl --doh-url https://127.0.0.1:$DOH_PORT/dns-query --doh-insecure http://metrics.example.test:$METRICS_PORT/metrics
                                         # curl resolves metrics.example.test over DoH, then fetches
 
-  $DNSSEC_HEAD
-    dig @127.0.0.1 -p $NAMED_PORT +norec +dnssec example.test A   $BIND_NOTE
+  DNSSEC (BIND signs example.test; apexd keeps the apex's A/AAAA in BIND by UPDATE):
+    dig @127.0.0.1 -p $NAMED_PORT +norec +dnssec example.test A   # at BIND: edge.cdn.test's addresses + RRSIG
     delv -a $RUN/example.test.anchor @127.0.0.1 -p $APEX_PORT example.test A +root=example.test
-                                        $DELV_NOTE (anchor: the zone's KSK)
+                                        # the same, validated through apexd (anchor: the zone's KSK)
 $SIB_NOTE
   Inside apexd:
     $APEXCTL -s $SOCK explain example.test
