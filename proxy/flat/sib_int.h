@@ -115,9 +115,10 @@ struct px_gen *sib_gen(struct px_sib *sib);
 /* The key of the current configuration, as codec/tsig wants it; false
  * when there is none (logged by the caller). */
 bool sib_key(const struct cfg *cfg, struct codec_tsig_key *key);
-/* Records err as the zone's last error (explain) and logs it when it
- * differs from *last; the same error again is not logged. */
-void sib_note_error(struct sib_zone *z, char *last, size_t lastlen, const char *err);
+/* Records full as the zone's last error (explain) and logs it when why
+ * differs from *last: a lasting refusal is one line, not one per retry. */
+void sib_note_error(struct sib_zone *z, char *last, size_t lastlen, const char *why,
+                    const char *full);
 uint64_t sib_now(const struct px_sib *sib);
 /* A retry interval that doubles from SIB_BACKOFF_MIN_S to _MAX_S. */
 uint32_t sib_backoff_next(uint32_t cur);

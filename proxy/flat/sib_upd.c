@@ -331,7 +331,7 @@ static void upd_failed(struct sib_zone *z, enum px_sib_upd_result res, const cha
 	z->upd_due_ms = sib_now(z->sib) + (uint64_t)z->upd_backoff_s * 1000;
 	snprintf(err, sizeof(err), "UPDATE failed: %s; %zu change(s) kept, retry in %u s", why,
 	         z->nq, z->upd_backoff_s);
-	sib_note_error(z, z->upd_err, sizeof(z->upd_err), err);
+	sib_note_error(z, z->upd_err, sizeof(z->upd_err), why, err);
 }
 
 static void upd_answer(struct sib_zone *z, const uint8_t *msg, size_t len)

@@ -45,7 +45,7 @@ static void xfr_fail(struct sib_zone *z, const char *why)
 	snprintf(err, sizeof(err), "%s failed: %s; retry in %u s", z->xfr_ixfr ? "IXFR" : "AXFR",
 	         why, z->xfr_backoff_s);
 	xfr_end(z);
-	sib_note_error(z, z->xfr_err, sizeof(z->xfr_err), err);
+	sib_note_error(z, z->xfr_err, sizeof(z->xfr_err), why, err);
 }
 
 static uint32_t clamp_refresh(uint32_t s)
@@ -186,7 +186,8 @@ void sib_xfr_start(struct sib_zone *z)
 	if (g == NULL)
 		return;
 	if (!sib_key(g->cfg, &z->xkey)) {
-		sib_note_error(z, z->xfr_err, sizeof(z->xfr_err), "no usable [backend] update-key");
+		sib_note_error(z, z->xfr_err, sizeof(z->xfr_err), "no key",
+		               "no usable [backend] update-key");
 		z->xfr_due_ms = sib_now(z->sib) + SIB_BACKOFF_MAX_S * 1000ull;
 		return;
 	}

@@ -73,14 +73,15 @@ bool sib_key(const struct cfg *cfg, struct codec_tsig_key *key)
 	return true;
 }
 
-void sib_note_error(struct sib_zone *z, char *last, size_t lastlen, const char *err)
+void sib_note_error(struct sib_zone *z, char *last, size_t lastlen, const char *why,
+                    const char *full)
 {
-	snprintf(z->last_error, sizeof(z->last_error), "%s", err);
+	snprintf(z->last_error, sizeof(z->last_error), "%s", full);
 	z->last_error_ms = sib_now(z->sib);
-	if (strcmp(last, err) == 0)
+	if (strcmp(last, why) == 0)
 		return;
-	snprintf(last, lastlen, "%s", err);
-	px_log(CFG_LOG_WARNING, XFR, "siblings: zone %s: %s", z->text, err);
+	snprintf(last, lastlen, "%s", why);
+	px_log(CFG_LOG_WARNING, XFR, "siblings: zone %s: %s", z->text, full);
 }
 
 /* --- zones --------------------------------------------------------------- */
