@@ -182,6 +182,21 @@ wait_until() {
 	done
 }
 
+# check_within SECONDS DESC CMD [ARGS...]: an assertion that CMD succeeds
+# within SECONDS (wait_until); a pass says how long it took.
+check_within() {
+	local limit=$1 desc=$2 out rc=0
+	shift 2
+	out=$(wait_until "$limit" "$@" 2>&1) || rc=$?
+	if [[ $rc -eq 0 ]]; then
+		pass "$desc (${out##*$'\n'})"
+	else
+		fail "$desc (exit $rc)"
+		printf '%s\n' "$out" | sed 's/^/    /'
+	fi
+	return 0
+}
+
 # start_sib_primary: the signed, dynamic primary (after sib_keys); waits
 # until the zone is fully signed. SIB_APEX_PORT and SEC_PORT (when set)
 # get NOTIFY.
@@ -203,7 +218,7 @@ start_sib_primary() {
 	NAMED_PORT=$RUN_PORT
 	NAMED_PID=$RUN_PID
 	say "primary named pid $NAMED_PID on port $NAMED_PORT"
-	check "primary: sib.test signed by dnssec-policy (dnssec-verify of an AXFR)" wait_until 20 sib_verified
+	check_within 20 "primary: sib.test signed by dnssec-policy (dnssec-verify of an AXFR)" sib_verified
 }
 
 # sib_allow_update ACL: the primary's allow-update becomes ACL; named

@@ -70,8 +70,8 @@ at_least_failures() {
 	echo "failed transfers + NOTAUTH updates: $n (want >= $1)"
 	[[ $n -ge $1 ]]
 }
-check "wrong key: counted (transfers failed or updates NOTAUTH) within 10 s" wait_until 10 at_least_failures 1
-check "wrong key: retried (a second failure counted within 20 s)" wait_until 20 at_least_failures 2
+check_within 10 "wrong key: counted (transfers failed or updates NOTAUTH) within 10 s" at_least_failures 1
+check_within 20 "wrong key: retried (a second failure counted within 20 s)" at_least_failures 2
 check "wrong key: BIND's refusal logged once, with the zone and the rcode" \
 	test "$(refusal_lines 'notauth|badsig|badkey')" -eq 1
 check "wrong key: BIND logged the bad signature" grep -qiE 'sib\.test.*(tsig|signature).*(bad|fail)|BADSIG|bad signature' "$T_DIR/named.log"
@@ -84,10 +84,10 @@ cp "$APEX_LOG" "$T_DIR/apexd-wrongkey.extra.log"
 # --- 2. no allow-update, then fixed ------------------------------------
 say "step 2: the right key, but BIND's allow-update does not list it"
 start_sib_apexd
-check "refused: counted (apexd_sibling_updates_total{result=\"refused\"} > 0) within 15 s" \
-	wait_until 15 counted 'apexd_sibling_updates_total{result="refused"}' 1
-check "refused: retried (a second REFUSED counted within 30 s)" \
-	wait_until 30 counted 'apexd_sibling_updates_total{result="refused"}' 2
+check_within 15 "refused: counted (apexd_sibling_updates_total{result=\"refused\"} > 0) within 15 s" \
+	counted 'apexd_sibling_updates_total{result="refused"}' 1
+check_within 30 "refused: retried (a second REFUSED counted within 30 s)" \
+	counted 'apexd_sibling_updates_total{result="refused"}' 2
 check "refused: logged once, with the zone and the rcode" test "$(refusal_lines refused)" -eq 1
 check "refused: BIND logged the denied update" grep -qiE 'update .*denied|update.*refused' "$T_DIR/named.log"
 check "refused: the transfer itself worked" \
@@ -95,15 +95,15 @@ check "refused: the transfer itself worked" \
 check "refused: DO=0 apex A flattened" fq sib.test A --flag AA --addrs "$S_A" --rrsig no
 check "refused: nothing in BIND yet (apex A NODATA)" at "$P" sib.test A --rcode NOERROR --addrs ""
 check "BIND's allow-update now lists key upd (named.conf rewritten, SIGHUP)" sib_allow_update "key upd;"
-check "fixed: the apex siblings arrive, signed (within 30 s: apexd's retry)" \
-	wait_until 30 at "$P" sib.test A --addrs "$S_A" --signed
+check_within 30 "fixed: the apex siblings arrive, signed (within 30 s: apexd's retry)" \
+	at "$P" sib.test A --addrs "$S_A" --signed
 others_arrived() {
 	at "$P" www.sib.test AAAA --addrs "$S_AAAA" --signed &&
 		at "$P" gone.sib.test AAAA --addrs "$S_AAAA" --signed &&
 		at "$P" nx.sib.test AAAA --addrs "$NX_AAAA" --signed &&
 		at "$P" nx.sib.test A --addrs "$NX_A" --signed
 }
-check "fixed: www, gone and nx get theirs too" wait_until 10 others_arrived
+check_within 10 "fixed: www, gone and nx get theirs too" others_arrived
 check "fixed: updates counted ok" counted 'apexd_sibling_updates_total{result="ok"}' 1
 check "fixed: the zone verifies" sib_verified
 
@@ -111,13 +111,13 @@ check "fixed: the zone verifies" sib_verified
 say "step 3: the ANAME at gone.sib.test is deleted"
 check "owners tracked: $SIB_OWNERS" metric_is apexd_sibling_owners -eq "$SIB_OWNERS"
 check "UPDATE at the primary: delete gone's ANAME" primary_update "update delete gone.sib.test. TYPE65401"
-check "gone: A removed by apexd (NODATA, signed) within 10 s" \
-	wait_until 10 at "$P" gone.sib.test A --rcode NOERROR --addrs "" --nodata-proof
+check_within 10 "gone: A removed by apexd (NODATA, signed) within 10 s" \
+	at "$P" gone.sib.test A --rcode NOERROR --addrs "" --nodata-proof
 check "gone: AAAA removed too" at "$P" gone.sib.test AAAA --rcode NOERROR --addrs "" --nodata-proof
 check "gone: the TXT that was not apexd's is still there" bash -c \
 	"dig @127.0.0.1 -p $P +short +time=2 +tries=1 gone.sib.test TXT | grep -q 'kept when the ANAME goes'"
 check "gone: the other owners keep theirs (www A)" at "$P" www.sib.test A --addrs "$S_A" --signed
-check "owners tracked: one less" wait_until 5 metric_is apexd_sibling_owners -eq $((SIB_OWNERS - 1))
+check_within 5 "owners tracked: one less" metric_is apexd_sibling_owners -eq $((SIB_OWNERS - 1))
 
 # --- 4. a target goes NXDOMAIN ------------------------------------------
 say "step 4: s-nx.cdn.test is deleted at the CDN"
@@ -125,10 +125,10 @@ check "UPDATE at the CDN: delete s-nx" cdn_update "update delete s-nx.cdn.test."
 check "CDN: s-nx is NXDOMAIN" bash -c \
 	"dig @127.0.0.1 -p $CDN_PORT +time=2 +tries=1 s-nx.cdn.test A | grep -q 'status: NXDOMAIN'"
 LIMIT=$((SIB_TTL + 5))
-check "nx: A siblings deleted within TTL + 5 s: signed NODATA at BIND" \
-	wait_until "$LIMIT" at "$P" nx.sib.test A --rcode NOERROR --addrs "" --nodata-proof
-check "nx: AAAA siblings deleted: signed NODATA" \
-	wait_until 5 at "$P" nx.sib.test AAAA --rcode NOERROR --addrs "" --nodata-proof
+check_within "$LIMIT" "nx: A siblings deleted within TTL + 5 s: signed NODATA at BIND" \
+	at "$P" nx.sib.test A --rcode NOERROR --addrs "" --nodata-proof
+check_within 5 "nx: AAAA siblings deleted: signed NODATA" \
+	at "$P" nx.sib.test AAAA --rcode NOERROR --addrs "" --nodata-proof
 check "nx: through apexd DO=1, the same signed NODATA" \
 	at "$APEX_PORT" nx.sib.test AAAA --rcode NOERROR --addrs "" --nodata-proof
 check "nx: through apexd DO=0, NODATA with the SOA" fq nx.sib.test A --rcode NOERROR --answers 0 --soa sib.test
@@ -143,8 +143,8 @@ stop_unbound
 MOVED_A="198.51.100.81"
 check "UPDATE at the CDN: s-www A becomes $MOVED_A" cdn_update \
 	"update delete s-www.cdn.test. A" "update add s-www.cdn.test. $SIB_TTL A $MOVED_A"
-check "resolver down: chase failures counted within TTL + 5 s" \
-	wait_until "$LIMIT" metric_is apexd_sibling_chase_failures_total -gt "${f0:-0}"
+check_within "$LIMIT" "resolver down: chase failures counted within TTL + 5 s" \
+	metric_is apexd_sibling_chase_failures_total -gt "${f0:-0}"
 # siblings_stay SECONDS: the apex keeps its A and AAAA for SECONDS.
 siblings_stay() {
 	local i
@@ -157,9 +157,9 @@ siblings_stay() {
 check "resolver down: the siblings stay in place for 5 s more" siblings_stay 5
 check "resolver down: www keeps its siblings too" at "$P" www.sib.test A --addrs "$S_A" --signed
 start_unbound "$UNBOUND_PORT"
-check "resolver back: the zone follows the CDN (apex A = $MOVED_A within 30 s)" \
-	wait_until 30 at "$P" sib.test A --addrs "$MOVED_A" --signed
-check "resolver back: www too" wait_until 5 at "$P" www.sib.test A --addrs "$MOVED_A" --signed
+check_within 30 "resolver back: the zone follows the CDN (apex A = $MOVED_A within 30 s)" \
+	at "$P" sib.test A --addrs "$MOVED_A" --signed
+check_within 5 "resolver back: www too" at "$P" www.sib.test A --addrs "$MOVED_A" --signed
 check "resolver back: AAAA unchanged" at "$P" sib.test AAAA --addrs "$S_AAAA" --signed
 check "the zone verifies at the end" sib_verified
 check "apexctl explain sib.test: a siblings: block" bash -c "'$APEXCTL' -s '$SIB_SOCK' explain sib.test | grep -q '^ *siblings:'"
