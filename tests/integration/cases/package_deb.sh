@@ -16,7 +16,7 @@
 # the `bash -c '...' _ ARGS` checks expand $1.. inside on purpose (SC2016).
 # shellcheck disable=SC2317,SC2119,SC2016 source-path=SCRIPTDIR source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
-need cpack dpkg dpkg-deb groff man gzip file
+need cpack dpkg dpkg-deb groff man gzip file tsig-keygen
 find_apexd
 
 # The build tree: ctest gives APEX_BUILD_DIR; by hand, the directory two
@@ -190,7 +190,11 @@ uncomment_all() {
 		}
 		END { flush_section() }' "$INI"
 }
-uncomment_all >"$T_DIR/all-on.ini"
+# The key file the example names is the host's own, as the certificate
+# is; a key of the test's stands in for it, so update-key and the
+# siblings = update that needs it are switched on too.
+tsig-keygen -a hmac-sha256 apexd-update >"$T_DIR/update.key"
+uncomment_all | sed "s|^update-key = .*|update-key = $T_DIR/update.key|" >"$T_DIR/all-on.ini"
 check "every commented value in apexd.ini is valid when switched on" \
 	"$ROOT/usr/sbin/apexd" --check-config -c "$T_DIR/all-on.ini"
 check "switching them on turned on more than 20 keys" test \
