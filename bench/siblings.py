@@ -301,8 +301,8 @@ def phase_first_round(a, res, serial0):
                 (a.mode,) + progress[-1][:3] + (want,) + progress[-1][3:]))
             last_say = now
         # The counter says the round is done; BIND's zone has the last
-        # word (an AXFR, at most every 10 s: a signed one costs seconds).
-        if changes >= want and time.monotonic() - t_axfr >= 10:
+        # word (an AXFR, at most every 3 s: a signed one costs a second or two).
+        if changes >= want and time.monotonic() - t_axfr >= 3:
             t_axfr = time.monotonic()
             phase_confirm(a, res)
             ax = res["axfr"]
