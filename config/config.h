@@ -61,12 +61,12 @@ enum cfg_siblings {
  *  ddns-confgen write it: key "NAME" { algorithm ALG; secret "BASE64"; };
  *  The secret never goes into a message. */
 struct cfg_tsig_key {
-	bool present;        /**< the key is set (update-key not empty) */
-	char path[4096];     /**< the file, as configured */
-	unsigned line;       /**< where update-key was set */
+	bool present;         /**< the key is set (update-key not empty) */
+	char path[4096];      /**< the file, as configured */
+	unsigned line;        /**< where update-key was set */
 	struct cfg_name name; /**< the key's name */
-	char algorithm[32];  /**< lowercase, no trailing dot: "hmac-sha256";
-	                          "hmac-md5" also for hmac-md5.sig-alg.reg.int */
+	char algorithm[32];   /**< lowercase, no trailing dot: "hmac-sha256";
+	                           "hmac-md5" also for hmac-md5.sig-alg.reg.int */
 	uint8_t secret[CFG_TSIG_SECRET_MAX];
 	uint16_t secret_len; /**< 1..CFG_TSIG_SECRET_MAX */
 };
@@ -86,10 +86,10 @@ int cfg_tsig_key_parse(const char *text, size_t len, struct cfg_tsig_key *out, c
 /** A [zone NAME] section. */
 struct cfg_zone {
 	struct cfg_name name;
-	enum cfg_cname_mode cname; /**< the zone's key, or [flatten] cname if absent */
+	enum cfg_cname_mode cname;  /**< the zone's key, or [flatten] cname if absent */
 	enum cfg_siblings siblings; /**< the zone's key, or [flatten] siblings if absent */
 	unsigned siblings_line;     /**< where the effective siblings was set (0: default) */
-	unsigned line;             /**< where the section header is, for later messages */
+	unsigned line;              /**< where the section header is, for later messages */
 };
 
 /** An [alias] entry: owner = target. */
@@ -170,14 +170,14 @@ struct cfg {
 		enum cfg_cname_mode cname;                 /**< default apex */
 		uint16_t aname_types[CFG_MAX_ANAME_TYPES]; /**< default {65401} */
 		unsigned n_aname_types;
-		unsigned max_chain;     /**< default 8, range 1..32 */
-		uint64_t min_ttl_s;     /**< default 5s */
-		uint64_t max_ttl_s;     /**< default 1d; min_ttl <= max_ttl */
-		uint64_t deadline_ms;   /**< default 1500ms, range 100ms..30s */
-		uint64_t serve_stale_s; /**< default 1d, 0 disables */
-		uint64_t failure_ttl_s; /**< default 5s */
-		uint64_t cache_size;    /**< bytes, default 64M, range 1M..64G */
-		bool show_aname;        /**< default no */
+		unsigned max_chain;         /**< default 8, range 1..32 */
+		uint64_t min_ttl_s;         /**< default 5s */
+		uint64_t max_ttl_s;         /**< default 1d; min_ttl <= max_ttl */
+		uint64_t deadline_ms;       /**< default 1500ms, range 100ms..30s */
+		uint64_t serve_stale_s;     /**< default 1d, 0 disables */
+		uint64_t failure_ttl_s;     /**< default 5s */
+		uint64_t cache_size;        /**< bytes, default 64M, range 1M..64G */
+		bool show_aname;            /**< default no */
 		enum cfg_siblings siblings; /**< default off; each [zone] may override */
 	} flatten;
 

@@ -4,8 +4,8 @@
  * types, keys.c holds the schema (sections, keys, types, ranges,
  * defaults), load.c drives libinih and owns the load state (struct
  * cfg__ld) and the error list, reader.c lexes the lines libinih pulls,
- * set.c turns key lines into values in struct cfg, validate.c runs the
- * checks that need the whole file.
+ * set.c turns key lines into values in struct cfg, tsigkey.c reads TSIG
+ * key files, validate.c runs the checks that need the whole file.
  * Nothing here is part of the API: proxy/ uses config/config.h alone.
  * Threads: whatever thread runs cfg_load(); no global state.
  */
@@ -88,6 +88,9 @@ enum cfg__sec {
 /** Most keys any one section has, implemented or not. */
 #define CFG__MAX_KEYS 16
 
+/** Most keys a [zone NAME] section has. */
+#define CFG__MAX_ZONE_KEYS 4
+
 /** Key indexes that validate.c asks about; keys.c places the keys at them. */
 enum {
 	CFG__KEY_LISTEN_UDP = 0,
@@ -98,9 +101,13 @@ enum {
 	CFG__KEY_TLS_CERTIFICATE = 0,
 	CFG__KEY_TLS_PRIVATE_KEY = 1,
 	CFG__KEY_BACKEND_ADDRESS = 0,
+	CFG__KEY_BACKEND_UPDATE_KEY = 2,
 	CFG__KEY_FLATTEN_CNAME = 0,
 	CFG__KEY_FLATTEN_MIN_TTL = 3,
 	CFG__KEY_FLATTEN_MAX_TTL = 4,
+	CFG__KEY_FLATTEN_SIBLINGS = 10,
+	CFG__KEY_ZONE_CNAME = 0,
+	CFG__KEY_ZONE_SIBLINGS = 1,
 };
 
 /** How a key's value is written, and what set.c stores for it. */
@@ -121,6 +128,8 @@ enum cfg__type {
 	CFG__T_TLSVER,   /* unsigned: 12 or 13, written 1.2 or 1.3 */
 	CFG__T_USER,     /* char[max]: the name of a user that exists on this system */
 	CFG__T_SOCKPATH, /* char[max]: absolute path of a unix socket apexd creates */
+	CFG__T_TSIGKEY,  /* struct cfg_tsig_key: a key file, read now; "" = unset */
+	CFG__T_SIBLINGS, /* enum cfg_siblings */
 	CFG__T_LATER,    /* in CONFIG.md, but its feature is not built yet */
 };
 
@@ -155,6 +164,10 @@ void cfg__set_defaults(struct cfg *cfg);
 #define CFG__OCSP_ALLOWED                                                                          \
 	"a readable file with a DER OCSP response for the certificate, like "                      \
 	"/etc/apexd/ocsp.der (openssl ocsp -respout)"
+/* What [backend] update-key accepts, for set.c and tsigkey.c. */
+#define CFG__TSIGKEY_ALLOWED                                                                       \
+	"a readable TSIG key file as tsig-keygen writes it, like /etc/apexd/update.key; empty "    \
+	"for none"
 /* What a [zone NAME] and an [alias] owner accept, for reader.c and set.c. */
 #define CFG__NAME_ALLOWED "a name like example.com (labels of 1..63 bytes, 255 bytes in all)"
 
@@ -188,7 +201,8 @@ struct cfg__ld {
 
 	unsigned seen[CFG__SEC_COUNT][CFG__MAX_KEYS]; /* line a key was set on, 0 = not set */
 	unsigned sec_line[CFG__SEC_COUNT];            /* first header line, 0 = none */
-	unsigned *zone_cname_line;                    /* per zone, 0 = key absent */
+	/* Per zone, like seen: zone_seen[zone][key index in the schema]. */
+	unsigned (*zone_seen)[CFG__MAX_ZONE_KEYS];
 	size_t zones_cap, aliases_cap;
 
 	struct cfg__msg *msgs; /* at most CFG_MSGS_KEPT */
@@ -231,6 +245,25 @@ char *cfg__read_line(char *str, int num, void *stream);
  * its value. Always returns 1 (errors are collected in ld).
  */
 int cfg__on_key(void *user, const char *section, const char *name, const char *value);
+
+/* ---- tsigkey.c ------------------------------------------------------- */
+
+/** A key file larger than this is no key file (tsig-keygen writes about
+ *  100 bytes); the bound keeps a wrong path from being read whole. */
+#define CFG__TSIG_FILE_MAX (64u << 10)
+
+/** Room for cfg__tsig_key_read()'s message. */
+#define CFG__TSIG_WHY_MAX 640
+
+/**
+ * Reads the key file at path (a regular file of at most
+ * CFG__TSIG_FILE_MAX bytes) with cfg_tsig_key_parse() into out; out's
+ * path and line are left alone. Every buffer that held the file is wiped.
+ * @return 0, or a negative errno with why set to "PATH: what is wrong;
+ *         allowed: ..." or "PATH line N: what is wrong; allowed: ...",
+ *         which never holds the secret; out then holds no key.
+ */
+int cfg__tsig_key_read(const char *path, struct cfg_tsig_key *out, char *why, size_t whylen);
 
 /* ---- validate.c ------------------------------------------------------ */
 

@@ -62,6 +62,8 @@ static const struct cfg__key tls_keys[] = {
 static const struct cfg__key backend_keys[] = {
         [CFG__KEY_BACKEND_ADDRESS] = {"address", CFG__T_ADDR, OFF(backend.address), 0, 0},
         {"timeout", CFG__T_MS, OFF(backend.timeout_ms), 50, 30 * S_MS},
+        [CFG__KEY_BACKEND_UPDATE_KEY] = {"update-key", CFG__T_TSIGKEY, OFF(backend.update_key), 0,
+                                         0},
 };
 
 static const struct cfg__key resolver_keys[] = {
@@ -84,6 +86,7 @@ static const struct cfg__key flatten_keys[] = {
         {"failure-ttl", CFG__T_SEC, OFF(flatten.failure_ttl_s), 0, 3600},
         {"cache-size", CFG__T_SIZE, OFF(flatten.cache_size), 1 * SIZE_M, 64 * SIZE_G},
         {"show-aname", CFG__T_BOOL, OFF(flatten.show_aname), 0, 0},
+        [CFG__KEY_FLATTEN_SIBLINGS] = {"siblings", CFG__T_SIBLINGS, OFF(flatten.siblings), 0, 0},
 };
 
 static const struct cfg__key cache_keys[] = {
@@ -99,7 +102,9 @@ static const struct cfg__key limits_keys[] = {
 };
 
 static const struct cfg__key zone_keys[] = {
-        {"cname", CFG__T_CNAME, offsetof(struct cfg_zone, cname), 0, 0},
+        [CFG__KEY_ZONE_CNAME] = {"cname", CFG__T_CNAME, offsetof(struct cfg_zone, cname), 0, 0},
+        [CFG__KEY_ZONE_SIBLINGS] = {"siblings", CFG__T_SIBLINGS,
+                                    offsetof(struct cfg_zone, siblings), 0, 0},
 };
 
 /* [alias] has no keys of its own: every line is "owner = target". */
@@ -118,6 +123,7 @@ const struct cfg__section cfg__sections[CFG__SEC_COUNT] = {
 
 _Static_assert(CFG__ARRAY_LEN(listen_keys) <= CFG__MAX_KEYS, "raise CFG__MAX_KEYS");
 _Static_assert(CFG__ARRAY_LEN(flatten_keys) <= CFG__MAX_KEYS, "raise CFG__MAX_KEYS");
+_Static_assert(CFG__ARRAY_LEN(zone_keys) <= CFG__MAX_ZONE_KEYS, "raise CFG__MAX_ZONE_KEYS");
 
 void cfg__set_defaults(struct cfg *cfg)
 {
@@ -145,6 +151,8 @@ void cfg__set_defaults(struct cfg *cfg)
 	/* BIND's RRL default: every other limited answer is a TC=1 slip. */
 	cfg->limits.slip = 2;
 	cfg->flatten.show_aname = false;
+	/* Sibling upkeep writes into BIND, so it is asked for, never assumed. */
+	cfg->flatten.siblings = CFG_SIBLINGS_OFF;
 }
 
 int cfg_keys_foreach(cfg_key_fn *fn, void *arg)

@@ -179,7 +179,7 @@ int cfg_load_mem(const char *name, const char *text, size_t len, struct cfg **ou
 		free(ld.msgs[i].text);
 	free(ld.msgs);
 	free(ld.buf);
-	free(ld.zone_cname_line);
+	free(ld.zone_seen);
 	return rc;
 }
 
@@ -238,6 +238,8 @@ void cfg_free(struct cfg *cfg)
 {
 	if (cfg == NULL)
 		return;
+	/* The key's secret does not outlive the cfg in freed memory. */
+	explicit_bzero(&cfg->backend.update_key, sizeof(cfg->backend.update_key));
 	free(cfg->path);
 	free(cfg->listen.udp.v);
 	free(cfg->listen.tcp.v);

@@ -58,17 +58,21 @@ static void open_zone(struct cfg__ld *ld, const char *s, size_t len)
 		return;
 	if (cap != ld->zones_cap) {
 		/* Keep the per-zone line table as long as the zone array. */
-		unsigned *l = realloc(ld->zone_cname_line, ld->zones_cap * sizeof(*l));
+		void *l = realloc(ld->zone_seen, ld->zones_cap * sizeof(*ld->zone_seen));
 		if (l == NULL) {
 			ld->oom = true;
 			return;
 		}
-		ld->zone_cname_line = l;
+		ld->zone_seen = l;
 	}
 	ld->zone = cfg->n_zones++;
-	cfg->zones[ld->zone] =
-	        (struct cfg_zone){.name = name, .cname = CFG_CNAME_APEX, .line = ld->line};
-	ld->zone_cname_line[ld->zone] = 0;
+	/* cname and siblings get [flatten]'s values in validate.c unless
+	 * the section sets its own. */
+	cfg->zones[ld->zone] = (struct cfg_zone){.name = name,
+	                                         .cname = CFG_CNAME_APEX,
+	                                         .siblings = CFG_SIBLINGS_OFF,
+	                                         .line = ld->line};
+	memset(ld->zone_seen[ld->zone], 0, sizeof(ld->zone_seen[ld->zone]));
 	ld->sec = CFG__SEC_ZONE;
 	ld->sec_skip = false;
 }

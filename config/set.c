@@ -45,6 +45,11 @@ static const char *const cname_mode_names[] = {
         [CFG_CNAME_NONE] = "none",
 };
 
+static const char *const siblings_names[] = {
+        [CFG_SIBLINGS_OFF] = "off",
+        [CFG_SIBLINGS_UPDATE] = "update",
+};
+
 /* ---- errors ------------------------------------------------------------ */
 
 /* An error about the key on the current line: "FILE:LINE: [sec] key: ...". */
@@ -563,6 +568,54 @@ static void set_cname(struct cfg__ld *ld, const struct cfg__key *k, char *field,
 		*(enum cfg_cname_mode *)field = (enum cfg_cname_mode)i;
 }
 
+static void set_siblings(struct cfg__ld *ld, const struct cfg__key *k, char *field,
+                         const char *allowed)
+{
+	int i = word_index(siblings_names, CFG__ARRAY_LEN(siblings_names), ld->val, ld->val_len);
+
+	(void)k;
+	if (i < 0)
+		bad_value(ld, ld->val, ld->val_len, "is not a siblings mode", allowed);
+	else
+		*(enum cfg_siblings *)field = (enum cfg_siblings)i;
+}
+
+/*
+ * [backend] update-key: the TSIG key file is read and parsed now, at
+ * every load, so that startup, --check-config and each reload (which
+ * loads the file anew) see the key as it is on disk, and a bad key stops
+ * them with the line instead of failing UPDATEs later. The path is kept
+ * even when the file is bad, so validate.c knows the key was not simply
+ * left out. Relative paths are taken as [tls] takes them: from the
+ * working directory.
+ */
+static void set_tsigkey(struct cfg__ld *ld, const struct cfg__key *k, char *field,
+                        const char *allowed)
+{
+	struct cfg_tsig_key *key = (struct cfg_tsig_key *)field;
+	const char *v = ld->val;
+	size_t vlen = ld->val_len;
+	char text[512], why[CFG__TSIG_WHY_MAX];
+
+	(void)k;
+	cfg__fmt_text(text, sizeof(text), v, vlen, 400);
+	if (vlen >= sizeof(key->path)) {
+		key_err(ld, "\"%s\" is longer than %zu bytes; allowed: %s", text,
+		        sizeof(key->path) - 1, allowed);
+		return;
+	}
+	if (memchr(v, '\0', vlen) != NULL) {
+		/* The lexer turns NUL away first; this only guards the copy. */
+		key_err(ld, "\"%s\" contains a NUL byte; allowed: %s", text, allowed);
+		return;
+	}
+	memcpy(key->path, v, vlen);
+	key->path[vlen] = '\0';
+	key->line = ld->line;
+	if (cfg__tsig_key_read(key->path, key, why, sizeof(why)) != 0)
+		key_err(ld, "%s", why);
+}
+
 static void set_addr(struct cfg__ld *ld, const struct cfg__key *k, char *field, const char *allowed)
 {
 	struct cfg_addr a;
@@ -636,6 +689,8 @@ static const struct {
         [CFG__T_TLSVER] = {set_tlsver, "1.2, 1.3"},
         [CFG__T_USER] = {set_user, USER_ALLOWED},
         [CFG__T_SOCKPATH] = {set_sockpath, SOCKPATH_ALLOWED},
+        [CFG__T_TSIGKEY] = {set_tsigkey, CFG__TSIGKEY_ALLOWED},
+        [CFG__T_SIBLINGS] = {set_siblings, "off, update"},
         /* Never set: cfg__on_key() turns such keys away first. */
         [CFG__T_LATER] = {NULL, ""},
 };
@@ -687,6 +742,11 @@ static void set_key(struct cfg__ld *ld, const struct cfg__key *k, void *base)
 	key_allowed(k, allowed, sizeof(allowed));
 	if (ld->val_len == 0 && k->type == CFG__T_LOGFILE) {
 		((char *)base + k->off)[0] = '\0'; /* "query-log =": explicitly off */
+		return;
+	}
+	if (ld->val_len == 0 && k->type == CFG__T_TSIGKEY) {
+		/* "update-key =": explicitly none, as CONFIG.md writes the default. */
+		memset((char *)base + k->off, 0, sizeof(struct cfg_tsig_key));
 		return;
 	}
 	if (ld->val_len == 0) {
@@ -804,7 +864,7 @@ int cfg__on_key(void *user, const char *section, const char *name, const char *v
 	}
 
 	unsigned *seen =
-	        ld->sec == CFG__SEC_ZONE ? &ld->zone_cname_line[ld->zone] : &ld->seen[ld->sec][i];
+	        ld->sec == CFG__SEC_ZONE ? &ld->zone_seen[ld->zone][i] : &ld->seen[ld->sec][i];
 	if (*seen != 0) {
 		key_err(ld, "duplicate key (first set at line %u); allowed: one value per key",
 		        *seen);

@@ -1,8 +1,9 @@
 /* config/validate.c - what can only be decided once the whole file is read.
  *
- * A [zone NAME] takes [flatten] cname even when [flatten] comes later, an
- * [alias] may name a zone declared further down, and required keys are
- * only missing at the end. Errors carry the line of the key involved, or
+ * A [zone NAME] takes [flatten] cname and siblings even when [flatten]
+ * comes later, siblings = update needs [backend] update-key wherever that
+ * is, an [alias] may name a zone declared further down, and required keys
+ * are only missing at the end. Errors carry the line of the key involved, or
  * of the section header, or 0 when the section is absent altogether.
  */
 #include <netinet/in.h>
@@ -217,6 +218,60 @@ static void check_metrics(struct cfg__ld *ld)
 	}
 }
 
+/* Each zone takes [flatten] cname and siblings unless its section sets
+ * its own; siblings_line says where the value in force was written. */
+static void resolve_zones(struct cfg__ld *ld)
+{
+	struct cfg *cfg = ld->cfg;
+	unsigned fl_siblings = ld->seen[CFG__SEC_FLATTEN][CFG__KEY_FLATTEN_SIBLINGS];
+
+	for (size_t i = 0; i < cfg->n_zones; i++) {
+		const unsigned *seen = ld->zone_seen[i];
+		struct cfg_zone *z = &cfg->zones[i];
+		if (seen[CFG__KEY_ZONE_CNAME] == 0)
+			z->cname = cfg->flatten.cname;
+		if (seen[CFG__KEY_ZONE_SIBLINGS] == 0) {
+			z->siblings = cfg->flatten.siblings;
+			z->siblings_line = fl_siblings;
+		} else {
+			z->siblings_line = seen[CFG__KEY_ZONE_SIBLINGS];
+		}
+	}
+}
+
+#define SIBLINGS_NEED_KEY                                                                          \
+	"update needs [backend] update-key (a TSIG key file, as tsig-keygen writes); allowed: "    \
+	"off, or update once [backend] update-key is set"
+
+/* siblings = update writes into BIND with UPDATEs signed by the key, so
+ * without one it could only fail at run time. [flatten] siblings = update
+ * needs the key even with no zone to apply it to, and its one error
+ * covers every zone that inherits it; a zone that sets update itself gets
+ * its own. An update-key that was set but could not be read has its own
+ * error already. */
+static void check_siblings(struct cfg__ld *ld)
+{
+	const struct cfg *cfg = ld->cfg;
+	const struct cfg_tsig_key *key = &cfg->backend.update_key;
+
+	if (key->present || key->path[0] != '\0')
+		return;
+	if (cfg->flatten.siblings == CFG_SIBLINGS_UPDATE)
+		cfg__err(ld, ld->seen[CFG__SEC_FLATTEN][CFG__KEY_FLATTEN_SIBLINGS],
+		         "[flatten] siblings: " SIBLINGS_NEED_KEY);
+	for (size_t i = 0; i < cfg->n_zones; i++) {
+		const struct cfg_zone *z = &cfg->zones[i];
+		if (z->siblings != CFG_SIBLINGS_UPDATE ||
+		    ld->zone_seen[i][CFG__KEY_ZONE_SIBLINGS] == 0)
+			continue;
+		/* The name without its final dot, as the header most likely
+		 * spelled it. */
+		size_t l = strlen(z->name.text);
+		cfg__err(ld, z->siblings_line, "[zone %.*s] siblings: " SIBLINGS_NEED_KEY,
+		         (int)(l > 1 ? l - 1 : l), z->name.text);
+	}
+}
+
 void cfg__validate(struct cfg__ld *ld)
 {
 	struct cfg *cfg = ld->cfg;
@@ -226,10 +281,7 @@ void cfg__validate(struct cfg__ld *ld)
 	if (cfg->server.threads == 0)
 		cfg->server.threads = online_cpus();
 
-	for (size_t i = 0; i < cfg->n_zones; i++) {
-		if (ld->zone_cname_line[i] == 0)
-			cfg->zones[i].cname = cfg->flatten.cname;
-	}
+	resolve_zones(ld);
 
 	/* A key that was present but wrong has its own error already; these
 	 * checks are about keys that are absent. */
@@ -252,4 +304,5 @@ void cfg__validate(struct cfg__ld *ld)
 	check_tls(ld);
 	check_ttls(ld);
 	check_aliases(ld);
+	check_siblings(ld);
 }

@@ -42,7 +42,8 @@ enum flat_sib_fam {
 uint16_t flat_sib_fam_type(enum flat_sib_fam fam);
 
 /** An address RRset as the table keeps it: allocated for its n
- *  addresses, sorted (memcmp of the address bytes), no duplicates. */
+ *  addresses, sorted (memcmp of the address bytes), no duplicates; of a
+ *  zone's RRset of more than 255 addresses, the lowest 255. */
 struct flat_sib_rrset {
 	uint8_t n;          /**< addresses, >= 1 */
 	uint32_t ttl;       /**< the RRset's TTL */
@@ -111,7 +112,8 @@ struct flat_sib_soa {
 
 /**
  * A table for zone apex, whose ANAME types are types[0..n_types).
- * @return 0, -EINVAL (malformed apex, no types) or -ENOMEM.
+ * @return 0, -EINVAL (malformed apex, no types, a type that cannot be an
+ *         ANAME type: 0, A, AAAA, SOA) or -ENOMEM.
  */
 int flat_sibzone_new(struct flat_sibzone **out, const uint8_t *apex, size_t len,
                      const uint16_t *types, unsigned n_types);
@@ -123,10 +125,12 @@ const struct flat_sib_soa *flat_sibzone_soa(const struct flat_sibzone *z);
 
 /**
  * Sets the [alias] owners inside this zone (replacing the previous list;
- * owners outside the zone are -EINVAL). An alias owner appears in the
- * table at once (held[] unknown until the next transfer: the caller
- * transfers after this); an owner dropped from the list becomes gone
- * unless an ANAME owns it.
+ * owners outside the zone, malformed names and the root as target are
+ * -EINVAL; of two entries for one owner the first counts). An alias owner
+ * appears in the table at once (held[] unknown until the next transfer:
+ * the caller transfers after this, and flat_sibxfr_begin() makes that an
+ * AXFR); an owner dropped from the list becomes gone unless an ANAME owns
+ * it.
  * @return 0, -EINVAL or -ENOMEM (table unchanged).
  */
 int flat_sibzone_set_aliases(struct flat_sibzone *z, const struct flat_sib_alias *a, size_t n);
@@ -138,18 +142,21 @@ size_t flat_sibzone_count(const struct flat_sibzone *z);
 struct flat_sib_owner *flat_sibzone_at(struct flat_sibzone *z, size_t i);
 /** The owner named name (any case), or NULL. */
 struct flat_sib_owner *flat_sibzone_find(struct flat_sibzone *z, const uint8_t *name, size_t len);
-/** Drops a gone owner (after its siblings were removed or given up on). */
+/** Drops a gone owner (after its siblings were removed or given up on).
+ *  The last owner takes its place in the flat_sibzone_at() order. */
 void flat_sibzone_remove(struct flat_sibzone *z, struct flat_sib_owner *o);
 struct flat_sib_change;
 /**
  * Records the effect of a change BIND acknowledged, so that the transfer
  * that follows (BIND's NOTIFY) finds nothing to do: REPLACE sets held and
  * mine to the new set; DELETE drops both; REMOVE drops mine and takes its
- * RRs out of held.
- * @return 0 or -ENOMEM (the next transfer corrects held then).
+ * RRs (ch->set) out of held.
+ * @return 0, -ENOMEM (the next transfer corrects held then) or -EINVAL
+ *         (an owner of another table, another action).
  */
 int flat_sibzone_applied(struct flat_sibzone *z, const struct flat_sib_change *ch);
-/** Records that the zone's held[fam] is confirmed as apexd's (mine[fam] = held[fam]). */
+/** Records that the zone's held[fam] is confirmed as apexd's (mine[fam] = held[fam]).
+ *  @return 0, -ENOMEM or -EINVAL (an owner of another table). */
 int flat_sibzone_confirm(struct flat_sibzone *z, struct flat_sib_owner *o, enum flat_sib_fam fam);
 /** Bytes the table holds (owners, RRsets, index), for the memory figure. */
 size_t flat_sibzone_bytes(const struct flat_sibzone *z);
@@ -179,7 +186,10 @@ struct flat_sibxfr;
 
 /**
  * Starts a transfer of z: IXFR from the table's serial when ixfr and the
- * SOA is known (else AXFR).
+ * SOA is known (else AXFR; AXFR too while an [alias] owner that no AXFR
+ * has seen waits for its held[], which no diff can tell).
+ * One transfer of a table at a time: a commit applies a diff to the
+ * state it was taken against.
  * @return 0 or -ENOMEM.
  */
 int flat_sibxfr_begin(struct flat_sibxfr **out, struct flat_sibzone *z, bool ixfr);
@@ -207,8 +217,11 @@ size_t flat_sibxfr_records(const struct flat_sibxfr *x);
  * Applies a DONE transfer to the table: the SOA, new owners (fresh),
  * changed targets and TTLs, held[] as the zone now holds them, owners
  * that lost their ANAME (gone; an owner that is gone already and came
- * back is no longer gone). Owners that stay keep track[] and mine[].
- * @return 0 or -ENOMEM (table unchanged).
+ * back is no longer gone, and fresh again). Owners that stay keep track[]
+ * and mine[]. Committing an UPTODATE transfer does nothing and returns 0.
+ * @return 0, -ENOMEM (table unchanged) or -EINVAL (not DONE, or already
+ *         committed, or an IXFR whose starting serial the table no longer
+ *         has).
  */
 int flat_sibxfr_commit(struct flat_sibxfr *x);
 /** Frees a transfer, committed or not. NULL is fine. */
@@ -256,9 +269,12 @@ struct flat_sib_change {
  * then the updates (REPLACE: delete the family's RRset, add each address
  * with set.ttl; DELETE: delete the RRset; REMOVE: delete each RR of set).
  * Takes changes from the front while they fit, leaving reserve bytes of
- * cap free for the TSIG RR.
+ * cap free for the TSIG RR. A prerequisite two changes share (both
+ * families of one owner) is written once.
  * @param taken receives how many of ch were written (>= 1 on success)
- * @return the length, or -EMSGSIZE when not even ch[0] fits, -EINVAL.
+ * @return the length, or -EMSGSIZE when not even ch[0] fits, -EINVAL (no
+ *         changes, an owner of another table, another action, REPLACE or
+ *         REMOVE with an empty set).
  */
 ssize_t flat_sib_update_build(const struct flat_sibzone *z, const struct flat_sib_change *ch,
                               size_t n, uint16_t id, uint8_t *out, size_t cap, size_t reserve,

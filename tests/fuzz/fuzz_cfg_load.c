@@ -25,9 +25,17 @@ static void check(const struct cfg *cfg)
 		abort();
 	if (cfg->flatten.n_aname_types == 0 || cfg->flatten.n_aname_types > CFG_MAX_ANAME_TYPES)
 		abort();
+	/* siblings = update anywhere needs a key that was read whole. */
+	const struct cfg_tsig_key *key = &cfg->backend.update_key;
+	if (key->present && (key->secret_len < 1 || key->secret_len > CFG_TSIG_SECRET_MAX))
+		abort();
+	if (cfg->flatten.siblings == CFG_SIBLINGS_UPDATE && !key->present)
+		abort();
 	for (size_t i = 0; i < cfg->n_zones; i++) {
 		const struct cfg_name *n = &cfg->zones[i].name;
 		if (n->wire_len < 2 || n->wire[n->wire_len - 1] != 0 || strlen(n->text) > 255)
+			abort();
+		if (cfg->zones[i].siblings == CFG_SIBLINGS_UPDATE && !key->present)
 			abort();
 	}
 }

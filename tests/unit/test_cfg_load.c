@@ -789,11 +789,11 @@ static void test_load_unknown_key_and_section_list_what_is_allowed(void **state)
 	(void)state;
 	load_fails(BASE
 	           "[backend]\nport = 53\n[Server]\nthreads = 1\n[zone example.com]\nttl = 5\n",
-	           "t.ini:6: [backend] port: unknown key; allowed: address, timeout\n"
+	           "t.ini:6: [backend] port: unknown key; allowed: address, timeout, update-key\n"
 	           "t.ini:7: [Server]: unknown section; allowed: [server], [listen], [tls], "
 	           "[backend], [resolver], [flatten], [cache], [limits], [zone NAME], "
 	           "[alias]\n"
-	           "t.ini:10: [zone example.com] ttl: unknown key; allowed: cname\n");
+	           "t.ini:10: [zone example.com] ttl: unknown key; allowed: cname, siblings\n");
 }
 
 /* EDNS Client Subnet is a later capability: a key that is read and then
@@ -873,6 +873,48 @@ static void test_load_zone_cname_defaults_to_flatten_cname_even_later(void **sta
 	assert_int_equal(cfg->zones[1].cname, CFG_CNAME_APEX);
 	assert_int_equal(cfg->zones[2].cname, CFG_CNAME_NONE);
 	cfg_free(cfg);
+}
+
+/* siblings works like cname: [flatten] gives the default wherever it is
+ * in the file, a [zone] overrides it, and siblings_line says where the
+ * value in force was written. update needs a key (test_cfg_tsigkey.c);
+ * off does not. */
+static void test_load_zone_siblings_defaults_and_overrides(void **state)
+{
+	(void)state;
+	struct cfg *cfg = load_ok(BASE "[zone a.example]\n"
+	                               "[zone b.example]\nsiblings = off\ncname = all\n");
+
+	assert_int_equal(cfg->flatten.siblings, CFG_SIBLINGS_OFF);
+	assert_false(cfg->backend.update_key.present);
+	assert_int_equal(cfg->zones[0].siblings, CFG_SIBLINGS_OFF);
+	assert_int_equal(cfg->zones[0].siblings_line, 0);
+	assert_int_equal(cfg->zones[1].siblings, CFG_SIBLINGS_OFF);
+	assert_int_equal(cfg->zones[1].siblings_line, 7);
+	assert_int_equal(cfg->zones[1].cname, CFG_CNAME_ALL);
+	cfg_free(cfg);
+
+	/* Case does not matter, as for cname; an explicit off in [flatten]
+	 * is where the zones' value comes from. */
+	cfg = load_ok(BASE "[zone a.example]\n[flatten]\nsiblings = OFF\n");
+	assert_int_equal(cfg->zones[0].siblings, CFG_SIBLINGS_OFF);
+	assert_int_equal(cfg->zones[0].siblings_line, 7);
+	cfg_free(cfg);
+}
+
+static void test_load_siblings_bad_and_duplicate(void **state)
+{
+	(void)state;
+	load_fails(BASE "[flatten]\nsiblings = yes\n[zone a.example]\nsiblings = axfr\n"
+	                "siblings = off\n",
+	           "t.ini:6: [flatten] siblings: \"yes\" is not a siblings mode; allowed: off, "
+	           "update\n"
+	           "t.ini:8: [zone a.example] siblings: \"axfr\" is not a siblings mode; allowed: "
+	           "off, update\n"
+	           "t.ini:9: [zone a.example] siblings: duplicate key (first set at line 8); "
+	           "allowed: one value per key\n");
+	load_fails(BASE "[zone a.example]\nsiblings =\n",
+	           "t.ini:6: [zone a.example] siblings: missing value; allowed: off, update\n");
 }
 
 /* ---- cross-key rules ---------------------------------------------------- */
@@ -1530,6 +1572,8 @@ int main(void)
 	        cmocka_unit_test(test_load_duplicate_zone_is_rejected),
 	        cmocka_unit_test(test_load_zone_header_errors),
 	        cmocka_unit_test(test_load_zone_cname_defaults_to_flatten_cname_even_later),
+	        cmocka_unit_test(test_load_zone_siblings_defaults_and_overrides),
+	        cmocka_unit_test(test_load_siblings_bad_and_duplicate),
 	        cmocka_unit_test(test_load_missing_backend_names_end_of_file),
 	        cmocka_unit_test(test_load_no_listener_is_rejected),
 	        cmocka_unit_test(test_load_listen_on_backend_address_is_rejected),
