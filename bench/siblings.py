@@ -252,6 +252,39 @@ def count_lines(path, pattern=None):
 
 
 UNBOUND_QUERY = re.compile(r"info: 127\.0\.0\.1 t\d+\.cdn\.test\. (A|AAAA) IN")
+UNBOUND_LINE = re.compile(r"^\[(\d+)\] .* info: 127\.0\.0\.1 (t\d+\.cdn\.test)\. (A|AAAA) IN")
+
+
+def unbound_queries(path):
+    """(epoch second, name, type) of every target query unbound logged
+    (log-queries: one line per query it received, i.e. per chase)."""
+    out = []
+    try:
+        with open(path, errors="replace") as f:
+            for line in f:
+                mo = UNBOUND_LINE.match(line)
+                if mo:
+                    out.append((int(mo.group(1)), mo.group(2), mo.group(3)))
+    except OSError:
+        pass
+    return out
+
+
+def chase_spread(queries, t_from, t_to):
+    """How the chases of [t_from, t_to) are spread: the busiest second,
+    the seconds with any chase, and the intervals between two chases of
+    one target and type (a refresh is due once per TTL)."""
+    per_sec, last, gaps = {}, {}, {}
+    for t, name, typ in queries:
+        key = (name, typ)
+        if t_from <= t < t_to:
+            per_sec[t] = per_sec.get(t, 0) + 1
+            if key in last:
+                gaps[t - last[key]] = gaps.get(t - last[key], 0) + 1
+        last[key] = t
+    return {"busiest_second": max(per_sec.values()) if per_sec else 0,
+            "seconds_with_chases": len(per_sec), "seconds": t_to - t_from,
+            "gaps": dict(sorted(gaps.items()))}
 
 
 def snapshot(a):
@@ -312,6 +345,11 @@ def phase_first_round(a, res, serial0):
         time.sleep(0.25)
     ms = metrics(a.metrics)
     serial1 = soa_serial(a.bind_port, "big.test")
+    first = {}
+    for t, name, typ in unbound_queries(a.unbound_log):
+        first.setdefault((name, typ), t)
+    # unbound logs whole seconds: this is an upper bound to +1 s.
+    chased = max(first.values()) - a.t0 + 1 if len(first) >= 2 * a.owners else None
     res["first_round"] = {
         "want_changes": want, "owners_known_s": t_owners, "done_s": t_done,
         "alive": proc_alive(a.pid), "owners": m(ms, "apexd_sibling_owners"),
@@ -321,6 +359,7 @@ def phase_first_round(a, res, serial0):
         "chase_failures": m(ms, "apexd_sibling_chase_failures_total"),
         "chases": m(ms, "apexd_chases_total"), "chase_queries": m(ms, "apexd_chase_queries_total"),
         "serial_before": serial0, "serial_after": serial1, "peak_rss_kb": peak_rss,
+        "all_chased_s": chased,
         "progress": progress,
     }
     if t_done is None:
@@ -418,6 +457,7 @@ def phase_steady(a, res):
                       m(s0["ms"], "apexd_sibling_transfers_total" + k)
                       for k in labelled(s1["ms"], "apexd_sibling_transfers_total")},
         "timeline": timeline, "alive": proc_alive(a.pid),
+        "spread": chase_spread(unbound_queries(a.unbound_log), int(s0["t"]) + 1, int(s1["t"])),
     }
     st = res["steady"]
     say("%s: steady: %d UPDATEs in %.0f s, serial %s -> %s, apexd CPU %s s, "
@@ -469,6 +509,12 @@ def verdict(ok):
     return "MET" if ok else "NOT MET"
 
 
+def label_text(d):
+    """{'{kind="axfr",result="ok"}': 1} as 'axfr ok 1'."""
+    return ", ".join("%s %d" % (" ".join(re.findall(r'"([^"]*)"', k)), v)
+                     for k, v in d.items() if v) or "none"
+
+
 def report_mode(r):
     out = []
     fr, ax, st, mem = r["first_round"], r.get("axfr", {}), r.get("steady"), r["memory"]
@@ -482,16 +528,18 @@ def report_mode(r):
     out.append("   owners known (AXFR done) after      %s s" % fmt(fr["owners_known_s"], "%.1f"))
     out.append("   first complete round after          %s s   (limit %d s)" % (
         fmt(fr["done_s"], "%.1f", "NOT COMPLETE"), r["limit"]))
+    out.append("   every target chased once after      %s s  (unbound's log, whole seconds)" % (
+        fmt(fr.get("all_chased_s"), "%.0f")))
     out.append("   RRsets written                      %d of %d" % (fr["changes"],
                                                                      fr["want_changes"]))
     out.append("   UPDATEs ok                          %d  (%.0f RRsets per UPDATE)%s" % (
         upd_ok, fr["changes"] / upd_ok if upd_ok else 0,
-        "; failed: %s" % failed if failed else ""))
+        "; failed: %s" % label_text(failed) if failed else ""))
     out.append("   BIND serial                         %s -> %s (moved %s)" % (
         fr["serial_before"], fr["serial_after"],
         fmt(fr["serial_after"] - fr["serial_before"]
             if None not in (fr["serial_before"], fr["serial_after"]) else None)))
-    out.append("   transfers                           %s" % fr["transfers"])
+    out.append("   transfers                           %s" % label_text(fr["transfers"]))
     out.append("   chase failures                      %d" % fr["chase_failures"])
     out.append("   BIND CPU during the round           %s s" % fmt(r.get("bind_cpu_first_round_s"),
                                                                     "%.1f"))
@@ -515,18 +563,32 @@ def report_mode(r):
                    "window / TTL)" % st["refreshes_expected"])
         out.append("   chases / chase queries (metrics)    %d / %d" % (st["chases"],
                                                                      st["chase_queries"]))
-        out.append("   target queries unbound saw          %d" % st["unbound_queries"])
+        out.append("   target queries unbound saw          %d  (%.2f x the refreshes expected)" % (
+            st["unbound_queries"], st["unbound_queries"] / st["refreshes_expected"]))
+        sp = st.get("spread")
+        if sp:
+            gaps = sp["gaps"]
+            short = sum(n for g, n in gaps.items() if int(g) < r["ttl"] * 2 // 3)
+            out.append("   chases spread: busiest second %d, seconds with chases %d of %d" % (
+                sp["busiest_second"], sp["seconds_with_chases"], sp["seconds"]))
+            out.append("   intervals between chases of one target+type (s: count): %s" % (
+                ", ".join("%s: %d" % (g, n) for g, n in gaps.items())))
+            out.append("   of them shorter than 2/3 of the TTL  %d (%.0f %%)" % (
+                short, 100.0 * short / max(1, sum(gaps.values()))))
         per = None
-        n = st["unbound_queries"] or st["chase_queries"] or st["refreshes_expected"]
+        per_refresh = None
+        n = st["unbound_queries"] or st["chase_queries"]
         if st["cpu_s"] is not None and n:
             per = st["cpu_s"] * 1e6 / n
-        out.append("   apexd CPU                           %s s = %s us per target query "
-                   "(%.0f %% of a core)" % (fmt(st["cpu_s"], "%.2f"), fmt(per, "%.0f"),
-                                           100.0 * (st["cpu_s"] or 0) / st["seconds"]))
+        if st["cpu_s"] is not None:
+            per_refresh = st["cpu_s"] * 1e6 / st["refreshes_expected"]
+        out.append("   apexd CPU                           %s s (%.1f %% of a core) = %s us per "
+                   "chase, %s us per owner refresh due" % (
+                       fmt(st["cpu_s"], "%.2f"), 100.0 * (st["cpu_s"] or 0) / st["seconds"],
+                       fmt(per, "%.0f"), fmt(per_refresh, "%.0f")))
         out.append("   BIND CPU                            %s s" % fmt(st["bind_cpu_s"], "%.2f"))
         out.append("   chase failures                      %d" % st["chase_failures"])
-        out.append("   transfers in the window             %s" % (
-            {k: v for k, v in st["transfers"].items() if v} or "none"))
+        out.append("   transfers in the window             %s" % label_text(st["transfers"]))
     else:
         out.append("2. steady state: not measured (the first round did not complete)")
     out.append("3. memory")

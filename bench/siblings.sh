@@ -87,6 +87,7 @@ done
 "$PY" -c 'import dns.message' 2>/dev/null || die "$PY cannot import dns (python3-dnspython)"
 
 SETUP_ONLY=${SETUP_ONLY:-0}
+APEXD_GIVEN=${APEXD:+APEXD=$APEXD }
 [[ $SETUP_ONLY == 1 ]] || build_apexd apexd
 
 rm -rf "$RUN"
@@ -380,5 +381,5 @@ stop_pid "$CDN_PID"
 [[ $SETUP_ONLY == 0 ]] || exit 0
 
 # shellcheck disable=SC2086 # MODES is a list
-"${SIB[@]}" report --run "$RUN" --command "OWNERS=$OWNERS TARGET_TTL=$TARGET_TTL AAAA_EVERY=$AAAA_EVERY WINDOW=$WINDOW MODES=\"$MODES\" APEXD_THREADS=$APEXD_THREADS bench/siblings.sh" $MODES
+"${SIB[@]}" report --run "$RUN" --command "${APEXD_GIVEN}OWNERS=$OWNERS TARGET_TTL=$TARGET_TTL AAAA_EVERY=$AAAA_EVERY WINDOW=$WINDOW MODES=\"$MODES\" APEXD_THREADS=$APEXD_THREADS bench/siblings.sh" $MODES
 say "results in $RUN/results.txt"
