@@ -17,9 +17,19 @@
 /* The tick: owners due for a chase, transfers and batches due. 10 000
  * owners cost a few hundred microseconds a tick. */
 #define SIB_TICK_MS 250
-/* Chases of all zones at once: the first round of a large zone is spread
- * over time by this, instead of hitting the resolvers with every owner. */
+/* Chases of all zones at once. */
 #define SIB_CHASES_MAX 32
+/* Owner refreshes started per second, all zones: every owner family
+ * once per SIB_SPREAD_S, at least SIB_RATE_MIN. The first round of a
+ * large zone is spread over that window instead of hitting the
+ * resolvers in one burst, and since each owner comes back one TTL
+ * after its own refresh, the spread lasts. */
+#define SIB_SPREAD_S 10
+#define SIB_RATE_MIN 400
+/* After a target's TTL ends, wait this much more before the refresh:
+ * a resolver's copy may still live its last second, and a refresh in
+ * it would learn nothing and come back min-ttl later. */
+#define SIB_EXPIRY_MARGIN_MS 1000
 /* A change waits this long for others, so that one UPDATE (one serial,
  * one round of signing and NOTIFY) carries a burst of changes. */
 #define SIB_BATCH_MS 1000
@@ -82,7 +92,7 @@ struct sib_zone {
 	struct codec_tsig_key ukey;
 	struct codec_tsig_verify uv;
 
-	char last_error[256]; /* for explain: the last thing that went wrong */
+	char last_error[320]; /* for explain: the last thing that went wrong */
 	uint64_t last_error_ms;
 };
 
@@ -105,6 +115,7 @@ struct px_sib {
 	struct px_up_home home;
 	struct sib_zone *zones;
 	unsigned chases;
+	uint64_t budget; /* refreshes that may still start this tick */
 	struct px_sib_stats *st;
 };
 

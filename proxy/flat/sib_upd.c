@@ -121,7 +121,7 @@ static void chase_result(struct sib_zone *z, struct flat_sib_owner *o, enum flat
 	uint32_t ttl = px_flat_answer_ttl(cfg, res->ttl, chain);
 	uint32_t cap = px_flat_ttl_clamp(cfg, chain);
 	uint32_t wait_s = res->ttl > 0 ? res->ttl : 1;
-	tr->next_ms = now + (uint64_t)wait_s * 1000 + jitter_ms(wait_s);
+	tr->next_ms = now + (uint64_t)wait_s * 1000 + SIB_EXPIRY_MARGIN_MS + jitter_ms(wait_s);
 
 	struct flat_sib_change ch = {.o = o, .fam = fam};
 	switch (flat_sib_plan(o, fam, res, cap)) {
@@ -152,6 +152,7 @@ static void chase_done(struct px_chase_run *r, bool cancelled)
 	union flat_cache_value val;
 
 	z->sib->chases--;
+	STAT_ADD(z->sib, chase_queries, r->n_queries);
 	if (c->o->track[c->fam].next_ms == SIB_CHASING)
 		c->o->track[c->fam].next_ms = 0;
 	px_flat_key_init(&key, c->o->target, c->o->target_len, flat_sib_fam_type(c->fam),
@@ -197,6 +198,7 @@ static void chase_run(struct sib_zone *z, struct flat_sib_owner *o, enum flat_si
 	z->refs++;
 	z->sib->chases++;
 	o->track[fam].next_ms = SIB_CHASING;
+	STAT_ADD(z->sib, chases, 1);
 	c->run.cfg = g->cfg;
 	c->run.home = z->sib->home;
 	c->run.done = chase_done;
@@ -213,6 +215,7 @@ static void owner_chase(struct sib_zone *z, struct flat_sib_owner *o, enum flat_
 
 	if (g == NULL)
 		return;
+	STAT_ADD(z->sib, refreshes, 1);
 	px_flat_key_init(&key, o->target, o->target_len, flat_sib_fam_type(fam), FLAT_KEY_TARGET);
 	int st = flat_cache_get(g->cache, &key, now, &hit);
 	switch (st) {
@@ -220,8 +223,12 @@ static void owner_chase(struct sib_zone *z, struct flat_sib_owner *o, enum flat_
 		chase_result(z, o, fam, &hit.value.result, g->cfg);
 		return;
 	case FLAT_CACHE_HIT_PREFETCH:
-		/* The refresh is ours now: chase, and put what it finds. */
-		chase_run(z, o, fam, g, true);
+		/* Not ours to refresh early: a resolver asked now still holds
+		 * its copy and would answer with what is left of its TTL. The
+		 * value is as good as a hit; the entry is refreshed when it
+		 * expires, by a query or by us. */
+		flat_cache_abandon(g->cache, &key);
+		chase_result(z, o, fam, &hit.value.result, g->cfg);
 		return;
 	case FLAT_CACHE_FAIL:
 		hit.value.result.kind = FLAT_RES_FAIL;
@@ -289,11 +296,14 @@ void sib_owners_step(struct sib_zone *z, uint64_t now)
 			struct flat_sib_track *tr = &o->track[f];
 			if (tr->queued || tr->next_ms == SIB_CHASING || tr->next_ms > now)
 				continue;
+			if (z->sib->budget == 0)
+				return;
 			if (z->sib->chases >= SIB_CHASES_MAX ||
 			    z->sib->own.n_ups >= PX_UP_MAX_INFLIGHT / 2) {
 				z->capped = true;
 				return;
 			}
+			z->sib->budget--;
 			owner_chase(z, o, (enum flat_sib_fam)f, now);
 		}
 	}
@@ -324,7 +334,7 @@ static void queue_drop(struct sib_zone *z, size_t n, bool done, uint64_t now)
 
 static void upd_failed(struct sib_zone *z, enum px_sib_upd_result res, const char *why)
 {
-	char err[160];
+	char err[320];
 
 	STAT_ADD(z->sib, updates[res], 1);
 	z->upd_backoff_s = sib_backoff_next(z->upd_backoff_s);

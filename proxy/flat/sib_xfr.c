@@ -32,7 +32,7 @@ static void xfr_end(struct sib_zone *z)
 
 static void xfr_fail(struct sib_zone *z, const char *why)
 {
-	char err[160];
+	char err[320];
 	enum px_sib_xfr_kind kind = z->xfr_ixfr ? PX_SIB_IXFR : PX_SIB_AXFR;
 
 	STAT_ADD(z->sib, transfers[kind][PX_SIB_XFR_FAILED], 1);

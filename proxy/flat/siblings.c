@@ -242,6 +242,17 @@ static void update_gauges(struct px_sib *sib)
 	atomic_store_explicit(&sib->st->bytes, bytes, memory_order_relaxed);
 }
 
+/* This tick's share of SIB_SPREAD_S: every owner family once per window. */
+static uint64_t tick_budget(const struct px_sib *sib)
+{
+	uint64_t fams = 2 * atomic_load_explicit(&sib->st->owners, memory_order_relaxed);
+	uint64_t per_s = fams / SIB_SPREAD_S;
+
+	if (per_s < SIB_RATE_MIN)
+		per_s = SIB_RATE_MIN;
+	return (per_s * SIB_TICK_MS + 999) / 1000;
+}
+
 static void tick_cb(uv_timer_t *t)
 {
 	struct px_sib *sib = t->data;
@@ -249,6 +260,7 @@ static void tick_cb(uv_timer_t *t)
 
 	if (sib->stopping)
 		return;
+	sib->budget = tick_budget(sib);
 	for (struct sib_zone *z = sib->zones; z != NULL; z = z->next)
 		zone_step(z, now);
 	update_gauges(sib);

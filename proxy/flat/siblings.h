@@ -48,6 +48,9 @@ struct px_sib_stats {
 	_Atomic uint64_t updates[PX_SIB_UPD_RESULTS];
 	_Atomic uint64_t changes;        /**< RRsets written or deleted */
 	_Atomic uint64_t chase_failures; /**< chases that left the siblings in place */
+	_Atomic uint64_t refreshes;      /**< owner families looked up (cache or chase) */
+	_Atomic uint64_t chases;         /**< of which chased (the cache had nothing fresh) */
+	_Atomic uint64_t chase_queries;  /**< queries those chases sent */
 };
 
 const char *px_sib_xfr_kind_name(enum px_sib_xfr_kind k);     /* "axfr" */

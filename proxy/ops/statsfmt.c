@@ -112,6 +112,8 @@ static void render_sib_text(struct sbuf *b, const struct px_sib_stats *ss)
 		    SIB_LOAD(ss, updates[r]));
 	put(b, "sibling_changes=%llu\nsibling_chase_failures=%llu\n", SIB_LOAD(ss, changes),
 	    SIB_LOAD(ss, chase_failures));
+	put(b, "sibling_refreshes=%llu\nsibling_chases=%llu\nsibling_chase_queries=%llu\n",
+	    SIB_LOAD(ss, refreshes), SIB_LOAD(ss, chases), SIB_LOAD(ss, chase_queries));
 }
 
 static void render_sib_prometheus(struct sbuf *b, const struct px_sib_stats *ss)
@@ -140,6 +142,15 @@ static void render_sib_prometheus(struct sbuf *b, const struct px_sib_stats *ss)
 	help(b, "apexd_sibling_chase_failures_total",
 	     "chases for siblings that failed and left BIND's siblings in place", "counter");
 	put(b, "apexd_sibling_chase_failures_total %llu\n", SIB_LOAD(ss, chase_failures));
+	help(b, "apexd_sibling_refreshes_total",
+	     "owner families looked up for siblings (target cache or chase)", "counter");
+	put(b, "apexd_sibling_refreshes_total %llu\n", SIB_LOAD(ss, refreshes));
+	help(b, "apexd_sibling_chases_total",
+	     "sibling refreshes the target cache could not answer, chased on the main thread",
+	     "counter");
+	put(b, "apexd_sibling_chases_total %llu\n", SIB_LOAD(ss, chases));
+	help(b, "apexd_sibling_chase_queries_total", "queries those chases sent", "counter");
+	put(b, "apexd_sibling_chase_queries_total %llu\n", SIB_LOAD(ss, chase_queries));
 }
 
 static void render_text(struct sbuf *b, const struct px_stats_sum *s,
