@@ -357,7 +357,7 @@ def phase_first_round(a, res, serial0):
         "updates": labelled(ms, "apexd_sibling_updates_total"),
         "transfers": labelled(ms, "apexd_sibling_transfers_total"),
         "chase_failures": m(ms, "apexd_sibling_chase_failures_total"),
-        "chases": m(ms, "apexd_chases_total"), "chase_queries": m(ms, "apexd_chase_queries_total"),
+        "chases": m(ms, "apexd_sibling_chases_total"), "chase_queries": m(ms, "apexd_sibling_chase_queries_total"),
         "serial_before": serial0, "serial_after": serial1, "peak_rss_kb": peak_rss,
         "all_chased_s": chased,
         "progress": progress,
@@ -450,7 +450,7 @@ def phase_steady(a, res):
         "changes": d("apexd_sibling_changes_total"),
         "serial_before": s0["serial"], "serial_after": s1["serial"],
         "cpu_s": cpu_s, "bind_cpu_s": bind_cpu_s, "refreshes_expected": refreshes,
-        "chases": d("apexd_chases_total"), "chase_queries": d("apexd_chase_queries_total"),
+        "chases": d("apexd_sibling_chases_total"), "chase_queries": d("apexd_sibling_chase_queries_total"),
         "chase_failures": d("apexd_sibling_chase_failures_total"),
         "unbound_queries": s1["unbound"] - s0["unbound"],
         "transfers": {k: m(s1["ms"], "apexd_sibling_transfers_total" + k) -
