@@ -178,7 +178,7 @@ static fstrm_res io_write(void *obj, const struct iovec *iov, int iovcnt)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0) {
-			px_log(CFG_LOG_WARNING, MAIN, "dnstap: writing to %s: %s", io->d->dest,
+			px_log(CFG_LOG_WARNING, MAIN, "dnstap: %s: write failed: %s", io->d->dest,
 			       errno == EAGAIN ? "the collector took nothing for 5 s"
 			                       : strerror(errno));
 			return fstrm_res_failure;
