@@ -521,14 +521,23 @@ static void auth_pair(struct px_tap_port *p, enum px_tap_proto proto, const stru
 	submit(p, &m);
 }
 
+/* Who asked t: read from the txn's client part (listen/origin.h) and
+ * nothing else, so that whatever names the client there (a PROXY v2
+ * header) names it here too. */
+static const struct sockaddr *txn_client(struct px_txn *t)
+{
+	if (t->origin == PX_ORIGIN_UDP)
+		return (const struct sockaddr *)&t->cl.peer;
+	return conn_client(t->cl.conn);
+}
+
 void px_dnstap_txn(struct px_worker *w, struct px_txn *t, const uint8_t *ans, size_t len,
                    bool first)
 {
 	bool udp = t->origin == PX_ORIGIN_UDP;
 	struct px_conn *c = udp ? NULL : t->cl.conn;
 
-	auth_pair(&w->tap, proto_of(t->origin, c),
-	          udp ? (const struct sockaddr *)&t->cl.peer : conn_client(c),
+	auth_pair(&w->tap, proto_of(t->origin, c), txn_client(t),
 	          server_end(udp ? t->cl.ul : NULL, c), t->q, t->qlen, ans, len, t->rx_ns, first);
 }
 
