@@ -5,9 +5,11 @@
  * byte, low bits first, high bit set on all but the last), 2 a varint
  * length and that many bytes (strings, bytes, nested messages), 5 four
  * bytes little-endian (fixed32). A nested message is written after its
- * length, so the Message is measured first by the same code with no
- * buffer (pb.out == NULL counts bytes and writes none).
+ * length, so the Message is measured first (message_len(), which the
+ * unit tests hold to what put_message() writes); with the total known
+ * to fit, the writes check nothing.
  */
+#include <assert.h>
 #include <netinet/in.h>
 #include <string.h>
 
@@ -48,42 +50,36 @@ enum { WT_VARINT = 0, WT_LEN = 2, WT_FIXED32 = 5 };
  * length at its largest, two IPv6 addresses. Generous on purpose. */
 #define MSG_FIXED_MAX 160
 
+/* A cursor into a buffer known to be big enough: the total is computed
+ * first, so no write below checks for room. */
 struct pb {
-	uint8_t *out; /* NULL: count only */
-	size_t cap, len;
-	bool err; /* sticky: out of room */
+	uint8_t *p;
 };
 
-static void put_raw(struct pb *pb, const void *p, size_t n)
+static size_t varint_len(uint64_t v)
 {
-	if (pb->err)
-		return;
-	if (pb->out != NULL) {
-		if (pb->cap - pb->len < n) {
-			pb->err = true;
-			return;
-		}
-		memcpy(pb->out + pb->len, p, n);
+	size_t n = 1;
+
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
 	}
-	pb->len += n;
+	return n;
 }
 
 static void put_varint(struct pb *pb, uint64_t v)
 {
-	uint8_t b[VARINT_MAX];
-	size_t n = 0;
-
 	while (v >= 0x80) {
-		b[n++] = (uint8_t)(v | 0x80);
+		*pb->p++ = (uint8_t)(v | 0x80);
 		v >>= 7;
 	}
-	b[n++] = (uint8_t)v;
-	put_raw(pb, b, n);
+	*pb->p++ = (uint8_t)v;
 }
 
+/* Every field number here is below 16: its key is one byte. */
 static void put_key(struct pb *pb, unsigned field, unsigned wt)
 {
-	put_varint(pb, (uint64_t)field << 3 | wt);
+	*pb->p++ = (uint8_t)(field << 3 | wt);
 }
 
 static void put_uint(struct pb *pb, unsigned field, uint64_t v)
@@ -96,15 +92,29 @@ static void put_bytes(struct pb *pb, unsigned field, const void *p, size_t n)
 {
 	put_key(pb, field, WT_LEN);
 	put_varint(pb, n);
-	put_raw(pb, p, n);
+	memcpy(pb->p, p, n);
+	pb->p += n;
 }
 
 static void put_fixed32(struct pb *pb, unsigned field, uint32_t v)
 {
-	uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
-
 	put_key(pb, field, WT_FIXED32);
-	put_raw(pb, b, sizeof(b));
+	pb->p[0] = (uint8_t)v;
+	pb->p[1] = (uint8_t)(v >> 8);
+	pb->p[2] = (uint8_t)(v >> 16);
+	pb->p[3] = (uint8_t)(v >> 24);
+	pb->p += 4;
+}
+
+/* Bytes of a key + varint field, and of a key + length + bytes field. */
+static size_t uint_len(uint64_t v)
+{
+	return 1 + varint_len(v);
+}
+
+static size_t bytes_len(size_t n)
+{
+	return 1 + varint_len(n) + n;
 }
 
 /* Address bytes and port of sa; false for anything but IPv4 and IPv6. */
@@ -167,6 +177,33 @@ static void put_message(struct pb *pb, const struct px_tap_msg *m)
 		put_bytes(pb, F_MSG_RESPONSE_MESSAGE, m->response, m->response_len);
 }
 
+/* What put_message() writes, in bytes. */
+static size_t message_len(const struct px_tap_msg *m)
+{
+	const uint8_t *a;
+	size_t qalen = 0, ralen = 0, n = 0;
+	uint16_t qport = 0, rport = 0;
+	bool has_q = sa_parts(m->query_sa, &a, &qalen, &qport);
+	bool has_r = sa_parts(m->response_sa, &a, &ralen, &rport);
+
+	n += uint_len((uint64_t)m->type) + uint_len((uint64_t)m->proto);
+	if (has_q || has_r)
+		n += 2; /* socket_family: 1 or 2 */
+	if (has_q)
+		n += bytes_len(qalen) + uint_len(qport);
+	if (has_r)
+		n += bytes_len(ralen) + uint_len(rport);
+	if (m->query_time.sec != 0)
+		n += uint_len(m->query_time.sec) + 5;
+	if (m->query != NULL)
+		n += bytes_len(m->query_len);
+	if (m->response_time.sec != 0)
+		n += uint_len(m->response_time.sec) + 5;
+	if (m->response != NULL)
+		n += bytes_len(m->response_len);
+	return n;
+}
+
 size_t px_tap_encode_max(const struct px_tap_msg *m, size_t identity_len, size_t version_len)
 {
 	size_t n = MSG_FIXED_MAX + identity_len + version_len + 4 * VARINT_MAX;
@@ -181,17 +218,24 @@ size_t px_tap_encode_max(const struct px_tap_msg *m, size_t identity_len, size_t
 size_t px_tap_encode(uint8_t *out, size_t cap, const char *identity, size_t identity_len,
                      const char *version, size_t version_len, const struct px_tap_msg *m)
 {
-	struct pb count = {.out = NULL};
-	struct pb pb = {.out = out, .cap = cap};
+	size_t mlen = message_len(m);
+	size_t total = bytes_len(mlen) + uint_len(DNSTAP_TYPE_MESSAGE);
+	struct pb pb = {out};
 
-	put_message(&count, m);
+	if (identity_len > 0)
+		total += bytes_len(identity_len);
+	if (version_len > 0)
+		total += bytes_len(version_len);
+	if (total > cap)
+		return 0;
 	if (identity_len > 0)
 		put_bytes(&pb, F_DNSTAP_IDENTITY, identity, identity_len);
 	if (version_len > 0)
 		put_bytes(&pb, F_DNSTAP_VERSION, version, version_len);
 	put_key(&pb, F_DNSTAP_MESSAGE, WT_LEN);
-	put_varint(&pb, count.len);
+	put_varint(&pb, mlen);
 	put_message(&pb, m);
 	put_uint(&pb, F_DNSTAP_TYPE, DNSTAP_TYPE_MESSAGE);
-	return pb.err ? 0 : pb.len;
+	assert((size_t)(pb.p - out) == total);
+	return total;
 }
