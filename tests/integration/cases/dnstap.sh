@@ -89,6 +89,18 @@ for i in 1 2 3; do
 	check "DoH query $i" ddoh --method post "h$i.example.test" TXT --rcode NXDOMAIN
 done
 check "TCP: the flattened apex from the cache" tapq tcp "$APEX_PORT" example.test A
+# A message apexd answers itself, without BIND: FORMERR for a question
+# that does not scan.
+formerr() {
+	"$PY" -c 'import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(3)
+s.connect(("127.0.0.1", int(sys.argv[1])))
+s.send(bytes.fromhex("abcd01000001000000000000") + b"\x07broken")
+r = s.recv(512)
+sys.exit(0 if r[:2] == b"\xab\xcd" and r[3] & 15 == 1 else 1)' "$APEX_PORT"
+}
+check "UDP: FORMERR from apexd itself" formerr
 
 # --- reload: the stream moves to a file -------------------------------------
 sed -i "s|^dnstap = unix:.*|dnstap = file:$FILE|" "$T_DIR/apexd.ini"
@@ -120,7 +132,10 @@ def check(ok, what):
     print(("ok   " if ok else "FAIL ") + what)
     bad += 0 if ok else 1
 def qname(m):
-    return dns.message.from_wire(bytes.fromhex(m.get("query") or m["response"])).question[0].name.to_text()
+    try:
+        return dns.message.from_wire(bytes.fromhex(m.get("query") or m["response"])).question[0].name.to_text()
+    except Exception:
+        return None
 def auth(msgs, name, typ):
     return [m for m in msgs if m["type"] == typ and qname(m) == name]
 port = {"UDP": int(apex), "TCP": int(apex), "DOT": int(dot), "DOH": int(doh)}
@@ -157,6 +172,12 @@ flat = [s for s in sent if s["name"] == "example.test"]
 rm = dns.message.from_wire(bytes.fromhex(flat[0]["response"]))
 check(any(r.rdtype == 1 for r in rm.answer) and not any(r.rdtype == 5 for r in rm.answer),
       "the apex answer compared is a flattened one (A, no CNAME)")
+bad_q = "abcd01000001000000000000" + b"\x07broken".hex()
+fe = [m for m in cap if m["type"] == "AUTH_QUERY" and m["query"] == bad_q]
+check(len(fe) == 1, "the malformed query: one AUTH_QUERY with its bytes")
+fr_ = [m for m in cap if m["type"] == "AUTH_RESPONSE" and fe and m["qport"] == fe[0]["qport"]]
+check(len(fr_) == 1 and fr_[0]["response"][:4] == "abcd" and int(fr_[0]["response"][6:8], 16) & 15 == 1,
+      "  and one AUTH_RESPONSE: apexd's FORMERR")
 fq = [m for m in cap if m["type"] == "FORWARDER_QUERY"]
 fr = [m for m in cap if m["type"] == "FORWARDER_RESPONSE"]
 check(len(fq) == 1 and len(fr) == 1, "one FORWARDER_QUERY, one FORWARDER_RESPONSE (%d, %d)" % (len(fq), len(fr)))
