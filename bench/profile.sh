@@ -14,7 +14,8 @@
 #              per answer of apexd's own code, stable on a noisy box)
 # Needs bench/run.sh to have generated .run/bench/data once (run it with
 # TARGETS=apexd EXTRAS= DURATION=1 TRANSPORTS=udp if needed).
-# APEXD=path uses another binary (an A/B of two builds); THREADS=n.
+# APEXD=path uses another binary (an A/B of two builds); THREADS=n;
+# DNSTAP=file:/path (or unix:/path) turns [server] dnstap on.
 #
 # bench/lib.sh (shared with run.sh and soak.sh) starts and stops the
 # processes; bench/profile.py drives dnsperf and the tools, and counts.
@@ -44,6 +45,7 @@ start_bind "$BIND_PORT"
 
 free_port; APORT=$FP
 write_apexd_ini "$RUN/apexd.ini" "$THREADS" 1 0 "udp = 127.0.0.1:$APORT"
+[[ -n ${DNSTAP:-} ]] && sed -i "s|^\[server\]\$|[server]\ndnstap = $DNSTAP|" "$RUN/apexd.ini"
 pre=()
 # callgrind collects nothing until bench/profile.py turns it on after the
 # warm-up (callgrind_control -i on).

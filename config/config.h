@@ -122,6 +122,14 @@ struct cfg {
 		 *  per query to (reopened on SIGUSR1); "" = off, the default. At
 		 *  load time the file was writable, or could be created. */
 		char query_log[4096];
+		/** dnstap destination, as written: "unix:" or "file:" and an
+		 *  absolute path (a socket path of at most 107 bytes; a file
+		 *  that was writable, or could be created, at load time);
+		 *  "" = off, the default. */
+		char dnstap[4096 + 8];
+		/** dnstap-chases: apexd's own queries to the resolvers are
+		 *  logged too (FORWARDER_QUERY/RESPONSE); needs dnstap. */
+		bool dnstap_chases;
 		/** Control socket path for apexctl; "" = no control socket.
 		 *  Absolute, at most CFG_CONTROL_PATH_MAX bytes (sun_path). */
 		char control[CFG_CONTROL_PATH_MAX + 1];

@@ -93,6 +93,8 @@ enum cfg__sec {
 
 /** Key indexes that validate.c asks about; keys.c places the keys at them. */
 enum {
+	CFG__KEY_SERVER_DNSTAP = 5,
+	CFG__KEY_SERVER_DNSTAP_CHASES = 6,
 	CFG__KEY_LISTEN_UDP = 0,
 	CFG__KEY_LISTEN_TCP = 1,
 	CFG__KEY_LISTEN_DOT = 2,
@@ -130,6 +132,7 @@ enum cfg__type {
 	CFG__T_SOCKPATH, /* char[max]: absolute path of a unix socket apexd creates */
 	CFG__T_TSIGKEY,  /* struct cfg_tsig_key: a key file, read now; "" = unset */
 	CFG__T_SIBLINGS, /* enum cfg_siblings */
+	CFG__T_DNSTAP,   /* char[max]: "unix:/socket" or "file:/path"; "" = off */
 	CFG__T_LATER,    /* in CONFIG.md, but its feature is not built yet */
 };
 

@@ -36,6 +36,10 @@ static const struct cfg__key server_keys[] = {
         {"user", CFG__T_USER, OFF(server.user), 0, SIZE(server.user)},
         {"control", CFG__T_SOCKPATH, OFF(server.control), 0, SIZE(server.control)},
         {"query-log", CFG__T_LOGFILE, OFF(server.query_log), 0, SIZE(server.query_log)},
+        [CFG__KEY_SERVER_DNSTAP] = {"dnstap", CFG__T_DNSTAP, OFF(server.dnstap), 0,
+                                    SIZE(server.dnstap)},
+        [CFG__KEY_SERVER_DNSTAP_CHASES] = {"dnstap-chases", CFG__T_BOOL, OFF(server.dnstap_chases),
+                                           0, 0},
 };
 
 /* For the char[] types, max is the size of the array. */

@@ -28,6 +28,10 @@
 #define USER_ALLOWED "the name of an existing user, like nobody or apexd"
 #define SOCKPATH_ALLOWED                                                                           \
 	"an absolute path of at most 107 bytes in an existing directory, like /run/apexd.sock"
+#define DNSTAP_ALLOWED                                                                             \
+	"unix: and an absolute socket path of at most 107 bytes, like "                            \
+	"unix:/run/apexd/dnstap.sock, or file: and an absolute path of a file apexd may write, "   \
+	"like file:/var/log/apexd/apexd.dnstap; empty for no dnstap"
 #define ANAME_TYPES_ALLOWED                                                                        \
 	"at most 16 type codes, 1..65535 except 1, 2, 5, 6, 28, 39, 41, 46, 47, 50, 128..255 "     \
 	"and 65535, like 65401"
@@ -467,6 +471,47 @@ static void set_logfile(struct cfg__ld *ld, const struct cfg__key *k, char *fiel
 	key_err(ld, "\"%s\" %s; allowed: %s", text, why, allowed);
 }
 
+/* The dnstap destination. A socket is the collector's: it may be absent
+ * now (apexd connects when it appears), so only its form is checked. A
+ * file is apexd's, checked as the query log is. */
+static void set_dnstap(struct cfg__ld *ld, const struct cfg__key *k, char *field,
+                       const char *allowed)
+{
+	const char *v = ld->val;
+	size_t vlen = ld->val_len;
+	char text[512];
+
+	cfg__fmt_text(text, sizeof(text), v, vlen, 400);
+	bool is_unix = vlen > 5 && memcmp(v, "unix:", 5) == 0;
+	if (!is_unix && !(vlen > 5 && memcmp(v, "file:", 5) == 0)) {
+		key_err(ld, "\"%s\" is not unix:PATH or file:PATH; allowed: %s", text, allowed);
+		return;
+	}
+	const char *p = v + 5;
+	size_t plen = vlen - 5;
+	if (is_unix) {
+		if (plen > 107)
+			key_err(ld, "\"%s\": the socket path is longer than 107 bytes; allowed: %s",
+			        text, allowed);
+		else if (p[0] != '/' || p[plen - 1] == '/' || memchr(p, '\0', plen) != NULL)
+			key_err(ld, "\"%s\" is not an absolute path of a socket; allowed: %s", text,
+			        allowed);
+		else
+			snprintf(field, k->max, "%.*s", (int)vlen, v);
+		return;
+	}
+	/* The path alone goes through the query log's checks. */
+	struct cfg__key fk = *k;
+	fk.max = k->max - 5;
+	ld->val = p;
+	ld->val_len = plen;
+	set_logfile(ld, &fk, field + 5, allowed);
+	ld->val = v;
+	ld->val_len = vlen;
+	if (field[5] != '\0')
+		memcpy(field, "file:", 5);
+}
+
 /* Why s is not a URL path for DoH (RFC 8484 §3: the client builds its
  * URI from a template, so a query string or fragment here is wrong), or
  * NULL if it is one. */
@@ -691,6 +736,7 @@ static const struct {
         [CFG__T_SOCKPATH] = {set_sockpath, SOCKPATH_ALLOWED},
         [CFG__T_TSIGKEY] = {set_tsigkey, CFG__TSIGKEY_ALLOWED},
         [CFG__T_SIBLINGS] = {set_siblings, "off, update"},
+        [CFG__T_DNSTAP] = {set_dnstap, DNSTAP_ALLOWED},
         /* Never set: cfg__on_key() turns such keys away first. */
         [CFG__T_LATER] = {NULL, ""},
 };
@@ -740,7 +786,7 @@ static void set_key(struct cfg__ld *ld, const struct cfg__key *k, void *base)
 	char allowed[256];
 
 	key_allowed(k, allowed, sizeof(allowed));
-	if (ld->val_len == 0 && k->type == CFG__T_LOGFILE) {
+	if (ld->val_len == 0 && (k->type == CFG__T_LOGFILE || k->type == CFG__T_DNSTAP)) {
 		((char *)base + k->off)[0] = '\0'; /* "query-log =": explicitly off */
 		return;
 	}

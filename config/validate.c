@@ -272,6 +272,19 @@ static void check_siblings(struct cfg__ld *ld)
 	}
 }
 
+/* dnstap-chases adds to a dnstap stream; without one it would be a key
+ * that is read and does nothing. A dnstap that was set but wrong has its
+ * own error already. */
+static void check_dnstap(struct cfg__ld *ld)
+{
+	const unsigned *seen = ld->seen[CFG__SEC_SERVER];
+
+	if (ld->cfg->server.dnstap_chases && seen[CFG__KEY_SERVER_DNSTAP] == 0)
+		cfg__err(ld, seen[CFG__KEY_SERVER_DNSTAP_CHASES],
+		         "[server] dnstap-chases: yes needs [server] dnstap (where the messages "
+		         "go); allowed: no, or yes once dnstap = unix:PATH or file:PATH is set");
+}
+
 void cfg__validate(struct cfg__ld *ld)
 {
 	struct cfg *cfg = ld->cfg;
@@ -305,4 +318,5 @@ void cfg__validate(struct cfg__ld *ld)
 	check_ttls(ld);
 	check_aliases(ld);
 	check_siblings(ld);
+	check_dnstap(ld);
 }

@@ -14,6 +14,9 @@ PACKAGES=(
 	libcmocka-dev
 	# The [listen] metrics endpoint (HTTP/1.1 server library).
 	libmicrohttpd-dev
+	# dnstap's Frame Streams writer; the dnstap cases read the stream
+	# with fstrm_capture and decode it with dnstap-ldns.
+	libfstrm-dev fstrm-bin dnstap-ldns
 	bind9 bind9-utils bind9-dnsutils knot-dnsutils dnsperf curl
 	python3-dnspython openssl
 	# The flattening cases run unbound as the resolver apexd chases with.

@@ -35,8 +35,9 @@ fi
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # A data race ends apexd with status 66, which every case's exit check
-# catches; the report is in the apexd log the case prints.
-export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:exitcode=66:second_deadlock_stack=1}
+# catches; the report is in the apexd log the case prints. tsan.supp
+# says why libfstrm's queue is left out.
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:exitcode=66:second_deadlock_stack=1:suppressions=$ROOT/tests/tsan.supp}
 
 TOTAL_PASSED=0
 TOTAL_FAILED=0

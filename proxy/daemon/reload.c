@@ -19,6 +19,7 @@
 #include "proxy/engine/worker.h"
 #include "proxy/flat/flat.h"
 #include "proxy/ops/log.h"
+#include "proxy/ops/dnstap.h"
 #include "proxy/ops/qlog.h"
 
 /* Keys a running apexd cannot change: the worker count sizes every
@@ -111,14 +112,15 @@ static const struct cfg_alias *alias_find(const struct cfg *cfg, const struct cf
 static void log_key_change(const struct cfg_tsig_key *ok, const struct cfg_tsig_key *nk)
 {
 	if (ok->present == nk->present && strcmp(ok->path, nk->path) == 0 &&
-	    strcmp(ok->name.text, nk->name.text) == 0 && strcmp(ok->algorithm, nk->algorithm) == 0 &&
-	    ok->secret_len == nk->secret_len && memcmp(ok->secret, nk->secret, ok->secret_len) == 0)
+	    strcmp(ok->name.text, nk->name.text) == 0 &&
+	    strcmp(ok->algorithm, nk->algorithm) == 0 && ok->secret_len == nk->secret_len &&
+	    memcmp(ok->secret, nk->secret, ok->secret_len) == 0)
 		return;
 	if (!nk->present)
 		px_log(CFG_LOG_INFO, CFG, "reload: [backend] update-key removed");
 	else
-		px_log(CFG_LOG_INFO, CFG, "reload: [backend] update-key now %s (key %s, %s)", nk->path,
-		       nk->name.text, nk->algorithm);
+		px_log(CFG_LOG_INFO, CFG, "reload: [backend] update-key now %s (key %s, %s)",
+		       nk->path, nk->name.text, nk->algorithm);
 }
 
 /* Logs what the new file changes, one line per item an operator may
@@ -177,6 +179,10 @@ static void log_changes(const struct cfg *old, const struct cfg *nc, char *sum, 
 		px_log(CFG_LOG_INFO, CFG, "reload: query-log %s -> %s",
 		       old->server.query_log[0] ? old->server.query_log : "(off)",
 		       nc->server.query_log[0] ? nc->server.query_log : "(off)");
+	if (strcmp(old->server.dnstap, nc->server.dnstap) != 0)
+		px_log(CFG_LOG_INFO, CFG, "reload: dnstap %s -> %s",
+		       old->server.dnstap[0] ? old->server.dnstap : "(off)",
+		       nc->server.dnstap[0] ? nc->server.dnstap : "(off)");
 	snprintf(sum, sumlen,
 	         "zones +%u -%u, aliases +%u -%u ~%u, listeners +%u -%u, resolvers %s, "
 	         "log-level %s",
@@ -253,6 +259,8 @@ struct staged {
 	struct px_reload_post **posts;
 	struct px_qlog_file *qf; /* the new query log; NULL: off or unchanged */
 	bool qlog_changed;
+	struct px_dnstap *tap; /* the new dnstap sink; NULL: off or unchanged */
+	bool tap_changed;
 	unsigned kept; /* changes that need a restart */
 };
 
@@ -274,6 +282,15 @@ static int stage(struct px_server *srv, const struct cfg *old, struct cfg *nc, s
 			return rc;
 		}
 	}
+	/* A new destination only: the same one keeps its connection. */
+	st->tap_changed = strcmp(old->server.dnstap, nc->server.dnstap) != 0;
+	if (st->tap_changed && nc->server.dnstap[0] != '\0') {
+		rc = px_dnstap_open(nc->server.dnstap, srv->n_workers, &st->tap, err, errlen);
+		if (rc < 0) {
+			cfg_free(nc);
+			goto fail;
+		}
+	}
 	rc = px_bind(srv, old, nc, &st->posts, err, errlen);
 	if (rc < 0) {
 		cfg_free(nc);
@@ -288,6 +305,8 @@ fail:
 	st->posts = NULL;
 	px_qlog_file_unref(st->qf);
 	st->qf = NULL;
+	px_dnstap_unref(st->tap);
+	st->tap = NULL;
 	return rc;
 }
 
@@ -311,6 +330,12 @@ static void apply(struct px_server *srv, const struct cfg *old, struct staged *s
 		srv->qlog = st->qf;
 		px_qlog_post(srv, st->qf);
 		st->qf = NULL;
+	}
+	if (st->tap_changed) {
+		px_dnstap_unref(srv->tap);
+		srv->tap = st->tap;
+		px_dnstap_post(srv, st->tap);
+		st->tap = NULL;
 	}
 	for (unsigned i = 0; i < srv->n_workers; i++) {
 		struct px_reload_post *p = st->posts[i];

@@ -16,6 +16,7 @@
 #include "proxy/engine/worker.h"
 #include "proxy/listen/listen.h"
 #include "proxy/ops/control.h"
+#include "proxy/ops/dnstap.h"
 #include "proxy/ops/log.h"
 #include "proxy/ops/metrics.h"
 #include "proxy/ops/qlog.h"
@@ -95,6 +96,24 @@ static int server_init(struct px_server *srv, struct cfg *ncfg)
 	return 0;
 }
 
+/* After the privilege drop: the writer thread reconnects as the user
+ * apexd runs as, so the first connection had better be made as it too. */
+static int dnstap_start(struct px_server *srv)
+{
+	char err[400];
+	const char *dest = srv->cfg->server.dnstap;
+
+	if (dest[0] == '\0')
+		return 0;
+	int rc = px_dnstap_open(dest, srv->n_workers, &srv->tap, err, sizeof(err));
+	if (rc < 0) {
+		px_log(CFG_LOG_ERROR, MAIN, "%s", err);
+		return rc;
+	}
+	px_dnstap_post(srv, srv->tap);
+	return 0;
+}
+
 int px_server_start(struct px_server *srv, struct cfg *cfg)
 {
 	int rc = server_init(srv, cfg);
@@ -112,7 +131,7 @@ int px_server_start(struct px_server *srv, struct cfg *cfg)
 		return rc;
 	if (srv->qlog != NULL)
 		px_qlog_post(srv, srv->qlog);
-	return 0;
+	return dnstap_start(srv);
 }
 
 int px_server_open(struct px_server *srv, uv_loop_t *loop)
@@ -195,6 +214,10 @@ void px_server_stop(struct px_server *srv, uv_loop_t *loop)
 	srv->workers = NULL;
 	px_qlog_file_unref(srv->qlog);
 	srv->qlog = NULL;
+	/* Last, and waited for: what the workers queued is written. */
+	px_dnstap_unref(srv->tap);
+	srv->tap = NULL;
+	px_dnstap_wait_retired();
 	px_gen_unref(srv->gen);
 	srv->gen = NULL;
 }

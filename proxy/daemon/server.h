@@ -12,6 +12,7 @@
 struct flat_cache;
 struct flat_zones;
 struct px_ctl;
+struct px_dnstap;
 struct px_gen;
 struct px_metrics;
 struct px_qlog_file;
@@ -37,6 +38,7 @@ struct px_server {
 	atomic_bool stopping;            /**< SIGTERM/SIGINT seen */
 	atomic_uint anscache_gen;        /**< bumped by a backend NOTIFY: flushes answer caches */
 	struct px_qlog_file *qlog;       /**< main's reference to the query log, NULL when off */
+	struct px_dnstap *tap;           /**< main's reference to the dnstap sink, NULL when off */
 	struct px_worker *workers;
 	unsigned n_workers;
 	unsigned n_started;            /**< worker threads running (server.c) */

@@ -24,6 +24,7 @@
 #include "proxy/io/udptx.h"
 #include "proxy/listen/conn.h"
 #include "proxy/listen/listen.h"
+#include "proxy/ops/dnstap.h"
 #include "proxy/ops/log.h"
 #include "proxy/ops/qlog.h"
 #include "proxy/ops/stats.h"
@@ -39,6 +40,8 @@ static void reply_direct(struct px_worker *w, const uint8_t *msg, size_t len, en
 	px_stats_answer(&w->stats, px_transport_of(origin, conn), msg, len, rx_ns);
 	if (w->ql.on)
 		px_qlog_direct(w, origin == PX_ORIGIN_UDP, peer, conn, q, qlen, qv, msg, len);
+	if (w->tap.on)
+		px_dnstap_direct(w, origin, ul, peer, conn, q, qlen, msg, len, rx_ns);
 	if (origin == PX_ORIGIN_UDP)
 		px_udp_send(ul, peer, msg, len);
 	else
@@ -70,6 +73,9 @@ static void rrl_slip(struct px_worker *w, const uint8_t *msg, size_t len, const 
 
 	if (n > 0) {
 		PX_STAT_INC(&w->stats, rrl_slipped);
+		if (w->tap.on)
+			px_dnstap_direct(w, c->origin, c->ul, c->peer, NULL, msg, len, out,
+			                 (size_t)n, c->rx_ns);
 		px_udp_send(c->ul, c->peer, out, (size_t)n);
 	}
 }

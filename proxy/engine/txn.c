@@ -20,6 +20,7 @@
 #include "proxy/io/udptx.h"
 #include "proxy/listen/conn.h"
 #include "proxy/listen/listen.h"
+#include "proxy/ops/dnstap.h"
 #include "proxy/ops/log.h"
 #include "proxy/ops/qlog.h"
 #include "proxy/ops/stats.h"
@@ -184,6 +185,7 @@ static const uint8_t *keepalive_rewrite(struct px_worker *w, const uint8_t *msg,
 void px_txn_reply(struct px_worker *w, struct px_txn *t, const uint8_t *msg, size_t len)
 {
 	uint8_t ka[CODEC_MAX_MSG];
+	bool first = !t->answered; /* a zone transfer answers many times */
 
 	if (!t->answered) {
 		t->answered = true;
@@ -194,6 +196,8 @@ void px_txn_reply(struct px_worker *w, struct px_txn *t, const uint8_t *msg, siz
 		msg = keepalive_rewrite(w, msg, len, ka);
 	if (w->ql.on && !t->ql.logged)
 		px_qlog_txn(w, t, msg, len);
+	if (w->tap.on)
+		px_dnstap_txn(w, t, msg, len, first);
 	if (t->origin == PX_ORIGIN_UDP)
 		px_udp_send(t->cl.ul, (const struct sockaddr *)&t->cl.peer, msg, len);
 	else if (!t->cl.conn->closing) {

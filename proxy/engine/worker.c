@@ -38,6 +38,7 @@
 #include "proxy/listen/doh.h"
 #include "proxy/listen/listen.h"
 #include "proxy/ops/log.h"
+#include "proxy/ops/dnstap.h"
 #include "proxy/ops/qlog.h"
 
 static void close_cb_noop(uv_handle_t *h)
@@ -274,6 +275,7 @@ static void wake_cb(uv_async_t *h)
 
 	run_reloads(w);
 	px_qlog_adopt(w);
+	px_dnstap_adopt(w);
 	run_flushes(w);
 	px_flat_run_posts(w);
 	if (atomic_load(&w->srv->stopping))
@@ -519,6 +521,7 @@ void px_worker_deinit(struct px_worker *w)
 	}
 	w->posts.reload_head = w->posts.reload_tail = NULL;
 	px_qlog_worker_deinit(w);
+	px_dnstap_worker_deinit(w);
 	px_gen_unref(w->gen);
 	w->gen = NULL;
 	if (w->slots.txns != NULL)

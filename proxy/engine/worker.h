@@ -15,6 +15,7 @@
 #include "proxy/engine/txn.h"
 #include "proxy/flat/upstream.h"
 #include "proxy/listen/listen.h"
+#include "proxy/ops/dnstap_part.h"
 #include "proxy/ops/qlog_part.h"
 
 struct px_anscache;
@@ -97,6 +98,7 @@ struct px_worker {
 	struct px_backend *backend; /* BIND's sockets and connections */
 	struct px_own_queries own;
 	struct px_qlog_worker ql;
+	struct px_tap_port tap; /* dnstap */
 	struct px_txn_slots slots;
 	struct px_posts posts;
 	struct px_worker_tx tx;

@@ -94,7 +94,11 @@ static void run_send(struct px_chase_run *r)
 		r->n_queries++;
 		if (r->home.stats != NULL)
 			PX_STAT_INC(r->home.stats, chase_queries);
-		if (px_up_send(&r->home, server, r->fc.out, r->fc.out_len, r->fc.tcp, timeout,
+		/* dnstap-chases logs the queries to resolvers, not BIND's. */
+		struct px_up_home home = r->home;
+		if (r->fc.server == FLAT_SERVER_BACKEND || !cfg->server.dnstap_chases)
+			home.tap = NULL;
+		if (px_up_send(&home, server, r->fc.out, r->fc.out_len, r->fc.tcp, timeout,
 		               run_up_cb, r) == 0)
 			return;
 		/* Could not even send: as good as a timeout of that server. */
@@ -245,6 +249,7 @@ void px_flat_chase_start(struct px_worker *w, struct px_gen *g, const uint8_t *n
 	PX_STAT_INC(&w->stats, chases);
 	ch->run.cfg = g->cfg;
 	px_up_home_of(&ch->run.home, w);
+	ch->run.home.tap = &w->tap;
 	ch->run.stop = &w->closed;
 	ch->run.done = chase_done;
 	/* The claiming query's deadline, counted from its arrival: BIND's

@@ -22,6 +22,7 @@
 #include "proxy/io/udptx.h"
 #include "proxy/listen/conn.h"
 #include "proxy/listen/listen.h"
+#include "proxy/ops/dnstap.h"
 #include "proxy/ops/log.h"
 #include "proxy/ops/stats.h"
 
@@ -78,6 +79,8 @@ bool px_flat_notify(struct px_worker *w, const uint8_t *msg, size_t len, const s
 	if (n > 0) {
 		out[2] |= CODEC_FLAG_AA >> 8; /* as an authoritative server answers it */
 		px_stats_answer(&w->stats, px_transport_of(origin, conn), out, (size_t)n, 0);
+		if (w->tap.on)
+			px_dnstap_direct(w, origin, ul, peer, conn, msg, len, out, (size_t)n, 0);
 		if (origin == PX_ORIGIN_UDP)
 			px_udp_send(ul, peer, out, (size_t)n);
 		else

@@ -22,6 +22,8 @@
 #include "proxy/engine/worker.h"
 #include "proxy/io/frame.h"
 #include "proxy/io/rbuf.h"
+#include "proxy/ops/dnstap.h"
+#include "proxy/ops/dnstap_part.h"
 #include "proxy/ops/stats.h"
 
 struct px_up {
@@ -39,6 +41,10 @@ struct px_up {
 	void *arg;
 	struct px_rbuf in;
 	struct px_up *prev, *next; /* worker's list, for shutdown */
+	/* dnstap (home.tap set and on): both ends and when it left. */
+	bool tapped;
+	struct px_tap_time tap_sent;
+	struct sockaddr_storage tap_local, tap_server;
 	uint16_t qlen;
 	uint8_t q[]; /* the query; framed (2-byte prefix) for TCP */
 };
@@ -82,9 +88,34 @@ static void up_finish(struct px_up *u)
 	uv_close((uv_handle_t *)&u->h, up_handle_closed);
 }
 
+/* FORWARDER_QUERY once the query is on its way: the socket's own
+ * address is known then. */
+static void up_tap_query(struct px_up *u, const struct sockaddr *server)
+{
+	int len = sizeof(u->tap_local);
+	int rc = u->tcp ? uv_tcp_getsockname(&u->h.tcp, (struct sockaddr *)&u->tap_local, &len)
+	                : uv_udp_getsockname(&u->h.udp, (struct sockaddr *)&u->tap_local, &len);
+
+	if (rc < 0)
+		u->tap_local.ss_family = AF_UNSPEC;
+	memcpy(&u->tap_server, server,
+	       server->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+	                                     : sizeof(struct sockaddr_in));
+	u->tapped = true;
+	px_dnstap_now(&u->tap_sent);
+	size_t hdr = u->tcp ? 2 : 0;
+	px_dnstap_forward(u->home.tap, u->tcp, (const struct sockaddr *)&u->tap_local, server,
+	                  &u->tap_sent, u->q + hdr, u->qlen - hdr, NULL, 0);
+}
+
 /* Offers msg to the caller; true when the query is over. */
 static bool up_deliver(struct px_up *u, int status, const uint8_t *msg, size_t len)
 {
+	/* Whatever arrived, before the caller judges (and may end) it. */
+	if (u->tapped && status == 0)
+		px_dnstap_forward(u->home.tap, u->tcp, (const struct sockaddr *)&u->tap_local,
+		                  (const struct sockaddr *)&u->tap_server, &u->tap_sent, NULL, 0,
+		                  msg, len);
 	int rc = u->cb(u->arg, status, msg, len);
 
 	if (rc == PX_UP_WAIT && status == 0)
@@ -186,8 +217,16 @@ static void up_connect_cb(uv_connect_t *req, int status)
 		rc = uv_read_start((uv_stream_t *)&u->h.tcp, up_tcp_alloc_cb, up_tcp_read_cb);
 	else
 		free(wr);
-	if (rc < 0)
+	if (rc < 0) {
 		up_deliver(u, rc, NULL, 0);
+		return;
+	}
+	if (u->home.tap != NULL && u->home.tap->on) {
+		struct sockaddr_storage server;
+		int len = sizeof(server);
+		if (uv_tcp_getpeername(&u->h.tcp, (struct sockaddr *)&server, &len) == 0)
+			up_tap_query(u, (const struct sockaddr *)&server);
+	}
 }
 
 static int up_start_udp(struct px_up *u, const struct sockaddr *server)
@@ -232,6 +271,7 @@ void px_up_home_of(struct px_up_home *home, struct px_worker *w)
 	home->loop = &w->loop;
 	home->own = &w->own;
 	home->stats = &w->stats;
+	home->tap = NULL;
 }
 
 int px_up_send(const struct px_up_home *home, const struct sockaddr *server, const uint8_t *q,
@@ -277,6 +317,8 @@ int px_up_send(const struct px_up_home *home, const struct sockaddr *server, con
 		return rc;
 	}
 	uv_timer_start(&u->timer, up_timer_cb, timeout_ms, 0);
+	if (!tcp && home->tap != NULL && home->tap->on)
+		up_tap_query(u, server);
 	u->next = home->own->ups;
 	if (home->own->ups != NULL)
 		home->own->ups->prev = u;

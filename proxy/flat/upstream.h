@@ -14,6 +14,7 @@
 #include <uv.h>
 
 struct px_stats;
+struct px_tap_port;
 struct px_up;
 struct px_worker;
 
@@ -32,6 +33,10 @@ struct px_up_home {
 	uv_loop_t *loop;
 	struct px_own_queries *own;
 	struct px_stats *stats; /* upstream_busy; NULL: not counted */
+	/* dnstap-chases: the queries and their answers are logged as
+	 * FORWARDER_* through this port of the home's thread; NULL: not
+	 * (what the caller sets for anything but a resolver). */
+	struct px_tap_port *tap;
 };
 
 /* apexd's own queries (probes, chase steps, SOA lookups) in flight per
@@ -66,7 +71,7 @@ typedef int px_up_cb(void *arg, int status, const uint8_t *msg, size_t len);
 int px_up_query(struct px_worker *w, const struct sockaddr *server, const uint8_t *q, size_t qlen,
                 bool tcp, uint64_t timeout_ms, px_up_cb *cb, void *arg);
 
-/** The home of worker w's queries. */
+/** The home of worker w's queries (not logged to dnstap). */
 void px_up_home_of(struct px_up_home *home, struct px_worker *w);
 
 /** px_up_query() for any home. */

@@ -62,6 +62,9 @@ struct px_conn {
 	/* The client's address for the query log, asked once. */
 	bool peer_known;
 	struct sockaddr_storage peer;
+	/* apexd's end of the connection, for dnstap, asked once. */
+	bool local_known;
+	struct sockaddr_storage local;
 };
 
 void px_conn_send(struct px_conn *c, const uint8_t *msg, size_t len);

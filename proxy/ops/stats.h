@@ -72,7 +72,9 @@
 	X(notify_flushes, "NOTIFYs from the backend that flushed a zone's cache")                  \
 	X(rrl_dropped, "UDP answers dropped by [limits] responses-per-second")                     \
 	X(rrl_slipped, "UDP answers sent as empty TC=1 replies by [limits] slip")                  \
-	X(upstream_busy, "probes and chase steps not sent: PX_UP_MAX_INFLIGHT in flight")
+	X(upstream_busy, "probes and chase steps not sent: PX_UP_MAX_INFLIGHT in flight")          \
+	X(dnstap_sent, "dnstap messages handed to the writer thread")                              \
+	X(dnstap_dropped, "dnstap messages dropped: destination not open or queue full")
 
 /* Gauges, X-macro: name, help. Values now, raised and lowered by the
  * owning worker (a connection is opened and closed on one loop, so a

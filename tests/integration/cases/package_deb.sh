@@ -67,8 +67,8 @@ depends_on() {
 		grep -qE "(^|, )$lib( |,|$)" <<<"$deps" || { echo "missing $lib"; return 1; }
 	done
 }
-check "Depends (dpkg-shlibdeps) names libc6 libuv1 libssl3 libnghttp2-14 libinih1" \
-	depends_on libc6 libuv1 libssl3 libnghttp2-14 libinih1
+check "Depends (dpkg-shlibdeps) names libc6 libuv1 libssl3 libnghttp2-14 libinih1 libfstrm0" \
+	depends_on libc6 libuv1 libssl3 libnghttp2-14 libinih1 libfstrm0
 check "conffiles is exactly /etc/apexd/apexd.ini" \
 	test "$(cat "$CTRL/conffiles" 2>/dev/null)" = /etc/apexd/apexd.ini
 check "md5sums covers every file, and they match" bash -c '
