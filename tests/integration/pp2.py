@@ -4,7 +4,7 @@ itself, for the proxy_v2_* cases: the shapes no balancer sends on purpose
 (no header, a broken one, a header from a source apexd does not trust),
 LOCAL, and bursts whose header names a chosen client (rate limiting).
 
-    pp2.py query --port P [--tcp] [--source IP] [--header KIND]
+    pp2.py query --port P [--tcp [--split N]] [--source IP] [--header KIND]
                  [--client IP#PORT] [--name N] [--type T] --expect WHAT
         KIND: proxy (default), local, none, unspec, bad-version,
               bad-tlv, partial (over TCP: the first 20 bytes of a
@@ -101,8 +101,16 @@ def tcp_query(a, q):
     wire = q.to_wire()
     if a.header == "partial":
         wire = None  # half a header, then nothing: apexd must give up
+    data = hdr + (struct.pack(">H", len(wire)) + wire if wire else b"")
     try:
-        s.sendall(hdr + (struct.pack(">H", len(wire)) + wire if wire else b""))
+        if a.split:
+            # The header in three writes, apart in time: apexd must put
+            # it together across reads.
+            for cut in (a.split, a.split + 7):
+                s.sendall(data[:cut])
+                data = data[cut:]
+                time.sleep(0.2)
+        s.sendall(data)
         head = read_exact(s, 2)
         if head is None:
             return "closed"
@@ -177,6 +185,8 @@ def main():
         sp.add_argument("--client", default="198.51.100.7#40000")
     q = sub.choices["query"]
     q.add_argument("--tcp", action="store_true")
+    q.add_argument("--split", type=int, default=0,
+                   help="TCP: send the first SPLIT bytes, then 7 more, then the rest")
     q.add_argument("--header", default="proxy",
                    choices=["proxy", "local", "none", "unspec", "bad-version", "bad-tlv",
                             "partial", "too-long"])

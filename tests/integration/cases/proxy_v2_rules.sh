@@ -34,10 +34,13 @@ check "  logged for 2001:db8::7" wait_line "udp 2001:db8::7#5353 mail\.example\.
 check "TCP, client in the header" \
 	pp2 query "${P[@]}" --tcp --client 203.0.113.9#4444 --name tcp.example.test --expect NXDOMAIN
 check "  logged for 203.0.113.9" wait_line "tcp 203\.0\.113\.9#4444 tcp\.example\.test\. A NXDOMAIN"
+check "TCP, the header split over three writes" \
+	pp2 query "${P[@]}" --tcp --split 5 --client 203.0.113.10#4445 --name split.example.test --expect NXDOMAIN
+check "  logged for 203.0.113.10" wait_line "tcp 203\.0\.113\.10#4445 split\.example\.test\. A NXDOMAIN"
 check "from 127.0.1.5, inside 127.0.1.0/24" \
 	pp2 query "${P[@]}" --source 127.0.1.5 --client 192.0.2.99#53 --name pfx.example.test --expect NXDOMAIN
 check "  logged for 192.0.2.99" wait_line "udp 192\.0\.2\.99#53 pfx\.example\.test\. A NXDOMAIN"
-check "proxy_v2_accepted = 4" pp_stat_is proxy_v2_accepted -eq 4
+check "proxy_v2_accepted = 5" pp_stat_is proxy_v2_accepted -eq 5
 
 say "LOCAL: the balancer's own query"
 check "UDP LOCAL: answered" pp2 query "${P[@]}" --header local --name local-udp.example.test --expect NXDOMAIN
@@ -80,7 +83,7 @@ check "  the FORMERR is logged for the real peer 127.0.0.2" wait_line "udp 127\.
 check "TCP from 127.0.0.2 with a header: read as a DNS frame that never completes" \
 	pp2 query "${P[@]}" --tcp --source 127.0.0.2 --client 198.51.100.66#1 --name forged.example.test --expect closed
 check "  the forged client is nowhere in the log" no_line "198\.51\.100\.66|forged"
-check "  and no header was counted" pp_stat_is proxy_v2_accepted -eq 4
+check "  and no header was counted" pp_stat_is proxy_v2_accepted -eq 5
 check "plain DNS from 127.0.0.2 is served as always" \
 	pp2 query "${P[@]}" --source 127.0.0.2 --header none --name plain.example.test --expect NXDOMAIN
 check "  logged for 127.0.0.2" wait_line "udp 127\.0\.0\.2#[0-9]+ plain\.example\.test\. A NXDOMAIN"
