@@ -27,6 +27,33 @@ struct cfg_addr_list {
 	size_t n;
 };
 
+/** An address prefix from the file: "10.0.0.0/8", "2001:db8::/32", or one
+ *  address ("192.0.2.1" is 192.0.2.1/32, "2001:db8::1" a /128). */
+struct cfg_prefix {
+	int family;       /**< AF_INET or AF_INET6 */
+	uint8_t addr[16]; /**< network order (4 bytes for AF_INET); no bit set past len */
+	unsigned len;     /**< 0..32 or 0..128 */
+	char text[52];    /**< as normalised for logs: "10.0.0.0/8", "2001:db8::/32" */
+};
+
+/** Most entries of a prefix list: each datagram from a source is compared
+ *  with them in turn, and a handful of load balancers, or the prefix they
+ *  live in, is what the list is for. */
+#define CFG_PREFIXES_MAX 64
+
+struct cfg_prefix_list {
+	struct cfg_prefix *v;
+	size_t n; /**< 0..CFG_PREFIXES_MAX; 0 = empty */
+};
+
+/**
+ * Is sa (AF_INET or AF_INET6, port ignored) inside a prefix of l? An
+ * IPv4-mapped IPv6 address (::ffff:a.b.c.d) is compared as the IPv4
+ * address it carries. False for an empty list and other families.
+ * Threads: any.
+ */
+bool cfg_prefix_list_match(const struct cfg_prefix_list *l, const struct sockaddr *sa);
+
 enum cfg_log_level {
 	CFG_LOG_ERROR = 0,
 	CFG_LOG_WARNING = 1,
@@ -145,6 +172,10 @@ struct cfg {
 		char doh_path[129];           /**< default "/dns-query"; '/' + printable ASCII,
 		                                   no blank, '?' or '#'; 1..128 chars */
 		struct cfg_addr metrics;      /**< Prometheus GET /metrics; salen 0 = off */
+		/** Sources that must put a PROXY protocol v2 header before what
+		 *  they send (load balancers); from any other source a header is
+		 *  never believed. Empty (the default) = off. */
+		struct cfg_prefix_list proxy_from;
 	} listen;
 
 	struct {

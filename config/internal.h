@@ -52,6 +52,16 @@ int cfg__parse_bool(const char *s, size_t len, bool *out);
  */
 const char *cfg__parse_addr(const char *s, size_t len, struct cfg_addr *out);
 
+/**
+ * Parses "10.0.0.0/8", "2001:db8::/32" or a bare address (a /32 or /128)
+ * into out, text normalised.
+ * @return NULL on success, else a short reason ("prefix length must be
+ *         0..32", "has bits set past /8; the prefix is 10.0.0.0/8", ...).
+ *         The reason may point into why[0..whylen).
+ */
+const char *cfg__parse_prefix(const char *s, size_t len, struct cfg_prefix *out, char *why,
+                              size_t whylen);
+
 /** Prints a duration the way the file would spell it: "0", "250ms", "5s", "1h", "1d". */
 void cfg__fmt_duration_ms(char *buf, size_t size, uint64_t ms);
 
@@ -133,6 +143,7 @@ enum cfg__type {
 	CFG__T_TSIGKEY,  /* struct cfg_tsig_key: a key file, read now; "" = unset */
 	CFG__T_SIBLINGS, /* enum cfg_siblings */
 	CFG__T_DNSTAP,   /* char[max]: "unix:/socket" or "file:/path"; "" = off */
+	CFG__T_PREFIXES, /* struct cfg_prefix_list, at most max entries; "" = empty */
 	CFG__T_LATER,    /* in CONFIG.md, but its feature is not built yet */
 };
 

@@ -52,6 +52,7 @@ static const struct cfg__key listen_keys[] = {
         {"tcp-idle-timeout", CFG__T_MS, OFF(listen.tcp_idle_timeout_ms), 1 * S_MS, 1 * H_MS},
         {"max-connections", CFG__T_UINT, OFF(listen.max_connections), 1, 1000000},
         [CFG__KEY_LISTEN_METRICS] = {"metrics", CFG__T_ADDR, OFF(listen.metrics), 0, 0},
+        {"proxy-protocol-from", CFG__T_PREFIXES, OFF(listen.proxy_from), 0, CFG_PREFIXES_MAX},
 };
 
 static const struct cfg__key tls_keys[] = {

@@ -245,6 +245,7 @@ void cfg_free(struct cfg *cfg)
 	free(cfg->listen.tcp.v);
 	free(cfg->listen.dot.v);
 	free(cfg->listen.doh.v);
+	free(cfg->listen.proxy_from.v);
 	free(cfg->resolver.addresses.v);
 	free(cfg->zones);
 	free(cfg->aliases);

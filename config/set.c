@@ -32,6 +32,9 @@
 	"unix: and an absolute socket path of at most 107 bytes, like "                            \
 	"unix:/run/apexd/dnstap.sock, or file: and an absolute path of a file apexd may write, "   \
 	"like file:/var/log/apexd/apexd.dnstap; empty for no dnstap"
+#define PREFIXES_ALLOWED                                                                           \
+	"at most 64 addresses or prefixes like 10.0.0.0/8, 192.0.2.1, 2001:db8::/32; empty for "   \
+	"none"
 #define ANAME_TYPES_ALLOWED                                                                        \
 	"at most 16 type codes, 1..65535 except 1, 2, 5, 6, 28, 39, 41, 46, 47, 50, 128..255 "     \
 	"and 65535, like 65401"
@@ -178,6 +181,67 @@ static void set_addrs(struct cfg__ld *ld, const struct cfg__key *k, char *field,
 		return;
 	}
 	if (!split_list(ld, allowed, add_addr, &acc) || acc.bad || acc.n == 0) {
+		free(acc.v);
+		return;
+	}
+	list->v = acc.v;
+	list->n = acc.n;
+}
+
+struct prefixes_acc {
+	struct cfg_prefix *v;
+	size_t n, cap, max;
+	bool bad, too_many;
+};
+
+static void add_prefix(struct cfg__ld *ld, const char *e, size_t len, void *arg)
+{
+	struct prefixes_acc *acc = arg;
+	struct cfg_prefix p;
+	char buf[128];
+	const char *why = cfg__parse_prefix(e, len, &p, buf, sizeof(buf));
+
+	if (why != NULL) {
+		bad_value(ld, e, len, why, PREFIXES_ALLOWED);
+		acc->bad = true;
+		return;
+	}
+	for (size_t i = 0; i < acc->n; i++) {
+		if (strcmp(acc->v[i].text, p.text) == 0) {
+			bad_value(ld, e, len, "is listed twice", "each prefix once");
+			acc->bad = true;
+			return;
+		}
+	}
+	if (acc->n == acc->max) {
+		if (!acc->too_many)
+			key_err(ld, "more than %zu entries; allowed: %s", acc->max,
+			        PREFIXES_ALLOWED);
+		acc->too_many = acc->bad = true;
+		return;
+	}
+	if (acc->n < acc->cap) /* bounded by the commas, as for addresses */
+		acc->v[acc->n++] = p;
+}
+
+/* [listen] proxy-protocol-from: the sources believed to be load
+ * balancers. An empty value is handled by set_key() (the list stays
+ * empty: off). */
+static void set_prefixes(struct cfg__ld *ld, const struct cfg__key *k, char *field,
+                         const char *allowed)
+{
+	struct cfg_prefix_list *list = (struct cfg_prefix_list *)field;
+	struct prefixes_acc acc = {.cap = 1, .max = (size_t)k->max};
+
+	(void)allowed;
+	for (size_t i = 0; i < ld->val_len; i++)
+		acc.cap += ld->val[i] == ',';
+	acc.v = calloc(acc.cap, sizeof(*acc.v));
+	if (acc.v == NULL) {
+		ld->oom = true;
+		return;
+	}
+	if (!split_list(ld, PREFIXES_ALLOWED, add_prefix, &acc) || acc.bad || acc.n == 0) {
 		free(acc.v);
 		return;
 	}
@@ -737,6 +801,7 @@ static const struct {
         [CFG__T_TSIGKEY] = {set_tsigkey, CFG__TSIGKEY_ALLOWED},
         [CFG__T_SIBLINGS] = {set_siblings, "off, update"},
         [CFG__T_DNSTAP] = {set_dnstap, DNSTAP_ALLOWED},
+        [CFG__T_PREFIXES] = {set_prefixes, PREFIXES_ALLOWED},
         /* Never set: cfg__on_key() turns such keys away first. */
         [CFG__T_LATER] = {NULL, ""},
 };
@@ -795,6 +860,8 @@ static void set_key(struct cfg__ld *ld, const struct cfg__key *k, void *base)
 		memset((char *)base + k->off, 0, sizeof(struct cfg_tsig_key));
 		return;
 	}
+	if (ld->val_len == 0 && k->type == CFG__T_PREFIXES)
+		return; /* "proxy-protocol-from =": explicitly none */
 	if (ld->val_len == 0) {
 		key_err(ld, "missing value; allowed: %s", allowed);
 		return;

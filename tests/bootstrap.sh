@@ -32,6 +32,9 @@ PACKAGES=(
 	# (file), the manual pages (man-db, groff-base) and the unit
 	# (systemd-analyze, from systemd; nothing is started with it).
 	file man-db groff-base systemd
+	# PROXY protocol v2 cases (cases/proxy_v2_*.sh): real balancers in
+	# front of apexd, dnsdist for UDP and TCP, haproxy for DoT and DoH.
+	dnsdist haproxy
 )
 
 missing=()

@@ -18,6 +18,7 @@
 #include "proxy/daemon/server.h"
 #include "proxy/engine/worker.h"
 #include "proxy/flat/flat.h"
+#include "proxy/listen/proxyv2.h"
 #include "proxy/ops/log.h"
 #include "proxy/ops/dnstap.h"
 #include "proxy/ops/qlog.h"
@@ -175,6 +176,7 @@ static void log_changes(const struct cfg *old, const struct cfg *nc, char *sum, 
 		       cfg_log_level_name(old->server.log_level),
 		       cfg_log_level_name(nc->server.log_level));
 	log_key_change(&old->backend.update_key, &nc->backend.update_key);
+	px_pp2_log_config(old, nc);
 	if (strcmp(old->server.query_log, nc->server.query_log) != 0)
 		px_log(CFG_LOG_INFO, CFG, "reload: query-log %s -> %s",
 		       old->server.query_log[0] ? old->server.query_log : "(off)",

@@ -15,6 +15,7 @@
 #include "proxy/daemon/server.h"
 #include "proxy/engine/worker.h"
 #include "proxy/listen/listen.h"
+#include "proxy/listen/proxyv2.h"
 #include "proxy/ops/control.h"
 #include "proxy/ops/dnstap.h"
 #include "proxy/ops/log.h"
@@ -163,6 +164,7 @@ int px_server_open(struct px_server *srv, uv_loop_t *loop)
 	px_bind_describe(srv->cfg, lis, sizeof(lis));
 	px_log(CFG_LOG_INFO, MAIN, "apexd %s: %u workers, listening on%s, backend %s", APEX_VERSION,
 	       srv->n_workers, lis, srv->cfg->backend.address.text);
+	px_pp2_log_config(NULL, srv->cfg);
 	return 0;
 }
 

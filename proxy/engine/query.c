@@ -30,22 +30,39 @@
 #include "proxy/ops/stats.h"
 #include "proxy/daemon/server.h"
 
+/* Where a query came from and where its answer goes, for the steps. */
+struct client {
+	enum px_origin origin;
+	struct px_udp_listener *ul;
+	const struct sockaddr *peer; /* UDP: where the answer goes */
+	const struct sockaddr *addr; /* UDP: who asked (a PROXY header's source, or peer) */
+	struct px_conn *conn;
+	uint64_t rx_ns;
+};
+
+/* Who asked, as px_txn_client_addr() says it for a txn. */
+static const struct sockaddr *client_addr(const struct client *c)
+{
+	return c->origin == PX_ORIGIN_UDP ? c->addr : px_conn_client(c->conn);
+}
+
 /* An answer written without a txn; q is the client's message and qv its
  * scan (NULL when it did not scan), for the query log. */
-static void reply_direct(struct px_worker *w, const uint8_t *msg, size_t len, enum px_origin origin,
-                         struct px_udp_listener *ul, const struct sockaddr *peer,
-                         struct px_conn *conn, const uint8_t *q, size_t qlen,
-                         const struct codec_view *qv, uint64_t rx_ns)
+static void reply_direct(struct px_worker *w, const uint8_t *msg, size_t len,
+                         const struct client *c, const uint8_t *q, size_t qlen,
+                         const struct codec_view *qv)
 {
-	px_stats_answer(&w->stats, px_transport_of(origin, conn), msg, len, rx_ns);
+	px_stats_answer(&w->stats, px_transport_of(c->origin, c->conn), msg, len, c->rx_ns);
 	if (w->ql.on)
-		px_qlog_direct(w, origin == PX_ORIGIN_UDP, peer, conn, q, qlen, qv, msg, len);
+		px_qlog_direct(w, c->origin == PX_ORIGIN_UDP, client_addr(c), c->conn, q, qlen, qv,
+		               msg, len);
 	if (w->tap.on)
-		px_dnstap_direct(w, origin, ul, peer, conn, q, qlen, msg, len, rx_ns);
-	if (origin == PX_ORIGIN_UDP)
-		px_udp_send(ul, peer, msg, len);
+		px_dnstap_direct(w, c->origin, c->ul, client_addr(c), c->conn, q, qlen, msg, len,
+		                 c->rx_ns);
+	if (c->origin == PX_ORIGIN_UDP)
+		px_udp_send(c->ul, c->peer, msg, len);
 	else
-		px_conn_send(conn, msg, len);
+		px_conn_send(c->conn, msg, len);
 }
 
 static bool is_xfr(const struct codec_view *v)
@@ -53,15 +70,6 @@ static bool is_xfr(const struct codec_view *v)
 	return v->opcode == CODEC_OPCODE_QUERY && v->qdcount >= 1 &&
 	       (v->qtype == CODEC_TYPE_AXFR || v->qtype == CODEC_TYPE_IXFR);
 }
-
-/* Where a query came from and where its answer goes, for the steps. */
-struct client {
-	enum px_origin origin;
-	struct px_udp_listener *ul;
-	const struct sockaddr *peer;
-	struct px_conn *conn;
-	uint64_t rx_ns;
-};
 
 /* [limits] said slip: a truncated reply invites a retry over TCP. */
 static void rrl_slip(struct px_worker *w, const uint8_t *msg, size_t len, const struct client *c)
@@ -74,7 +82,7 @@ static void rrl_slip(struct px_worker *w, const uint8_t *msg, size_t len, const 
 	if (n > 0) {
 		PX_STAT_INC(&w->stats, rrl_slipped);
 		if (w->tap.on)
-			px_dnstap_direct(w, c->origin, c->ul, c->peer, NULL, msg, len, out,
+			px_dnstap_direct(w, c->origin, c->ul, c->addr, NULL, msg, len, out,
 			                 (size_t)n, c->rx_ns);
 		px_udp_send(c->ul, c->peer, out, (size_t)n);
 	}
@@ -98,7 +106,7 @@ static bool admit(struct px_worker *w, const uint8_t *msg, size_t len, const str
 	}
 	if (c->origin != PX_ORIGIN_UDP || w->rrl == NULL)
 		return true;
-	enum px_rrl_verdict rv = px_rrl_check(w->rrl, c->peer, px_now(w));
+	enum px_rrl_verdict rv = px_rrl_check(w->rrl, c->addr, px_now(w));
 	if (rv == PX_RRL_DROP) {
 		PX_STAT_INC(&w->stats, rrl_dropped);
 		return false;
@@ -119,8 +127,7 @@ static void reply_formerr(struct px_worker *w, const uint8_t *msg, size_t len,
 
 	if (n > 0) {
 		PX_STAT_INC(&w->stats, formerr_sent);
-		reply_direct(w, out, (size_t)n, c->origin, c->ul, c->peer, c->conn, msg, len, NULL,
-		             c->rx_ns);
+		reply_direct(w, out, (size_t)n, c, msg, len, NULL);
 	}
 }
 
@@ -140,13 +147,11 @@ static bool shortcut(struct px_worker *w, const uint8_t *msg, size_t len,
                      const struct codec_view *v, const struct client *c)
 {
 	if (v->opcode == CODEC_OPCODE_NOTIFY) {
-		struct sockaddr_storage ss;
-		const struct sockaddr *from =
-		        c->origin == PX_ORIGIN_UDP ? c->peer : px_conn_peer(c->conn, &ss);
+		const struct sockaddr *from = client_addr(c);
 		/* A zone changed: no answer cache may serve what BIND had. */
 		if (w->anscache != NULL && px_from_backend(w, from))
 			atomic_fetch_add_explicit(&w->srv->anscache_gen, 1, memory_order_relaxed);
-		if (px_flat_notify(w, msg, len, v, from, c->origin, c->ul, c->conn))
+		if (px_flat_notify(w, msg, len, v, from, c->peer, c->origin, c->ul, c->conn))
 			return true;
 	}
 	if (w->anscache == NULL)
@@ -157,8 +162,7 @@ static bool shortcut(struct px_worker *w, const uint8_t *msg, size_t len,
 	if (n <= 0)
 		return false;
 	PX_STAT_INC(&w->stats, answers_cached);
-	reply_direct(w, w->ac_out, (size_t)n, c->origin, c->ul, c->peer, c->conn, msg, len, v,
-	             c->rx_ns);
+	reply_direct(w, w->ac_out, (size_t)n, c, msg, len, v);
 	return true;
 }
 
@@ -173,8 +177,7 @@ static void reply_overloaded(struct px_worker *w, const uint8_t *msg, size_t len
 	n = codec_build_error(msg, len, v, CODEC_RCODE_SERVFAIL, CODEC_EDE_OTHER,
 	                      "apexd is overloaded: no transaction slot free", out, sizeof(out));
 	if (n > 0)
-		reply_direct(w, out, (size_t)n, c->origin, c->ul, c->peer, c->conn, msg, len, v,
-		             c->rx_ns);
+		reply_direct(w, out, (size_t)n, c, msg, len, v);
 }
 
 /* A transaction for the query, tied to its client; NULL when none is
@@ -201,6 +204,12 @@ static struct px_txn *txn_open(struct px_worker *w, const uint8_t *msg, size_t l
 		memcpy(&t->cl.peer, c->peer,
 		       c->peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 		                                      : sizeof(struct sockaddr_in));
+		if (c->addr != c->peer) {
+			t->cl.proxied = true;
+			memcpy(&t->cl.client, c->addr,
+			       c->addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+			                                      : sizeof(struct sockaddr_in));
+		}
 	} else {
 		t->cl.conn = c->conn;
 		t->cl.doh_stream = c->conn->cur_stream;
@@ -247,11 +256,12 @@ static void dispatch(struct px_worker *w, struct px_txn *t, const uint8_t *msg,
 }
 
 void px_query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum px_origin origin,
-                     struct px_udp_listener *ul, const struct sockaddr *peer, struct px_conn *conn)
+                     struct px_udp_listener *ul, const struct sockaddr *peer,
+                     const struct sockaddr *client, struct px_conn *conn)
 {
 	/* One vDSO clock read per query: the loop's millisecond clock is too
 	 * coarse for answers that take tens of microseconds. */
-	const struct client c = {origin, ul, peer, conn, uv_hrtime()};
+	const struct client c = {origin, ul, peer, client, conn, uv_hrtime()};
 	struct codec_view v;
 
 	if (!admit(w, msg, len, &c) || !scan(w, msg, len, &v, &c) || shortcut(w, msg, len, &v, &c))

@@ -54,11 +54,12 @@ void px_flat_free(struct px_worker *w, struct px_txn *t);
 bool px_flat_probe_tick(struct px_worker *w, struct px_txn *t);
 /* Runs wake-ups posted to this worker (from its async handle). */
 void px_flat_run_posts(struct px_worker *w);
-/* A NOTIFY from the backend: acknowledge it and flush the zone. True
- * when handled; false when the NOTIFY is not the backend's. */
+/* A NOTIFY from the backend (from: who sent it, px_txn_client_addr's
+ * sense): acknowledge it and flush the zone. True when handled; false
+ * when the NOTIFY is not the backend's. A UDP answer goes to peer. */
 bool px_flat_notify(struct px_worker *w, const uint8_t *msg, size_t len, const struct codec_view *v,
-                    const struct sockaddr *peer, enum px_origin origin, struct px_udp_listener *ul,
-                    struct px_conn *conn);
+                    const struct sockaddr *from, const struct sockaddr *peer, enum px_origin origin,
+                    struct px_udp_listener *ul, struct px_conn *conn);
 
 /* --- rules shared by the query path and apexctl explain (classify.c) --- */
 

@@ -49,14 +49,14 @@ void px_flat_drop_answers(struct px_worker *w, const uint8_t *name, size_t len)
 }
 
 bool px_flat_notify(struct px_worker *w, const uint8_t *msg, size_t len, const struct codec_view *v,
-                    const struct sockaddr *peer, enum px_origin origin, struct px_udp_listener *ul,
-                    struct px_conn *conn)
+                    const struct sockaddr *from, const struct sockaddr *peer, enum px_origin origin,
+                    struct px_udp_listener *ul, struct px_conn *conn)
 {
 	uint8_t zone[CODEC_MAX_NAME], out[PX_REPLY_MAX];
 
 	/* Only the backend's NOTIFY is ours (its address, any port); every
 	 * other NOTIFY goes to BIND like any opcode. */
-	if (v->opcode != CODEC_OPCODE_NOTIFY || v->qdcount != 1 || !px_from_backend(w, peer))
+	if (v->opcode != CODEC_OPCODE_NOTIFY || v->qdcount != 1 || !px_from_backend(w, from))
 		return false;
 	int zl = codec_name_unpack(msg, len, v->qname_off, zone);
 	size_t zidx;

@@ -26,6 +26,7 @@
 #include "proxy/listen/doh.h"
 #include "proxy/listen/internal.h"
 #include "proxy/listen/listen.h"
+#include "proxy/listen/proxyv2.h"
 #include "proxy/ops/log.h"
 #include "proxy/ops/stats.h"
 #include "proxy/daemon/server.h"
@@ -82,6 +83,7 @@ void px_conn_close(struct px_conn *c)
 {
 	if (c->closing)
 		return;
+	px_pp2_conn_closing(c);
 	/* Answers still queued go first (unless the client is not reading
 	 * them anyway); then a clean TLS close tells the client no answer
 	 * was cut off. */
@@ -189,7 +191,7 @@ void px_conn_process(struct px_conn *c)
 		c->refs++;
 		if (c->kind == PX_CONN_DOT)
 			PX_STAT_INC(&c->w->stats, queries_dot);
-		px_query_handle(c->w, msg, flen, PX_ORIGIN_TCP, NULL, NULL, c);
+		px_query_handle(c->w, msg, flen, PX_ORIGIN_TCP, NULL, NULL, NULL, c);
 		if (c->inflight == 0 && !c->closing)
 			px_conn_idle_restart(c);
 		px_conn_unref(c);
@@ -264,6 +266,12 @@ static void conn_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	}
 	c->in.end += (size_t)n;
 	c->refs++;
+	/* From a load balancer, a PROXY v2 header comes first, before DNS
+	 * and before TLS. */
+	if (c->pp2_wait && (px_pp2_conn_read(c) <= 0 || c->in.start == c->in.end)) {
+		px_conn_unref(c);
+		return;
+	}
 	if (c->tls != NULL) {
 		if (px_conn_tls_feed(c) == 0 && c->kind == PX_CONN_DOH && !c->closing &&
 		    !conn_may_read(c)) {
@@ -451,11 +459,15 @@ void px_conn_start(struct px_conn *c)
 	conn_start_reading(c);
 }
 
-const struct sockaddr *px_conn_peer(struct px_conn *c, struct sockaddr_storage *ss)
+const struct sockaddr *px_conn_client(struct px_conn *c)
 {
-	int len = sizeof(*ss);
+	int len = sizeof(c->peer);
 
-	if (uv_tcp_getpeername(&c->h, (struct sockaddr *)ss, &len) < 0)
-		return NULL;
-	return (const struct sockaddr *)ss;
+	/* Once per connection, and only when someone asks. */
+	if (!c->peer_known) {
+		if (uv_tcp_getpeername(&c->h, (struct sockaddr *)&c->peer, &len) < 0)
+			return NULL;
+		c->peer_known = true;
+	}
+	return (const struct sockaddr *)&c->peer;
 }

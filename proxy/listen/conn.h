@@ -59,12 +59,16 @@ struct px_conn {
 	bool flush_queued;  /* on the worker's flush list (holds a ref) */
 	struct px_conn *flush_next;
 
-	/* The client's address for the query log, asked once. */
+	/* The client's address (px_conn_client): the source a PROXY v2
+	 * header named, or the peer's, asked of the kernel once. */
 	bool peer_known;
 	struct sockaddr_storage peer;
 	/* apexd's end of the connection, for dnstap, asked once. */
 	bool local_known;
 	struct sockaddr_storage local;
+	/* From a [listen] proxy-protocol-from source: the connection's first
+	 * bytes must be a PROXY v2 header (listen/proxyv2.c). */
+	bool pp2_wait;
 };
 
 void px_conn_send(struct px_conn *c, const uint8_t *msg, size_t len);
@@ -77,8 +81,10 @@ bool px_conn_backlogged(const struct px_conn *c);
 void px_conn_flush_all(struct px_worker *w);
 /* Has the connection's output written at the end of this loop turn. */
 void px_conn_queue_flush(struct px_conn *c);
-/* The client's address, into ss; NULL if unknown. */
-const struct sockaddr *px_conn_peer(struct px_conn *c, struct sockaddr_storage *ss);
+/* Who is asking over c: the source its PROXY v2 header named, else the
+ * peer's address (asked once, then kept); NULL if the kernel no longer
+ * knows it. Valid while c lives. */
+const struct sockaddr *px_conn_client(struct px_conn *c);
 
 /* The transport a query came in on, for the statistics. */
 static inline enum px_transport px_transport_of(enum px_origin origin, const struct px_conn *conn)

@@ -10,6 +10,7 @@
 #include "proxy/listen/conn.h"
 #include "proxy/listen/internal.h"
 #include "proxy/listen/listen.h"
+#include "proxy/listen/proxyv2.h"
 #include "proxy/ops/log.h"
 #include "proxy/ops/stats.h"
 #include "proxy/daemon/server.h"
@@ -68,6 +69,7 @@ static void accept_cb(uv_stream_t *server, int status)
 		px_conn_close(c);
 		return;
 	}
+	px_pp2_conn_accepted(c);
 	px_conn_start(c);
 }
 

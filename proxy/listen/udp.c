@@ -17,6 +17,7 @@
 #include "proxy/engine/worker.h"
 #include "proxy/io/udptx.h"
 #include "proxy/listen/listen.h"
+#include "proxy/listen/proxyv2.h"
 #include "proxy/ops/log.h"
 #include "proxy/ops/stats.h"
 
@@ -101,7 +102,14 @@ static void udp_recv_cb(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struc
 	}
 	if (l->w->draining)
 		return;
-	px_query_handle(l->w, (const uint8_t *)buf->base, (size_t)n, PX_ORIGIN_UDP, l, from, NULL);
+	/* Off by default: one load and a branch per datagram. */
+	const struct cfg_prefix_list *pp = &l->w->cfg->listen.proxy_from;
+	if (pp->n > 0 && cfg_prefix_list_match(pp, from)) {
+		px_pp2_udp(l, (const uint8_t *)buf->base, (size_t)n, from);
+		return;
+	}
+	px_query_handle(l->w, (const uint8_t *)buf->base, (size_t)n, PX_ORIGIN_UDP, l, from, from,
+	                NULL);
 }
 
 int px_udp_start(struct px_udp_listener *l, struct px_worker *w)

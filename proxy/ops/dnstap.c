@@ -452,18 +452,11 @@ static enum px_tap_proto proto_of(enum px_origin origin, const struct px_conn *c
 	                                : PX_TAP_TCP;
 }
 
-/* The client of a TCP connection, asked once and kept (the query log
- * keeps the same). */
+/* The client of a TCP connection: the PROXY v2 header's source when it
+ * had one, else the peer (listen/conn.c asks once and keeps it). */
 static const struct sockaddr *conn_client(struct px_conn *c)
 {
-	if (c == NULL)
-		return NULL;
-	if (!c->peer_known) {
-		if (px_conn_peer(c, &c->peer) == NULL)
-			return NULL;
-		c->peer_known = true;
-	}
-	return (const struct sockaddr *)&c->peer;
+	return c == NULL ? NULL : px_conn_client(c);
 }
 
 static bool unspecified(const struct sockaddr *sa)
@@ -526,9 +519,7 @@ static void auth_pair(struct px_tap_port *p, enum px_tap_proto proto, const stru
  * header) names it here too. */
 static const struct sockaddr *txn_client(struct px_txn *t)
 {
-	if (t->origin == PX_ORIGIN_UDP)
-		return (const struct sockaddr *)&t->cl.peer;
-	return conn_client(t->cl.conn);
+	return px_txn_client_addr(&t->cl);
 }
 
 void px_dnstap_txn(struct px_worker *w, struct px_txn *t, const uint8_t *ans, size_t len,

@@ -216,19 +216,6 @@ static const char *transport_name(bool udp, const struct px_conn *c)
 	return c->kind == PX_CONN_DOT ? "dot" : c->kind == PX_CONN_DOH ? "doh" : "tcp";
 }
 
-static const struct sockaddr *conn_peer(struct px_conn *c)
-{
-	if (c == NULL)
-		return NULL;
-	if (!c->peer_known) {
-		/* Once per connection, and only with the log on. */
-		if (px_conn_peer(c, &c->peer) == NULL)
-			return NULL;
-		c->peer_known = true;
-	}
-	return (const struct sockaddr *)&c->peer;
-}
-
 static void flat_text(unsigned how, char *out, size_t size)
 {
 	static const char *const kinds[] = {
@@ -241,12 +228,12 @@ static void flat_text(unsigned how, char *out, size_t size)
 	         how & PX_FLAT_FAILED ? ",failed" : "");
 }
 
-static void append_line(struct px_worker *w, bool udp, const struct sockaddr *peer,
+static void append_line(struct px_worker *w, bool udp, const struct sockaddr *client,
                         struct px_conn *conn, const uint8_t *q, size_t qlen,
                         const struct codec_view *qv, const uint8_t *ans, size_t len, unsigned how,
                         const char *chain, uint64_t start_ns)
 {
-	char name[CODEC_MAX_NAME * 5 + 1], client[INET6_ADDRSTRLEN + 8], tbuf[16], rbuf[16],
+	char name[CODEC_MAX_NAME * 5 + 1], ctext[INET6_ADDRSTRLEN + 8], tbuf[16], rbuf[16],
 	        flat[40];
 	struct timespec ts;
 
@@ -260,7 +247,7 @@ static void append_line(struct px_worker *w, bool udp, const struct sockaddr *pe
 		w->ql.sec = (uint64_t)ts.tv_sec;
 	}
 	name_text(q, qlen, qv, name, sizeof(name));
-	peer_text(udp ? peer : conn_peer(conn), client, sizeof(client));
+	peer_text(client, ctext, sizeof(ctext));
 	flat_text(how, flat, sizeof(flat));
 	const char *type =
 	        qv != NULL && qv->qdcount > 0 ? type_name(qv->qtype, tbuf, sizeof(tbuf)) : "-";
@@ -270,7 +257,7 @@ static void append_line(struct px_worker *w, bool udp, const struct sockaddr *pe
 	uint64_t us = start_ns != 0 ? (uv_hrtime() - start_ns) / 1000 : 0;
 	int n = snprintf(w->ql.buf + w->ql.len, PX_QLOG_BUF - w->ql.len,
 	                 "%s.%03ldZ %s %s %s %s %s flat=%s chain=%s %llu.%llums\n", w->ql.stamp,
-	                 ts.tv_nsec / 1000000, transport_name(udp, conn), client, name, type, rcode,
+	                 ts.tv_nsec / 1000000, transport_name(udp, conn), ctext, name, type, rcode,
 	                 flat, chain, (unsigned long long)(us / 1000),
 	                 (unsigned long long)(us % 1000 / 100));
 	if (n > 0 && (size_t)n < PX_QLOG_BUF - w->ql.len)
@@ -284,14 +271,14 @@ void px_qlog_txn(struct px_worker *w, struct px_txn *t, const uint8_t *ans, size
 	t->ql.logged = true;
 	px_flat_chain_text(t, raw, sizeof(raw));
 	escape_blanks(raw, chain, sizeof(chain));
-	append_line(w, t->origin == PX_ORIGIN_UDP, (const struct sockaddr *)&t->cl.peer, t->cl.conn,
-	            t->q, t->qlen, &t->qv, ans, len, t->flat.how, chain, t->ql.start_ns);
+	append_line(w, t->origin == PX_ORIGIN_UDP, px_txn_client_addr(&t->cl), t->cl.conn, t->q,
+	            t->qlen, &t->qv, ans, len, t->flat.how, chain, t->ql.start_ns);
 }
 
-void px_qlog_direct(struct px_worker *w, bool udp, const struct sockaddr *peer,
+void px_qlog_direct(struct px_worker *w, bool udp, const struct sockaddr *client,
                     struct px_conn *conn, const uint8_t *q, size_t qlen,
                     const struct codec_view *qv, const uint8_t *ans, size_t len)
 {
 	/* Answered in the same callback that read it: 0.0 ms. */
-	append_line(w, udp, peer, conn, q, qlen, qv, ans, len, PX_FLAT_NO, "-", 0);
+	append_line(w, udp, client, conn, q, qlen, qv, ans, len, PX_FLAT_NO, "-", 0);
 }

@@ -62,7 +62,8 @@ void px_qlog_worker_deinit(struct px_worker *w);
 /** Worker: the line for txn t answered with ans[0..len). */
 void px_qlog_txn(struct px_worker *w, struct px_txn *t, const uint8_t *ans, size_t len);
 /** Worker: a line for a query apexd answered without a txn (answer
- *  cache, FORMERR, overload, NOTIFY); qv NULL when it did not scan. */
-void px_qlog_direct(struct px_worker *w, bool udp, const struct sockaddr *peer,
+ *  cache, FORMERR, overload, NOTIFY); qv NULL when it did not scan;
+ *  client as px_txn_client_addr() would give it (NULL prints "-"). */
+void px_qlog_direct(struct px_worker *w, bool udp, const struct sockaddr *client,
                     struct px_conn *conn, const uint8_t *q, size_t qlen,
                     const struct codec_view *qv, const uint8_t *ans, size_t len);

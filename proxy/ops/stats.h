@@ -42,6 +42,10 @@
 	X(tcp_slow_reader_closed, "client connections cut off: answers unread past the cap")       \
 	X(tcp_fd_refused, "client TCP connections refused: file descriptors running out")          \
 	X(udp_send_errors, "replies that could not be sent to a UDP client")                       \
+	X(proxy_v2_accepted, "PROXY v2 headers believed: their source was the client")             \
+	X(proxy_v2_local, "PROXY v2 headers naming no client (LOCAL): the balancer was")           \
+	X(proxy_v2_dropped,                                                                        \
+	  "datagrams and connections from proxy-protocol-from without a valid PROXY v2 header")    \
 	X(answers_flattened, "answers rewritten with addresses apexd resolved")                    \
 	X(answers_flattened_local, "answers flattened from BIND's own in-zone chain")              \
 	X(answers_flattened_direct,                                                                \
