@@ -40,6 +40,10 @@ need_pp_tools() {
 pp_ini_edit() {
 	sed -i -e "s|^\[server\]$|[server]\nquery-log = $QLOG\ncontrol = $CTL_SOCK|" \
 		-e "s|^\[listen\]$|[listen]\nproxy-protocol-from = $2|" "$1"
+	# PP_DNSTAP=FILE: dnstap into FILE too, to check whose address it has.
+	if [[ -n ${PP_DNSTAP:-} ]]; then
+		sed -i -e "s|^\[server\]$|[server]\ndnstap = file:$PP_DNSTAP|" "$1"
+	fi
 }
 
 # pp_ready PORT: plain DNS from an untrusted source gets an answer over

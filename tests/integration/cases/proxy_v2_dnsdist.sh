@@ -20,6 +20,7 @@ need_pp_tools
 need dnsdist
 
 start_named
+PP_DNSTAP=$T_DIR/pp.dnstap
 start_pp_apexd "127.0.0.1" threads=2
 start_dnsdist
 
@@ -70,4 +71,15 @@ check "SIGHUP with proxy-protocol-from = 127.0.0.0/30" pp_set_from 127.0.0.0/30
 check "answered again through dnsdist" dd_until NXDOMAIN trusted.example.test A
 check "  for 127.0.0.2" wait_line "udp $CL2 trusted\.example\.test\. A NXDOMAIN"
 pp_stop_apexd
+# dnstap_client PROTO ADDR: an AUTH_QUERY over PROTO from ADDR in the
+# capture apexd wrote (complete once apexd has exited).
+dnstap_client() {
+	"$PY" "$INT_DIR/tapdec.py" "$PP_DNSTAP" |
+		"$PY" -c 'import json,sys
+want = (sys.argv[1], sys.argv[2])
+sys.exit(0 if any((m["type"], m["proto"], m["qaddr"]) == ("AUTH_QUERY",) + want
+                  for m in map(json.loads, sys.stdin)) else 1)' "$1" "$2"
+}
+check "dnstap names the header's client too: UDP from 127.0.0.2" dnstap_client UDP 127.0.0.2
+check "  and TCP from 127.0.0.2" dnstap_client TCP 127.0.0.2
 finish
