@@ -29,6 +29,8 @@ PACKAGES=(
 	# (file), the manual pages (man-db, groff-base) and the unit
 	# (systemd-analyze, from systemd; nothing is started with it).
 	file man-db groff-base systemd
+	# cases/net_pktinfo.sh: a network namespace with addresses of its own.
+	iproute2
 )
 
 missing=()

@@ -33,14 +33,14 @@
  * scan (NULL when it did not scan), for the query log. */
 static void reply_direct(struct px_worker *w, const uint8_t *msg, size_t len, enum px_origin origin,
                          struct px_udp_listener *ul, const struct sockaddr *peer,
-                         struct px_conn *conn, const uint8_t *q, size_t qlen,
-                         const struct codec_view *qv, uint64_t rx_ns)
+                         const struct px_udp_local *local, struct px_conn *conn, const uint8_t *q,
+                         size_t qlen, const struct codec_view *qv, uint64_t rx_ns)
 {
 	px_stats_answer(&w->stats, px_transport_of(origin, conn), msg, len, rx_ns);
 	if (w->ql.on)
 		px_qlog_direct(w, origin == PX_ORIGIN_UDP, peer, conn, q, qlen, qv, msg, len);
 	if (origin == PX_ORIGIN_UDP)
-		px_udp_send(ul, peer, msg, len);
+		px_udp_send(ul, peer, local, msg, len);
 	else
 		px_conn_send(conn, msg, len);
 }
@@ -56,6 +56,7 @@ struct client {
 	enum px_origin origin;
 	struct px_udp_listener *ul;
 	const struct sockaddr *peer;
+	const struct px_udp_local *local; /* UDP on a wildcard: the address asked */
 	struct px_conn *conn;
 	uint64_t rx_ns;
 };
@@ -70,7 +71,7 @@ static void rrl_slip(struct px_worker *w, const uint8_t *msg, size_t len, const 
 
 	if (n > 0) {
 		PX_STAT_INC(&w->stats, rrl_slipped);
-		px_udp_send(c->ul, c->peer, out, (size_t)n);
+		px_udp_send(c->ul, c->peer, c->local, out, (size_t)n);
 	}
 }
 
@@ -113,8 +114,8 @@ static void reply_formerr(struct px_worker *w, const uint8_t *msg, size_t len,
 
 	if (n > 0) {
 		PX_STAT_INC(&w->stats, formerr_sent);
-		reply_direct(w, out, (size_t)n, c->origin, c->ul, c->peer, c->conn, msg, len, NULL,
-		             c->rx_ns);
+		reply_direct(w, out, (size_t)n, c->origin, c->ul, c->peer, c->local, c->conn, msg,
+		             len, NULL, c->rx_ns);
 	}
 }
 
@@ -140,7 +141,7 @@ static bool shortcut(struct px_worker *w, const uint8_t *msg, size_t len,
 		/* A zone changed: no answer cache may serve what BIND had. */
 		if (w->anscache != NULL && px_from_backend(w, from))
 			atomic_fetch_add_explicit(&w->srv->anscache_gen, 1, memory_order_relaxed);
-		if (px_flat_notify(w, msg, len, v, from, c->origin, c->ul, c->conn))
+		if (px_flat_notify(w, msg, len, v, from, c->origin, c->ul, c->local, c->conn))
 			return true;
 	}
 	if (w->anscache == NULL)
@@ -151,8 +152,8 @@ static bool shortcut(struct px_worker *w, const uint8_t *msg, size_t len,
 	if (n <= 0)
 		return false;
 	PX_STAT_INC(&w->stats, answers_cached);
-	reply_direct(w, w->ac_out, (size_t)n, c->origin, c->ul, c->peer, c->conn, msg, len, v,
-	             c->rx_ns);
+	reply_direct(w, w->ac_out, (size_t)n, c->origin, c->ul, c->peer, c->local, c->conn, msg,
+	             len, v, c->rx_ns);
 	return true;
 }
 
@@ -167,8 +168,8 @@ static void reply_overloaded(struct px_worker *w, const uint8_t *msg, size_t len
 	n = codec_build_error(msg, len, v, CODEC_RCODE_SERVFAIL, CODEC_EDE_OTHER,
 	                      "apexd is overloaded: no transaction slot free", out, sizeof(out));
 	if (n > 0)
-		reply_direct(w, out, (size_t)n, c->origin, c->ul, c->peer, c->conn, msg, len, v,
-		             c->rx_ns);
+		reply_direct(w, out, (size_t)n, c->origin, c->ul, c->peer, c->local, c->conn, msg,
+		             len, v, c->rx_ns);
 }
 
 /* A transaction for the query, tied to its client; NULL when none is
@@ -195,6 +196,8 @@ static struct px_txn *txn_open(struct px_worker *w, const uint8_t *msg, size_t l
 		memcpy(&t->cl.peer, c->peer,
 		       c->peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 		                                      : sizeof(struct sockaddr_in));
+		if (c->local != NULL)
+			t->cl.local = *c->local; /* for answers that come later */
 	} else {
 		t->cl.conn = c->conn;
 		t->cl.doh_stream = c->conn->cur_stream;
@@ -241,11 +244,12 @@ static void dispatch(struct px_worker *w, struct px_txn *t, const uint8_t *msg,
 }
 
 void px_query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum px_origin origin,
-                     struct px_udp_listener *ul, const struct sockaddr *peer, struct px_conn *conn)
+                     struct px_udp_listener *ul, const struct sockaddr *peer,
+                     const struct px_udp_local *local, struct px_conn *conn)
 {
 	/* One vDSO clock read per query: the loop's millisecond clock is too
 	 * coarse for answers that take tens of microseconds. */
-	const struct client c = {origin, ul, peer, conn, uv_hrtime()};
+	const struct client c = {origin, ul, peer, local, conn, uv_hrtime()};
 	struct codec_view v;
 
 	if (!admit(w, msg, len, &c) || !scan(w, msg, len, &v, &c) || shortcut(w, msg, len, &v, &c))

@@ -11,7 +11,12 @@
 
 struct px_conn;
 struct px_udp_listener;
+struct px_udp_local;
 struct px_worker;
 
+/* UDP: ul and peer say where the query came from, local (NULL: none)
+ * the address it was sent to on a wildcard listener, which every answer
+ * leaves from. TCP: conn. */
 void px_query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum px_origin origin,
-                     struct px_udp_listener *ul, const struct sockaddr *peer, struct px_conn *conn);
+                     struct px_udp_listener *ul, const struct sockaddr *peer,
+                     const struct px_udp_local *local, struct px_conn *conn);

@@ -195,7 +195,7 @@ void px_txn_reply(struct px_worker *w, struct px_txn *t, const uint8_t *msg, siz
 	if (w->ql.on && !t->ql.logged)
 		px_qlog_txn(w, t, msg, len);
 	if (t->origin == PX_ORIGIN_UDP)
-		px_udp_send(t->cl.ul, (const struct sockaddr *)&t->cl.peer, msg, len);
+		px_udp_send(t->cl.ul, (const struct sockaddr *)&t->cl.peer, &t->cl.local, msg, len);
 	else if (!t->cl.conn->closing) {
 		t->cl.conn->cur_stream = t->cl.doh_stream;
 		px_conn_send(t->cl.conn, msg, len);

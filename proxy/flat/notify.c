@@ -49,7 +49,7 @@ void px_flat_drop_answers(struct px_worker *w, const uint8_t *name, size_t len)
 
 bool px_flat_notify(struct px_worker *w, const uint8_t *msg, size_t len, const struct codec_view *v,
                     const struct sockaddr *peer, enum px_origin origin, struct px_udp_listener *ul,
-                    struct px_conn *conn)
+                    const struct px_udp_local *local, struct px_conn *conn)
 {
 	uint8_t zone[CODEC_MAX_NAME], out[PX_REPLY_MAX];
 
@@ -79,7 +79,7 @@ bool px_flat_notify(struct px_worker *w, const uint8_t *msg, size_t len, const s
 		out[2] |= CODEC_FLAG_AA >> 8; /* as an authoritative server answers it */
 		px_stats_answer(&w->stats, px_transport_of(origin, conn), out, (size_t)n, 0);
 		if (origin == PX_ORIGIN_UDP)
-			px_udp_send(ul, peer, out, (size_t)n);
+			px_udp_send(ul, peer, local, out, (size_t)n);
 		else
 			px_conn_send(conn, out, (size_t)n);
 	}

@@ -6,12 +6,17 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "proxy/io/pktinfo.h"
+
 struct px_conn;
 struct px_udp_listener;
 
 struct px_txn_client {
 	struct px_udp_listener *ul;   /* UDP origin */
 	struct sockaddr_storage peer; /* UDP origin */
-	struct px_conn *conn;         /* TCP origin; holds a reference */
-	int32_t doh_stream;           /* DoH: the HTTP/2 stream to answer on */
+	/* UDP on a wildcard listener: the address the client asked, which
+	 * every answer, however late, must leave from (family 0: none). */
+	struct px_udp_local local;
+	struct px_conn *conn; /* TCP origin; holds a reference */
+	int32_t doh_stream;   /* DoH: the HTTP/2 stream to answer on */
 };
