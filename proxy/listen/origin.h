@@ -3,6 +3,7 @@
  * when it replies.
  */
 #pragma once
+#include <netinet/in.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -12,8 +13,12 @@ struct px_conn;
 struct px_udp_listener;
 
 struct px_txn_client {
-	struct px_udp_listener *ul;   /* UDP origin */
-	struct sockaddr_storage peer; /* UDP origin */
+	struct px_udp_listener *ul; /* UDP origin */
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+	} peer; /* UDP origin; cleared with every slot, so no bigger than needed */
 	/* UDP on a wildcard listener: the address the client asked, which
 	 * every answer, however late, must leave from (family 0: none). */
 	struct px_udp_local local;
