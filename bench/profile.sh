@@ -16,6 +16,9 @@
 # TARGETS=apexd EXTRAS= DURATION=1 TRANSPORTS=udp if needed).
 # APEXD=path uses another binary (an A/B of two builds); THREADS=n;
 # DNSTAP=file:/path (or unix:/path) turns [server] dnstap on.
+# UDP_ADDR=0.0.0.0 makes apexd listen on the IPv4 wildcard instead of
+# 127.0.0.1 (dnsperf still asks 127.0.0.1): the wildcard path reads each
+# datagram's destination and answers from it (IP_PKTINFO).
 #
 # bench/lib.sh (shared with run.sh and soak.sh) starts and stops the
 # processes; bench/profile.py drives dnsperf and the tools, and counts.
@@ -30,6 +33,7 @@ MODE=${2:-cpu}
 DUR=${3:-5}
 APEXD=${APEXD:-$ROOT/build-bench/proxy/apexd}
 THREADS=${THREADS:-2}
+UDP_ADDR=${UDP_ADDR:-127.0.0.1}
 
 [[ -f $DATA/q-$SET.txt ]] || die "no $DATA/q-$SET.txt: run bench/run.sh once"
 [[ -x $APEXD ]] || die "no $APEXD: run bench/run.sh once, or set APEXD"
@@ -44,7 +48,7 @@ free_port; BIND_PORT=$FP
 start_bind "$BIND_PORT"
 
 free_port; APORT=$FP
-write_apexd_ini "$RUN/apexd.ini" "$THREADS" 1 0 "udp = 127.0.0.1:$APORT"
+write_apexd_ini "$RUN/apexd.ini" "$THREADS" 1 0 "udp = $UDP_ADDR:$APORT"
 [[ -n ${DNSTAP:-} ]] && sed -i "s|^\[server\]\$|[server]\ndnstap = $DNSTAP|" "$RUN/apexd.ini"
 pre=()
 # callgrind collects nothing until bench/profile.py turns it on after the

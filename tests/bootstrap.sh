@@ -35,6 +35,8 @@ PACKAGES=(
 	# PROXY protocol v2 cases (cases/proxy_v2_*.sh): real balancers in
 	# front of apexd, dnsdist for UDP and TCP, haproxy for DoT and DoH.
 	dnsdist haproxy
+	# cases/net_pktinfo.sh: a network namespace with addresses of its own.
+	iproute2
 )
 
 missing=()

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 struct px_txn;
+struct px_udp_local;
 struct px_worker;
 
 /* Backend UDP sockets per worker at most. A new socket is opened only
@@ -28,6 +29,6 @@ void px_backend_close(struct px_worker *w);
 /* The backend queue's failure callback (px_udp_tx_fail_fn, owner is the
  * px_bsock, tag the query's wire ID): the txn waiting on it fails. */
 void px_backend_tx_failed(void *owner, uint16_t tag, const uint8_t *msg, size_t len,
-                          const struct sockaddr *peer, int err);
+                          const struct sockaddr *peer, const struct px_udp_local *src, int err);
 /* Is the address the backend's (any port)? NOTIFY and the answer cache ask. */
 bool px_from_backend(const struct px_worker *w, const struct sockaddr *peer);

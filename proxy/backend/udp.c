@@ -158,11 +158,11 @@ static void bsock_send_failed(struct px_bsock *s, uint16_t id, int err)
 }
 
 void px_backend_tx_failed(void *owner, uint16_t tag, const uint8_t *msg, size_t len,
-                          const struct sockaddr *peer, int err)
+                          const struct sockaddr *peer, const struct px_udp_local *src, int err)
 {
 	struct px_bsock *s = owner;
 	int rc = err;
-	(void)peer;
+	(void)peer, (void)src;
 
 	if (err == UV_ECONNREFUSED) {
 		/* The error belonged to an earlier datagram and is now

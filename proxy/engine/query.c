@@ -34,8 +34,9 @@
 struct client {
 	enum px_origin origin;
 	struct px_udp_listener *ul;
-	const struct sockaddr *peer; /* UDP: where the answer goes */
-	const struct sockaddr *addr; /* UDP: who asked (a PROXY header's source, or peer) */
+	const struct sockaddr *peer;      /* UDP: where the answer goes */
+	const struct sockaddr *addr;      /* UDP: who asked (a PROXY header's source, or peer) */
+	const struct px_udp_local *local; /* UDP on a wildcard: the address asked */
 	struct px_conn *conn;
 	uint64_t rx_ns;
 };
@@ -60,7 +61,7 @@ static void reply_direct(struct px_worker *w, const uint8_t *msg, size_t len,
 		px_dnstap_direct(w, c->origin, c->ul, client_addr(c), c->conn, q, qlen, msg, len,
 		                 c->rx_ns);
 	if (c->origin == PX_ORIGIN_UDP)
-		px_udp_send(c->ul, c->peer, msg, len);
+		px_udp_send(c->ul, c->peer, c->local, msg, len);
 	else
 		px_conn_send(c->conn, msg, len);
 }
@@ -84,7 +85,7 @@ static void rrl_slip(struct px_worker *w, const uint8_t *msg, size_t len, const 
 		if (w->tap.on)
 			px_dnstap_direct(w, c->origin, c->ul, c->addr, NULL, msg, len, out,
 			                 (size_t)n, c->rx_ns);
-		px_udp_send(c->ul, c->peer, out, (size_t)n);
+		px_udp_send(c->ul, c->peer, c->local, out, (size_t)n);
 	}
 }
 
@@ -151,7 +152,8 @@ static bool shortcut(struct px_worker *w, const uint8_t *msg, size_t len,
 		/* A zone changed: no answer cache may serve what BIND had. */
 		if (w->anscache != NULL && px_from_backend(w, from))
 			atomic_fetch_add_explicit(&w->srv->anscache_gen, 1, memory_order_relaxed);
-		if (px_flat_notify(w, msg, len, v, from, c->peer, c->origin, c->ul, c->conn))
+		if (px_flat_notify(w, msg, len, v, from, c->peer, c->origin, c->ul, c->local,
+		                   c->conn))
 			return true;
 	}
 	if (w->anscache == NULL)
@@ -210,6 +212,8 @@ static struct px_txn *txn_open(struct px_worker *w, const uint8_t *msg, size_t l
 			       c->addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 			                                      : sizeof(struct sockaddr_in));
 		}
+		if (c->local != NULL)
+			t->cl.local = *c->local; /* for answers that come later */
 	} else {
 		t->cl.conn = c->conn;
 		t->cl.doh_stream = c->conn->cur_stream;
@@ -257,11 +261,12 @@ static void dispatch(struct px_worker *w, struct px_txn *t, const uint8_t *msg,
 
 void px_query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum px_origin origin,
                      struct px_udp_listener *ul, const struct sockaddr *peer,
-                     const struct sockaddr *client, struct px_conn *conn)
+                     const struct sockaddr *client, const struct px_udp_local *local,
+                     struct px_conn *conn)
 {
 	/* One vDSO clock read per query: the loop's millisecond clock is too
 	 * coarse for answers that take tens of microseconds. */
-	const struct client c = {origin, ul, peer, client, conn, uv_hrtime()};
+	const struct client c = {origin, ul, peer, client, local, conn, uv_hrtime()};
 	struct codec_view v;
 
 	if (!admit(w, msg, len, &c) || !scan(w, msg, len, &v, &c) || shortcut(w, msg, len, &v, &c))

@@ -199,7 +199,7 @@ void px_txn_reply(struct px_worker *w, struct px_txn *t, const uint8_t *msg, siz
 	if (w->tap.on)
 		px_dnstap_txn(w, t, msg, len, first);
 	if (t->origin == PX_ORIGIN_UDP)
-		px_udp_send(t->cl.ul, (const struct sockaddr *)&t->cl.peer, msg, len);
+		px_udp_send(t->cl.ul, (const struct sockaddr *)&t->cl.peer, &t->cl.local, msg, len);
 	else if (!t->cl.conn->closing) {
 		t->cl.conn->cur_stream = t->cl.doh_stream;
 		px_conn_send(t->cl.conn, msg, len);

@@ -52,7 +52,7 @@ static void begin_drain(struct px_worker *w)
 		return;
 	w->draining = true;
 	for (size_t i = 0; i < w->lis.n_udp; i++)
-		uv_udp_recv_stop(&w->lis.udp[i]->h);
+		px_udp_stop_reading(w->lis.udp[i]);
 	/* Closing frees them (listen/tcp.c): the array forgets them at once. */
 	for (size_t i = 0; i < w->lis.n_tcp; i++)
 		px_tcp_remove(w->lis.tcp[i]);
@@ -285,7 +285,7 @@ static void wake_cb(uv_async_t *h)
 static bool udp_sends_pending(const struct px_worker *w)
 {
 	for (size_t i = 0; i < w->lis.n_udp; i++)
-		if (uv_udp_get_send_queue_count(&w->lis.udp[i]->h) > 0)
+		if (px_udp_sends_pending(w->lis.udp[i]))
 			return true;
 	return false;
 }

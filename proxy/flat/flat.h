@@ -17,6 +17,7 @@ struct px_gen;
 struct px_server;
 struct px_txn;
 struct px_udp_listener;
+struct px_udp_local;
 struct px_worker;
 
 /* Chases (distinct targets being resolved) per worker at once; each
@@ -59,7 +60,8 @@ void px_flat_run_posts(struct px_worker *w);
  * when the NOTIFY is not the backend's. A UDP answer goes to peer. */
 bool px_flat_notify(struct px_worker *w, const uint8_t *msg, size_t len, const struct codec_view *v,
                     const struct sockaddr *from, const struct sockaddr *peer, enum px_origin origin,
-                    struct px_udp_listener *ul, struct px_conn *conn);
+                    struct px_udp_listener *ul, const struct px_udp_local *local,
+                    struct px_conn *conn);
 
 /* --- rules shared by the query path and apexctl explain (classify.c) --- */
 

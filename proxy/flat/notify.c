@@ -50,7 +50,8 @@ void px_flat_drop_answers(struct px_worker *w, const uint8_t *name, size_t len)
 
 bool px_flat_notify(struct px_worker *w, const uint8_t *msg, size_t len, const struct codec_view *v,
                     const struct sockaddr *from, const struct sockaddr *peer, enum px_origin origin,
-                    struct px_udp_listener *ul, struct px_conn *conn)
+                    struct px_udp_listener *ul, const struct px_udp_local *local,
+                    struct px_conn *conn)
 {
 	uint8_t zone[CODEC_MAX_NAME], out[PX_REPLY_MAX];
 
@@ -82,7 +83,7 @@ bool px_flat_notify(struct px_worker *w, const uint8_t *msg, size_t len, const s
 		if (w->tap.on)
 			px_dnstap_direct(w, origin, ul, peer, conn, msg, len, out, (size_t)n, 0);
 		if (origin == PX_ORIGIN_UDP)
-			px_udp_send(ul, peer, out, (size_t)n);
+			px_udp_send(ul, peer, local, out, (size_t)n);
 		else
 			px_conn_send(conn, out, (size_t)n);
 	}

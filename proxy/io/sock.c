@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "proxy/io/pktinfo.h"
 #include "proxy/io/sock.h"
 
 /* Room for bursts of queries while a worker is busy. Best effort: the
@@ -38,6 +39,11 @@ int px_sock_bind(const struct cfg_addr *a, int type, uv_os_sock_t *out)
 	if (type == SOCK_DGRAM) {
 		int size = PX_UDP_RCVBUF;
 		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+		/* Before bind: a datagram queued without its destination would
+		 * be answered from whatever address the kernel picks. */
+		if (px_pktinfo_wildcard((const struct sockaddr *)&a->sa) &&
+		    px_pktinfo_enable(fd, a->sa.ss_family) < 0)
+			goto fail;
 	}
 	if (bind(fd, (const struct sockaddr *)&a->sa, a->salen) < 0)
 		goto fail;

@@ -16,6 +16,12 @@
  * decides (libuv's own queue for a full socket buffer, a count, a failed
  * transaction), since only it knows what the datagram was.
  *
+ * An answer to a query that came in on a wildcard socket carries the
+ * address the client asked (pktinfo.h): it travels as an IP_PKTINFO or
+ * IPV6_PKTINFO control message of its own entry in the same sendmmsg,
+ * so such answers batch like any other; an entry without one has no
+ * control message at all.
+ *
  * That callback re-enters the queue: a failed backend query fails its
  * transaction, which may finish a TCP connection's query and queue the
  * connection's next one on the very queue being flushed, or close a
@@ -32,6 +38,8 @@
 
 #include "proxy/io/udptx.h"
 
+_Static_assert(PX_UDP_TX_MAX <= 64, "src_mask has one bit per entry");
+
 static void tx_init_hdr(struct px_udp_tx *q, unsigned i)
 {
 	struct px_udp_tx_ent *e = &q->ent[i];
@@ -47,11 +55,36 @@ static void tx_init_hdr(struct px_udp_tx *q, unsigned i)
 	}
 }
 
+/* The source address of entry i into out; NULL if it has none. */
+static const struct px_udp_local *tx_src(const struct px_udp_tx *q, unsigned i,
+                                         struct px_udp_local *out)
+{
+	if (((q->src_mask >> i) & 1) == 0)
+		return NULL;
+	px_pktinfo_of_cmsg(q->ctl[i].b, out);
+	return out;
+}
+
+/* Gives the entries [from, to) that carry a source their control
+ * message: nothing to do unless a wildcard listener queued answers. */
+static void tx_init_src(struct px_udp_tx *q, unsigned from, unsigned to)
+{
+	uint64_t below_to = to >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << to) - 1;
+
+	for (uint64_t m = q->src_mask & below_to & ~(((uint64_t)1 << from) - 1); m != 0;
+	     m &= m - 1) {
+		unsigned i = (unsigned)__builtin_ctzll(m);
+		q->mm[i].msg_hdr.msg_control = q->ctl[i].b;
+		q->mm[i].msg_hdr.msg_controllen = q->ctl[i].align.cmsg_len;
+	}
+}
+
 void px_udp_tx_init(struct px_udp_tx *q, px_udp_tx_fail_fn *fail)
 {
 	q->n = 0;
 	q->used = 0;
 	q->flushing = false;
+	q->src_mask = 0;
 	q->fail = fail;
 }
 
@@ -60,9 +93,11 @@ void px_udp_tx_init(struct px_udp_tx *q, px_udp_tx_fail_fn *fail)
 static void tx_one_failed(struct px_udp_tx *q, unsigned i, int err)
 {
 	struct px_udp_tx_ent *e = &q->ent[i];
+	struct px_udp_local src;
 
 	e->fd = -1;
-	q->fail(e->owner, e->tag, q->arena + e->off, e->len, e->alen > 0 ? &e->peer.sa : NULL, err);
+	q->fail(e->owner, e->tag, q->arena + e->off, e->len, e->alen > 0 ? &e->peer.sa : NULL,
+	        tx_src(q, i, &src), err);
 }
 
 /* Drops from order[from..k) (and mm) the entries the failure callback
@@ -113,6 +148,8 @@ static void tx_flush_round(struct px_udp_tx *q, unsigned from, unsigned to)
 
 	for (unsigned i = from; i < to; i++)
 		tx_init_hdr(q, i);
+	if (q->src_mask != 0)
+		tx_init_src(q, from, to);
 	for (unsigned i = from; i < to; i++) {
 		int fd = q->ent[i].fd;
 		if (taken[i] || fd < 0)
@@ -145,6 +182,7 @@ void px_udp_tx_flush(struct px_udp_tx *q)
 	}
 	q->n = 0;
 	q->used = 0;
+	q->src_mask = 0;
 	q->flushing = false;
 }
 
@@ -163,10 +201,13 @@ void px_udp_tx_forget(struct px_udp_tx *q, const void *owner, px_udp_tx_fail_fn 
 			continue;
 		const uint8_t *msg = q->arena + e->off;
 		const struct sockaddr *peer = e->alen > 0 ? &e->peer.sa : NULL;
+		struct px_udp_local srcbuf;
+		const struct px_udp_local *src = tx_src(q, i, &srcbuf);
 		int fd = e->fd;
 		e->fd = -1; /* done before fail may come back here */
-		if (sendto(fd, msg, e->len, MSG_DONTWAIT, peer, e->alen) < 0)
-			fail(e->owner, e->tag, msg, e->len, peer, uv_translate_sys_error(errno));
+		int rc = px_pktinfo_sendmsg(fd, peer, e->alen, src, msg, e->len);
+		if (rc < 0)
+			fail(e->owner, e->tag, msg, e->len, peer, src, rc);
 	}
 }
 

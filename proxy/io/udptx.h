@@ -14,20 +14,24 @@
 #include <sys/socket.h>
 #include <uv.h>
 
+#include "proxy/io/pktinfo.h"
+
 /* Datagrams queued per worker and direction before a sendmmsg (udptx.c):
  * more than one recvmmsg burst, so a burst's answers leave together. */
-#define PX_UDP_TX_MAX 64
+#define PX_UDP_TX_MAX 64 /* at most 64: src_mask has a bit per entry */
 /* Bytes of queued datagrams per direction; one larger than a quarter of
  * this is sent at once instead (big answers are rare and cost the copy). */
 #define PX_UDP_TX_ARENA (128 * 1024)
 
 /* A queued datagram the kernel refused at the flush: owner and tag as
- * given to px_udp_tx_push, peer NULL on a connected socket, err a libuv
- * error. msg is valid for the call only. The callback may queue on any
- * queue, the one being flushed included (the flush sends that in a
- * further round), and may px_udp_tx_forget an owner. */
+ * given to px_udp_tx_push, src as given to px_udp_tx_set_src (NULL: none),
+ * peer NULL on a connected socket, err a libuv error. msg and src are
+ * valid for the call only. The callback may queue on any queue, the one
+ * being flushed included (the flush sends that in a further round), and
+ * may px_udp_tx_forget an owner. */
 typedef void px_udp_tx_fail_fn(void *owner, uint16_t tag, const uint8_t *msg, size_t len,
-                               const struct sockaddr *peer, int err);
+                               const struct sockaddr *peer, const struct px_udp_local *src,
+                               int err);
 
 /** A datagram waiting for the next sendmmsg. */
 struct px_udp_tx_ent {
@@ -48,10 +52,19 @@ struct px_udp_tx {
 	unsigned n;
 	size_t used;
 	bool flushing; /* entries are append-only until the flush ends */
+	/* Entries with a source address of their own (bit i: ent[i], its
+	 * control message in ctl[i]): a queue with none, every backend
+	 * queue and the client queue of specific listeners, never looks
+	 * further. */
+	uint64_t src_mask;
 	px_udp_tx_fail_fn *fail;
 	struct px_udp_tx_ent ent[PX_UDP_TX_MAX];
 	struct mmsghdr mm[PX_UDP_TX_MAX];
 	struct iovec iov[PX_UDP_TX_MAX];
+	union {
+		struct cmsghdr align;
+		uint8_t b[PX_PKTINFO_SPACE];
+	} ctl[PX_UDP_TX_MAX];
 	uint8_t arena[PX_UDP_TX_ARENA];
 };
 
@@ -98,6 +111,15 @@ static inline bool px_udp_tx_push(struct px_udp_tx *q, int fd, void *owner, uint
 		memcpy(&e->peer, peer, e->alen);
 	}
 	return true;
+}
+/* The datagram px_udp_tx_push just queued leaves from src (a wildcard
+ * listener's answer; family not 0), not from the address the kernel
+ * would pick. A call of its own, so that a push without one costs
+ * nothing more. */
+static inline void px_udp_tx_set_src(struct px_udp_tx *q, const struct px_udp_local *src)
+{
+	px_pktinfo_cmsg(src, q->ctl[q->n - 1].b);
+	q->src_mask |= (uint64_t)1 << (q->n - 1);
 }
 bool px_udp_tx_pending(const struct px_udp_tx *q);
 /* Sends owner's queued datagrams at once and drops them from q: owner's

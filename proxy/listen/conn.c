@@ -191,7 +191,7 @@ void px_conn_process(struct px_conn *c)
 		c->refs++;
 		if (c->kind == PX_CONN_DOT)
 			PX_STAT_INC(&c->w->stats, queries_dot);
-		px_query_handle(c->w, msg, flen, PX_ORIGIN_TCP, NULL, NULL, NULL, c);
+		px_query_handle(c->w, msg, flen, PX_ORIGIN_TCP, NULL, NULL, NULL, NULL, c);
 		if (c->inflight == 0 && !c->closing)
 			px_conn_idle_restart(c);
 		px_conn_unref(c);

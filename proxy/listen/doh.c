@@ -209,7 +209,7 @@ static void request_done(struct px_doh *d, struct doh_stream *s)
 	PX_STAT_INC(&c->w->stats, queries_doh);
 	uv_timer_stop(&c->idle);
 	c->cur_stream = s->id;
-	px_query_handle(c->w, msg, msg_len, PX_ORIGIN_TCP, NULL, NULL, NULL, c);
+	px_query_handle(c->w, msg, msg_len, PX_ORIGIN_TCP, NULL, NULL, NULL, NULL, c);
 }
 
 /* --- nghttp2 callbacks -------------------------------------------------- */

@@ -12,15 +12,32 @@ struct px_worker;
 
 #define PX_TCP_BACKLOG 1024
 
+struct px_udp_held;
+struct px_udp_local;
+struct px_udpw_rx;
+
 struct px_udp_listener {
-	uv_udp_t h; /* h.data == this */
+	union { /* .data == this */
+		uv_handle_t handle;
+		uv_udp_t h;     /* one address: libuv reads (recvmmsg) and queues */
+		uv_poll_t poll; /* a wildcard (pktinfo): udpwild.c reads and queues */
+	};
 	struct px_worker *w;
 	struct cfg_addr addr; /* a copy: the listener may outlive its cfg */
-	uv_os_sock_t fd;      /* bound by main, opened on the worker loop */
+	uv_os_sock_t fd;      /* bound by main, opened on the worker loop (a
+	                       * wildcard's stays ours: uv_poll_t never closes it) */
 	int sendfd;           /* the handle's socket, for sendmmsg (udptx.c) */
 	unsigned txns;        /* queries in flight that answer from this socket */
-	bool started;         /* h is initialised (closing it frees the listener) */
+	bool started;         /* the handle is initialised (closing it frees the listener) */
 	bool removed;         /* gone from the configuration: closes when txns end */
+	/* A wildcard address: each answer leaves from the address its query
+	 * was sent to (io/pktinfo.h). The rest is udpwild.c's. */
+	bool pktinfo;
+	bool reading;                         /* watching for queries */
+	int events;                           /* what the poll handle watches */
+	unsigned n_held;                      /* answers waiting for the socket */
+	struct px_udp_held *held, *held_tail; /* oldest first */
+	struct px_udpw_rx *rx;                /* its recvmmsg headers */
 };
 
 /* What runs over a client TCP connection. */
@@ -41,14 +58,21 @@ struct px_tcp_listener {
 };
 
 /* udp.c */
-/* Queues an answer to a UDP client for the worker's next sendmmsg; a
- * failure is counted (udp_send_errors), never reported back. */
-void px_udp_send(struct px_udp_listener *l, const struct sockaddr *peer, const uint8_t *msg,
-                 size_t len);
+/* Queues an answer to a UDP client for the worker's next sendmmsg, from
+ * src (the address the client asked, on a wildcard listener; NULL or
+ * family 0: the socket's own); a failure is counted (udp_send_errors),
+ * never reported back. */
+void px_udp_send(struct px_udp_listener *l, const struct sockaddr *peer,
+                 const struct px_udp_local *src, const uint8_t *msg, size_t len);
 /* The client queue's failure callback (px_udp_tx_fail_fn, owner is the
- * listener): a full socket buffer falls back to libuv's queue. */
+ * listener): a full socket buffer falls back to libuv's queue (or, on a
+ * wildcard listener, to its own, which keeps the source address). */
 void px_udp_send_failed(void *owner, uint16_t tag, const uint8_t *msg, size_t len,
-                        const struct sockaddr *peer, int err);
+                        const struct sockaddr *peer, const struct px_udp_local *src, int err);
+/* Stops reading queries (the worker drains, or the listener goes). */
+void px_udp_stop_reading(struct px_udp_listener *l);
+/* Are answers waiting for l's socket buffer to drain? */
+bool px_udp_sends_pending(const struct px_udp_listener *l);
 int px_udp_start(struct px_udp_listener *l, struct px_worker *w);
 /* Stops reading a listener removed by a reload; it closes (and is freed)
  * once its queries are answered. */

@@ -3,20 +3,30 @@
  * when it replies.
  */
 #pragma once
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
 #include "codec/proxyv2.h"
+#include "proxy/io/pktinfo.h"
 
 struct px_conn;
 struct px_udp_listener;
 
 struct px_txn_client {
-	struct px_udp_listener *ul;   /* UDP origin */
-	struct sockaddr_storage peer; /* UDP origin: where the answer goes */
-	struct px_conn *conn;         /* TCP origin; holds a reference */
-	int32_t doh_stream;           /* DoH: the HTTP/2 stream to answer on */
+	struct px_udp_listener *ul; /* UDP origin */
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+	} peer; /* UDP origin: where the answer goes; cleared with every slot,
+	           so no bigger than needed */
+	/* UDP on a wildcard listener: the address the client asked, which
+	 * every answer, however late, must leave from (family 0: none). */
+	struct px_udp_local local;
+	struct px_conn *conn; /* TCP origin; holds a reference */
+	int32_t doh_stream;   /* DoH: the HTTP/2 stream to answer on */
 	/* UDP: a PROXY v2 header named the client (in client), so peer is
 	 * only the load balancer the answer goes back through. */
 	bool proxied;

@@ -59,7 +59,8 @@ static const struct sockaddr *header_client(struct px_worker *w, const struct co
 	return NULL;
 }
 
-void px_pp2_udp(struct px_udp_listener *l, const uint8_t *p, size_t n, const struct sockaddr *from)
+void px_pp2_udp(struct px_udp_listener *l, const uint8_t *p, size_t n, const struct sockaddr *from,
+                const struct px_udp_local *local)
 {
 	struct px_worker *w = l->w;
 	struct codec_pp2 h;
@@ -79,7 +80,7 @@ void px_pp2_udp(struct px_udp_listener *l, const uint8_t *p, size_t n, const str
 	}
 	const struct sockaddr *client = header_client(w, &h);
 	px_query_handle(w, p + rc, n - (size_t)rc, PX_ORIGIN_UDP, l, from,
-	                client != NULL ? client : from, NULL);
+	                client != NULL ? client : from, local, NULL);
 }
 
 void px_pp2_conn_accepted(struct px_conn *c)

@@ -20,10 +20,14 @@ struct cfg;
 struct px_conn;
 struct px_udp_listener;
 
+struct px_udp_local;
+
 /* A datagram from a proxy-protocol-from source: the query after its
  * header is handled as the named client's (or the balancer's own, for
- * LOCAL), and the answer goes back to from. */
-void px_pp2_udp(struct px_udp_listener *l, const uint8_t *p, size_t n, const struct sockaddr *from);
+ * LOCAL), and the answer goes back to from, from local (the address the
+ * balancer sent to on a wildcard listener; NULL: none). */
+void px_pp2_udp(struct px_udp_listener *l, const uint8_t *p, size_t n, const struct sockaddr *from,
+                const struct px_udp_local *local);
 
 /* Right after accept: a connection from a proxy-protocol-from source owes
  * a header before anything else (c->pp2_wait). */

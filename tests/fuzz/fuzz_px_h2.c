@@ -196,13 +196,14 @@ static void give_answer(struct stream_rec *r)
 
 void px_query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum px_origin origin,
                      struct px_udp_listener *ul, const struct sockaddr *peer,
-                     const struct sockaddr *client, struct px_conn *conn)
+                     const struct sockaddr *client, const struct px_udp_local *local,
+                     struct px_conn *conn)
 {
 	static uint8_t out[CODEC_MAX_MSG];
 	struct codec_view v;
 
 	check(w == &g.w && conn == &g.conn && origin == PX_ORIGIN_TCP && ul == NULL &&
-	      peer == NULL && client == NULL);
+	      peer == NULL && client == NULL && local == NULL);
 	check(len >= CODEC_HDR_LEN && len <= PX_DOH_MSG_MAX);
 	check(codec_scan(msg, len, &v) == 0 && !codec_hdr_qr(msg));
 	check(conn->cur_stream > 0 && (conn->cur_stream & 1) == 1);

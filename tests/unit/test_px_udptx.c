@@ -28,9 +28,9 @@ struct fixture {
 static struct fixture *fx;
 
 static void count_fail(void *owner, uint16_t tag, const uint8_t *msg, size_t len,
-                       const struct sockaddr *peer, int err)
+                       const struct sockaddr *peer, const struct px_udp_local *src, int err)
 {
-	(void)owner, (void)msg, (void)len, (void)peer, (void)err;
+	(void)owner, (void)msg, (void)len, (void)peer, (void)src, (void)err;
 	fx->fails[tag & 0xff]++;
 }
 
@@ -38,9 +38,9 @@ static void count_fail(void *owner, uint16_t tag, const uint8_t *msg, size_t len
  * TCP connection's query and sends its next one to the backend, on the
  * queue being flushed. */
 static void fail_then_push(void *owner, uint16_t tag, const uint8_t *msg, size_t len,
-                           const struct sockaddr *peer, int err)
+                           const struct sockaddr *peer, const struct px_udp_local *src, int err)
 {
-	count_fail(owner, tag, msg, len, peer, err);
+	count_fail(owner, tag, msg, len, peer, src, err);
 	if (fx->forget != NULL)
 		px_udp_tx_forget(fx->q, fx->forget, count_fail);
 	if (fx->pushes == 0)
