@@ -36,6 +36,10 @@ static int setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
 	f->w = calloc(1, sizeof(*f->w));
+	/* An empty configuration: no proxy-protocol-from, so every datagram
+	 * is a query of its own. */
+	static struct cfg empty_cfg;
+	f->w->cfg = &empty_cfg;
 	f->l = calloc(1, sizeof(*f->l));
 	assert_non_null(f->w);
 	assert_non_null(f->l);
