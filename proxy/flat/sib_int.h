@@ -138,6 +138,13 @@ uint32_t sib_backoff_next(uint32_t cur);
  * from inside a chase's callback: a chase may end before it starts). */
 void sib_kick(struct px_sib *sib);
 
+/* Signs msg[0..len) (cap bytes of room) with key, readies tv for the
+ * answer and sends it to cfg's backend over TCP, holding the zone until
+ * cb ends. 0, or a negative errno (nothing in flight, tv ended). */
+int sib_send_signed(struct sib_zone *z, const struct cfg *cfg, const struct codec_tsig_key *key,
+                    struct codec_tsig_verify *tv, uint8_t *msg, size_t len, size_t cap,
+                    uint64_t timeout_ms, px_up_cb *cb);
+
 /* sib_xfr.c */
 void sib_xfr_start(struct sib_zone *z);
 

@@ -431,8 +431,7 @@ static int upd_cb(void *arg, int status, const uint8_t *msg, size_t len)
 static void upd_send(struct sib_zone *z)
 {
 	struct px_gen *g = sib_gen(z->sib);
-	uint8_t mac[CODEC_TSIG_MAC_MAX];
-	size_t mac_len = 0, taken = 0;
+	size_t taken = 0;
 	uint8_t *buf;
 
 	if (g == NULL)
@@ -447,9 +446,6 @@ static void upd_send(struct sib_zone *z)
 	z->upd_id = px_up_random_id();
 	ssize_t n = flat_sib_update_build(z->tab, z->q, z->nq, z->upd_id, buf, CODEC_MAX_MSG,
 	                                  CODEC_TSIG_RR_MAX, &taken);
-	if (n > 0)
-		n = codec_tsig_sign(buf, (size_t)n, CODEC_MAX_MSG, &z->ukey, (uint64_t)time(NULL),
-		                    mac, &mac_len);
 	if (n <= 0) {
 		char why[64];
 		snprintf(why, sizeof(why), "cannot write the message (%zd)", n);
@@ -459,18 +455,14 @@ static void upd_send(struct sib_zone *z)
 		free(buf);
 		return;
 	}
-	codec_tsig_verify_begin(&z->uv, &z->ukey, mac, mac_len);
 	z->upd_busy = true;
 	z->upd_taken = taken;
-	z->refs++;
-	const struct sockaddr *be = (const struct sockaddr *)&g->cfg->backend.address.sa;
-	int rc = px_up_send(&z->sib->home, be, buf, (size_t)n, true, SIB_UPD_TIMEOUT_MS, upd_cb, z);
+	int rc = sib_send_signed(z, g->cfg, &z->ukey, &z->uv, buf, (size_t)n, CODEC_MAX_MSG,
+	                         SIB_UPD_TIMEOUT_MS, upd_cb);
 	free(buf);
 	if (rc < 0) {
 		z->upd_busy = false;
-		codec_tsig_verify_end(&z->uv);
 		upd_failed(z, PX_SIB_UPD_ERROR, "cannot send");
-		sib_zone_unref(z);
 	}
 }
 

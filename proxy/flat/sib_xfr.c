@@ -180,8 +180,6 @@ void sib_xfr_start(struct sib_zone *z)
 {
 	struct px_gen *g = sib_gen(z->sib);
 	uint8_t q[SIB_XFR_Q_MAX];
-	uint8_t mac[CODEC_TSIG_MAC_MAX];
-	size_t mac_len = 0;
 
 	if (g == NULL)
 		return;
@@ -196,22 +194,15 @@ void sib_xfr_start(struct sib_zone *z)
 		return;
 	z->xfr_ixfr = flat_sibxfr_is_ixfr(z->x);
 	ssize_t n = flat_sibxfr_query(z->x, px_up_random_id(), q, sizeof(q) - CODEC_TSIG_RR_MAX);
-	if (n > 0)
-		n = codec_tsig_sign(q, (size_t)n, sizeof(q), &z->xkey, (uint64_t)time(NULL), mac,
-		                    &mac_len);
 	if (n <= 0) {
 		flat_sibxfr_free(z->x);
 		z->x = NULL;
 		return;
 	}
-	codec_tsig_verify_begin(&z->tv, &z->xkey, mac, mac_len);
 	z->xfr_busy = true;
 	z->want_xfr = false;
-	z->refs++;
-	const struct sockaddr *be = (const struct sockaddr *)&g->cfg->backend.address.sa;
-	int rc = px_up_send(&z->sib->home, be, q, (size_t)n, true, SIB_XFR_TIMEOUT_MS, xfr_cb, z);
-	if (rc < 0) {
+	int rc = sib_send_signed(z, g->cfg, &z->xkey, &z->tv, q, (size_t)n, sizeof(q),
+	                         SIB_XFR_TIMEOUT_MS, xfr_cb);
+	if (rc < 0)
 		xfr_fail(z, rc == -EBUSY ? "too many own queries in flight" : "cannot send");
-		sib_zone_unref(z);
-	}
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "codec/name.h"
 #include "flatten/zones.h"
@@ -82,6 +83,27 @@ void sib_note_error(struct sib_zone *z, char *last, size_t lastlen, const char *
 		return;
 	snprintf(last, lastlen, "%s", why);
 	px_log(CFG_LOG_WARNING, XFR, "siblings: zone %s: %s", z->text, full);
+}
+
+int sib_send_signed(struct sib_zone *z, const struct cfg *cfg, const struct codec_tsig_key *key,
+                    struct codec_tsig_verify *tv, uint8_t *msg, size_t len, size_t cap,
+                    uint64_t timeout_ms, px_up_cb *cb)
+{
+	uint8_t mac[CODEC_TSIG_MAC_MAX];
+	size_t mac_len = 0;
+	ssize_t n = codec_tsig_sign(msg, len, cap, key, (uint64_t)time(NULL), mac, &mac_len);
+
+	if (n < 0)
+		return (int)n;
+	codec_tsig_verify_begin(tv, key, mac, mac_len);
+	int rc = px_up_send(&z->sib->home, (const struct sockaddr *)&cfg->backend.address.sa, msg,
+	                    (size_t)n, true, timeout_ms, cb, z);
+	if (rc < 0) {
+		codec_tsig_verify_end(tv);
+		return rc;
+	}
+	z->refs++;
+	return 0;
 }
 
 /* --- zones --------------------------------------------------------------- */
