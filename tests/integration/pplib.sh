@@ -69,6 +69,10 @@ start_pp_apexd() {
 		APEX_PORT=$(new_port)
 		write_ini "$ini" "$APEX_PORT" "127.0.0.1:$NAMED_PORT" "$@"
 		pp_ini_edit "$ini" "$from"
+		# PP_UDP_WILD=1: UDP on the IPv4 wildcard (listen/udpwild.c).
+		if [[ ${PP_UDP_WILD:-0} == 1 ]]; then
+			sed -i "s|^udp = 127\.0\.0\.1:$APEX_PORT|udp = 0.0.0.0:$APEX_PORT|" "$ini"
+		fi
 		"$APEXD" -c "$ini" 2>"$APEX_LOG" >&2 &
 		APEX_PID=$!
 		PIDS+=("$APEX_PID")
