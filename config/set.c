@@ -652,41 +652,44 @@ static void set_bool(struct cfg__ld *ld, const struct cfg__key *k, char *field, 
 		bad_value(ld, ld->val, ld->val_len, "is not a boolean", allowed);
 }
 
+/* A key whose value is one word of names, stored as that word's index
+ * in an enum field (every enum here starts at 0 and counts up). */
+static void set_word(struct cfg__ld *ld, const char *const *names, size_t n, const char *what,
+                     char *field, const char *allowed)
+{
+	int i = word_index(names, n, ld->val, ld->val_len);
+
+	if (i < 0)
+		bad_value(ld, ld->val, ld->val_len, what, allowed);
+	else
+		*(int *)field = i;
+}
+
 static void set_loglevel(struct cfg__ld *ld, const struct cfg__key *k, char *field,
                          const char *allowed)
 {
-	int i = word_index(log_level_names, CFG__ARRAY_LEN(log_level_names), ld->val, ld->val_len);
-
+	_Static_assert(sizeof(enum cfg_log_level) == sizeof(int), "stored as int");
 	(void)k;
-	if (i < 0)
-		bad_value(ld, ld->val, ld->val_len, "is not a log level", allowed);
-	else
-		*(enum cfg_log_level *)field = (enum cfg_log_level)i;
+	set_word(ld, log_level_names, CFG__ARRAY_LEN(log_level_names), "is not a log level", field,
+	         allowed);
 }
 
 static void set_cname(struct cfg__ld *ld, const struct cfg__key *k, char *field,
                       const char *allowed)
 {
-	int i = word_index(cname_mode_names, CFG__ARRAY_LEN(cname_mode_names), ld->val,
-	                   ld->val_len);
-
+	_Static_assert(sizeof(enum cfg_cname_mode) == sizeof(int), "stored as int");
 	(void)k;
-	if (i < 0)
-		bad_value(ld, ld->val, ld->val_len, "is not a cname mode", allowed);
-	else
-		*(enum cfg_cname_mode *)field = (enum cfg_cname_mode)i;
+	set_word(ld, cname_mode_names, CFG__ARRAY_LEN(cname_mode_names), "is not a cname mode",
+	         field, allowed);
 }
 
 static void set_siblings(struct cfg__ld *ld, const struct cfg__key *k, char *field,
                          const char *allowed)
 {
-	int i = word_index(siblings_names, CFG__ARRAY_LEN(siblings_names), ld->val, ld->val_len);
-
+	_Static_assert(sizeof(enum cfg_siblings) == sizeof(int), "stored as int");
 	(void)k;
-	if (i < 0)
-		bad_value(ld, ld->val, ld->val_len, "is not a siblings mode", allowed);
-	else
-		*(enum cfg_siblings *)field = (enum cfg_siblings)i;
+	set_word(ld, siblings_names, CFG__ARRAY_LEN(siblings_names), "is not a siblings mode",
+	         field, allowed);
 }
 
 /*
