@@ -58,8 +58,8 @@ static void reply_direct(struct px_worker *w, const uint8_t *msg, size_t len,
 		px_qlog_direct(w, c->origin == PX_ORIGIN_UDP, client_addr(c), c->conn, q, qlen, qv,
 		               msg, len);
 	if (w->tap.on)
-		px_dnstap_direct(w, c->origin, c->ul, client_addr(c), c->conn, q, qlen, msg, len,
-		                 c->rx_ns);
+		px_dnstap_direct(w, c->origin, c->ul, c->local, client_addr(c), c->conn, q, qlen,
+		                 msg, len, c->rx_ns);
 	if (c->origin == PX_ORIGIN_UDP)
 		px_udp_send(c->ul, c->peer, c->local, msg, len);
 	else
@@ -83,8 +83,8 @@ static void rrl_slip(struct px_worker *w, const uint8_t *msg, size_t len, const 
 	if (n > 0) {
 		PX_STAT_INC(&w->stats, rrl_slipped);
 		if (w->tap.on)
-			px_dnstap_direct(w, c->origin, c->ul, c->addr, NULL, msg, len, out,
-			                 (size_t)n, c->rx_ns);
+			px_dnstap_direct(w, c->origin, c->ul, c->local, c->addr, NULL, msg, len,
+			                 out, (size_t)n, c->rx_ns);
 		px_udp_send(c->ul, c->peer, c->local, out, (size_t)n);
 	}
 }

@@ -81,7 +81,8 @@ bool px_flat_notify(struct px_worker *w, const uint8_t *msg, size_t len, const s
 		out[2] |= CODEC_FLAG_AA >> 8; /* as an authoritative server answers it */
 		px_stats_answer(&w->stats, px_transport_of(origin, conn), out, (size_t)n, 0);
 		if (w->tap.on)
-			px_dnstap_direct(w, origin, ul, peer, conn, msg, len, out, (size_t)n, 0);
+			px_dnstap_direct(w, origin, ul, local, peer, conn, msg, len, out, (size_t)n,
+			                 0);
 		if (origin == PX_ORIGIN_UDP)
 			px_udp_send(ul, peer, local, out, (size_t)n);
 		else

@@ -469,14 +469,41 @@ static bool unspecified(const struct sockaddr *sa)
 	       memcmp(&((const struct sockaddr_in6 *)sa)->sin6_addr, &any6, sizeof(any6)) == 0;
 }
 
-/* apexd's end: the listener's address for UDP (left out for a wildcard
- * listener, which answers from the address asked), the connection's for
- * TCP, asked once and kept. */
-static const struct sockaddr *server_end(struct px_udp_listener *ul, struct px_conn *c)
+/* A wildcard listener's end: the address the client asked (written to
+ * buf) with the listener's port; NULL when it is not known. */
+static const struct sockaddr *asked(const struct px_udp_listener *ul, const struct px_udp_local *lo,
+                                    struct sockaddr_storage *buf)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&ul->addr.sa;
+
+	memset(buf, 0, sizeof(*buf));
+	if (lo == NULL || lo->family != sa->sa_family)
+		return NULL;
+	if (lo->family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)buf;
+		in->sin_family = AF_INET;
+		in->sin_port = ((const struct sockaddr_in *)sa)->sin_port;
+		in->sin_addr = lo->addr.v4;
+	} else {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)buf;
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = ((const struct sockaddr_in6 *)sa)->sin6_port;
+		in6->sin6_addr = lo->addr.v6;
+	}
+	return (const struct sockaddr *)buf;
+}
+
+/* apexd's end: the listener's address for UDP (for a wildcard listener
+ * the address the client asked, lo), the connection's for TCP, asked
+ * once and kept. */
+static const struct sockaddr *server_end(struct px_udp_listener *ul, const struct px_udp_local *lo,
+                                         struct px_conn *c, struct sockaddr_storage *buf)
 {
 	if (c == NULL) {
-		if (ul == NULL || unspecified((const struct sockaddr *)&ul->addr.sa))
+		if (ul == NULL)
 			return NULL;
+		if (unspecified((const struct sockaddr *)&ul->addr.sa))
+			return asked(ul, lo, buf);
 		return (const struct sockaddr *)&ul->addr.sa;
 	}
 	if (!c->local_known) {
@@ -527,19 +554,24 @@ void px_dnstap_txn(struct px_worker *w, struct px_txn *t, const uint8_t *ans, si
 {
 	bool udp = t->origin == PX_ORIGIN_UDP;
 	struct px_conn *c = udp ? NULL : t->cl.conn;
+	struct sockaddr_storage buf;
 
 	auth_pair(&w->tap, proto_of(t->origin, c), txn_client(t),
-	          server_end(udp ? t->cl.ul : NULL, c), t->q, t->qlen, ans, len, t->rx_ns, first);
+	          server_end(udp ? t->cl.ul : NULL, &t->cl.local, c, &buf), t->q, t->qlen, ans, len,
+	          t->rx_ns, first);
 }
 
 void px_dnstap_direct(struct px_worker *w, enum px_origin origin, struct px_udp_listener *ul,
-                      const struct sockaddr *peer, struct px_conn *conn, const uint8_t *q,
-                      size_t qlen, const uint8_t *ans, size_t len, uint64_t rx_ns)
+                      const struct px_udp_local *local, const struct sockaddr *peer,
+                      struct px_conn *conn, const uint8_t *q, size_t qlen, const uint8_t *ans,
+                      size_t len, uint64_t rx_ns)
 {
 	bool udp = origin == PX_ORIGIN_UDP;
+	struct sockaddr_storage buf;
 
 	auth_pair(&w->tap, proto_of(origin, conn), udp ? peer : conn_client(conn),
-	          server_end(udp ? ul : NULL, udp ? NULL : conn), q, qlen, ans, len, rx_ns, true);
+	          server_end(udp ? ul : NULL, local, udp ? NULL : conn, &buf), q, qlen, ans, len,
+	          rx_ns, true);
 }
 
 void px_dnstap_forward(struct px_tap_port *p, bool tcp, const struct sockaddr *local,

@@ -78,8 +78,9 @@ void px_dnstap_txn(struct px_worker *w, struct px_txn *t, const uint8_t *ans, si
 /** Worker: the same for a query answered without a txn (answer cache,
  *  FORMERR, overload, RRL slip, NOTIFY); rx_ns 0 when not known. */
 void px_dnstap_direct(struct px_worker *w, enum px_origin origin, struct px_udp_listener *ul,
-                      const struct sockaddr *peer, struct px_conn *conn, const uint8_t *q,
-                      size_t qlen, const uint8_t *ans, size_t len, uint64_t rx_ns);
+                      const struct px_udp_local *local, const struct sockaddr *peer,
+                      struct px_conn *conn, const uint8_t *q, size_t qlen, const uint8_t *ans,
+                      size_t len, uint64_t rx_ns);
 
 /** Now, as dnstap writes times. */
 void px_dnstap_now(struct px_tap_time *t);

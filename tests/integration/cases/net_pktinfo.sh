@@ -227,6 +227,9 @@ f1.example.test = www.example.test
 f2.example.test = mail.example.test
 f3.example.test = sip.example.test
 f4.example.test = ns1.example.test"
+# dnstap too: its response address is the address asked, not 0.0.0.0.
+TAP=$T_DIR/pkt.dnstap
+sed -i "s|^\[server\]\$|[server]\ndnstap = file:$TAP|" "$T_DIR/apexd.ini"
 run_apexd "$T_DIR/apexd.ini" "$T_DIR/apexd.log" "$P"
 
 for a in "${ADDRS[@]}"; do
@@ -256,6 +259,16 @@ for st in answers_cached answers_flattened answers_flattened_direct formerr_sent
 	check "the replies above include $st" positive "$st"
 done
 check "no UDP reply was lost" test "$(stat_value udp_send_errors)" = 0
+# tap_asked ADDR: a UDP AUTH_RESPONSE whose response address is ADDR.
+tap_asked() {
+	"$PY" "$INT_DIR/tapdec.py" "$TAP" |
+		"$PY" -c 'import json,sys
+sys.exit(0 if any(m["type"] == "AUTH_RESPONSE" and m["proto"] == "UDP" and m["raddr"] == sys.argv[1]
+                  for m in map(json.loads, sys.stdin)) else 1)' "$1"
+}
+for a in "${ADDRS[@]}"; do
+	check "dnstap: UDP answers at $a name $a as apexd's end" tap_asked "$a"
+done
 
 # --- a second apexd: wildcards added and removed by SIGHUP, RRL slips -------
 P2=$(new_port)
