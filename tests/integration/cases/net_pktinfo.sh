@@ -260,11 +260,13 @@ for st in answers_cached answers_flattened answers_flattened_direct formerr_sent
 done
 check "no UDP reply was lost" test "$(stat_value udp_send_errors)" = 0
 # tap_asked ADDR: a UDP AUTH_RESPONSE whose response address is ADDR.
+# (The reader reads all it is given: stopping at the first match would
+# break tapdec.py's pipe, and pipefail would fail the check.)
 tap_asked() {
 	"$PY" "$INT_DIR/tapdec.py" "$TAP" |
 		"$PY" -c 'import json,sys
 sys.exit(0 if any(m["type"] == "AUTH_RESPONSE" and m["proto"] == "UDP" and m["raddr"] == sys.argv[1]
-                  for m in map(json.loads, sys.stdin)) else 1)' "$1"
+                  for m in [json.loads(l) for l in sys.stdin.readlines()]) else 1)' "$1"
 }
 for a in "${ADDRS[@]}"; do
 	check "dnstap: UDP answers at $a name $a as apexd's end" tap_asked "$a"

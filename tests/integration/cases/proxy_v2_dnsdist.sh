@@ -73,12 +73,14 @@ check "  for 127.0.0.2" wait_line "udp $CL2 trusted\.example\.test\. A NXDOMAIN"
 pp_stop_apexd
 # dnstap_client PROTO ADDR: an AUTH_QUERY over PROTO from ADDR in the
 # capture apexd wrote (complete once apexd has exited).
+# (The reader reads all it is given: stopping at the first match would
+# break tapdec.py's pipe, and pipefail would fail the check.)
 dnstap_client() {
 	"$PY" "$INT_DIR/tapdec.py" "$PP_DNSTAP" |
 		"$PY" -c 'import json,sys
 want = (sys.argv[1], sys.argv[2])
 sys.exit(0 if any((m["type"], m["proto"], m["qaddr"]) == ("AUTH_QUERY",) + want
-                  for m in map(json.loads, sys.stdin)) else 1)' "$1" "$2"
+                  for m in [json.loads(l) for l in sys.stdin.readlines()]) else 1)' "$1" "$2"
 }
 check "dnstap names the header's client too: UDP from 127.0.0.2" dnstap_client UDP 127.0.0.2
 check "  and TCP from 127.0.0.2" dnstap_client TCP 127.0.0.2
