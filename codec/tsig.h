@@ -78,19 +78,19 @@ ssize_t codec_tsig_sign(uint8_t *msg, size_t len, size_t cap, const struct codec
 
 /** What verifying one message of an answer stream found. */
 enum codec_tsig_status {
-	CODEC_TSIG_OK = 0,        /**< signed with the key, MAC and time good */
-	CODEC_TSIG_UNSIGNED = 1,  /**< no TSIG RR, allowed here (an intermediate
-	                               message of a stream, RFC 8945 5.3.1) */
-	CODEC_TSIG_E_MISSING = -1,   /**< no TSIG where one is required: the
-	                                  first message, or after 99 unsigned */
-	CODEC_TSIG_E_FORMAT = -2,    /**< TSIG RR malformed or not the last RR */
-	CODEC_TSIG_E_KEY = -3,       /**< another key name or algorithm */
-	CODEC_TSIG_E_BADSIG = -4,    /**< the MAC does not verify */
-	CODEC_TSIG_E_BADTIME = -5,   /**< time signed outside the fudge */
-	CODEC_TSIG_E_SERVER = -6,    /**< the server reports an error in its TSIG
-	                                  (BADKEY, BADSIG, BADTIME...): see
-	                                  server_error; its MAC is empty */
-	CODEC_TSIG_E_STATE = -7,     /**< used after an error or after end */
+	CODEC_TSIG_OK = 0,         /**< signed with the key, MAC and time good */
+	CODEC_TSIG_UNSIGNED = 1,   /**< no TSIG RR, allowed here (an intermediate
+	                                message of a stream, RFC 8945 5.3.1) */
+	CODEC_TSIG_E_MISSING = -1, /**< no TSIG where one is required: the
+	                                first message, or after 99 unsigned */
+	CODEC_TSIG_E_FORMAT = -2,  /**< TSIG RR malformed or not the last RR */
+	CODEC_TSIG_E_KEY = -3,     /**< another key name or algorithm */
+	CODEC_TSIG_E_BADSIG = -4,  /**< the MAC does not verify */
+	CODEC_TSIG_E_BADTIME = -5, /**< time signed outside the fudge */
+	CODEC_TSIG_E_SERVER = -6,  /**< the server reports an error in its TSIG
+	                                (BADKEY, BADSIG, BADTIME...): see
+	                                server_error; its MAC is empty */
+	CODEC_TSIG_E_STATE = -7,   /**< used after an error or after end */
 };
 
 /** State of one answer stream's verification. Opaque beyond these fields. */

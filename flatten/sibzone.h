@@ -91,7 +91,8 @@ struct flat_sib_owner {
 	                          the caller removes mine[] from BIND, then
 	                          flat_sibzone_remove() */
 	struct flat_sib_rrset *held[FLAT_SIB_FAMS]; /**< what the zone holds; NULL: none */
-	struct flat_sib_rrset *mine[FLAT_SIB_FAMS]; /**< what apexd wrote or confirmed; NULL: nothing */
+	struct flat_sib_rrset
+	        *mine[FLAT_SIB_FAMS]; /**< what apexd wrote or confirmed; NULL: nothing */
 	struct flat_sib_track track[FLAT_SIB_FAMS];
 };
 
@@ -166,21 +167,21 @@ size_t flat_sibzone_bytes(const struct flat_sibzone *z);
 
 /** flat_sibxfr_feed() results (besides the negative errors below). */
 enum flat_xfr_status {
-	FLAT_XFR_MORE = 0,     /**< feed the next message */
-	FLAT_XFR_DONE = 1,     /**< complete: commit it */
-	FLAT_XFR_UPTODATE = 2, /**< IXFR: the zone has not moved since our serial */
+	FLAT_XFR_MORE = 0,      /**< feed the next message */
+	FLAT_XFR_DONE = 1,      /**< complete: commit it */
+	FLAT_XFR_UPTODATE = 2,  /**< IXFR: the zone has not moved since our serial */
 	FLAT_XFR_NEED_AXFR = 3, /**< IXFR added an owner whose A/AAAA it cannot
 	                             know: do a full transfer instead */
 };
 
 /** Negative results of flat_sibxfr_feed(). */
 enum flat_xfr_error {
-	FLAT_XFR_E_FORMAT = -1, /**< malformed message, or no SOA where one must be */
-	FLAT_XFR_E_RCODE = -2,  /**< an error RCODE (flat_sibxfr_rcode()) */
+	FLAT_XFR_E_FORMAT = -1,   /**< malformed message, or no SOA where one must be */
+	FLAT_XFR_E_RCODE = -2,    /**< an error RCODE (flat_sibxfr_rcode()) */
 	FLAT_XFR_E_QUESTION = -3, /**< the answer is not for this zone/type */
-	FLAT_XFR_E_SERIAL = -4, /**< IXFR sequence that does not chain from our serial */
+	FLAT_XFR_E_SERIAL = -4,   /**< IXFR sequence that does not chain from our serial */
 	FLAT_XFR_E_NOMEM = -5,
-	FLAT_XFR_E_DONE = -6,   /**< a message after the end */
+	FLAT_XFR_E_DONE = -6, /**< a message after the end */
 };
 
 struct flat_sibxfr;
@@ -259,7 +260,7 @@ struct flat_sib_change {
 	struct flat_sib_owner *o;
 	enum flat_sib_fam fam;
 	enum flat_sib_action act; /**< REPLACE, DELETE or REMOVE */
-	struct flat_sib_set set;  /**< REPLACE: the new set and its TTL; REMOVE: the RRs to delete */
+	struct flat_sib_set set; /**< REPLACE: the new set and its TTL; REMOVE: the RRs to delete */
 };
 
 /**
