@@ -352,6 +352,16 @@ void px_sib_notify(struct px_server *srv, const uint8_t *zone, size_t len)
 
 /* --- life ------------------------------------------------------------------ */
 
+/* The tick runs only while some zone keeps siblings: a configuration
+ * without any costs no wake-ups of the main loop. */
+static void tick_arm(struct px_sib *sib)
+{
+	if (sib->zones == NULL)
+		uv_timer_stop(&sib->tick);
+	else if (!uv_is_active((uv_handle_t *)&sib->tick))
+		uv_timer_start(&sib->tick, tick_cb, 0, SIB_TICK_MS);
+}
+
 static bool any_siblings(const struct cfg *cfg)
 {
 	for (size_t i = 0; i < cfg->n_zones; i++)
@@ -385,7 +395,7 @@ int px_sib_start(struct px_server *srv, uv_loop_t *loop)
 	sib->handles_open = 3;
 	srv->sib = sib;
 	zones_sync(sib, srv->gen);
-	uv_timer_start(&sib->tick, tick_cb, 0, SIB_TICK_MS);
+	tick_arm(sib);
 	if (any_siblings(srv->cfg))
 		px_log(CFG_LOG_INFO, XFR, "siblings: keeping A/AAAA in %llu zone(s) by UPDATE",
 		       (unsigned long long)atomic_load(&sib->st->zones));
@@ -399,6 +409,7 @@ void px_sib_reload(struct px_server *srv)
 	if (sib == NULL || sib->stopping)
 		return;
 	zones_sync(sib, srv->gen);
+	tick_arm(sib);
 }
 
 static void handle_closed(uv_handle_t *h)
