@@ -30,6 +30,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "codec/ecs.h"
 #include "codec/wire.h"
 #include "flatten/result.h"
 
@@ -58,10 +59,24 @@
 /* Most queries one claim may hold waiting: a flood for one name must not
  * grow a waiter list without bound. Beyond it, claim says -ENOBUFS. */
 #define FLAT_CACHE_MAX_WAITERS 65536u
-/* Bytes reserved in a key for an EDNS Client Subnet scope (RFC 7871):
- * family (0 none, 1 IPv4, 2 IPv6), scope prefix length, then up to 16
- * address bytes with the bits past the scope zeroed. */
+/* Bytes in a key for an EDNS Client Subnet scope (RFC 7871): ecs[0] is
+ * one of FLAT_CACHE_ECS_*, ecs[1] the scope prefix length, ecs[2..18)
+ * the address with every bit past the scope zeroed (4 octets used for
+ * IPv4). Use flat_cache_key_scope() to fill it. */
 #define FLAT_CACHE_ECS_LEN 18
+/* ecs[0]: scope 0, an answer for every client (all 18 octets zero: also
+ * every key when ecs is off, and every presence key). */
+#define FLAT_CACHE_ECS_ANY 0
+#define FLAT_CACHE_ECS_IP4 1 /* an IPv4 scope /1../32 */
+#define FLAT_CACHE_ECS_IP6 2 /* an IPv6 scope /1../128 */
+/* Chased without a subnet while ecs is on (a client's opt-out with source
+ * prefix 0, the siblings, explain without SUBNET): its own entry, so an
+ * answer nobody tailored never stands in for a subnet's. ecs[1..] zero. */
+#define FLAT_CACHE_ECS_NONE 0xff
+/* Most scoped entries (ecs[0] IP4 or IP6) one target keeps: past it, the
+ * target's least recently used scope goes (counted in scope_evictions),
+ * so one name with clients everywhere cannot fill the cache alone. */
+#define FLAT_CACHE_MAX_SCOPES 1024
 
 /** What a key names: a chase result or a presence fact. */
 enum flat_key_kind {
@@ -134,10 +149,16 @@ struct flat_cache_conf {
 	 *  tables), as malloc_usable_size() reports plus the allocator's
 	 *  chunk header. Any non-zero value is accepted. */
 	size_t max_bytes;
-	unsigned shards;          /**< a power of two; 0 = FLAT_CACHE_SHARDS */
-	uint32_t serve_stale_s;   /**< config serve-stale; 0 disables serving stale */
-	uint32_t failure_ttl_s;   /**< config failure-ttl; 0: failures not remembered */
-	uint32_t pending_ms;      /**< claim takeover age; 0 = FLAT_CACHE_PENDING_MS */
+	unsigned shards;        /**< a power of two; 0 = FLAT_CACHE_SHARDS */
+	uint32_t serve_stale_s; /**< config serve-stale; 0 disables serving stale */
+	uint32_t failure_ttl_s; /**< config failure-ttl; 0: failures not remembered */
+	uint32_t pending_ms;    /**< claim takeover age; 0 = FLAT_CACHE_PENDING_MS */
+	/** How long a refresh may take ([flatten] deadline): a fresh entry
+	 *  with less than max(its TTL's last 100 - FLAT_CACHE_PREFETCH_PCT
+	 *  percent, min(refresh_ms, half its TTL)) left asks for a refresh
+	 *  (HIT_PREFETCH), so the new value is in before the old expires
+	 *  even behind a slow resolver. 0: the percentage alone. */
+	uint32_t refresh_ms;
 	flat_cache_wake_fn *wake; /**< may be NULL: waiters are then dropped */
 	void *wake_arg;
 };
@@ -200,11 +221,13 @@ struct flat_cache_hit {
 
 /** Counters, summed over the shards (each read under its lock). */
 struct flat_cache_stats {
-	size_t bytes;       /**< everything counted against max_bytes */
-	size_t entry_bytes; /**< of which entries and claims (0 when empty) */
-	size_t entries;     /**< entries, placeholders of claims included */
-	size_t claims;      /**< claims in flight */
-	uint64_t evictions; /**< entries dropped by the memory bound */
+	size_t bytes;             /**< everything counted against max_bytes */
+	size_t entry_bytes;       /**< of which entries and claims (0 when empty) */
+	size_t entries;           /**< entries, placeholders of claims included */
+	size_t claims;            /**< claims in flight */
+	uint64_t evictions;       /**< entries dropped by the memory bound */
+	size_t scoped;            /**< entries with an ECS scope (ecs[0] IP4/IP6) */
+	uint64_t scope_evictions; /**< scoped entries dropped by FLAT_CACHE_MAX_SCOPES */
 	/** Of the above, the presence store's share. */
 	size_t presence_bytes;
 	size_t presence_entries;
@@ -327,6 +350,7 @@ struct flat_cache_peek {
 	uint32_t fail_left;  /**< seconds the failure is still remembered */
 	uint16_t fail_ede;   /**< its Extended DNS Error code */
 	char fail_why[FLAT_WHY_MAX];
+	uint32_t scopes;       /**< scoped entries the key's target holds (any ecs) */
 	bool claimed;          /**< a chase is in flight for the key */
 	uint32_t waiters;      /**< queries waiting for that chase */
 	uint64_t claim_age_ms; /**< how long the chase has been running */
@@ -343,6 +367,66 @@ struct flat_cache_peek {
  */
 int flat_cache_peek(struct flat_cache *c, const struct flat_cache_key *key, uint64_t now_ms,
                     struct flat_cache_peek *out);
+
+/* --- EDNS Client Subnet: entries keyed by scope ------------------------
+ *
+ * With ecs on, a chase result is stored under the scope its resolver's
+ * answer gave (ecs[] of the key); all scopes of one (name, type) live in
+ * one shard, so a scoped lookup takes one lock. A lookup for a client
+ * takes the most specific entry that covers the client's subnet and has
+ * a value or a failure mark: a scoped entry whose scope <= the client's
+ * source prefix and whose address agrees on the scope's bits, else the
+ * scope-0 entry (FLAT_CACHE_ECS_ANY). Everything else (HIT, prefetch,
+ * serve-stale, failures, claims and waiters, LRU and the memory bound)
+ * holds per entry, that is per scope.
+ */
+
+/**
+ * Sets key->ecs to a scope: family CODEC_ECS_FAMILY_IP4/_IP6 with prefix
+ * > 0 (the address masked to it; prefix clamped to the family's width),
+ * FLAT_CACHE_ECS_ANY for prefix 0 or family 0, FLAT_CACHE_ECS_NONE for
+ * family FLAT_CACHE_ECS_NONE.
+ */
+void flat_cache_key_scope(struct flat_cache_key *key, unsigned family, unsigned prefix,
+                          const uint8_t *addr);
+
+/**
+ * flat_cache_get() for a client: client NULL is exactly flat_cache_get()
+ * with key as given. Otherwise key->ecs is ignored on input and set on
+ * return: to the entry found (any status but MISS), else to the client's
+ * own source subnet (client->source bits of its address), the key to
+ * claim. Continue with claim, put and abandon on that key. The scope the
+ * answer applies to is key->ecs[1].
+ * @return as flat_cache_get(); -EINVAL also for a client of another
+ *         family than 1 and 2.
+ */
+int flat_cache_get_scoped(struct flat_cache *c, struct flat_cache_key *key,
+                          const struct codec_ecs *client, uint64_t now_ms,
+                          struct flat_cache_hit *hit);
+
+/**
+ * flat_cache_put() for a scoped chase: stores value under store (the
+ * scope its answer gave), ends the claim on claimed (the key the chase
+ * was claimed or prefetched on) and the claim on store, if any, handing
+ * the waiters of both to the wake callback; when the two keys differ,
+ * an entry left at claimed without value, failure or claim goes. A FAIL
+ * has no scope: store it under claimed (store == claimed), which keeps
+ * that entry's last good value for serve-stale.
+ * @return as flat_cache_put().
+ */
+int flat_cache_put_scoped(struct flat_cache *c, const struct flat_cache_key *claimed,
+                          const struct flat_cache_key *store, const union flat_cache_value *value,
+                          uint64_t now_ms);
+
+/**
+ * flat_cache_peek() for a client (explain SUBNET): reads the entry
+ * flat_cache_get_scoped() would take, without changing anything, and sets
+ * key->ecs to it (to the client's source subnet when none covers it).
+ * client NULL: flat_cache_peek() of key as given.
+ */
+int flat_cache_peek_scoped(struct flat_cache *c, struct flat_cache_key *key,
+                           const struct codec_ecs *client, uint64_t now_ms,
+                           struct flat_cache_peek *out);
 
 /** Fills st with the current counters. */
 void flat_cache_stats(struct flat_cache *c, struct flat_cache_stats *st);

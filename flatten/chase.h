@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "codec/ecs.h"
 #include "codec/wire.h"
 #include "flatten/result.h"
 
@@ -52,6 +53,9 @@ struct flat_chase_cfg {
 	/** Our zones: a current name inside one is asked of the backend.
 	 *  Borrowed; must outlive the chase. NULL means no own zones. */
 	const struct flat_zones *own;
+	/** EDNS Client Subnet to send to the resolvers (never to the
+	 *  backend), RFC 7871; NULL or family 0: none. Copied. */
+	const struct codec_ecs *ecs;
 };
 
 /**
@@ -126,7 +130,8 @@ struct flat_chase_hop {
  */
 struct flat_chase {
 	/* Private. */
-	struct flat_chase_cfg cfg;
+	struct flat_chase_cfg cfg; /* cfg.ecs points to ecs below, or is NULL */
+	struct codec_ecs ecs;
 	uint16_t qtype;
 	bool done;
 	bool all_timeouts; /* every server tried for the current name timed out */
@@ -163,6 +168,15 @@ struct flat_chase {
 	/** DONE with FLAT_RES_FAIL: the reason, for statistics (the last
 	 *  server's failure, as result.why). */
 	enum flat_chase_fail fail;
+	/**
+	 * DONE, not FAIL, with cfg.ecs set: the ECS scope the result applies
+	 * to, the largest SCOPE PREFIX-LENGTH among the resolvers' answers
+	 * used on the chain, capped at the SOURCE sent (RFC 7871 7.3.1);
+	 * 0 when no answer carried the option (not tailored, RFC 7871 7.2.1)
+	 * or every name was the backend's. Answers whose option does not
+	 * match the query's (codec_ecs_matches) are dropped as WAIT.
+	 */
+	uint8_t scope;
 };
 
 /**

@@ -14,6 +14,22 @@
 #define FLAT_MAX_ADDRS 64
 /* Longest EDE text kept with a failure. */
 #define FLAT_WHY_MAX 96
+/* Room for an HTTPS or SVCB RRset (RFC 9460) in a result: the RDATA of
+ * its RRs, each behind a 2-octet length. A CDN's record with ECH keys
+ * is a few hundred octets; a larger RRset fails the chase ("too large"). */
+#define FLAT_RDATA_MAX (FLAT_MAX_ADDRS * 16)
+
+/* Is qtype one whose result holds RDATA (rdata[]) rather than addresses? */
+static inline bool flat_qtype_is_rdata(uint16_t qtype)
+{
+	return qtype == 64 /* SVCB */ || qtype == 65 /* HTTPS */;
+}
+
+/* Can a query of qtype be flattened like A/AAAA (chased, re-owned)? */
+static inline bool flat_qtype_flattens(uint16_t qtype)
+{
+	return qtype == 1 /* A */ || qtype == 28 /* AAAA */ || flat_qtype_is_rdata(qtype);
+}
 
 enum flat_result_kind {
 	FLAT_RES_ADDRS = 0, /**< addresses of the asked type */
@@ -24,11 +40,19 @@ enum flat_result_kind {
 
 struct flat_result {
 	enum flat_result_kind kind;
-	uint16_t qtype; /**< CODEC_TYPE_A or CODEC_TYPE_AAAA */
+	uint16_t qtype; /**< A, AAAA, or SVCB/HTTPS (flat_qtype_is_rdata) */
 
-	/* FLAT_RES_ADDRS: RDATA of each address, 4 or 16 bytes by qtype. */
+	/* FLAT_RES_ADDRS: n_addrs records of the type. A/AAAA: the RDATA of
+	 * each address, 4 or 16 bytes by qtype, in addrs. SVCB/HTTPS: the
+	 * RDATA of each RR as the target's server sent it (RFC 9460 names
+	 * are never compressed), in rdata as a stream of (2-octet big-endian
+	 * length, RDATA), rdata_len octets in all, in the server's order. */
 	uint8_t n_addrs;
-	uint8_t addrs[FLAT_MAX_ADDRS][16];
+	union {
+		uint8_t addrs[FLAT_MAX_ADDRS][16];
+		uint8_t rdata[FLAT_RDATA_MAX];
+	};
+	uint16_t rdata_len; /**< SVCB/HTTPS: octets used in rdata; else 0 */
 
 	/**
 	 * TTL in seconds to apply, as seen when the chase finished:

@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include "codec/build.h"
+#include "codec/ecs.h"
 #include "codec/scan.h"
 #include "codec/ttl.h"
 #include "flatten/policy.h"
@@ -63,21 +64,30 @@ struct flat_rewrite_opts {
 	const uint8_t *aname_target; /**< uncompressed wire name */
 	size_t aname_target_len;
 	uint32_t aname_ttl; /**< TTL of that ANAME RR */
+	/** The client's ECS option to echo (RFC 7871 7.2.1): FAMILY, SOURCE
+	 *  and ADDRESS as the client sent them, SCOPE set to the scope of the
+	 *  answer. NULL: none (a client that sent none never gets one). Only
+	 *  when the query had an OPT. */
+	const struct codec_ecs *ecs;
 };
 
 /**
- * Builds the flattened answer to query (one question, type A or AAAA).
+ * Builds the flattened answer to query (one question, type A or AAAA, or
+ * SVCB/HTTPS with a result holding their RDATA).
  *
  * Header: the query's ID, QR=1, opcode QUERY, AA=1, RD and CD copied,
  * TC/RA/AD 0, RCODE NOERROR. Question: the client's bytes (its spelling).
  * ADDRS: one A/AAAA RR per address, owner a pointer to the question name,
- *   TTL ttl; plus the ANAME with opts->show_aname.
+ *   TTL ttl; plus the ANAME with opts->show_aname. SVCB/HTTPS: one RR of
+ *   the query's type per RDATA of the result, written unchanged (so
+ *   TargetName "." now names the owner, whose addresses are flattened
+ *   too; AliasMode stays AliasMode), same owner and TTL.
  * NODATA, NXDOMAIN, or ADDRS with no address: empty answer, opts->soa in
  *   authority with TTL ttl (the owner exists: never NXDOMAIN).
  * FAIL: SERVFAIL from codec_build_error() with res->ede and res->why.
  * OPT (only if the query had one): codec_wr_opt(): payload 1232, version
  *   0, DO copied, the client's COOKIE echoed when it holds a server cookie
- *   too (RFC 7873), EDE from opts. No other option.
+ *   too (RFC 7873), ECS from opts->ecs, EDE from opts. No other option.
  * When the whole answer exceeds min(max_size, outlen): TC=1, empty answer
  * and authority, question and OPT kept.
  *
