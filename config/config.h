@@ -203,6 +203,11 @@ struct cfg {
 	struct {
 		struct cfg_addr_list addresses; /**< may be empty until flattening needs it */
 		uint64_t timeout_ms;            /**< default 1500ms, range 50ms..30s */
+		/** ecs: chases carry the client's subnet (RFC 7871); default no */
+		bool ecs;
+		/** ecs-prefix: source prefix lengths sent, {IPv4 0..32, IPv6
+		 *  0..128}; default {24, 56} */
+		unsigned ecs_prefix[2];
 	} resolver;
 
 	struct {

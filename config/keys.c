@@ -74,10 +74,8 @@ static const struct cfg__key backend_keys[] = {
 static const struct cfg__key resolver_keys[] = {
         {"addresses", CFG__T_ADDRS, OFF(resolver.addresses), 0, 0},
         {"timeout", CFG__T_MS, OFF(resolver.timeout_ms), 50, 30 * S_MS},
-        /* EDNS Client Subnet towards the resolvers: DESIGN.md's later
-         * capability. Refused until chases send it, so that no file can
-         * believe it is on. */
-        LATER("ecs"),
+        {"ecs", CFG__T_BOOL, OFF(resolver.ecs), 0, 0},
+        {"ecs-prefix", CFG__T_ECSPREFIX, OFF(resolver.ecs_prefix), 0, 0},
 };
 
 static const struct cfg__key flatten_keys[] = {
@@ -140,6 +138,9 @@ void cfg__set_defaults(struct cfg *cfg)
 	cfg->backend.timeout_ms = 1 * S_MS;
 	cfg->tls.min_version = 12;
 	cfg->resolver.timeout_ms = 1500;
+	/* RFC 7871 11.1: at most /24 and /56 leave the client private enough. */
+	cfg->resolver.ecs_prefix[0] = 24;
+	cfg->resolver.ecs_prefix[1] = 56;
 	cfg->flatten.cname = CFG_CNAME_APEX;
 	/* PowerDNS writes ALIAS as TYPE65401 in zone transfers (DESIGN.md). */
 	cfg->flatten.aname_types[0] = 65401;

@@ -777,6 +777,53 @@ static void set_tlsver(struct cfg__ld *ld, const struct cfg__key *k, char *field
 		bad_value(ld, v, vlen, "is not a TLS version apexd accepts", allowed);
 }
 
+/* "V4, V6": the two prefix lengths of [resolver] ecs-prefix, both given,
+ * so a file never leaves one family at a default it did not see. */
+static void set_ecsprefix(struct cfg__ld *ld, const struct cfg__key *k, char *field,
+                          const char *allowed)
+{
+	static const unsigned width[2] = {32, 128};
+	unsigned out[2], n = 0;
+	const char *p = ld->val, *end = ld->val + ld->val_len;
+
+	(void)k;
+	while (p <= end && n < 3) {
+		const char *comma = memchr(p, ',', (size_t)(end - p));
+		const char *e = comma != NULL ? comma : end;
+		const char *s = p;
+		while (s < e && (*s == ' ' || *s == '\t'))
+			s++;
+		while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		unsigned long v = 0;
+		const char *d = s;
+		while (d < e && *d >= '0' && *d <= '9' && v <= 1000)
+			v = v * 10 + (unsigned long)(*d++ - '0');
+		if (d == s || d != e) {
+			bad_value(ld, ld->val, ld->val_len, "is not two prefix lengths", allowed);
+			return;
+		}
+		if (n < 2 && v > width[n]) {
+			bad_value(ld, ld->val, ld->val_len,
+			          n == 0 ? "has an IPv4 prefix length above 32"
+			                 : "has an IPv6 prefix length above 128",
+			          allowed);
+			return;
+		}
+		if (n < 2)
+			out[n] = (unsigned)v;
+		n++;
+		if (comma == NULL)
+			break;
+		p = comma + 1;
+	}
+	if (n != 2) {
+		bad_value(ld, ld->val, ld->val_len, "is not two prefix lengths", allowed);
+		return;
+	}
+	memcpy(field, out, sizeof(out));
+}
+
 /* ---- types ------------------------------------------------------------- */
 
 /* Per type: its setter, and what it allows when that does not depend on
@@ -805,6 +852,8 @@ static const struct {
         [CFG__T_SIBLINGS] = {set_siblings, "off, update"},
         [CFG__T_DNSTAP] = {set_dnstap, DNSTAP_ALLOWED},
         [CFG__T_PREFIXES] = {set_prefixes, PREFIXES_ALLOWED},
+        [CFG__T_ECSPREFIX] = {set_ecsprefix,
+                              "IPv4 and IPv6 prefix lengths, like 24, 56 (0..32, 0..128)"},
         /* Never set: cfg__on_key() turns such keys away first. */
         [CFG__T_LATER] = {NULL, ""},
 };

@@ -111,6 +111,14 @@ void px_flat_finish(struct px_worker *w, struct px_txn *t)
 	if (finish_failed(w, t))
 		return;
 
+	/* The answer is as specific as the most specific entry it used. */
+	struct codec_ecs echo;
+	uint8_t scope = 0;
+	for (unsigned i = 0; i < fl->n_lookups; i++)
+		if (fl->lk[i].scope > scope)
+			scope = fl->lk[i].scope;
+	opts.ecs = px_flat_ecs_echo(&fl->ecs, scope, &echo);
+
 	for (unsigned i = 0; i < fl->n_lookups; i++)
 		if (fl->lk[i].ttl > fl->chain_ttl)
 			fl->lk[i].ttl = fl->chain_ttl;

@@ -26,6 +26,8 @@ struct px_chase {
 	size_t len;
 	uint16_t qtype;
 	uint32_t owner_token; /* the txn that claimed, 0 for a refresh */
+	uint8_t claimed[FLAT_CACHE_ECS_LEN]; /* the key's ecs[] claimed or prefetched */
+	struct codec_ecs send;               /* ECS sent to resolvers; family 0: none */
 };
 
 /* --- the runner: flatten/chase's steps sent as own queries ----------- */
@@ -122,6 +124,7 @@ void px_chase_run_start_by(struct px_chase_run *r, const struct flat_zones *own,
 	        .max_chain = r->cfg->flatten.max_chain,
 	        .n_resolvers = (unsigned)r->cfg->resolver.addresses.n,
 	        .own = own,
+	        .ecs = r->ecs,
 	};
 
 	r->n_queries = 0;
@@ -139,7 +142,7 @@ void px_chase_run_start_by(struct px_chase_run *r, const struct flat_zones *own,
  * for a refresh, which has no query): a failure turns into the stale
  * value when the lookup found one. May answer and free the query. */
 static void owner_take(struct px_worker *w, uint32_t token, uint16_t qtype,
-                       const struct flat_result *res, uint32_t ttl)
+                       const struct flat_result *res, uint32_t ttl, uint8_t scope)
 {
 	struct px_txn *t = token != 0 ? px_flat_token_txn(w, token) : NULL;
 
@@ -152,6 +155,7 @@ static void owner_take(struct px_worker *w, uint32_t token, uint16_t qtype,
 			continue;
 		lk->res = *res;
 		lk->ttl = ttl;
+		lk->scope = scope;
 		if (lk->res.kind == FLAT_RES_FAIL && lk->has_stale) {
 			lk->res = lk->stale_res;
 			lk->stale = true;
@@ -169,9 +173,20 @@ static void chase_complete(struct px_chase *ch)
 	struct flat_cache_key key;
 	union flat_cache_value val;
 
+	struct flat_cache_key store;
+	uint8_t scope = 0;
+
 	px_flat_key_init(&key, ch->name, ch->len, ch->qtype, FLAT_KEY_TARGET);
+	memcpy(key.ecs, ch->claimed, sizeof(key.ecs));
+	store = key;
 	memset(&val, 0, sizeof(val));
 	val.result = ch->run.fc.result;
+	/* A good answer is kept under the scope the resolver gave it (RFC
+	 * 7871 7.3.1); a failure has none and stays on the key claimed. */
+	if (val.result.kind != FLAT_RES_FAIL && ch->send.family != 0) {
+		scope = ch->run.fc.scope;
+		flat_cache_key_scope(&store, ch->send.family, scope, ch->send.addr);
+	}
 	if (val.result.kind == FLAT_RES_FAIL) {
 		PX_STAT_INC(&w->stats, chase_failures);
 		if ((unsigned)ch->run.fc.fail < FLAT_CHASE_FAIL_COUNT)
@@ -188,9 +203,9 @@ static void chase_complete(struct px_chase *ch)
 			val.result.ttl = floor;
 	}
 	/* Wakes every query on any worker that waited for this key. */
-	flat_cache_put(cache, &key, &val, px_now(w));
+	flat_cache_put_scoped(cache, &key, &store, &val, px_now(w));
 	w->own.n_chases--;
-	owner_take(w, ch->owner_token, ch->qtype, &ch->run.fc.result, val.result.ttl);
+	owner_take(w, ch->owner_token, ch->qtype, &ch->run.fc.result, val.result.ttl, scope);
 	px_gen_release(w, ch->g);
 	free(ch);
 }
@@ -206,6 +221,7 @@ static void chase_done(struct px_chase_run *r, bool cancelled)
 	/* Shutting down: give the claim back so nobody waits on it. */
 	struct flat_cache_key key;
 	px_flat_key_init(&key, ch->name, ch->len, ch->qtype, FLAT_KEY_TARGET);
+	memcpy(key.ecs, ch->claimed, sizeof(key.ecs));
 	flat_cache_abandon(ch->g->cache, &key);
 	ch->w->own.n_chases--;
 	px_gen_release(ch->w, ch->g);
@@ -214,7 +230,8 @@ static void chase_done(struct px_chase_run *r, bool cancelled)
 
 /* Starts a chase for a key this worker now owns (claim or prefetch). */
 void px_flat_chase_start(struct px_worker *w, struct px_gen *g, const uint8_t *name, size_t len,
-                         uint16_t qtype, uint32_t owner_token)
+                         uint16_t qtype, const struct flat_cache_key *claimed,
+                         const struct px_flat_ecs *ecs, uint32_t owner_token)
 {
 	struct px_chase *ch = calloc(1, sizeof(*ch));
 
@@ -229,12 +246,13 @@ void px_flat_chase_start(struct px_worker *w, struct px_gen *g, const uint8_t *n
 		free(ch);
 		PX_STAT_INC(&w->stats, chase_refused);
 		px_flat_key_init(&key, name, len, qtype, FLAT_KEY_TARGET);
+		memcpy(key.ecs, claimed->ecs, sizeof(key.ecs));
 		flat_cache_abandon(g->cache, &key);
 		memset(&res, 0, sizeof(res));
 		res.kind = FLAT_RES_FAIL;
 		res.ede = CODEC_EDE_OTHER;
 		snprintf(res.why, sizeof(res.why), "too many targets being resolved at once");
-		owner_take(w, owner_token, qtype, &res, 0);
+		owner_take(w, owner_token, qtype, &res, 0, 0);
 		return;
 	}
 	w->own.n_chases++;
@@ -246,12 +264,16 @@ void px_flat_chase_start(struct px_worker *w, struct px_gen *g, const uint8_t *n
 	ch->len = len;
 	ch->qtype = qtype;
 	ch->owner_token = owner_token;
+	memcpy(ch->claimed, claimed->ecs, sizeof(ch->claimed));
+	if (ecs != NULL && ecs->on)
+		ch->send = ecs->send;
 	PX_STAT_INC(&w->stats, chases);
 	ch->run.cfg = g->cfg;
 	px_up_home_of(&ch->run.home, w);
 	ch->run.home.tap = &w->tap;
 	ch->run.stop = &w->closed;
 	ch->run.done = chase_done;
+	ch->run.ecs = ch->send.family != 0 ? &ch->send : NULL;
 	/* The claiming query's deadline, counted from its arrival: BIND's
 	 * answer has used part of it already. A refresh has a whole one. */
 	struct px_txn *t = owner_token != 0 ? px_flat_token_txn(w, owner_token) : NULL;

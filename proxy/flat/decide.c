@@ -19,9 +19,7 @@
 
 static struct px_flat *fl_get(struct px_txn *t)
 {
-	if (t->flat.fl == NULL)
-		t->flat.fl = calloc(1, sizeof(*t->flat.fl));
-	return t->flat.fl;
+	return px_flat_alloc(t);
 }
 
 /* What the probes or [alias] said about the owner, for the classifier. */
@@ -195,8 +193,14 @@ static bool answer_local(struct px_worker *w, struct px_txn *t, const uint8_t *r
 	struct flat_rewrite_opts opts;
 	struct flat_soa soa;
 
+	struct px_flat_ecs ecs;
+	struct codec_ecs echo;
+
 	memset(&opts, 0, sizeof(opts));
 	opts.ede = CODEC_EDE_NONE;
+	/* BIND's own chain: the same for every client, scope 0. */
+	if (px_flat_ecs_of(t, &ecs) == 0)
+		opts.ecs = px_flat_ecs_echo(&ecs, 0, &echo);
 	if (po->local.kind != FLAT_RES_ADDRS) {
 		if (!owner_soa(t, resp, rlen, rv, &soa))
 			return local_without_soa(w, t, resp, rlen, po);
@@ -335,6 +339,21 @@ bool px_flat_decide(struct px_worker *w, struct px_txn *t, const uint8_t *resp, 
 
 /* --- entry points ----------------------------------------------------- */
 
+/* [resolver] ecs reads the client's option, so a malformed one is
+ * answered as RFC 7871 7.1.1 asks, rather than chased with a guess. */
+static bool answer_formerr(struct px_worker *w, struct px_txn *t)
+{
+	uint8_t out[CODEC_MAX_MSG];
+	ssize_t n = codec_build_error(t->q, t->qlen, &t->qv, CODEC_RCODE_FORMERR, CODEC_EDE_NONE,
+	                              NULL, out, sizeof(out));
+
+	if (n < 0)
+		return false;
+	PX_STAT_INC(&w->stats, formerr_sent);
+	px_flat_reply_done(w, t, out, (size_t)n);
+	return true;
+}
+
 bool px_flat_query(struct px_worker *w, struct px_txn *t)
 {
 	/* t->g is the worker's current generation: zones, aliases and
@@ -365,14 +384,17 @@ bool px_flat_query(struct px_worker *w, struct px_txn *t)
 	if (aname_query)
 		return false; /* BIND's own answer carries the record */
 
+	struct px_flat_ecs ecs;
+	if (px_flat_ecs_of(t, &ecs) < 0)
+		return answer_formerr(w, t);
+
 	/* [alias] owner: the target is in the configuration. */
 	const struct cfg_alias *al = px_flat_alias_of(cfg, g->alias_owners, qname, qlen);
 	if (al != NULL) {
 		if (px_flat_answer_direct(w, t, al->target.wire, al->target.wire_len, UINT32_MAX,
-		                          0))
+		                          0, &ecs))
 			return true;
-		t->flat.fl = calloc(1, sizeof(*t->flat.fl));
-		if (t->flat.fl == NULL)
+		if (px_flat_alloc(t) == NULL)
 			return false;
 		memcpy(t->flat.fl->target, al->target.wire, al->target.wire_len);
 		t->flat.fl->target_len = al->target.wire_len;
@@ -402,10 +424,9 @@ bool px_flat_query(struct px_worker *w, struct px_txn *t)
 			if (t->flat.fl == NULL &&
 			    px_flat_answer_direct(w, t, hit.value.presence.target,
 			                          hit.value.presence.target_len, hit.ttl_left,
-			                          type))
+			                          type, &ecs))
 				return true;
-			if (t->flat.fl == NULL &&
-			    (t->flat.fl = calloc(1, sizeof(*t->flat.fl))) == NULL)
+			if (px_flat_alloc(t) == NULL)
 				return false;
 			memcpy(t->flat.fl->target, hit.value.presence.target,
 			       hit.value.presence.target_len);
@@ -415,7 +436,7 @@ bool px_flat_query(struct px_worker *w, struct px_txn *t)
 			t->flat.fl->have_target = true;
 			return false;
 		}
-		if (t->flat.fl == NULL && (t->flat.fl = calloc(1, sizeof(*t->flat.fl))) == NULL)
+		if (px_flat_alloc(t) == NULL)
 			return false;
 		/* Expired: probed again, the old verdict kept for a probe
 		 * that gets none. */

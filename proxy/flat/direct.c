@@ -13,9 +13,10 @@
  * alone anyway (flat_rewrite() echoes no option: a cookie or NSID of
  * BIND's is not in a flattened answer either way). Not with DO=1: BIND's
  * answer says whether the zone is signed, and then it is relayed (DESIGN
- * "DNSSEC"). Not with a TSIG (BIND verifies it) or a client subnet (the
- * answer may depend on it). */
-static bool direct_eligible(const struct px_txn *t)
+ * "DNSSEC"). Not with a TSIG (BIND verifies it). A client subnet only
+ * with [resolver] ecs, where the scoped cache answers for it; without,
+ * BIND is asked, as for any query whose answer may depend on it. */
+static bool direct_eligible(const struct px_txn *t, const struct px_flat_ecs *ecs)
 {
 	const struct codec_view *v = &t->qv;
 	size_t off;
@@ -25,7 +26,7 @@ static bool direct_eligible(const struct px_txn *t)
 		return false;
 	if (v->has_tsig || (v->has_opt && v->do_bit))
 		return false;
-	return !v->has_opt || !codec_edns_option(t->q, v, CODEC_EDNS_OPT_ECS, &off, &len);
+	return !v->has_opt || ecs->on || !codec_edns_option(t->q, v, CODEC_EDNS_OPT_ECS, &off, &len);
 }
 
 /* The owner's target is known (a fresh ANAME presence entry, or an
@@ -36,7 +37,8 @@ static bool direct_eligible(const struct px_txn *t)
  * edit of the zone is seen as with the presence cache: at the ANAME's TTL
  * or at once through NOTIFY. Returns true when t was answered and ended. */
 bool px_flat_answer_direct(struct px_worker *w, struct px_txn *t, const uint8_t *target,
-                           size_t target_len, uint32_t chain_ttl, uint16_t aname_type)
+                           size_t target_len, uint32_t chain_ttl, uint16_t aname_type,
+                           const struct px_flat_ecs *ecs)
 {
 	const struct cfg *cfg = t->g->cfg;
 	struct flat_cache_key key;
@@ -44,10 +46,12 @@ bool px_flat_answer_direct(struct px_worker *w, struct px_txn *t, const uint8_t 
 	struct flat_rewrite_opts opts;
 	uint8_t out[CODEC_MAX_MSG];
 
-	if (!direct_eligible(t))
+	struct codec_ecs echo;
+
+	if (!direct_eligible(t, ecs))
 		return false;
 	px_flat_key_init(&key, target, target_len, t->qv.qtype, FLAT_KEY_TARGET);
-	int st = flat_cache_get(t->g->cache, &key, px_now(w), &hit);
+	int st = px_flat_get(t->g->cache, &key, ecs, px_now(w), &hit);
 	if (st != FLAT_CACHE_HIT && st != FLAT_CACHE_HIT_PREFETCH)
 		return false;
 	if (hit.value.result.kind != FLAT_RES_ADDRS || hit.value.result.n_addrs == 0) {
@@ -57,6 +61,7 @@ bool px_flat_answer_direct(struct px_worker *w, struct px_txn *t, const uint8_t 
 	}
 	memset(&opts, 0, sizeof(opts));
 	opts.ede = CODEC_EDE_NONE;
+	opts.ecs = px_flat_ecs_echo(ecs, key.ecs[0] == FLAT_CACHE_ECS_NONE ? 0 : key.ecs[1], &echo);
 	if (cfg->flatten.show_aname && aname_type != 0) {
 		opts.show_aname = true;
 		opts.aname_type = aname_type;
@@ -71,7 +76,7 @@ bool px_flat_answer_direct(struct px_worker *w, struct px_txn *t, const uint8_t 
 	if (st == FLAT_CACHE_HIT_PREFETCH) {
 		/* Popular names never wait: a refresh runs behind this answer. */
 		PX_STAT_INC(&w->stats, prefetches);
-		px_flat_chase_start(w, t->g, target, target_len, t->qv.qtype, 0);
+		px_flat_chase_start(w, t->g, target, target_len, t->qv.qtype, &key, ecs, 0);
 	}
 	if (n < 0)
 		return false;

@@ -119,6 +119,9 @@ struct px_chase_run {
 	unsigned n_queries;     /* queries sent or tried */
 	px_chase_done_fn *done; /* called once; may free r */
 	uint64_t end_ms;        /* the deadline the tries' timers share (loop clock) */
+	/* The client subnet sent to the resolvers ([resolver] ecs); NULL or
+	 * family 0: none. Read at start; scope of the answers in fc.scope. */
+	const struct codec_ecs *ecs;
 };
 
 /* Chases name/qtype; own: the zones asked of the backend. Set cfg, home,

@@ -9,6 +9,7 @@
  *   wait.c     lookups in the shared target cache: claims and wake-ups
  *   chase.c    the chase runner around flatten/chase's state machine
  *   answer.c   the flattened answer (or its fallback) written at the end
+ *   ecs.c      the client subnet chases carry ([resolver] ecs)
  *
  * Threads: the owning worker's loop, except px_flat_cache_wake (any
  * thread that ends a claim).
@@ -19,6 +20,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "codec/ecs.h"
 #include "codec/scan.h"
 #include "config/config.h"
 #include "flatten/cache.h"
@@ -35,6 +37,18 @@
 _Static_assert((1u << PX_TOKEN_IDX_BITS) >= PX_TXN_SLOTS, "token index bits");
 #define PX_TOKEN_IDX_MASK ((1u << PX_TOKEN_IDX_BITS) - 1)
 
+/* A query's client subnet ([resolver] ecs), from px_flat_ecs_of(). */
+struct px_flat_ecs {
+	bool on;                 /* [resolver] ecs = yes */
+	bool echo;               /* the client sent ECS: the answer echoes it */
+	struct codec_ecs client; /* the client's option as sent (echo) */
+	/* What chases send: the client's subnet cut to ecs-prefix. Family
+	 * 0 (with on): nothing, the client opted out or has no address of
+	 * a family with a prefix; lookups then use the FLAT_CACHE_ECS_NONE
+	 * entry. */
+	struct codec_ecs send;
+};
+
 enum px_lookup_state {
 	LK_IDLE = 0,
 	LK_WAIT, /* a chase (ours or another query's) is under way */
@@ -48,6 +62,7 @@ struct px_lookup {
 	bool has_stale; /* stale_res holds a last good value for fallback */
 	bool reclaimed; /* claimed again after a wake-up found nothing */
 	uint32_t ttl;   /* remaining TTL of res (before the clamp) */
+	uint8_t scope;  /* ECS scope of the entry res came from */
 	struct flat_result res;
 	struct flat_result stale_res;
 };
@@ -70,6 +85,7 @@ struct px_probe {
 };
 
 struct px_flat {
+	struct px_flat_ecs ecs; /* set by px_flat_alloc() */
 	/* What the probe or [alias] said about the query name. */
 	unsigned probes_pending; /* probes not PX_PROBE_DONE */
 	bool have_target;
@@ -174,7 +190,8 @@ void px_flat_probes_expire(struct px_worker *w, struct px_txn *t);
 
 /* direct.c: true when t was answered from the caches and ended. */
 bool px_flat_answer_direct(struct px_worker *w, struct px_txn *t, const uint8_t *target,
-                           size_t target_len, uint32_t chain_ttl, uint16_t aname_type);
+                           size_t target_len, uint32_t chain_ttl, uint16_t aname_type,
+                           const struct px_flat_ecs *ecs);
 
 /* notify.c: drops name's answers from every worker's answer cache. */
 void px_flat_drop_answers(struct px_worker *w, const uint8_t *name, size_t len);
@@ -186,6 +203,23 @@ void px_flat_lookup_start(struct px_worker *w, struct px_txn *t, struct px_looku
 void px_flat_cache_wake(void *arg, const struct flat_cache_waiter *ws, size_t n);
 
 /* chase.c: starts a chase for a key this worker now owns (claim or
- * prefetch); its result goes to the txn owner_token names (0: none). */
+ * prefetch): claimed is that key's ecs[], ecs says what the chase sends
+ * (NULL: nothing). Its result goes to the txn owner_token names (0: none). */
 void px_flat_chase_start(struct px_worker *w, struct px_gen *g, const uint8_t *name, size_t len,
-                         uint16_t qtype, uint32_t owner_token);
+                         uint16_t qtype, const struct flat_cache_key *claimed,
+                         const struct px_flat_ecs *ecs, uint32_t owner_token);
+
+/* ecs.c */
+/* t's client subnet, or nothing when [resolver] ecs is off.
+ * @return 0, or < 0 when the client's ECS option is malformed (FORMERR). */
+int px_flat_ecs_of(const struct px_txn *t, struct px_flat_ecs *out);
+/* The target cache lookup for a client: scoped by e->send with ecs on,
+ * the FLAT_CACHE_ECS_NONE entry for a client without a subnet, plain
+ * with ecs off (e NULL too). key->ecs is set to the key to go on with. */
+int px_flat_get(struct flat_cache *c, struct flat_cache_key *key, const struct px_flat_ecs *e,
+                uint64_t now_ms, struct flat_cache_hit *hit);
+/* t's flattening state, allocated (with its client subnet) if need be. */
+struct px_flat *px_flat_alloc(struct px_txn *t);
+/* The option to echo with scope (into buf), or NULL when the client sent none. */
+const struct codec_ecs *px_flat_ecs_echo(const struct px_flat_ecs *e, uint8_t scope,
+                                         struct codec_ecs *buf);

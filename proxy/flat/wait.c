@@ -18,8 +18,12 @@
 /* --- lookups in the target cache ------------------------------------ */
 
 /* Takes what the cache says for lookup i. Returns true when it is done. */
-static bool lookup_take(struct px_lookup *lk, int st, const struct flat_cache_hit *hit)
+static bool lookup_take(struct px_lookup *lk, int st, const struct flat_cache_hit *hit,
+                        const struct flat_cache_key *key)
 {
+	lk->scope = key->ecs[0] == FLAT_CACHE_ECS_IP4 || key->ecs[0] == FLAT_CACHE_ECS_IP6
+	                    ? key->ecs[1]
+	                    : 0;
 	switch (st) {
 	case FLAT_CACHE_HIT:
 	case FLAT_CACHE_HIT_PREFETCH:
@@ -53,19 +57,20 @@ void px_flat_lookup_start(struct px_worker *w, struct px_txn *t, struct px_looku
 	struct flat_cache_waiter waiter = {.worker = w, .token = px_flat_token(t)};
 
 	px_flat_key_init(&key, name, len, lk->qtype, FLAT_KEY_TARGET);
+	const struct px_flat_ecs *ecs = &t->flat.fl->ecs;
 	for (int round = 0; round < 3; round++) {
-		int st = flat_cache_get(cache, &key, px_now(w), &hit);
+		int st = px_flat_get(cache, &key, ecs, px_now(w), &hit);
 		if (st == FLAT_CACHE_HIT_PREFETCH) {
 			/* Popular names never wait: this query answers from
 			 * the cache while a refresh runs behind it. */
-			lookup_take(lk, st, &hit);
+			lookup_take(lk, st, &hit, &key);
 			lk->state = LK_DONE;
 			PX_STAT_INC(&w->stats, cache_hits);
 			PX_STAT_INC(&w->stats, prefetches);
-			px_flat_chase_start(w, t->g, name, len, lk->qtype, 0);
+			px_flat_chase_start(w, t->g, name, len, lk->qtype, &key, ecs, 0);
 			return;
 		}
-		if (lookup_take(lk, st, &hit)) {
+		if (lookup_take(lk, st, &hit, &key)) {
 			/* Hits count only here, not when a waiter wakes up, so
 			 * hits + misses + coalesced = lookups. */
 			if (st == FLAT_CACHE_HIT)
@@ -87,7 +92,7 @@ void px_flat_lookup_start(struct px_worker *w, struct px_txn *t, struct px_looku
 		}
 		PX_STAT_INC(&w->stats, cache_misses);
 		/* OWNER, or an error (then chase alone, uncoalesced). */
-		px_flat_chase_start(w, t->g, name, len, lk->qtype, px_flat_token(t));
+		px_flat_chase_start(w, t->g, name, len, lk->qtype, &key, ecs, px_flat_token(t));
 		return;
 	}
 	lk->state = LK_DONE;
@@ -108,10 +113,17 @@ static void wake_txn(struct px_worker *w, struct px_txn *t)
 		if (lk->state != LK_WAIT)
 			continue;
 		px_flat_key_init(&key, fl->target, fl->target_len, lk->qtype, FLAT_KEY_TARGET);
-		int st = flat_cache_get(t->g->cache, &key, px_now(w), &hit);
-		if (st == FLAT_CACHE_HIT_PREFETCH)
-			st = FLAT_CACHE_HIT; /* the owner of the refresh is whoever asks next */
-		if (lookup_take(lk, st, &hit)) {
+		int st = px_flat_get(t->g->cache, &key, &fl->ecs, px_now(w), &hit);
+		if (st == FLAT_CACHE_HIT_PREFETCH) {
+			/* A TTL shorter than the refresh window: the value is
+			 * due again already, and this query owns that refresh
+			 * (it is not offered twice). */
+			PX_STAT_INC(&w->stats, prefetches);
+			px_flat_chase_start(w, t->g, fl->target, fl->target_len, lk->qtype, &key,
+			                    &fl->ecs, 0);
+			st = FLAT_CACHE_HIT;
+		}
+		if (lookup_take(lk, st, &hit, &key)) {
 			lk->state = LK_DONE;
 			continue;
 		}

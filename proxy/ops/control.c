@@ -353,6 +353,7 @@ static void do_explain(struct ctl_conn *c)
 	        .name = c->req.name,
 	        .name_len = c->req.name_len,
 	        .qtype = c->req.qtype,
+	        .subnet = c->req.has_subnet ? &c->req.subnet : NULL,
 	        .done = explain_done,
 	        .arg = c,
 	};

@@ -93,7 +93,7 @@ __attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, 
 	return -EINVAL;
 }
 
-#define USAGE "stats, reload, flush [NAME], explain NAME [A|AAAA]"
+#define USAGE "stats, reload, flush [NAME], explain NAME [A|AAAA] [SUBNET]"
 
 int px_ctl_parse(const char *line, size_t len, struct px_ctl_req *req, char *err, size_t errlen)
 {
@@ -144,7 +144,7 @@ int px_ctl_parse(const char *line, size_t len, struct px_ctl_req *req, char *err
 	} else {
 		return fail(err, errlen, "unknown command \"%s\"; allowed: " USAGE, word);
 	}
-	size_t max_words = 1 + (want_name ? 1 : 0) + (type_ok ? 1 : 0);
+	size_t max_words = 1 + (want_name ? 1 : 0) + (type_ok ? 2 : 0);
 	if (n > max_words)
 		return fail(err, errlen, "too many arguments for %s; allowed: " USAGE, word);
 	if (want_name && n < 2 && !name_optional)
@@ -160,13 +160,27 @@ int px_ctl_parse(const char *line, size_t len, struct px_ctl_req *req, char *err
 		req->name_len = (size_t)nl;
 		req->has_name = true;
 	}
-	if (n == 3) {
-		if (wl[2] == 1 && strncasecmp(w[2], "A", 1) == 0)
+	for (size_t k = 2; k < n; k++) {
+		/* A subnet has digits or a colon; a type is letters. */
+		bool subnet = false;
+		for (size_t j = 0; j < wl[k]; j++)
+			subnet |= (w[k][j] >= '0' && w[k][j] <= '9') || w[k][j] == ':';
+		if (subnet) {
+			if (req->has_subnet)
+				return fail(err, errlen, "two SUBNETs; allowed: " USAGE);
+			snprintf(word, sizeof(word), "%.*s", (int)(wl[k] < 60 ? wl[k] : 60), w[k]);
+			if (wl[k] >= 60 || codec_ecs_from_text(word, &req->subnet) != 0)
+				return fail(err, errlen,
+				            "bad SUBNET; allowed: an address with an optional "
+				            "prefix length, like 192.0.2.0/24 or 2001:db8::/56");
+			req->has_subnet = true;
+		} else if (k == 2 && wl[k] == 1 && strncasecmp(w[k], "A", 1) == 0) {
 			req->qtype = CODEC_TYPE_A;
-		else if (wl[2] == 4 && strncasecmp(w[2], "AAAA", 4) == 0)
+		} else if (k == 2 && wl[k] == 4 && strncasecmp(w[k], "AAAA", 4) == 0) {
 			req->qtype = CODEC_TYPE_AAAA;
-		else
-			return fail(err, errlen, "bad TYPE; allowed: %s", "A, AAAA");
+		} else {
+			return fail(err, errlen, "bad TYPE; allowed: %s", "A, AAAA (before SUBNET)");
+		}
 	}
 	return 0;
 }

@@ -4,7 +4,7 @@
  * reads one reply; the daemon closes the connection after the reply.
  *
  *   request:  COMMAND [ARG...] '\n'      at most PX_CTL_LINE_MAX bytes
- *             stats | reload | flush [NAME] | explain NAME [A|AAAA]
+ *             stats | reload | flush [NAME] | explain NAME [A|AAAA] [SUBNET]
  *   reply:    body lines, each ending in '\n'; a body line that starts
  *             with '.' gets one more '.' in front (as SMTP does), so the
  *             last line is unambiguous:
@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "codec/ecs.h"
 #include "codec/wire.h"
 
 /* A request is a command and a domain name in presentation form (at
@@ -46,6 +47,8 @@ struct px_ctl_req {
 	uint8_t name[CODEC_MAX_NAME]; /**< uncompressed wire form, lowercase */
 	size_t name_len;
 	uint16_t qtype; /**< explain: CODEC_TYPE_A (default) or CODEC_TYPE_AAAA */
+	bool has_subnet;         /**< explain NAME [TYPE] SUBNET */
+	struct codec_ecs subnet; /**< the client subnet asked about, address masked */
 };
 
 /**

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "codec/build.h"
+#include "codec/ecs.h"
 #include "codec/name.h"
 #include "codec/rr.h"
 #include "codec/text.h"
@@ -65,6 +66,9 @@ struct px_explain {
 	uint8_t name[CODEC_MAX_NAME];
 	size_t name_len;
 	uint16_t qtype;
+	bool has_subnet;
+	struct codec_ecs subnet; /* explain ... SUBNET, as given */
+	struct codec_ecs send;   /* what a chase for it sends; family 0: none */
 	char text[PX_CTL_NAME_TEXT_MAX]; /* name as text */
 	unsigned n_q, pending;
 	struct ex_query q[1 + CFG_MAX_ANAME_TYPES];
@@ -207,6 +211,9 @@ static void chase_report(struct px_explain *ex, const char *cut)
 		px_sbuf_put(b, "  incomplete: %s\n", cut);
 		return;
 	}
+	if (ex->send.family != 0 && r->kind != FLAT_RES_FAIL)
+		px_sbuf_put(b, "  client subnet sent; the answer's scope: /%u%s\n", fc->scope,
+		            fc->scope == 0 ? " (not tailored: shared by every client)" : "");
 	switch (r->kind) {
 	case FLAT_RES_ADDRS:
 		px_sbuf_put(b,
@@ -267,6 +274,7 @@ static void chase_begin(struct px_explain *ex, const uint8_t *target, size_t len
 	ex->run.home.stats = NULL; /* explain's queries are not the workers' */
 	ex->run.stop = &ex->stop_chase;
 	ex->run.done = chase_done;
+	ex->run.ecs = ex->send.family != 0 ? &ex->send : NULL;
 	ex->refs++;
 	uv_timer_start(&ex->timer, chase_deadline_cb, cfg->flatten.deadline_ms, 0);
 	px_chase_run_start(&ex->run, ex->gen->zones, target, len, ex->qtype);
@@ -621,6 +629,57 @@ static void report_next_answer(struct px_explain *ex, const char *text,
 	}
 }
 
+/* [resolver] ecs: which entry of the scoped target cache a client in the
+ * SUBNET asked about meets, as px_flat_get() would pick it. */
+static void peek_scoped(struct px_explain *ex, struct flat_cache_key *key, uint64_t now_ms,
+                        struct flat_cache_peek *pk)
+{
+	const struct cfg *cfg = ex->gen->cfg;
+	struct px_sbuf *b = ex->body;
+	char sn[64], at[64];
+
+	if (!cfg->resolver.ecs) {
+		if (ex->has_subnet)
+			px_sbuf_put(b, "client subnet: not sent, [resolver] ecs = no: every "
+			               "client gets the same entry [config]\n");
+		flat_cache_peek(ex->gen->cache, key, now_ms, pk);
+		return;
+	}
+	if (ex->send.family == 0) {
+		px_sbuf_put(b, "client subnet: %s; the chase sends none and the entry kept for "
+		               "such clients answers [config]\n",
+		            ex->has_subnet ? "prefix 0 (opt-out)" : "none given (explain NAME TYPE "
+		                                                    "SUBNET names one)");
+		flat_cache_key_scope(key, FLAT_CACHE_ECS_NONE, 0, NULL);
+		flat_cache_peek(ex->gen->cache, key, now_ms, pk);
+		return;
+	}
+	codec_ecs_format(&ex->subnet, false, sn, sizeof(sn));
+	codec_ecs_format(&ex->send, false, at, sizeof(at));
+	px_sbuf_put(b, "client subnet: %s, sent to the resolver as %s (ecs-prefix %u, %u) [config]\n",
+	            sn, at, cfg->resolver.ecs_prefix[0], cfg->resolver.ecs_prefix[1]);
+	flat_cache_peek_scoped(ex->gen->cache, key, &ex->send, now_ms, pk);
+	if (!pk->found || (!pk->has_good && !pk->failing)) {
+		px_sbuf_put(b, "scope: no entry covers %s; the next query claims %s [target cache]\n",
+		            at, at);
+	} else if (key->ecs[0] == FLAT_CACHE_ECS_ANY) {
+		px_sbuf_put(b, "scope: /0, the entry every client shares (the resolver's answer "
+		               "was not tailored) [target cache]\n");
+	} else {
+		struct codec_ecs e;
+		memset(&e, 0, sizeof(e));
+		e.family = key->ecs[0];
+		e.source = key->ecs[1];
+		memcpy(e.addr, key->ecs + 2, 16);
+		codec_ecs_format(&e, false, at, sizeof(at));
+		px_sbuf_put(b, "scope: %s answers this client (the resolver's scope) [target cache]\n",
+		            at);
+	}
+	if (pk->scopes > 0)
+		px_sbuf_put(b, "scopes: the target has %u entr%s for client subnets [target cache]\n",
+		            pk->scopes, pk->scopes == 1 ? "y" : "ies");
+}
+
 /* CHASE: the target cache, the prediction, then the live chase. */
 static void report_chase(struct px_explain *ex, const struct flat_policy_out *po, uint64_t now_ms)
 {
@@ -634,7 +693,7 @@ static void report_chase(struct px_explain *ex, const struct flat_policy_out *po
 	key.len = po->target_len;
 	key.type = ex->qtype;
 	key.kind = FLAT_KEY_TARGET;
-	flat_cache_peek(ex->gen->cache, &key, now_ms, &pk);
+	peek_scoped(ex, &key, now_ms, &pk);
 	report_target_cache(ex, text, &pk);
 	report_next_answer(ex, text, &pk, po);
 	chase_begin(ex, po->target, po->target_len);
@@ -782,6 +841,15 @@ struct px_explain *px_explain_start(const struct px_explain_req *req)
 	memcpy(ex->name, req->name, req->name_len);
 	ex->name_len = req->name_len;
 	ex->qtype = req->qtype;
+	if (req->subnet != NULL) {
+		ex->has_subnet = true;
+		ex->subnet = *req->subnet;
+		ex->send = *req->subnet;
+		const unsigned *pfx = ex->gen->cfg->resolver.ecs_prefix;
+		codec_ecs_cut(&ex->send, pfx[ex->send.family == CODEC_ECS_FAMILY_IP4 ? 0 : 1]);
+		if (ex->send.source == 0 || !ex->gen->cfg->resolver.ecs)
+			memset(&ex->send, 0, sizeof(ex->send));
+	}
 	uv_timer_init(ex->home.loop, &ex->timer);
 	ex->timer.data = ex;
 	codec_name_to_text(ex->name, ex->name_len, ex->text, sizeof(ex->text));

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct codec_ecs;
 struct px_explain;
 struct px_sbuf;
 struct px_server;
@@ -27,6 +28,10 @@ struct px_explain_req {
 	const uint8_t *name;           /* copied */
 	size_t name_len;
 	uint16_t qtype; /* CODEC_TYPE_A or CODEC_TYPE_AAAA */
+	/* The client subnet to explain for ([resolver] ecs); NULL: a client
+	 * that sent none and whose address is not known (the ECS NONE entry
+	 * with ecs on). Copied. */
+	const struct codec_ecs *subnet;
 	px_explain_done_fn *done;
 	void *arg;
 };
