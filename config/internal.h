@@ -124,28 +124,28 @@ enum {
 
 /** How a key's value is written, and what set.c stores for it. */
 enum cfg__type {
-	CFG__T_UINT,     /* unsigned, range min..max */
-	CFG__T_MS,       /* uint64_t milliseconds, range min..max ms */
-	CFG__T_SEC,      /* uint64_t seconds, range min..max s; written as any duration */
-	CFG__T_SIZE,     /* uint64_t bytes, range min..max */
-	CFG__T_BOOL,     /* bool */
-	CFG__T_LOGLEVEL, /* enum cfg_log_level */
-	CFG__T_CNAME,    /* enum cfg_cname_mode */
-	CFG__T_ADDR,     /* struct cfg_addr, exactly one */
-	CFG__T_ADDRS,    /* struct cfg_addr_list */
-	CFG__T_TYPES,    /* cfg.flatten.aname_types */
-	CFG__T_FILE,     /* char[max]: path of a regular file we can read now */
-	CFG__T_LOGFILE,  /* char[max]: absolute path of a file we may append to; "" = off */
-	CFG__T_URLPATH,  /* char[max]: "/..." URL path of at most max - 1 characters */
-	CFG__T_TLSVER,   /* unsigned: 12 or 13, written 1.2 or 1.3 */
-	CFG__T_USER,     /* char[max]: the name of a user that exists on this system */
-	CFG__T_SOCKPATH, /* char[max]: absolute path of a unix socket apexd creates */
-	CFG__T_TSIGKEY,  /* struct cfg_tsig_key: a key file, read now; "" = unset */
-	CFG__T_SIBLINGS, /* enum cfg_siblings */
-	CFG__T_DNSTAP,   /* char[max]: "unix:/socket" or "file:/path"; "" = off */
-	CFG__T_PREFIXES, /* struct cfg_prefix_list, at most max entries; "" = empty */
+	CFG__T_UINT,      /* unsigned, range min..max */
+	CFG__T_MS,        /* uint64_t milliseconds, range min..max ms */
+	CFG__T_SEC,       /* uint64_t seconds, range min..max s; written as any duration */
+	CFG__T_SIZE,      /* uint64_t bytes, range min..max */
+	CFG__T_BOOL,      /* bool */
+	CFG__T_LOGLEVEL,  /* enum cfg_log_level */
+	CFG__T_CNAME,     /* enum cfg_cname_mode */
+	CFG__T_ADDR,      /* struct cfg_addr, exactly one */
+	CFG__T_ADDRS,     /* struct cfg_addr_list */
+	CFG__T_TYPES,     /* cfg.flatten.aname_types */
+	CFG__T_FILE,      /* char[max]: path of a regular file we can read now */
+	CFG__T_LOGFILE,   /* char[max]: absolute path of a file we may append to; "" = off */
+	CFG__T_URLPATH,   /* char[max]: "/..." URL path of at most max - 1 characters */
+	CFG__T_TLSVER,    /* unsigned: 12 or 13, written 1.2 or 1.3 */
+	CFG__T_USER,      /* char[max]: the name of a user that exists on this system */
+	CFG__T_SOCKPATH,  /* char[max]: absolute path of a unix socket apexd creates */
+	CFG__T_TSIGKEY,   /* struct cfg_tsig_key: a key file, read now; "" = unset */
+	CFG__T_SIBLINGS,  /* enum cfg_siblings */
+	CFG__T_DNSTAP,    /* char[max]: "unix:/socket" or "file:/path"; "" = off */
+	CFG__T_PREFIXES,  /* struct cfg_prefix_list, at most max entries; "" = empty */
 	CFG__T_ECSPREFIX, /* two unsigned: IPv4 <= 32, IPv6 <= 128 prefix lengths */
-	CFG__T_LATER,    /* in CONFIG.md, but its feature is not built yet */
+	CFG__T_LATER,     /* in CONFIG.md, but its feature is not built yet */
 };
 
 /** One key of a section. */

@@ -25,7 +25,7 @@ struct px_chase {
 	uint8_t name[CODEC_MAX_NAME];
 	size_t len;
 	uint16_t qtype;
-	uint32_t owner_token; /* the txn that claimed, 0 for a refresh */
+	uint32_t owner_token;                /* the txn that claimed, 0 for a refresh */
 	uint8_t claimed[FLAT_CACHE_ECS_LEN]; /* the key's ecs[] claimed or prefetched */
 	struct codec_ecs send;               /* ECS sent to resolvers; family 0: none */
 };

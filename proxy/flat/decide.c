@@ -391,8 +391,8 @@ bool px_flat_query(struct px_worker *w, struct px_txn *t)
 	/* [alias] owner: the target is in the configuration. */
 	const struct cfg_alias *al = px_flat_alias_of(cfg, g->alias_owners, qname, qlen);
 	if (al != NULL) {
-		if (px_flat_answer_direct(w, t, al->target.wire, al->target.wire_len, UINT32_MAX,
-		                          0, &ecs))
+		if (px_flat_answer_direct(w, t, al->target.wire, al->target.wire_len, UINT32_MAX, 0,
+		                          &ecs))
 			return true;
 		if (px_flat_alloc(t) == NULL)
 			return false;
@@ -423,8 +423,8 @@ bool px_flat_query(struct px_worker *w, struct px_txn *t)
 			}
 			if (t->flat.fl == NULL &&
 			    px_flat_answer_direct(w, t, hit.value.presence.target,
-			                          hit.value.presence.target_len, hit.ttl_left,
-			                          type, &ecs))
+			                          hit.value.presence.target_len, hit.ttl_left, type,
+			                          &ecs))
 				return true;
 			if (px_flat_alloc(t) == NULL)
 				return false;

@@ -26,7 +26,8 @@ static bool direct_eligible(const struct px_txn *t, const struct px_flat_ecs *ec
 		return false;
 	if (v->has_tsig || (v->has_opt && v->do_bit))
 		return false;
-	return !v->has_opt || ecs->on || !codec_edns_option(t->q, v, CODEC_EDNS_OPT_ECS, &off, &len);
+	return !v->has_opt || ecs->on ||
+	       !codec_edns_option(t->q, v, CODEC_EDNS_OPT_ECS, &off, &len);
 }
 
 /* The owner's target is known (a fresh ANAME presence entry, or an

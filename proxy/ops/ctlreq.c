@@ -179,7 +179,8 @@ int px_ctl_parse(const char *line, size_t len, struct px_ctl_req *req, char *err
 		} else if (k == 2 && wl[k] == 4 && strncasecmp(w[k], "AAAA", 4) == 0) {
 			req->qtype = CODEC_TYPE_AAAA;
 		} else {
-			return fail(err, errlen, "bad TYPE; allowed: %s", "A, AAAA (before SUBNET)");
+			return fail(err, errlen, "bad TYPE; allowed: %s",
+			            "A, AAAA (before SUBNET)");
 		}
 	}
 	return 0;

@@ -46,7 +46,7 @@ struct px_ctl_req {
 	bool has_name;                /**< flush NAME, explain NAME */
 	uint8_t name[CODEC_MAX_NAME]; /**< uncompressed wire form, lowercase */
 	size_t name_len;
-	uint16_t qtype; /**< explain: CODEC_TYPE_A (default) or CODEC_TYPE_AAAA */
+	uint16_t qtype;          /**< explain: CODEC_TYPE_A (default) or CODEC_TYPE_AAAA */
 	bool has_subnet;         /**< explain NAME [TYPE] SUBNET */
 	struct codec_ecs subnet; /**< the client subnet asked about, address masked */
 };

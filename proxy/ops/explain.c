@@ -67,8 +67,8 @@ struct px_explain {
 	size_t name_len;
 	uint16_t qtype;
 	bool has_subnet;
-	struct codec_ecs subnet; /* explain ... SUBNET, as given */
-	struct codec_ecs send;   /* what a chase for it sends; family 0: none */
+	struct codec_ecs subnet;         /* explain ... SUBNET, as given */
+	struct codec_ecs send;           /* what a chase for it sends; family 0: none */
 	char text[PX_CTL_NAME_TEXT_MAX]; /* name as text */
 	unsigned n_q, pending;
 	struct ex_query q[1 + CFG_MAX_ANAME_TYPES];
@@ -646,21 +646,25 @@ static void peek_scoped(struct px_explain *ex, struct flat_cache_key *key, uint6
 		return;
 	}
 	if (ex->send.family == 0) {
-		px_sbuf_put(b, "client subnet: %s; the chase sends none and the entry kept for "
-		               "such clients answers [config]\n",
-		            ex->has_subnet ? "prefix 0 (opt-out)" : "none given (explain NAME TYPE "
-		                                                    "SUBNET names one)");
+		px_sbuf_put(b,
+		            "client subnet: %s; the chase sends none and the entry kept for "
+		            "such clients answers [config]\n",
+		            ex->has_subnet ? "prefix 0 (opt-out)"
+		                           : "none given (explain NAME TYPE "
+		                             "SUBNET names one)");
 		flat_cache_key_scope(key, FLAT_CACHE_ECS_NONE, 0, NULL);
 		flat_cache_peek(ex->gen->cache, key, now_ms, pk);
 		return;
 	}
 	codec_ecs_format(&ex->subnet, false, sn, sizeof(sn));
 	codec_ecs_format(&ex->send, false, at, sizeof(at));
-	px_sbuf_put(b, "client subnet: %s, sent to the resolver as %s (ecs-prefix %u, %u) [config]\n",
+	px_sbuf_put(b,
+	            "client subnet: %s, sent to the resolver as %s (ecs-prefix %u, %u) [config]\n",
 	            sn, at, cfg->resolver.ecs_prefix[0], cfg->resolver.ecs_prefix[1]);
 	flat_cache_peek_scoped(ex->gen->cache, key, &ex->send, now_ms, pk);
 	if (!pk->found || (!pk->has_good && !pk->failing)) {
-		px_sbuf_put(b, "scope: no entry covers %s; the next query claims %s [target cache]\n",
+		px_sbuf_put(b,
+		            "scope: no entry covers %s; the next query claims %s [target cache]\n",
 		            at, at);
 	} else if (key->ecs[0] == FLAT_CACHE_ECS_ANY) {
 		px_sbuf_put(b, "scope: /0, the entry every client shares (the resolver's answer "
@@ -672,11 +676,13 @@ static void peek_scoped(struct px_explain *ex, struct flat_cache_key *key, uint6
 		e.source = key->ecs[1];
 		memcpy(e.addr, key->ecs + 2, 16);
 		codec_ecs_format(&e, false, at, sizeof(at));
-		px_sbuf_put(b, "scope: %s answers this client (the resolver's scope) [target cache]\n",
+		px_sbuf_put(b,
+		            "scope: %s answers this client (the resolver's scope) [target cache]\n",
 		            at);
 	}
 	if (pk->scopes > 0)
-		px_sbuf_put(b, "scopes: the target has %u entr%s for client subnets [target cache]\n",
+		px_sbuf_put(b,
+		            "scopes: the target has %u entr%s for client subnets [target cache]\n",
 		            pk->scopes, pk->scopes == 1 ? "y" : "ies");
 }
 

@@ -187,6 +187,8 @@ static void render_text(struct sbuf *b, const struct px_stats_sum *s,
 	put(b, "cache_bytes=%zu\ncache_entries=%zu\ncache_chases_in_flight=%zu\n", cs->bytes,
 	    cs->entries, cs->claims);
 	put(b, "cache_evictions=%llu\n", (unsigned long long)cs->evictions);
+	put(b, "cache_scoped_entries=%zu\ncache_scope_evictions=%llu\n", cs->scoped,
+	    (unsigned long long)cs->scope_evictions);
 	put(b, "workers=%u\nuptime_seconds=%llu\n", workers, (unsigned long long)uptime_s);
 }
 
@@ -253,6 +255,12 @@ static void render_prometheus(struct sbuf *b, const struct px_stats_sum *s,
 	help(b, "apexd_cache_evictions_total", "target cache entries dropped by the memory bound",
 	     "counter");
 	put(b, "apexd_cache_evictions_total %llu\n", (unsigned long long)cs->evictions);
+	help(b, "apexd_cache_scoped_entries",
+	     "target cache entries kept for a client subnet's scope (ECS)", "gauge");
+	put(b, "apexd_cache_scoped_entries %zu\n", cs->scoped);
+	help(b, "apexd_cache_scope_evictions_total",
+	     "scoped entries dropped because their target had the most scopes kept", "counter");
+	put(b, "apexd_cache_scope_evictions_total %llu\n", (unsigned long long)cs->scope_evictions);
 	help(b, "apexd_workers", "worker threads", "gauge");
 	put(b, "apexd_workers %u\n", workers);
 	help(b, "apexd_uptime_seconds", "seconds since apexd started", "gauge");

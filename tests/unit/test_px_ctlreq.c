@@ -46,18 +46,18 @@ static void test_ctlreq_errors_say_what_is_allowed(void **state)
 
 	assert_int_equal(parse("", &r, err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "empty request; allowed: stats, reload, flush [NAME], explain "
-	                         "NAME [A|AAAA]");
+	                         "NAME [A|AAAA] [SUBNET]");
 	assert_int_equal(parse("status", &r, err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "unknown command \"status\"; allowed: stats, reload, flush "
-	                         "[NAME], explain NAME [A|AAAA]");
+	                         "[NAME], explain NAME [A|AAAA] [SUBNET]");
 	assert_int_equal(parse("stats now", &r, err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "too many arguments for stats; allowed: stats, reload, flush "
-	                         "[NAME], explain NAME [A|AAAA]");
+	                         "[NAME], explain NAME [A|AAAA] [SUBNET]");
 	assert_int_equal(parse("explain", &r, err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "explain needs a NAME; allowed: stats, reload, flush [NAME], "
-	                         "explain NAME [A|AAAA]");
+	                         "explain NAME [A|AAAA] [SUBNET]");
 	assert_int_equal(parse("explain x MX", &r, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "bad TYPE; allowed: A, AAAA");
+	assert_string_equal(err, "bad TYPE; allowed: A, AAAA (before SUBNET)");
 	assert_int_equal(parse("flush a..b", &r, err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "bad NAME: empty label; allowed: a domain name like "
 	                         "www.example.com");
@@ -66,6 +66,36 @@ static void test_ctlreq_errors_say_what_is_allowed(void **state)
 	/* A cut error buffer is still a string. */
 	assert_int_equal(parse("bogus", &r, err, 8), -EINVAL);
 	assert_string_equal(err, "unknown");
+}
+
+/* explain NAME [TYPE] [SUBNET]: the subnet is told apart by its digits. */
+static void test_ctlreq_explain_subnet(void **state)
+{
+	(void)state;
+	struct px_ctl_req r;
+	char err[256];
+
+	assert_int_equal(parse("explain example.com AAAA 2001:db8:1:2::/48", &r, err, sizeof(err)),
+	                 0);
+	assert_int_equal(r.qtype, CODEC_TYPE_AAAA);
+	assert_true(r.has_subnet);
+	assert_int_equal(r.subnet.family, CODEC_ECS_FAMILY_IP6);
+	assert_int_equal(r.subnet.source, 48);
+	assert_memory_equal(r.subnet.addr, "\x20\x01\x0d\xb8\x00\x01\0\0", 8);
+	assert_int_equal(parse("explain example.com 10.1.2.3", &r, err, sizeof(err)), 0);
+	assert_int_equal(r.qtype, CODEC_TYPE_A);
+	assert_int_equal(r.subnet.family, CODEC_ECS_FAMILY_IP4);
+	assert_int_equal(r.subnet.source, 32);
+	assert_int_equal(parse("explain example.com A 10.1.2.3/16", &r, err, sizeof(err)), 0);
+	assert_int_equal(r.subnet.source, 16);
+	assert_memory_equal(r.subnet.addr, "\x0a\x01\0\0", 4);
+	assert_int_equal(parse("explain example.com A 10.1.2.3/33", &r, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "bad SUBNET; allowed: an address with an optional prefix length, "
+	                         "like 192.0.2.0/24 or 2001:db8::/56");
+	assert_int_equal(parse("explain example.com 10.0.0.0/8 A", &r, err, sizeof(err)), -EINVAL);
+	assert_int_equal(parse("explain example.com 10.0.0.0/8 10.0.0.0/8", &r, err, sizeof(err)),
+	                 -EINVAL);
+	assert_int_equal(parse("flush example.com 10.0.0.0/8", &r, err, sizeof(err)), -EINVAL);
 }
 
 static void test_ctlreq_name_escapes_and_limits(void **state)
@@ -109,6 +139,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_ctlreq_commands_parsed),
 	        cmocka_unit_test(test_ctlreq_errors_say_what_is_allowed),
+	        cmocka_unit_test(test_ctlreq_explain_subnet),
 	        cmocka_unit_test(test_ctlreq_name_escapes_and_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
