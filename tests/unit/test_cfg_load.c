@@ -796,17 +796,39 @@ static void test_load_unknown_key_and_section_list_what_is_allowed(void **state)
 	           "t.ini:10: [zone example.com] ttl: unknown key; allowed: cname, siblings\n");
 }
 
-/* EDNS Client Subnet is a later capability: a key that is read and then
- * ignored would let an operator believe subnets reach the resolver. */
-static void test_load_resolver_ecs_is_not_supported_yet(void **state)
+/* [resolver] ecs and ecs-prefix: off by default, /24 and /56 (RFC 7871
+ * 11.1's privacy advice), both lengths always given. */
+static void test_load_resolver_ecs(void **state)
 {
 	(void)state;
-	load_fails(BASE "[resolver]\naddresses = 127.0.0.1:5301\necs = no\n",
-	           "t.ini:7: [resolver] ecs: not supported by this version of apexd yet; "
-	           "allowed: addresses, timeout\n");
-	load_fails(BASE "[resolver]\necs = yes\n",
-	           "t.ini:6: [resolver] ecs: not supported by this version of apexd yet; "
-	           "allowed: addresses, timeout\n");
+	struct cfg *cfg = load_ok(BASE);
+	assert_false(cfg->resolver.ecs);
+	assert_int_equal(cfg->resolver.ecs_prefix[0], 24);
+	assert_int_equal(cfg->resolver.ecs_prefix[1], 56);
+	cfg_free(cfg);
+	cfg = load_ok(BASE "[resolver]\necs = yes\necs-prefix = 20 , 48\n");
+	assert_true(cfg->resolver.ecs);
+	assert_int_equal(cfg->resolver.ecs_prefix[0], 20);
+	assert_int_equal(cfg->resolver.ecs_prefix[1], 48);
+	cfg_free(cfg);
+	cfg = load_ok(BASE "[resolver]\necs-prefix = 32,128\n");
+	assert_int_equal(cfg->resolver.ecs_prefix[1], 128);
+	cfg_free(cfg);
+	load_fails(BASE "[resolver]\necs-prefix = 33, 56\n",
+	           "t.ini:6: [resolver] ecs-prefix: \"33, 56\" has an IPv4 prefix length above 32; "
+	           "allowed: IPv4 and IPv6 prefix lengths, like 24, 56 (0..32, 0..128)\n");
+	load_fails(BASE "[resolver]\necs-prefix = 24, 129\n",
+	           "t.ini:6: [resolver] ecs-prefix: \"24, 129\" has an IPv6 prefix length above "
+	           "128; allowed: IPv4 and IPv6 prefix lengths, like 24, 56 (0..32, 0..128)\n");
+	load_fails(BASE "[resolver]\necs-prefix = 24\n",
+	           "t.ini:6: [resolver] ecs-prefix: \"24\" is not two prefix lengths; allowed: "
+	           "IPv4 and IPv6 prefix lengths, like 24, 56 (0..32, 0..128)\n");
+	load_fails(BASE "[resolver]\necs-prefix = 24,\n",
+	           "t.ini:6: [resolver] ecs-prefix: \"24,\" is not two prefix lengths; allowed: "
+	           "IPv4 and IPv6 prefix lengths, like 24, 56 (0..32, 0..128)\n");
+	load_fails(BASE "[resolver]\necs = maybe\n",
+	           "t.ini:6: [resolver] ecs: \"maybe\" is not a boolean; allowed: yes, no, true, "
+	           "false, on, off\n");
 }
 
 static void test_load_duplicate_key_is_rejected(void **state)
@@ -1566,7 +1588,7 @@ int main(void)
 	        cmocka_unit_test(test_load_limits_defaults_and_ranges),
 	        cmocka_unit_test(test_load_cache_keys_parsed_with_defaults),
 	        cmocka_unit_test(test_load_unknown_key_and_section_list_what_is_allowed),
-	        cmocka_unit_test(test_load_resolver_ecs_is_not_supported_yet),
+	        cmocka_unit_test(test_load_resolver_ecs),
 	        cmocka_unit_test(test_load_duplicate_key_is_rejected),
 	        cmocka_unit_test(test_load_repeated_section_merges),
 	        cmocka_unit_test(test_load_duplicate_zone_is_rejected),

@@ -238,7 +238,7 @@ keys_documented() {
 	page=$(zcat "$1" | sed 's/\\-/-/g')
 	for k in threads user log-level control query-log udp tcp dot doh doh-path \
 		tcp-idle-timeout max-connections metrics certificate private-key min-version \
-		ocsp-response address timeout addresses ecs cname aname-types max-chain \
+		ocsp-response address timeout addresses ecs ecs-prefix cname aname-types max-chain \
 		min-ttl max-ttl deadline serve-stale failure-ttl cache-size show-aname \
 		answers size responses-per-second slip; do
 		grep -qE "^\.B[IR]? \"?$k = " <<<"$page" || { echo "no entry for $k"; missing=1; }
