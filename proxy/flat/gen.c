@@ -35,7 +35,7 @@ static bool cache_conf_equal(const struct flat_cache_conf *a, const struct flat_
 {
 	return a->max_bytes == b->max_bytes && a->shards == b->shards &&
 	       a->serve_stale_s == b->serve_stale_s && a->failure_ttl_s == b->failure_ttl_s &&
-	       a->pending_ms == b->pending_ms;
+	       a->pending_ms == b->pending_ms && a->refresh_ms == b->refresh_ms;
 }
 
 int px_flat_gen_init(struct px_server *srv, struct px_gen *g, const struct px_gen *prev)
@@ -49,6 +49,9 @@ int px_flat_gen_init(struct px_server *srv, struct px_gen *g, const struct px_ge
 	        .pending_ms =
 	                (uint32_t)(cfg->flatten.deadline_ms +
 	                           cfg->resolver.timeout_ms * (cfg->resolver.addresses.n + 1)),
+	        /* A chase ends by the deadline: refreshing that long before
+	         * expiry has the new value in before the old one goes. */
+	        .refresh_ms = (uint32_t)cfg->flatten.deadline_ms,
 	        .wake = px_flat_cache_wake,
 	        .wake_arg = srv,
 	};
