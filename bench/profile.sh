@@ -15,7 +15,10 @@
 # Needs bench/run.sh to have generated .run/bench/data once (run it with
 # TARGETS=apexd EXTRAS= DURATION=1 TRANSPORTS=udp if needed).
 # APEXD=path uses another binary (an A/B of two builds); THREADS=n;
-# DNSTAP=file:/path (or unix:/path) turns [server] dnstap on.
+# DNSTAP=file:/path (or unix:/path) turns [server] dnstap on; ECS=1 turns
+# [resolver] ecs on (the flat set's targets are in cdn.test, chased at
+# BIND without a subnet, so their entries have scope /0: what it measures
+# is the scoped lookup and the client's subnet per query).
 # UDP_ADDR=0.0.0.0 makes apexd listen on the IPv4 wildcard instead of
 # 127.0.0.1 (dnsperf still asks 127.0.0.1): the wildcard path reads each
 # datagram's destination and answers from it (IP_PKTINFO).
@@ -50,6 +53,7 @@ start_bind "$BIND_PORT"
 free_port; APORT=$FP
 write_apexd_ini "$RUN/apexd.ini" "$THREADS" 1 0 "udp = $UDP_ADDR:$APORT"
 [[ -n ${DNSTAP:-} ]] && sed -i "s|^\[server\]\$|[server]\ndnstap = $DNSTAP|" "$RUN/apexd.ini"
+[[ ${ECS:-0} == 1 ]] && printf '\n[resolver]\necs = yes\n' >>"$RUN/apexd.ini"
 pre=()
 # callgrind collects nothing until bench/profile.py turns it on after the
 # warm-up (callgrind_control -i on).
