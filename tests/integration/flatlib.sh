@@ -51,8 +51,13 @@ wait_soa() {
 	return 1
 }
 
-# aname_lines ZONEFILE: the ANAME lines anames.list gives for ZONEFILE,
-# printed by docs/aname-line.sh.
+# FLAT_EXTRA_ANAMES: when set before start_flat_backend, more lines in
+# anames.list's form (ZONEFILE OWNER TTL TARGET [TYPE]), one a line, for
+# owners only one case needs (a target no other case's CDN serves).
+FLAT_EXTRA_ANAMES=
+
+# aname_lines ZONEFILE: the ANAME lines anames.list (and FLAT_EXTRA_ANAMES)
+# gives for ZONEFILE, printed by docs/aname-line.sh.
 aname_lines() {
 	local want=$1 zf owner ttl target type
 	while read -r zf owner ttl target type; do
@@ -62,7 +67,7 @@ aname_lines() {
 		else
 			sh "$ANAME_LINE" "$owner" "$ttl" "$target"
 		fi
-	done <"$FLAT_ZONES/anames.list"
+	done < <(cat "$FLAT_ZONES/anames.list" && printf '%s\n' "$FLAT_EXTRA_ANAMES")
 }
 
 # run_named DIR LOG CONFFN WAITZONE: start `named -g` with the named.conf
@@ -121,6 +126,9 @@ FLAT_NOTIFY_PORT=
 # follows a CNAME into another zone it serves (without, it stops at the
 # zone's edge).
 FLAT_BACKEND_FORWARD=
+# FLAT_BACKEND_OPTIONS: more text for BIND's options block (a case that
+# reads BIND's query log sets "querylog yes;").
+FLAT_BACKEND_OPTIONS=
 backend_conf() {
 	local dir=$1 port=$2 z
 	if [[ -n $FLAT_BACKEND_FORWARD ]]; then
@@ -130,6 +138,7 @@ backend_conf() {
 	else
 		named_options "$dir" "$port"
 	fi
+	[[ -z $FLAT_BACKEND_OPTIONS ]] || printf '\t%s\n' "$FLAT_BACKEND_OPTIONS"
 	if [[ -n $FLAT_NOTIFY_PORT ]]; then
 		printf '\tnotify explicit;\n\talso-notify { 127.0.0.1 port %s; };\n' "$FLAT_NOTIFY_PORT"
 	else
@@ -371,9 +380,14 @@ p.add_argument("--rrsig", choices=("yes", "no"))
 p.add_argument("--max-ms", type=int)
 p.add_argument("--max-bytes", type=int, help="the reply is at most this long")
 p.add_argument("--subnet", help="ADDR/LEN: an EDNS client subnet option (RFC 7871)")
+p.add_argument("--ecs-raw", help="hex: the data of an ECS option sent as it is (a malformed one)")
+p.add_argument("--echo-scope", type=int, help="the answer echoes --subnet with this scope")
+p.add_argument("--no-echo", action="store_true", help="the answer has no ECS option")
 a = p.parse_args()
 
 host, _, port = a.server.rpartition(":")
+host = host.strip("[]")
+fam = socket.AF_INET6 if ":" in host else socket.AF_INET
 qtype = dns.rdatatype.from_text(a.type)
 q = dns.message.make_query(a.name, qtype)
 if not a.no_edns:
@@ -381,12 +395,16 @@ if not a.no_edns:
     if a.subnet:
         addr, _, plen = a.subnet.partition("/")
         opts.append(dns.edns.ECSOption(addr, int(plen)))
+    if a.ecs_raw:
+        opts.append(dns.edns.GenericOption(dns.edns.ECS, bytes.fromhex(a.ecs_raw)))
     q.use_edns(0, dns.flags.DO if a.do else 0, a.payload, options=opts)
 wire = q.to_wire()
 t0 = time.monotonic()
 try:
     if a.tcp:
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s = socket.socket(fam, socket.SOCK_STREAM)
+        if a.source:
+            s.bind((a.source, 0))
         s.settimeout(a.timeout)
         s.connect((host, int(port)))
         s.sendall(struct.pack("!H", len(wire)) + wire)
@@ -400,7 +418,7 @@ try:
             return b
         data = rd(struct.unpack("!H", rd(2))[0])
     else:
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s = socket.socket(fam, socket.SOCK_DGRAM)
         if a.source:
             s.bind((a.source, 0))
         s.settimeout(a.timeout)
@@ -473,6 +491,15 @@ if a.additional_addrs:
 if a.rrsig:
     has = any(rr.rdtype == dns.rdatatype.RRSIG for rr in r.answer + r.authority)
     want(has == (a.rrsig == "yes"), f"RRSIG {'present' if has else 'absent'}, expected {a.rrsig}")
+echo = [o for o in r.options if o.otype == dns.edns.ECS]
+if a.echo_scope is not None:
+    addr, _, plen = a.subnet.partition("/")
+    sent = dns.edns.ECSOption(addr, int(plen))
+    want(len(echo) == 1 and echo[0].address == sent.address and echo[0].srclen == sent.srclen
+         and echo[0].scopelen == a.echo_scope,
+         f"ECS {[o.to_text() for o in echo]}, expected {sent.address}/{sent.srclen} scope {a.echo_scope}")
+if a.no_echo:
+    want(not echo, f"ECS {[o.to_text() for o in echo]} in the answer, expected none")
 if a.max_ms is not None:
     want(ms <= a.max_ms, f"took {ms:.0f} ms, limit {a.max_ms} ms")
 if a.max_bytes is not None:
@@ -535,4 +562,61 @@ PY
 	done
 	fail "one-hop resolver did not start"
 	finish
+}
+
+# The geo-routing CDN stand-in (geocdn.py, our child): authoritative for
+# geo.test, answers www/cn.geo.test by the query's client subnet with a
+# scope, logs every query (with its subnet) to GEO_LOG. GEO_PORT, GEO_PID.
+GEOCDN=("$PY" "$INT_DIR/geocdn.py")
+GEOLOG=("$PY" "$INT_DIR/geolog.py")
+GEO_PORT=
+GEO_PID=
+GEO_LOG=$T_DIR/geocdn.extra.log
+
+# start_geocdn [geocdn.py options...]: on a free port (::1 too when the
+# host has it), up once it answers geo.test SOA.
+start_geocdn() {
+	local ready=$T_DIR/geocdn.ready v6=() i
+	[[ $HAVE_V6 -eq 1 ]] && v6=(--v6)
+	for _ in 1 2 3; do
+		GEO_PORT=$(new_port)
+		rm -f "$ready"
+		"${GEOCDN[@]}" --port "$GEO_PORT" --log "$GEO_LOG" --ready "$ready" "${v6[@]}" "$@" \
+			2>>"$T_DIR/geocdn.out" &
+		GEO_PID=$!
+		PIDS+=("$GEO_PID")
+		for ((i = 0; i < 50; i++)); do
+			[[ -e $ready ]] && break
+			proc_alive "$GEO_PID" || break
+			sleep 0.1
+		done
+		if [[ -e $ready ]]; then
+			say "geocdn pid $GEO_PID on port $GEO_PORT"
+			return 0
+		fi
+		stop_pid "$GEO_PID"
+		grep -qi 'address already in use' "$T_DIR/geocdn.out" || break
+		say "port $GEO_PORT taken, retrying"
+	done
+	cat "$T_DIR/geocdn.out" >&2
+	fail "geocdn.py did not start"
+	finish
+}
+
+# geo_mark: a mark in GEO_LOG; geo_count --since MARK [filters] counts
+# the queries after it (geolog.py's filters: --name, --type, --ecs
+# ADDR/LEN, --no-ecs, --with-ecs).
+geo_mark() { "${GEOLOG[@]}" "$GEO_LOG" lines; }
+geo_count() { "${GEOLOG[@]}" "$GEO_LOG" count "$@"; }
+geo_show() { "${GEOLOG[@]}" "$GEO_LOG" show "$@"; }
+
+# geo_is N ARGS...: exactly N queries match (geolog.py count ARGS); shows
+# them when not.
+geo_is() {
+	local want=$1 n
+	shift
+	n=$(geo_count "$@")
+	echo "geocdn saw $n matching queries (want $want): $*"
+	geo_show "$@"
+	[[ $n -eq $want ]]
 }
