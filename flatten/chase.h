@@ -253,10 +253,9 @@ static inline void flat_chase_set_id(struct flat_chase *c, uint16_t id)
  *     target it did not answer.
  *   - DONE: c->result is set. FAIL carries an EDE: 22 "No Reachable
  *     Authority" when every server asked for the name timed out; 0
- *     "Other" for an error RCODE, a loop, a chain too long or an SVCB/HTTPS
- *     RRset too large; 23 "Network
- *     Error" for a malformed or unusable answer. The text names the
- *     server and the name. The backend has no failover. After DONE,
+ *     "Other" for an error RCODE, a loop, a chain too long or an
+ *     SVCB/HTTPS RRset too large; 23 "Network Error" for a malformed or
+ *     unusable answer. The text names the server and the name. The backend has no failover. After DONE,
  *     further input is ignored and returns DONE.
  */
 enum flat_step flat_chase_input(struct flat_chase *c, const uint8_t *resp, size_t len);
