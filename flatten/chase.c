@@ -1,6 +1,7 @@
 /* flatten/chase.c - I/O-free chase of a flattening target to its addresses. */
 #include "flatten/chase.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -70,6 +71,7 @@ static enum flat_step finish(struct flat_chase *c, enum flat_result_kind kind)
 		c->result.n_addrs = 0;
 	if (kind == FLAT_RES_FAIL) {
 		c->result.ttl = 0;
+		c->scope = 0;
 	} else {
 		/* A resolver that failed before another answered leaves its
 		 * reason behind; a success must not carry it into the cache. */
@@ -77,6 +79,20 @@ static enum flat_step finish(struct flat_chase *c, enum flat_result_kind kind)
 		memset(c->result.why, 0, sizeof(c->result.why));
 	}
 	return FLAT_STEP_DONE;
+}
+
+/* codec_build_query() ends the query with an empty OPT: its RDLENGTH is
+ * the last two octets, and the option goes right after them. */
+static void add_ecs(struct flat_chase *c)
+{
+	size_t n =
+	        codec_ecs_write(&c->ecs, c->out + c->out_len, sizeof(c->out) - (size_t)c->out_len);
+
+	/* init checked family and prefix, and FLAT_CHASE_OUT_MAX leaves room
+	 * for the longest option after the longest query. */
+	assert(n > 0);
+	codec_put_u16(c->out + c->out_len - 2, (uint16_t)n);
+	c->out_len = (uint16_t)(c->out_len + n);
 }
 
 /* Writes the query for the current name to the current server, ID 0. */
@@ -88,6 +104,11 @@ static void build_query(struct flat_chase *c)
 	 * from recursing should it be configured to. */
 	c->out_len = (uint16_t)codec_build_query(c->out, 0, c->server == FLAT_SERVER_RESOLVER,
 	                                         h->name, h->len, c->qtype);
+	/* The client's subnet goes to resolvers only: BIND answers for our
+	 * own zones, the same for everyone, and never learns client
+	 * addresses from us (RFC 7871 7.1.1 leaves the choice to us). */
+	if (c->server == FLAT_SERVER_RESOLVER && c->ecs.family != 0)
+		add_ecs(c);
 	h->server = c->server;
 	h->resolver = (uint8_t)c->resolver;
 }
@@ -352,6 +373,7 @@ struct snapshot {
 	uint8_t hops;
 	uint32_t ttl;
 	bool skip_backend;
+	uint8_t scope;
 };
 
 static void rollback(struct flat_chase *c, const struct snapshot *s)
@@ -360,6 +382,7 @@ static void rollback(struct flat_chase *c, const struct snapshot *s)
 	c->hops = s->hops;
 	c->ttl = s->ttl;
 	c->skip_backend = s->skip_backend;
+	c->scope = s->scope;
 	cur(c)->ttl = UINT32_MAX;
 	c->result.n_addrs = 0;
 	c->result.rdata_len = 0;
@@ -464,17 +487,23 @@ static enum flat_step pass_failed(struct flat_chase *c, int rc, const struct pas
 }
 
 /*
- * A NOERROR or NXDOMAIN answer to the query in c->out: walk the chain
- * from the asked name as far as this answer goes. Records may come in any
+ * A NOERROR or NXDOMAIN answer to the query in c->out, whose ECS scope
+ * is scope (0 without ECS): walk the chain from the asked name as far as
+ * this answer goes. Records may come in any
  * order, so each step is a fresh pass over the section; a DNAME is
  * ignored in favour of the CNAME synthesized next to it (RFC 6672 5.3).
  */
 static enum flat_step use_answer(struct flat_chase *c, const uint8_t *m, size_t len,
-                                 const struct codec_view *v)
+                                 const struct codec_view *v, uint8_t scope)
 {
-	const struct snapshot snap = {c->n_hop, c->hops, c->ttl, c->skip_backend};
+	const struct snapshot snap = {c->n_hop, c->hops, c->ttl, c->skip_backend, c->scope};
 	unsigned followed = 0;
 	struct pass p;
+
+	/* The result is as narrow as the narrowest answer it rests on: a
+	 * CNAME tailored to a /24 makes everything behind it a /24 answer. */
+	if (scope > c->scope)
+		c->scope = scope;
 
 	c->result.n_addrs = 0;
 	c->result.rdata_len = 0;
@@ -530,6 +559,37 @@ static enum flat_step use_answer(struct flat_chase *c, const uint8_t *m, size_t 
 	return negative(c, FLAT_RES_NODATA, m, len, v);
 }
 
+/*
+ * The ECS option of an answer to the query in c->out, when that query
+ * carried one (RFC 7871 7.3).
+ * @return 1 with *scope set (0 when there is nothing to go by: no ECS
+ *         sent, or none came back, which RFC 7871 7.2.1 says means the
+ *         answer is for everyone); 0 when the option is not the one sent:
+ *         the answer to someone else's query, dropped like a wrong ID; or
+ *         -EINVAL for a malformed option.
+ */
+static int answer_ecs(const struct flat_chase *c, const uint8_t *m, const struct codec_view *v,
+                      uint8_t *scope)
+{
+	struct codec_ecs got;
+	int rc;
+
+	*scope = 0;
+	if (c->server != FLAT_SERVER_RESOLVER || c->ecs.family == 0)
+		return 1;
+	rc = codec_ecs_find(m, v, false, &got);
+	if (rc < 0)
+		return -EINVAL;
+	if (rc == 0)
+		return 1;
+	if (!codec_ecs_matches(&c->ecs, &got))
+		return 0;
+	/* A scope longer than what we sent would key the cache on bits we
+	 * never told the resolver (RFC 7871 7.3.1). */
+	*scope = got.scope < c->ecs.source ? got.scope : c->ecs.source;
+	return 1;
+}
+
 void flat_chase_init(struct flat_chase *c, const struct flat_chase_cfg *cfg)
 {
 	memset(c, 0, sizeof(*c));
@@ -538,6 +598,16 @@ void flat_chase_init(struct flat_chase *c, const struct flat_chase_cfg *cfg)
 		c->cfg.max_chain = 1;
 	if (c->cfg.max_chain > FLAT_CHASE_MAX_CHAIN)
 		c->cfg.max_chain = FLAT_CHASE_MAX_CHAIN;
+	c->cfg.ecs = NULL;
+	/* Copied, so that the caller's subnet need not outlive init. An
+	 * option codec_ecs_write() could not write counts as none. The code
+	 * reads c->ecs, never c->cfg.ecs, so that a moved chase stays right. */
+	if (cfg->ecs != NULL && codec_ecs_addr_len(cfg->ecs->family) != 0 &&
+	    cfg->ecs->source <= codec_ecs_addr_len(cfg->ecs->family) * 8) {
+		c->ecs = *cfg->ecs;
+		c->ecs.scope = 0; /* RFC 7871 6: SCOPE is 0 in a query */
+		c->cfg.ecs = &c->ecs;
+	}
 	/* Input before begin is a caller bug; answer it with a failure rather
 	 * than read an empty chain. */
 	c->done = true;
@@ -599,6 +669,7 @@ enum flat_step flat_chase_begin(struct flat_chase *c, const uint8_t *target, siz
 	c->resolver = 0;
 	c->tcp = false;
 	c->fail = FLAT_CHASE_FAIL_INVALID;
+	c->scope = 0;
 	memset(&c->result, 0, sizeof(c->result));
 
 	if (!codec_name_valid(target, len) || !flat_qtype_flattens(qtype)) {
@@ -634,6 +705,7 @@ enum flat_step flat_chase_input(struct flat_chase *c, const uint8_t *resp, size_
 	struct codec_view v;
 	char what[48];
 	char rbuf[16];
+	uint8_t scope;
 
 	if (c->done)
 		return FLAT_STEP_DONE;
@@ -667,6 +739,12 @@ enum flat_step flat_chase_input(struct flat_chase *c, const uint8_t *resp, size_
 		snprintf(what, sizeof(what), "answered with %u questions", v.qdcount);
 		return unusable(c, what);
 	}
+	int ecs = answer_ecs(c, resp, &v, &scope);
+
+	if (ecs == 0)
+		return FLAT_STEP_WAIT;
+	if (ecs < 0)
+		return unusable(c, "sent a malformed ECS option");
 	if (v.flags & CODEC_FLAG_TC) {
 		if (c->tcp)
 			return unusable(c, "truncated its TCP answer");
@@ -686,5 +764,5 @@ enum flat_step flat_chase_input(struct flat_chase *c, const uint8_t *resp, size_
 		        codec_rcode_text(rcode, rbuf, sizeof(rbuf)), name);
 		return server_failed(c, false);
 	}
-	return use_answer(c, resp, len, &v);
+	return use_answer(c, resp, len, &v, scope);
 }

@@ -78,8 +78,9 @@ enum flat_step {
 	 *  TCP when c->tcp, and feed the answer or a timeout to input. */
 	FLAT_STEP_SEND,
 	/** The datagram was not an answer to the query in flight (ID or
-	 *  question differ): drop it and keep waiting for the same query until
-	 *  its timeout. c->out and the server are unchanged. */
+	 *  question differ, or the ECS option is not the one sent): drop it
+	 *  and keep waiting for the same query until its timeout. c->out and
+	 *  the server are unchanged. */
 	FLAT_STEP_WAIT,
 	/** Finished: c->result holds the outcome. */
 	FLAT_STEP_DONE,
@@ -243,8 +244,11 @@ static inline void flat_chase_set_id(struct flat_chase *c, uint16_t id)
  *             borrowed for the call; len 0 means the server's timeout
  *             expired (or the TCP connection failed)
  * @return
- *   - WAIT: resp is no answer to this query (ID or question differ, or too
- *     short to hold an ID); nothing changed.
+ *   - WAIT: resp is no answer to this query (ID or question differ, too
+ *     short to hold an ID, or, from a resolver sent an ECS option, an ECS
+ *     option that does not match it, RFC 7871 7.3); nothing changed. An
+ *     answer without the option is fine (scope 0); one with a malformed
+ *     option is unusable.
  *   - SEND: a new query in c->out: the same question over TCP after
  *     TC=1 over UDP; the same question to the next resolver after this
  *     one failed (timeout, SERVFAIL, REFUSED, NOTIMP, FORMERR, any other
@@ -255,7 +259,7 @@ static inline void flat_chase_set_id(struct flat_chase *c, uint16_t id)
  *     Authority" when every server asked for the name timed out; 0
  *     "Other" for an error RCODE, a loop, a chain too long or an
  *     SVCB/HTTPS RRset too large; 23 "Network Error" for a malformed or
- *     unusable answer. The text names the server and the name. The backend has no failover. After DONE,
- *     further input is ignored and returns DONE.
+ *     unusable answer. The text names the server and the name. The backend has no failover. After
+ * DONE, further input is ignored and returns DONE.
  */
 enum flat_step flat_chase_input(struct flat_chase *c, const uint8_t *resp, size_t len);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "codec/ecs.h"
 #include "codec/name.h"
 #include "codec/rr.h"
 #include "codec/scan.h"
@@ -998,8 +999,10 @@ struct raw_rr {
 static enum flat_step reply_raw(struct fx *f, const struct raw_rr *rrs, size_t n)
 {
 	static uint8_t resp[RESP_MAX];
-	/* The question ends where the 11-octet empty OPT begins. */
-	size_t qend = (size_t)f->c.out_len - 11;
+	struct codec_view v;
+
+	assert_int_equal(codec_scan(f->c.out, f->c.out_len, &v), 0);
+	size_t qend = v.question_end;
 	size_t pos = qend;
 
 	memcpy(resp, f->c.out, qend);
@@ -1305,6 +1308,272 @@ static void test_chase_other_qtypes_refused(void **state)
 	assert_int_equal(f->c.fail, FLAT_CHASE_FAIL_INVALID);
 }
 
+/* --- EDNS Client Subnet (RFC 7871) ----------------------------------- */
+
+/* 192.0.2.0/24 and 2001:db8:1200::/40, as the proxy hands them over. */
+static const struct codec_ecs ecs4 = {CODEC_ECS_FAMILY_IP4, 24, 0, {192, 0, 2}};
+static const struct codec_ecs ecs6 = {CODEC_ECS_FAMILY_IP6, 40, 0, {0x20, 0x01, 0x0d, 0xb8, 0x12}};
+
+/* The options of ecs4 with a given SCOPE, as "edns" lines of reply(). */
+#define EDNS_ECS4(scope) "edns 1232 0008 0007 0001 18 " scope " c00002\n"
+
+static void init_ecs(struct fx *f, unsigned n_resolvers, const struct codec_ecs *ecs)
+{
+	struct flat_chase_cfg cfg = {
+	        .max_chain = 8,
+	        .n_resolvers = n_resolvers,
+	        .own = f->own,
+	        .ecs = ecs,
+	};
+
+	flat_chase_init(&f->c, &cfg);
+}
+
+/* The query in flight's ECS option: 1 (out filled) or 0 (none). */
+static int sent_ecs(const struct fx *f, struct codec_ecs *out)
+{
+	struct codec_view v;
+
+	assert_int_equal(codec_scan(f->c.out, f->c.out_len, &v), 0);
+	assert_true(v.has_opt);
+	return codec_ecs_find(f->c.out, &v, true, out);
+}
+
+static void test_chase_ecs_copied_at_init(void **state)
+{
+	struct fx *f = *state;
+	/* Bits past SOURCE and a SCOPE: neither may reach the wire. */
+	struct codec_ecs e = {CODEC_ECS_FAMILY_IP4, 20, 7, {192, 0, 0x2f, 9}};
+
+	init_ecs(f, 1, &e);
+	memset(&e, 0, sizeof(e)); /* the chase keeps its own copy */
+	assert_ptr_equal(f->c.cfg.ecs, &f->c.ecs);
+	assert_int_equal(f->c.ecs.family, CODEC_ECS_FAMILY_IP4);
+	assert_int_equal(f->c.ecs.scope, 0);
+	assert_int_equal(begin(f, "cdn.example.net", CODEC_TYPE_A), FLAT_STEP_SEND);
+
+	struct codec_ecs got;
+	const uint8_t want[4] = {192, 0, 0x20, 0};
+
+	assert_int_equal(sent_ecs(f, &got), 1);
+	assert_int_equal(got.source, 20);
+	assert_int_equal(got.scope, 0);
+	assert_memory_equal(got.addr, want, 4);
+
+	/* None, family 0, or a prefix longer than the family: nothing sent. */
+	const struct codec_ecs zero = {0};
+	const struct codec_ecs bad = {CODEC_ECS_FAMILY_IP4, 33, 0, {192}};
+	const struct codec_ecs *none[] = {NULL, &zero, &bad};
+
+	for (unsigned i = 0; i < 3; i++) {
+		init_ecs(f, 1, none[i]);
+		assert_null(f->c.cfg.ecs);
+		assert_int_equal(begin(f, "cdn.example.net", CODEC_TYPE_A), FLAT_STEP_SEND);
+		assert_int_equal(sent_ecs(f, &got), 0);
+	}
+}
+
+static void test_chase_ecs_sent_to_resolvers_not_backend(void **state)
+{
+	struct fx *f = *state;
+	struct codec_ecs got;
+	static const uint8_t opt[] = {0, 8, 0, 7, 0, 1, 24, 0, 192, 0, 2};
+	struct codec_view v;
+
+	init_ecs(f, 2, &ecs4);
+	assert_int_equal(begin(f, "cdn.example.net", CODEC_TYPE_A), FLAT_STEP_SEND);
+	/* The option is the whole OPT RDATA, byte for byte. */
+	assert_int_equal(codec_scan(f->c.out, f->c.out_len, &v), 0);
+	assert_int_equal(v.opt_rdlen, sizeof(opt));
+	assert_memory_equal(f->c.out + v.opt_rdata_off, opt, sizeof(opt));
+	assert_int_equal(v.end, f->c.out_len);
+	/* ... to the second resolver too. */
+	assert_int_equal(timeout(f), FLAT_STEP_SEND);
+	assert_asking(f, "cdn.example.net.", FLAT_SERVER_RESOLVER, 1, false);
+	assert_int_equal(sent_ecs(f, &got), 1);
+	assert_int_equal(
+	        reply(f, F_RES,
+	              "an cdn.example.net. 300 IN CNAME edge.example.com.\n" EDNS_ECS4("00")),
+	        FLAT_STEP_SEND);
+	/* Our own zone: BIND never sees the client's subnet. */
+	assert_asking(f, "edge.example.com.", FLAT_SERVER_BACKEND, 0, false);
+	assert_int_equal(sent_ecs(f, &got), 0);
+	/* An option in the backend's answer is not ours to check or use. */
+	assert_int_equal(reply(f, F_AUTH,
+	                       "an edge.example.com. 60 IN CNAME pop.example.org.\n"
+	                       "edns 1232 0008 0007 0001 18 18 c63364\n"),
+	                 FLAT_STEP_SEND);
+	assert_asking(f, "pop.example.org.", FLAT_SERVER_RESOLVER, 0, false);
+	assert_int_equal(sent_ecs(f, &got), 1);
+	assert_true(codec_ecs_matches(&ecs4, &got));
+	/* Over TCP after TC=1 as well. */
+	assert_int_equal(reply(f, F_RES | CODEC_FLAG_TC, EDNS_ECS4("00")), FLAT_STEP_SEND);
+	assert_true(f->c.tcp);
+	assert_int_equal(sent_ecs(f, &got), 1);
+	assert_int_equal(reply(f, F_RES, "an pop.example.org. 30 IN A 192.0.2.3\n" EDNS_ECS4("10")),
+	                 FLAT_STEP_DONE);
+	assert_int_equal(f->c.result.kind, FLAT_RES_ADDRS);
+	assert_int_equal(f->c.scope, 16);
+}
+
+static void test_chase_ecs_mismatch_gives_wait(void **state)
+{
+	struct fx *f = *state;
+	/* Another address, another SOURCE, another family. */
+	const char *wrong[] = {
+	        "edns 1232 0008 0007 0001 18 00 c00003\n",
+	        "edns 1232 0008 0006 0001 10 00 c000\n",
+	        "edns 1232 0008 0009 0002 28 00 20010db812\n",
+	};
+	uint8_t out[FLAT_CHASE_OUT_MAX];
+
+	init_ecs(f, 2, &ecs4);
+	assert_int_equal(begin(f, "cdn.example.net", CODEC_TYPE_A), FLAT_STEP_SEND);
+	uint16_t out_len = f->c.out_len;
+
+	memcpy(out, f->c.out, out_len);
+	for (unsigned i = 0; i < 3; i++) {
+		assert_int_equal(
+		        reply(f, F_RES, "an cdn.example.net. 300 IN A 6.6.6.6\n%s", wrong[i]),
+		        FLAT_STEP_WAIT);
+		/* Even an error answer: it is not the answer to our query. */
+		assert_int_equal(reply(f, 0x8182, "%s", wrong[i]), FLAT_STEP_WAIT);
+	}
+	assert_int_equal(f->c.out_len, out_len);
+	assert_memory_equal(f->c.out, out, out_len);
+	assert_asking(f, "cdn.example.net.", FLAT_SERVER_RESOLVER, 0, false);
+	/* The right answer still gets through. */
+	assert_int_equal(
+	        reply(f, F_RES, "an cdn.example.net. 300 IN A 192.0.2.1\n" EDNS_ECS4("18")),
+	        FLAT_STEP_DONE);
+	assert_int_equal(f->c.result.kind, FLAT_RES_ADDRS);
+	assert_addr4(&f->c.result, 0, 192, 0, 2, 1);
+	assert_int_equal(f->c.scope, 24);
+}
+
+static void test_chase_ecs_malformed_fails_over(void **state)
+{
+	struct fx *f = *state;
+
+	init_ecs(f, 2, &ecs4);
+	assert_int_equal(begin(f, "cdn.example.net", CODEC_TYPE_A), FLAT_STEP_SEND);
+	/* SCOPE 33 does not fit IPv4 (RFC 7871 6). */
+	assert_int_equal(reply(f, F_RES,
+	                       "an cdn.example.net. 300 IN A 6.6.6.6\n"
+	                       "edns 1232 0008 0007 0001 18 21 c00002\n"),
+	                 FLAT_STEP_SEND);
+	assert_asking(f, "cdn.example.net.", FLAT_SERVER_RESOLVER, 1, false);
+	assert_int_equal(reply(f, F_RES,
+	                       "an cdn.example.net. 300 IN A 6.6.6.6\n"
+	                       "edns 1232 0008 0007 0001 18 21 c00002\n"),
+	                 FLAT_STEP_DONE);
+	assert_int_equal(f->c.result.kind, FLAT_RES_FAIL);
+	assert_int_equal(f->c.fail, FLAT_CHASE_FAIL_BAD_ANSWER);
+	assert_string_equal(f->c.result.why,
+	                    "resolver 1 sent a malformed ECS option for cdn.example.net.");
+}
+
+static void test_chase_ecs_scope_is_max_over_chain_capped(void **state)
+{
+	struct fx *f = *state;
+
+	/* Two answers used: /16 then /20; the result is a /20 answer. */
+	init_ecs(f, 1, &ecs4);
+	assert_int_equal(begin(f, "a.example.net", CODEC_TYPE_A), FLAT_STEP_SEND);
+	assert_int_equal(
+	        reply(f, F_RES, "an a.example.net. 300 IN CNAME b.example.org.\n" EDNS_ECS4("10")),
+	        FLAT_STEP_SEND);
+	assert_int_equal(reply(f, F_RES, "an b.example.org. 300 IN A 192.0.2.9\n" EDNS_ECS4("14")),
+	                 FLAT_STEP_DONE);
+	assert_int_equal(f->c.scope, 20);
+
+	/* The larger first: the max, not the last. */
+	assert_int_equal(begin(f, "a.example.net", CODEC_TYPE_A), FLAT_STEP_SEND);
+	assert_int_equal(
+	        reply(f, F_RES, "an a.example.net. 300 IN CNAME b.example.org.\n" EDNS_ECS4("14")),
+	        FLAT_STEP_SEND);
+	assert_int_equal(reply(f, F_RES, "an b.example.org. 300 IN A 192.0.2.9\n"), FLAT_STEP_DONE);
+	assert_int_equal(f->c.scope, 20);
+
+	/* A scope past the /24 sent is cut to 24. */
+	assert_int_equal(begin(f, "a.example.net", CODEC_TYPE_A), FLAT_STEP_SEND);
+	assert_int_equal(reply(f, F_RES, "an a.example.net. 300 IN A 192.0.2.9\n" EDNS_ECS4("20")),
+	                 FLAT_STEP_DONE);
+	assert_int_equal(f->c.scope, 24);
+
+	/* A negative answer carries its scope too. */
+	assert_int_equal(begin(f, "a.example.net", CODEC_TYPE_AAAA), FLAT_STEP_SEND);
+	assert_int_equal(reply(f, F_RES,
+	                       "ns example.net. 120 IN SOA ns.example.net. h.example.net. "
+	                       "1 7200 900 1209600 600\n" EDNS_ECS4("18")),
+	                 FLAT_STEP_DONE);
+	assert_int_equal(f->c.result.kind, FLAT_RES_NODATA);
+	assert_int_equal(f->c.scope, 24);
+
+	/* IPv6, and a SOURCE of 0 (the client opted out): scope 0. */
+	init_ecs(f, 1, &ecs6);
+	assert_int_equal(begin(f, "a.example.net", CODEC_TYPE_AAAA), FLAT_STEP_SEND);
+	assert_int_equal(reply(f, F_RES,
+	                       "an a.example.net. 300 IN AAAA 2001:db8::1\n"
+	                       "edns 1232 0008 0009 0002 28 30 20010db812\n"),
+	                 FLAT_STEP_DONE);
+	assert_int_equal(f->c.scope, 40);
+
+	const struct codec_ecs optout = {CODEC_ECS_FAMILY_IP4, 0, 0, {0}};
+
+	init_ecs(f, 1, &optout);
+	assert_int_equal(begin(f, "a.example.net", CODEC_TYPE_A), FLAT_STEP_SEND);
+	assert_int_equal(reply(f, F_RES,
+	                       "an a.example.net. 300 IN A 192.0.2.9\n"
+	                       "edns 1232 0008 0004 0001 00 18\n"),
+	                 FLAT_STEP_DONE);
+	assert_int_equal(f->c.result.kind, FLAT_RES_ADDRS);
+	assert_int_equal(f->c.scope, 0);
+}
+
+static void test_chase_ecs_scope_zero_without_option(void **state)
+{
+	struct fx *f = *state;
+
+	/* No option in the answer: not tailored (RFC 7871 7.2.1). */
+	init_ecs(f, 1, &ecs4);
+	assert_int_equal(begin(f, "a.example.net", CODEC_TYPE_A), FLAT_STEP_SEND);
+	assert_int_equal(reply(f, F_RES, "an a.example.net. 300 IN A 192.0.2.9\n"), FLAT_STEP_DONE);
+	assert_int_equal(f->c.result.kind, FLAT_RES_ADDRS);
+	assert_int_equal(f->c.scope, 0);
+
+	/* Every name the backend's. */
+	assert_int_equal(begin(f, "www.example.com", CODEC_TYPE_A), FLAT_STEP_SEND);
+	assert_int_equal(f->c.server, FLAT_SERVER_BACKEND);
+	assert_int_equal(
+	        reply(f, F_AUTH, "an www.example.com. 300 IN A 192.0.2.9\n" EDNS_ECS4("18")),
+	        FLAT_STEP_DONE);
+	assert_int_equal(f->c.scope, 0);
+
+	/* A scope from an answer that was not used does not count: a
+	 * SERVFAIL, and an answer rolled back as unusable. */
+	init_ecs(f, 2, &ecs4);
+	assert_int_equal(begin(f, "a.example.net", CODEC_TYPE_A), FLAT_STEP_SEND);
+	assert_int_equal(reply(f, 0x8182, EDNS_ECS4("18")), FLAT_STEP_SEND);
+	assert_int_equal(reply(f, F_RES, "an a.example.net. 300 IN A 192.0.2.9\n"), FLAT_STEP_DONE);
+	assert_int_equal(f->c.result.kind, FLAT_RES_ADDRS);
+	assert_int_equal(f->c.scope, 0);
+
+	/* The CNAME was followed before the bad record turned up. */
+	assert_int_equal(begin(f, "a.example.net", TYPE_HTTPS), FLAT_STEP_SEND);
+	assert_int_equal(reply(f, F_RES,
+	                       "an a.example.net. 300 IN CNAME b.example.org.\n"
+	                       "an b.example.org. 300 IN HTTPS \\# 3 000100\n"
+	                       "an b.example.org. 300 IN HTTPS \\# 2 0001\n" EDNS_ECS4("18")),
+	                 FLAT_STEP_SEND);
+	assert_asking(f, "a.example.net.", FLAT_SERVER_RESOLVER, 1, false);
+	assert_int_equal(f->c.scope, 0);
+	assert_int_equal(reply(f, F_RES, "an a.example.net. 300 IN HTTPS 1 . alpn=h2\n"),
+	                 FLAT_STEP_DONE);
+	assert_int_equal(f->c.result.kind, FLAT_RES_ADDRS);
+	assert_int_equal(f->c.scope, 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1353,6 +1622,12 @@ int main(void)
 	        T(test_chase_https_duplicates_deduplicated),
 	        T(test_chase_https_malformed_rdata_fails_over),
 	        T(test_chase_other_qtypes_refused),
+	        T(test_chase_ecs_copied_at_init),
+	        T(test_chase_ecs_sent_to_resolvers_not_backend),
+	        T(test_chase_ecs_mismatch_gives_wait),
+	        T(test_chase_ecs_malformed_fails_over),
+	        T(test_chase_ecs_scope_is_max_over_chain_capped),
+	        T(test_chase_ecs_scope_zero_without_option),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
