@@ -203,8 +203,8 @@ check "the CDN saw no new query" geo_is 0 --since "$M"
 bind_lines() { wc -l <"$T_DIR/named.log"; }
 B=$(bind_lines)
 M=$(geo_mark)
-check "geoaname AAAA from 127.1.2.5 (no ECS): the default AAAA" \
-	fq geoaname.example.test AAAA --source 127.1.2.5 "${rules[@]}" --addrs 2001:db8:cd::100 --no-echo
+check "geoaname AAAA from 127.1.2.5 (no ECS): 127.1.2.0/24's AAAA" \
+	fq geoaname.example.test AAAA --source 127.1.2.5 "${rules[@]}" --addrs 2001:db8:cd::12 --no-echo
 sleep 0.3
 check "the CDN got 127.1.2.0/24 for it" geo_is 1 --since "$M" --name $W --type AAAA --ecs 127.1.2.0/24
 # bind_since MARK: BIND's query log lines after MARK (a count of them).
