@@ -213,7 +213,14 @@ cdn_addrs() {
 # start_unbound [PORT] [STUB_ZONE=ADDR@PORT...]: unbound as the recursive
 # resolver, stub-zones cdn.test and cdn2.test to the CDN (plus any given),
 # on PORT or a free port. Sets UNBOUND_PORT and UNBOUND_PID; appends to
-# UNBOUND_LOG, so counts survive a restart.
+# UNBOUND_LOG, so counts survive a restart. Without start_cdn (CDN_PORT
+# empty) there are only the stubs given.
+# Hooks: UNBOUND_MODULES (module-config, default "iterator"),
+# UNBOUND_EXTRA (more lines for the server: clause), UNBOUND_WAIT_ZONE
+# (the zone whose SOA proves unbound is up, default cdn.test).
+UNBOUND_MODULES=iterator
+UNBOUND_EXTRA=
+UNBOUND_WAIT_ZONE=cdn.test
 start_unbound() {
 	local fixed=${1:-} dir=$T_DIR/unbound stub z a
 	[[ $# -gt 0 ]] && shift
@@ -236,16 +243,17 @@ server:
 	logfile: "$UNBOUND_LOG"
 	log-queries: yes
 	verbosity: 1
-	module-config: "iterator"
+	module-config: "$UNBOUND_MODULES"
 	qname-minimisation: no
 	prefetch: no
 	num-threads: 1
 	# RFC 6761 names are local zones by default; ours are stubs.
 	local-zone: "test." nodefault
-remote-control:
-	control-enable: no
 EOF
+			[[ -z $UNBOUND_EXTRA ]] || printf '%s\n' "$UNBOUND_EXTRA" | sed 's/^/\t/'
+			printf 'remote-control:\n\tcontrol-enable: no\n'
 			for z in cdn.test cdn2.test; do
+				[[ -n $CDN_PORT ]] || break
 				printf 'stub-zone:\n\tname: "%s"\n\tstub-addr: 127.0.0.1@%s\n' "$z" "$CDN_PORT"
 			done
 			for stub in "$@"; do
@@ -263,7 +271,7 @@ EOF
 		UNBOUND_PID=$!
 		PIDS+=("$UNBOUND_PID")
 		# The CDN's SOA through unbound proves the stub works.
-		if wait_soa "$UNBOUND_PORT" cdn.test; then
+		if wait_soa "$UNBOUND_PORT" "$UNBOUND_WAIT_ZONE"; then
 			say "unbound pid $UNBOUND_PID on port $UNBOUND_PORT"
 			return 0
 		fi
