@@ -489,9 +489,9 @@ static enum flat_step pass_failed(struct flat_chase *c, int rc, const struct pas
 /*
  * A NOERROR or NXDOMAIN answer to the query in c->out, whose ECS scope
  * is scope (0 without ECS): walk the chain from the asked name as far as
- * this answer goes. Records may come in any
- * order, so each step is a fresh pass over the section; a DNAME is
- * ignored in favour of the CNAME synthesized next to it (RFC 6672 5.3).
+ * this answer goes. Records may come in any order, so each step is a
+ * fresh pass over the section; a DNAME is ignored in favour of the CNAME
+ * synthesized next to it (RFC 6672 5.3).
  */
 static enum flat_step use_answer(struct flat_chase *c, const uint8_t *m, size_t len,
                                  const struct codec_view *v, uint8_t scope)
@@ -739,6 +739,8 @@ enum flat_step flat_chase_input(struct flat_chase *c, const uint8_t *resp, size_
 		snprintf(what, sizeof(what), "answered with %u questions", v.qdcount);
 		return unusable(c, what);
 	}
+	/* Before TC and RCODE: an option that is not ours marks the answer
+	 * to another query, whatever else it says. */
 	int ecs = answer_ecs(c, resp, &v, &scope);
 
 	if (ecs == 0)
