@@ -169,6 +169,8 @@ nodata_kdig() {
 		grep -qE '^example\.test\.[[:space:]]+[0-9]+[[:space:]]+IN[[:space:]]+SOA' <<<"$out"
 }
 check "kdig: that NODATA carries example.test's SOA in authority" nodata_kdig
+# BIND alone says NODATA too: the resolver's log shows it was the chase.
+check "that NODATA came from a chase of the target" test "$(unbound_count v4only.cdn.test HTTPS)" -ge 1
 # "." names the owner: its A are the flattened ones.
 check "A at the apex: the target's addresses" fq example.test A "${rules[@]}" --addrs "$WWW_A"
 
