@@ -6,6 +6,7 @@
 
 #include "codec/name.h"
 #include "codec/rr.h"
+#include "codec/svcb.h"
 #include "codec/ttl.h"
 
 /*
@@ -165,24 +166,49 @@ static void decide_target(const struct flat_policy_in *in, const uint8_t *qname,
 	out->action = FLAT_POLICY_CHASE;
 }
 
-/* Collects the qtype addresses owned by name into a LOCAL result; false if
- * there are none (or any is malformed). */
+/* Appends one SVCB/HTTPS RDATA to r's stream: well formed (a client
+ * rejects the whole RRset for one bad RR, RFC 9460 2.4.3), and room left.
+ * Its names are never compressed (RFC 9460 2.2), so the bytes stand. */
+static bool add_rdata(struct flat_result *r, const uint8_t *rd, uint16_t rdlen)
+{
+	struct codec_svcb sv;
+
+	if (codec_svcb_parse(rd, rdlen, &sv) < 0 || r->n_addrs >= FLAT_MAX_ADDRS ||
+	    (size_t)rdlen + 2 > (size_t)FLAT_RDATA_MAX - r->rdata_len)
+		return false;
+	codec_put_u16(r->rdata + r->rdata_len, rdlen);
+	memcpy(r->rdata + r->rdata_len + 2, rd, rdlen);
+	r->rdata_len = (uint16_t)(r->rdata_len + 2 + rdlen);
+	r->n_addrs++;
+	return true;
+}
+
+/* Collects the qtype RRs owned by name into a LOCAL result; false if
+ * there are none (or any is malformed, or an SVCB/HTTPS set is too big:
+ * then the chase decides, with its own failure rules). */
 static bool collect_local(const struct flat_policy_in *in, const uint8_t *name, size_t name_len,
                           uint32_t ttl, struct flat_policy_out *out)
 {
 	uint16_t qtype = in->qv->qtype;
 	size_t alen = qtype == CODEC_TYPE_A ? 4 : 16;
+	bool rdata = flat_qtype_is_rdata(qtype);
 	struct flat_result *r = &out->local;
 	struct codec_rr_iter it;
 	struct codec_rr rr;
 
-	if (!is_addr_type(qtype))
+	if (!flat_qtype_flattens(qtype))
 		return false;
 	codec_rr_iter_init(&it, in->resp, in->rlen, in->rv, CODEC_SEC_ANSWER);
 	while (codec_rr_next(&it, &rr) == 1) {
 		if (rr.type != qtype || rr.rclass != CODEC_CLASS_IN ||
 		    !codec_name_is(in->resp, in->rlen, rr.owner_off, name, name_len))
 			continue;
+		if (rdata) {
+			if (!add_rdata(r, in->resp + rr.rdata_off, rr.rdlen))
+				return false;
+			ttl = min_u32(ttl, rr.ttl);
+			continue;
+		}
 		if (rr.rdlen != alen)
 			return false;
 		ttl = min_u32(ttl, rr.ttl);
@@ -331,7 +357,7 @@ enum flat_policy_action flat_policy_inspect(const struct flat_policy_in *in,
 
 	if (!question_ok(in, qname, &qname_len))
 		return out->action;
-	if (!is_addr_type(qtype) && qtype != CODEC_TYPE_ANY)
+	if (!flat_qtype_flattens(qtype) && qtype != CODEC_TYPE_ANY)
 		return out->action;
 	/* Only authoritative, complete answers are ever flattened; a
 	 * truncated one is retried over TCP before it gets here. */

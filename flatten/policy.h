@@ -84,8 +84,9 @@ struct flat_policy_out {
 	/** CNAMEs BIND already followed; count them against max-chain. */
 	uint8_t hops;
 	/**
-	 * BIND's answer holds A/AAAA of the asked type at the owner (for ANY:
-	 * either type). On chase failure without a stale answer, relay
+	 * BIND's answer holds RRs of the asked type at the owner (A, AAAA,
+	 * SVCB or HTTPS; for ANY: A or AAAA). On chase failure without a
+	 * stale answer, relay
 	 * BIND's answer (the operator's fallback) instead of SERVFAIL.
 	 */
 	bool siblings;
@@ -108,8 +109,8 @@ struct flat_policy_out {
  *
  * RELAY (the default) unless all of these hold: both messages have one
  * question, the same name (case-insensitively), type and class IN, opcode
- * QUERY, no TSIG; BIND's answer has QR=1, AA=1, TC=0; qtype is A, AAAA or
- * ANY; and one of:
+ * QUERY, no TSIG; BIND's answer has QR=1, AA=1, TC=0; qtype is A, AAAA,
+ * SVCB or HTTPS (flat_qtype_flattens()) or ANY; and one of:
  *  - in->target is set (ANAME or [alias] owner) and BIND answered NOERROR,
  *    or NXDOMAIN with in->target_is_alias → CHASE the target, hops 0,
  *    chain_ttl UINT32_MAX (the proxy applies the ANAME's own TTL);
@@ -118,7 +119,9 @@ struct flat_policy_out {
  *    above the query name (that CNAME would be synthesized from the
  *    client's labels, RFC 6672: relayed), and mode is ALL, or APEX with
  *    in->is_apex. The chain inside the answer is followed: it ends in
- *    A/AAAA of qtype → LOCAL (ADDRS); NXDOMAIN with an SOA in authority
+ *    RRs of qtype → LOCAL (ADDRS: addresses, or for SVCB/HTTPS the RDATA
+ *    stream, each RDATA accepted by codec_svcb_parse() and the set
+ *    within FLAT_RDATA_MAX, else CHASE); NXDOMAIN with an SOA in authority
  *    → LOCAL (NXDOMAIN, rewritten as NODATA: the owner exists); otherwise
  *    (out of zone, NODATA, ANY) → CHASE the last target with the chain's
  *    min TTL and hop count. A chain that loops inside the answer, or a

@@ -8,6 +8,7 @@
 #include "codec/name.h"
 #include "codec/rd.h"
 #include "codec/rr.h"
+#include "codec/svcb.h"
 #include "codec/wire.h"
 
 /* A compression pointer to offset 12, where the question name always
@@ -181,6 +182,36 @@ static void put_addrs(struct msg *m, uint16_t owner_ptr, const struct flat_resul
 	}
 }
 
+/* SVCB/HTTPS: each RDATA of the target's RRset as its server wrote it,
+ * under the query name. TargetName "." keeps meaning "the owner" (RFC 9460
+ * 2.5), and the owner's addresses are the flattened ones; RFC 9460 names
+ * are never compressed, so the bytes are right in any message. */
+static void put_rdata_set(struct msg *m, uint16_t owner_ptr, const struct flat_result *r,
+                          uint32_t ttl, uint16_t *count)
+{
+	size_t i = 0;
+
+	while (i + 2 <= r->rdata_len) {
+		size_t n = codec_get_u16(r->rdata + i);
+
+		put_rr_ptr(m, owner_ptr, r->qtype, ttl, r->rdata + i + 2, n);
+		(*count)++;
+		i += 2 + n;
+	}
+}
+
+/* A result of SVCB/HTTPS RDATA is served only if every RR in it is well
+ * formed: a client that meets one malformed RR rejects the whole RRset
+ * (RFC 9460 2.4.3), and the bytes came from a server on the Internet. */
+static bool rdata_set_ok(const struct flat_result *r)
+{
+	unsigned count;
+
+	return r->rdata_len <= FLAT_RDATA_MAX &&
+	       codec_svcb_check_set(r->rdata, r->rdata_len, &count, NULL) == 0 &&
+	       count == r->n_addrs;
+}
+
 static void build_flat(struct msg *m, const uint8_t *query, const struct codec_view *qv,
                        const struct flat_result *res, bool negative, uint32_t ttl,
                        const struct flat_rewrite_opts *o, bool trunc)
@@ -188,7 +219,10 @@ static void build_flat(struct msg *m, const uint8_t *query, const struct codec_v
 	msg_header(m, qv->id, own_flags(qv, trunc));
 	put_question(m, query, qv);
 	if (!trunc && !negative) {
-		put_addrs(m, RW_PTR_QNAME, res, ttl, &m->an);
+		if (flat_qtype_is_rdata(res->qtype))
+			put_rdata_set(m, RW_PTR_QNAME, res, ttl, &m->an);
+		else
+			put_addrs(m, RW_PTR_QNAME, res, ttl, &m->an);
 		if (o != NULL && o->show_aname) {
 			put_rr_ptr(m, RW_PTR_QNAME, o->aname_type, o->aname_ttl, o->aname_target,
 			           o->aname_target_len);
@@ -257,9 +291,11 @@ ssize_t flat_rewrite(const uint8_t *query, size_t qlen, const struct codec_view 
 	}
 	bool negative = res->kind != FLAT_RES_ADDRS || res->n_addrs == 0;
 
-	if (qv->qtype != CODEC_TYPE_A && qv->qtype != CODEC_TYPE_AAAA)
+	if (!flat_qtype_flattens(qv->qtype))
 		return -EINVAL;
 	if (!negative && (res->qtype != qv->qtype || res->n_addrs > FLAT_MAX_ADDRS))
+		return -EINVAL;
+	if (!negative && flat_qtype_is_rdata(res->qtype) && !rdata_set_ok(res))
 		return -EINVAL;
 	/* Never an empty answer without SOA (DESIGN.md answer rules). */
 	if (negative &&

@@ -98,7 +98,9 @@ struct flat_rewrite_opts {
  * @return the length written, -EMSGSIZE if not even the truncated form
  *         fits, -EINVAL if the result does not match the query (type,
  *         address count > 64, negative answer without SOA, bad ANAME
- *         target), -EBADMSG if the query has not exactly one question.
+ *         target, SVCB/HTTPS RDATA that codec_svcb_check_set() refuses
+ *         or whose count is not n_addrs), -EBADMSG if the query has not
+ *         exactly one question.
  */
 ssize_t flat_rewrite(const uint8_t *query, size_t qlen, const struct codec_view *qv,
                      const struct flat_result *res, uint32_t ttl,

@@ -2,7 +2,7 @@
  *
  * Once every lookup is done: the answer rewritten from the results, or
  * the fallback. Failure never goes silent: a stale answer (EDE 3) if the
- * cache has one, else BIND's sibling A/AAAA at the owner, else SERVFAIL
+ * cache has one, else BIND's sibling A/AAAA (SVCB/HTTPS) at the owner, else SERVFAIL
  * with the chase's Extended DNS Error — by [flatten] deadline at the
  * latest. A NODATA needs the zone's SOA (RFC 2308), asked of BIND when
  * its answer at the owner did not carry one.
@@ -135,7 +135,7 @@ void px_flat_finish(struct px_worker *w, struct px_txn *t)
 		lookup_rrsets(fl, cfg, &a, &aaaa);
 		n = flat_rewrite_append(fl->resp, fl->resp_len, &rv, &a, &aaaa, max, out,
 		                        sizeof(out));
-	} else if (qtype != CODEC_TYPE_A && qtype != CODEC_TYPE_AAAA) {
+	} else if (!flat_qtype_flattens(qtype)) {
 		/* A query for the ANAME type itself: the record, addresses in
 		 * the additional section. */
 		struct flat_rrset_in a = {0}, aaaa = {0};

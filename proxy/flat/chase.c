@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/svcb.h"
 #include "flatten/chase.h"
 #include "proxy/flat/flat_int.h"
 #include "proxy/flat/upstream.h"
@@ -166,6 +167,28 @@ static void owner_take(struct px_worker *w, uint32_t token, uint16_t qtype,
 	px_flat_maybe_finish(w, t);
 }
 
+/* SVCB/HTTPS RDATA comes from servers on the Internet and goes out under
+ * our owner: one malformed RR makes a client drop the whole RRset (RFC
+ * 9460 2.4.3), so such a result is a failed chase, with the failure rules
+ * (stale, siblings, SERVFAIL with EDE 24), never cached as good. */
+static void vet_rdata(struct px_chase *ch)
+{
+	struct flat_result *r = &ch->run.fc.result;
+	const char *why = "record count and RDATA disagree";
+	unsigned count = 0;
+
+	if (r->kind != FLAT_RES_ADDRS || !flat_qtype_is_rdata(r->qtype))
+		return;
+	if (r->rdata_len <= FLAT_RDATA_MAX &&
+	    codec_svcb_check_set(r->rdata, r->rdata_len, &count, &why) == 0 && count == r->n_addrs)
+		return;
+	r->kind = FLAT_RES_FAIL;
+	r->ede = CODEC_EDE_INVALID_DATA;
+	snprintf(r->why, sizeof(r->why), "malformed %s RDATA at the target: %s",
+	         r->qtype == CODEC_SVCB_TYPE_HTTPS ? "HTTPS" : "SVCB", why);
+	ch->run.fc.fail = FLAT_CHASE_FAIL_BAD_ANSWER;
+}
+
 static void chase_complete(struct px_chase *ch)
 {
 	struct px_worker *w = ch->w;
@@ -176,6 +199,7 @@ static void chase_complete(struct px_chase *ch)
 	struct flat_cache_key store;
 	uint8_t scope = 0;
 
+	vet_rdata(ch);
 	px_flat_key_init(&key, ch->name, ch->len, ch->qtype, FLAT_KEY_TARGET);
 	memcpy(key.ecs, ch->claimed, sizeof(key.ecs));
 	store = key;

@@ -68,7 +68,7 @@ static bool start_chase(struct px_worker *w, struct px_txn *t, const struct flat
 	fl->target_len = po->target_len;
 	fl->siblings = po->siblings;
 	fl->chasing = true;
-	if (qtype == CODEC_TYPE_A || qtype == CODEC_TYPE_AAAA) {
+	if (flat_qtype_flattens(qtype)) {
 		fl->n_lookups = 1;
 		fl->lk[0].qtype = qtype;
 	} else {
@@ -184,7 +184,8 @@ static bool local_without_soa(struct px_worker *w, struct px_txn *t, const uint8
 	return true;
 }
 
-/* LOCAL for A/AAAA: the chain ends in the zone, BIND's answer has it all. */
+/* LOCAL for A/AAAA (SVCB/HTTPS): the chain ends in the zone, BIND's
+ * answer has it all. */
 static bool answer_local(struct px_worker *w, struct px_txn *t, const uint8_t *resp, size_t rlen,
                          const struct codec_view *rv, const struct flat_policy_out *po)
 {
@@ -271,9 +272,9 @@ static bool presence_unknown_nodata(const struct px_txn *t, const uint8_t *resp,
 	const struct px_flat *fl = t->flat.fl;
 
 	return fl != NULL && fl->presence_unknown && !fl->have_target &&
-	       (t->qv.qtype == CODEC_TYPE_A || t->qv.qtype == CODEC_TYPE_AAAA) &&
-	       rv->rcode == CODEC_RCODE_NOERROR && (rv->flags & CODEC_FLAG_AA) &&
-	       rv->ancount == 0 && !(t->qv.do_bit && has_rrsig(resp, rlen, rv));
+	       flat_qtype_flattens(t->qv.qtype) && rv->rcode == CODEC_RCODE_NOERROR &&
+	       (rv->flags & CODEC_FLAG_AA) && rv->ancount == 0 &&
+	       !(t->qv.do_bit && has_rrsig(resp, rlen, rv));
 }
 
 static bool fail_presence_unknown(struct px_worker *w, struct px_txn *t)
@@ -313,7 +314,7 @@ bool px_flat_decide(struct px_worker *w, struct px_txn *t, const uint8_t *resp, 
 	if (codec_scan(resp, rlen, &rv) < 0)
 		return false;
 	memset(&po, 0, sizeof(po));
-	if (qtype != CODEC_TYPE_A && qtype != CODEC_TYPE_AAAA && qtype != CODEC_TYPE_ANY) {
+	if (!flat_qtype_flattens(qtype) && qtype != CODEC_TYPE_ANY) {
 		if (!classify_aname_query(w, t, resp, rlen, &rv, &po))
 			return false;
 		return chase_with(w, t, resp, rlen, &rv, &po);
@@ -369,7 +370,9 @@ bool px_flat_query(struct px_worker *w, struct px_txn *t)
 	if (g->zones == NULL || v->opcode != CODEC_OPCODE_QUERY || v->qdcount != 1 ||
 	    v->qclass != CODEC_CLASS_IN)
 		return false;
-	if (v->qtype != CODEC_TYPE_A && v->qtype != CODEC_TYPE_AAAA && v->qtype != CODEC_TYPE_ANY) {
+	/* A, AAAA, SVCB and HTTPS are flattened (flat_qtype_flattens()),
+	 * ANY gets the addresses, the ANAME types their targets' addresses. */
+	if (!flat_qtype_flattens(v->qtype) && v->qtype != CODEC_TYPE_ANY) {
 		for (unsigned i = 0; i < cfg->flatten.n_aname_types; i++)
 			aname_query |= v->qtype == cfg->flatten.aname_types[i];
 		if (!aname_query)

@@ -9,7 +9,7 @@
 /* --- answers straight from the caches --------------------------------- */
 
 /* Can this query be flattened without BIND's answer at the owner? An
- * A/AAAA question whose flattened answer would be built from the query
+ * A/AAAA (SVCB/HTTPS) question whose flattened answer would be built from the query
  * alone anyway (flat_rewrite() echoes no option: a cookie or NSID of
  * BIND's is not in a flattened answer either way). Not with DO=1: BIND's
  * answer says whether the zone is signed, and then it is relayed (DESIGN
@@ -22,7 +22,7 @@ static bool direct_eligible(const struct px_txn *t, const struct px_flat_ecs *ec
 	size_t off;
 	uint16_t len;
 
-	if (v->qtype != CODEC_TYPE_A && v->qtype != CODEC_TYPE_AAAA)
+	if (!flat_qtype_flattens(v->qtype))
 		return false;
 	if (v->has_tsig || (v->has_opt && v->do_bit))
 		return false;

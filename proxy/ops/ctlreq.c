@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "codec/name.h"
+#include "codec/svcb.h"
 #include "proxy/ops/ctlreq.h"
 
 #define PX_CTL_MAX_WORDS 4
@@ -93,7 +94,7 @@ __attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, 
 	return -EINVAL;
 }
 
-#define USAGE "stats, reload, flush [NAME], explain NAME [A|AAAA] [SUBNET]"
+#define USAGE "stats, reload, flush [NAME], explain NAME [A|AAAA|HTTPS|SVCB] [SUBNET]"
 
 int px_ctl_parse(const char *line, size_t len, struct px_ctl_req *req, char *err, size_t errlen)
 {
@@ -178,9 +179,13 @@ int px_ctl_parse(const char *line, size_t len, struct px_ctl_req *req, char *err
 			req->qtype = CODEC_TYPE_A;
 		} else if (k == 2 && wl[k] == 4 && strncasecmp(w[k], "AAAA", 4) == 0) {
 			req->qtype = CODEC_TYPE_AAAA;
+		} else if (k == 2 && wl[k] == 5 && strncasecmp(w[k], "HTTPS", 5) == 0) {
+			req->qtype = CODEC_SVCB_TYPE_HTTPS;
+		} else if (k == 2 && wl[k] == 4 && strncasecmp(w[k], "SVCB", 4) == 0) {
+			req->qtype = CODEC_SVCB_TYPE_SVCB;
 		} else {
 			return fail(err, errlen, "bad TYPE; allowed: %s",
-			            "A, AAAA (before SUBNET)");
+			            "A, AAAA, HTTPS, SVCB (before SUBNET)");
 		}
 	}
 	return 0;

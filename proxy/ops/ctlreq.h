@@ -4,7 +4,7 @@
  * reads one reply; the daemon closes the connection after the reply.
  *
  *   request:  COMMAND [ARG...] '\n'      at most PX_CTL_LINE_MAX bytes
- *             stats | reload | flush [NAME] | explain NAME [A|AAAA] [SUBNET]
+ *             stats | reload | flush [NAME] | explain NAME [A|AAAA|HTTPS|SVCB] [SUBNET]
  *   reply:    body lines, each ending in '\n'; a body line that starts
  *             with '.' gets one more '.' in front (as SMTP does), so the
  *             last line is unambiguous:
@@ -46,7 +46,7 @@ struct px_ctl_req {
 	bool has_name;                /**< flush NAME, explain NAME */
 	uint8_t name[CODEC_MAX_NAME]; /**< uncompressed wire form, lowercase */
 	size_t name_len;
-	uint16_t qtype;          /**< explain: CODEC_TYPE_A (default) or CODEC_TYPE_AAAA */
+	uint16_t qtype;          /**< explain: A (default), AAAA, HTTPS or SVCB */
 	bool has_subnet;         /**< explain NAME [TYPE] SUBNET */
 	struct codec_ecs subnet; /**< the client subnet asked about, address masked */
 };

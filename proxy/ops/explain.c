@@ -29,6 +29,7 @@
 #include "flatten/policy.h"
 #include "flatten/zones.h"
 #include "codec/scan.h"
+#include "codec/svcb.h"
 #include "proxy/daemon/gen.h"
 #include "proxy/daemon/server.h"
 #include "proxy/flat/flat.h"
@@ -136,7 +137,24 @@ static const char *rcode_text(unsigned rc)
 
 static const char *type_text(uint16_t qtype)
 {
-	return qtype == CODEC_TYPE_A ? "A" : "AAAA";
+	switch (qtype) {
+	case CODEC_TYPE_A:
+		return "A";
+	case CODEC_TYPE_AAAA:
+		return "AAAA";
+	case CODEC_SVCB_TYPE_HTTPS:
+		return "HTTPS";
+	default:
+		return "SVCB";
+	}
+}
+
+/* "address" for A/AAAA, "record" for SVCB/HTTPS; plural unless n is 1. */
+static const char *unit_text(uint16_t qtype, unsigned n)
+{
+	if (flat_qtype_is_rdata(qtype))
+		return n == 1 ? "record" : "records";
+	return n == 1 ? "address" : "addresses";
 }
 
 static void put_addr(struct px_sbuf *b, uint16_t qtype, const uint8_t *a)
@@ -148,6 +166,49 @@ static void put_addr(struct px_sbuf *b, uint16_t qtype, const uint8_t *a)
 	else
 		uv_inet_ntop(AF_INET6, a, text, sizeof(text));
 	px_sbuf_put(b, "%s", text);
+}
+
+/* One SVCB/HTTPS RDATA in presentation format (RFC 9460 2.1), or what is
+ * wrong with it. */
+static void put_svcb(struct px_sbuf *b, const uint8_t *rd, size_t n)
+{
+	/* \DDD per octet at worst, plus the key names. */
+	static char text[FLAT_RDATA_MAX * 4 + 512];
+	struct codec_svcb sv;
+	int rc = codec_svcb_to_text(rd, n, text, sizeof(text));
+
+	if (rc == -EBADMSG) {
+		codec_svcb_parse(rd, n, &sv);
+		px_sbuf_put(b, "\\# %zu (malformed: %s)", n, sv.why);
+	} else {
+		px_sbuf_put(b, "%s%s", text, rc == -EMSGSIZE ? " ..." : "");
+	}
+}
+
+/* Each record of an ADDRS result on a line of its own after prefix: the
+ * address, or the SVCB/HTTPS RDATA in presentation format. */
+static void put_records(struct px_sbuf *b, const struct flat_result *r, const char *prefix)
+{
+	size_t i = 0;
+
+	if (!flat_qtype_is_rdata(r->qtype)) {
+		for (unsigned k = 0; k < r->n_addrs && k < FLAT_MAX_ADDRS; k++) {
+			px_sbuf_put(b, "%s", prefix);
+			put_addr(b, r->qtype, r->addrs[k]);
+			px_sbuf_put(b, "\n");
+		}
+		return;
+	}
+	while (i + 2 <= r->rdata_len && r->rdata_len <= FLAT_RDATA_MAX) {
+		size_t n = codec_get_u16(r->rdata + i);
+
+		if (n > (size_t)r->rdata_len - i - 2)
+			break;
+		px_sbuf_put(b, "%s", prefix);
+		put_svcb(b, r->rdata + i + 2, n);
+		px_sbuf_put(b, "\n");
+		i += 2 + n;
+	}
 }
 
 /* --- the live chase ------------------------------------------------------ */
@@ -216,9 +277,13 @@ static void chase_report(struct px_explain *ex, const char *cut)
 		            fc->scope == 0 ? " (not tailored: shared by every client)" : "");
 	switch (r->kind) {
 	case FLAT_RES_ADDRS:
-		px_sbuf_put(b,
-		            "  result: %u %s address%s, TTL %u (min over the chain):", r->n_addrs,
-		            tname, r->n_addrs == 1 ? "" : "es", r->ttl);
+		px_sbuf_put(b, "  result: %u %s %s, TTL %u (min over the chain):", r->n_addrs,
+		            tname, unit_text(ex->qtype, r->n_addrs), r->ttl);
+		if (flat_qtype_is_rdata(r->qtype)) {
+			px_sbuf_put(b, "\n");
+			put_records(b, r, "    ");
+			break;
+		}
 		for (unsigned i = 0; i < r->n_addrs; i++) {
 			px_sbuf_put(b, " ");
 			put_addr(b, ex->qtype, r->addrs[i]);
@@ -400,6 +465,10 @@ static void put_backend_answer(struct px_sbuf *b, const uint8_t *msg, size_t len
 			if (tl > 0)
 				codec_name_to_text(target, (size_t)tl, ttext, sizeof(ttext));
 			px_sbuf_put(b, "CNAME %s\n", tl > 0 ? ttext : "(unreadable)");
+		} else if (rr.type == CODEC_SVCB_TYPE_HTTPS || rr.type == CODEC_SVCB_TYPE_SVCB) {
+			px_sbuf_put(b, "%s ", type_text(rr.type));
+			put_svcb(b, msg + rr.rdata_off, rr.rdlen);
+			px_sbuf_put(b, "\n");
 		} else if ((rr.type == CODEC_TYPE_A && rr.rdlen == 4) ||
 		           (rr.type == CODEC_TYPE_AAAA && rr.rdlen == 16)) {
 			px_sbuf_put(b, "%s ", rr.type == CODEC_TYPE_A ? "A" : "AAAA");
@@ -427,17 +496,17 @@ static void put_result_answer(struct px_explain *ex, const struct flat_result *r
 		            r->kind == FLAT_RES_NXDOMAIN ? "does not exist" : "has none");
 		return;
 	}
+	char prefix[PX_CTL_NAME_TEXT_MAX + 32];
+
 	px_sbuf_put(b,
-	            "answer: NOERROR, %u %s address%s, TTL %u (%s; clamped to min-ttl "
+	            "answer: NOERROR, %u %s %s, TTL %u (%s; clamped to min-ttl "
 	            "%llu .. max-ttl %llu)\n",
-	            r->n_addrs, type_text(ex->qtype), r->n_addrs == 1 ? "" : "es", final, how,
+	            r->n_addrs, type_text(ex->qtype), unit_text(ex->qtype, r->n_addrs), final, how,
 	            (unsigned long long)cfg->flatten.min_ttl_s,
 	            (unsigned long long)cfg->flatten.max_ttl_s);
-	for (unsigned i = 0; i < r->n_addrs; i++) {
-		px_sbuf_put(b, "  %s %u IN %s ", ex->text, final, type_text(ex->qtype));
-		put_addr(b, ex->qtype, r->addrs[i]);
-		px_sbuf_put(b, "\n");
-	}
+	/* SVCB/HTTPS: the target's RDATA as it is; "." now names the owner. */
+	snprintf(prefix, sizeof(prefix), "  %s %u IN %s ", ex->text, final, type_text(ex->qtype));
+	put_records(b, r, prefix);
 }
 
 /* BIND's answer to the question itself. False when the explanation ends
@@ -534,7 +603,7 @@ static bool report_chain(struct px_explain *ex, const struct flat_policy_out *po
 static void put_cache_good(struct px_sbuf *b, const struct flat_cache_peek *pk)
 {
 	const struct flat_result *r = &pk->value.result;
-	const char *kind = r->kind == FLAT_RES_ADDRS      ? "addresses"
+	const char *kind = r->kind == FLAT_RES_ADDRS      ? unit_text(r->qtype, 2)
 	                   : r->kind == FLAT_RES_NXDOMAIN ? "NXDOMAIN"
 	                                                  : "NODATA";
 
@@ -571,12 +640,12 @@ static void report_target_cache(struct px_explain *ex, const char *text,
 		px_sbuf_put(b, "; a chase is in flight (%u queries waiting, %llu ms)", pk->waiters,
 		            (unsigned long long)pk->claim_age_ms);
 	px_sbuf_put(b, " [target cache]\n");
-	if (pk->has_good && r->kind == FLAT_RES_ADDRS)
-		for (unsigned i = 0; i < r->n_addrs; i++) {
-			px_sbuf_put(b, "  %s ", tname);
-			put_addr(b, ex->qtype, r->addrs[i]);
-			px_sbuf_put(b, "\n");
-		}
+	if (pk->has_good && r->kind == FLAT_RES_ADDRS) {
+		char prefix[16];
+
+		snprintf(prefix, sizeof(prefix), "  %s ", tname);
+		put_records(b, r, prefix);
+	}
 }
 
 static void report_next_answer(struct px_explain *ex, const char *text,

@@ -27,7 +27,7 @@ struct px_explain_req {
 	struct px_sbuf *body;          /* the text goes here */
 	const uint8_t *name;           /* copied */
 	size_t name_len;
-	uint16_t qtype; /* CODEC_TYPE_A or CODEC_TYPE_AAAA */
+	uint16_t qtype; /* A, AAAA, HTTPS or SVCB (flat_qtype_flattens()) */
 	/* The client subnet to explain for ([resolver] ecs); NULL: a client
 	 * that sent none and whose address is not known (the ECS NONE entry
 	 * with ecs on). Copied. */

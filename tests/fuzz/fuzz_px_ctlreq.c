@@ -7,7 +7,7 @@
  *
  * Checked: the result is 0 or -EINVAL; an error comes with a
  * NUL-terminated reason; a parsed request has a known command, a type of
- * A or AAAA, and a name that is valid wire form, lowercase, and comes
+ * A, AAAA, SVCB or HTTPS, and a name that is valid wire form, lowercase, and comes
  * back unchanged through codec_name_to_text() and the parser again. The
  * whole input is also parsed as a name alone, with the same checks.
  */
@@ -61,7 +61,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		check(req.cmd == PX_CTL_STATS || req.cmd == PX_CTL_RELOAD ||
 		      req.cmd == PX_CTL_FLUSH || req.cmd == PX_CTL_EXPLAIN);
-		check(req.qtype == CODEC_TYPE_A || req.qtype == CODEC_TYPE_AAAA);
+		check(req.qtype == CODEC_TYPE_A || req.qtype == CODEC_TYPE_AAAA ||
+		      req.qtype == 64 /* SVCB */ || req.qtype == 65 /* HTTPS */);
 		check(req.has_name == (req.name_len > 0));
 		check(req.cmd != PX_CTL_EXPLAIN || req.has_name);
 		check(!(req.cmd == PX_CTL_STATS || req.cmd == PX_CTL_RELOAD) || !req.has_name);

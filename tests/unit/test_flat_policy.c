@@ -908,9 +908,92 @@ static void test_aname_not_aa_or_mismatch_unknown(void **state)
 	                 FLAT_ANAME_UNKNOWN);
 }
 
+/* HTTPS (65) and SVCB (64) flatten like A/AAAA (RFC 9460 at the apex). */
+static const char q_apex_https[] = "hdr 0x1234 0x0100\nqd example.test. IN TYPE65\n";
+
+static void test_policy_https_aname_chase_siblings(void **state)
+{
+	(void)state;
+	struct fx f;
+	char resp[512];
+
+	snprintf(resp, sizeof(resp), "hdr 0x1234 0x8500\nqd example.test. IN TYPE65\n%s", soa_line);
+	assert_int_equal(inspect(&f, q_apex_https, resp, FLAT_CNAME_APEX, true), FLAT_POLICY_RELAY);
+	set_target(&f, W("\3cdn\6target\4test"));
+	assert_int_equal(reinspect(&f), FLAT_POLICY_CHASE);
+	assert_target(&f.out, W("\3cdn\6target\4test"));
+	assert_false(f.out.siblings);
+	/* An HTTPS RRset of the zone's own at the owner is the fallback. */
+	assert_int_equal(inspect(&f, q_apex_https,
+	                         "hdr 0x1234 0x8500\nqd example.test. IN TYPE65\n"
+	                         "an example.test. 300 IN TYPE65 \\# 3 000100\n",
+	                         FLAT_CNAME_APEX, true),
+	                 FLAT_POLICY_RELAY);
+	set_target(&f, W("\3cdn\6target\4test"));
+	assert_int_equal(reinspect(&f), FLAT_POLICY_CHASE);
+	assert_true(f.out.siblings);
+}
+
+static void test_policy_svcb_apex_cname_chase(void **state)
+{
+	(void)state;
+	struct fx f;
+
+	assert_int_equal(inspect(&f, "hdr 5 0x0100\nqd example.test. IN TYPE64\n",
+	                         "hdr 5 0x8400\nqd example.test. IN TYPE64\n"
+	                         "an example.test. 60 IN CNAME cdn.target.net.\n",
+	                         FLAT_CNAME_APEX, true),
+	                 FLAT_POLICY_CHASE);
+	assert_target(&f.out, W("\3cdn\6target\3net"));
+	assert_int_equal(f.out.chain_ttl, 60);
+}
+
+static void test_policy_https_inzone_chain_local_rdata(void **state)
+{
+	(void)state;
+	struct fx f;
+
+	/* 1 . alpn=h2 and 0 svc.example.test., at the end of the chain. */
+	assert_int_equal(inspect(&f, q_apex_https,
+	                         "hdr 0x1234 0x8400\nqd example.test. IN TYPE65\n"
+	                         "an example.test. 300 IN CNAME www.example.test.\n"
+	                         "an www.example.test. 40 IN TYPE65 \\# 10 0001 00 0001 0003 "
+	                         "026832\n"
+	                         "an www.example.test. 50 IN TYPE65 \\# 20 0000 03737663 "
+	                         "076578616d706c65 0474657374 00\n",
+	                         FLAT_CNAME_APEX, true),
+	                 FLAT_POLICY_LOCAL);
+	const struct flat_result *r = &f.out.local;
+	uint8_t want[64];
+	long n = th_hex("000a 0001 00 0001 0003 026832"
+	                "0014 0000 03737663 076578616d706c65 0474657374 00",
+	                want, sizeof(want));
+
+	assert_int_equal(r->kind, FLAT_RES_ADDRS);
+	assert_int_equal(r->qtype, 65);
+	assert_int_equal(r->n_addrs, 2);
+	assert_int_equal(r->rdata_len, n);
+	assert_memory_equal(r->rdata, want, (size_t)n);
+	assert_int_equal(r->ttl, 40);
+	assert_int_equal(r->hops, 1);
+	/* A malformed RDATA (port of 1 octet) is not served from BIND's
+	 * chain either: the chase decides. */
+	assert_int_equal(inspect(&f, q_apex_https,
+	                         "hdr 0x1234 0x8400\nqd example.test. IN TYPE65\n"
+	                         "an example.test. 300 IN CNAME www.example.test.\n"
+	                         "an www.example.test. 40 IN TYPE65 \\# 8 0001 00 0003 0001 "
+	                         "35\n",
+	                         FLAT_CNAME_APEX, true),
+	                 FLAT_POLICY_CHASE);
+	assert_target(&f.out, W("\3www\7example\4test"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_policy_https_aname_chase_siblings),
+	        cmocka_unit_test(test_policy_svcb_apex_cname_chase),
+	        cmocka_unit_test(test_policy_https_inzone_chain_local_rdata),
 	        cmocka_unit_test(test_policy_apex_cname_mode_apex_chase),
 	        cmocka_unit_test(test_policy_apex_cname_aaaa_chase),
 	        cmocka_unit_test(test_policy_nonapex_cname_mode_apex_relay),

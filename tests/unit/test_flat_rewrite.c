@@ -8,6 +8,7 @@
 #include <ldns/ldns.h>
 
 #include "codec/ecs.h"
+#include "codec/name.h"
 #include "codec/rr.h"
 #include "codec/scan.h"
 #include "flatten/policy.h"
@@ -978,6 +979,133 @@ static void test_rewrite_append_too_big_truncates(void **state)
 	ldns_pkt_free(p);
 }
 
+/* SVCB/HTTPS results: a stream of (length, RDATA). */
+static void res_rdata(struct flat_result *r, uint16_t qtype, const char *hex_stream, unsigned n)
+{
+	memset(r, 0, sizeof(*r));
+	r->kind = FLAT_RES_ADDRS;
+	r->qtype = qtype;
+	r->n_addrs = (uint8_t)n;
+	r->ttl = 300;
+	long len = th_hex(hex_stream, r->rdata, sizeof(r->rdata));
+	assert_true(len >= 0);
+	r->rdata_len = (uint16_t)len;
+}
+
+/* 1 . alpn=h3,h2 port=443 ipv4hint=192.0.2.1 ech=... ipv6hint=2001:db8::1, then
+ * AliasMode 0 svc.cdn.test. */
+#define HTTPS_RD1                                                                                  \
+	"0001 00 0001 0006 026833 026832 0003 0002 01bb 0004 0004 c0000201"                        \
+	"0005 0009 0007 fe0d 0003 010203 0006 0010 20010db8000000000000000000000001"
+#define HTTPS_RD2 "0000 03737663 0363646e 0474657374 00"
+
+static void test_rewrite_https_reowned_bytes_unchanged(void **state)
+{
+	(void)state;
+	struct pkt q;
+	struct flat_result r;
+	struct codec_view v;
+	struct codec_rr_iter it;
+	struct codec_rr rr;
+	uint8_t out[1232], rd1[128], rd2[64];
+	long n1 = th_hex(HTTPS_RD1, rd1, sizeof(rd1)), n2 = th_hex(HTTPS_RD2, rd2, sizeof(rd2));
+
+	mk(&q, "hdr 7 0x0100\nqd ExAmple.test. IN TYPE65\nedns 1232\n");
+	res_rdata(&r, 65, "003c" HTTPS_RD1 "0010" HTTPS_RD2, 2);
+	assert_int_equal(n1, 0x3c);
+	assert_int_equal(n2, 0x10);
+	ssize_t n = flat_rewrite(q.buf, q.len, &q.v, &r, 120, NULL, 1232, out, sizeof(out));
+	assert_true(n > 0);
+	assert_int_equal(codec_scan(out, (size_t)n, &v), 0);
+	assert_int_equal(v.ancount, 2);
+	assert_int_equal(v.rcode, CODEC_RCODE_NOERROR);
+	assert_true(v.flags & CODEC_FLAG_AA);
+	codec_rr_iter_init(&it, out, (size_t)n, &v, CODEC_SEC_ANSWER);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(codec_rr_next(&it, &rr), 1);
+		/* Owner: the client's spelling of the query name. */
+		assert_true(codec_name_is(out, (size_t)n, rr.owner_off, W("\7ExAmple\4test")));
+		assert_int_equal(codec_get_u16(out + rr.owner_off), 0xc00c);
+		assert_int_equal(rr.type, 65);
+		assert_int_equal(rr.rclass, CODEC_CLASS_IN);
+		assert_int_equal(rr.ttl, 120);
+		assert_int_equal(rr.rdlen, i == 0 ? n1 : n2);
+		assert_memory_equal(out + rr.rdata_off, i == 0 ? rd1 : rd2, rr.rdlen);
+	}
+	/* SVCB the same way. */
+	mk(&q, "hdr 8 0x0100\nqd example.test. IN TYPE64\n");
+	res_rdata(&r, 64, "0010" HTTPS_RD2, 1);
+	n = flat_rewrite(q.buf, q.len, &q.v, &r, 5, NULL, 512, out, sizeof(out));
+	assert_true(n > 0);
+	assert_int_equal(codec_scan(out, (size_t)n, &v), 0);
+	assert_int_equal(v.ancount, 1);
+	codec_rr_iter_init(&it, out, (size_t)n, &v, CODEC_SEC_ANSWER);
+	assert_int_equal(codec_rr_next(&it, &rr), 1);
+	assert_int_equal(rr.type, 64);
+	assert_int_equal(rr.ttl, 5);
+}
+
+static void test_rewrite_https_bad_rdata_einval(void **state)
+{
+	(void)state;
+	struct pkt q;
+	struct flat_result r;
+	uint8_t out[1232];
+
+	mk(&q, "hdr 7 0x0100\nqd example.test. IN TYPE65\n");
+	/* Count disagrees with the stream. */
+	res_rdata(&r, 65, "0010" HTTPS_RD2, 2);
+	assert_int_equal(flat_rewrite(q.buf, q.len, &q.v, &r, 60, NULL, 512, out, sizeof(out)),
+	                 -EINVAL);
+	/* Keys out of order: a client would drop the whole RRset. */
+	res_rdata(&r, 65, "000f 0001 00 0003 0002 01bb 0001 0003 026832", 1);
+	assert_int_equal(flat_rewrite(q.buf, q.len, &q.v, &r, 60, NULL, 512, out, sizeof(out)),
+	                 -EINVAL);
+	/* A length past the end of the stream. */
+	res_rdata(&r, 65, "0011" HTTPS_RD2, 1);
+	assert_int_equal(flat_rewrite(q.buf, q.len, &q.v, &r, 60, NULL, 512, out, sizeof(out)),
+	                 -EINVAL);
+	/* An SVCB result for an HTTPS query. */
+	res_rdata(&r, 64, "0010" HTTPS_RD2, 1);
+	assert_int_equal(flat_rewrite(q.buf, q.len, &q.v, &r, 60, NULL, 512, out, sizeof(out)),
+	                 -EINVAL);
+}
+
+static void test_rewrite_https_nodata_soa_and_truncation(void **state)
+{
+	(void)state;
+	struct pkt q;
+	struct flat_result r = {.kind = FLAT_RES_NODATA, .qtype = 65};
+	struct flat_soa soa;
+	struct flat_rewrite_opts o = {.soa = &soa, .ede = CODEC_EDE_NONE};
+	struct codec_view v;
+	uint8_t out[1232];
+	char stream[8192] = "";
+
+	get_soa(&soa);
+	mk(&q, "hdr 3 0x0100\nqd example.test. IN TYPE65\n");
+	ssize_t n = flat_rewrite(q.buf, q.len, &q.v, &r, 77, &o, 512, out, sizeof(out));
+	ldns_pkt *p = parse(out, n, &v);
+	assert_int_equal(v.rcode, CODEC_RCODE_NOERROR);
+	assert_int_equal(v.ancount, 0);
+	assert_int_equal(v.nscount, 1);
+	check_rr(ldns_rr_list_rr(ldns_pkt_authority(p), 0), "example.test.", LDNS_RR_TYPE_SOA, 77,
+	         NULL);
+	ldns_pkt_free(p);
+	/* Fifteen records of 60 octets do not fit in 512: TC=1, empty. */
+	for (int i = 0; i < 15; i++)
+		strcat(stream, "003c" HTTPS_RD1);
+	res_rdata(&r, 65, stream, 15);
+	n = flat_rewrite(q.buf, q.len, &q.v, &r, 60, NULL, 512, out, sizeof(out));
+	assert_true(n > 0 && n <= 512);
+	assert_int_equal(codec_scan(out, (size_t)n, &v), 0);
+	assert_true(v.flags & CODEC_FLAG_TC);
+	assert_int_equal(v.ancount, 0);
+	n = flat_rewrite(q.buf, q.len, &q.v, &r, 60, NULL, CODEC_MAX_MSG, out, sizeof(out));
+	assert_int_equal(codec_scan(out, (size_t)n, &v), 0);
+	assert_int_equal(v.ancount, 15);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1005,6 +1133,9 @@ int main(void)
 	        cmocka_unit_test(test_rewrite_append_any_tcp_decompressed),
 	        cmocka_unit_test(test_rewrite_append_failed_chase_keeps_siblings),
 	        cmocka_unit_test(test_rewrite_append_too_big_truncates),
+	        cmocka_unit_test(test_rewrite_https_reowned_bytes_unchanged),
+	        cmocka_unit_test(test_rewrite_https_bad_rdata_einval),
+	        cmocka_unit_test(test_rewrite_https_nodata_soa_and_truncation),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

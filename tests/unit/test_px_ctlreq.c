@@ -46,18 +46,18 @@ static void test_ctlreq_errors_say_what_is_allowed(void **state)
 
 	assert_int_equal(parse("", &r, err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "empty request; allowed: stats, reload, flush [NAME], explain "
-	                         "NAME [A|AAAA] [SUBNET]");
+	                         "NAME [A|AAAA|HTTPS|SVCB] [SUBNET]");
 	assert_int_equal(parse("status", &r, err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "unknown command \"status\"; allowed: stats, reload, flush "
-	                         "[NAME], explain NAME [A|AAAA] [SUBNET]");
+	                         "[NAME], explain NAME [A|AAAA|HTTPS|SVCB] [SUBNET]");
 	assert_int_equal(parse("stats now", &r, err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "too many arguments for stats; allowed: stats, reload, flush "
-	                         "[NAME], explain NAME [A|AAAA] [SUBNET]");
+	                         "[NAME], explain NAME [A|AAAA|HTTPS|SVCB] [SUBNET]");
 	assert_int_equal(parse("explain", &r, err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "explain needs a NAME; allowed: stats, reload, flush [NAME], "
-	                         "explain NAME [A|AAAA] [SUBNET]");
+	                         "explain NAME [A|AAAA|HTTPS|SVCB] [SUBNET]");
 	assert_int_equal(parse("explain x MX", &r, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "bad TYPE; allowed: A, AAAA (before SUBNET)");
+	assert_string_equal(err, "bad TYPE; allowed: A, AAAA, HTTPS, SVCB (before SUBNET)");
 	assert_int_equal(parse("flush a..b", &r, err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "bad NAME: empty label; allowed: a domain name like "
 	                         "www.example.com");
@@ -96,6 +96,33 @@ static void test_ctlreq_explain_subnet(void **state)
 	assert_int_equal(parse("explain example.com 10.0.0.0/8 10.0.0.0/8", &r, err, sizeof(err)),
 	                 -EINVAL);
 	assert_int_equal(parse("flush example.com 10.0.0.0/8", &r, err, sizeof(err)), -EINVAL);
+}
+
+/* explain NAME HTTPS|SVCB [SUBNET]: RFC 9460 records at a flattened owner. */
+static void test_ctlreq_explain_https_svcb(void **state)
+{
+	(void)state;
+	struct px_ctl_req r;
+	char err[256];
+
+	assert_int_equal(parse("explain example.com HTTPS", &r, err, sizeof(err)), 0);
+	assert_int_equal(r.qtype, 65);
+	assert_false(r.has_subnet);
+	assert_int_equal(parse("explain example.com https 192.0.2.0/24", &r, err, sizeof(err)), 0);
+	assert_int_equal(r.qtype, 65);
+	assert_true(r.has_subnet);
+	assert_int_equal(r.subnet.source, 24);
+	assert_int_equal(parse("explain example.com Svcb", &r, err, sizeof(err)), 0);
+	assert_int_equal(r.qtype, 64);
+	assert_int_equal(parse("explain example.com SVCB 2001:db8::/56", &r, err, sizeof(err)), 0);
+	assert_int_equal(r.qtype, 64);
+	assert_int_equal(r.subnet.family, CODEC_ECS_FAMILY_IP6);
+	/* Neither a prefix nor a longer word, nor after the subnet. */
+	assert_int_equal(parse("explain example.com HTTP", &r, err, sizeof(err)), -EINVAL);
+	assert_int_equal(parse("explain example.com HTTPSS", &r, err, sizeof(err)), -EINVAL);
+	assert_int_equal(parse("explain example.com 10.0.0.0/8 HTTPS", &r, err, sizeof(err)),
+	                 -EINVAL);
+	assert_string_equal(err, "bad TYPE; allowed: A, AAAA, HTTPS, SVCB (before SUBNET)");
 }
 
 static void test_ctlreq_name_escapes_and_limits(void **state)
@@ -140,6 +167,7 @@ int main(void)
 	        cmocka_unit_test(test_ctlreq_commands_parsed),
 	        cmocka_unit_test(test_ctlreq_errors_say_what_is_allowed),
 	        cmocka_unit_test(test_ctlreq_explain_subnet),
+	        cmocka_unit_test(test_ctlreq_explain_https_svcb),
 	        cmocka_unit_test(test_ctlreq_name_escapes_and_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
