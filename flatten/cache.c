@@ -258,15 +258,22 @@ static uint64_t mix64(uint64_t h)
  * finished with a 64-bit mixer: the names come from other people's CNAME
  * chains, and a chained table degrades to long chains under a lock if
  * they can aim at one bucket. The scope is left out: it picks the shard,
- * so all scopes of a target share one lock. */
-static uint64_t target_hash(uint64_t seed, const struct flat_cache_key *k)
+ * so all scopes of a target share one lock. Also makes lk, k with its
+ * name lowercased into buf: entries keep their names lowercase, so the
+ * probes that follow compare names with memcmp. */
+static uint64_t target_hash(uint64_t seed, const struct flat_cache_key *k,
+                            struct flat_cache_key *lk, uint8_t *buf)
 {
 	uint64_t h = 14695981039346656037ull ^ seed;
 
-	for (size_t i = 0; i < k->len; i++)
-		h = (h ^ codec_ascii_lower(k->name[i])) * 1099511628211ull;
+	for (size_t i = 0; i < k->len; i++) {
+		buf[i] = codec_ascii_lower(k->name[i]);
+		h = (h ^ buf[i]) * 1099511628211ull;
+	}
 	h = (h ^ k->type) * 1099511628211ull;
 	h = (h ^ (uint64_t)k->kind) * 1099511628211ull;
+	*lk = *k;
+	lk->name = buf;
 	return mix64(h);
 }
 
@@ -312,12 +319,9 @@ static bool key_match(const struct entry *e, uint64_t h, const struct flat_cache
 {
 	if (e->hash != h || e->name_len != k->len || e->type != k->type || e->kind != k->kind)
 		return false;
-	if (memcmp(e->ecs, k->ecs, FLAT_CACHE_ECS_LEN) != 0)
-		return false;
-	for (size_t i = 0; i < k->len; i++)
-		if (codec_ascii_lower(k->name[i]) != e->tail[i])
-			return false;
-	return true;
+	/* k's name is lowercase (target_hash). */
+	return memcmp(e->ecs, k->ecs, FLAT_CACHE_ECS_LEN) == 0 &&
+	       memcmp(e->tail, k->name, k->len) == 0;
 }
 
 static struct entry *find(struct shard *s, uint64_t h, const struct flat_cache_key *k)
@@ -967,13 +971,16 @@ static int entry_serve(struct flat_cache *c, struct shard *s, struct entry *e, u
 	return st;
 }
 
-int flat_cache_get(struct flat_cache *c, const struct flat_cache_key *key, uint64_t now_ms,
+int flat_cache_get(struct flat_cache *c, const struct flat_cache_key *ukey, uint64_t now_ms,
                    struct flat_cache_hit *hit)
 {
-	if (!key_valid(key))
+	if (!key_valid(ukey))
 		return -EINVAL;
 
-	uint64_t h0 = target_hash(c->seed, key);
+	struct flat_cache_key lk;
+	uint8_t buf[CODEC_MAX_NAME];
+	uint64_t h0 = target_hash(c->seed, ukey, &lk, buf);
+	struct flat_cache_key *key = &lk;
 	struct shard *s = shard_of(c, h0, key->kind);
 	int st = FLAT_CACHE_MISS;
 
@@ -1003,13 +1010,16 @@ static int claim_placeholder(struct shard *s, const struct flat_cache_key *key, 
 	return FLAT_CLAIM_OWNER;
 }
 
-int flat_cache_claim(struct flat_cache *c, const struct flat_cache_key *key, uint64_t now_ms,
+int flat_cache_claim(struct flat_cache *c, const struct flat_cache_key *ukey, uint64_t now_ms,
                      const struct flat_cache_waiter *waiter)
 {
-	if (!key_valid(key))
+	if (!key_valid(ukey))
 		return -EINVAL;
 
-	uint64_t h0 = target_hash(c->seed, key);
+	struct flat_cache_key lk;
+	uint8_t buf[CODEC_MAX_NAME];
+	uint64_t h0 = target_hash(c->seed, ukey, &lk, buf);
+	struct flat_cache_key *key = &lk;
 	struct shard *s = shard_of(c, h0, key->kind);
 	int rc;
 
@@ -1188,13 +1198,16 @@ static int put_locked(struct flat_cache *c, struct shard *s, const struct flat_c
 	return 0;
 }
 
-int flat_cache_put(struct flat_cache *c, const struct flat_cache_key *key,
+int flat_cache_put(struct flat_cache *c, const struct flat_cache_key *ukey,
                    const union flat_cache_value *value, uint64_t now_ms)
 {
-	if (!key_valid(key) || !value_valid(key, value))
+	if (!key_valid(ukey) || !value_valid(ukey, value))
 		return -EINVAL;
 
-	uint64_t h0 = target_hash(c->seed, key);
+	struct flat_cache_key lk;
+	uint8_t buf[CODEC_MAX_NAME];
+	uint64_t h0 = target_hash(c->seed, ukey, &lk, buf);
+	struct flat_cache_key *key = &lk;
 	struct shard *s = shard_of(c, h0, key->kind);
 	struct claim *cl;
 	bool neg_only;
@@ -1208,12 +1221,15 @@ int flat_cache_put(struct flat_cache *c, const struct flat_cache_key *key,
 	return rc;
 }
 
-int flat_cache_abandon(struct flat_cache *c, const struct flat_cache_key *key)
+int flat_cache_abandon(struct flat_cache *c, const struct flat_cache_key *ukey)
 {
-	if (!key_valid(key))
+	if (!key_valid(ukey))
 		return -EINVAL;
 
-	uint64_t h0 = target_hash(c->seed, key);
+	struct flat_cache_key lk;
+	uint8_t buf[CODEC_MAX_NAME];
+	uint64_t h0 = target_hash(c->seed, ukey, &lk, buf);
+	struct flat_cache_key *key = &lk;
 	struct shard *s = shard_of(c, h0, key->kind);
 	struct claim *cl = NULL;
 
@@ -1372,15 +1388,18 @@ static uint32_t scopes_of(struct shard *s, uint64_t h0, const struct flat_cache_
 	return d != NULL ? dir_of(d)->n : 0;
 }
 
-int flat_cache_peek(struct flat_cache *c, const struct flat_cache_key *key, uint64_t now_ms,
+int flat_cache_peek(struct flat_cache *c, const struct flat_cache_key *ukey, uint64_t now_ms,
                     struct flat_cache_peek *out)
 {
-	if (!key_valid(key))
+	if (!key_valid(ukey))
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
 	out->status = FLAT_CACHE_MISS;
 
-	uint64_t h0 = target_hash(c->seed, key);
+	struct flat_cache_key lk;
+	uint8_t buf[CODEC_MAX_NAME];
+	uint64_t h0 = target_hash(c->seed, ukey, &lk, buf);
+	struct flat_cache_key *key = &lk;
 	struct shard *s = shard_of(c, h0, key->kind);
 
 	pthread_mutex_lock(&s->lock);
@@ -1431,6 +1450,10 @@ void flat_cache_key_scope(struct flat_cache_key *key, unsigned family, unsigned 
  * at the prefix lengths d holds: the first fresh one, else the first one
  * get would serve anything from (FAIL or STALE), else NULL. Unless ro,
  * drops the dead entries it meets, as get does.
+ * Probing costs one hash lookup per length in use (a target's resolver
+ * uses one or two), whatever the number of scopes; walking d's list
+ * instead was cheaper only up to about 4 entries, by at most 10 %, and
+ * 33 times dearer at 1000 (bench/cache_scoped.c, bench/README.md).
  */
 static struct entry *scope_probe(struct flat_cache *c, struct shard *s,
                                  const struct flat_cache_key *key, uint64_t h0, struct entry *d,
@@ -1520,16 +1543,19 @@ static bool scoped_valid(const struct flat_cache_key *key, const struct codec_ec
 	       (client->family == CODEC_ECS_FAMILY_IP4 || client->family == CODEC_ECS_FAMILY_IP6);
 }
 
-int flat_cache_get_scoped(struct flat_cache *c, struct flat_cache_key *key,
+int flat_cache_get_scoped(struct flat_cache *c, struct flat_cache_key *ukey,
                           const struct codec_ecs *client, uint64_t now_ms,
                           struct flat_cache_hit *hit)
 {
 	if (client == NULL)
-		return flat_cache_get(c, key, now_ms, hit);
-	if (!scoped_valid(key, client))
+		return flat_cache_get(c, ukey, now_ms, hit);
+	if (!scoped_valid(ukey, client))
 		return -EINVAL;
 
-	uint64_t h0 = target_hash(c->seed, key);
+	struct flat_cache_key lk;
+	uint8_t buf[CODEC_MAX_NAME];
+	uint64_t h0 = target_hash(c->seed, ukey, &lk, buf);
+	struct flat_cache_key *key = &lk;
 	struct shard *s = shard_of(c, h0, key->kind);
 	int st = FLAT_CACHE_MISS;
 
@@ -1538,6 +1564,7 @@ int flat_cache_get_scoped(struct flat_cache *c, struct flat_cache_key *key,
 	if (e != NULL)
 		st = entry_serve(c, s, e, now_ms, hit);
 	pthread_mutex_unlock(&s->lock);
+	memcpy(ukey->ecs, lk.ecs, sizeof(lk.ecs));
 	return st;
 }
 
@@ -1564,7 +1591,9 @@ int flat_cache_put_scoped(struct flat_cache *c, const struct flat_cache_key *cla
 	    memcmp(claimed->ecs, store->ecs, FLAT_CACHE_ECS_LEN) == 0)
 		return flat_cache_put(c, claimed, value, now_ms);
 
-	uint64_t h0 = target_hash(c->seed, claimed);
+	struct flat_cache_key lc, ls;
+	uint8_t buf[CODEC_MAX_NAME];
+	uint64_t h0 = target_hash(c->seed, claimed, &lc, buf);
 	struct shard *s = shard_of(c, h0, claimed->kind);
 	struct claim *cl1 = NULL, *cl2;
 	bool neg_only;
@@ -1573,12 +1602,15 @@ int flat_cache_put_scoped(struct flat_cache *c, const struct flat_cache_key *cla
 	pthread_mutex_lock(&s->lock);
 	/* First the claimed entry: once its claim is off, it is fair game
 	 * for the cap on scopes that storing may apply. */
-	struct entry *e = find(s, scope_hash(h0, claimed->ecs), claimed);
+	struct entry *e = find(s, scope_hash(h0, lc.ecs), &lc);
 	if (e != NULL) {
 		cl1 = claim_detach(s, e);
 		entry_settle(s, e);
 	}
-	rc = put_locked(c, s, store, h0, value, now_ms, &cl2, &neg_only);
+	/* Of the same target: the same name in lowercase. */
+	ls = *store;
+	ls.name = buf;
+	rc = put_locked(c, s, &ls, h0, value, now_ms, &cl2, &neg_only);
 	evict(s, neg_only);
 	pthread_mutex_unlock(&s->lock);
 	claim_end(c, cl1);
@@ -1586,18 +1618,21 @@ int flat_cache_put_scoped(struct flat_cache *c, const struct flat_cache_key *cla
 	return rc;
 }
 
-int flat_cache_peek_scoped(struct flat_cache *c, struct flat_cache_key *key,
+int flat_cache_peek_scoped(struct flat_cache *c, struct flat_cache_key *ukey,
                            const struct codec_ecs *client, uint64_t now_ms,
                            struct flat_cache_peek *out)
 {
 	if (client == NULL)
-		return flat_cache_peek(c, key, now_ms, out);
-	if (!scoped_valid(key, client))
+		return flat_cache_peek(c, ukey, now_ms, out);
+	if (!scoped_valid(ukey, client))
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
 	out->status = FLAT_CACHE_MISS;
 
-	uint64_t h0 = target_hash(c->seed, key);
+	struct flat_cache_key lk;
+	uint8_t buf[CODEC_MAX_NAME];
+	uint64_t h0 = target_hash(c->seed, ukey, &lk, buf);
+	struct flat_cache_key *key = &lk;
 	struct shard *s = shard_of(c, h0, key->kind);
 
 	pthread_mutex_lock(&s->lock);
@@ -1610,6 +1645,7 @@ int flat_cache_peek_scoped(struct flat_cache *c, struct flat_cache_key *key,
 		peek_entry(c, e, now_ms, out);
 	out->scopes = scopes_of(s, h0, key);
 	pthread_mutex_unlock(&s->lock);
+	memcpy(ukey->ecs, lk.ecs, sizeof(lk.ecs));
 	return 0;
 }
 

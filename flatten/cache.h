@@ -8,8 +8,8 @@
  * with the queries waiting for it), so one structure gives TTL expiry,
  * prefetch, serve-stale (RFC 8767), remembered failures and coalescing.
  *
- * Owns: entries (lowercase name, the value with only its used addresses,
- * the failure text) and the waiter lists of claims, all bounded by
+ * Owns: entries (lowercase name, the value with only its used addresses
+ * or RDATA octets, the failure text) and the waiter lists of claims, all bounded by
  * max_bytes (LRU eviction per shard). Targets and presence facts live in
  * two stores with their own shards and shares of max_bytes (presence:
  * FLAT_CACHE_PRESENCE_PCT), so that a flood of names in a configured zone,
@@ -97,9 +97,10 @@ struct flat_cache_key {
 	 *  type code probed (65401 by default). */
 	uint16_t type;
 	enum flat_key_kind kind;
-	/** Reserved for the ECS scope (layout above). All zero today; it is
-	 *  part of the hash and compared exactly, so scoped answers will
-	 *  simply be other keys. */
+	/** The ECS scope (layout above; flat_cache_key_scope()). All zero
+	 *  without ECS and for presence keys; compared exactly, so each
+	 *  scope is its own entry. A malformed scope (unknown kind, prefix
+	 *  past the family, bits set past the prefix) is -EINVAL. */
 	uint8_t ecs[FLAT_CACHE_ECS_LEN];
 };
 
@@ -278,8 +279,10 @@ int flat_cache_claim(struct flat_cache *c, const struct flat_cache_key *key, uin
  * TARGET values, by value->result.kind:
  *  - ADDRS, NODATA, NXDOMAIN: the good value replaces the entry, fresh
  *    for result.ttl seconds from now_ms, then stale for serve_stale_s.
- *    Only the n_addrs addresses used are stored; result.qtype is ignored
- *    (the key's type decides the address size); ede and why are not kept.
+ *    Only the n_addrs addresses used are stored, or for SVCB/HTTPS keys
+ *    (flat_qtype_is_rdata) the rdata_len octets of rdata (at most
+ *    FLAT_RDATA_MAX); result.qtype is ignored (the key's type decides);
+ *    ede and why are not kept.
  *  - FAIL: marks a failure (ede, why, hops) for failure_ttl_s, and keeps
  *    the last good value, if any, while it is fresh or within
  *    serve-stale: a fresh value is still served as HIT; a stale one comes
@@ -376,7 +379,12 @@ int flat_cache_peek(struct flat_cache *c, const struct flat_cache_key *key, uint
  * takes the most specific entry that covers the client's subnet and has
  * a value or a failure mark: a scoped entry whose scope <= the client's
  * source prefix and whose address agrees on the scope's bits, else the
- * scope-0 entry (FLAT_CACHE_ECS_ANY). Everything else (HIT, prefetch,
+ * scope-0 entry (FLAT_CACHE_ECS_ANY). A fresh entry goes before a more
+ * specific one that is only stale or failing (the resolver's newer word
+ * for the wider subnet, e.g. after a claim on a /24 came back as /16).
+ * A target's scopes are listed in a directory that counts against
+ * max_bytes like an entry, so a lookup probes only the prefix lengths
+ * the target holds. Everything else (HIT, prefetch,
  * serve-stale, failures, claims and waiters, LRU and the memory bound)
  * holds per entry, that is per scope.
  */
@@ -392,11 +400,10 @@ void flat_cache_key_scope(struct flat_cache_key *key, unsigned family, unsigned 
 
 /**
  * flat_cache_get() for a client: client NULL is exactly flat_cache_get()
- * with key as given. Otherwise key->ecs is ignored on input and set on
- * return: to the entry found (any status but MISS), else to the client's
- * own source subnet (client->source bits of its address), the key to
- * claim. Continue with claim, put and abandon on that key. The scope the
- * answer applies to is key->ecs[1].
+ * with key as given (FLAT_CACHE_ECS_NONE keys go that way). Otherwise key->ecs is ignored on input
+ * and set on return: to the entry found (any status but MISS), else to the client's own source
+ * subnet (client->source bits of its address), the key to claim. Continue with claim, put and
+ * abandon on that key. The scope the answer applies to is key->ecs[1].
  * @return as flat_cache_get(); -EINVAL also for a client of another
  *         family than 1 and 2.
  */

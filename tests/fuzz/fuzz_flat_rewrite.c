@@ -22,6 +22,7 @@
 #include "codec/name.h"
 #include "codec/rr.h"
 #include "codec/scan.h"
+#include "codec/svcb.h"
 #include "flatten/policy.h"
 #include "flatten/rewrite.h"
 
@@ -81,6 +82,55 @@ static void fill_result(struct flat_result *res, uint16_t type, unsigned n, cons
 		for (unsigned k = 0; k < 16; k++)
 			res->addrs[i][k] =
 			        seed_len > 0 ? seed[(i * 16 + k) % seed_len] : (uint8_t)i;
+}
+
+/* An SVCB/HTTPS result: a few copies of one well-formed RDATA, and with
+ * CTL_STALE one more made of the query's own bytes (mostly malformed). */
+static void fill_rdata(struct flat_result *res, uint16_t type, uint8_t ctl, const uint8_t *seed,
+                       size_t seed_len)
+{
+	static const uint8_t good[] = {0, 1, 0, 0, 1, 0, 3, 2, 'h', '2'};
+	size_t extra = seed_len < 64 ? seed_len : 64;
+
+	memset(res, 0, sizeof(*res));
+	res->kind = FLAT_RES_ADDRS;
+	res->qtype = type;
+	res->ttl = 300;
+	for (unsigned i = 0; i <= (ctl & 0x0fu); i++) {
+		codec_put_u16(res->rdata + res->rdata_len, sizeof(good));
+		memcpy(res->rdata + res->rdata_len + 2, good, sizeof(good));
+		res->rdata_len = (uint16_t)(res->rdata_len + 2 + sizeof(good));
+		res->n_addrs++;
+	}
+	if (ctl & CTL_STALE) {
+		codec_put_u16(res->rdata + res->rdata_len, (uint16_t)extra);
+		memcpy(res->rdata + res->rdata_len + 2, seed, extra);
+		res->rdata_len = (uint16_t)(res->rdata_len + 2 + extra);
+		res->n_addrs++;
+	}
+}
+
+/* A result for SVCB/HTTPS goes out byte for byte when every RDATA is
+ * well formed, and is refused otherwise. */
+static void run_rdata(const uint8_t *q, size_t qlen, const struct codec_view *qv, uint8_t ctl,
+                      size_t cap, const struct flat_rewrite_opts *o)
+{
+	static uint8_t out[CODEC_MAX_MSG];
+	struct flat_result res;
+	unsigned count = 0;
+	struct codec_view r;
+
+	fill_rdata(&res, qv->qtype, ctl, q, qlen);
+	bool ok = codec_svcb_check_set(res.rdata, res.rdata_len, &count, NULL) == 0 &&
+	          count == res.n_addrs;
+	ssize_t n = flat_rewrite(q, qlen, qv, &res, 42, o, cap, out, sizeof(out));
+
+	check(ok == (n != -EINVAL));
+	if (n == -EINVAL)
+		return;
+	check_reply(q, qv, out, n, cap, o->ecs);
+	if (n > 0 && codec_scan(out, (size_t)n, &r) == 0 && !(r.flags & CODEC_FLAG_TC))
+		check(r.ancount >= res.n_addrs);
 }
 
 static void run_rewrites(const uint8_t *q, size_t qlen, const struct codec_view *qv, uint8_t ctl,
@@ -146,6 +196,9 @@ static void run_rewrites(const uint8_t *q, size_t qlen, const struct codec_view 
 				check((out[3] & CODEC_RCODE_MASK) == CODEC_RCODE_NOERROR);
 		}
 	}
+
+	if (flat_qtype_is_rdata(qv->qtype))
+		run_rdata(q, qlen, qv, ctl, cap, &o);
 
 	struct flat_result ra;
 	struct flat_result raaaa;

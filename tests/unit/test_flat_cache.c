@@ -2027,6 +2027,214 @@ static void test_cache_threads_hammer_consistent(void **state)
 	flat_cache_free(c);
 }
 
+/*
+ * Concurrency with scopes: 4 threads on 8 targets looked up for clients
+ * in 16 subnets, stored under scope 0, /16 or /24 at random, with
+ * prefetches, claims held across other operations, failures, abandons,
+ * flushes and peeks, in a cache small enough that scoped entries and
+ * directories are evicted all the time. Invariants as above: values
+ * belong to their target, every waiter is woken exactly once, and the
+ * accounting returns to zero after a flush.
+ */
+#define MS_TARGETS 8
+#define MS_SUBNETS 16
+
+static _Atomic uint64_t ms_registered, ms_woken, ms_bad, ms_scoped_hits;
+
+struct ms_held {
+	unsigned t, sub;
+	uint8_t ecs[FLAT_CACHE_ECS_LEN];
+};
+
+struct ms_thread {
+	pthread_t tid;
+	struct flat_cache *c;
+	uint64_t rng;
+	uint32_t token;
+	struct ms_held held[MT_HELD];
+	size_t n_held;
+	uint64_t ops;
+};
+
+static void ms_wake(void *arg, const struct flat_cache_waiter *w, size_t n)
+{
+	(void)arg;
+	(void)w;
+	atomic_fetch_add(&ms_woken, n);
+}
+
+static uint64_t ms_rand(struct ms_thread *t)
+{
+	t->rng ^= t->rng << 13;
+	t->rng ^= t->rng >> 7;
+	t->rng ^= t->rng << 17;
+	return t->rng;
+}
+
+/* Target t: "\2tN\4zone\3one\0" in either case. */
+static struct flat_cache_key ms_key(unsigned t, uint8_t *buf)
+{
+	memcpy(buf, "\2t0\4zone\3one", 13);
+	buf[2] = (uint8_t)('0' + t);
+	if (t & 1)
+		buf[1] = 'T';
+	return key_of(buf, 13, CODEC_TYPE_A, FLAT_KEY_TARGET);
+}
+
+/* Subnet i: 10.(i / 8).(i % 8).0/24. */
+static struct codec_ecs ms_client(unsigned i)
+{
+	return subnet4(10, (uint8_t)(i / 8), (uint8_t)(i % 8), 1, 24);
+}
+
+/* Ends the oldest claim held: a value under a random scope of its
+ * client, a failure, or nothing. */
+static void ms_finish_one(struct ms_thread *t)
+{
+	uint8_t buf[16];
+	struct ms_held h = t->held[0];
+	struct flat_cache_key k = ms_key(h.t, buf), store;
+	struct codec_ecs cl = ms_client(h.sub);
+	uint64_t now = atomic_fetch_add(&mt_clock, 1);
+	unsigned r = (unsigned)(ms_rand(t) % 10);
+	static const unsigned scopes[3] = {0, 16, 24};
+
+	memmove(t->held, t->held + 1, (t->n_held - 1) * sizeof(t->held[0]));
+	t->n_held--;
+	memcpy(k.ecs, h.ecs, sizeof(k.ecs));
+	if (r < 2) {
+		(void)flat_cache_abandon(t->c, &k);
+		return;
+	}
+	union flat_cache_value v = r < 4 ? failure(22, "timeout") : tagged((uint8_t)h.t, 2);
+	store = scoped(k, &cl, scopes[ms_rand(t) % 3]);
+	if (flat_cache_put_scoped(t->c, &k, &store, &v, now) != 0)
+		atomic_fetch_add(&ms_bad, 1);
+}
+
+static void ms_lookup(struct ms_thread *t, unsigned ti, unsigned sub, uint64_t now)
+{
+	uint8_t buf[16];
+	struct flat_cache_key k = ms_key(ti, buf);
+	struct codec_ecs cl = ms_client(sub);
+	struct flat_cache_hit hit;
+	int st = flat_cache_get_scoped(t->c, &k, &cl, now, &hit);
+
+	if (st < 0 || (st != FLAT_CACHE_MISS && st != FLAT_CACHE_FAIL && tag_of(&hit) != ti) ||
+	    (st == FLAT_CACHE_FAIL && hit.has_stale && tag_of(&hit) != ti)) {
+		atomic_fetch_add(&ms_bad, 1);
+		return;
+	}
+	/* The key found or to claim covers the client. */
+	if (k.ecs[0] == FLAT_CACHE_ECS_IP4 &&
+	    (k.ecs[1] > 24 || memcmp(k.ecs + 2, cl.addr, k.ecs[1] / 8) != 0))
+		atomic_fetch_add(&ms_bad, 1);
+	if (k.ecs[0] == FLAT_CACHE_ECS_IP4 && st != FLAT_CACHE_MISS)
+		atomic_fetch_add(&ms_scoped_hits, 1);
+	if (st == FLAT_CACHE_HIT || st == FLAT_CACHE_FAIL)
+		return;
+	struct flat_cache_waiter w = {t, ++t->token};
+	int rc = st == FLAT_CACHE_HIT_PREFETCH ? FLAT_CLAIM_OWNER
+	                                       : flat_cache_claim(t->c, &k, now, &w);
+	if (rc == FLAT_CLAIM_OWNER) {
+		if (t->n_held == MT_HELD)
+			ms_finish_one(t);
+		t->held[t->n_held].t = ti;
+		t->held[t->n_held].sub = sub;
+		memcpy(t->held[t->n_held].ecs, k.ecs, sizeof(k.ecs));
+		t->n_held++;
+	} else if (rc == FLAT_CLAIM_PENDING) {
+		atomic_fetch_add(&ms_registered, 1);
+	} else if (rc != FLAT_CLAIM_READY) {
+		atomic_fetch_add(&ms_bad, 1);
+	}
+}
+
+static void *ms_run(void *arg)
+{
+	struct ms_thread *t = arg;
+	uint64_t start = mono_ms();
+
+	while (t->ops < MT_MIN_OPS || mono_ms() - start < MT_RUN_MS) {
+		unsigned ti = (unsigned)(ms_rand(t) % MS_TARGETS);
+		unsigned sub = (unsigned)(ms_rand(t) % MS_SUBNETS);
+		uint64_t now = atomic_fetch_add(&mt_clock, 1);
+		unsigned op = (unsigned)(ms_rand(t) % 100);
+
+		t->ops++;
+		if (op < 70) {
+			ms_lookup(t, ti, sub, now);
+		} else if (op < 95) {
+			if (t->n_held > 0)
+				ms_finish_one(t);
+		} else if (op < 97) {
+			uint8_t buf[16];
+			struct flat_cache_key k = ms_key(ti, buf);
+			if (flat_cache_flush_name(t->c, k.name, k.len) < 0)
+				atomic_fetch_add(&ms_bad, 1);
+		} else {
+			uint8_t buf[16];
+			struct flat_cache_key k = ms_key(ti, buf);
+			struct codec_ecs cl = ms_client(sub);
+			struct flat_cache_peek pk;
+			if (flat_cache_peek_scoped(t->c, &k, &cl, now, &pk) != 0 ||
+			    (pk.has_good && pk.value.result.addrs[0][3] != ti))
+				atomic_fetch_add(&ms_bad, 1);
+		}
+	}
+	while (t->n_held > 0)
+		ms_finish_one(t);
+	return NULL;
+}
+
+static void test_cache_threads_scoped_consistent(void **state)
+{
+	(void)state;
+	const size_t max = 6 * 1024;
+	struct flat_cache_conf conf = {
+	        .max_bytes = max,
+	        .shards = 2,
+	        .serve_stale_s = 3,
+	        .failure_ttl_s = 1,
+	        .pending_ms = 50,
+	        .refresh_ms = 1,
+	        .wake = ms_wake,
+	};
+	struct ms_thread th[MT_THREADS];
+	struct flat_cache *c = NULL;
+	struct flat_cache_stats st;
+	uint64_t ops = 0;
+
+	assert_int_equal(flat_cache_new(&c, &conf), 0);
+	for (int i = 0; i < MT_THREADS; i++) {
+		memset(&th[i], 0, sizeof(th[i]));
+		th[i].c = c;
+		th[i].rng = 0x9e3779b97f4a7c15ull * (uint64_t)(i + 7);
+		assert_int_equal(pthread_create(&th[i].tid, NULL, ms_run, &th[i]), 0);
+	}
+	for (int i = 0; i < MT_THREADS; i++) {
+		assert_int_equal(pthread_join(th[i].tid, NULL), 0);
+		ops += th[i].ops;
+	}
+	flat_cache_stats(c, &st);
+	print_message("scoped threads: %llu ops, %llu scoped hits, %llu waits, %llu evictions\n",
+	              (unsigned long long)ops, (unsigned long long)ms_scoped_hits,
+	              (unsigned long long)ms_registered, (unsigned long long)st.evictions);
+	assert_int_equal(atomic_load(&ms_bad), 0);
+	assert_int_equal(atomic_load(&ms_woken), atomic_load(&ms_registered));
+	assert_true(ms_scoped_hits > 0);
+	assert_true(st.evictions > 0);
+	assert_int_equal(st.claims, 0);
+	assert_true(st.bytes <= max);
+	assert_true(st.scoped <= st.entries);
+	flat_cache_flush_all(c);
+	flat_cache_stats(c, &st);
+	assert_int_equal(st.entries, 0);
+	assert_int_equal(st.scoped, 0);
+	assert_int_equal(st.entry_bytes, 0);
+	flat_cache_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2065,6 +2273,7 @@ int main(void)
 	        cmocka_unit_test(test_cache_scoped_memory_accounting),
 	        cmocka_unit_test(test_cache_scoped_bad_input),
 	        cmocka_unit_test(test_cache_threads_hammer_consistent),
+	        cmocka_unit_test(test_cache_threads_scoped_consistent),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,6 +47,11 @@ EOF
 cat >>"$FLAT_ZONES/cdn2.test.zone" <<EOF
 hc2	200	IN	HTTPS	1 . alpn=h2 port=443
 EOF
+cat >>"$FLAT_ZONES/example.test.zone" <<EOF
+;; https_records.sh: the zone's own HTTPS at sib2 (ANAME to a target that
+;; times out), the fallback when the chase fails.
+sib2	300	IN	HTTPS	1 . alpn=h2
+EOF
 cat >>"$FLAT_ZONES/anames.list" <<EOF
 example.test.zone	aliasmode	600	aliased.cdn.test.
 example.test.zone	svcb	600	svc1.cdn.test.
@@ -55,7 +60,9 @@ EOF
 
 start_flat_backend
 start_cdn
-start_unbound
+# www.slow.test: its only server never answers (sib2's target).
+start_blackhole
+start_unbound "" "slow.test=127.0.0.1@$BLACKHOLE_PORT"
 start_flat_apexd "[server]
 control = $SOCK
 [resolver]
@@ -148,12 +155,13 @@ alias_mode() {
 }
 check "kdig: AliasMode 0 www.cdn.test. at the owner" alias_mode
 
-# TTL: min over the chain (ANAME 600, www 45; ANAME 600, CNAME 70, HTTPS 200).
+# TTL: min over the chain (ANAME 600, www 45; ANAME 600, CNAME 70, HTTPS
+# 200), less the seconds the answer has been cached.
 rules=(--rcode NOERROR --flag AA --no-cname)
-check "HTTPS TTL at the apex: the target's 45" fq example.test HTTPS "${rules[@]}" --answers 2 --ttl 30:45
-check "HTTPS TTL through the chain: the CNAME's 70" fq hchain.example.test HTTPS "${rules[@]}" --answers 1 --ttl 55:70
-check "SVCB TTL: the target's 45" fq svcb.example.test SVCB "${rules[@]}" --answers 1 --ttl 30:45
-check "HTTPS over TCP" fq example.test HTTPS --tcp "${rules[@]}" --answers 2 --ttl 30:45
+check "HTTPS TTL at the apex: the target's 45" fq example.test HTTPS "${rules[@]}" --answers 2 --ttl 1:45
+check "HTTPS TTL through the chain: the CNAME's 70" fq hchain.example.test HTTPS "${rules[@]}" --answers 1 --ttl 1:70
+check "SVCB TTL: the target's 45" fq svcb.example.test SVCB "${rules[@]}" --answers 1 --ttl 1:45
+check "HTTPS over TCP" fq example.test HTTPS --tcp "${rules[@]}" --answers 2 --ttl 1:45
 check "HTTPS without EDNS" fq example.test HTTPS --no-edns "${rules[@]}" --answers 2
 # A target without HTTPS: NODATA with the owner zone's SOA, twice (cold,
 # then from the target cache).
@@ -171,6 +179,14 @@ nodata_kdig() {
 check "kdig: that NODATA carries example.test's SOA in authority" nodata_kdig
 # BIND alone says NODATA too: the resolver's log shows it was the chase.
 check "that NODATA came from a chase of the target" test "$(unbound_count v4only.cdn.test HTTPS)" -ge 1
+# The failure rules of A/AAAA: a target that times out, with the zone's
+# own HTTPS at the owner: those, relayed; a CNAME loop at the target:
+# SERVFAIL with an Extended DNS Error; an NXDOMAIN target: NODATA.
+check "target times out: the zone's own HTTPS at the owner (sibling)" \
+	fq sib2.example.test HTTPS --rcode NOERROR --flag AA --answers 1 --answer-types HTTPS
+check "target in a CNAME loop: SERVFAIL with EDE" fq loop.example.test HTTPS --rcode SERVFAIL --ede-any
+check "NXDOMAIN target: NODATA with the owner zone's SOA" \
+	fq nx.example.test HTTPS --rcode NOERROR --flag AA --answers 0 --soa example.test
 # "." names the owner: its A are the flattened ones.
 check "A at the apex: the target's addresses" fq example.test A "${rules[@]}" --addrs "$WWW_A"
 
@@ -183,4 +199,5 @@ check "apexctl explain svcb.example.test SVCB" \
 
 stop_flat_apexd
 check "HTTPS/SVCB answers counted as flattened" stat_is answers_flattened -ge 20
+check "the sibling fallback was counted" stat_is answers_sibling -ge 1
 finish
