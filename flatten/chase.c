@@ -1,6 +1,7 @@
 /* flatten/chase.c - I/O-free chase of a flattening target to its addresses. */
 #include "flatten/chase.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,6 +17,8 @@
 
 /* Text form of a name: every octet may become "\DDD", plus the NUL. */
 #define CHASE_NAME_TEXT (CODEC_MAX_NAME * 4 + 1)
+/* RFC 9460; HTTPS (65) is the other flat_qtype_is_rdata() type. */
+#define CHASE_TYPE_SVCB 64
 
 static uint32_t min_u32(uint32_t a, uint32_t b)
 {
@@ -68,6 +71,7 @@ static enum flat_step finish(struct flat_chase *c, enum flat_result_kind kind)
 		c->result.n_addrs = 0;
 	if (kind == FLAT_RES_FAIL) {
 		c->result.ttl = 0;
+		c->scope = 0;
 	} else {
 		/* A resolver that failed before another answered leaves its
 		 * reason behind; a success must not carry it into the cache. */
@@ -75,6 +79,20 @@ static enum flat_step finish(struct flat_chase *c, enum flat_result_kind kind)
 		memset(c->result.why, 0, sizeof(c->result.why));
 	}
 	return FLAT_STEP_DONE;
+}
+
+/* codec_build_query() ends the query with an empty OPT: its RDLENGTH is
+ * the last two octets, and the option goes right after them. */
+static void add_ecs(struct flat_chase *c)
+{
+	size_t n =
+	        codec_ecs_write(&c->ecs, c->out + c->out_len, sizeof(c->out) - (size_t)c->out_len);
+
+	/* init checked family and prefix, and FLAT_CHASE_OUT_MAX leaves room
+	 * for the longest option after the longest query. */
+	assert(n > 0);
+	codec_put_u16(c->out + c->out_len - 2, (uint16_t)n);
+	c->out_len = (uint16_t)(c->out_len + n);
 }
 
 /* Writes the query for the current name to the current server, ID 0. */
@@ -86,6 +104,11 @@ static void build_query(struct flat_chase *c)
 	 * from recursing should it be configured to. */
 	c->out_len = (uint16_t)codec_build_query(c->out, 0, c->server == FLAT_SERVER_RESOLVER,
 	                                         h->name, h->len, c->qtype);
+	/* The client's subnet goes to resolvers only: BIND answers for our
+	 * own zones, the same for everyone, and never learns client
+	 * addresses from us (RFC 7871 7.1.1 leaves the choice to us). */
+	if (c->server == FLAT_SERVER_RESOLVER && c->ecs.family != 0)
+		add_ecs(c);
 	h->server = c->server;
 	h->resolver = (uint8_t)c->resolver;
 }
@@ -215,6 +238,89 @@ static bool follow(struct flat_chase *c, const uint8_t *target, size_t len, uint
 	return true;
 }
 
+/* The type's name for texts: only flat_qtype_flattens() types are chased. */
+static const char *qtype_text(uint16_t qtype)
+{
+	switch (qtype) {
+	case CODEC_TYPE_A:
+		return "A";
+	case CODEC_TYPE_AAAA:
+		return "AAAA";
+	case CHASE_TYPE_SVCB:
+		return "SVCB";
+	default:
+		return "HTTPS";
+	}
+}
+
+/*
+ * Is rd[0..len) SVCB/HTTPS RDATA that can be copied into another message
+ * as it is (RFC 9460 2.2)? SvcPriority, then a TargetName that must be
+ * uncompressed (RFC 9460 2.2 forbids compression, and a pointer would
+ * point into a message we do not copy) and end inside the RDATA, then
+ * SvcParams. The params are checked as RFC 9460 2.2 asks every client to:
+ * none may run past the end, and the keys strictly increase; their
+ * values are the client's business. An AliasMode record with params is
+ * fine: its recipients must ignore them.
+ */
+static bool svcb_rdata_ok(const uint8_t *rd, size_t len)
+{
+	size_t pos = 2;
+	long last_key = -1;
+
+	if (len < 3)
+		return false;
+	for (;;) {
+		if (pos >= len || (rd[pos] & 0xc0) != 0)
+			return false;
+		if (rd[pos] == 0)
+			break;
+		pos += 1 + (size_t)rd[pos];
+		if (pos - 2 >= CODEC_MAX_NAME)
+			return false;
+	}
+	pos++;
+	while (pos < len) {
+		if (len - pos < 4 || (long)codec_get_u16(rd + pos) <= last_key)
+			return false;
+		last_key = codec_get_u16(rd + pos);
+		size_t vlen = codec_get_u16(rd + pos + 2);
+
+		if (len - pos - 4 < vlen)
+			return false;
+		pos += 4 + vlen;
+	}
+	return true;
+}
+
+/*
+ * Appends one RR's RDATA to the result's stream, dropping a duplicate
+ * (RFC 2181 5: an RRset holds no two equal RRs).
+ * @return 0, or -ENOSPC when the RRset does not fit the result.
+ */
+static int add_rdata(struct flat_result *r, const uint8_t *rd, size_t len)
+{
+	size_t pos = 0;
+
+	while (pos + 2 <= r->rdata_len) {
+		size_t n = codec_get_u16(r->rdata + pos);
+
+		if (n == len && memcmp(r->rdata + pos + 2, rd, len) == 0)
+			return 0;
+		pos += 2 + n;
+	}
+	/* Unlike surplus addresses, a surplus record cannot just be
+	 * dropped: the client would miss the endpoint or the keys it
+	 * carries. FLAT_MAX_ADDRS also bounds the records an answer holds. */
+	if (r->n_addrs >= FLAT_MAX_ADDRS || len + 2 > (size_t)FLAT_RDATA_MAX - r->rdata_len)
+		return -ENOSPC;
+	codec_put_u16(r->rdata + r->rdata_len, (uint16_t)len);
+	memcpy(r->rdata + r->rdata_len + 2, rd, len);
+	r->rdata_len = (uint16_t)(r->rdata_len + 2 + len);
+	r->n_addrs++;
+	return 0;
+}
+
 static void add_addr(struct flat_result *r, const uint8_t *rdata, size_t alen)
 {
 	for (unsigned i = 0; i < r->n_addrs; i++)
@@ -267,6 +373,7 @@ struct snapshot {
 	uint8_t hops;
 	uint32_t ttl;
 	bool skip_backend;
+	uint8_t scope;
 };
 
 static void rollback(struct flat_chase *c, const struct snapshot *s)
@@ -275,8 +382,10 @@ static void rollback(struct flat_chase *c, const struct snapshot *s)
 	c->hops = s->hops;
 	c->ttl = s->ttl;
 	c->skip_backend = s->skip_backend;
+	c->scope = s->scope;
 	cur(c)->ttl = UINT32_MAX;
 	c->result.n_addrs = 0;
+	c->result.rdata_len = 0;
 }
 
 /* What one pass over the answer section found at the current name. */
@@ -285,14 +394,42 @@ struct pass {
 	bool cname; /* a CNAME (the first one if several) */
 	struct codec_rr cname_rr;
 	uint32_t addr_ttl;
-	int bad_rdlen; /* rdlen of a malformed address RR, or -1 */
+	int bad_rdlen;  /* rdlen of a malformed address RR, or -1 */
+	bool bad_rdata; /* a malformed SVCB/HTTPS RR */
+	bool too_large; /* the SVCB/HTTPS RRset does not fit the result */
 };
+
+/* One RR of the asked type at the current name, into the result.
+ * @return false when the pass must stop (p says why). */
+static bool take_rr(struct flat_chase *c, const uint8_t *m, const struct codec_rr *rr,
+                    struct pass *p)
+{
+	size_t alen = c->qtype == CODEC_TYPE_A ? 4 : 16;
+
+	if (flat_qtype_is_rdata(c->qtype)) {
+		if (!svcb_rdata_ok(m + rr->rdata_off, rr->rdlen)) {
+			p->bad_rdata = true;
+			return false;
+		}
+		if (add_rdata(&c->result, m + rr->rdata_off, rr->rdlen) < 0) {
+			p->too_large = true;
+			return false;
+		}
+	} else if (rr->rdlen != alen) {
+		p->bad_rdlen = rr->rdlen;
+		return false;
+	} else {
+		add_addr(&c->result, m + rr->rdata_off, alen);
+	}
+	p->addr = true;
+	p->addr_ttl = min_u32(p->addr_ttl, codec_ttl_sane(rr->ttl));
+	return true;
+}
 
 static int scan_pass(struct flat_chase *c, const uint8_t *m, size_t len, const struct codec_view *v,
                      struct pass *p)
 {
 	const struct flat_chase_hop *h = cur(c);
-	size_t alen = c->qtype == CODEC_TYPE_A ? 4 : 16;
 	struct codec_rr_iter it;
 	struct codec_rr rr;
 	int rc;
@@ -317,43 +454,65 @@ static int scan_pass(struct flat_chase *c, const uint8_t *m, size_t len, const s
 			}
 			continue;
 		}
-		if (rr.rdlen != alen) {
-			p->bad_rdlen = rr.rdlen;
+		if (!take_rr(c, m, &rr, p))
 			return 0;
-		}
-		p->addr = true;
-		p->addr_ttl = min_u32(p->addr_ttl, codec_ttl_sane(rr.ttl));
-		add_addr(&c->result, m + rr.rdata_off, alen);
 	}
 	return rc;
 }
 
+/* The pass over an answer stopped at something it cannot use; the chase
+ * state is rolled back already. */
+static enum flat_step pass_failed(struct flat_chase *c, int rc, const struct pass *p)
+{
+	char what[48];
+
+	if (rc < 0)
+		return unusable(c, "sent a malformed answer");
+	if (p->too_large) {
+		char name[CHASE_NAME_TEXT];
+
+		/* No failover: the RRset is the zone's data, and every
+		 * resolver would hand over the same records. */
+		cur_text(c, name, sizeof(name));
+		c->fail = FLAT_CHASE_FAIL_BAD_ANSWER;
+		set_why(c, CODEC_EDE_OTHER, "%s RRset too large at %s", qtype_text(c->qtype), name);
+		return finish(c, FLAT_RES_FAIL);
+	}
+	if (p->bad_rdata)
+		snprintf(what, sizeof(what), "sent a malformed %s record", qtype_text(c->qtype));
+	else
+		snprintf(what, sizeof(what), "sent an %s record of %d octets", qtype_text(c->qtype),
+		         p->bad_rdlen);
+	return unusable(c, what);
+}
+
 /*
- * A NOERROR or NXDOMAIN answer to the query in c->out: walk the chain
- * from the asked name as far as this answer goes. Records may come in any
+ * A NOERROR or NXDOMAIN answer to the query in c->out, whose ECS scope
+ * is scope (0 without ECS): walk the chain from the asked name as far as
+ * this answer goes. Records may come in any
  * order, so each step is a fresh pass over the section; a DNAME is
  * ignored in favour of the CNAME synthesized next to it (RFC 6672 5.3).
  */
 static enum flat_step use_answer(struct flat_chase *c, const uint8_t *m, size_t len,
-                                 const struct codec_view *v)
+                                 const struct codec_view *v, uint8_t scope)
 {
-	const struct snapshot snap = {c->n_hop, c->hops, c->ttl, c->skip_backend};
+	const struct snapshot snap = {c->n_hop, c->hops, c->ttl, c->skip_backend, c->scope};
 	unsigned followed = 0;
 	struct pass p;
 
+	/* The result is as narrow as the narrowest answer it rests on: a
+	 * CNAME tailored to a /24 makes everything behind it a /24 answer. */
+	if (scope > c->scope)
+		c->scope = scope;
+
 	c->result.n_addrs = 0;
+	c->result.rdata_len = 0;
 	for (;;) {
 		int rc = scan_pass(c, m, len, v, &p);
 
-		if (rc < 0 || p.bad_rdlen >= 0) {
-			char what[48];
-
+		if (rc < 0 || p.bad_rdlen >= 0 || p.bad_rdata || p.too_large) {
 			rollback(c, &snap);
-			if (rc < 0)
-				return unusable(c, "sent a malformed answer");
-			snprintf(what, sizeof(what), "sent an %s record of %d octets",
-			         c->qtype == CODEC_TYPE_A ? "A" : "AAAA", p.bad_rdlen);
-			return unusable(c, what);
+			return pass_failed(c, rc, &p);
 		}
 		if (p.addr) {
 			/* A CNAME next to addresses is illegal; the addresses
@@ -400,6 +559,37 @@ static enum flat_step use_answer(struct flat_chase *c, const uint8_t *m, size_t 
 	return negative(c, FLAT_RES_NODATA, m, len, v);
 }
 
+/*
+ * The ECS option of an answer to the query in c->out, when that query
+ * carried one (RFC 7871 7.3).
+ * @return 1 with *scope set (0 when there is nothing to go by: no ECS
+ *         sent, or none came back, which RFC 7871 7.2.1 says means the
+ *         answer is for everyone); 0 when the option is not the one sent:
+ *         the answer to someone else's query, dropped like a wrong ID; or
+ *         -EINVAL for a malformed option.
+ */
+static int answer_ecs(const struct flat_chase *c, const uint8_t *m, const struct codec_view *v,
+                      uint8_t *scope)
+{
+	struct codec_ecs got;
+	int rc;
+
+	*scope = 0;
+	if (c->server != FLAT_SERVER_RESOLVER || c->ecs.family == 0)
+		return 1;
+	rc = codec_ecs_find(m, v, false, &got);
+	if (rc < 0)
+		return -EINVAL;
+	if (rc == 0)
+		return 1;
+	if (!codec_ecs_matches(&c->ecs, &got))
+		return 0;
+	/* A scope longer than what we sent would key the cache on bits we
+	 * never told the resolver (RFC 7871 7.3.1). */
+	*scope = got.scope < c->ecs.source ? got.scope : c->ecs.source;
+	return 1;
+}
+
 void flat_chase_init(struct flat_chase *c, const struct flat_chase_cfg *cfg)
 {
 	memset(c, 0, sizeof(*c));
@@ -408,6 +598,16 @@ void flat_chase_init(struct flat_chase *c, const struct flat_chase_cfg *cfg)
 		c->cfg.max_chain = 1;
 	if (c->cfg.max_chain > FLAT_CHASE_MAX_CHAIN)
 		c->cfg.max_chain = FLAT_CHASE_MAX_CHAIN;
+	c->cfg.ecs = NULL;
+	/* Copied, so that the caller's subnet need not outlive init. An
+	 * option codec_ecs_write() could not write counts as none. The code
+	 * reads c->ecs, never c->cfg.ecs, so that a moved chase stays right. */
+	if (cfg->ecs != NULL && codec_ecs_addr_len(cfg->ecs->family) != 0 &&
+	    cfg->ecs->source <= codec_ecs_addr_len(cfg->ecs->family) * 8) {
+		c->ecs = *cfg->ecs;
+		c->ecs.scope = 0; /* RFC 7871 6: SCOPE is 0 in a query */
+		c->cfg.ecs = &c->ecs;
+	}
 	/* Input before begin is a caller bug; answer it with a failure rather
 	 * than read an empty chain. */
 	c->done = true;
@@ -469,9 +669,10 @@ enum flat_step flat_chase_begin(struct flat_chase *c, const uint8_t *target, siz
 	c->resolver = 0;
 	c->tcp = false;
 	c->fail = FLAT_CHASE_FAIL_INVALID;
+	c->scope = 0;
 	memset(&c->result, 0, sizeof(c->result));
 
-	if (!codec_name_valid(target, len) || (qtype != CODEC_TYPE_A && qtype != CODEC_TYPE_AAAA)) {
+	if (!codec_name_valid(target, len) || !flat_qtype_flattens(qtype)) {
 		c->fail = FLAT_CHASE_FAIL_INVALID;
 		set_why(c, CODEC_EDE_OTHER, "invalid chase target");
 		return finish(c, FLAT_RES_FAIL);
@@ -504,6 +705,7 @@ enum flat_step flat_chase_input(struct flat_chase *c, const uint8_t *resp, size_
 	struct codec_view v;
 	char what[48];
 	char rbuf[16];
+	uint8_t scope;
 
 	if (c->done)
 		return FLAT_STEP_DONE;
@@ -537,6 +739,12 @@ enum flat_step flat_chase_input(struct flat_chase *c, const uint8_t *resp, size_
 		snprintf(what, sizeof(what), "answered with %u questions", v.qdcount);
 		return unusable(c, what);
 	}
+	int ecs = answer_ecs(c, resp, &v, &scope);
+
+	if (ecs == 0)
+		return FLAT_STEP_WAIT;
+	if (ecs < 0)
+		return unusable(c, "sent a malformed ECS option");
 	if (v.flags & CODEC_FLAG_TC) {
 		if (c->tcp)
 			return unusable(c, "truncated its TCP answer");
@@ -556,5 +764,5 @@ enum flat_step flat_chase_input(struct flat_chase *c, const uint8_t *resp, size_
 		        codec_rcode_text(rcode, rbuf, sizeof(rbuf)), name);
 		return server_failed(c, false);
 	}
-	return use_answer(c, resp, len, &v);
+	return use_answer(c, resp, len, &v, scope);
 }

@@ -78,8 +78,9 @@ enum flat_step {
 	 *  TCP when c->tcp, and feed the answer or a timeout to input. */
 	FLAT_STEP_SEND,
 	/** The datagram was not an answer to the query in flight (ID or
-	 *  question differ): drop it and keep waiting for the same query until
-	 *  its timeout. c->out and the server are unchanged. */
+	 *  question differ, or the ECS option is not the one sent): drop it
+	 *  and keep waiting for the same query until its timeout. c->out and
+	 *  the server are unchanged. */
 	FLAT_STEP_WAIT,
 	/** Finished: c->result holds the outcome. */
 	FLAT_STEP_DONE,
@@ -111,8 +112,9 @@ struct flat_chase_hop {
 	uint8_t len;
 	/**
 	 * TTL of the record at this name that the chase used: the CNAME's
-	 * for every hop but the last; for the last, the address RRset's
-	 * (min over its RRs) or the negative TTL of a NODATA/NXDOMAIN.
+	 * for every hop but the last; for the last, the RRset's of the
+	 * asked type (min over its RRs) or the negative TTL of a
+	 * NODATA/NXDOMAIN.
 	 * UINT32_MAX while nothing is known (a failed chase's last hop).
 	 * TTLs with the top bit set count as 0 (RFC 2181 8).
 	 */
@@ -204,7 +206,14 @@ int flat_chase_visit(struct flat_chase *c, const uint8_t *name, size_t len);
  * resolver into our own zone and back.
  *
  * @param target      uncompressed wire name, any case; copied (lowercased)
- * @param qtype       CODEC_TYPE_A or CODEC_TYPE_AAAA
+ * @param qtype       a flat_qtype_flattens() type: A, AAAA, SVCB or HTTPS.
+ *                    SVCB/HTTPS are chased like addresses (CNAMEs followed,
+ *                    TTL the min over the chain); their RRset ends up in
+ *                    result.rdata, each RDATA checked to be self-contained
+ *                    (TargetName uncompressed, params framed, RFC 9460
+ *                    2.2). An RRset larger than FLAT_RDATA_MAX or than
+ *                    FLAT_MAX_ADDRS records fails the chase (EDE 0, reason
+ *                    BAD_ANSWER) without failover.
  * @param initial_ttl min TTL of the CNAMEs/ANAME seen before the chase
  *                    (UINT32_MAX for none); the result's TTL is capped by it
  * @param hops_already CNAMEs already followed before the chase; they count
@@ -235,8 +244,11 @@ static inline void flat_chase_set_id(struct flat_chase *c, uint16_t id)
  *             borrowed for the call; len 0 means the server's timeout
  *             expired (or the TCP connection failed)
  * @return
- *   - WAIT: resp is no answer to this query (ID or question differ, or too
- *     short to hold an ID); nothing changed.
+ *   - WAIT: resp is no answer to this query (ID or question differ, too
+ *     short to hold an ID, or, from a resolver sent an ECS option, an ECS
+ *     option that does not match it, RFC 7871 7.3); nothing changed. An
+ *     answer without the option is fine (scope 0); one with a malformed
+ *     option is unusable.
  *   - SEND: a new query in c->out: the same question over TCP after
  *     TC=1 over UDP; the same question to the next resolver after this
  *     one failed (timeout, SERVFAIL, REFUSED, NOTIMP, FORMERR, any other
@@ -245,9 +257,9 @@ static inline void flat_chase_set_id(struct flat_chase *c, uint16_t id)
  *     target it did not answer.
  *   - DONE: c->result is set. FAIL carries an EDE: 22 "No Reachable
  *     Authority" when every server asked for the name timed out; 0
- *     "Other" for an error RCODE, a loop or a chain too long; 23 "Network
- *     Error" for a malformed or unusable answer. The text names the
- *     server and the name. The backend has no failover. After DONE,
- *     further input is ignored and returns DONE.
+ *     "Other" for an error RCODE, a loop, a chain too long or an
+ *     SVCB/HTTPS RRset too large; 23 "Network Error" for a malformed or
+ *     unusable answer. The text names the server and the name. The backend has no failover. After
+ * DONE, further input is ignored and returns DONE.
  */
 enum flat_step flat_chase_input(struct flat_chase *c, const uint8_t *resp, size_t len);

@@ -77,13 +77,36 @@ static ssize_t msg_end(struct msg *m)
 	return (ssize_t)m->wr.pos;
 }
 
-/* Our own OPT, from codec_wr_opt(): its comment says why the client's
- * cookie pair is echoed, and why the EDE text is the part that gives way. */
-static void msg_opt(struct msg *m, const uint8_t *query, const struct codec_view *qv, uint16_t ede,
-                    const char *text)
+/*
+ * Our own OPT, from codec_wr_opt(): its comment says why the client's
+ * cookie pair is echoed, and why the EDE text is the part that gives way.
+ * o (may be NULL) supplies the EDE and the client's ECS option to echo
+ * (RFC 7871 7.2.1: FAMILY, SOURCE and ADDRESS as sent, SCOPE ours).
+ */
+static void msg_opt(struct msg *m, const uint8_t *query, const struct codec_view *qv,
+                    const struct flat_rewrite_opts *o)
 {
-	codec_wr_opt(&m->wr, query, qv, ede, text);
+	uint8_t ecs[CODEC_ECS_OPT_MAX];
+	size_t n = o != NULL && o->ecs != NULL ? codec_ecs_write(o->ecs, ecs, sizeof(ecs)) : 0;
+	size_t start = m->wr.pos;
+	size_t cap = m->wr.len;
+
+	/* The EDE text takes whatever room is left: keep the ECS option's
+	 * out of its reach, since a client that sent ECS must get it back
+	 * while the text is optional. */
+	if (n > 0 && codec_wr_left(&m->wr) >= n)
+		m->wr.len -= n;
+	codec_wr_opt(&m->wr, query, qv, o != NULL ? o->ede : CODEC_EDE_NONE,
+	             o != NULL ? o->ede_text : NULL);
+	m->wr.len = cap;
 	m->ar++;
+	if (n == 0 || m->wr.err < 0)
+		return;
+	codec_wr_bytes(&m->wr, ecs, n);
+	/* RDLENGTH follows the root owner, TYPE, CLASS and TTL. */
+	if (m->wr.err == 0)
+		codec_put_u16(m->wr.base + start + 9,
+		              (uint16_t)(codec_get_u16(m->wr.base + start + 9) + n));
 }
 
 /* An RR owned by a compression pointer (to a name already written). */
@@ -183,8 +206,7 @@ static void build_flat(struct msg *m, const uint8_t *query, const struct codec_v
 		m->ns++;
 	}
 	if (qv->has_opt)
-		msg_opt(m, query, qv, o != NULL ? o->ede : CODEC_EDE_NONE,
-		        o != NULL ? o->ede_text : NULL);
+		msg_opt(m, query, qv, o);
 }
 
 uint32_t flat_ttl_final(uint32_t ttl, uint32_t min_ttl, uint32_t max_ttl)
@@ -285,8 +307,7 @@ static void build_aname(struct msg *m, const uint8_t *query, const struct codec_
 		}
 	}
 	if (qv->has_opt)
-		msg_opt(m, query, qv, o != NULL ? o->ede : CODEC_EDE_NONE,
-		        o != NULL ? o->ede_text : NULL);
+		msg_opt(m, query, qv, o);
 }
 
 ssize_t flat_rewrite_aname_query(const uint8_t *query, size_t qlen, const struct codec_view *qv,
@@ -322,7 +343,7 @@ static void build_any(struct msg *m, const uint8_t *query, const struct codec_vi
 		m->an++;
 	}
 	if (qv->has_opt)
-		msg_opt(m, query, qv, CODEC_EDE_NONE, NULL);
+		msg_opt(m, query, qv, NULL);
 }
 
 ssize_t flat_rewrite_any_minimal(const uint8_t *query, size_t qlen, const struct codec_view *qv,

@@ -119,7 +119,8 @@ struct flat_rrset_in {
  * the additional section owned by the target name. If it does not fit,
  * the additional addresses are dropped first (they are optional data,
  * RFC 2181 9, so without TC); if the ANAME alone does not fit, TC=1.
- * Flags, question and OPT as flat_rewrite(); opts supplies EDE only.
+ * Flags, question and OPT as flat_rewrite(); opts supplies EDE and ECS
+ * only.
  * @return the length, -EMSGSIZE, -EINVAL (bad target, wrong result
  *         type, a query type that is no data type: 0, OPT, 128..255) or
  *         -EBADMSG (query without exactly one question).

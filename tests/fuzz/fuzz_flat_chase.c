@@ -7,7 +7,10 @@
  *            to the query's); bit 7 keep the input's question (else a
  *            question of the same length is overwritten with the query's)
  *   byte 1   max_chain as given to init (init clamps it)
- *   byte 2   hops_already (low 4 bits)
+ *   byte 2   hops_already (bits 0-3); bits 4-5 the type: 0 and 3 A or
+ *            AAAA as byte 0 says, 1 SVCB, 2 HTTPS; bits 6-7 the client
+ *            subnet sent to resolvers: 0 none, 1 192.0.2.0/24,
+ *            2 2001:db8:1200::/40, 3 an opt-out 0.0.0.0/0
  *   rest     answers, separated by the 4 octets c0 fe c0 fe; an empty one
  *            is a timeout
  * The answers are fed in order while the chase asks for more; then
@@ -18,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/ecs.h"
 #include "codec/scan.h"
 #include "flatten/chase.h"
 #include "flatten/zones.h"
@@ -61,12 +65,50 @@ static void check_send(const struct flat_chase *c, unsigned n_resolvers)
 	check(v.has_opt && !v.do_bit && v.udp_size == CODEC_EDNS_UDP_SIZE);
 	check(v.qname_len == h->len && memcmp(c->out + v.qname_off, h->name, h->len) == 0);
 	check(v.qtype == c->qtype && v.qclass == CODEC_CLASS_IN);
+
+	/* The subnet goes to resolvers, never to the backend. */
+	struct codec_ecs sent;
+	int ecs = codec_ecs_find(c->out, &v, true, &sent);
+
+	if (c->server == FLAT_SERVER_RESOLVER && c->ecs.family != 0)
+		check(ecs == 1 && codec_ecs_matches(&c->ecs, &sent) && sent.scope == 0);
+	else
+		check(ecs == 0 && v.opt_rdlen == 0);
 	if (c->server == FLAT_SERVER_RESOLVER) {
 		check(c->resolver < n_resolvers);
 		check(v.flags == CODEC_FLAG_RD);
 	} else {
 		check(c->server == FLAT_SERVER_BACKEND && v.flags == 0);
 	}
+}
+
+/* An SVCB/HTTPS result: n_addrs framed RDATA filling rdata_len, each
+ * with a TargetName that stays inside it uncompressed (RFC 9460 2.2),
+ * none twice. */
+static void check_rdata(const struct flat_result *r)
+{
+	size_t pos = 0;
+	unsigned n = 0;
+
+	check(r->rdata_len <= FLAT_RDATA_MAX);
+	while (pos < r->rdata_len) {
+		check(r->rdata_len - pos >= 2);
+		size_t len = (size_t)r->rdata[pos] << 8 | r->rdata[pos + 1];
+		const uint8_t *rd = r->rdata + pos + 2;
+
+		check(len >= 3 && r->rdata_len - pos - 2 >= len);
+		for (size_t i = 2; rd[i] != 0; i += 1 + (size_t)rd[i])
+			check(rd[i] <= 63 && i + 1 + rd[i] < len);
+		for (size_t k = 0; k < pos;) {
+			size_t klen = (size_t)r->rdata[k] << 8 | r->rdata[k + 1];
+
+			check(klen != len || memcmp(r->rdata + k + 2, rd, len) != 0);
+			k += 2 + klen;
+		}
+		pos += 2 + len;
+		n++;
+	}
+	check(n == r->n_addrs);
 }
 
 static void check_done(const struct flat_chase *c)
@@ -84,6 +126,17 @@ static void check_done(const struct flat_chase *c)
 	else
 		check(r->hops <= c->cfg.max_chain && r->ttl <= 0x7fffffffu && r->ede == 0 &&
 		      r->why[0] == '\0');
+	/* The scope: only for a good result with a subnet sent, at most
+	 * the SOURCE sent. */
+	if (r->kind == FLAT_RES_FAIL || c->ecs.family == 0)
+		check(c->scope == 0);
+	else
+		check(c->scope <= c->ecs.source);
+	if (flat_qtype_is_rdata(r->qtype)) {
+		check_rdata(r);
+		return;
+	}
+	check(r->rdata_len == 0);
 	/* Addresses are deduplicated. */
 	size_t alen = r->qtype == CODEC_TYPE_A ? 4 : 16;
 
@@ -101,9 +154,11 @@ static size_t patch(const struct flat_chase *c, const uint8_t *in, size_t len, u
 		memcpy(buf, c->out, 2);
 	if (!(flags & 0x80) && len >= CODEC_HDR_LEN) {
 		/* The query's question: name, type, class right after the
-		 * header; its name length is the out length minus header,
-		 * type/class and the 11-octet OPT. */
-		size_t qlen = (size_t)c->out_len - CODEC_HDR_LEN - 4 - 11;
+		 * header (the query scans: check_send()). */
+		struct codec_view v;
+
+		check(codec_scan(c->out, c->out_len, &v) == 0);
+		size_t qlen = (size_t)v.qname_len;
 
 		if (len >= CODEC_HDR_LEN + qlen + 4 &&
 		    memchr(buf + CODEC_HDR_LEN, 0, qlen) == buf + CODEC_HDR_LEN + qlen - 1)
@@ -120,6 +175,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	        "\1a\3own\4test",
 	        "\7example\3com",
 	};
+	static const struct codec_ecs subnets[4] = {
+	        {0},
+	        {CODEC_ECS_FAMILY_IP4, 24, 0, {192, 0, 2}},
+	        {CODEC_ECS_FAMILY_IP6, 40, 0, {0x20, 0x01, 0x0d, 0xb8, 0x12}},
+	        {CODEC_ECS_FAMILY_IP4, 0, 0, {0}},
+	};
+	static const uint16_t qtypes[4] = {0, 64 /* SVCB */, 65 /* HTTPS */, 0};
 	static struct flat_chase c;
 	static uint8_t buf[CODEC_MAX_MSG];
 
@@ -132,7 +194,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	        .max_chain = data[1],
 	        .n_resolvers = n_resolvers,
 	        .own = own_zones(),
+	        .ecs = &subnets[data[2] >> 6],
 	};
+	uint16_t qtype = qtypes[(data[2] >> 4) & 3];
+
+	if (qtype == 0)
+		qtype = flags & 1 ? CODEC_TYPE_AAAA : CODEC_TYPE_A;
 	const char *t = targets[(flags >> 4) & 3];
 	size_t tlen = strlen(t) + 1;
 
@@ -142,9 +209,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check(flat_chase_visit(&c, (const uint8_t *)targets[3], strlen(targets[3]) + 1) ==
 		      0);
 
-	enum flat_step s = flat_chase_begin(&c, (const uint8_t *)t, tlen,
-	                                    flags & 1 ? CODEC_TYPE_AAAA : CODEC_TYPE_A, UINT32_MAX,
-	                                    data[2] & 0x0f);
+	check(c.ecs.family == cfg.ecs->family && c.ecs.scope == 0);
+	check((c.cfg.ecs == NULL) == (c.ecs.family == 0));
+
+	enum flat_step s =
+	        flat_chase_begin(&c, (const uint8_t *)t, tlen, qtype, UINT32_MAX, data[2] & 0x0f);
 	const uint8_t *p = data + 3;
 	size_t left = size - 3;
 	uint16_t id = 1;

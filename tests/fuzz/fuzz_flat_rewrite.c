@@ -7,7 +7,10 @@
  * messages are scanned; the policy, SOA and ANAME readers run on whatever
  * scans; every builder runs on what they decide (and on synthetic
  * results) and each reply must scan again with codec_scan(), fit the
- * size asked for, and keep the client's ID and question. Any crash,
+ * size asked for, and keep the client's ID and question. A client's ECS
+ * option (RFC 7871) is echoed with a scope taken from the control octet,
+ * and must come back in every answer but a SERVFAIL, even a truncated
+ * one; without it none may appear. Any crash,
  * sanitizer report or broken invariant (abort) is a bug.
  */
 #include <errno.h>
@@ -15,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/ecs.h"
 #include "codec/name.h"
 #include "codec/rr.h"
 #include "codec/scan.h"
@@ -39,11 +43,13 @@ static void check(int cond)
 		abort();
 }
 
-/* Every reply of ours: scans, fits, and answers this client's question. */
+/* Every reply of ours: scans, fits, and answers this client's question;
+ * it echoes ecs (NULL: carries no ECS option). */
 static void check_reply(const uint8_t *q, const struct codec_view *qv, const uint8_t *out,
-                        ssize_t n, size_t cap)
+                        ssize_t n, size_t cap, const struct codec_ecs *ecs)
 {
 	struct codec_view r;
+	struct codec_ecs got;
 
 	check(n == -EMSGSIZE || (n >= CODEC_HDR_LEN && (size_t)n <= cap));
 	if (n < 0)
@@ -56,6 +62,11 @@ static void check_reply(const uint8_t *q, const struct codec_view *qv, const uin
 	             (size_t)qv->question_end - CODEC_HDR_LEN) == 0);
 	if (r.flags & CODEC_FLAG_TC)
 		check(r.ancount == 0 && r.nscount == 0);
+	if (ecs != NULL && r.has_opt)
+		check(codec_ecs_find(out, &r, false, &got) == 1 && codec_ecs_matches(ecs, &got) &&
+		      got.scope == ecs->scope);
+	else
+		check(codec_ecs_find(out, &r, false, &got) == 0);
 }
 
 static void fill_result(struct flat_result *res, uint16_t type, unsigned n, const uint8_t *seed,
@@ -88,8 +99,17 @@ static void run_rewrites(const uint8_t *q, size_t qlen, const struct codec_view 
 	        .aname_ttl = 60,
 	};
 	struct flat_result res;
+	struct codec_ecs client;
 	ssize_t n;
 
+	/* As the proxy does: the client's option, with a scope of ours no
+	 * longer than its SOURCE. A malformed one would have been FORMERR. */
+	if (codec_ecs_find(q, qv, true, &client) == 1) {
+		client.scope = (uint8_t)(ctl & 0x3f);
+		if (client.scope > client.source)
+			client.scope = client.source;
+		o.ecs = &client;
+	}
 	if (ctl & CTL_SMALL)
 		cap = CODEC_HDR_LEN + (size_t)(ctl & 0x3f) * 4;
 	if (qv->qdcount != 1 || qv->qname_off != CODEC_HDR_LEN) {
@@ -103,7 +123,7 @@ static void run_rewrites(const uint8_t *q, size_t qlen, const struct codec_view 
 		                 out, sizeof(out));
 		check(n != -EBADMSG);
 		if (n != -EINVAL)
-			check_reply(q, qv, out, n, cap);
+			check_reply(q, qv, out, n, cap, o.ecs);
 	}
 	if (qv->qtype == CODEC_TYPE_A || qv->qtype == CODEC_TYPE_AAAA) {
 		static const enum flat_result_kind kinds[] = {FLAT_RES_ADDRS, FLAT_RES_NODATA,
@@ -120,7 +140,8 @@ static void run_rewrites(const uint8_t *q, size_t qlen, const struct codec_view 
 				check(soa == NULL && k != 0 && k != 3);
 				continue;
 			}
-			check_reply(q, qv, out, n, cap);
+			/* A failure is codec_build_error()'s SERVFAIL. */
+			check_reply(q, qv, out, n, cap, kinds[k] == FLAT_RES_FAIL ? NULL : o.ecs);
 			if (n > 0 && k != 3)
 				check((out[3] & CODEC_RCODE_MASK) == CODEC_RCODE_NOERROR);
 		}
@@ -139,9 +160,9 @@ static void run_rewrites(const uint8_t *q, size_t qlen, const struct codec_view 
 		check(qv->qtype == 0 || qv->qtype == CODEC_TYPE_OPT ||
 		      (qv->qtype >= 128 && qv->qtype <= 255));
 	else
-		check_reply(q, qv, out, n, cap);
+		check_reply(q, qv, out, n, cap, o.ecs);
 	n = flat_rewrite_any_minimal(q, qlen, qv, 3600, cap, out, sizeof(out));
-	check_reply(q, qv, out, n, cap);
+	check_reply(q, qv, out, n, cap, NULL);
 }
 
 /* BIND's message rebuilt with addresses: scans, fits, and can itself be

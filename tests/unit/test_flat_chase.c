@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "codec/ecs.h"
 #include "codec/name.h"
 #include "codec/rr.h"
 #include "codec/scan.h"
@@ -22,6 +23,9 @@
 #define F_RES 0x8180  /* QR RD RA, NOERROR: a resolver */
 #define F_NXD 0x8183  /* the same with NXDOMAIN */
 #define F_AUTH 0x8400 /* QR AA: the backend */
+
+#define TYPE_SVCB 64
+#define TYPE_HTTPS 65
 
 struct fx {
 	struct flat_zones *own;
@@ -70,6 +74,20 @@ static size_t wire(const char *text, uint8_t *out)
 	}
 	out[pos++] = 0;
 	return pos;
+}
+
+static const char *qtype_text(uint16_t qtype)
+{
+	switch (qtype) {
+	case CODEC_TYPE_A:
+		return "A";
+	case CODEC_TYPE_AAAA:
+		return "AAAA";
+	case TYPE_SVCB:
+		return "SVCB";
+	default:
+		return "HTTPS";
+	}
 }
 
 /* Gives the query in c->out a fresh ID, as the proxy must. */
@@ -143,7 +161,7 @@ __attribute__((format(printf, 3, 4))) static enum flat_step reply(struct fx *f, 
 	va_end(ap);
 	asked(f, q, sizeof(q));
 	snprintf(text, sizeof(text), "hdr %u %u\nqd %s IN %s\n%s", codec_hdr_id(f->c.out), flags, q,
-	         f->c.qtype == CODEC_TYPE_A ? "A" : "AAAA", body);
+	         qtype_text(f->c.qtype), body);
 
 	long n = th_pkt(text, resp, sizeof(resp));
 
@@ -964,6 +982,598 @@ static void test_chase_try_ms_splits_deadline_among_resolvers_left(void **state)
 	assert_true(3 * flat_chase_try_ms(1500, 3, 1500) <= 1500);
 }
 
+/* --- SVCB and HTTPS (RFC 9460) -------------------------------------- */
+
+/* One RR of a raw answer: RDATA as the test writes it, byte for byte. */
+struct raw_rr {
+	const uint8_t *rd;
+	size_t len;
+	uint32_t ttl;
+};
+
+/*
+ * Answers the query in flight with n RRs of the asked type owned by the
+ * question name (a pointer to it), written by hand: RDATA that ldns
+ * would refuse to write (a compressed TargetName) comes out as given.
+ */
+static enum flat_step reply_raw(struct fx *f, const struct raw_rr *rrs, size_t n)
+{
+	static uint8_t resp[RESP_MAX];
+	struct codec_view v;
+
+	assert_int_equal(codec_scan(f->c.out, f->c.out_len, &v), 0);
+	size_t qend = v.question_end;
+	size_t pos = qend;
+
+	memcpy(resp, f->c.out, qend);
+	codec_put_u16(resp + 2, F_RES);
+	codec_put_u16(resp + 6, (uint16_t)n);
+	codec_put_u16(resp + 10, 0);
+	for (size_t i = 0; i < n; i++) {
+		assert_true(pos + 12 + rrs[i].len <= sizeof(resp));
+		codec_put_u16(resp + pos, 0xc00c);
+		codec_put_u16(resp + pos + 2, f->c.qtype);
+		codec_put_u16(resp + pos + 4, CODEC_CLASS_IN);
+		codec_put_u32(resp + pos + 6, rrs[i].ttl);
+		codec_put_u16(resp + pos + 10, (uint16_t)rrs[i].len);
+		memcpy(resp + pos + 12, rrs[i].rd, rrs[i].len);
+		pos += 12 + rrs[i].len;
+	}
+	return feed(f, resp, pos);
+}
+
+/* The i-th RDATA of the result's stream; fails the test past the end. */
+static const uint8_t *rdata_at(const struct flat_result *r, unsigned i, size_t *len)
+{
+	size_t pos = 0;
+
+	for (;;) {
+		assert_true(pos + 2 <= r->rdata_len);
+		size_t n = codec_get_u16(r->rdata + pos);
+
+		assert_true(pos + 2 + n <= r->rdata_len);
+		if (i-- == 0) {
+			*len = n;
+			return r->rdata + pos + 2;
+		}
+		pos += 2 + n;
+	}
+}
+
+static void assert_rdata(const struct flat_result *r, unsigned i, const uint8_t *want,
+                         size_t want_len)
+{
+	size_t len;
+	const uint8_t *rd = rdata_at(r, i, &len);
+
+	assert_int_equal(len, want_len);
+	assert_memory_equal(rd, want, want_len);
+}
+
+static void test_chase_https_service_mode_keeps_rdata_in_order(void **state)
+{
+	struct fx *f = *state;
+	/* 1 . alpn=h2,h3 ipv4hint=192.0.2.1 */
+	static const uint8_t rd1[] = {0,   1,   0, 0, 1, 0, 6,   2, 'h', '2', 2,
+	                              'h', '3', 0, 4, 0, 4, 192, 0, 2,   1};
+	/* 2 svc.example.net. port=8443 */
+	static const uint8_t rd2[] = {0,   2, 3,   's', 'v', 'c', 7, 'e', 'x', 'a', 'm',  'p', 'l',
+	                              'e', 3, 'n', 'e', 't', 0,   0, 3,   0,   2,   0x20, 0xfb};
+	struct codec_view v;
+
+	assert_int_equal(start(f, 2, "www.example.net", TYPE_HTTPS), FLAT_STEP_SEND);
+	assert_int_equal(codec_scan(f->c.out, f->c.out_len, &v), 0);
+	assert_int_equal(v.qtype, TYPE_HTTPS);
+	/* The server's order, not the priority order: the client sorts. */
+	assert_int_equal(reply(f, F_RES,
+	                       "an www.example.net. 300 IN HTTPS 2 svc.example.net. port=8443\n"
+	                       "an www.example.net. 120 IN A 192.0.2.7\n"
+	                       "an www.example.net. 200 IN HTTPS 1 . alpn=h2,h3 "
+	                       "ipv4hint=192.0.2.1\n"),
+	                 FLAT_STEP_DONE);
+	assert_int_equal(f->c.result.kind, FLAT_RES_ADDRS);
+	assert_int_equal(f->c.result.qtype, TYPE_HTTPS);
+	assert_int_equal(f->c.result.n_addrs, 2);
+	assert_int_equal(f->c.result.rdata_len, 2 + sizeof(rd2) + 2 + sizeof(rd1));
+	assert_rdata(&f->c.result, 0, rd2, sizeof(rd2));
+	assert_rdata(&f->c.result, 1, rd1, sizeof(rd1));
+	/* Min over the RRset; the A next to it is not part of it. */
+	assert_int_equal(f->c.result.ttl, 200);
+	assert_hop(f, 0, "www.example.net.", 200);
+}
+
+static void test_chase_svcb_alias_mode_kept_as_is(void **state)
+{
+	struct fx *f = *state;
+	/* 0 pool.example.org. */
+	static const uint8_t rd[] = {0,   0,   4,   'p', 'o', 'o', 'l', 7,   'e', 'x',
+	                             'a', 'm', 'p', 'l', 'e', 3,   'o', 'r', 'g', 0};
+
+	assert_int_equal(start(f, 1, "_dns.resolver.example.net", TYPE_SVCB), FLAT_STEP_SEND);
+	assert_int_equal(
+	        reply(f, F_RES, "an _dns.resolver.example.net. 600 IN SVCB 0 pool.example.org.\n"),
+	        FLAT_STEP_DONE);
+	assert_int_equal(f->c.result.kind, FLAT_RES_ADDRS);
+	assert_int_equal(f->c.result.qtype, TYPE_SVCB);
+	assert_int_equal(f->c.result.n_addrs, 1);
+	assert_rdata(&f->c.result, 0, rd, sizeof(rd));
+	assert_int_equal(f->c.result.ttl, 600);
+}
+
+static void test_chase_https_through_cname_min_ttl(void **state)
+{
+	struct fx *f = *state;
+	static const uint8_t rd[] = {0, 1, 0, 0, 1, 0, 3, 2, 'h', '2'};
+	struct codec_view v;
+
+	assert_int_equal(start(f, 2, "a.example.net", TYPE_HTTPS), FLAT_STEP_SEND);
+	assert_int_equal(reply(f, F_RES, "an a.example.net. 50 IN CNAME b.example.org.\n"),
+	                 FLAT_STEP_SEND);
+	/* The next name is asked for the same type. */
+	assert_asking(f, "b.example.org.", FLAT_SERVER_RESOLVER, 0, false);
+	assert_int_equal(codec_scan(f->c.out, f->c.out_len, &v), 0);
+	assert_int_equal(v.qtype, TYPE_HTTPS);
+	assert_int_equal(reply(f, F_RES, "an b.example.org. 300 IN HTTPS 1 . alpn=h2\n"),
+	                 FLAT_STEP_DONE);
+	assert_int_equal(f->c.result.kind, FLAT_RES_ADDRS);
+	assert_int_equal(f->c.result.n_addrs, 1);
+	assert_rdata(&f->c.result, 0, rd, sizeof(rd));
+	assert_int_equal(f->c.result.ttl, 50);
+	assert_int_equal(f->c.result.hops, 1);
+	assert_hop(f, 0, "a.example.net.", 50);
+	assert_hop(f, 1, "b.example.org.", 300);
+
+	/* A CNAME and its target in one answer, as a resolver sends it. */
+	assert_int_equal(start(f, 1, "a.example.net", TYPE_HTTPS), FLAT_STEP_SEND);
+	assert_int_equal(reply(f, F_RES,
+	                       "an b.example.org. 30 IN HTTPS 1 . alpn=h2\n"
+	                       "an a.example.net. 50 IN CNAME b.example.org.\n"),
+	                 FLAT_STEP_DONE);
+	assert_int_equal(f->c.result.kind, FLAT_RES_ADDRS);
+	assert_rdata(&f->c.result, 0, rd, sizeof(rd));
+	assert_int_equal(f->c.result.ttl, 30);
+}
+
+static void test_chase_https_nodata_gives_nodata(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(start(f, 1, "plain.example.net", TYPE_HTTPS), FLAT_STEP_SEND);
+	assert_int_equal(reply(f, F_RES,
+	                       "an plain.example.net. 60 IN A 192.0.2.1\n"
+	                       "ns example.net. 120 IN SOA ns.example.net. "
+	                       "h.example.net. 1 7200 900 1209600 600\n"),
+	                 FLAT_STEP_DONE);
+	assert_int_equal(f->c.result.kind, FLAT_RES_NODATA);
+	assert_int_equal(f->c.result.n_addrs, 0);
+	assert_int_equal(f->c.result.ttl, 120);
+
+	/* NXDOMAIN after a CNAME, as for addresses. */
+	assert_int_equal(start(f, 1, "a.example.net", TYPE_SVCB), FLAT_STEP_SEND);
+	assert_int_equal(reply(f, F_NXD,
+	                       "an a.example.net. 300 IN CNAME gone.example.org.\n"
+	                       "ns example.org. 40 IN SOA ns.example.org. "
+	                       "h.example.org. 1 7200 900 1209600 600\n"),
+	                 FLAT_STEP_DONE);
+	assert_int_equal(f->c.result.kind, FLAT_RES_NXDOMAIN);
+	assert_int_equal(f->c.result.ttl, 40);
+}
+
+/* 1 . ech=<vlen zero octets>: a record of 7 + vlen octets. */
+static size_t big_rdata(uint8_t *rd, size_t vlen)
+{
+	memset(rd, 0, 7 + vlen);
+	rd[1] = 1;
+	rd[4] = 5; /* key 5, ech */
+	codec_put_u16(rd + 5, (uint16_t)vlen);
+	return 7 + vlen;
+}
+
+static void test_chase_https_too_large_fails_without_failover(void **state)
+{
+	struct fx *f = *state;
+	static uint8_t rd[4][400];
+	struct raw_rr rrs[4];
+
+	for (unsigned i = 0; i < 4; i++) {
+		rrs[i].len = big_rdata(rd[i], 300);
+		rd[i][10] = (uint8_t)i; /* four different records */
+		rrs[i].rd = rd[i];
+		rrs[i].ttl = 300;
+	}
+	/* Three records fit FLAT_RDATA_MAX ... */
+	assert_int_equal(start(f, 2, "big.example.net", TYPE_HTTPS), FLAT_STEP_SEND);
+	assert_int_equal(reply_raw(f, rrs, 3), FLAT_STEP_DONE);
+	assert_int_equal(f->c.result.kind, FLAT_RES_ADDRS);
+	assert_int_equal(f->c.result.n_addrs, 3);
+	assert_int_equal(f->c.result.rdata_len, 3 * (2 + 307));
+	assert_rdata(&f->c.result, 2, rd[2], 307);
+
+	/* ... four do not, and the next resolver would send the same. */
+	assert_int_equal(start(f, 2, "big.example.net", TYPE_HTTPS), FLAT_STEP_SEND);
+	assert_int_equal(reply_raw(f, rrs, 4), FLAT_STEP_DONE);
+	assert_int_equal(f->c.result.kind, FLAT_RES_FAIL);
+	assert_int_equal(f->c.fail, FLAT_CHASE_FAIL_BAD_ANSWER);
+	assert_int_equal(f->c.result.ede, CODEC_EDE_OTHER);
+	assert_string_equal(f->c.result.why, "HTTPS RRset too large at big.example.net.");
+	assert_int_equal(f->c.result.n_addrs, 0);
+}
+
+static void test_chase_svcb_too_many_records_fails(void **state)
+{
+	struct fx *f = *state;
+	static uint8_t rd[FLAT_MAX_ADDRS + 1][8];
+	struct raw_rr rrs[FLAT_MAX_ADDRS + 1];
+
+	/* 65 small records of 8 octets fit the octets, not the count. */
+	for (unsigned i = 0; i < FLAT_MAX_ADDRS + 1; i++) {
+		big_rdata(rd[i], 1);
+		rd[i][7] = (uint8_t)i;
+		rrs[i].rd = rd[i];
+		rrs[i].len = 8;
+		rrs[i].ttl = 60;
+	}
+	assert_int_equal(start(f, 1, "many.example.net", TYPE_SVCB), FLAT_STEP_SEND);
+	assert_int_equal(reply_raw(f, rrs, FLAT_MAX_ADDRS), FLAT_STEP_DONE);
+	assert_int_equal(f->c.result.kind, FLAT_RES_ADDRS);
+	assert_int_equal(f->c.result.n_addrs, FLAT_MAX_ADDRS);
+
+	assert_int_equal(start(f, 1, "many.example.net", TYPE_SVCB), FLAT_STEP_SEND);
+	assert_int_equal(reply_raw(f, rrs, FLAT_MAX_ADDRS + 1), FLAT_STEP_DONE);
+	assert_int_equal(f->c.result.kind, FLAT_RES_FAIL);
+	assert_string_equal(f->c.result.why, "SVCB RRset too large at many.example.net.");
+}
+
+static void test_chase_https_duplicates_deduplicated(void **state)
+{
+	struct fx *f = *state;
+	static const uint8_t rd[] = {0, 1, 0};
+	const struct raw_rr rrs[] = {{rd, sizeof(rd), 90}, {rd, sizeof(rd), 80}};
+
+	assert_int_equal(start(f, 1, "dup.example.net", TYPE_HTTPS), FLAT_STEP_SEND);
+	assert_int_equal(reply_raw(f, rrs, 2), FLAT_STEP_DONE);
+	assert_int_equal(f->c.result.kind, FLAT_RES_ADDRS);
+	assert_int_equal(f->c.result.n_addrs, 1);
+	assert_int_equal(f->c.result.rdata_len, 2 + sizeof(rd));
+	assert_int_equal(f->c.result.ttl, 80);
+}
+
+/* RDATA that cannot be copied into another message as it is. */
+static void test_chase_https_malformed_rdata_fails_over(void **state)
+{
+	struct fx *f = *state;
+	static const uint8_t good[] = {0, 1, 0};
+	static uint8_t bad[8][200] = {
+	        /* TargetName compressed: a pointer to the question name. */
+	        {0, 1, 0xc0, 0x0c},
+	        /* TargetName running past the RDATA. */
+	        {0, 1, 3, 'w', 'w'},
+	        /* no TargetName at all */
+	        {0, 1},
+	        /* A param running past the RDATA. */
+	        {0, 1, 0, 0, 3, 0, 4, 0, 0x35},
+	        /* Keys not strictly increasing: port, then alpn. */
+	        {0, 1, 0, 0, 3, 0, 2, 0, 0x35, 0, 1, 0},
+	        /* An extended label type in the TargetName. */
+	        {0, 1, 0x41, 0},
+	        /* Below: 0xc0 and 0x41 octets with room for them to be read
+	         * as label lengths, so only the label type check stops them. */
+	};
+	static size_t bad_len[8] = {4, 5, 2, 9, 12, 4};
+
+	/* A pointer octet followed by 192 more octets and a root. */
+	bad[6][1] = 1;
+	bad[6][2] = 0xc0;
+	memset(bad[6] + 3, 'a', 192);
+	bad_len[6] = 3 + 192 + 1;
+	/* A 65-octet "label" (0x41 is type 01, extended). */
+	bad[7][1] = 1;
+	bad[7][2] = 0x41;
+	memset(bad[7] + 3, 'a', 65);
+	bad_len[7] = 3 + 65 + 1;
+	for (unsigned i = 0; i < sizeof(bad_len) / sizeof(bad_len[0]); i++) {
+		/* After a good record, so the rollback is exercised too. */
+		const struct raw_rr rrs[] = {{good, sizeof(good), 60}, {bad[i], bad_len[i], 60}};
+		const struct raw_rr ok[] = {{good, sizeof(good), 60}};
+
+		assert_int_equal(start(f, 2, "x.example.net", TYPE_HTTPS), FLAT_STEP_SEND);
+		assert_int_equal(reply_raw(f, rrs, 2), FLAT_STEP_SEND);
+		assert_asking(f, "x.example.net.", FLAT_SERVER_RESOLVER, 1, false);
+		assert_int_equal(f->c.result.n_addrs, 0);
+		assert_int_equal(f->c.result.rdata_len, 0);
+		assert_int_equal(reply_raw(f, rrs, 2), FLAT_STEP_DONE);
+		assert_int_equal(f->c.result.kind, FLAT_RES_FAIL);
+		assert_int_equal(f->c.fail, FLAT_CHASE_FAIL_BAD_ANSWER);
+		assert_int_equal(f->c.result.ede, CODEC_EDE_NETWORK_ERROR);
+		assert_string_equal(f->c.result.why,
+		                    "resolver 1 sent a malformed HTTPS record for x.example.net.");
+
+		/* The same record alone from the second resolver is fine. */
+		assert_int_equal(start(f, 2, "x.example.net", TYPE_HTTPS), FLAT_STEP_SEND);
+		assert_int_equal(reply_raw(f, rrs, 2), FLAT_STEP_SEND);
+		assert_int_equal(reply_raw(f, ok, 1), FLAT_STEP_DONE);
+		assert_int_equal(f->c.result.kind, FLAT_RES_ADDRS);
+		assert_int_equal(f->c.result.ede, 0);
+	}
+}
+
+static void test_chase_other_qtypes_refused(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(start(f, 1, "x.example.net", CODEC_TYPE_TXT), FLAT_STEP_DONE);
+	assert_int_equal(f->c.result.kind, FLAT_RES_FAIL);
+	assert_int_equal(f->c.fail, FLAT_CHASE_FAIL_INVALID);
+	assert_int_equal(start(f, 1, "x.example.net", CODEC_TYPE_ANY), FLAT_STEP_DONE);
+	assert_int_equal(f->c.fail, FLAT_CHASE_FAIL_INVALID);
+}
+
+/* --- EDNS Client Subnet (RFC 7871) ----------------------------------- */
+
+/* 192.0.2.0/24 and 2001:db8:1200::/40, as the proxy hands them over. */
+static const struct codec_ecs ecs4 = {CODEC_ECS_FAMILY_IP4, 24, 0, {192, 0, 2}};
+static const struct codec_ecs ecs6 = {CODEC_ECS_FAMILY_IP6, 40, 0, {0x20, 0x01, 0x0d, 0xb8, 0x12}};
+
+/* The options of ecs4 with a given SCOPE, as "edns" lines of reply(). */
+#define EDNS_ECS4(scope) "edns 1232 0008 0007 0001 18 " scope " c00002\n"
+
+static void init_ecs(struct fx *f, unsigned n_resolvers, const struct codec_ecs *ecs)
+{
+	struct flat_chase_cfg cfg = {
+	        .max_chain = 8,
+	        .n_resolvers = n_resolvers,
+	        .own = f->own,
+	        .ecs = ecs,
+	};
+
+	flat_chase_init(&f->c, &cfg);
+}
+
+/* The query in flight's ECS option: 1 (out filled) or 0 (none). */
+static int sent_ecs(const struct fx *f, struct codec_ecs *out)
+{
+	struct codec_view v;
+
+	assert_int_equal(codec_scan(f->c.out, f->c.out_len, &v), 0);
+	assert_true(v.has_opt);
+	return codec_ecs_find(f->c.out, &v, true, out);
+}
+
+static void test_chase_ecs_copied_at_init(void **state)
+{
+	struct fx *f = *state;
+	/* Bits past SOURCE and a SCOPE: neither may reach the wire. */
+	struct codec_ecs e = {CODEC_ECS_FAMILY_IP4, 20, 7, {192, 0, 0x2f, 9}};
+
+	init_ecs(f, 1, &e);
+	memset(&e, 0, sizeof(e)); /* the chase keeps its own copy */
+	assert_ptr_equal(f->c.cfg.ecs, &f->c.ecs);
+	assert_int_equal(f->c.ecs.family, CODEC_ECS_FAMILY_IP4);
+	assert_int_equal(f->c.ecs.scope, 0);
+	assert_int_equal(begin(f, "cdn.example.net", CODEC_TYPE_A), FLAT_STEP_SEND);
+
+	struct codec_ecs got;
+	const uint8_t want[4] = {192, 0, 0x20, 0};
+
+	assert_int_equal(sent_ecs(f, &got), 1);
+	assert_int_equal(got.source, 20);
+	assert_int_equal(got.scope, 0);
+	assert_memory_equal(got.addr, want, 4);
+
+	/* None, family 0, or a prefix longer than the family: nothing sent. */
+	const struct codec_ecs zero = {0};
+	const struct codec_ecs bad = {CODEC_ECS_FAMILY_IP4, 33, 0, {192}};
+	const struct codec_ecs *none[] = {NULL, &zero, &bad};
+
+	for (unsigned i = 0; i < 3; i++) {
+		init_ecs(f, 1, none[i]);
+		assert_null(f->c.cfg.ecs);
+		assert_int_equal(begin(f, "cdn.example.net", CODEC_TYPE_A), FLAT_STEP_SEND);
+		assert_int_equal(sent_ecs(f, &got), 0);
+	}
+}
+
+static void test_chase_ecs_sent_to_resolvers_not_backend(void **state)
+{
+	struct fx *f = *state;
+	struct codec_ecs got;
+	static const uint8_t opt[] = {0, 8, 0, 7, 0, 1, 24, 0, 192, 0, 2};
+	struct codec_view v;
+
+	init_ecs(f, 2, &ecs4);
+	assert_int_equal(begin(f, "cdn.example.net", CODEC_TYPE_A), FLAT_STEP_SEND);
+	/* The option is the whole OPT RDATA, byte for byte. */
+	assert_int_equal(codec_scan(f->c.out, f->c.out_len, &v), 0);
+	assert_int_equal(v.opt_rdlen, sizeof(opt));
+	assert_memory_equal(f->c.out + v.opt_rdata_off, opt, sizeof(opt));
+	assert_int_equal(v.end, f->c.out_len);
+	/* ... to the second resolver too. */
+	assert_int_equal(timeout(f), FLAT_STEP_SEND);
+	assert_asking(f, "cdn.example.net.", FLAT_SERVER_RESOLVER, 1, false);
+	assert_int_equal(sent_ecs(f, &got), 1);
+	assert_int_equal(
+	        reply(f, F_RES,
+	              "an cdn.example.net. 300 IN CNAME edge.example.com.\n" EDNS_ECS4("00")),
+	        FLAT_STEP_SEND);
+	/* Our own zone: BIND never sees the client's subnet. */
+	assert_asking(f, "edge.example.com.", FLAT_SERVER_BACKEND, 0, false);
+	assert_int_equal(sent_ecs(f, &got), 0);
+	/* An option in the backend's answer is not ours to check or use. */
+	assert_int_equal(reply(f, F_AUTH,
+	                       "an edge.example.com. 60 IN CNAME pop.example.org.\n"
+	                       "edns 1232 0008 0007 0001 18 18 c63364\n"),
+	                 FLAT_STEP_SEND);
+	assert_asking(f, "pop.example.org.", FLAT_SERVER_RESOLVER, 0, false);
+	assert_int_equal(sent_ecs(f, &got), 1);
+	assert_true(codec_ecs_matches(&ecs4, &got));
+	/* Over TCP after TC=1 as well. */
+	assert_int_equal(reply(f, F_RES | CODEC_FLAG_TC, EDNS_ECS4("00")), FLAT_STEP_SEND);
+	assert_true(f->c.tcp);
+	assert_int_equal(sent_ecs(f, &got), 1);
+	assert_int_equal(reply(f, F_RES, "an pop.example.org. 30 IN A 192.0.2.3\n" EDNS_ECS4("10")),
+	                 FLAT_STEP_DONE);
+	assert_int_equal(f->c.result.kind, FLAT_RES_ADDRS);
+	assert_int_equal(f->c.scope, 16);
+}
+
+static void test_chase_ecs_mismatch_gives_wait(void **state)
+{
+	struct fx *f = *state;
+	/* Another address, another SOURCE, another family. */
+	const char *wrong[] = {
+	        "edns 1232 0008 0007 0001 18 00 c00003\n",
+	        "edns 1232 0008 0006 0001 10 00 c000\n",
+	        "edns 1232 0008 0009 0002 28 00 20010db812\n",
+	};
+	uint8_t out[FLAT_CHASE_OUT_MAX];
+
+	init_ecs(f, 2, &ecs4);
+	assert_int_equal(begin(f, "cdn.example.net", CODEC_TYPE_A), FLAT_STEP_SEND);
+	uint16_t out_len = f->c.out_len;
+
+	memcpy(out, f->c.out, out_len);
+	for (unsigned i = 0; i < 3; i++) {
+		assert_int_equal(
+		        reply(f, F_RES, "an cdn.example.net. 300 IN A 6.6.6.6\n%s", wrong[i]),
+		        FLAT_STEP_WAIT);
+		/* Even an error answer: it is not the answer to our query. */
+		assert_int_equal(reply(f, 0x8182, "%s", wrong[i]), FLAT_STEP_WAIT);
+	}
+	assert_int_equal(f->c.out_len, out_len);
+	assert_memory_equal(f->c.out, out, out_len);
+	assert_asking(f, "cdn.example.net.", FLAT_SERVER_RESOLVER, 0, false);
+	/* The right answer still gets through. */
+	assert_int_equal(
+	        reply(f, F_RES, "an cdn.example.net. 300 IN A 192.0.2.1\n" EDNS_ECS4("18")),
+	        FLAT_STEP_DONE);
+	assert_int_equal(f->c.result.kind, FLAT_RES_ADDRS);
+	assert_addr4(&f->c.result, 0, 192, 0, 2, 1);
+	assert_int_equal(f->c.scope, 24);
+}
+
+static void test_chase_ecs_malformed_fails_over(void **state)
+{
+	struct fx *f = *state;
+
+	init_ecs(f, 2, &ecs4);
+	assert_int_equal(begin(f, "cdn.example.net", CODEC_TYPE_A), FLAT_STEP_SEND);
+	/* SCOPE 33 does not fit IPv4 (RFC 7871 6). */
+	assert_int_equal(reply(f, F_RES,
+	                       "an cdn.example.net. 300 IN A 6.6.6.6\n"
+	                       "edns 1232 0008 0007 0001 18 21 c00002\n"),
+	                 FLAT_STEP_SEND);
+	assert_asking(f, "cdn.example.net.", FLAT_SERVER_RESOLVER, 1, false);
+	assert_int_equal(reply(f, F_RES,
+	                       "an cdn.example.net. 300 IN A 6.6.6.6\n"
+	                       "edns 1232 0008 0007 0001 18 21 c00002\n"),
+	                 FLAT_STEP_DONE);
+	assert_int_equal(f->c.result.kind, FLAT_RES_FAIL);
+	assert_int_equal(f->c.fail, FLAT_CHASE_FAIL_BAD_ANSWER);
+	assert_string_equal(f->c.result.why,
+	                    "resolver 1 sent a malformed ECS option for cdn.example.net.");
+}
+
+static void test_chase_ecs_scope_is_max_over_chain_capped(void **state)
+{
+	struct fx *f = *state;
+
+	/* Two answers used: /16 then /20; the result is a /20 answer. */
+	init_ecs(f, 1, &ecs4);
+	assert_int_equal(begin(f, "a.example.net", CODEC_TYPE_A), FLAT_STEP_SEND);
+	assert_int_equal(
+	        reply(f, F_RES, "an a.example.net. 300 IN CNAME b.example.org.\n" EDNS_ECS4("10")),
+	        FLAT_STEP_SEND);
+	assert_int_equal(reply(f, F_RES, "an b.example.org. 300 IN A 192.0.2.9\n" EDNS_ECS4("14")),
+	                 FLAT_STEP_DONE);
+	assert_int_equal(f->c.scope, 20);
+
+	/* The larger first: the max, not the last. */
+	assert_int_equal(begin(f, "a.example.net", CODEC_TYPE_A), FLAT_STEP_SEND);
+	assert_int_equal(
+	        reply(f, F_RES, "an a.example.net. 300 IN CNAME b.example.org.\n" EDNS_ECS4("14")),
+	        FLAT_STEP_SEND);
+	assert_int_equal(reply(f, F_RES, "an b.example.org. 300 IN A 192.0.2.9\n"), FLAT_STEP_DONE);
+	assert_int_equal(f->c.scope, 20);
+
+	/* A scope past the /24 sent is cut to 24. */
+	assert_int_equal(begin(f, "a.example.net", CODEC_TYPE_A), FLAT_STEP_SEND);
+	assert_int_equal(reply(f, F_RES, "an a.example.net. 300 IN A 192.0.2.9\n" EDNS_ECS4("20")),
+	                 FLAT_STEP_DONE);
+	assert_int_equal(f->c.scope, 24);
+
+	/* A negative answer carries its scope too. */
+	assert_int_equal(begin(f, "a.example.net", CODEC_TYPE_AAAA), FLAT_STEP_SEND);
+	assert_int_equal(reply(f, F_RES,
+	                       "ns example.net. 120 IN SOA ns.example.net. h.example.net. "
+	                       "1 7200 900 1209600 600\n" EDNS_ECS4("18")),
+	                 FLAT_STEP_DONE);
+	assert_int_equal(f->c.result.kind, FLAT_RES_NODATA);
+	assert_int_equal(f->c.scope, 24);
+
+	/* IPv6, and a SOURCE of 0 (the client opted out): scope 0. */
+	init_ecs(f, 1, &ecs6);
+	assert_int_equal(begin(f, "a.example.net", CODEC_TYPE_AAAA), FLAT_STEP_SEND);
+	assert_int_equal(reply(f, F_RES,
+	                       "an a.example.net. 300 IN AAAA 2001:db8::1\n"
+	                       "edns 1232 0008 0009 0002 28 30 20010db812\n"),
+	                 FLAT_STEP_DONE);
+	assert_int_equal(f->c.scope, 40);
+
+	const struct codec_ecs optout = {CODEC_ECS_FAMILY_IP4, 0, 0, {0}};
+
+	init_ecs(f, 1, &optout);
+	assert_int_equal(begin(f, "a.example.net", CODEC_TYPE_A), FLAT_STEP_SEND);
+	assert_int_equal(reply(f, F_RES,
+	                       "an a.example.net. 300 IN A 192.0.2.9\n"
+	                       "edns 1232 0008 0004 0001 00 18\n"),
+	                 FLAT_STEP_DONE);
+	assert_int_equal(f->c.result.kind, FLAT_RES_ADDRS);
+	assert_int_equal(f->c.scope, 0);
+}
+
+static void test_chase_ecs_scope_zero_without_option(void **state)
+{
+	struct fx *f = *state;
+
+	/* No option in the answer: not tailored (RFC 7871 7.2.1). */
+	init_ecs(f, 1, &ecs4);
+	assert_int_equal(begin(f, "a.example.net", CODEC_TYPE_A), FLAT_STEP_SEND);
+	assert_int_equal(reply(f, F_RES, "an a.example.net. 300 IN A 192.0.2.9\n"), FLAT_STEP_DONE);
+	assert_int_equal(f->c.result.kind, FLAT_RES_ADDRS);
+	assert_int_equal(f->c.scope, 0);
+
+	/* Every name the backend's. */
+	assert_int_equal(begin(f, "www.example.com", CODEC_TYPE_A), FLAT_STEP_SEND);
+	assert_int_equal(f->c.server, FLAT_SERVER_BACKEND);
+	assert_int_equal(
+	        reply(f, F_AUTH, "an www.example.com. 300 IN A 192.0.2.9\n" EDNS_ECS4("18")),
+	        FLAT_STEP_DONE);
+	assert_int_equal(f->c.scope, 0);
+
+	/* A scope from an answer that was not used does not count: a
+	 * SERVFAIL, and an answer rolled back as unusable. */
+	init_ecs(f, 2, &ecs4);
+	assert_int_equal(begin(f, "a.example.net", CODEC_TYPE_A), FLAT_STEP_SEND);
+	assert_int_equal(reply(f, 0x8182, EDNS_ECS4("18")), FLAT_STEP_SEND);
+	assert_int_equal(reply(f, F_RES, "an a.example.net. 300 IN A 192.0.2.9\n"), FLAT_STEP_DONE);
+	assert_int_equal(f->c.result.kind, FLAT_RES_ADDRS);
+	assert_int_equal(f->c.scope, 0);
+
+	/* The CNAME was followed before the bad record turned up. */
+	assert_int_equal(begin(f, "a.example.net", TYPE_HTTPS), FLAT_STEP_SEND);
+	assert_int_equal(reply(f, F_RES,
+	                       "an a.example.net. 300 IN CNAME b.example.org.\n"
+	                       "an b.example.org. 300 IN HTTPS \\# 3 000100\n"
+	                       "an b.example.org. 300 IN HTTPS \\# 2 0001\n" EDNS_ECS4("18")),
+	                 FLAT_STEP_SEND);
+	assert_asking(f, "a.example.net.", FLAT_SERVER_RESOLVER, 1, false);
+	assert_int_equal(f->c.scope, 0);
+	assert_int_equal(reply(f, F_RES, "an a.example.net. 300 IN HTTPS 1 . alpn=h2\n"),
+	                 FLAT_STEP_DONE);
+	assert_int_equal(f->c.result.kind, FLAT_RES_ADDRS);
+	assert_int_equal(f->c.scope, 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1003,6 +1613,21 @@ int main(void)
 	        T(test_chase_mixed_case_owner_matched),
 	        T(test_chase_dname_then_cname_followed),
 	        T(test_chase_query_bytes_well_formed),
+	        T(test_chase_https_service_mode_keeps_rdata_in_order),
+	        T(test_chase_svcb_alias_mode_kept_as_is),
+	        T(test_chase_https_through_cname_min_ttl),
+	        T(test_chase_https_nodata_gives_nodata),
+	        T(test_chase_https_too_large_fails_without_failover),
+	        T(test_chase_svcb_too_many_records_fails),
+	        T(test_chase_https_duplicates_deduplicated),
+	        T(test_chase_https_malformed_rdata_fails_over),
+	        T(test_chase_other_qtypes_refused),
+	        T(test_chase_ecs_copied_at_init),
+	        T(test_chase_ecs_sent_to_resolvers_not_backend),
+	        T(test_chase_ecs_mismatch_gives_wait),
+	        T(test_chase_ecs_malformed_fails_over),
+	        T(test_chase_ecs_scope_is_max_over_chain_capped),
+	        T(test_chase_ecs_scope_zero_without_option),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
 
 #include <ldns/ldns.h>
 
+#include "codec/ecs.h"
 #include "codec/rr.h"
 #include "codec/scan.h"
 #include "flatten/policy.h"
@@ -353,7 +354,7 @@ static void test_rewrite_echoes_cookie_pair(void **state)
 	uint8_t out[4096];
 	size_t off;
 	uint16_t len;
-	static const uint8_t pair[24] = {1, 2,  3,  4,  5,  6,  7,  8,  0x01, 0, 0, 0,
+	static const uint8_t pair[24] = {1, 2,  3,  4,  5,  6,  7,  8,  0x01, 0,  0,  0,
 	                                 9, 10, 11, 12, 13, 14, 15, 16, 17,   18, 19, 20};
 
 	mk(&q, "hdr 4 0x0100\nqd example.test. IN A\n"
@@ -379,12 +380,163 @@ static void test_rewrite_echoes_cookie_pair(void **state)
 	ldns_pkt_free(p);
 
 	/* A malformed pair (client cookie plus 4 octets) is not echoed. */
-	mk(&q, "hdr 4 0x0100\nqd example.test. IN A\nedns 1232 000a000c 0102030405060708 01020304\n");
+	mk(&q,
+	   "hdr 4 0x0100\nqd example.test. IN A\nedns 1232 000a000c 0102030405060708 01020304\n");
 	res_a(&r, 1, 5);
 	n = flat_rewrite(q.buf, q.len, &q.v, &r, 30, NULL, 1232, out, sizeof(out));
 	p = parse(out, n, &v);
 	assert_false(codec_edns_option(out, &v, CODEC_EDNS_OPT_COOKIE, &off, &len));
 	assert_int_equal(v.opt_rdlen, 0);
+	ldns_pkt_free(p);
+}
+
+/* The client's ECS option comes back with the answer's scope (RFC 7871
+ * 7.2.1), next to the cookie pair and the EDE; never without one. */
+static void test_rewrite_echoes_ecs_with_scope(void **state)
+{
+	(void)state;
+	struct pkt q;
+	struct flat_result r;
+	/* As the proxy hands it over: the client's option, our scope. */
+	const struct codec_ecs client = {CODEC_ECS_FAMILY_IP4, 24, 16, {192, 0, 2}};
+	struct flat_rewrite_opts o = {
+	        .ede = CODEC_EDE_STALE_ANSWER, .ede_text = "stale", .ecs = &client};
+	struct codec_view v;
+	uint8_t out[4096];
+	struct codec_ecs got;
+	size_t off;
+	uint16_t len;
+	const uint8_t *ede = NULL;
+
+	mk(&q, "hdr 4 0x0100\nqd example.test. IN A\n"
+	       "edns 1232 000a0018 0102030405060708 0100000009 0a0b0c0d0e0f1011121314"
+	       " 0008 0007 0001 18 00 c00002\n");
+	res_a(&r, 1, 5);
+	ssize_t n = flat_rewrite(q.buf, q.len, &q.v, &r, 30, &o, 1232, out, sizeof(out));
+	ldns_pkt *p = parse(out, n, &v);
+
+	assert_int_equal(codec_ecs_find(out, &v, false, &got), 1);
+	assert_int_equal(got.family, CODEC_ECS_FAMILY_IP4);
+	assert_int_equal(got.source, 24);
+	assert_int_equal(got.scope, 16);
+	assert_memory_equal(got.addr, client.addr, 4);
+	assert_true(codec_edns_option(out, &v, CODEC_EDNS_OPT_COOKIE, &off, &len));
+	assert_int_equal(find_ede(out, &v, &ede), 2 + 5);
+	assert_int_equal(v.opt_rdlen, 4 + 24 + 4 + 2 + 5 + 4 + 7);
+	assert_int_equal(v.ancount, 1);
+	ldns_pkt_free(p);
+
+	/* IPv6 and scope 0 (the answer is for everyone), on a NODATA. */
+	struct flat_soa soa;
+	const struct codec_ecs client6 = {
+	        CODEC_ECS_FAMILY_IP6, 56, 0, {0x20, 1, 0xd, 0xb8, 1, 2, 3}};
+	struct flat_rewrite_opts o6 = {.soa = &soa, .ede = CODEC_EDE_NONE, .ecs = &client6};
+
+	get_soa(&soa);
+	mk(&q, "hdr 4 0x0100\nqd example.test. IN AAAA\n"
+	       "edns 1232 0008 000b 0002 38 00 20010db8010203\n");
+	memset(&r, 0, sizeof(r));
+	r.kind = FLAT_RES_NODATA;
+	r.qtype = CODEC_TYPE_AAAA;
+	n = flat_rewrite(q.buf, q.len, &q.v, &r, 30, &o6, 1232, out, sizeof(out));
+	p = parse(out, n, &v);
+	assert_int_equal(v.nscount, 1);
+	assert_int_equal(codec_ecs_find(out, &v, false, &got), 1);
+	assert_true(codec_ecs_matches(&client6, &got));
+	assert_int_equal(got.scope, 0);
+	assert_int_equal(v.opt_rdlen, 4 + 11);
+	ldns_pkt_free(p);
+
+	/* The answer to a query for the ANAME type too. */
+	struct flat_result ra;
+	struct flat_rrset_in a = {.res = &ra, .ttl = 60};
+
+	mk(&q, "hdr 8 0x0100\nqd example.test. IN TYPE65401\n"
+	       "edns 1232 0008 0007 0001 18 00 c00002\n");
+	res_a(&ra, 1, 60);
+	n = flat_rewrite_aname_query(q.buf, q.len, &q.v, W("\3cdn\6target\4test"), 600, &a, NULL,
+	                             &o, 1232, out, sizeof(out));
+	p = parse(out, n, &v);
+	assert_int_equal(v.arcount, 2);
+	assert_int_equal(codec_ecs_find(out, &v, false, &got), 1);
+	assert_int_equal(got.scope, 16);
+	ldns_pkt_free(p);
+}
+
+/* The EDE text gives way to the ECS option, which a client that sent
+ * one must get back; a truncated answer keeps it too. */
+static void test_rewrite_ecs_kept_when_room_is_short(void **state)
+{
+	(void)state;
+	struct pkt q;
+	struct flat_result r;
+	const struct codec_ecs client = {CODEC_ECS_FAMILY_IP4, 24, 24, {192, 0, 2}};
+	struct flat_rewrite_opts o = {.ede = CODEC_EDE_NONE, .ecs = &client};
+	struct codec_view v;
+	uint8_t out[4096];
+	struct codec_ecs got;
+	const uint8_t *ede = NULL;
+
+	mk(&q, "hdr 4 0x0100\nqd example.test. IN A\nedns 1232 0008 0007 0001 18 00 c00002\n");
+	res_a(&r, 1, 5);
+	ssize_t base = flat_rewrite(q.buf, q.len, &q.v, &r, 30, &o, 1232, out, sizeof(out));
+
+	assert_true(base > 0);
+	/* Room for the EDE header and 10 octets of its text. */
+	o.ede = CODEC_EDE_STALE_ANSWER;
+	o.ede_text = "resolution failed; serving the last good answer";
+	ssize_t n = flat_rewrite(q.buf, q.len, &q.v, &r, 30, &o, (size_t)base + 6 + 10, out,
+	                         sizeof(out));
+	ldns_pkt *p = parse(out, n, &v);
+
+	assert_false(v.flags & CODEC_FLAG_TC);
+	assert_int_equal(n, base + 6 + 10);
+	assert_int_equal(v.ancount, 1);
+	assert_int_equal(find_ede(out, &v, &ede), 2 + 10);
+	assert_int_equal(codec_ecs_find(out, &v, false, &got), 1);
+	assert_int_equal(got.scope, 24);
+	ldns_pkt_free(p);
+
+	/* 64 addresses in 512 octets: TC=1, the option stays. */
+	res_a(&r, 64, 5);
+	n = flat_rewrite(q.buf, q.len, &q.v, &r, 30, &o, 512, out, sizeof(out));
+	p = parse(out, n, &v);
+	assert_true(v.flags & CODEC_FLAG_TC);
+	assert_int_equal(v.ancount, 0);
+	assert_int_equal(codec_ecs_find(out, &v, false, &got), 1);
+	assert_int_equal(got.scope, 24);
+	ldns_pkt_free(p);
+}
+
+static void test_rewrite_no_ecs_unless_client_sent_one(void **state)
+{
+	(void)state;
+	struct pkt q;
+	struct flat_result r;
+	const struct codec_ecs client = {CODEC_ECS_FAMILY_IP4, 24, 24, {192, 0, 2}};
+	struct flat_rewrite_opts o = {.ede = CODEC_EDE_NONE};
+	struct codec_view v;
+	uint8_t out[512];
+	struct codec_ecs got;
+
+	/* opts->ecs NULL: nothing echoed, whatever the query held. */
+	mk(&q, "hdr 4 0x0100\nqd example.test. IN A\nedns 1232 0008 0007 0001 18 00 c00002\n");
+	res_a(&r, 1, 5);
+	ssize_t n = flat_rewrite(q.buf, q.len, &q.v, &r, 30, &o, 512, out, sizeof(out));
+	ldns_pkt *p = parse(out, n, &v);
+
+	assert_true(v.has_opt);
+	assert_int_equal(codec_ecs_find(out, &v, false, &got), 0);
+	assert_int_equal(v.opt_rdlen, 0);
+	ldns_pkt_free(p);
+
+	/* No OPT in the query: no OPT, so no ECS (RFC 6891 7). */
+	o.ecs = &client;
+	mk(&q, "hdr 4 0x0100\nqd example.test. IN A\n");
+	n = flat_rewrite(q.buf, q.len, &q.v, &r, 30, &o, 512, out, sizeof(out));
+	p = parse(out, n, &v);
+	assert_false(v.has_opt);
+	assert_int_equal(v.arcount, 0);
 	ldns_pkt_free(p);
 }
 
@@ -840,6 +992,9 @@ int main(void)
 	        cmocka_unit_test(test_rewrite_ede_stale_and_do_copied),
 	        cmocka_unit_test(test_rewrite_echoes_cookie_pair),
 	        cmocka_unit_test(test_rewrite_no_opt_when_query_had_none),
+	        cmocka_unit_test(test_rewrite_echoes_ecs_with_scope),
+	        cmocka_unit_test(test_rewrite_ecs_kept_when_room_is_short),
+	        cmocka_unit_test(test_rewrite_no_ecs_unless_client_sent_one),
 	        cmocka_unit_test(test_rewrite_64_aaaa_truncated_at_512),
 	        cmocka_unit_test(test_rewrite_never_exceeds_client_size),
 	        cmocka_unit_test(test_rewrite_too_small_emsgsize),
