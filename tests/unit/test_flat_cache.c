@@ -1,5 +1,6 @@
 /* Unit tests for flatten/cache: TTL, serve-stale, failures, prefetch,
- * the memory bound, coalescing, flushes and concurrent use. */
+ * the memory bound, coalescing, flushes, scoped (ECS) entries, SVCB/HTTPS
+ * values and concurrent use. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -1021,6 +1022,726 @@ static void test_cache_bad_input_rejected(void **state)
 	flat_cache_free(c);
 }
 
+/* --- EDNS Client Subnet: scoped entries ---------------------------------- */
+
+/* A client subnet as the proxy passes it (codec/ecs.h), address masked. */
+static struct codec_ecs subnet4(uint8_t a, uint8_t b, uint8_t c, uint8_t d, unsigned source)
+{
+	struct codec_ecs e;
+	uint8_t full[4] = {a, b, c, d};
+
+	memset(&e, 0, sizeof(e));
+	e.family = CODEC_ECS_FAMILY_IP4;
+	e.source = (uint8_t)source;
+	for (unsigned i = 0; i < 4; i++) {
+		unsigned keep = source >= 8 * (i + 1) ? 8 : source > 8 * i ? source - 8 * i : 0;
+		e.addr[i] = (uint8_t)(full[i] & (0xff00u >> keep));
+	}
+	return e;
+}
+
+/* k with the scope family/prefix over the client's address. */
+static struct flat_cache_key scoped(struct flat_cache_key k, const struct codec_ecs *at,
+                                    unsigned prefix)
+{
+	flat_cache_key_scope(&k, at->family, prefix, at->addr);
+	return k;
+}
+
+/* A value whose first address's last octet says which entry it came from. */
+static union flat_cache_value tagged(uint8_t tag, uint32_t ttl)
+{
+	return addrs(1, tag, ttl);
+}
+
+static uint8_t tag_of(const struct flat_cache_hit *h)
+{
+	return h->value.result.addrs[0][3];
+}
+
+static void test_cache_scoped_most_specific_cover(void **state)
+{
+	(void)state;
+	struct flat_cache *c = make(1 << 20, 4, 60, 5);
+	struct flat_cache_key k = TKEY("\3cdn\7example\3net\0");
+	struct codec_ecs a = subnet4(198, 51, 100, 7, 24);    /* 198.51.100.0/24 */
+	struct codec_ecs b = subnet4(198, 51, 7, 1, 24);      /* same /16, other /24 */
+	struct codec_ecs wide = subnet4(198, 51, 100, 7, 20); /* reveals only /20 */
+	struct codec_ecs far = subnet4(203, 0, 113, 1, 24);
+	struct flat_cache_key a24 = scoped(k, &a, 24), a16 = scoped(k, &a, 16);
+	union flat_cache_value v0 = tagged(100, 300), v16 = tagged(116, 300),
+	                       v24 = tagged(124, 300);
+	struct flat_cache_hit hit;
+	struct flat_cache_key q;
+
+	assert_int_equal(a24.ecs[0], FLAT_CACHE_ECS_IP4);
+	assert_int_equal(a24.ecs[1], 24);
+	assert_int_equal(flat_cache_put(c, &k, &v0, 0), 0);
+	assert_int_equal(flat_cache_put(c, &a16, &v16, 0), 0);
+	assert_int_equal(flat_cache_put(c, &a24, &v24, 0), 0);
+
+	/* The /24 the client is in beats the /16 and /0 ... */
+	q = k;
+	assert_int_equal(flat_cache_get_scoped(c, &q, &a, 1000, &hit), FLAT_CACHE_HIT);
+	assert_int_equal(tag_of(&hit), 124);
+	assert_memory_equal(q.ecs, a24.ecs, FLAT_CACHE_ECS_LEN);
+	/* ... another /24 of the /16 gets the /16 ... */
+	q = k;
+	assert_int_equal(flat_cache_get_scoped(c, &q, &b, 1000, &hit), FLAT_CACHE_HIT);
+	assert_int_equal(tag_of(&hit), 116);
+	assert_int_equal(q.ecs[1], 16);
+	/* ... a client that revealed only /20 cannot use a /24 answer ... */
+	q = k;
+	assert_int_equal(flat_cache_get_scoped(c, &q, &wide, 1000, &hit), FLAT_CACHE_HIT);
+	assert_int_equal(tag_of(&hit), 116);
+	/* ... and elsewhere it is the answer for everyone. */
+	q = k;
+	assert_int_equal(flat_cache_get_scoped(c, &q, &far, 1000, &hit), FLAT_CACHE_HIT);
+	assert_int_equal(tag_of(&hit), 100);
+	assert_int_equal(q.ecs[0], FLAT_CACHE_ECS_ANY);
+	/* Any spelling of the name, one lock, the same answer. */
+	struct flat_cache_key upper = TKEY("\3CDN\7Example\3NET\0");
+	assert_int_equal(flat_cache_get_scoped(c, &upper, &a, 1000, &hit), FLAT_CACHE_HIT);
+	assert_int_equal(tag_of(&hit), 124);
+
+	/* A fresh wider answer wins over a narrower one that is only stale:
+	 * the /24 expires at 300 s, the /16 is refreshed at 200 s for 150 s. */
+	v16.result.ttl = 150;
+	assert_int_equal(flat_cache_put(c, &a16, &v16, 200000), 0);
+	q = k;
+	assert_int_equal(flat_cache_get_scoped(c, &q, &a, 301000, &hit), FLAT_CACHE_HIT);
+	assert_int_equal(tag_of(&hit), 116);
+	/* With nothing fresh, the most specific stale one is what to refresh. */
+	q = k;
+	assert_int_equal(flat_cache_get_scoped(c, &q, &a, 355000, &hit), FLAT_CACHE_STALE);
+	assert_int_equal(tag_of(&hit), 124);
+	assert_memory_equal(q.ecs, a24.ecs, FLAT_CACHE_ECS_LEN);
+
+	/* NULL client: exactly flat_cache_get of the key as given. */
+	q = a16;
+	assert_int_equal(flat_cache_get_scoped(c, &q, NULL, 355000, &hit), FLAT_CACHE_STALE);
+	assert_int_equal(tag_of(&hit), 116);
+	flat_cache_free(c);
+}
+
+static void test_cache_scoped_fallback_and_miss_key(void **state)
+{
+	(void)state;
+	struct flat_cache *c = make(1 << 20, 4, 60, 5);
+	struct flat_cache_key k = TKEY("\3cdn\7example\3net\0");
+	struct codec_ecs a = subnet4(198, 51, 100, 7, 24);
+	struct codec_ecs b = subnet4(198, 51, 101, 7, 24);
+	struct flat_cache_key a24 = scoped(k, &a, 24), b24 = scoped(k, &b, 24);
+	union flat_cache_value v0 = tagged(100, 300), v24 = tagged(124, 300);
+	struct flat_cache_hit hit;
+	struct flat_cache_key q = k;
+
+	/* Nothing: MISS, and the key to claim is the client's own subnet. */
+	assert_int_equal(flat_cache_get_scoped(c, &q, &a, 0, &hit), FLAT_CACHE_MISS);
+	assert_memory_equal(q.ecs, a24.ecs, FLAT_CACHE_ECS_LEN);
+	/* The resolver says "scope 0": everyone falls back to it. */
+	assert_int_equal(flat_cache_put(c, &k, &v0, 0), 0);
+	assert_int_equal(flat_cache_put(c, &b24, &v24, 0), 0);
+	q = k;
+	assert_int_equal(flat_cache_get_scoped(c, &q, &a, 1000, &hit), FLAT_CACHE_HIT);
+	assert_int_equal(tag_of(&hit), 100);
+	assert_int_equal(q.ecs[0], FLAT_CACHE_ECS_ANY);
+	assert_int_equal(q.ecs[1], 0);
+	/* A placeholder at a's /24 (its claim) has no value: still /0. */
+	q = a24;
+	assert_int_equal(flat_cache_claim(c, &q, 1000, NULL), FLAT_CLAIM_OWNER);
+	q = k;
+	assert_int_equal(flat_cache_get_scoped(c, &q, &a, 1000, &hit), FLAT_CACHE_HIT);
+	assert_int_equal(tag_of(&hit), 100);
+	/* A failure at the /24 counts (a remembered failure is an answer). */
+	union flat_cache_value f = failure(22, "timeout");
+	assert_int_equal(flat_cache_put_scoped(c, &a24, &a24, &f, 1000), 0);
+	flat_cache_free(c);
+	c = make(1 << 20, 4, 60, 5);
+	assert_int_equal(flat_cache_claim(c, &a24, 0, NULL), FLAT_CLAIM_OWNER);
+	assert_int_equal(flat_cache_put_scoped(c, &a24, &a24, &f, 0), 0);
+	assert_int_equal(flat_cache_put(c, &k, &v0, 0), 0);
+	q = k;
+	/* Fresh /0 beats the failing /24; without it the failure shows. */
+	assert_int_equal(flat_cache_get_scoped(c, &q, &a, 1000, &hit), FLAT_CACHE_HIT);
+	flat_cache_flush_name(c, k.name, k.len);
+	assert_int_equal(flat_cache_put_scoped(c, &a24, &a24, &f, 1000), 0);
+	q = k;
+	assert_int_equal(flat_cache_get_scoped(c, &q, &a, 1000, &hit), FLAT_CACHE_FAIL);
+	assert_int_equal(hit.fail_ede, 22);
+	assert_memory_equal(q.ecs, a24.ecs, FLAT_CACHE_ECS_LEN);
+	/* The scope-0 entry expired past serve-stale and unclaimed: a
+	 * lookup drops it (the /24's failure ended at 6 s too). */
+	assert_int_equal(flat_cache_put(c, &k, &v0, 1000), 0);
+	q = k;
+	assert_int_equal(flat_cache_get_scoped(c, &q, &a, 400000, &hit), FLAT_CACHE_MISS);
+	assert_memory_equal(q.ecs, a24.ecs, FLAT_CACHE_ECS_LEN);
+	struct flat_cache_stats st;
+	flat_cache_stats(c, &st);
+	assert_int_equal(st.entries, 0);
+	assert_int_equal(st.scoped, 0);
+	assert_int_equal(st.entry_bytes, 0);
+	/* Source prefix 0 claims scope 0. */
+	struct codec_ecs none = subnet4(198, 51, 100, 7, 0);
+	q = k;
+	assert_int_equal(flat_cache_get_scoped(c, &q, &none, 400000, &hit), FLAT_CACHE_MISS);
+	assert_int_equal(q.ecs[0], FLAT_CACHE_ECS_ANY);
+	flat_cache_free(c);
+}
+
+static void test_cache_scoped_none_entry_separate(void **state)
+{
+	(void)state;
+	struct flat_cache *c = make(1 << 20, 4, 60, 5);
+	struct flat_cache_key k = TKEY("\3cdn\7example\3net\0");
+	struct flat_cache_key none = k;
+	struct codec_ecs a = subnet4(198, 51, 100, 7, 24);
+	union flat_cache_value vn = tagged(255, 300), v0 = tagged(100, 300);
+	struct flat_cache_hit hit;
+	struct flat_cache_key q;
+
+	flat_cache_key_scope(&none, FLAT_CACHE_ECS_NONE, 0, NULL);
+	assert_int_equal(none.ecs[0], FLAT_CACHE_ECS_NONE);
+	for (int i = 1; i < FLAT_CACHE_ECS_LEN; i++)
+		assert_int_equal(none.ecs[i], 0);
+	assert_int_equal(flat_cache_put(c, &none, &vn, 0), 0);
+	/* An answer nobody tailored never stands in for a subnet's ... */
+	q = k;
+	assert_int_equal(flat_cache_get_scoped(c, &q, &a, 0, &hit), FLAT_CACHE_MISS);
+	/* ... nor for scope 0, nor the other way round. */
+	assert_int_equal(flat_cache_get(c, &k, 0, &hit), FLAT_CACHE_MISS);
+	assert_int_equal(flat_cache_put(c, &k, &v0, 0), 0);
+	assert_int_equal(flat_cache_get(c, &none, 0, &hit), FLAT_CACHE_HIT);
+	assert_int_equal(tag_of(&hit), 255);
+	q = k;
+	assert_int_equal(flat_cache_get_scoped(c, &q, &a, 0, &hit), FLAT_CACHE_HIT);
+	assert_int_equal(tag_of(&hit), 100);
+	struct flat_cache_stats st;
+	flat_cache_stats(c, &st);
+	assert_int_equal(st.entries, 2);
+	assert_int_equal(st.scoped, 0);
+	/* Family 0 or prefix 0 is scope 0. */
+	q = none;
+	flat_cache_key_scope(&q, 0, 24, a.addr);
+	assert_int_equal(q.ecs[0], FLAT_CACHE_ECS_ANY);
+	q = none;
+	flat_cache_key_scope(&q, CODEC_ECS_FAMILY_IP4, 0, a.addr);
+	assert_int_equal(q.ecs[0], FLAT_CACHE_ECS_ANY);
+	/* Prefixes past the family's width are clamped, the address masked. */
+	flat_cache_key_scope(&q, CODEC_ECS_FAMILY_IP4, 40, (const uint8_t *)"\xc6\x33\x64\x07");
+	assert_int_equal(q.ecs[1], 32);
+	flat_cache_key_scope(&q, CODEC_ECS_FAMILY_IP4, 23, (const uint8_t *)"\xc6\x33\x65\x07");
+	assert_memory_equal(q.ecs, "\x01\x17\xc6\x33\x64\x00\x00", 7);
+	flat_cache_free(c);
+}
+
+static void test_cache_scoped_ipv6(void **state)
+{
+	(void)state;
+	struct flat_cache *c = make(1 << 20, 4, 60, 5);
+	struct flat_cache_key k = KEY("\3cdn\7example\3net\0", CODEC_TYPE_AAAA, FLAT_KEY_TARGET);
+	struct codec_ecs a;
+	struct flat_cache_hit hit;
+	struct flat_cache_key q;
+
+	memset(&a, 0, sizeof(a));
+	a.family = CODEC_ECS_FAMILY_IP6;
+	a.source = 56;
+	memcpy(a.addr, "\x20\x01\x0d\xb8\x12\x34\x56", 7); /* 2001:db8:1234:5600::/56 */
+	struct codec_ecs b = a;                            /* other /56, same /48 */
+	b.addr[6] = 0x57;
+	struct codec_ecs v4 = subnet4(32, 1, 13, 184, 24); /* the same octets as IPv4 */
+	struct flat_cache_key a56 = scoped(k, &a, 56), a48 = scoped(k, &a, 48);
+	struct flat_cache_key a128 = scoped(k, &a, 200);
+	union flat_cache_value v48 = tagged(48, 300), v56 = tagged(56, 300);
+	v48.result.qtype = v56.result.qtype = CODEC_TYPE_AAAA;
+
+	assert_int_equal(a56.ecs[0], FLAT_CACHE_ECS_IP6);
+	assert_int_equal(a128.ecs[1], 128);
+	assert_int_equal(flat_cache_put(c, &a48, &v48, 0), 0);
+	assert_int_equal(flat_cache_put(c, &a56, &v56, 0), 0);
+	q = k;
+	assert_int_equal(flat_cache_get_scoped(c, &q, &a, 0, &hit), FLAT_CACHE_HIT);
+	assert_int_equal(tag_of(&hit), 56);
+	assert_memory_equal(q.ecs, a56.ecs, FLAT_CACHE_ECS_LEN);
+	q = k;
+	assert_int_equal(flat_cache_get_scoped(c, &q, &b, 0, &hit), FLAT_CACHE_HIT);
+	assert_int_equal(tag_of(&hit), 48);
+	/* A /128 entry (longest IPv6 scope) for a client that sent /128. */
+	struct codec_ecs full = a;
+	full.source = 128;
+	memcpy(full.addr, "\x20\x01\x0d\xb8\x12\x34\x56\x00\0\0\0\0\0\0\0\x01", 16);
+	struct flat_cache_key f128 = scoped(k, &full, 128);
+	union flat_cache_value v128 = tagged(128, 300);
+	assert_int_equal(flat_cache_put(c, &f128, &v128, 0), 0);
+	q = k;
+	assert_int_equal(flat_cache_get_scoped(c, &q, &full, 0, &hit), FLAT_CACHE_HIT);
+	assert_int_equal(tag_of(&hit), 128);
+	q = k;
+	assert_int_equal(flat_cache_get_scoped(c, &q, &a, 0, &hit), FLAT_CACHE_HIT);
+	assert_int_equal(tag_of(&hit), 56);
+	/* IPv4 clients never match IPv6 scopes. */
+	q = k;
+	assert_int_equal(flat_cache_get_scoped(c, &q, &v4, 0, &hit), FLAT_CACHE_MISS);
+	assert_int_equal(q.ecs[0], FLAT_CACHE_ECS_IP4);
+	/* Another family is refused. */
+	struct codec_ecs bad = a;
+	bad.family = 3;
+	q = k;
+	assert_int_equal(flat_cache_get_scoped(c, &q, &bad, 0, &hit), -EINVAL);
+	flat_cache_free(c);
+}
+
+static void test_cache_scoped_cap_evicts_lru_scope(void **state)
+{
+	(void)state;
+	struct flat_cache *c = make((size_t)64 << 20, 1, 60, 5);
+	struct flat_cache_key k = TKEY("\3cdn\7example\3net\0");
+	struct flat_cache_key other = TKEY("\5other\7example\3net\0");
+	union flat_cache_value v = tagged(1, 300);
+	struct flat_cache_stats st;
+	struct flat_cache_hit hit;
+	const unsigned extra = 10;
+
+	assert_int_equal(flat_cache_put(c, &k, &v, 0), 0);
+	for (unsigned i = 0; i < FLAT_CACHE_MAX_SCOPES + extra; i++) {
+		struct codec_ecs a = subnet4(10, (uint8_t)(i >> 8), (uint8_t)i, 1, 24);
+		struct flat_cache_key ki = scoped(k, &a, 24);
+		struct flat_cache_key q = k;
+
+		assert_int_equal(flat_cache_put(c, &ki, &v, i), 0);
+		/* 10.0.0.0/24 is used all along, 10.0.1.0/24 never again. */
+		struct codec_ecs first = subnet4(10, 0, 0, 1, 24);
+		assert_int_equal(flat_cache_get_scoped(c, &q, &first, i, &hit), FLAT_CACHE_HIT);
+		assert_int_equal(q.ecs[1], 24);
+	}
+	/* Another target's scopes are not this one's business. */
+	struct codec_ecs o = subnet4(10, 0, 0, 1, 24);
+	struct flat_cache_key ok = scoped(other, &o, 24);
+	assert_int_equal(flat_cache_put(c, &ok, &v, 0), 0);
+	flat_cache_stats(c, &st);
+	assert_int_equal(st.scoped, FLAT_CACHE_MAX_SCOPES + 1);
+	assert_int_equal(st.scope_evictions, extra);
+	assert_int_equal(st.evictions, 0);
+	assert_int_equal(st.entries, FLAT_CACHE_MAX_SCOPES + 2);
+
+	struct flat_cache_peek pk;
+	assert_int_equal(flat_cache_peek(c, &k, 0, &pk), 0);
+	assert_int_equal(pk.scopes, FLAT_CACHE_MAX_SCOPES);
+	assert_int_equal(flat_cache_peek(c, &other, 0, &pk), 0);
+	assert_int_equal(pk.scopes, 1);
+	/* The least recently used went: 10.0.1.0/24 .. 10.0.10.0/24. */
+	struct codec_ecs gone = subnet4(10, 0, 1, 1, 24), kept = subnet4(10, 0, 11, 1, 24);
+	struct flat_cache_key q = k;
+	assert_int_equal(flat_cache_get_scoped(c, &q, &gone, 2000, &hit), FLAT_CACHE_HIT);
+	assert_int_equal(q.ecs[0], FLAT_CACHE_ECS_ANY);
+	q = k;
+	assert_int_equal(flat_cache_get_scoped(c, &q, &kept, 2000, &hit), FLAT_CACHE_HIT);
+	assert_int_equal(q.ecs[1], 24);
+	/* Claimed scopes are never evicted by the cap: their waiters wait. */
+	q = scoped(k, &gone, 24);
+	assert_int_equal(flat_cache_claim(c, &q, 2000, waiter(7)), FLAT_CLAIM_OWNER);
+	flat_cache_stats(c, &st);
+	assert_int_equal(st.scoped, FLAT_CACHE_MAX_SCOPES + 1);
+	assert_int_equal(st.scope_evictions, extra + 1);
+	assert_int_equal(flat_cache_abandon(c, &q), 0);
+	flat_cache_stats(c, &st);
+	assert_int_equal(st.scoped, FLAT_CACHE_MAX_SCOPES);
+	flat_cache_flush_all(c);
+	flat_cache_stats(c, &st);
+	assert_int_equal(st.entries, 0);
+	assert_int_equal(st.scoped, 0);
+	assert_int_equal(st.entry_bytes, 0);
+	flat_cache_free(c);
+}
+
+static void test_cache_put_scoped_wakes_both_claims(void **state)
+{
+	(void)state;
+	struct flat_cache *c = make(1 << 20, 4, 60, 5);
+	struct flat_cache_key k = TKEY("\3cdn\7example\3net\0");
+	struct codec_ecs a = subnet4(198, 51, 100, 7, 24);
+	struct codec_ecs w16 = subnet4(198, 51, 100, 7, 16); /* a client that sent /16 */
+	union flat_cache_value v16 = tagged(116, 300);
+	struct flat_cache_stats st;
+	struct flat_cache_hit hit;
+	struct flat_cache_key qa = k, qw = k;
+
+	/* Two misses in the same /16, each claims its own source subnet. */
+	assert_int_equal(flat_cache_get_scoped(c, &qa, &a, 0, &hit), FLAT_CACHE_MISS);
+	assert_int_equal(flat_cache_claim(c, &qa, 0, NULL), FLAT_CLAIM_OWNER);
+	assert_int_equal(flat_cache_claim(c, &qa, 0, waiter(1)), FLAT_CLAIM_PENDING);
+	assert_int_equal(flat_cache_get_scoped(c, &qw, &w16, 0, &hit), FLAT_CACHE_MISS);
+	assert_int_equal(qw.ecs[1], 16);
+	assert_int_equal(flat_cache_claim(c, &qw, 0, NULL), FLAT_CLAIM_OWNER);
+	assert_int_equal(flat_cache_claim(c, &qw, 0, waiter(2)), FLAT_CLAIM_PENDING);
+	flat_cache_stats(c, &st);
+	assert_int_equal(st.claims, 2);
+	assert_int_equal(st.scoped, 2);
+
+	/* a's chase comes back with scope /16: stored there, both claims
+	 * end, both waiters are woken, a's placeholder goes. */
+	struct flat_cache_key store = scoped(k, &a, 16);
+	memset(&g_wakes, 0, sizeof(g_wakes));
+	assert_int_equal(flat_cache_put_scoped(c, &qa, &store, &v16, 100), 0);
+	assert_int_equal(g_wakes.calls, 2);
+	assert_int_equal(g_wakes.n, 2);
+	assert_true((g_wakes.tokens[0] == 1 && g_wakes.tokens[1] == 2) ||
+	            (g_wakes.tokens[0] == 2 && g_wakes.tokens[1] == 1));
+	flat_cache_stats(c, &st);
+	assert_int_equal(st.claims, 0);
+	assert_int_equal(st.entries, 1);
+	assert_int_equal(st.scoped, 1);
+	/* What the woken find. */
+	struct flat_cache_key q = k;
+	assert_int_equal(flat_cache_get_scoped(c, &q, &a, 100, &hit), FLAT_CACHE_HIT);
+	assert_int_equal(tag_of(&hit), 116);
+	assert_memory_equal(q.ecs, store.ecs, FLAT_CACHE_ECS_LEN);
+	/* The other's claim ended: its late put just stores. */
+	assert_int_equal(flat_cache_put_scoped(c, &qw, &qw, &v16, 200), 0);
+	assert_int_equal(g_wakes.calls, 2);
+
+	/* Scope 0 from a claim on a stale /24: the /24 keeps its stale
+	 * value (it has one), scope 0 gets the new one. */
+	struct flat_cache_key a24 = scoped(k, &a, 24);
+	union flat_cache_value v24 = tagged(124, 10), v0 = tagged(100, 300);
+	assert_int_equal(flat_cache_put(c, &a24, &v24, 0), 0);
+	flat_cache_flush_all(c);
+	assert_int_equal(flat_cache_put(c, &a24, &v24, 0), 0);
+	q = k;
+	assert_int_equal(flat_cache_get_scoped(c, &q, &a, 20000, &hit), FLAT_CACHE_STALE);
+	assert_int_equal(flat_cache_claim(c, &q, 20000, NULL), FLAT_CLAIM_OWNER);
+	assert_int_equal(flat_cache_put_scoped(c, &q, &k, &v0, 20000), 0);
+	flat_cache_stats(c, &st);
+	assert_int_equal(st.entries, 2);
+	assert_int_equal(st.claims, 0);
+	q = k;
+	assert_int_equal(flat_cache_get_scoped(c, &q, &a, 20000, &hit), FLAT_CACHE_HIT);
+	assert_int_equal(tag_of(&hit), 100);
+	/* Keys of different targets are refused. */
+	struct flat_cache_key other = TKEY("\5other\7example\3net\0");
+	assert_int_equal(flat_cache_put_scoped(c, &q, &other, &v0, 0), -EINVAL);
+	struct flat_cache_key aaaa = KEY("\3cdn\7example\3net\0", CODEC_TYPE_AAAA, FLAT_KEY_TARGET);
+	assert_int_equal(flat_cache_put_scoped(c, &q, &aaaa, &v0, 0), -EINVAL);
+	flat_cache_free(c);
+}
+
+static void test_cache_put_scoped_fail_under_claimed_keeps_stale(void **state)
+{
+	(void)state;
+	struct flat_cache *c = make(1 << 20, 4, 60, 5);
+	struct flat_cache_key k = TKEY("\3cdn\7example\3net\0");
+	struct codec_ecs a = subnet4(198, 51, 100, 7, 24);
+	struct flat_cache_key a24 = scoped(k, &a, 24), a16 = scoped(k, &a, 16);
+	union flat_cache_value v24 = tagged(124, 10), f = failure(22, "resolver timed out");
+	struct flat_cache_hit hit;
+	struct flat_cache_key q = k;
+
+	assert_int_equal(flat_cache_put(c, &a24, &v24, 0), 0);
+	assert_int_equal(flat_cache_get_scoped(c, &q, &a, 11000, &hit), FLAT_CACHE_STALE);
+	assert_int_equal(flat_cache_claim(c, &q, 11000, NULL), FLAT_CLAIM_OWNER);
+	assert_int_equal(flat_cache_claim(c, &q, 11000, waiter(3)), FLAT_CLAIM_PENDING);
+	memset(&g_wakes, 0, sizeof(g_wakes));
+	/* Even handed another store key, a failure stays on the claimed. */
+	assert_int_equal(flat_cache_put_scoped(c, &q, &a16, &f, 11000), 0);
+	assert_int_equal(g_wakes.n, 1);
+	assert_int_equal(g_wakes.tokens[0], 3);
+	q = k;
+	assert_int_equal(flat_cache_get_scoped(c, &q, &a, 11000, &hit), FLAT_CACHE_FAIL);
+	assert_true(hit.has_stale);
+	assert_int_equal(tag_of(&hit), 124);
+	assert_int_equal(hit.fail_ede, 22);
+	assert_string_equal(hit.fail_why, "resolver timed out");
+	assert_memory_equal(q.ecs, a24.ecs, FLAT_CACHE_ECS_LEN);
+	/* Nothing was stored at the /16. */
+	assert_int_equal(flat_cache_get(c, &a16, 11000, &hit), FLAT_CACHE_MISS);
+	struct flat_cache_stats st;
+	flat_cache_stats(c, &st);
+	assert_int_equal(st.scoped, 1);
+	flat_cache_free(c);
+}
+
+static void test_cache_peek_scoped(void **state)
+{
+	(void)state;
+	struct flat_cache *c = make(1 << 20, 4, 60, 5);
+	struct flat_cache_key k = TKEY("\3cdn\7example\3net\0");
+	struct codec_ecs a = subnet4(198, 51, 100, 7, 24), b = subnet4(203, 0, 113, 9, 24);
+	struct flat_cache_key a16 = scoped(k, &a, 16), b24 = scoped(k, &b, 24);
+	union flat_cache_value v16 = tagged(116, 10);
+	struct flat_cache_peek pk;
+	struct flat_cache_hit hit;
+	struct flat_cache_key q = k;
+
+	assert_int_equal(flat_cache_put(c, &a16, &v16, 0), 0);
+	/* Past 90 % of the TTL: peek says HIT and takes no prefetch. */
+	assert_int_equal(flat_cache_peek_scoped(c, &q, &a, 9500, &pk), 0);
+	assert_int_equal(pk.status, FLAT_CACHE_HIT);
+	assert_true(pk.found && pk.has_good && pk.fresh);
+	assert_int_equal(pk.ttl_left, 1);
+	assert_int_equal(pk.value.result.addrs[0][3], 116);
+	assert_int_equal(pk.scopes, 1);
+	assert_memory_equal(q.ecs, a16.ecs, FLAT_CACHE_ECS_LEN);
+	q = k;
+	assert_int_equal(flat_cache_get_scoped(c, &q, &a, 9500, &hit), FLAT_CACHE_HIT_PREFETCH);
+	/* None covers b: its own subnet, where a claim may be in flight. */
+	q = k;
+	assert_int_equal(flat_cache_peek_scoped(c, &q, &b, 9500, &pk), 0);
+	assert_false(pk.found);
+	assert_int_equal(pk.status, FLAT_CACHE_MISS);
+	assert_memory_equal(q.ecs, b24.ecs, FLAT_CACHE_ECS_LEN);
+	q = b24;
+	assert_int_equal(flat_cache_claim(c, &q, 9000, waiter(4)), FLAT_CLAIM_OWNER);
+	assert_int_equal(flat_cache_claim(c, &q, 9000, waiter(5)), FLAT_CLAIM_PENDING);
+	q = k;
+	assert_int_equal(flat_cache_peek_scoped(c, &q, &b, 9500, &pk), 0);
+	assert_true(pk.found && pk.claimed);
+	assert_false(pk.has_good);
+	assert_int_equal(pk.waiters, 1);
+	assert_int_equal(pk.claim_age_ms, 500);
+	assert_int_equal(pk.scopes, 2);
+	/* Expired past serve-stale: peek leaves the dead entry alone. */
+	q = k;
+	assert_int_equal(flat_cache_peek_scoped(c, &q, &a, 80000, &pk), 0);
+	assert_false(pk.found);
+	struct flat_cache_stats st;
+	flat_cache_stats(c, &st);
+	assert_int_equal(st.scoped, 2);
+	/* NULL client: the key as given. */
+	q = a16;
+	assert_int_equal(flat_cache_peek_scoped(c, &q, NULL, 1000, &pk), 0);
+	assert_true(pk.found && pk.claimed);
+	assert_int_equal(pk.status, FLAT_CACHE_HIT);
+	flat_cache_free(c);
+}
+
+static void test_cache_refresh_ms_ahead_of_expiry(void **state)
+{
+	(void)state;
+	struct flat_cache_conf conf = {
+	        .max_bytes = 1 << 20,
+	        .serve_stale_s = 60,
+	        .failure_ttl_s = 5,
+	        .refresh_ms = 1500,
+	};
+	struct flat_cache *c = NULL;
+	struct flat_cache_key k = TKEY("\3cdn\7example\3net\0");
+	struct flat_cache_key k2 = TKEY("\3two\7example\3net\0");
+	struct flat_cache_key k100 = TKEY("\3hun\7example\3net\0");
+	union flat_cache_value v10 = tagged(1, 10), v2 = tagged(1, 2), v100 = tagged(1, 100);
+
+	assert_int_equal(flat_cache_new(&c, &conf), 0);
+	/* TTL 10 s: max(1 s, min(1.5 s, 5 s)) = 1.5 s before expiry. */
+	assert_int_equal(flat_cache_put(c, &k, &v10, 0), 0);
+	assert_int_equal(flat_cache_get(c, &k, 8500, NULL), FLAT_CACHE_HIT);
+	assert_int_equal(flat_cache_get(c, &k, 8501, NULL), FLAT_CACHE_HIT_PREFETCH);
+	/* TTL 2 s: half the TTL, not 1.5 s. */
+	assert_int_equal(flat_cache_put(c, &k2, &v2, 0), 0);
+	assert_int_equal(flat_cache_get(c, &k2, 1000, NULL), FLAT_CACHE_HIT);
+	assert_int_equal(flat_cache_get(c, &k2, 1001, NULL), FLAT_CACHE_HIT_PREFETCH);
+	/* TTL 100 s: the last 10 % (10 s) is more than 1.5 s. */
+	assert_int_equal(flat_cache_put(c, &k100, &v100, 0), 0);
+	assert_int_equal(flat_cache_get(c, &k100, 89999, NULL), FLAT_CACHE_HIT);
+	assert_int_equal(flat_cache_get(c, &k100, 90000, NULL), FLAT_CACHE_HIT_PREFETCH);
+	flat_cache_free(c);
+}
+
+/* An HTTPS RRset in result form: n RRs of rdlen octets each. */
+static union flat_cache_value https_rrset(uint8_t n, uint16_t rdlen, uint32_t ttl)
+{
+	union flat_cache_value v;
+	uint16_t pos = 0;
+
+	memset(&v, 0, sizeof(v));
+	v.result.kind = FLAT_RES_ADDRS;
+	v.result.qtype = 65;
+	v.result.n_addrs = n;
+	for (uint8_t i = 0; i < n; i++) {
+		v.result.rdata[pos++] = (uint8_t)(rdlen >> 8);
+		v.result.rdata[pos++] = (uint8_t)rdlen;
+		for (uint16_t j = 0; j < rdlen; j++)
+			v.result.rdata[pos++] = (uint8_t)(i * 31 + j);
+	}
+	v.result.rdata_len = pos;
+	v.result.ttl = ttl;
+	v.result.hops = 1;
+	return v;
+}
+
+static void test_cache_https_rdata_round_trip(void **state)
+{
+	(void)state;
+	struct flat_cache *c = make(1 << 20, 1, 60, 5);
+	struct flat_cache_key k = KEY("\6target\7example\3com\0", 65, FLAT_KEY_TARGET);
+	struct flat_cache_key svcb = KEY("\6target\7example\3com\0", 64, FLAT_KEY_TARGET);
+	union flat_cache_value v = https_rrset(3, 150, 300); /* 456 octets */
+	union flat_cache_value small = https_rrset(1, 20, 300);
+	struct flat_cache_stats before, after;
+	struct flat_cache_hit hit;
+
+	flat_cache_stats(c, &before);
+	assert_int_equal(flat_cache_put(c, &k, &v, 0), 0);
+	flat_cache_stats(c, &after);
+	size_t cost = after.bytes - before.bytes;
+	assert_int_equal(flat_cache_get(c, &k, 1000, &hit), FLAT_CACHE_HIT);
+	assert_int_equal(hit.value.result.qtype, 65);
+	assert_int_equal(hit.value.result.n_addrs, 3);
+	assert_int_equal(hit.value.result.rdata_len, 456);
+	assert_memory_equal(hit.value.result.rdata, v.result.rdata, 456);
+	assert_int_equal(hit.value.result.ttl, 299);
+
+	/* The entry costs its RDATA, not FLAT_RDATA_MAX. */
+	flat_cache_stats(c, &before);
+	assert_int_equal(flat_cache_put(c, &svcb, &small, 0), 0);
+	flat_cache_stats(c, &after);
+	size_t small_cost = after.bytes - before.bytes;
+	print_message("https entry cost: %zu bytes (456 octets of RDATA), %zu (22 octets)\n", cost,
+	              small_cost);
+	assert_true(cost < 300 + 456);
+	assert_true(small_cost <= 300);
+	assert_true(cost - small_cost >= 400);
+	assert_int_equal(flat_cache_get(c, &svcb, 1000, &hit), FLAT_CACHE_HIT);
+	assert_int_equal(hit.value.result.rdata_len, 22);
+	assert_memory_equal(hit.value.result.rdata, small.result.rdata, 22);
+
+	/* A failure over it keeps the RRset for serve-stale, intact. */
+	union flat_cache_value f = failure(22, "timeout");
+	f.result.qtype = 65;
+	assert_int_equal(flat_cache_put(c, &k, &f, 301000), 0);
+	assert_int_equal(flat_cache_get(c, &k, 301000, &hit), FLAT_CACHE_FAIL);
+	assert_true(hit.has_stale);
+	assert_int_equal(hit.value.result.rdata_len, 456);
+	assert_memory_equal(hit.value.result.rdata, v.result.rdata, 456);
+	assert_string_equal(hit.fail_why, "timeout");
+	/* Scoped as well, and through peek. */
+	struct codec_ecs a = subnet4(198, 51, 100, 7, 24);
+	struct flat_cache_key a24 = scoped(k, &a, 24), q = k;
+	struct flat_cache_peek pk;
+	assert_int_equal(flat_cache_put(c, &a24, &v, 301000), 0);
+	assert_int_equal(flat_cache_get_scoped(c, &q, &a, 302000, &hit), FLAT_CACHE_HIT);
+	assert_memory_equal(hit.value.result.rdata, v.result.rdata, 456);
+	q = k;
+	assert_int_equal(flat_cache_peek_scoped(c, &q, &a, 302000, &pk), 0);
+	assert_int_equal(pk.value.result.rdata_len, 456);
+	assert_memory_equal(pk.value.result.rdata, v.result.rdata, 456);
+	/* A NODATA keeps nothing; rdata_len past the buffer is refused. */
+	union flat_cache_value nodata = https_rrset(0, 0, 300);
+	nodata.result.kind = FLAT_RES_NODATA;
+	assert_int_equal(flat_cache_put(c, &svcb, &nodata, 0), 0);
+	assert_int_equal(flat_cache_get(c, &svcb, 0, &hit), FLAT_CACHE_HIT);
+	assert_int_equal(hit.value.result.kind, FLAT_RES_NODATA);
+	assert_int_equal(hit.value.result.rdata_len, 0);
+	v.result.rdata_len = FLAT_RDATA_MAX + 1;
+	assert_int_equal(flat_cache_put(c, &k, &v, 0), -EINVAL);
+	flat_cache_free(c);
+}
+
+static void test_cache_scoped_memory_accounting(void **state)
+{
+	(void)state;
+	struct flat_cache *c = make((size_t)64 << 20, 1, 60, 5);
+	struct flat_cache_key k = TKEY("\6target\7example\3com\0");
+	union flat_cache_value v = tagged(1, 300);
+	struct flat_cache_stats empty, one, plain, st;
+
+	flat_cache_stats(c, &empty);
+	assert_int_equal(flat_cache_put(c, &k, &v, 0), 0);
+	flat_cache_stats(c, &plain);
+	size_t plain_cost = plain.bytes - empty.bytes;
+	/* The first scope brings the directory, the others only themselves. */
+	struct codec_ecs a = subnet4(10, 0, 0, 1, 24);
+	struct flat_cache_key ka = scoped(k, &a, 24);
+	assert_int_equal(flat_cache_put(c, &ka, &v, 0), 0);
+	flat_cache_stats(c, &one);
+	for (unsigned i = 1; i < 101; i++) {
+		struct codec_ecs b = subnet4(10, 0, (uint8_t)i, 1, 24);
+		struct flat_cache_key kb = scoped(k, &b, 24);
+		assert_int_equal(flat_cache_put(c, &kb, &v, 0), 0);
+	}
+	flat_cache_stats(c, &st);
+	/* entry_bytes: the bucket array doubled on the way. */
+	size_t first = one.entry_bytes - plain.entry_bytes;
+	size_t each = (st.entry_bytes - one.entry_bytes) / 100;
+	print_message("scoped entry cost: %zu bytes (plain %zu), first with its directory %zu\n",
+	              each, plain_cost, first);
+	assert_true(each <= plain_cost + 32);
+	assert_true(first > each);
+	assert_true(first <= each + 200);
+	assert_int_equal(st.entries, 102);
+	assert_int_equal(st.scoped, 101);
+	/* Dropping them (flush by name) gives every byte back. */
+	assert_int_equal(flat_cache_flush_name(c, k.name, k.len), 102);
+	flat_cache_stats(c, &st);
+	assert_int_equal(st.bytes - st.entry_bytes,
+	                 one.bytes - one.entry_bytes + 64 * sizeof(void *));
+	assert_int_equal(st.entry_bytes, 0);
+	assert_int_equal(st.scoped, 0);
+	flat_cache_free(c);
+
+	/* Under a small bound, scopes of many targets are evicted like any
+	 * entry, directories with their last scope; the bound holds. */
+	const size_t max = 32 * 1024;
+	c = make(max, 1, 60, 5);
+	uint8_t n[16];
+	for (unsigned t = 0; t < 200; t++) {
+		struct flat_cache_key kt = key_of(n, numbered(n, t), CODEC_TYPE_A, FLAT_KEY_TARGET);
+		for (unsigned i = 0; i < 5; i++) {
+			struct codec_ecs b = subnet4(10, 0, (uint8_t)i, 1, (unsigned)(16 + i));
+			struct flat_cache_key kb = scoped(kt, &b, 16 + i);
+			assert_int_equal(flat_cache_put(c, &kb, &v, t), 0);
+			flat_cache_stats(c, &st);
+			assert_true(st.bytes <= max);
+		}
+	}
+	flat_cache_stats(c, &st);
+	assert_true(st.evictions > 0);
+	assert_int_equal(st.scope_evictions, 0);
+	assert_int_equal(st.scoped, st.entries);
+	struct flat_cache_key last = key_of(n, numbered(n, 199), CODEC_TYPE_A, FLAT_KEY_TARGET);
+	struct codec_ecs b = subnet4(10, 0, 4, 1, 24);
+	struct flat_cache_hit hit;
+	assert_int_equal(flat_cache_get_scoped(c, &last, &b, 200, &hit), FLAT_CACHE_HIT);
+	assert_int_equal(last.ecs[1], 20);
+	flat_cache_flush_all(c);
+	flat_cache_stats(c, &st);
+	assert_int_equal(st.entries, 0);
+	assert_int_equal(st.entry_bytes, 0);
+	flat_cache_free(c);
+}
+
+static void test_cache_scoped_bad_input(void **state)
+{
+	(void)state;
+	struct flat_cache *c = make(1 << 20, 1, 60, 5);
+	struct flat_cache_key k = TKEY("\3www\0");
+	struct flat_cache_key pk = KEY("\3www\0", ANAME_TYPE, FLAT_KEY_PRESENCE);
+	struct codec_ecs a = subnet4(198, 51, 100, 7, 24);
+	union flat_cache_value v = addrs(1, 1, 300);
+	struct flat_cache_key q;
+
+	/* Presence keys never carry a scope. */
+	q = scoped(pk, &a, 24);
+	assert_int_equal(flat_cache_get(c, &q, 0, NULL), -EINVAL);
+	assert_int_equal(flat_cache_claim(c, &q, 0, NULL), -EINVAL);
+	q = pk;
+	assert_int_equal(flat_cache_get_scoped(c, &q, &a, 0, NULL), -EINVAL);
+	/* Bits past the scope's prefix, a prefix too long, unknown kinds. */
+	q = scoped(k, &a, 24);
+	q.ecs[5] = 1;
+	assert_int_equal(flat_cache_put(c, &q, &v, 0), -EINVAL);
+	q = scoped(k, &a, 24);
+	q.ecs[1] = 33;
+	assert_int_equal(flat_cache_put(c, &q, &v, 0), -EINVAL);
+	q = k;
+	q.ecs[0] = 0xfe;
+	assert_int_equal(flat_cache_get(c, &q, 0, NULL), -EINVAL);
+	q = k;
+	q.ecs[0] = FLAT_CACHE_ECS_NONE;
+	q.ecs[1] = 1;
+	assert_int_equal(flat_cache_get(c, &q, 0, NULL), -EINVAL);
+	flat_cache_free(c);
+}
+
 /*
  * Concurrency: 4 threads on 96 overlapping keys (A, AAAA and presence
  * under two zones) with gets, puts, claims held across other operations
@@ -1331,6 +2052,18 @@ int main(void)
 	        cmocka_unit_test(test_cache_presence_negatives_never_evict_positives),
 	        cmocka_unit_test(test_cache_aaaa_and_negative_round_trip),
 	        cmocka_unit_test(test_cache_bad_input_rejected),
+	        cmocka_unit_test(test_cache_scoped_most_specific_cover),
+	        cmocka_unit_test(test_cache_scoped_fallback_and_miss_key),
+	        cmocka_unit_test(test_cache_scoped_none_entry_separate),
+	        cmocka_unit_test(test_cache_scoped_ipv6),
+	        cmocka_unit_test(test_cache_scoped_cap_evicts_lru_scope),
+	        cmocka_unit_test(test_cache_put_scoped_wakes_both_claims),
+	        cmocka_unit_test(test_cache_put_scoped_fail_under_claimed_keeps_stale),
+	        cmocka_unit_test(test_cache_peek_scoped),
+	        cmocka_unit_test(test_cache_refresh_ms_ahead_of_expiry),
+	        cmocka_unit_test(test_cache_https_rdata_round_trip),
+	        cmocka_unit_test(test_cache_scoped_memory_accounting),
+	        cmocka_unit_test(test_cache_scoped_bad_input),
 	        cmocka_unit_test(test_cache_threads_hammer_consistent),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
