@@ -279,6 +279,9 @@ start_sib_secondary() {
 	say "secondary named pid $SEC_PID on port $SEC_PORT"
 }
 
+# More [resolver] lines for sib_ini (a case's own, e.g. "ecs = yes").
+SIB_RESOLVER_EXTRA=
+
 # sib_ini KEYFILE: the apexd INI text of the sibling cases.
 sib_ini() {
 	cat <<EOF
@@ -291,6 +294,7 @@ update-key = $1
 [resolver]
 addresses = 127.0.0.1:$UNBOUND_PORT
 timeout = 1s
+$SIB_RESOLVER_EXTRA
 [flatten]
 min-ttl = 5s
 [zone sib.test]

@@ -47,6 +47,11 @@ check "CDN: s-www HTTPS is what was added" test "$(https_at "$CDN_PORT" s-www.cd
 SIB_APEX_PORT=$(new_port)
 SEC_PORT=$(new_port)
 SIB_UPDATE_POLICY="grant upd zonesub A AAAA HTTPS;"
+# With client subnets on, the sibling chases still carry none (one record
+# in the zone serves every client) and take the target cache's
+# no-subnet entries.
+# shellcheck disable=SC2034 # read by sib_ini (siblib.sh)
+SIB_RESOLVER_EXTRA="ecs = yes"
 start_sib_primary
 start_sib_secondary
 start_sib_apexd
