@@ -251,8 +251,10 @@ def count_lines(path, pattern=None):
         return 0
 
 
-UNBOUND_QUERY = re.compile(r"info: 127\.0\.0\.1 t\d+\.cdn\.test\. (A|AAAA) IN")
-UNBOUND_LINE = re.compile(r"^\[(\d+)\] .* info: 127\.0\.0\.1 (t\d+\.cdn\.test)\. (A|AAAA) IN")
+# Sibling families apexd chases per owner: A, AAAA, HTTPS (issue 15).
+FAMILIES = 3
+UNBOUND_QUERY = re.compile(r"info: 127\.0\.0\.1 t\d+\.cdn\.test\. (A|AAAA|HTTPS) IN")
+UNBOUND_LINE = re.compile(r"^\[(\d+)\] .* info: 127\.0\.0\.1 (t\d+\.cdn\.test)\. (A|AAAA|HTTPS) IN")
 
 
 def unbound_queries(path):
@@ -349,7 +351,7 @@ def phase_first_round(a, res, serial0):
     for t, name, typ in unbound_queries(a.unbound_log):
         first.setdefault((name, typ), t)
     # unbound logs whole seconds: this is an upper bound to +1 s.
-    chased = max(first.values()) - a.t0 + 1 if len(first) >= 2 * a.owners else None
+    chased = max(first.values()) - a.t0 + 1 if len(first) >= FAMILIES * a.owners else None
     res["first_round"] = {
         "want_changes": want, "owners_known_s": t_owners, "done_s": t_done,
         "alive": proc_alive(a.pid), "owners": m(ms, "apexd_sibling_owners"),
@@ -442,8 +444,9 @@ def phase_steady(a, res):
     bind_cpu_s = (s1["bind_cpu"] - s0["bind_cpu"]) / HZ if s1["bind_cpu"] is not None else None
     n_upd = updates(s1["ms"]) - updates(s0["ms"])
     # An owner is refreshed once per family per target TTL (apexd chases
-    # the A and the AAAA of every target).
-    refreshes = 2 * a.owners * secs / a.ttl
+    # the A, the AAAA and the HTTPS of every target; the HTTPS NODATA
+    # lives the negative TTL, which is the TTL here).
+    refreshes = FAMILIES * a.owners * secs / a.ttl
     res["steady"] = {
         "seconds": round(secs, 1), "updates": n_upd,
         "updates_per_min": n_upd * 60.0 / secs if secs else None,
@@ -559,8 +562,8 @@ def report_mode(r):
         out.append("   BIND serial                         %s -> %s  equal: %s" % (
             st["serial_before"], st["serial_after"],
             verdict(st["serial_before"] == st["serial_after"] is not None)))
-        out.append("   owner refreshes expected            %.0f  (2 families x owners x "
-                   "window / TTL)" % st["refreshes_expected"])
+        out.append("   owner refreshes expected            %.0f  (%d families x owners x "
+                   "window / TTL)" % (st["refreshes_expected"], FAMILIES))
         out.append("   chases / chase queries (metrics)    %d / %d" % (st["chases"],
                                                                      st["chase_queries"]))
         out.append("   target queries unbound saw          %d  (%.2f x the refreshes expected)" % (

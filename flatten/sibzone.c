@@ -31,6 +31,12 @@
  * holds more at one owner is kept to the lowest 255, which the plan then
  * sees as a difference (a chase gives at most FLAT_MAX_ADDRS). */
 #define SIB_RRSET_MAX 255
+/* RFC 9460 2.2: the HTTPS type code (flat_qtype_is_rdata()). */
+#define SIB_TYPE_HTTPS 65
+/* The shortest HTTPS RDATA: SvcPriority (2) and the root as TargetName. */
+#define SIB_RD_MIN 3
+/* The largest HTTPS RDATA a chase can give: one item filling rdata[]. */
+#define SIB_RD_ITEM_MAX (FLAT_RDATA_MAX - 2)
 /* A packed ANAME entry: type (2), TTL (4), target length (1), target. */
 #define SIB_AN_HDR 7
 /* RFC 1035 3.3.13: SERIAL REFRESH RETRY EXPIRE MINIMUM follow the names. */
@@ -92,11 +98,43 @@ struct sib_scratch {
 	uint8_t addr[SIB_RRSET_MAX][16];
 };
 
+/* An HTTPS RRset being built or changed: items in canonical order
+ * (rds_add() keeps them so), cut when RRs had to be left out. */
+struct sib_rdscratch {
+	unsigned n;
+	uint32_t ttl;
+	bool cut;
+	size_t len;
+	uint8_t b[FLAT_RDATA_MAX];
+};
+
 /* --- names --------------------------------------------------------------- */
 
 uint16_t flat_sib_fam_type(enum flat_sib_fam fam)
 {
-	return fam == FLAT_SIB_AAAA ? CODEC_TYPE_AAAA : CODEC_TYPE_A;
+	switch (fam) {
+	case FLAT_SIB_AAAA:
+		return CODEC_TYPE_AAAA;
+	case FLAT_SIB_HTTPS:
+		return SIB_TYPE_HTTPS;
+	default:
+		return CODEC_TYPE_A;
+	}
+}
+
+/* The family of an RR type the table keeps, or -1. */
+static int type_fam(uint16_t type)
+{
+	switch (type) {
+	case CODEC_TYPE_A:
+		return FLAT_SIB_A;
+	case CODEC_TYPE_AAAA:
+		return FLAT_SIB_AAAA;
+	case SIB_TYPE_HTTPS:
+		return FLAT_SIB_HTTPS;
+	default:
+		return -1;
+	}
 }
 
 static size_t fam_width(enum flat_sib_fam fam)
@@ -178,6 +216,18 @@ static size_t rrset_size(unsigned n)
 	return sizeof(struct flat_sib_rrset) + (size_t)n * 16;
 }
 
+/* What r takes, RDATA or addresses. */
+static size_t rrset_bytes(const struct flat_sib_rrset *r)
+{
+	return r->rd_len > 0 || r->cut ? sizeof(*r) + r->rd_len : rrset_size(r->n);
+}
+
+/* Holds RRs of the zone (an RRset apexd might have to delete)? */
+static bool rrset_present(const struct flat_sib_rrset *r)
+{
+	return r != NULL && (r->n > 0 || r->cut);
+}
+
 static struct flat_sib_rrset *rrset_new(const uint8_t (*addr)[16], unsigned n, uint32_t ttl)
 {
 	struct flat_sib_rrset *r = malloc(rrset_size(n));
@@ -185,9 +235,35 @@ static struct flat_sib_rrset *rrset_new(const uint8_t (*addr)[16], unsigned n, u
 	if (r == NULL)
 		return NULL;
 	r->n = (uint8_t)n;
+	r->cut = false;
+	r->rd_len = 0;
 	r->ttl = ttl;
 	memcpy(r->addr, addr, (size_t)n * 16);
 	return r;
+}
+
+static struct flat_sib_rrset *rrset_new_rd(const uint8_t *rd, size_t len, unsigned n, uint32_t ttl,
+                                           bool cut)
+{
+	struct flat_sib_rrset *r = malloc(sizeof(*r) + len);
+
+	if (r == NULL)
+		return NULL;
+	r->n = (uint8_t)n;
+	r->cut = cut;
+	r->rd_len = (uint16_t)len;
+	r->ttl = ttl;
+	memcpy(r->addr, rd, len);
+	return r;
+}
+
+static struct flat_sib_rrset *rrset_dup(const struct flat_sib_rrset *r)
+{
+	struct flat_sib_rrset *d = malloc(rrset_bytes(r));
+
+	if (d != NULL)
+		memcpy(d, r, rrset_bytes(r));
+	return d;
 }
 
 static int addr_cmp(const void *a, const void *b)
@@ -262,10 +338,147 @@ static int scratch_rrset(const struct sib_scratch *sc, struct flat_sib_rrset **o
 	return *out != NULL ? 0 : -ENOMEM;
 }
 
+/* --- RDATA item streams (HTTPS) -------------------------------------------- */
+
+/* The next item of s[0..len) at *off: false at the end and at a malformed
+ * item (then *off stays, short of len). */
+static bool rd_next(const uint8_t *s, size_t len, size_t *off, const uint8_t **rd, size_t *rdlen)
+{
+	if (len - *off < 2)
+		return false;
+	size_t l = codec_get_u16(s + *off);
+
+	if (l < SIB_RD_MIN || l > len - *off - 2)
+		return false;
+	*rd = s + *off + 2;
+	*rdlen = l;
+	*off += 2 + l;
+	return true;
+}
+
+/* Is s[0..len) exactly n well-formed items? */
+static bool rd_valid(const uint8_t *s, size_t len, unsigned n)
+{
+	size_t off = 0, l;
+	const uint8_t *rd;
+	unsigned k = 0;
+
+	while (rd_next(s, len, &off, &rd, &l))
+		k++;
+	return off == len && k == n;
+}
+
+/* RFC 4034 6.3: RDATA compared as left-justified octet strings, the
+ * shorter first when it is the other's prefix. */
+static int rd_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (c != 0)
+		return c;
+	return alen == blen ? 0 : alen < blen ? -1 : 1;
+}
+
+static void rds_load(struct sib_rdscratch *sc, const struct flat_sib_rrset *r)
+{
+	sc->n = r != NULL ? r->n : 0;
+	sc->ttl = r != NULL ? r->ttl : 0;
+	sc->cut = r != NULL && r->cut;
+	sc->len = r != NULL ? r->rd_len : 0;
+	if (sc->len > 0)
+		memcpy(sc->b, flat_sib_rrset_rd(r), sc->len);
+}
+
+/* Adds one RR in its canonical place; rdlen 0 stands for an RR of the
+ * zone too large to keep. What does not fit is left out (cut). */
+static void rds_add(struct sib_rdscratch *sc, const uint8_t *rd, size_t rdlen, uint32_t ttl)
+{
+	size_t off = 0, at = 0, l;
+	const uint8_t *cur;
+
+	/* An RRset has one TTL (RFC 2181 5.2): the last RR added sets it. */
+	sc->ttl = ttl;
+	if (rdlen < SIB_RD_MIN || rdlen > SIB_RD_ITEM_MAX) {
+		sc->cut = true;
+		return;
+	}
+	while (rd_next(sc->b, sc->len, &off, &cur, &l)) {
+		int c = rd_cmp(cur, l, rd, rdlen);
+
+		if (c == 0)
+			return;
+		if (c > 0)
+			break;
+		at = off;
+	}
+	if (sc->n == SIB_RRSET_MAX || sc->len + 2 + rdlen > sizeof(sc->b)) {
+		sc->cut = true;
+		return;
+	}
+	memmove(sc->b + at + 2 + rdlen, sc->b + at, sc->len - at);
+	codec_put_u16(sc->b + at, (uint16_t)rdlen);
+	memcpy(sc->b + at + 2, rd, rdlen);
+	sc->len += 2 + rdlen;
+	sc->n++;
+}
+
+static void rds_del(struct sib_rdscratch *sc, const uint8_t *rd, size_t rdlen)
+{
+	size_t off = 0, at = 0, l;
+	const uint8_t *cur;
+
+	while (rd_next(sc->b, sc->len, &off, &cur, &l)) {
+		if (rd_cmp(cur, l, rd, rdlen) == 0) {
+			memmove(sc->b + at, sc->b + off, sc->len - off);
+			sc->len -= off - at;
+			sc->n--;
+			return;
+		}
+		at = off;
+	}
+}
+
+/* The scratch set as a table RRset: *out NULL when it holds nothing. */
+static int rds_rrset(const struct sib_rdscratch *sc, struct flat_sib_rrset **out)
+{
+	*out = NULL;
+	if (sc->n == 0 && !sc->cut)
+		return 0;
+	*out = rrset_new_rd(sc->b, sc->len, sc->n, sc->ttl, sc->cut);
+	return *out != NULL ? 0 : -ENOMEM;
+}
+
+/* An HTTPS set in canonical order without duplicates; emptied when its
+ * stream is not set->n well-formed items. */
+static void rd_set_normalize(struct flat_sib_set *set)
+{
+	struct sib_rdscratch sc = {0};
+	size_t off = 0, l;
+	const uint8_t *rd;
+	size_t len = set->rd_len <= sizeof(set->rd) ? set->rd_len : 0;
+
+	if (!rd_valid(set->rd, len, set->n)) {
+		set->n = 0;
+		set->rd_len = 0;
+		return;
+	}
+	while (rd_next(set->rd, len, &off, &rd, &l))
+		rds_add(&sc, rd, l, set->ttl);
+	memcpy(set->rd, sc.b, sc.len);
+	set->n = (uint8_t)sc.n;
+	set->rd_len = (uint16_t)sc.len;
+}
+
 void flat_sib_set_normalize(struct flat_sib_set *set, enum flat_sib_fam fam)
 {
+	if (flat_sib_fam_is_rdata(fam)) {
+		rd_set_normalize(set);
+		return;
+	}
 	unsigned n = set->n <= FLAT_MAX_ADDRS ? set->n : FLAT_MAX_ADDRS;
 	unsigned out = 0;
+
+	set->rd_len = 0;
 
 	/* Zero what an A address does not use, so that whole 16-octet
 	 * compares order and match A addresses by their 4 octets. */
@@ -288,6 +501,15 @@ void flat_sib_set_from_result(struct flat_sib_set *set, enum flat_sib_fam fam,
 	set->ttl = ttl;
 	if (res->kind != FLAT_RES_ADDRS)
 		return;
+	if (flat_sib_fam_is_rdata(fam)) {
+		if (res->qtype != flat_sib_fam_type(fam) || res->rdata_len > sizeof(set->rd))
+			return;
+		set->n = res->n_addrs;
+		set->rd_len = res->rdata_len;
+		memcpy(set->rd, res->rdata, res->rdata_len);
+		flat_sib_set_normalize(set, fam);
+		return;
+	}
 	set->n = res->n_addrs <= FLAT_MAX_ADDRS ? res->n_addrs : FLAT_MAX_ADDRS;
 	for (unsigned i = 0; i < set->n; i++)
 		memcpy(set->addr[i], res->addrs[i], w);
@@ -299,17 +521,45 @@ static struct flat_sib_rrset *rrset_from_set(const struct flat_sib_set *set, enu
 	struct flat_sib_set s = *set;
 
 	flat_sib_set_normalize(&s, fam);
+	if (flat_sib_fam_is_rdata(fam))
+		return rrset_new_rd(s.rd, s.rd_len, s.n, s.ttl, false);
 	return rrset_new((const uint8_t(*)[16])s.addr, s.n, s.ttl);
 }
 
-static bool rrset_same(const struct flat_sib_rrset *r, const struct flat_sib_set *s, size_t w)
+/* Do r and the normalized set s hold the same RRs? */
+static bool rrset_same(const struct flat_sib_rrset *r, const struct flat_sib_set *s,
+                       enum flat_sib_fam fam)
 {
+	size_t w = fam_width(fam);
+
 	if (r->n != s->n)
 		return false;
+	if (flat_sib_fam_is_rdata(fam))
+		return !r->cut && r->rd_len == s->rd_len &&
+		       memcmp(flat_sib_rrset_rd(r), s->rd, s->rd_len) == 0;
 	for (unsigned i = 0; i < r->n; i++)
 		if (memcmp(r->addr[i], s->addr[i], w) != 0)
 			return false;
 	return true;
+}
+
+void flat_sib_set_from_rrset(struct flat_sib_set *set, enum flat_sib_fam fam,
+                             const struct flat_sib_rrset *r)
+{
+	memset(set, 0, sizeof(*set));
+	if (r == NULL)
+		return;
+	set->ttl = r->ttl;
+	if (flat_sib_fam_is_rdata(fam)) {
+		if (r->rd_len > sizeof(set->rd))
+			return;
+		set->n = r->n;
+		set->rd_len = r->rd_len;
+		memcpy(set->rd, flat_sib_rrset_rd(r), r->rd_len);
+		return;
+	}
+	set->n = r->n <= FLAT_MAX_ADDRS ? r->n : FLAT_MAX_ADDRS;
+	memcpy(set->addr, r->addr, (size_t)set->n * 16);
 }
 
 /* --- packed ANAME RRs -------------------------------------------------- */
@@ -652,12 +902,37 @@ size_t flat_sibzone_bytes(const struct flat_sibzone *z)
 		b += sizeof(*nd) + nd->an_len;
 		for (int f = 0; f < FLAT_SIB_FAMS; f++) {
 			if (nd->o.held[f] != NULL)
-				b += rrset_size(nd->o.held[f]->n);
+				b += rrset_bytes(nd->o.held[f]);
 			if (nd->o.mine[f] != NULL)
-				b += rrset_size(nd->o.mine[f]->n);
+				b += rrset_bytes(nd->o.mine[f]);
 		}
 	}
 	return b;
+}
+
+/* held less the RRs of set (a REMOVE BIND acknowledged), into *out. */
+static int held_less(const struct flat_sib_rrset *held, const struct flat_sib_set *set,
+                     enum flat_sib_fam f, struct flat_sib_rrset **out)
+{
+	struct flat_sib_set s = *set;
+
+	flat_sib_set_normalize(&s, f);
+	if (flat_sib_fam_is_rdata(f)) {
+		struct sib_rdscratch sc;
+		size_t off = 0, l;
+		const uint8_t *rd;
+
+		rds_load(&sc, held);
+		while (rd_next(s.rd, s.rd_len, &off, &rd, &l))
+			rds_del(&sc, rd, l);
+		return rds_rrset(&sc, out);
+	}
+	struct sib_scratch sc;
+
+	scratch_load(&sc, held);
+	for (unsigned i = 0; i < s.n; i++)
+		scratch_del(&sc, s.addr[i]);
+	return scratch_rrset(&sc, out);
 }
 
 int flat_sibzone_applied(struct flat_sibzone *z, const struct flat_sib_change *ch)
@@ -677,14 +952,7 @@ int flat_sibzone_applied(struct flat_sibzone *z, const struct flat_sib_change *c
 			return -ENOMEM;
 		}
 	} else if (ch->act == FLAT_SIB_REMOVE) {
-		struct sib_scratch sc;
-		struct flat_sib_set s = ch->set;
-
-		flat_sib_set_normalize(&s, f);
-		scratch_load(&sc, o->held[f]);
-		for (unsigned i = 0; i < s.n; i++)
-			scratch_del(&sc, s.addr[i]);
-		if (scratch_rrset(&sc, &held) < 0)
+		if (held_less(o->held[f], &ch->set, f, &held) < 0)
 			return -ENOMEM;
 		free(o->mine[f]);
 		o->mine[f] = NULL;
@@ -709,7 +977,7 @@ int flat_sibzone_confirm(struct flat_sibzone *z, struct flat_sib_owner *o, enum 
 	const struct flat_sib_rrset *h = o->held[fam];
 
 	if (h != NULL) {
-		m = rrset_new((const uint8_t(*)[16])h->addr, h->n, h->ttl);
+		m = rrset_dup(h);
 		if (m == NULL)
 			return -ENOMEM;
 	}
@@ -836,13 +1104,14 @@ enum xfr_phase {
 /* An RR a transfer keeps: an address or an ANAME, with where it came. */
 struct xrec {
 	const uint8_t *name; /* lowercase, in the arena */
-	const uint8_t *data; /* 16 address octets (an A's zero after 4), or the target */
+	const uint8_t
+	        *data; /* 16 address octets (an A's zero after 4), HTTPS RDATA, or the target */
 	uint32_t ttl;
 	uint32_t seq; /* arrival order: IXFR applies its changes in it */
 	uint16_t type;
 	uint8_t name_len;
-	uint8_t data_len;
-	bool add; /* IXFR: an addition (else a deletion); AXFR: true */
+	bool add;          /* IXFR: an addition (else a deletion); AXFR: true */
+	uint16_t data_len; /* HTTPS: 0 for an RR too large to keep */
 };
 
 struct xblk {
@@ -1004,7 +1273,7 @@ static int xfr_keep(struct flat_sibxfr *x, const uint8_t *name, size_t nlen, uin
 	if (r->name == NULL || r->data == NULL)
 		return FLAT_XFR_E_NOMEM;
 	r->name_len = (uint8_t)nlen;
-	r->data_len = (uint8_t)dlen;
+	r->data_len = (uint16_t)dlen;
 	r->type = type;
 	r->ttl = codec_ttl_sane(ttl);
 	r->seq = (uint32_t)x->n_rec;
@@ -1013,22 +1282,28 @@ static int xfr_keep(struct flat_sibxfr *x, const uint8_t *name, size_t nlen, uin
 	return FLAT_XFR_MORE;
 }
 
-/* A data RR (not the zone's SOA) of the transfer: A, AAAA and the ANAME
- * types at or below the apex are kept, everything else (RRSIG, NSEC*,
- * DNSKEY, glue outside the zone...) is passed over. */
+/* A data RR (not the zone's SOA) of the transfer: A, AAAA, HTTPS and the
+ * ANAME types at or below the apex are kept, everything else (RRSIG,
+ * NSEC*, DNSKEY, glue outside the zone...) is passed over. */
 static int xfr_data(struct flat_sibxfr *x, const uint8_t *msg, size_t len,
                     const struct codec_rr *rr, bool add)
 {
 	const struct flat_sibzone *z = x->z;
 	uint8_t name[CODEC_MAX_NAME], data[CODEC_MAX_NAME] = {0};
-	const uint8_t *rd = msg + rr->rdata_off;
+	const uint8_t *rd = msg + rr->rdata_off, *keep = data;
 	size_t dlen = rr->rdlen;
 	bool aname = false;
 	int nlen;
 
 	if (rr->rclass != CODEC_CLASS_IN)
 		return FLAT_XFR_MORE;
-	if (rr->type == CODEC_TYPE_A || rr->type == CODEC_TYPE_AAAA) {
+	if (rr->type == SIB_TYPE_HTTPS) {
+		/* As the zone has it (RFC 9460 names are never compressed); one
+		 * that no chase could give is only marked (flat_sib_rrset.cut). */
+		keep = rd;
+		if (dlen < SIB_RD_MIN || dlen > SIB_RD_ITEM_MAX)
+			dlen = 0;
+	} else if (rr->type == CODEC_TYPE_A || rr->type == CODEC_TYPE_AAAA) {
 		if (dlen != (rr->type == CODEC_TYPE_A ? 4u : 16u))
 			return FLAT_XFR_E_FORMAT;
 		memcpy(data, rd, dlen);
@@ -1055,7 +1330,7 @@ static int xfr_data(struct flat_sibxfr *x, const uint8_t *msg, size_t len,
 	 * elsewhere makes an owner whose addresses the diff cannot tell. */
 	if (x->incremental && lookup(z, name, (size_t)nlen) == NULL)
 		return aname && add ? FLAT_XFR_NEED_AXFR : FLAT_XFR_MORE;
-	return xfr_keep(x, name, (size_t)nlen, rr->type, rr->ttl, data, dlen, add);
+	return xfr_keep(x, name, (size_t)nlen, rr->type, rr->ttl, keep, dlen, add);
 }
 
 /* Reads an SOA's RDATA (its names maybe compressed) into s. */
@@ -1300,6 +1575,22 @@ static void stage_apply(const struct flat_sibzone *z, struct sib_node *nd)
 	node_derive(z, nd);
 }
 
+/* The HTTPS RRset of an owner's run of an AXFR. */
+static int stage_axfr_rd(struct sib_node *nd, const struct xrec *r, size_t n)
+{
+	struct sib_rdscratch sc = {0};
+	uint32_t ttl = UINT32_MAX;
+
+	for (size_t i = 0; i < n; i++) {
+		if (r[i].type != SIB_TYPE_HTTPS)
+			continue;
+		/* The lowest, should the RRs of the set disagree. */
+		ttl = r[i].ttl < ttl ? r[i].ttl : ttl;
+		rds_add(&sc, r[i].data, r[i].data_len, ttl);
+	}
+	return rds_rrset(&sc, &nd->st_held[FLAT_SIB_HTTPS]);
+}
+
 /* An owner's new state from its run of an AXFR (sorted by cmp_axfr). */
 static int stage_axfr(const struct flat_sibzone *z, struct sib_node *nd, const struct xrec *r,
                       size_t n)
@@ -1308,9 +1599,13 @@ static int stage_axfr(const struct flat_sibzone *z, struct sib_node *nd, const s
 	size_t an_bytes = 0;
 
 	nd->staged = true;
+	if (stage_axfr_rd(nd, r, n) < 0)
+		return -ENOMEM;
 	for (int f = 0; f < FLAT_SIB_FAMS; f++) {
 		uint16_t t = flat_sib_fam_type((enum flat_sib_fam)f);
 
+		if (flat_sib_fam_is_rdata((enum flat_sib_fam)f))
+			continue;
 		sc.n = 0;
 		sc.ttl = UINT32_MAX;
 		for (size_t i = 0; i < n; i++) {
@@ -1424,12 +1719,14 @@ static int axfr_commit(struct flat_sibxfr *x)
 static int stage_ixfr(const struct flat_sibzone *z, struct sib_node *nd, const struct xrec *r,
                       size_t n)
 {
-	struct sib_scratch sc[FLAT_SIB_FAMS];
+	struct sib_scratch sc[2];
+	struct sib_rdscratch rs;
 	size_t cap = nd->an_len, an_len = nd->an_len;
 
 	nd->staged = true;
-	for (int f = 0; f < FLAT_SIB_FAMS; f++)
-		scratch_load(&sc[f], nd->o.held[f]);
+	scratch_load(&sc[FLAT_SIB_A], nd->o.held[FLAT_SIB_A]);
+	scratch_load(&sc[FLAT_SIB_AAAA], nd->o.held[FLAT_SIB_AAAA]);
+	rds_load(&rs, nd->o.held[FLAT_SIB_HTTPS]);
 	for (size_t i = 0; i < n; i++)
 		if (r[i].add && type_rank(z, r[i].type) >= 0)
 			cap += SIB_AN_HDR + r[i].data_len;
@@ -1441,24 +1738,32 @@ static int stage_ixfr(const struct flat_sibzone *z, struct sib_node *nd, const s
 			memcpy(nd->st_an, nd->an, an_len);
 	}
 	for (size_t i = 0; i < n; i++) {
-		int f = r[i].type == CODEC_TYPE_A ? FLAT_SIB_A : FLAT_SIB_AAAA;
+		int f = type_fam(r[i].type);
 
-		if (r[i].type == CODEC_TYPE_A || r[i].type == CODEC_TYPE_AAAA) {
+		if (f == FLAT_SIB_HTTPS) {
+			/* Deleting an RR too large to keep cannot uncut the set:
+			 * the next AXFR does (or the next write). */
+			if (r[i].add)
+				rds_add(&rs, r[i].data, r[i].data_len, r[i].ttl);
+			else
+				rds_del(&rs, r[i].data, r[i].data_len);
+		} else if (f >= 0) {
 			if (r[i].add)
 				scratch_add(&sc[f], r[i].data, r[i].ttl);
 			else
 				scratch_del(&sc[f], r[i].data);
-			continue;
+		} else {
+			an_del(nd->st_an, &an_len, r[i].type, r[i].data, r[i].data_len);
+			if (r[i].add)
+				an_len += an_put(nd->st_an + an_len, r[i].type, r[i].ttl, r[i].data,
+				                 r[i].data_len);
 		}
-		an_del(nd->st_an, &an_len, r[i].type, r[i].data, r[i].data_len);
-		if (r[i].add)
-			an_len += an_put(nd->st_an + an_len, r[i].type, r[i].ttl, r[i].data,
-			                 r[i].data_len);
 	}
 	nd->st_an_len = an_len;
-	for (int f = 0; f < FLAT_SIB_FAMS; f++)
-		if (scratch_rrset(&sc[f], &nd->st_held[f]) < 0)
-			return -ENOMEM;
+	if (scratch_rrset(&sc[FLAT_SIB_A], &nd->st_held[FLAT_SIB_A]) < 0 ||
+	    scratch_rrset(&sc[FLAT_SIB_AAAA], &nd->st_held[FLAT_SIB_AAAA]) < 0 ||
+	    rds_rrset(&rs, &nd->st_held[FLAT_SIB_HTTPS]) < 0)
+		return -ENOMEM;
 	return 0;
 }
 
@@ -1527,7 +1832,7 @@ enum flat_sib_action flat_sib_plan(const struct flat_sib_owner *o, enum flat_sib
 	switch (res->kind) {
 	case FLAT_RES_NODATA:
 	case FLAT_RES_NXDOMAIN:
-		return h != NULL && h->n > 0 ? FLAT_SIB_DELETE : FLAT_SIB_KEEP;
+		return rrset_present(h) ? FLAT_SIB_DELETE : FLAT_SIB_KEEP;
 	case FLAT_RES_ADDRS:
 		break;
 	default:
@@ -1538,7 +1843,10 @@ enum flat_sib_action flat_sib_plan(const struct flat_sib_owner *o, enum flat_sib
 	if (res->qtype != flat_sib_fam_type(fam) || res->n_addrs == 0)
 		return FLAT_SIB_HOLD;
 	flat_sib_set_from_result(&s, fam, res, 0);
-	if (h == NULL || !rrset_same(h, &s, fam_width(fam)) || h->ttl > ttl_cap)
+	/* RDATA the zone could not take as it is: leave the zone alone. */
+	if (s.n == 0)
+		return FLAT_SIB_HOLD;
+	if (h == NULL || !rrset_same(h, &s, fam) || h->ttl > ttl_cap)
 		return FLAT_SIB_REPLACE;
 	return FLAT_SIB_KEEP;
 }
@@ -1569,11 +1877,15 @@ static bool prereq_seen(const struct flat_sib_change *ch, size_t i)
 
 static bool change_valid(const struct flat_sibzone *z, const struct flat_sib_change *c)
 {
-	if (!table_owns(z, c->o) || (unsigned)c->fam >= FLAT_SIB_FAMS || c->set.n > FLAT_MAX_ADDRS)
+	if (!table_owns(z, c->o) || (unsigned)c->fam >= FLAT_SIB_FAMS ||
+	    (c->set.n > FLAT_MAX_ADDRS && !flat_sib_fam_is_rdata(c->fam)))
 		return false;
 	switch (c->act) {
 	case FLAT_SIB_REPLACE:
 	case FLAT_SIB_REMOVE:
+		if (flat_sib_fam_is_rdata(c->fam))
+			return c->set.n > 0 && c->set.rd_len <= sizeof(c->set.rd) &&
+			       rd_valid(c->set.rd, c->set.rd_len, c->set.n);
 		return c->set.n > 0;
 	case FLAT_SIB_DELETE:
 		return true;
@@ -1590,6 +1902,12 @@ static size_t change_bytes(const struct flat_sib_change *ch, size_t i)
 	size_t rr = c->o->len + SIB_RR_FIXED, w = fam_width(c->fam);
 	size_t b = change_prereq(c) != 0 && !prereq_seen(ch, i) ? rr : 0;
 
+	/* RDATA: each item's 2-octet length becomes the RR's RDLENGTH. */
+	if (flat_sib_fam_is_rdata(c->fam) && c->act != FLAT_SIB_DELETE) {
+		size_t rrs = c->set.n * (rr - 2) + c->set.rd_len;
+
+		return b + rrs + (c->act == FLAT_SIB_REPLACE ? rr : 0);
+	}
 	switch (c->act) {
 	case FLAT_SIB_REPLACE:
 		return b + rr + c->set.n * (rr + w);
@@ -1597,6 +1915,22 @@ static size_t change_bytes(const struct flat_sib_change *ch, size_t i)
 		return b + rr;
 	default:
 		return b + c->set.n * (rr + w);
+	}
+}
+
+/* One RR of an HTTPS change: add (REPLACE) or delete (REMOVE) it. */
+static void change_write_rd(struct codec_upd *u, const struct flat_sib_change *c)
+{
+	const struct flat_sib_owner *o = c->o;
+	uint16_t type = flat_sib_fam_type(c->fam);
+	size_t off = 0, l;
+	const uint8_t *rd;
+
+	while (rd_next(c->set.rd, c->set.rd_len, &off, &rd, &l)) {
+		if (c->act == FLAT_SIB_REPLACE)
+			codec_upd_add_rr(u, o->name, o->len, type, c->set.ttl, rd, (uint16_t)l);
+		else
+			codec_upd_delete_rr(u, o->name, o->len, type, rd, (uint16_t)l);
 	}
 }
 
@@ -1608,6 +1942,11 @@ static void change_write(struct codec_upd *u, const struct flat_sib_change *c)
 
 	if (c->act != FLAT_SIB_REMOVE)
 		codec_upd_delete_rrset(u, o->name, o->len, type);
+	if (flat_sib_fam_is_rdata(c->fam)) {
+		if (c->act != FLAT_SIB_DELETE)
+			change_write_rd(u, c);
+		return;
+	}
 	for (unsigned i = 0; c->act != FLAT_SIB_DELETE && i < c->set.n; i++) {
 		if (c->act == FLAT_SIB_REPLACE)
 			codec_upd_add_rr(u, o->name, o->len, type, c->set.ttl, c->set.addr[i], w);

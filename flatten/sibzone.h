@@ -1,14 +1,16 @@
 /* flatten/sibzone.h - one zone as sibling upkeep sees it (issue 13).
  *
  * With `siblings = update`, apexd keeps ordinary A/AAAA records (the
- * ANAME draft's "siblings") at every ANAME and [alias] owner of the zone
- * in BIND, by RFC 2136 UPDATE, so that BIND signs them and secondaries
- * transfer them. This module is the I/O-free part of that:
+ * ANAME draft's "siblings") and the target's HTTPS RRset (RFC 9460) at
+ * every ANAME and [alias] owner of the zone in BIND, by RFC 2136 UPDATE,
+ * so that BIND signs them and secondaries transfer them. This module is
+ * the I/O-free part of that:
  *
  *  - the owner table: every owner of an ANAME type (its target and TTL)
- *    and every [alias] owner of the zone, with the A and AAAA RRsets the
- *    zone holds there (`held`) and the sets apexd wrote or confirmed
- *    there (`mine`), plus a caller-owned tracking area per family;
+ *    and every [alias] owner of the zone, with the A, AAAA and HTTPS
+ *    RRsets the zone holds there (`held`) and the sets apexd wrote or
+ *    confirmed there (`mine`), plus a caller-owned tracking area per
+ *    family;
  *  - the transfer consumer: AXFR and IXFR answers (RFC 5936, RFC 1995:
  *    incremental, AXFR-style and "up to date" forms), fed one message at a
  *    time, applied to the table only when the transfer is complete;
@@ -33,44 +35,73 @@
 
 /** Families: index of held[], mine[], track[]. */
 enum flat_sib_fam {
-	FLAT_SIB_A = 0,    /**< CODEC_TYPE_A, 4-byte addresses */
-	FLAT_SIB_AAAA = 1, /**< CODEC_TYPE_AAAA, 16-byte addresses */
-	FLAT_SIB_FAMS = 2,
+	FLAT_SIB_A = 0,     /**< CODEC_TYPE_A, 4-byte addresses */
+	FLAT_SIB_AAAA = 1,  /**< CODEC_TYPE_AAAA, 16-byte addresses */
+	FLAT_SIB_HTTPS = 2, /**< HTTPS (65): RDATA, as flat_result's rdata[] */
+	FLAT_SIB_FAMS = 3,
 };
 
-/** CODEC_TYPE_A or CODEC_TYPE_AAAA of a family. */
+/** The RR type of a family: A, AAAA or HTTPS (65). */
 uint16_t flat_sib_fam_type(enum flat_sib_fam fam);
 
-/** An address RRset as the table keeps it: allocated for its n
- *  addresses, sorted (memcmp of the address bytes), no duplicates; of a
- *  zone's RRset of more than 255 addresses, the lowest 255. */
+/** Does the family hold RDATA (rd_len, the item stream) rather than addresses? */
+static inline bool flat_sib_fam_is_rdata(enum flat_sib_fam fam)
+{
+	return fam == FLAT_SIB_HTTPS;
+}
+
+/**
+ * An RRset as the table keeps it, allocated for its content.
+ * Addresses (A, AAAA): n of them in addr[], sorted (memcmp of the 16
+ * bytes), no duplicates; of a zone's RRset of more than 255, the lowest
+ * 255. RDATA (HTTPS): rd_len octets of items (2-octet length, RDATA),
+ * the layout of flat_result's rdata[], in flat_sib_rrset_rd(), in RFC
+ * 4034 6.3 canonical order, no duplicates, at most FLAT_RDATA_MAX octets
+ * (a chase gives no more); cut says the zone holds RRs that were left
+ * out (too many, or one larger than a chase can give), so that it never
+ * equals a chased set. n may be 0 then.
+ */
 struct flat_sib_rrset {
-	uint8_t n;          /**< addresses, >= 1 */
+	uint8_t n;          /**< RRs; >= 1 unless cut */
+	bool cut;           /**< RDATA: RRs of the zone left out */
+	uint16_t rd_len;    /**< RDATA: octets of the item stream; 0 for addresses */
 	uint32_t ttl;       /**< the RRset's TTL */
-	uint8_t addr[][16]; /**< 4 bytes used for A */
+	uint8_t addr[][16]; /**< addresses, 4 bytes used for A; RDATA: see above */
 };
 
-/** An address set of fixed room, for changes and plans: sorted, no
- *  duplicates; n == 0 means "no RRset". */
+/** The item stream of an RDATA family's RRset. */
+static inline const uint8_t *flat_sib_rrset_rd(const struct flat_sib_rrset *r)
+{
+	return (const uint8_t *)r->addr;
+}
+
+/** A set of fixed room, for changes and plans: sorted, no duplicates;
+ *  n == 0 means "no RRset". Addresses in addr[], or (HTTPS) rd_len
+ *  octets of (2-octet length, RDATA) items in rd[]. */
 struct flat_sib_set {
 	uint8_t n;
+	uint16_t rd_len;
 	uint32_t ttl;
-	uint8_t addr[FLAT_MAX_ADDRS][16];
+	union {
+		uint8_t addr[FLAT_MAX_ADDRS][16];
+		uint8_t rd[FLAT_RDATA_MAX];
+	};
 };
 
-/** Sorts and de-duplicates set (4-byte addresses when fam is A). */
+/** Sorts and de-duplicates set (4-byte addresses when fam is A; HTTPS:
+ *  canonical order of the items; a malformed item stream empties it). */
 void flat_sib_set_normalize(struct flat_sib_set *set, enum flat_sib_fam fam);
 
 /** The caller's state of one owner and family; the table zeroes it for a
- *  new owner and keeps it as it is across transfers. */
+ *  new owner and keeps it as it is across transfers. Kept small: three
+ *  of these are in every owner. */
 struct flat_sib_track {
-	uint64_t next_ms;    /**< next chase (caller's clock); 0: as soon as possible */
-	uint64_t written_ms; /**< last UPDATE that wrote this family; 0: never */
-	uint64_t checked_ms; /**< last chase that confirmed or changed it */
-	uint32_t backoff_s;  /**< current retry interval after failures; 0: none */
-	uint32_t failures;   /**< failed chases in a row */
-	int16_t last_error;  /**< caller's code of the last error; 0: none */
-	bool queued;         /**< a change waits in the caller's batch */
+	uint64_t next_ms;   /**< next chase (caller's clock); 0: as soon as possible */
+	uint32_t written_s; /**< last UPDATE that wrote this family (caller's clock, s); 0: never */
+	uint32_t checked_s; /**< last chase that confirmed or changed it (s); 0: never */
+	uint32_t backoff_s; /**< current retry interval after failures; 0: none */
+	uint16_t failures;  /**< failed chases in a row (stops at UINT16_MAX) */
+	bool queued;        /**< a change waits in the caller's batch */
 };
 
 /** One owner. Pointers stay valid until flat_sibzone_remove() of this
@@ -157,6 +188,9 @@ struct flat_sib_change;
  *         (an owner of another table, another action).
  */
 int flat_sibzone_applied(struct flat_sibzone *z, const struct flat_sib_change *ch);
+/** The RRs of r (NULL: none) as a set of family fam (REMOVE's set). */
+void flat_sib_set_from_rrset(struct flat_sib_set *set, enum flat_sib_fam fam,
+                             const struct flat_sib_rrset *r);
 /** Records that the zone's held[fam] is confirmed as apexd's (mine[fam] = held[fam]).
  *  @return 0, -ENOMEM or -EINVAL (an owner of another table). */
 int flat_sibzone_confirm(struct flat_sibzone *z, struct flat_sib_owner *o, enum flat_sib_fam fam);
@@ -170,7 +204,7 @@ enum flat_xfr_status {
 	FLAT_XFR_MORE = 0,      /**< feed the next message */
 	FLAT_XFR_DONE = 1,      /**< complete: commit it */
 	FLAT_XFR_UPTODATE = 2,  /**< IXFR: the zone has not moved since our serial */
-	FLAT_XFR_NEED_AXFR = 3, /**< IXFR added an owner whose A/AAAA it cannot
+	FLAT_XFR_NEED_AXFR = 3, /**< IXFR added an owner whose RRsets it cannot
 	                             know: do a full transfer instead */
 };
 
@@ -242,16 +276,18 @@ enum flat_sib_action {
 
 /**
  * What a chase result res for owner o and family fam asks of the zone:
- * FAIL: HOLD. NODATA/NXDOMAIN: DELETE when held has addresses, else KEEP.
- * ADDRS: REPLACE when the address set differs from held, or when held's
- * TTL is above ttl_cap (the ANAME's TTL clamped by min-ttl/max-ttl, a
- * stable bound: a resolver's decrementing TTL alone is never a change);
- * else KEEP.
+ * FAIL: HOLD. NODATA/NXDOMAIN: DELETE when held has RRs, else KEEP.
+ * ADDRS (records of the family's type; for HTTPS a well-formed item
+ * stream, else HOLD): REPLACE when the set differs from held (as a set:
+ * the order of the RRs is no change), or when held's TTL is above
+ * ttl_cap (the ANAME's TTL clamped by min-ttl/max-ttl, a stable bound: a
+ * resolver's decrementing TTL alone is never a change); else KEEP.
  */
 enum flat_sib_action flat_sib_plan(const struct flat_sib_owner *o, enum flat_sib_fam fam,
                                    const struct flat_result *res, uint32_t ttl_cap);
 
-/** The set a result of kind ADDRS gives (sorted, de-duplicated), with TTL ttl. */
+/** The set a result of kind ADDRS gives (sorted, de-duplicated), with
+ *  TTL ttl; empty (n 0) for other kinds and malformed RDATA. */
 void flat_sib_set_from_result(struct flat_sib_set *set, enum flat_sib_fam fam,
                               const struct flat_result *res, uint32_t ttl);
 
@@ -269,14 +305,16 @@ struct flat_sib_change {
  * ANAME type RRset exists at the owner", for each REMOVE of an owner that
  * lost its ANAME "that RRset does not exist" ([alias] owners have none);
  * then the updates (REPLACE: delete the family's RRset, add each address
- * with set.ttl; DELETE: delete the RRset; REMOVE: delete each RR of set).
+ * or RDATA with set.ttl; DELETE: delete the RRset; REMOVE: delete each RR
+ * of set). Address and HTTPS changes may share a message; the caller
+ * keeps them apart (proxy/flat/sib_upd.c says why).
  * Takes changes from the front while they fit, leaving reserve bytes of
  * cap free for the TSIG RR. A prerequisite two changes share (both
  * families of one owner) is written once.
  * @param taken receives how many of ch were written (>= 1 on success)
  * @return the length, or -EMSGSIZE when not even ch[0] fits, -EINVAL (no
  *         changes, an owner of another table, another action, REPLACE or
- *         REMOVE with an empty set).
+ *         REMOVE with an empty set or a malformed item stream).
  */
 ssize_t flat_sib_update_build(const struct flat_sibzone *z, const struct flat_sib_change *ch,
                               size_t n, uint16_t id, uint8_t *out, size_t cap, size_t reserve,

@@ -50,6 +50,48 @@
 
 struct px_gen;
 struct px_server;
+struct sib_zone;
+
+/* The UPDATE lanes of a zone: address changes (A, AAAA) and HTTPS
+ * changes go out in separate messages, each lane with its own queue,
+ * message in flight and backoff. An UPDATE is all or nothing (RFC 2136
+ * 3.4), and a zone whose update-policy grants the key A and AAAA only
+ * (what these docs asked before HTTPS siblings) refuses every message
+ * that carries an HTTPS change: in one lane, that refusal would hold back
+ * the addresses too, and a sibling that must not go stale. */
+enum sib_lane_id {
+	SIB_LANE_ADDRS = 0,
+	SIB_LANE_HTTPS = 1,
+	SIB_LANES = 2,
+};
+
+struct sib_lane {
+	struct sib_zone *z;
+	const char *what;          /* "addresses" or "HTTPS", for logs */
+	struct flat_sib_change *q; /* queued, oldest first */
+	size_t nq, capq;
+	uint64_t batch_due_ms;
+	bool busy;
+	size_t taken; /* changes the UPDATE in flight carries */
+	uint16_t id;
+	uint64_t due_ms; /* not before: the gap, or the backoff */
+	uint32_t backoff_s;
+	char err[160]; /* last failure, logged once until it changes */
+	struct codec_tsig_key key;
+	struct codec_tsig_verify uv;
+};
+
+/* "A", "AAAA" or "HTTPS", for logs and explain. */
+static inline const char *sib_fam_name(enum flat_sib_fam fam)
+{
+	return fam == FLAT_SIB_A ? "A" : fam == FLAT_SIB_AAAA ? "AAAA" : "HTTPS";
+}
+
+/* The lane of a family's changes. */
+static inline enum sib_lane_id sib_lane_of(enum flat_sib_fam fam)
+{
+	return fam == FLAT_SIB_HTTPS ? SIB_LANE_HTTPS : SIB_LANE_ADDRS;
+}
 
 struct sib_zone {
 	struct px_sib *sib;
@@ -80,17 +122,7 @@ struct sib_zone {
 	struct codec_tsig_verify tv;
 
 	/* changes and UPDATEs (sib_upd.c) */
-	struct flat_sib_change *q; /* queued, oldest first */
-	size_t nq, capq;
-	uint64_t batch_due_ms;
-	bool upd_busy;
-	size_t upd_taken; /* changes the UPDATE in flight carries */
-	uint16_t upd_id;
-	uint64_t upd_due_ms; /* not before: the gap, or the backoff */
-	uint32_t upd_backoff_s;
-	char upd_err[160]; /* last failure, logged once until it changes */
-	struct codec_tsig_key ukey;
-	struct codec_tsig_verify uv;
+	struct sib_lane lane[SIB_LANES];
 
 	char last_error[320]; /* for explain: the last thing that went wrong */
 	uint64_t last_error_ms;
@@ -140,18 +172,20 @@ void sib_kick(struct px_sib *sib);
 
 /* Signs msg[0..len) (cap bytes of room) with key, readies tv for the
  * answer and sends it to cfg's backend over TCP, holding the zone until
- * cb ends. 0, or a negative errno (nothing in flight, tv ended). */
+ * cb(arg, ...) ends. 0, or a negative errno (nothing in flight, tv ended). */
 int sib_send_signed(struct sib_zone *z, const struct cfg *cfg, const struct codec_tsig_key *key,
                     struct codec_tsig_verify *tv, uint8_t *msg, size_t len, size_t cap,
-                    uint64_t timeout_ms, px_up_cb *cb);
+                    uint64_t timeout_ms, px_up_cb *cb, void *arg);
 
 /* sib_xfr.c */
 void sib_xfr_start(struct sib_zone *z);
 
 /* sib_upd.c */
+/* Readies the zone's lanes (a new zone). */
+void sib_upd_init(struct sib_zone *z);
 void sib_owners_step(struct sib_zone *z, uint64_t now);
 void sib_upd_step(struct sib_zone *z, uint64_t now);
-/* Drops the queue (the zone ends). */
+/* Drops the queues (the zone ends). */
 void sib_upd_clear(struct sib_zone *z);
 
 #define STAT_ADD(sib, field, n)                                                                    \

@@ -6,9 +6,14 @@
  * a miss is claimed and chased with the query path's runner, and the
  * result is stored for the workers too. An owner is chased again when
  * what it found expires, so a change at the CDN reaches the zone within
- * the target's TTL. Only a different address set (or a TTL in BIND above
- * what the ANAME allows) becomes a change; changes wait SIB_BATCH_MS for
- * company and go out as one UPDATE per zone.
+ * the target's TTL. Only a different set (or a TTL in BIND above what
+ * the ANAME allows) becomes a change; changes wait SIB_BATCH_MS for
+ * company and go out as one UPDATE per zone and lane: addresses in one,
+ * HTTPS in the other (sib_int.h, struct sib_lane, says why).
+ *
+ * With [resolver] ecs on, these chases carry no client subnet: a zone
+ * record serves every client, so it is the untailored answer, cached
+ * under FLAT_CACHE_ECS_NONE as a query without a subnet would be.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -49,32 +54,59 @@ static uint64_t jitter_ms(uint32_t ttl_s)
 	return r % span;
 }
 
-/* --- the queue ------------------------------------------------------------- */
+/* The target cache key of o's target for fam, as a query without a
+ * client subnet has it. */
+static void sib_cache_key(struct flat_cache_key *key, const struct flat_sib_owner *o,
+                          enum flat_sib_fam fam, const struct cfg *cfg)
+{
+	px_flat_key_init(key, o->target, o->target_len, flat_sib_fam_type(fam), FLAT_KEY_TARGET);
+	if (cfg->resolver.ecs)
+		flat_cache_key_scope(key, FLAT_CACHE_ECS_NONE, 0, NULL);
+}
+
+/* --- the queues ------------------------------------------------------------ */
 
 static void queue_push(struct sib_zone *z, const struct flat_sib_change *ch, uint64_t now)
 {
-	if (z->nq == z->capq) {
-		size_t cap = z->capq ? z->capq * 2 : 16;
-		struct flat_sib_change *q = realloc(z->q, cap * sizeof(*q));
+	struct sib_lane *l = &z->lane[sib_lane_of(ch->fam)];
+
+	if (l->nq == l->capq) {
+		size_t cap = l->capq ? l->capq * 2 : 16;
+		struct flat_sib_change *q = realloc(l->q, cap * sizeof(*q));
 		if (q == NULL) {
 			/* Chased again later: nothing is lost but time. */
 			ch->o->track[ch->fam].next_ms = now + SIB_BACKOFF_MIN_S * 1000ull;
 			return;
 		}
-		z->q = q;
-		z->capq = cap;
+		l->q = q;
+		l->capq = cap;
 	}
-	if (z->nq == 0 && z->batch_due_ms < now + SIB_BATCH_MS)
-		z->batch_due_ms = now + SIB_BATCH_MS;
-	z->q[z->nq++] = *ch;
+	if (l->nq == 0 && l->batch_due_ms < now + SIB_BATCH_MS)
+		l->batch_due_ms = now + SIB_BATCH_MS;
+	l->q[l->nq++] = *ch;
 	ch->o->track[ch->fam].queued = true;
+}
+
+void sib_upd_init(struct sib_zone *z)
+{
+	static const char *const what[SIB_LANES] = {"addresses", "HTTPS"};
+
+	for (int i = 0; i < SIB_LANES; i++) {
+		z->lane[i].z = z;
+		z->lane[i].what = what[i];
+	}
 }
 
 void sib_upd_clear(struct sib_zone *z)
 {
-	free(z->q);
-	z->q = NULL;
-	z->nq = z->capq = 0;
+	for (int i = 0; i < SIB_LANES; i++) {
+		struct sib_lane *l = &z->lane[i];
+
+		codec_tsig_verify_end(&l->uv);
+		free(l->q);
+		l->q = NULL;
+		l->nq = l->capq = 0;
+	}
 }
 
 /* --- chase results ------------------------------------------------------------ */
@@ -85,15 +117,15 @@ static void chase_failed(struct sib_zone *z, struct flat_sib_owner *o, enum flat
 	struct flat_sib_track *tr = &o->track[fam];
 	char owner[CODEC_MAX_NAME * 4 + 1], err[256];
 
-	tr->failures++;
+	if (tr->failures < UINT16_MAX)
+		tr->failures++;
 	tr->backoff_s = sib_backoff_next(tr->backoff_s);
 	tr->next_ms = now + (uint64_t)tr->backoff_s * 1000;
 	STAT_ADD(z->sib, chase_failures, 1);
 	codec_name_to_text(o->name, o->len, owner, sizeof(owner));
 	snprintf(err, sizeof(err),
 	         "%.60s %s: chase failed (%.60s); BIND keeps its siblings, retry in %u s", owner,
-	         fam == FLAT_SIB_A ? "A" : "AAAA", res->why[0] ? res->why : "no answer",
-	         tr->backoff_s);
+	         sib_fam_name(fam), res->why[0] ? res->why : "no answer", tr->backoff_s);
 	snprintf(z->last_error, sizeof(z->last_error), "%s", err);
 	z->last_error_ms = now;
 	/* The first failure, then every tenth: a dead CDN is one line a
@@ -116,7 +148,7 @@ static void chase_result(struct sib_zone *z, struct flat_sib_owner *o, enum flat
 	}
 	tr->failures = 0;
 	tr->backoff_s = 0;
-	tr->checked_ms = now;
+	tr->checked_s = (uint32_t)(now / 1000);
 	uint32_t chain = o->is_alias ? UINT32_MAX : o->aname_ttl;
 	uint32_t ttl = px_flat_answer_ttl(cfg, res->ttl, chain);
 	uint32_t cap = px_flat_ttl_clamp(cfg, chain);
@@ -155,8 +187,7 @@ static void chase_done(struct px_chase_run *r, bool cancelled)
 	STAT_ADD(z->sib, chase_queries, r->n_queries);
 	if (c->o->track[c->fam].next_ms == SIB_CHASING)
 		c->o->track[c->fam].next_ms = 0;
-	px_flat_key_init(&key, c->o->target, c->o->target_len, flat_sib_fam_type(c->fam),
-	                 FLAT_KEY_TARGET);
+	sib_cache_key(&key, c->o, c->fam, c->g->cfg);
 	if (cancelled) {
 		if (c->claimed)
 			flat_cache_abandon(c->g->cache, &key);
@@ -202,6 +233,8 @@ static void chase_run(struct sib_zone *z, struct flat_sib_owner *o, enum flat_si
 	c->run.cfg = g->cfg;
 	c->run.home = z->sib->home;
 	c->run.done = chase_done;
+	/* No client subnet: the record in the zone serves every client. */
+	c->run.ecs = NULL;
 	px_chase_run_start(&c->run, g->zones, o->target, o->target_len, flat_sib_fam_type(fam));
 }
 
@@ -216,7 +249,7 @@ static void owner_chase(struct sib_zone *z, struct flat_sib_owner *o, enum flat_
 	if (g == NULL)
 		return;
 	STAT_ADD(z->sib, refreshes, 1);
-	px_flat_key_init(&key, o->target, o->target_len, flat_sib_fam_type(fam), FLAT_KEY_TARGET);
+	sib_cache_key(&key, o, fam, g->cfg);
 	int st = flat_cache_get(g->cache, &key, now, &hit);
 	switch (st) {
 	case FLAT_CACHE_HIT:
@@ -272,9 +305,7 @@ static void owner_gone(struct sib_zone *z, struct flat_sib_owner *o, uint64_t no
 			continue;
 		struct flat_sib_change ch = {
 		        .o = o, .fam = (enum flat_sib_fam)f, .act = FLAT_SIB_REMOVE};
-		ch.set.n = mine->n;
-		ch.set.ttl = mine->ttl;
-		memcpy(ch.set.addr, mine->addr, (size_t)mine->n * sizeof(mine->addr[0]));
+		flat_sib_set_from_rrset(&ch.set, ch.fam, mine);
 		queue_push(z, &ch, now);
 		busy = true;
 	}
@@ -311,78 +342,99 @@ void sib_owners_step(struct sib_zone *z, uint64_t now)
 
 /* --- UPDATE ---------------------------------------------------------------- */
 
-/* Takes the first n changes off the queue. */
-static void queue_drop(struct sib_zone *z, size_t n, bool done, uint64_t now)
+/* Takes the first n changes off the lane's queue. */
+static void queue_drop(struct sib_lane *l, size_t n, bool done, uint64_t now)
 {
-	for (size_t i = 0; i < n && i < z->nq; i++) {
-		struct flat_sib_change *ch = &z->q[i];
+	for (size_t i = 0; i < n && i < l->nq; i++) {
+		struct flat_sib_change *ch = &l->q[i];
 		struct flat_sib_track *tr = &ch->o->track[ch->fam];
 		tr->queued = false;
 		if (done) {
-			tr->written_ms = now;
-			(void)flat_sibzone_applied(z->tab, ch);
+			tr->written_s = (uint32_t)(now / 1000);
+			(void)flat_sibzone_applied(l->z->tab, ch);
 		} else {
 			/* Chased again at once: the zone decides anew. */
 			tr->next_ms = now;
 		}
 	}
-	if (n > z->nq)
-		n = z->nq;
-	memmove(z->q, z->q + n, (z->nq - n) * sizeof(*z->q));
-	z->nq -= n;
+	if (n > l->nq)
+		n = l->nq;
+	memmove(l->q, l->q + n, (l->nq - n) * sizeof(*l->q));
+	l->nq -= n;
 }
 
-static void upd_failed(struct sib_zone *z, enum px_sib_upd_result res, const char *why)
+static void upd_failed(struct sib_lane *l, enum px_sib_upd_result res, const char *why)
 {
+	struct sib_zone *z = l->z;
 	char err[320];
 
 	STAT_ADD(z->sib, updates[res], 1);
-	z->upd_backoff_s = sib_backoff_next(z->upd_backoff_s);
-	z->upd_due_ms = sib_now(z->sib) + (uint64_t)z->upd_backoff_s * 1000;
-	snprintf(err, sizeof(err), "UPDATE failed: %s; %zu change(s) kept, retry in %u s", why,
-	         z->nq, z->upd_backoff_s);
-	sib_note_error(z, z->upd_err, sizeof(z->upd_err), why, err);
+	l->backoff_s = sib_backoff_next(l->backoff_s);
+	l->due_ms = sib_now(z->sib) + (uint64_t)l->backoff_s * 1000;
+	snprintf(err, sizeof(err), "UPDATE of %s failed: %s; %zu change(s) kept, retry in %u s",
+	         l->what, why, l->nq, l->backoff_s);
+	sib_note_error(z, l->err, sizeof(l->err), why, err);
 }
 
-static void upd_answer(struct sib_zone *z, const uint8_t *msg, size_t len)
+/* BIND's REFUSED, with what to check: HTTPS is the type an update-policy
+ * written for A and AAAA lacks. */
+static void upd_refused(struct sib_lane *l)
 {
+	if (l == &l->z->lane[SIB_LANE_HTTPS])
+		upd_failed(
+		        l, PX_SIB_UPD_REFUSED,
+		        "REFUSED (does the zone's update-policy grant HTTPS to the update key?)");
+	else
+		upd_failed(l, PX_SIB_UPD_REFUSED,
+		           "REFUSED (does the zone allow-update { key ...; } for the update key?)");
+}
+
+static void upd_written(struct sib_lane *l, uint64_t now)
+{
+	struct sib_zone *z = l->z;
+
+	STAT_ADD(z->sib, updates[PX_SIB_UPD_OK], 1);
+	STAT_ADD(z->sib, changes, l->taken);
+	px_log(CFG_LOG_INFO, XFR, "siblings: zone %s: UPDATE wrote %zu RRset change(s) (%s)",
+	       z->text, l->taken, l->what);
+	queue_drop(l, l->taken, true, now);
+	l->backoff_s = 0;
+	l->err[0] = '\0';
+	l->due_ms = now + SIB_UPD_GAP_MS;
+	l->batch_due_ms = now;
+}
+
+static void upd_answer(struct sib_lane *l, const uint8_t *msg, size_t len)
+{
+	struct sib_zone *z = l->z;
 	char why[128], buf[16];
-	size_t body;
 	uint64_t now = sib_now(z->sib);
-	int rc = codec_tsig_verify_next(&z->uv, msg, len, (uint64_t)time(NULL), &body);
-	bool signed_ok = rc == CODEC_TSIG_OK && codec_tsig_verify_end(&z->uv);
+	size_t body;
+	int rc = codec_tsig_verify_next(&l->uv, msg, len, (uint64_t)time(NULL), &body);
+	bool signed_ok = rc == CODEC_TSIG_OK && codec_tsig_verify_end(&l->uv);
 	unsigned rcode = len >= CODEC_HDR_LEN ? (msg[3] & 0x0f) : CODEC_RCODE_FORMERR;
 
 	if (rc == CODEC_TSIG_E_SERVER) {
 		snprintf(why, sizeof(why), "NOTAUTH: the backend rejected the key (%s)",
-		         codec_tsig_error_name(z->uv.server_error));
-		upd_failed(z, PX_SIB_UPD_NOTAUTH, why);
+		         codec_tsig_error_name(l->uv.server_error));
+		upd_failed(l, PX_SIB_UPD_NOTAUTH, why);
 		return;
 	}
 	if (rcode == CODEC_RCODE_NOERROR && !signed_ok) {
 		snprintf(why, sizeof(why), "the answer fails TSIG (%s)",
 		         codec_tsig_status_text(rc));
-		upd_failed(z, PX_SIB_UPD_ERROR, why);
+		upd_failed(l, PX_SIB_UPD_ERROR, why);
 		return;
 	}
 	switch (rcode) {
 	case CODEC_RCODE_NOERROR:
-		STAT_ADD(z->sib, updates[PX_SIB_UPD_OK], 1);
-		STAT_ADD(z->sib, changes, z->upd_taken);
-		px_log(CFG_LOG_INFO, XFR, "siblings: zone %s: UPDATE wrote %zu RRset change(s)",
-		       z->text, z->upd_taken);
-		queue_drop(z, z->upd_taken, true, now);
-		z->upd_backoff_s = 0;
-		z->upd_err[0] = '\0';
-		z->upd_due_ms = now + SIB_UPD_GAP_MS;
-		z->batch_due_ms = now;
+		upd_written(l, now);
 		return;
 	case CODEC_RCODE_REFUSED:
-		upd_failed(z, PX_SIB_UPD_REFUSED,
-		           "REFUSED (does the zone allow-update { key ...; } for the update key?)");
+		upd_refused(l);
 		return;
 	case CODEC_RCODE_NOTAUTH:
-		upd_failed(z, PX_SIB_UPD_NOTAUTH,
+		upd_failed(l, PX_SIB_UPD_NOTAUTH,
 		           "NOTAUTH (the key, or the backend is not primary)");
 		return;
 	case CODEC_RCODE_YXDOMAIN:
@@ -395,80 +447,86 @@ static void upd_answer(struct sib_zone *z, const uint8_t *msg, size_t len)
 		px_log(CFG_LOG_INFO, XFR,
 		       "siblings: zone %s: UPDATE prerequisite failed (%s): transferring again",
 		       z->text, codec_rcode_text(rcode, buf, sizeof(buf)));
-		queue_drop(z, z->upd_taken, false, now);
+		queue_drop(l, l->taken, false, now);
 		z->want_axfr = true;
 		z->xfr_due_ms = 0;
-		z->upd_due_ms = now + SIB_UPD_GAP_MS;
+		l->due_ms = now + SIB_UPD_GAP_MS;
 		return;
 	default:
 		snprintf(why, sizeof(why), "the backend answered %s",
 		         codec_rcode_text(rcode, buf, sizeof(buf)));
-		upd_failed(z, PX_SIB_UPD_ERROR, why);
+		upd_failed(l, PX_SIB_UPD_ERROR, why);
 		return;
 	}
 }
 
 static int upd_cb(void *arg, int status, const uint8_t *msg, size_t len)
 {
-	struct sib_zone *z = arg;
+	struct sib_lane *l = arg;
+	struct sib_zone *z = l->z;
 
-	if (status == 0 && (len < 2 || ((uint16_t)(msg[0] << 8 | msg[1])) != z->upd_id))
+	if (status == 0 && (len < 2 || ((uint16_t)(msg[0] << 8 | msg[1])) != l->id))
 		return PX_UP_WAIT;
-	z->upd_busy = false;
+	l->busy = false;
 	if (!z->dead && status != UV_ECANCELED) {
 		if (status == UV_ETIMEDOUT)
-			upd_failed(z, PX_SIB_UPD_TIMEOUT, "the backend did not answer in time");
+			upd_failed(l, PX_SIB_UPD_TIMEOUT, "the backend did not answer in time");
 		else if (status < 0)
-			upd_failed(z, PX_SIB_UPD_ERROR, uv_strerror(status));
+			upd_failed(l, PX_SIB_UPD_ERROR, uv_strerror(status));
 		else
-			upd_answer(z, msg, len);
+			upd_answer(l, msg, len);
 	}
-	codec_tsig_verify_end(&z->uv);
+	codec_tsig_verify_end(&l->uv);
 	sib_zone_unref(z);
 	return PX_UP_DONE;
 }
 
-static void upd_send(struct sib_zone *z)
+static void upd_send(struct sib_lane *l)
 {
+	struct sib_zone *z = l->z;
 	struct px_gen *g = sib_gen(z->sib);
 	size_t taken = 0;
 	uint8_t *buf;
 
 	if (g == NULL)
 		return;
-	if (!sib_key(g->cfg, &z->ukey)) {
-		upd_failed(z, PX_SIB_UPD_ERROR, "no usable [backend] update-key");
+	if (!sib_key(g->cfg, &l->key)) {
+		upd_failed(l, PX_SIB_UPD_ERROR, "no usable [backend] update-key");
 		return;
 	}
 	buf = malloc(CODEC_MAX_MSG);
 	if (buf == NULL)
 		return;
-	z->upd_id = px_up_random_id();
-	ssize_t n = flat_sib_update_build(z->tab, z->q, z->nq, z->upd_id, buf, CODEC_MAX_MSG,
+	l->id = px_up_random_id();
+	ssize_t n = flat_sib_update_build(z->tab, l->q, l->nq, l->id, buf, CODEC_MAX_MSG,
 	                                  CODEC_TSIG_RR_MAX, &taken);
 	if (n <= 0) {
 		char why[64];
 		snprintf(why, sizeof(why), "cannot write the message (%zd)", n);
 		/* The first change is the culprit: drop it, chase it again. */
-		queue_drop(z, 1, false, sib_now(z->sib));
-		upd_failed(z, PX_SIB_UPD_ERROR, why);
+		queue_drop(l, 1, false, sib_now(z->sib));
+		upd_failed(l, PX_SIB_UPD_ERROR, why);
 		free(buf);
 		return;
 	}
-	z->upd_busy = true;
-	z->upd_taken = taken;
-	int rc = sib_send_signed(z, g->cfg, &z->ukey, &z->uv, buf, (size_t)n, CODEC_MAX_MSG,
-	                         SIB_UPD_TIMEOUT_MS, upd_cb);
+	l->busy = true;
+	l->taken = taken;
+	int rc = sib_send_signed(z, g->cfg, &l->key, &l->uv, buf, (size_t)n, CODEC_MAX_MSG,
+	                         SIB_UPD_TIMEOUT_MS, upd_cb, l);
 	free(buf);
 	if (rc < 0) {
-		z->upd_busy = false;
-		upd_failed(z, PX_SIB_UPD_ERROR, "cannot send");
+		l->busy = false;
+		upd_failed(l, PX_SIB_UPD_ERROR, "cannot send");
 	}
 }
 
 void sib_upd_step(struct sib_zone *z, uint64_t now)
 {
-	if (z->upd_busy || z->nq == 0 || now < z->batch_due_ms || now < z->upd_due_ms)
-		return;
-	upd_send(z);
+	for (int i = 0; i < SIB_LANES; i++) {
+		struct sib_lane *l = &z->lane[i];
+
+		if (l->busy || l->nq == 0 || now < l->batch_due_ms || now < l->due_ms)
+			continue;
+		upd_send(l);
+	}
 }

@@ -202,7 +202,7 @@ void sib_xfr_start(struct sib_zone *z)
 	z->xfr_busy = true;
 	z->want_xfr = false;
 	int rc = sib_send_signed(z, g->cfg, &z->xkey, &z->tv, q, (size_t)n, sizeof(q),
-	                         SIB_XFR_TIMEOUT_MS, xfr_cb);
+	                         SIB_XFR_TIMEOUT_MS, xfr_cb, z);
 	if (rc < 0)
 		xfr_fail(z, rc == -EBUSY ? "too many own queries in flight" : "cannot send");
 }

@@ -87,7 +87,7 @@ void sib_note_error(struct sib_zone *z, char *last, size_t lastlen, const char *
 
 int sib_send_signed(struct sib_zone *z, const struct cfg *cfg, const struct codec_tsig_key *key,
                     struct codec_tsig_verify *tv, uint8_t *msg, size_t len, size_t cap,
-                    uint64_t timeout_ms, px_up_cb *cb)
+                    uint64_t timeout_ms, px_up_cb *cb, void *arg)
 {
 	uint8_t mac[CODEC_TSIG_MAC_MAX];
 	size_t mac_len = 0;
@@ -97,7 +97,7 @@ int sib_send_signed(struct sib_zone *z, const struct cfg *cfg, const struct code
 		return (int)n;
 	codec_tsig_verify_begin(tv, key, mac, mac_len);
 	int rc = px_up_send(&z->sib->home, (const struct sockaddr *)&cfg->backend.address.sa, msg,
-	                    (size_t)n, true, timeout_ms, cb, z);
+	                    (size_t)n, true, timeout_ms, cb, arg);
 	if (rc < 0) {
 		codec_tsig_verify_end(tv);
 		return rc;
@@ -112,7 +112,6 @@ static void zone_free(struct sib_zone *z)
 {
 	flat_sibxfr_free(z->x);
 	codec_tsig_verify_end(&z->tv);
-	codec_tsig_verify_end(&z->uv);
 	sib_upd_clear(z);
 	flat_sibzone_free(z->tab);
 	free(z);
@@ -138,6 +137,7 @@ static struct sib_zone *zone_new(struct px_sib *sib, const struct cfg_zone *cz,
 	snprintf(z->text, sizeof(z->text), "%s", cz->name.text);
 	memcpy(z->types, cfg->flatten.aname_types, sizeof(z->types));
 	z->n_types = cfg->flatten.n_aname_types;
+	sib_upd_init(z);
 	if (flat_sibzone_new(&z->tab, z->apex, z->apex_len, z->types, z->n_types) != 0) {
 		free(z);
 		return NULL;
@@ -267,7 +267,8 @@ static void update_gauges(struct px_sib *sib)
 /* This tick's share of SIB_SPREAD_S: every owner family once per window. */
 static uint64_t tick_budget(const struct px_sib *sib)
 {
-	uint64_t fams = 2 * atomic_load_explicit(&sib->st->owners, memory_order_relaxed);
+	uint64_t fams =
+	        FLAT_SIB_FAMS * atomic_load_explicit(&sib->st->owners, memory_order_relaxed);
 	uint64_t per_s = fams / SIB_SPREAD_S;
 
 	if (per_s < SIB_RATE_MIN)
@@ -397,7 +398,8 @@ int px_sib_start(struct px_server *srv, uv_loop_t *loop)
 	zones_sync(sib, srv->gen);
 	tick_arm(sib);
 	if (any_siblings(srv->cfg))
-		px_log(CFG_LOG_INFO, XFR, "siblings: keeping A/AAAA in %llu zone(s) by UPDATE",
+		px_log(CFG_LOG_INFO, XFR,
+		       "siblings: keeping A/AAAA/HTTPS in %llu zone(s) by UPDATE",
 		       (unsigned long long)atomic_load(&sib->st->zones));
 	return 0;
 }

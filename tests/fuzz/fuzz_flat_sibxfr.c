@@ -10,7 +10,8 @@
  *            without a serial)
  *   rest     messages, each after a two-octet length as on TCP; a
  *            length running past the end ends the input
- * The zone is example.com with ANAME types 65401 and 65402. After each
+ * The zone is example.com with ANAME types 65401 and 65402; the families
+ * are A, AAAA and HTTPS (RDATA kept as the zone has it). After each
  * transfer that ends DONE or UPTODATE: commit, check the table, plan every
  * owner and family against made-up results, write the changes as UPDATEs
  * into a small buffer until all are taken (each checked by codec_scan),
@@ -52,11 +53,44 @@ static void set_aliases(struct flat_sibzone *z)
 	check(flat_sibzone_set_aliases(z, a, 2) == 0);
 }
 
-static void check_rrset(const struct flat_sib_rrset *r)
+/* An HTTPS item stream: n items of RDATA >= 3 octets, each after its
+ * length, in strictly increasing canonical order (RFC 4034 6.3). */
+static void check_rd_stream(const uint8_t *s, size_t len, unsigned n)
+{
+	const uint8_t *prev = NULL;
+	size_t off = 0, prev_len = 0;
+	unsigned k = 0;
+
+	while (off < len) {
+		check(len - off >= 2);
+		size_t l = (size_t)s[off] << 8 | s[off + 1];
+
+		check(l >= 3 && l <= len - off - 2);
+		if (prev != NULL) {
+			size_t m = prev_len < l ? prev_len : l;
+			int c = memcmp(prev, s + off + 2, m);
+
+			check(c < 0 || (c == 0 && prev_len < l));
+		}
+		prev = s + off + 2;
+		prev_len = l;
+		off += 2 + l;
+		k++;
+	}
+	check(k == n);
+}
+
+static void check_rrset(const struct flat_sib_rrset *r, enum flat_sib_fam f)
 {
 	if (r == NULL)
 		return;
-	check(r->n >= 1);
+	if (flat_sib_fam_is_rdata(f)) {
+		check(r->n >= 1 || r->cut);
+		check(r->rd_len <= FLAT_RDATA_MAX);
+		check_rd_stream(flat_sib_rrset_rd(r), r->rd_len, r->n);
+		return;
+	}
+	check(r->n >= 1 && !r->cut && r->rd_len == 0);
 	for (unsigned i = 1; i < r->n; i++)
 		check(memcmp(r->addr[i - 1], r->addr[i], 16) < 0);
 }
@@ -74,8 +108,8 @@ static void check_table(struct flat_sibzone *z)
 		check(o->gone || codec_name_valid(o->target, o->target_len));
 		check(!o->is_alias || (o->aname_type == 0 && !o->gone));
 		for (int f = 0; f < FLAT_SIB_FAMS; f++) {
-			check_rrset(o->held[f]);
-			check_rrset(o->mine[f]);
+			check_rrset(o->held[f], (enum flat_sib_fam)f);
+			check_rrset(o->mine[f], (enum flat_sib_fam)f);
 		}
 	}
 	check(flat_sibzone_at(z, n) == NULL);
@@ -89,6 +123,22 @@ static void made_up_result(struct flat_result *r, enum flat_sib_fam f, unsigned 
 	r->kind = (enum flat_result_kind)(seed % 4);
 	r->ttl = seed % 600;
 	r->n_addrs = r->kind == FLAT_RES_ADDRS ? (uint8_t)(1 + seed % 3) : 0;
+	if (flat_sib_fam_is_rdata(f)) {
+		/* Priority 0..1, the root as target, alpn of one byte: duplicates
+		 * and orders vary with the seed. */
+		for (unsigned i = 0; i < r->n_addrs; i++) {
+			static const uint8_t tmpl[] = {0, 0, 0, 0, 1, 0, 2, 1, 'a'};
+			uint8_t *it = r->rdata + r->rdata_len;
+
+			it[0] = 0;
+			it[1] = sizeof(tmpl);
+			memcpy(it + 2, tmpl, sizeof(tmpl));
+			it[3] = (uint8_t)((seed >> i) & 1);
+			it[2 + sizeof(tmpl) - 1] = (uint8_t)('a' + ((seed >> (i * 2)) & 3));
+			r->rdata_len += 2 + sizeof(tmpl);
+		}
+		return;
+	}
 	for (unsigned i = 0; i < r->n_addrs; i++) {
 		r->addrs[i][0] = 192;
 		r->addrs[i][3] = (uint8_t)(seed >> (i * 2));
@@ -115,9 +165,9 @@ static size_t plan_all(struct flat_sibzone *z, unsigned seed, struct flat_sib_ch
 				if (m == NULL || m->n > FLAT_MAX_ADDRS)
 					continue;
 				c->act = FLAT_SIB_REMOVE;
-				c->set.n = m->n;
-				memcpy(c->set.addr, m->addr, (size_t)m->n * 16);
-				n++;
+				flat_sib_set_from_rrset(&c->set, c->fam, m);
+				check(c->set.n == m->n);
+				n += c->set.n > 0;
 				continue;
 			}
 			made_up_result(&r, c->fam, seed + (unsigned)(i * 7 + (size_t)f));
@@ -134,7 +184,10 @@ static size_t plan_all(struct flat_sibzone *z, unsigned seed, struct flat_sib_ch
 
 static void write_updates(struct flat_sibzone *z, const struct flat_sib_change *ch, size_t n)
 {
-	uint8_t buf[700];
+	/* Room for the largest single change (a 255-octet owner: its
+	 * prerequisite, the delete and three AAAA, 1402 octets) and the
+	 * reserve, small enough that a batch is split. */
+	uint8_t buf[1600];
 	size_t done = 0;
 
 	while (done < n) {
@@ -168,7 +221,8 @@ static void round_trip(struct flat_sibzone *z, unsigned seed)
 		if (o->gone)
 			flat_sibzone_remove(z, o);
 		else if (i % 2 == 0)
-			check(flat_sibzone_confirm(z, o, FLAT_SIB_A) == 0);
+			check(flat_sibzone_confirm(z, o, FLAT_SIB_A) == 0 &&
+			      flat_sibzone_confirm(z, o, FLAT_SIB_HTTPS) == 0);
 	}
 	check_table(z);
 }

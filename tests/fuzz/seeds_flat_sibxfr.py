@@ -17,8 +17,8 @@ span several messages. Then, with dnspython:
 plus answers BIND would not give, made with dnspython after the real
 AXFR: REFUSED (synth-refused), an IXFR adding an ANAME at a new name
 (synth-ixfr-need-axfr), one whose steps do not chain (synth-ixfr-broken),
-and one with a compressed ANAME RDATA and a second ANAME type
-(synth-ixfr-anames). It writes the seeds in fuzz_flat_sibxfr's layout (flags, k, then
+one with a compressed ANAME RDATA and a second ANAME type
+(synth-ixfr-anames), and one adding HTTPS RRs at owners (synth-ixfr-https). It writes the seeds in fuzz_flat_sibxfr's layout (flags, k, then
 length-prefixed messages). named is stopped by its PID. Usage (from the
 repository root):
 
@@ -222,6 +222,10 @@ def soa(serial):
                                "%d 3600 600 86400 60" % serial)
 
 
+def https(text):
+    return dns.rdata.from_text("IN", "HTTPS", text)
+
+
 def synth_ixfr(steps, rcode=0):
     """One IXFR answer message: steps is a list of (owner, rdata) pairs,
     SOA rdata included where the grammar puts them."""
@@ -247,6 +251,11 @@ def synthetic(axfr, s0):
         "synth-ixfr-broken": seed(2, axfr, [synth_ixfr([
             ("@", soa(n + 1)), ("@", soa(s0)), ("@", soa(n)), ("@", soa(n + 5)),
             ("@", soa(n + 1))])]),
+        "synth-ixfr-https": seed(2, axfr, [synth_ixfr([
+            ("@", soa(n)), ("@", soa(s0)), ("@", soa(n)),
+            ("@", https('1 . alpn="h3,h2" ipv4hint=192.0.2.1')),
+            ("@", https("0 pool.cdn.example.net.")), ("www", https('1 . alpn="h2"')),
+            ("@", soa(n))])]),
         "synth-ixfr-anames": seed(2, axfr, [synth_ixfr([
             ("@", soa(n)), ("@", soa(s0)), ("www", dns.rdata.from_text("IN", "A", "192.0.2.1")),
             ("@", soa(n)), ("www", aname("0161c00c")), ("www", aname(cdn, 65402)),

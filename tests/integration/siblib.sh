@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Helpers for the sibling cases (cases/siblings_*.sh, issue 13): apexd
-# with `siblings = update` keeps A/AAAA at sib.test's ANAME owners in a
+# with `siblings = update` keeps A/AAAA/HTTPS at sib.test's ANAME owners in a
 # signed, dynamic BIND by RFC 2136 UPDATE. Sourced after lib.sh and
 # flatlib.sh, whose harness (T_DIR, PIDS, new_port, check, run_named,
 # start_unbound, start_flat_apexd, fq, ...) it uses.
@@ -8,7 +8,8 @@
 # The cast (each our child, in PIDS, stopped by PID):
 #   the primary      BIND with sib.test (zones/sib/, ANAME lines from
 #                    anames.list) signed by dnssec-policy, dynamic for the
-#                    TSIG key `upd` (SIB_ALLOW_UPDATE), transfers for that
+#                    TSIG key `upd` (SIB_ALLOW_UPDATE, or SIB_UPDATE_POLICY
+#                    when a case sets it), transfers for that
 #                    key only, NOTIFY to apexd and the secondary:
 #                    NAMED_PORT / NAMED_PID, its directory SIB_DIR.
 #   the secondary    BIND transferring sib.test from the primary with the
@@ -35,6 +36,9 @@ SIB_TTL=10
 SIB_OWNERS=$(grep -cvE '^[[:space:]]*(#|$)' "$SIB_ZONES/anames.list")
 # What the primary's allow-update lets in (start_sib_primary, sib_allow_update).
 SIB_ALLOW_UPDATE="key upd;"
+# The primary's update-policy instead, when set (sib_update_policy):
+# e.g. "grant upd zonesub A AAAA HTTPS;".
+SIB_UPDATE_POLICY=
 SEC_PORT=
 SEC_PID=
 VAL_PORT=
@@ -143,10 +147,19 @@ zone "sib.test" {
 	file "sib.test.zone";
 	dnssec-policy default;
 	inline-signing no;
-	allow-update { $SIB_ALLOW_UPDATE };
+	$(sib_update_acl)
 	allow-transfer { key upd; };
 };
 EOF
+}
+
+# The primary's update ACL: update-policy when a case set one.
+sib_update_acl() {
+	if [[ -n $SIB_UPDATE_POLICY ]]; then
+		echo "update-policy { $SIB_UPDATE_POLICY };"
+	else
+		echo "allow-update { $SIB_ALLOW_UPDATE };"
+	fi
 }
 
 # sib_verified: the primary's sib.test, transferred with the key, passes
@@ -229,6 +242,14 @@ sib_allow_update() {
 	named-checkconf "$SIB_DIR/named.conf" && kill -HUP "$NAMED_PID"
 }
 
+# sib_update_policy RULES: the primary's update-policy becomes RULES
+# (SIGHUP, as sib_allow_update).
+sib_update_policy() {
+	SIB_UPDATE_POLICY=$1
+	sib_primary_conf "$SIB_DIR" "$NAMED_PORT" >"$SIB_DIR/named.conf"
+	named-checkconf "$SIB_DIR/named.conf" && kill -HUP "$NAMED_PID"
+}
+
 sib_secondary_conf() {
 	local dir=$1 port=$2
 	named_options "$dir" "$port"
@@ -258,6 +279,9 @@ start_sib_secondary() {
 	say "secondary named pid $SEC_PID on port $SEC_PORT"
 }
 
+# More [resolver] lines for sib_ini (a case's own, e.g. "ecs = yes").
+SIB_RESOLVER_EXTRA=
+
 # sib_ini KEYFILE: the apexd INI text of the sibling cases.
 sib_ini() {
 	cat <<EOF
@@ -270,6 +294,7 @@ update-key = $1
 [resolver]
 addresses = 127.0.0.1:$UNBOUND_PORT
 timeout = 1s
+$SIB_RESOLVER_EXTRA
 [flatten]
 min-ttl = 5s
 [zone sib.test]
@@ -443,7 +468,7 @@ except Exception as e:
     print(f"no reply to {a.name} {a.type}: {e!r}")
     sys.exit(2)
 mine = [rr for rr in r.answer if rr.rdtype == qtype]
-addrs = sorted(rd.address for rr in mine for rd in rr)
+addrs = sorted(rd.address for rr in mine for rd in rr if hasattr(rd, "address"))
 if a.print_addrs:
     print(" ".join(addrs))
     sys.exit(0)

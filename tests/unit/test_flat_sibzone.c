@@ -497,7 +497,7 @@ static void test_sibzone_ixfr_incremental(void **state)
 	axfr_std(z);
 	www = find(z, "www.example.com");
 	apex = find(z, "example.com");
-	www->track[FLAT_SIB_A].written_ms = 1234;
+	www->track[FLAT_SIB_A].written_s = 1234;
 	www->track[FLAT_SIB_A].failures = 3;
 	assert_int_equal(flat_sibzone_confirm(z, www, FLAT_SIB_A), 0);
 	www->fresh = false;
@@ -549,7 +549,7 @@ static void test_sibzone_ixfr_incremental(void **state)
 	/* mine[] and track[] are the caller's: the commit keeps them. */
 	assert_non_null(www->mine[FLAT_SIB_A]);
 	assert_int_equal(www->mine[FLAT_SIB_A]->n, 2);
-	assert_int_equal(www->track[FLAT_SIB_A].written_ms, 1234);
+	assert_int_equal(www->track[FLAT_SIB_A].written_s, 1234);
 	assert_int_equal(www->track[FLAT_SIB_A].failures, 3);
 	assert_false(www->fresh);
 	assert_held(apex, FLAT_SIB_AAAA, NULL, NULL);
@@ -1011,6 +1011,400 @@ static void test_sibzone_bytes_10000_owners(void **state)
 	flat_sibzone_free(z);
 }
 
+/* --- HTTPS, the third family ------------------------------------------------ */
+
+#define T_HTTPS 65
+
+/* HTTPS RDATA: priority, target, then params as given (already wire). */
+static size_t https_rd(uint8_t *out, uint16_t prio, const char *target, const void *params,
+                       size_t plen)
+{
+	size_t n = 0;
+
+	out[n++] = (uint8_t)(prio >> 8);
+	out[n++] = (uint8_t)prio;
+	n += wire(target, out + n);
+	memcpy(out + n, params, plen);
+	return n + plen;
+}
+
+/* alpn=h3,h2 ipv4hint=192.0.2.1 */
+static const uint8_t P_H3[] = {0, 1, 0, 6, 2, 'h', '3', 2, 'h', '2', 0, 4, 0, 4, 192, 0, 2, 1};
+/* alpn=h2 */
+static const uint8_t P_H2[] = {0, 1, 0, 3, 2, 'h', '2'};
+
+/* Three RRs a CDN might publish: r1 ServiceMode "." h3, r2 ServiceMode
+ * alt.cdn h2, r3 AliasMode. Canonical order: r3 (priority 0), r1, r2. */
+struct https3 {
+	uint8_t r[3][64];
+	size_t len[3];
+};
+
+static void https3(struct https3 *h)
+{
+	h->len[0] = https_rd(h->r[0], 1, ".", P_H3, sizeof(P_H3));
+	h->len[1] = https_rd(h->r[1], 2, "alt.cdn.example.net", P_H2, sizeof(P_H2));
+	h->len[2] = https_rd(h->r[2], 0, "pool.cdn.example.net", NULL, 0);
+}
+
+/* A result of HTTPS RRs, in the order given. */
+static struct flat_result res_https(const struct https3 *h, const int *which, int n, uint32_t ttl)
+{
+	struct flat_result r = {0};
+
+	r.kind = FLAT_RES_ADDRS;
+	r.qtype = T_HTTPS;
+	r.ttl = ttl;
+	for (int i = 0; i < n; i++) {
+		size_t l = h->len[which[i]];
+
+		r.rdata[r.rdata_len++] = (uint8_t)(l >> 8);
+		r.rdata[r.rdata_len++] = (uint8_t)l;
+		memcpy(r.rdata + r.rdata_len, h->r[which[i]], l);
+		r.rdata_len += (uint16_t)l;
+		r.n_addrs++;
+	}
+	return r;
+}
+
+/* The item stream of RRs which[0..n) in that order. */
+static size_t stream(const struct https3 *h, const int *which, int n, uint8_t *out)
+{
+	struct flat_result r = res_https(h, which, n, 0);
+
+	memcpy(out, r.rdata, r.rdata_len);
+	return r.rdata_len;
+}
+
+static void assert_held_https(const struct flat_sib_owner *o, const struct https3 *h,
+                              const int *which, int n)
+{
+	const struct flat_sib_rrset *r = o->held[FLAT_SIB_HTTPS];
+	uint8_t want[FLAT_RDATA_MAX];
+	size_t wl = stream(h, which, n, want);
+
+	if (n == 0) {
+		assert_null(r);
+		return;
+	}
+	assert_non_null(r);
+	assert_false(r->cut);
+	assert_int_equal(r->n, n);
+	assert_int_equal(r->rd_len, wl);
+	assert_memory_equal(flat_sib_rrset_rd(r), want, wl);
+}
+
+/* axfr_std's zone plus HTTPS: @ has r2, r1 and r2 again (TTLs 300, 200);
+ * www one RR larger than a chase can give; other (no owner) r1. */
+static void axfr_https(struct flat_sibzone *z, const struct https3 *h)
+{
+	struct flat_sibxfr *x = NULL;
+	struct tmsg m;
+	static uint8_t big[1100];
+
+	big[1] = 1; /* priority 1, then zeros: the root and a key 0 of... */
+	assert_int_equal(flat_sibxfr_begin(&x, z, false), 0);
+	m_begin(&m, CODEC_TYPE_AXFR, 0, true);
+	m_soa(&m, 10);
+	m_rr(&m, "@", T_HTTPS, 300, h->r[1], h->len[1]);
+	m_aname(&m, "@", "cdn.example.net");
+	m_a(&m, "@", "192.0.2.9", 120);
+	m_rr(&m, "@", T_HTTPS, 200, h->r[0], h->len[0]);
+	m_rr(&m, "@", T_HTTPS, 300, h->r[1], h->len[1]);
+	m_junk(&m, "@", T_RRSIG);
+	m_aname(&m, "www.example.com", "cdn2.example.net");
+	m_rr(&m, "www.example.com", T_HTTPS, 60, big, sizeof(big));
+	m_aname(&m, "*.w.example.com", "wild.example.net");
+	m_rr(&m, "other.example.com", T_HTTPS, 60, h->r[0], h->len[0]);
+	m_soa(&m, 10);
+	assert_int_equal(feed(x, &m), FLAT_XFR_DONE);
+	assert_int_equal(flat_sibxfr_commit(x), 0);
+	flat_sibxfr_free(x);
+}
+
+static void test_sibzone_https_transfers(void **state)
+{
+	(void)state;
+	struct flat_sibzone *z = zone_new();
+	struct flat_sibxfr *x = NULL;
+	struct https3 h;
+	struct tmsg m;
+	struct flat_sib_owner *apex, *www;
+
+	https3(&h);
+	axfr_https(z, &h);
+	apex = find(z, "example.com");
+	www = find(z, "www.example.com");
+	/* Canonical order (r1 before r2), one copy each, the lowest TTL. */
+	assert_held_https(apex, &h, (const int[]){0, 1}, 2);
+	assert_int_equal(apex->held[FLAT_SIB_HTTPS]->ttl, 200);
+	assert_held(apex, FLAT_SIB_A, "192.0.2.9", NULL);
+	/* Too large to keep: only marked. */
+	assert_non_null(www->held[FLAT_SIB_HTTPS]);
+	assert_true(www->held[FLAT_SIB_HTTPS]->cut);
+	assert_int_equal(www->held[FLAT_SIB_HTTPS]->n, 0);
+	assert_null(find(z, "*.w.example.com")->held[FLAT_SIB_HTTPS]);
+	assert_null(find(z, "other.example.com"));
+
+	/* IXFR 10 -> 11: @ loses r1, gains r3 (TTL 30); *.w gains r1. */
+	assert_int_equal(flat_sibxfr_begin(&x, z, true), 0);
+	m_begin(&m, CODEC_TYPE_IXFR, 0, true);
+	m_soa(&m, 11);
+	m_soa(&m, 10);
+	m_rr(&m, "@", T_HTTPS, 200, h.r[0], h.len[0]);
+	m_soa(&m, 11);
+	m_rr(&m, "@", T_HTTPS, 30, h.r[2], h.len[2]);
+	m_rr(&m, "*.w.example.com", T_HTTPS, 30, h.r[0], h.len[0]);
+	m_soa(&m, 11);
+	assert_int_equal(feed(x, &m), FLAT_XFR_DONE);
+	assert_int_equal(flat_sibxfr_commit(x), 0);
+	flat_sibxfr_free(x);
+	assert_held_https(apex, &h, (const int[]){2, 1}, 2);
+	assert_int_equal(apex->held[FLAT_SIB_HTTPS]->ttl, 30);
+	assert_held_https(find(z, "*.w.example.com"), &h, (const int[]){0}, 1);
+	assert_true(www->held[FLAT_SIB_HTTPS]->cut);
+
+	/* IXFR 11 -> 12: @ loses both: no HTTPS left there. */
+	assert_int_equal(flat_sibxfr_begin(&x, z, true), 0);
+	m_begin(&m, CODEC_TYPE_IXFR, 0, true);
+	m_soa(&m, 12);
+	m_soa(&m, 11);
+	m_rr(&m, "@", T_HTTPS, 30, h.r[2], h.len[2]);
+	m_rr(&m, "@", T_HTTPS, 30, h.r[1], h.len[1]);
+	m_soa(&m, 12);
+	m_soa(&m, 12);
+	assert_int_equal(feed(x, &m), FLAT_XFR_DONE);
+	assert_int_equal(flat_sibxfr_commit(x), 0);
+	flat_sibxfr_free(x);
+	assert_null(apex->held[FLAT_SIB_HTTPS]);
+	assert_held(apex, FLAT_SIB_A, "192.0.2.9", NULL);
+	flat_sibzone_free(z);
+}
+
+static void test_sibzone_https_plan(void **state)
+{
+	(void)state;
+	struct flat_sibzone *z = zone_new();
+	struct flat_sib_owner *apex, *www, *wild;
+	struct flat_result r;
+	struct flat_sib_set s;
+	struct https3 h;
+	uint8_t want[FLAT_RDATA_MAX];
+
+	https3(&h);
+	axfr_https(z, &h);
+	apex = find(z, "example.com"); /* r1 r2, TTL 200 */
+	www = find(z, "www.example.com");
+	wild = find(z, "*.w.example.com");
+	assert_int_equal(flat_sib_fam_type(FLAT_SIB_HTTPS), T_HTTPS);
+
+	/* The same RRs in another order, a lower TTL: nothing to write. */
+	r = res_https(&h, (const int[]){1, 0}, 2, 5);
+	assert_int_equal(flat_sib_plan(apex, FLAT_SIB_HTTPS, &r, 300), FLAT_SIB_KEEP);
+	assert_int_equal(flat_sib_plan(apex, FLAT_SIB_HTTPS, &r, 199), FLAT_SIB_REPLACE);
+	/* One RR fewer, one more, another one. */
+	r = res_https(&h, (const int[]){0}, 1, 5);
+	assert_int_equal(flat_sib_plan(apex, FLAT_SIB_HTTPS, &r, 300), FLAT_SIB_REPLACE);
+	r = res_https(&h, (const int[]){0, 1, 2}, 3, 5);
+	assert_int_equal(flat_sib_plan(apex, FLAT_SIB_HTTPS, &r, 300), FLAT_SIB_REPLACE);
+	/* A changed parameter is a change. */
+	r = res_https(&h, (const int[]){1, 0}, 2, 5);
+	r.rdata[r.rdata_len - 1] ^= 1;
+	assert_int_equal(flat_sib_plan(apex, FLAT_SIB_HTTPS, &r, 300), FLAT_SIB_REPLACE);
+	/* None at the target: delete what the zone holds, if anything. */
+	r.kind = FLAT_RES_NODATA;
+	assert_int_equal(flat_sib_plan(apex, FLAT_SIB_HTTPS, &r, 300), FLAT_SIB_DELETE);
+	assert_int_equal(flat_sib_plan(wild, FLAT_SIB_HTTPS, &r, 300), FLAT_SIB_KEEP);
+	assert_int_equal(flat_sib_plan(www, FLAT_SIB_HTTPS, &r, 300), FLAT_SIB_DELETE);
+	r.kind = FLAT_RES_NXDOMAIN;
+	assert_int_equal(flat_sib_plan(apex, FLAT_SIB_HTTPS, &r, 300), FLAT_SIB_DELETE);
+	r.kind = FLAT_RES_FAIL;
+	assert_int_equal(flat_sib_plan(apex, FLAT_SIB_HTTPS, &r, 300), FLAT_SIB_HOLD);
+	/* A set the zone holds cut never equals a chase. */
+	r = res_https(&h, (const int[]){0}, 1, 5);
+	assert_int_equal(flat_sib_plan(www, FLAT_SIB_HTTPS, &r, 300), FLAT_SIB_REPLACE);
+	assert_int_equal(flat_sib_plan(wild, FLAT_SIB_HTTPS, &r, 300), FLAT_SIB_REPLACE);
+	/* Not HTTPS, or not well formed: leave the zone alone. */
+	r = res_addrs(CODEC_TYPE_A, "192.0.2.1", NULL, 60);
+	assert_int_equal(flat_sib_plan(apex, FLAT_SIB_HTTPS, &r, 300), FLAT_SIB_HOLD);
+	r = res_https(&h, (const int[]){0, 1}, 2, 5);
+	r.n_addrs = 3;
+	assert_int_equal(flat_sib_plan(apex, FLAT_SIB_HTTPS, &r, 300), FLAT_SIB_HOLD);
+	r = res_https(&h, (const int[]){0, 1}, 2, 5);
+	r.rdata_len--;
+	assert_int_equal(flat_sib_plan(apex, FLAT_SIB_HTTPS, &r, 300), FLAT_SIB_HOLD);
+	r = res_https(&h, (const int[]){0}, 1, 5);
+	r.rdata[1] = 2; /* an item of two octets: no HTTPS RDATA */
+	r.rdata_len = 4;
+	assert_int_equal(flat_sib_plan(apex, FLAT_SIB_HTTPS, &r, 300), FLAT_SIB_HOLD);
+	/* HTTPS results say nothing about addresses. */
+	r = res_https(&h, (const int[]){0}, 1, 5);
+	assert_int_equal(flat_sib_plan(apex, FLAT_SIB_A, &r, 300), FLAT_SIB_HOLD);
+
+	/* The set: canonical order, duplicates dropped. */
+	r = res_https(&h, (const int[]){1, 0, 2, 1}, 4, 5);
+	flat_sib_set_from_result(&s, FLAT_SIB_HTTPS, &r, 77);
+	assert_int_equal(s.n, 3);
+	assert_int_equal(s.ttl, 77);
+	size_t wl = stream(&h, (const int[]){2, 0, 1}, 3, want);
+	assert_int_equal(s.rd_len, wl);
+	assert_memory_equal(s.rd, want, wl);
+	r.n_addrs = 5;
+	flat_sib_set_from_result(&s, FLAT_SIB_HTTPS, &r, 77);
+	assert_int_equal(s.n, 0);
+	flat_sibzone_free(z);
+}
+
+static void test_sibzone_https_update(void **state)
+{
+	(void)state;
+	struct flat_sibzone *z = zone_new();
+	struct flat_sib_change ch[4];
+	struct flat_result r;
+	struct https3 h;
+	uint8_t buf[2048];
+	uint16_t cls[32], typ[32];
+	struct codec_view v;
+	struct codec_rr_iter it;
+	struct codec_rr rr;
+	size_t taken = 0;
+
+	https3(&h);
+	axfr_https(z, &h);
+	memset(ch, 0, sizeof(ch));
+	/* @: HTTPS replaced by r2 r1 (written r1 r2), and A replaced. */
+	ch[0].o = find(z, "example.com");
+	ch[0].fam = FLAT_SIB_HTTPS;
+	ch[0].act = FLAT_SIB_REPLACE;
+	r = res_https(&h, (const int[]){1, 0}, 2, 0);
+	flat_sib_set_from_result(&ch[0].set, FLAT_SIB_HTTPS, &r, 45);
+	ch[1].o = ch[0].o;
+	ch[1].fam = FLAT_SIB_A;
+	ch[1].act = FLAT_SIB_REPLACE;
+	r = res_addrs(CODEC_TYPE_A, "192.0.2.5", NULL, 0);
+	flat_sib_set_from_result(&ch[1].set, FLAT_SIB_A, &r, 45);
+	/* www: HTTPS deleted. */
+	ch[2].o = find(z, "www.example.com");
+	ch[2].fam = FLAT_SIB_HTTPS;
+	ch[2].act = FLAT_SIB_DELETE;
+	/* *.w, gone: remove the one RR apexd wrote. */
+	ch[3].o = find(z, "*.w.example.com");
+	ch[3].o->gone = true;
+	ch[3].fam = FLAT_SIB_HTTPS;
+	ch[3].act = FLAT_SIB_REMOVE;
+	r = res_https(&h, (const int[]){2}, 1, 0);
+	flat_sib_set_from_result(&ch[3].set, FLAT_SIB_HTTPS, &r, 45);
+
+	ssize_t len = flat_sib_update_build(z, ch, 4, 0x6565, buf, sizeof(buf), 100, &taken);
+	assert_true(len > 0);
+	assert_int_equal(taken, 4);
+	parse_update(buf, (size_t)len, &v, cls, typ, 32);
+	assert_int_equal(v.ancount, 3); /* exists @, exists www, absent *.w */
+	assert_int_equal(v.nscount, 7);
+	assert_int_equal(cls[3], 255); /* delete @ HTTPS */
+	assert_int_equal(typ[3], T_HTTPS);
+	assert_int_equal(cls[4], CODEC_CLASS_IN);
+	assert_int_equal(typ[4], T_HTTPS);
+	assert_int_equal(cls[5], CODEC_CLASS_IN);
+	assert_int_equal(typ[5], T_HTTPS);
+	assert_int_equal(cls[6], 255); /* delete @ A, add one */
+	assert_int_equal(typ[6], CODEC_TYPE_A);
+	assert_int_equal(cls[8], 255); /* delete www HTTPS */
+	assert_int_equal(typ[8], T_HTTPS);
+	assert_int_equal(cls[9], 254); /* delete the one RR at *.w */
+	assert_int_equal(typ[9], T_HTTPS);
+	/* Exact size: the owners are 13, 17 and 17 octets long. */
+	size_t want = 12 + 17 + (13 + 10) + (17 + 10) + (17 + 10)       /* prereqs */
+	              + (13 + 10) + 2 * (13 + 10) + h.len[0] + h.len[1] /* @ HTTPS */
+	              + (13 + 10) + (13 + 14)                           /* @ A */
+	              + (17 + 10)                                       /* www */
+	              + (17 + 10) + h.len[2];                           /* *.w */
+	assert_int_equal(len, want);
+	/* The added RRs: TTL 45, each RDATA as the CDN had it, canonical order. */
+	codec_rr_iter_init(&it, buf, (size_t)len, &v, CODEC_SEC_AUTHORITY);
+	assert_int_equal(codec_rr_next(&it, &rr), 1);
+	assert_int_equal(codec_rr_next(&it, &rr), 1);
+	assert_int_equal(rr.ttl, 45);
+	assert_int_equal(rr.rdlen, h.len[0]);
+	assert_memory_equal(buf + rr.rdata_off, h.r[0], h.len[0]);
+	assert_int_equal(codec_rr_next(&it, &rr), 1);
+	assert_int_equal(rr.rdlen, h.len[1]);
+	assert_memory_equal(buf + rr.rdata_off, h.r[1], h.len[1]);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(codec_rr_next(&it, &rr), 1);
+	assert_int_equal(rr.rdlen, h.len[2]);
+	assert_memory_equal(buf + rr.rdata_off, h.r[2], h.len[2]);
+
+	/* Cut to fit: the first change alone. */
+	len = flat_sib_update_build(z, ch, 4, 1, buf, 12 + 17 + 23 + 23 + 46 + h.len[0] + h.len[1],
+	                            0, &taken);
+	assert_true(len > 0);
+	assert_int_equal(taken, 1);
+	/* A malformed stream is refused. */
+	ch[0].set.rd_len--;
+	assert_int_equal(flat_sib_update_build(z, ch, 1, 1, buf, sizeof(buf), 0, &taken), -EINVAL);
+	ch[0].set.rd_len++;
+	ch[0].set.n = 3;
+	assert_int_equal(flat_sib_update_build(z, ch, 1, 1, buf, sizeof(buf), 0, &taken), -EINVAL);
+	flat_sibzone_free(z);
+}
+
+static void test_sibzone_https_applied(void **state)
+{
+	(void)state;
+	struct flat_sibzone *z = zone_new();
+	struct flat_sib_change c;
+	struct flat_result r;
+	struct flat_sib_set s;
+	struct https3 h;
+	struct flat_sib_owner *apex, *www;
+
+	https3(&h);
+	axfr_https(z, &h);
+	size_t before = flat_sibzone_bytes(z);
+	apex = find(z, "example.com");
+	memset(&c, 0, sizeof(c));
+	c.o = apex;
+	c.fam = FLAT_SIB_HTTPS;
+	c.act = FLAT_SIB_REPLACE;
+	r = res_https(&h, (const int[]){2, 1, 0}, 3, 0);
+	flat_sib_set_from_result(&c.set, FLAT_SIB_HTTPS, &r, 30);
+	assert_int_equal(flat_sibzone_applied(z, &c), 0);
+	assert_held_https(apex, &h, (const int[]){2, 0, 1}, 3);
+	assert_int_equal(apex->mine[FLAT_SIB_HTTPS]->n, 3);
+	assert_int_equal(apex->mine[FLAT_SIB_HTTPS]->ttl, 30);
+	assert_int_equal(flat_sib_plan(apex, FLAT_SIB_HTTPS, &r, 30), FLAT_SIB_KEEP);
+	assert_true(flat_sibzone_bytes(z) > before);
+	/* The addresses are untouched. */
+	assert_held(apex, FLAT_SIB_A, "192.0.2.9", NULL);
+
+	/* REMOVE of mine's r1 leaves r3 and r2. */
+	c.act = FLAT_SIB_REMOVE;
+	r = res_https(&h, (const int[]){0}, 1, 0);
+	flat_sib_set_from_result(&c.set, FLAT_SIB_HTTPS, &r, 30);
+	assert_int_equal(flat_sibzone_applied(z, &c), 0);
+	assert_held_https(apex, &h, (const int[]){2, 1}, 2);
+	assert_null(apex->mine[FLAT_SIB_HTTPS]);
+
+	/* Confirm, and back to a set (what a REMOVE of a gone owner takes). */
+	assert_int_equal(flat_sibzone_confirm(z, apex, FLAT_SIB_HTTPS), 0);
+	flat_sib_set_from_rrset(&s, FLAT_SIB_HTTPS, apex->mine[FLAT_SIB_HTTPS]);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.ttl, 30);
+	assert_int_equal(s.rd_len, apex->held[FLAT_SIB_HTTPS]->rd_len);
+	assert_memory_equal(s.rd, flat_sib_rrset_rd(apex->held[FLAT_SIB_HTTPS]), s.rd_len);
+	flat_sib_set_from_rrset(&s, FLAT_SIB_HTTPS, NULL);
+	assert_int_equal(s.n, 0);
+
+	/* DELETE of the cut set at www. */
+	www = find(z, "www.example.com");
+	c.o = www;
+	c.act = FLAT_SIB_DELETE;
+	assert_int_equal(flat_sibzone_applied(z, &c), 0);
+	assert_null(www->held[FLAT_SIB_HTTPS]);
+	flat_sibzone_free(z);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1029,6 +1423,10 @@ int main(void)
 	        cmocka_unit_test(test_sibzone_applied),
 	        cmocka_unit_test(test_sibzone_new_rejects),
 	        cmocka_unit_test(test_sibzone_bytes_10000_owners),
+	        cmocka_unit_test(test_sibzone_https_transfers),
+	        cmocka_unit_test(test_sibzone_https_plan),
+	        cmocka_unit_test(test_sibzone_https_update),
+	        cmocka_unit_test(test_sibzone_https_applied),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
