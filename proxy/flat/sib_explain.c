@@ -39,7 +39,8 @@ static void put_https_rr(struct px_sbuf *b, const uint8_t *rd, size_t len)
 	px_sbuf_put(b, " [%u", (unsigned)(rd[0] << 8 | rd[1]));
 	while (off < len && rd[off] != 0 && off + 1 + rd[off] <= len)
 		off += 1 + rd[off];
-	if (off >= len || rd[off] != 0 || codec_name_to_text(rd + 2, off + 1 - 2, name, sizeof(name)) < 0) {
+	if (off >= len || rd[off] != 0 ||
+	    codec_name_to_text(rd + 2, off + 1 - 2, name, sizeof(name)) < 0) {
 		px_sbuf_put(b, " (malformed)]");
 		return;
 	}
