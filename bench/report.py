@@ -62,10 +62,16 @@ def report(rows, noise):
             if r["target"] not in targets:
                 targets.append(r["target"])
 
+    def xfloor(cpu, t="udp"):
+        """CPU per answer as a multiple of the floor's (bench/floor.c) on
+        the same transport in this run; "-" where there is no floor."""
+        f = get("sat", t, "floor", "cpu_us")
+        return "%.2f" % (cpu / f) if (f and cpu) else "-"
+
     out = []
     out.append("| transport | target | QPS | QPS / BIND direct | proxy CPU µs/answer "
-               "| vs dnsdist | BIND CPU µs/answer | p50 ms @5k | p99 ms @5k | lost | SERVFAIL | other CPU |")
-    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+               "| × floor | vs dnsdist | BIND CPU µs/answer | p50 ms @5k | p99 ms @5k | lost | SERVFAIL | other CPU |")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for t in transports:
         bind_qps = get("sat", t, "bind", "qps")
         for g in targets:
@@ -75,7 +81,8 @@ def report(rows, noise):
             rel = "%.2f" % (qps / bind_qps) if bind_qps else "n/a"
             cpu = get("sat", t, g, "cpu_us")
             vs = ""
-            base = {"apexd": "dnsdist", "apexd-ac": "dnsdist-pc", "apexd-ac-nozone": "dnsdist-pc"}.get(g)
+            base = {"apexd": "dnsdist", "apexd-bare": "dnsdist", "apexd-ac": "dnsdist-pc",
+                    "apexd-ac-nozone": "dnsdist-pc"}.get(g)
             if base:
                 b = get("sat", t, base, "cpu_us")
                 vs = "%.2f × %s" % (cpu / b, base) if (b and cpu) else "n/a"
@@ -88,23 +95,25 @@ def report(rows, noise):
             sf = get("sat", t, g, "servfail")
             ans = get("sat", t, g, "answered")
             sfs = "-" if sf is None else ("0" if not sf else "%d (%.0f%%)" % (sf, 100.0 * sf / ans))
-            out.append("| %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s%% of a core%s |" % (
-                t, g, qps, rel, fnum(cpu), vs or "-",
-                "-" if g == "bind" else fnum(bcpu), fnum(p50, "%.3f"), fnum(p99, "%.3f"),
+            out.append("| %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s%% of a core%s |" % (
+                t, g, qps, rel, fnum(cpu), xfloor(cpu, t), vs or "-",
+                "-" if g in ("bind", "floor") else fnum(bcpu), fnum(p50, "%.3f"), fnum(p99, "%.3f"),
                 "%d" % lost if lost is not None else "n/a", sfs, fnum(other, "%.0f"), flag))
     print("\n".join(out))
 
     flat = [r for r in rows if r["kind"] == "flat"]
     if flat:
         print()
-        print("| transport | apexd plain µs/answer | apexd flattened µs/answer | ratio | flattened QPS | lost | SERVFAIL |")
-        print("|---|---:|---:|---:|---:|---:|---:|")
+        print("| transport | apexd plain µs/answer | apexd flattened µs/answer | ratio "
+              "| flattened × floor | flattened QPS | lost | SERVFAIL |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
         for r in flat:
             t = r["transport"]
             plain = get("sat", t, "apexd", "cpu_us")
             fl = float(r["cpu_us"]) if r.get("cpu_us") not in (None, "n/a") else None
-            print("| %s | %s | %s | %s | %s | %s | %s |" % (
+            print("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 t, fnum(plain), fnum(fl), "%.2f" % (fl / plain) if (fl and plain) else "n/a",
+                xfloor(fl, t),
                 r.get("qps"), r.get("lost"), r.get("servfail", "-")))
 
     print()
@@ -158,8 +167,9 @@ def report(rows, noise):
                 # Workers share nothing on the relay path, so the cost of
                 # an answer should not grow with the number of workers;
                 # QPS then scales with the cores the workers get.
-                print("    apexd CPU/answer threads=1 %.1f us, threads=2 %.1f us (%.2f x): "
-                      "the per-answer cost with a second worker" % (c1, c2, c2 / c1 if c1 else 0))
+                print("    apexd CPU/answer threads=1 %.1f us (%s x floor), threads=2 %.1f us (%s x floor)"
+                      " (%.2f x): the per-answer cost with a second worker"
+                      % (c1, xfloor(c1), c2, xfloor(c2), c2 / c1 if c1 else 0))
     return 0
 
 

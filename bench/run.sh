@@ -272,6 +272,17 @@ for TARGET in $TARGETS; do
 	dnsdist | dnsdist-pc)
 		start_dnsdist "$TARGET" "$([[ $TARGET == dnsdist-pc ]] && echo 1 || echo 0)"
 		;;
+	floor)
+		# The machine's floor (bench/floor.c): UDP only, no BIND behind it.
+		cc -O2 -Wall -o "$RUN/floor" "$BENCH/floor.c"
+		PORT=()
+		free_port
+		PORT[udp]=$FP
+		spawn "$RUN/floor.log" "$RUN/floor" "${PORT[udp]}"
+		PROXY_PID=$LAST_PID
+		"$PY" "$BENCH/lib.py" wait-echo "${PORT[udp]}" 10 || die "floor does not answer"
+		say "floor pid $PROXY_PID: udp ${PORT[udp]}"
+		;;
 	apexd) ;;
 	apexd-ac | apexd-ac-nozone)
 		apexd_conf "$RUN/$TARGET-check.ini" 2 1
@@ -281,17 +292,18 @@ for TARGET in $TARGETS; do
 			continue
 		fi
 		;;
-	*) die "unknown target $TARGET (bind dnsdist dnsdist-pc apexd apexd-ac apexd-ac-nozone)" ;;
+	*) die "unknown target $TARGET (floor bind dnsdist dnsdist-pc apexd apexd-ac apexd-ac-nozone)" ;;
 	esac
 	STARTED+=("$TARGET")
 	if [[ $TARGET != apexd* ]]; then
 		save_target "$TARGET"
-		warm_up
+		[[ $TARGET == floor ]] || warm_up
 	fi
 done
 
 for t in $TRANSPORTS; do
 	for g in "${STARTED[@]}"; do
+		[[ $g == floor && $t != udp ]] && continue
 		kinds=(sat lat)
 		[[ $g == apexd && " $EXTRAS " == *" flat "* ]] && kinds+=(flat)
 		for kind in "${kinds[@]}"; do
@@ -307,7 +319,7 @@ for t in $TRANSPORTS; do
 				note "$TARGET over $t: n/a (not served)"
 				break
 			fi
-			[[ $kind == sat ]] && smoke "$t"
+			[[ $kind == sat && $g != floor ]] && smoke "$t"
 			case $kind in
 			sat) measure sat "$t" plain ;;
 			lat) latency "$t" ;;
