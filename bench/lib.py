@@ -73,6 +73,25 @@ def cpu_ns(pid):
     return total
 
 
+def sleeps(pid):
+    """Voluntary context switches of every thread of PID: how often it went
+    to sleep waiting for work (each is one wake-up later)."""
+    total = 0
+    try:
+        tasks = os.listdir("/proc/%d/task" % int(pid))
+    except OSError:
+        return 0
+    for t in tasks:
+        try:
+            with open("/proc/%d/task/%s/status" % (int(pid), t)) as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        total += int(line.split()[1])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
 def cpu_ticks(pid):
     """utime + stime of PID in clock ticks (/proc/PID/stat)."""
     with open("/proc/%d/stat" % int(pid)) as f:

@@ -70,8 +70,8 @@ def report(rows, noise):
 
     out = []
     out.append("| transport | target | QPS | QPS / BIND direct | proxy CPU µs/answer "
-               "| × floor | vs dnsdist | BIND CPU µs/answer | p50 ms @5k | p99 ms @5k | lost | SERVFAIL | other CPU |")
-    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+               "| × floor | vs dnsdist | sleeps/answer | CPU µs/answer @5k | × floor @5k | vs dnsdist @5k | BIND CPU µs/answer | p50 ms @5k | p99 ms @5k | lost | SERVFAIL | other CPU |")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for t in transports:
         bind_qps = get("sat", t, "bind", "qps")
         for g in targets:
@@ -86,6 +86,12 @@ def report(rows, noise):
             if base:
                 b = get("sat", t, base, "cpu_us")
                 vs = "%.2f × %s" % (cpu / b, base) if (b and cpu) else "n/a"
+            lcpu = get("lat", t, g, "cpu_us")
+            lf = get("lat", t, "floor", "cpu_us")
+            lvs = "-"
+            if base:
+                b = get("lat", t, base, "cpu_us")
+                lvs = "%.2f × %s" % (lcpu / b, base) if (b and lcpu) else "n/a"
             bcpu = get("sat", t, g, "bind_us")
             lost = get("sat", t, g, "lost")
             other = get("sat", t, g, "other_pct")
@@ -95,8 +101,10 @@ def report(rows, noise):
             sf = get("sat", t, g, "servfail")
             ans = get("sat", t, g, "answered")
             sfs = "-" if sf is None else ("0" if not sf else "%d (%.0f%%)" % (sf, 100.0 * sf / ans))
-            out.append("| %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s%% of a core%s |" % (
+            out.append("| %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s%% of a core%s |" % (
                 t, g, qps, rel, fnum(cpu), xfloor(cpu, t), vs or "-",
+                fnum(get("sat", t, g, "sleeps"), "%.2f"), fnum(lcpu),
+                "%.2f" % (lcpu / lf) if (lcpu and lf) else "-", lvs,
                 "-" if g in ("bind", "floor") else fnum(bcpu), fnum(p50, "%.3f"), fnum(p99, "%.3f"),
                 "%d" % lost if lost is not None else "n/a", sfs, fnum(other, "%.0f"), flag))
     print("\n".join(out))
@@ -124,11 +132,18 @@ def report(rows, noise):
     def verdict(ok):
         return "MET" if ok else "NOT MET"
 
-    for t in transports:
-        a = get("sat", t, "apexd", "cpu_us")
-        d = get("sat", t, "dnsdist", "cpu_us")
-        if a and d:
-            print("  CPU/answer apexd <= 0.75 x dnsdist, %-3s: %.2f x  %s" % (t, a / d, verdict(a / d <= 0.75)))
+    for g in ("apexd", "apexd-bare"):
+        for t in transports:
+            a = get("sat", t, g, "cpu_us")
+            d = get("sat", t, "dnsdist", "cpu_us")
+            if a and d:
+                print("  CPU/answer %s <= 0.75 x dnsdist, %-3s: %.2f x  %s%s" % (
+                    g, t, a / d, verdict(a / d <= 0.75),
+                    "  (informative: no [zone], the bare relay)" if g == "apexd-bare" else ""))
+    a = get("sat", "udp", "apexd-ac", "cpu_us")
+    f = get("sat", "udp", "floor", "cpu_us")
+    if a and f:
+        print("  CPU/answer apexd-ac <= 2 x floor, udp: %.2f x  %s" % (a / f, verdict(a / f <= 2)))
     for t in transports:
         b = get("sat", t, "bind", "qps")
         a = get("sat", t, "apexd", "qps")

@@ -149,7 +149,7 @@ measure() {
 }
 
 # latency TRANSPORT: the fixed-rate run, p50 and p99; appends one record.
-latency() { "${MEASURE[@]}" lat "$1" --target "$TARGET" --port "${PORT[$1]}"; }
+latency() { "${MEASURE[@]}" lat "$1" --target "$TARGET" --port "${PORT[$1]}" --proxy-pid "$PROXY_PID"; }
 
 # warm_up: one pass over every name, UDP, so that caches (dnsdist's packet
 # cache, apexd's presence/target/answer caches) start warm.
@@ -221,7 +221,7 @@ apexd_conf() {
 start_apexd() { # start_apexd NAME THREADS AC [taskset CPUS]
 	local name=$1 conf=$RUN/$1.ini pin=()
 	[[ -n ${4:-} ]] && pin=(taskset -c "$4")
-	apexd_conf "$conf" "$2" "$3" "$([[ $name == *nozone ]] && echo 0 || echo 1)"
+	apexd_conf "$conf" "$2" "$3" "$([[ $name == *nozone || $name == *bare ]] && echo 0 || echo 1)"
 	spawn "$RUN/$name.log" "${pin[@]}" "$APEXD" -c "$conf"
 	PROXY_PID=$LAST_PID
 	wait_proxy "$name"
@@ -283,7 +283,7 @@ for TARGET in $TARGETS; do
 		"$PY" "$BENCH/lib.py" wait-echo "${PORT[udp]}" 10 || die "floor does not answer"
 		say "floor pid $PROXY_PID: udp ${PORT[udp]}"
 		;;
-	apexd) ;;
+	apexd | apexd-bare) ;;
 	apexd-ac | apexd-ac-nozone)
 		apexd_conf "$RUN/$TARGET-check.ini" 2 1
 		if ! "$APEXD" --check-config -c "$RUN/$TARGET-check.ini" >"$RUN/$TARGET-check.txt" 2>&1; then
@@ -292,7 +292,7 @@ for TARGET in $TARGETS; do
 			continue
 		fi
 		;;
-	*) die "unknown target $TARGET (floor bind dnsdist dnsdist-pc apexd apexd-ac apexd-ac-nozone)" ;;
+	*) die "unknown target $TARGET (floor bind dnsdist dnsdist-pc apexd apexd-bare apexd-ac apexd-ac-nozone)" ;;
 	esac
 	STARTED+=("$TARGET")
 	if [[ $TARGET != apexd* ]]; then
