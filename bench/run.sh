@@ -15,10 +15,14 @@
 #   LAT_DURATION seconds per fixed-rate latency run (default 5)
 #   LAT_QPS      the fixed rate of the latency runs (default 5000)
 #   TRANSPORTS   any of: udp tcp dot doh (default all four)
-#   TARGETS      any of: bind dnsdist dnsdist-pc apexd apexd-ac apexd-ac-nozone
-#                (default all): BIND direct; dnsdist with its packet cache
-#                off, on; apexd; apexd with [cache] answers = yes; the same
-#                without [zone] sections (nothing flattened)
+#   TARGETS      any of: floor bind dnsdist dnsdist-pc apexd apexd-bare
+#                apexd-ac apexd-ac-nozone (default all but apexd-ac-nozone):
+#                the machine's UDP floor (bench/floor.c: recvmmsg, set QR,
+#                sendmmsg; UDP only); BIND direct; dnsdist with its packet
+#                cache off, on; apexd (zones configured: the deployed case);
+#                apexd without [zone] sections (the bare relay, what dnsdist
+#                does); apexd with [cache] answers = yes; the same without
+#                [zone] sections (nothing flattened)
 #   EXTRAS       any of: flat threads mem (unset: all three; empty: none): flattened
 #                answers vs plain (apexd), 1 vs 2 worker threads on UDP
 #                (taskset), RSS per target-cache entry (bench/cache_mem.c)
@@ -48,7 +52,7 @@ DURATION=${DURATION:-10}
 LAT_DURATION=${LAT_DURATION:-5}
 LAT_QPS=${LAT_QPS:-5000}
 TRANSPORTS=${TRANSPORTS:-udp tcp dot doh}
-TARGETS=${TARGETS:-bind dnsdist dnsdist-pc apexd apexd-ac apexd-ac-nozone}
+TARGETS=${TARGETS:-floor bind dnsdist dnsdist-pc apexd apexd-bare apexd-ac}
 EXTRAS=${EXTRAS-flat threads mem}
 CLIENTS=${CLIENTS:-16}
 OUTSTANDING=${OUTSTANDING:-128}
