@@ -7,6 +7,7 @@ targets, then the notes of the run (NOTES, one a line) and a warning when
 other processes used more than NOISE_PCT % of a core during a saturation
 run.
 """
+import os
 import sys
 
 
@@ -68,9 +69,13 @@ def report(rows, noise):
         f = get("sat", t, "floor", "cpu_us")
         return "%.2f" % (cpu / f) if (f and cpu) else "-"
 
+    # The fixed rate of the latency runs (run.sh exports LAT_QPS).
+    rate = int(os.environ.get("LAT_QPS") or 5000)
+    at = "@%gk" % (rate / 1000.0)
     out = []
-    out.append("| transport | target | QPS | QPS / BIND direct | proxy CPU µs/answer "
-               "| × floor | vs dnsdist | sleeps/answer | CPU µs/answer @5k | × floor @5k | vs dnsdist @5k | BIND CPU µs/answer | p50 ms @5k | p99 ms @5k | lost | SERVFAIL | other CPU |")
+    out.append(("| transport | target | QPS | QPS / BIND direct | proxy CPU µs/answer "
+                "| × floor | vs dnsdist | sleeps/answer | CPU µs/answer @R | × floor @R | vs dnsdist @R "
+                "| BIND CPU µs/answer | p50 ms @R | p99 ms @R | lost | SERVFAIL | other CPU |").replace("@R", at))
     out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for t in transports:
         bind_qps = get("sat", t, "bind", "qps")
