@@ -9,6 +9,8 @@ bench/lib.sh for the few things the shell asks of it:
                                on 127.0.0.1, not one of USED
   lib.py wait-udp PORT [SECS]  until h0000.bench.test A is answered over
                                UDP at 127.0.0.1:PORT (default 10 s)
+  lib.py wait-echo PORT [SECS] until a query to 127.0.0.1:PORT comes
+                               back as a response (bench/floor.c)
   lib.py wait-tcp PORT [SECS]  until 127.0.0.1:PORT accepts a TCP
                                connection (default 10 s)
 
@@ -66,6 +68,25 @@ def cpu_ns(pid):
         try:
             with open("/proc/%d/task/%s/schedstat" % (int(pid), t)) as f:
                 total += int(f.read().split()[0])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def sleeps(pid):
+    """Voluntary context switches of every thread of PID: how often it went
+    to sleep waiting for work (each is one wake-up later)."""
+    total = 0
+    try:
+        tasks = os.listdir("/proc/%d/task" % int(pid))
+    except OSError:
+        return 0
+    for t in tasks:
+        try:
+            with open("/proc/%d/task/%s/status" % (int(pid), t)) as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        total += int(line.split()[1])
         except (OSError, IndexError, ValueError):
             pass
     return total
@@ -235,6 +256,20 @@ def udp_answers(port):
     return bool(r.answer)
 
 
+def udp_echoes(port):
+    """True when a query to 127.0.0.1:PORT comes back with QR set (the
+    floor, bench/floor.c, answers without an answer section)."""
+    import dns.message
+    import dns.query
+
+    q = dns.message.make_query("h0000.bench.test", "A")
+    try:
+        r = dns.query.udp(q, "127.0.0.1", timeout=1, port=port)
+    except Exception:
+        return False
+    return r.id == q.id
+
+
 def tcp_accepts(port):
     try:
         socket.create_connection(("127.0.0.1", port), 1).close()
@@ -258,8 +293,8 @@ def main():
     if cmd == "free-port":
         print(free_port(argv))
         return 0
-    if cmd in ("wait-udp", "wait-tcp"):
-        check = udp_answers if cmd == "wait-udp" else tcp_accepts
+    if cmd in ("wait-udp", "wait-echo", "wait-tcp"):
+        check = {"wait-udp": udp_answers, "wait-echo": udp_echoes, "wait-tcp": tcp_accepts}[cmd]
         secs = float(argv[1]) if len(argv) > 1 else 10.0
         return 0 if wait_for(check, int(argv[0]), secs) else 1
     sys.exit("lib.py: unknown command %s" % cmd)

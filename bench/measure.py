@@ -10,8 +10,9 @@ them with a bounded load and appends key=value records to RUN/results.txt
       a saturation run (DURATION s, as fast as it goes) over the names of
       SET (plain or flat) with CPU accounting of the proxy, BIND, the load
       tool and the rest of the machine; prints "QPS CPU_US"
-  measure.py lat TRANSPORT --target T --port P
-      a latency run at LAT_QPS for LAT_DURATION s, its p50 and p99
+  measure.py lat TRANSPORT --target T --port P [--proxy-pid PID]
+      a latency run at LAT_QPS for LAT_DURATION s, its p50 and p99 and
+      the proxy's CPU per answer at that fixed rate
   measure.py warm --target T --port P
       one pass over every name (UDP), so caches start warm
   measure.py apexd-exit NAME LABEL [TRANSPORT RUN_KIND]
@@ -28,7 +29,7 @@ import re
 import sys
 import time
 
-from lib import (apexd_stats, cpu_ns, dnsperf_latencies, h2load_latencies, machine_ns,
+from lib import (apexd_stats, cpu_ns, sleeps, dnsperf_latencies, h2load_latencies, machine_ns,
                  parse_dnsperf, parse_h2load, percentiles, run_logged, say)
 
 RUN = os.environ.get("RUN", ".run/bench")
@@ -103,9 +104,11 @@ def per_answer_us(ns, answered):
 def cmd_sat(a):
     kind, t, qset, target = a.kind, a.transport, a.set, a.target
     out = os.path.join(RUN, "out-%s-%s-%s-%s.txt" % (kind, target, t, qset))
+    z0 = sleeps(a.proxy_pid)
     p0, b0, (s0, st0), w0 = cpu_ns(a.proxy_pid), cpu_ns(a.bind_pid), machine_ns(), time.time_ns()
     load_ns = load(t, qset, "sat", out, a.port, a.pin)
     p1, b1, (s1, st1), w1 = cpu_ns(a.proxy_pid), cpu_ns(a.bind_pid), machine_ns(), time.time_ns()
+    z1 = sleeps(a.proxy_pid)
     r = (parse_h2load if t == "doh" else parse_dnsperf)(out)
     if r is None:
         r = {"answered": 0, "qps": 0.0, "lost": 0, "codes": "no-output"}
@@ -121,8 +124,9 @@ def cmd_sat(a):
     load_pct = "%.0f" % (100.0 * load_ns / wall)
     record("kind=%s transport=%s target=%s set=%s qps=%s answered=%d lost=%d" % (
         kind, t, target, qset, qps, answered, lost),
-        "codes=%s cpu_us=%s bind_us=%s other_pct=%s steal_pct=%s load_pct=%s" % (
-        codes, cpu_us, bind_us, other_pct, steal_pct, load_pct))
+        "codes=%s cpu_us=%s bind_us=%s other_pct=%s steal_pct=%s load_pct=%s sleeps=%s" % (
+        codes, cpu_us, bind_us, other_pct, steal_pct, load_pct,
+        "%.3f" % ((z1 - z0) / answered) if answered else "n/a"))
     say("%s %s %s %s: %s qps, %d answered, %d lost, [%s], proxy %s us/answer, BIND %s us/answer, "
         "load tool %s%% of a core, other %s%% of a core" % (
             kind, target, t, qset, qps, answered, lost, codes, cpu_us, bind_us, load_pct, other_pct))
@@ -143,13 +147,23 @@ def cmd_sat(a):
 def cmd_lat(a):
     t, target = a.transport, a.target
     out = os.path.join(RUN, "out-lat-%s-%s.txt" % (target, t))
+    # The same offered rate for every target: CPU per answer here compares
+    # like with like (at saturation each target runs at its own rate, and
+    # how many datagrams one wake-up finds depends on it).
+    p0 = cpu_ns(a.proxy_pid) if a.proxy_pid else 0
+    z0 = sleeps(a.proxy_pid) if a.proxy_pid else 0
     load(t, "plain", "lat", out, a.port)
+    p1 = cpu_ns(a.proxy_pid) if a.proxy_pid else 0
+    z1 = sleeps(a.proxy_pid) if a.proxy_pid else 0
     vals = h2load_latencies(out + ".log") if t == "doh" else dnsperf_latencies(out)
     p50, p99, n = percentiles(vals)
     p50 = "n/a" if p50 is None else "%.3f" % p50
     p99 = "n/a" if p99 is None else "%.3f" % p99
-    record("kind=lat transport=%s target=%s p50=%s p99=%s n=%d" % (t, target, p50, p99, n))
-    say("lat %s %s @%d qps: p50 %s ms, p99 %s ms (%d answers)" % (target, t, LAT_QPS, p50, p99, n))
+    cpu_us = per_answer_us(p1 - p0, n) if a.proxy_pid else "n/a"
+    record("kind=lat transport=%s target=%s p50=%s p99=%s n=%d cpu_us=%s sleeps=%s" % (
+        t, target, p50, p99, n, cpu_us, "%.3f" % ((z1 - z0) / n) if n else "n/a"))
+    say("lat %s %s @%d qps: p50 %s ms, p99 %s ms (%d answers), proxy %s us/answer" % (
+        target, t, LAT_QPS, p50, p99, n, cpu_us))
     return 0
 
 
@@ -203,6 +217,7 @@ def main():
     s = sub.add_parser("lat")
     s.add_argument("transport")
     target_args(s)
+    s.add_argument("--proxy-pid", type=int)
     s.set_defaults(fn=cmd_lat)
     s = sub.add_parser("warm")
     target_args(s)

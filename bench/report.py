@@ -7,6 +7,7 @@ targets, then the notes of the run (NOTES, one a line) and a warning when
 other processes used more than NOISE_PCT % of a core during a saturation
 run.
 """
+import os
 import sys
 
 
@@ -62,10 +63,20 @@ def report(rows, noise):
             if r["target"] not in targets:
                 targets.append(r["target"])
 
+    def xfloor(cpu, t="udp"):
+        """CPU per answer as a multiple of the floor's (bench/floor.c) on
+        the same transport in this run; "-" where there is no floor."""
+        f = get("sat", t, "floor", "cpu_us")
+        return "%.2f" % (cpu / f) if (f and cpu) else "-"
+
+    # The fixed rate of the latency runs (run.sh exports LAT_QPS).
+    rate = int(os.environ.get("LAT_QPS") or 5000)
+    at = "@%gk" % (rate / 1000.0)
     out = []
-    out.append("| transport | target | QPS | QPS / BIND direct | proxy CPU µs/answer "
-               "| vs dnsdist | BIND CPU µs/answer | p50 ms @5k | p99 ms @5k | lost | SERVFAIL | other CPU |")
-    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    out.append(("| transport | target | QPS | QPS / BIND direct | proxy CPU µs/answer "
+                "| × floor | vs dnsdist | sleeps/answer | CPU µs/answer @R | × floor @R | vs dnsdist @R "
+                "| BIND CPU µs/answer | p50 ms @R | p99 ms @R | lost | SERVFAIL | other CPU |").replace("@R", at))
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for t in transports:
         bind_qps = get("sat", t, "bind", "qps")
         for g in targets:
@@ -75,10 +86,17 @@ def report(rows, noise):
             rel = "%.2f" % (qps / bind_qps) if bind_qps else "n/a"
             cpu = get("sat", t, g, "cpu_us")
             vs = ""
-            base = {"apexd": "dnsdist", "apexd-ac": "dnsdist-pc", "apexd-ac-nozone": "dnsdist-pc"}.get(g)
+            base = {"apexd": "dnsdist", "apexd-bare": "dnsdist", "apexd-ac": "dnsdist-pc",
+                    "apexd-ac-nozone": "dnsdist-pc"}.get(g)
             if base:
                 b = get("sat", t, base, "cpu_us")
                 vs = "%.2f × %s" % (cpu / b, base) if (b and cpu) else "n/a"
+            lcpu = get("lat", t, g, "cpu_us")
+            lf = get("lat", t, "floor", "cpu_us")
+            lvs = "-"
+            if base:
+                b = get("lat", t, base, "cpu_us")
+                lvs = "%.2f × %s" % (lcpu / b, base) if (b and lcpu) else "n/a"
             bcpu = get("sat", t, g, "bind_us")
             lost = get("sat", t, g, "lost")
             other = get("sat", t, g, "other_pct")
@@ -88,23 +106,27 @@ def report(rows, noise):
             sf = get("sat", t, g, "servfail")
             ans = get("sat", t, g, "answered")
             sfs = "-" if sf is None else ("0" if not sf else "%d (%.0f%%)" % (sf, 100.0 * sf / ans))
-            out.append("| %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s%% of a core%s |" % (
-                t, g, qps, rel, fnum(cpu), vs or "-",
-                "-" if g == "bind" else fnum(bcpu), fnum(p50, "%.3f"), fnum(p99, "%.3f"),
+            out.append("| %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s%% of a core%s |" % (
+                t, g, qps, rel, fnum(cpu), xfloor(cpu, t), vs or "-",
+                fnum(get("sat", t, g, "sleeps"), "%.2f"), fnum(lcpu),
+                "%.2f" % (lcpu / lf) if (lcpu and lf) else "-", lvs,
+                "-" if g in ("bind", "floor") else fnum(bcpu), fnum(p50, "%.3f"), fnum(p99, "%.3f"),
                 "%d" % lost if lost is not None else "n/a", sfs, fnum(other, "%.0f"), flag))
     print("\n".join(out))
 
     flat = [r for r in rows if r["kind"] == "flat"]
     if flat:
         print()
-        print("| transport | apexd plain µs/answer | apexd flattened µs/answer | ratio | flattened QPS | lost | SERVFAIL |")
-        print("|---|---:|---:|---:|---:|---:|---:|")
+        print("| transport | apexd plain µs/answer | apexd flattened µs/answer | ratio "
+              "| flattened × floor | flattened QPS | lost | SERVFAIL |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
         for r in flat:
             t = r["transport"]
             plain = get("sat", t, "apexd", "cpu_us")
             fl = float(r["cpu_us"]) if r.get("cpu_us") not in (None, "n/a") else None
-            print("| %s | %s | %s | %s | %s | %s | %s |" % (
+            print("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 t, fnum(plain), fnum(fl), "%.2f" % (fl / plain) if (fl and plain) else "n/a",
+                xfloor(fl, t),
                 r.get("qps"), r.get("lost"), r.get("servfail", "-")))
 
     print()
@@ -115,11 +137,18 @@ def report(rows, noise):
     def verdict(ok):
         return "MET" if ok else "NOT MET"
 
-    for t in transports:
-        a = get("sat", t, "apexd", "cpu_us")
-        d = get("sat", t, "dnsdist", "cpu_us")
-        if a and d:
-            print("  CPU/answer apexd <= 0.75 x dnsdist, %-3s: %.2f x  %s" % (t, a / d, verdict(a / d <= 0.75)))
+    for g in ("apexd", "apexd-bare"):
+        for t in transports:
+            a = get("sat", t, g, "cpu_us")
+            d = get("sat", t, "dnsdist", "cpu_us")
+            if a and d:
+                print("  CPU/answer %s <= 0.75 x dnsdist, %-3s: %.2f x  %s%s" % (
+                    g, t, a / d, verdict(a / d <= 0.75),
+                    "  (informative: no [zone], the bare relay)" if g == "apexd-bare" else ""))
+    a = get("sat", "udp", "apexd-ac", "cpu_us")
+    f = get("sat", "udp", "floor", "cpu_us")
+    if a and f:
+        print("  CPU/answer apexd-ac <= 2 x floor, udp: %.2f x  %s" % (a / f, verdict(a / f <= 2)))
     for t in transports:
         b = get("sat", t, "bind", "qps")
         a = get("sat", t, "apexd", "qps")
@@ -158,8 +187,9 @@ def report(rows, noise):
                 # Workers share nothing on the relay path, so the cost of
                 # an answer should not grow with the number of workers;
                 # QPS then scales with the cores the workers get.
-                print("    apexd CPU/answer threads=1 %.1f us, threads=2 %.1f us (%.2f x): "
-                      "the per-answer cost with a second worker" % (c1, c2, c2 / c1 if c1 else 0))
+                print("    apexd CPU/answer threads=1 %.1f us (%s x floor), threads=2 %.1f us (%s x floor)"
+                      " (%.2f x): the per-answer cost with a second worker"
+                      % (c1, xfloor(c1), c2, xfloor(c2), c2 / c1 if c1 else 0))
     return 0
 
 

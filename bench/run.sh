@@ -15,10 +15,14 @@
 #   LAT_DURATION seconds per fixed-rate latency run (default 5)
 #   LAT_QPS      the fixed rate of the latency runs (default 5000)
 #   TRANSPORTS   any of: udp tcp dot doh (default all four)
-#   TARGETS      any of: bind dnsdist dnsdist-pc apexd apexd-ac apexd-ac-nozone
-#                (default all): BIND direct; dnsdist with its packet cache
-#                off, on; apexd; apexd with [cache] answers = yes; the same
-#                without [zone] sections (nothing flattened)
+#   TARGETS      any of: floor bind dnsdist dnsdist-pc apexd apexd-bare
+#                apexd-ac apexd-ac-nozone (default all but apexd-ac-nozone):
+#                the machine's UDP floor (bench/floor.c: recvmmsg, set QR,
+#                sendmmsg; UDP only); BIND direct; dnsdist with its packet
+#                cache off, on; apexd (zones configured: the deployed case);
+#                apexd without [zone] sections (the bare relay, what dnsdist
+#                does); apexd with [cache] answers = yes; the same without
+#                [zone] sections (nothing flattened)
 #   EXTRAS       any of: flat threads mem (unset: all three; empty: none): flattened
 #                answers vs plain (apexd), 1 vs 2 worker threads on UDP
 #                (taskset), RSS per target-cache entry (bench/cache_mem.c)
@@ -48,7 +52,7 @@ DURATION=${DURATION:-10}
 LAT_DURATION=${LAT_DURATION:-5}
 LAT_QPS=${LAT_QPS:-5000}
 TRANSPORTS=${TRANSPORTS:-udp tcp dot doh}
-TARGETS=${TARGETS:-bind dnsdist dnsdist-pc apexd apexd-ac apexd-ac-nozone}
+TARGETS=${TARGETS:-floor bind dnsdist dnsdist-pc apexd apexd-bare apexd-ac}
 EXTRAS=${EXTRAS-flat threads mem}
 CLIENTS=${CLIENTS:-16}
 OUTSTANDING=${OUTSTANDING:-128}
@@ -149,7 +153,7 @@ measure() {
 }
 
 # latency TRANSPORT: the fixed-rate run, p50 and p99; appends one record.
-latency() { "${MEASURE[@]}" lat "$1" --target "$TARGET" --port "${PORT[$1]}"; }
+latency() { "${MEASURE[@]}" lat "$1" --target "$TARGET" --port "${PORT[$1]}" --proxy-pid "$PROXY_PID"; }
 
 # warm_up: one pass over every name, UDP, so that caches (dnsdist's packet
 # cache, apexd's presence/target/answer caches) start warm.
@@ -221,7 +225,7 @@ apexd_conf() {
 start_apexd() { # start_apexd NAME THREADS AC [taskset CPUS]
 	local name=$1 conf=$RUN/$1.ini pin=()
 	[[ -n ${4:-} ]] && pin=(taskset -c "$4")
-	apexd_conf "$conf" "$2" "$3" "$([[ $name == *nozone ]] && echo 0 || echo 1)"
+	apexd_conf "$conf" "$2" "$3" "$([[ $name == *nozone || $name == *bare ]] && echo 0 || echo 1)"
 	spawn "$RUN/$name.log" "${pin[@]}" "$APEXD" -c "$conf"
 	PROXY_PID=$LAST_PID
 	wait_proxy "$name"
@@ -272,7 +276,18 @@ for TARGET in $TARGETS; do
 	dnsdist | dnsdist-pc)
 		start_dnsdist "$TARGET" "$([[ $TARGET == dnsdist-pc ]] && echo 1 || echo 0)"
 		;;
-	apexd) ;;
+	floor)
+		# The machine's floor (bench/floor.c): UDP only, no BIND behind it.
+		cc -O2 -Wall -o "$RUN/floor" "$BENCH/floor.c"
+		PORT=()
+		free_port
+		PORT[udp]=$FP
+		spawn "$RUN/floor.log" "$RUN/floor" "${PORT[udp]}"
+		PROXY_PID=$LAST_PID
+		"$PY" "$BENCH/lib.py" wait-echo "${PORT[udp]}" 10 || die "floor does not answer"
+		say "floor pid $PROXY_PID: udp ${PORT[udp]}"
+		;;
+	apexd | apexd-bare) ;;
 	apexd-ac | apexd-ac-nozone)
 		apexd_conf "$RUN/$TARGET-check.ini" 2 1
 		if ! "$APEXD" --check-config -c "$RUN/$TARGET-check.ini" >"$RUN/$TARGET-check.txt" 2>&1; then
@@ -281,17 +296,18 @@ for TARGET in $TARGETS; do
 			continue
 		fi
 		;;
-	*) die "unknown target $TARGET (bind dnsdist dnsdist-pc apexd apexd-ac apexd-ac-nozone)" ;;
+	*) die "unknown target $TARGET (floor bind dnsdist dnsdist-pc apexd apexd-bare apexd-ac apexd-ac-nozone)" ;;
 	esac
 	STARTED+=("$TARGET")
 	if [[ $TARGET != apexd* ]]; then
 		save_target "$TARGET"
-		warm_up
+		[[ $TARGET == floor ]] || warm_up
 	fi
 done
 
 for t in $TRANSPORTS; do
 	for g in "${STARTED[@]}"; do
+		[[ $g == floor && $t != udp ]] && continue
 		kinds=(sat lat)
 		[[ $g == apexd && " $EXTRAS " == *" flat "* ]] && kinds+=(flat)
 		for kind in "${kinds[@]}"; do
@@ -307,7 +323,7 @@ for t in $TRANSPORTS; do
 				note "$TARGET over $t: n/a (not served)"
 				break
 			fi
-			[[ $kind == sat ]] && smoke "$t"
+			[[ $kind == sat && $g != floor ]] && smoke "$t"
 			case $kind in
 			sat) measure sat "$t" plain ;;
 			lat) latency "$t" ;;
