@@ -189,7 +189,6 @@ static bool local_without_soa(struct px_worker *w, struct px_txn *t, const uint8
 static bool answer_local(struct px_worker *w, struct px_txn *t, const uint8_t *resp, size_t rlen,
                          const struct codec_view *rv, const struct flat_policy_out *po)
 {
-	uint8_t out[CODEC_MAX_MSG];
 	size_t max = flat_rewrite_max_size(&t->qv, t->origin == PX_ORIGIN_TCP);
 	struct flat_rewrite_opts opts;
 	struct flat_soa soa;
@@ -208,30 +207,36 @@ static bool answer_local(struct px_worker *w, struct px_txn *t, const uint8_t *r
 		opts.soa = &soa;
 	}
 	uint32_t ttl = px_flat_ttl_clamp(t->g->cfg, po->local.ttl);
-	ssize_t n =
-	        flat_rewrite(t->q, t->qlen, &t->qv, &po->local, ttl, &opts, max, out, sizeof(out));
-	if (n < 0)
-		return false;
-	PX_STAT_INC(&w->stats, answers_flattened_local);
-	t->flat.how = PX_FLAT_LOCAL;
-	px_flat_reply_done(w, t, out, (size_t)n);
-	return true;
+	uint8_t *out = px_outbuf_get(w);
+	ssize_t n = out == NULL ? -1
+	                        : flat_rewrite(t->q, t->qlen, &t->qv, &po->local, ttl, &opts, max,
+	                                       out, CODEC_MAX_MSG);
+	if (n >= 0) {
+		PX_STAT_INC(&w->stats, answers_flattened_local);
+		t->flat.how = PX_FLAT_LOCAL;
+		px_flat_reply_done(w, t, out, (size_t)n);
+	}
+	px_outbuf_put(w, out);
+	return n >= 0;
 }
 
 /* RFC 8482 for ANY over UDP: one small RRset instead of everything. */
 static bool answer_any_minimal(struct px_worker *w, struct px_txn *t)
 {
-	uint8_t out[CODEC_MAX_MSG];
+	uint8_t *out = px_outbuf_get(w);
 	size_t max = flat_rewrite_max_size(&t->qv, false);
 	uint32_t min_ttl = (uint32_t)t->g->cfg->flatten.min_ttl_s;
-	ssize_t n = flat_rewrite_any_minimal(t->q, t->qlen, &t->qv, min_ttl < 3600 ? 3600 : min_ttl,
-	                                     max, out, sizeof(out));
+	ssize_t n = out == NULL ? -1
+	                        : flat_rewrite_any_minimal(t->q, t->qlen, &t->qv,
+	                                                   min_ttl < 3600 ? 3600 : min_ttl, max,
+	                                                   out, CODEC_MAX_MSG);
 
-	if (n < 0)
-		return false;
-	PX_STAT_INC(&w->stats, answers_flattened);
-	px_flat_reply_done(w, t, out, (size_t)n);
-	return true;
+	if (n >= 0) {
+		PX_STAT_INC(&w->stats, answers_flattened);
+		px_flat_reply_done(w, t, out, (size_t)n);
+	}
+	px_outbuf_put(w, out);
+	return n >= 0;
 }
 
 /* CHASE: BIND's answer is kept for the fallbacks and its SOA. */
@@ -344,7 +349,8 @@ bool px_flat_decide(struct px_worker *w, struct px_txn *t, const uint8_t *resp, 
  * answered as RFC 7871 7.1.1 asks, rather than chased with a guess. */
 static bool answer_formerr(struct px_worker *w, struct px_txn *t)
 {
-	uint8_t out[CODEC_MAX_MSG];
+	/* A question, an OPT and no EDE text: PX_REPLY_MAX is room enough. */
+	uint8_t out[PX_REPLY_MAX];
 	ssize_t n = codec_build_error(t->q, t->qlen, &t->qv, CODEC_RCODE_FORMERR, CODEC_EDE_NONE,
 	                              NULL, out, sizeof(out));
 
