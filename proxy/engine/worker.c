@@ -539,6 +539,7 @@ void px_worker_deinit(struct px_worker *w)
 	free(w->own.rx);
 	free(w->ac_out);
 	free(w->udp_rx);
+	px_flat_pool_free(w);
 	for (unsigned i = 0; i < PX_OUTBUF_DEPTH; i++)
 		free(w->outbufs.buf[i]);
 	memset(&w->outbufs, 0, sizeof(w->outbufs));

@@ -21,6 +21,7 @@
 struct px_anscache;
 struct px_backend;
 struct px_conn;
+struct px_flat;
 struct px_gen;
 struct px_qlog_file;
 struct px_reload_post;
@@ -123,6 +124,9 @@ struct px_worker {
 	                  * listeners and the backend sockets alike */
 	uint8_t *ac_out; /* CODEC_MAX_MSG, an answer from the answer cache */
 	struct px_outbufs outbufs;
+	/* Flattening states of ended queries, for the next (flat/pool.c). */
+	struct px_flat *flat_free;
+	unsigned n_flat_free;
 
 	uint32_t rng; /* xorshift state: spreading, not secrecy (see upstream.c for that) */
 

@@ -324,19 +324,6 @@ bool px_flat_active(const struct px_txn *t)
 	       (t->flat.fl->chasing || t->flat.fl->resp_waiting || t->flat.fl->soa_fetching);
 }
 
-void px_flat_free(struct px_worker *w, struct px_txn *t)
-{
-	if (t->flat.fl == NULL)
-		return;
-	/* The query ended (BIND's timeout, say) before these had a verdict. */
-	for (unsigned i = 0; i < t->flat.fl->n_probes; i++)
-		if (t->flat.fl->probe[i].state != PX_PROBE_DONE)
-			PX_STAT_INC(&w->stats, aname_probe_failed);
-	free(t->flat.fl->resp);
-	free(t->flat.fl);
-	t->flat.fl = NULL;
-}
-
 void px_flat_chain_text(const struct px_txn *t, char *out, size_t size)
 {
 	const struct px_flat *fl = t->flat.fl;
