@@ -49,14 +49,31 @@ struct px_up {
 	uint8_t q[]; /* the query; framed (2-byte prefix) for TCP */
 };
 
+/* IDs come from the kernel's CSPRNG 128 at a time, per thread: one
+ * getrandom() per 128 queries instead of one each. The bytes are the
+ * same unpredictable output, only fetched ahead; each is used once and
+ * wiped. (apexd does not fork after its threads start, so no two
+ * processes share a buffer.) */
+#define PX_UP_ID_BATCH 256 /* bytes: getrandom() requests <= 256 are atomic */
+
+static _Thread_local struct {
+	uint8_t b[PX_UP_ID_BATCH];
+	unsigned left; /* unused bytes at the end of b */
+} id_pool;
+
 uint16_t px_up_random_id(void)
 {
 	uint16_t id;
 
-	/* getrandom() on a 2-byte request never blocks after boot and
-	 * cannot be cut short (requests <= 256 bytes are atomic). */
-	if (getrandom(&id, sizeof(id), 0) != (ssize_t)sizeof(id))
-		id = (uint16_t)rand();
+	if (id_pool.left < sizeof(id)) {
+		/* Never blocks after boot and cannot be cut short. */
+		if (getrandom(id_pool.b, sizeof(id_pool.b), 0) != (ssize_t)sizeof(id_pool.b))
+			return (uint16_t)rand();
+		id_pool.left = sizeof(id_pool.b);
+	}
+	id_pool.left -= sizeof(id);
+	memcpy(&id, id_pool.b + id_pool.left, sizeof(id));
+	memset(id_pool.b + id_pool.left, 0, sizeof(id));
 	return id;
 }
 

@@ -84,5 +84,5 @@ void px_up_cancel_home(const struct px_up_home *home);
 /** Ends every query of the worker, each callback seeing UV_ECANCELED. */
 void px_up_cancel_all(struct px_worker *w);
 
-/** A query ID from the kernel's CSPRNG. */
+/** A query ID from the kernel's CSPRNG (fetched in batches per thread). */
 uint16_t px_up_random_id(void);
