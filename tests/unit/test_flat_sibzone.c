@@ -1024,7 +1024,8 @@ static size_t https_rd(uint8_t *out, uint16_t prio, const char *target, const vo
 	out[n++] = (uint8_t)(prio >> 8);
 	out[n++] = (uint8_t)prio;
 	n += wire(target, out + n);
-	memcpy(out + n, params, plen);
+	if (plen > 0)
+		memcpy(out + n, params, plen);
 	return n + plen;
 }
 
