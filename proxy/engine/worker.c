@@ -382,6 +382,7 @@ int px_worker_init(struct px_worker *w, struct px_server *srv, unsigned idx)
 	rc = -ENOMEM;
 	w->udp_rx = malloc((size_t)PX_UDP_RX_CHUNKS * PX_UDP_DGRAM_MAX);
 	w->own.rx = malloc(PX_UDP_DGRAM_MAX);
+	w->own.keep_spare = true; /* px_worker_deinit() runs after the loop closed */
 	w->ac_out = malloc(CODEC_MAX_MSG);
 	w->slots.txns = calloc(PX_TXN_SLOTS, sizeof(*w->slots.txns));
 	w->tx.client = malloc(sizeof(*w->tx.client));
@@ -539,6 +540,7 @@ void px_worker_deinit(struct px_worker *w)
 	free(w->own.rx);
 	free(w->ac_out);
 	free(w->udp_rx);
+	px_up_spare_free(&w->own);
 	px_flat_pool_free(w);
 	for (unsigned i = 0; i < PX_OUTBUF_DEPTH; i++)
 		free(w->outbufs.buf[i]);

@@ -42,6 +42,11 @@
 #include "proxy/ops/dnstap_part.h"
 #include "proxy/ops/stats.h"
 
+/* Ended UDP queries a worker keeps (with room for a query this long),
+ * so that probes and chase steps do not each go through malloc. */
+#define PX_UP_SPARE_MAX 256
+#define PX_UP_SPARE_ROOM 512
+
 /* Sockets per server and home, and queries per socket before it retires. */
 #define PX_UP_SOCKS_PER_SERVER 4
 #define PX_UP_SOCK_USES 64
@@ -60,6 +65,7 @@ struct px_up {
 	struct px_up_home home;
 	bool tcp;
 	bool done;
+	bool spare_ok; /* has PX_UP_SPARE_ROOM and a home that keeps spares */
 	unsigned handles_open;
 	uint16_t id;                 /* UDP: the query's ID, to match answers */
 	struct px_up_sock *sock;     /* UDP: where it went */
@@ -116,7 +122,43 @@ static void up_handle_closed(uv_handle_t *h)
 	if (--u->handles_open > 0)
 		return;
 	free(u->in.buf);
+	struct px_own_queries *own = u->home.own;
+	if (u->spare_ok && own->n_spare < PX_UP_SPARE_MAX) {
+		u->next = own->spare;
+		own->spare = u;
+		own->n_spare++;
+		return;
+	}
 	free(u);
+}
+
+void px_up_spare_free(struct px_own_queries *own)
+{
+	while (own->spare != NULL) {
+		struct px_up *u = own->spare;
+		own->spare = u->next;
+		free(u);
+	}
+	own->n_spare = 0;
+}
+
+/* A zeroed query with room for room bytes: a kept one if it fits. */
+static struct px_up *up_alloc(struct px_own_queries *own, bool tcp, size_t room)
+{
+	bool spare_ok = !tcp && own->keep_spare && room <= PX_UP_SPARE_ROOM;
+	struct px_up *u = spare_ok ? own->spare : NULL;
+
+	if (u != NULL) {
+		own->spare = u->next;
+		own->n_spare--;
+		memset(u, 0, sizeof(*u));
+	} else {
+		u = calloc(1, sizeof(*u) + (spare_ok ? PX_UP_SPARE_ROOM : room));
+		if (u == NULL)
+			return NULL;
+	}
+	u->spare_ok = spare_ok;
+	return u;
 }
 
 static void sock_closed(uv_handle_t *h)
@@ -455,7 +497,7 @@ int px_up_send(const struct px_up_home *home, const struct sockaddr *server, con
 			PX_STAT_INC(home->stats, upstream_busy);
 		return -EBUSY;
 	}
-	u = calloc(1, sizeof(*u) + room);
+	u = up_alloc(home->own, tcp, room);
 	if (u == NULL)
 		return -ENOMEM;
 	u->home = *home;

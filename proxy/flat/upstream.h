@@ -25,8 +25,14 @@ struct px_own_queries {
 	struct px_up *ups;        /* in flight, for cancelling */
 	unsigned n_ups;           /* at most PX_UP_MAX_INFLIGHT */
 	struct px_up_sock *socks; /* UDP sockets with queries on them (upstream.c) */
-	uint8_t *rx;              /* PX_UDP_DGRAM_MAX, their UDP answers */
-	unsigned n_chases;        /* chases in flight, at most PX_CHASE_MAX_INFLIGHT */
+	/* Ended UDP queries kept for the next, when the home outlives every
+	 * close callback of its loop (a worker's: px_up_spare_free() after
+	 * the loop has closed); false elsewhere. */
+	bool keep_spare;
+	struct px_up *spare;
+	unsigned n_spare;
+	uint8_t *rx;       /* PX_UDP_DGRAM_MAX, their UDP answers */
+	unsigned n_chases; /* chases in flight, at most PX_CHASE_MAX_INFLIGHT */
 };
 
 /* Where own queries run: a loop and its queries' storage (a worker's,
@@ -88,6 +94,9 @@ void px_up_cancel_home(const struct px_up_home *home);
 
 /** Ends every query of the worker, each callback seeing UV_ECANCELED. */
 void px_up_cancel_all(struct px_worker *w);
+
+/** Frees the kept ended queries of own (its loop closed). */
+void px_up_spare_free(struct px_own_queries *own);
 
 /** A query ID from the kernel's CSPRNG (fetched in batches per thread). */
 uint16_t px_up_random_id(void);
