@@ -22,6 +22,7 @@ struct px_anscache;
 struct px_backend;
 struct px_conn;
 struct px_flat;
+struct px_probe_req;
 struct px_gen;
 struct px_qlog_file;
 struct px_reload_post;
@@ -127,6 +128,8 @@ struct px_worker {
 	/* Flattening states of ended queries, for the next (flat/pool.c). */
 	struct px_flat *flat_free;
 	unsigned n_flat_free;
+	struct px_probe_req *probe_spare; /* ended ANAME probes' states (flat/probe.c) */
+	unsigned n_probe_spare;
 
 	uint32_t rng; /* xorshift state: spreading, not secrecy (see upstream.c for that) */
 

@@ -195,6 +195,8 @@ bool px_flat_decide(struct px_worker *w, struct px_txn *t, const uint8_t *resp, 
  * entry, used when no verdict comes (NULL: none). */
 void px_flat_probe_send(struct px_worker *w, struct px_txn *t, uint16_t type,
                         const struct flat_presence *stale);
+/* Frees the worker's kept probe states (at worker exit). */
+void px_flat_probe_spares_free(struct px_worker *w);
 /* Arms t's timer for the next probe retry or fl->deadline_at. */
 void px_flat_probe_arm(struct px_worker *w, struct px_txn *t);
 /* fl->deadline_at passed: every probe still out ends without a verdict. */

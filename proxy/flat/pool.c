@@ -106,4 +106,5 @@ void px_flat_pool_free(struct px_worker *w)
 		free(fl);
 	}
 	w->n_flat_free = 0;
+	px_flat_probe_spares_free(w);
 }
