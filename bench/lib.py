@@ -100,6 +100,12 @@ def cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])
 
 
+def minflt(pid):
+    """Minor page faults of PID so far (field 10 of /proc/PID/stat)."""
+    with open("/proc/%d/stat" % int(pid)) as f:
+        return int(f.read().rsplit(")", 1)[1].split()[7])
+
+
 def machine_ns():
     """(busy, steal) ns of the whole machine from /proc/stat: busy is user
     nice system irq softirq."""

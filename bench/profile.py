@@ -8,7 +8,7 @@ bench/profile.sh starts BIND and apexd (under valgrind for callgrind), then:
       warms the caches (dnsperf, 2 s), attaches the mode's tool (perf
       record, strace -c; callgrind: instrumentation on), drives apexd with
       dnsperf -c 16 -q 128 -l D over DATA/q-S.txt, detaches, and prints
-      the answers, apexd's CPU per answer (/proc/PID/stat ticks) and, for
+      the answers, apexd's CPU per answer and minor page faults (/proc/PID/stat) and, for
       perf and strace, the tool's summary. Keeps the answer count in
       RUN/answered.
 
@@ -26,7 +26,7 @@ import signal
 import subprocess
 import sys
 
-from lib import HZ, cpu_ticks, read, run_logged
+from lib import HZ, cpu_ticks, minflt, read, run_logged
 
 DEVNULL = subprocess.DEVNULL
 
@@ -63,9 +63,9 @@ def cmd_measure(a):
         # Collection starts after the warm-up, so the count is of the
         # measured queries only.
         subprocess.run(["callgrind_control", "-i", "on", str(pid)], stdout=DEVNULL, check=True)
-    c0 = cpu_ticks(pid)
+    c0, f0 = cpu_ticks(pid), minflt(pid)
     run_logged(os.path.join(run, "dnsperf.txt"), dnsperf(a, a.seconds))
-    c1 = cpu_ticks(pid)
+    c1, f1 = cpu_ticks(pid), minflt(pid)
     if a.mode == "callgrind":
         subprocess.run(["callgrind_control", "-i", "off", str(pid)], stdout=DEVNULL, check=True)
     if tool:
@@ -87,6 +87,7 @@ def cmd_measure(a):
     print("set=%s mode=%s threads=%s answered=%d qps=%s" % (
         a.set, a.mode, a.threads, answered, q.group(1) if q else ""))
     print("apexd CPU: %.2f us/answer (%d ticks)" % (ticks * 1e6 / HZ / answered, ticks))
+    print("apexd minor page faults: %d, %.4f per answer" % (f1 - f0, (f1 - f0) / answered))
 
     if a.mode == "perf":
         data = os.path.join(run, "perf.data")

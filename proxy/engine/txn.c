@@ -184,7 +184,7 @@ static const uint8_t *keepalive_rewrite(struct px_worker *w, const uint8_t *msg,
 
 void px_txn_reply(struct px_worker *w, struct px_txn *t, const uint8_t *msg, size_t len)
 {
-	uint8_t ka[CODEC_MAX_MSG];
+	uint8_t *ka = NULL;
 	bool first = !t->answered; /* a zone transfer answers many times */
 
 	if (!t->answered) {
@@ -192,7 +192,8 @@ void px_txn_reply(struct px_worker *w, struct px_txn *t, const uint8_t *msg, siz
 		px_stats_answer(&w->stats, px_transport_of(t->origin, t->cl.conn), msg, len,
 		                t->rx_ns);
 	}
-	if (t->keepalive && t->origin == PX_ORIGIN_TCP)
+	/* Without a buffer the option goes out as the client sent it. */
+	if (t->keepalive && t->origin == PX_ORIGIN_TCP && (ka = px_outbuf_get(w)) != NULL)
 		msg = keepalive_rewrite(w, msg, len, ka);
 	if (w->ql.on && !t->ql.logged)
 		px_qlog_txn(w, t, msg, len);
@@ -204,6 +205,7 @@ void px_txn_reply(struct px_worker *w, struct px_txn *t, const uint8_t *msg, siz
 		t->cl.conn->cur_stream = t->cl.doh_stream;
 		px_conn_send(t->cl.conn, msg, len);
 	}
+	px_outbuf_put(w, ka);
 }
 
 void px_txn_done(struct px_worker *w, struct px_txn *t)

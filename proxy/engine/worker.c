@@ -382,6 +382,7 @@ int px_worker_init(struct px_worker *w, struct px_server *srv, unsigned idx)
 	rc = -ENOMEM;
 	w->udp_rx = malloc((size_t)PX_UDP_RX_CHUNKS * PX_UDP_DGRAM_MAX);
 	w->own.rx = malloc(PX_UDP_DGRAM_MAX);
+	w->own.keep_spare = true; /* px_worker_deinit() runs after the loop closed */
 	w->ac_out = malloc(CODEC_MAX_MSG);
 	w->slots.txns = calloc(PX_TXN_SLOTS, sizeof(*w->slots.txns));
 	w->tx.client = malloc(sizeof(*w->tx.client));
@@ -539,6 +540,36 @@ void px_worker_deinit(struct px_worker *w)
 	free(w->own.rx);
 	free(w->ac_out);
 	free(w->udp_rx);
+	px_up_spare_free(&w->own);
+	px_flat_pool_free(w);
+	for (unsigned i = 0; i < PX_OUTBUF_DEPTH; i++)
+		free(w->outbufs.buf[i]);
+	memset(&w->outbufs, 0, sizeof(w->outbufs));
+}
+
+uint8_t *px_outbuf_get(struct px_worker *w)
+{
+	struct px_outbufs *o = &w->outbufs;
+
+	if (o->depth >= PX_OUTBUF_DEPTH)
+		return malloc(CODEC_MAX_MSG); /* nested deeper than ever seen */
+	if (o->buf[o->depth] == NULL)
+		o->buf[o->depth] = malloc(CODEC_MAX_MSG);
+	if (o->buf[o->depth] == NULL)
+		return NULL;
+	return o->buf[o->depth++];
+}
+
+void px_outbuf_put(struct px_worker *w, uint8_t *buf)
+{
+	struct px_outbufs *o = &w->outbufs;
+
+	if (buf == NULL)
+		return;
+	if (o->depth > 0 && buf == o->buf[o->depth - 1])
+		o->depth--;
+	else
+		free(buf); /* one from past the last level */
 }
 
 void px_flush_op_release(struct px_flush_op *op)

@@ -21,6 +21,8 @@
 struct px_anscache;
 struct px_backend;
 struct px_conn;
+struct px_flat;
+struct px_probe_req;
 struct px_gen;
 struct px_qlog_file;
 struct px_reload_post;
@@ -78,6 +80,19 @@ struct px_worker_tx {
  * own queries (flat/), the query log's buffer (ops/), and the engine's
  * transaction slots, posts and send queues.
  */
+/* Answers are written into per-worker buffers of CODEC_MAX_MSG bytes,
+ * allocated once: a 64 KiB array on the C stack costs a page probe per
+ * 4 KiB at every call (-fstack-clash-protection) and touches stack pages
+ * the kernel may have to fault in. They form a stack because answering
+ * can nest (a reply that ends a TCP query may read and answer the
+ * connection's next one): each level takes the next buffer, and levels
+ * past PX_OUTBUF_DEPTH get a buffer of their own, freed when put back. */
+#define PX_OUTBUF_DEPTH 4
+struct px_outbufs {
+	uint8_t *buf[PX_OUTBUF_DEPTH]; /* CODEC_MAX_MSG each, or NULL until used */
+	unsigned depth;                /* levels taken */
+};
+
 struct px_worker {
 	unsigned idx;
 	struct px_server *srv;
@@ -109,6 +124,12 @@ struct px_worker {
 	uint8_t *udp_rx; /* PX_UDP_RX_CHUNKS * PX_UDP_DGRAM_MAX: recvmmsg of the
 	                  * listeners and the backend sockets alike */
 	uint8_t *ac_out; /* CODEC_MAX_MSG, an answer from the answer cache */
+	struct px_outbufs outbufs;
+	/* Flattening states of ended queries, for the next (flat/pool.c). */
+	struct px_flat *flat_free;
+	unsigned n_flat_free;
+	struct px_probe_req *probe_spare; /* ended ANAME probes' states (flat/probe.c) */
+	unsigned n_probe_spare;
 
 	uint32_t rng; /* xorshift state: spreading, not secrecy (see upstream.c for that) */
 
@@ -132,6 +153,11 @@ int px_worker_start(struct px_worker *w);
 void px_worker_maybe_finish(struct px_worker *w);
 /* Drops a reference to op (the last frees it); any thread. */
 void px_flush_op_release(struct px_flush_op *op);
+
+/* A buffer of CODEC_MAX_MSG bytes for an answer being written; NULL when
+ * out of memory. Put it back with px_outbuf_put() once it is sent. */
+uint8_t *px_outbuf_get(struct px_worker *w);
+void px_outbuf_put(struct px_worker *w, uint8_t *buf);
 
 /* A cheap per-worker pseudo-random number (xorshift32). */
 static inline uint16_t px_rand16(struct px_worker *w)

@@ -86,12 +86,12 @@ static bool finish_failed(struct px_worker *w, struct px_txn *t)
 	return false;
 }
 
-/* Writes the answer from the lookups, or the fallback. */
-void px_flat_finish(struct px_worker *w, struct px_txn *t)
+/* Writes the answer from the lookups into out (CODEC_MAX_MSG), or the
+ * fallback. */
+static void finish_into(struct px_worker *w, struct px_txn *t, uint8_t *out)
 {
 	struct px_flat *fl = t->flat.fl;
 	const struct cfg *cfg = t->g->cfg;
-	uint8_t out[CODEC_MAX_MSG];
 	size_t max = flat_rewrite_max_size(&t->qv, t->origin == PX_ORIGIN_TCP);
 	struct flat_rewrite_opts opts;
 	ssize_t n;
@@ -134,7 +134,7 @@ void px_flat_finish(struct px_worker *w, struct px_txn *t)
 		}
 		lookup_rrsets(fl, cfg, &a, &aaaa);
 		n = flat_rewrite_append(fl->resp, fl->resp_len, &rv, &a, &aaaa, max, out,
-		                        sizeof(out));
+		                        CODEC_MAX_MSG);
 	} else if (!flat_qtype_flattens(qtype)) {
 		/* A query for the ANAME type itself: the record, addresses in
 		 * the additional section. */
@@ -142,7 +142,7 @@ void px_flat_finish(struct px_worker *w, struct px_txn *t)
 		lookup_rrsets(fl, cfg, &a, &aaaa);
 		n = flat_rewrite_aname_query(t->q, t->qlen, &t->qv, fl->target, fl->target_len,
 		                             fl->aname_ttl, &a, &aaaa, &opts, max, out,
-		                             sizeof(out));
+		                             CODEC_MAX_MSG);
 	} else {
 		const struct px_lookup *lk = &fl->lk[0];
 		uint32_t ttl = lk->ttl;
@@ -166,7 +166,7 @@ void px_flat_finish(struct px_worker *w, struct px_txn *t)
 		}
 		ttl = px_flat_ttl_clamp(cfg, ttl);
 		n = flat_rewrite(t->q, t->qlen, &t->qv, &lk->res, ttl, &opts, max, out,
-		                 sizeof(out));
+		                 CODEC_MAX_MSG);
 	}
 	if (n < 0) {
 		px_txn_fail(w, t, CODEC_EDE_OTHER, "cannot build the flattened answer");
@@ -183,6 +183,18 @@ void px_flat_finish(struct px_worker *w, struct px_txn *t)
 		PX_STAT_INC(&w->stats, answers_stale);
 	px_flat_set_how(t, stale ? PX_FLAT_STALE : 0);
 	px_flat_reply_done(w, t, out, (size_t)n);
+}
+
+void px_flat_finish(struct px_worker *w, struct px_txn *t)
+{
+	uint8_t *out = px_outbuf_get(w);
+
+	if (out == NULL) {
+		px_txn_fail(w, t, CODEC_EDE_OTHER, "out of memory");
+		return;
+	}
+	finish_into(w, t, out);
+	px_outbuf_put(w, out);
 }
 
 struct soa_req {
@@ -310,19 +322,6 @@ bool px_flat_active(const struct px_txn *t)
 {
 	return t->flat.fl != NULL &&
 	       (t->flat.fl->chasing || t->flat.fl->resp_waiting || t->flat.fl->soa_fetching);
-}
-
-void px_flat_free(struct px_worker *w, struct px_txn *t)
-{
-	if (t->flat.fl == NULL)
-		return;
-	/* The query ended (BIND's timeout, say) before these had a verdict. */
-	for (unsigned i = 0; i < t->flat.fl->n_probes; i++)
-		if (t->flat.fl->probe[i].state != PX_PROBE_DONE)
-			PX_STAT_INC(&w->stats, aname_probe_failed);
-	free(t->flat.fl->resp);
-	free(t->flat.fl);
-	t->flat.fl = NULL;
 }
 
 void px_flat_chain_text(const struct px_txn *t, char *out, size_t size)

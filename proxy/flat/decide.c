@@ -17,9 +17,9 @@
 
 /* --- the decision ----------------------------------------------------- */
 
-static struct px_flat *fl_get(struct px_txn *t)
+static struct px_flat *fl_get(struct px_worker *w, struct px_txn *t)
 {
-	return px_flat_alloc(t);
+	return px_flat_alloc(w, t);
 }
 
 /* What the probes or [alias] said about the owner, for the classifier. */
@@ -129,7 +129,7 @@ static bool classify_aname_query(struct px_worker *w, struct px_txn *t, const ui
 		return false;
 	}
 
-	struct px_flat *fl = fl_get(t);
+	struct px_flat *fl = fl_get(w, t);
 	if (fl == NULL)
 		return false;
 	memcpy(fl->target, an.target, an.target_len);
@@ -153,14 +153,7 @@ static bool owner_soa(const struct px_txn *t, const uint8_t *resp, size_t rlen,
 /* Keeps BIND's answer for the fallbacks (it may already be the copy). */
 static bool keep_resp(struct px_flat *fl, const uint8_t *resp, size_t rlen)
 {
-	if (fl->resp != NULL)
-		return true;
-	fl->resp = malloc(rlen);
-	if (fl->resp == NULL)
-		return false;
-	memcpy(fl->resp, resp, rlen);
-	fl->resp_len = rlen;
-	return true;
+	return fl->resp != NULL || px_flat_keep_resp(fl, resp, rlen);
 }
 
 /* A negative LOCAL result whose SOA in BIND's answer is another zone's:
@@ -169,7 +162,7 @@ static bool keep_resp(struct px_flat *fl, const uint8_t *resp, size_t rlen)
 static bool local_without_soa(struct px_worker *w, struct px_txn *t, const uint8_t *resp,
                               size_t rlen, const struct flat_policy_out *po)
 {
-	struct px_flat *fl = fl_get(t);
+	struct px_flat *fl = fl_get(w, t);
 
 	if (fl == NULL || !keep_resp(fl, resp, rlen))
 		return false;
@@ -189,7 +182,6 @@ static bool local_without_soa(struct px_worker *w, struct px_txn *t, const uint8
 static bool answer_local(struct px_worker *w, struct px_txn *t, const uint8_t *resp, size_t rlen,
                          const struct codec_view *rv, const struct flat_policy_out *po)
 {
-	uint8_t out[CODEC_MAX_MSG];
 	size_t max = flat_rewrite_max_size(&t->qv, t->origin == PX_ORIGIN_TCP);
 	struct flat_rewrite_opts opts;
 	struct flat_soa soa;
@@ -208,37 +200,43 @@ static bool answer_local(struct px_worker *w, struct px_txn *t, const uint8_t *r
 		opts.soa = &soa;
 	}
 	uint32_t ttl = px_flat_ttl_clamp(t->g->cfg, po->local.ttl);
-	ssize_t n =
-	        flat_rewrite(t->q, t->qlen, &t->qv, &po->local, ttl, &opts, max, out, sizeof(out));
-	if (n < 0)
-		return false;
-	PX_STAT_INC(&w->stats, answers_flattened_local);
-	t->flat.how = PX_FLAT_LOCAL;
-	px_flat_reply_done(w, t, out, (size_t)n);
-	return true;
+	uint8_t *out = px_outbuf_get(w);
+	ssize_t n = out == NULL ? -1
+	                        : flat_rewrite(t->q, t->qlen, &t->qv, &po->local, ttl, &opts, max,
+	                                       out, CODEC_MAX_MSG);
+	if (n >= 0) {
+		PX_STAT_INC(&w->stats, answers_flattened_local);
+		t->flat.how = PX_FLAT_LOCAL;
+		px_flat_reply_done(w, t, out, (size_t)n);
+	}
+	px_outbuf_put(w, out);
+	return n >= 0;
 }
 
 /* RFC 8482 for ANY over UDP: one small RRset instead of everything. */
 static bool answer_any_minimal(struct px_worker *w, struct px_txn *t)
 {
-	uint8_t out[CODEC_MAX_MSG];
+	uint8_t *out = px_outbuf_get(w);
 	size_t max = flat_rewrite_max_size(&t->qv, false);
 	uint32_t min_ttl = (uint32_t)t->g->cfg->flatten.min_ttl_s;
-	ssize_t n = flat_rewrite_any_minimal(t->q, t->qlen, &t->qv, min_ttl < 3600 ? 3600 : min_ttl,
-	                                     max, out, sizeof(out));
+	ssize_t n = out == NULL ? -1
+	                        : flat_rewrite_any_minimal(t->q, t->qlen, &t->qv,
+	                                                   min_ttl < 3600 ? 3600 : min_ttl, max,
+	                                                   out, CODEC_MAX_MSG);
 
-	if (n < 0)
-		return false;
-	PX_STAT_INC(&w->stats, answers_flattened);
-	px_flat_reply_done(w, t, out, (size_t)n);
-	return true;
+	if (n >= 0) {
+		PX_STAT_INC(&w->stats, answers_flattened);
+		px_flat_reply_done(w, t, out, (size_t)n);
+	}
+	px_outbuf_put(w, out);
+	return n >= 0;
 }
 
 /* CHASE: BIND's answer is kept for the fallbacks and its SOA. */
 static bool chase_with(struct px_worker *w, struct px_txn *t, const uint8_t *resp, size_t rlen,
                        const struct codec_view *rv, const struct flat_policy_out *po)
 {
-	struct px_flat *fl = fl_get(t);
+	struct px_flat *fl = fl_get(w, t);
 
 	if (fl == NULL || !keep_resp(fl, resp, rlen))
 		return false;
@@ -344,7 +342,8 @@ bool px_flat_decide(struct px_worker *w, struct px_txn *t, const uint8_t *resp, 
  * answered as RFC 7871 7.1.1 asks, rather than chased with a guess. */
 static bool answer_formerr(struct px_worker *w, struct px_txn *t)
 {
-	uint8_t out[CODEC_MAX_MSG];
+	/* A question, an OPT and no EDE text: PX_REPLY_MAX is room enough. */
+	uint8_t out[PX_REPLY_MAX];
 	ssize_t n = codec_build_error(t->q, t->qlen, &t->qv, CODEC_RCODE_FORMERR, CODEC_EDE_NONE,
 	                              NULL, out, sizeof(out));
 
@@ -397,7 +396,7 @@ bool px_flat_query(struct px_worker *w, struct px_txn *t)
 		if (px_flat_answer_direct(w, t, al->target.wire, al->target.wire_len, UINT32_MAX, 0,
 		                          &ecs))
 			return true;
-		if (px_flat_alloc(t) == NULL)
+		if (px_flat_alloc(w, t) == NULL)
 			return false;
 		memcpy(t->flat.fl->target, al->target.wire, al->target.wire_len);
 		t->flat.fl->target_len = al->target.wire_len;
@@ -429,7 +428,7 @@ bool px_flat_query(struct px_worker *w, struct px_txn *t)
 			                          hit.value.presence.target_len, hit.ttl_left, type,
 			                          &ecs))
 				return true;
-			if (px_flat_alloc(t) == NULL)
+			if (px_flat_alloc(w, t) == NULL)
 				return false;
 			memcpy(t->flat.fl->target, hit.value.presence.target,
 			       hit.value.presence.target_len);
@@ -439,7 +438,7 @@ bool px_flat_query(struct px_worker *w, struct px_txn *t)
 			t->flat.fl->have_target = true;
 			return false;
 		}
-		if (px_flat_alloc(t) == NULL)
+		if (px_flat_alloc(w, t) == NULL)
 			return false;
 		/* Expired: probed again, the old verdict kept for a probe
 		 * that gets none. */
@@ -458,11 +457,8 @@ bool px_flat_answer(struct px_worker *w, struct px_txn *t, const uint8_t *msg, s
 		/* Hold BIND's answer until the probes say whether the name
 		 * owns an ANAME; the probes were sent first, so this wait is
 		 * short. */
-		fl->resp = malloc(len);
-		if (fl->resp == NULL)
+		if (!px_flat_keep_resp(fl, msg, len))
 			return false;
-		memcpy(fl->resp, msg, len);
-		fl->resp_len = len;
 		fl->resp_waiting = true;
 		/* BIND answered: the probes (and their retries) have until the
 		 * flatten deadline, like a chase. */

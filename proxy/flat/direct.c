@@ -45,8 +45,7 @@ bool px_flat_answer_direct(struct px_worker *w, struct px_txn *t, const uint8_t 
 	struct flat_cache_key key;
 	struct flat_cache_hit hit;
 	struct flat_rewrite_opts opts;
-	uint8_t out[CODEC_MAX_MSG];
-
+	uint8_t *out;
 	struct codec_ecs echo;
 
 	if (!direct_eligible(t, ecs))
@@ -71,16 +70,22 @@ bool px_flat_answer_direct(struct px_worker *w, struct px_txn *t, const uint8_t 
 		opts.aname_ttl = chain_ttl;
 	}
 	uint32_t ttl = px_flat_answer_ttl(cfg, hit.ttl_left, chain_ttl);
-	ssize_t n = flat_rewrite(t->q, t->qlen, &t->qv, &hit.value.result, ttl, &opts,
-	                         flat_rewrite_max_size(&t->qv, t->origin == PX_ORIGIN_TCP), out,
-	                         sizeof(out));
+	out = px_outbuf_get(w);
+	ssize_t n =
+	        out == NULL
+	                ? -1
+	                : flat_rewrite(t->q, t->qlen, &t->qv, &hit.value.result, ttl, &opts,
+	                               flat_rewrite_max_size(&t->qv, t->origin == PX_ORIGIN_TCP),
+	                               out, CODEC_MAX_MSG);
 	if (st == FLAT_CACHE_HIT_PREFETCH) {
 		/* Popular names never wait: a refresh runs behind this answer. */
 		PX_STAT_INC(&w->stats, prefetches);
 		px_flat_chase_start(w, t->g, target, target_len, t->qv.qtype, &key, ecs, 0);
 	}
-	if (n < 0)
+	if (n < 0) {
+		px_outbuf_put(w, out);
 		return false;
+	}
 	PX_STAT_INC(&w->stats, cache_hits);
 	PX_STAT_INC(&w->stats, answers_flattened);
 	PX_STAT_INC(&w->stats, answers_flattened_direct);
@@ -89,5 +94,6 @@ bool px_flat_answer_direct(struct px_worker *w, struct px_txn *t, const uint8_t 
 	t->flat.direct_target_len = (uint8_t)target_len;
 	t->flat.direct_hops = hit.value.result.hops;
 	px_flat_reply_done(w, t, out, (size_t)n);
+	px_outbuf_put(w, out);
 	return true;
 }

@@ -61,18 +61,6 @@ int px_flat_get(struct flat_cache *c, struct flat_cache_key *key, const struct p
 	return flat_cache_get_scoped(c, key, &e->send, now_ms, hit);
 }
 
-struct px_flat *px_flat_alloc(struct px_txn *t)
-{
-	if (t->flat.fl != NULL)
-		return t->flat.fl;
-	t->flat.fl = calloc(1, sizeof(*t->flat.fl));
-	/* px_flat_query() answered a malformed option with FORMERR before
-	 * anything is allocated, so this cannot fail on the option now. */
-	if (t->flat.fl != NULL)
-		(void)px_flat_ecs_of(t, &t->flat.fl->ecs);
-	return t->flat.fl;
-}
-
 const struct codec_ecs *px_flat_ecs_echo(const struct px_flat_ecs *e, uint8_t scope,
                                          struct codec_ecs *buf)
 {

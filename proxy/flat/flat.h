@@ -50,6 +50,9 @@ void px_flat_chain_text(const struct px_txn *t, char *out, size_t size);
 /* Frees the txn's flattening state (from px_txn_free); probes still out
  * are counted as ended without a verdict. */
 void px_flat_free(struct px_worker *w, struct px_txn *t);
+/* Frees the worker's spare flattening states and probe states (at
+ * worker exit). */
+void px_flat_pool_free(struct px_worker *w);
 /* t's timer fired for an ANAME probe to be tried again, not for its
  * deadline: true when handled (t is armed again or answered). */
 bool px_flat_probe_tick(struct px_worker *w, struct px_txn *t);

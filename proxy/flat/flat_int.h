@@ -107,10 +107,16 @@ struct px_flat {
 	uint8_t stale_target_len;
 	uint8_t stale_target[CODEC_MAX_NAME];
 
-	/* BIND's answer, kept while probes finish and for the fallbacks. */
+	/* BIND's answer, kept while probes finish and for the fallbacks
+	 * (px_flat_keep_resp()): NULL until kept, then resp_buf. */
 	uint8_t *resp;
 	size_t resp_len;
-	bool resp_waiting; /* the answer came before the probes finished */
+	/* The room resp is kept in, resp_cap bytes; it stays with the
+	 * object through the worker's free list (pool.c). */
+	uint8_t *resp_buf;
+	size_t resp_cap;
+	struct px_flat *next_free; /* on px_worker.flat_free */
+	bool resp_waiting;         /* the answer came before the probes finished */
 
 	/* The decision. */
 	uint32_t chain_ttl; /* ANAME TTL and CNAMEs BIND followed: caps the answer */
@@ -166,6 +172,12 @@ static inline void px_flat_note_absent(struct px_txn *t, uint32_t ttl)
 	t->flat.n_absent++;
 }
 
+/* pool.c: t's flattening state, taken (with its client subnet) from the
+ * worker's free list if need be; NULL when out of memory. */
+struct px_flat *px_flat_alloc(struct px_worker *w, struct px_txn *t);
+/* Keeps a copy of BIND's answer in fl->resp; false when out of memory. */
+bool px_flat_keep_resp(struct px_flat *fl, const uint8_t *msg, size_t len);
+
 /* answer.c */
 void px_flat_reply_done(struct px_worker *w, struct px_txn *t, const uint8_t *msg, size_t len);
 void px_flat_relay(struct px_worker *w, struct px_txn *t);
@@ -183,6 +195,8 @@ bool px_flat_decide(struct px_worker *w, struct px_txn *t, const uint8_t *resp, 
  * entry, used when no verdict comes (NULL: none). */
 void px_flat_probe_send(struct px_worker *w, struct px_txn *t, uint16_t type,
                         const struct flat_presence *stale);
+/* Frees the worker's kept probe states (at worker exit). */
+void px_flat_probe_spares_free(struct px_worker *w);
 /* Arms t's timer for the next probe retry or fl->deadline_at. */
 void px_flat_probe_arm(struct px_worker *w, struct px_txn *t);
 /* fl->deadline_at passed: every probe still out ends without a verdict. */
@@ -218,8 +232,6 @@ int px_flat_ecs_of(const struct px_txn *t, struct px_flat_ecs *out);
  * with ecs off (e NULL too). key->ecs is set to the key to go on with. */
 int px_flat_get(struct flat_cache *c, struct flat_cache_key *key, const struct px_flat_ecs *e,
                 uint64_t now_ms, struct flat_cache_hit *hit);
-/* t's flattening state, allocated (with its client subnet) if need be. */
-struct px_flat *px_flat_alloc(struct px_txn *t);
 /* The option to echo with scope (into buf), or NULL when the client sent none. */
 const struct codec_ecs *px_flat_ecs_echo(const struct px_flat_ecs *e, uint8_t scope,
                                          struct codec_ecs *buf);

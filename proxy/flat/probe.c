@@ -37,7 +37,7 @@
 
 /* --- probes ----------------------------------------------------------- */
 
-struct probe_req {
+struct px_probe_req {
 	struct px_worker *w;
 	struct px_gen *g; /* held: the presence cache it fills */
 	uint32_t token;
@@ -46,7 +46,44 @@ struct probe_req {
 	uint16_t type;
 	uint8_t name[CODEC_MAX_NAME];
 	size_t len;
+	struct px_probe_req *next_spare; /* on px_worker.probe_spare */
 };
+
+/* Ended probes' states, kept per worker for the next (at most
+ * PROBE_SPARE_MAX): a probe per eligible cold query went through malloc. */
+#define PROBE_SPARE_MAX 256
+
+static struct px_probe_req *req_get(struct px_worker *w)
+{
+	struct px_probe_req *r = w->probe_spare;
+
+	if (r == NULL)
+		return malloc(sizeof(*r));
+	w->probe_spare = r->next_spare;
+	w->n_probe_spare--;
+	return r;
+}
+
+static void req_put(struct px_worker *w, struct px_probe_req *r)
+{
+	if (w->n_probe_spare >= PROBE_SPARE_MAX) {
+		free(r);
+		return;
+	}
+	r->next_spare = w->probe_spare;
+	w->probe_spare = r;
+	w->n_probe_spare++;
+}
+
+void px_flat_probe_spares_free(struct px_worker *w)
+{
+	while (w->probe_spare != NULL) {
+		struct px_probe_req *r = w->probe_spare;
+		w->probe_spare = r->next_spare;
+		free(r);
+	}
+	w->n_probe_spare = 0;
+}
 
 static uint64_t try_ms(const struct cfg *cfg)
 {
@@ -113,7 +150,7 @@ static void probe_try(struct px_worker *w, struct px_txn *t, unsigned i)
 	size_t len = t->qv.qname_len;
 	uint64_t now = px_now(w), left = fl->deadline_at > now ? fl->deadline_at - now : 1;
 	uint64_t timeout = try_ms(t->g->cfg);
-	struct probe_req *r = malloc(sizeof(*r));
+	struct px_probe_req *r = req_get(w);
 	uint8_t q[CODEC_QUERY_MAX];
 	int rc = -ENOMEM;
 
@@ -134,7 +171,7 @@ static void probe_try(struct px_worker *w, struct px_txn *t, unsigned i)
 		                 false, timeout < left ? timeout : left, probe_cb, r);
 		if (rc < 0) {
 			px_gen_release(w, r->g);
-			free(r);
+			req_put(w, r);
 		}
 	}
 	if (rc == 0) {
@@ -174,7 +211,7 @@ static void probes_check(struct px_worker *w, struct px_txn *t)
 }
 
 /* The verdict fills the presence cache, whoever asked. */
-static void verdict_store(struct probe_req *r, const struct flat_aname *an, bool nxdomain)
+static void verdict_store(struct px_probe_req *r, const struct flat_aname *an, bool nxdomain)
 {
 	struct px_worker *w = r->w;
 	struct flat_cache_key key;
@@ -244,7 +281,7 @@ static void verdict_take(struct px_worker *w, struct px_txn *t, struct px_probe 
 
 static int probe_cb(void *arg, int status, const uint8_t *msg, size_t len)
 {
-	struct probe_req *r = arg;
+	struct px_probe_req *r = arg;
 	struct px_worker *w = r->w;
 	struct flat_aname an;
 
@@ -266,7 +303,7 @@ static int probe_cb(void *arg, int status, const uint8_t *msg, size_t len)
 		probes_check(w, t);
 	}
 	px_gen_release(w, r->g);
-	free(r);
+	req_put(w, r);
 	return PX_UP_DONE;
 }
 

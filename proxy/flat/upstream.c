@@ -1,16 +1,32 @@
 /* proxy/flat/upstream.c - queries apexd asks on its own behalf.
  *
  * ANAME-presence probes, chase steps and SOA lookups go to BIND or to a
- * resolver through here, never through the ID-preserving backend client:
- * each query gets a fresh socket bound to a kernel-chosen random port and
- * a random ID from the caller (RFC 5452 defences against spoofed answers),
- * and the answer is offered to the caller's callback, which says whether
- * it belongs to the query (a mismatched datagram is ignored and the query
- * keeps waiting until its timeout).
+ * resolver through here, never through the ID-preserving backend client.
+ * Each query has a random ID from the caller and leaves from a UDP socket
+ * bound to a kernel-chosen random port and connected to the server, so
+ * the kernel drops datagrams from anywhere else (RFC 5452 defences
+ * against spoofed answers); the answer is offered to the caller's
+ * callback, which says whether it belongs to the query (a mismatched
+ * datagram is ignored and the query keeps waiting until its timeout).
  *
- * This is the slow path (a cache miss), so one small allocation per query
- * is fine. TCP is one connection per query: it is used only after a
- * truncated UDP answer.
+ * Sockets are shared: a fresh socket per query cost socket, bind,
+ * connect, two epoll_ctl and close per probe, more than the query
+ * itself. A home keeps up to PX_UP_SOCKS_PER_SERVER sockets per server,
+ * each on its own random port; a query goes out on one picked at random
+ * (a new one is opened while there are fewer), and its answer is matched
+ * by ID among the queries waiting on that socket. A socket takes at most
+ * PX_UP_SOCK_USES queries, then is retired (no new ones) and closes with
+ * its last query; any socket closes when no query waits on it. So an
+ * off-path attacker still has to hit a random port and a random ID: with
+ * k queries in flight spread over the pool the chance per forged datagram
+ * is the same k / (ports * 65536) as with one socket each, and a port
+ * lives for at most PX_UP_SOCK_USES queries, which bounds what learning
+ * one (a side channel, say) is worth. docs/security.md has the
+ * reasoning. An ICMP error on a socket (nothing listens there) fails
+ * every query waiting on it: they all went to that server.
+ *
+ * TCP is one connection per query: it is used only after a truncated
+ * UDP answer.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -26,13 +42,35 @@
 #include "proxy/ops/dnstap_part.h"
 #include "proxy/ops/stats.h"
 
+/* Ended UDP queries a worker keeps (with room for a query this long),
+ * so that probes and chase steps do not each go through malloc. */
+#define PX_UP_SPARE_MAX 256
+#define PX_UP_SPARE_ROOM 512
+
+/* Sockets per server and home, and queries per socket before it retires. */
+#define PX_UP_SOCKS_PER_SERVER 4
+#define PX_UP_SOCK_USES 64
+
+struct px_up_sock {
+	uv_udp_t h;
+	struct px_own_queries *own;
+	struct sockaddr_storage server;
+	struct px_up *waiting;          /* queries sent from here, not over */
+	unsigned uses;                  /* queries sent from here */
+	bool retired;                   /* takes no new queries */
+	struct px_up_sock *prev, *next; /* own->socks (open, not closing) */
+};
+
 struct px_up {
 	struct px_up_home home;
 	bool tcp;
 	bool done;
+	bool spare_ok; /* has PX_UP_SPARE_ROOM and a home that keeps spares */
 	unsigned handles_open;
-	union {
-		uv_udp_t udp;
+	uint16_t id;                 /* UDP: the query's ID, to match answers */
+	struct px_up_sock *sock;     /* UDP: where it went */
+	struct px_up *sprev, *snext; /* sock->waiting */
+	struct {
 		uv_tcp_t tcp;
 	} h;
 	uv_connect_t creq;
@@ -49,14 +87,31 @@ struct px_up {
 	uint8_t q[]; /* the query; framed (2-byte prefix) for TCP */
 };
 
+/* IDs come from the kernel's CSPRNG 128 at a time, per thread: one
+ * getrandom() per 128 queries instead of one each. The bytes are the
+ * same unpredictable output, only fetched ahead; each is used once and
+ * wiped. (apexd does not fork after its threads start, so no two
+ * processes share a buffer.) */
+#define PX_UP_ID_BATCH 256 /* bytes: getrandom() requests <= 256 are atomic */
+
+static _Thread_local struct {
+	uint8_t b[PX_UP_ID_BATCH];
+	unsigned left; /* unused bytes at the end of b */
+} id_pool;
+
 uint16_t px_up_random_id(void)
 {
 	uint16_t id;
 
-	/* getrandom() on a 2-byte request never blocks after boot and
-	 * cannot be cut short (requests <= 256 bytes are atomic). */
-	if (getrandom(&id, sizeof(id), 0) != (ssize_t)sizeof(id))
-		id = (uint16_t)rand();
+	if (id_pool.left < sizeof(id)) {
+		/* Never blocks after boot and cannot be cut short. */
+		if (getrandom(id_pool.b, sizeof(id_pool.b), 0) != (ssize_t)sizeof(id_pool.b))
+			return (uint16_t)rand();
+		id_pool.left = sizeof(id_pool.b);
+	}
+	id_pool.left -= sizeof(id);
+	memcpy(&id, id_pool.b + id_pool.left, sizeof(id));
+	memset(id_pool.b + id_pool.left, 0, sizeof(id));
 	return id;
 }
 
@@ -67,7 +122,78 @@ static void up_handle_closed(uv_handle_t *h)
 	if (--u->handles_open > 0)
 		return;
 	free(u->in.buf);
+	struct px_own_queries *own = u->home.own;
+	if (u->spare_ok && own->n_spare < PX_UP_SPARE_MAX) {
+		u->next = own->spare;
+		own->spare = u;
+		own->n_spare++;
+		return;
+	}
 	free(u);
+}
+
+void px_up_spare_free(struct px_own_queries *own)
+{
+	while (own->spare != NULL) {
+		struct px_up *u = own->spare;
+		own->spare = u->next;
+		free(u);
+	}
+	own->n_spare = 0;
+}
+
+/* A zeroed query with room for room bytes: a kept one if it fits. */
+static struct px_up *up_alloc(struct px_own_queries *own, bool tcp, size_t room)
+{
+	bool spare_ok = !tcp && own->keep_spare && room <= PX_UP_SPARE_ROOM;
+	struct px_up *u = spare_ok ? own->spare : NULL;
+
+	if (u != NULL) {
+		own->spare = u->next;
+		own->n_spare--;
+		memset(u, 0, sizeof(*u));
+	} else {
+		u = calloc(1, sizeof(*u) + (spare_ok ? PX_UP_SPARE_ROOM : room));
+		if (u == NULL)
+			return NULL;
+	}
+	u->spare_ok = spare_ok;
+	return u;
+}
+
+static void sock_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+/* Takes s out of its home's list (no new queries) and closes it. */
+static void sock_close(struct px_up_sock *s)
+{
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		s->own->socks = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	s->prev = s->next = NULL;
+	s->retired = true;
+	uv_close((uv_handle_t *)&s->h, sock_closed);
+}
+
+static void sock_unlink(struct px_up *u)
+{
+	struct px_up_sock *s = u->sock;
+
+	if (u->sprev != NULL)
+		u->sprev->snext = u->snext;
+	else
+		s->waiting = u->snext;
+	if (u->snext != NULL)
+		u->snext->sprev = u->sprev;
+	u->sock = NULL;
+	/* An idle home holds no sockets (and a closing loop none to leak). */
+	if (s->waiting == NULL && !uv_is_closing((uv_handle_t *)&s->h))
+		sock_close(s);
 }
 
 static void up_finish(struct px_up *u)
@@ -85,7 +211,10 @@ static void up_finish(struct px_up *u)
 	if (u->next != NULL)
 		u->next->prev = u->prev;
 	uv_close((uv_handle_t *)&u->timer, up_handle_closed);
-	uv_close((uv_handle_t *)&u->h, up_handle_closed);
+	if (u->tcp)
+		uv_close((uv_handle_t *)&u->h.tcp, up_handle_closed);
+	else if (u->sock != NULL)
+		sock_unlink(u);
 }
 
 /* FORWARDER_QUERY once the query is on its way: the socket's own
@@ -94,7 +223,7 @@ static void up_tap_query(struct px_up *u, const struct sockaddr *server)
 {
 	int len = sizeof(u->tap_local);
 	int rc = u->tcp ? uv_tcp_getsockname(&u->h.tcp, (struct sockaddr *)&u->tap_local, &len)
-	                : uv_udp_getsockname(&u->h.udp, (struct sockaddr *)&u->tap_local, &len);
+	                : uv_udp_getsockname(&u->sock->h, (struct sockaddr *)&u->tap_local, &len);
 
 	if (rc < 0)
 		u->tap_local.ss_family = AF_UNSPEC;
@@ -134,28 +263,38 @@ static void up_timer_cb(uv_timer_t *h)
 
 static void up_udp_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-	struct px_up *u = h->data;
+	struct px_up_sock *s = h->data;
 	(void)suggested;
-	buf->base = (char *)u->home.own->rx;
+	buf->base = (char *)s->own->rx;
 	buf->len = PX_UDP_DGRAM_MAX;
 }
 
 static void up_udp_recv_cb(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct sockaddr *from,
                            unsigned flags)
 {
-	struct px_up *u = h->data;
+	struct px_up_sock *s = h->data;
 	(void)flags;
 
-	if (u->done)
-		return;
 	if (n < 0) {
-		/* ECONNREFUSED: nothing listens at that address. */
-		up_deliver(u, (int)n, NULL, 0);
+		/* ECONNREFUSED: nothing listens at the server's address, for
+		 * any query here. Each delivery ends its query; the last
+		 * closes the socket. */
+		s->retired = true;
+		while (s->waiting != NULL)
+			up_deliver(s->waiting, (int)n, NULL, 0);
 		return;
 	}
-	if (from == NULL)
+	if (from == NULL || n < 2)
 		return;
-	up_deliver(u, 0, (const uint8_t *)buf->base, (size_t)n);
+	const uint8_t *msg = (const uint8_t *)buf->base;
+	uint16_t id = (uint16_t)(msg[0] << 8 | msg[1]);
+	/* Two queries here may share an ID: the first whose callback takes
+	 * the answer (it checks the question) ends the search. */
+	for (struct px_up *u = s->waiting, *next; u != NULL; u = next) {
+		next = u->snext;
+		if (u->id == id && up_deliver(u, 0, msg, (size_t)n))
+			break;
+	}
 }
 
 static void up_tcp_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -229,30 +368,100 @@ static void up_connect_cb(uv_connect_t *req, int status)
 	}
 }
 
-static int up_start_udp(struct px_up *u, const struct sockaddr *server)
+static bool same_server(const struct sockaddr_storage *a, const struct sockaddr *b)
 {
-	struct sockaddr_storage any;
-	int rc;
+	if (a->ss_family != b->sa_family)
+		return false;
+	if (b->sa_family == AF_INET6)
+		return memcmp(a, b, sizeof(struct sockaddr_in6)) == 0;
+	const struct sockaddr_in *x = (const struct sockaddr_in *)a;
+	const struct sockaddr_in *y = (const struct sockaddr_in *)b;
+	return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+}
 
+/* A new socket on a kernel-chosen random port, connected to server. */
+static struct px_up_sock *sock_open(struct px_own_queries *own, uv_loop_t *loop,
+                                    const struct sockaddr *server, int *rc)
+{
+	struct px_up_sock *s = calloc(1, sizeof(*s));
+	struct sockaddr_storage any;
+
+	if (s == NULL) {
+		*rc = UV_ENOMEM;
+		return NULL;
+	}
 	memset(&any, 0, sizeof(any));
 	any.ss_family = server->sa_family;
-	rc = uv_udp_init(u->home.loop, &u->h.udp);
-	if (rc < 0)
-		return rc;
-	u->handles_open++;
-	/* Port 0: the kernel picks a random ephemeral port per socket. */
-	rc = uv_udp_bind(&u->h.udp, (const struct sockaddr *)&any, 0);
-	if (rc == 0)
-		rc = uv_udp_connect(&u->h.udp, server);
-	if (rc == 0)
-		rc = uv_udp_recv_start(&u->h.udp, up_udp_alloc_cb, up_udp_recv_cb);
-	if (rc == 0) {
-		uv_buf_t b = uv_buf_init((char *)u->q, u->qlen);
-		rc = uv_udp_try_send(&u->h.udp, &b, 1, NULL);
-		if (rc > 0)
-			rc = 0;
+	*rc = uv_udp_init(loop, &s->h);
+	if (*rc < 0) {
+		free(s);
+		return NULL;
 	}
-	return rc;
+	s->h.data = s;
+	s->own = own;
+	memcpy(&s->server, server,
+	       server->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+	                                     : sizeof(struct sockaddr_in));
+	/* Port 0: the kernel picks a random ephemeral port. */
+	*rc = uv_udp_bind(&s->h, (const struct sockaddr *)&any, 0);
+	if (*rc == 0)
+		*rc = uv_udp_connect(&s->h, server);
+	if (*rc == 0)
+		*rc = uv_udp_recv_start(&s->h, up_udp_alloc_cb, up_udp_recv_cb);
+	if (*rc < 0) {
+		uv_close((uv_handle_t *)&s->h, sock_closed);
+		return NULL;
+	}
+	s->next = own->socks;
+	if (own->socks != NULL)
+		own->socks->prev = s;
+	own->socks = s;
+	return s;
+}
+
+/* The socket for a query to server: a new one while the server has
+ * fewer than PX_UP_SOCKS_PER_SERVER, else one of those at random (pick,
+ * from the query's random ID). */
+static struct px_up_sock *sock_for(struct px_own_queries *own, uv_loop_t *loop,
+                                   const struct sockaddr *server, unsigned pick, int *rc)
+{
+	struct px_up_sock *open[PX_UP_SOCKS_PER_SERVER];
+	unsigned n = 0;
+
+	for (struct px_up_sock *s = own->socks; s != NULL && n < PX_UP_SOCKS_PER_SERVER;
+	     s = s->next)
+		if (!s->retired && same_server(&s->server, server))
+			open[n++] = s;
+	if (n < PX_UP_SOCKS_PER_SERVER)
+		return sock_open(own, loop, server, rc);
+	return open[pick % n];
+}
+
+static int up_start_udp(struct px_up *u, const struct sockaddr *server)
+{
+	int rc;
+	struct px_up_sock *s = sock_for(u->home.own, u->home.loop, server, u->id, &rc);
+
+	if (s == NULL)
+		return rc;
+	uv_buf_t b = uv_buf_init((char *)u->q, u->qlen);
+	rc = uv_udp_try_send(&s->h, &b, 1, NULL);
+	if (rc < 0) {
+		/* Whatever broke the socket (an ICMP error queued on it, say)
+		 * keeps it from the next query. */
+		s->retired = true;
+		if (s->waiting == NULL && !uv_is_closing((uv_handle_t *)&s->h))
+			sock_close(s);
+		return rc;
+	}
+	if (++s->uses >= PX_UP_SOCK_USES)
+		s->retired = true;
+	u->sock = s;
+	u->snext = s->waiting;
+	if (s->waiting != NULL)
+		s->waiting->sprev = u;
+	s->waiting = u;
+	return 0;
 }
 
 static int up_start_tcp(struct px_up *u, const struct sockaddr *server)
@@ -288,7 +497,7 @@ int px_up_send(const struct px_up_home *home, const struct sockaddr *server, con
 			PX_STAT_INC(home->stats, upstream_busy);
 		return -EBUSY;
 	}
-	u = calloc(1, sizeof(*u) + room);
+	u = up_alloc(home->own, tcp, room);
 	if (u == NULL)
 		return -ENOMEM;
 	u->home = *home;
@@ -302,7 +511,8 @@ int px_up_send(const struct px_up_home *home, const struct sockaddr *server, con
 		memcpy(u->q, q, qlen);
 	}
 	u->qlen = (uint16_t)room;
-	u->h.udp.data = u;
+	u->id = (uint16_t)(q[0] << 8 | q[1]);
+	u->h.tcp.data = u;
 	u->timer.data = u;
 	uv_timer_init(home->loop, &u->timer);
 	u->handles_open = 1;
@@ -313,7 +523,7 @@ int px_up_send(const struct px_up_home *home, const struct sockaddr *server, con
 		u->done = true;
 		uv_close((uv_handle_t *)&u->timer, up_handle_closed);
 		if (u->handles_open > 1)
-			uv_close((uv_handle_t *)&u->h, up_handle_closed);
+			uv_close((uv_handle_t *)&u->h.tcp, up_handle_closed);
 		return rc;
 	}
 	uv_timer_start(&u->timer, up_timer_cb, timeout_ms, 0);

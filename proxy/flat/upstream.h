@@ -16,13 +16,21 @@
 struct px_stats;
 struct px_tap_port;
 struct px_up;
+struct px_up_sock;
 struct px_worker;
 
 /* A loop's own queries: a worker's (px_worker.own), or the control
  * socket's for explain. */
 struct px_own_queries {
-	struct px_up *ups; /* in flight, for cancelling */
-	unsigned n_ups;    /* at most PX_UP_MAX_INFLIGHT */
+	struct px_up *ups;        /* in flight, for cancelling */
+	unsigned n_ups;           /* at most PX_UP_MAX_INFLIGHT */
+	struct px_up_sock *socks; /* UDP sockets with queries on them (upstream.c) */
+	/* Ended UDP queries kept for the next, when the home outlives every
+	 * close callback of its loop (a worker's: px_up_spare_free() after
+	 * the loop has closed); false elsewhere. */
+	bool keep_spare;
+	struct px_up *spare;
+	unsigned n_spare;
 	uint8_t *rx;       /* PX_UDP_DGRAM_MAX, their UDP answers */
 	unsigned n_chases; /* chases in flight, at most PX_CHASE_MAX_INFLIGHT */
 };
@@ -40,9 +48,10 @@ struct px_up_home {
 };
 
 /* apexd's own queries (probes, chase steps, SOA lookups) in flight per
- * worker. Each holds a socket and a timer; chases outlive the client
- * query that started them, so without a bound a flood of cache misses
- * would end in file-descriptor exhaustion, taking client TCP with it.
+ * worker. Each holds a timer and a share of a UDP socket (a TCP one holds
+ * a connection); chases outlive the client query that started them, so
+ * without a bound a flood of cache misses would hold memory and, over
+ * TCP, file descriptors, taking client TCP with it.
  * Past it a query is not sent (-EBUSY): a chase fails over as if the
  * resolver timed out, a probe is tried again shortly (flat/probe.c). */
 #define PX_UP_MAX_INFLIGHT 4096
@@ -62,8 +71,10 @@ enum {
 typedef int px_up_cb(void *arg, int status, const uint8_t *msg, size_t len);
 
 /**
- * Sends q[0..qlen) to server from a fresh socket (a random port for UDP),
- * and calls cb as answers arrive until it returns PX_UP_DONE or
+ * Sends q[0..qlen) to server: over UDP from one of a few sockets on random
+ * ports shared by the home's queries to that server (upstream.c says why
+ * and how they rotate), over TCP on a connection of its own; and calls
+ * cb as answers arrive until it returns PX_UP_DONE or
  * timeout_ms passes. The query bytes are copied.
  * @return 0, or a negative errno (-EBUSY: PX_UP_MAX_INFLIGHT queries of
  *         this worker are in flight); on error cb is never called.
@@ -84,5 +95,8 @@ void px_up_cancel_home(const struct px_up_home *home);
 /** Ends every query of the worker, each callback seeing UV_ECANCELED. */
 void px_up_cancel_all(struct px_worker *w);
 
-/** A query ID from the kernel's CSPRNG. */
+/** Frees the kept ended queries of own (its loop closed). */
+void px_up_spare_free(struct px_own_queries *own);
+
+/** A query ID from the kernel's CSPRNG (fetched in batches per thread). */
 uint16_t px_up_random_id(void);
