@@ -30,6 +30,16 @@ static uint32_t min_u32(uint32_t a, uint32_t b)
 	return a < b ? a : b;
 }
 
+/* The RELAY default in out, every field set but the result's buffer
+ * (flat_result_clear()): out is cleared for each of BIND's answers. */
+static void out_reset(struct flat_policy_out *out)
+{
+	memset(out, 0, offsetof(struct flat_policy_out, local));
+	flat_result_clear(&out->local);
+	out->action = FLAT_POLICY_RELAY;
+	out->chain_ttl = UINT32_MAX;
+}
+
 /* Decompresses the name at msg[off] and lowercases it.
  * Returns the wire length or -EBADMSG. */
 static int name_lower_at(const uint8_t *msg, size_t len, size_t off, uint8_t *out)
@@ -351,9 +361,7 @@ enum flat_policy_action flat_policy_inspect(const struct flat_policy_in *in,
 	size_t qname_len = 0;
 	uint16_t qtype = in->qv->qtype;
 
-	memset(out, 0, sizeof(*out));
-	out->action = FLAT_POLICY_RELAY;
-	out->chain_ttl = UINT32_MAX;
+	out_reset(out);
 
 	if (!question_ok(in, qname, &qname_len))
 		return out->action;
@@ -383,9 +391,7 @@ enum flat_policy_action flat_policy_inspect_aname(const struct flat_policy_in *i
 	uint8_t qname[CODEC_MAX_NAME];
 	size_t qname_len = 0;
 
-	memset(out, 0, sizeof(*out));
-	out->action = FLAT_POLICY_RELAY;
-	out->chain_ttl = UINT32_MAX;
+	out_reset(out);
 	memset(an, 0, sizeof(*an));
 	an->state = FLAT_ANAME_UNKNOWN;
 
