@@ -143,11 +143,24 @@ static bool question_ok(const struct flat_policy_in *in, uint8_t *qname, size_t 
 		return false;
 	if (qv->qtype != rv->qtype || qv->qclass != CODEC_CLASS_IN || rv->qclass != CODEC_CLASS_IN)
 		return false;
-	int n = name_lower_at(in->query, in->qlen, qv->qname_off, qname);
+	/* A first question's name is never compressed (a pointer may only
+	 * point before the name, into the header): codec_scan() left it in
+	 * place, qname_len octets long, in both messages. */
+	size_t n = qv->qname_len;
+	const uint8_t *q = in->query + qv->qname_off;
 
-	if (n < 0 || !codec_name_is(in->resp, in->rlen, rv->qname_off, qname, (size_t)n))
+	if (n == 0 || n > CODEC_MAX_NAME || (size_t)qv->qname_off + n > in->qlen ||
+	    !codec_name_valid(q, n))
 		return false;
-	*qname_len = (size_t)n;
+	memcpy(qname, q, n);
+	codec_name_lower(qname, n);
+	/* BIND echoes the client's spelling, so equal octets mostly settle
+	 * it; else the compare that folds case and follows pointers. */
+	if (!(rv->qname_len == n && (size_t)rv->qname_off + n <= in->rlen &&
+	      memcmp(in->resp + rv->qname_off, q, n) == 0) &&
+	    !codec_name_is(in->resp, in->rlen, rv->qname_off, qname, n))
+		return false;
+	*qname_len = n;
 	return true;
 }
 
