@@ -131,7 +131,8 @@ static bool answer_has_addrs(const uint8_t *msg, size_t len, const struct codec_
  * The question checks shared by every decision: one question each, the
  * same name (BIND echoes the client's spelling, but compare without case
  * anyway), type and class IN, an ordinary query without TSIG (a rebuilt
- * message would break its signature).
+ * message would break its signature). qname gets the client's spelling;
+ * the callers lowercase it when they use it.
  */
 static bool question_ok(const struct flat_policy_in *in, uint8_t *qname, size_t *qname_len)
 {
@@ -153,7 +154,6 @@ static bool question_ok(const struct flat_policy_in *in, uint8_t *qname, size_t 
 	    !codec_name_valid(q, n))
 		return false;
 	memcpy(qname, q, n);
-	codec_name_lower(qname, n);
 	/* BIND echoes the client's spelling, so equal octets mostly settle
 	 * it; else the compare that folds case and follows pointers. */
 	if (!(rv->qname_len == n && (size_t)rv->qname_off + n <= in->rlen &&
@@ -389,6 +389,12 @@ enum flat_policy_action flat_policy_inspect(const struct flat_policy_in *in,
 	    (rv->rcode != CODEC_RCODE_NOERROR && rv->rcode != CODEC_RCODE_NXDOMAIN))
 		return out->action;
 
+	/* No target, and the CNAME policy leaves this name alone: relayed
+	 * (most answers), without lowercasing a name nothing will read. */
+	if (in->target == NULL &&
+	    (in->mode == FLAT_CNAME_NONE || (in->mode == FLAT_CNAME_APEX && !in->is_apex)))
+		return out->action;
+	codec_name_lower(qname, qname_len);
 	if (in->target != NULL)
 		decide_target(in, qname, qname_len, out);
 	else
@@ -410,6 +416,7 @@ enum flat_policy_action flat_policy_inspect_aname(const struct flat_policy_in *i
 
 	if (!question_ok(in, qname, &qname_len))
 		return out->action;
+	codec_name_lower(qname, qname_len);
 	if (flat_aname_parse(in->resp, in->rlen, in->rv, qname, qname_len, in->qv->qtype, an) !=
 	    FLAT_ANAME_PRESENT)
 		return out->action;
