@@ -129,13 +129,20 @@ int flat_zones_find(const struct flat_zones *z, const uint8_t *name, size_t len,
 	uint32_t hash[CODEC_MAX_NAME / 2 + 1];
 	size_t n = 0;
 
-	if (!codec_name_valid(name, len))
+	/* The checks of codec_name_valid(), made on the walk that finds the
+	 * label starts rather than on a walk of their own. */
+	if (name == NULL || len == 0 || len > CODEC_MAX_NAME)
 		return -EINVAL;
 	for (size_t pos = 0;; pos += 1 + (size_t)name[pos]) {
+		if (pos >= len || name[pos] > CODEC_MAX_LABEL)
+			return -EINVAL;
 		if (has_len(z, len - pos))
 			start[n++] = (uint8_t)pos;
-		if (name[pos] == 0)
+		if (name[pos] == 0) {
+			if (pos + 1 != len)
+				return -EINVAL;
 			break;
+		}
 	}
 	/* One pass from the right, keeping the hash at each start. */
 	uint32_t h = FNV_BASIS;

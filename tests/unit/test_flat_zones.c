@@ -97,6 +97,27 @@ static void test_zones_foreign_name_not_found(void **state)
 	flat_zones_free(z);
 }
 
+/* Appends a label of n copies of c (n <= 63) to name at *len. */
+static void put_label(uint8_t *name, size_t *len, size_t n, char c)
+{
+	name[(*len)++] = (uint8_t)n;
+	memset(name + *len, c, n);
+	*len += n;
+}
+
+/* A 255-octet name: labels of 63, 63, 63 and 61 octets of c. */
+static size_t long_name(uint8_t *out, char c)
+{
+	size_t len = 0;
+
+	put_label(out, &len, 63, c);
+	put_label(out, &len, 63, c);
+	put_label(out, &len, 63, c);
+	put_label(out, &len, 61, c);
+	out[len++] = 0;
+	return len;
+}
+
 static void test_zones_malformed_rejected(void **state)
 {
 	(void)state;
@@ -107,6 +128,16 @@ static void test_zones_malformed_rejected(void **state)
 	assert_int_equal(flat_zones_find(z, W("\7exam"), &idx, &apex), -EINVAL);
 	assert_int_equal(flat_zones_find(z, W("\3com\0\0"), &idx, &apex), -EINVAL);
 	assert_int_equal(flat_zones_find(z, W("\100aaaa\0"), &idx, &apex), -EINVAL);
+	/* Empty, a label past the end, the root inside, over 255 octets. */
+	assert_int_equal(flat_zones_find(z, (const uint8_t *)"", 0, &idx, &apex), -EINVAL);
+	assert_int_equal(flat_zones_find(z, W("\5ab"), &idx, &apex), -EINVAL);
+	assert_int_equal(flat_zones_find(z, W("\0\4test\0"), &idx, &apex), -EINVAL);
+	uint8_t big[CODEC_MAX_NAME + 1];
+	size_t blen = long_name(big, 'a');
+	memmove(big + 1, big, blen);
+	big[0] = 0; /* a root label in front: 256 octets in all */
+	assert_int_equal(flat_zones_find(z, big, blen + 1, &idx, &apex), -EINVAL);
+	assert_int_equal(flat_zones_get(z, big, blen + 1, &idx), -EINVAL);
 	flat_zones_free(z);
 
 	static const uint8_t d[] = "\3dup";
@@ -140,27 +171,6 @@ static void test_zones_many_zones_all_found(void **state)
 		assert_int_equal(idx, (size_t)i);
 	}
 	flat_zones_free(z);
-}
-
-/* Appends a label of n copies of c (n <= 63) to name at *len. */
-static void put_label(uint8_t *name, size_t *len, size_t n, char c)
-{
-	name[(*len)++] = (uint8_t)n;
-	memset(name + *len, c, n);
-	*len += n;
-}
-
-/* A 255-octet name: labels of 63, 63, 63 and 61 octets of c. */
-static size_t long_name(uint8_t *out, char c)
-{
-	size_t len = 0;
-
-	put_label(out, &len, 63, c);
-	put_label(out, &len, 63, c);
-	put_label(out, &len, 63, c);
-	put_label(out, &len, 61, c);
-	out[len++] = 0;
-	return len;
 }
 
 static void test_zones_names_at_255_octets(void **state)
