@@ -54,6 +54,18 @@ static int scan_opt(const uint8_t *msg, size_t owner_off, size_t fixed_off, size
 	return 0;
 }
 
+/* Is the owner at off exactly a pointer to the first question's name?
+ * Most answers' owners are (0xc00c): that name was walked and checked
+ * already, holds no pointer (one may only point before it, into the
+ * header), and the pointer lies after it, so walking it again would find
+ * the same valid name; the rest go through codec_name_skip(). */
+static bool is_qname_ptr(const struct codec_rd *rd, size_t off, const struct codec_view *v)
+{
+	return v->qdcount > 0 && off + 2 <= rd->len &&
+	       rd->base[off] == (0xc0 | v->qname_off >> 8) &&
+	       rd->base[off + 1] == (uint8_t)v->qname_off;
+}
+
 /* Walks count RRs of one section starting at rd->pos. */
 static int scan_section(struct codec_rd *rd, unsigned count, bool additional, struct codec_view *v)
 {
@@ -61,7 +73,9 @@ static int scan_section(struct codec_rd *rd, unsigned count, bool additional, st
 		size_t owner = rd->pos;
 		size_t fixed;
 
-		if (codec_name_skip(rd->base, rd->len, owner, &fixed) < 0)
+		if (is_qname_ptr(rd, owner, v))
+			fixed = owner + 2;
+		else if (codec_name_skip(rd->base, rd->len, owner, &fixed) < 0)
 			return -EBADMSG;
 		rd->pos = fixed;
 		uint16_t type = codec_rd_u16(rd);

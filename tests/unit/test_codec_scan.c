@@ -535,6 +535,11 @@ static const struct bad_case bad_cases[] = {
         {"pointer into own name",
          "1234 0100 0001 0001 0000 0000" Q_WWW "0161 0162 c023 0001 0001 00000000 0000"},
         {"pointer cut after first octet", HDR_Q1 "03777777 c0"},
+        /* 0xc00c owners skip the walk only when a question is there. */
+        {"answer owner c00c without a question",
+         "1234 0100 0000 0001 0000 0000 c00c 0001 0001 00000000 0000"},
+        {"answer owner c00c cut after first octet", "1234 0100 0001 0001 0000 0000" Q_WWW "c0"},
+        {"answer owner c00c without fixed part", "1234 0100 0001 0001 0000 0000" Q_WWW "c00c"},
         {"label type 01 (length 64)", HDR_Q1 "40 00 0001 0001"},
         {"label type 01 (0x7f)", HDR_Q1 "7f 00 0001 0001"},
         {"label type 10", HDR_Q1 "80 00 0001 0001"},

@@ -1739,6 +1739,13 @@ static void test_cache_scoped_bad_input(void **state)
 	q.ecs[0] = FLAT_CACHE_ECS_NONE;
 	q.ecs[1] = 1;
 	assert_int_equal(flat_cache_get(c, &q, 0, NULL), -EINVAL);
+	/* The last octet counts as well, unscoped or scoped. */
+	q = k;
+	q.ecs[FLAT_CACHE_ECS_LEN - 1] = 1;
+	assert_int_equal(flat_cache_get(c, &q, 0, NULL), -EINVAL);
+	q = scoped(k, &a, 24);
+	q.ecs[FLAT_CACHE_ECS_LEN - 1] = 1;
+	assert_int_equal(flat_cache_put(c, &q, &v, 0), -EINVAL);
 	flat_cache_free(c);
 }
 

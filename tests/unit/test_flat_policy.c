@@ -339,6 +339,26 @@ static void test_policy_query_case_ignored(void **state)
 	                 FLAT_POLICY_CHASE);
 }
 
+/* BIND's question is compared without case, not only octet for octet;
+ * a name of the same length that differs is another question. */
+static void test_policy_answer_question_case_ignored(void **state)
+{
+	(void)state;
+	struct fx f;
+
+	assert_int_equal(inspect(&f, "hdr 9 0x0100\nqd ExAmPle.TeSt. IN A\n",
+	                         "hdr 9 0x8500\nqd example.test. IN A\n"
+	                         "an example.test. 300 IN CNAME cdn.target.net.\n",
+	                         FLAT_CNAME_APEX, true),
+	                 FLAT_POLICY_CHASE);
+	assert_target(&f.out, W("\3cdn\6target\3net"));
+	assert_int_equal(inspect(&f, "hdr 9 0x0100\nqd example.test. IN A\n",
+	                         "hdr 9 0x8500\nqd example.tesu. IN A\n"
+	                         "an example.tesu. 300 IN CNAME cdn.target.net.\n",
+	                         FLAT_CNAME_APEX, true),
+	                 FLAT_POLICY_RELAY);
+}
+
 static void test_policy_do_with_rrsig_relay_signed(void **state)
 {
 	(void)state;
@@ -1011,6 +1031,7 @@ int main(void)
 	        cmocka_unit_test(test_policy_no_cname_relay),
 	        cmocka_unit_test(test_policy_question_mismatch_relay),
 	        cmocka_unit_test(test_policy_query_case_ignored),
+	        cmocka_unit_test(test_policy_answer_question_case_ignored),
 	        cmocka_unit_test(test_policy_do_with_rrsig_relay_signed),
 	        cmocka_unit_test(test_policy_do_without_rrsig_flattens),
 	        cmocka_unit_test(test_policy_aname_nodata_chase_no_siblings),
