@@ -66,6 +66,13 @@ def mix(run, idx, parts):
     return out
 
 
+def loadavg():
+    """The machine's 1-minute load average: on a shared 2-core box it says
+    how much of the CPU others took while the soak ran."""
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
 def run_streams(run, tag, cmds):
     """Start every dnsperf of CMDS at once, wait for all; returns the
     parsed summaries in order (None for a missing one)."""
@@ -159,11 +166,12 @@ def cmd_run(a):
         ", ".join("%s %d" % (st[0], r) for st, r in zip(STREAMS, rates))))
 
     rss = []
+    load0 = loadavg()
     cpu0 = cpu_ns(a.pid)
     with open(os.path.join(run, "rss.txt"), "w") as log:
         procs = run_streams(run, "soak", [
             cmd(i, ["-l", str(a.soak_seconds), "-Q", str(rates[i]), "-q", "256"])
-            for i, st in enumerate(STREAMS)])
+            for i in range(len(STREAMS))])
         t = 0
         while any(p.poll() is None for p, _ in procs) and proc_alive(a.pid):
             kb = rss_kb(a.pid)
@@ -175,6 +183,7 @@ def cmd_run(a):
             t += 1
         soak = collect(run, "soak", procs)
     cpu = cpu_ns(a.pid) - cpu0
+    load1 = loadavg()
 
     def total(key):
         vals = [r.get(key) if r else None for r in soak]
@@ -183,7 +192,7 @@ def cmd_run(a):
     streams = []
     for st, r, q in zip(STREAMS, soak, rates):
         r = r or {}
-        streams.append({"name": st[0], "rate": q, "sent": r.get("sent"),
+        streams.append({"name": st[0], "rate": q, "sent": r.get("sent"), "qps": r.get("qps"),
                         "completed": r.get("answered"), "lost": r.get("lost"),
                         "codes": r.get("codes")})
     state = {
@@ -191,7 +200,7 @@ def cmd_run(a):
         "rate": rate, "alive": proc_alive(a.pid), "drops": udp_drops(a.bind_port, a.port, a.pid),
         "sent": total("sent"), "completed": total("answered"), "lost": total("lost"),
         "qps": total("qps"), "codes": merge_codes(soak), "rss": rss, "cpu_ns": cpu,
-        "streams": streams,
+        "streams": streams, "loadavg": [load0, load1],
     }
     with open(os.path.join(run, "soak.json"), "w") as f:
         json.dump(state, f)
@@ -232,13 +241,15 @@ def cmd_report(a):
         "%d dnsperf side by side:" % (s["soak_seconds"], s["rate"], s["load_pct"], s["sat_qps"],
                                        a.threads, len(s["streams"])),
     ] + [
-        "  %-20s %6d qps: sent %s, completed %s, lost %s; %s" % (
-            st["name"], st["rate"], text(st["sent"]), text(st["completed"]), text(st["lost"]),
-            text(st["codes"])) for st in s["streams"]
+        "  %-20s %6d qps asked, %s achieved: sent %s, completed %s, lost %s; %s" % (
+            st["name"], st["rate"], text(st.get("qps"), "%d"), text(st["sent"]),
+            text(st["completed"]), text(st["lost"]), text(st["codes"])) for st in s["streams"]
     ] + [
         "  queries: sent %s, completed %s, lost %s; achieved %s qps" % (
             text(sent), text(completed), text(lost), text(s["qps"], "%d")),
         "  response codes: " + codes,
+        "  machine load average (1 min) at the soak's start and end: %s" % " / ".join(
+            "%.1f" % x for x in s.get("loadavg", [])),
         "  UDP receive-buffer drops: " + s["drops"],
         "  apexd: " + " ".join("%s=%s" % (k, stats.get(k, "")) for k in (
             "answers_relayed", "answers_flattened", "servfail_sent", "cache_hits", "chases")),
