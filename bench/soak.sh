@@ -12,7 +12,8 @@
 #   1. a warm-up pass over every query name;
 #   2. a short saturation run (dnsperf as fast as it goes, SAT_SECONDS);
 #   3. the soak: LOAD_PCT % of that rate for SOAK_SECONDS, while apexd's
-#      VmRSS is sampled every second from the soak's start.
+#      VmRSS is sampled every second from the soak's start; RSS "start" is
+#      the sample 10 s in (the working set at this load), "end" the last.
 # The load is a mix, from six dnsperf instances side by side (dnsperf's -D
 # and -E apply to all queries of one instance), each with its share of the
 # rate (bench/soak.py STREAMS): 45 % plain and flattened names (3 : 1),
