@@ -170,7 +170,8 @@ def cmd_run(a):
     cpu0 = cpu_ns(a.pid)
     with open(os.path.join(run, "rss.txt"), "w") as log:
         procs = run_streams(run, "soak", [
-            cmd(i, ["-l", str(a.soak_seconds), "-Q", str(rates[i]), "-q", "256"])
+            cmd(i, ["-l", str(a.soak_seconds), "-Q", str(rates[i]),
+                    "-q", str(max(256, round(2048 * STREAMS[i][1])))])
             for i in range(len(STREAMS))])
         t = 0
         while any(p.poll() is None for p, _ in procs) and proc_alive(a.pid):
