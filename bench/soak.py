@@ -66,6 +66,34 @@ def mix(run, idx, parts):
     return out
 
 
+def socket_drops(pids):
+    """{inode: drops} of the UDP sockets of PIDS (the dnsperf instances):
+    an answer apexd sent can still be dropped at the client's socket when
+    it is full, and those sockets are gone once dnsperf exits, so they are
+    read while it runs."""
+    inodes = set()
+    for pid in pids:
+        try:
+            fds = os.listdir("/proc/%d/fd" % pid)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                t = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            except OSError:
+                continue
+            if t.startswith("socket:["):
+                inodes.add(t[8:-1])
+    out = {}
+    with open("/proc/net/udp") as f:
+        next(f)
+        for line in f:
+            x = line.split()
+            if x[9] in inodes:
+                out[x[9]] = int(x[12])
+    return out
+
+
 def loadavg():
     """The machine's 1-minute load average: on a shared 2-core box it says
     how much of the CPU others took while the soak ran."""
@@ -147,8 +175,11 @@ def cmd_run(a):
         return base + STREAMS[i][2] + ["-d", files[i], "-c", str(n)] + extra
 
     say("warm-up: every name of every stream once")
+    warm_sent = 0
     for i in range(len(STREAMS)):
-        run_logged(os.path.join(run, "warmup-%d.txt" % i), cmd(i, ["-n", "1", "-q", "64"], 4))
+        out = os.path.join(run, "warmup-%d.txt" % i)
+        run_logged(out, cmd(i, ["-n", "1", "-q", "64"], 4))
+        warm_sent += (parse_dnsperf(out) or {}).get("sent", 0)
 
     say("saturation: %d s, %d dnsperf side by side" % (a.sat_seconds, len(STREAMS)))
     procs = run_streams(run, "saturation", [
@@ -174,7 +205,9 @@ def cmd_run(a):
                     "-q", str(max(256, round(2048 * STREAMS[i][1])))])
             for i in range(len(STREAMS))])
         t = 0
+        client_drops = {}
         while any(p.poll() is None for p, _ in procs) and proc_alive(a.pid):
+            client_drops.update(socket_drops([p.pid for p, _ in procs]))
             kb = rss_kb(a.pid)
             if kb is not None:
                 rss.append(kb)
@@ -202,6 +235,9 @@ def cmd_run(a):
         "sent": total("sent"), "completed": total("answered"), "lost": total("lost"),
         "qps": total("qps"), "codes": merge_codes(soak), "rss": rss, "cpu_ns": cpu,
         "streams": streams, "loadavg": [load0, load1],
+        "client_drops": sum(client_drops.values()),
+        "all_sent": sum(r["sent"] for r in sat if r) + sum(r["sent"] for r in soak if r)
+        + warm_sent,
     }
     with open(os.path.join(run, "soak.json"), "w") as f:
         json.dump(state, f)
@@ -259,7 +295,14 @@ def cmd_report(a):
         "  response codes: " + codes,
         "  machine load average (1 min) at the soak's start and end: %s" % " / ".join(
             "%.1f" % x for x in s.get("loadavg", [])),
-        "  UDP receive-buffer drops: " + s["drops"],
+        "  UDP receive-buffer drops: " + s["drops"] + ", dnsperf's sockets %s (sampled "
+        "each second)" % text(s.get("client_drops")),
+        "  apexd received %s UDP queries and answered %s (relayed + flattened + cached); "
+        "dnsperf sent %s in all runs (+1 readiness probe)" % (
+            stats.get("queries_udp", "?"),
+            sum(int(stats.get(k, 0)) for k in ("answers_relayed", "answers_flattened",
+                                                "answers_cached")),
+            text(s.get("all_sent"))),
         "  apexd: " + " ".join("%s=%s" % (k, stats.get(k, "")) for k in (
             "answers_relayed", "answers_flattened", "servfail_sent", "cache_hits", "chases")),
         "  apexd CPU over the soak: %s s, %s us per answer" % (
