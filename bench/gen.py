@@ -10,6 +10,9 @@ Writes into OUTDIR:
   q-plain.txt       dnsperf input: every host, A and AAAA (never flattened)
   q-flat.txt        dnsperf input: every ANAME owner, A and AAAA (flattened
                     by apexd; for BIND/dnsdist these are NODATA answers)
+  q-nx.txt          dnsperf input: NNX random labels under bench.test (A
+                    and AAAA alternating), each an NXDOMAIN: the "random
+                    subdomain" slice of bench/soak.sh's mix
   u-plain.txt       h2load input: the same queries as GET ?dns= base64url
   u-flat.txt        (RFC 8484 section 4.1; the message ID is 0)
 
@@ -19,6 +22,7 @@ Needs /usr/bin/python3 with dnspython (Debian: python3-dnspython).
 """
 import base64
 import os
+import random
 import sys
 
 import dns.message
@@ -27,6 +31,7 @@ import dns.rdatatype
 NHOSTS = 3000
 NCNAME = 400
 NANAME = 400
+NNX = 4000
 TTL = 3600
 
 
@@ -80,6 +85,15 @@ def main():
 
     def queries(names):
         return [("%s.bench.test" % n, t) for n in names for t in ("A", "AAAA")]
+
+    # Random labels from a fixed seed, so every run asks the same names;
+    # 12 letters and digits never collide with h*, c*, al* above.
+    rnd = random.Random(16)
+    alpha = "abcdefghijklmnopqrstuvwxyz0123456789"
+    nx = ["".join(rnd.choice(alpha) for _ in range(12)) for _ in range(NNX)]
+    with open(os.path.join(out, "q-nx.txt"), "w") as f:
+        for i, n in enumerate(nx):
+            f.write("x%s.bench.test %s\n" % (n, "AAAA" if i % 2 else "A"))
 
     sets = {"plain": queries(hosts), "flat": queries(owners)}
     for key, qs in sets.items():
