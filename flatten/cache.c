@@ -1392,24 +1392,9 @@ static uint32_t scopes_of(struct shard *s, uint64_t h0, const struct flat_cache_
 int flat_cache_peek(struct flat_cache *c, const struct flat_cache_key *ukey, uint64_t now_ms,
                     struct flat_cache_peek *out)
 {
-	if (!key_valid(ukey))
-		return -EINVAL;
-	memset(out, 0, sizeof(*out));
-	out->status = FLAT_CACHE_MISS;
+	struct flat_cache_key k = *ukey;
 
-	struct flat_cache_key lk;
-	uint8_t buf[CODEC_MAX_NAME];
-	uint64_t h0 = target_hash(c->seed, ukey, &lk, buf);
-	struct flat_cache_key *key = &lk;
-	struct shard *s = shard_of(c, h0, key->kind);
-
-	pthread_mutex_lock(&s->lock);
-	struct entry *e = find(s, scope_hash(h0, key->ecs), key);
-	if (e != NULL)
-		peek_entry(c, e, now_ms, out);
-	out->scopes = scopes_of(s, h0, key);
-	pthread_mutex_unlock(&s->lock);
-	return 0;
+	return flat_cache_peek_scoped(c, &k, NULL, now_ms, out);
 }
 
 /* --- EDNS Client Subnet ------------------------------------------------ */
@@ -1623,9 +1608,7 @@ int flat_cache_peek_scoped(struct flat_cache *c, struct flat_cache_key *ukey,
                            const struct codec_ecs *client, uint64_t now_ms,
                            struct flat_cache_peek *out)
 {
-	if (client == NULL)
-		return flat_cache_peek(c, ukey, now_ms, out);
-	if (!scoped_valid(ukey, client))
+	if (client != NULL ? !scoped_valid(ukey, client) : !key_valid(ukey))
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
 	out->status = FLAT_CACHE_MISS;
@@ -1637,9 +1620,11 @@ int flat_cache_peek_scoped(struct flat_cache *c, struct flat_cache_key *ukey,
 	struct shard *s = shard_of(c, h0, key->kind);
 
 	pthread_mutex_lock(&s->lock);
-	struct entry *e = scope_pick(c, s, key, h0, client, now_ms, true);
-	/* None covers the client: a chase claimed at its own subnet may be
-	 * in flight. */
+	struct entry *e = NULL;
+	if (client != NULL)
+		e = scope_pick(c, s, key, h0, client, now_ms, true);
+	/* Without a client, the key's own entry; with one that no entry
+	 * covers, a chase claimed at its own subnet may be in flight. */
 	if (e == NULL)
 		e = find(s, scope_hash(h0, key->ecs), key);
 	if (e != NULL)
