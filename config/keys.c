@@ -90,6 +90,7 @@ static const struct cfg__key flatten_keys[] = {
         {"cache-size", CFG__T_SIZE, OFF(flatten.cache_size), 1 * SIZE_M, 64 * SIZE_G},
         {"show-aname", CFG__T_BOOL, OFF(flatten.show_aname), 0, 0},
         [CFG__KEY_FLATTEN_SIBLINGS] = {"siblings", CFG__T_SIBLINGS, OFF(flatten.siblings), 0, 0},
+        {"pool", CFG__T_POOL, OFF(flatten.pool), 0, 0},
 };
 
 static const struct cfg__key cache_keys[] = {
@@ -110,7 +111,7 @@ static const struct cfg__key zone_keys[] = {
                                     offsetof(struct cfg_zone, siblings), 0, 0},
 };
 
-/* [alias] has no keys of its own: every line is "owner = target". */
+/* [alias] has no keys of its own: every line is "owner = target[, target...]". */
 const struct cfg__section cfg__sections[CFG__SEC_COUNT] = {
         [CFG__SEC_SERVER] = {"server", server_keys, CFG__ARRAY_LEN(server_keys), false},
         [CFG__SEC_LISTEN] = {"listen", listen_keys, CFG__ARRAY_LEN(listen_keys), false},
@@ -159,6 +160,7 @@ void cfg__set_defaults(struct cfg *cfg)
 	cfg->flatten.show_aname = false;
 	/* Sibling upkeep writes into BIND, so it is asked for, never assumed. */
 	cfg->flatten.siblings = CFG_SIBLINGS_OFF;
+	cfg->flatten.pool = CFG_POOL_UNION;
 }
 
 int cfg_keys_foreach(cfg_key_fn *fn, void *arg)

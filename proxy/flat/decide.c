@@ -393,13 +393,13 @@ bool px_flat_query(struct px_worker *w, struct px_txn *t)
 	/* [alias] owner: the target is in the configuration. */
 	const struct cfg_alias *al = px_flat_alias_of(cfg, g->alias_owners, qname, qlen);
 	if (al != NULL) {
-		if (px_flat_answer_direct(w, t, al->target.wire, al->target.wire_len, UINT32_MAX, 0,
-		                          &ecs))
+		if (px_flat_answer_direct(w, t, al->targets[0].wire, al->targets[0].wire_len,
+		                          UINT32_MAX, 0, &ecs))
 			return true;
 		if (px_flat_alloc(w, t) == NULL)
 			return false;
-		memcpy(t->flat.fl->target, al->target.wire, al->target.wire_len);
-		t->flat.fl->target_len = al->target.wire_len;
+		memcpy(t->flat.fl->target, al->targets[0].wire, al->targets[0].wire_len);
+		t->flat.fl->target_len = al->targets[0].wire_len;
 		t->flat.fl->have_target = true;
 		t->flat.fl->target_is_alias = true;
 		return false;

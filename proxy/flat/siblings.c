@@ -165,7 +165,7 @@ static int zone_set_aliases(struct sib_zone *z, const struct px_gen *g, size_t z
 		    at != zidx)
 			continue;
 		a[n++] = (struct flat_sib_alias){al->owner.wire, al->owner.wire_len,
-		                                 al->target.wire, al->target.wire_len};
+		                                 al->targets[0].wire, al->targets[0].wire_len};
 	}
 	int rc = flat_sibzone_set_aliases(z->tab, a, n);
 	free(a);

@@ -368,10 +368,10 @@ static bool report_alias(struct px_explain *ex)
 
 	if (al == NULL)
 		return false;
-	own_target(ex, al->target.wire, al->target.wire_len, UINT32_MAX, 0);
+	own_target(ex, al->targets[0].wire, al->targets[0].wire_len, UINT32_MAX, 0);
 	ex->own.is_alias = true;
 	px_sbuf_put(ex->body, "source: [alias] %s = %s [config %s:%u]\n", al->owner.text,
-	            al->target.text, cfg->path, al->line);
+	            al->targets[0].text, cfg->path, al->line);
 	px_sbuf_put(ex->body, "ANAME: not looked up, the [alias] entry decides [config]\n");
 	return true;
 }
