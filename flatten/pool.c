@@ -169,9 +169,9 @@ static const struct flat_result *merge_failover(const struct flat_pool_in *in, s
 	return buf;
 }
 
-const struct flat_result *flat_pool_merge(enum flat_pool_mode mode, const struct flat_pool_in *in,
-                                          size_t n, flat_health_down_fn *down, void *down_ctx,
-                                          struct flat_result *buf, struct flat_pool_out *out)
+const struct flat_result *flat_pool_merge_n(enum flat_pool_mode mode, const struct flat_pool_in *in,
+                                            size_t n, flat_health_down_fn *down, void *down_ctx,
+                                            struct flat_result *buf, struct flat_pool_out *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->ttl = UINT32_MAX;

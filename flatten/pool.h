@@ -74,9 +74,28 @@ struct flat_pool_out {
  *             one input's result unchanged
  * @return the result to write: an input's res or buf (never NULL)
  */
-const struct flat_result *flat_pool_merge(enum flat_pool_mode mode, const struct flat_pool_in *in,
-                                          size_t n, flat_health_down_fn *down, void *down_ctx,
-                                          struct flat_result *buf, struct flat_pool_out *out);
+const struct flat_result *flat_pool_merge_n(enum flat_pool_mode mode, const struct flat_pool_in *in,
+                                            size_t n, flat_health_down_fn *down, void *down_ctx,
+                                            struct flat_result *buf, struct flat_pool_out *out);
+
+static inline const struct flat_result *flat_pool_merge(enum flat_pool_mode mode,
+                                                        const struct flat_pool_in *in, size_t n,
+                                                        flat_health_down_fn *down, void *down_ctx,
+                                                        struct flat_result *buf,
+                                                        struct flat_pool_out *out)
+{
+	/* One target, nobody to ask about health (most answers): its result
+	 * as it is, inline. */
+	if (n == 1 && down == NULL) {
+		bool fail = in[0].res->kind == FLAT_RES_FAIL;
+		out->ttl = fail ? 0 : in[0].ttl;
+		out->used = fail ? 0 : 1;
+		out->fail_open = false;
+		out->n_down = 0;
+		return in[0].res;
+	}
+	return flat_pool_merge_n(mode, in, n, down, down_ctx, buf, out);
+}
 
 /**
  * Walks a names blob: the name at *off (its length in *len), *off moved

@@ -49,16 +49,6 @@ void px_flat_set_how(struct px_txn *t, unsigned flags)
 
 static void fetch_soa(struct px_worker *w, struct px_txn *t);
 
-const struct flat_result *px_flat_merge(const struct px_txn *t, const struct flat_pool_in *in,
-                                        size_t n, struct flat_result *buf,
-                                        struct flat_pool_out *out)
-{
-	enum flat_pool_mode mode =
-	        t->g->cfg->flatten.pool == CFG_POOL_FAILOVER ? FLAT_POOL_FAILOVER : FLAT_POOL_UNION;
-
-	return flat_pool_merge(mode, in, n, NULL, NULL, buf, out);
-}
-
 /* One qtype's answer from the lookups: type j of fl's n_types, merged
  * over the targets. */
 struct merged {

@@ -30,14 +30,130 @@ static bool direct_eligible(const struct px_txn *t, const struct px_flat_ecs *ec
 	       !codec_edns_option(t->q, v, CODEC_EDNS_OPT_ECS, &off, &len);
 }
 
-/* Gives back the prefetch claims taken in hits[0..n) (an answer that
- * will not be written from them). */
-static void abandon_prefetch(struct flat_cache *c, struct flat_cache_key *keys, const int *st,
-                             unsigned n)
+/* What the caches gave for the owner's targets. */
+struct direct_in {
+	unsigned n;
+	const uint8_t *names[FLAT_POOL_MAX];
+	size_t lens[FLAT_POOL_MAX];
+	struct flat_cache_key keys[FLAT_POOL_MAX];
+	int st[FLAT_POOL_MAX];
+	struct flat_pool_in in[FLAT_POOL_MAX];
+};
+
+/* Gives back the prefetch claims taken (an answer that will not be
+ * written from them). */
+static void abandon_prefetch(struct flat_cache *c, struct direct_in *d)
 {
-	for (unsigned i = 0; i < n; i++)
-		if (st[i] == FLAT_CACHE_HIT_PREFETCH)
-			flat_cache_abandon(c, &keys[i]);
+	for (unsigned i = 0; i < d->n; i++)
+		if (d->st[i] == FLAT_CACHE_HIT_PREFETCH)
+			flat_cache_abandon(c, &d->keys[i]);
+}
+
+/* The merged result res (TTL and targets used in po) as t's answer, and
+ * the refreshes its entries asked for. True when t was answered. */
+static bool direct_write(struct px_worker *w, struct px_txn *t, struct direct_in *d,
+                         const struct flat_result *res, const struct flat_pool_out *po,
+                         uint32_t chain_ttl, uint16_t aname_type, const struct px_flat_ecs *ecs)
+{
+	const struct cfg *cfg = t->g->cfg;
+	struct flat_rewrite_opts opts;
+	struct codec_ecs echo;
+	uint8_t scope = 0;
+
+	/* The answer is as specific as the most specific entry it used. */
+	for (unsigned i = 0; i < d->n; i++)
+		if ((po->used & (1u << i)) && d->keys[i].ecs[0] != FLAT_CACHE_ECS_NONE &&
+		    d->keys[i].ecs[1] > scope)
+			scope = d->keys[i].ecs[1];
+	memset(&opts, 0, sizeof(opts));
+	opts.ede = CODEC_EDE_NONE;
+	opts.ecs = px_flat_ecs_echo(ecs, scope, &echo);
+	if (cfg->flatten.show_aname && aname_type != 0 && d->n == 1) {
+		opts.show_aname = true;
+		opts.aname_type = aname_type;
+		opts.aname_target = d->names[0];
+		opts.aname_target_len = d->lens[0];
+		opts.aname_ttl = chain_ttl;
+	}
+	uint32_t ttl = px_flat_ttl_clamp(cfg, po->ttl);
+	uint8_t *out = px_outbuf_get(w);
+	ssize_t len =
+	        out == NULL
+	                ? -1
+	                : flat_rewrite(t->q, t->qlen, &t->qv, res, ttl, &opts,
+	                               flat_rewrite_max_size(&t->qv, t->origin == PX_ORIGIN_TCP),
+	                               out, CODEC_MAX_MSG);
+	for (unsigned i = 0; i < d->n; i++) {
+		if (d->st[i] != FLAT_CACHE_HIT_PREFETCH)
+			continue;
+		/* Popular names never wait: a refresh runs behind this answer. */
+		PX_STAT_INC(&w->stats, prefetches);
+		px_flat_chase_start(w, t->g, d->names[i], d->lens[i], t->qv.qtype, &d->keys[i], ecs,
+		                    0);
+	}
+	if (len < 0) {
+		px_outbuf_put(w, out);
+		return false;
+	}
+	PX_STAT_INC(&w->stats, cache_hits);
+	PX_STAT_INC(&w->stats, answers_flattened);
+	PX_STAT_INC(&w->stats, answers_flattened_direct);
+	t->flat.how = aname_type != 0 ? PX_FLAT_ANAME : PX_FLAT_ALIAS;
+	t->flat.direct_target = d->names[0];
+	t->flat.direct_target_len = (uint8_t)d->lens[0];
+	t->flat.direct_hops = res->hops;
+	px_flat_reply_done(w, t, out, (size_t)len);
+	px_outbuf_put(w, out);
+	return true;
+}
+
+/* px_flat_answer_direct() with room for n_targets hits. */
+static bool direct_answer(struct px_worker *w, struct px_txn *t, const uint8_t *targets,
+                          size_t targets_len, unsigned n_targets, uint32_t chain_ttl,
+                          uint16_t aname_type, const struct px_flat_ecs *ecs,
+                          struct flat_cache_hit *hits)
+{
+	struct flat_cache *cache = t->g->cache;
+	struct direct_in d;
+	struct flat_pool_out po;
+	struct flat_result buf;
+	size_t off = 0;
+	uint64_t now = px_now(w);
+
+	for (d.n = 0; d.n < n_targets; d.n++) {
+		unsigned i = d.n;
+		/* One target (most owners): the blob is its name. */
+		if (n_targets == 1) {
+			d.names[0] = targets;
+			d.lens[0] = targets_len;
+		} else if (!flat_pool_next(targets, targets_len, &off, &d.names[i], &d.lens[i])) {
+			break;
+		}
+		px_flat_key_init(&d.keys[i], d.names[i], d.lens[i], t->qv.qtype, FLAT_KEY_TARGET);
+		d.st[i] = px_flat_get(cache, &d.keys[i], ecs, now, &hits[i]);
+		if (d.st[i] != FLAT_CACHE_HIT && d.st[i] != FLAT_CACHE_HIT_PREFETCH)
+			break;
+		d.in[i].res = &hits[i].value.result;
+		d.in[i].ttl = hits[i].ttl_left < chain_ttl ? hits[i].ttl_left : chain_ttl;
+	}
+	if (d.n == n_targets) {
+		const struct flat_result *res = px_flat_merge(t, d.in, d.n, &buf, &po);
+		if (res->kind == FLAT_RES_ADDRS && res->n_addrs > 0)
+			return direct_write(w, t, &d, res, &po, chain_ttl, aname_type, ecs);
+	}
+	abandon_prefetch(cache, &d);
+	return false;
+}
+
+/* A pool's hits (1 KiB each) on a stack frame of its own. */
+static bool direct_pool(struct px_worker *w, struct px_txn *t, const uint8_t *targets,
+                        size_t targets_len, unsigned n_targets, uint32_t chain_ttl,
+                        uint16_t aname_type, const struct px_flat_ecs *ecs)
+{
+	struct flat_cache_hit hits[FLAT_POOL_MAX];
+
+	return direct_answer(w, t, targets, targets_len, n_targets, chain_ttl, aname_type, ecs,
+	                     hits);
 }
 
 /* The owner's targets are known (a fresh ANAME presence entry, or an
@@ -48,84 +164,58 @@ static void abandon_prefetch(struct flat_cache *c, struct flat_cache_key *keys, 
  * fails, and for the SOA of a NODATA, which this path does not write. An
  * edit of the zone is seen as with the presence cache: at the ANAME's TTL
  * or at once through NOTIFY. Returns true when t was answered and ended. */
-bool px_flat_answer_direct(struct px_worker *w, struct px_txn *t, const uint8_t *targets,
-                           size_t targets_len, unsigned n_targets, uint32_t chain_ttl,
-                           uint16_t aname_type, const struct px_flat_ecs *ecs)
+/* One target (most owners): as direct_answer(), written out for the
+ * common case (the general one costs a hundred instructions more per
+ * answer, bench/profile.sh flat callgrind). */
+static inline __attribute__((always_inline)) bool
+direct_one(struct px_worker *w, struct px_txn *t, const uint8_t *target, size_t target_len,
+           uint32_t chain_ttl, uint16_t aname_type, const struct px_flat_ecs *ecs)
 {
 	const struct cfg *cfg = t->g->cfg;
-	struct flat_cache *cache = t->g->cache;
-	struct flat_cache_key keys[FLAT_POOL_MAX];
-	struct flat_cache_hit hits[FLAT_POOL_MAX];
-	struct flat_pool_in in[FLAT_POOL_MAX];
-	int st[FLAT_POOL_MAX];
-	const uint8_t *names[FLAT_POOL_MAX];
-	size_t lens[FLAT_POOL_MAX], off = 0;
+	struct flat_cache_key key;
+	struct flat_cache_hit hit;
 	struct flat_rewrite_opts opts;
 	struct flat_pool_out po;
 	struct flat_result buf;
 	uint8_t *out;
 	struct codec_ecs echo;
-	unsigned n = 0;
 
-	if (!direct_eligible(t, ecs) || n_targets == 0 || n_targets > FLAT_POOL_MAX)
+	px_flat_key_init(&key, target, target_len, t->qv.qtype, FLAT_KEY_TARGET);
+	int st = px_flat_get(t->g->cache, &key, ecs, px_now(w), &hit);
+	if (st != FLAT_CACHE_HIT && st != FLAT_CACHE_HIT_PREFETCH)
 		return false;
-	uint64_t now = px_now(w);
-	for (; n < n_targets; n++) {
-		/* One target (most owners): the blob is its name. */
-		if (n_targets == 1) {
-			names[0] = targets;
-			lens[0] = targets_len;
-		} else if (!flat_pool_next(targets, targets_len, &off, &names[n], &lens[n])) {
-			break;
-		}
-		px_flat_key_init(&keys[n], names[n], lens[n], t->qv.qtype, FLAT_KEY_TARGET);
-		st[n] = px_flat_get(cache, &keys[n], ecs, now, &hits[n]);
-		if (st[n] != FLAT_CACHE_HIT && st[n] != FLAT_CACHE_HIT_PREFETCH)
-			break;
-		in[n].res = &hits[n].value.result;
-		in[n].ttl = hits[n].ttl_left < chain_ttl ? hits[n].ttl_left : chain_ttl;
-	}
-	if (n < n_targets) {
-		abandon_prefetch(cache, keys, st, n);
-		return false;
-	}
-	const struct flat_result *res = px_flat_merge(t, in, n, &buf, &po);
+	struct flat_pool_in in = {&hit.value.result,
+	                          hit.ttl_left < chain_ttl ? hit.ttl_left : chain_ttl};
+	const struct flat_result *res = px_flat_merge(t, &in, 1, &buf, &po);
 	if (res->kind != FLAT_RES_ADDRS || res->n_addrs == 0) {
-		abandon_prefetch(cache, keys, st, n);
+		if (st == FLAT_CACHE_HIT_PREFETCH)
+			flat_cache_abandon(t->g->cache, &key);
 		return false;
 	}
-	/* The answer is as specific as the most specific entry it used. */
-	uint8_t scope = 0;
-	for (unsigned i = 0; i < n; i++)
-		if ((po.used & (1u << i)) && keys[i].ecs[0] != FLAT_CACHE_ECS_NONE &&
-		    keys[i].ecs[1] > scope)
-			scope = keys[i].ecs[1];
 	memset(&opts, 0, sizeof(opts));
 	opts.ede = CODEC_EDE_NONE;
-	opts.ecs = px_flat_ecs_echo(ecs, scope, &echo);
-	if (cfg->flatten.show_aname && aname_type != 0 && n == 1) {
+	opts.ecs = px_flat_ecs_echo(ecs, key.ecs[0] == FLAT_CACHE_ECS_NONE ? 0 : key.ecs[1], &echo);
+	if (cfg->flatten.show_aname && aname_type != 0) {
 		opts.show_aname = true;
 		opts.aname_type = aname_type;
-		opts.aname_target = names[0];
-		opts.aname_target_len = lens[0];
+		opts.aname_target = target;
+		opts.aname_target_len = target_len;
 		opts.aname_ttl = chain_ttl;
 	}
 	uint32_t ttl = px_flat_ttl_clamp(cfg, po.ttl);
 	out = px_outbuf_get(w);
-	ssize_t len =
+	ssize_t n =
 	        out == NULL
 	                ? -1
 	                : flat_rewrite(t->q, t->qlen, &t->qv, res, ttl, &opts,
 	                               flat_rewrite_max_size(&t->qv, t->origin == PX_ORIGIN_TCP),
 	                               out, CODEC_MAX_MSG);
-	for (unsigned i = 0; i < n; i++) {
-		if (st[i] != FLAT_CACHE_HIT_PREFETCH)
-			continue;
+	if (st == FLAT_CACHE_HIT_PREFETCH) {
 		/* Popular names never wait: a refresh runs behind this answer. */
 		PX_STAT_INC(&w->stats, prefetches);
-		px_flat_chase_start(w, t->g, names[i], lens[i], t->qv.qtype, &keys[i], ecs, 0);
+		px_flat_chase_start(w, t->g, target, target_len, t->qv.qtype, &key, ecs, 0);
 	}
-	if (len < 0) {
+	if (n < 0) {
 		px_outbuf_put(w, out);
 		return false;
 	}
@@ -133,10 +223,22 @@ bool px_flat_answer_direct(struct px_worker *w, struct px_txn *t, const uint8_t 
 	PX_STAT_INC(&w->stats, answers_flattened);
 	PX_STAT_INC(&w->stats, answers_flattened_direct);
 	t->flat.how = aname_type != 0 ? PX_FLAT_ANAME : PX_FLAT_ALIAS;
-	t->flat.direct_target = names[0];
-	t->flat.direct_target_len = (uint8_t)lens[0];
+	t->flat.direct_target = target;
+	t->flat.direct_target_len = (uint8_t)target_len;
 	t->flat.direct_hops = res->hops;
-	px_flat_reply_done(w, t, out, (size_t)len);
+	px_flat_reply_done(w, t, out, (size_t)n);
 	px_outbuf_put(w, out);
 	return true;
+}
+
+bool px_flat_answer_direct(struct px_worker *w, struct px_txn *t, const uint8_t *targets,
+                           size_t targets_len, unsigned n_targets, uint32_t chain_ttl,
+                           uint16_t aname_type, const struct px_flat_ecs *ecs)
+{
+	if (!direct_eligible(t, ecs) || n_targets == 0 || n_targets > FLAT_POOL_MAX)
+		return false;
+	if (n_targets > 1)
+		return direct_pool(w, t, targets, targets_len, n_targets, chain_ttl, aname_type,
+		                   ecs);
+	return direct_one(w, t, targets, targets_len, chain_ttl, aname_type, ecs);
 }

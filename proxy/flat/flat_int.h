@@ -237,12 +237,20 @@ bool px_flat_answer_direct(struct px_worker *w, struct px_txn *t, const uint8_t 
                            size_t targets_len, unsigned n_targets, uint32_t chain_ttl,
                            uint16_t aname_type, const struct px_flat_ecs *ecs);
 
-/* answer.c: the pool merge of one qtype's per-target results for t's
- * owner ([flatten] pool; a pool of one passes through). The one place
- * the answer path merges, so that health checks join here. */
-const struct flat_result *px_flat_merge(const struct px_txn *t, const struct flat_pool_in *in,
-                                        size_t n, struct flat_result *buf,
-                                        struct flat_pool_out *out);
+/* The pool merge of one qtype's per-target results for t's owner
+ * ([flatten] pool; a pool of one passes through). The one place the
+ * answer path (answer.c, direct.c) merges, so that health checks join
+ * here. Inline: every flattened answer goes through it. */
+static inline const struct flat_result *px_flat_merge(const struct px_txn *t,
+                                                      const struct flat_pool_in *in, size_t n,
+                                                      struct flat_result *buf,
+                                                      struct flat_pool_out *out)
+{
+	enum flat_pool_mode mode =
+	        t->g->cfg->flatten.pool == CFG_POOL_FAILOVER ? FLAT_POOL_FAILOVER : FLAT_POOL_UNION;
+
+	return flat_pool_merge(mode, in, n, NULL, NULL, buf, out);
+}
 
 /* notify.c: drops name's answers from every worker's answer cache. */
 void px_flat_drop_answers(struct px_worker *w, const uint8_t *name, size_t len);
