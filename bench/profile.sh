@@ -20,7 +20,7 @@
 # saturating: the light-load case, where wake-ups dominate.
 # APEXD=path uses another binary (an A/B of two builds); THREADS=n;
 # DNSTAP=file:/path (or unix:/path) turns [server] dnstap on; ECS=1 turns
-# [resolver] ecs on (the flat set's targets are in cdn.test, chased at
+# [resolver] ecs on; AC=1 turns [cache] answers on (the flat set's targets are in cdn.test, chased at
 # BIND without a subnet, so their entries have scope /0: what it measures
 # is the scoped lookup and the client's subnet per query).
 # UDP_ADDR=0.0.0.0 makes apexd listen on the IPv4 wildcard instead of
@@ -55,7 +55,7 @@ free_port; BIND_PORT=$FP
 start_bind "$BIND_PORT"
 
 free_port; APORT=$FP
-write_apexd_ini "$RUN/apexd.ini" "$THREADS" 1 0 "udp = $UDP_ADDR:$APORT"
+write_apexd_ini "$RUN/apexd.ini" "$THREADS" 1 "${AC:-0}" "udp = $UDP_ADDR:$APORT"
 [[ -n ${DNSTAP:-} ]] && sed -i "s|^\[server\]\$|[server]\ndnstap = $DNSTAP|" "$RUN/apexd.ini"
 [[ ${ECS:-0} == 1 ]] && printf '\n[resolver]\necs = yes\n' >>"$RUN/apexd.ini"
 pre=()
