@@ -31,14 +31,16 @@ from lib import HZ, cpu_ns, cpu_ticks, minflt, read, run_logged
 DEVNULL = subprocess.DEVNULL
 SYSCALL_EVENTS = ["raw_syscalls:sys_enter", "context-switches", "syscalls:sys_enter_recvmmsg",
                   "syscalls:sys_enter_sendmmsg", "syscalls:sys_enter_epoll_wait",
-                  "syscalls:sys_enter_recvfrom", "syscalls:sys_enter_sendto"]
+                  "syscalls:sys_enter_recvfrom", "syscalls:sys_enter_sendto",
+                  "syscalls:sys_enter_read", "syscalls:sys_enter_write",
+                  "syscalls:sys_enter_writev"]
 
 
 def dnsperf(a, seconds, rate=0):
     # rate: a fixed offered rate (-Q) for the measured run, 0 = saturate.
     return ["dnsperf", "-s", "127.0.0.1", "-p", str(a.port),
             "-d", os.path.join(a.data, "q-%s.txt" % a.set),
-            "-c", "16", "-q", "128", "-t", "2", "-l", str(seconds)] + (
+            "-c", "16", "-q", "128", "-t", "2", "-l", str(seconds), "-m", a.proto] + (
                 ["-Q", str(rate)] if rate else [])
 
 
@@ -152,6 +154,7 @@ def main():
     s.add_argument("--data", required=True)
     s.add_argument("--threads", default="2")
     s.add_argument("--qps", default=0, type=int)
+    s.add_argument("--proto", default="udp", choices=("udp", "tcp"))
     s.set_defaults(fn=cmd_measure)
     s = sub.add_parser("callgrind")
     s.add_argument("run")

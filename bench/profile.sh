@@ -16,6 +16,7 @@
 #              per answer of apexd's own code, stable on a noisy box)
 # Needs bench/run.sh to have generated .run/bench/data once (run it with
 # TARGETS=apexd EXTRAS= DURATION=1 TRANSPORTS=udp if needed).
+# PROTO=tcp sends the load over TCP (dnsperf -m tcp) instead of UDP.
 # QPS=n offers a fixed rate (dnsperf -Q) in the measured run instead of
 # saturating: the light-load case, where wake-ups dominate.
 # APEXD=path uses another binary (an A/B of two builds); THREADS=n;
@@ -55,7 +56,8 @@ free_port; BIND_PORT=$FP
 start_bind "$BIND_PORT"
 
 free_port; APORT=$FP
-write_apexd_ini "$RUN/apexd.ini" "$THREADS" 1 "${AC:-0}" "udp = $UDP_ADDR:$APORT"
+write_apexd_ini "$RUN/apexd.ini" "$THREADS" 1 "${AC:-0}" "udp = $UDP_ADDR:$APORT" \
+	"tcp = 127.0.0.1:$APORT"
 [[ -n ${DNSTAP:-} ]] && sed -i "s|^\[server\]\$|[server]\ndnstap = $DNSTAP|" "$RUN/apexd.ini"
 [[ ${ECS:-0} == 1 ]] && printf '\n[resolver]\necs = yes\n' >>"$RUN/apexd.ini"
 pre=()
@@ -68,7 +70,7 @@ APID=$LAST_PID
 wait_udp "$APORT" || { tail "$RUN/apexd.log" >&2; die "apexd does not answer"; }
 
 "$PY" "$BENCH/profile.py" measure "$RUN" --mode "$MODE" --set "$SET" --seconds "$DUR" \
-	--port "$APORT" --pid "$APID" --data "$DATA" --threads "$THREADS" --qps "${QPS:-0}"
+	--port "$APORT" --pid "$APID" --data "$DATA" --threads "$THREADS" --qps "${QPS:-0}" --proto "${PROTO:-udp}"
 if [[ $MODE == callgrind ]]; then
 	# callgrind writes its output as apexd exits.
 	stop_pid "$APID" 120
