@@ -13,7 +13,7 @@
 #   bigpool.example.test ANAMEs: b40.cdn.test and b40.cdn2.test (40 A each)
 # With pool = union: the union of the addresses (deduplicated, at most
 # 64), TTL = min over the targets used; a failed target adds nothing; all
-# failed: SERVFAIL with an EDE. Then apexd again with pool = failover: the
+# failed: SERVFAIL with an EDE; ANY over TCP and HTTPS at a pool. Then apexd again with pool = failover: the
 # first target in pool order with addresses (canonical order for the
 # ANAMEs: pa.cdn.test sorts before pb.cdn2.test; listed order for [alias]).
 # Functions run through `check` look unreachable to shellcheck (SC2317).
@@ -111,6 +111,10 @@ check "[alias] pool, A: the same union" \
 	fq apool.example.test A --rcode NOERROR --flag AA --addrs "$POOL_UNION" --ttl 1:30
 check "pool, HTTPS: the first target with an RRset (pb's)" \
 	out_has "alpn=\"h2\"" dig @127.0.0.1 -p "$APEX_PORT" +norec +noall +answer pool.example.test HTTPS
+check "pool, ANY over TCP: BIND's records plus the pool's A and AAAA" \
+	fq pool.example.test ANY --tcp --rcode NOERROR --answer-types "A AAAA TYPE65401"
+check "pool, ANY over TCP: the A records are the union" \
+	out_has "198.51.100.201" dig @127.0.0.1 -p "$APEX_PORT" +tcp +norec +noall +answer pool.example.test ANY
 check "a failed target (CNAME loop) beside a live one: the live one's addresses" \
 	fq mixed.example.test A --rcode NOERROR --addrs "$PB_A"
 check "a target whose server never answers beside a live one: the live one's" \
