@@ -13,9 +13,10 @@
 #   bigpool.example.test ANAMEs: b40.cdn.test and b40.cdn2.test (40 A each)
 # With pool = union: the union of the addresses (deduplicated, at most
 # 64), TTL = min over the targets used; a failed target adds nothing; all
-# failed: SERVFAIL with an EDE; ANY over TCP and HTTPS at a pool. Then apexd again with pool = failover: the
-# first target in pool order with addresses (canonical order for the
-# ANAMEs: pa.cdn.test sorts before pb.cdn2.test; listed order for [alias]).
+# failed: SERVFAIL with an EDE; ANY over TCP and HTTPS at a pool. Then
+# apexd again with pool = failover: the first target in pool order with
+# addresses (canonical order for the ANAMEs: pa.cdn.test sorts before
+# pb.cdn2.test; listed order for [alias]).
 # Functions run through `check` look unreachable to shellcheck (SC2317).
 # shellcheck disable=SC2317,SC2119 source-path=SCRIPTDIR source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
