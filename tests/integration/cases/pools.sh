@@ -116,6 +116,8 @@ check "pool, ANY over TCP: BIND's records plus the pool's A and AAAA" \
 	fq pool.example.test ANY --tcp --rcode NOERROR --answer-types "A AAAA TYPE65401"
 check "pool, ANY over TCP: the A records are the union" \
 	out_has "198.51.100.201" dig @127.0.0.1 -p "$APEX_PORT" +tcp +norec +noall +answer pool.example.test ANY
+check "pool, a query for the ANAME type: BIND's two records, relayed" \
+	fq pool.example.test TYPE65401 --rcode NOERROR --answers 2
 check "a failed target (CNAME loop) beside a live one: the live one's addresses" \
 	fq mixed.example.test A --rcode NOERROR --addrs "$PB_A"
 check "a target whose server never answers beside a live one: the live one's" \
