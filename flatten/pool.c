@@ -138,27 +138,35 @@ static const struct flat_result *merge_union(const struct flat_pool_in *in, size
 	return buf; /* not reached: pass 1 has addresses */
 }
 
+/* The first input with addresses (with one up, when up) that is fresh,
+ * else stale; n when none. */
+static size_t first_with(const struct flat_pool_in *in, size_t n, bool up,
+                         flat_health_down_fn *down, void *ctx)
+{
+	for (int stale = 0; stale < 2; stale++) {
+		for (size_t i = 0; i < n; i++) {
+			const struct flat_result *r = in[i].res;
+			if (r->kind != FLAT_RES_ADDRS || r->n_addrs == 0 || in[i].stale != stale)
+				continue;
+			if (!up || any_up(r, down, ctx))
+				return i;
+		}
+	}
+	return n;
+}
+
 static const struct flat_result *merge_failover(const struct flat_pool_in *in, size_t n,
                                                 flat_health_down_fn *down, void *ctx,
                                                 struct flat_result *buf, struct flat_pool_out *out)
 {
-	size_t pick = n, first = n;
+	size_t pick = first_with(in, n, true, down, ctx);
 
-	for (size_t i = 0; i < n; i++) {
-		if (in[i].res->kind != FLAT_RES_ADDRS || in[i].res->n_addrs == 0)
-			continue;
-		if (first == n)
-			first = i;
-		if (any_up(in[i].res, down, ctx)) {
-			pick = i;
-			break;
-		}
-	}
-	if (first == n)
-		return merge_empty(in, n, out);
 	if (pick == n) {
+		pick = first_with(in, n, false, NULL, NULL);
+		if (pick == n)
+			return merge_empty(in, n, out);
+		/* Health left nothing: an empty apex is worse than a sick one. */
 		out->fail_open = true;
-		pick = first;
 		down = NULL;
 	}
 	use(out, in, pick);

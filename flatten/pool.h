@@ -42,6 +42,7 @@ typedef bool flat_health_down_fn(void *ctx, const uint8_t *addr, uint16_t qtype)
 struct flat_pool_in {
 	const struct flat_result *res; /**< FAIL: the target contributes nothing */
 	uint32_t ttl;                  /**< seconds left (before the clamp) */
+	bool stale; /**< res is a failed target's last good value (serve-stale) */
 };
 
 /** What the merge used, for the caller's stale flag, ECS scope and stats. */
@@ -60,7 +61,8 @@ struct flat_pool_out {
  *   call down, in input order, duplicates dropped, at most FLAT_MAX_ADDRS;
  *   ttl = min over the inputs that gave an address.
  * A/AAAA, FAILOVER: the first ADDRS input with an address that is up,
- *   those addresses; ttl its ttl.
+ *   those addresses; ttl its ttl. A stale input (its target failed) is
+ *   taken only when no fresh one qualifies: failover is for failures.
  * Health leaves nothing but some input has addresses: fail open, as
  *   above without down() (UNION: all; FAILOVER: the first input with
  *   addresses), out->fail_open set.

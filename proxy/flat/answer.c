@@ -70,6 +70,7 @@ static void merge_all(const struct px_txn *t, struct merged *m, bool *stale, uin
 			const struct px_lookup *lk = &fl->lk[i * fl->n_types + j];
 			in[i].res = &lk->res;
 			in[i].ttl = lk->ttl;
+			in[i].stale = lk->stale;
 		}
 		m[j].res = px_flat_merge(t, in, n, &m[j].buf, &m[j].out);
 		for (unsigned i = 0; i < n; i++) {

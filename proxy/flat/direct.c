@@ -135,6 +135,7 @@ static bool direct_answer(struct px_worker *w, struct px_txn *t, const uint8_t *
 			break;
 		d.in[i].res = &hits[i].value.result;
 		d.in[i].ttl = hits[i].ttl_left < chain_ttl ? hits[i].ttl_left : chain_ttl;
+		d.in[i].stale = false;
 	}
 	if (d.n == n_targets) {
 		const struct flat_result *res = px_flat_merge(t, d.in, d.n, &buf, &po);
@@ -185,7 +186,7 @@ direct_one(struct px_worker *w, struct px_txn *t, const uint8_t *target, size_t 
 	if (st != FLAT_CACHE_HIT && st != FLAT_CACHE_HIT_PREFETCH)
 		return false;
 	struct flat_pool_in in = {&hit.value.result,
-	                          hit.ttl_left < chain_ttl ? hit.ttl_left : chain_ttl};
+	                          hit.ttl_left < chain_ttl ? hit.ttl_left : chain_ttl, false};
 	const struct flat_result *res = px_flat_merge(t, &in, 1, &buf, &po);
 	if (res->kind != FLAT_RES_ADDRS || res->n_addrs == 0) {
 		if (st == FLAT_CACHE_HIT_PREFETCH)

@@ -285,6 +285,7 @@ static void pool_chase(struct sib_zone *z, struct flat_sib_owner *o, enum flat_s
 		int st = flat_cache_get(g->cache, &key, now, &hits[i]);
 		in[i].res = &hits[i].value.result;
 		in[i].ttl = hits[i].ttl_left;
+		in[i].stale = false;
 		if (st == FLAT_CACHE_HIT_PREFETCH)
 			flat_cache_abandon(g->cache, &key); /* as owner_chase() says */
 		if (st == FLAT_CACHE_HIT || st == FLAT_CACHE_HIT_PREFETCH)
@@ -297,6 +298,7 @@ static void pool_chase(struct sib_zone *z, struct flat_sib_owner *o, enum flat_s
 				         "%s", hits[i].fail_why);
 			}
 			in[i].ttl = 0;
+			in[i].stale = hits[i].has_stale;
 			continue;
 		}
 		missing++;

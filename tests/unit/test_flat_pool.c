@@ -60,7 +60,7 @@ static void test_pool_one_target_passes_through(void **state)
 {
 	(void)state;
 	struct flat_result a, buf;
-	struct flat_pool_in in[1] = {{&a, 300}};
+	struct flat_pool_in in[1] = {{&a, 300, false}};
 	struct flat_pool_out out;
 
 	res_a(&a, 1, 3);
@@ -76,7 +76,7 @@ static void test_pool_union_dedups_and_takes_min_ttl(void **state)
 {
 	(void)state;
 	struct flat_result a, b, buf;
-	struct flat_pool_in in[2] = {{&a, 300}, {&b, 60}};
+	struct flat_pool_in in[2] = {{&a, 300, false}, {&b, 60, false}};
 	struct flat_pool_out out;
 
 	res_a(&a, 1, 2);
@@ -95,7 +95,7 @@ static void test_pool_union_caps_at_64(void **state)
 {
 	(void)state;
 	struct flat_result a, b, buf;
-	struct flat_pool_in in[2] = {{&a, 30}, {&b, 40}};
+	struct flat_pool_in in[2] = {{&a, 30, false}, {&b, 40, false}};
 	struct flat_pool_out out;
 
 	res_a(&a, 1, 40);
@@ -113,7 +113,7 @@ static void test_pool_union_skips_failed_target(void **state)
 {
 	(void)state;
 	struct flat_result a, b, buf;
-	struct flat_pool_in in[2] = {{&a, 0}, {&b, 120}};
+	struct flat_pool_in in[2] = {{&a, 0, false}, {&b, 120, false}};
 	struct flat_pool_out out;
 
 	res_kind(&a, FLAT_RES_FAIL, 1);
@@ -129,7 +129,7 @@ static void test_pool_all_failed_is_first_failure(void **state)
 {
 	(void)state;
 	struct flat_result a, b, buf;
-	struct flat_pool_in in[2] = {{&a, 0}, {&b, 0}};
+	struct flat_pool_in in[2] = {{&a, 0, false}, {&b, 0, false}};
 	struct flat_pool_out out;
 
 	res_kind(&a, FLAT_RES_FAIL, 1);
@@ -149,7 +149,7 @@ static void test_pool_nodata_when_none_has_addresses(void **state)
 {
 	(void)state;
 	struct flat_result a, b, c, buf;
-	struct flat_pool_in in[3] = {{&a, 0}, {&b, 300}, {&c, 30}};
+	struct flat_pool_in in[3] = {{&a, 0, false}, {&b, 300, false}, {&c, 30, false}};
 	struct flat_pool_out out;
 
 	res_kind(&a, FLAT_RES_FAIL, 28);
@@ -166,7 +166,7 @@ static void test_pool_failover_first_with_addresses(void **state)
 {
 	(void)state;
 	struct flat_result a, b, c, buf;
-	struct flat_pool_in in[3] = {{&a, 10}, {&b, 200}, {&c, 20}};
+	struct flat_pool_in in[3] = {{&a, 10, false}, {&b, 200, false}, {&c, 20, false}};
 	struct flat_pool_out out;
 
 	res_kind(&a, FLAT_RES_NODATA, 1);
@@ -183,7 +183,7 @@ static void test_pool_health_filters_union(void **state)
 {
 	(void)state;
 	struct flat_result a, b, buf;
-	struct flat_pool_in in[2] = {{&a, 100}, {&b, 50}};
+	struct flat_pool_in in[2] = {{&a, 100, false}, {&b, 50, false}};
 	struct flat_pool_out out;
 	unsigned calls = 0;
 
@@ -204,7 +204,7 @@ static void test_pool_health_failover_switches(void **state)
 {
 	(void)state;
 	struct flat_result a, b, buf;
-	struct flat_pool_in in[2] = {{&a, 100}, {&b, 50}};
+	struct flat_pool_in in[2] = {{&a, 100, false}, {&b, 50, false}};
 	struct flat_pool_out out;
 	unsigned calls = 0;
 
@@ -222,7 +222,7 @@ static void test_pool_health_single_target_filtered(void **state)
 {
 	(void)state;
 	struct flat_result a, buf;
-	struct flat_pool_in in[1] = {{&a, 100}};
+	struct flat_pool_in in[1] = {{&a, 100, false}};
 	struct flat_pool_out out;
 	unsigned calls = 0;
 
@@ -241,7 +241,7 @@ static void test_pool_fail_open(void **state)
 {
 	(void)state;
 	struct flat_result a, b, buf;
-	struct flat_pool_in in[2] = {{&a, 100}, {&b, 50}};
+	struct flat_pool_in in[2] = {{&a, 100, false}, {&b, 50, false}};
 	struct flat_pool_out out;
 
 	res_a(&a, 1, 2);
@@ -258,11 +258,42 @@ static void test_pool_fail_open(void **state)
 	assert_int_equal(out.used, 1);
 }
 
+static void test_pool_failover_prefers_fresh_to_stale(void **state)
+{
+	(void)state;
+	struct flat_result a, b, buf;
+	struct flat_pool_in in[2] = {{&a, 0, true}, {&b, 50, false}};
+	struct flat_pool_out out;
+
+	res_a(&a, 1, 2);
+	res_a(&b, 2, 1);
+	/* The first target failed (its stale value): failover goes on. */
+	const struct flat_result *r =
+	        flat_pool_merge(FLAT_POOL_FAILOVER, in, 2, NULL, NULL, &buf, &out);
+	assert_ptr_equal(r, &b);
+	assert_int_equal(out.used, 2);
+	/* Union serves both, the stale one's TTL 0 the minimum. */
+	r = flat_pool_merge(FLAT_POOL_UNION, in, 2, NULL, NULL, &buf, &out);
+	assert_int_equal(r->n_addrs, 3);
+	assert_int_equal(out.ttl, 0);
+	assert_int_equal(out.used, 3);
+	/* Only stale values: the first of them. */
+	in[1].stale = true;
+	r = flat_pool_merge(FLAT_POOL_FAILOVER, in, 2, NULL, NULL, &buf, &out);
+	assert_ptr_equal(r, &a);
+	/* Health leaves nothing fresh up: a stale one that is up. */
+	in[0].stale = false;
+	unsigned calls = 0;
+	r = flat_pool_merge(FLAT_POOL_FAILOVER, in, 2, down_base1, &calls, &buf, &out);
+	assert_true(has(r, 2, 1));
+	assert_false(out.fail_open);
+}
+
 static void test_pool_https_first_rrset_unfiltered(void **state)
 {
 	(void)state;
 	struct flat_result a, b, buf;
-	struct flat_pool_in in[2] = {{&a, 100}, {&b, 50}};
+	struct flat_pool_in in[2] = {{&a, 100, false}, {&b, 50, false}};
 	struct flat_pool_out out;
 
 	res_kind(&a, FLAT_RES_NODATA, 65);
@@ -280,7 +311,7 @@ static void test_pool_aaaa_dedup_16_octets(void **state)
 {
 	(void)state;
 	struct flat_result a, b, buf;
-	struct flat_pool_in in[2] = {{&a, 100}, {&b, 50}};
+	struct flat_pool_in in[2] = {{&a, 100, false}, {&b, 50, false}};
 	struct flat_pool_out out;
 
 	memset(&a, 0, sizeof(a));
@@ -351,6 +382,7 @@ int main(void)
 	        cmocka_unit_test(test_pool_health_failover_switches),
 	        cmocka_unit_test(test_pool_health_single_target_filtered),
 	        cmocka_unit_test(test_pool_fail_open),
+	        cmocka_unit_test(test_pool_failover_prefers_fresh_to_stale),
 	        cmocka_unit_test(test_pool_https_first_rrset_unfiltered),
 	        cmocka_unit_test(test_pool_aaaa_dedup_16_octets),
 	        cmocka_unit_test(test_pool_names_blob),

@@ -11,6 +11,8 @@
 #                        and pb.cdn2.test
 #   dead.example.test    ANAMEs: loop1.cdn.test and loop2.cdn.test (both fail)
 #   bigpool.example.test ANAMEs: b40.cdn.test and b40.cdn2.test (40 A each)
+#   stalepool.example.test ANAMEs: short.cdn.test (TTL 2) and
+#                        mail.example.test (in BIND's own zone)
 # With pool = union: the union of the addresses (deduplicated, at most
 # 64), TTL = min over the targets used; a failed target adds nothing; all
 # failed: SERVFAIL with an EDE; ANY over TCP and HTTPS at a pool. Then
@@ -22,6 +24,8 @@
 source "$(dirname "$0")/../lib.sh"
 # shellcheck source=../flatlib.sh
 source "$INT_DIR/flatlib.sh"
+# shellcheck source=../reloadlib.sh
+source "$INT_DIR/reloadlib.sh"
 need_real_apexd
 need_flat_tools
 find_apexd
@@ -55,7 +59,9 @@ example.test.zone	mixslow	600	pb.cdn2.test.
 example.test.zone	dead	600	loop1.cdn.test.
 example.test.zone	dead	600	loop2.cdn.test.
 example.test.zone	bigpool	600	b40.cdn.test.
-example.test.zone	bigpool	600	b40.cdn2.test."
+example.test.zone	bigpool	600	b40.cdn2.test.
+example.test.zone	stalepool	600	short.cdn.test.
+example.test.zone	stalepool	600	mail.example.test."
 
 start_flat_backend
 start_cdn
@@ -148,5 +154,17 @@ check "failover, AAAA: pa has one" \
 check "failover, all fail: SERVFAIL with an EDE" \
 	fq dead.example.test A --rcode SERVFAIL --ede-any
 check "explain says failover" out_has "pool = failover" ctl explain pool.example.test
+
+say "--- a dead CDN: stale values"
+check "stalepool: short.cdn.test first (canonical order), failover serves it" \
+	fq stalepool.example.test A --rcode NOERROR --addrs 198.51.100.30
+stop_pid "$CDN_PID"
+sleep 3 # short.cdn.test's TTL of 2 s runs out; its chase now fails
+check "failover: a failed first target's stale value yields to the live second" \
+	fq stalepool.example.test A --rcode NOERROR --addrs 192.0.2.25 --no-ede
+sed -i 's/^pool = failover$/pool = union/' "$T_DIR/apexd.ini"
+check "SIGHUP: pool = union" hup_wait
+check "union: the failed target's stale value is served too, with EDE 3" \
+	fq stalepool.example.test A --rcode NOERROR --addrs "192.0.2.25 198.51.100.30" --ede 3
 stop_flat_apexd
 finish
