@@ -165,8 +165,9 @@ static void finish_into(struct px_worker *w, struct px_txn *t, uint8_t *out)
 			opts.aname_ttl = fl->aname_ttl;
 		}
 		ttl = px_flat_ttl_clamp(cfg, ttl);
-		n = flat_rewrite(t->q, t->qlen, &t->qv, &lk->res, ttl, &opts, max, out,
-		                 CODEC_MAX_MSG);
+		struct flat_result hbuf;
+		n = flat_rewrite(t->q, t->qlen, &t->qv, px_flat_health_pick(w, t, &lk->res, &hbuf),
+		                 ttl, &opts, max, out, CODEC_MAX_MSG);
 	}
 	if (n < 0) {
 		px_txn_fail(w, t, CODEC_EDE_OTHER, "cannot build the flattened answer");

@@ -70,11 +70,13 @@ bool px_flat_answer_direct(struct px_worker *w, struct px_txn *t, const uint8_t 
 		opts.aname_ttl = chain_ttl;
 	}
 	uint32_t ttl = px_flat_answer_ttl(cfg, hit.ttl_left, chain_ttl);
+	struct flat_result hbuf;
+	const struct flat_result *res = px_flat_health_pick(w, t, &hit.value.result, &hbuf);
 	out = px_outbuf_get(w);
 	ssize_t n =
 	        out == NULL
 	                ? -1
-	                : flat_rewrite(t->q, t->qlen, &t->qv, &hit.value.result, ttl, &opts,
+	                : flat_rewrite(t->q, t->qlen, &t->qv, res, ttl, &opts,
 	                               flat_rewrite_max_size(&t->qv, t->origin == PX_ORIGIN_TCP),
 	                               out, CODEC_MAX_MSG);
 	if (st == FLAT_CACHE_HIT_PREFETCH) {

@@ -207,6 +207,13 @@ bool px_flat_answer_direct(struct px_worker *w, struct px_txn *t, const uint8_t 
                            size_t target_len, uint32_t chain_ttl, uint16_t aname_type,
                            const struct px_flat_ecs *ecs);
 
+/* health.c: r without the addresses [health] checks found down (into
+ * buf), or r itself: checks off, nothing down, or everything down (fail
+ * open, counted). Right before flat_rewrite(). */
+const struct flat_result *px_flat_health_pick(struct px_worker *w, const struct px_txn *t,
+                                              const struct flat_result *r,
+                                              struct flat_result *buf);
+
 /* notify.c: drops name's answers from every worker's answer cache. */
 void px_flat_drop_answers(struct px_worker *w, const uint8_t *name, size_t len);
 
