@@ -112,12 +112,6 @@ static void render_owners(struct px_health *h, struct px_sbuf *b, uint64_t *up, 
 	unsigned shown = 0;
 	char l[600];
 
-	if (prometheus)
-		px_sbuf_put(b,
-		            "# HELP apexd_health_addresses addresses checked, by owner, family and "
-		            "state (up includes not yet decided; owners past %u summed as _other)\n"
-		            "# TYPE apexd_health_addresses gauge\n",
-		            PX_HEALTH_METRIC_OWNERS);
 	uv_mutex_lock(&h->info_mu);
 	for (size_t i = 0; i < h->n_owners; i++) {
 		const struct px_health_owner *o = &h->owners[i];
@@ -130,6 +124,13 @@ static void render_owners(struct px_health *h, struct px_sbuf *b, uint64_t *up, 
 			other_down += o->n_down;
 			continue;
 		}
+		if (prometheus && shown == 0)
+			px_sbuf_put(
+			        b,
+			        "# HELP apexd_health_addresses addresses checked, by owner, family "
+			        "and state (up includes not yet decided; owners past %u summed "
+			        "as _other)\n# TYPE apexd_health_addresses gauge\n",
+			        PX_HEALTH_METRIC_OWNERS);
 		shown++;
 		if (!prometheus)
 			continue;

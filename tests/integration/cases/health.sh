@@ -125,7 +125,7 @@ hc.example.test = tcp.hcdn.test
 hc.other.test = tls.hcdn.test"
 
 ctl() { "$APEXCTL" -s "$SOCK" "$@"; }
-metrics() { "$PY" -c 'import urllib.request,sys; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' "http://127.0.0.1:$MPORT/metrics"; }
+metrics() { "$PY" -c 'import urllib.request,sys; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' "http://127.0.0.1:$MPORT/metrics"; }
 stat_now() { ctl stats | sed -n "s/^$1=//p"; }
 # addrs NAME: the A records apexd answers for NAME, sorted, one line.
 addrs() {
@@ -201,6 +201,10 @@ check "tls: counted as cert failures" \
 	bash -c "v=\$('$APEXCTL' -s '$SOCK' stats | sed -n 's/^health_checks_cert=//p'); echo \$v; [[ \$v -ge 2 ]]"
 check "metrics: addresses per owner and state" \
 	out_has 'apexd_health_addresses{owner="hc.other.test",family="ipv4",state="down"} 1' metrics
+
+metrics_ok() { metrics >"$T_DIR/m.txt" && "$PY" "$INT_DIR/promcheck.py" check "$T_DIR/m.txt" --prefix apexd_; }
+check "metrics: well-formed with the health families" metrics_ok
+check "metrics: checks by result" grep -q 'apexd_health_checks_total{result="cert"}' "$T_DIR/m.txt"
 
 # ---- reload to http: -------------------------------------------------------------
 listen 127.0.72.1 "$P2" http
