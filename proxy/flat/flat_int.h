@@ -208,11 +208,24 @@ bool px_flat_answer_direct(struct px_worker *w, struct px_txn *t, const uint8_t 
                            const struct px_flat_ecs *ecs);
 
 /* health.c: r without the addresses [health] checks found down (into
- * buf), or r itself: checks off, nothing down, or everything down (fail
- * open, counted). Right before flat_rewrite(). */
-const struct flat_result *px_flat_health_pick(struct px_worker *w, const struct px_txn *t,
-                                              const struct flat_result *r,
-                                              struct flat_result *buf);
+ * buf), or r itself: nothing down, or everything down (fail open,
+ * counted). */
+const struct flat_result *px_flat_health_filter(struct px_worker *w, const struct px_txn *t,
+                                                const struct flat_result *r,
+                                                struct flat_result *buf);
+
+/* What flat_rewrite() gets: r itself when the zone has no check (one
+ * load and a branch, inline: the common case costs no call), else
+ * px_flat_health_filter(). */
+static inline const struct flat_result *px_flat_health_pick(struct px_worker *w,
+                                                            const struct px_txn *t,
+                                                            const struct flat_result *r,
+                                                            struct flat_result *buf)
+{
+	if (px_flat_txn_zone(t)->check.kind == CFG_CHECK_NONE)
+		return r;
+	return px_flat_health_filter(w, t, r, buf);
+}
 
 /* notify.c: drops name's answers from every worker's answer cache. */
 void px_flat_drop_answers(struct px_worker *w, const uint8_t *name, size_t len);

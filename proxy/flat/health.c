@@ -16,8 +16,9 @@
 #include "proxy/health/health.h"
 #include "proxy/ops/stats.h"
 
-const struct flat_result *px_flat_health_pick(struct px_worker *w, const struct px_txn *t,
-                                              const struct flat_result *r, struct flat_result *buf)
+const struct flat_result *px_flat_health_filter(struct px_worker *w, const struct px_txn *t,
+                                                const struct flat_result *r,
+                                                struct flat_result *buf)
 {
 	const struct cfg_check *c = &px_flat_txn_zone(t)->check;
 
