@@ -9,7 +9,6 @@
  */
 #include <string.h>
 
-#include "codec/name.h"
 #include "codec/wire.h"
 #include "proxy/daemon/server.h"
 #include "proxy/flat/flat_int.h"
@@ -26,13 +25,11 @@ const struct flat_result *px_flat_health_filter(struct px_worker *w, const struc
 	    flat_qtype_is_rdata(r->qtype))
 		return r;
 	/* The owner is the question's name (offset 12, never compressed),
-	 * lowercased as the checker keys it. */
-	uint8_t owner[CODEC_MAX_NAME];
-	size_t olen = t->qv.qname_len;
-	memcpy(owner, t->q + CODEC_HDR_LEN, olen);
-	codec_name_lower(owner, olen);
-	struct px_health_ask ask = {
-	        .h = w->srv->health, .check = c, .owner = owner, .owner_len = (uint8_t)olen};
+	 * as the client spelled it: the key folds the case. */
+	struct px_health_ask ask = {.h = w->srv->health,
+	                            .check = c,
+	                            .owner = t->q + CODEC_HDR_LEN,
+	                            .owner_len = (uint8_t)t->qv.qname_len};
 	bool down[FLAT_MAX_ADDRS];
 	unsigned keep = 0;
 	for (unsigned i = 0; i < r->n_addrs; i++) {

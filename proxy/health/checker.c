@@ -415,7 +415,9 @@ struct px_health *px_health_new(const struct cfg *cfg)
 	h->pending = calloc(2 * PX_HEALTH_PENDING_MAX, sizeof(*h->pending));
 	if (h->slots == NULL || h->ents == NULL || h->live == NULL || h->pending == NULL)
 		goto oom;
-	codec_hkey_random(&h->hkey);
+	struct codec_hkey hk;
+	codec_hkey_random(&hk);
+	h->seed = hk.k0 ^ hk.k1;
 	h->owners_free = NO_OWNER;
 	h->rng = (uint32_t)uv_hrtime() | 1;
 	uv_mutex_init(&h->pend_mu);

@@ -48,7 +48,7 @@ struct px_sbuf;
 struct px_health_ask {
 	struct px_health *h;
 	const struct cfg_check *check; /**< the zone's effective check; kind NONE: no checks */
-	const uint8_t *owner;          /**< wire form, lowercase */
+	const uint8_t *owner;          /**< wire form, any case (folded as it is keyed) */
 	uint8_t owner_len;
 	/* Filled by the first px_health_down() call and reused for the
 	 * next addresses of the same answer: zero them (designated

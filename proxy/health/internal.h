@@ -128,7 +128,7 @@ struct px_health {
 	_Atomic uint32_t n_addrs;       /* live entries */
 	atomic_bool pending_full;       /* misses are being dropped */
 	atomic_bool running;            /* the checker thread runs */
-	struct codec_hkey hkey;         /* keys of (check, owner, family) */
+	uint64_t seed;                  /* of the keys of (check, owner, family) */
 	uv_mutex_t pend_mu;             /* guards pending, n_pending */
 	struct px_health_miss *pending; /* PX_HEALTH_PENDING_MAX */
 	unsigned n_pending;
@@ -169,10 +169,10 @@ struct px_health {
 	uint32_t rng;
 };
 
-/* The key of (check, owner, qtype): keyed SipHash, never 0. */
+/* The key of (check, owner in any case, qtype): never 0. */
 uint64_t px_health_key(const struct px_health *h, const struct cfg_check *c, const uint8_t *owner,
                        size_t owner_len, uint16_t qtype);
-/* Address octets as the two words slots hold. */
+/* Address octets as the two words slots hold (IPv4: the 4 octets in a[0]). */
 void px_health_addr_words(const uint8_t *addr, uint16_t qtype, uint64_t a[2]);
 /* The bucket (index of its first slot) of key and address. */
 uint32_t px_health_bucket(uint64_t key, const uint64_t a[2]);

@@ -9,6 +9,7 @@
  */
 #include <string.h>
 
+#include "codec/name.h"
 #include "proxy/health/internal.h"
 
 static const char *const result_names[PX_HR_COUNT] = {
@@ -50,34 +51,75 @@ enum px_health_state px_health_sm_step(struct px_health_sm *sm, bool ok, unsigne
 	return before;
 }
 
+/* ASCII-lowercases the eight octets of w at once (RFC 4343: only A-Z
+ * fold): bit 5 is set in each byte from 'A' to 'Z'. No byte carries into
+ * the next: the sums stay below 0x100 for 7-bit values. */
+static inline uint64_t fold8(uint64_t w)
+{
+	const uint64_t hi = 0x8080808080808080ull, one = 0x0101010101010101ull;
+	uint64_t a = w & ~hi;
+	uint64_t ge_a = a + (0x80 - 'A') * one;
+	uint64_t gt_z = a + (0x80 - 'Z' - 1) * one;
+
+	return w | ((ge_a & ~gt_z & ~w & hi) >> 2);
+}
+
+/* Eight octets at a time into x, folded to lowercase when fold. */
+static uint64_t mix_bytes(uint64_t x, const uint8_t *p, size_t n, bool fold)
+{
+	uint64_t w;
+
+	for (; n >= 8; p += 8, n -= 8) {
+		memcpy(&w, p, 8);
+		w = fold ? fold8(w) : w;
+		x = (x ^ w) * 0x9e3779b97f4a7c15ull;
+		x ^= x >> 29;
+	}
+	if (n > 0) {
+		w = 0;
+		for (size_t i = 0; i < n; i++)
+			w |= (uint64_t)p[i] << (8 * i);
+		w = fold ? fold8(w) : w;
+		x = (x ^ w) * 0x9e3779b97f4a7c15ull;
+		x ^= x >> 29;
+	}
+	return x;
+}
+
+/*
+ * Not a keyed PRF on purpose: it runs for every answer with checks on,
+ * and SipHash of the owner cost more than the rest of the check. The
+ * owners are the zones' own flattened names and a full bucket only
+ * leaves an address unchecked (served), so names chosen to collide buy
+ * nothing; the random seed still keeps two processes' layouts apart.
+ */
 uint64_t px_health_key(const struct px_health *h, const struct cfg_check *c, const uint8_t *owner,
                        size_t owner_len, uint16_t qtype)
 {
-	/* kind, port, qtype, the owner, then the path: one buffer, one hash. */
-	uint8_t buf[8 + 255 + CFG_CHECK_PATH_MAX];
-	size_t n = 0, plen = c->kind == CFG_CHECK_HTTP ? strnlen(c->path, CFG_CHECK_PATH_MAX) : 0;
+	uint64_t x = h->seed ^ ((uint64_t)c->kind | (uint64_t)c->port << 8 | (uint64_t)qtype << 24 |
+	                        (uint64_t)owner_len << 40);
 
-	buf[n++] = (uint8_t)c->kind;
-	buf[n++] = (uint8_t)(c->port >> 8);
-	buf[n++] = (uint8_t)c->port;
-	buf[n++] = (uint8_t)(qtype >> 8);
-	buf[n++] = (uint8_t)qtype;
-	buf[n++] = (uint8_t)owner_len;
-	memcpy(buf + n, owner, owner_len);
-	n += owner_len;
-	memcpy(buf + n, c->path, plen);
-	n += plen;
-	uint64_t k = codec_khash(&h->hkey, buf, n);
-	return k != 0 ? k : 1;
+	x = mix_bytes(x, owner, owner_len, true);
+	if (c->kind == CFG_CHECK_HTTP)
+		x = mix_bytes(x, (const uint8_t *)c->path, strnlen(c->path, CFG_CHECK_PATH_MAX),
+		              false);
+	x ^= x >> 32;
+	x *= 0xd6e8feb86659fd93ull;
+	x ^= x >> 32;
+	return x != 0 ? x : 1;
 }
 
 void px_health_addr_words(const uint8_t *addr, uint16_t qtype, uint64_t a[2])
 {
-	uint8_t b[16] = {0};
-
-	memcpy(b, addr, qtype == 28 ? 16 : 4);
-	memcpy(&a[0], b, 8);
-	memcpy(&a[1], b + 8, 8);
+	if (qtype == 28) {
+		memcpy(&a[0], addr, 8);
+		memcpy(&a[1], addr + 8, 8);
+	} else {
+		uint32_t v;
+		memcpy(&v, addr, 4);
+		a[0] = v;
+		a[1] = 0;
+	}
 }
 
 uint32_t px_health_bucket(uint64_t key, const uint64_t a[2])
@@ -130,6 +172,7 @@ static void hand_over(struct px_health *h, const struct px_health_ask *ask, cons
 		m->qtype = qtype;
 		m->owner_len = ask->owner_len;
 		memcpy(m->owner, ask->owner, ask->owner_len);
+		codec_name_lower(m->owner, m->owner_len);
 		m->check = *ask->check;
 		queued = true;
 	} else if (i == h->n_pending) {

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "tests/unit/helpers.h"
+#include "codec/name.h"
 #include "config/config.h"
 #include "proxy/health/health.h"
 #include "proxy/health/internal.h"
@@ -211,6 +212,40 @@ static void test_table_reads(void **state)
 	cfg_free(cfg);
 }
 
+/* The key folds case exactly as codec_name_lower does, for every octet
+ * value at every position of the 8-octet words it reads. */
+static void test_key_folds_case(void **state)
+{
+	(void)state;
+	struct cfg *cfg = load("");
+	struct px_health *h = px_health_new(cfg);
+	struct cfg_check c = {.kind = CFG_CHECK_HTTP, .port = 80, .path = "/A"};
+	struct cfg_check c2 = {.kind = CFG_CHECK_HTTP, .port = 80, .path = "/a"};
+	uint8_t name[64], low[64];
+
+	for (unsigned v = 0; v < 256; v++) {
+		for (unsigned pos = 1; pos < 20; pos++) {
+			/* one label of 20 octets, then the root */
+			name[0] = 20;
+			for (unsigned i = 1; i <= 20; i++)
+				name[i] = (uint8_t)('a' + i);
+			name[pos] = (uint8_t)v;
+			name[21] = 0;
+			memcpy(low, name, 22);
+			codec_name_lower(low, 22);
+			assert_true(px_health_key(h, &c, name, 22, 1) ==
+			            px_health_key(h, &c, low, 22, 1));
+			if (low[pos] != (uint8_t)v) /* it folded: so did the key */
+				assert_true(v >= 'A' && v <= 'Z');
+		}
+	}
+	name[1] = 'x';
+	assert_true(px_health_key(h, &c, name, 22, 1) != px_health_key(h, &c, name, 22, 28));
+	assert_true(px_health_key(h, &c, name, 22, 1) != px_health_key(h, &c2, name, 22, 1));
+	px_health_free(h);
+	cfg_free(cfg);
+}
+
 /* ---- the checker, end to end on loopback --------------------------------- */
 
 static int listen_on(uint16_t port)
@@ -295,6 +330,7 @@ int main(void)
 	        cmocka_unit_test(test_http_status_line),
 	        cmocka_unit_test(test_http_final_skips_interim),
 	        cmocka_unit_test(test_table_reads),
+	        cmocka_unit_test(test_key_folds_case),
 	        cmocka_unit_test(test_checker_tcp),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
