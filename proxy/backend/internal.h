@@ -10,17 +10,27 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <uv.h>
 
 #include "codec/wire.h"
 #include "proxy/engine/txn.h"
+#include "proxy/engine/worker.h"
 #include "proxy/io/rbuf.h"
 
 struct px_worker;
 
 /** A backend UDP socket, connected to the backend address. */
 struct px_bsock {
-	uv_udp_t h;
+	uv_udp_t h; /**< sends, and libuv's queue when the socket is full */
+	/** Reads, on a dup() of the socket: libuv's uv_udp_t read loop
+	 *  calls recvmmsg until EAGAIN, one extra system call per wake-up
+	 *  (under light load, one per answer); udp.c stops at a short batch. */
+	uv_poll_t rpoll;
+	int rfd;
+	unsigned open_handles; /**< freed when both handles have closed */
+	struct mmsghdr rmm[PX_UDP_RX_CHUNKS];
+	struct iovec riov[PX_UDP_RX_CHUNKS];
 	struct px_worker *w;
 	unsigned idx;
 	unsigned inflight;

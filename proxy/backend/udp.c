@@ -3,9 +3,11 @@
  * the answers matched on socket + ID + question (see backend.c).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "proxy/backend/backend.h"
 #include "proxy/backend/internal.h"
@@ -37,36 +39,12 @@ static void fail_all_on_bsock(struct px_bsock *s, int err)
 	}
 }
 
-/* Under load BIND's answers arrive in bursts: like the listeners, the
- * backend sockets read up to PX_UDP_RX_CHUNKS of them per system call,
- * into the worker's receive block (libuv runs one callback at a time,
- * and every datagram is handled before its callback returns). */
-static void bsock_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+/* One answer from the backend: matched to its txn on ID and question. */
+static void bsock_answer(struct px_bsock *s, const uint8_t *msg, size_t n)
 {
-	struct px_bsock *s = h->data;
-	(void)suggested;
-	buf->base = (char *)s->w->udp_rx;
-	buf->len = (size_t)PX_UDP_RX_CHUNKS * PX_UDP_DGRAM_MAX;
-}
-
-static void bsock_recv_cb(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct sockaddr *from,
-                          unsigned flags)
-{
-	struct px_bsock *s = h->data;
 	struct px_worker *w = s->w;
-	const uint8_t *msg = (const uint8_t *)buf->base;
-	(void)flags;
 
-	if (n < 0) {
-		/* On a connected socket, ICMP port unreachable surfaces here
-		 * as ECONNREFUSED: nothing listens at the backend address.
-		 * Everything waiting on this socket fails at once. */
-		fail_all_on_bsock(s, (int)n);
-		return;
-	}
-	if (from == NULL)
-		return;
-	if ((size_t)n < CODEC_HDR_LEN) {
+	if (n < CODEC_HDR_LEN) {
 		PX_STAT_INC(&w->stats, backend_unmatched);
 		return;
 	}
@@ -77,7 +55,7 @@ static void bsock_recv_cb(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const str
 		return;
 	}
 	struct px_txn *t = &w->slots.txns[slot - 1];
-	if (!px_backend_answer_matches(t, msg, (size_t)n)) {
+	if (!px_backend_answer_matches(t, msg, n)) {
 		PX_STAT_INC(&w->stats, backend_unmatched);
 		return;
 	}
@@ -95,12 +73,69 @@ static void bsock_recv_cb(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const str
 			px_txn_fail_backend(w, t, "", " over TCP", rc);
 		return;
 	}
-	px_backend_relay(w, t, msg, (size_t)n);
+	px_backend_relay(w, t, msg, n);
+}
+
+/* Datagrams a wake-up reads before other handles get their turn. */
+#define PX_BSOCK_READ_BUDGET 64
+
+/* Under load BIND's answers arrive in bursts: like the listeners, the
+ * backend sockets read up to PX_UDP_RX_CHUNKS of them per system call,
+ * into the worker's receive block (every datagram is handled before the
+ * next read), and a short batch means the socket is empty. */
+static void bsock_poll_cb(uv_poll_t *h, int status, int events)
+{
+	struct px_bsock *s = h->data;
+	(void)events;
+
+	/* A pending socket error (ECONNREFUSED from an ICMP port
+	 * unreachable) is POLLERR, which libuv reports as UV_EBADF after
+	 * stopping the handle: read to collect the error, and watch again. */
+	if (status < 0 && !uv_is_closing((uv_handle_t *)h))
+		uv_poll_start(h, UV_READABLE, bsock_poll_cb);
+	for (int budget = PX_BSOCK_READ_BUDGET; budget > 0;) {
+		int n = recvmmsg(s->rfd, s->rmm, PX_UDP_RX_CHUNKS, MSG_DONTWAIT, NULL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			/* On a connected socket, ICMP port unreachable surfaces
+			 * here as ECONNREFUSED: nothing listens at the backend
+			 * address. Everything waiting on this socket fails at
+			 * once. */
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				fail_all_on_bsock(s, uv_translate_sys_error(errno));
+			return;
+		}
+		for (int k = 0; k < n; k++) {
+			/* Cannot happen with 64 KiB chunks; never act on a cut message. */
+			if (s->rmm[k].msg_hdr.msg_flags & MSG_TRUNC)
+				PX_STAT_INC(&s->w->stats, backend_unmatched);
+			else
+				bsock_answer(s, s->riov[k].iov_base, s->rmm[k].msg_len);
+			s->rmm[k].msg_hdr.msg_flags = 0; /* the one field recvmmsg changes */
+		}
+		if (n < PX_UDP_RX_CHUNKS || uv_is_closing((uv_handle_t *)&s->rpoll))
+			return;
+		budget -= n;
+	}
 }
 
 static void bsock_closed_cb(uv_handle_t *h)
 {
-	free(h->data);
+	struct px_bsock *s = h->data;
+
+	if (--s->open_handles > 0)
+		return;
+	if (s->rfd >= 0)
+		close(s->rfd); /* uv_poll_t never closes its socket */
+	free(s);
+}
+
+static void bsock_close(struct px_bsock *s)
+{
+	if (s->rfd >= 0 && s->open_handles == 2)
+		uv_close((uv_handle_t *)&s->rpoll, bsock_closed_cb);
+	uv_close((uv_handle_t *)&s->h, bsock_closed_cb);
 }
 
 static int bsock_open(struct px_worker *w, struct px_bsock **out)
@@ -112,25 +147,42 @@ static int bsock_open(struct px_worker *w, struct px_bsock **out)
 	if (s == NULL)
 		return -ENOMEM;
 	s->w = w;
-	rc = uv_udp_init_ex(&w->loop, &s->h, (unsigned)be->sa.ss_family | UV_UDP_RECVMMSG);
+	s->rfd = -1;
+	/* Set once: on a connected socket with no name or control buffer,
+	 * recvmmsg writes only msg_len and msg_flags. */
+	for (unsigned k = 0; k < PX_UDP_RX_CHUNKS; k++) {
+		s->riov[k].iov_base = w->udp_rx + (size_t)k * PX_UDP_DGRAM_MAX;
+		s->riov[k].iov_len = PX_UDP_DGRAM_MAX;
+		s->rmm[k].msg_hdr.msg_iov = &s->riov[k];
+		s->rmm[k].msg_hdr.msg_iovlen = 1;
+	}
+	rc = uv_udp_init_ex(&w->loop, &s->h, (unsigned)be->sa.ss_family);
 	if (rc < 0) {
 		free(s);
 		return rc;
 	}
 	s->h.data = s;
+	s->open_handles = 1;
 	rc = uv_udp_connect(&s->h, (const struct sockaddr *)&be->sa);
 	if (rc == 0) {
 		int size = PX_BSOCK_RCVBUF;
 		uv_recv_buffer_size((uv_handle_t *)&s->h, &size);
-		rc = uv_udp_recv_start(&s->h, bsock_alloc_cb, bsock_recv_cb);
-	}
-	if (rc == 0) {
 		uv_os_fd_t fd;
 		rc = uv_fileno((uv_handle_t *)&s->h, &fd);
 		s->sendfd = fd;
 	}
+	if (rc == 0) {
+		s->rfd = fcntl(s->sendfd, F_DUPFD_CLOEXEC, 0);
+		rc = s->rfd < 0 ? uv_translate_sys_error(errno)
+		                : uv_poll_init_socket(&w->loop, &s->rpoll, s->rfd);
+	}
+	if (rc == 0) {
+		s->open_handles = 2;
+		s->rpoll.data = s;
+		rc = uv_poll_start(&s->rpoll, UV_READABLE, bsock_poll_cb);
+	}
 	if (rc < 0) {
-		uv_close((uv_handle_t *)&s->h, bsock_closed_cb);
+		bsock_close(s);
 		return rc;
 	}
 	s->idx = w->backend->n_bsock;
@@ -255,6 +307,6 @@ void px_bsock_forget(struct px_txn *t)
 void px_bsock_close_all(struct px_worker *w)
 {
 	for (unsigned i = 0; i < w->backend->n_bsock; i++)
-		uv_close((uv_handle_t *)&w->backend->bsock[i]->h, bsock_closed_cb);
+		bsock_close(w->backend->bsock[i]);
 	w->backend->n_bsock = 0;
 }

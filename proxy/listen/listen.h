@@ -19,19 +19,19 @@ struct px_udpw_rx;
 struct px_udp_listener {
 	union { /* .data == this */
 		uv_handle_t handle;
-		uv_udp_t h;     /* one address: libuv reads (recvmmsg) and queues */
-		uv_poll_t poll; /* a wildcard (pktinfo): udpwild.c reads and queues */
+		uv_poll_t poll; /* udpwild.c reads and queues */
 	};
 	struct px_worker *w;
 	struct cfg_addr addr; /* a copy: the listener may outlive its cfg */
-	uv_os_sock_t fd;      /* bound by main, opened on the worker loop (a
-	                       * wildcard's stays ours: uv_poll_t never closes it) */
+	uv_os_sock_t fd;      /* bound by main, watched on the worker loop (it
+	                       * stays ours: uv_poll_t never closes it) */
 	int sendfd;           /* the handle's socket, for sendmmsg (udptx.c) */
 	unsigned txns;        /* queries in flight that answer from this socket */
 	bool started;         /* the handle is initialised (closing it frees the listener) */
 	bool removed;         /* gone from the configuration: closes when txns end */
 	/* A wildcard address: each answer leaves from the address its query
-	 * was sent to (io/pktinfo.h). The rest is udpwild.c's. */
+	 * was sent to (io/pktinfo.h). The rest is udpwild.c's, for every
+	 * listener. */
 	bool pktinfo;
 	bool reading;                         /* watching for queries */
 	int events;                           /* what the poll handle watches */
@@ -65,8 +65,8 @@ struct px_tcp_listener {
 void px_udp_send(struct px_udp_listener *l, const struct sockaddr *peer,
                  const struct px_udp_local *src, const uint8_t *msg, size_t len);
 /* The client queue's failure callback (px_udp_tx_fail_fn, owner is the
- * listener): a full socket buffer falls back to libuv's queue (or, on a
- * wildcard listener, to its own, which keeps the source address). */
+ * listener): a full socket buffer falls back to the listener's own queue
+ * (udpwild.c), which keeps the source address. */
 void px_udp_send_failed(void *owner, uint16_t tag, const uint8_t *msg, size_t len,
                         const struct sockaddr *peer, const struct px_udp_local *src, int err);
 /* Stops reading queries (the worker drains, or the listener goes). */

@@ -1,19 +1,21 @@
-/* proxy/listen/udpwild.c - a UDP listener on a wildcard address.
+/* proxy/listen/udpwild.c - how a UDP listener reads and holds answers.
  *
- * A socket bound to 0.0.0.0 or [::] must answer each query from the
- * address it was sent to (io/pktinfo.h), so it needs each datagram's
- * destination. libuv's recvmmsg (UV_UDP_RECVMMSG) passes no control
- * buffer and its send queue no control message, so such a listener is a
- * uv_poll_t on the socket instead: it reads with recvmmsg into the
- * worker's receive block as libuv would (PX_UDP_RX_CHUNKS datagrams a
- * call, a bounded number per wake-up), with a control buffer per
- * datagram, and hands each query and its destination to the engine. The
+ * Named for the wildcard address it was first written for: a socket bound
+ * to 0.0.0.0 or [::] must answer each query from the address it was sent
+ * to (io/pktinfo.h), so it needs each datagram's destination, and libuv's
+ * recvmmsg (UV_UDP_RECVMMSG) passes no control buffer and its send queue
+ * no control message. Every UDP listener is now a uv_poll_t on its socket:
+ * it reads with recvmmsg into the worker's receive block (PX_UDP_RX_CHUNKS
+ * datagrams a call, a bounded number per wake-up), with a control buffer
+ * per datagram, and hands each query (and, on a wildcard, its
+ * destination) to the engine. A short batch means the socket was empty,
+ * so it goes back to epoll without the read that would only say EAGAIN
+ * (libuv's loop makes that read; udp.c says what it costs). The
  * destination travels with the query (the txn's client part) to every
  * answer, which goes through the worker's sendmmsg queue like any other.
  *
  * An answer the kernel refuses for a full socket buffer is held here,
- * source address and all, and sent when the socket drains: the job
- * libuv's send queue does for a listener on one address.
+ * source address and all, and sent when the socket drains.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -224,10 +226,11 @@ static void udpw_read(struct px_udp_listener *l)
 				/* Cannot happen with 64 KiB chunks; never act on a cut message. */
 				PX_STAT_INC(&w->stats, malformed_dropped);
 			} else {
-				struct px_udp_local dst;
+				struct px_udp_local dst = {.family = 0};
 				const struct sockaddr *from =
 				        (const struct sockaddr *)&l->rx->peers[k];
-				px_pktinfo_parse(&mm[k].msg_hdr, &dst);
+				if (l->pktinfo)
+					px_pktinfo_parse(&mm[k].msg_hdr, &dst);
 				udpw_handle(l, l->rx->iov[k].iov_base, mm[k].msg_len, from, &dst);
 			}
 			udpw_rx_reset(mm, k);
@@ -243,9 +246,13 @@ static void udpw_poll_cb(uv_poll_t *h, int status, int events)
 	struct px_udp_listener *l = h->data;
 
 	if (status < 0) {
+		/* POLLERR: libuv stopped the handle. Read to clear the socket's
+		 * error, and watch again rather than go deaf. */
 		px_log_rl(CFG_LOG_WARNING, UDP, "poll on %s: %s", l->addr.text,
 		          uv_strerror(status));
-		return;
+		l->events = 0;
+		px_udpw_watch(l);
+		events = UV_READABLE;
 	}
 	if (events & UV_WRITABLE)
 		udpw_send_held(l);

@@ -1,6 +1,6 @@
-/* proxy/listen/udpwild.h - a UDP listener on a wildcard address (0.0.0.0,
- * [::]): what udp.c hands to udpwild.c; nothing outside listen/ includes
- * it.
+/* proxy/listen/udpwild.h - how a UDP listener reads and holds answers
+ * (first written for wildcard addresses, 0.0.0.0 and [::]): what udp.c
+ * hands to udpwild.c; nothing outside listen/ includes it.
  *
  * Threads: the worker that owns the listener.
  */
@@ -16,8 +16,8 @@ struct px_udp_local;
  * they are lost and counted, as the kernel itself would drop them. */
 #define PX_UDPW_HELD_MAX 4096
 
-/* Watches l's socket (l->w set, l->pktinfo true) and reads its queries
- * with their destinations. 0 or a libuv error. */
+/* Watches l's socket (l->w set) and reads its queries, with their
+ * destinations when l->pktinfo. 0 or a libuv error. */
 int px_udpw_start(struct px_udp_listener *l);
 /* Sends an answer that the worker's queue did not take, at once, or
  * holds it until the socket drains. */
