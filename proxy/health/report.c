@@ -51,7 +51,7 @@ static void explain_one(struct px_health *h, uint64_t key, uint16_t qtype, const
 		px_sbuf_put(b, ", ");
 	}
 	if (e->last_at == 0)
-		px_sbuf_put(b, "no check finished yet%s\n", e->in_flight ? " (one in flight)" : "");
+		px_sbuf_put(b, "no check finished yet\n");
 	else {
 		put_age(b, "last check", e->last_at, now);
 		px_sbuf_put(b, " (%s)\n", px_health_result_name((enum px_health_result)e->last));

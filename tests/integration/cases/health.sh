@@ -173,6 +173,8 @@ check "tcp: all three still served" answers_become hc.example.test "$TCP_ALL"
 unlisten 127.0.71.2 "$P"
 check "tcp: a stopped listener's address leaves the answers" \
 	answers_become hc.example.test "127.0.71.1 127.0.71.3"
+check "tcp: the owner spelled in another case is filtered the same" \
+	answers_become HC.Example.TEST "127.0.71.1 127.0.71.3"
 check "tcp: logged once as down, with the reason" log_has "127.0.71.2 of hc.example.test is down (tcp:$P): connection refused"
 check "explain: the address is down, and why" \
 	out_has "127.0.71.2: down (connection refused" ctl explain hc.example.test A
