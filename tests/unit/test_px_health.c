@@ -277,8 +277,10 @@ static uint16_t free_port(void)
  * assertion: the checker needs fall x 100 ms here). */
 static bool wait_for(struct px_health_ask *ask, const uint8_t *addr, bool want)
 {
+	uint16_t qtype = addr[0] == 127 ? 1 : 28;
+
 	for (int i = 0; i < 1000; i++) {
-		if (px_health_down(ask, addr, 1) == want)
+		if (px_health_down(ask, addr, qtype) == want)
 			return true;
 		usleep(10000);
 	}
@@ -305,6 +307,9 @@ static void test_checker_tcp(void **state)
 	/* Nothing listens: refused twice, then down. */
 	assert_true(wait_for(&ask, lo, true));
 	assert_true(atomic_load(&h->checks[PX_HR_REFUSED]) >= 2);
+	/* ::1 for AAAA, the same way (nothing listens there either). */
+	const uint8_t lo6[16] = {[15] = 1};
+	assert_true(wait_for(&ask, lo6, true));
 	/* A listener: up again after one success. */
 	int fd = listen_on(port);
 	assert_true(fd >= 0);
