@@ -24,6 +24,14 @@
 # [resolver] ecs on; AC=1 turns [cache] answers on (the flat set's targets are in cdn.test, chased at
 # BIND without a subnet, so their entries have scope /0: what it measures
 # is the scoped lookup and the client's subnet per query).
+# HEALTH=off|up|down (issue 17) serves the flat set's CDN addresses on
+# loopback (198.51.x.y -> 127.51.x.y, AAAA -> ::1, a copy of the data in
+# RUN/data) and: off, no checks (the baseline with the same data); up,
+# [health] check = tcp:PORT with bench/health_listen.py accepting at every
+# address; down, the same check with nothing listening (every address down:
+# the fail-open path). interval = 1h, fall = rise = 1: every address is
+# checked once as the warm-up adds it, and the checker is idle while the
+# answers are measured (its own cost is bench/health.sh's).
 # UDP_ADDR=0.0.0.0 makes apexd listen on the IPv4 wildcard instead of
 # 127.0.0.1 (dnsperf still asks 127.0.0.1): the wildcard path reads each
 # datagram's destination and answers from it (IP_PKTINFO).
@@ -35,7 +43,8 @@ BENCH_TAG=profile
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 RUN=$ROOT/.run/profile
-DATA=$ROOT/.run/bench/data
+DATA=${DATA:-$ROOT/.run/bench/data}
+HEALTH=${HEALTH:-}
 SET=${1:-plain}
 MODE=${2:-cpu}
 DUR=${3:-5}
@@ -52,6 +61,12 @@ esac
 rm -rf "$RUN"
 mkdir -p "$RUN"
 
+if [[ -n $HEALTH ]]; then
+	mkdir -p "$RUN/data"
+	cp "$DATA"/* "$RUN/data/"
+	sed -i -E 's/ A 198\.51\./ A 127.51./; s/ AAAA 2001:db8:cd::[0-9a-f]+$/ AAAA ::1/' "$RUN/data/cdn.test.zone"
+	DATA=$RUN/data
+fi
 free_port; BIND_PORT=$FP
 start_bind "$BIND_PORT"
 
@@ -60,6 +75,19 @@ write_apexd_ini "$RUN/apexd.ini" "$THREADS" 1 "${AC:-0}" "udp = $UDP_ADDR:$APORT
 	"tcp = 127.0.0.1:$APORT"
 [[ -n ${DNSTAP:-} ]] && sed -i "s|^\[server\]\$|[server]\ndnstap = $DNSTAP|" "$RUN/apexd.ini"
 [[ ${ECS:-0} == 1 ]] && printf '\n[resolver]\necs = yes\n' >>"$RUN/apexd.ini"
+case $HEALTH in
+'' | off) ;;
+up | down)
+	free_port; HPORT=$FP
+	printf '\n[health]\ncheck = tcp:%s\ninterval = 1h\ntimeout = 1s\nfall = 1\nrise = 1\n' "$HPORT" >>"$RUN/apexd.ini"
+	if [[ $HEALTH == up ]]; then
+		sed -n -E 's/.* A (127\.51\.[0-9.]+)$/\1/p' "$DATA/cdn.test.zone" | sort -u >"$RUN/addrs.txt"
+		spawn "$RUN/listen.log" "$PY" "$BENCH/health_listen.py" "$HPORT" ::1 --file "$RUN/addrs.txt"
+		for _ in $(seq 50); do grep -q listening "$RUN/listen.log" && break; sleep 0.1; done
+	fi
+	;;
+*) die "unknown HEALTH=$HEALTH (off up down)" ;;
+esac
 pre=()
 # callgrind collects nothing until bench/profile.py turns it on after the
 # warm-up (callgrind_control -i on).
@@ -68,6 +96,13 @@ pre=()
 spawn "$RUN/apexd.log" "${pre[@]}" "$APEXD" -c "$RUN/apexd.ini"
 APID=$LAST_PID
 wait_udp "$APORT" || { tail "$RUN/apexd.log" >&2; die "apexd does not answer"; }
+if [[ -n $HEALTH ]]; then
+	# Every owner once, so that each address is handed to the checker and
+	# checked (the first check of an address is at once), then a pause
+	# for the verdicts: under valgrind the checker is slow too.
+	dnsperf -s 127.0.0.1 -p "$APORT" -d "$DATA/q-flat.txt" -n 1 -c 4 -q 64 >/dev/null 2>&1 || true
+	sleep 5
+fi
 
 "$PY" "$BENCH/profile.py" measure "$RUN" --mode "$MODE" --set "$SET" --seconds "$DUR" \
 	--port "$APORT" --pid "$APID" --data "$DATA" --threads "$THREADS" --qps "${QPS:-0}" --proto "${PROTO:-udp}"

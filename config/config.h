@@ -80,6 +80,31 @@ enum cfg_siblings {
 	CFG_SIBLINGS_UPDATE = 1, /**< A/AAAA at ANAME and [alias] owners kept in BIND by UPDATE */
 };
 
+/** [health] check / [zone] check (issue 17): how the addresses flattened
+ *  answers carry are checked. */
+enum cfg_check_kind {
+	CFG_CHECK_NONE = 0, /**< no checks: every address is served */
+	CFG_CHECK_TCP = 1,  /**< a TCP connect to PORT */
+	CFG_CHECK_TLS =
+	        2, /**< a TLS handshake on PORT, SNI = owner, the certificate verified for it */
+	CFG_CHECK_HTTP = 3, /**< plain HTTP/1.1 GET PATH on PORT, Host: owner; 2xx/3xx is up */
+};
+
+/** Longest [health] check http: path. */
+#define CFG_CHECK_PATH_MAX 128
+
+struct cfg_check {
+	enum cfg_check_kind kind;
+	uint16_t port;                     /**< 1..65535 unless kind is NONE */
+	char path[CFG_CHECK_PATH_MAX + 1]; /**< HTTP: "/" then printable ASCII; else "" */
+};
+
+/** Two checks are the same probe: kind, port and path. */
+bool cfg_check_equal(const struct cfg_check *a, const struct cfg_check *b);
+
+/** Prints c as the file spells it ("none", "tls:443", "http:80/health"). */
+void cfg_check_text(const struct cfg_check *c, char *buf, size_t size);
+
 /** Longest TSIG secret kept (decoded): 2048 bits; tsig-keygen writes 32
  *  bytes for hmac-sha256 and 64 for hmac-sha512. */
 #define CFG_TSIG_SECRET_MAX 256
@@ -116,6 +141,7 @@ struct cfg_zone {
 	enum cfg_cname_mode cname;  /**< the zone's key, or [flatten] cname if absent */
 	enum cfg_siblings siblings; /**< the zone's key, or [flatten] siblings if absent */
 	unsigned siblings_line;     /**< where the effective siblings was set (0: default) */
+	struct cfg_check check;     /**< the zone's key, or [health] check if absent */
 	unsigned line;              /**< where the section header is, for later messages */
 };
 
@@ -240,6 +266,15 @@ struct cfg {
 		enum cfg_siblings siblings; /**< default off; each [zone] may override */
 		enum cfg_pool_mode pool;    /**< default union */
 	} flatten;
+
+	/* [health]: checks of the addresses flattened answers carry (issue 17). */
+	struct {
+		struct cfg_check check; /**< default none; each [zone] may override */
+		uint64_t interval_ms;   /**< default 10s, range 100ms..1h */
+		uint64_t timeout_ms;    /**< default 2s, range 50ms..1m; at most interval */
+		unsigned fall;          /**< default 3, range 1..100: failures before down */
+		unsigned rise;          /**< default 2, range 1..100: successes before up */
+	} health;
 
 	/* [cache]: BIND's answers kept by TTL, so repeated questions never
 	 * reach BIND. */

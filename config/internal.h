@@ -75,6 +75,15 @@ void cfg__fmt_size(char *buf, size_t size, uint64_t bytes);
  */
 void cfg__fmt_text(char *buf, size_t size, const char *s, size_t len, size_t max_chars);
 
+/**
+ * Parses a [health] check value: "none", "tcp:PORT", "tls:PORT",
+ * "http:PORT" or "http:PORT/PATH" (PORT 1..65535, PATH "/" then printable
+ * ASCII without blanks or '#', at most CFG_CHECK_PATH_MAX bytes; no PATH
+ * is "/"). The kind is matched case-insensitively.
+ * @return NULL on success, else a short reason for the error message.
+ */
+const char *cfg__parse_check(const char *s, size_t len, struct cfg_check *out);
+
 /* ---- keys.c ---------------------------------------------------------- */
 
 /** The number of elements of an array (not of a pointer). */
@@ -88,6 +97,7 @@ enum cfg__sec {
 	CFG__SEC_BACKEND,
 	CFG__SEC_RESOLVER,
 	CFG__SEC_FLATTEN,
+	CFG__SEC_HEALTH,
 	CFG__SEC_CACHE,
 	CFG__SEC_LIMITS,
 	CFG__SEC_ZONE,
@@ -120,6 +130,10 @@ enum {
 	CFG__KEY_FLATTEN_SIBLINGS = 10,
 	CFG__KEY_ZONE_CNAME = 0,
 	CFG__KEY_ZONE_SIBLINGS = 1,
+	CFG__KEY_ZONE_CHECK = 2,
+	CFG__KEY_HEALTH_CHECK = 0,
+	CFG__KEY_HEALTH_INTERVAL = 1,
+	CFG__KEY_HEALTH_TIMEOUT = 2,
 };
 
 /** How a key's value is written, and what set.c stores for it. */
@@ -146,6 +160,7 @@ enum cfg__type {
 	CFG__T_PREFIXES,  /* struct cfg_prefix_list, at most max entries; "" = empty */
 	CFG__T_ECSPREFIX, /* two unsigned: IPv4 <= 32, IPv6 <= 128 prefix lengths */
 	CFG__T_POOL,      /* enum cfg_pool_mode */
+	CFG__T_CHECK,     /* struct cfg_check: none, tcp:PORT, tls:PORT, http:PORT/PATH */
 	CFG__T_LATER,     /* in CONFIG.md, but its feature is not built yet */
 };
 

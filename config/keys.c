@@ -93,6 +93,16 @@ static const struct cfg__key flatten_keys[] = {
         {"pool", CFG__T_POOL, OFF(flatten.pool), 0, 0},
 };
 
+/* [health] (issue 17): a check every interval per address in use. */
+static const struct cfg__key health_keys[] = {
+        [CFG__KEY_HEALTH_CHECK] = {"check", CFG__T_CHECK, OFF(health.check), 0, 0},
+        [CFG__KEY_HEALTH_INTERVAL] = {"interval", CFG__T_MS, OFF(health.interval_ms), 100,
+                                      1 * H_MS},
+        [CFG__KEY_HEALTH_TIMEOUT] = {"timeout", CFG__T_MS, OFF(health.timeout_ms), 50, 60 * S_MS},
+        {"fall", CFG__T_UINT, OFF(health.fall), 1, 100},
+        {"rise", CFG__T_UINT, OFF(health.rise), 1, 100},
+};
+
 static const struct cfg__key cache_keys[] = {
         {"answers", CFG__T_BOOL, OFF(cache.answers), 0, 0},
         {"size", CFG__T_SIZE, OFF(cache.size), 1 * SIZE_M, 64 * SIZE_G},
@@ -109,6 +119,7 @@ static const struct cfg__key zone_keys[] = {
         [CFG__KEY_ZONE_CNAME] = {"cname", CFG__T_CNAME, offsetof(struct cfg_zone, cname), 0, 0},
         [CFG__KEY_ZONE_SIBLINGS] = {"siblings", CFG__T_SIBLINGS,
                                     offsetof(struct cfg_zone, siblings), 0, 0},
+        [CFG__KEY_ZONE_CHECK] = {"check", CFG__T_CHECK, offsetof(struct cfg_zone, check), 0, 0},
 };
 
 /* [alias] has no keys of its own: every line is "owner = target[, target...]". */
@@ -119,6 +130,7 @@ const struct cfg__section cfg__sections[CFG__SEC_COUNT] = {
         [CFG__SEC_BACKEND] = {"backend", backend_keys, CFG__ARRAY_LEN(backend_keys), false},
         [CFG__SEC_RESOLVER] = {"resolver", resolver_keys, CFG__ARRAY_LEN(resolver_keys), false},
         [CFG__SEC_FLATTEN] = {"flatten", flatten_keys, CFG__ARRAY_LEN(flatten_keys), false},
+        [CFG__SEC_HEALTH] = {"health", health_keys, CFG__ARRAY_LEN(health_keys), false},
         [CFG__SEC_CACHE] = {"cache", cache_keys, CFG__ARRAY_LEN(cache_keys), false},
         [CFG__SEC_LIMITS] = {"limits", limits_keys, CFG__ARRAY_LEN(limits_keys), false},
         [CFG__SEC_ZONE] = {"zone", zone_keys, CFG__ARRAY_LEN(zone_keys), false},
@@ -161,6 +173,12 @@ void cfg__set_defaults(struct cfg *cfg)
 	/* Sibling upkeep writes into BIND, so it is asked for, never assumed. */
 	cfg->flatten.siblings = CFG_SIBLINGS_OFF;
 	cfg->flatten.pool = CFG_POOL_UNION;
+	/* Checks connect to the CDNs' addresses, so they are asked for. */
+	cfg->health.check.kind = CFG_CHECK_NONE;
+	cfg->health.interval_ms = 10 * S_MS;
+	cfg->health.timeout_ms = 2 * S_MS;
+	cfg->health.fall = 3;
+	cfg->health.rise = 2;
 }
 
 int cfg_keys_foreach(cfg_key_fn *fn, void *arg)

@@ -23,7 +23,8 @@
 #include "config/internal.h"
 
 #define SECTIONS_ALLOWED                                                                           \
-	"[server], [listen], [tls], [backend], [resolver], [flatten], [cache], [limits], "         \
+	"[server], [listen], [tls], [backend], [resolver], [flatten], [health], [cache], "         \
+	"[limits], "                                                                               \
 	"[zone NAME], [alias]"
 
 static void open_zone(struct cfg__ld *ld, const char *s, size_t len)
@@ -66,8 +67,8 @@ static void open_zone(struct cfg__ld *ld, const char *s, size_t len)
 		ld->zone_seen = l;
 	}
 	ld->zone = cfg->n_zones++;
-	/* cname and siblings get [flatten]'s values in validate.c unless
-	 * the section sets its own. */
+	/* cname and siblings get [flatten]'s values (check [health]'s) in
+	 * validate.c unless the section sets its own. */
 	cfg->zones[ld->zone] = (struct cfg_zone){.name = name,
 	                                         .cname = CFG_CNAME_APEX,
 	                                         .siblings = CFG_SIBLINGS_OFF,

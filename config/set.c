@@ -35,6 +35,9 @@
 #define PREFIXES_ALLOWED                                                                           \
 	"at most 64 addresses or prefixes like 10.0.0.0/8, 192.0.2.1, 2001:db8::/32; empty for "   \
 	"none"
+#define CHECK_ALLOWED                                                                              \
+	"none, tcp:PORT, tls:PORT or http:PORT/PATH (PORT 1..65535), like tls:443 or "             \
+	"http:80/health"
 #define ANAME_TYPES_ALLOWED                                                                        \
 	"at most 16 type codes, 1..65535 except 1, 2, 5, 6, 28, 39, 41, 46, 47, 50, 128..255 "     \
 	"and 65535, like 65401"
@@ -704,6 +707,20 @@ static void set_pool(struct cfg__ld *ld, const struct cfg__key *k, char *field, 
 	set_word(ld, pool_names, CFG__ARRAY_LEN(pool_names), "is not a pool mode", field, allowed);
 }
 
+/* [health] check, [zone] check: how addresses in flattened answers are checked. */
+static void set_check(struct cfg__ld *ld, const struct cfg__key *k, char *field,
+                      const char *allowed)
+{
+	struct cfg_check c;
+	const char *why = cfg__parse_check(ld->val, ld->val_len, &c);
+
+	(void)k;
+	if (why != NULL)
+		bad_value(ld, ld->val, ld->val_len, why, allowed);
+	else
+		*(struct cfg_check *)field = c;
+}
+
 /*
  * [backend] update-key: the TSIG key file is read and parsed now, at
  * every load, so that startup, --check-config and each reload (which
@@ -867,6 +884,7 @@ static const struct {
         [CFG__T_PREFIXES] = {set_prefixes, PREFIXES_ALLOWED},
         [CFG__T_ECSPREFIX] = {set_ecsprefix,
                               "IPv4 and IPv6 prefix lengths, like 24, 56 (0..32, 0..128)"},
+        [CFG__T_CHECK] = {set_check, CHECK_ALLOWED},
         /* Never set: cfg__on_key() turns such keys away first. */
         [CFG__T_LATER] = {NULL, ""},
 };

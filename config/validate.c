@@ -236,7 +236,29 @@ static void resolve_zones(struct cfg__ld *ld)
 		} else {
 			z->siblings_line = seen[CFG__KEY_ZONE_SIBLINGS];
 		}
+		if (seen[CFG__KEY_ZONE_CHECK] == 0)
+			z->check = cfg->health.check;
 	}
+}
+
+/* A check that outlasts the interval would overlap the next one of the
+ * same address. */
+static void check_health(struct cfg__ld *ld)
+{
+	const struct cfg *cfg = ld->cfg;
+	const unsigned *seen = ld->seen[CFG__SEC_HEALTH];
+	char t[32], iv[32];
+
+	if (cfg->health.timeout_ms <= cfg->health.interval_ms)
+		return;
+	cfg__fmt_duration_ms(t, sizeof(t), cfg->health.timeout_ms);
+	cfg__fmt_duration_ms(iv, sizeof(iv), cfg->health.interval_ms);
+	cfg__err(ld,
+	         seen[CFG__KEY_HEALTH_TIMEOUT] ? seen[CFG__KEY_HEALTH_TIMEOUT]
+	                                       : seen[CFG__KEY_HEALTH_INTERVAL],
+	         "[health] timeout: %s is longer than interval %s; allowed: a timeout of at "
+	         "most the interval",
+	         t, iv);
 }
 
 #define SIBLINGS_NEED_KEY                                                                          \
@@ -318,5 +340,6 @@ void cfg__validate(struct cfg__ld *ld)
 	check_ttls(ld);
 	check_aliases(ld);
 	check_siblings(ld);
+	check_health(ld);
 	check_dnstap(ld);
 }

@@ -804,6 +804,13 @@ int tls_ctx_new_client(struct tls_ctx **out, const struct tls_client_opts *o, ch
 		rc = fail(err, errlen, -ENOMEM, "alpn");
 		goto fail;
 	}
+	if (o->no_resume) {
+		/* Nothing kept, nothing offered: a full handshake each time. */
+		SSL_CTX_set_session_cache_mode(s, SSL_SESS_CACHE_OFF);
+		SSL_CTX_set_options(s, SSL_OP_NO_TICKET);
+		*out = c;
+		return 0;
+	}
 	/* Sessions are kept by client_new_session_cb, not OpenSSL's internal cache. */
 	SSL_CTX_set_session_cache_mode(s, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	SSL_CTX_sess_set_new_cb(s, client_new_session_cb);

@@ -129,6 +129,11 @@ struct tls_client_opts {
 	/** As in struct tls_ctx_opts; 0 means 12 and 13. */
 	int min_version;
 	int max_version;
+	/**
+	 * Never resume a session: every handshake shows the server's
+	 * certificate again (health checks, which must see it each time).
+	 */
+	bool no_resume;
 };
 
 /**

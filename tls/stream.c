@@ -283,6 +283,11 @@ bool tls_stream_resumed(const struct tls_stream *s)
 	return s->handshaken && SSL_session_reused(s->ssl) == 1;
 }
 
+bool tls_stream_cert_failed(const struct tls_stream *s)
+{
+	return s->err != 0 && !s->handshaken && SSL_get_verify_result(s->ssl) != X509_V_OK;
+}
+
 const char *tls_stream_version(const struct tls_stream *s)
 {
 	return s->handshaken ? SSL_get_version(s->ssl) : NULL;

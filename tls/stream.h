@@ -136,6 +136,13 @@ bool tls_stream_resumed(const struct tls_stream *s);
 const char *tls_stream_version(const struct tls_stream *s);
 
 /**
+ * True when the handshake failed because the peer's certificate did not
+ * verify (expired, unknown issuer, another name...): a client's view of
+ * "the server is up, but not for this name". False otherwise.
+ */
+bool tls_stream_cert_failed(const struct tls_stream *s);
+
+/**
  * Detail of the last error for the log, with OpenSSL's reason text
  * ("" when there was none). Owned by the stream, valid until the next call
  * on it or tls_stream_free().

@@ -18,6 +18,7 @@
 #include "proxy/daemon/server.h"
 #include "proxy/engine/worker.h"
 #include "proxy/flat/flat.h"
+#include "proxy/health/health.h"
 #include "proxy/listen/proxyv2.h"
 #include "proxy/ops/log.h"
 #include "proxy/ops/dnstap.h"
@@ -324,6 +325,9 @@ static void apply(struct px_server *srv, const struct cfg *old, struct staged *s
 	struct px_gen *g = st->g, *prev = srv->gen;
 
 	log_changes(old, g->cfg, sum, sumlen);
+	/* Before the workers adopt g: a zone whose check they see has its
+	 * checker running. */
+	px_health_reload(srv->health, g->cfg);
 	px_flat_gen_flush_removed(g, old);
 	px_gen_publish(srv, g);
 	px_sib_reload(srv);

@@ -13,6 +13,7 @@
 #include "proxy/daemon/gen.h"
 #include "proxy/daemon/priv.h"
 #include "proxy/daemon/server.h"
+#include "proxy/health/health.h"
 #include "proxy/engine/worker.h"
 #include "proxy/listen/listen.h"
 #include "proxy/listen/proxyv2.h"
@@ -121,6 +122,9 @@ int px_server_start(struct px_server *srv, struct cfg *cfg)
 
 	if (rc < 0)
 		return rc;
+	/* Before the workers, which read it; its thread starts only when
+	 * some zone has a check. */
+	srv->health = px_health_new(srv->cfg);
 	px_fd_limit(srv->cfg);
 	rc = bind_listeners(srv);
 	if (rc < 0)
@@ -207,6 +211,9 @@ void px_server_run(struct px_server *srv, uv_loop_t *loop)
 void px_server_stop(struct px_server *srv, uv_loop_t *loop)
 {
 	px_metrics_stop(srv);
+	/* The workers have ended: nobody reads the table any more. */
+	px_health_free(srv->health);
+	srv->health = NULL;
 	uv_loop_close(loop);
 	px_sib_free(srv);
 	if (srv->workers != NULL)

@@ -14,6 +14,7 @@ struct flat_zones;
 struct px_ctl;
 struct px_dnstap;
 struct px_gen;
+struct px_health;
 struct px_metrics;
 struct px_qlog_file;
 struct px_tcp_listener;
@@ -47,6 +48,7 @@ struct px_server {
 	uint64_t started_ms;           /**< uv_hrtime() / 1e6 at startup, for uptime */
 	struct px_sib *sib;            /**< sibling upkeep, main thread (flat/siblings.c) */
 	struct px_sib_stats sib_stats; /**< its counters, read by the metrics thread */
+	struct px_health *health; /**< [health] checks, their own thread (health/); may be NULL */
 };
 
 /** A reload for one worker: the generation and the sockets main bound

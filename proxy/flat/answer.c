@@ -59,7 +59,8 @@ struct merged {
 
 /* Merges every type's lookups; sets *stale and *scope from the lookups
  * the answer uses (it is as stale and as specific as they are). */
-static void merge_all(const struct px_txn *t, struct merged *m, bool *stale, uint8_t *scope)
+static void merge_all(struct px_worker *w, const struct px_txn *t, struct merged *m, bool *stale,
+                      uint8_t *scope)
 {
 	const struct px_flat *fl = t->flat.fl;
 	struct flat_pool_in in[FLAT_POOL_MAX];
@@ -72,7 +73,7 @@ static void merge_all(const struct px_txn *t, struct merged *m, bool *stale, uin
 			in[i].ttl = lk->ttl;
 			in[i].stale = lk->stale;
 		}
-		m[j].res = px_flat_merge(t, in, n, &m[j].buf, &m[j].out);
+		m[j].res = px_flat_merge(w, t, in, n, &m[j].buf, &m[j].out);
 		for (unsigned i = 0; i < n; i++) {
 			const struct px_lookup *lk = &fl->lk[i * fl->n_types + j];
 			if (!(m[j].out.used & (1u << i)))
@@ -175,7 +176,7 @@ static void finish_into(struct px_worker *w, struct px_txn *t, uint8_t *out)
 	for (unsigned i = 0; i < fl->n_lookups; i++)
 		if (fl->lk[i].ttl > fl->chain_ttl)
 			fl->lk[i].ttl = fl->chain_ttl;
-	merge_all(t, m, &stale, &scope);
+	merge_all(w, t, m, &stale, &scope);
 	if (finish_failed(w, t, m))
 		return;
 

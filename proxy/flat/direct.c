@@ -138,7 +138,7 @@ static bool direct_answer(struct px_worker *w, struct px_txn *t, const uint8_t *
 		d.in[i].stale = false;
 	}
 	if (d.n == n_targets) {
-		const struct flat_result *res = px_flat_merge(t, d.in, d.n, &buf, &po);
+		const struct flat_result *res = px_flat_merge(w, t, d.in, d.n, &buf, &po);
 		if (res->kind == FLAT_RES_ADDRS && res->n_addrs > 0)
 			return direct_write(w, t, &d, res, &po, chain_ttl, aname_type, ecs);
 	}
@@ -187,7 +187,7 @@ direct_one(struct px_worker *w, struct px_txn *t, const uint8_t *target, size_t 
 		return false;
 	struct flat_pool_in in = {&hit.value.result,
 	                          hit.ttl_left < chain_ttl ? hit.ttl_left : chain_ttl, false};
-	const struct flat_result *res = px_flat_merge(t, &in, 1, &buf, &po);
+	const struct flat_result *res = px_flat_merge(w, t, &in, 1, &buf, &po);
 	if (res->kind != FLAT_RES_ADDRS || res->n_addrs == 0) {
 		if (st == FLAT_CACHE_HIT_PREFETCH)
 			flat_cache_abandon(t->g->cache, &key);

@@ -34,6 +34,7 @@
 #include "proxy/daemon/server.h"
 #include "proxy/flat/flat.h"
 #include "proxy/flat/upstream.h"
+#include "proxy/health/health.h"
 #include "proxy/ops/ctlreq.h"
 #include "proxy/ops/explain.h"
 #include "proxy/ops/statsfmt.h"
@@ -82,6 +83,7 @@ struct px_explain {
 	uint8_t pool[FLAT_POOL_NAMES_MAX];
 	size_t pool_len;
 	unsigned n_pool;
+	const struct cfg_zone *zone; /* of gen's cfg, once report_zone found it */
 	/* The live chase of the target, after the decision. */
 	struct px_chase_run run;
 	uv_timer_t timer; /* [flatten] deadline of the live chase */
@@ -259,6 +261,15 @@ static void put_chase_hops(struct px_explain *ex)
 	}
 }
 
+/* Each address's health under the zone's check ([health]), as answers see it. */
+static void put_health(struct px_explain *ex, const struct flat_result *r)
+{
+	if (ex->zone == NULL || r->kind != FLAT_RES_ADDRS || flat_qtype_is_rdata(r->qtype))
+		return;
+	px_health_explain(ex->srv->health, &ex->zone->check, ex->name, ex->name_len, r->qtype,
+	                  (const uint8_t(*)[16])r->addrs, r->n_addrs, ex->body);
+}
+
 static void chase_report(struct px_explain *ex, const char *cut)
 {
 	const struct flat_chase *fc = &ex->run.fc;
@@ -293,6 +304,7 @@ static void chase_report(struct px_explain *ex, const char *cut)
 			put_addr(b, ex->qtype, r->addrs[i]);
 		}
 		px_sbuf_put(b, "\n");
+		put_health(ex, r);
 		break;
 	case FLAT_RES_NODATA:
 	case FLAT_RES_NXDOMAIN:
@@ -677,6 +689,7 @@ static void report_target_cache(struct px_explain *ex, const char *text,
 
 		snprintf(prefix, sizeof(prefix), "  %s ", tname);
 		put_records(b, r, prefix);
+		put_health(ex, r);
 	}
 }
 
@@ -879,6 +892,7 @@ static void explain_finish(struct px_explain *ex)
 	const struct cfg_zone *z = report_zone(ex, &apex);
 	if (z == NULL)
 		goto done;
+	ex->zone = z;
 	ex->own.aname_ttl = UINT32_MAX;
 	/* What BIND holds at the owner when the zone keeps siblings. */
 	(void)px_sib_explain(ex->srv, ex->name, ex->name_len, ex->body);

@@ -14,7 +14,7 @@ static const char *const group_names[] = {
         [PX_LOG_MAIN] = "main",       [PX_LOG_CFG] = "config",  [PX_LOG_UDP] = "udp",
         [PX_LOG_TCP] = "tcp",         [PX_LOG_TLS] = "tls",     [PX_LOG_DOH] = "doh",
         [PX_LOG_BACKEND] = "backend", [PX_LOG_CHASE] = "chase", [PX_LOG_CACHE] = "cache",
-        [PX_LOG_XFR] = "xfr",         [PX_LOG_CTL] = "ctl",
+        [PX_LOG_XFR] = "xfr",         [PX_LOG_CTL] = "ctl",     [PX_LOG_HEALTH] = "health",
 };
 
 static void log_vwrite(enum cfg_log_level level, enum px_log_group group, unsigned held,

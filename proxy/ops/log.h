@@ -29,6 +29,7 @@ enum px_log_group {
 	PX_LOG_CACHE,
 	PX_LOG_XFR,
 	PX_LOG_CTL,
+	PX_LOG_HEALTH,
 };
 
 extern atomic_int px_log_level; /* enum cfg_log_level */

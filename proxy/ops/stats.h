@@ -78,7 +78,10 @@
 	X(rrl_slipped, "UDP answers sent as empty TC=1 replies by [limits] slip")                  \
 	X(upstream_busy, "probes and chase steps not sent: PX_UP_MAX_INFLIGHT in flight")          \
 	X(dnstap_sent, "dnstap messages handed to the writer thread")                              \
-	X(dnstap_dropped, "dnstap messages dropped: destination not open or queue full")
+	X(dnstap_dropped, "dnstap messages dropped: destination not open or queue full")           \
+	X(health_filtered, "addresses left out of flattened answers: down by [health] checks")     \
+	X(answers_health_fail_open,                                                                \
+	  "flattened answers with every address down, served all of them (fail open)")
 
 /* Gauges, X-macro: name, help. Values now, raised and lowered by the
  * owning worker (a connection is opened and closed on one loop, so a

@@ -22,6 +22,7 @@
 #include "proxy/ops/statsfmt.h"
 #include "proxy/daemon/gen.h"
 #include "proxy/daemon/server.h"
+#include "proxy/health/health.h"
 #include "proxy/ops/stats.h"
 #include "proxy/engine/worker.h"
 
@@ -299,9 +300,11 @@ ssize_t px_stats_render(struct px_server *srv, enum px_stats_format fmt, char **
 	if (fmt == PX_STATS_PROMETHEUS) {
 		render_prometheus(&b, sum, &cs, uptime, srv->n_workers);
 		render_sib_prometheus(&b, &srv->sib_stats);
+		px_health_render(srv->health, true, &b);
 	} else {
 		render_text(&b, sum, &cs, uptime, srv->n_workers);
 		render_sib_text(&b, &srv->sib_stats);
+		px_health_render(srv->health, false, &b);
 	}
 	free(sum->counters);
 	free(sum);

@@ -791,9 +791,10 @@ static void test_load_unknown_key_and_section_list_what_is_allowed(void **state)
 	           "[backend]\nport = 53\n[Server]\nthreads = 1\n[zone example.com]\nttl = 5\n",
 	           "t.ini:6: [backend] port: unknown key; allowed: address, timeout, update-key\n"
 	           "t.ini:7: [Server]: unknown section; allowed: [server], [listen], [tls], "
-	           "[backend], [resolver], [flatten], [cache], [limits], [zone NAME], "
-	           "[alias]\n"
-	           "t.ini:10: [zone example.com] ttl: unknown key; allowed: cname, siblings\n");
+	           "[backend], [resolver], [flatten], [health], [cache], [limits], [zone "
+	           "NAME], [alias]\n"
+	           "t.ini:10: [zone example.com] ttl: unknown key; allowed: cname, siblings, "
+	           "check\n");
 }
 
 /* [resolver] ecs and ecs-prefix: off by default, /24 and /56 (RFC 7871
