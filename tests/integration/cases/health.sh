@@ -7,6 +7,8 @@
 # probe apexd sends goes to a server of this case and nowhere else.
 #   hc.example.test = tcp.hcdn.test  (127.0.71.1-3), [zone] check = tcp:P
 #   hc.other.test   = tls.hcdn.test  (127.0.72.1-3), [zone] check = tls:P
+#   hp.example.test = tcp.hcdn.test, tcp2.hcdn.test (127.0.73.1-2): a pool,
+#                     failover, then union after a reload
 # with interval 200ms, timeout 200ms, fall 2, rise 2. A listener stopped
 # takes its address out of the answers, started again brings it back;
 # every address down serves them all (fail open, logged and counted); a
@@ -46,6 +48,8 @@ tcp	A	127.0.71.3
 tls	A	127.0.72.1
 tls	A	127.0.72.2
 tls	A	127.0.72.3
+tcp2	A	127.0.73.1
+tcp2	A	127.0.73.2
 EOF
 run_named "$T_DIR/hcdn" "$T_DIR/hcdn.extra.log" hcdn_conf hcdn.test || {
 	fail "hcdn named did not start"
@@ -99,6 +103,7 @@ listen() {
 unlisten() { stop_pid "${LPID[$1:$2]}"; }
 
 for i in 1 2 3; do listen "127.0.71.$i" "$P" tcp; done
+for i in 1 2; do listen "127.0.73.$i" "$P" tcp; done
 listen 127.0.72.1 "$P" tls --cert "$TLSD/good.pem" --key "$TLSD/good.key"
 listen 127.0.72.2 "$P" tls --cert "$TLSD/wrong.pem" --key "$TLSD/wrong.key"
 listen 127.0.72.3 "$P" tls --cert "$TLSD/good.pem" --key "$TLSD/good.key"
@@ -111,6 +116,8 @@ metrics = 127.0.0.1:$MPORT
 [resolver]
 addresses = 127.0.0.1:$UNBOUND_PORT
 timeout = 1s
+[flatten]
+pool = failover
 [health]
 interval = 200ms
 timeout = 200ms
@@ -122,6 +129,7 @@ check = tcp:$P
 check = tls:$P
 [alias]
 hc.example.test = tcp.hcdn.test
+hp.example.test = tcp.hcdn.test, tcp2.hcdn.test
 hc.other.test = tls.hcdn.test"
 
 ctl() { "$APEXCTL" -s "$SOCK" "$@"; }
@@ -194,6 +202,25 @@ check "explain: says it fails open" out_has "every address is down: all are serv
 for i in 1 2 3; do listen "127.0.71.$i" "$P" tcp; done
 check "fail open ends when they come back" log_has "hc.example.test has IPv4 addresses up again (tcp:$P): fail open ends"
 
+# ---- a pool under health: failover moves on when the first target is down ----------
+TCP2_ALL="127.0.73.1 127.0.73.2"
+check "pool, failover: the first target's addresses" answers_become hp.example.test "$TCP_ALL"
+for i in 1 2 3; do unlisten "127.0.71.$i" "$P"; done
+check "pool, failover: every address of the first target down -> the second target's" \
+	answers_become hp.example.test "$TCP2_ALL"
+unlisten 127.0.73.2 "$P"
+check "pool, failover: the second target's down address left out" \
+	answers_become hp.example.test "127.0.73.1"
+unlisten 127.0.73.1 "$P"
+check "pool, failover: everything down -> fail open with the first target's" \
+	answers_become hp.example.test "$TCP_ALL"
+for i in 1 2; do listen "127.0.73.$i" "$P" tcp; done
+check "pool, failover: the second target back, it answers again" \
+	answers_become hp.example.test "$TCP2_ALL"
+for i in 1 2 3; do listen "127.0.71.$i" "$P" tcp; done
+check "pool, failover: the first target back, failover returns to it" \
+	answers_become hp.example.test "$TCP_ALL"
+
 # ---- tls: ----------------------------------------------------------------------
 check "tls: the address whose certificate names another host is down" \
 	answers_become hc.other.test "127.0.72.1 127.0.72.3"
@@ -229,7 +256,19 @@ no_more_tls() {
 }
 check "reload: the TLS checks nobody uses any more stopped" no_more_tls
 check "probes went only to the case's own addresses" \
-	bash -c "! grep -vE '^127\\.0\\.7[12]\\.[123] ' '$HLOG'"
+	bash -c "! grep -vE '^127\\.0\\.7[123]\\.[123] ' '$HLOG'"
+
+# ---- the same pool as a union ------------------------------------------------------
+sed -i 's|^pool = failover$|pool = union|' "$T_DIR/apexd.ini"
+kill -HUP "$APEX_PID"
+reloads_are() { local i; for ((i = 0; i < 100; i++)); do [[ $(grep -c "reload: configuration reloaded" "$APEX_LOG") -ge $1 ]] && return 0; sleep 0.1; done; return 1; }
+check "reload to pool = union applied" reloads_are 2
+check "pool, union: every target's addresses" \
+	answers_become hp.example.test "127.0.71.1 127.0.71.2 127.0.71.3 $TCP2_ALL"
+unlisten 127.0.71.3 "$P"
+unlisten 127.0.73.1 "$P"
+check "pool, union: the down addresses of both targets left out" \
+	answers_become hp.example.test "127.0.71.1 127.0.71.2 127.0.73.2"
 
 stop_flat_apexd
 check "stats: fail-open answers in the exit line" stat_is answers_health_fail_open -ge 1
