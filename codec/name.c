@@ -198,6 +198,56 @@ void codec_name_lower(uint8_t *name, size_t len)
 		name[i] = codec_ascii_lower(name[i]);
 }
 
+static uint64_t hash_word(uint64_t h, uint64_t w)
+{
+	h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+	return h ^ (h >> 29);
+}
+
+uint64_t codec_name_lower_hash(const uint8_t *name, size_t len, uint8_t *out, uint64_t seed)
+{
+	uint64_t h = seed ^ ((uint64_t)len << 56), w;
+	size_t i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		memcpy(&w, name + i, 8);
+		w = codec_ascii_lower8(w);
+		memcpy(out + i, &w, 8);
+		h = hash_word(h, w);
+	}
+	if (i < len && len >= 8) {
+		/* The last 8 octets, overlapping what was hashed already:
+		 * one load instead of a byte loop; the octets already hashed
+		 * are shifted out (written again, alike, into out). */
+		unsigned old = (unsigned)(8 - (len - i)) * 8;
+
+		memcpy(&w, name + len - 8, 8);
+		w = codec_ascii_lower8(w);
+		memcpy(out + len - 8, &w, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		h = hash_word(h, w >> old);
+#else
+		h = hash_word(h, w << old);
+#endif
+	} else if (i < len) {
+		w = 0;
+		for (; i < len; i++) {
+			out[i] = codec_ascii_lower(name[i]);
+			w = w << 8 | out[i];
+		}
+		h = hash_word(h, w);
+	}
+	/* The finaliser of MurmurHash3: every input bit reaches every
+	 * output bit, so the low bits that pick buckets are as good as
+	 * the high ones. */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
+	return h;
+}
+
 /* Output cursor for codec_name_to_text(). Once a piece does not fit,
  * nothing more is written: a reader of the log must never see half an
  * escape, or a later short piece that hides the cut. */

@@ -44,6 +44,7 @@ bool px_flat_answer_direct(struct px_worker *w, struct px_txn *t, const uint8_t 
 	const struct cfg *cfg = t->g->cfg;
 	struct flat_cache_key key;
 	struct flat_cache_hit hit;
+	struct flat_copy_ref ref;
 	struct flat_rewrite_opts opts;
 	uint8_t *out;
 	struct codec_ecs echo;
@@ -51,10 +52,12 @@ bool px_flat_answer_direct(struct px_worker *w, struct px_txn *t, const uint8_t 
 	if (!direct_eligible(t, ecs))
 		return false;
 	px_flat_key_init(&key, target, target_len, t->qv.qtype, FLAT_KEY_TARGET);
-	int st = px_flat_get(t->g->cache, &key, ecs, px_now(w), &hit);
+	int st = px_flat_get(w, t->g->cache, &key, ecs, &hit, &ref);
 	if (st != FLAT_CACHE_HIT && st != FLAT_CACHE_HIT_PREFETCH)
 		return false;
-	if (hit.value.result.kind != FLAT_RES_ADDRS || hit.value.result.n_addrs == 0) {
+	/* In w's copy or in hit: read before any other target lookup. */
+	const struct flat_result *res = ref.result;
+	if (res->kind != FLAT_RES_ADDRS || res->n_addrs == 0) {
 		if (st == FLAT_CACHE_HIT_PREFETCH)
 			flat_cache_abandon(t->g->cache, &key);
 		return false;
@@ -69,12 +72,13 @@ bool px_flat_answer_direct(struct px_worker *w, struct px_txn *t, const uint8_t 
 		opts.aname_target_len = target_len;
 		opts.aname_ttl = chain_ttl;
 	}
-	uint32_t ttl = px_flat_answer_ttl(cfg, hit.ttl_left, chain_ttl);
+	uint32_t ttl = px_flat_answer_ttl(cfg, ref.ttl_left, chain_ttl);
+	uint8_t hops = res->hops;
 	out = px_outbuf_get(w);
 	ssize_t n =
 	        out == NULL
 	                ? -1
-	                : flat_rewrite(t->q, t->qlen, &t->qv, &hit.value.result, ttl, &opts,
+	                : flat_rewrite(t->q, t->qlen, &t->qv, res, ttl, &opts,
 	                               flat_rewrite_max_size(&t->qv, t->origin == PX_ORIGIN_TCP),
 	                               out, CODEC_MAX_MSG);
 	if (st == FLAT_CACHE_HIT_PREFETCH) {
@@ -92,7 +96,7 @@ bool px_flat_answer_direct(struct px_worker *w, struct px_txn *t, const uint8_t 
 	t->flat.how = aname_type != 0 ? PX_FLAT_ANAME : PX_FLAT_ALIAS;
 	t->flat.direct_target = target;
 	t->flat.direct_target_len = (uint8_t)target_len;
-	t->flat.direct_hops = hit.value.result.hops;
+	t->flat.direct_hops = hops;
 	px_flat_reply_done(w, t, out, (size_t)n);
 	px_outbuf_put(w, out);
 	return true;

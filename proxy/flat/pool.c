@@ -107,4 +107,20 @@ void px_flat_pool_free(struct px_worker *w)
 	}
 	w->n_flat_free = 0;
 	px_flat_probe_spares_free(w);
+	flat_copy_free(w->fcopy);
+	w->fcopy = NULL;
+	w->fcopy_tried = false;
+}
+
+struct flat_copy *px_flat_copy(struct px_worker *w)
+{
+	/* Made on first use: a worker of a configuration without zones or
+	 * aliases never pays for its tables. Without memory, lookups go to
+	 * the shared cache as they did before copies. */
+	if (w->fcopy == NULL && !w->fcopy_tried) {
+		w->fcopy_tried = true;
+		if (flat_copy_new(&w->fcopy) != 0)
+			w->fcopy = NULL;
+	}
+	return w->fcopy;
 }
