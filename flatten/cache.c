@@ -958,7 +958,8 @@ static void copy_window(const struct flat_cache *c, const struct entry *e,
 		left = ahead - 1;
 	hit->fresh_until_ms = fresh_until(e);
 	hit->copy_until_ms = hit->fresh_until_ms;
-	if (!(e->flags & E_PREFETCHED))
+	hit->refreshing = (e->flags & E_PREFETCHED) != 0;
+	if (!hit->refreshing)
 		hit->copy_until_ms -= left < ttl_ms ? left : ttl_ms;
 }
 

@@ -223,6 +223,9 @@ struct flat_cache_hit {
 	 *  has not handed out its refresh (HIT_PREFETCH) yet, the instant it
 	 *  will, so that a copy never hides that instant from the cache. */
 	uint64_t copy_until_ms;
+	/** HIT*: the entry has handed out its refresh (HIT_PREFETCH): a
+	 *  newer value may replace this one any moment now. */
+	bool refreshing;
 	bool has_stale;              /**< FAIL: value holds the last good value */
 	uint16_t fail_ede;           /**< FAIL: Extended DNS Error code (RFC 8914) */
 	char fail_why[FLAT_WHY_MAX]; /**< FAIL: EDE text, NUL-terminated */

@@ -1,6 +1,7 @@
 #include "flatten/copy.h"
 
 #include <errno.h>
+#include <stdalign.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,24 +9,39 @@
 #include "codec/khash.h"
 #include "codec/name.h"
 
+/* Ways per set. The tags of a set share one cache line, so a lookup
+ * reads that line and, on a tag match, the one slot. */
+#define WAYS 4
+
+/* The tags and use stamps of one set. hash 0 marks a way never filled. */
+struct set_head {
+	alignas(64) uint64_t hash[WAYS]; /* of the lookup: name, type, kind, scoped, ecs_in */
+	uint32_t used[WAYS];             /* clock at the way's last use: the least goes */
+	uint32_t clock;
+};
+
+/*
+ * What a lookup asks, as words compared with ==: [0] the name's length,
+ * the type, the kind and whether it was for a client; [1..3] key->ecs, or
+ * the client's subnet (flat_cache_key_scope()), zero-padded; then the
+ * lowercase name, eight octets a word, the last one zero-padded.
+ */
+#define KEY_HEAD_WORDS 4
+#define KEY_WORDS (KEY_HEAD_WORDS + FLAT_COPY_NAME_MAX / 8)
+
 /*
  * One copied lookup. The value follows the header in the same slot (struct
  * pslot, struct tslot), copied whole, so the slot does not care what a
- * value holds. hash 0 marks a slot never filled.
+ * value holds.
  */
 struct slot {
-	uint64_t hash;           /* of the lookup: name, type, kind, scoped, ecs_in */
 	uint64_t gen;            /* flat_cache_gen() read before the get that filled it */
 	uint64_t until_ms;       /* answers while now_ms < until_ms */
 	uint64_t fresh_until_ms; /* for ttl_left */
 	uint32_t ttl_fill;       /* ttl_left when filled: never more later */
-	uint16_t type;
-	uint8_t name_len;
-	uint8_t scoped;                     /* looked up for a client: ecs_in is its subnet */
-	uint8_t victim;                     /* way 0 only: the way the next fill of the set takes */
-	uint8_t ecs_in[FLAT_CACHE_ECS_LEN]; /* key->ecs, or the client's subnet */
+	uint8_t nwords;          /* of key[] */
 	uint8_t ecs_out[FLAT_CACHE_ECS_LEN]; /* key->ecs on return: the entry's scope */
-	uint8_t name[FLAT_COPY_NAME_MAX];    /* lowercase */
+	uint64_t key[KEY_WORDS];
 };
 
 struct pslot {
@@ -38,8 +54,9 @@ struct tslot {
 	struct flat_result v;
 };
 
-/* A two-way set-associative table of slots of one kind. */
+/* A WAYS-way set-associative table of slots of one kind. */
 struct table {
+	struct set_head *heads;
 	unsigned char *mem;
 	size_t stride; /* bytes per slot */
 	size_t voff;   /* offset of the value in a slot */
@@ -56,12 +73,15 @@ struct flat_copy {
 
 static int table_init(struct table *t, size_t slots, size_t stride, size_t voff, size_t vsize)
 {
+	t->heads = aligned_alloc(alignof(struct set_head), slots / WAYS * sizeof(*t->heads));
+	if (t->heads != NULL)
+		memset(t->heads, 0, slots / WAYS * sizeof(*t->heads));
 	t->mem = calloc(slots, stride);
 	t->stride = stride;
 	t->voff = voff;
 	t->vsize = vsize;
-	t->mask = slots / 2 - 1;
-	return t->mem != NULL ? 0 : -ENOMEM;
+	t->mask = slots / WAYS - 1;
+	return t->heads != NULL && t->mem != NULL ? 0 : -ENOMEM;
 }
 
 int flat_copy_new(struct flat_copy **out)
@@ -90,7 +110,9 @@ void flat_copy_free(struct flat_copy *cp)
 {
 	if (cp == NULL)
 		return;
+	free(cp->presence.heads);
 	free(cp->presence.mem);
+	free(cp->target.heads);
 	free(cp->target.mem);
 	free(cp);
 }
@@ -138,90 +160,137 @@ static int shared_get(struct flat_cache *c, struct flat_cache_key *key,
 	return st;
 }
 
-/* What one lookup is, lowercased and hashed. */
+/* What one lookup is, in words, and their hash. */
 struct probe {
 	uint64_t hash;
-	uint8_t scoped;
-	uint8_t ecs_in[FLAT_CACHE_ECS_LEN];
-	uint8_t name[FLAT_COPY_NAME_MAX];
+	unsigned nwords;
+	uint64_t key[KEY_WORDS];
 };
+
+static uint64_t hash_word(uint64_t h, uint64_t w)
+{
+	h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+	return h ^ (h >> 29);
+}
+
+/* The lowercase words of name (1..FLAT_COPY_NAME_MAX octets) into w;
+ * returns how many. Eight octets at a time (codec_ascii_lower8()); the
+ * last word is loaded as the name's last eight octets and the ones
+ * already taken shifted out, so no octet past the name is read. */
+static unsigned name_words(const uint8_t *name, size_t len, uint64_t *w)
+{
+	unsigned n = 0;
+	size_t i = 0;
+	uint64_t x;
+
+	for (; i + 8 <= len; i += 8) {
+		memcpy(&x, name + i, 8);
+		w[n++] = codec_ascii_lower8(x);
+	}
+	if (i == len)
+		return n;
+	if (len >= 8) {
+		unsigned keep = (unsigned)(len - i) * 8;
+
+		memcpy(&x, name + len - 8, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		x >>= 64 - keep;
+#else
+		x &= (1ull << keep) - 1;
+#endif
+	} else {
+		x = 0;
+		for (size_t j = len; j-- > 0;)
+			x = x << 8 | name[j];
+	}
+	w[n++] = codec_ascii_lower8(x);
+	return n;
+}
 
 static void probe_make(const struct flat_copy *cp, const struct flat_cache_key *key,
                        const struct codec_ecs *client, struct probe *p)
 {
-	uint64_t h = codec_name_lower_hash(key->name, key->len, p->name, cp->seed);
+	uint64_t h = cp->seed;
 
-	p->scoped = client != NULL;
+	p->key[0] = (uint64_t)key->len | (uint64_t)key->type << 8 | (uint64_t)key->kind << 24 |
+	            (uint64_t)(client != NULL) << 32;
+	p->key[1] = p->key[2] = p->key[3] = 0;
 	if (client != NULL) {
 		struct flat_cache_key sk;
 
 		flat_cache_key_scope(&sk, client->family, client->source, client->addr);
-		memcpy(p->ecs_in, sk.ecs, sizeof(p->ecs_in));
+		memcpy(&p->key[1], sk.ecs, FLAT_CACHE_ECS_LEN);
 	} else {
-		memcpy(p->ecs_in, key->ecs, sizeof(p->ecs_in));
+		memcpy(&p->key[1], key->ecs, FLAT_CACHE_ECS_LEN);
 	}
-	h ^= (uint64_t)key->type | (uint64_t)key->kind << 16 | (uint64_t)p->scoped << 24;
-	if (p->ecs_in[0] != 0) {
-		uint64_t w[3] = {0, 0, 0};
-
-		memcpy(w, p->ecs_in, sizeof(p->ecs_in));
-		h = (h ^ w[0]) * 0x9e3779b97f4a7c15ull;
-		h = (h ^ w[1] ^ (h >> 31)) * 0x9e3779b97f4a7c15ull;
-		h = (h ^ w[2] ^ (h >> 31)) * 0x9e3779b97f4a7c15ull;
-		h ^= h >> 29;
-	}
-	/* Never 0, which marks an empty slot; the set comes from low bits. */
+	p->nwords = KEY_HEAD_WORDS + name_words(key->name, key->len, p->key + KEY_HEAD_WORDS);
+	for (unsigned i = 0; i < p->nwords; i++)
+		h = hash_word(h, p->key[i]);
+	/* The finaliser of MurmurHash3, so that the low bits that pick the
+	 * set depend on every word. */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
+	/* Never 0, which marks an empty way. */
 	p->hash = h | 1ull << 63;
 }
 
-static bool slot_match(const struct slot *s, const struct probe *p,
-                       const struct flat_cache_key *key)
+static bool slot_match(const struct slot *s, const struct probe *p)
 {
-	return s->hash == p->hash && s->name_len == key->len && s->type == key->type &&
-	       s->scoped == p->scoped && memcmp(s->ecs_in, p->ecs_in, sizeof(s->ecs_in)) == 0 &&
-	       memcmp(s->name, p->name, key->len) == 0;
+	if (s->nwords != p->nwords)
+		return false;
+	for (unsigned i = 0; i < p->nwords; i++)
+		if (s->key[i] != p->key[i])
+			return false;
+	return true;
 }
 
-/* Copies the shared cache's fresh value in hit into a slot of set: the
- * way that held the lookup, else one that can no longer answer, else the
- * set's victim. */
-static void fill(struct flat_copy *cp, struct table *t, struct slot *set[2], int way,
-                 const struct probe *p, const struct flat_cache_key *key,
-                 const struct flat_cache_hit *hit, uint64_t gen, uint64_t now_ms)
+/* Copies the shared cache's fresh value in hit into way of set si (-1:
+ * a way that can no longer answer, else the least recently used one). */
+static void fill(struct flat_copy *cp, struct table *t, size_t si, int way, const struct probe *p,
+                 const struct flat_cache_key *key, const struct flat_cache_hit *hit, uint64_t gen,
+                 uint64_t now_ms)
 {
-	struct slot *s;
+	struct set_head *h = &t->heads[si];
 	const void *v = key->kind == FLAT_KEY_TARGET ? (const void *)&hit->value.result
 	                                             : (const void *)&hit->value.presence;
-	uint64_t until = now_ms + FLAT_COPY_RECHECK_MS;
+	uint64_t until =
+	        now_ms + (hit->refreshing ? FLAT_COPY_RECHECK_REFRESH_MS : FLAT_COPY_RECHECK_MS);
 
-	if (way < 0) {
-		way = set[0]->victim;
-		for (int i = 0; i < 2; i++)
-			if (set[i]->hash == 0 || set[i]->gen != gen || set[i]->until_ms <= now_ms)
-				way = i;
+	for (int w = 0; w < WAYS && way < 0; w++) {
+		const struct slot *o = slot_at(t, si * WAYS + (size_t)w);
+		if (h->hash[w] == 0 || o->gen != gen || o->until_ms <= now_ms)
+			way = w;
 	}
-	s = set[way];
-	s->hash = p->hash;
+	if (way < 0) {
+		/* The least recently used; the clock wraps, ages do not. */
+		way = 0;
+		for (int w = 1; w < WAYS; w++)
+			if (h->clock - h->used[w] > h->clock - h->used[way])
+				way = w;
+	}
+	struct slot *s = slot_at(t, si * WAYS + (size_t)way);
+	h->hash[way] = p->hash;
+	h->used[way] = ++h->clock;
 	s->gen = gen;
 	s->until_ms = hit->copy_until_ms < until ? hit->copy_until_ms : until;
 	s->fresh_until_ms = hit->fresh_until_ms;
 	s->ttl_fill = hit->ttl_left;
-	s->type = key->type;
-	s->name_len = (uint8_t)key->len;
-	s->scoped = p->scoped;
-	memcpy(s->ecs_in, p->ecs_in, sizeof(s->ecs_in));
+	s->nwords = (uint8_t)p->nwords;
+	memcpy(s->key, p->key, p->nwords * sizeof(p->key[0]));
 	memcpy(s->ecs_out, key->ecs, sizeof(s->ecs_out));
-	memcpy(s->name, p->name, key->len);
 	memcpy(value_of(t, s), v, t->vsize);
-	set[0]->victim = (uint8_t)(1 - way);
 	cp->st.fills++;
 }
 
-/* Answers from slot s (a fresh copy of generation gen). */
-static int serve(struct flat_copy *cp, struct table *t, struct slot *set[2], int way,
+/* Answers from way of set si (a fresh copy of the cache's generation). */
+static int serve(struct flat_copy *cp, struct table *t, size_t si, int way,
                  struct flat_cache_key *key, uint64_t now_ms, struct flat_copy_ref *ref)
 {
-	struct slot *s = set[way];
+	struct set_head *h = &t->heads[si];
+	struct slot *s = slot_at(t, si * WAYS + (size_t)way);
 	void *v = value_of(t, s);
 	/* now_ms < until_ms <= fresh_until_ms. The ttl_fill bound holds
 	 * when this worker's clock runs behind the one that stored the
@@ -236,7 +305,7 @@ static int serve(struct flat_copy *cp, struct table *t, struct slot *set[2], int
 		((struct flat_presence *)v)->ttl = ttl;
 	memcpy(key->ecs, s->ecs_out, sizeof(key->ecs));
 	ref_set(ref, key->kind, v, ttl);
-	set[0]->victim = (uint8_t)(1 - way);
+	h->used[way] = ++h->clock;
 	cp->st.hits++;
 	return FLAT_CACHE_HIT;
 }
@@ -258,18 +327,21 @@ int flat_copy_get(struct flat_copy *cp, struct flat_cache *c, struct flat_cache_
 	int way = -1;
 
 	probe_make(cp, key, client, &p);
-	size_t i = (size_t)(p.hash & t->mask) * 2;
-	struct slot *set[2] = {slot_at(t, i), slot_at(t, i + 1)};
+	size_t si = (size_t)(p.hash & t->mask);
+	const struct set_head *h = &t->heads[si];
 	uint64_t gen = flat_cache_gen(c);
 
-	for (int w = 0; w < 2 && way < 0; w++)
-		if (slot_match(set[w], &p, key))
+	for (int w = 0; w < WAYS && way < 0; w++)
+		if (h->hash[w] == p.hash && slot_match(slot_at(t, si * WAYS + (size_t)w), &p))
 			way = w;
-	if (way >= 0 && set[way]->gen == gen && now_ms < set[way]->until_ms)
-		return serve(cp, t, set, way, key, now_ms, ref);
+	if (way >= 0) {
+		const struct slot *s = slot_at(t, si * WAYS + (size_t)way);
+		if (s->gen == gen && now_ms < s->until_ms)
+			return serve(cp, t, si, way, key, now_ms, ref);
+	}
 	cp->st.misses++;
 	int st = shared_get(c, key, client, now_ms, hit, ref);
 	if ((st == FLAT_CACHE_HIT || st == FLAT_CACHE_HIT_PREFETCH) && hit->copy_until_ms > now_ms)
-		fill(cp, t, set, way, &p, key, hit, gen, now_ms);
+		fill(cp, t, si, way, &p, key, hit, gen, now_ms);
 	return st;
 }

@@ -13,18 +13,18 @@
  *  - the entry's refresh-ahead instant came (flat_cache_hit.copy_until_ms):
  *    the shared get then hands HIT_PREFETCH to exactly one caller, as
  *    without copies;
- *  - FLAT_COPY_RECHECK_MS passed since the copy was made: a value the
- *    shared cache replaced while it was still fresh (a refresh ahead, a
- *    sibling update, a presence fact probed again) is served for at most
- *    that long after, within its own TTL, and the shared LRU position of
- *    an entry in use is refreshed about once a second per worker;
+ *  - FLAT_COPY_RECHECK_MS passed since the copy was made (1 s once the
+ *    entry's refresh is under way): a value the shared cache replaced
+ *    while still fresh (by that refresh, a sibling update) is served for
+ *    at most that long after, within its own TTL, and the shared LRU
+ *    position of an entry in use is refreshed that often per worker;
  *  - the cache was flushed (apexctl flush, NOTIFY, reload) or replaced:
  *    flat_cache_gen() changed, which one atomic load checks per answer.
  * Scoped lookups (EDNS Client Subnet) are copied per (name, type, the
  * client's subnet as sent): the same question the shared cache answers
  * with its most specific covering entry; key->ecs is set on return to
  * that entry's scope as flat_cache_get_scoped() does.
- * Memory is fixed per copy: two-way set-associative tables of
+ * Memory is fixed per copy: four-way set-associative tables of
  * FLAT_COPY_*_SLOTS slots, each slot holding the value struct whole
  * (struct flat_presence, struct flat_result). Names longer than
  * FLAT_COPY_NAME_MAX octets are not copied (they go to the shared cache).
@@ -37,11 +37,17 @@
 #include "codec/ecs.h"
 #include "flatten/cache.h"
 
-/* How long a copy answers before the shared cache is asked again. */
-#define FLAT_COPY_RECHECK_MS 1000
+/* How long a copy answers before the shared cache is asked again: the
+ * longest a value the shared cache replaced while still fresh is served
+ * after (within its own TTL), and how often the shared LRU hears of an
+ * entry in use. Once the entry handed out its refresh (the last 10 % of
+ * its TTL, flat_cache_hit.refreshing), the new value is due any moment:
+ * then FLAT_COPY_RECHECK_REFRESH_MS. */
+#define FLAT_COPY_RECHECK_MS 10000
+#define FLAT_COPY_RECHECK_REFRESH_MS 1000
 /* Longest name copied (wire octets); a multiple of 8. */
 #define FLAT_COPY_NAME_MAX 64
-/* Slots per copy (powers of two, two ways per set): about 1.6 MiB of
+/* Slots per copy (powers of two, four ways per set): about 1.6 MiB of
  * presence facts and 1.3 MiB of targets at most, touched as filled. */
 #define FLAT_COPY_PRESENCE_SLOTS 4096
 #define FLAT_COPY_TARGET_SLOTS 1024

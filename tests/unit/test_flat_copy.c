@@ -135,14 +135,15 @@ static void test_copy_answers_fresh_without_shared(void **state)
 	assert_int_equal(get(cp, c, &upper, NULL, 1500, &ttl, &tag), FLAT_CACHE_HIT);
 	assert_int_equal(tag, 7);
 	assert_int_equal(ttl, 300);
-	assert_int_equal(get(cp, c, &k, NULL, 1999, &ttl, &tag), FLAT_CACHE_HIT);
-	assert_int_equal(ttl, 300);
+	assert_int_equal(get(cp, c, &k, NULL, 10999, &ttl, &tag), FLAT_CACHE_HIT);
+	assert_int_equal(ttl, 291);
 	flat_copy_stats(cp, &st);
 	assert_int_equal(st.hits, 2);
 	assert_int_equal(st.fills, 1);
 	/* FLAT_COPY_RECHECK_MS later the shared cache is asked again. */
-	assert_int_equal(get(cp, c, &k, NULL, 2000, &ttl, &tag), FLAT_CACHE_HIT);
-	assert_int_equal(ttl, 299);
+	assert_int_equal(get(cp, c, &k, NULL, 1000 + FLAT_COPY_RECHECK_MS, &ttl, &tag),
+	                 FLAT_CACHE_HIT);
+	assert_int_equal(ttl, 290);
 	flat_copy_stats(cp, &st);
 	assert_int_equal(st.hits, 2);
 	assert_int_equal(st.fills, 2);
@@ -233,9 +234,42 @@ static void test_copy_refresh_ahead_fires_once(void **state)
 	struct flat_copy_stats sa, sb;
 	flat_copy_stats(a, &sa);
 	flat_copy_stats(b, &sb);
-	/* About one shared lookup per copy per second. */
-	assert_true(sa.fills <= 102 && sb.fills <= 102);
+	/* A shared lookup per copy every 10 s, every second once the
+	 * refresh is under way. */
+	assert_true(sa.fills <= 25 && sb.fills <= 25);
 	assert_true(sa.hits > 6000 && sb.hits > 6000);
+	flat_copy_free(a);
+	flat_copy_free(b);
+	flat_cache_free(c);
+}
+
+/* Once the refresh is under way, its new value reaches every copy within
+ * FLAT_COPY_RECHECK_REFRESH_MS: answers do not count the old value's TTL
+ * down to its end. */
+static void test_copy_takes_refreshed_value(void **state)
+{
+	(void)state;
+	struct flat_cache *c = make(60, 0);
+	struct flat_copy *a = copy_make(), *b = copy_make();
+	struct flat_cache_key k = TKEY("\3cdn\7example\3net\0");
+	union flat_cache_value v = tagged(1, 100), w = tagged(2, 100);
+	uint32_t ttl;
+	uint8_t tag;
+
+	assert_int_equal(flat_cache_put(c, &k, &v, 0), 0);
+	assert_int_equal(get(a, c, &k, NULL, 85000, &ttl, &tag), FLAT_CACHE_HIT);
+	assert_int_equal(get(b, c, &k, NULL, 85000, &ttl, &tag), FLAT_CACHE_HIT);
+	/* a's copy stops at the refresh instant, where a takes the refresh. */
+	assert_int_equal(get(a, c, &k, NULL, 90000, &ttl, &tag), FLAT_CACHE_HIT_PREFETCH);
+	assert_int_equal(get(b, c, &k, NULL, 90001, &ttl, &tag), FLAT_CACHE_HIT);
+	assert_int_equal(flat_cache_put(c, &k, &w, 90500), 0);
+	assert_int_equal(get(b, c, &k, NULL, 90999, &ttl, &tag), FLAT_CACHE_HIT);
+	assert_int_equal(tag, 1);
+	assert_int_equal(get(a, c, &k, NULL, 91000, &ttl, &tag), FLAT_CACHE_HIT);
+	assert_int_equal(tag, 2);
+	assert_int_equal(ttl, 100);
+	assert_int_equal(get(b, c, &k, NULL, 91001, &ttl, &tag), FLAT_CACHE_HIT);
+	assert_int_equal(tag, 2);
 	flat_copy_free(a);
 	flat_copy_free(b);
 	flat_cache_free(c);
@@ -358,7 +392,7 @@ static void test_copy_scopes(void **state)
 	flat_cache_key_scope(&k24, CODEC_ECS_FAMILY_IP4, 24, a.addr);
 	assert_int_equal(flat_cache_put(c, &k24, &v24, 20), 0);
 	q = k;
-	assert_int_equal(get(cp, c, &q, &a, 1010, &ttl, &tag), FLAT_CACHE_HIT);
+	assert_int_equal(get(cp, c, &q, &a, 10 + FLAT_COPY_RECHECK_MS, &ttl, &tag), FLAT_CACHE_HIT);
 	assert_int_equal(tag, 124);
 	assert_int_equal(q.ecs[1], 24);
 	flat_copy_free(cp);
@@ -440,16 +474,63 @@ static void test_copy_bounded_and_exact(void **state)
 	flat_cache_free(c);
 }
 
+/* Names of every length a slot holds: any case finds the copy, a name
+ * that differs in any one octet does not. */
+static void test_copy_name_lengths(void **state)
+{
+	(void)state;
+	struct flat_cache *c = make(60, 0);
+	struct flat_copy *cp = copy_make();
+	uint8_t name[FLAT_COPY_NAME_MAX], other[FLAT_COPY_NAME_MAX], upper[FLAT_COPY_NAME_MAX];
+	struct flat_copy_stats st, before;
+	uint32_t ttl;
+	uint8_t tag;
+
+	for (size_t len = 3; len <= FLAT_COPY_NAME_MAX; len++) {
+		/* One label of len - 2 octets (at most 62) and the root. */
+		name[0] = (uint8_t)(len - 2);
+		for (size_t i = 1; i < len - 1; i++)
+			name[i] = (uint8_t)('a' + (i * 7 + len) % 26);
+		name[len - 1] = 0;
+		memcpy(upper, name, len);
+		for (size_t i = 1; i < len - 1; i += 2)
+			upper[i] = (uint8_t)(upper[i] - 'a' + 'A');
+		struct flat_cache_key k = key_of(name, len, CODEC_TYPE_A, FLAT_KEY_TARGET);
+		struct flat_cache_key ku = key_of(upper, len, CODEC_TYPE_A, FLAT_KEY_TARGET);
+		union flat_cache_value v = tagged((uint8_t)len, 300);
+		assert_int_equal(flat_cache_put(c, &k, &v, 0), 0);
+		assert_int_equal(get(cp, c, &k, NULL, 10, &ttl, &tag), FLAT_CACHE_HIT);
+		flat_copy_stats(cp, &before);
+		assert_int_equal(get(cp, c, &ku, NULL, 10, &ttl, &tag), FLAT_CACHE_HIT);
+		assert_int_equal(tag, (uint8_t)len);
+		flat_copy_stats(cp, &st);
+		assert_int_equal(st.hits, before.hits + 1);
+		for (size_t i = 1; i < len - 1; i++) {
+			memcpy(other, name, len);
+			other[i] = '0';
+			struct flat_cache_key ko =
+			        key_of(other, len, CODEC_TYPE_A, FLAT_KEY_TARGET);
+			assert_int_equal(get(cp, c, &ko, NULL, 10, &ttl, &tag), FLAT_CACHE_MISS);
+		}
+		flat_copy_stats(cp, &st);
+		assert_int_equal(st.hits, before.hits + 1);
+	}
+	flat_copy_free(cp);
+	flat_cache_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_copy_answers_fresh_without_shared),
 	        cmocka_unit_test(test_copy_never_past_expiry_nor_stale),
 	        cmocka_unit_test(test_copy_refresh_ahead_fires_once),
+	        cmocka_unit_test(test_copy_takes_refreshed_value),
 	        cmocka_unit_test(test_copy_follows_flushes),
 	        cmocka_unit_test(test_copy_new_cache_not_mistaken),
 	        cmocka_unit_test(test_copy_scopes),
 	        cmocka_unit_test(test_copy_bounded_and_exact),
+	        cmocka_unit_test(test_copy_name_lengths),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
