@@ -21,13 +21,22 @@ struct set_head {
 };
 
 /*
- * What a lookup asks, as words compared with ==: [0] the name's length,
- * the type, the kind and whether it was for a client; [1..3] key->ecs, or
- * the client's subnet (flat_cache_key_scope()), zero-padded; then the
- * lowercase name, eight octets a word, the last one zero-padded.
+ * What a lookup asks, as words compared with ==. head: the name's length,
+ * the type, the kind, whether it was for a client (HEAD_CLIENT) and
+ * whether ecs[] is not all zero (HEAD_ECS; else ecs[] is not compared,
+ * nor even written); ecs: key->ecs, or the client's subnet
+ * (flat_cache_key_scope()), zero-padded; name: the lowercase name, eight
+ * octets a word, the last one zero-padded.
  */
-#define KEY_HEAD_WORDS 4
-#define KEY_WORDS (KEY_HEAD_WORDS + FLAT_COPY_NAME_MAX / 8)
+#define HEAD_CLIENT (1ull << 32)
+#define HEAD_ECS (1ull << 33)
+#define NAME_WORDS (FLAT_COPY_NAME_MAX / 8)
+
+struct key_words {
+	uint64_t head;
+	uint64_t ecs[3];
+	uint64_t name[NAME_WORDS];
+};
 
 /*
  * One copied lookup. The value follows the header in the same slot (struct
@@ -39,9 +48,8 @@ struct slot {
 	uint64_t until_ms;       /* answers while now_ms < until_ms */
 	uint64_t fresh_until_ms; /* for ttl_left */
 	uint32_t ttl_fill;       /* ttl_left when filled: never more later */
-	uint8_t nwords;          /* of key[] */
 	uint8_t ecs_out[FLAT_CACHE_ECS_LEN]; /* key->ecs on return: the entry's scope */
-	uint64_t key[KEY_WORDS];
+	struct key_words key;
 };
 
 struct pslot {
@@ -163,21 +171,24 @@ static int shared_get(struct flat_cache *c, struct flat_cache_key *key,
 /* What one lookup is, in words, and their hash. */
 struct probe {
 	uint64_t hash;
-	unsigned nwords;
-	uint64_t key[KEY_WORDS];
+	unsigned nwords; /* of key.name */
+	struct key_words key;
 };
 
+/* One word into the hash: a multiply per word, and the full finaliser
+ * at the end (probe_make). Collisions only cost a copy its slot: a set
+ * holds four and is compared word for word. */
 static uint64_t hash_word(uint64_t h, uint64_t w)
 {
-	h = (h ^ w) * 0x9e3779b97f4a7c15ull;
-	return h ^ (h >> 29);
+	return (h ^ w) * 0x9e3779b97f4a7c15ull;
 }
 
-/* The lowercase words of name (1..FLAT_COPY_NAME_MAX octets) into w;
- * returns how many. Eight octets at a time (codec_ascii_lower8()); the
- * last word is loaded as the name's last eight octets and the ones
- * already taken shifted out, so no octet past the name is read. */
-static unsigned name_words(const uint8_t *name, size_t len, uint64_t *w)
+/* The lowercase words of name (1..FLAT_COPY_NAME_MAX octets) into w,
+ * hashed into *h; returns how many. Eight octets at a time
+ * (codec_ascii_lower8()); the last word is loaded as the name's last
+ * eight octets and the ones already taken shifted out, so no octet past
+ * the name is read. */
+static unsigned name_words(const uint8_t *name, size_t len, uint64_t *w, uint64_t *h)
 {
 	unsigned n = 0;
 	size_t i = 0;
@@ -185,7 +196,8 @@ static unsigned name_words(const uint8_t *name, size_t len, uint64_t *w)
 
 	for (; i + 8 <= len; i += 8) {
 		memcpy(&x, name + i, 8);
-		w[n++] = codec_ascii_lower8(x);
+		w[n] = codec_ascii_lower8(x);
+		*h = hash_word(*h, w[n++]);
 	}
 	if (i == len)
 		return n;
@@ -203,29 +215,33 @@ static unsigned name_words(const uint8_t *name, size_t len, uint64_t *w)
 		for (size_t j = len; j-- > 0;)
 			x = x << 8 | name[j];
 	}
-	w[n++] = codec_ascii_lower8(x);
+	w[n] = codec_ascii_lower8(x);
+	*h = hash_word(*h, w[n++]);
 	return n;
 }
 
 static void probe_make(const struct flat_copy *cp, const struct flat_cache_key *key,
                        const struct codec_ecs *client, struct probe *p)
 {
-	uint64_t h = cp->seed;
+	const uint8_t *ecs = key->ecs;
+	struct flat_cache_key sk;
+	uint64_t h;
 
-	p->key[0] = (uint64_t)key->len | (uint64_t)key->type << 8 | (uint64_t)key->kind << 24 |
-	            (uint64_t)(client != NULL) << 32;
-	p->key[1] = p->key[2] = p->key[3] = 0;
+	p->key.head = (uint64_t)key->len | (uint64_t)key->type << 8 | (uint64_t)key->kind << 24;
 	if (client != NULL) {
-		struct flat_cache_key sk;
-
 		flat_cache_key_scope(&sk, client->family, client->source, client->addr);
-		memcpy(&p->key[1], sk.ecs, FLAT_CACHE_ECS_LEN);
-	} else {
-		memcpy(&p->key[1], key->ecs, FLAT_CACHE_ECS_LEN);
+		ecs = sk.ecs;
+		p->key.head |= HEAD_CLIENT;
 	}
-	p->nwords = KEY_HEAD_WORDS + name_words(key->name, key->len, p->key + KEY_HEAD_WORDS);
-	for (unsigned i = 0; i < p->nwords; i++)
-		h = hash_word(h, p->key[i]);
+	h = hash_word(cp->seed, p->key.head);
+	/* ecs[0] is 0 exactly when the scope is all zero (ANY). */
+	if (ecs[0] != 0) {
+		p->key.head |= HEAD_ECS;
+		p->key.ecs[2] = 0;
+		memcpy(p->key.ecs, ecs, FLAT_CACHE_ECS_LEN);
+		h = hash_word(hash_word(hash_word(h, p->key.ecs[0]), p->key.ecs[1]), p->key.ecs[2]);
+	}
+	p->nwords = name_words(key->name, key->len, p->key.name, &h);
 	/* The finaliser of MurmurHash3, so that the low bits that pick the
 	 * set depend on every word. */
 	h ^= h >> 33;
@@ -237,12 +253,17 @@ static void probe_make(const struct flat_copy *cp, const struct flat_cache_key *
 	p->hash = h | 1ull << 63;
 }
 
+/* head holds the name's length, so equal heads mean as many words. */
 static bool slot_match(const struct slot *s, const struct probe *p)
 {
-	if (s->nwords != p->nwords)
+	if (s->key.head != p->key.head)
+		return false;
+	if ((p->key.head & HEAD_ECS) &&
+	    (s->key.ecs[0] != p->key.ecs[0] || s->key.ecs[1] != p->key.ecs[1] ||
+	     s->key.ecs[2] != p->key.ecs[2]))
 		return false;
 	for (unsigned i = 0; i < p->nwords; i++)
-		if (s->key[i] != p->key[i])
+		if (s->key.name[i] != p->key.name[i])
 			return false;
 	return true;
 }
@@ -278,8 +299,9 @@ static void fill(struct flat_copy *cp, struct table *t, size_t si, int way, cons
 	s->until_ms = hit->copy_until_ms < until ? hit->copy_until_ms : until;
 	s->fresh_until_ms = hit->fresh_until_ms;
 	s->ttl_fill = hit->ttl_left;
-	s->nwords = (uint8_t)p->nwords;
-	memcpy(s->key, p->key, p->nwords * sizeof(p->key[0]));
+	s->key.head = p->key.head;
+	memcpy(s->key.ecs, p->key.ecs, sizeof(s->key.ecs));
+	memcpy(s->key.name, p->key.name, p->nwords * sizeof(p->key.name[0]));
 	memcpy(s->ecs_out, key->ecs, sizeof(s->ecs_out));
 	memcpy(value_of(t, s), v, t->vsize);
 	cp->st.fills++;

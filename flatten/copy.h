@@ -49,7 +49,7 @@
 #define FLAT_COPY_NAME_MAX 64
 /* Slots per copy (powers of two, four ways per set): about 1.6 MiB of
  * presence facts and 1.3 MiB of targets at most, touched as filled. */
-#define FLAT_COPY_PRESENCE_SLOTS 4096
+#define FLAT_COPY_PRESENCE_SLOTS 8192
 #define FLAT_COPY_TARGET_SLOTS 1024
 
 struct flat_copy;
