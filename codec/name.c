@@ -198,6 +198,23 @@ void codec_name_lower(uint8_t *name, size_t len)
 		name[i] = codec_ascii_lower(name[i]);
 }
 
+/* Every octet to itself but A-Z, folded; written out by a macro rather
+ * than filled at startup, so the table is constant and shared. */
+#define LOWER_ROW(r)                                                                               \
+	LOWER_AT(r + 0), LOWER_AT(r + 1), LOWER_AT(r + 2), LOWER_AT(r + 3), LOWER_AT(r + 4),       \
+	        LOWER_AT(r + 5), LOWER_AT(r + 6), LOWER_AT(r + 7), LOWER_AT(r + 8),                \
+	        LOWER_AT(r + 9), LOWER_AT(r + 10), LOWER_AT(r + 11), LOWER_AT(r + 12),             \
+	        LOWER_AT(r + 13), LOWER_AT(r + 14), LOWER_AT(r + 15)
+#define LOWER_AT(c) ((c) >= 'A' && (c) <= 'Z' ? (c) + ('a' - 'A') : (c))
+const uint8_t codec_ascii_lower_tab[256] = {
+        LOWER_ROW(0),   LOWER_ROW(16),  LOWER_ROW(32),  LOWER_ROW(48),
+        LOWER_ROW(64),  LOWER_ROW(80),  LOWER_ROW(96),  LOWER_ROW(112),
+        LOWER_ROW(128), LOWER_ROW(144), LOWER_ROW(160), LOWER_ROW(176),
+        LOWER_ROW(192), LOWER_ROW(208), LOWER_ROW(224), LOWER_ROW(240),
+};
+#undef LOWER_AT
+#undef LOWER_ROW
+
 static uint64_t hash_word(uint64_t h, uint64_t w)
 {
 	h = (h ^ w) * 0x9e3779b97f4a7c15ull;

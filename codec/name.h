@@ -48,6 +48,11 @@ static inline uint8_t codec_ascii_lower(uint8_t c)
 	return c >= 'A' && c <= 'Z' ? (uint8_t)(c + ('a' - 'A')) : c;
 }
 
+/** codec_ascii_lower() of every octet, as a table: one load per octet
+ *  where a loop that must go octet by octet (a hash from the right)
+ *  would otherwise compare, add and select. */
+extern const uint8_t codec_ascii_lower_tab[256];
+
 /**
  * codec_ascii_lower() of the eight octets of a word at once: each octet's
  * low seven bits are compared with 'A' and 'Z' by two additions that

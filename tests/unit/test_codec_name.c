@@ -304,6 +304,10 @@ static void test_ascii_lower8_matches_octet_fold(void **state)
 	static const uint8_t around[] = {0x00, 0x40, 0x41, 0x5a, 0x5b,
 	                                 0x7f, 0x80, 0xc1, 0xda, 0xff};
 
+	/* The table too. */
+	for (unsigned v = 0; v < 256; v++)
+		assert_int_equal(codec_ascii_lower_tab[v], codec_ascii_lower((uint8_t)v));
+
 	for (unsigned pos = 0; pos < 8; pos++)
 		for (unsigned v = 0; v < 256; v++)
 			for (size_t a = 0; a < sizeof(around); a++) {
