@@ -92,20 +92,43 @@ static int table_init(struct table *t, size_t slots, size_t stride, size_t voff,
 	return t->heads != NULL && t->mem != NULL ? 0 : -ENOMEM;
 }
 
-int flat_copy_new(struct flat_copy **out)
+/* The most slots, a power of two, whose table fits in bytes. */
+static size_t slots_for(size_t bytes, size_t stride)
 {
-	struct flat_copy *cp = calloc(1, sizeof(*cp));
+	size_t per = stride + sizeof(struct set_head) / WAYS, n = FLAT_COPY_MIN_SLOTS;
+
+	if (bytes / per < n)
+		return 0;
+	while (n * 2 <= bytes / per)
+		n *= 2;
+	return n;
+}
+
+int flat_copy_new(struct flat_copy **out, size_t max_bytes)
+{
+	/* Half each: a presence slot is about a third of a target's, so
+	 * there are about three times as many, as there are more owners
+	 * than targets. */
+	size_t np = slots_for(max_bytes / 2, sizeof(struct pslot));
+	size_t nt = slots_for(max_bytes / 2, sizeof(struct tslot));
 	struct codec_hkey k;
 
+	if (np == 0 || nt == 0)
+		return -EINVAL;
+	struct flat_copy *cp = calloc(1, sizeof(*cp));
 	if (cp == NULL)
 		return -ENOMEM;
-	if (table_init(&cp->presence, FLAT_COPY_PRESENCE_SLOTS, sizeof(struct pslot),
-	               offsetof(struct pslot, v), sizeof(struct flat_presence)) != 0 ||
-	    table_init(&cp->target, FLAT_COPY_TARGET_SLOTS, sizeof(struct tslot),
-	               offsetof(struct tslot, v), sizeof(struct flat_result)) != 0) {
+	if (table_init(&cp->presence, np, sizeof(struct pslot), offsetof(struct pslot, v),
+	               sizeof(struct flat_presence)) != 0 ||
+	    table_init(&cp->target, nt, sizeof(struct tslot), offsetof(struct tslot, v),
+	               sizeof(struct flat_result)) != 0) {
 		flat_copy_free(cp);
 		return -ENOMEM;
 	}
+	cp->st.presence_slots = np;
+	cp->st.target_slots = nt;
+	cp->st.bytes = np * (sizeof(struct pslot) + sizeof(struct set_head) / WAYS) +
+	               nt * (sizeof(struct tslot) + sizeof(struct set_head) / WAYS);
 	/* The sets are few and bounded: a seed only keeps clients from
 	 * choosing names that evict each other's copies. */
 	codec_hkey_random(&k);

@@ -24,10 +24,12 @@
  * client's subnet as sent): the same question the shared cache answers
  * with its most specific covering entry; key->ecs is set on return to
  * that entry's scope as flat_cache_get_scoped() does.
- * Memory is fixed per copy: four-way set-associative tables of
- * FLAT_COPY_*_SLOTS slots, each slot holding the value struct whole
- * (struct flat_presence, struct flat_result). Names longer than
- * FLAT_COPY_NAME_MAX octets are not copied (they go to the shared cache).
+ * Memory is fixed per copy, at most the max_bytes it was made with: two
+ * four-way set-associative tables (presence facts, targets), each of a
+ * power-of-two number of slots in half of it, each slot holding the value
+ * struct whole (struct flat_presence, struct flat_result). Names longer
+ * than FLAT_COPY_NAME_MAX octets are not copied (they go to the shared
+ * cache).
  * Threads: one copy per thread; the shared cache as its own header says.
  */
 #pragma once
@@ -47,18 +49,19 @@
 #define FLAT_COPY_RECHECK_REFRESH_MS 1000
 /* Longest name copied (wire octets); a multiple of 8. */
 #define FLAT_COPY_NAME_MAX 64
-/* Slots per copy (powers of two, four ways per set): about 1.6 MiB of
- * presence facts and 1.3 MiB of targets at most, touched as filled. */
-#define FLAT_COPY_PRESENCE_SLOTS 8192
-#define FLAT_COPY_TARGET_SLOTS 1024
+/* Smallest table: below it (max_bytes too small), flat_copy_new fails. */
+#define FLAT_COPY_MIN_SLOTS 16
 
 struct flat_copy;
 
 /** Counters of one copy (read by its own thread, or racy from others). */
 struct flat_copy_stats {
-	uint64_t hits;   /**< answered from the copy */
-	uint64_t misses; /**< asked the shared cache */
-	uint64_t fills;  /**< copies made (or made again) */
+	uint64_t hits;         /**< answered from the copy */
+	uint64_t misses;       /**< asked the shared cache */
+	uint64_t fills;        /**< copies made (or made again) */
+	size_t presence_slots; /**< presence facts the copy can hold */
+	size_t target_slots;   /**< target values the copy can hold */
+	size_t bytes;          /**< what its tables take (<= max_bytes) */
 };
 
 /** Where a lookup's value is: the member of the key's kind. */
@@ -68,9 +71,10 @@ struct flat_copy_ref {
 	uint32_t ttl_left;                    /**< as flat_cache_hit.ttl_left */
 };
 
-/** A new, empty copy; -ENOMEM. The tables are allocated zeroed, so their
- *  pages are only touched as slots fill. */
-int flat_copy_new(struct flat_copy **out);
+/** A new, empty copy of at most max_bytes; -EINVAL when that does not
+ *  hold FLAT_COPY_MIN_SLOTS of each kind, -ENOMEM. The tables are
+ *  allocated zeroed, so their pages are only touched as slots fill. */
+int flat_copy_new(struct flat_copy **out, size_t max_bytes);
 
 /** Frees cp; NULL is fine. */
 void flat_copy_free(struct flat_copy *cp);

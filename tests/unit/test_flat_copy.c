@@ -14,6 +14,8 @@
 #define TKEY(s) KEY(s, CODEC_TYPE_A, FLAT_KEY_TARGET)
 #define PKEY(s) KEY(s, ANAME_TYPE, FLAT_KEY_PRESENCE)
 #define ANAME_TYPE 65401
+/* Target slots of a 4 MiB copy: 2 MiB of slots of about 1.3 KiB. */
+#define TSLOTS 1024
 
 static struct flat_cache_key key_of(const uint8_t *name, size_t len, uint16_t type,
                                     enum flat_key_kind kind)
@@ -46,7 +48,7 @@ static struct flat_copy *copy_make(void)
 {
 	struct flat_copy *cp = NULL;
 
-	assert_int_equal(flat_copy_new(&cp), 0);
+	assert_int_equal(flat_copy_new(&cp, 4 << 20), 0);
 	return cp;
 }
 
@@ -408,13 +410,13 @@ static void test_copy_bounded_and_exact(void **state)
 	struct flat_cache_conf conf = {.max_bytes = 64 << 20};
 	struct flat_cache *c = NULL;
 	struct flat_copy *cp = copy_make();
-	uint8_t names[3 * FLAT_COPY_TARGET_SLOTS][16];
+	uint8_t names[3 * TSLOTS][16];
 	struct flat_copy_stats st;
 	uint32_t ttl;
 	uint8_t tag;
 
 	assert_int_equal(flat_cache_new(&c, &conf), 0);
-	for (size_t i = 0; i < 3 * FLAT_COPY_TARGET_SLOTS; i++) {
+	for (size_t i = 0; i < 3 * TSLOTS; i++) {
 		memcpy(names[i], "\4h000\4test\0", 11);
 		names[i][2] = (uint8_t)('a' + i % 26);
 		names[i][3] = (uint8_t)('a' + i / 26 % 26);
@@ -424,14 +426,14 @@ static void test_copy_bounded_and_exact(void **state)
 		assert_int_equal(flat_cache_put(c, &k, &v, 0), 0);
 	}
 	for (int round = 0; round < 3; round++)
-		for (size_t i = 0; i < 3 * FLAT_COPY_TARGET_SLOTS; i++) {
+		for (size_t i = 0; i < 3 * TSLOTS; i++) {
 			struct flat_cache_key k =
 			        key_of(names[i], 11, CODEC_TYPE_A, FLAT_KEY_TARGET);
 			assert_int_equal(get(cp, c, &k, NULL, 10, &ttl, &tag), FLAT_CACHE_HIT);
 			assert_int_equal(tag, (uint8_t)i);
 		}
 	flat_copy_stats(cp, &st);
-	assert_true(st.fills > 3 * FLAT_COPY_TARGET_SLOTS);
+	assert_true(st.fills > 3 * TSLOTS);
 	/* A few keys fit (a cyclic walk over three times the slots may
 	 * well have found none): read twice, they come from the copy. */
 	struct flat_copy_stats few;
@@ -530,6 +532,30 @@ static void test_copy_name_lengths(void **state)
 	flat_cache_free(c);
 }
 
+/* The tables take at most the bytes asked for, powers of two of slots. */
+static void test_copy_sizes(void **state)
+{
+	(void)state;
+	struct flat_copy *cp = NULL;
+	struct flat_copy_stats st;
+
+	for (size_t mb = 1; mb <= 64; mb *= 4) {
+		assert_int_equal(flat_copy_new(&cp, mb << 20), 0);
+		flat_copy_stats(cp, &st);
+		assert_true(st.bytes <= mb << 20);
+		assert_true(st.bytes > (mb << 20) / 4);
+		assert_int_equal(st.presence_slots & (st.presence_slots - 1), 0);
+		assert_int_equal(st.target_slots & (st.target_slots - 1), 0);
+		assert_true(st.presence_slots > 2 * st.target_slots);
+		if (mb == 4)
+			assert_int_equal(st.target_slots, TSLOTS);
+		flat_copy_free(cp);
+	}
+	cp = NULL;
+	assert_int_equal(flat_copy_new(&cp, 16 * 1024), -EINVAL);
+	assert_null(cp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -542,6 +568,7 @@ int main(void)
 	        cmocka_unit_test(test_copy_scopes),
 	        cmocka_unit_test(test_copy_bounded_and_exact),
 	        cmocka_unit_test(test_copy_name_lengths),
+	        cmocka_unit_test(test_copy_sizes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
