@@ -174,8 +174,9 @@ static void ref_set(struct flat_copy_ref *ref, enum flat_key_kind kind, void *v,
 	ref->ttl_left = ttl_left;
 }
 
-/* The shared cache's answer, with ref pointing into hit. */
-static int shared_get(struct flat_cache *c, struct flat_cache_key *key,
+/* The shared cache's answer, with ref pointing into hit. Out of line, as
+ * fill(): the answer from the copy is the path to keep short. */
+__attribute__((noinline)) static int shared_get(struct flat_cache *c, struct flat_cache_key *key,
                       const struct codec_ecs *client, uint64_t now_ms, struct flat_cache_hit *hit,
                       struct flat_copy_ref *ref)
 {
@@ -293,7 +294,7 @@ static bool slot_match(const struct slot *s, const struct probe *p)
 
 /* Copies the shared cache's fresh value in hit into way of set si (-1:
  * a way that can no longer answer, else the least recently used one). */
-static void fill(struct flat_copy *cp, struct table *t, size_t si, int way, const struct probe *p,
+__attribute__((noinline)) static void fill(struct flat_copy *cp, struct table *t, size_t si, int way, const struct probe *p,
                  const struct flat_cache_key *key, const struct flat_cache_hit *hit, uint64_t gen,
                  uint64_t now_ms)
 {
