@@ -25,8 +25,9 @@ struct set_head {
  * the type, the kind, whether it was for a client (HEAD_CLIENT) and
  * whether ecs[] is not all zero (HEAD_ECS; else ecs[] is not compared,
  * nor even written); ecs: key->ecs, or the client's subnet
- * (flat_cache_key_scope()), zero-padded; name: the lowercase name, eight
- * octets a word, the last one zero-padded.
+ * (flat_cache_key_scope()), zero-padded; name: the name, eight octets a
+ * word, the last one zero-padded (lowercase in a slot, as asked in a
+ * probe).
  */
 #define HEAD_CLIENT (1ull << 32)
 #define HEAD_ECS (1ull << 33)
@@ -177,8 +178,9 @@ static void ref_set(struct flat_copy_ref *ref, enum flat_key_kind kind, void *v,
 /* The shared cache's answer, with ref pointing into hit. Out of line, as
  * fill(): the answer from the copy is the path to keep short. */
 __attribute__((noinline)) static int shared_get(struct flat_cache *c, struct flat_cache_key *key,
-                      const struct codec_ecs *client, uint64_t now_ms, struct flat_cache_hit *hit,
-                      struct flat_copy_ref *ref)
+                                                const struct codec_ecs *client, uint64_t now_ms,
+                                                struct flat_cache_hit *hit,
+                                                struct flat_copy_ref *ref)
 {
 	int st = flat_cache_get_scoped(c, key, client, now_ms, hit);
 
@@ -207,11 +209,16 @@ static uint64_t hash_word(uint64_t h, uint64_t w)
 	return (h ^ w) * 0x9e3779b97f4a7c15ull;
 }
 
-/* The lowercase words of name (1..FLAT_COPY_NAME_MAX octets) into w,
- * hashed into *h; returns how many. Eight octets at a time
- * (codec_ascii_lower8()); the last word is loaded as the name's last
- * eight octets and the ones already taken shifted out, so no octet past
- * the name is read. */
+/* FOLD | x maps both cases of a letter to one octet (and a few other
+ * octets together, e.g. '@' and '`'): a hash of the words folded so is
+ * the same for every spelling of a name, for one OR per word. Only the
+ * compare needs the exact lowercase (slot_match). */
+#define FOLD 0x2020202020202020ull
+
+/* The words of name (1..FLAT_COPY_NAME_MAX octets) as asked into w, their
+ * folded hash into *h; returns how many. Eight octets at a time; the last
+ * word is loaded as the name's last eight octets and the ones already
+ * taken shifted out, so no octet past the name is read. */
 static unsigned name_words(const uint8_t *name, size_t len, uint64_t *w, uint64_t *h)
 {
 	unsigned n = 0;
@@ -220,8 +227,8 @@ static unsigned name_words(const uint8_t *name, size_t len, uint64_t *w, uint64_
 
 	for (; i + 8 <= len; i += 8) {
 		memcpy(&x, name + i, 8);
-		w[n] = codec_ascii_lower8(x);
-		*h = hash_word(*h, w[n++]);
+		w[n++] = x;
+		*h = hash_word(*h, x | FOLD);
 	}
 	if (i == len)
 		return n;
@@ -239,8 +246,8 @@ static unsigned name_words(const uint8_t *name, size_t len, uint64_t *w, uint64_
 		for (size_t j = len; j-- > 0;)
 			x = x << 8 | name[j];
 	}
-	w[n] = codec_ascii_lower8(x);
-	*h = hash_word(*h, w[n++]);
+	w[n++] = x;
+	*h = hash_word(*h, x | FOLD);
 	return n;
 }
 
@@ -277,7 +284,9 @@ static void probe_make(const struct flat_copy *cp, const struct flat_cache_key *
 	p->hash = h | 1ull << 63;
 }
 
-/* head holds the name's length, so equal heads mean as many words. */
+/* head holds the name's length, so equal heads mean as many words. The
+ * slot's name is lowercase: a word asked in lowercase (most are) equals
+ * it as is, any other once folded. */
 static bool slot_match(const struct slot *s, const struct probe *p)
 {
 	if (s->key.head != p->key.head)
@@ -287,16 +296,19 @@ static bool slot_match(const struct slot *s, const struct probe *p)
 	     s->key.ecs[2] != p->key.ecs[2]))
 		return false;
 	for (unsigned i = 0; i < p->nwords; i++)
-		if (s->key.name[i] != p->key.name[i])
+		if (s->key.name[i] != p->key.name[i] &&
+		    s->key.name[i] != codec_ascii_lower8(p->key.name[i]))
 			return false;
 	return true;
 }
 
 /* Copies the shared cache's fresh value in hit into way of set si (-1:
  * a way that can no longer answer, else the least recently used one). */
-__attribute__((noinline)) static void fill(struct flat_copy *cp, struct table *t, size_t si, int way, const struct probe *p,
-                 const struct flat_cache_key *key, const struct flat_cache_hit *hit, uint64_t gen,
-                 uint64_t now_ms)
+__attribute__((noinline)) static void fill(struct flat_copy *cp, struct table *t, size_t si,
+                                           int way, const struct probe *p,
+                                           const struct flat_cache_key *key,
+                                           const struct flat_cache_hit *hit, uint64_t gen,
+                                           uint64_t now_ms)
 {
 	struct set_head *h = &t->heads[si];
 	const void *v = key->kind == FLAT_KEY_TARGET ? (const void *)&hit->value.result
@@ -325,7 +337,8 @@ __attribute__((noinline)) static void fill(struct flat_copy *cp, struct table *t
 	s->ttl_fill = hit->ttl_left;
 	s->key.head = p->key.head;
 	memcpy(s->key.ecs, p->key.ecs, sizeof(s->key.ecs));
-	memcpy(s->key.name, p->key.name, p->nwords * sizeof(p->key.name[0]));
+	for (unsigned i = 0; i < p->nwords; i++)
+		s->key.name[i] = codec_ascii_lower8(p->key.name[i]);
 	memcpy(s->ecs_out, key->ecs, sizeof(s->ecs_out));
 	memcpy(value_of(t, s), v, t->vsize);
 	cp->st.fills++;
