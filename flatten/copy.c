@@ -336,7 +336,8 @@ __attribute__((noinline)) static void fill(struct flat_copy *cp, struct table *t
 	s->fresh_until_ms = hit->fresh_until_ms;
 	s->ttl_fill = hit->ttl_left;
 	s->key.head = p->key.head;
-	memcpy(s->key.ecs, p->key.ecs, sizeof(s->key.ecs));
+	if (p->key.head & HEAD_ECS)
+		memcpy(s->key.ecs, p->key.ecs, sizeof(s->key.ecs));
 	for (unsigned i = 0; i < p->nwords; i++)
 		s->key.name[i] = codec_ascii_lower8(p->key.name[i]);
 	memcpy(s->ecs_out, key->ecs, sizeof(s->ecs_out));
