@@ -198,6 +198,73 @@ void codec_name_lower(uint8_t *name, size_t len)
 		name[i] = codec_ascii_lower(name[i]);
 }
 
+/* Every octet to itself but A-Z, folded; written out by a macro rather
+ * than filled at startup, so the table is constant and shared. */
+#define LOWER_ROW(r)                                                                               \
+	LOWER_AT(r + 0), LOWER_AT(r + 1), LOWER_AT(r + 2), LOWER_AT(r + 3), LOWER_AT(r + 4),       \
+	        LOWER_AT(r + 5), LOWER_AT(r + 6), LOWER_AT(r + 7), LOWER_AT(r + 8),                \
+	        LOWER_AT(r + 9), LOWER_AT(r + 10), LOWER_AT(r + 11), LOWER_AT(r + 12),             \
+	        LOWER_AT(r + 13), LOWER_AT(r + 14), LOWER_AT(r + 15)
+#define LOWER_AT(c) ((c) >= 'A' && (c) <= 'Z' ? (c) + ('a' - 'A') : (c))
+const uint8_t codec_ascii_lower_tab[256] = {
+        LOWER_ROW(0),   LOWER_ROW(16),  LOWER_ROW(32),  LOWER_ROW(48),
+        LOWER_ROW(64),  LOWER_ROW(80),  LOWER_ROW(96),  LOWER_ROW(112),
+        LOWER_ROW(128), LOWER_ROW(144), LOWER_ROW(160), LOWER_ROW(176),
+        LOWER_ROW(192), LOWER_ROW(208), LOWER_ROW(224), LOWER_ROW(240),
+};
+#undef LOWER_AT
+#undef LOWER_ROW
+
+static uint64_t hash_word(uint64_t h, uint64_t w)
+{
+	h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+	return h ^ (h >> 29);
+}
+
+uint64_t codec_name_lower_hash(const uint8_t *name, size_t len, uint8_t *out, uint64_t seed)
+{
+	uint64_t h = seed ^ ((uint64_t)len << 56), w;
+	size_t i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		memcpy(&w, name + i, 8);
+		w = codec_ascii_lower8(w);
+		memcpy(out + i, &w, 8);
+		h = hash_word(h, w);
+	}
+	if (i < len && len >= 8) {
+		/* The last 8 octets, overlapping what was hashed already:
+		 * one load instead of a byte loop; the octets already hashed
+		 * are shifted out (written again, alike, into out). */
+		unsigned old = (unsigned)(8 - (len - i)) * 8;
+
+		memcpy(&w, name + len - 8, 8);
+		w = codec_ascii_lower8(w);
+		memcpy(out + len - 8, &w, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		h = hash_word(h, w >> old);
+#else
+		h = hash_word(h, w << old);
+#endif
+	} else if (i < len) {
+		w = 0;
+		for (; i < len; i++) {
+			out[i] = codec_ascii_lower(name[i]);
+			w = w << 8 | out[i];
+		}
+		h = hash_word(h, w);
+	}
+	/* The finaliser of MurmurHash3: every input bit reaches every
+	 * output bit, so the low bits that pick buckets are as good as
+	 * the high ones. */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
+	return h;
+}
+
 /* Output cursor for codec_name_to_text(). Once a piece does not fit,
  * nothing more is written: a reader of the log must never see half an
  * escape, or a later short piece that hides the cut. */

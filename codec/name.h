@@ -48,6 +48,37 @@ static inline uint8_t codec_ascii_lower(uint8_t c)
 	return c >= 'A' && c <= 'Z' ? (uint8_t)(c + ('a' - 'A')) : c;
 }
 
+/** codec_ascii_lower() of every octet, as a table: one load per octet
+ *  where a loop that must go octet by octet (a hash from the right)
+ *  would otherwise compare, add and select. */
+extern const uint8_t codec_ascii_lower_tab[256];
+
+/**
+ * codec_ascii_lower() of the eight octets of a word at once: each octet's
+ * low seven bits are compared with 'A' and 'Z' by two additions that
+ * cannot carry into the next octet, and 0x20 is set where the octet is
+ * ASCII and between them. No branch and no table load per octet.
+ */
+static inline uint64_t codec_ascii_lower8(uint64_t x)
+{
+	const uint64_t ones = 0x0101010101010101ull;
+	uint64_t low7 = x & (0x7f * ones);
+	uint64_t ge_a = low7 + (0x80 - 'A') * ones; /* top bit set: >= 'A' */
+	uint64_t gt_z = low7 + (0x7f - 'Z') * ones; /* top bit set: > 'Z' */
+	uint64_t upper = ge_a & ~gt_z & ~x & (0x80 * ones);
+
+	return x | (upper >> 2);
+}
+
+/**
+ * Writes name[0..len) (1..CODEC_MAX_NAME octets, any bytes) lowercased
+ * into out and returns a seeded 64-bit hash of the lowercased octets and
+ * len, finished with a full-avalanche mixer: one pass, eight octets at a
+ * time (the hash of the caches' keys, which read every name they are
+ * asked for). Equal names in any case hash alike.
+ */
+uint64_t codec_name_lower_hash(const uint8_t *name, size_t len, uint8_t *out, uint64_t seed);
+
 /**
  * Is name[0..len) exactly one uncompressed wire name: labels of at most
  * 63 octets, no pointer, ending with the root label at name[len - 1],

@@ -4,6 +4,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <stdalign.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -139,7 +140,20 @@ struct flat_cache {
 	uint32_t refresh_ms;
 	flat_cache_wake_fn *wake;
 	void *wake_arg;
+	/* flat_cache_gen(); on a line of its own: read on every copied
+	 * answer of every worker, written only by flushes. */
+	alignas(CACHE_LINE) _Atomic uint64_t gen;
 };
+
+/* Generations come from one counter for the process, so that a copy
+ * made from one cache never passes for a copy of the next one (a reload
+ * that makes a new cache). */
+static _Atomic uint64_t gen_counter;
+
+static uint64_t gen_next(void)
+{
+	return atomic_fetch_add_explicit(&gen_counter, 1, memory_order_relaxed) + 1;
+}
 
 /* What the allocator really spends on p: the usable size plus glibc's
  * chunk header, so the bound holds for the process, not just for the
@@ -256,27 +270,22 @@ static uint64_t mix64(uint64_t h)
 	return h;
 }
 
-/* FNV-1a over the lowercased name, type and kind, seeded per cache and
- * finished with a 64-bit mixer: the names come from other people's CNAME
- * chains, and a chained table degrades to long chains under a lock if
- * they can aim at one bucket. The scope is left out: it picks the shard,
- * so all scopes of a target share one lock. Also makes lk, k with its
- * name lowercased into buf: entries keep their names lowercase, so the
- * probes that follow compare names with memcmp. */
+/* A seeded hash of the lowercased name, type and kind, with a full
+ * mixer: the names come from other people's CNAME chains, and a chained
+ * table degrades to long chains under a lock if they can aim at one
+ * bucket. The scope is left out: it picks the shard, so all scopes of a
+ * target share one lock. Also makes lk, k with its name lowercased into
+ * buf: entries keep their names lowercase, so the probes that follow
+ * compare names with memcmp. The name goes eight octets at a time
+ * (codec_name_lower_hash): every lookup pays for it. */
 static uint64_t target_hash(uint64_t seed, const struct flat_cache_key *k,
                             struct flat_cache_key *lk, uint8_t *buf)
 {
-	uint64_t h = 14695981039346656037ull ^ seed;
+	uint64_t h = codec_name_lower_hash(k->name, k->len, buf, seed);
 
-	for (size_t i = 0; i < k->len; i++) {
-		buf[i] = codec_ascii_lower(k->name[i]);
-		h = (h ^ buf[i]) * 1099511628211ull;
-	}
-	h = (h ^ k->type) * 1099511628211ull;
-	h = (h ^ (uint64_t)k->kind) * 1099511628211ull;
 	*lk = *k;
 	lk->name = buf;
-	return mix64(h);
+	return mix64(h ^ ((uint64_t)k->type | (uint64_t)k->kind << 16));
 }
 
 /* The hash of the key with scope ecs of the target hashed h0: h0 itself
@@ -848,9 +857,11 @@ int flat_cache_new(struct flat_cache **out, const struct flat_cache_conf *conf)
 
 	if (conf == NULL || conf->max_bytes == 0 || n > FLAT_CACHE_MAX_SHARDS || (n & (n - 1)) != 0)
 		return -EINVAL;
-	c = calloc(1, sizeof(*c));
+	c = aligned_alloc(CACHE_LINE, sizeof(*c));
 	if (c == NULL)
 		return -ENOMEM;
+	memset(c, 0, sizeof(*c));
+	atomic_init(&c->gen, gen_next());
 	c->shards = aligned_alloc(CACHE_LINE, 2 * n * sizeof(*c->shards));
 	if (c->shards == NULL) {
 		free(c);
@@ -933,6 +944,27 @@ static bool wants_refresh(const struct flat_cache *c, const struct entry *e, uin
 	return left * 100 <= ttl_ms * (100 - FLAT_CACHE_PREFETCH_PCT) || left < ahead;
 }
 
+/* Sets hit's fresh_until_ms and copy_until_ms for fresh entry e: the
+ * instant wants_refresh() turns true while e has not handed out its
+ * refresh, so that a copy stops standing in for e by then. */
+static void copy_window(const struct flat_cache *c, const struct entry *e,
+                        struct flat_cache_hit *hit)
+{
+	uint64_t ttl_ms = (uint64_t)e->ttl_s * 1000;
+	uint64_t ahead = c->refresh_ms < ttl_ms / 2 ? c->refresh_ms : ttl_ms / 2;
+	/* wants_refresh() at left ms before expiry: left * 100 <= ttl_ms *
+	 * (100 - PCT), or left < ahead; the largest such left. */
+	uint64_t left = ttl_ms * (100 - FLAT_CACHE_PREFETCH_PCT) / 100;
+
+	if (ahead > 0 && ahead - 1 > left)
+		left = ahead - 1;
+	hit->fresh_until_ms = fresh_until(e);
+	hit->copy_until_ms = hit->fresh_until_ms;
+	hit->refreshing = (e->flags & E_PREFETCHED) != 0;
+	if (!hit->refreshing)
+		hit->copy_until_ms -= left < ttl_ms ? left : ttl_ms;
+}
+
 /* What get says of entry e (see flat_cache_get); drops it if nothing in
  * it can ever be served again. */
 static int entry_serve(struct flat_cache *c, struct shard *s, struct entry *e, uint64_t now_ms,
@@ -956,6 +988,8 @@ static int entry_serve(struct flat_cache *c, struct shard *s, struct entry *e, u
 				st = FLAT_CACHE_HIT_PREFETCH;
 			}
 		}
+		if (hit != NULL)
+			copy_window(c, e, hit);
 		lru_touch(s, e);
 	} else if (is_failing(e, now_ms)) {
 		st = FLAT_CACHE_FAIL;
@@ -1311,12 +1345,21 @@ static size_t flush(struct flat_cache *c, const uint8_t *zone, size_t zlen, bool
 		}
 		pthread_mutex_unlock(&s->lock);
 	}
+	/* After the values are gone, never before: a copy made from a get
+	 * that ran during the walk carries the old generation, so it goes
+	 * with the old values (flat_cache_gen). */
+	atomic_store_explicit(&c->gen, gen_next(), memory_order_release);
 	return dropped;
 }
 
 void flat_cache_flush_all(struct flat_cache *c)
 {
 	flush(c, NULL, 0, false);
+}
+
+uint64_t flat_cache_gen(const struct flat_cache *c)
+{
+	return atomic_load_explicit(&c->gen, memory_order_acquire);
 }
 
 /* The flushes take a name in any case; entries are keyed lowercase. */

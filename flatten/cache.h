@@ -219,9 +219,20 @@ enum flat_claim_status {
 struct flat_cache_hit {
 	union flat_cache_value value; /**< see enum flat_cache_status */
 	uint32_t ttl_left;            /**< HIT*: remaining seconds; STALE, FAIL: 0 */
-	bool has_stale;               /**< FAIL: value holds the last good value */
-	uint16_t fail_ede;            /**< FAIL: Extended DNS Error code (RFC 8914) */
-	char fail_why[FLAT_WHY_MAX];  /**< FAIL: EDE text, NUL-terminated */
+	/** HIT*: when the value stops being fresh (the now_ms clock):
+	 *  ttl_left is (fresh_until_ms - now_ms + 999) / 1000. */
+	uint64_t fresh_until_ms;
+	/** HIT*: until when a copy of this value may answer in place of
+	 *  this call (flatten/copy.h): fresh_until_ms, or, while the entry
+	 *  has not handed out its refresh (HIT_PREFETCH) yet, the instant it
+	 *  will, so that a copy never hides that instant from the cache. */
+	uint64_t copy_until_ms;
+	/** HIT*: the entry has handed out its refresh (HIT_PREFETCH): a
+	 *  newer value may replace this one any moment now. */
+	bool refreshing;
+	bool has_stale;              /**< FAIL: value holds the last good value */
+	uint16_t fail_ede;           /**< FAIL: Extended DNS Error code (RFC 8914) */
+	char fail_why[FLAT_WHY_MAX]; /**< FAIL: EDE text, NUL-terminated */
 };
 
 /** Counters, summed over the shards (each read under its lock). */
@@ -438,6 +449,15 @@ int flat_cache_put_scoped(struct flat_cache *c, const struct flat_cache_key *cla
 int flat_cache_peek_scoped(struct flat_cache *c, struct flat_cache_key *key,
                            const struct codec_ecs *client, uint64_t now_ms,
                            struct flat_cache_peek *out);
+
+/**
+ * The cache's generation: a number that changes after every flush
+ * (flat_cache_flush_all, _suffix, _name) has dropped its values, and
+ * that no other cache of the process ever had. A copy of a value read
+ * at generation g (read before the get that returned it) may stand for
+ * the cache only while flat_cache_gen() still says g. One atomic load.
+ */
+uint64_t flat_cache_gen(const struct flat_cache *c);
 
 /** Fills st with the current counters. */
 void flat_cache_stats(struct flat_cache *c, struct flat_cache_stats *st);

@@ -18,6 +18,7 @@
 #include "proxy/ops/dnstap_part.h"
 #include "proxy/ops/qlog_part.h"
 
+struct flat_copy;
 struct px_anscache;
 struct px_backend;
 struct px_conn;
@@ -130,6 +131,10 @@ struct px_worker {
 	unsigned n_flat_free;
 	struct px_probe_req *probe_spare; /* ended ANAME probes' states (flat/probe.c) */
 	unsigned n_probe_spare;
+	/* This worker's read-through copy of the target cache (flat/pool.c,
+	 * flatten/copy.h), made at the first lookup; NULL without memory. */
+	struct flat_copy *fcopy;
+	bool fcopy_tried;
 
 	uint32_t rng; /* xorshift state: spreading, not secrecy (see upstream.c for that) */
 

@@ -424,8 +424,13 @@ bool px_flat_query(struct px_worker *w, struct px_txn *t)
 		uint16_t type = cfg->flatten.aname_types[i];
 		struct flat_cache_key key;
 		struct flat_cache_hit hit;
+		struct flat_copy_ref ref;
 		px_flat_key_init(&key, qname, qlen, type, FLAT_KEY_PRESENCE);
-		int st = flat_cache_get(g->cache, &key, px_now(w), &hit);
+		/* Through w's copy: a warm verdict takes no lock. pr stays
+		 * valid across the target lookup below (another table). */
+		int st =
+		        flat_copy_get(px_flat_copy(w), g->cache, &key, NULL, px_now(w), &hit, &ref);
+		const struct flat_presence *pr = ref.presence;
 		if (st == FLAT_CACHE_HIT_PREFETCH) {
 			/* Presence needs no refresh ahead: it is probed
 			 * again when it expires. */
@@ -433,20 +438,19 @@ bool px_flat_query(struct px_worker *w, struct px_txn *t)
 			st = FLAT_CACHE_HIT;
 		}
 		if (st == FLAT_CACHE_HIT) {
-			if (!hit.value.presence.present) {
-				px_flat_note_absent(t, hit.ttl_left);
+			if (!pr->present) {
+				px_flat_note_absent(t, ref.ttl_left);
 				continue;
 			}
-			const struct flat_presence *pr = &hit.value.presence;
 			if (t->flat.fl == NULL &&
 			    px_flat_answer_direct(w, t, pr->targets, pr->targets_len, pr->n_targets,
-			                          hit.ttl_left, type, &ecs))
+			                          ref.ttl_left, type, &ecs))
 				return true;
 			if (px_flat_alloc(w, t) == NULL)
 				return false;
 			px_flat_set_targets(t->flat.fl, pr->targets, pr->targets_len,
 			                    pr->n_targets);
-			t->flat.fl->aname_ttl = hit.ttl_left;
+			t->flat.fl->aname_ttl = ref.ttl_left;
 			t->flat.fl->aname_type = type;
 			t->flat.fl->have_target = true;
 			return false;
@@ -455,7 +459,7 @@ bool px_flat_query(struct px_worker *w, struct px_txn *t)
 			return false;
 		/* Expired: probed again, the old verdict kept for a probe
 		 * that gets none. */
-		px_flat_probe_send(w, t, type, st == FLAT_CACHE_STALE ? &hit.value.presence : NULL);
+		px_flat_probe_send(w, t, type, st == FLAT_CACHE_STALE ? pr : NULL);
 	}
 	return false;
 }

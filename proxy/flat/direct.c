@@ -118,7 +118,6 @@ static bool direct_answer(struct px_worker *w, struct px_txn *t, const uint8_t *
 	struct flat_pool_out po;
 	struct flat_result buf;
 	size_t off = 0;
-	uint64_t now = px_now(w);
 
 	for (d.n = 0; d.n < n_targets; d.n++) {
 		unsigned i = d.n;
@@ -130,11 +129,16 @@ static bool direct_answer(struct px_worker *w, struct px_txn *t, const uint8_t *
 			break;
 		}
 		px_flat_key_init(&d.keys[i], d.names[i], d.lens[i], t->qv.qtype, FLAT_KEY_TARGET);
-		d.st[i] = px_flat_get(cache, &d.keys[i], ecs, now, &hits[i]);
+		struct flat_copy_ref ref;
+		d.st[i] = px_flat_get(w, cache, &d.keys[i], ecs, &hits[i], &ref);
 		if (d.st[i] != FLAT_CACHE_HIT && d.st[i] != FLAT_CACHE_HIT_PREFETCH)
 			break;
+		/* A value in w's copy lasts only until the next lookup of its
+		 * kind, which the next target's is: keep it with the hit. */
+		if (ref.result != &hits[i].value.result)
+			memcpy(&hits[i].value.result, ref.result, sizeof(*ref.result));
 		d.in[i].res = &hits[i].value.result;
-		d.in[i].ttl = hits[i].ttl_left < chain_ttl ? hits[i].ttl_left : chain_ttl;
+		d.in[i].ttl = ref.ttl_left < chain_ttl ? ref.ttl_left : chain_ttl;
 		d.in[i].stale = false;
 	}
 	if (d.n == n_targets) {
@@ -175,6 +179,7 @@ direct_one(struct px_worker *w, struct px_txn *t, const uint8_t *target, size_t 
 	const struct cfg *cfg = t->g->cfg;
 	struct flat_cache_key key;
 	struct flat_cache_hit hit;
+	struct flat_copy_ref ref;
 	struct flat_rewrite_opts opts;
 	struct flat_pool_out po;
 	struct flat_result buf;
@@ -182,11 +187,12 @@ direct_one(struct px_worker *w, struct px_txn *t, const uint8_t *target, size_t 
 	struct codec_ecs echo;
 
 	px_flat_key_init(&key, target, target_len, t->qv.qtype, FLAT_KEY_TARGET);
-	int st = px_flat_get(t->g->cache, &key, ecs, px_now(w), &hit);
+	int st = px_flat_get(w, t->g->cache, &key, ecs, &hit, &ref);
 	if (st != FLAT_CACHE_HIT && st != FLAT_CACHE_HIT_PREFETCH)
 		return false;
-	struct flat_pool_in in = {&hit.value.result,
-	                          hit.ttl_left < chain_ttl ? hit.ttl_left : chain_ttl, false};
+	/* In w's copy or in hit: read before any other target lookup. */
+	struct flat_pool_in in = {ref.result, ref.ttl_left < chain_ttl ? ref.ttl_left : chain_ttl,
+	                          false};
 	const struct flat_result *res = px_flat_merge(w, t, &in, 1, &buf, &po);
 	if (res->kind != FLAT_RES_ADDRS || res->n_addrs == 0) {
 		if (st == FLAT_CACHE_HIT_PREFETCH)
@@ -204,6 +210,7 @@ direct_one(struct px_worker *w, struct px_txn *t, const uint8_t *target, size_t 
 		opts.aname_ttl = chain_ttl;
 	}
 	uint32_t ttl = px_flat_ttl_clamp(cfg, po.ttl);
+	uint8_t hops = res->hops; /* the refresh below may reuse the copy's slot */
 	out = px_outbuf_get(w);
 	ssize_t n =
 	        out == NULL
@@ -226,7 +233,7 @@ direct_one(struct px_worker *w, struct px_txn *t, const uint8_t *target, size_t 
 	t->flat.how = aname_type != 0 ? PX_FLAT_ANAME : PX_FLAT_ALIAS;
 	t->flat.direct_target = target;
 	t->flat.direct_target_len = (uint8_t)target_len;
-	t->flat.direct_hops = res->hops;
+	t->flat.direct_hops = hops;
 	px_flat_reply_done(w, t, out, (size_t)n);
 	px_outbuf_put(w, out);
 	return true;

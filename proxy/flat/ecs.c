@@ -49,16 +49,18 @@ int px_flat_ecs_of(const struct px_txn *t, struct px_flat_ecs *out)
 	return 0;
 }
 
-int px_flat_get(struct flat_cache *c, struct flat_cache_key *key, const struct px_flat_ecs *e,
-                uint64_t now_ms, struct flat_cache_hit *hit)
+int px_flat_get(struct px_worker *w, struct flat_cache *c, struct flat_cache_key *key,
+                const struct px_flat_ecs *e, struct flat_cache_hit *hit, struct flat_copy_ref *ref)
 {
-	if (e == NULL || !e->on)
-		return flat_cache_get(c, key, now_ms, hit);
-	if (e->send.family == 0) {
-		flat_cache_key_scope(key, FLAT_CACHE_ECS_NONE, 0, NULL);
-		return flat_cache_get(c, key, now_ms, hit);
+	const struct codec_ecs *client = NULL;
+
+	if (e != NULL && e->on) {
+		if (e->send.family == 0)
+			flat_cache_key_scope(key, FLAT_CACHE_ECS_NONE, 0, NULL);
+		else
+			client = &e->send;
 	}
-	return flat_cache_get_scoped(c, key, &e->send, now_ms, hit);
+	return flat_copy_get(px_flat_copy(w), c, key, client, px_now(w), hit, ref);
 }
 
 const struct codec_ecs *px_flat_ecs_echo(const struct px_flat_ecs *e, uint8_t scope,

@@ -24,6 +24,7 @@
 #include "codec/scan.h"
 #include "config/config.h"
 #include "flatten/cache.h"
+#include "flatten/copy.h"
 #include "flatten/policy.h"
 #include "flatten/pool.h"
 #include "flatten/result.h"
@@ -199,6 +200,9 @@ static inline void px_flat_note_absent(struct px_txn *t, uint32_t ttl)
 /* pool.c: t's flattening state, taken (with its client subnet) from the
  * worker's free list if need be; NULL when out of memory. */
 struct px_flat *px_flat_alloc(struct px_worker *w, struct px_txn *t);
+/* w's read-through copy of the caches, made on first use; NULL without
+ * memory (flat_copy_get then asks the shared cache). */
+struct flat_copy *px_flat_copy(struct px_worker *w);
 /* Keeps a copy of BIND's answer in fl->resp; false when out of memory. */
 bool px_flat_keep_resp(struct px_flat *fl, const uint8_t *msg, size_t len);
 /* Sets fl's targets from a names blob of n names (flatten/pool.h). */
@@ -285,9 +289,11 @@ void px_flat_chase_start(struct px_worker *w, struct px_gen *g, const uint8_t *n
 int px_flat_ecs_of(const struct px_txn *t, struct px_flat_ecs *out);
 /* The target cache lookup for a client: scoped by e->send with ecs on,
  * the FLAT_CACHE_ECS_NONE entry for a client without a subnet, plain
- * with ecs off (e NULL too). key->ecs is set to the key to go on with. */
-int px_flat_get(struct flat_cache *c, struct flat_cache_key *key, const struct px_flat_ecs *e,
-                uint64_t now_ms, struct flat_cache_hit *hit);
+ * with ecs off (e NULL too). key->ecs is set to the key to go on with.
+ * Through w's read-through copy (flat_copy_get: ref says where the value
+ * is; a value in the copy stays valid until w's next target lookup). */
+int px_flat_get(struct px_worker *w, struct flat_cache *c, struct flat_cache_key *key,
+                const struct px_flat_ecs *e, struct flat_cache_hit *hit, struct flat_copy_ref *ref);
 /* The option to echo with scope (into buf), or NULL when the client sent none. */
 const struct codec_ecs *px_flat_ecs_echo(const struct px_flat_ecs *e, uint8_t scope,
                                          struct codec_ecs *buf);

@@ -152,4 +152,25 @@ void px_flat_pool_free(struct px_worker *w)
 	}
 	w->n_flat_free = 0;
 	px_flat_probe_spares_free(w);
+	flat_copy_free(w->fcopy);
+	w->fcopy = NULL;
+	w->fcopy_tried = false;
+}
+
+struct flat_copy *px_flat_copy(struct px_worker *w)
+{
+	/* Made on first use: a worker of a configuration without zones or
+	 * aliases never pays for its tables. The copies of all workers
+	 * together take at most a quarter of cache-size on top of it (as
+	 * configured at that first use: a reload does not resize them).
+	 * Without memory, lookups go to the shared cache as before copies. */
+	if (w->fcopy == NULL && !w->fcopy_tried) {
+		const struct cfg *cfg = w->gen->cfg;
+		size_t bytes = (size_t)cfg->flatten.cache_size / 4 / cfg->server.threads;
+
+		w->fcopy_tried = true;
+		if (flat_copy_new(&w->fcopy, bytes) != 0)
+			w->fcopy = NULL;
+	}
+	return w->fcopy;
 }

@@ -19,7 +19,7 @@
 
 /* Takes what the cache says for lookup i. Returns true when it is done. */
 static bool lookup_take(struct px_lookup *lk, int st, const struct flat_cache_hit *hit,
-                        const struct flat_cache_key *key)
+                        const struct flat_copy_ref *ref, const struct flat_cache_key *key)
 {
 	lk->scope = key->ecs[0] == FLAT_CACHE_ECS_IP4 || key->ecs[0] == FLAT_CACHE_ECS_IP6
 	                    ? key->ecs[1]
@@ -28,16 +28,16 @@ static bool lookup_take(struct px_lookup *lk, int st, const struct flat_cache_hi
 	case FLAT_CACHE_HIT:
 	case FLAT_CACHE_HIT_PREFETCH:
 		/* (The refresh a prefetch asks for is started by the caller.) */
-		lk->res = hit->value.result;
-		lk->ttl = hit->ttl_left;
+		lk->res = *ref->result;
+		lk->ttl = ref->ttl_left;
 		return true;
 	case FLAT_CACHE_FAIL:
 		if (hit->has_stale) {
-			lk->res = hit->value.result;
+			lk->res = *ref->result;
 			lk->stale = true;
 			lk->ttl = 0;
 		} else {
-			lk->res = hit->value.result;
+			lk->res = *ref->result;
 			lk->res.kind = FLAT_RES_FAIL;
 			lk->res.ede = hit->fail_ede;
 			snprintf(lk->res.why, sizeof(lk->res.why), "%s", hit->fail_why);
@@ -54,23 +54,24 @@ void px_flat_lookup_start(struct px_worker *w, struct px_txn *t, struct px_looku
 	struct flat_cache *cache = t->g->cache;
 	struct flat_cache_key key;
 	struct flat_cache_hit hit;
+	struct flat_copy_ref ref;
 	struct flat_cache_waiter waiter = {.worker = w, .token = px_flat_token(t)};
 
 	px_flat_key_init(&key, name, len, lk->qtype, FLAT_KEY_TARGET);
 	const struct px_flat_ecs *ecs = &t->flat.fl->ecs;
 	for (int round = 0; round < 3; round++) {
-		int st = px_flat_get(cache, &key, ecs, px_now(w), &hit);
+		int st = px_flat_get(w, cache, &key, ecs, &hit, &ref);
 		if (st == FLAT_CACHE_HIT_PREFETCH) {
 			/* Popular names never wait: this query answers from
 			 * the cache while a refresh runs behind it. */
-			lookup_take(lk, st, &hit, &key);
+			lookup_take(lk, st, &hit, &ref, &key);
 			lk->state = LK_DONE;
 			PX_STAT_INC(&w->stats, cache_hits);
 			PX_STAT_INC(&w->stats, prefetches);
 			px_flat_chase_start(w, t->g, name, len, lk->qtype, &key, ecs, 0);
 			return;
 		}
-		if (lookup_take(lk, st, &hit, &key)) {
+		if (lookup_take(lk, st, &hit, &ref, &key)) {
 			/* Hits count only here, not when a waiter wakes up, so
 			 * hits + misses + coalesced = lookups. */
 			if (st == FLAT_CACHE_HIT)
@@ -79,7 +80,7 @@ void px_flat_lookup_start(struct px_worker *w, struct px_txn *t, struct px_looku
 			return;
 		}
 		if (st == FLAT_CACHE_STALE) {
-			lk->stale_res = hit.value.result;
+			lk->stale_res = *ref.result;
 			lk->has_stale = true;
 		}
 		int cl = flat_cache_claim(cache, &key, px_now(w), &waiter);
@@ -107,6 +108,7 @@ static void wake_txn(struct px_worker *w, struct px_txn *t)
 	struct px_flat *fl = t->flat.fl;
 	struct flat_cache_key key;
 	struct flat_cache_hit hit;
+	struct flat_copy_ref ref;
 
 	for (unsigned i = 0; i < fl->n_lookups; i++) {
 		struct px_lookup *lk = &fl->lk[i];
@@ -115,21 +117,21 @@ static void wake_txn(struct px_worker *w, struct px_txn *t)
 		size_t tl;
 		const uint8_t *tn = px_flat_target(fl, lk->ti, &tl);
 		px_flat_key_init(&key, tn, tl, lk->qtype, FLAT_KEY_TARGET);
-		int st = px_flat_get(t->g->cache, &key, &fl->ecs, px_now(w), &hit);
-		if (st == FLAT_CACHE_HIT_PREFETCH) {
-			/* A TTL shorter than the refresh window: the value is
-			 * due again already, and this query owns that refresh
-			 * (it is not offered twice). */
-			PX_STAT_INC(&w->stats, prefetches);
-			px_flat_chase_start(w, t->g, tn, tl, lk->qtype, &key, &fl->ecs, 0);
-			st = FLAT_CACHE_HIT;
-		}
-		if (lookup_take(lk, st, &hit, &key)) {
+		int st = px_flat_get(w, t->g->cache, &key, &fl->ecs, &hit, &ref);
+		if (lookup_take(lk, st, &hit, &ref, &key)) {
 			lk->state = LK_DONE;
+			/* Taken first: the value may be in w's copy. */
+			if (st == FLAT_CACHE_HIT_PREFETCH) {
+				/* A TTL shorter than the refresh window: the
+				 * value is due again already, and this query
+				 * owns that refresh (it is not offered twice). */
+				PX_STAT_INC(&w->stats, prefetches);
+				px_flat_chase_start(w, t->g, tn, tl, lk->qtype, &key, &fl->ecs, 0);
+			}
 			continue;
 		}
 		if (st == FLAT_CACHE_STALE) {
-			lk->res = hit.value.result;
+			lk->res = *ref.result;
 			lk->stale = true;
 			lk->ttl = 0;
 			lk->state = LK_DONE;

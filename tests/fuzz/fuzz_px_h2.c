@@ -194,6 +194,20 @@ static void give_answer(struct stream_rec *r)
 	px_doh_reply(&g.conn, r->id, r->answer, r->answer_len);
 }
 
+/* The worker's answer buffers (engine/worker.c): a GET query is decoded
+ * into one. Heap buffers, so that ASan sees a GET decoded past its end. */
+uint8_t *px_outbuf_get(struct px_worker *w)
+{
+	check(w == &g.w);
+	return malloc(CODEC_MAX_MSG);
+}
+
+void px_outbuf_put(struct px_worker *w, uint8_t *buf)
+{
+	check(w == &g.w);
+	free(buf);
+}
+
 void px_query_handle(struct px_worker *w, const uint8_t *msg, size_t len, enum px_origin origin,
                      struct px_udp_listener *ul, const struct sockaddr *peer,
                      const struct sockaddr *client, const struct px_udp_local *local,

@@ -296,9 +296,70 @@ static void test_name_to_text_malformed_ebadmsg(void **state)
 	assert_int_equal(codec_name_to_text(cut, 0, out, sizeof(out)), -EBADMSG);
 }
 
+/* Eight octets at a time fold exactly as one at a time: every octet
+ * value at every place of the word, with neighbours that could carry. */
+static void test_ascii_lower8_matches_octet_fold(void **state)
+{
+	(void)state;
+	static const uint8_t around[] = {0x00, 0x40, 0x41, 0x5a, 0x5b,
+	                                 0x7f, 0x80, 0xc1, 0xda, 0xff};
+
+	/* The table too. */
+	for (unsigned v = 0; v < 256; v++)
+		assert_int_equal(codec_ascii_lower_tab[v], codec_ascii_lower((uint8_t)v));
+
+	for (unsigned pos = 0; pos < 8; pos++)
+		for (unsigned v = 0; v < 256; v++)
+			for (size_t a = 0; a < sizeof(around); a++) {
+				uint8_t in[8], want[8], got[8];
+				uint64_t x;
+
+				memset(in, around[a], sizeof(in));
+				in[pos] = (uint8_t)v;
+				for (unsigned i = 0; i < 8; i++)
+					want[i] = codec_ascii_lower(in[i]);
+				memcpy(&x, in, 8);
+				x = codec_ascii_lower8(x);
+				memcpy(got, &x, 8);
+				assert_memory_equal(got, want, 8);
+			}
+}
+
+/* codec_name_lower_hash: out is the lowercase name, the hash the same for
+ * every spelling, of every length, and it depends on every octet. */
+static void test_name_lower_hash(void **state)
+{
+	(void)state;
+	uint8_t name[CODEC_MAX_NAME], upper[CODEC_MAX_NAME], out[CODEC_MAX_NAME + 8];
+
+	for (size_t len = 1; len <= CODEC_MAX_NAME; len++) {
+		for (size_t i = 0; i < len; i++)
+			name[i] = (uint8_t)('a' + (i * 5 + len) % 26);
+		memcpy(upper, name, len);
+		for (size_t i = 0; i < len; i += 3)
+			upper[i] = (uint8_t)(upper[i] - 'a' + 'A');
+		memset(out, 0xee, sizeof(out));
+		uint64_t h = codec_name_lower_hash(upper, len, out, 42);
+		assert_memory_equal(out, name, len);
+		assert_int_equal(out[len], 0xee); /* nothing written past the name */
+		assert_true(codec_name_lower_hash(name, len, out, 42) == h);
+		assert_true(codec_name_lower_hash(name, len, out, 43) != h);
+		for (size_t i = 0; i < len; i++) {
+			uint8_t keep = name[i];
+			name[i] = '0';
+			assert_true(codec_name_lower_hash(name, len, out, 42) != h);
+			name[i] = keep;
+		}
+		if (len > 1)
+			assert_true(codec_name_lower_hash(name, len - 1, out, 42) != h);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_ascii_lower8_matches_octet_fold),
+	        cmocka_unit_test(test_name_lower_hash),
 	        cmocka_unit_test(test_name_skip_plain_reports_length_and_end),
 	        cmocka_unit_test(test_name_skip_compressed_ends_after_first_pointer),
 	        cmocka_unit_test(test_name_unpack_compressed_preserves_case),
