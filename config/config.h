@@ -145,10 +145,25 @@ struct cfg_zone {
 	unsigned line;              /**< where the section header is, for later messages */
 };
 
-/** An [alias] entry: owner = target. */
+/** [flatten] pool (issue 17): how several targets at one owner answer. */
+enum cfg_pool_mode {
+	CFG_POOL_UNION = 0,    /**< every target's addresses, deduplicated */
+	CFG_POOL_FAILOVER = 1, /**< the first target in order that has addresses */
+};
+
+/** Targets in one [alias] pool (flatten/pool.h FLAT_POOL_MAX). */
+#define CFG_POOL_MAX 8
+/** Octets of a pool's targets in wire form together (FLAT_POOL_NAMES_MAX). */
+#define CFG_POOL_WIRE_MAX 1024
+
+/** An [alias] entry: owner = target, or owner = t1, t2, ... (a pool). */
 struct cfg_alias {
 	struct cfg_name owner;
-	struct cfg_name target;
+	struct cfg_name targets[CFG_POOL_MAX]; /**< in listed order, no two alike */
+	unsigned n_targets;                    /**< 1..CFG_POOL_MAX */
+	/** The targets' wire forms back to back, in listed order. */
+	uint8_t pool_wire[CFG_POOL_WIRE_MAX];
+	uint16_t pool_wire_len;
 	unsigned line;
 };
 
@@ -249,6 +264,7 @@ struct cfg {
 		uint64_t cache_size;        /**< bytes, default 64M, range 1M..64G */
 		bool show_aname;            /**< default no */
 		enum cfg_siblings siblings; /**< default off; each [zone] may override */
+		enum cfg_pool_mode pool;    /**< default union */
 	} flatten;
 
 	/* [health]: checks of the addresses flattened answers carry (issue 17). */
@@ -305,6 +321,12 @@ int cfg_load_mem(const char *name, const char *text, size_t len, struct cfg **ou
 
 /** Frees a cfg from cfg_load(); NULL is fine. */
 void cfg_free(struct cfg *cfg);
+
+/** An [alias] entry's targets as text, "a.cdn.net., b.cdn.net." (cut to size). */
+void cfg_alias_targets_text(const struct cfg_alias *a, char *buf, size_t size);
+
+/** "union", "failover". */
+const char *cfg_pool_mode_name(enum cfg_pool_mode m);
 
 /** "error", "warning", "info", "debug". */
 const char *cfg_log_level_name(enum cfg_log_level l);

@@ -90,6 +90,7 @@ static const struct cfg__key flatten_keys[] = {
         {"cache-size", CFG__T_SIZE, OFF(flatten.cache_size), 1 * SIZE_M, 64 * SIZE_G},
         {"show-aname", CFG__T_BOOL, OFF(flatten.show_aname), 0, 0},
         [CFG__KEY_FLATTEN_SIBLINGS] = {"siblings", CFG__T_SIBLINGS, OFF(flatten.siblings), 0, 0},
+        {"pool", CFG__T_POOL, OFF(flatten.pool), 0, 0},
 };
 
 /* [health] (issue 17): a check every interval per address in use. */
@@ -121,7 +122,7 @@ static const struct cfg__key zone_keys[] = {
         [CFG__KEY_ZONE_CHECK] = {"check", CFG__T_CHECK, offsetof(struct cfg_zone, check), 0, 0},
 };
 
-/* [alias] has no keys of its own: every line is "owner = target". */
+/* [alias] has no keys of its own: every line is "owner = target[, target...]". */
 const struct cfg__section cfg__sections[CFG__SEC_COUNT] = {
         [CFG__SEC_SERVER] = {"server", server_keys, CFG__ARRAY_LEN(server_keys), false},
         [CFG__SEC_LISTEN] = {"listen", listen_keys, CFG__ARRAY_LEN(listen_keys), false},
@@ -177,6 +178,7 @@ void cfg__set_defaults(struct cfg *cfg)
 	cfg->health.timeout_ms = 2 * S_MS;
 	cfg->health.fall = 3;
 	cfg->health.rise = 2;
+	cfg->flatten.pool = CFG_POOL_UNION;
 }
 
 int cfg_keys_foreach(cfg_key_fn *fn, void *arg)

@@ -60,6 +60,11 @@ static const char *const siblings_names[] = {
         [CFG_SIBLINGS_UPDATE] = "update",
 };
 
+static const char *const pool_names[] = {
+        [CFG_POOL_UNION] = "union",
+        [CFG_POOL_FAILOVER] = "failover",
+};
+
 /* ---- errors ------------------------------------------------------------ */
 
 /* An error about the key on the current line: "FILE:LINE: [sec] key: ...". */
@@ -709,6 +714,13 @@ static void set_check(struct cfg__ld *ld, const struct cfg__key *k, char *field,
 		*(struct cfg_check *)field = c;
 }
 
+static void set_pool(struct cfg__ld *ld, const struct cfg__key *k, char *field, const char *allowed)
+{
+	_Static_assert(sizeof(enum cfg_pool_mode) == sizeof(int), "stored as int");
+	(void)k;
+	set_word(ld, pool_names, CFG__ARRAY_LEN(pool_names), "is not a pool mode", field, allowed);
+}
+
 /*
  * [backend] update-key: the TSIG key file is read and parsed now, at
  * every load, so that startup, --check-config and each reload (which
@@ -867,6 +879,7 @@ static const struct {
         [CFG__T_SOCKPATH] = {set_sockpath, SOCKPATH_ALLOWED},
         [CFG__T_TSIGKEY] = {set_tsigkey, CFG__TSIGKEY_ALLOWED},
         [CFG__T_SIBLINGS] = {set_siblings, "off, update"},
+        [CFG__T_POOL] = {set_pool, "union, failover"},
         [CFG__T_DNSTAP] = {set_dnstap, DNSTAP_ALLOWED},
         [CFG__T_PREFIXES] = {set_prefixes, PREFIXES_ALLOWED},
         [CFG__T_ECSPREFIX] = {set_ecsprefix,
@@ -957,14 +970,76 @@ static void keys_allowed(const struct cfg__section *sd, char *buf, size_t size)
 	}
 }
 
-static void alias_key(struct cfg__ld *ld)
+#define ALIAS_TARGET_ALLOWED "a target name like cdn.example.net"
+
+/* One target of an [alias] line (text v, blanks trimmed) into a. */
+static bool alias_target(struct cfg__ld *ld, struct cfg_alias *a, const char *v, size_t len)
 {
-	struct cfg *cfg = ld->cfg;
-	struct cfg_alias a = {.line = ld->line};
+	struct cfg_name *t = &a->targets[a->n_targets];
 	const char *why;
 	char msg[96];
 
-	why = cfg__name_parse(ld->key, ld->key_len, &a.owner);
+	if (len == 0) {
+		bad_value(ld, ld->val, ld->val_len, "has an empty list element",
+		          "target names separated by commas, like a.cdn.net, b.cdn.net");
+		return false;
+	}
+	if (a->n_targets == CFG_POOL_MAX) {
+		key_err(ld, "more than %d targets; allowed: at most %d targets per owner",
+		        CFG_POOL_MAX, CFG_POOL_MAX);
+		return false;
+	}
+	why = cfg__name_parse(v, len, t);
+	if (why == NULL && t->wire_len == 1)
+		why = "the root name";
+	if (why != NULL) {
+		snprintf(msg, sizeof(msg), "is not a domain name (%s)", why);
+		bad_value(ld, v, len, msg, ALIAS_TARGET_ALLOWED);
+		return false;
+	}
+	if (cfg__name_equal(&a->owner, t)) {
+		key_err(ld, "target is the owner itself; allowed: another name");
+		return false;
+	}
+	for (unsigned i = 0; i < a->n_targets; i++) {
+		if (cfg__name_equal(&a->targets[i], t)) {
+			bad_value(ld, v, len, "is listed twice", "each target once");
+			return false;
+		}
+	}
+	if (a->pool_wire_len + t->wire_len > CFG_POOL_WIRE_MAX) {
+		key_err(ld,
+		        "the targets are too long together; allowed: at most %d octets of "
+		        "names in wire form per owner",
+		        CFG_POOL_WIRE_MAX);
+		return false;
+	}
+	memcpy(a->pool_wire + a->pool_wire_len, t->wire, t->wire_len);
+	a->pool_wire_len = (uint16_t)(a->pool_wire_len + t->wire_len);
+	a->n_targets++;
+	return true;
+}
+
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* "owner = target" or "owner = t1, t2, ..." (a pool, in listed order). */
+static void alias_key(struct cfg__ld *ld)
+{
+	struct cfg *cfg = ld->cfg;
+	struct cfg_alias *a;
+	const char *why;
+	char msg[96];
+
+	if (!cfg__grow(ld, (void **)&cfg->aliases, &ld->aliases_cap, cfg->n_aliases,
+	               sizeof(*cfg->aliases)))
+		return;
+	a = &cfg->aliases[cfg->n_aliases];
+	memset(a, 0, sizeof(*a));
+	a->line = ld->line;
+	why = cfg__name_parse(ld->key, ld->key_len, &a->owner);
 	if (why != NULL) {
 		snprintf(msg, sizeof(msg), "is not a domain name (%s)", why);
 		bad_value(ld, ld->key, ld->key_len, msg, CFG__NAME_ALLOWED);
@@ -974,30 +1049,29 @@ static void alias_key(struct cfg__ld *ld)
 		key_err(ld, "missing value; allowed: a target name like cdn.example.net");
 		return;
 	}
-	why = cfg__name_parse(ld->val, ld->val_len, &a.target);
-	if (why == NULL && a.target.wire_len == 1)
-		why = "the root name";
-	if (why != NULL) {
-		snprintf(msg, sizeof(msg), "is not a domain name (%s)", why);
-		bad_value(ld, ld->val, ld->val_len, msg, "a target name like cdn.example.net");
-		return;
-	}
-	if (cfg__name_equal(&a.owner, &a.target)) {
-		key_err(ld, "target is the owner itself; allowed: another name");
-		return;
+	for (size_t p = 0; p <= ld->val_len;) {
+		size_t e = p;
+		while (e < ld->val_len && ld->val[e] != ',')
+			e++;
+		size_t s = p, t = e;
+		while (s < t && is_blank(ld->val[s]))
+			s++;
+		while (t > s && is_blank(ld->val[t - 1]))
+			t--;
+		if (!alias_target(ld, a, ld->val + s, t - s))
+			return;
+		p = e + 1;
 	}
 	for (size_t i = 0; i < cfg->n_aliases; i++) {
-		if (cfg__name_equal(&cfg->aliases[i].owner, &a.owner)) {
+		if (cfg__name_equal(&cfg->aliases[i].owner, &a->owner)) {
 			key_err(ld,
-			        "duplicate owner (first at line %u); allowed: one target per owner",
+			        "duplicate owner (first at line %u); allowed: one line per owner "
+			        "(several targets: owner = t1, t2)",
 			        cfg->aliases[i].line);
 			return;
 		}
 	}
-	if (!cfg__grow(ld, (void **)&cfg->aliases, &ld->aliases_cap, cfg->n_aliases,
-	               sizeof(*cfg->aliases)))
-		return;
-	cfg->aliases[cfg->n_aliases++] = a;
+	cfg->n_aliases++;
 }
 
 /*
@@ -1065,5 +1139,27 @@ const char *cfg_log_level_name(enum cfg_log_level l)
 {
 	if ((unsigned)l < CFG__ARRAY_LEN(log_level_names))
 		return log_level_names[l];
+	return "unknown";
+}
+
+void cfg_alias_targets_text(const struct cfg_alias *a, char *buf, size_t size)
+{
+	size_t o = 0;
+
+	if (size == 0)
+		return;
+	buf[0] = '\0';
+	for (unsigned i = 0; i < a->n_targets; i++) {
+		int n = snprintf(buf + o, size - o, "%s%s", i ? ", " : "", a->targets[i].text);
+		if (n < 0 || (size_t)n >= size - o)
+			break;
+		o += (size_t)n;
+	}
+}
+
+const char *cfg_pool_mode_name(enum cfg_pool_mode m)
+{
+	if ((unsigned)m < CFG__ARRAY_LEN(pool_names))
+		return pool_names[m];
 	return "unknown";
 }

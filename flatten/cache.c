@@ -53,7 +53,8 @@ struct claim {
  *   tail = name (name_len, lowercase) | good payload | failure text
  * where the good payload is good_n addresses of addr_len(type) bytes or
  * rdata_len octets of RDATA (TARGET; SVCB/HTTPS: flat_qtype_is_rdata),
- * or the good_n-byte ANAME target (PRESENCE), present only with E_GOOD,
+ * or the rdata_len-byte names blob of good_n ANAME targets (PRESENCE),
+ * present only with E_GOOD,
  * and the failure text (why_len, no NUL) only with E_FAIL.
  * An entry is on its shard's LRU list exactly when it has no claim: a
  * claimed entry holds waiters that nobody else could wake, so eviction
@@ -74,12 +75,12 @@ struct entry {
 	uint32_t cost;          /* bytes accounted for this allocation */
 	uint16_t type;
 	uint16_t fail_ede;
-	uint16_t rdata_len; /* E_GOOD, SVCB/HTTPS: payload octets */
+	uint16_t rdata_len; /* E_GOOD, SVCB/HTTPS and PRESENCE: payload octets */
 	uint8_t kind;
 	uint8_t name_len;
 	uint8_t flags;
 	uint8_t good_kind; /* TARGET: enum flat_result_kind; PRESENCE: present */
-	uint8_t good_n;    /* TARGET: n_addrs; PRESENCE: target_len */
+	uint8_t good_n;    /* TARGET: n_addrs; PRESENCE: n_targets */
 	uint8_t hops;
 	uint8_t fail_hops;
 	uint8_t why_len;
@@ -241,7 +242,7 @@ static size_t good_len(const struct entry *e)
 	if (!(e->flags & E_GOOD))
 		return 0;
 	if (e->kind != FLAT_KEY_TARGET)
-		return e->good_n;
+		return e->rdata_len;
 	return flat_qtype_is_rdata(e->type) ? e->rdata_len : e->good_n * addr_len(e->type);
 }
 
@@ -802,8 +803,9 @@ static void copy_good(const struct entry *e, struct flat_cache_hit *hit, uint32_
 		struct flat_presence *pr = &hit->value.presence;
 
 		pr->present = e->good_kind != 0;
-		pr->target_len = e->good_n;
-		memcpy(pr->target, p, e->good_n);
+		pr->n_targets = e->good_n;
+		pr->targets_len = e->rdata_len;
+		memcpy(pr->targets, p, e->rdata_len);
 		pr->ttl = ttl;
 	}
 	hit->ttl_left = ttl;
@@ -1066,14 +1068,17 @@ static bool value_valid(const struct flat_cache_key *k, const union flat_cache_v
 		       (r->n_addrs <= FLAT_MAX_ADDRS &&
 		        (!flat_qtype_is_rdata(k->type) || r->rdata_len <= FLAT_RDATA_MAX));
 	}
-	return !v->presence.present || codec_name_valid(v->presence.target, v->presence.target_len);
+	return !v->presence.present ||
+	       (v->presence.n_targets > 0 &&
+	        flat_pool_count(v->presence.targets, v->presence.targets_len) ==
+	                v->presence.n_targets);
 }
 
 /* Payload octets a good value takes in an entry of key k. */
 static size_t value_bytes(const struct flat_cache_key *k, const union flat_cache_value *v)
 {
 	if (k->kind == FLAT_KEY_PRESENCE)
-		return v->presence.present ? v->presence.target_len : 0;
+		return v->presence.present ? v->presence.targets_len : 0;
 	if (v->result.kind != FLAT_RES_ADDRS)
 		return 0;
 	if (flat_qtype_is_rdata(k->type))
@@ -1109,9 +1114,10 @@ static void set_good(struct entry *e, const union flat_cache_value *v, uint64_t 
 		const struct flat_presence *pr = &v->presence;
 
 		e->good_kind = pr->present;
-		e->good_n = pr->present ? pr->target_len : 0;
+		e->good_n = pr->present ? pr->n_targets : 0;
+		e->rdata_len = pr->present ? pr->targets_len : 0;
 		e->ttl_s = norm_ttl(pr->ttl);
-		memcpy(p, pr->target, e->good_n);
+		memcpy(p, pr->targets, e->rdata_len);
 	}
 }
 

@@ -32,6 +32,7 @@
 
 #include "codec/ecs.h"
 #include "codec/wire.h"
+#include "flatten/pool.h"
 #include "flatten/result.h"
 
 /* Shards when the configuration says 0: enough that 16-64 workers rarely
@@ -104,12 +105,15 @@ struct flat_cache_key {
 	uint8_t ecs[FLAT_CACHE_ECS_LEN];
 };
 
-/** Whether an owner holds an ANAME record (FLAT_KEY_PRESENCE values). */
+/** Whether an owner holds ANAME records (FLAT_KEY_PRESENCE values). */
 struct flat_presence {
-	bool present;                   /**< false: a negative answer (RFC 2308) */
-	uint8_t target_len;             /**< present: 1..255; else 0 */
-	uint8_t target[CODEC_MAX_NAME]; /**< present: the ANAME target, wire form */
-	uint32_t ttl;                   /**< seconds (see flat_cache_put) */
+	bool present;         /**< false: a negative answer (RFC 2308) */
+	uint8_t n_targets;    /**< present: 1..FLAT_POOL_MAX (several: a pool); else 0 */
+	uint16_t targets_len; /**< present: octets in targets; else 0 */
+	/** present: the ANAME targets, a names blob (flatten/pool.h) in pool
+	 *  order; only targets_len octets are stored, copied or read. */
+	uint8_t targets[FLAT_POOL_NAMES_MAX];
+	uint32_t ttl; /**< seconds (see flat_cache_put) */
 };
 
 /** A value: the member named by the key's kind is the valid one. */

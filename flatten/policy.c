@@ -418,7 +418,8 @@ enum flat_policy_action flat_policy_inspect_aname(const struct flat_policy_in *i
 		return out->action;
 	codec_name_lower(qname, qname_len);
 	if (flat_aname_parse(in->resp, in->rlen, in->rv, qname, qname_len, in->qv->qtype, an) !=
-	    FLAT_ANAME_PRESENT)
+	            FLAT_ANAME_PRESENT ||
+	    an->n_targets > 1)
 		return out->action;
 	memcpy(out->target, an->target, an->target_len);
 	out->target_len = an->target_len;
@@ -536,6 +537,53 @@ static uint32_t negative_ttl(const uint8_t *msg, size_t len, const struct codec_
 	return codec_soa_neg_ttl(soa.ttl, soa.minimum);
 }
 
+/* Puts the ANAME RDATA of found[0..n) into out as a names blob in
+ * RFC 4034 6.1 canonical order, duplicates dropped. False when one is
+ * malformed or they do not fit. */
+static bool aname_targets(const uint8_t *resp, const struct codec_rr *found, unsigned n,
+                          struct flat_aname *out)
+{
+	uint8_t names[FLAT_POOL_MAX][CODEC_MAX_NAME];
+	size_t lens[FLAT_POOL_MAX];
+	unsigned m = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		const uint8_t *rd = resp + found[i].rdata_off;
+		/* codec_name_valid(), not the message readers: those accept
+		 * compression, which the ANAME RDATA must not use (its type is
+		 * unknown to every other server). The root as target names no
+		 * host: reject it too. */
+		if (!codec_name_valid(rd, found[i].rdlen) || found[i].rdlen == 1)
+			return false;
+		uint8_t name[CODEC_MAX_NAME];
+		size_t len = found[i].rdlen;
+		memcpy(name, rd, len);
+		codec_name_lower(name, len);
+		/* Insertion in canonical order: at most FLAT_POOL_MAX. */
+		unsigned at = 0;
+		int cmp = 1;
+		while (at < m && (cmp = flat_pool_name_cmp(names[at], lens[at], name, len)) < 0)
+			at++;
+		if (at < m && cmp == 0)
+			continue;
+		memmove(names[at + 1], names[at], (m - at) * sizeof(names[0]));
+		memmove(&lens[at + 1], &lens[at], (m - at) * sizeof(lens[0]));
+		memcpy(names[at], name, len);
+		lens[at] = len;
+		m++;
+	}
+	for (unsigned i = 0; i < m; i++) {
+		if (out->targets_len + lens[i] > FLAT_POOL_NAMES_MAX)
+			return false;
+		memcpy(out->targets + out->targets_len, names[i], lens[i]);
+		out->targets_len += lens[i];
+	}
+	out->n_targets = m;
+	memcpy(out->target, names[0], lens[0]);
+	out->target_len = lens[0];
+	return true;
+}
+
 enum flat_aname_state flat_aname_parse(const uint8_t *resp, size_t len, const struct codec_view *v,
                                        const uint8_t *name, size_t name_len, uint16_t type,
                                        struct flat_aname *out)
@@ -543,12 +591,16 @@ enum flat_aname_state flat_aname_parse(const uint8_t *resp, size_t len, const st
 	uint8_t lname[CODEC_MAX_NAME];
 	struct codec_rr_iter it;
 	struct codec_rr rr;
-	struct codec_rr found = {0};
+	struct codec_rr found[FLAT_POOL_MAX];
 	unsigned count = 0;
 	bool cname = false;
-	uint32_t cname_ttl = 0;
+	uint32_t cname_ttl = 0, ttl = UINT32_MAX;
 
-	memset(out, 0, sizeof(*out));
+	/* Not the targets blob: only targets_len of it is ever read. */
+	memset(out, 0, offsetof(struct flat_aname, targets));
+	out->targets_len = 0;
+	out->n_targets = 0;
+	out->ttl = 0;
 	out->state = FLAT_ANAME_UNKNOWN;
 
 	if (!codec_name_valid(name, name_len))
@@ -580,7 +632,10 @@ enum flat_aname_state flat_aname_parse(const uint8_t *resp, size_t len, const st
 			cname_ttl = rr.ttl;
 			continue;
 		}
-		found = rr;
+		if (count < FLAT_POOL_MAX)
+			found[count] = rr;
+		if (rr.ttl < ttl)
+			ttl = rr.ttl;
 		count++;
 	}
 	if (count == 0) {
@@ -591,20 +646,13 @@ enum flat_aname_state flat_aname_parse(const uint8_t *resp, size_t len, const st
 		return out->state;
 	}
 	out->state = FLAT_ANAME_INVALID;
-	if (count > 1 || cname)
+	if (count > FLAT_POOL_MAX || cname || !aname_targets(resp, found, count, out)) {
+		out->targets_len = 0;
+		out->n_targets = 0;
+		out->target_len = 0;
 		return out->state;
-	const uint8_t *rd = resp + found.rdata_off;
-
-	/* codec_name_valid(), not the message readers: those accept
-	 * compression, which the ANAME RDATA must not use (its type is
-	 * unknown to every other server). The root as target names no
-	 * host: reject it too. */
-	if (!codec_name_valid(rd, found.rdlen) || found.rdlen == 1)
-		return out->state;
-	memcpy(out->target, rd, found.rdlen);
-	out->target_len = found.rdlen;
-	codec_name_lower(out->target, out->target_len);
-	out->ttl = found.ttl;
+	}
+	out->ttl = ttl;
 	out->state = FLAT_ANAME_PRESENT;
 	return out->state;
 }

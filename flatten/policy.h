@@ -19,6 +19,7 @@
 #include "codec/rr.h"
 #include "codec/scan.h"
 #include "codec/wire.h"
+#include "flatten/pool.h"
 #include "flatten/result.h"
 
 /* Longest uncompressed SOA RDATA: MNAME and RNAME of up to 255 octets
@@ -140,7 +141,7 @@ enum flat_policy_action flat_policy_inspect(const struct flat_policy_in *in,
 
 /** What BIND said about an owner's ANAME. */
 enum flat_aname_state {
-	FLAT_ANAME_PRESENT = 0, /**< one valid ANAME: target and ttl set */
+	FLAT_ANAME_PRESENT = 0, /**< valid ANAMEs (a pool when several): targets and ttl set */
 	FLAT_ANAME_ABSENT,      /**< none: ttl = negative TTL, 0 = do not cache */
 	FLAT_ANAME_UNKNOWN,     /**< no verdict (SERVFAIL, not AA, mismatch): do not cache */
 	FLAT_ANAME_INVALID,     /**< present but unusable: log, treat as absent, do not cache */
@@ -149,8 +150,13 @@ enum flat_aname_state {
 /** The parsed ANAME-presence answer. */
 struct flat_aname {
 	enum flat_aname_state state;
-	uint8_t target[CODEC_MAX_NAME]; /**< PRESENT: uncompressed, lowercase */
+	uint8_t target[CODEC_MAX_NAME]; /**< PRESENT: the first target, uncompressed, lowercase */
 	size_t target_len;
+	/** PRESENT: every target (n_targets of them), a names blob
+	 *  (flatten/pool.h) in RFC 4034 6.1 canonical order, lowercase. */
+	uint8_t targets[FLAT_POOL_NAMES_MAX];
+	size_t targets_len;
+	unsigned n_targets;
 	uint32_t ttl; /**< PRESENT: the ANAME's TTL; ABSENT: RFC 2308 negative TTL */
 };
 
@@ -160,7 +166,8 @@ struct flat_aname {
  * record: CHASE its target (out->target, hops 0, chain_ttl UINT32_MAX,
  * siblings true: the record alone is the fallback) when the question
  * checks of flat_policy_inspect() hold and flat_aname_parse() finds one
- * valid ANAME at the query name; RELAY otherwise. The rule for signed
+ * valid ANAME at the query name; RELAY otherwise, a pool included (BIND's
+ * answer holds the records; the targets' addresses are optional data). The rule for signed
  * zones is the one for A/AAAA: with DO=1 and any RRSIG in BIND's answer,
  * RELAY with out->signed_relay set (the rewritten answer could not carry
  * BIND's signature over the record). in->mode, is_apex and target are not
@@ -218,12 +225,17 @@ int flat_policy_owner_soa(const uint8_t *msg, size_t len, const struct codec_vie
  * Reads BIND's answer to the ANAME-presence probe for name/type (name:
  * uncompressed wire form, any case; type: one of the aname-types).
  *
- * PRESENT: exactly one RR of that type and class IN owned by name
- *   (case-insensitively; a wildcard expansion carries the query name),
- *   whose RDATA is exactly one uncompressed, well-formed, non-root
- *   domain name (draft-ietf-dnsop-aname: an owner has at most one ANAME).
- * INVALID: two or more such RRs, a compression pointer, trailing or
- *   missing octets, a bad label, or the root name as target.
+ * PRESENT: one to FLAT_POOL_MAX RRs of that type and class IN owned by
+ *   name (case-insensitively; a wildcard expansion carries the query
+ *   name), each RDATA exactly one uncompressed, well-formed, non-root
+ *   domain name. Several form a pool (issue 17; the draft allows one
+ *   ANAME per owner, operators of several CDNs put one per CDN): the
+ *   targets, deduplicated, in RFC 4034 6.1 canonical order (an RRset
+ *   has no order of its own), within FLAT_POOL_NAMES_MAX octets; ttl is
+ *   the smallest of the RRs' TTLs.
+ * INVALID: more than FLAT_POOL_MAX such RRs or names too long together,
+ *   a CNAME beside them, a compression pointer, trailing or missing
+ *   octets, a bad label, or the root name as target.
  * ABSENT: NOERROR without such an RR or NXDOMAIN; ttl is the RFC 2308 5
  *   negative TTL, codec_soa_neg_ttl() of the SOA flat_policy_soa() finds,
  *   0 without one. If the name is a CNAME the TTL is that CNAME's.

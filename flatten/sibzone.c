@@ -645,6 +645,72 @@ static bool an_pick(const struct flat_sibzone *z, const uint8_t *an, size_t an_l
 	return true;
 }
 
+/* Sets o's pool to blob (n names; one or none: no pool). True when the
+ * targets changed. Out of memory: the first target alone. */
+static bool pool_set(struct flat_sib_owner *o, const uint8_t *blob, size_t len, unsigned n)
+{
+	if (n <= 1) {
+		bool changed = o->pool != NULL;
+		free(o->pool);
+		o->pool = NULL;
+		o->pool_len = 0;
+		o->n_targets = 1;
+		return changed;
+	}
+	if (o->pool != NULL && o->pool_len == len && memcmp(o->pool, blob, len) == 0)
+		return false;
+	uint8_t *p = realloc(o->pool, len);
+	if (p == NULL) {
+		free(o->pool);
+		o->pool = NULL;
+		o->pool_len = 0;
+		o->n_targets = 1;
+		return true;
+	}
+	memcpy(p, blob, len);
+	o->pool = p;
+	o->pool_len = (uint16_t)len;
+	o->n_targets = (uint8_t)n;
+	return true;
+}
+
+/* The targets of an's ANAMEs of type (best's), in canonical order (best
+ * first), at most FLAT_POOL_MAX, into blob; returns how many. */
+static unsigned an_pool(const uint8_t *an, size_t an_len, const struct an_ent *best, uint8_t *blob,
+                        size_t *blob_len)
+{
+	const uint8_t *prev = NULL;
+	size_t prev_len = 0;
+	unsigned n = 0;
+
+	*blob_len = 0;
+	/* Selection in canonical order: the next is the least name above
+	 * the previous one (at most FLAT_POOL_MAX rounds over a few RRs). */
+	while (n < FLAT_POOL_MAX) {
+		const uint8_t *next = NULL;
+		size_t next_len = 0, off = 0;
+		struct an_ent e;
+		while (an_next(an, an_len, &off, &e)) {
+			if (e.type != best->type)
+				continue;
+			if (prev != NULL && canon_cmp(e.name, e.len, prev, prev_len) <= 0)
+				continue;
+			if (next == NULL || canon_cmp(e.name, e.len, next, next_len) < 0) {
+				next = e.name;
+				next_len = e.len;
+			}
+		}
+		if (next == NULL || *blob_len + next_len > FLAT_POOL_NAMES_MAX)
+			break;
+		memcpy(blob + *blob_len, next, next_len);
+		*blob_len += next_len;
+		prev = next;
+		prev_len = next_len;
+		n++;
+	}
+	return n;
+}
+
 /* --- the table -------------------------------------------------------------- */
 
 static struct sib_node *node_of(struct flat_sib_owner *o)
@@ -663,7 +729,7 @@ static void node_derive(const struct flat_sibzone *z, struct sib_node *nd)
 	if (o->is_alias) {
 		o->aname_type = 0;
 		o->aname_ttl = UINT32_MAX;
-		o->several = false;
+		o->several = o->n_targets > 1;
 		o->gone = false;
 	} else if (an_pick(z, nd->an, nd->an_len, &e, &several)) {
 		/* A new target is news to the caller: chase it now, not when
@@ -675,7 +741,12 @@ static void node_derive(const struct flat_sibzone *z, struct sib_node *nd)
 		o->target_len = (uint8_t)e.len;
 		o->aname_type = e.type;
 		o->aname_ttl = e.ttl;
-		o->several = several;
+		uint8_t blob[FLAT_POOL_NAMES_MAX];
+		size_t blob_len = 0;
+		unsigned n = several ? an_pool(nd->an, nd->an_len, &e, blob, &blob_len) : 1;
+		if (pool_set(o, blob, blob_len, n) && !was_gone)
+			o->fresh = true;
+		o->several = o->n_targets > 1;
 		o->gone = false;
 	} else {
 		/* target and aname_type stay: REMOVE's prerequisite names the
@@ -723,6 +794,7 @@ static void node_free(struct sib_node *nd)
 		free(nd->o.mine[f]);
 	}
 	free(nd->an);
+	free(nd->o.pool);
 	free(nd);
 }
 
@@ -989,8 +1061,11 @@ int flat_sibzone_confirm(struct flat_sibzone *z, struct flat_sib_owner *o, enum 
 /* One [alias] entry, checked and lowercased. */
 struct sib_alias_in {
 	uint8_t owner[CODEC_MAX_NAME];
-	uint8_t target[CODEC_MAX_NAME];
+	uint8_t target[CODEC_MAX_NAME]; /* the first */
 	size_t owner_len, target_len;
+	uint8_t pool[FLAT_POOL_NAMES_MAX]; /* every target, lowercase */
+	size_t pool_len;
+	unsigned n_targets;
 	bool dup;            /* an earlier entry names the same owner: the first wins */
 	bool made;           /* nd is new, not in the table yet */
 	struct sib_node *nd; /* the owner */
@@ -1002,16 +1077,26 @@ static int aliases_read(const struct flat_sibzone *z, const struct flat_sib_alia
 	for (size_t i = 0; i < n; i++) {
 		struct sib_alias_in *e = &in[i];
 
+		unsigned nt = a[i].n_targets > 1 ? a[i].n_targets : 1;
+		const uint8_t *first;
+		size_t off = 0, flen;
+
 		/* The root as target names no host (as flat_aname_parse()). */
-		if (!codec_name_valid(a[i].owner, a[i].owner_len) ||
-		    !codec_name_valid(a[i].target, a[i].target_len) || a[i].target_len == 1)
+		if (!codec_name_valid(a[i].owner, a[i].owner_len) || a[i].target_len == 0 ||
+		    a[i].target_len > FLAT_POOL_NAMES_MAX ||
+		    flat_pool_count(a[i].target, a[i].target_len) != nt ||
+		    !flat_pool_next(a[i].target, a[i].target_len, &off, &first, &flen) || flen == 1)
 			return -EINVAL;
 		memcpy(e->owner, a[i].owner, a[i].owner_len);
 		e->owner_len = a[i].owner_len;
 		codec_name_lower(e->owner, e->owner_len);
-		memcpy(e->target, a[i].target, a[i].target_len);
-		e->target_len = a[i].target_len;
+		memcpy(e->target, first, flen);
+		e->target_len = flen;
 		codec_name_lower(e->target, e->target_len);
+		memcpy(e->pool, a[i].target, a[i].target_len);
+		e->pool_len = a[i].target_len;
+		codec_name_lower(e->pool, e->pool_len);
+		e->n_targets = nt;
 		if (!name_in_zone(z, e->owner, e->owner_len))
 			return -EINVAL;
 		for (size_t j = 0; j < i && !e->dup; j++)
@@ -1036,6 +1121,8 @@ static void aliases_apply(struct flat_sibzone *z, struct sib_alias_in *in, size_
 		nd->o.is_alias = true;
 		memcpy(nd->o.target, in[i].target, in[i].target_len);
 		nd->o.target_len = (uint8_t)in[i].target_len;
+		if (pool_set(&nd->o, in[i].pool, in[i].pool_len, in[i].n_targets))
+			nd->o.fresh = true;
 	}
 	for (size_t i = 0; i < z->n; i++) {
 		struct sib_node *nd = z->own[i];

@@ -31,6 +31,7 @@
 #include <sys/types.h>
 
 #include "codec/wire.h"
+#include "flatten/pool.h"
 #include "flatten/result.h"
 
 /** Families: index of held[], mine[], track[]. */
@@ -102,6 +103,7 @@ struct flat_sib_track {
 	uint32_t backoff_s; /**< current retry interval after failures; 0: none */
 	uint16_t failures;  /**< failed chases in a row (stops at UINT16_MAX) */
 	bool queued;        /**< a change waits in the caller's batch */
+	uint8_t pool_chases; /**< a pool's targets being chased for this family */
 };
 
 /** One owner. Pointers stay valid until flat_sibzone_remove() of this
@@ -109,13 +111,18 @@ struct flat_sib_track {
 struct flat_sib_owner {
 	uint8_t name[CODEC_MAX_NAME];
 	uint8_t len;
-	uint8_t target[CODEC_MAX_NAME]; /**< the ANAME's or [alias] target */
+	uint8_t target[CODEC_MAX_NAME]; /**< the ANAME's or [alias] target (a pool's first) */
 	uint8_t target_len;
+	/** A pool (issue 17): every target, a names blob (flatten/pool.h) in
+	 *  pool order, owned by the table; NULL for one target. */
+	uint8_t *pool;
+	uint16_t pool_len;
+	uint8_t n_targets;   /**< 1, or the pool's size */
 	uint16_t aname_type; /**< the ANAME type code; 0 for an [alias] owner */
 	uint32_t aname_ttl;  /**< the ANAME RRset's TTL; UINT32_MAX for [alias] */
 	bool is_alias;       /**< from [alias] (an ANAME there too is ignored) */
-	bool several;        /**< the ANAME RRset had more than one target: the
-	                          first in canonical order is used */
+	bool several;        /**< a pool: n_targets > 1 (ANAME targets in canonical
+	                          order, at most FLAT_POOL_MAX of them) */
 	bool fresh;          /**< new since the previous commit, or its target changed:
 	                          chase it now (cleared by the caller) */
 	bool gone;           /**< no longer an owner (ANAME deleted, alias dropped):
@@ -133,9 +140,24 @@ struct flat_sibzone;
 struct flat_sib_alias {
 	const uint8_t *owner;
 	size_t owner_len;
-	const uint8_t *target;
+	const uint8_t *target; /**< one target, or a pool: a names blob */
 	size_t target_len;
+	unsigned n_targets; /**< names in target; 0 counts as 1 */
 };
+
+/** o's targets: a names blob of *n names (o->target alone, or the pool). */
+static inline const uint8_t *flat_sib_owner_targets(const struct flat_sib_owner *o, size_t *len,
+                                                    unsigned *n)
+{
+	if (o->pool != NULL && o->n_targets > 1) {
+		*len = o->pool_len;
+		*n = o->n_targets;
+		return o->pool;
+	}
+	*len = o->target_len;
+	*n = 1;
+	return o->target;
+}
 
 /** The zone's SOA as the last commit saw it. */
 struct flat_sib_soa {

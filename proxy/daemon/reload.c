@@ -144,14 +144,18 @@ static void log_changes(const struct cfg *old, const struct cfg *nc, char *sum, 
 		}
 	for (size_t i = 0; i < nc->n_aliases; i++) {
 		const struct cfg_alias *o = alias_find(old, &nc->aliases[i].owner);
+		char now[512], was[512];
+		cfg_alias_targets_text(&nc->aliases[i], now, sizeof(now));
 		if (o == NULL) {
 			px_log(CFG_LOG_INFO, CFG, "reload: alias %s -> %s added",
-			       nc->aliases[i].owner.text, nc->aliases[i].target.text);
+			       nc->aliases[i].owner.text, now);
 			a_add++;
-		} else if (strcmp(o->target.text, nc->aliases[i].target.text) != 0) {
+			continue;
+		}
+		cfg_alias_targets_text(o, was, sizeof(was));
+		if (strcmp(was, now) != 0) {
 			px_log(CFG_LOG_INFO, CFG, "reload: alias %s now -> %s (was %s)",
-			       nc->aliases[i].owner.text, nc->aliases[i].target.text,
-			       o->target.text);
+			       nc->aliases[i].owner.text, now, was);
 			a_chg++;
 		}
 	}

@@ -49,26 +49,62 @@ void px_flat_set_how(struct px_txn *t, unsigned flags)
 
 static void fetch_soa(struct px_worker *w, struct px_txn *t);
 
-/* The A and AAAA lookups (ANY, ANAME-type queries) as rewrite inputs. */
-static void lookup_rrsets(const struct px_flat *fl, const struct cfg *cfg, struct flat_rrset_in *a,
-                          struct flat_rrset_in *aaaa)
+/* One qtype's answer from the lookups: type j of fl's n_types, merged
+ * over the targets. */
+struct merged {
+	const struct flat_result *res;
+	struct flat_pool_out out;
+	struct flat_result buf;
+};
+
+/* Merges every type's lookups; sets *stale and *scope from the lookups
+ * the answer uses (it is as stale and as specific as they are). */
+static void merge_all(struct px_worker *w, const struct px_txn *t, struct merged *m, bool *stale,
+                      uint8_t *scope)
 {
-	for (unsigned i = 0; i < fl->n_lookups; i++) {
-		struct flat_rrset_in *in = fl->lk[i].qtype == CODEC_TYPE_A ? a : aaaa;
-		in->res = &fl->lk[i].res;
-		in->ttl = px_flat_ttl_clamp(cfg, fl->lk[i].ttl);
+	const struct px_flat *fl = t->flat.fl;
+	struct flat_pool_in in[FLAT_POOL_MAX];
+	unsigned n = fl->n_targets > 0 ? fl->n_targets : 1;
+
+	for (unsigned j = 0; j < fl->n_types; j++) {
+		for (unsigned i = 0; i < n; i++) {
+			const struct px_lookup *lk = &fl->lk[i * fl->n_types + j];
+			in[i].res = &lk->res;
+			in[i].ttl = lk->ttl;
+			in[i].stale = lk->stale;
+		}
+		m[j].res = px_flat_merge(w, t, in, n, &m[j].buf, &m[j].out);
+		for (unsigned i = 0; i < n; i++) {
+			const struct px_lookup *lk = &fl->lk[i * fl->n_types + j];
+			if (!(m[j].out.used & (1u << i)))
+				continue;
+			*stale |= lk->stale;
+			if (lk->scope > *scope)
+				*scope = lk->scope;
+		}
 	}
 }
 
-/* A failed lookup: siblings, or SERVFAIL with the chase's reason (a
- * stale value was already substituted when the failure came). True when
- * t was answered so. */
-static bool finish_failed(struct px_worker *w, struct px_txn *t)
+/* The merged A and AAAA (ANY, ANAME-type queries) as rewrite inputs. */
+static void lookup_rrsets(const struct px_flat *fl, const struct cfg *cfg, const struct merged *m,
+                          struct flat_rrset_in *a, struct flat_rrset_in *aaaa)
+{
+	for (unsigned j = 0; j < fl->n_types; j++) {
+		struct flat_rrset_in *in = fl->lk[j].qtype == CODEC_TYPE_A ? a : aaaa;
+		in->res = m[j].res;
+		in->ttl = px_flat_ttl_clamp(cfg, m[j].out.ttl);
+	}
+}
+
+/* A failed answer (every target of a type failed): siblings, or
+ * SERVFAIL with the chase's reason (a stale value was already
+ * substituted when the failure came). True when t was answered so. */
+static bool finish_failed(struct px_worker *w, struct px_txn *t, const struct merged *m)
 {
 	const struct px_flat *fl = t->flat.fl;
 
-	for (unsigned i = 0; i < fl->n_lookups; i++) {
-		const struct flat_result *r = &fl->lk[i].res;
+	for (unsigned j = 0; j < fl->n_types; j++) {
+		const struct flat_result *r = m[j].res;
 		if (r->kind != FLAT_RES_FAIL)
 			continue;
 		if (fl->siblings) {
@@ -86,6 +122,39 @@ static bool finish_failed(struct px_worker *w, struct px_txn *t)
 	return false;
 }
 
+/* A query for A, AAAA, SVCB or HTTPS: the merged result at the owner,
+ * or a NODATA with the zone's SOA. Returns the length, or 0 when the
+ * SOA is being fetched first. */
+static ssize_t write_one(struct px_worker *w, struct px_txn *t, const struct merged *m,
+                         struct flat_rewrite_opts *opts, size_t max, uint8_t *out)
+{
+	struct px_flat *fl = t->flat.fl;
+	const struct cfg *cfg = t->g->cfg;
+	uint32_t ttl = m->out.ttl;
+
+	if (m->res->kind != FLAT_RES_ADDRS) {
+		/* NODATA at the owner needs the zone's SOA (RFC 2308). */
+		if (!fl->have_soa) {
+			fetch_soa(w, t);
+			return 0;
+		}
+		uint32_t neg = codec_soa_neg_ttl(fl->soa.ttl, fl->soa.minimum);
+		if (ttl > neg)
+			ttl = neg;
+		opts->soa = &fl->soa;
+	}
+	/* One ANAME RR to show: a pool's would be several. */
+	if (cfg->flatten.show_aname && fl->have_target && !fl->target_is_alias &&
+	    fl->n_targets == 1) {
+		opts->show_aname = true;
+		opts->aname_type = fl->aname_type;
+		opts->aname_target = px_flat_target(fl, 0, &opts->aname_target_len);
+		opts->aname_ttl = fl->aname_ttl;
+	}
+	ttl = px_flat_ttl_clamp(cfg, ttl);
+	return flat_rewrite(t->q, t->qlen, &t->qv, m->res, ttl, opts, max, out, CODEC_MAX_MSG);
+}
+
 /* Writes the answer from the lookups into out (CODEC_MAX_MSG), or the
  * fallback. */
 static void finish_into(struct px_worker *w, struct px_txn *t, uint8_t *out)
@@ -94,34 +163,32 @@ static void finish_into(struct px_worker *w, struct px_txn *t, uint8_t *out)
 	const struct cfg *cfg = t->g->cfg;
 	size_t max = flat_rewrite_max_size(&t->qv, t->origin == PX_ORIGIN_TCP);
 	struct flat_rewrite_opts opts;
+	struct merged m[2];
 	ssize_t n;
-	bool stale = false;
+	uint8_t scope = 0;
+	/* A target from an expired presence entry is a stale answer too. */
+	bool stale = fl->presence_stale;
+
+	if (fl->n_types == 0 || fl->n_types > 2) {
+		px_txn_fail(w, t, CODEC_EDE_OTHER, "no lookups to answer from");
+		return;
+	}
+	for (unsigned i = 0; i < fl->n_lookups; i++)
+		if (fl->lk[i].ttl > fl->chain_ttl)
+			fl->lk[i].ttl = fl->chain_ttl;
+	merge_all(w, t, m, &stale, &scope);
+	if (finish_failed(w, t, m))
+		return;
 
 	memset(&opts, 0, sizeof(opts));
 	opts.ede = CODEC_EDE_NONE;
-	/* A target from an expired presence entry is a stale answer too. */
-	stale = fl->presence_stale;
-	for (unsigned i = 0; i < fl->n_lookups; i++)
-		stale |= fl->lk[i].stale;
 	if (stale) {
 		opts.ede = CODEC_EDE_STALE_ANSWER;
 		opts.ede_text = "resolution failed; serving the last good answer";
 	}
-
-	if (finish_failed(w, t))
-		return;
-
 	/* The answer is as specific as the most specific entry it used. */
 	struct codec_ecs echo;
-	uint8_t scope = 0;
-	for (unsigned i = 0; i < fl->n_lookups; i++)
-		if (fl->lk[i].scope > scope)
-			scope = fl->lk[i].scope;
 	opts.ecs = px_flat_ecs_echo(&fl->ecs, scope, &echo);
-
-	for (unsigned i = 0; i < fl->n_lookups; i++)
-		if (fl->lk[i].ttl > fl->chain_ttl)
-			fl->lk[i].ttl = fl->chain_ttl;
 
 	uint16_t qtype = t->qv.qtype;
 	if (qtype == CODEC_TYPE_ANY) {
@@ -132,42 +199,22 @@ static void finish_into(struct px_worker *w, struct px_txn *t, uint8_t *out)
 			px_flat_relay(w, t);
 			return;
 		}
-		lookup_rrsets(fl, cfg, &a, &aaaa);
+		lookup_rrsets(fl, cfg, m, &a, &aaaa);
 		n = flat_rewrite_append(fl->resp, fl->resp_len, &rv, &a, &aaaa, max, out,
 		                        CODEC_MAX_MSG);
 	} else if (!flat_qtype_flattens(qtype)) {
-		/* A query for the ANAME type itself: the record, addresses in
-		 * the additional section. */
+		/* A query for the ANAME type itself (one target: a pool's is
+		 * relayed): the record, addresses in the additional section. */
 		struct flat_rrset_in a = {0}, aaaa = {0};
-		lookup_rrsets(fl, cfg, &a, &aaaa);
-		n = flat_rewrite_aname_query(t->q, t->qlen, &t->qv, fl->target, fl->target_len,
-		                             fl->aname_ttl, &a, &aaaa, &opts, max, out,
-		                             CODEC_MAX_MSG);
+		size_t tl;
+		const uint8_t *tn = px_flat_target(fl, 0, &tl);
+		lookup_rrsets(fl, cfg, m, &a, &aaaa);
+		n = flat_rewrite_aname_query(t->q, t->qlen, &t->qv, tn, tl, fl->aname_ttl, &a,
+		                             &aaaa, &opts, max, out, CODEC_MAX_MSG);
 	} else {
-		const struct px_lookup *lk = &fl->lk[0];
-		uint32_t ttl = lk->ttl;
-		if (lk->res.kind != FLAT_RES_ADDRS) {
-			/* NODATA at the owner needs the zone's SOA (RFC 2308). */
-			if (!fl->have_soa) {
-				fetch_soa(w, t);
-				return;
-			}
-			uint32_t neg = codec_soa_neg_ttl(fl->soa.ttl, fl->soa.minimum);
-			if (ttl > neg)
-				ttl = neg;
-			opts.soa = &fl->soa;
-		}
-		if (cfg->flatten.show_aname && fl->have_target && !fl->target_is_alias) {
-			opts.show_aname = true;
-			opts.aname_type = fl->aname_type;
-			opts.aname_target = fl->target;
-			opts.aname_target_len = fl->target_len;
-			opts.aname_ttl = fl->aname_ttl;
-		}
-		ttl = px_flat_ttl_clamp(cfg, ttl);
-		struct flat_result hbuf;
-		n = flat_rewrite(t->q, t->qlen, &t->qv, px_flat_health_pick(w, t, &lk->res, &hbuf),
-		                 ttl, &opts, max, out, CODEC_MAX_MSG);
+		n = write_one(w, t, &m[0], &opts, max, out);
+		if (n == 0)
+			return; /* the SOA first */
 	}
 	if (n < 0) {
 		px_txn_fail(w, t, CODEC_EDE_OTHER, "cannot build the flattened answer");
@@ -289,7 +336,9 @@ void px_flat_deadline(struct px_worker *w, struct px_txn *t)
 			lk->ttl = 0;
 		} else {
 			char name[CODEC_MAX_NAME * 4 + 1];
-			codec_name_to_text(fl->target, fl->target_len, name, sizeof(name));
+			size_t tl;
+			const uint8_t *tn = px_flat_target(fl, lk->ti, &tl);
+			codec_name_to_text(tn, tl, name, sizeof(name));
 			snprintf(why, sizeof(why), "resolving %.60s took longer than %llu ms", name,
 			         (unsigned long long)t->g->cfg->flatten.deadline_ms);
 			lk->res.kind = FLAT_RES_FAIL;
@@ -334,8 +383,7 @@ void px_flat_chain_text(const struct px_txn *t, char *out, size_t size)
 	size_t tlen = t->flat.direct_target_len;
 
 	if (fl != NULL) {
-		tw = fl->target;
-		tlen = fl->target_len;
+		tw = px_flat_target(fl, 0, &tlen);
 		for (unsigned i = 0; i < fl->n_lookups; i++)
 			if (fl->lk[i].res.hops > hops)
 				hops = fl->lk[i].res.hops;

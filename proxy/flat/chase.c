@@ -142,8 +142,8 @@ void px_chase_run_start_by(struct px_chase_run *r, const struct flat_zones *own,
 /* A chase's result for the query that claimed its key (owner token; 0
  * for a refresh, which has no query): a failure turns into the stale
  * value when the lookup found one. May answer and free the query. */
-static void owner_take(struct px_worker *w, uint32_t token, uint16_t qtype,
-                       const struct flat_result *res, uint32_t ttl, uint8_t scope)
+static void owner_take(struct px_worker *w, uint32_t token, const uint8_t *name, size_t len,
+                       uint16_t qtype, const struct flat_result *res, uint32_t ttl, uint8_t scope)
 {
 	struct px_txn *t = token != 0 ? px_flat_token_txn(w, token) : NULL;
 
@@ -153,6 +153,11 @@ static void owner_take(struct px_worker *w, uint32_t token, uint16_t qtype,
 	for (unsigned i = 0; i < fl->n_lookups; i++) {
 		struct px_lookup *lk = &fl->lk[i];
 		if (lk->state != LK_WAIT || lk->qtype != qtype)
+			continue;
+		/* A pool's lookups of one type differ by target. */
+		size_t tl;
+		const uint8_t *tn = px_flat_target(fl, lk->ti, &tl);
+		if (tl != len || memcmp(tn, name, len) != 0)
 			continue;
 		lk->res = *res;
 		lk->ttl = ttl;
@@ -229,7 +234,8 @@ static void chase_complete(struct px_chase *ch)
 	/* Wakes every query on any worker that waited for this key. */
 	flat_cache_put_scoped(cache, &key, &store, &val, px_now(w));
 	w->own.n_chases--;
-	owner_take(w, ch->owner_token, ch->qtype, &ch->run.fc.result, val.result.ttl, scope);
+	owner_take(w, ch->owner_token, ch->name, ch->len, ch->qtype, &ch->run.fc.result,
+	           val.result.ttl, scope);
 	px_gen_release(w, ch->g);
 	free(ch);
 }
@@ -276,7 +282,7 @@ void px_flat_chase_start(struct px_worker *w, struct px_gen *g, const uint8_t *n
 		res.kind = FLAT_RES_FAIL;
 		res.ede = CODEC_EDE_OTHER;
 		snprintf(res.why, sizeof(res.why), "too many targets being resolved at once");
-		owner_take(w, owner_token, qtype, &res, 0, 0);
+		owner_take(w, owner_token, name, len, qtype, &res, 0, 0);
 		return;
 	}
 	w->own.n_chases++;

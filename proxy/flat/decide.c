@@ -29,8 +29,9 @@ static void owner_of(const struct px_flat *fl, struct px_flat_owner *own)
 	own->aname_ttl = UINT32_MAX;
 	if (fl == NULL || !fl->have_target)
 		return;
-	own->target = fl->target;
-	own->target_len = fl->target_len;
+	/* The policy only needs to know there is a target (a pool's first
+	 * stands for them all: each is chased alike). */
+	own->target = px_flat_target(fl, 0, &own->target_len);
 	own->is_alias = fl->target_is_alias;
 	own->aname_ttl = fl->aname_ttl;
 }
@@ -64,17 +65,24 @@ static bool start_chase(struct px_worker *w, struct px_txn *t, const struct flat
 	 * target's remaining TTL. The cache keys on the target alone, so
 	 * the owner's part of the chain is applied here. */
 	fl->chain_ttl = px_flat_chain_ttl(po, &own);
-	memcpy(fl->target, po->target, po->target_len);
-	fl->target_len = po->target_len;
+	/* The owner's targets (one, or a pool) are set already; a CNAME
+	 * chain ends in one. */
+	if (!fl->have_target)
+		px_flat_set_targets(fl, po->target, po->target_len, 1);
 	fl->siblings = po->siblings;
 	fl->chasing = true;
-	if (flat_qtype_flattens(qtype)) {
-		fl->n_lookups = 1;
-		fl->lk[0].qtype = qtype;
-	} else {
-		fl->n_lookups = 2;
-		fl->lk[0].qtype = CODEC_TYPE_A;
-		fl->lk[1].qtype = CODEC_TYPE_AAAA;
+	unsigned n_types = flat_qtype_flattens(qtype) ? 1 : 2;
+	if (!px_flat_lookups(fl, n_types)) {
+		px_txn_fail(w, t, CODEC_EDE_OTHER, "out of memory");
+		return true;
+	}
+	for (unsigned i = 0; i < fl->n_lookups; i += n_types) {
+		if (n_types == 1) {
+			fl->lk[i].qtype = qtype;
+		} else {
+			fl->lk[i].qtype = CODEC_TYPE_A;
+			fl->lk[i + 1].qtype = CODEC_TYPE_AAAA;
+		}
 	}
 	/* BIND answered; resolution now has the rest of the flatten deadline. */
 	const struct cfg *cfg = t->g->cfg;
@@ -85,8 +93,10 @@ static bool start_chase(struct px_worker *w, struct px_txn *t, const struct flat
 		return true;
 	}
 	for (unsigned i = 0; i < fl->n_lookups; i++) {
-		px_flat_lookup_start(w, t, &fl->lk[i], fl->target, fl->target_len);
-		if (!t->busy)
+		size_t tl;
+		const uint8_t *tn = px_flat_target(fl, fl->lk[i].ti, &tl);
+		px_flat_lookup_start(w, t, &fl->lk[i], tn, tl);
+		if (!t->busy || t->flat.fl != fl)
 			return true;
 	}
 	px_flat_maybe_finish(w, t);
@@ -132,8 +142,7 @@ static bool classify_aname_query(struct px_worker *w, struct px_txn *t, const ui
 	struct px_flat *fl = fl_get(w, t);
 	if (fl == NULL)
 		return false;
-	memcpy(fl->target, an.target, an.target_len);
-	fl->target_len = an.target_len;
+	px_flat_set_targets(fl, an.target, an.target_len, 1);
 	fl->aname_ttl = an.ttl;
 	fl->have_target = true;
 	return true;
@@ -169,6 +178,7 @@ static bool local_without_soa(struct px_worker *w, struct px_txn *t, const uint8
 	fl->chain_ttl = UINT32_MAX;
 	fl->local = true;
 	fl->n_lookups = 1;
+	fl->n_types = 1;
 	fl->lk[0].qtype = t->qv.qtype;
 	fl->lk[0].state = LK_DONE;
 	fl->lk[0].res = po->local;
@@ -393,13 +403,12 @@ bool px_flat_query(struct px_worker *w, struct px_txn *t)
 	/* [alias] owner: the target is in the configuration. */
 	const struct cfg_alias *al = px_flat_alias_of(cfg, g->alias_owners, qname, qlen);
 	if (al != NULL) {
-		if (px_flat_answer_direct(w, t, al->target.wire, al->target.wire_len, UINT32_MAX, 0,
-		                          &ecs))
+		if (px_flat_answer_direct(w, t, al->pool_wire, al->pool_wire_len, al->n_targets,
+		                          UINT32_MAX, 0, &ecs))
 			return true;
 		if (px_flat_alloc(w, t) == NULL)
 			return false;
-		memcpy(t->flat.fl->target, al->target.wire, al->target.wire_len);
-		t->flat.fl->target_len = al->target.wire_len;
+		px_flat_set_targets(t->flat.fl, al->pool_wire, al->pool_wire_len, al->n_targets);
 		t->flat.fl->have_target = true;
 		t->flat.fl->target_is_alias = true;
 		return false;
@@ -423,16 +432,15 @@ bool px_flat_query(struct px_worker *w, struct px_txn *t)
 				px_flat_note_absent(t, hit.ttl_left);
 				continue;
 			}
+			const struct flat_presence *pr = &hit.value.presence;
 			if (t->flat.fl == NULL &&
-			    px_flat_answer_direct(w, t, hit.value.presence.target,
-			                          hit.value.presence.target_len, hit.ttl_left, type,
-			                          &ecs))
+			    px_flat_answer_direct(w, t, pr->targets, pr->targets_len, pr->n_targets,
+			                          hit.ttl_left, type, &ecs))
 				return true;
 			if (px_flat_alloc(w, t) == NULL)
 				return false;
-			memcpy(t->flat.fl->target, hit.value.presence.target,
-			       hit.value.presence.target_len);
-			t->flat.fl->target_len = hit.value.presence.target_len;
+			px_flat_set_targets(t->flat.fl, pr->targets, pr->targets_len,
+			                    pr->n_targets);
 			t->flat.fl->aname_ttl = hit.ttl_left;
 			t->flat.fl->aname_type = type;
 			t->flat.fl->have_target = true;

@@ -25,6 +25,7 @@
 #include "config/config.h"
 #include "flatten/cache.h"
 #include "flatten/policy.h"
+#include "flatten/pool.h"
 #include "flatten/result.h"
 #include "proxy/daemon/gen.h"
 #include "proxy/engine/txn.h"
@@ -57,6 +58,7 @@ enum px_lookup_state {
 
 struct px_lookup {
 	uint16_t qtype;
+	uint8_t ti; /* the target it is for: index into px_flat's pool */
 	enum px_lookup_state state;
 	bool stale;     /* res is the last good value, served with EDE 3 */
 	bool has_stale; /* stale_res holds a last good value for fallback */
@@ -90,8 +92,13 @@ struct px_flat {
 	unsigned probes_pending; /* probes not PX_PROBE_DONE */
 	bool have_target;
 	bool target_is_alias;
-	uint8_t target[CODEC_MAX_NAME];
-	size_t target_len;
+	/* The targets chased: the owner's (one, or a pool), or the end of
+	 * BIND's CNAME chain. In targets (at the end of the struct), each
+	 * at toff[i], tlen[i] octets, in pool order (px_flat_set_targets). */
+	uint8_t n_targets;
+	uint16_t targets_len;
+	uint16_t toff[FLAT_POOL_MAX];
+	uint8_t tlen[FLAT_POOL_MAX];
 	uint32_t aname_ttl;
 	uint16_t aname_type;
 	unsigned n_probes;
@@ -104,8 +111,8 @@ struct px_flat {
 	bool unknown_timed_out;
 	uint16_t unknown_type;
 	bool presence_stale; /* the target came from an expired presence entry */
-	uint8_t stale_target_len;
-	uint8_t stale_target[CODEC_MAX_NAME];
+	uint8_t stale_n_targets;
+	uint16_t stale_targets_len; /* the expired entry's targets: stale_targets */
 
 	/* BIND's answer, kept while probes finish and for the fallbacks
 	 * (px_flat_keep_resp()): NULL until kept, then resp_buf. */
@@ -127,9 +134,26 @@ struct px_flat {
 	uint16_t soa_id;
 	struct flat_soa soa;
 	bool have_soa;
+	/* n_types lookups per target (A and AAAA for ANY and the ANAME
+	 * types, else the query's type), target i's at i * n_types: in
+	 * lk_one for one target, else on the heap (px_flat_lookups()). */
 	unsigned n_lookups;
-	struct px_lookup lk[2];
+	unsigned n_types;
+	struct px_lookup *lk;
+	struct px_lookup lk_one[2];
+
+	/* Only read up to their lengths above, so px_flat_alloc() does not
+	 * clear them (2 KiB a query). */
+	uint8_t targets[FLAT_POOL_NAMES_MAX];
+	uint8_t stale_targets[FLAT_POOL_NAMES_MAX];
 };
+
+/* Target i of fl's pool, its length in *len. */
+static inline const uint8_t *px_flat_target(const struct px_flat *fl, unsigned i, size_t *len)
+{
+	*len = fl->tlen[i];
+	return fl->targets + fl->toff[i];
+}
 
 static inline uint32_t px_flat_token(const struct px_txn *t)
 {
@@ -177,6 +201,11 @@ static inline void px_flat_note_absent(struct px_txn *t, uint32_t ttl)
 struct px_flat *px_flat_alloc(struct px_worker *w, struct px_txn *t);
 /* Keeps a copy of BIND's answer in fl->resp; false when out of memory. */
 bool px_flat_keep_resp(struct px_flat *fl, const uint8_t *msg, size_t len);
+/* Sets fl's targets from a names blob of n names (flatten/pool.h). */
+void px_flat_set_targets(struct px_flat *fl, const uint8_t *blob, size_t len, unsigned n);
+/* Room for n_types lookups per target in fl->lk, zeroed; false when out
+ * of memory. */
+bool px_flat_lookups(struct px_flat *fl, unsigned n_types);
 
 /* answer.c */
 void px_flat_reply_done(struct px_worker *w, struct px_txn *t, const uint8_t *msg, size_t len);
@@ -202,29 +231,37 @@ void px_flat_probe_arm(struct px_worker *w, struct px_txn *t);
 /* fl->deadline_at passed: every probe still out ends without a verdict. */
 void px_flat_probes_expire(struct px_worker *w, struct px_txn *t);
 
-/* direct.c: true when t was answered from the caches and ended. */
-bool px_flat_answer_direct(struct px_worker *w, struct px_txn *t, const uint8_t *target,
-                           size_t target_len, uint32_t chain_ttl, uint16_t aname_type,
-                           const struct px_flat_ecs *ecs);
+/* direct.c: true when t was answered from the caches and ended.
+ * targets: a names blob of n_targets names (one, or a pool). */
+bool px_flat_answer_direct(struct px_worker *w, struct px_txn *t, const uint8_t *targets,
+                           size_t targets_len, unsigned n_targets, uint32_t chain_ttl,
+                           uint16_t aname_type, const struct px_flat_ecs *ecs);
 
-/* health.c: r without the addresses [health] checks found down (into
- * buf), or r itself: nothing down, or everything down (fail open,
- * counted). */
-const struct flat_result *px_flat_health_filter(struct px_worker *w, const struct px_txn *t,
-                                                const struct flat_result *r,
-                                                struct flat_result *buf);
+/* health.c: the pool merge with [health] checks: each address asked
+ * of px_health_down() for t's owner under its zone's check; the
+ * addresses left out and a fail open are counted. */
+const struct flat_result *px_flat_merge_health(struct px_worker *w, const struct px_txn *t,
+                                               enum flat_pool_mode mode,
+                                               const struct flat_pool_in *in, size_t n,
+                                               struct flat_result *buf, struct flat_pool_out *out);
 
-/* What flat_rewrite() gets: r itself when the zone has no check (one
- * load and a branch, inline: the common case costs no call), else
- * px_flat_health_filter(). */
-static inline const struct flat_result *px_flat_health_pick(struct px_worker *w,
-                                                            const struct px_txn *t,
-                                                            const struct flat_result *r,
-                                                            struct flat_result *buf)
+/* The pool merge of one qtype's per-target results for t's owner
+ * ([flatten] pool; a pool of one passes through). The one place the
+ * answer path (answer.c, direct.c) merges, and where health checks join:
+ * a zone without a check (one load and a branch) merges with no health
+ * callback, inline, as before; one with a check goes through
+ * px_flat_merge_health(). Inline: every flattened answer goes through it. */
+static inline const struct flat_result *px_flat_merge(struct px_worker *w, const struct px_txn *t,
+                                                      const struct flat_pool_in *in, size_t n,
+                                                      struct flat_result *buf,
+                                                      struct flat_pool_out *out)
 {
+	enum flat_pool_mode mode =
+	        t->g->cfg->flatten.pool == CFG_POOL_FAILOVER ? FLAT_POOL_FAILOVER : FLAT_POOL_UNION;
+
 	if (px_flat_txn_zone(t)->check.kind == CFG_CHECK_NONE)
-		return r;
-	return px_flat_health_filter(w, t, r, buf);
+		return flat_pool_merge(mode, in, n, NULL, NULL, buf, out);
+	return px_flat_merge_health(w, t, mode, in, n, buf, out);
 }
 
 /* notify.c: drops name's answers from every worker's answer cache. */

@@ -137,7 +137,9 @@ void px_flat_gen_flush_removed(struct px_gen *g, const struct cfg *old)
 		bool same = false;
 		for (size_t j = 0; j < nc->n_aliases && !same; j++)
 			same = strcmp(a->owner.text, nc->aliases[j].owner.text) == 0 &&
-			       strcmp(a->target.text, nc->aliases[j].target.text) == 0;
+			       a->pool_wire_len == nc->aliases[j].pool_wire_len &&
+			       memcmp(a->pool_wire, nc->aliases[j].pool_wire, a->pool_wire_len) ==
+			               0;
 		if (same)
 			continue;
 		flat_cache_flush_suffix(g->cache, a->owner.wire, a->owner.wire_len);

@@ -37,7 +37,7 @@ struct px_flat *px_flat_alloc(struct px_worker *w, struct px_txn *t)
 		size_t cap = fl->resp_cap;
 		w->flat_free = fl->next_free;
 		w->n_flat_free--;
-		memset(fl, 0, sizeof(*fl));
+		memset(fl, 0, offsetof(struct px_flat, targets));
 		fl->resp_buf = buf;
 		fl->resp_cap = cap;
 	} else {
@@ -45,6 +45,7 @@ struct px_flat *px_flat_alloc(struct px_worker *w, struct px_txn *t)
 		if (fl == NULL)
 			return NULL;
 	}
+	fl->lk = fl->lk_one;
 	t->flat.fl = fl;
 	/* px_flat_query() answered a malformed option with FORMERR before
 	 * anything is allocated, so this cannot fail on the option now. */
@@ -71,6 +72,46 @@ bool px_flat_keep_resp(struct px_flat *fl, const uint8_t *msg, size_t len)
 	return true;
 }
 
+void px_flat_set_targets(struct px_flat *fl, const uint8_t *blob, size_t len, unsigned n)
+{
+	size_t off = 0, tl;
+	const uint8_t *name;
+	unsigned i = 0;
+
+	if (len > sizeof(fl->targets))
+		len = 0;
+	memcpy(fl->targets, blob, len);
+	fl->targets_len = (uint16_t)len;
+	while (i < n && i < FLAT_POOL_MAX && flat_pool_next(fl->targets, len, &off, &name, &tl)) {
+		fl->toff[i] = (uint16_t)(name - fl->targets);
+		fl->tlen[i] = (uint8_t)tl;
+		i++;
+	}
+	fl->n_targets = (uint8_t)i;
+}
+
+bool px_flat_lookups(struct px_flat *fl, unsigned n_types)
+{
+	size_t n = (size_t)fl->n_targets * n_types;
+
+	if (fl->lk != fl->lk_one)
+		free(fl->lk);
+	fl->lk = fl->lk_one;
+	if (n > 2) {
+		/* A pool: its lookups live as long as the query. */
+		fl->lk = calloc(n, sizeof(*fl->lk));
+		if (fl->lk == NULL) {
+			fl->lk = fl->lk_one;
+			return false;
+		}
+	}
+	fl->n_types = n_types;
+	fl->n_lookups = (unsigned)n;
+	for (unsigned i = 0; i < n; i++)
+		fl->lk[i].ti = (uint8_t)(i / n_types);
+	return true;
+}
+
 void px_flat_free(struct px_worker *w, struct px_txn *t)
 {
 	struct px_flat *fl = t->flat.fl;
@@ -78,6 +119,10 @@ void px_flat_free(struct px_worker *w, struct px_txn *t)
 	if (fl == NULL)
 		return;
 	t->flat.fl = NULL;
+	if (fl->lk != fl->lk_one) {
+		free(fl->lk);
+		fl->lk = fl->lk_one;
+	}
 	/* The query ended (BIND's timeout, say) before these had a verdict. */
 	for (unsigned i = 0; i < fl->n_probes; i++)
 		if (fl->probe[i].state != PX_PROBE_DONE)

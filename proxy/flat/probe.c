@@ -121,8 +121,8 @@ static void settle_none(struct px_worker *w, struct px_txn *t, struct px_probe *
 	/* RFC 8767 for presence: the last verdict, since no new one came. */
 	PX_STAT_INC(&w->stats, aname_probe_stale_used);
 	if (p->stale_present && !fl->have_target) {
-		memcpy(fl->target, fl->stale_target, fl->stale_target_len);
-		fl->target_len = fl->stale_target_len;
+		px_flat_set_targets(fl, fl->stale_targets, fl->stale_targets_len,
+		                    fl->stale_n_targets);
 		fl->aname_ttl = 0;
 		fl->aname_type = p->type;
 		fl->have_target = true;
@@ -217,12 +217,15 @@ static void verdict_store(struct px_probe_req *r, const struct flat_aname *an, b
 	struct flat_cache_key key;
 	union flat_cache_value val;
 
-	memset(&val, 0, sizeof(val));
+	/* Only the lengths say what is in the buffers. */
+	memset(&val, 0, offsetof(struct flat_presence, targets));
+	val.presence.ttl = 0;
 	px_flat_key_init(&key, r->name, r->len, r->type, FLAT_KEY_PRESENCE);
 	if (an->state == FLAT_ANAME_PRESENT) {
 		val.presence.present = true;
-		memcpy(val.presence.target, an->target, an->target_len);
-		val.presence.target_len = (uint8_t)an->target_len;
+		memcpy(val.presence.targets, an->targets, an->targets_len);
+		val.presence.targets_len = (uint16_t)an->targets_len;
+		val.presence.n_targets = (uint8_t)an->n_targets;
 		val.presence.ttl = an->ttl;
 		flat_cache_put(r->g->cache, &key, &val, px_now(w));
 		/* A name that owns an ANAME is never answered from the answer
@@ -239,9 +242,9 @@ static void verdict_store(struct px_probe_req *r, const struct flat_aname *an, b
 		char name[CODEC_MAX_NAME * 4 + 1];
 		codec_name_to_text(r->name, r->len, name, sizeof(name));
 		px_log_rl(CFG_LOG_WARNING, BACKEND,
-		          "ignoring the TYPE%u record at %s: its RDATA must be exactly one "
-		          "uncompressed domain name",
-		          r->type, name);
+		          "ignoring the TYPE%u records at %s: each RDATA must be exactly one "
+		          "uncompressed domain name, at most %d of them and no CNAME beside",
+		          r->type, name, FLAT_POOL_MAX);
 	}
 }
 
@@ -254,8 +257,7 @@ static void verdict_take(struct px_worker *w, struct px_txn *t, struct px_probe 
 	switch (an->state) {
 	case FLAT_ANAME_PRESENT:
 		if (!fl->have_target) {
-			memcpy(fl->target, an->target, an->target_len);
-			fl->target_len = an->target_len;
+			px_flat_set_targets(fl, an->targets, an->targets_len, an->n_targets);
 			fl->aname_ttl = an->ttl;
 			fl->aname_type = p->type;
 			fl->have_target = true;
@@ -323,9 +325,10 @@ void px_flat_probe_send(struct px_worker *w, struct px_txn *t, uint16_t type,
 	if (stale != NULL) {
 		p->has_stale = true;
 		p->stale_present = stale->present;
-		if (stale->present && fl->stale_target_len == 0) {
-			memcpy(fl->stale_target, stale->target, stale->target_len);
-			fl->stale_target_len = stale->target_len;
+		if (stale->present && fl->stale_targets_len == 0) {
+			memcpy(fl->stale_targets, stale->targets, stale->targets_len);
+			fl->stale_targets_len = stale->targets_len;
+			fl->stale_n_targets = stale->n_targets;
 		}
 	}
 	fl->probes_pending++;

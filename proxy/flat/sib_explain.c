@@ -143,10 +143,11 @@ bool px_sib_explain(struct px_server *srv, const uint8_t *name, size_t len, stru
 		        b,
 		        "siblings: zone %s keeps A/AAAA/HTTPS here by UPDATE (siblings = update)\n",
 		        z->text);
-		px_sbuf_put(b, "  owner of %s %s%s%s\n",
-		            o->is_alias ? "[alias] target" : "an ANAME to", tname,
-		            o->gone ? " (gone: its siblings are being removed)" : "",
-		            o->several ? " (several targets: the first is used)" : "");
+		px_sbuf_put(
+		        b, "  owner of %s %s%s%s\n", o->is_alias ? "[alias] target" : "an ANAME to",
+		        tname, o->gone ? " (gone: its siblings are being removed)" : "",
+		        o->several ? " and the rest of its pool (their merged answer is written)"
+		                   : "");
 		if (soa->known)
 			px_sbuf_put(b, "  zone serial %u; ", soa->serial);
 		else

@@ -38,8 +38,11 @@ struct sib_chase {
 	struct sib_zone *z;
 	struct flat_sib_owner *o;
 	enum flat_sib_fam fam;
-	struct px_gen *g; /* held: the run reads its cfg and zones */
-	bool claimed;     /* the cache key is ours to put */
+	struct px_gen *g;             /* held: the run reads its cfg and zones */
+	bool claimed;                 /* the cache key is ours to put */
+	bool pool;                    /* one target of a pool: the owner is merged afterwards */
+	uint8_t name[CODEC_MAX_NAME]; /* the target chased */
+	uint8_t len;
 };
 
 /* A little spread, so owners that expire together do not come back
@@ -54,12 +57,12 @@ static uint64_t jitter_ms(uint32_t ttl_s)
 	return r % span;
 }
 
-/* The target cache key of o's target for fam, as a query without a
+/* The target cache key of target name for fam, as a query without a
  * client subnet has it. */
-static void sib_cache_key(struct flat_cache_key *key, const struct flat_sib_owner *o,
+static void sib_cache_key(struct flat_cache_key *key, const uint8_t *name, size_t len,
                           enum flat_sib_fam fam, const struct cfg *cfg)
 {
-	px_flat_key_init(key, o->target, o->target_len, flat_sib_fam_type(fam), FLAT_KEY_TARGET);
+	px_flat_key_init(key, name, len, flat_sib_fam_type(fam), FLAT_KEY_TARGET);
 	if (cfg->resolver.ecs)
 		flat_cache_key_scope(key, FLAT_CACHE_ECS_NONE, 0, NULL);
 }
@@ -183,11 +186,15 @@ static void chase_done(struct px_chase_run *r, bool cancelled)
 	struct flat_cache_key key;
 	union flat_cache_value val;
 
+	struct flat_sib_track *tr = &c->o->track[c->fam];
+
 	z->sib->chases--;
 	STAT_ADD(z->sib, chase_queries, r->n_queries);
-	if (c->o->track[c->fam].next_ms == SIB_CHASING)
-		c->o->track[c->fam].next_ms = 0;
-	sib_cache_key(&key, c->o, c->fam, c->g->cfg);
+	if (c->pool && tr->pool_chases > 0)
+		tr->pool_chases--;
+	if (tr->next_ms == SIB_CHASING && (!c->pool || tr->pool_chases == 0))
+		tr->next_ms = 0;
+	sib_cache_key(&key, c->name, c->len, c->fam, c->g->cfg);
 	if (cancelled) {
 		if (c->claimed)
 			flat_cache_abandon(c->g->cache, &key);
@@ -200,7 +207,11 @@ static void chase_done(struct px_chase_run *r, bool cancelled)
 			val.result.ttl = floor ? floor : 1;
 		if (c->claimed)
 			flat_cache_put(c->g->cache, &key, &val, sib_now(z->sib));
-		if (!z->dead)
+		/* A pool's owner is merged from the cache once every target
+		 * is in (next_ms 0 above); one not stored waits a little. */
+		if (c->pool && !c->claimed && tr->next_ms == 0)
+			tr->next_ms = sib_now(z->sib) + SIB_PENDING_MS;
+		if (!z->dead && !c->pool)
 			chase_result(z, c->o, c->fam, &val.result, c->g->cfg);
 		if (!z->dead && z->capped)
 			sib_kick(z->sib);
@@ -210,14 +221,21 @@ static void chase_done(struct px_chase_run *r, bool cancelled)
 	free(c);
 }
 
-/* Runs a chase for o/fam; claimed says whether the cache key is ours. */
+/* Runs a chase of target name for o/fam; claimed says whether the cache
+ * key is ours; pool, that o has several targets. */
 static void chase_run(struct sib_zone *z, struct flat_sib_owner *o, enum flat_sib_fam fam,
-                      struct px_gen *g, bool claimed)
+                      struct px_gen *g, bool claimed, const uint8_t *name, size_t len, bool pool)
 {
 	struct sib_chase *c = calloc(1, sizeof(*c));
 
 	if (c == NULL) {
-		o->track[fam].next_ms = sib_now(z->sib) + SIB_BACKOFF_MIN_S * 1000ull;
+		if (claimed) {
+			struct flat_cache_key key;
+			sib_cache_key(&key, name, len, fam, g->cfg);
+			flat_cache_abandon(g->cache, &key);
+		}
+		if (!pool || o->track[fam].pool_chases == 0)
+			o->track[fam].next_ms = sib_now(z->sib) + SIB_BACKOFF_MIN_S * 1000ull;
 		return;
 	}
 	c->z = z;
@@ -225,6 +243,11 @@ static void chase_run(struct sib_zone *z, struct flat_sib_owner *o, enum flat_si
 	c->fam = fam;
 	c->g = g;
 	c->claimed = claimed;
+	c->pool = pool;
+	memcpy(c->name, name, len);
+	c->len = (uint8_t)len;
+	if (pool)
+		o->track[fam].pool_chases++;
 	px_gen_ref(g);
 	z->refs++;
 	z->sib->chases++;
@@ -235,7 +258,66 @@ static void chase_run(struct sib_zone *z, struct flat_sib_owner *o, enum flat_si
 	c->run.done = chase_done;
 	/* No client subnet: the record in the zone serves every client. */
 	c->run.ecs = NULL;
-	px_chase_run_start(&c->run, g->zones, o->target, o->target_len, flat_sib_fam_type(fam));
+	px_chase_run_start(&c->run, g->zones, c->name, c->len, flat_sib_fam_type(fam));
+}
+
+/* A pool: each target from the cache, as a query would have it; the
+ * missing ones chased (the owner is looked at again when they are in);
+ * with every target known, their merge is the owner's result. */
+static void pool_chase(struct sib_zone *z, struct flat_sib_owner *o, enum flat_sib_fam fam,
+                       struct px_gen *g, uint64_t now)
+{
+	struct flat_cache_hit *hits = calloc(FLAT_POOL_MAX, sizeof(*hits));
+	struct flat_pool_in in[FLAT_POOL_MAX];
+	struct flat_pool_out po;
+	struct flat_result buf;
+	size_t blen, off = 0, len;
+	unsigned n, i = 0, missing = 0;
+	const uint8_t *blob = flat_sib_owner_targets(o, &blen, &n), *name;
+
+	if (hits == NULL) {
+		o->track[fam].next_ms = now + SIB_BACKOFF_MIN_S * 1000ull;
+		return;
+	}
+	for (; i < n && flat_pool_next(blob, blen, &off, &name, &len); i++) {
+		struct flat_cache_key key;
+		sib_cache_key(&key, name, len, fam, g->cfg);
+		int st = flat_cache_get(g->cache, &key, now, &hits[i]);
+		in[i].res = &hits[i].value.result;
+		in[i].ttl = hits[i].ttl_left;
+		in[i].stale = false;
+		if (st == FLAT_CACHE_HIT_PREFETCH)
+			flat_cache_abandon(g->cache, &key); /* as owner_chase() says */
+		if (st == FLAT_CACHE_HIT || st == FLAT_CACHE_HIT_PREFETCH)
+			continue;
+		if (st == FLAT_CACHE_FAIL) {
+			/* A failed target adds its stale value, else nothing. */
+			if (!hits[i].has_stale) {
+				hits[i].value.result.kind = FLAT_RES_FAIL;
+				snprintf(hits[i].value.result.why, sizeof(hits[i].value.result.why),
+				         "%s", hits[i].fail_why);
+			}
+			in[i].ttl = 0;
+			in[i].stale = hits[i].has_stale;
+			continue;
+		}
+		missing++;
+		int cl = flat_cache_claim(g->cache, &key, now, NULL);
+		if (cl == FLAT_CLAIM_OWNER || cl < 0)
+			chase_run(z, o, fam, g, cl == FLAT_CLAIM_OWNER, name, len, true);
+	}
+	if (missing > 0 || i < n) {
+		struct flat_sib_track *tr = &o->track[fam];
+		tr->next_ms = tr->pool_chases > 0 ? SIB_CHASING : now + SIB_PENDING_MS;
+		free(hits);
+		return;
+	}
+	enum flat_pool_mode mode =
+	        g->cfg->flatten.pool == CFG_POOL_FAILOVER ? FLAT_POOL_FAILOVER : FLAT_POOL_UNION;
+	struct flat_result res = *flat_pool_merge(mode, in, n, NULL, NULL, &buf, &po);
+	res.ttl = po.ttl;
+	free(hits);
+	chase_result(z, o, fam, &res, g->cfg);
 }
 
 /* The cache first, as a query would; a chase only on a miss. */
@@ -249,7 +331,11 @@ static void owner_chase(struct sib_zone *z, struct flat_sib_owner *o, enum flat_
 	if (g == NULL)
 		return;
 	STAT_ADD(z->sib, refreshes, 1);
-	sib_cache_key(&key, o, fam, g->cfg);
+	if (o->n_targets > 1 && o->pool != NULL) {
+		pool_chase(z, o, fam, g, now);
+		return;
+	}
+	sib_cache_key(&key, o->target, o->target_len, fam, g->cfg);
 	int st = flat_cache_get(g->cache, &key, now, &hit);
 	switch (st) {
 	case FLAT_CACHE_HIT:
@@ -273,7 +359,7 @@ static void owner_chase(struct sib_zone *z, struct flat_sib_owner *o, enum flat_
 	}
 	switch (flat_cache_claim(g->cache, &key, now, NULL)) {
 	case FLAT_CLAIM_OWNER:
-		chase_run(z, o, fam, g, true);
+		chase_run(z, o, fam, g, true, o->target, o->target_len, false);
 		break;
 	case FLAT_CLAIM_PENDING:
 		/* A worker chases it: its result lands in the cache. */
@@ -283,7 +369,7 @@ static void owner_chase(struct sib_zone *z, struct flat_sib_owner *o, enum flat_
 		o->track[fam].next_ms = now;
 		break;
 	default:
-		chase_run(z, o, fam, g, false);
+		chase_run(z, o, fam, g, false, o->target, o->target_len, false);
 		break;
 	}
 }
@@ -296,7 +382,7 @@ static void owner_gone(struct sib_zone *z, struct flat_sib_owner *o, uint64_t no
 
 	for (int f = 0; f < FLAT_SIB_FAMS; f++) {
 		struct flat_sib_track *tr = &o->track[f];
-		if (tr->next_ms == SIB_CHASING || tr->queued) {
+		if (tr->next_ms == SIB_CHASING || tr->queued || tr->pool_chases > 0) {
 			busy = true;
 			continue;
 		}

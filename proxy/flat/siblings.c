@@ -164,8 +164,8 @@ static int zone_set_aliases(struct sib_zone *z, const struct px_gen *g, size_t z
 		            0 ||
 		    at != zidx)
 			continue;
-		a[n++] = (struct flat_sib_alias){al->owner.wire, al->owner.wire_len,
-		                                 al->target.wire, al->target.wire_len};
+		a[n++] = (struct flat_sib_alias){al->owner.wire, al->owner.wire_len, al->pool_wire,
+		                                 al->pool_wire_len, al->n_targets};
 	}
 	int rc = flat_sibzone_set_aliases(z->tab, a, n);
 	free(a);

@@ -112,15 +112,16 @@ static void wake_txn(struct px_worker *w, struct px_txn *t)
 		struct px_lookup *lk = &fl->lk[i];
 		if (lk->state != LK_WAIT)
 			continue;
-		px_flat_key_init(&key, fl->target, fl->target_len, lk->qtype, FLAT_KEY_TARGET);
+		size_t tl;
+		const uint8_t *tn = px_flat_target(fl, lk->ti, &tl);
+		px_flat_key_init(&key, tn, tl, lk->qtype, FLAT_KEY_TARGET);
 		int st = px_flat_get(t->g->cache, &key, &fl->ecs, px_now(w), &hit);
 		if (st == FLAT_CACHE_HIT_PREFETCH) {
 			/* A TTL shorter than the refresh window: the value is
 			 * due again already, and this query owns that refresh
 			 * (it is not offered twice). */
 			PX_STAT_INC(&w->stats, prefetches);
-			px_flat_chase_start(w, t->g, fl->target, fl->target_len, lk->qtype, &key,
-			                    &fl->ecs, 0);
+			px_flat_chase_start(w, t->g, tn, tl, lk->qtype, &key, &fl->ecs, 0);
 			st = FLAT_CACHE_HIT;
 		}
 		if (lookup_take(lk, st, &hit, &key)) {
@@ -138,7 +139,7 @@ static void wake_txn(struct px_worker *w, struct px_txn *t)
 		if (!lk->reclaimed) {
 			lk->reclaimed = true;
 			lk->state = LK_IDLE;
-			px_flat_lookup_start(w, t, lk, fl->target, fl->target_len);
+			px_flat_lookup_start(w, t, lk, tn, tl);
 			/* A chase that cannot start (no socket, no memory)
 			 * answers the query at once and frees fl. */
 			if (t->flat.fl != fl)

@@ -80,6 +80,10 @@ struct px_explain {
 	uint8_t target[CODEC_MAX_NAME];
 	uint16_t aname_type;
 	const struct cfg_zone *zone; /* of gen's cfg, once report_zone found it */
+	/* The owner's targets when several (a pool): names blob, count. */
+	uint8_t pool[FLAT_POOL_NAMES_MAX];
+	size_t pool_len;
+	unsigned n_pool;
 	/* The live chase of the target, after the decision. */
 	struct px_chase_run run;
 	uv_timer_t timer; /* [flatten] deadline of the live chase */
@@ -359,16 +363,40 @@ static void chase_begin(struct px_explain *ex, const uint8_t *target, size_t len
 
 /* --- what the owner is: [alias], or an ANAME ----------------------------- */
 
-static void own_target(struct px_explain *ex, const uint8_t *target, size_t len, uint32_t ttl,
-                       uint16_t type)
+/* The owner's targets (a names blob of n; one, or a pool). */
+static void own_target(struct px_explain *ex, const uint8_t *targets, size_t len, unsigned n,
+                       uint32_t ttl, uint16_t type)
 {
-	if (ex->own.target != NULL)
+	const uint8_t *first;
+	size_t off = 0, flen;
+
+	if (ex->own.target != NULL || !flat_pool_next(targets, len, &off, &first, &flen))
 		return;
-	memcpy(ex->target, target, len);
+	memcpy(ex->target, first, flen);
 	ex->own.target = ex->target;
-	ex->own.target_len = len;
+	ex->own.target_len = flen;
 	ex->own.aname_ttl = ttl;
 	ex->aname_type = type;
+	memcpy(ex->pool, targets, len);
+	ex->pool_len = len;
+	ex->n_pool = n;
+}
+
+/* The pool's targets as text, "a.net., b.net.". */
+static void pool_text(const uint8_t *blob, size_t len, char *out, size_t size)
+{
+	const uint8_t *name;
+	size_t off = 0, nlen, o = 0;
+	char text[PX_CTL_NAME_TEXT_MAX];
+
+	out[0] = '\0';
+	while (flat_pool_next(blob, len, &off, &name, &nlen)) {
+		codec_name_to_text(name, nlen, text, sizeof(text));
+		int n = snprintf(out + o, size - o, "%s%s", o ? ", " : "", text);
+		if (n < 0 || (size_t)n >= size - o)
+			break;
+		o += (size_t)n;
+	}
 }
 
 /* True when an [alias] entry decides the target. */
@@ -380,10 +408,13 @@ static bool report_alias(struct px_explain *ex)
 
 	if (al == NULL)
 		return false;
-	own_target(ex, al->target.wire, al->target.wire_len, UINT32_MAX, 0);
+	char text[1024];
+
+	own_target(ex, al->pool_wire, al->pool_wire_len, al->n_targets, UINT32_MAX, 0);
 	ex->own.is_alias = true;
-	px_sbuf_put(ex->body, "source: [alias] %s = %s [config %s:%u]\n", al->owner.text,
-	            al->target.text, cfg->path, al->line);
+	cfg_alias_targets_text(al, text, sizeof(text));
+	px_sbuf_put(ex->body, "source: [alias] %s = %s [config %s:%u]\n", al->owner.text, text,
+	            cfg->path, al->line);
 	px_sbuf_put(ex->body, "ANAME: not looked up, the [alias] entry decides [config]\n");
 	return true;
 }
@@ -393,7 +424,7 @@ static void report_presence(struct px_explain *ex, uint16_t type, uint64_t now_m
 	struct px_sbuf *b = ex->body;
 	struct flat_cache_key key;
 	struct flat_cache_peek pk;
-	char text[PX_CTL_NAME_TEXT_MAX];
+	char text[1024];
 
 	memset(&key, 0, sizeof(key));
 	key.name = ex->name;
@@ -411,16 +442,17 @@ static void report_presence(struct px_explain *ex, uint16_t type, uint64_t now_m
 		px_sbuf_put(b, "absent, %u s left [presence cache]\n", pk.ttl_left);
 		return;
 	}
-	codec_name_to_text(p->target, p->target_len, text, sizeof(text));
-	px_sbuf_put(b, "present, target %s, %u s left [presence cache]\n", text, pk.ttl_left);
-	own_target(ex, p->target, p->target_len, pk.ttl_left, type);
+	pool_text(p->targets, p->targets_len, text, sizeof(text));
+	px_sbuf_put(b, "present, target%s %s, %u s left [presence cache]\n",
+	            p->n_targets > 1 ? "s (a pool)" : "", text, pk.ttl_left);
+	own_target(ex, p->targets, p->targets_len, p->n_targets, pk.ttl_left, type);
 }
 
 static void report_probe(struct px_explain *ex, const struct ex_query *q)
 {
 	const char *backend = ex->gen->cfg->backend.address.text;
 	struct px_sbuf *b = ex->body;
-	char text[PX_CTL_NAME_TEXT_MAX];
+	char text[1024];
 	struct flat_aname an;
 
 	px_sbuf_put(b, "ANAME (TYPE%u) at the backend now: ", q->qtype);
@@ -431,20 +463,20 @@ static void report_probe(struct px_explain *ex, const struct ex_query *q)
 	px_flat_aname_verdict(q->resp, q->rlen, ex->name, ex->name_len, q->qtype, &an);
 	switch (an.state) {
 	case FLAT_ANAME_PRESENT:
-		codec_name_to_text(an.target, an.target_len, text, sizeof(text));
-		px_sbuf_put(b, "%s %u IN TYPE%u %s [backend %s]\n", ex->text, an.ttl, q->qtype,
-		            text, backend);
+		pool_text(an.targets, an.targets_len, text, sizeof(text));
+		px_sbuf_put(b, "%s %u IN TYPE%u %s%s [backend %s]\n", ex->text, an.ttl, q->qtype,
+		            text, an.n_targets > 1 ? " (a pool, in canonical order)" : "", backend);
 		/* Not cached: the next query's probe finds this one. */
-		own_target(ex, an.target, an.target_len, an.ttl, q->qtype);
+		own_target(ex, an.targets, an.targets_len, an.n_targets, an.ttl, q->qtype);
 		break;
 	case FLAT_ANAME_ABSENT:
 		px_sbuf_put(b, "none (negative TTL %u) [backend %s]\n", an.ttl, backend);
 		break;
 	case FLAT_ANAME_INVALID:
 		px_sbuf_put(b,
-		            "present but unusable: RDATA must be exactly one name; "
-		            "ignored [backend %s]\n",
-		            backend);
+		            "present but unusable: each RDATA must be exactly one name, at most "
+		            "%d records, no CNAME beside; ignored [backend %s]\n",
+		            FLAT_POOL_MAX, backend);
 		break;
 	default:
 		px_sbuf_put(b, "no verdict (%s, or not authoritative) [backend %s]\n",
@@ -768,12 +800,49 @@ static void peek_scoped(struct px_explain *ex, struct flat_cache_key *key, uint6
 		            pk->scopes, pk->scopes == 1 ? "y" : "ies");
 }
 
+/* A pool: the mode, and each target's state in the target cache. */
+static void report_pool(struct px_explain *ex, uint64_t now_ms)
+{
+	const struct cfg *cfg = ex->gen->cfg;
+	struct px_sbuf *b = ex->body;
+	const uint8_t *name;
+	size_t off = 0, len;
+	unsigned i = 0;
+
+	px_sbuf_put(b, "pool: %u targets, pool = %s (%s) [config]\n", ex->n_pool,
+	            cfg_pool_mode_name(cfg->flatten.pool),
+	            cfg->flatten.pool == CFG_POOL_FAILOVER
+	                    ? "the first target in order with addresses answers"
+	                    : "the union of the targets' addresses, at most 64");
+	while (flat_pool_next(ex->pool, ex->pool_len, &off, &name, &len)) {
+		struct flat_cache_key key;
+		struct flat_cache_peek pk;
+		char text[PX_CTL_NAME_TEXT_MAX];
+		codec_name_to_text(name, len, text, sizeof(text));
+		memset(&key, 0, sizeof(key));
+		key.name = name;
+		key.len = len;
+		key.type = ex->qtype;
+		key.kind = FLAT_KEY_TARGET;
+		if (cfg->resolver.ecs)
+			flat_cache_key_scope(&key, FLAT_CACHE_ECS_NONE, 0, NULL);
+		flat_cache_peek(ex->gen->cache, &key, now_ms, &pk);
+		px_sbuf_put(b, "pool target %u: ", ++i);
+		report_target_cache(ex, text, &pk);
+	}
+	px_sbuf_put(b, "pool: the live chase below is of the first target; each target is "
+	               "chased on its own, as a single target [explain]\n");
+}
+
 /* CHASE: the target cache, the prediction, then the live chase. */
 static void report_chase(struct px_explain *ex, const struct flat_policy_out *po, uint64_t now_ms)
 {
 	struct flat_cache_key key;
 	struct flat_cache_peek pk;
 	char text[PX_CTL_NAME_TEXT_MAX];
+
+	if (ex->n_pool > 1)
+		report_pool(ex, now_ms);
 
 	codec_name_to_text(po->target, po->target_len, text, sizeof(text));
 	memset(&key, 0, sizeof(key));

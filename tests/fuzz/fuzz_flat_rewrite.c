@@ -308,9 +308,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				      osoa.owner_len + zoff >= (size_t)len);
 			flat_aname_parse(r, rlen, &rv, name, (size_t)len, rv.qtype, &an);
 			if (an.state == FLAT_ANAME_PRESENT)
-				check(an.target_len > 1 && an.target_len <= CODEC_MAX_NAME);
+				check(an.target_len > 1 && an.target_len <= CODEC_MAX_NAME &&
+				      an.n_targets >= 1 && an.n_targets <= FLAT_POOL_MAX &&
+				      flat_pool_count(an.targets, an.targets_len) == an.n_targets);
 			else
-				check(an.target_len == 0);
+				check(an.target_len == 0 && an.n_targets == 0);
 		}
 		run_append(r, rlen, &rv, ctl);
 	}

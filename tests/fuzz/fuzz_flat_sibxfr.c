@@ -46,8 +46,8 @@ static void set_aliases(struct flat_sibzone *z)
 	static const uint8_t o2[] = "\4shop\7example\3com";
 	static const uint8_t t1[] = "\3cdn\7example\3net";
 	const struct flat_sib_alias a[2] = {
-	        {o1, sizeof(o1), t1, sizeof(t1)},
-	        {o2, sizeof(o2), t1, sizeof(t1)},
+	        {o1, sizeof(o1), t1, sizeof(t1), 1},
+	        {o2, sizeof(o2), t1, sizeof(t1), 1},
 	};
 
 	check(flat_sibzone_set_aliases(z, a, 2) == 0);

@@ -162,7 +162,7 @@ static void test_load_full_example_sets_every_field(void **state)
 
 	assert_int_equal(cfg->n_aliases, 1);
 	assert_string_equal(cfg->aliases[0].owner.text, "example.com.");
-	assert_string_equal(cfg->aliases[0].target.text, "cdn.provider.net.");
+	assert_string_equal(cfg->aliases[0].targets[0].text, "cdn.provider.net.");
 	assert_int_equal(cfg->aliases[0].line, 40);
 	cfg_free(cfg);
 }
@@ -999,7 +999,7 @@ static void test_load_alias_owner_must_be_in_a_zone(void **state)
 	                               "[zone example.com]\n");
 	assert_int_equal(cfg->n_aliases, 2);
 	assert_string_equal(cfg->aliases[0].owner.text, "example.com.");
-	assert_string_equal(cfg->aliases[1].target.text, "www.cdn.example.net.");
+	assert_string_equal(cfg->aliases[1].targets[0].text, "www.cdn.example.net.");
 	assert_int_equal(cfg->aliases[1].line, 7);
 	cfg_free(cfg);
 
@@ -1022,7 +1022,7 @@ static void test_load_alias_errors(void **state)
 	             "ftp.example.com = c..net\n"
 	             "mail.example.com = mail.example.com\n",
 	        "t.ini:8: [alias] Example.Com.: duplicate owner (first at line 7); allowed: one "
-	        "target per owner\n"
+	        "line per owner (several targets: owner = t1, t2)\n"
 	        "t.ini:9: [alias] www.example.com: missing value; allowed: a target name like "
 	        "cdn.example.net\n"
 	        "t.ini:10: [alias] a..example.com: \"a..example.com\" is not a domain name (empty "
@@ -1032,6 +1032,72 @@ static void test_load_alias_errors(void **state)
 	        "label); allowed: a target name like cdn.example.net\n"
 	        "t.ini:12: [alias] mail.example.com: target is the owner itself; allowed: "
 	        "another name\n");
+}
+
+/* Issue 17: [alias] owner = t1, t2, ... is a pool; [flatten] pool. */
+static void test_load_alias_pool(void **state)
+{
+	(void)state;
+	struct cfg *cfg = load_ok(BASE "[flatten]\npool = failover\n[zone example.com]\n[alias]\n"
+	                               "shop.example.com = shop.cdn-a.net,Shop.CDN-b.net. , c.net\n"
+	                               "example.com = one.net\n");
+	assert_int_equal(cfg->flatten.pool, CFG_POOL_FAILOVER);
+	assert_int_equal(cfg->n_aliases, 2);
+	const struct cfg_alias *a = &cfg->aliases[0];
+	assert_int_equal(a->n_targets, 3);
+	assert_string_equal(a->targets[0].text, "shop.cdn-a.net.");
+	assert_string_equal(a->targets[1].text, "shop.cdn-b.net.");
+	assert_string_equal(a->targets[2].text, "c.net.");
+	assert_int_equal(a->pool_wire_len, 16 + 16 + 7);
+	assert_memory_equal(a->pool_wire, "\4shop\5cdn-a\3net\0\4shop\5cdn-b\3net\0\1c\3net\0", 39);
+	char text[128];
+	cfg_alias_targets_text(a, text, sizeof(text));
+	assert_string_equal(text, "shop.cdn-a.net., shop.cdn-b.net., c.net.");
+	assert_int_equal(cfg->aliases[1].n_targets, 1);
+	assert_int_equal(cfg->aliases[1].pool_wire_len, 9);
+	assert_string_equal(cfg_pool_mode_name(cfg->flatten.pool), "failover");
+	cfg_free(cfg);
+
+	cfg = load_ok(BASE "[zone example.com]\n");
+	assert_int_equal(cfg->flatten.pool, CFG_POOL_UNION);
+	cfg_free(cfg);
+}
+
+static void test_load_alias_pool_errors(void **state)
+{
+	(void)state;
+	load_fails(BASE "[flatten]\npool = roundrobin\n[zone example.com]\n[alias]\n"
+	                "a.example.com = x.net, , y.net\n"
+	                "b.example.com = x.net, X.NET.\n"
+	                "c.example.com = 1.n, 2.n, 3.n, 4.n, 5.n, 6.n, 7.n, 8.n, 9.n\n"
+	                "d.example.com = x.net, d.example.com\n"
+	                "e.example.com = x.net,\n",
+	           "t.ini:6: [flatten] pool: \"roundrobin\" is not a pool mode; allowed: union, "
+	           "failover\n"
+	           "t.ini:9: [alias] a.example.com: \"x.net, , y.net\" has an empty list element; "
+	           "allowed: target names separated by commas, like a.cdn.net, b.cdn.net\n"
+	           "t.ini:10: [alias] b.example.com: \"X.NET.\" is listed twice; allowed: each "
+	           "target once\n"
+	           "t.ini:11: [alias] c.example.com: more than 8 targets; allowed: at most 8 "
+	           "targets per owner\n"
+	           "t.ini:12: [alias] d.example.com: target is the owner itself; allowed: another "
+	           "name\n"
+	           "t.ini:13: [alias] e.example.com: \"x.net,\" has an empty list element; "
+	           "allowed: target names separated by commas, like a.cdn.net, b.cdn.net\n");
+	/* 8 names of 130 octets each pass the count but not the 1024 octets. */
+	char text[2048], label[64];
+	memset(label, 'a', 62);
+	label[62] = '\0';
+	int o = snprintf(text, sizeof(text), "%s[zone example.com]\n[alias]\nexample.com = ", BASE);
+	for (int i = 0; i < 8; i++)
+		o += snprintf(text + o, sizeof(text) - (size_t)o, "%s%d%s.%s.net", i ? ", " : "", i,
+		              label, label);
+	snprintf(text + o, sizeof(text) - (size_t)o, "\n");
+	struct cfg *cfg = NULL;
+	struct cfg_error err;
+	assert_int_equal(load(text, &cfg, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "the targets are too long together; allowed: at most "
+	                                "1024 octets"));
 }
 
 /* ---- DoT, DoH and [tls] ------------------------------------------------- */
@@ -1603,6 +1669,8 @@ int main(void)
 	        cmocka_unit_test(test_load_min_ttl_above_max_ttl_is_rejected),
 	        cmocka_unit_test(test_load_alias_owner_must_be_in_a_zone),
 	        cmocka_unit_test(test_load_alias_errors),
+	        cmocka_unit_test(test_load_alias_pool),
+	        cmocka_unit_test(test_load_alias_pool_errors),
 	        cmocka_unit_test(test_load_tls_dot_doh_full),
 	        cmocka_unit_test(test_load_tls_missing_certificate_file),
 	        cmocka_unit_test(test_load_tls_required_by_dot_and_doh),

@@ -723,18 +723,36 @@ static void test_cache_presence_entries_separate_from_targets(void **state)
 
 	memset(&p, 0, sizeof(p));
 	p.presence.present = true;
-	p.presence.target_len = sizeof(target);
-	memcpy(p.presence.target, target, sizeof(target));
+	p.presence.n_targets = 1;
+	p.presence.targets_len = sizeof(target);
+	memcpy(p.presence.targets, target, sizeof(target));
 	p.presence.ttl = 3600;
 	assert_int_equal(flat_cache_put(c, &pk, &p, 0), 0);
 	assert_int_equal(flat_cache_get(c, &tk, 1, NULL), FLAT_CACHE_MISS);
 	assert_int_equal(flat_cache_get(c, &pk2, 1, NULL), FLAT_CACHE_MISS);
 	assert_int_equal(flat_cache_get(c, &pk, 60000, &hit), FLAT_CACHE_HIT);
 	assert_true(hit.value.presence.present);
-	assert_int_equal(hit.value.presence.target_len, sizeof(target));
-	assert_memory_equal(hit.value.presence.target, target, sizeof(target));
+	assert_int_equal(hit.value.presence.n_targets, 1);
+	assert_int_equal(hit.value.presence.targets_len, sizeof(target));
+	assert_memory_equal(hit.value.presence.targets, target, sizeof(target));
 	assert_int_equal(hit.value.presence.ttl, 3540);
 	assert_int_equal(hit.ttl_left, 3540);
+
+	/* A pool (issue 17): every target comes back, in the order stored;
+	 * a count that does not match the names is refused. */
+	static const uint8_t pool[] = "\1a\3net\0\1b\3net\0\1c\3org";
+	struct flat_cache_key pk3 = KEY("\4shop\7example\3com\0", ANAME_TYPE, FLAT_KEY_PRESENCE);
+	p.presence.n_targets = 3;
+	p.presence.targets_len = sizeof(pool);
+	memcpy(p.presence.targets, pool, sizeof(pool));
+	assert_int_equal(flat_cache_put(c, &pk3, &p, 0), 0);
+	assert_int_equal(flat_cache_get(c, &pk3, 1000, &hit), FLAT_CACHE_HIT);
+	assert_int_equal(hit.value.presence.n_targets, 3);
+	assert_int_equal(hit.value.presence.targets_len, sizeof(pool));
+	assert_memory_equal(hit.value.presence.targets, pool, sizeof(pool));
+	p.presence.n_targets = 2;
+	assert_int_equal(flat_cache_put(c, &pk3, &p, 0), -EINVAL);
+	p.presence.n_targets = 1;
 
 	/* A negative presence answer, cached for its (RFC 2308) TTL. */
 	memset(&p, 0, sizeof(p));
@@ -742,7 +760,7 @@ static void test_cache_presence_entries_separate_from_targets(void **state)
 	assert_int_equal(flat_cache_put(c, &pk2, &p, 0), 0);
 	assert_int_equal(flat_cache_get(c, &pk2, 1000, &hit), FLAT_CACHE_HIT);
 	assert_false(hit.value.presence.present);
-	assert_int_equal(hit.value.presence.target_len, 0);
+	assert_int_equal(hit.value.presence.targets_len, 0);
 	assert_int_equal(hit.ttl_left, 59);
 	assert_int_equal(flat_cache_get(c, &pk2, 60000, &hit), FLAT_CACHE_STALE);
 
@@ -750,8 +768,9 @@ static void test_cache_presence_entries_separate_from_targets(void **state)
 	assert_int_equal(flat_cache_claim(c, &pk2, 60000, waiter(1)), FLAT_CLAIM_OWNER);
 	assert_int_equal(flat_cache_claim(c, &pk2, 60000, waiter(2)), FLAT_CLAIM_PENDING);
 	p.presence.present = true;
-	p.presence.target_len = sizeof(target);
-	memcpy(p.presence.target, target, sizeof(target));
+	p.presence.n_targets = 1;
+	p.presence.targets_len = sizeof(target);
+	memcpy(p.presence.targets, target, sizeof(target));
 	assert_int_equal(flat_cache_put(c, &pk2, &p, 60001), 0);
 	assert_int_equal(g_wakes.n, 1);
 	assert_int_equal(flat_cache_get(c, &pk2, 60001, &hit), FLAT_CACHE_HIT);
@@ -780,8 +799,9 @@ static union flat_cache_value presence_of(bool present, uint32_t ttl)
 	memset(&v, 0, sizeof(v));
 	v.presence.present = present;
 	if (present) {
-		v.presence.target_len = sizeof(target);
-		memcpy(v.presence.target, target, sizeof(target));
+		v.presence.n_targets = 1;
+		v.presence.targets_len = sizeof(target);
+		memcpy(v.presence.targets, target, sizeof(target));
 	}
 	v.presence.ttl = ttl;
 	return v;
@@ -1832,9 +1852,10 @@ static union flat_cache_value mt_value(unsigned i, uint8_t version, bool fail)
 	if (i >= 64) {
 		v.presence.present = (i & 1) != 0;
 		if (v.presence.present) {
-			v.presence.target_len = 4;
-			memcpy(v.presence.target, "\2aa\0", 4);
-			v.presence.target[1] = (uint8_t)('a' + i % 26);
+			v.presence.n_targets = 1;
+			v.presence.targets_len = 4;
+			memcpy(v.presence.targets, "\2aa\0", 4);
+			v.presence.targets[1] = (uint8_t)('a' + i % 26);
 		}
 		v.presence.ttl = 2;
 		return v;
@@ -1867,7 +1888,7 @@ static bool mt_check(unsigned i, int st, const struct flat_cache_hit *h)
 		if (p->present != ((i & 1) != 0))
 			return false;
 		return !p->present ||
-		       (p->target_len == 4 && p->target[1] == (uint8_t)('a' + i % 26));
+		       (p->targets_len == 4 && p->targets[1] == (uint8_t)('a' + i % 26));
 	}
 	const struct flat_result *r = &h->value.result;
 	if (st == FLAT_CACHE_FAIL) {

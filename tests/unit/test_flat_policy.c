@@ -845,11 +845,68 @@ static void test_aname_two_records_invalid(void **state)
 	(void)state;
 	struct flat_aname a;
 
+	/* One record of a pool malformed (a label length of 0x65): all go. */
 	assert_int_equal(probe(PROBE_Q "an example.test. 600 IN TYPE65401 " ANAME_RD "\n"
 	                               "an example.test. 600 IN TYPE65401 "
 	                               "\\# 13 036f7468657204746573740000\n",
 	                       &a),
 	                 FLAT_ANAME_INVALID);
+	assert_int_equal(a.n_targets, 0);
+	assert_int_equal(a.targets_len, 0);
+}
+
+/* Issue 17: several ANAMEs at one owner are a pool, in RFC 4034 6.1
+ * canonical order whatever order BIND sent, the smallest TTL. */
+static void test_aname_pool_canonical_order(void **state)
+{
+	(void)state;
+	struct flat_aname a;
+
+	/* shop.cdn-b.net., z.cdn-a.net. (uppercase), cdn.target.test. again. */
+	assert_int_equal(probe(PROBE_Q "an example.test. 600 IN TYPE65401 "
+	                               "\\# 16 0473686f700563646e2d62036e657400\n"
+	                               "an example.test. 300 IN TYPE65401 "
+	                               "\\# 13 015a0563646e2d41036e657400\n"
+	                               "an example.test. 600 IN TYPE65401 " ANAME_RD "\n",
+	                       &a),
+	                 FLAT_ANAME_PRESENT);
+	assert_int_equal(a.n_targets, 3);
+	assert_int_equal(a.ttl, 300);
+	/* net before test; under net, cdn-a before cdn-b (z.cdn-a before
+	 * shop.cdn-b: the rightmost labels decide first). */
+	assert_int_equal(a.targets_len, 13 + 16 + 17);
+	assert_memory_equal(a.targets, "\1z\5cdn-a\3net\0\4shop\5cdn-b\3net\0\3cdn\6target\4test\0",
+	                    46);
+	assert_memory_equal(a.target, "\1z\5cdn-a\3net\0", 13);
+	assert_int_equal(flat_pool_count(a.targets, a.targets_len), 3);
+}
+
+static void test_aname_pool_limits(void **state)
+{
+	(void)state;
+	struct flat_aname a;
+	char resp[4096];
+	int o = snprintf(resp, sizeof(resp), PROBE_Q);
+
+	/* The same target twice counts once. */
+	assert_int_equal(probe(PROBE_Q "an example.test. 600 IN TYPE65401 " ANAME_RD "\n"
+	                               "an example.test. 60 IN TYPE65401 " ANAME_RD "\n",
+	                       &a),
+	                 FLAT_ANAME_PRESENT);
+	assert_int_equal(a.n_targets, 1);
+	assert_int_equal(a.ttl, 60);
+	/* FLAT_POOL_MAX records pass, one more does not. */
+	for (int i = 0; i <= FLAT_POOL_MAX; i++) {
+		o += snprintf(resp + o, sizeof(resp) - (size_t)o,
+		              "an example.test. 600 IN TYPE65401 \\# 7 01%02x036e657400\n",
+		              'a' + i);
+		if (i == FLAT_POOL_MAX - 1) {
+			assert_int_equal(probe(resp, &a), FLAT_ANAME_PRESENT);
+			assert_int_equal(a.n_targets, FLAT_POOL_MAX);
+		}
+	}
+	assert_int_equal(probe(resp, &a), FLAT_ANAME_INVALID);
+	assert_int_equal(a.n_targets, 0);
 }
 
 static void test_aname_nodata_with_soa_absent_ttl_min(void **state)
@@ -1055,6 +1112,8 @@ int main(void)
 	        cmocka_unit_test(test_aname_compressed_rdata_invalid),
 	        cmocka_unit_test(test_aname_trailing_bytes_invalid),
 	        cmocka_unit_test(test_aname_two_records_invalid),
+	        cmocka_unit_test(test_aname_pool_canonical_order),
+	        cmocka_unit_test(test_aname_pool_limits),
 	        cmocka_unit_test(test_aname_nodata_with_soa_absent_ttl_min),
 	        cmocka_unit_test(test_aname_nodata_without_soa_absent_ttl_zero),
 	        cmocka_unit_test(test_aname_nxdomain_absent),

@@ -321,10 +321,19 @@ static void test_sibzone_several_anames_pick_first(void **state)
 	assert_true(name_is(o->target, o->target_len, "b.a.example"));
 	assert_true(o->several);
 	assert_int_equal(o->aname_ttl, 200);
+	/* Issue 17: the whole RRset is the owner's pool, in canonical order. */
+	size_t plen;
+	unsigned pn;
+	const uint8_t *pool = flat_sib_owner_targets(o, &plen, &pn);
+	assert_int_equal(pn, 2);
+	assert_int_equal(plen, 26);
+	assert_memory_equal(pool, "\1b\1a\7example\0\1a\1b\7example\0", 26);
 	o = find(z, "b.example.com");
 	assert_non_null(o);
 	assert_int_equal(o->aname_type, T_ANAME2);
-	assert_false(o->several);
+	assert_false(o->several); /* the same target twice is one */
+	assert_int_equal(o->n_targets, 1);
+	assert_null(o->pool);
 	assert_null(find(z, "c.example.com"));
 	assert_null(find(z, "d.example.com"));
 	assert_int_equal(flat_sibzone_count(z), 2);
@@ -427,12 +436,13 @@ static void test_sibzone_aliases(void **state)
 	        own4[CODEC_MAX_NAME];
 	uint8_t tg1[CODEC_MAX_NAME], tg2[CODEC_MAX_NAME];
 	struct flat_sib_alias al[3] = {
-	        {own1, wire("Shop.example.com", own1), tg1, wire("shops.example.net", tg1)},
-	        {own2, wire("www.example.com", own2), tg2, wire("alias.example.net", tg2)},
-	        {own3, wire("shop.example.com", own3), tg2, wire("alias.example.net", tg2)},
+	        {own1, wire("Shop.example.com", own1), tg1, wire("shops.example.net", tg1), 1},
+	        {own2, wire("www.example.com", own2), tg2, wire("alias.example.net", tg2), 1},
+	        {own3, wire("shop.example.com", own3), tg2, wire("alias.example.net", tg2), 1},
 	};
 	static const uint8_t root[1] = {0};
-	struct flat_sib_alias outside = {own4, wire("x.example.org", own4), tg1, al[0].target_len};
+	struct flat_sib_alias outside = {own4, wire("x.example.org", own4), tg1, al[0].target_len,
+	                                 1};
 
 	assert_int_equal(flat_sibzone_set_aliases(z, al, 3), 0);
 	assert_int_equal(flat_sibzone_count(z), 2);
@@ -449,6 +459,28 @@ static void test_sibzone_aliases(void **state)
 	outside.target_len = 1;
 	assert_int_equal(flat_sibzone_set_aliases(z, &outside, 1), -EINVAL); /* root target */
 	assert_int_equal(flat_sibzone_count(z), 2);
+
+	/* An [alias] pool: every target kept in listed order (issue 17). */
+	uint8_t pool[2 * CODEC_MAX_NAME];
+	size_t pl = wire("Shops.example.net", pool);
+	pl += wire("alias.example.net", pool + pl);
+	struct flat_sib_alias ap = {own3, al[2].owner_len, pool, pl, 2};
+	assert_int_equal(flat_sibzone_set_aliases(z, &ap, 1), 0);
+	o = find(z, "shop.example.com");
+	assert_true(o->several && o->n_targets == 2);
+	assert_true(name_is(o->target, o->target_len, "shops.example.net"));
+	size_t got_len;
+	unsigned got_n;
+	const uint8_t *got = flat_sib_owner_targets(o, &got_len, &got_n);
+	assert_int_equal(got_n, 2);
+	assert_int_equal(got_len, pl);
+	assert_memory_equal(got, "\5shops\7example\3net\0\5alias\7example\3net\0", pl);
+	ap.n_targets = 3; /* disagrees with the names */
+	assert_int_equal(flat_sibzone_set_aliases(z, &ap, 1), -EINVAL);
+	assert_int_equal(flat_sibzone_set_aliases(z, al, 3), 0);
+	o = find(z, "shop.example.com");
+	assert_false(o->several);
+	assert_null(o->pool);
 
 	/* The transfer finds the [alias] owners' addresses; at www the
 	 * [alias] wins over the ANAME. */
