@@ -159,8 +159,8 @@ enum cfg__type {
 	CFG__T_DNSTAP,    /* char[max]: "unix:/socket" or "file:/path"; "" = off */
 	CFG__T_PREFIXES,  /* struct cfg_prefix_list, at most max entries; "" = empty */
 	CFG__T_ECSPREFIX, /* two unsigned: IPv4 <= 32, IPv6 <= 128 prefix lengths */
-	CFG__T_CHECK,     /* struct cfg_check: none, tcp:PORT, tls:PORT, http:PORT/PATH */
 	CFG__T_POOL,      /* enum cfg_pool_mode */
+	CFG__T_CHECK,     /* struct cfg_check: none, tcp:PORT, tls:PORT, http:PORT/PATH */
 	CFG__T_LATER,     /* in CONFIG.md, but its feature is not built yet */
 };
 

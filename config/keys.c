@@ -172,13 +172,13 @@ void cfg__set_defaults(struct cfg *cfg)
 	cfg->flatten.show_aname = false;
 	/* Sibling upkeep writes into BIND, so it is asked for, never assumed. */
 	cfg->flatten.siblings = CFG_SIBLINGS_OFF;
+	cfg->flatten.pool = CFG_POOL_UNION;
 	/* Checks connect to the CDNs' addresses, so they are asked for. */
 	cfg->health.check.kind = CFG_CHECK_NONE;
 	cfg->health.interval_ms = 10 * S_MS;
 	cfg->health.timeout_ms = 2 * S_MS;
 	cfg->health.fall = 3;
 	cfg->health.rise = 2;
-	cfg->flatten.pool = CFG_POOL_UNION;
 }
 
 int cfg_keys_foreach(cfg_key_fn *fn, void *arg)

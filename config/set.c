@@ -700,6 +700,13 @@ static void set_siblings(struct cfg__ld *ld, const struct cfg__key *k, char *fie
 	         field, allowed);
 }
 
+static void set_pool(struct cfg__ld *ld, const struct cfg__key *k, char *field, const char *allowed)
+{
+	_Static_assert(sizeof(enum cfg_pool_mode) == sizeof(int), "stored as int");
+	(void)k;
+	set_word(ld, pool_names, CFG__ARRAY_LEN(pool_names), "is not a pool mode", field, allowed);
+}
+
 /* [health] check, [zone] check: how addresses in flattened answers are checked. */
 static void set_check(struct cfg__ld *ld, const struct cfg__key *k, char *field,
                       const char *allowed)
@@ -712,13 +719,6 @@ static void set_check(struct cfg__ld *ld, const struct cfg__key *k, char *field,
 		bad_value(ld, ld->val, ld->val_len, why, allowed);
 	else
 		*(struct cfg_check *)field = c;
-}
-
-static void set_pool(struct cfg__ld *ld, const struct cfg__key *k, char *field, const char *allowed)
-{
-	_Static_assert(sizeof(enum cfg_pool_mode) == sizeof(int), "stored as int");
-	(void)k;
-	set_word(ld, pool_names, CFG__ARRAY_LEN(pool_names), "is not a pool mode", field, allowed);
 }
 
 /*

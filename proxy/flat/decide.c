@@ -209,11 +209,16 @@ static bool answer_local(struct px_worker *w, struct px_txn *t, const uint8_t *r
 			return local_without_soa(w, t, resp, rlen, po);
 		opts.soa = &soa;
 	}
+	/* A pool of one, for the zone's health checks. */
+	struct flat_pool_in in = {&po->local, po->local.ttl, false};
+	struct flat_pool_out pout;
+	struct flat_result hbuf;
+	const struct flat_result *res = px_flat_merge(w, t, &in, 1, &hbuf, &pout);
 	uint32_t ttl = px_flat_ttl_clamp(t->g->cfg, po->local.ttl);
 	uint8_t *out = px_outbuf_get(w);
 	ssize_t n = out == NULL ? -1
-	                        : flat_rewrite(t->q, t->qlen, &t->qv, &po->local, ttl, &opts, max,
-	                                       out, CODEC_MAX_MSG);
+	                        : flat_rewrite(t->q, t->qlen, &t->qv, res, ttl, &opts, max, out,
+	                                       CODEC_MAX_MSG);
 	if (n >= 0) {
 		PX_STAT_INC(&w->stats, answers_flattened_local);
 		t->flat.how = PX_FLAT_LOCAL;

@@ -237,20 +237,19 @@ bool px_flat_answer_direct(struct px_worker *w, struct px_txn *t, const uint8_t 
                            size_t targets_len, unsigned n_targets, uint32_t chain_ttl,
                            uint16_t aname_type, const struct px_flat_ecs *ecs);
 
-/* health.c: the pool merge with [health] checks: each address asked
- * of px_health_down() for t's owner under its zone's check; the
- * addresses left out and a fail open are counted. */
-const struct flat_result *px_flat_merge_health(struct px_worker *w, const struct px_txn *t,
-                                               enum flat_pool_mode mode,
-                                               const struct flat_pool_in *in, size_t n,
-                                               struct flat_result *buf, struct flat_pool_out *out);
+/* health.c: px_flat_merge() when the zone has a [health] check: the
+ * addresses found down are left out (px_health_down(), lock-free), unless
+ * that leaves none (fail open); both counted. */
+const struct flat_result *px_flat_merge_checked(struct px_worker *w, const struct px_txn *t,
+                                                enum flat_pool_mode mode,
+                                                const struct flat_pool_in *in, size_t n,
+                                                struct flat_result *buf, struct flat_pool_out *out);
 
 /* The pool merge of one qtype's per-target results for t's owner
- * ([flatten] pool; a pool of one passes through). The one place the
- * answer path (answer.c, direct.c) merges, and where health checks join:
- * a zone without a check (one load and a branch) merges with no health
- * callback, inline, as before; one with a check goes through
- * px_flat_merge_health(). Inline: every flattened answer goes through it. */
+ * ([flatten] pool; a pool of one passes through), with the zone's health
+ * checks. The one place the answer path (answer.c, direct.c) merges.
+ * Inline: every flattened answer goes through it, and with no check (one
+ * load and a branch) a single target costs no call. */
 static inline const struct flat_result *px_flat_merge(struct px_worker *w, const struct px_txn *t,
                                                       const struct flat_pool_in *in, size_t n,
                                                       struct flat_result *buf,
@@ -259,9 +258,9 @@ static inline const struct flat_result *px_flat_merge(struct px_worker *w, const
 	enum flat_pool_mode mode =
 	        t->g->cfg->flatten.pool == CFG_POOL_FAILOVER ? FLAT_POOL_FAILOVER : FLAT_POOL_UNION;
 
-	if (px_flat_txn_zone(t)->check.kind == CFG_CHECK_NONE)
-		return flat_pool_merge(mode, in, n, NULL, NULL, buf, out);
-	return px_flat_merge_health(w, t, mode, in, n, buf, out);
+	if (px_flat_txn_zone(t)->check.kind != CFG_CHECK_NONE)
+		return px_flat_merge_checked(w, t, mode, in, n, buf, out);
+	return flat_pool_merge(mode, in, n, NULL, NULL, buf, out);
 }
 
 /* notify.c: drops name's answers from every worker's answer cache. */

@@ -79,11 +79,11 @@ struct px_explain {
 	struct px_flat_owner own;
 	uint8_t target[CODEC_MAX_NAME];
 	uint16_t aname_type;
-	const struct cfg_zone *zone; /* of gen's cfg, once report_zone found it */
 	/* The owner's targets when several (a pool): names blob, count. */
 	uint8_t pool[FLAT_POOL_NAMES_MAX];
 	size_t pool_len;
 	unsigned n_pool;
+	const struct cfg_zone *zone; /* of gen's cfg, once report_zone found it */
 	/* The live chase of the target, after the decision. */
 	struct px_chase_run run;
 	uv_timer_t timer; /* [flatten] deadline of the live chase */

@@ -6,12 +6,12 @@
 # TLS and HTTP listeners on those addresses (healthsrv.py), so every
 # probe apexd sends goes to a server of this case and nowhere else.
 #   hc.example.test = tcp.hcdn.test  (127.0.71.1-3), [zone] check = tcp:P
-#   pool.example.test = tcp.hcdn.test, tcp2.hcdn.test (127.0.71.4), failover
 #   hc.other.test   = tls.hcdn.test  (127.0.72.1-3), [zone] check = tls:P
+#   hp.example.test = tcp.hcdn.test, tcp2.hcdn.test (127.0.73.1-2): a pool,
+#                     failover, then union after a reload
 # with interval 200ms, timeout 200ms, fall 2, rise 2. A listener stopped
 # takes its address out of the answers, started again brings it back;
-# every address down serves them all (fail open, logged and counted), but
-# a failover pool moves to its second target then, and back after; a
+# every address down serves them all (fail open, logged and counted); a
 # certificate for another name is down under tls:; a reload to http:
 # drops the TLS checks and judges by the status (500 is down).
 # Waits are polls with a bound (10 s), never timing assertions.
@@ -45,10 +45,11 @@ ns1	A	127.0.0.1
 tcp	A	127.0.71.1
 tcp	A	127.0.71.2
 tcp	A	127.0.71.3
-tcp2	A	127.0.71.4
 tls	A	127.0.72.1
 tls	A	127.0.72.2
 tls	A	127.0.72.3
+tcp2	A	127.0.73.1
+tcp2	A	127.0.73.2
 EOF
 run_named "$T_DIR/hcdn" "$T_DIR/hcdn.extra.log" hcdn_conf hcdn.test || {
 	fail "hcdn named did not start"
@@ -101,7 +102,8 @@ listen() {
 }
 unlisten() { stop_pid "${LPID[$1:$2]}"; }
 
-for i in 1 2 3 4; do listen "127.0.71.$i" "$P" tcp; done
+for i in 1 2 3; do listen "127.0.71.$i" "$P" tcp; done
+for i in 1 2; do listen "127.0.73.$i" "$P" tcp; done
 listen 127.0.72.1 "$P" tls --cert "$TLSD/good.pem" --key "$TLSD/good.key"
 listen 127.0.72.2 "$P" tls --cert "$TLSD/wrong.pem" --key "$TLSD/wrong.key"
 listen 127.0.72.3 "$P" tls --cert "$TLSD/good.pem" --key "$TLSD/good.key"
@@ -127,7 +129,7 @@ check = tcp:$P
 check = tls:$P
 [alias]
 hc.example.test = tcp.hcdn.test
-pool.example.test = tcp.hcdn.test, tcp2.hcdn.test
+hp.example.test = tcp.hcdn.test, tcp2.hcdn.test
 hc.other.test = tls.hcdn.test"
 
 ctl() { "$APEXCTL" -s "$SOCK" "$@"; }
@@ -175,7 +177,6 @@ check "tcp: every address served while unknown, then checked and up" \
 check "tcp: the checker finds them up (health_checks_ok)" \
 	bash -c "sleep 1; v=\$('$APEXCTL' -s '$SOCK' stats | sed -n 's/^health_checks_ok=//p'); echo ok=\$v; [[ \$v -ge 3 ]]"
 check "tcp: all three still served" answers_become hc.example.test "$TCP_ALL"
-check "failover pool: the first target's addresses" answers_become pool.example.test "$TCP_ALL"
 
 unlisten 127.0.71.2 "$P"
 check "tcp: a stopped listener's address leaves the answers" \
@@ -194,15 +195,31 @@ for i in 1 2 3; do unlisten "127.0.71.$i" "$P"; done
 check "all down: logged, serving all (fail open)" \
 	log_has "every IPv4 address of hc.example.test is down (tcp:$P): serving all (fail open)"
 check "all down: every address is served" answers_become hc.example.test "$TCP_ALL"
-check "failover pool: the first target all down, the second target's address" \
-	answers_become pool.example.test 127.0.71.4
 check "all down: fail-open answers are counted" \
 	bash -c "v=\$('$APEXCTL' -s '$SOCK' stats | sed -n 's/^answers_health_fail_open=//p'); echo \$v; [[ \$v -ge 1 ]]"
 check "explain: says it fails open" out_has "every address is down: all are served (fail open)" \
 	ctl explain hc.example.test A
 for i in 1 2 3; do listen "127.0.71.$i" "$P" tcp; done
 check "fail open ends when they come back" log_has "hc.example.test has IPv4 addresses up again (tcp:$P): fail open ends"
-check "failover pool: back to the first target" answers_become pool.example.test "$TCP_ALL"
+
+# ---- a pool under health: failover moves on when the first target is down ----------
+TCP2_ALL="127.0.73.1 127.0.73.2"
+check "pool, failover: the first target's addresses" answers_become hp.example.test "$TCP_ALL"
+for i in 1 2 3; do unlisten "127.0.71.$i" "$P"; done
+check "pool, failover: every address of the first target down -> the second target's" \
+	answers_become hp.example.test "$TCP2_ALL"
+unlisten 127.0.73.2 "$P"
+check "pool, failover: the second target's down address left out" \
+	answers_become hp.example.test "127.0.73.1"
+unlisten 127.0.73.1 "$P"
+check "pool, failover: everything down -> fail open with the first target's" \
+	answers_become hp.example.test "$TCP_ALL"
+for i in 1 2; do listen "127.0.73.$i" "$P" tcp; done
+check "pool, failover: the second target back, it answers again" \
+	answers_become hp.example.test "$TCP2_ALL"
+for i in 1 2 3; do listen "127.0.71.$i" "$P" tcp; done
+check "pool, failover: the first target back, failover returns to it" \
+	answers_become hp.example.test "$TCP_ALL"
 
 # ---- tls: ----------------------------------------------------------------------
 check "tls: the address whose certificate names another host is down" \
@@ -239,7 +256,19 @@ no_more_tls() {
 }
 check "reload: the TLS checks nobody uses any more stopped" no_more_tls
 check "probes went only to the case's own addresses" \
-	bash -c "! grep -vE '^127\\.0\\.7[12]\\.[1234] ' '$HLOG'"
+	bash -c "! grep -vE '^127\\.0\\.7[123]\\.[123] ' '$HLOG'"
+
+# ---- the same pool as a union ------------------------------------------------------
+sed -i 's|^pool = failover$|pool = union|' "$T_DIR/apexd.ini"
+kill -HUP "$APEX_PID"
+reloads_are() { local i; for ((i = 0; i < 100; i++)); do [[ $(grep -c "reload: configuration reloaded" "$APEX_LOG") -ge $1 ]] && return 0; sleep 0.1; done; return 1; }
+check "reload to pool = union applied" reloads_are 2
+check "pool, union: every target's addresses" \
+	answers_become hp.example.test "127.0.71.1 127.0.71.2 127.0.71.3 $TCP2_ALL"
+unlisten 127.0.71.3 "$P"
+unlisten 127.0.73.1 "$P"
+check "pool, union: the down addresses of both targets left out" \
+	answers_become hp.example.test "127.0.71.1 127.0.71.2 127.0.73.2"
 
 stop_flat_apexd
 check "stats: fail-open answers in the exit line" stat_is answers_health_fail_open -ge 1
