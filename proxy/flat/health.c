@@ -8,11 +8,62 @@
  * are served (an empty apex is worse than a sick one); both are counted
  * here.
  */
+#include <string.h>
+
 #include "codec/wire.h"
 #include "proxy/daemon/server.h"
 #include "proxy/flat/flat_int.h"
 #include "proxy/health/health.h"
 #include "proxy/ops/stats.h"
+
+_Static_assert(FLAT_MAX_ADDRS <= 64, "the down mask is one 64-bit word");
+
+/* A pool of one (most owners): what flat_pool_merge_n() does for it,
+ * without the general merge's copies and deduplication, so that an
+ * answer whose addresses are all up costs the lookups and nothing more:
+ * the target's result itself unless some address is down (with checks
+ * on, bench/profile.sh flat callgrind: 4 370 -> 4 158 instructions per
+ * answer). */
+static const struct flat_result *merge_one(struct px_worker *w, struct px_health_ask *ask,
+                                           const struct flat_pool_in *in, struct flat_result *buf,
+                                           struct flat_pool_out *out)
+{
+	const struct flat_result *r = in->res;
+	bool fail = r->kind == FLAT_RES_FAIL;
+	uint64_t down = 0;
+	unsigned nd = 0;
+
+	out->ttl = fail ? 0 : in->ttl;
+	out->used = fail ? 0 : 1;
+	out->fail_open = false;
+	out->n_down = 0;
+	if (r->kind != FLAT_RES_ADDRS || r->n_addrs == 0 || flat_qtype_is_rdata(r->qtype))
+		return r;
+	for (unsigned i = 0; i < r->n_addrs; i++) {
+		if (px_health_down(ask, r->addrs[i], r->qtype)) {
+			down |= 1ull << i;
+			nd++;
+		}
+	}
+	if (nd == 0)
+		return r;
+	if (nd == r->n_addrs) {
+		out->fail_open = true;
+		PX_STAT_INC(&w->stats, answers_health_fail_open);
+		return r;
+	}
+	memcpy(buf, r, offsetof(struct flat_result, addrs));
+	memcpy((uint8_t *)buf + offsetof(struct flat_result, rdata_len),
+	       (const uint8_t *)r + offsetof(struct flat_result, rdata_len),
+	       sizeof(*r) - offsetof(struct flat_result, rdata_len));
+	buf->n_addrs = 0;
+	for (unsigned i = 0; i < r->n_addrs; i++)
+		if (!(down & (1ull << i)))
+			memcpy(buf->addrs[buf->n_addrs++], r->addrs[i], 16);
+	out->n_down = nd;
+	PX_STAT_ADD(&w->stats, health_filtered, nd);
+	return buf;
+}
 
 const struct flat_result *px_flat_merge_checked(struct px_worker *w, const struct px_txn *t,
                                                 enum flat_pool_mode mode,
@@ -25,6 +76,8 @@ const struct flat_result *px_flat_merge_checked(struct px_worker *w, const struc
 	                            .check = &px_flat_txn_zone(t)->check,
 	                            .owner = t->q + CODEC_HDR_LEN,
 	                            .owner_len = (uint8_t)t->qv.qname_len};
+	if (n == 1)
+		return merge_one(w, &ask, in, buf, out);
 	const struct flat_result *r = flat_pool_merge(mode, in, n, px_health_down, &ask, buf, out);
 
 	if (out->fail_open)
