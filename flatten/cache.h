@@ -110,10 +110,11 @@ struct flat_presence {
 	bool present;         /**< false: a negative answer (RFC 2308) */
 	uint8_t n_targets;    /**< present: 1..FLAT_POOL_MAX (several: a pool); else 0 */
 	uint16_t targets_len; /**< present: octets in targets; else 0 */
+	uint32_t ttl;         /**< seconds (see flat_cache_put) */
 	/** present: the ANAME targets, a names blob (flatten/pool.h) in pool
-	 *  order; only targets_len octets are stored, copied or read. */
+	 *  order; only targets_len octets are stored, copied or read (last,
+	 *  so that a copy may keep a shorter one: flatten/copy.c). */
 	uint8_t targets[FLAT_POOL_NAMES_MAX];
-	uint32_t ttl; /**< seconds (see flat_cache_put) */
 };
 
 /** A value: the member named by the key's kind is the valid one. */
