@@ -40,6 +40,8 @@ struct px_up;
  * chunk of the buffer we hand it, up to 20 per call (UV__MMSG_MAXWIDTH). */
 #define PX_UDP_DGRAM_MAX 65536
 #define PX_UDP_RX_CHUNKS 20
+/* Slots of a worker's health_asked (flat/health.c), a power of two. */
+#define PX_HEALTH_ASKED_SLOTS 4096
 /* Room for apexd's own replies: a question, an OPT and an EDE text. */
 #define PX_REPLY_MAX 1024
 
@@ -135,6 +137,13 @@ struct px_worker {
 	 * flatten/copy.h), made at the first lookup; NULL without memory. */
 	struct flat_copy *fcopy;
 	bool fcopy_tried;
+	/* [health] with nothing down: which answer shape (owner, targets,
+	 * first address) last asked the checker's table, in which second
+	 * (flat/health.c). */
+	struct {
+		uint64_t key;
+		uint32_t second;
+	} health_asked[PX_HEALTH_ASKED_SLOTS];
 
 	uint32_t rng; /* xorshift state: spreading, not secrecy (see upstream.c for that) */
 

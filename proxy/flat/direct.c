@@ -40,6 +40,28 @@ struct direct_in {
 	struct flat_pool_in in[FLAT_POOL_MAX];
 };
 
+/* The answer written from the caches (n < 0: it could not be) goes out,
+ * counted; target (the first of a pool) is borrowed for the query log. */
+static inline bool direct_sent(struct px_worker *w, struct px_txn *t, uint8_t *out, ssize_t n,
+                               const uint8_t *target, size_t target_len, uint8_t hops,
+                               uint16_t aname_type)
+{
+	if (n < 0) {
+		px_outbuf_put(w, out);
+		return false;
+	}
+	PX_STAT_INC(&w->stats, cache_hits);
+	PX_STAT_INC(&w->stats, answers_flattened);
+	PX_STAT_INC(&w->stats, answers_flattened_direct);
+	t->flat.how = aname_type != 0 ? PX_FLAT_ANAME : PX_FLAT_ALIAS;
+	t->flat.direct_target = target;
+	t->flat.direct_target_len = (uint8_t)target_len;
+	t->flat.direct_hops = hops;
+	px_flat_reply_done(w, t, out, (size_t)n);
+	px_outbuf_put(w, out);
+	return true;
+}
+
 /* Gives back the prefetch claims taken (an answer that will not be
  * written from them). */
 static void abandon_prefetch(struct flat_cache *c, struct direct_in *d)
@@ -91,20 +113,7 @@ static bool direct_write(struct px_worker *w, struct px_txn *t, struct direct_in
 		px_flat_chase_start(w, t->g, d->names[i], d->lens[i], t->qv.qtype, &d->keys[i], ecs,
 		                    0);
 	}
-	if (len < 0) {
-		px_outbuf_put(w, out);
-		return false;
-	}
-	PX_STAT_INC(&w->stats, cache_hits);
-	PX_STAT_INC(&w->stats, answers_flattened);
-	PX_STAT_INC(&w->stats, answers_flattened_direct);
-	t->flat.how = aname_type != 0 ? PX_FLAT_ANAME : PX_FLAT_ALIAS;
-	t->flat.direct_target = d->names[0];
-	t->flat.direct_target_len = (uint8_t)d->lens[0];
-	t->flat.direct_hops = res->hops;
-	px_flat_reply_done(w, t, out, (size_t)len);
-	px_outbuf_put(w, out);
-	return true;
+	return direct_sent(w, t, out, len, d->names[0], d->lens[0], res->hops, aname_type);
 }
 
 /* px_flat_answer_direct() with room for n_targets hits. */
@@ -223,20 +232,7 @@ direct_one(struct px_worker *w, struct px_txn *t, const uint8_t *target, size_t 
 		PX_STAT_INC(&w->stats, prefetches);
 		px_flat_chase_start(w, t->g, target, target_len, t->qv.qtype, &key, ecs, 0);
 	}
-	if (n < 0) {
-		px_outbuf_put(w, out);
-		return false;
-	}
-	PX_STAT_INC(&w->stats, cache_hits);
-	PX_STAT_INC(&w->stats, answers_flattened);
-	PX_STAT_INC(&w->stats, answers_flattened_direct);
-	t->flat.how = aname_type != 0 ? PX_FLAT_ANAME : PX_FLAT_ALIAS;
-	t->flat.direct_target = target;
-	t->flat.direct_target_len = (uint8_t)target_len;
-	t->flat.direct_hops = hops;
-	px_flat_reply_done(w, t, out, (size_t)n);
-	px_outbuf_put(w, out);
-	return true;
+	return direct_sent(w, t, out, n, target, target_len, hops, aname_type);
 }
 
 bool px_flat_answer_direct(struct px_worker *w, struct px_txn *t, const uint8_t *targets,

@@ -65,11 +65,68 @@ static const struct flat_result *merge_one(struct px_worker *w, struct px_health
 	return buf;
 }
 
+/* The key of an answer's shape for health_asked: the owner (ASCII case
+ * folded), the qtype, the targets and the first address. Equal keys of
+ * different shapes are a 2^-64 chance; a shape whose addresses change
+ * within a second is asked again the next second. */
+static uint64_t asked_key(const struct px_txn *t, const struct flat_pool_in *in, size_t n)
+{
+	const uint8_t *o = t->q + CODEC_HDR_LEN;
+	size_t len = t->qv.qname_len;
+	uint64_t x = 0x9e3779b97f4a7c15ull ^ ((uint64_t)len << 32 | (uint64_t)t->qv.qtype << 8 | n);
+	uint64_t v;
+
+	size_t i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		memcpy(&v, o + i, 8);
+		x = (x ^ (v | 0x2020202020202020ull)) * 0xff51afd7ed558ccdull;
+		x ^= x >> 29;
+	}
+	/* The tail octet by octet: a memcpy of a variable length is a call. */
+	v = 0;
+	for (size_t j = 0; i + j < len; j++)
+		v |= (uint64_t)o[i + j] << (8 * j);
+	x = (x ^ (v | 0x2020202020202020ull)) * 0xff51afd7ed558ccdull;
+	x ^= x >> 29;
+	const struct flat_result *r = in[0].res;
+	if (r->kind == FLAT_RES_ADDRS && r->n_addrs > 0 && !flat_qtype_is_rdata(r->qtype)) {
+		memcpy(&v, r->addrs[0], 8);
+		x = (x ^ v ^ r->n_addrs) * 0xc4ceb9fe1a85ec53ull;
+		x ^= x >> 31;
+	}
+	return x;
+}
+
+/* Nothing is down anywhere: the answer keeps every address. It asks the
+ * table anyway once a second per shape and worker, so that its addresses
+ * stay marked in use and new ones reach the checker; true: asked already
+ * this second (with health checks on, bench/profile.sh flat callgrind:
+ * 3 156 -> 3 015 instructions per answer, checks off 2 804). */
+static bool asked_recently(struct px_worker *w, const struct px_txn *t,
+                           const struct flat_pool_in *in, size_t n)
+{
+	const struct px_health *h = w->srv->health;
+
+	if (h == NULL || px_health_any_down(h))
+		return false;
+	uint64_t key = asked_key(t, in, n);
+	uint32_t now = px_health_clock(h);
+	size_t i = (size_t)(key >> 40) & (PX_HEALTH_ASKED_SLOTS - 1);
+	if (w->health_asked[i].key == key && w->health_asked[i].second == now)
+		return true;
+	w->health_asked[i].key = key;
+	w->health_asked[i].second = now;
+	return false;
+}
+
 const struct flat_result *px_flat_merge_checked(struct px_worker *w, const struct px_txn *t,
                                                 enum flat_pool_mode mode,
                                                 const struct flat_pool_in *in, size_t n,
                                                 struct flat_result *buf, struct flat_pool_out *out)
 {
+	if (asked_recently(w, t, in, n))
+		return flat_pool_merge(mode, in, n, NULL, NULL, buf, out);
 	/* The owner is the question's name (offset 12, never compressed),
 	 * as the client spelled it: the key folds the case. */
 	struct px_health_ask ask = {.h = w->srv->health,

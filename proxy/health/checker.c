@@ -153,8 +153,10 @@ static void drop(struct px_health *h, uint32_t idx)
 	uv_mutex_lock(&h->info_mu);
 	struct px_health_owner *o = &h->owners[e->owner];
 	o->n--;
-	if (e->sm.state == PX_HS_DOWN)
+	if (e->sm.state == PX_HS_DOWN) {
 		o->n_down--;
+		atomic_fetch_sub_explicit(&h->n_down, 1, memory_order_relaxed);
+	}
 	if (o->n == 0) {
 		if (o->all_down)
 			owner_judge(o);
@@ -198,12 +200,16 @@ void px_health_verdict(struct px_health *h, uint32_t idx, uint32_t gen, enum px_
 		cfg_check_text(&o->check, ck, sizeof(ck));
 		if (e->sm.state == PX_HS_DOWN) {
 			o->n_down++;
+			/* Before the slot says down: an answer that sees the
+			 * state also takes the full path. */
+			atomic_fetch_add_explicit(&h->n_down, 1, memory_order_release);
 			e->down_since = e->last_at;
 			px_log(CFG_LOG_WARNING, HEALTH,
 			       "%s of %s is down (%s): %s (%u checks failed)", addr, o->host, ck,
 			       e->why, e->sm.fails);
 		} else {
 			o->n_down--;
+			atomic_fetch_sub_explicit(&h->n_down, 1, memory_order_relaxed);
 			px_log(CFG_LOG_INFO, HEALTH, "%s of %s is up again (%s, %u checks passed)",
 			       addr, o->host, ck, e->sm.oks);
 		}

@@ -67,6 +67,17 @@ struct px_health_ask {
 bool px_health_down(void *ask, const uint8_t *addr, uint16_t qtype);
 
 /**
+ * Is any address down, under any check (one relaxed load of a counter
+ * the checker changes at each down/up)? When none is, no answer can lose
+ * an address, and the answer path need only ask px_health_down() about
+ * an owner's addresses once a second (px_health_clock()), for their marks
+ * and for the addresses the checker has not seen yet. False for NULL.
+ */
+bool px_health_any_down(const struct px_health *h);
+/** The checker's clock in seconds, the unit of px_health_down()'s marks. */
+uint32_t px_health_clock(const struct px_health *h);
+
+/**
  * Creates the health state for srv's first configuration; the checker
  * thread starts when some zone has a check (now, or at a reload).
  * @return NULL when out of memory (then no checks; logged).

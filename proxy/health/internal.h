@@ -126,6 +126,7 @@ struct px_health {
 	struct px_health_slot *slots;   /* PX_HEALTH_SLOTS */
 	_Atomic uint32_t clock_s;       /* the checker's second counter, for used_s */
 	_Atomic uint32_t n_addrs;       /* live entries */
+	_Atomic uint32_t n_down;        /* live entries down (px_health_any_down) */
 	atomic_bool pending_full;       /* misses are being dropped */
 	atomic_bool running;            /* the checker thread runs */
 	uint64_t seed;                  /* of the keys of (check, owner, family) */

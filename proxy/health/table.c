@@ -183,6 +183,16 @@ static void hand_over(struct px_health *h, const struct px_health_ask *ask, cons
 		uv_async_send(&h->wake);
 }
 
+bool px_health_any_down(const struct px_health *h)
+{
+	return h != NULL && atomic_load_explicit(&h->n_down, memory_order_relaxed) > 0;
+}
+
+uint32_t px_health_clock(const struct px_health *h)
+{
+	return h == NULL ? 0 : atomic_load_explicit(&h->clock_s, memory_order_relaxed);
+}
+
 bool px_health_down(void *arg, const uint8_t *addr, uint16_t qtype)
 {
 	struct px_health_ask *ask = arg;

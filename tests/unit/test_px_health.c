@@ -302,11 +302,14 @@ static void test_checker_tcp(void **state)
 
 	assert_non_null(h);
 	assert_true(atomic_load(&h->running));
+	assert_false(px_health_any_down(h));
 	struct px_health_ask ask = {
 	        .h = h, .check = &cfg->zones[0].check, .owner = owner, .owner_len = sizeof(owner)};
 	/* Nothing listens: refused twice, then down. */
 	assert_true(wait_for(&ask, lo, true));
 	assert_true(atomic_load(&h->checks[PX_HR_REFUSED]) >= 2);
+	/* The answer path's quick test sees it (flat/health.c). */
+	assert_true(px_health_any_down(h));
 	/* ::1 for AAAA, the same way (nothing listens there either). */
 	const uint8_t lo6[16] = {[15] = 1};
 	assert_true(wait_for(&ask, lo6, true));
@@ -315,6 +318,8 @@ static void test_checker_tcp(void **state)
 	assert_true(fd >= 0);
 	assert_true(wait_for(&ask, lo, false));
 	assert_true(atomic_load(&h->checks[PX_HR_OK]) >= 1);
+	/* ::1 is still down; once it is dropped (below) nothing is. */
+	assert_true(px_health_any_down(h));
 	close(fd);
 
 	/* A reload to a check nobody used drops the entry at once. */
@@ -323,6 +328,7 @@ static void test_checker_tcp(void **state)
 	for (int i = 0; i < 1000 && atomic_load(&h->n_addrs) != 0; i++)
 		usleep(10000);
 	assert_int_equal(atomic_load(&h->n_addrs), 0);
+	assert_false(px_health_any_down(h));
 	px_health_free(h);
 	cfg_free(cfg);
 	cfg_free(cfg2);
