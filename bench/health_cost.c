@@ -113,7 +113,8 @@ int main(int argc, char **argv)
 		int l = snprintf((char *)names[o] + 1, 8, "o%05u", o);
 		names[o][0] = (uint8_t)l;
 		memcpy(names[o] + 1 + l, "\5bench\4test", 12);
-		asks[o] = (struct px_health_ask){.h = h, .check = &cfg->zones[0].check,
+		asks[o] = (struct px_health_ask){.h = h,
+		                                 .check = &cfg->zones[0].check,
 		                                 .owner = names[o],
 		                                 .owner_len = (uint8_t)(1 + l + 12)};
 	}
