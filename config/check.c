@@ -41,13 +41,13 @@ const char *cfg__parse_check(const char *s, size_t len, struct cfg_check *out)
 		return "is not a check kind";
 	c.kind = kinds[k].kind;
 	i = klen + 1;
-	unsigned long port = 0;
+	uint64_t port;
 	size_t d0 = i;
-	while (i < len && s[i] >= '0' && s[i] <= '9' && port <= 65535)
-		port = port * 10 + (unsigned long)(s[i++] - '0');
+	while (i < len && s[i] >= '0' && s[i] <= '9')
+		i++;
 	if (i == d0)
 		return "has no port";
-	if (port == 0 || port > 65535 || (i < len && s[i] >= '0' && s[i] <= '9'))
+	if (cfg__parse_uint(s + d0, i - d0, &port) != 0 || port == 0 || port > 65535)
 		return "has a port outside 1..65535";
 	c.port = (uint16_t)port;
 	if (c.kind != CFG_CHECK_HTTP) {

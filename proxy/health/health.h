@@ -74,6 +74,10 @@ bool px_health_down(void *ask, const uint8_t *addr, uint16_t qtype);
  * and for the addresses the checker has not seen yet. False for NULL.
  */
 bool px_health_any_down(const struct px_health *h);
+/** Mixes name[0..len) into x, eight octets a step, ASCII case folded:
+ *  the hash px_health_key() takes of an owner, for the answer path's own
+ *  keys of owners (flat/health.c). */
+uint64_t px_health_mix_name(uint64_t x, const uint8_t *name, size_t len);
 /** The checker's clock in seconds, the unit of px_health_down()'s marks. */
 uint32_t px_health_clock(const struct px_health *h);
 

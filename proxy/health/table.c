@@ -51,19 +51,6 @@ enum px_health_state px_health_sm_step(struct px_health_sm *sm, bool ok, unsigne
 	return before;
 }
 
-/* ASCII-lowercases the eight octets of w at once (RFC 4343: only A-Z
- * fold): bit 5 is set in each byte from 'A' to 'Z'. No byte carries into
- * the next: the sums stay below 0x100 for 7-bit values. */
-static inline uint64_t fold8(uint64_t w)
-{
-	const uint64_t hi = 0x8080808080808080ull, one = 0x0101010101010101ull;
-	uint64_t a = w & ~hi;
-	uint64_t ge_a = a + (0x80 - 'A') * one;
-	uint64_t gt_z = a + (0x80 - 'Z' - 1) * one;
-
-	return w | ((ge_a & ~gt_z & ~w & hi) >> 2);
-}
-
 /* Eight octets at a time into x, folded to lowercase when fold. */
 static uint64_t mix_bytes(uint64_t x, const uint8_t *p, size_t n, bool fold)
 {
@@ -71,7 +58,7 @@ static uint64_t mix_bytes(uint64_t x, const uint8_t *p, size_t n, bool fold)
 
 	for (; n >= 8; p += 8, n -= 8) {
 		memcpy(&w, p, 8);
-		w = fold ? fold8(w) : w;
+		w = fold ? codec_ascii_lower8(w) : w;
 		x = (x ^ w) * 0x9e3779b97f4a7c15ull;
 		x ^= x >> 29;
 	}
@@ -79,11 +66,16 @@ static uint64_t mix_bytes(uint64_t x, const uint8_t *p, size_t n, bool fold)
 		w = 0;
 		for (size_t i = 0; i < n; i++)
 			w |= (uint64_t)p[i] << (8 * i);
-		w = fold ? fold8(w) : w;
+		w = fold ? codec_ascii_lower8(w) : w;
 		x = (x ^ w) * 0x9e3779b97f4a7c15ull;
 		x ^= x >> 29;
 	}
 	return x;
+}
+
+uint64_t px_health_mix_name(uint64_t x, const uint8_t *name, size_t len)
+{
+	return mix_bytes(x, name, len, true);
 }
 
 /*
