@@ -215,6 +215,27 @@ def h2load_latencies(path):
     return vals
 
 
+def h2load_bunched(path, within_us=50):
+    """Share of the requests in an h2load --log-file that started within
+    within_us of the one before (start times are its first column, in
+    microseconds); None when there are fewer than two."""
+    starts = []
+    try:
+        f = open(path, errors="replace")
+    except OSError:
+        return None
+    with f:
+        for line in f:
+            parts = line.split("\t")
+            if len(parts) >= 3 and parts[0].isdigit():
+                starts.append(int(parts[0]))
+    if len(starts) < 2:
+        return None
+    starts.sort()
+    close = sum(1 for a, b in zip(starts, starts[1:]) if b - a <= within_us)
+    return close / (len(starts) - 1)
+
+
 def apexd_stats(log):
     """The counters of the last "stats:" line apexd logged (it logs one as
     it exits), as a dict of strings; {} when there is none."""

@@ -551,6 +551,164 @@ def cmd_doh(a):
           f"cache-control {headers.get('cache-control')!r}")
 
 
+# ------------------------------------------- DoH: one TLS record per answer
+#
+# Raw HTTP/2 over an ssl.SSLObject on memory BIOs, so that the TLS records
+# on the wire can be counted. An answer whose HEADERS and DATA left in
+# separate writes (two records, two segments) would cost the client a
+# second wake-up, and with delayed ACKs on a real link a round trip.
+
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+H2_DATA, H2_HEADERS, H2_SETTINGS = 0, 1, 4
+H2_END_STREAM, H2_END_HEADERS, H2_ACK = 0x1, 0x4, 0x1
+
+
+def h2_frame(ftype, flags, sid, payload=b""):
+    return struct.pack("!I", len(payload))[1:] + bytes([ftype, flags]) + struct.pack("!I", sid) + payload
+
+
+def hpack_lit(index, value):
+    """A literal header field without indexing, name from the static table
+    (RFC 7541 6.2.2), the value as a plain string (no Huffman)."""
+    want(len(value) < 127, "header value too long for this encoder")
+    name = bytes([index]) if index < 15 else bytes([15, index - 15])
+    return name + bytes([len(value)]) + value
+
+
+def h2_request(sid, method, authority, path, wire):
+    """HEADERS (and for POST a DATA) frame(s) of one DoH request, whole."""
+    block = (b"\x82" if method == "get" else b"\x83") + b"\x87"  # :method, :scheme https
+    block += hpack_lit(1, authority.encode()) + hpack_lit(4, path.encode())
+    if method == "get":
+        return h2_frame(H2_HEADERS, H2_END_STREAM | H2_END_HEADERS, sid, block)
+    block += hpack_lit(31, b"application/dns-message")  # content-type
+    return h2_frame(H2_HEADERS, H2_END_HEADERS, sid, block) + h2_frame(H2_DATA, H2_END_STREAM, sid, wire)
+
+
+class RecordTLS:
+    """A TLS client that hands back the server's records one at a time."""
+
+    def __init__(self, a):
+        self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = tls_context(a, alpn=("h2",)).wrap_bio(self.inc, self.out, server_hostname=a.hostname)
+        self.sock = socket.create_connection(("127.0.0.1", a.port), 3.0)
+        self.wire = b""
+        while True:
+            try:
+                self.tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self.flush()
+                d = self.sock.recv(65536)
+                want(d, "connection closed during the handshake")
+                self.inc.write(d)
+        self.flush()
+        want(self.tls.selected_alpn_protocol() == "h2", "ALPN did not select h2")
+
+    def flush(self):
+        d = self.out.read()
+        if d:
+            self.sock.sendall(d)
+
+    def send(self, plain):
+        self.tls.write(plain)
+        self.flush()
+
+    def record(self, timeout):
+        """The plaintext of the next whole record, b"" for one without
+        application data (a session ticket), None when none comes."""
+        while len(self.wire) < 5 or len(self.wire) < 5 + struct.unpack("!H", self.wire[3:5])[0]:
+            self.sock.settimeout(timeout)
+            try:
+                d = self.sock.recv(65536)
+            except socket.timeout:
+                return None
+            want(d, "connection closed")
+            self.wire += d
+        n = 5 + struct.unpack("!H", self.wire[3:5])[0]
+        self.inc.write(self.wire[:n])
+        self.wire = self.wire[n:]
+        plain = b""
+        while True:
+            try:
+                d = self.tls.read(65536)
+            except ssl.SSLWantReadError:
+                break
+            if not d:
+                break
+            plain += d
+        self.flush()
+        return plain
+
+
+def h2_frames(plain):
+    """(type, flags, stream, payload) of the whole frames in plain."""
+    frames, off = [], 0
+    while off + 9 <= len(plain):
+        n = struct.unpack("!I", b"\0" + plain[off:off + 3])[0]
+        want(off + 9 + n <= len(plain), "an HTTP/2 frame split across TLS records")
+        ftype, flags = plain[off + 3], plain[off + 4]
+        sid = struct.unpack("!I", plain[off + 5:off + 9])[0] & 0x7FFFFFFF
+        frames.append((ftype, flags, sid, plain[off + 9:off + 9 + n]))
+        off += 9 + n
+    want(off == len(plain), "an HTTP/2 frame split across TLS records")
+    return frames
+
+
+def cmd_doh_flight(a):
+    """Each answer (HEADERS + DATA with END_STREAM) arrives in one TLS
+    record, for GET and for POST (HEADERS and DATA sent in one write)."""
+    c = RecordTLS(a)
+    authority = f"127.0.0.1:{a.port}"
+    settings_acked = False
+    sid = 1
+    # The first exchange also carries the connection's SETTINGS; what the
+    # server sends besides answers (its SETTINGS, ACKs, tickets) is
+    # drained before the counted requests.
+    c.send(H2_PREFACE + h2_frame(H2_SETTINGS, 0, 0) +
+           h2_request(sid, "get", authority, f"{a.path}?dns={b64url(make_query(a, qid=0))}", b""))
+    done = False
+    while not done:
+        plain = c.record(3.0)
+        want(plain is not None, "no answer to the first request")
+        for ftype, flags, fsid, _ in h2_frames(plain):
+            if ftype == H2_SETTINGS and not flags & H2_ACK and not settings_acked:
+                c.send(h2_frame(H2_SETTINGS, H2_ACK, 0))
+                settings_acked = True
+            done = done or (fsid == sid and ftype == H2_DATA and flags & H2_END_STREAM)
+    while c.record(0.3) is not None:
+        pass
+    for i in range(a.count):
+        sid += 2
+        method = ("get", "post")[i % 2]
+        wire = make_query(a, qid=i + 1)
+        path = f"{a.path}?dns={b64url(wire)}" if method == "get" else a.path
+        c.send(h2_request(sid, method, authority, path, wire))
+        records = []
+        while True:
+            plain = c.record(3.0)
+            want(plain is not None, f"{method.upper()} stream {sid}: no complete answer within 3 s")
+            frames = h2_frames(plain)
+            # Connection frames (a WINDOW_UPDATE for a POST body, say)
+            # may come on their own: only the stream's records count.
+            if not any(f[2] == sid for f in frames):
+                continue
+            records.append(frames)
+            if any(f[2] == sid and f[0] == H2_DATA and f[1] & H2_END_STREAM for f in records[-1]):
+                break
+        kinds = [[(f[0], f[2]) for f in r] for r in records]
+        want(len(records) == 1, f"{method.upper()} stream {sid}: the answer took {len(records)} "
+             f"TLS records (frames (type, stream) per record: {kinds})")
+        frames = records[0]
+        want([f[0] for f in frames if f[2] == sid] == [H2_HEADERS, H2_DATA],
+             f"{method.upper()} stream {sid}: frames {kinds[0]}, expected HEADERS then DATA")
+        body = frames[-1][3]
+        r = dns.message.from_wire(body)
+        want(r.id == i + 1, f"answer ID {r.id}, expected {i + 1}")
+        check_answer(a, r)
+    print(f"DoH: {a.count} answers (GET and POST), each HEADERS + DATA in one TLS record")
+
+
 def cmd_wire(a):
     wire = make_query(a)
     if a.b64url:
@@ -627,6 +785,11 @@ def main():
     sp.add_argument("--ref", type=int)
     sp.add_argument("--mask-ttl", action="store_true")
     sp.add_argument("--max-age", type=int)
+    sp.add_argument("name"); sp.add_argument("type")
+    expect(sp)
+    sp = common(sub.add_parser("doh-flight"))
+    sp.add_argument("--path", default="/dns-query")
+    sp.add_argument("--count", type=int, default=6)
     sp.add_argument("name"); sp.add_argument("type")
     expect(sp)
     sp = sub.add_parser("wire")

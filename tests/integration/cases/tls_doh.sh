@@ -7,7 +7,8 @@
 # loopback HTTP server, every error status (400, 404, 405, 413, 415) on
 # one connection that survives each of them, nghttp with many streams on
 # one connection, HTTP/1.1 refused at ALPN, flattened answers, a custom
-# doh-path, and SIGTERM with a request in flight (answered, then GOAWAY).
+# doh-path, SIGTERM with a request in flight (answered, then GOAWAY), and
+# every answer's HEADERS and DATA in one TLS record (raw HTTP/2 client).
 # Certificates are verified (curl --cacert, kdig +tls-ca) except by dig
 # and nghttp, which do not verify.
 # Functions run through `check` look unreachable to shellcheck (SC2317).
@@ -88,6 +89,14 @@ check "GET: 700-byte query (EDNS padding): BIND's answer" \
 code=$(curl_h2 -o /dev/null -w '%{http_code}' "$DOH_URL?dns=$(doh_b64 --pad-to 1500 mail.example.test A)" || true)
 check "GET: 1500-byte query (2 KB URI): 200 or 414, not 404 (got $code)" bash -c "[[ '$code' == 200 || '$code' == 414 ]]"
 [[ $code == 200 ]] || ERRORS=$((ERRORS + 1))
+
+# One flight per answer: HEADERS and DATA (END_STREAM) in one TLS record,
+# for GET and for POST (whose HEADERS and DATA arrive in one read), relayed
+# and flattened. Two writes would cost the client a second wake-up.
+check "answers leave in one TLS record each (relayed, GET and POST)" \
+	dd doh-flight --port "$DOH_PORT" mail.example.test A --rcode NOERROR --min-answers 1
+check "answers leave in one TLS record each (flattened, GET and POST)" \
+	dd doh-flight --port "$DOH_PORT" example.test A --rcode NOERROR --addrs "$WWW_A"
 
 # Real clients.
 same_short() {
