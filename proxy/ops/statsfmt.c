@@ -268,6 +268,22 @@ static void render_prometheus(struct sbuf *b, const struct px_stats_sum *s,
 	put(b, "apexd_uptime_seconds %llu\n", (unsigned long long)uptime_s);
 }
 
+/* UDP queries by worker: where steering (engine/steer.c) sent them. */
+static void render_workers(struct sbuf *b, const struct px_server *srv, bool prom)
+{
+	if (prom)
+		help(b, "apexd_worker_queries_udp_total", "queries received over UDP, by worker",
+		     "counter");
+	for (unsigned i = 0; i < srv->n_workers; i++) {
+		unsigned long long q = atomic_load_explicit(&srv->workers[i].stats.queries_udp,
+		                                            memory_order_relaxed);
+		if (prom)
+			put(b, "apexd_worker_queries_udp_total{worker=\"%u\"} %llu\n", i, q);
+		else
+			put(b, "worker%u_queries_udp=%llu\n", i, q);
+	}
+}
+
 ssize_t px_stats_render(struct px_server *srv, enum px_stats_format fmt, char **out)
 {
 	struct px_stats_sum *sum = calloc(1, sizeof(*sum));
@@ -299,10 +315,12 @@ ssize_t px_stats_render(struct px_server *srv, enum px_stats_format fmt, char **
 	uint64_t uptime = now_ms > srv->started_ms ? (now_ms - srv->started_ms) / 1000 : 0;
 	if (fmt == PX_STATS_PROMETHEUS) {
 		render_prometheus(&b, sum, &cs, uptime, srv->n_workers);
+		render_workers(&b, srv, true);
 		render_sib_prometheus(&b, &srv->sib_stats);
 		px_health_render(srv->health, true, &b);
 	} else {
 		render_text(&b, sum, &cs, uptime, srv->n_workers);
+		render_workers(&b, srv, false);
 		render_sib_text(&b, &srv->sib_stats);
 		px_health_render(srv->health, false, &b);
 	}
