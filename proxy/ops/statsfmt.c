@@ -12,6 +12,7 @@
  * Threads: any (the control socket's main thread, the metrics thread).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -268,19 +269,35 @@ static void render_prometheus(struct sbuf *b, const struct px_stats_sum *s,
 	put(b, "apexd_uptime_seconds %llu\n", (unsigned long long)uptime_s);
 }
 
-/* UDP queries by worker: where steering (engine/steer.c) sent them. */
+/* Queries by worker: UDP where steering (engine/steer.c) sent them,
+ * TCP where the kernel's hash put the connections. */
 static void render_workers(struct sbuf *b, const struct px_server *srv, bool prom)
 {
-	if (prom)
-		help(b, "apexd_worker_queries_udp_total", "queries received over UDP, by worker",
-		     "counter");
-	for (unsigned i = 0; i < srv->n_workers; i++) {
-		unsigned long long q = atomic_load_explicit(&srv->workers[i].stats.queries_udp,
-		                                            memory_order_relaxed);
+	static const struct {
+		const char *tr, *help;
+		size_t off;
+	} kinds[] = {
+	        {"udp", "queries received over UDP, by worker",
+	         offsetof(struct px_stats, queries_udp)},
+	        {"tcp", "queries received over TCP, by worker",
+	         offsetof(struct px_stats, queries_tcp)},
+	};
+
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		char name[64];
+		snprintf(name, sizeof(name), "apexd_worker_queries_%s_total", kinds[k].tr);
 		if (prom)
-			put(b, "apexd_worker_queries_udp_total{worker=\"%u\"} %llu\n", i, q);
-		else
-			put(b, "worker%u_queries_udp=%llu\n", i, q);
+			help(b, name, kinds[k].help, "counter");
+		for (unsigned i = 0; i < srv->n_workers; i++) {
+			const _Atomic uint64_t *c =
+			        (const _Atomic uint64_t *)((const char *)&srv->workers[i].stats +
+			                                   kinds[k].off);
+			unsigned long long q = atomic_load_explicit(c, memory_order_relaxed);
+			if (prom)
+				put(b, "%s{worker=\"%u\"} %llu\n", name, i, q);
+			else
+				put(b, "worker%u_queries_%s=%llu\n", i, kinds[k].tr, q);
+		}
 	}
 }
 
