@@ -53,15 +53,7 @@ APID=$LAST_PID
 wait_udp "$APORT" || { tail "$RUN/apexd.log" >&2; die "apexd does not answer"; }
 
 free_port; DPORT=$FP
-{
-	echo 'setSecurityPollSuffix("")'
-	echo "newServer({address=\"127.0.0.1:$BIND_PORT\", name=\"bind\", healthCheckMode=\"up\"})"
-	echo "setLocal(\"127.0.0.1:$DPORT\")"
-	if [[ $AC == 1 ]]; then
-		echo 'pc = newPacketCache(100000, {maxTTL=86400, minTTL=0})'
-		echo 'getPool(""):setCache(pc)'
-	fi
-} >"$RUN/dnsdist.conf"
+write_dnsdist_conf "$RUN/dnsdist.conf" "$DPORT" "$AC"
 spawn "$RUN/dnsdist.log" dnsdist --supervised --disable-syslog -C "$RUN/dnsdist.conf"
 DPID=$LAST_PID
 wait_udp "$DPORT" || { tail "$RUN/dnsdist.log" >&2; die "dnsdist does not answer"; }

@@ -95,15 +95,7 @@ if [[ ${PROXY:-apexd} == dnsdist || ${PROXY:-apexd} == dnsdist-pc ]]; then
 	# with PROXY=dnsdist-pc its packet cache), for ratios in one sitting.
 	[[ $MODE != callgrind ]] || die "callgrind is for apexd only"
 	command -v dnsdist >/dev/null || die "no dnsdist: run bench/run.sh once (it installs it)"
-	{
-		echo 'setSecurityPollSuffix("")'
-		echo "newServer({address=\"127.0.0.1:$BIND_PORT\", name=\"bind\", healthCheckMode=\"up\"})"
-		echo "setLocal(\"127.0.0.1:$APORT\")"
-		if [[ $PROXY == dnsdist-pc ]]; then
-			echo 'pc = newPacketCache(100000, {maxTTL=86400, minTTL=0})'
-			echo 'getPool(""):setCache(pc)'
-		fi
-	} >"$RUN/dnsdist.conf"
+	write_dnsdist_conf "$RUN/dnsdist.conf" "$APORT" "$([[ $PROXY == dnsdist-pc ]] && echo 1 || echo 0)"
 	spawn "$RUN/dnsdist.log" dnsdist --supervised --disable-syslog -C "$RUN/dnsdist.conf"
 	APID=$LAST_PID
 	wait_udp "$APORT" || { tail "$RUN/dnsdist.log" >&2; die "dnsdist does not answer"; }
