@@ -141,6 +141,22 @@ EOF
 	}
 }
 
+# write_dnsdist_conf FILE PORT CACHE(0|1): dnsdist on 127.0.0.1:PORT
+# (UDP and TCP) in front of BIND at BIND_PORT, as bench/run.sh starts it
+# but without TLS; CACHE=1 adds its packet cache.
+write_dnsdist_conf() {
+	local file=$1 port=$2 cache=$3
+	{
+		echo 'setSecurityPollSuffix("")'
+		echo "newServer({address=\"127.0.0.1:$BIND_PORT\", name=\"bind\", healthCheckMode=\"up\"})"
+		echo "setLocal(\"127.0.0.1:$port\")"
+		if [[ $cache == 1 ]]; then
+			echo 'pc = newPacketCache(100000, {maxTTL=86400, minTTL=0})'
+			echo 'getPool(""):setCache(pc)'
+		fi
+	} >"$file"
+}
+
 # write_apexd_ini FILE THREADS ZONES AC [LISTEN...]: an apexd.ini in front
 # of BIND at BIND_PORT. LISTEN are lines of [listen] ("udp = ADDR", ...);
 # a dot or doh listener brings a [tls] section with CERT and KEY. ZONES=1

@@ -20,6 +20,8 @@
 # QPS=n offers a fixed rate (dnsperf -Q) in the measured run instead of
 # saturating: the light-load case, where wake-ups dominate.
 # APEXD=path uses another binary (an A/B of two builds); THREADS=n;
+# PROXY=dnsdist|dnsdist-pc measures dnsdist (packet cache off, on) in
+# front of the same BIND instead (modes cpu, perf, strace, syscalls);
 # DNSTAP=file:/path (or unix:/path) turns [server] dnstap on; ECS=1 turns
 # [resolver] ecs on; AC=1 turns [cache] answers on (the flat set's targets are in cdn.test, chased at
 # BIND without a subnet, so their entries have scope /0: what it measures
@@ -88,6 +90,19 @@ up | down)
 	;;
 *) die "unknown HEALTH=$HEALTH (off up down)" ;;
 esac
+if [[ ${PROXY:-apexd} == dnsdist || ${PROXY:-apexd} == dnsdist-pc ]]; then
+	# The same load and measures on dnsdist (UDP and TCP on one port;
+	# with PROXY=dnsdist-pc its packet cache), for ratios in one sitting.
+	[[ $MODE != callgrind ]] || die "callgrind is for apexd only"
+	command -v dnsdist >/dev/null || die "no dnsdist: run bench/run.sh once (it installs it)"
+	write_dnsdist_conf "$RUN/dnsdist.conf" "$APORT" "$([[ $PROXY == dnsdist-pc ]] && echo 1 || echo 0)"
+	spawn "$RUN/dnsdist.log" dnsdist --supervised --disable-syslog -C "$RUN/dnsdist.conf"
+	APID=$LAST_PID
+	wait_udp "$APORT" || { tail "$RUN/dnsdist.log" >&2; die "dnsdist does not answer"; }
+	"$PY" "$BENCH/profile.py" measure "$RUN" --mode "$MODE" --set "$SET" --seconds "$DUR" \
+		--port "$APORT" --pid "$APID" --data "$DATA" --threads 1 --qps "${QPS:-0}" --proto "${PROTO:-udp}"
+	exit 0
+fi
 pre=()
 # callgrind collects nothing until bench/profile.py turns it on after the
 # warm-up (callgrind_control -i on).

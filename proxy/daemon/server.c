@@ -72,6 +72,8 @@ static int server_init(struct px_server *srv, struct cfg *ncfg)
 		return -1;
 	}
 	srv->n_workers = ncfg->server.threads;
+	/* UDP queries start on worker 0 alone (engine/steer.c). */
+	atomic_init(&srv->udp_active, 1);
 	/* From here on the first generation owns the cfg. */
 	int rc = px_gen_first(srv, ncfg);
 	if (rc < 0)
@@ -95,6 +97,7 @@ static int server_init(struct px_server *srv, struct cfg *ncfg)
 			return rc;
 		}
 	}
+	atomic_store(&srv->workers[0].stats.udp_workers_active, 1);
 	return 0;
 }
 

@@ -38,6 +38,7 @@ struct px_server {
 	atomic_uint tcp_conns;           /**< client TCP connections, all workers */
 	atomic_bool stopping;            /**< SIGTERM/SIGINT seen */
 	atomic_uint anscache_gen;        /**< bumped by a backend NOTIFY: flushes answer caches */
+	atomic_uint udp_active;          /**< workers taking UDP queries (engine/steer.c) */
 	struct px_qlog_file *qlog;       /**< main's reference to the query log, NULL when off */
 	struct px_dnstap *tap;           /**< main's reference to the dnstap sink, NULL when off */
 	struct px_worker *workers;

@@ -12,6 +12,7 @@
 #include "config/config.h"
 #include "proxy/ops/log.h"
 #include "proxy/ops/stats.h"
+#include "proxy/engine/steer.h"
 #include "proxy/engine/txn.h"
 #include "proxy/flat/upstream.h"
 #include "proxy/listen/listen.h"
@@ -144,6 +145,8 @@ struct px_worker {
 		uint64_t key;
 		uint32_t second;
 	} health_asked[PX_HEALTH_ASKED_SLOTS];
+
+	struct px_steer_worker steer; /* engine/steer.c: its CPU, and the lead's choice */
 
 	uint32_t rng; /* xorshift state: spreading, not secrecy (see upstream.c for that) */
 

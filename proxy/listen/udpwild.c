@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "proxy/engine/query.h"
+#include "proxy/engine/steer.h"
 #include "proxy/engine/worker.h"
 #include "proxy/io/pktinfo.h"
 #include "proxy/listen/listen.h"
@@ -256,8 +257,10 @@ static void udpw_poll_cb(uv_poll_t *h, int status, int events)
 	}
 	if (events & UV_WRITABLE)
 		udpw_send_held(l);
-	if ((events & UV_READABLE) && l->reading)
+	if ((events & UV_READABLE) && l->reading) {
 		udpw_read(l);
+		px_steer_window(l->w);
+	}
 }
 
 void px_udpw_watch(struct px_udp_listener *l)
@@ -287,5 +290,6 @@ int px_udpw_start(struct px_udp_listener *l)
 	l->sendfd = l->fd;
 	l->reading = true;
 	l->events = UV_READABLE;
+	px_steer_listener(l->w, l->fd);
 	return uv_poll_start(&l->poll, UV_READABLE, udpw_poll_cb);
 }

@@ -42,6 +42,7 @@
 	X(tcp_slow_reader_closed, "client connections cut off: answers unread past the cap")       \
 	X(tcp_fd_refused, "client TCP connections refused: file descriptors running out")          \
 	X(udp_send_errors, "replies that could not be sent to a UDP client")                       \
+	X(udp_steer_changes, "times the number of workers taking UDP queries changed")             \
 	X(proxy_v2_accepted, "PROXY v2 headers believed: their source was the client")             \
 	X(proxy_v2_local, "PROXY v2 headers naming no client (LOCAL): the balancer was")           \
 	X(proxy_v2_dropped,                                                                        \
@@ -89,9 +90,10 @@
 #define PX_GAUGES(X)                                                                               \
 	X(open_tcp, "client TCP connections open now")                                             \
 	X(open_dot, "client DNS-over-TLS connections open now")                                    \
-	X(open_doh, "client DNS-over-HTTPS connections open now")
+	X(open_doh, "client DNS-over-HTTPS connections open now")                                  \
+	X(udp_workers_active, "workers the kernel hands UDP queries to now")
 
-#define PX_GAUGE_COUNT 3
+#define PX_GAUGE_COUNT 4
 
 /** Client transports, for the per-transport latency histograms. */
 enum px_transport {

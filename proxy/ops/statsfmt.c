@@ -12,6 +12,7 @@
  * Threads: any (the control socket's main thread, the metrics thread).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -268,6 +269,38 @@ static void render_prometheus(struct sbuf *b, const struct px_stats_sum *s,
 	put(b, "apexd_uptime_seconds %llu\n", (unsigned long long)uptime_s);
 }
 
+/* Queries by worker: UDP where steering (engine/steer.c) sent them,
+ * TCP where the kernel's hash put the connections. */
+static void render_workers(struct sbuf *b, const struct px_server *srv, bool prom)
+{
+	static const struct {
+		const char *tr, *help;
+		size_t off;
+	} kinds[] = {
+	        {"udp", "queries received over UDP, by worker",
+	         offsetof(struct px_stats, queries_udp)},
+	        {"tcp", "queries received over TCP, by worker",
+	         offsetof(struct px_stats, queries_tcp)},
+	};
+
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		char name[64];
+		snprintf(name, sizeof(name), "apexd_worker_queries_%s_total", kinds[k].tr);
+		if (prom)
+			help(b, name, kinds[k].help, "counter");
+		for (unsigned i = 0; i < srv->n_workers; i++) {
+			const _Atomic uint64_t *c =
+			        (const _Atomic uint64_t *)((const char *)&srv->workers[i].stats +
+			                                   kinds[k].off);
+			unsigned long long q = atomic_load_explicit(c, memory_order_relaxed);
+			if (prom)
+				put(b, "%s{worker=\"%u\"} %llu\n", name, i, q);
+			else
+				put(b, "worker%u_queries_%s=%llu\n", i, kinds[k].tr, q);
+		}
+	}
+}
+
 ssize_t px_stats_render(struct px_server *srv, enum px_stats_format fmt, char **out)
 {
 	struct px_stats_sum *sum = calloc(1, sizeof(*sum));
@@ -299,10 +332,12 @@ ssize_t px_stats_render(struct px_server *srv, enum px_stats_format fmt, char **
 	uint64_t uptime = now_ms > srv->started_ms ? (now_ms - srv->started_ms) / 1000 : 0;
 	if (fmt == PX_STATS_PROMETHEUS) {
 		render_prometheus(&b, sum, &cs, uptime, srv->n_workers);
+		render_workers(&b, srv, true);
 		render_sib_prometheus(&b, &srv->sib_stats);
 		px_health_render(srv->health, true, &b);
 	} else {
 		render_text(&b, sum, &cs, uptime, srv->n_workers);
+		render_workers(&b, srv, false);
 		render_sib_text(&b, &srv->sib_stats);
 		px_health_render(srv->health, false, &b);
 	}

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "codec/wire.h"
+#include "proxy/daemon/server.h"
 #include "proxy/engine/worker.h"
 #include "proxy/io/pktinfo.h"
 #include "proxy/io/sock.h"
@@ -40,6 +41,11 @@ static int setup(void **state)
 	 * is a query of its own. */
 	static struct cfg empty_cfg;
 	f->w->cfg = &empty_cfg;
+	/* A server of one worker: nothing to steer (engine/steer.c). */
+	static struct px_server srv;
+	srv.n_workers = 1;
+	srv.workers = f->w;
+	f->w->srv = &srv;
 	f->l = calloc(1, sizeof(*f->l));
 	assert_non_null(f->w);
 	assert_non_null(f->l);

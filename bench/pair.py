@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""bench/pair.py - the measuring half of bench/pair.sh.
+
+Warms both proxies (one pass over the query file at full rate), then for
+each round starts one dnsperf per proxy at the same fixed rate at the
+same moment, reads each proxy's CPU (every thread's schedstat) before and
+after, and counts its answers from its dnsperf. Prints a line per round
+and the median ratio A/B.
+"""
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lib import cpu_ns  # noqa: E402
+
+DEVNULL = subprocess.DEVNULL
+
+
+def dnsperf(port, a, seconds, rate):
+    cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(port),
+           "-d", os.path.join(a.data, "q-%s.txt" % a.set),
+           "-c", "16", "-q", "128", "-t", "2", "-l", str(seconds), "-m", a.proto]
+    return cmd + (["-Q", str(rate)] if rate else [])
+
+
+def completed(path):
+    with open(path) as f:
+        m = re.search(r"^ *Queries completed: *(\d+)", f.read(), re.M)
+    return int(m.group(1)) if m else 0
+
+
+def target(text):
+    name, port, pid = text.split(":")
+    return name, int(port), int(pid)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("run")
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--set", default="plain")
+    ap.add_argument("--proto", default="udp")
+    ap.add_argument("--qps", type=int, default=5000)
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--a", type=target, required=True)
+    ap.add_argument("--b", type=target, required=True)
+    ap.add_argument("--note", default="")
+    a = ap.parse_args()
+    both = [a.a, a.b]
+    for _, port, _ in both:
+        subprocess.run(dnsperf(port, a, 2, 0), stdout=DEVNULL, stderr=DEVNULL, check=False)
+    ratios = []
+    per = {name: [] for name, _, _ in both}
+    print("set=%s proto=%s qps=%d each, %d rounds of %d s, %s" % (
+        a.set, a.proto, a.qps, a.rounds, a.seconds, a.note))
+    for r in range(a.rounds):
+        outs = [os.path.join(a.run, "dnsperf-%s-%d.txt" % (name, r)) for name, _, _ in both]
+        c0 = [cpu_ns(pid) for _, _, pid in both]
+        procs = [subprocess.Popen(dnsperf(port, a, a.seconds, a.qps), stdout=open(o, "w"),
+                                  stderr=subprocess.STDOUT)
+                 for (_, port, _), o in zip(both, outs)]
+        for p in procs:
+            p.wait()
+        c1 = [cpu_ns(pid) for _, _, pid in both]
+        us = []
+        for (name, _, _), o, x0, x1 in zip(both, outs, c0, c1):
+            n = completed(o)
+            if n == 0:
+                print("pair.py: %s answered nothing (see %s)" % (name, o), file=sys.stderr)
+                return 1
+            us.append((x1 - x0) / 1e3 / n)
+            per[name].append(us[-1])
+        ratios.append(us[0] / us[1])
+        print("round %d: %s %.1f us/answer, %s %.1f us/answer, ratio %.2f" % (
+            r + 1, a.a[0], us[0], a.b[0], us[1], ratios[-1]))
+    print("median: %s %.1f us/answer, %s %.1f us/answer; median ratio %s/%s = %.2f "
+          "(min %.2f, max %.2f)" % (
+              a.a[0], statistics.median(per[a.a[0]]), a.b[0], statistics.median(per[a.b[0]]),
+              a.a[0], a.b[0], statistics.median(ratios), min(ratios), max(ratios)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+/* proxy/engine/steer.c - the lead worker's choice of how many workers
+ * take UDP queries.
+ *
+ * Why: with SO_REUSEPORT's hash every worker gets a share of a light
+ * load, and each wakes for a few datagrams; on a small machine the
+ * wake-ups, not the answers, set the CPU an answer costs (bench/README.md,
+ * issue 16: a cached answer 3.0 µs with one worker, 6.5 µs with two, and
+ * one worker answered more). So queries go to as few workers as carry the
+ * load with room to spare. What is measured is the thread's own CPU time
+ * (one clock_gettime per window, 50 ms), not the wall time between
+ * wake-ups, which on a shared machine counts the time others ran.
+ *
+ * An idle apexd stays idle: windows end on UDP wake-ups only, never on a
+ * timer. The kernel is told by io/steer.c; if it refuses (an old kernel,
+ * a seccomp filter), the kernel's hash spreads over every worker as
+ * before and that is logged once.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "proxy/daemon/server.h"
+#include "proxy/engine/steer.h"
+#include "proxy/engine/worker.h"
+#include "proxy/io/steer.h"
+#include "proxy/ops/log.h"
+#include "proxy/ops/stats.h"
+
+unsigned px_steer_decide(unsigned n, unsigned total, const unsigned *busy, unsigned *low_windows)
+{
+	uint64_t sum = 0;
+
+	if (total <= 1)
+		return 1;
+	if (n < 1 || n > total)
+		n = n < 1 ? 1 : total;
+	for (unsigned i = 0; i < n; i++)
+		sum += busy[i];
+	if (n < total && sum >= (uint64_t)PX_STEER_UP_PM * n) {
+		/* Doubling, not one more: a load that outgrows one worker
+		 * has usually not stopped growing; the way down is slower. */
+		*low_windows = 0;
+		return 2 * n < total ? 2 * n : total;
+	}
+	if (n > 1 && sum < (uint64_t)PX_STEER_DOWN_PM * (n - 1)) {
+		if (++*low_windows >= PX_STEER_DOWN_WINDOWS) {
+			*low_windows = 0;
+			return n - 1;
+		}
+		return n;
+	}
+	*low_windows = 0;
+	return n;
+}
+
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void px_steer_listener(struct px_worker *w, int fd)
+{
+	struct px_server *srv = w->srv;
+	unsigned n = atomic_load_explicit(&srv->udp_active, memory_order_relaxed);
+
+	if (w->idx != 0 || srv->n_workers <= 1 || w->steer.off)
+		return;
+	int rc = px_steer_attach(fd, n);
+	if (rc < 0) {
+		/* Nothing attached: the kernel's hash spreads over all. */
+		px_log(CFG_LOG_WARNING, UDP,
+		       "UDP steering unavailable (%s): the kernel spreads queries over all %u "
+		       "workers",
+		       strerror(-rc), srv->n_workers);
+		w->steer.off = true;
+		atomic_store_explicit(&srv->udp_active, srv->n_workers, memory_order_relaxed);
+		atomic_store_explicit(&w->stats.udp_workers_active, srv->n_workers,
+		                      memory_order_relaxed);
+	}
+}
+
+/* The lead applies n to every UDP group through its own sockets. */
+static void steer_apply(struct px_worker *w, unsigned n, unsigned from, unsigned busy0)
+{
+	struct px_server *srv = w->srv;
+
+	for (size_t i = 0; i < w->lis.n_udp; i++) {
+		int rc = px_steer_attach(w->lis.udp[i]->fd, n);
+		if (rc < 0) {
+			px_log(CFG_LOG_WARNING, UDP,
+			       "UDP steering on %s failed (%s): left as it was",
+			       w->lis.udp[i]->addr.text, strerror(-rc));
+			return;
+		}
+	}
+	atomic_store_explicit(&srv->udp_active, n, memory_order_relaxed);
+	atomic_store_explicit(&w->stats.udp_workers_active, n, memory_order_relaxed);
+	PX_STAT_INC(&w->stats, udp_steer_changes);
+	px_log_rl(CFG_LOG_INFO, UDP,
+	          "UDP queries now go to %u of %u workers (was %u; worker 0 at %u.%u %% of a core)",
+	          n, srv->n_workers, from, busy0 / 10, busy0 % 10);
+}
+
+static void steer_lead(struct px_worker *w, uint64_t now_ms)
+{
+	struct px_server *srv = w->srv;
+	unsigned total = srv->n_workers;
+	unsigned n = atomic_load_explicit(&srv->udp_active, memory_order_relaxed);
+	unsigned busy[PX_STEER_MAX];
+
+	if (w->steer.off)
+		return; /* px_steer_listener said why */
+	if (total > PX_STEER_MAX)
+		total = PX_STEER_MAX;
+	for (unsigned i = 0; i < n && i < total; i++) {
+		struct px_steer_worker *s = &srv->workers[i].steer;
+		uint64_t at = atomic_load_explicit(&s->busy_at_ms, memory_order_relaxed);
+		busy[i] = at + PX_STEER_STALE_MS >= now_ms
+		                  ? atomic_load_explicit(&s->busy_pm, memory_order_relaxed)
+		                  : 0;
+	}
+	unsigned nn = px_steer_decide(n, total, busy, &w->steer.low_windows);
+	if (nn != n)
+		steer_apply(w, nn, n, busy[0]);
+}
+
+void px_steer_window(struct px_worker *w)
+{
+	struct px_steer_worker *s = &w->steer;
+	uint64_t now_ms = px_now(w);
+
+	if (w->srv->n_workers <= 1 || now_ms < s->next_ms)
+		return;
+	uint64_t t = uv_hrtime();
+	uint64_t cpu = thread_cpu_ns();
+	if (s->t0_ns != 0 && t > s->t0_ns) {
+		uint64_t pm = (cpu - s->cpu0_ns) * 1000 / (t - s->t0_ns);
+		atomic_store_explicit(&s->busy_pm, pm > 1000 ? 1000 : (unsigned)pm,
+		                      memory_order_relaxed);
+		atomic_store_explicit(&s->busy_at_ms, now_ms, memory_order_relaxed);
+		if (w->idx == 0)
+			steer_lead(w, now_ms);
+	}
+	s->t0_ns = t;
+	s->cpu0_ns = cpu;
+	s->next_ms = now_ms + PX_STEER_WINDOW_MS;
+}

@@ -1,0 +1,54 @@
+/* proxy/engine/steer.h - how many workers take UDP queries.
+ *
+ * Worker 0 (the lead) measures, on its own wake-ups, the CPU each
+ * worker used in its last window and decides: all UDP queries go to
+ * worker 0 while it is lightly loaded, more workers join when the active
+ * ones are busy, and leave again when the load would fit in fewer.
+ * io/steer.c tells the kernel. Only UDP: a TCP connection stays on the
+ * worker that accepted it, so the kernel's hash keeps spreading those.
+ */
+#pragma once
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct px_worker;
+
+/* A window: how often a worker measures its CPU, and the lead decides. */
+#define PX_STEER_WINDOW_MS 50
+/* More workers join when the active ones used this much of a core on
+ * average (per mille); one leaves when the others would stay below
+ * PX_STEER_DOWN_PM each, for PX_STEER_DOWN_WINDOWS windows in a row. */
+#define PX_STEER_UP_PM 750
+#define PX_STEER_DOWN_PM 400
+#define PX_STEER_DOWN_WINDOWS 10
+/* A worker's figure older than this counts as idle: it had no UDP
+ * wake-up to measure in (no query reached it). */
+#define PX_STEER_STALE_MS 1000
+
+/** One worker's part: its window (owner thread only) and its last
+ *  figure (read by the lead). */
+struct px_steer_worker {
+	uint64_t t0_ns;              /* the window's start, uv_hrtime(); 0 = none yet */
+	uint64_t cpu0_ns;            /* the thread's CPU time then */
+	uint64_t next_ms;            /* loop clock: when the window ends */
+	unsigned low_windows;        /* lead: windows in a row the load fitted in fewer */
+	bool off;                    /* lead: the kernel refused a program */
+	atomic_uint busy_pm;         /* last window's CPU, per mille of a core */
+	_Atomic uint64_t busy_at_ms; /* loop clock when busy_pm was measured */
+};
+
+/**
+ * The decision, pure: n workers take queries out of total, busy[i] is
+ * worker i's CPU (per mille; 0 when stale) for i < n. *low_windows
+ * carries the count of low windows between calls.
+ * @return the number of workers that should take queries, 1..total.
+ */
+unsigned px_steer_decide(unsigned n, unsigned total, const unsigned *busy, unsigned *low_windows);
+
+/* The steering a listener of worker 0 starts with (the current number);
+ * nothing for other workers or with one worker. */
+void px_steer_listener(struct px_worker *w, int fd);
+
+/* Ends the window when it is due: call on every UDP wake-up. */
+void px_steer_window(struct px_worker *w);

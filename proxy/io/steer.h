@@ -1,0 +1,19 @@
+/* proxy/io/steer.h - which worker's socket of a SO_REUSEPORT group the
+ * kernel hands a datagram to. */
+#pragma once
+#include <stdbool.h>
+
+/* The most workers a group is steered over: a program's modulus. */
+#define PX_STEER_MAX 1024
+
+/**
+ * Attaches to fd's reuseport group (every socket bound to the same
+ * address and port, in the order they were bound: worker 0's first) a
+ * classic BPF program that picks one of the first n sockets: all to the
+ * first for n = 1, else uniformly at random among the first n. The
+ * program belongs to the group, so calling this on one member replaces
+ * it for all. An index past the group's end makes the kernel fall back
+ * to its own 4-tuple hash, so a group smaller than n still works.
+ * @return 0, or -errno from setsockopt (the group keeps its old program).
+ */
+int px_steer_attach(int fd, unsigned n);

@@ -1,0 +1,201 @@
+/* Unit tests for worker steering: the lead's decision (engine/steer.c,
+ * pure) and the kernel's side (io/steer.c) on real SO_REUSEPORT sockets
+ * on loopback: with one worker steered to, every datagram reaches the
+ * first socket bound; spread over two, both get some; back to one, the
+ * first again.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "proxy/engine/steer.h"
+#include "proxy/io/steer.h"
+#include "tests/unit/helpers.h"
+
+/* --- the decision ------------------------------------------------------ */
+
+static void test_decide_one_worker(void **state)
+{
+	(void)state;
+	unsigned low = 0, busy[1] = {1000};
+
+	/* One worker in all: nothing to decide, however busy. */
+	assert_int_equal(px_steer_decide(1, 1, busy, &low), 1);
+}
+
+static void test_decide_up(void **state)
+{
+	(void)state;
+	unsigned low = 3, busy[4] = {PX_STEER_UP_PM - 1, 0, 0, 0};
+
+	assert_int_equal(px_steer_decide(1, 4, busy, &low), 1);
+	assert_int_equal(low, 0);
+	busy[0] = PX_STEER_UP_PM;
+	assert_int_equal(px_steer_decide(1, 4, busy, &low), 2);
+	/* Doubling, capped at the workers there are. */
+	busy[0] = busy[1] = 900;
+	assert_int_equal(px_steer_decide(2, 4, busy, &low), 4);
+	busy[0] = busy[1] = busy[2] = 900;
+	assert_int_equal(px_steer_decide(3, 4, busy, &low), 4);
+	/* All taking queries: no more to add. */
+	busy[3] = 1000;
+	assert_int_equal(px_steer_decide(4, 4, busy, &low), 4);
+	/* The average counts: one busy worker among idle ones is not a
+	 * reason to wake more (random spreading evens them out). */
+	unsigned uneven[4] = {1000, 100, 100, 100};
+	assert_int_equal(px_steer_decide(4, 8, uneven, &low), 4);
+}
+
+static void test_decide_down(void **state)
+{
+	(void)state;
+	unsigned low = 0, busy[2] = {150, 150};
+
+	/* 300 < 400 x 1: the load fits in one worker, after enough windows. */
+	for (unsigned i = 1; i < PX_STEER_DOWN_WINDOWS; i++) {
+		assert_int_equal(px_steer_decide(2, 2, busy, &low), 2);
+		assert_int_equal(low, i);
+	}
+	assert_int_equal(px_steer_decide(2, 2, busy, &low), 1);
+	assert_int_equal(low, 0);
+
+	/* A window in between that does not fit starts the count again. */
+	for (unsigned i = 1; i < PX_STEER_DOWN_WINDOWS; i++)
+		assert_int_equal(px_steer_decide(2, 2, busy, &low), 2);
+	unsigned mid[2] = {300, 300};
+	assert_int_equal(px_steer_decide(2, 2, mid, &low), 2);
+	assert_int_equal(low, 0);
+	assert_int_equal(px_steer_decide(2, 2, busy, &low), 2);
+	assert_int_equal(low, 1);
+
+	/* Between the thresholds nothing moves: no flapping. */
+	unsigned band[3] = {500, 500, 500};
+	low = 0;
+	for (unsigned i = 0; i < 3 * PX_STEER_DOWN_WINDOWS; i++)
+		assert_int_equal(px_steer_decide(3, 4, band, &low), 3);
+	/* One leaves at a time. */
+	unsigned quiet[3] = {100, 100, 100};
+	for (unsigned i = 1; i < PX_STEER_DOWN_WINDOWS; i++)
+		assert_int_equal(px_steer_decide(3, 4, quiet, &low), 3);
+	assert_int_equal(px_steer_decide(3, 4, quiet, &low), 2);
+}
+
+static void test_decide_bad_n(void **state)
+{
+	(void)state;
+	unsigned low = 0, busy[2] = {0, 0};
+
+	/* An n out of range is brought back into it, never past total. */
+	assert_int_equal(px_steer_decide(0, 2, busy, &low), 1);
+	assert_true(px_steer_decide(9, 2, busy, &low) <= 2);
+}
+
+/* --- the kernel's side ---------------------------------------------------- */
+
+static int bound_reuseport(uint16_t port, uint16_t *got)
+{
+	int one = 1;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+	socklen_t alen = sizeof(a);
+
+	assert_true(fd >= 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)), 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+	*got = ntohs(a.sin_port);
+	return fd;
+}
+
+static unsigned drain(int fd)
+{
+	char buf[64];
+	unsigned n = 0;
+
+	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) >= 0)
+		n++;
+	return n;
+}
+
+/* Sends count datagrams from count different source ports (so the
+ * kernel's own 4-tuple hash would spread them), then counts arrivals. */
+static void send_from_many(uint16_t port, unsigned count, int s0, int s1, unsigned *n0,
+                           unsigned *n1)
+{
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port)};
+
+	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	for (unsigned i = 0; i < count; i++) {
+		int c = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		assert_true(c >= 0);
+		assert_int_equal(sendto(c, "q", 1, 0, (struct sockaddr *)&to, sizeof(to)), 1);
+		close(c);
+	}
+	/* Loopback delivers within sendto; nothing to wait for. */
+	*n0 = drain(s0);
+	*n1 = drain(s1);
+	assert_int_equal(*n0 + *n1, count);
+}
+
+static void test_kernel_steering(void **state)
+{
+	(void)state;
+	uint16_t port, port2;
+	int s0 = bound_reuseport(0, &port);
+	int s1 = bound_reuseport(port, &port2);
+	unsigned n0, n1;
+
+	assert_int_equal(port, port2);
+	/* Without a program the kernel's hash spreads 200 source ports. */
+	send_from_many(port, 200, s0, s1, &n0, &n1);
+	assert_true(n0 > 0 && n1 > 0);
+
+	assert_int_equal(px_steer_attach(s1, 1), 0); /* any member sets the group's */
+	send_from_many(port, 200, s0, s1, &n0, &n1);
+	assert_int_equal(n0, 200);
+
+	assert_int_equal(px_steer_attach(s0, 2), 0);
+	send_from_many(port, 200, s0, s1, &n0, &n1);
+	assert_true(n0 > 0 && n1 > 0); /* chance of failing: 2^-199 */
+
+	/* More than the group has: the kernel falls back to its hash. */
+	assert_int_equal(px_steer_attach(s0, 8), 0);
+	send_from_many(port, 200, s0, s1, &n0, &n1);
+
+	assert_int_equal(px_steer_attach(s0, 1), 0);
+	send_from_many(port, 200, s0, s1, &n0, &n1);
+	assert_int_equal(n0, 200);
+
+	assert_int_equal(px_steer_attach(s0, 0), -EINVAL);
+	assert_int_equal(px_steer_attach(s0, PX_STEER_MAX + 1), -EINVAL);
+	close(s0);
+	close(s1);
+}
+
+static void test_kernel_refuses_plain_socket(void **state)
+{
+	(void)state;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	/* No SO_REUSEPORT, no group: an error the caller logs, not a crash. */
+	assert_true(px_steer_attach(fd, 1) < 0);
+	close(fd);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_decide_one_worker),
+	        cmocka_unit_test(test_decide_up),
+	        cmocka_unit_test(test_decide_down),
+	        cmocka_unit_test(test_decide_bad_n),
+	        cmocka_unit_test(test_kernel_steering),
+	        cmocka_unit_test(test_kernel_refuses_plain_socket),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
