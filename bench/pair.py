@@ -20,9 +20,10 @@ from lib import cpu_ns  # noqa: E402
 DEVNULL = subprocess.DEVNULL
 
 
-def dnsperf(port, a, seconds, rate):
+def dnsperf(t, a, seconds, rate):
+    _, port, _, qset = t
     cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(port),
-           "-d", os.path.join(a.data, "q-%s.txt" % a.set),
+           "-d", os.path.join(a.data, "q-%s.txt" % qset),
            "-c", "16", "-q", "128", "-t", "2", "-l", str(seconds), "-m", a.proto]
     return cmd + (["-Q", str(rate)] if rate else [])
 
@@ -34,15 +35,14 @@ def completed(path):
 
 
 def target(text):
-    name, port, pid = text.split(":")
-    return name, int(port), int(pid)
+    name, port, pid, qset = text.split(":")
+    return name, int(port), int(pid), qset
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("run")
     ap.add_argument("--data", required=True)
-    ap.add_argument("--set", default="plain")
     ap.add_argument("--proto", default="udp")
     ap.add_argument("--qps", type=int, default=5000)
     ap.add_argument("--seconds", type=int, default=5)
@@ -52,23 +52,24 @@ def main():
     ap.add_argument("--note", default="")
     a = ap.parse_args()
     both = [a.a, a.b]
-    for _, port, _ in both:
-        subprocess.run(dnsperf(port, a, 2, 0), stdout=DEVNULL, stderr=DEVNULL, check=False)
+    for t in both:
+        subprocess.run(dnsperf(t, a, 2, 0), stdout=DEVNULL, stderr=DEVNULL, check=False)
     ratios = []
-    per = {name: [] for name, _, _ in both}
-    print("set=%s proto=%s qps=%d each, %d rounds of %d s, %s" % (
-        a.set, a.proto, a.qps, a.rounds, a.seconds, a.note))
+    per = {t[0]: [] for t in both}
+    print("%s (%s names) vs %s (%s names): proto=%s qps=%s each, %d rounds of %d s, %s" % (
+        a.a[0], a.a[3], a.b[0], a.b[3], a.proto, a.qps or "as fast as answered", a.rounds,
+        a.seconds, a.note))
     for r in range(a.rounds):
-        outs = [os.path.join(a.run, "dnsperf-%s-%d.txt" % (name, r)) for name, _, _ in both]
-        c0 = [cpu_ns(pid) for _, _, pid in both]
-        procs = [subprocess.Popen(dnsperf(port, a, a.seconds, a.qps), stdout=open(o, "w"),
+        outs = [os.path.join(a.run, "dnsperf-%s-%d.txt" % (t[0], r)) for t in both]
+        c0 = [cpu_ns(t[2]) for t in both]
+        procs = [subprocess.Popen(dnsperf(t, a, a.seconds, a.qps), stdout=open(o, "w"),
                                   stderr=subprocess.STDOUT)
-                 for (_, port, _), o in zip(both, outs)]
+                 for t, o in zip(both, outs)]
         for p in procs:
             p.wait()
-        c1 = [cpu_ns(pid) for _, _, pid in both]
+        c1 = [cpu_ns(t[2]) for t in both]
         us = []
-        for (name, _, _), o, x0, x1 in zip(both, outs, c0, c1):
+        for (name, _, _, _), o, x0, x1 in zip(both, outs, c0, c1):
             n = completed(o)
             if n == 0:
                 print("pair.py: %s answered nothing (see %s)" % (name, o), file=sys.stderr)

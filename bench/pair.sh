@@ -1,27 +1,35 @@
 #!/usr/bin/env bash
-# bench/pair.sh - apexd and dnsdist side by side at the same moment, at a
-# fixed light rate: the CPU per answer of each, and their ratio.
+# bench/pair.sh - two proxies side by side at the same moment: the CPU per
+# answer of each under the same offered rate, and their ratio.
 #
-#     bench/pair.sh [ROUNDS [SECONDS]]          # default 5 rounds of 5 s
-#     AC=1 bench/pair.sh                        # apexd's answer cache vs dnsdist's packet cache
-#     QPS=5000 SET=flat PROTO=tcp bench/pair.sh
+#     bench/pair.sh [ROUNDS [SECONDS]]              # apexd vs dnsdist, 5 rounds of 5 s
+#     A=apexd-ac B=dnsdist-pc bench/pair.sh         # the two caches
+#     A=apexd-flat B=apexd bench/pair.sh            # flattened vs relayed answers
+#     A=apexd-ac B=apexd PROTO=dot QPS=20000 bench/pair.sh
 #
-# Why: at a light rate the CPU an answer costs is mostly sleeping and
-# waking (on this VM a context switch and a wake-up of the peer cost tens
-# of µs), and how much that costs changes from minute to minute with
-# what else the machine does: the same apexd measured 40.8 to 53.8 µs per
-# answer, and dnsdist 39.8 to 59.5, in six runs alternated within three
-# minutes (`QPS=5000 bench/profile.sh plain cpu 5` and `PROXY=dnsdist`).
-# Runs one after the other compare minutes, not programs. Here both
-# proxies sit in front of the same BIND, each driven by its own dnsperf at
-# QPS (default 5 000) at the same time, for SECONDS, ROUNDS times; each
-# round gives a ratio of the two CPU per answer measured over the same
-# interval, and the median of the rounds is the figure.
+# Targets (A and B): apexd (zones configured, the deployed case; plain
+# names, relayed), apexd-flat (the same apexd config, asked the flattened
+# names: answered from apexd's caches), apexd-ac ([cache] answers = yes),
+# apexd-1 (threads = 1), dnsdist, dnsdist-pc (its packet cache). Each
+# target is a process of its own in front of the same BIND.
 #
-# apexd runs with THREADS workers (default 2, as bench/run.sh), dnsdist
-# as bench/run.sh starts it (one UDP listener thread), with its packet
-# cache when AC=1. PROTO=tcp drives both over TCP. Every process is
-# started here and stopped by PID; every load run is bounded (dnsperf -l).
+# Why: the CPU an answer costs on this VM is mostly sleeping and waking
+# (a context switch and the wake-up of the peer cost tens of µs; a system
+# call about 1 µs), and how much that costs changes from minute to minute
+# with what else the machine does: the same apexd measured 40.8 to 53.8
+# µs per answer, and dnsdist 39.8 to 59.5, in six runs alternated within
+# three minutes (`QPS=5000 bench/profile.sh plain cpu 5` and
+# `PROXY=dnsdist`). Runs one after the other compare minutes, not
+# programs. Here each target gets its own dnsperf at QPS (default 5 000;
+# 0 = as fast as each answers) at the same time for SECONDS, ROUNDS times;
+# each round gives the ratio of the two CPU figures measured over the same
+# interval, and the median of the rounds is the figure. At QPS=0 the two
+# share the machine, so the figure compares their cost per answer under
+# contention, not their solo throughput.
+#
+# PROTO=udp|tcp|dot (dnsperf -m). THREADS for apexd (default 2, as
+# bench/run.sh). Every process is started here and stopped by PID; every
+# load run is bounded (dnsperf -l).
 set -euo pipefail
 BENCH_TAG=pair
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -31,33 +39,59 @@ DATA=${DATA:-$ROOT/.run/bench/data}
 ROUNDS=${1:-5}
 DUR=${2:-5}
 QPS=${QPS:-5000}
-SET=${SET:-plain}
 PROTO=${PROTO:-udp}
 THREADS=${THREADS:-2}
-AC=${AC:-0}
+A=${A:-apexd}
+B=${B:-dnsdist}
 APEXD=${APEXD:-$ROOT/build-bench/proxy/apexd}
 
-[[ -f $DATA/q-$SET.txt ]] || die "no $DATA/q-$SET.txt: run bench/run.sh once"
+[[ -f $DATA/q-plain.txt && -f $DATA/q-flat.txt ]] || die "no query files in $DATA: run bench/run.sh once"
 [[ -x $APEXD ]] || die "no $APEXD: run bench/run.sh once, or set APEXD"
-command -v dnsdist >/dev/null || die "no dnsdist: run bench/run.sh once (it installs it)"
+case $PROTO in udp | tcp | dot) ;; *) die "PROTO: udp, tcp or dot" ;; esac
 rm -rf "$RUN"
 mkdir -p "$RUN"
+sh "$ROOT/tests/data/tls/make-certs.sh" "$RUN/tls" >/dev/null
+CERT=$RUN/tls/fullchain.pem
+KEY=$RUN/tls/server.key
 
 free_port; BIND_PORT=$FP
 start_bind "$BIND_PORT"
 
-free_port; APORT=$FP
-write_apexd_ini "$RUN/apexd.ini" "$THREADS" 1 "$AC" "udp = 127.0.0.1:$APORT" "tcp = 127.0.0.1:$APORT"
-spawn "$RUN/apexd.log" "$APEXD" -c "$RUN/apexd.ini"
-APID=$LAST_PID
-wait_udp "$APORT" || { tail "$RUN/apexd.log" >&2; die "apexd does not answer"; }
+# start_target NAME: the process behind NAME on fresh ports; sets T to
+# "NAME:PORT:PID:SET" for pair.py (PORT: the one PROTO uses).
+start_target() {
+	local name=$1 port dport threads=$THREADS ac=0 set=plain
+	free_port; port=$FP
+	free_port; dport=$FP
+	case $name in
+	dnsdist | dnsdist-pc)
+		command -v dnsdist >/dev/null || die "no dnsdist: run bench/run.sh once (it installs it)"
+		write_dnsdist_conf "$RUN/$name.conf" "$port" "$([[ $name == dnsdist-pc ]] && echo 1 || echo 0)"
+		echo "addTLSLocal(\"127.0.0.1:$dport\", \"$CERT\", \"$KEY\", {provider=\"openssl\"})" >>"$RUN/$name.conf"
+		spawn "$RUN/$name.log" dnsdist --supervised --disable-syslog -C "$RUN/$name.conf"
+		;;
+	apexd | apexd-flat | apexd-ac | apexd-1)
+		[[ $name == apexd-ac ]] && ac=1
+		[[ $name == apexd-1 ]] && threads=1
+		[[ $name == apexd-flat ]] && set=flat
+		write_apexd_ini "$RUN/$name.ini" "$threads" 1 "$ac" "udp = 127.0.0.1:$port" \
+			"tcp = 127.0.0.1:$port" "dot = 127.0.0.1:$dport"
+		spawn "$RUN/$name.log" "$APEXD" -c "$RUN/$name.ini"
+		;;
+	*) die "unknown target $name (apexd apexd-flat apexd-ac apexd-1 dnsdist dnsdist-pc)" ;;
+	esac
+	if ! { wait_udp "$port" && wait_tcp "$dport"; }; then
+		tail "$RUN/$name.log" >&2
+		die "$name does not answer"
+	fi
+	[[ $PROTO == dot ]] && port=$dport
+	T="$name:$port:$LAST_PID:$set"
+}
+[[ $A != "$B" ]] || die "A and B are the same target"
+start_target "$A"
+TA=$T
+start_target "$B"
+TB=$T
 
-free_port; DPORT=$FP
-write_dnsdist_conf "$RUN/dnsdist.conf" "$DPORT" "$AC"
-spawn "$RUN/dnsdist.log" dnsdist --supervised --disable-syslog -C "$RUN/dnsdist.conf"
-DPID=$LAST_PID
-wait_udp "$DPORT" || { tail "$RUN/dnsdist.log" >&2; die "dnsdist does not answer"; }
-
-"$PY" "$BENCH/pair.py" "$RUN" --data "$DATA" --set "$SET" --proto "$PROTO" --qps "$QPS" \
-	--seconds "$DUR" --rounds "$ROUNDS" --a "apexd:$APORT:$APID" --b "dnsdist:$DPORT:$DPID" \
-	--note "threads=$THREADS ac=$AC"
+"$PY" "$BENCH/pair.py" "$RUN" --data "$DATA" --proto "$PROTO" --qps "$QPS" \
+	--seconds "$DUR" --rounds "$ROUNDS" --a "$TA" --b "$TB" --note "threads=$THREADS"
