@@ -26,7 +26,8 @@
 #include "proxy/ops/log.h"
 #include "proxy/ops/stats.h"
 
-unsigned px_steer_decide(unsigned n, unsigned total, const unsigned *busy, unsigned *low_windows)
+unsigned px_steer_decide(unsigned n, unsigned total, const unsigned *busy,
+                         struct px_steer_state *st)
 {
 	uint64_t sum = 0;
 
@@ -34,22 +35,35 @@ unsigned px_steer_decide(unsigned n, unsigned total, const unsigned *busy, unsig
 		return 1;
 	if (n < 1 || n > total)
 		n = n < 1 ? 1 : total;
+	if (st->down_need == 0)
+		st->down_need = PX_STEER_DOWN_WINDOWS;
+	if (st->since_down > 0 && ++st->since_down > PX_STEER_SETTLED) {
+		st->since_down = 0; /* the last step down held */
+		st->down_need = PX_STEER_DOWN_WINDOWS;
+	}
 	for (unsigned i = 0; i < n; i++)
 		sum += busy[i];
 	if (n < total && sum >= (uint64_t)PX_STEER_UP_PM * n) {
+		if (st->since_down > 0 && st->since_down <= PX_STEER_BOUNCE) {
+			/* Back up right after a step down: wait longer next time. */
+			st->down_need = st->down_need * 2 < PX_STEER_DOWN_MAX ? st->down_need * 2
+			                                                      : PX_STEER_DOWN_MAX;
+		}
+		st->since_down = 0;
+		st->low_windows = 0;
 		/* Doubling, not one more: a load that outgrows one worker
-		 * has usually not stopped growing; the way down is slower. */
-		*low_windows = 0;
+		 * has usually not stopped growing. */
 		return 2 * n < total ? 2 * n : total;
 	}
-	if (n > 1 && sum < (uint64_t)PX_STEER_DOWN_PM * (n - 1)) {
-		if (++*low_windows >= PX_STEER_DOWN_WINDOWS) {
-			*low_windows = 0;
+	if (n > 1 && sum < 1000u * (uint64_t)(n - 1)) {
+		if (++st->low_windows >= st->down_need) {
+			st->low_windows = 0;
+			st->since_down = 1;
 			return n - 1;
 		}
 		return n;
 	}
-	*low_windows = 0;
+	st->low_windows = 0;
 	return n;
 }
 
@@ -123,7 +137,7 @@ static void steer_lead(struct px_worker *w, uint64_t now_ms)
 		                  ? atomic_load_explicit(&s->busy_pm, memory_order_relaxed)
 		                  : 0;
 	}
-	unsigned nn = px_steer_decide(n, total, busy, &w->steer.low_windows);
+	unsigned nn = px_steer_decide(n, total, busy, &w->steer.lead);
 	if (nn != n)
 		steer_apply(w, nn, n, busy[0]);
 }

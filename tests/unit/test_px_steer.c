@@ -21,77 +21,116 @@
 static void test_decide_one_worker(void **state)
 {
 	(void)state;
-	unsigned low = 0, busy[1] = {1000};
+	struct px_steer_state st = {0};
+	unsigned busy[1] = {1000};
 
 	/* One worker in all: nothing to decide, however busy. */
-	assert_int_equal(px_steer_decide(1, 1, busy, &low), 1);
+	assert_int_equal(px_steer_decide(1, 1, busy, &st), 1);
 }
 
 static void test_decide_up(void **state)
 {
 	(void)state;
-	unsigned low = 3, busy[4] = {PX_STEER_UP_PM - 1, 0, 0, 0};
+	struct px_steer_state st = {0};
+	unsigned busy[4] = {PX_STEER_UP_PM - 1, 0, 0, 0};
 
-	assert_int_equal(px_steer_decide(1, 4, busy, &low), 1);
-	assert_int_equal(low, 0);
+	assert_int_equal(px_steer_decide(1, 4, busy, &st), 1);
 	busy[0] = PX_STEER_UP_PM;
-	assert_int_equal(px_steer_decide(1, 4, busy, &low), 2);
+	assert_int_equal(px_steer_decide(1, 4, busy, &st), 2);
 	/* Doubling, capped at the workers there are. */
 	busy[0] = busy[1] = 900;
-	assert_int_equal(px_steer_decide(2, 4, busy, &low), 4);
+	assert_int_equal(px_steer_decide(2, 4, busy, &st), 4);
 	busy[0] = busy[1] = busy[2] = 900;
-	assert_int_equal(px_steer_decide(3, 4, busy, &low), 4);
+	assert_int_equal(px_steer_decide(3, 4, busy, &st), 4);
 	/* All taking queries: no more to add. */
 	busy[3] = 1000;
-	assert_int_equal(px_steer_decide(4, 4, busy, &low), 4);
+	assert_int_equal(px_steer_decide(4, 4, busy, &st), 4);
 	/* The average counts: one busy worker among idle ones is not a
 	 * reason to wake more (random spreading evens them out). */
 	unsigned uneven[4] = {1000, 100, 100, 100};
-	assert_int_equal(px_steer_decide(4, 8, uneven, &low), 4);
+	assert_int_equal(px_steer_decide(4, 8, uneven, &st), 4);
+}
+
+/* Windows until a step down, with busy as it is. */
+static unsigned windows_to_step_down(unsigned n, unsigned total, const unsigned *busy,
+                                     struct px_steer_state *st)
+{
+	for (unsigned k = 1; k <= 100 * PX_STEER_DOWN_MAX; k++)
+		if (px_steer_decide(n, total, busy, st) < n)
+			return k;
+	return 0;
 }
 
 static void test_decide_down(void **state)
 {
 	(void)state;
-	unsigned low = 0, busy[2] = {150, 150};
+	struct px_steer_state st = {0};
+	/* 375 + 375 = 750 < 1000: two workers' load fits in one (the bench's
+	 * case: spread, each paid its own wake-ups). */
+	unsigned busy[2] = {375, 375};
 
-	/* 300 < 400 x 1: the load fits in one worker, after enough windows. */
-	for (unsigned i = 1; i < PX_STEER_DOWN_WINDOWS; i++) {
-		assert_int_equal(px_steer_decide(2, 2, busy, &low), 2);
-		assert_int_equal(low, i);
-	}
-	assert_int_equal(px_steer_decide(2, 2, busy, &low), 1);
-	assert_int_equal(low, 0);
+	assert_int_equal(windows_to_step_down(2, 2, busy, &st), PX_STEER_DOWN_WINDOWS);
 
 	/* A window in between that does not fit starts the count again. */
 	for (unsigned i = 1; i < PX_STEER_DOWN_WINDOWS; i++)
-		assert_int_equal(px_steer_decide(2, 2, busy, &low), 2);
-	unsigned mid[2] = {300, 300};
-	assert_int_equal(px_steer_decide(2, 2, mid, &low), 2);
-	assert_int_equal(low, 0);
-	assert_int_equal(px_steer_decide(2, 2, busy, &low), 2);
-	assert_int_equal(low, 1);
+		assert_int_equal(px_steer_decide(2, 2, busy, &st), 2);
+	unsigned full[2] = {520, 500};
+	assert_int_equal(px_steer_decide(2, 2, full, &st), 2);
+	assert_int_equal(px_steer_decide(2, 2, busy, &st), 2);
+	assert_int_equal(st.low_windows, 1);
 
-	/* Between the thresholds nothing moves: no flapping. */
-	unsigned band[3] = {500, 500, 500};
-	low = 0;
+	/* What does not fit in fewer without overload stays. */
+	struct px_steer_state st3 = {0};
+	unsigned band[3] = {700, 700, 700}; /* 2 100 > 2 000 */
 	for (unsigned i = 0; i < 3 * PX_STEER_DOWN_WINDOWS; i++)
-		assert_int_equal(px_steer_decide(3, 4, band, &low), 3);
+		assert_int_equal(px_steer_decide(3, 4, band, &st3), 3);
 	/* One leaves at a time. */
 	unsigned quiet[3] = {100, 100, 100};
-	for (unsigned i = 1; i < PX_STEER_DOWN_WINDOWS; i++)
-		assert_int_equal(px_steer_decide(3, 4, quiet, &low), 3);
-	assert_int_equal(px_steer_decide(3, 4, quiet, &low), 2);
+	assert_int_equal(windows_to_step_down(3, 4, quiet, &st3), PX_STEER_DOWN_WINDOWS);
+}
+
+static void test_decide_bounce_backoff(void **state)
+{
+	(void)state;
+	struct px_steer_state st = {0};
+	unsigned two[2] = {450, 450}; /* fits in one... */
+	unsigned one[1] = {800};      /* ...but one alone is past the rule up */
+
+	assert_int_equal(windows_to_step_down(2, 2, two, &st), PX_STEER_DOWN_WINDOWS);
+	assert_int_equal(px_steer_decide(1, 2, one, &st), 2); /* bounce */
+	/* Each bounce doubles the wait for the next step down. */
+	assert_int_equal(windows_to_step_down(2, 2, two, &st), 2 * PX_STEER_DOWN_WINDOWS);
+	assert_int_equal(px_steer_decide(1, 2, one, &st), 2);
+	assert_int_equal(windows_to_step_down(2, 2, two, &st), 4 * PX_STEER_DOWN_WINDOWS);
+	/* Capped. */
+	for (unsigned i = 0; i < 20; i++) {
+		assert_int_equal(px_steer_decide(1, 2, one, &st), 2);
+		assert_true(windows_to_step_down(2, 2, two, &st) <= PX_STEER_DOWN_MAX);
+	}
+	assert_int_equal(st.down_need, PX_STEER_DOWN_MAX);
+	/* A step down that holds is forgotten: the wait is back to its
+	 * start once the one worker stayed under the rule up long enough. */
+	unsigned calm[1] = {300};
+	for (unsigned i = 0; i <= PX_STEER_SETTLED; i++)
+		assert_int_equal(px_steer_decide(1, 2, calm, &st), 1);
+	assert_int_equal(px_steer_decide(1, 2, one, &st), 2); /* a new load, not a bounce */
+	assert_int_equal(windows_to_step_down(2, 2, two, &st), PX_STEER_DOWN_WINDOWS);
+	/* Going up late after a step down is not a bounce either. */
+	for (unsigned i = 0; i < 2 * PX_STEER_BOUNCE; i++)
+		assert_int_equal(px_steer_decide(1, 2, calm, &st), 1);
+	assert_int_equal(px_steer_decide(1, 2, one, &st), 2);
+	assert_int_equal(windows_to_step_down(2, 2, two, &st), PX_STEER_DOWN_WINDOWS);
 }
 
 static void test_decide_bad_n(void **state)
 {
 	(void)state;
-	unsigned low = 0, busy[2] = {0, 0};
+	struct px_steer_state st = {0};
+	unsigned busy[2] = {0, 0};
 
 	/* An n out of range is brought back into it, never past total. */
-	assert_int_equal(px_steer_decide(0, 2, busy, &low), 1);
-	assert_true(px_steer_decide(9, 2, busy, &low) <= 2);
+	assert_int_equal(px_steer_decide(0, 2, busy, &st), 1);
+	assert_true(px_steer_decide(9, 2, busy, &st) <= 2);
 }
 
 /* --- the kernel's side ---------------------------------------------------- */
@@ -193,6 +232,7 @@ int main(void)
 	        cmocka_unit_test(test_decide_one_worker),
 	        cmocka_unit_test(test_decide_up),
 	        cmocka_unit_test(test_decide_down),
+	        cmocka_unit_test(test_decide_bounce_backoff),
 	        cmocka_unit_test(test_decide_bad_n),
 	        cmocka_unit_test(test_kernel_steering),
 	        cmocka_unit_test(test_kernel_refuses_plain_socket),

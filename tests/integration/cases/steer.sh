@@ -123,8 +123,12 @@ for i in $(seq 0 99); do echo "c$i.example.test A"; done >"$T_DIR/q.txt"
 dnsperf -s 127.0.0.1 -p "$APEX_PORT" -d "$T_DIR/q.txt" -n 1 -c 4 >/dev/null 2>&1 || true
 dnsperf -s 127.0.0.1 -p "$APEX_PORT" -d "$T_DIR/q.txt" -l 4 -c 8 -q 200 -t 2 >"$T_DIR/dnsperf.txt" 2>&1 || true
 sed -n '/Queries sent/,/Queries lost/p' "$T_DIR/dnsperf.txt"
-check "overload: both workers take UDP queries (udp_workers_active 2)" \
-	test "$(stat_now udp_workers_active)" -eq 2
+# Under valgrind one thread runs at a time, so two workers together never
+# use more than a core, the rule down may step back to one and the rule
+# up out again (each bounce doubling the wait): how many changes there
+# were depends on the machine, that there was one does not.
+check "overload: steering changed ($(stat_now udp_steer_changes) times)" \
+	test "$(stat_now udp_steer_changes)" -ge 1
 check "overload: worker 1 answered some ($(stat_now worker1_queries_udp))" \
 	test "$(stat_now worker1_queries_udp)" -gt 0
 check "overload: the log says why" \
@@ -134,7 +138,9 @@ check "overload: the log says why" \
 # 25 queries a second, each a wake-up of its own.
 back_to_one() {
 	local i
-	for ((i = 0; i < 20; i++)); do
+	# Up to 40 s: bounces during the overload may have made the wait
+	# for a step down several seconds of wake-ups.
+	for ((i = 0; i < 40; i++)); do
 		[[ $(stat_now udp_workers_active) -eq 1 ]] && return 0
 		many_ports "$APEX_PORT" 25 25 >/dev/null
 	done
@@ -145,7 +151,8 @@ check "the log says so" grep -q "UDP queries now go to 1 of 2 workers (was 2" "$
 w1=$(stat_now worker1_queries_udp)
 check "and worker 1 gets no more: 50 queries" test "$(many_ports "$APEX_PORT" 50)" -eq 50
 check "worker 1 unchanged ($w1)" test "$(stat_now worker1_queries_udp)" -eq "$w1"
-check "changes counted: 2" test "$(stat_now udp_steer_changes)" -eq 2
+check "every change counted and logged: $(stat_now udp_steer_changes)" \
+	test "$(stat_now udp_steer_changes)" -eq "$(grep -c 'UDP queries now go to' "$APEX_LOG")"
 stop_apexd TERM 30
 check "apexd under valgrind exited 0" test "${APEX_RC:-x}" = 0
 finish
