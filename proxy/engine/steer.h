@@ -19,19 +19,20 @@ struct px_worker;
 /* More workers join when the active ones used this much of a core on
  * average (per mille). One leaves when what all of them used would fit
  * in one fewer without overloading any (the sum below n - 1 cores), for
- * PX_STEER_DOWN_WINDOWS windows in a row. Why so eager: spreading makes
+ * PX_STEER_DOWN_WINDOWS windows in a row. "Used" is CPU time plus time
+ * spent runnable waiting for a CPU (engine/steer.c). Why so eager: spreading makes
  * every answer dearer (more wake-ups), so the sum over n workers
  * overstates what n - 1 would need: on the bench VM two workers used
  * 75 % of a core between them for a load one worker carried at 32 %.
- * If the step down was too far, the rule up takes it back within a
- * window, and each such bounce doubles the windows the next step down
- * waits, up to PX_STEER_DOWN_MAX (a minute); a step down that holds for
- * PX_STEER_SETTLED windows forgets the bounces. */
+ * If the step down was too far, the rule up takes it back, and a step up
+ * within PX_STEER_SETTLED windows (a minute) of a step down doubles the
+ * windows the next step down waits, up to PX_STEER_DOWN_MAX (a minute):
+ * a load that sits near the rule up makes a change a minute at most. A
+ * step down that holds for PX_STEER_SETTLED windows forgets the bounces. */
 #define PX_STEER_UP_PM 750
 #define PX_STEER_DOWN_WINDOWS 10
 #define PX_STEER_DOWN_MAX 1200
-#define PX_STEER_BOUNCE 20
-#define PX_STEER_SETTLED 200
+#define PX_STEER_SETTLED 1200
 /* A worker's figure older than this counts as idle: it had no UDP
  * wake-up to measure in (no query reached it). */
 #define PX_STEER_STALE_MS 1000
@@ -46,8 +47,10 @@ struct px_steer_state {
 /** One worker's part: its window (owner thread only) and its last
  *  figure (read by the lead). */
 struct px_steer_worker {
-	uint64_t t0_ns;              /* the window's start, uv_hrtime(); 0 = none yet */
-	uint64_t cpu0_ns;            /* the thread's CPU time then */
+	uint64_t t0_ns;   /* the window's start, uv_hrtime(); 0 = none yet */
+	uint64_t cpu0_ns; /* the CPU time the thread wanted until then */
+	int statfd;       /* its /proc/thread-self/schedstat, -1 = none */
+	bool stat_tried;
 	uint64_t next_ms;            /* loop clock: when the window ends */
 	struct px_steer_state lead;  /* worker 0 only */
 	bool off;                    /* lead: the kernel refused a program */
@@ -67,6 +70,9 @@ unsigned px_steer_decide(unsigned n, unsigned total, const unsigned *busy,
 /* The steering a listener of worker 0 starts with (the current number);
  * nothing for other workers or with one worker. */
 void px_steer_listener(struct px_worker *w, int fd);
+
+/* Closes what the windows opened; the worker's thread or after it ended. */
+void px_steer_close(struct px_worker *w);
 
 /* Ends the window when it is due: call on every UDP wake-up. */
 void px_steer_window(struct px_worker *w);

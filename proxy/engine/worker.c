@@ -493,6 +493,7 @@ int px_worker_start(struct px_worker *w)
 
 void px_worker_deinit(struct px_worker *w)
 {
+	px_steer_close(w);
 	if (w->slots.txns != NULL) {
 		/* A worker that never ran (startup failed) still has its
 		 * async and timer handles: close them so the loop can close. */

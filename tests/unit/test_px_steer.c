@@ -115,11 +115,13 @@ static void test_decide_bounce_backoff(void **state)
 		assert_int_equal(px_steer_decide(1, 2, calm, &st), 1);
 	assert_int_equal(px_steer_decide(1, 2, one, &st), 2); /* a new load, not a bounce */
 	assert_int_equal(windows_to_step_down(2, 2, two, &st), PX_STEER_DOWN_WINDOWS);
-	/* Going up late after a step down is not a bounce either. */
-	for (unsigned i = 0; i < 2 * PX_STEER_BOUNCE; i++)
+	/* Within the minute after a step down, a step up is a bounce however
+	 * late in it: a load that sits near the rule up changes it once a
+	 * minute at most, not every few seconds. */
+	for (unsigned i = 0; i < PX_STEER_SETTLED - 5; i++)
 		assert_int_equal(px_steer_decide(1, 2, calm, &st), 1);
 	assert_int_equal(px_steer_decide(1, 2, one, &st), 2);
-	assert_int_equal(windows_to_step_down(2, 2, two, &st), PX_STEER_DOWN_WINDOWS);
+	assert_int_equal(windows_to_step_down(2, 2, two, &st), 2 * PX_STEER_DOWN_WINDOWS);
 }
 
 static void test_decide_bad_n(void **state)

@@ -132,7 +132,7 @@ check "overload: steering changed ($(stat_now udp_steer_changes) times)" \
 check "overload: worker 1 answered some ($(stat_now worker1_queries_udp))" \
 	test "$(stat_now worker1_queries_udp)" -gt 0
 check "overload: the log says why" \
-	grep -q "UDP queries now go to 2 of 2 workers (was 1; worker 0 at" "$APEX_LOG"
+	grep -q "UDP queries now go to 2 of 2 workers (was 1; worker 0 wanted" "$APEX_LOG"
 
 # A light load again: 10 windows in a row where one worker would do, at
 # 25 queries a second, each a wake-up of its own.
