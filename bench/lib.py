@@ -200,35 +200,30 @@ def dnsperf_latencies(path):
     return vals
 
 
-def h2load_latencies(path):
-    """Per-request times in ms of the 2xx responses in an h2load --log-file."""
-    vals = []
+def h2load_rows(path):
+    """The tab-separated rows (3 fields or more) of an h2load --log-file;
+    nothing when it cannot be read."""
     try:
         f = open(path, errors="replace")
     except OSError:
-        return vals
+        return
     with f:
         for line in f:
             parts = line.split("\t")
-            if len(parts) >= 3 and parts[1].startswith("2"):
-                vals.append(int(parts[2]) / 1000.0)
-    return vals
+            if len(parts) >= 3:
+                yield parts
+
+
+def h2load_latencies(path):
+    """Per-request times in ms of the 2xx responses in an h2load --log-file."""
+    return [int(p[2]) / 1000.0 for p in h2load_rows(path) if p[1].startswith("2")]
 
 
 def h2load_bunched(path, within_us=50):
     """Share of the requests in an h2load --log-file that started within
     within_us of the one before (start times are its first column, in
     microseconds); None when there are fewer than two."""
-    starts = []
-    try:
-        f = open(path, errors="replace")
-    except OSError:
-        return None
-    with f:
-        for line in f:
-            parts = line.split("\t")
-            if len(parts) >= 3 and parts[0].isdigit():
-                starts.append(int(parts[0]))
+    starts = [int(p[0]) for p in h2load_rows(path) if p[0].isdigit()]
     if len(starts) < 2:
         return None
     starts.sort()
