@@ -445,6 +445,20 @@ stop_apexd() {
 	fi
 }
 
+# apexctl for the cases that set APEXCTL and SOCK ([server] control).
+ctl() { "$APEXCTL" -s "$SOCK" "$@"; }
+# stat_now NAME: a counter from apexctl stats, now.
+stat_now() { ctl stats | sed -n "s/^$1=//p"; }
+# out_has TEXT CMD...: CMD exits 0 and its output contains TEXT (the
+# output is shown, for the log of a failed check).
+out_has() {
+	local want=$1 out rc=0
+	shift
+	out=$("$@" 2>&1) || rc=$?
+	printf '%s\n' "$out"
+	[[ $rc -eq 0 && $out == *"$want"* ]]
+}
+
 # stat_value NAME: the counter NAME from apexd's `stats:` exit line.
 stat_value() {
 	grep -E '(^|[^a-z])stats:' "$APEX_LOG" | tail -n 1 |

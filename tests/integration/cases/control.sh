@@ -32,15 +32,6 @@ answers = yes
 alias-owner.example.test = www.cdn.test
 chained.example.test = c1.cdn.test"
 
-ctl() { "$APEXCTL" -s "$SOCK" "$@"; }
-# out_has TEXT CMD...: CMD exits 0 and its stdout contains TEXT.
-out_has() {
-	local want=$1 out rc=0
-	shift
-	out=$("$@" 2>&1) || rc=$?
-	printf '%s\n' "$out"
-	[[ $rc -eq 0 && $out == *"$want"* ]]
-}
 # exits RC CMD...: CMD exits with RC (its output is shown on failure).
 exits() {
 	local want=$1 rc=0
@@ -49,8 +40,6 @@ exits() {
 	echo "exit $rc, want $want"
 	[[ $rc -eq $want ]]
 }
-# stat_now NAME: a counter from apexctl stats.
-stat_now() { ctl stats | sed -n "s/^$1=//p"; }
 
 check "control socket is a socket with mode 0600" \
 	bash -c "[[ -S '$SOCK' && \$(stat -c %a '$SOCK') == 600 ]]"

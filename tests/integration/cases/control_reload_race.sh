@@ -41,7 +41,6 @@ control = $SOCK
 
 start_flat_apexd "$BODY
 $THREE"
-ctl() { "$APEXCTL" -s "$SOCK" "$@"; }
 
 # use RESOLVERS: the file apexd reads, replaced in one rename so that a
 # reload never reads half of it.

@@ -51,15 +51,6 @@ geocn.example.test = cn.geo.test
 geoflat.example.test = flat.geo.test"
 }
 start_flat_apexd "$(apexd_ini yes)"
-ctl() { "$APEXCTL" -s "$SOCK" "$@"; }
-# out_has TEXT CMD...: CMD exits 0 and its output contains TEXT.
-out_has() {
-	local want=$1 out rc=0
-	shift
-	out=$("$@" 2>&1) || rc=$?
-	printf '%s\n' "$out"
-	[[ $rc -eq 0 && $out == *"$want"* ]]
-}
 W=www.geo.test
 rules=(--rcode NOERROR --flag AA --no-cname)
 

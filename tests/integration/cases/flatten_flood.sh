@@ -40,15 +40,6 @@ timeout = 1s
 cache-size = 1M
 min-ttl = 5s
 [zone example.test]"
-ctl() { "$APEXCTL" -s "$SOCK" "$@"; }
-# out_has TEXT CMD...: CMD exits 0 and its stdout contains TEXT.
-out_has() {
-	local want=$1 out rc=0
-	shift
-	out=$("$@" 2>&1) || rc=$?
-	printf '%s\n' "$out"
-	[[ $rc -eq 0 && $out == *"$want"* ]]
-}
 
 check "CDN serves www.cdn.test" test -n "$WWW_A"
 check "apex A flattened before the flood" fq example.test A --rcode NOERROR --flag AA --addrs "$WWW_A"

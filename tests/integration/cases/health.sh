@@ -132,9 +132,7 @@ hc.example.test = tcp.hcdn.test
 hp.example.test = tcp.hcdn.test, tcp2.hcdn.test
 hc.other.test = tls.hcdn.test"
 
-ctl() { "$APEXCTL" -s "$SOCK" "$@"; }
 metrics() { "$PY" -c 'import urllib.request,sys; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' "http://127.0.0.1:$MPORT/metrics"; }
-stat_now() { ctl stats | sed -n "s/^$1=//p"; }
 # addrs NAME: the A records apexd answers for NAME, sorted, one line.
 addrs() {
 	dig @127.0.0.1 -p "$APEX_PORT" +time=2 +tries=1 +nocookie +short "$1" A | sort | tr '\n' ' ' | sed 's/ $//'
@@ -162,13 +160,6 @@ log_has() {
 	done
 	echo "not in apexd's log: $1"
 	return 1
-}
-out_has() {
-	local want=$1 out
-	shift
-	out=$("$@" 2>&1)
-	printf '%s\n' "$out"
-	[[ $out == *"$want"* ]]
 }
 
 TCP_ALL="127.0.71.1 127.0.71.2 127.0.71.3"

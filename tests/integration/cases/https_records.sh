@@ -74,15 +74,6 @@ min-ttl = 1s
 [zone apexcn.example.test]
 [alias]
 alias-https.example.test = www.cdn.test"
-ctl() { "$APEXCTL" -s "$SOCK" "$@"; }
-# out_has TEXT CMD...: CMD exits 0 and its stdout contains TEXT.
-out_has() {
-	local want=$1 out rc=0
-	shift
-	out=$("$@" 2>&1) || rc=$?
-	printf '%s\n' "$out"
-	[[ $rc -eq 0 && $out == *"$want"* ]]
-}
 
 # rdata_of TOOL PORT NAME TYPE: the RDATA of the TYPE records in the answer
 # section, in the tool's presentation format, sorted, one a line.

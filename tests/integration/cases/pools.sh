@@ -85,14 +85,6 @@ pool = $1
 [alias]
 apool.example.test = pb.cdn2.test, pa.cdn.test"
 }
-ctl() { "$APEXCTL" -s "$SOCK" "$@"; }
-out_has() {
-	local want=$1 out rc=0
-	shift
-	out=$("$@" 2>&1) || rc=$?
-	printf '%s\n' "$out"
-	[[ $rc -eq 0 && $out == *"$want"* ]]
-}
 # count_a NAME: the A records in apexd's answer for NAME.
 count_a() {
 	local n

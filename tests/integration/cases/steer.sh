@@ -36,8 +36,6 @@ metrics = 127.0.0.1:$MPORT
 [cache]
 answers = yes" threads=2
 
-ctl() { "$APEXCTL" -s "$SOCK" "$@"; }
-stat_now() { ctl stats | sed -n "s/^$1=//p"; }
 
 # many_ports PORT COUNT [RATE]: COUNT queries over UDP, each from a
 # socket of its own (a new source port), RATE a second (default: as fast
