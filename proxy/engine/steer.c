@@ -21,6 +21,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/sock_diag.h>
+#include <sys/socket.h>
 
 #include "proxy/daemon/server.h"
 #include "proxy/engine/steer.h"
@@ -70,6 +72,107 @@ unsigned px_steer_decide(unsigned n, unsigned total, const unsigned *busy,
 	return n;
 }
 
+static unsigned wait_double(unsigned w)
+{
+	return w * 2 < PX_STEER_TRY_MAX ? w * 2 : PX_STEER_TRY_MAX;
+}
+
+static unsigned trial_start(struct px_steer_state *st, int dir, unsigned from, unsigned to)
+{
+	uint64_t sum = 0;
+
+	for (unsigned i = 0; i < PX_STEER_BASE_WINDOWS; i++)
+		sum += st->rates[i];
+	st->base = sum / PX_STEER_BASE_WINDOWS;
+	st->trial = dir;
+	st->trial_from = from;
+	st->trial_win = 0;
+	st->trial_sum = 0;
+	st->steady = 0;
+	st->why = dir > 0 ? PX_STEER_TRY_MORE : PX_STEER_TRY_FEWER;
+	return to;
+}
+
+/* Ends the trial: n stays if kept, else the number before it returns. */
+static unsigned trial_end(struct px_steer_state *st, unsigned n, bool kept, unsigned pm)
+{
+	unsigned *wait = st->trial > 0 ? &st->up_wait : &st->down_wait;
+
+	if (kept)
+		*wait = st->trial > 0 ? 0 : PX_STEER_TRY_DOWN;
+	else
+		*wait = *wait < PX_STEER_TRY_UP ? PX_STEER_TRY_UP : wait_double(*wait);
+	st->why = kept ? PX_STEER_KEPT : PX_STEER_BACK;
+	st->why_pm = pm;
+	st->trial = 0;
+	st->steady = 0;
+	return kept ? n : st->trial_from;
+}
+
+static unsigned trial_window(unsigned n, const struct px_steer_rate *r, struct px_steer_state *st)
+{
+	if (r->gap) {
+		/* The load paused: the trial says nothing, and the number on
+		 * trial stays until the load rule sees the next one. */
+		st->trial = 0;
+		st->steady = 0;
+		return n;
+	}
+	if (st->trial < 0 && r->behind)
+		return trial_end(st, n, false, 0);
+	if (++st->trial_win <= PX_STEER_SKIP)
+		return n;
+	uint64_t base = st->base > 0 ? st->base : 1;
+	unsigned k = st->trial_win - PX_STEER_SKIP;
+	st->trial_sum += r->per_s;
+	if (st->trial < 0 && r->per_s * 1000 < base * PX_STEER_ABORT_PM)
+		return trial_end(st, n, false, (unsigned)(r->per_s * 1000 / base));
+	if (k < PX_STEER_TRIAL_WINDOWS)
+		return n;
+	uint64_t pm = st->trial_sum / k * 1000 / base;
+	bool kept = pm >= (st->trial > 0 ? PX_STEER_KEEP_UP_PM : PX_STEER_KEEP_DOWN_PM);
+	return trial_end(st, n, kept, pm > 100000 ? 100000 : (unsigned)pm);
+}
+
+unsigned px_steer_choose(unsigned n, unsigned total, const unsigned *busy,
+                         const struct px_steer_rate *r, struct px_steer_state *st)
+{
+	st->why = PX_STEER_SAME;
+	if (total <= 1)
+		return 1;
+	if (n < 1 || n > total)
+		n = n < 1 ? 1 : total;
+	if (st->down_wait == 0)
+		st->down_wait = PX_STEER_TRY_DOWN;
+	if (st->trial != 0)
+		return trial_window(n, r, st);
+	if (r->gap) {
+		st->steady = 0;
+	} else if (++st->steady > PX_STEER_SKIP) {
+		st->rates[(st->steady - PX_STEER_SKIP - 1) % PX_STEER_BASE_WINDOWS] = r->per_s;
+	}
+	if (r->behind && n < total) {
+		/* What brought it here, a trial down or a grown load, is
+		 * not to be tried again soon. */
+		st->down_wait = wait_double(st->down_wait);
+		st->steady = 0;
+		st->why = PX_STEER_BEHIND;
+		return 2 * n < total ? 2 * n : total;
+	}
+	unsigned want = px_steer_decide(n, total, busy, st);
+	bool based = st->steady >= PX_STEER_SKIP + PX_STEER_BASE_WINDOWS;
+	if (want < n) {
+		st->steady = 0;
+		st->why = PX_STEER_FITS;
+		return want;
+	}
+	if (want > n)
+		return based && st->steady >= st->up_wait ? trial_start(st, +1, n, want) : n;
+	if (n > 1 && based && st->steady >= st->down_wait)
+		return trial_start(st, -1, n, n - 1);
+	return n;
+}
+
 static uint64_t thread_cpu_ns(void)
 {
 	struct timespec ts;
@@ -115,6 +218,13 @@ void px_steer_close(struct px_worker *w)
 	w->steer.stat_tried = false;
 }
 
+/* What the listeners read and the gauge shows, together. */
+static void steer_set_active(struct px_worker *w, unsigned n)
+{
+	atomic_store_explicit(&w->srv->udp_active, n, memory_order_relaxed);
+	atomic_store_explicit(&w->stats.udp_workers_active, n, memory_order_relaxed);
+}
+
 void px_steer_listener(struct px_worker *w, int fd)
 {
 	struct px_server *srv = w->srv;
@@ -130,9 +240,27 @@ void px_steer_listener(struct px_worker *w, int fd)
 		       "workers",
 		       strerror(-rc), srv->n_workers);
 		w->steer.off = true;
-		atomic_store_explicit(&srv->udp_active, srv->n_workers, memory_order_relaxed);
-		atomic_store_explicit(&w->stats.udp_workers_active, srv->n_workers,
-		                      memory_order_relaxed);
+		steer_set_active(w, srv->n_workers);
+	}
+}
+
+static const char *why_text(const struct px_steer_state *st, char *buf, size_t len)
+{
+	switch (st->why) {
+	case PX_STEER_FITS:
+		return "the load fits in fewer";
+	case PX_STEER_TRY_MORE:
+		return "a trial: do more answer more?";
+	case PX_STEER_TRY_FEWER:
+		return "a trial: do fewer answer as many?";
+	case PX_STEER_BACK:
+		snprintf(buf, len, "the trial answered %u.%u %% of the rate before it",
+		         st->why_pm / 10, st->why_pm % 10);
+		return buf;
+	case PX_STEER_BEHIND:
+		return "worker 0 fell behind";
+	default:
+		return "";
 	}
 }
 
@@ -140,6 +268,7 @@ void px_steer_listener(struct px_worker *w, int fd)
 static void steer_apply(struct px_worker *w, unsigned n, unsigned from, unsigned busy0)
 {
 	struct px_server *srv = w->srv;
+	char buf[80];
 
 	for (size_t i = 0; i < w->lis.n_udp; i++) {
 		int rc = px_steer_attach(w->lis.udp[i]->fd, n);
@@ -150,37 +279,80 @@ static void steer_apply(struct px_worker *w, unsigned n, unsigned from, unsigned
 			return;
 		}
 	}
-	atomic_store_explicit(&srv->udp_active, n, memory_order_relaxed);
-	atomic_store_explicit(&w->stats.udp_workers_active, n, memory_order_relaxed);
+	steer_set_active(w, n);
 	PX_STAT_INC(&w->stats, udp_steer_changes);
 	/* Not rate-limited: the rule's own backoff bounds the changes. */
 	px_log(CFG_LOG_INFO, UDP,
 	       "UDP queries now go to %u of %u workers (was %u; worker 0 wanted %u.%u %% of a "
-	       "core)",
-	       n, srv->n_workers, from, busy0 / 10, busy0 % 10);
+	       "core; %s)",
+	       n, srv->n_workers, from, busy0 / 10, busy0 % 10,
+	       why_text(&w->steer.lead, buf, sizeof(buf)));
 }
 
-static void steer_lead(struct px_worker *w, uint64_t now_ms)
+/* Worker 0 is behind when one of its UDP sockets holds half of what it
+ * may queue, or the kernel dropped a datagram for one since the last
+ * window (SO_MEMINFO: one getsockopt per listener and window). */
+static bool lead_behind(struct px_worker *w)
+{
+	uint64_t drops = 0;
+	bool full = false;
+
+	for (size_t i = 0; i < w->lis.n_udp; i++) {
+		uint32_t mi[SK_MEMINFO_VARS];
+		socklen_t len = sizeof(mi);
+		if (getsockopt(w->lis.udp[i]->fd, SOL_SOCKET, SO_MEMINFO, mi, &len) != 0 ||
+		    len < sizeof(mi))
+			continue;
+		drops += mi[SK_MEMINFO_DROPS];
+		if ((uint64_t)mi[SK_MEMINFO_RMEM_ALLOC] * 2 >= mi[SK_MEMINFO_RCVBUF])
+			full = true;
+	}
+	bool dropped = drops > w->steer.drops0;
+	w->steer.drops0 = drops;
+	return full || dropped;
+}
+
+static void steer_lead(struct px_worker *w, uint64_t now_ms, uint64_t window_ns)
 {
 	struct px_server *srv = w->srv;
+	struct px_steer_state *st = &w->steer.lead;
 	unsigned total = srv->n_workers;
 	unsigned n = atomic_load_explicit(&srv->udp_active, memory_order_relaxed);
 	unsigned busy[PX_STEER_MAX];
+	uint64_t read = 0;
 
 	if (w->steer.off)
 		return; /* px_steer_listener said why */
 	if (total > PX_STEER_MAX)
 		total = PX_STEER_MAX;
-	for (unsigned i = 0; i < n && i < total; i++) {
-		struct px_steer_worker *s = &srv->workers[i].steer;
-		uint64_t at = atomic_load_explicit(&s->busy_at_ms, memory_order_relaxed);
+	for (unsigned i = 0; i < total; i++) {
+		struct px_worker *o = &srv->workers[i];
+		read += atomic_load_explicit(&o->stats.queries_udp, memory_order_relaxed);
+		if (i >= n)
+			continue;
+		uint64_t at = atomic_load_explicit(&o->steer.busy_at_ms, memory_order_relaxed);
 		busy[i] = at + PX_STEER_STALE_MS >= now_ms
-		                  ? atomic_load_explicit(&s->busy_pm, memory_order_relaxed)
+		                  ? atomic_load_explicit(&o->steer.busy_pm, memory_order_relaxed)
 		                  : 0;
 	}
-	unsigned nn = px_steer_decide(n, total, busy, &w->steer.lead);
+	struct px_steer_rate r = {
+	        .gap = w->steer.read0 == 0 ||
+	               window_ns > (uint64_t)PX_STEER_GAP_WINDOWS * PX_STEER_WINDOW_MS * 1000000u,
+	        .behind = lead_behind(w),
+	};
+	if (!r.gap && read >= w->steer.read0)
+		r.per_s = (read - w->steer.read0) * 1000000000u / window_ns;
+	w->steer.read0 = read;
+	unsigned nn = px_steer_choose(n, total, busy, &r, st);
+	if (st->why == PX_STEER_TRY_MORE || st->why == PX_STEER_TRY_FEWER)
+		PX_STAT_INC(&w->stats, udp_steer_trials);
 	if (nn != n)
 		steer_apply(w, nn, n, busy[0]);
+	else if (st->why == PX_STEER_KEPT)
+		px_log(CFG_LOG_INFO, UDP,
+		       "UDP queries stay with %u of %u workers: the trial answered %u.%u %% of the "
+		       "rate before it",
+		       n, total, st->why_pm / 10, st->why_pm % 10);
 }
 
 void px_steer_window(struct px_worker *w)
@@ -198,7 +370,7 @@ void px_steer_window(struct px_worker *w)
 		                      memory_order_relaxed);
 		atomic_store_explicit(&s->busy_at_ms, now_ms, memory_order_relaxed);
 		if (w->idx == 0)
-			steer_lead(w, now_ms);
+			steer_lead(w, now_ms, t - s->t0_ns);
 	}
 	s->t0_ns = t;
 	s->cpu0_ns = cpu;

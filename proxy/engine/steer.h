@@ -37,11 +37,77 @@ struct px_worker;
  * wake-up to measure in (no query reached it). */
 #define PX_STEER_STALE_MS 1000
 
-/** The lead's memory between decisions (px_steer_decide). */
+/* Trials (px_steer_choose): the rule above says when another number of
+ * workers might serve better, the answers say whether it did. Spreading
+ * over more workers pays in answers only where one worker cannot get a
+ * core to itself for long enough; where the load generator shares the
+ * cores (a closed loop, as in bench/run.sh), the second worker takes CPU
+ * from it and answers less: 157 000 cached qps with one worker, fewer
+ * with two, on the bench VM. So every step the load rule asks for up is
+ * tried, and a step down is tried from time to time while busy:
+ * - the rate is UDP queries read a second by all workers together,
+ *   averaged over PX_STEER_BASE_WINDOWS windows at the number before the
+ *   trial and PX_STEER_TRIAL_WINDOWS windows at the new one, the first
+ *   PX_STEER_SKIP windows after a change not counted (queues move over);
+ * - more workers stay if they read PX_STEER_KEEP_UP_PM per mille of the
+ *   rate before, fewer if they read PX_STEER_KEEP_DOWN_PM; a window of a
+ *   trial down below PX_STEER_ABORT_PM ends it at once;
+ * - the first trial up comes as soon as there is a rate to compare, a
+ *   trial down after PX_STEER_TRY_DOWN windows at the number; a trial
+ *   that failed makes the next in its direction wait PX_STEER_TRY_UP
+ *   windows, or twice as long as it waited, up to PX_STEER_TRY_MAX (a
+ *   minute); one that held resets the wait;
+ * - a worker 0 that falls behind (its UDP sockets hold half their
+ *   receive buffer, or dropped a datagram) gets more workers at once,
+ *   without a trial: an open-loop load that outgrew one worker must not
+ *   wait for the next trial. */
+#define PX_STEER_SKIP 1
+#define PX_STEER_BASE_WINDOWS 4
+#define PX_STEER_TRIAL_WINDOWS 4
+#define PX_STEER_KEEP_UP_PM 1030
+#define PX_STEER_KEEP_DOWN_PM 970
+#define PX_STEER_ABORT_PM 900
+#define PX_STEER_TRY_UP 20
+#define PX_STEER_TRY_DOWN 40
+#define PX_STEER_TRY_MAX 1200
+/* A window this many times the nominal one had a pause in the queries
+ * before it: its rate says nothing of the current number. */
+#define PX_STEER_GAP_WINDOWS 4
+
+/** What the last call of px_steer_choose did, for the log. */
+enum px_steer_why {
+	PX_STEER_SAME,      /* nothing changed */
+	PX_STEER_FITS,      /* the load fits in fewer (the load rule) */
+	PX_STEER_TRY_MORE,  /* a trial of more workers begins */
+	PX_STEER_TRY_FEWER, /* a trial of fewer workers begins */
+	PX_STEER_KEPT,      /* a trial ended and its number stays */
+	PX_STEER_BACK,      /* a trial ended and the number before it returns */
+	PX_STEER_BEHIND,    /* worker 0 fell behind: more workers at once */
+};
+
+/** The lead's memory between decisions (px_steer_decide, px_steer_choose). */
 struct px_steer_state {
 	unsigned low_windows; /* windows in a row the load fitted in fewer */
 	unsigned down_need;   /* low windows a step down waits for; 0 = PX_STEER_DOWN_WINDOWS */
 	unsigned since_down;  /* windows since the last step down; 0 = none yet */
+	/* Trials */
+	int trial;                             /* +1 more workers on trial, -1 fewer, 0 none */
+	unsigned trial_from;                   /* the number before the trial */
+	unsigned trial_win;                    /* windows into the trial */
+	uint64_t trial_sum;                    /* the counted windows' rates */
+	uint64_t base;                         /* the rate before the trial */
+	unsigned steady;                       /* windows at this number since a change or a gap */
+	uint64_t rates[PX_STEER_BASE_WINDOWS]; /* the last counted windows' rates */
+	unsigned up_wait, down_wait; /* steady windows before a trial (down: 0 = initial) */
+	enum px_steer_why why;       /* what the last call did */
+	unsigned why_pm;             /* KEPT/BACK: the trial's rate, per mille of base */
+};
+
+/** One window's answers as the lead saw them (px_steer_choose). */
+struct px_steer_rate {
+	uint64_t per_s; /* UDP queries read a second, all workers */
+	bool gap;       /* the window was too long to say (PX_STEER_GAP_WINDOWS) */
+	bool behind;    /* worker 0's UDP sockets hold a backlog or dropped */
 };
 
 /** One worker's part: its window (owner thread only) and its last
@@ -53,6 +119,8 @@ struct px_steer_worker {
 	bool stat_tried;
 	uint64_t next_ms;            /* loop clock: when the window ends */
 	struct px_steer_state lead;  /* worker 0 only */
+	uint64_t read0;              /* lead: all workers' UDP queries at the window's start */
+	uint64_t drops0;             /* lead: its UDP sockets' drops then */
 	bool off;                    /* lead: the kernel refused a program */
 	atomic_uint busy_pm;         /* last window's CPU, per mille of a core */
 	_Atomic uint64_t busy_at_ms; /* loop clock when busy_pm was measured */
@@ -66,6 +134,15 @@ struct px_steer_worker {
  */
 unsigned px_steer_decide(unsigned n, unsigned total, const unsigned *busy,
                          struct px_steer_state *st);
+
+/**
+ * The lead's decision each window: the load rule (px_steer_decide) says
+ * when to look, a trial measured on r's rates says what stays (see the
+ * trials above); st->why says what happened, for the log.
+ * @return the number of workers that should take queries, 1..total.
+ */
+unsigned px_steer_choose(unsigned n, unsigned total, const unsigned *busy,
+                         const struct px_steer_rate *r, struct px_steer_state *st);
 
 /* The steering a listener of worker 0 starts with (the current number);
  * nothing for other workers or with one worker. */

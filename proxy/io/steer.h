@@ -3,8 +3,9 @@
 #pragma once
 #include <stdbool.h>
 
-/* The most workers a group is steered over: a program's modulus. */
-#define PX_STEER_MAX 1024
+/* The most workers a group is steered over: a program's modulus (threads
+ * is at most 256, config/keys.c). */
+#define PX_STEER_MAX 256
 
 /**
  * Attaches to fd's reuseport group (every socket bound to the same

@@ -43,6 +43,7 @@
 	X(tcp_fd_refused, "client TCP connections refused: file descriptors running out")          \
 	X(udp_send_errors, "replies that could not be sent to a UDP client")                       \
 	X(udp_steer_changes, "times the number of workers taking UDP queries changed")             \
+	X(udp_steer_trials, "trials of another number of workers taking UDP queries")              \
 	X(proxy_v2_accepted, "PROXY v2 headers believed: their source was the client")             \
 	X(proxy_v2_local, "PROXY v2 headers naming no client (LOCAL): the balancer was")           \
 	X(proxy_v2_dropped,                                                                        \

@@ -135,6 +135,192 @@ static void test_decide_bad_n(void **state)
 	assert_true(px_steer_decide(9, 2, busy, &st) <= 2);
 }
 
+/* --- the trials -------------------------------------------------------- */
+
+/* One window at rate per_s with n workers as busy as busy_pm each. */
+static unsigned window(unsigned n, unsigned total, unsigned busy_pm, uint64_t per_s,
+                       struct px_steer_state *st)
+{
+	unsigned busy[4] = {busy_pm, busy_pm, busy_pm, busy_pm};
+	struct px_steer_rate r = {.per_s = per_s};
+
+	return px_steer_choose(n, total, busy, &r, st);
+}
+
+/* Windows at n, busy and at rate, until the number changes; 0 if it
+ * did not within limit windows. *got is the new number. */
+static unsigned windows_to_change(unsigned n, unsigned total, unsigned busy_pm, uint64_t per_s,
+                                  unsigned limit, struct px_steer_state *st, unsigned *got)
+{
+	for (unsigned k = 1; k <= limit; k++) {
+		*got = window(n, total, busy_pm, per_s, st);
+		if (*got != n)
+			return k;
+	}
+	return 0;
+}
+
+/* Runs a trial from its first window at rate per_s; returns the number
+ * when it ended. */
+static unsigned run_trial(unsigned n, uint64_t per_s, struct px_steer_state *st)
+{
+	for (unsigned k = 0; k < PX_STEER_SKIP + PX_STEER_TRIAL_WINDOWS; k++) {
+		unsigned got = window(n, 2, 900, per_s, st);
+		if (st->trial == 0)
+			return got;
+	}
+	fail_msg("the trial did not end");
+	return 0;
+}
+
+static void test_choose_up_needs_more_answers(void **state)
+{
+	(void)state;
+	struct px_steer_state st = {0};
+	unsigned got;
+
+	/* A busy worker asks for more; the trial waits for a rate measured
+	 * at one worker (the skipped window and the base windows). */
+	assert_int_equal(windows_to_change(1, 2, 900, 100000, 100, &st, &got),
+	                 PX_STEER_SKIP + PX_STEER_BASE_WINDOWS);
+	assert_int_equal(got, 2);
+	assert_int_equal(st.why, PX_STEER_TRY_MORE);
+	assert_int_equal(st.base, 100000);
+	/* Two workers answer no more (the closed loop of the bench): back
+	 * to one, and the next trial up waits PX_STEER_TRY_UP windows. */
+	assert_int_equal(run_trial(2, 101000, &st), 1);
+	assert_int_equal(st.why, PX_STEER_BACK);
+	assert_int_equal(st.why_pm, 1010);
+	assert_int_equal(st.up_wait, PX_STEER_TRY_UP);
+	assert_int_equal(windows_to_change(1, 2, 900, 100000, 1000, &st, &got), PX_STEER_TRY_UP);
+	/* This time they answer 10 % more (one worker could not keep up):
+	 * two stay, and the wait is back at its start. */
+	assert_int_equal(run_trial(2, 110000, &st), 2);
+	assert_int_equal(st.why, PX_STEER_KEPT);
+	assert_int_equal(st.why_pm, 1100);
+	assert_int_equal(st.up_wait, 0);
+}
+
+static void test_choose_up_backoff_capped(void **state)
+{
+	(void)state;
+	struct px_steer_state st = {0};
+	unsigned got;
+
+	for (unsigned i = 0; i < 12; i++) {
+		assert_true(windows_to_change(1, 2, 900, 50000, 2 * PX_STEER_TRY_MAX, &st, &got) >
+		            0);
+		assert_int_equal(run_trial(2, 50000, &st), 1);
+	}
+	assert_int_equal(st.up_wait, PX_STEER_TRY_MAX);
+	assert_int_equal(windows_to_change(1, 2, 900, 50000, 2 * PX_STEER_TRY_MAX, &st, &got),
+	                 PX_STEER_TRY_MAX);
+}
+
+static void test_choose_down_trial(void **state)
+{
+	(void)state;
+	struct px_steer_state st = {0};
+	unsigned got;
+
+	/* Two workers, each busy (the load rule keeps both): a trial of one
+	 * after PX_STEER_TRY_DOWN windows. */
+	assert_int_equal(windows_to_change(2, 2, 700, 80000, 1000, &st, &got), PX_STEER_TRY_DOWN);
+	assert_int_equal(got, 1);
+	assert_int_equal(st.why, PX_STEER_TRY_FEWER);
+	/* One answers 98 %: within what a trial down may lose, so one stays. */
+	assert_int_equal(run_trial(1, 78400, &st), 1);
+	assert_int_equal(st.why, PX_STEER_KEPT);
+
+	/* From two again: one worker answering 95 % goes back to two, and
+	 * the next trial down waits twice as long. */
+	struct px_steer_state s2 = {0};
+	assert_int_equal(windows_to_change(2, 2, 700, 80000, 1000, &s2, &got), PX_STEER_TRY_DOWN);
+	assert_int_equal(run_trial(1, 76000, &s2), 2);
+	assert_int_equal(s2.why, PX_STEER_BACK);
+	assert_int_equal(s2.down_wait, 2 * PX_STEER_TRY_DOWN);
+	assert_int_equal(windows_to_change(2, 2, 700, 80000, 1000, &s2, &got),
+	                 2 * PX_STEER_TRY_DOWN);
+}
+
+static void test_choose_down_abort(void **state)
+{
+	(void)state;
+	struct px_steer_state st = {0};
+	unsigned got;
+
+	assert_int_equal(windows_to_change(2, 2, 700, 80000, 1000, &st, &got), PX_STEER_TRY_DOWN);
+	/* The skipped window, then one window under 90 % ends it at once: a
+	 * trial down must not pile up what one worker cannot read. */
+	for (unsigned k = 0; k < PX_STEER_SKIP; k++)
+		assert_int_equal(window(1, 2, 900, 60000, &st), 1);
+	assert_int_equal(window(1, 2, 900, 70000, &st), 2);
+	assert_int_equal(st.why, PX_STEER_BACK);
+	assert_int_equal(st.why_pm, 875);
+
+	/* Worker 0 behind during a trial down ends it too, skipped window or
+	 * not. */
+	assert_int_equal(windows_to_change(2, 2, 700, 80000, 1000, &st, &got),
+	                 2 * PX_STEER_TRY_DOWN);
+	unsigned busy[2] = {900, 900};
+	struct px_steer_rate behind = {.per_s = 80000, .behind = true};
+	assert_int_equal(px_steer_choose(1, 2, busy, &behind, &st), 2);
+	assert_int_equal(st.why, PX_STEER_BACK);
+}
+
+static void test_choose_behind(void **state)
+{
+	(void)state;
+	struct px_steer_state st = {0};
+	unsigned busy[4] = {100, 0, 0, 0};
+	struct px_steer_rate r = {.per_s = 5000, .behind = true};
+
+	/* Behind: more workers at once, however idle worker 0 looks and
+	 * without a rate to compare with. */
+	assert_int_equal(px_steer_choose(1, 4, busy, &r, &st), 2);
+	assert_int_equal(st.why, PX_STEER_BEHIND);
+	assert_int_equal(st.trial, 0);
+	assert_int_equal(px_steer_choose(2, 4, busy, &r, &st), 4);
+	/* All of them already: nothing more to give. */
+	assert_int_equal(px_steer_choose(4, 4, busy, &r, &st), 4);
+	assert_int_equal(st.why, PX_STEER_SAME);
+}
+
+static void test_choose_light_and_gaps(void **state)
+{
+	(void)state;
+	struct px_steer_state st = {0};
+	unsigned busy[2] = {200, 200};
+	struct px_steer_rate r = {.per_s = 3000};
+	struct px_steer_rate gap = {.gap = true};
+
+	/* A light load steps down by the load rule, without a trial. */
+	for (unsigned k = 1; k < PX_STEER_DOWN_WINDOWS; k++)
+		assert_int_equal(px_steer_choose(2, 2, busy, &r, &st), 2);
+	assert_int_equal(px_steer_choose(2, 2, busy, &r, &st), 1);
+	assert_int_equal(st.why, PX_STEER_FITS);
+
+	/* A gap (the window was long: queries paused) restarts the base: no
+	 * trial compares a rate from before a pause. */
+	struct px_steer_state s2 = {0};
+	unsigned got;
+	for (unsigned k = 0; k < PX_STEER_SKIP + PX_STEER_BASE_WINDOWS - 1; k++)
+		assert_int_equal(window(1, 2, 900, 100000, &s2), 1);
+	unsigned hot[2] = {900, 900};
+	assert_int_equal(px_steer_choose(1, 2, hot, &gap, &s2), 1);
+	assert_int_equal(windows_to_change(1, 2, 900, 100000, 100, &s2, &got),
+	                 PX_STEER_SKIP + PX_STEER_BASE_WINDOWS);
+	/* A gap in a trial ends it without a verdict: the number on trial
+	 * stays, and no wait doubles. */
+	assert_int_equal(px_steer_choose(2, 2, hot, &gap, &s2), 2);
+	assert_int_equal(s2.trial, 0);
+	assert_int_equal(s2.up_wait, 0);
+	assert_int_equal(s2.down_wait, PX_STEER_TRY_DOWN);
+	/* One worker in all: nothing to try. */
+	struct px_steer_state s3 = {0};
+	assert_int_equal(windows_to_change(1, 1, 1000, 100000, 200, &s3, &got), 0);
+}
+
 /* --- the kernel's side ---------------------------------------------------- */
 
 static int bound_reuseport(uint16_t port, uint16_t *got)
@@ -236,6 +422,12 @@ int main(void)
 	        cmocka_unit_test(test_decide_down),
 	        cmocka_unit_test(test_decide_bounce_backoff),
 	        cmocka_unit_test(test_decide_bad_n),
+	        cmocka_unit_test(test_choose_up_needs_more_answers),
+	        cmocka_unit_test(test_choose_up_backoff_capped),
+	        cmocka_unit_test(test_choose_down_trial),
+	        cmocka_unit_test(test_choose_down_abort),
+	        cmocka_unit_test(test_choose_behind),
+	        cmocka_unit_test(test_choose_light_and_gaps),
 	        cmocka_unit_test(test_kernel_steering),
 	        cmocka_unit_test(test_kernel_refuses_plain_socket),
 	};
