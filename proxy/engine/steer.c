@@ -21,8 +21,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <linux/sock_diag.h>
-#include <sys/socket.h>
 
 #include "proxy/daemon/server.h"
 #include "proxy/engine/steer.h"
@@ -72,9 +70,19 @@ unsigned px_steer_decide(unsigned n, unsigned total, const unsigned *busy,
 	return n;
 }
 
-static unsigned wait_double(unsigned w)
+/* A direction that lost waits longer for its next trial: start, or
+ * twice what it waited, up to PX_STEER_TRY_MAX. */
+static void wait_more(unsigned *wait, unsigned start)
 {
-	return w * 2 < PX_STEER_TRY_MAX ? w * 2 : PX_STEER_TRY_MAX;
+	*wait = *wait < start ? start : *wait * 2 < PX_STEER_TRY_MAX ? *wait * 2 : PX_STEER_TRY_MAX;
+}
+
+/* A new regime (the load fell to what fewer carry, or paused): what
+ * the trials learnt is about another load. */
+static void waits_reset(struct px_steer_state *st)
+{
+	st->up_wait = 0;
+	st->down_wait = PX_STEER_TRY_DOWN;
 }
 
 static unsigned trial_start(struct px_steer_state *st, int dir, unsigned from, unsigned to)
@@ -94,14 +102,19 @@ static unsigned trial_start(struct px_steer_state *st, int dir, unsigned from, u
 }
 
 /* Ends the trial: n stays if kept, else the number before it returns. */
+/* Ends the trial: n stays if kept, else the number before it returns.
+ * Either way one direction lost, and its next trial waits longer: a
+ * closed loop answers within a few per cent either way, and trials
+ * that took turns winning on noise would change the number every
+ * second. */
 static unsigned trial_end(struct px_steer_state *st, unsigned n, bool kept, unsigned pm)
 {
-	unsigned *wait = st->trial > 0 ? &st->up_wait : &st->down_wait;
+	bool up_lost = (st->trial > 0) != kept;
 
-	if (kept)
-		*wait = st->trial > 0 ? 0 : PX_STEER_TRY_DOWN;
+	if (up_lost)
+		wait_more(&st->up_wait, PX_STEER_TRY_UP);
 	else
-		*wait = *wait < PX_STEER_TRY_UP ? PX_STEER_TRY_UP : wait_double(*wait);
+		wait_more(&st->down_wait, PX_STEER_TRY_DOWN);
 	st->why = kept ? PX_STEER_KEPT : PX_STEER_BACK;
 	st->why_pm = pm;
 	st->trial = 0;
@@ -116,6 +129,7 @@ static unsigned trial_window(unsigned n, const struct px_steer_rate *r, struct p
 		 * trial stays until the load rule sees the next one. */
 		st->trial = 0;
 		st->steady = 0;
+		waits_reset(st);
 		return n;
 	}
 	if (st->trial < 0 && r->behind)
@@ -148,13 +162,14 @@ unsigned px_steer_choose(unsigned n, unsigned total, const unsigned *busy,
 		return trial_window(n, r, st);
 	if (r->gap) {
 		st->steady = 0;
+		waits_reset(st);
 	} else if (++st->steady > PX_STEER_SKIP) {
 		st->rates[(st->steady - PX_STEER_SKIP - 1) % PX_STEER_BASE_WINDOWS] = r->per_s;
 	}
 	if (r->behind && n < total) {
 		/* What brought it here, a trial down or a grown load, is
 		 * not to be tried again soon. */
-		st->down_wait = wait_double(st->down_wait);
+		wait_more(&st->down_wait, PX_STEER_TRY_DOWN);
 		st->steady = 0;
 		st->why = PX_STEER_BEHIND;
 		return 2 * n < total ? 2 * n : total;
@@ -163,6 +178,7 @@ unsigned px_steer_choose(unsigned n, unsigned total, const unsigned *busy,
 	bool based = st->steady >= PX_STEER_SKIP + PX_STEER_BASE_WINDOWS;
 	if (want < n) {
 		st->steady = 0;
+		waits_reset(st);
 		st->why = PX_STEER_FITS;
 		return want;
 	}
@@ -298,13 +314,11 @@ static bool lead_behind(struct px_worker *w)
 	bool full = false;
 
 	for (size_t i = 0; i < w->lis.n_udp; i++) {
-		uint32_t mi[SK_MEMINFO_VARS];
-		socklen_t len = sizeof(mi);
-		if (getsockopt(w->lis.udp[i]->fd, SOL_SOCKET, SO_MEMINFO, mi, &len) != 0 ||
-		    len < sizeof(mi))
+		struct px_sock_queue q;
+		if (px_steer_queue(w->lis.udp[i]->fd, &q) != 0)
 			continue;
-		drops += mi[SK_MEMINFO_DROPS];
-		if ((uint64_t)mi[SK_MEMINFO_RMEM_ALLOC] * 2 >= mi[SK_MEMINFO_RCVBUF])
+		drops += q.drops;
+		if ((uint64_t)q.queued * 2 >= q.limit)
 			full = true;
 	}
 	bool dropped = drops > w->steer.drops0;

@@ -53,20 +53,22 @@ struct px_worker;
  *   rate before, fewer if they read PX_STEER_KEEP_DOWN_PM; a window of a
  *   trial down below PX_STEER_ABORT_PM ends it at once;
  * - the first trial up comes as soon as there is a rate to compare, a
- *   trial down after PX_STEER_TRY_DOWN windows at the number; a trial
- *   that failed makes the next in its direction wait PX_STEER_TRY_UP
- *   windows, or twice as long as it waited, up to PX_STEER_TRY_MAX (a
- *   minute); one that held resets the wait;
+ *   trial down after PX_STEER_TRY_DOWN windows at the number; after a
+ *   trial, the direction that lost (up if more workers went back or
+ *   fewer stayed, else down) waits PX_STEER_TRY_UP windows, or twice as
+ *   long as it waited, up to PX_STEER_TRY_MAX (a minute): on a closed
+ *   loop both answer within the noise, and the trials become rare; a
+ *   load that falls to what fewer carry, or pauses, starts afresh;
  * - a worker 0 that falls behind (its UDP sockets hold half their
  *   receive buffer, or dropped a datagram) gets more workers at once,
  *   without a trial: an open-loop load that outgrew one worker must not
  *   wait for the next trial. */
-#define PX_STEER_SKIP 1
-#define PX_STEER_BASE_WINDOWS 4
-#define PX_STEER_TRIAL_WINDOWS 4
-#define PX_STEER_KEEP_UP_PM 1030
-#define PX_STEER_KEEP_DOWN_PM 970
-#define PX_STEER_ABORT_PM 900
+#define PX_STEER_SKIP 2
+#define PX_STEER_BASE_WINDOWS 6
+#define PX_STEER_TRIAL_WINDOWS 6
+#define PX_STEER_KEEP_UP_PM 1050
+#define PX_STEER_KEEP_DOWN_PM 950
+#define PX_STEER_ABORT_PM 800
 #define PX_STEER_TRY_UP 20
 #define PX_STEER_TRY_DOWN 40
 #define PX_STEER_TRY_MAX 1200

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <linux/filter.h>
+#include <linux/sock_diag.h>
 #include <sys/socket.h>
 
 #include "proxy/io/steer.h"
@@ -47,5 +48,20 @@ int px_steer_attach(int fd, unsigned n)
 	}
 	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog)) < 0)
 		return -errno;
+	return 0;
+}
+
+int px_steer_queue(int fd, struct px_sock_queue *q)
+{
+	uint32_t mi[SK_MEMINFO_VARS];
+	socklen_t len = sizeof(mi);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mi, &len) != 0)
+		return -errno;
+	if (len < sizeof(mi))
+		return -EPROTO; /* a kernel before the drops were counted */
+	q->queued = mi[SK_MEMINFO_RMEM_ALLOC];
+	q->limit = mi[SK_MEMINFO_RCVBUF];
+	q->drops = mi[SK_MEMINFO_DROPS];
 	return 0;
 }

@@ -2,6 +2,7 @@
  * kernel hands a datagram to. */
 #pragma once
 #include <stdbool.h>
+#include <stdint.h>
 
 /* The most workers a group is steered over: a program's modulus (threads
  * is at most 256, config/keys.c). */
@@ -18,3 +19,15 @@
  * @return 0, or -errno from setsockopt (the group keeps its old program).
  */
 int px_steer_attach(int fd, unsigned n);
+
+/** What a UDP socket holds: queued bytes, the most it may queue, and
+ *  the datagrams the kernel dropped for it since it was made. */
+struct px_sock_queue {
+	uint32_t queued, limit, drops;
+};
+
+/**
+ * Reads fd's queue (SO_MEMINFO, Linux 4.6: one getsockopt).
+ * @return 0, or -errno.
+ */
+int px_steer_queue(int fd, struct px_sock_queue *q);
