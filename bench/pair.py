@@ -5,7 +5,9 @@ Warms both proxies (one pass over the query file at full rate), then for
 each round starts one dnsperf per proxy at the same fixed rate at the
 same moment, reads each proxy's CPU (every thread's schedstat) before and
 after, and counts its answers from its dnsperf. Prints a line per round
-and the median ratio A/B.
+and the median ratio A/B. At a fixed rate each dnsperf also logs every
+answer's latency (-v), and the rounds' p50 and p99 of both are printed
+beside the CPU: the same minutes for both, as the CPU.
 """
 import argparse
 import os
@@ -15,7 +17,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import cpu_ns  # noqa: E402
+from lib import cpu_ns, dnsperf_latencies  # noqa: E402
 
 DEVNULL = subprocess.DEVNULL
 
@@ -25,7 +27,15 @@ def dnsperf(t, a, seconds, rate):
     cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(port),
            "-d", os.path.join(a.data, "q-%s.txt" % qset),
            "-c", "16", "-q", "128", "-t", "2", "-l", str(seconds), "-m", a.proto]
-    return cmd + (["-Q", str(rate)] if rate else [])
+    return cmd + (["-Q", str(rate), "-v"] if rate else [])
+
+
+def pct(vals, q):
+    """The q-quantile (nearest rank) of vals, in ms; None when empty."""
+    if not vals:
+        return None
+    vals = sorted(vals)
+    return vals[min(len(vals) - 1, int(q * len(vals)))]
 
 
 def completed(path):
@@ -56,6 +66,7 @@ def main():
         subprocess.run(dnsperf(t, a, 2, 0), stdout=DEVNULL, stderr=DEVNULL, check=False)
     ratios = []
     per = {t[0]: [] for t in both}
+    lat = {t[0]: {"p50": [], "p99": []} for t in both}
     print("%s (%s names) vs %s (%s names): proto=%s qps=%s each, %d rounds of %d s, %s" % (
         a.a[0], a.a[3], a.b[0], a.b[3], a.proto, a.qps or "as fast as answered", a.rounds,
         a.seconds, a.note))
@@ -76,13 +87,31 @@ def main():
                 return 1
             us.append((x1 - x0) / 1e3 / n)
             per[name].append(us[-1])
+            if a.qps:
+                ms = dnsperf_latencies(o)
+                for q, key in ((0.5, "p50"), (0.99, "p99")):
+                    if ms:
+                        lat[name][key].append(pct(ms, q))
         ratios.append(us[0] / us[1])
-        print("round %d: %s %.1f us/answer, %s %.1f us/answer, ratio %.2f" % (
-            r + 1, a.a[0], us[0], a.b[0], us[1], ratios[-1]))
+        extra = ""
+        if a.qps and all(lat[t[0]]["p50"] for t in both):
+            extra = ", p50/p99 ms %s %.3f/%.3f, %s %.3f/%.3f" % (
+                a.a[0], lat[a.a[0]]["p50"][-1], lat[a.a[0]]["p99"][-1],
+                a.b[0], lat[a.b[0]]["p50"][-1], lat[a.b[0]]["p99"][-1])
+        print("round %d: %s %.1f us/answer, %s %.1f us/answer, ratio %.2f%s" % (
+            r + 1, a.a[0], us[0], a.b[0], us[1], ratios[-1], extra))
     print("median: %s %.1f us/answer, %s %.1f us/answer; median ratio %s/%s = %.2f "
           "(min %.2f, max %.2f)" % (
               a.a[0], statistics.median(per[a.a[0]]), a.b[0], statistics.median(per[a.b[0]]),
               a.a[0], a.b[0], statistics.median(ratios), min(ratios), max(ratios)))
+    if a.qps and all(lat[t[0]]["p50"] for t in both):
+        med = {t[0]: {k: statistics.median(v) for k, v in lat[t[0]].items()} for t in both}
+        print("median latency: p50 %s %.3f ms, %s %.3f ms (%.2f x); p99 %s %.3f ms, %s %.3f ms "
+              "(%.2f x)" % (
+                  a.a[0], med[a.a[0]]["p50"], a.b[0], med[a.b[0]]["p50"],
+                  med[a.a[0]]["p50"] / med[a.b[0]]["p50"],
+                  a.a[0], med[a.a[0]]["p99"], a.b[0], med[a.b[0]]["p99"],
+                  med[a.a[0]]["p99"] / med[a.b[0]]["p99"]))
     return 0
 
 

@@ -25,7 +25,9 @@
 # each round gives the ratio of the two CPU figures measured over the same
 # interval, and the median of the rounds is the figure. At QPS=0 the two
 # share the machine, so the figure compares their cost per answer under
-# contention, not their solo throughput.
+# contention, not their solo throughput. At a fixed rate the rounds also
+# give each target's p50 and p99 latency (dnsperf -v), measured in the
+# same minutes: the median of the rounds and the ratio A/B.
 #
 # PROTO=udp|tcp|dot (dnsperf -m). THREADS for apexd (default 2, as
 # bench/run.sh). Every process is started here and stopped by PID; every

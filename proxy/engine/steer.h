@@ -3,7 +3,8 @@
  * Worker 0 (the lead) measures, on its own wake-ups, the CPU each
  * worker used in its last window and decides: all UDP queries go to
  * worker 0 while it is lightly loaded, more workers join when the active
- * ones are busy, and leave again when the load would fit in fewer.
+ * ones are busy and then answer more, and leave again when the load
+ * would fit in fewer or fewer answer as many (the trials below).
  * io/steer.c tells the kernel. Only UDP: a TCP connection stays on the
  * worker that accepted it, so the kernel's hash keeps spreading those.
  */
