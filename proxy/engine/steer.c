@@ -148,6 +148,20 @@ static unsigned trial_window(unsigned n, const struct px_steer_rate *r, struct p
 	return trial_end(st, n, kept, pm > 100000 ? 100000 : (unsigned)pm);
 }
 
+/* The base windows agree within PX_STEER_STEADY_PM: a rate still
+ * climbing (a load starting: the bench's dnsperf, a resolver's caches
+ * expiring together) would make anything tried after it look better. */
+static bool rate_steady(const struct px_steer_state *st)
+{
+	uint64_t lo = UINT64_MAX, hi = 0;
+
+	for (unsigned i = 0; i < PX_STEER_BASE_WINDOWS; i++) {
+		lo = st->rates[i] < lo ? st->rates[i] : lo;
+		hi = st->rates[i] > hi ? st->rates[i] : hi;
+	}
+	return hi * 1000 <= lo * PX_STEER_STEADY_PM;
+}
+
 unsigned px_steer_choose(unsigned n, unsigned total, const unsigned *busy,
                          const struct px_steer_rate *r, struct px_steer_state *st)
 {
@@ -175,7 +189,7 @@ unsigned px_steer_choose(unsigned n, unsigned total, const unsigned *busy,
 		return 2 * n < total ? 2 * n : total;
 	}
 	unsigned want = px_steer_decide(n, total, busy, st);
-	bool based = st->steady >= PX_STEER_SKIP + PX_STEER_BASE_WINDOWS;
+	bool based = st->steady >= PX_STEER_SKIP + PX_STEER_BASE_WINDOWS && rate_steady(st);
 	if (want < n) {
 		st->steady = 0;
 		waits_reset(st);

@@ -50,6 +50,8 @@ struct px_worker;
  *   averaged over PX_STEER_BASE_WINDOWS windows at the number before the
  *   trial and PX_STEER_TRIAL_WINDOWS windows at the new one, the first
  *   PX_STEER_SKIP windows after a change not counted (queues move over);
+ *   no trial starts while the base windows differ by more than
+ *   PX_STEER_STEADY_PM (a load still ramping up would pass any trial);
  * - more workers stay if they read PX_STEER_KEEP_UP_PM per mille of the
  *   rate before, fewer if they read PX_STEER_KEEP_DOWN_PM; a window of a
  *   trial down below PX_STEER_ABORT_PM ends it at once;
@@ -65,6 +67,9 @@ struct px_worker;
  *   without a trial: an open-loop load that outgrew one worker must not
  *   wait for the next trial. */
 #define PX_STEER_SKIP 2
+/* A trial waits for a steady rate: the base windows' highest at most
+ * this much (per mille) of their lowest. */
+#define PX_STEER_STEADY_PM 1150
 #define PX_STEER_BASE_WINDOWS 6
 #define PX_STEER_TRIAL_WINDOWS 6
 #define PX_STEER_KEEP_UP_PM 1050

@@ -297,6 +297,23 @@ static void test_choose_behind(void **state)
 	assert_int_equal(st.why, PX_STEER_SAME);
 }
 
+static void test_choose_waits_for_steady_rate(void **state)
+{
+	(void)state;
+	struct px_steer_state st = {0};
+	unsigned got;
+	uint64_t rate = 20000;
+
+	/* A load ramping up (dnsperf starting): each window 20 % above the
+	 * last. No trial while it climbs, however busy worker 0 is. */
+	for (unsigned k = 0; k < 20; k++, rate = rate * 6 / 5)
+		assert_int_equal(window(1, 2, 950, rate, &st), 1);
+	/* Once it holds, the trial comes after the base windows. */
+	assert_int_equal(windows_to_change(1, 2, 950, rate, 100, &st, &got), PX_STEER_BASE_WINDOWS);
+	assert_int_equal(got, 2);
+	assert_int_equal(st.base, rate);
+}
+
 static void test_choose_light_and_gaps(void **state)
 {
 	(void)state;
@@ -470,6 +487,7 @@ int main(void)
 	        cmocka_unit_test(test_choose_down_trial),
 	        cmocka_unit_test(test_choose_down_abort),
 	        cmocka_unit_test(test_choose_behind),
+	        cmocka_unit_test(test_choose_waits_for_steady_rate),
 	        cmocka_unit_test(test_choose_light_and_gaps),
 	        cmocka_unit_test(test_kernel_steering),
 	        cmocka_unit_test(test_kernel_refuses_plain_socket),
