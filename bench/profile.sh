@@ -14,6 +14,11 @@
 #              switches per answer, without slowing apexd
 #   callgrind  apexd under valgrind --tool=callgrind (slow; instructions
 #              per answer of apexd's own code, stable on a noisy box)
+#   idle       after SECONDS of load as fast as answered (which spreads
+#              UDP over the workers), 2 s of rest, then 30 s without a
+#              query: apexd's CPU (/proc/PID/stat) and context switches
+#              (every thread's /proc/PID/task/*/status) over those 30 s,
+#              which should both be 0 (issue 16, target 7)
 # Needs bench/run.sh to have generated .run/bench/data once (run it with
 # TARGETS=apexd EXTRAS= DURATION=1 TRANSPORTS=udp if needed).
 # PROTO=tcp sends the load over TCP (dnsperf -m tcp) instead of UDP.
@@ -57,8 +62,8 @@ UDP_ADDR=${UDP_ADDR:-127.0.0.1}
 [[ -f $DATA/q-$SET.txt ]] || die "no $DATA/q-$SET.txt: run bench/run.sh once"
 [[ -x $APEXD ]] || die "no $APEXD: run bench/run.sh once, or set APEXD"
 case $MODE in
-cpu | perf | strace | syscalls | callgrind) ;;
-*) die "unknown mode $MODE (cpu perf strace syscalls callgrind)" ;;
+cpu | perf | strace | syscalls | callgrind | idle) ;;
+*) die "unknown mode $MODE (cpu perf strace syscalls callgrind idle)" ;;
 esac
 rm -rf "$RUN"
 mkdir -p "$RUN"
@@ -119,6 +124,23 @@ if [[ -n $HEALTH ]]; then
 	sleep 5
 fi
 
+if [[ $MODE == idle ]]; then
+	# ticks: utime + stime of the process (all threads); switches: every
+	# thread's voluntary and involuntary context switches.
+	ticks() { awk '{print $14 + $15}' "/proc/$APID/stat"; }
+	switches() { cat /proc/"$APID"/task/*/status | awk '/ctxt_switches/ {n += $2} END {print n}'; }
+	dnsperf -s 127.0.0.1 -p "$APORT" -d "$DATA/q-$SET.txt" -c 16 -q 128 -l "$DUR" -m "${PROTO:-udp}" \
+		>"$RUN/burst.txt" 2>&1 || true
+	sleep 2
+	t0=$(ticks) s0=$(switches)
+	sleep 30
+	t1=$(ticks) s1=$(switches)
+	threads=$(find /proc/"$APID"/task -mindepth 1 -maxdepth 1 | wc -l)
+	echo "burst: $(sed -n 's/^ *Queries completed: *\([0-9]*\).*/\1/p' "$RUN/burst.txt") answers in $DUR s; steering: $(grep -c 'UDP queries now go to' "$RUN/apexd.log") changes"
+	echo "idle 30 s, $threads threads: $((t1 - t0)) ticks of CPU ($(getconf CLK_TCK) a second), $((s1 - s0)) context switches"
+	stop_pid "$APID"
+	exit 0
+fi
 "$PY" "$BENCH/profile.py" measure "$RUN" --mode "$MODE" --set "$SET" --seconds "$DUR" \
 	--port "$APORT" --pid "$APID" --data "$DATA" --threads "$THREADS" --qps "${QPS:-0}" --proto "${PROTO:-udp}"
 if [[ $MODE == callgrind ]]; then
