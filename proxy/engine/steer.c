@@ -101,7 +101,6 @@ static unsigned trial_start(struct px_steer_state *st, int dir, unsigned from, u
 	return to;
 }
 
-/* Ends the trial: n stays if kept, else the number before it returns. */
 /* Ends the trial: n stays if kept, else the number before it returns.
  * Either way one direction lost, and its next trial waits longer: a
  * closed loop answers within a few per cent either way, and trials
