@@ -10,7 +10,7 @@
 # Targets (A and B): apexd (zones configured, the deployed case; plain
 # names, relayed), apexd-flat (the same apexd config, asked the flattened
 # names: answered from apexd's caches), apexd-ac ([cache] answers = yes),
-# apexd-1 (threads = 1), dnsdist, dnsdist-pc (its packet cache). Each
+# apexd-1 (threads = 1), apexd-ac-1 (both), dnsdist, dnsdist-pc (its packet cache). Each
 # target is a process of its own in front of the same BIND.
 #
 # Why: the CPU an answer costs on this VM is mostly sleeping and waking
@@ -72,15 +72,15 @@ start_target() {
 		echo "addTLSLocal(\"127.0.0.1:$dport\", \"$CERT\", \"$KEY\", {provider=\"openssl\"})" >>"$RUN/$name.conf"
 		spawn "$RUN/$name.log" dnsdist --supervised --disable-syslog -C "$RUN/$name.conf"
 		;;
-	apexd | apexd-flat | apexd-ac | apexd-1)
-		[[ $name == apexd-ac ]] && ac=1
-		[[ $name == apexd-1 ]] && threads=1
+	apexd | apexd-flat | apexd-ac | apexd-1 | apexd-ac-1)
+		[[ $name == apexd-ac || $name == apexd-ac-1 ]] && ac=1
+		[[ $name == apexd-1 || $name == apexd-ac-1 ]] && threads=1
 		[[ $name == apexd-flat ]] && set=flat
 		write_apexd_ini "$RUN/$name.ini" "$threads" 1 "$ac" "udp = 127.0.0.1:$port" \
 			"tcp = 127.0.0.1:$port" "dot = 127.0.0.1:$dport"
 		spawn "$RUN/$name.log" "$APEXD" -c "$RUN/$name.ini"
 		;;
-	*) die "unknown target $name (apexd apexd-flat apexd-ac apexd-1 dnsdist dnsdist-pc)" ;;
+	*) die "unknown target $name (apexd apexd-flat apexd-ac apexd-1 apexd-ac-1 dnsdist dnsdist-pc)" ;;
 	esac
 	if ! { wait_udp "$port" && wait_tcp "$dport"; }; then
 		tail "$RUN/$name.log" >&2
