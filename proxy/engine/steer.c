@@ -282,6 +282,7 @@ static const char *why_text(const struct px_steer_state *st, char *buf, size_t l
 		return "a trial: do more answer more?";
 	case PX_STEER_TRY_FEWER:
 		return "a trial: do fewer answer as many?";
+	case PX_STEER_KEPT:
 	case PX_STEER_BACK:
 		snprintf(buf, len, "the trial answered %u.%u %% of the rate before it",
 		         st->why_pm / 10, st->why_pm % 10);
@@ -347,6 +348,7 @@ static void steer_lead(struct px_worker *w, uint64_t now_ms, uint64_t window_ns)
 	unsigned n = atomic_load_explicit(&srv->udp_active, memory_order_relaxed);
 	unsigned busy[PX_STEER_MAX];
 	uint64_t read = 0;
+	char buf[80];
 
 	if (w->steer.off)
 		return; /* px_steer_listener said why */
@@ -376,10 +378,8 @@ static void steer_lead(struct px_worker *w, uint64_t now_ms, uint64_t window_ns)
 	if (nn != n)
 		steer_apply(w, nn, n, busy[0]);
 	else if (st->why == PX_STEER_KEPT)
-		px_log(CFG_LOG_INFO, UDP,
-		       "UDP queries stay with %u of %u workers: the trial answered %u.%u %% of the "
-		       "rate before it",
-		       n, total, st->why_pm / 10, st->why_pm % 10);
+		px_log(CFG_LOG_INFO, UDP, "UDP queries stay with %u of %u workers: %s", n, total,
+		       why_text(st, buf, sizeof(buf)));
 }
 
 void px_steer_window(struct px_worker *w)
