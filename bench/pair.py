@@ -17,7 +17,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import cpu_ns, dnsperf_latencies  # noqa: E402
+from lib import cpu_ns, dnsperf_latencies, percentiles  # noqa: E402
 
 DEVNULL = subprocess.DEVNULL
 
@@ -28,14 +28,6 @@ def dnsperf(t, a, seconds, rate):
            "-d", os.path.join(a.data, "q-%s.txt" % qset),
            "-c", "16", "-q", "128", "-t", "2", "-l", str(seconds), "-m", a.proto]
     return cmd + (["-Q", str(rate), "-v"] if rate else [])
-
-
-def pct(vals, q):
-    """The q-quantile (nearest rank) of vals, in ms; None when empty."""
-    if not vals:
-        return None
-    vals = sorted(vals)
-    return vals[min(len(vals) - 1, int(q * len(vals)))]
 
 
 def completed(path):
@@ -88,10 +80,10 @@ def main():
             us.append((x1 - x0) / 1e3 / n)
             per[name].append(us[-1])
             if a.qps:
-                ms = dnsperf_latencies(o)
-                for q, key in ((0.5, "p50"), (0.99, "p99")):
-                    if ms:
-                        lat[name][key].append(pct(ms, q))
+                p50, p99, got = percentiles(dnsperf_latencies(o))
+                if got:
+                    lat[name]["p50"].append(p50)
+                    lat[name]["p99"].append(p99)
         ratios.append(us[0] / us[1])
         extra = ""
         if a.qps and all(lat[t[0]]["p50"] for t in both):
