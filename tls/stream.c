@@ -308,6 +308,11 @@ const char *tls_stream_alpn(const struct tls_stream *s)
 	return tls__ctx_alpn_name(s->ctx, p, n);
 }
 
+bool tls_stream_ready(const struct tls_stream *s)
+{
+	return s->handshaken;
+}
+
 bool tls_stream_resumed(const struct tls_stream *s)
 {
 	return s->handshaken && SSL_session_reused(s->ssl) == 1;

@@ -129,6 +129,9 @@ int tls_stream_shutdown(struct tls_stream *s);
  */
 const char *tls_stream_alpn(const struct tls_stream *s);
 
+/** True once the handshake completed. */
+bool tls_stream_ready(const struct tls_stream *s);
+
 /** True once the handshake completed by resuming a session (ticket or session ID). */
 bool tls_stream_resumed(const struct tls_stream *s);
 

@@ -126,6 +126,17 @@ static int bind_one(struct px_reload_post *p, size_t k, const struct cfg_addr *a
 		         strerror(-rc));
 		return rc;
 	}
+	/* Listening here, in worker order, rather than in each worker's
+	 * thread: the kernel numbers a TCP group's sockets in the order they
+	 * listen, and steering's program (io/steer.c) names worker 0's
+	 * socket by its number, as for UDP, where binding sets the order. */
+	if (lkinds[k].type == SOCK_STREAM && listen(fd, PX_TCP_BACKLOG) < 0) {
+		rc = -errno;
+		close(fd);
+		snprintf(err, errlen, "cannot listen on %s %s: %s", lkinds[k].name, a->text,
+		         strerror(-rc));
+		return rc;
+	}
 	if (lkinds[k].type == SOCK_DGRAM) {
 		struct px_udp_listener *u = calloc(1, sizeof(*u));
 		if (u == NULL)

@@ -73,7 +73,7 @@ static int server_init(struct px_server *srv, struct cfg *ncfg)
 	}
 	srv->n_workers = ncfg->server.threads;
 	/* UDP queries start on worker 0 alone (engine/steer.c). */
-	atomic_init(&srv->udp_active, 1);
+	atomic_init(&srv->active, 1);
 	/* From here on the first generation owns the cfg. */
 	int rc = px_gen_first(srv, ncfg);
 	if (rc < 0)

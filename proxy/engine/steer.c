@@ -250,14 +250,14 @@ void px_steer_close(struct px_worker *w)
 /* What the listeners read and the gauge shows, together. */
 static void steer_set_active(struct px_worker *w, unsigned n)
 {
-	atomic_store_explicit(&w->srv->udp_active, n, memory_order_relaxed);
+	atomic_store_explicit(&w->srv->active, n, memory_order_relaxed);
 	atomic_store_explicit(&w->stats.udp_workers_active, n, memory_order_relaxed);
 }
 
 void px_steer_listener(struct px_worker *w, int fd)
 {
 	struct px_server *srv = w->srv;
-	unsigned n = atomic_load_explicit(&srv->udp_active, memory_order_relaxed);
+	unsigned n = atomic_load_explicit(&srv->active, memory_order_relaxed);
 
 	if (w->idx != 0 || srv->n_workers <= 1 || w->steer.off)
 		return;
@@ -265,8 +265,8 @@ void px_steer_listener(struct px_worker *w, int fd)
 	if (rc < 0) {
 		/* Nothing attached: the kernel's hash spreads over all. */
 		px_log(CFG_LOG_WARNING, UDP,
-		       "UDP steering unavailable (%s): the kernel spreads queries over all %u "
-		       "workers",
+		       "steering unavailable (%s): the kernel spreads queries and connections "
+		       "over all %u workers",
 		       strerror(-rc), srv->n_workers);
 		w->steer.off = true;
 		steer_set_active(w, srv->n_workers);
@@ -294,7 +294,8 @@ static const char *why_text(const struct px_steer_state *st, char *buf, size_t l
 	}
 }
 
-/* The lead applies n to every UDP group through its own sockets. */
+/* The lead applies n to every UDP and TCP group through its own
+ * sockets, and wakes every worker to move connections (listen/move.c). */
 static void steer_apply(struct px_worker *w, unsigned n, unsigned from, unsigned busy0)
 {
 	struct px_server *srv = w->srv;
@@ -309,14 +310,27 @@ static void steer_apply(struct px_worker *w, unsigned n, unsigned from, unsigned
 			return;
 		}
 	}
+	for (size_t i = 0; i < w->lis.n_tcp; i++) {
+		uv_os_fd_t fd;
+		int rc = uv_fileno((uv_handle_t *)&w->lis.tcp[i]->h, &fd);
+		if (rc == 0)
+			rc = px_steer_attach(fd, n);
+		/* Not fatal: a connection accepted by a worker that is
+		 * left moves on at once (px_conn_move_new). */
+		if (rc < 0)
+			px_log(CFG_LOG_WARNING, TCP, "steering on %s failed (%s): left as it was",
+			       w->lis.tcp[i]->addr.text, strerror(-rc));
+	}
 	steer_set_active(w, n);
 	PX_STAT_INC(&w->stats, udp_steer_changes);
 	/* Not rate-limited: the rule's own backoff bounds the changes. */
 	px_log(CFG_LOG_INFO, UDP,
-	       "UDP queries now go to %u of %u workers (was %u; worker 0 wanted %u.%u %% of a "
+	       "queries now go to %u of %u workers (was %u; worker 0 wanted %u.%u %% of a "
 	       "core; %s)",
 	       n, srv->n_workers, from, busy0 / 10, busy0 % 10,
 	       why_text(&w->steer.lead, buf, sizeof(buf)));
+	for (unsigned i = 0; i < srv->n_workers; i++)
+		px_worker_nudge(&srv->workers[i]);
 }
 
 /* Worker 0 is behind when one of its UDP sockets holds half of what it
@@ -345,7 +359,7 @@ static void steer_lead(struct px_worker *w, uint64_t now_ms, uint64_t window_ns)
 	struct px_server *srv = w->srv;
 	struct px_steer_state *st = &w->steer.lead;
 	unsigned total = srv->n_workers;
-	unsigned n = atomic_load_explicit(&srv->udp_active, memory_order_relaxed);
+	unsigned n = atomic_load_explicit(&srv->active, memory_order_relaxed);
 	unsigned busy[PX_STEER_MAX];
 	uint64_t read = 0;
 	char buf[80];
@@ -356,7 +370,10 @@ static void steer_lead(struct px_worker *w, uint64_t now_ms, uint64_t window_ns)
 		total = PX_STEER_MAX;
 	for (unsigned i = 0; i < total; i++) {
 		struct px_worker *o = &srv->workers[i];
-		read += atomic_load_explicit(&o->stats.queries_udp, memory_order_relaxed);
+		read += atomic_load_explicit(&o->stats.queries_udp, memory_order_relaxed) +
+		        atomic_load_explicit(&o->stats.queries_tcp, memory_order_relaxed) +
+		        atomic_load_explicit(&o->stats.queries_dot, memory_order_relaxed) +
+		        atomic_load_explicit(&o->stats.queries_doh, memory_order_relaxed);
 		if (i >= n)
 			continue;
 		uint64_t at = atomic_load_explicit(&o->steer.busy_at_ms, memory_order_relaxed);
@@ -378,7 +395,7 @@ static void steer_lead(struct px_worker *w, uint64_t now_ms, uint64_t window_ns)
 	if (nn != n)
 		steer_apply(w, nn, n, busy[0]);
 	else if (st->why == PX_STEER_KEPT)
-		px_log(CFG_LOG_INFO, UDP, "UDP queries stay with %u of %u workers: %s", n, total,
+		px_log(CFG_LOG_INFO, UDP, "queries stay with %u of %u workers: %s", n, total,
 		       why_text(st, buf, sizeof(buf)));
 }
 

@@ -235,6 +235,16 @@ void px_worker_post_reload(struct px_worker *w, struct px_reload_post *p)
 	uv_async_send(&w->wake);
 }
 
+void px_worker_nudge(struct px_worker *w)
+{
+	/* Under the lock: a worker that finished closed its wake handle,
+	 * and a send to it would write to a loop that is gone. */
+	uv_mutex_lock(&w->posts.mu);
+	if (!w->posts.closed)
+		uv_async_send(&w->wake);
+	uv_mutex_unlock(&w->posts.mu);
+}
+
 int px_worker_post_flush(struct px_worker *w, struct px_flush_op *op)
 {
 	uv_mutex_lock(&w->posts.mu);
@@ -274,6 +284,8 @@ static void wake_cb(uv_async_t *h)
 	struct px_worker *w = h->data;
 
 	run_reloads(w);
+	px_conn_adopt(w);
+	px_conn_rebalance(w);
 	px_qlog_adopt(w);
 	px_dnstap_adopt(w);
 	run_flushes(w);
@@ -315,6 +327,14 @@ static void close_walk_cb(uv_handle_t *h, void *arg)
 void px_worker_maybe_finish(struct px_worker *w)
 {
 	if (w->closed || !w->draining || w->slots.inflight > 0 || w->lis.conns != NULL)
+		return;
+	/* A connection another worker is handing over arrives first. */
+	uv_mutex_lock(&w->posts.mu);
+	bool incoming = w->posts.conns_incoming > 0;
+	if (!incoming)
+		w->posts.closed = true;
+	uv_mutex_unlock(&w->posts.mu);
+	if (incoming)
 		return;
 	/* Answers still queued for sendmmsg go out before the sockets close. */
 	udp_tx_flush(w);
@@ -364,6 +384,7 @@ int px_worker_init(struct px_worker *w, struct px_server *srv, unsigned idx)
 	int rc;
 
 	w->idx = idx;
+	w->lis.seen_active = 1; /* steering starts with worker 0 alone */
 	w->rng = 2463534242u ^ (idx * 0x9e3779b9u) ^ (uint32_t)getpid();
 	if (w->rng == 0)
 		w->rng = 1;

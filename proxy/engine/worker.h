@@ -69,6 +69,12 @@ struct px_posts {
 	/* Reloads posted by main, oldest first. */
 	struct px_reload_post *reload_head, *reload_tail;
 	unsigned reloads_pending; /* posted, not adopted */
+	/* Client connections handed over by other workers (listen/move.c):
+	 * incoming counts those promised, from the moment a worker starts
+	 * a move, so that this one does not finish (closed) meanwhile. */
+	struct px_conn *conn_head, *conn_tail;
+	unsigned conns_incoming;
+	bool closed; /* finished: takes no connection any more */
 };
 
 /* UDP datagrams queued during a loop turn (io/udptx.c). */
@@ -157,6 +163,9 @@ struct px_worker {
 /* Has the worker drop op's name from its answer cache; from any thread.
  * Takes a reference. -ENOMEM: not posted (op->left is not its to lower). */
 int px_worker_post_flush(struct px_worker *w, struct px_flush_op *op);
+/* Wakes the worker to look at its posts and the steering; nothing once
+ * it has finished. Any thread. */
+void px_worker_nudge(struct px_worker *w);
 int px_worker_init(struct px_worker *w, struct px_server *srv, unsigned idx);
 /* Hands the worker a reload (main thread); the worker adopts it in its
  * async callback. Takes ownership of p. */

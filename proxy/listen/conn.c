@@ -18,6 +18,7 @@
 
 #include "tls/stream.h"
 #include "proxy/engine/query.h"
+#include "proxy/engine/steer.h"
 #include "proxy/engine/txn.h"
 #include "proxy/engine/worker.h"
 #include "proxy/io/frame.h"
@@ -30,6 +31,21 @@
 #include "proxy/ops/log.h"
 #include "proxy/ops/stats.h"
 #include "proxy/daemon/server.h"
+
+void px_conn_gauge(struct px_conn *c, int d)
+{
+	struct px_stats *st = &c->w->stats;
+	uint64_t n = d > 0 ? 1 : (uint64_t)-1;
+
+	if (!c->gauged)
+		return;
+	if (c->kind == PX_CONN_TCP)
+		PX_STAT_ADD(st, open_tcp, n);
+	else if (c->kind == PX_CONN_DOT)
+		PX_STAT_ADD(st, open_dot, n);
+	else
+		PX_STAT_ADD(st, open_doh, n);
+}
 
 static void conn_free(struct px_conn *c)
 {
@@ -47,14 +63,7 @@ static void conn_free(struct px_conn *c)
 	if (c->doh != NULL)
 		px_doh_free(c);
 	tls_stream_free(c->tls);
-	if (c->gauged) {
-		if (c->kind == PX_CONN_TCP)
-			PX_GAUGE_DEC(&w->stats, open_tcp);
-		else if (c->kind == PX_CONN_DOT)
-			PX_GAUGE_DEC(&w->stats, open_dot);
-		else
-			PX_GAUGE_DEC(&w->stats, open_doh);
-	}
+	px_conn_gauge(c, -1);
 	free(c);
 	atomic_fetch_sub_explicit(&w->srv->tcp_conns, 1, memory_order_relaxed);
 	if (w->draining)
@@ -132,7 +141,7 @@ static bool conn_may_read(struct px_conn *c)
 		}
 		return false;
 	}
-	return c->inflight < PX_CONN_MAX_INFLIGHT;
+	return c->inflight < PX_CONN_MAX_INFLIGHT && !px_conn_move_paused(c);
 }
 
 static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -142,7 +151,7 @@ static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	px_rbuf_alloc(&c->in, buf);
 }
 
-static void conn_stop_reading(struct px_conn *c)
+void px_conn_stop_reading(struct px_conn *c)
 {
 	if (c->reading) {
 		uv_read_stop((uv_stream_t *)&c->h);
@@ -158,6 +167,15 @@ static void conn_start_reading(struct px_conn *c)
 		if (uv_read_start((uv_stream_t *)&c->h, conn_alloc_cb, conn_read_cb) == 0)
 			c->reading = true;
 	}
+}
+
+void px_conn_resume(struct px_conn *c)
+{
+	if (c->closing || c->eof || c->w->draining || c->reading || !conn_may_read(c))
+		return;
+	conn_start_reading(c);
+	/* Frames that arrived while reading was paused, or moved along. */
+	px_conn_process(c);
 }
 
 /* The buffer frames are peeled from: the socket's bytes for TCP, the
@@ -178,7 +196,7 @@ void px_conn_process(struct px_conn *c)
 		if (!conn_may_read(c)) {
 			/* Back-pressure: resume reading when answers drain
 			 * (px_conn_query_done, conn_write_cb). */
-			conn_stop_reading(c);
+			px_conn_stop_reading(c);
 			return;
 		}
 		size_t off, flen;
@@ -254,8 +272,9 @@ static void conn_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 
 	if (n == 0)
 		return;
+	px_steer_window(c->w);
 	if (n < 0) {
-		conn_stop_reading(c);
+		px_conn_stop_reading(c);
 		if (n == UV_EOF && (c->inflight > 0 || uv_stream_get_write_queue_size(s) > 0)) {
 			/* Half-close: answer what is in flight, then close. */
 			c->eof = true;
@@ -277,11 +296,14 @@ static void conn_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		    !conn_may_read(c)) {
 			/* DoH requests are not framed here: pause on the
 			 * backlog alone; conn_write_cb resumes. */
-			conn_stop_reading(c);
+			px_conn_stop_reading(c);
 		}
 	} else {
 		px_conn_process(c);
 	}
+	/* A handshake or a PROXY header just ended: a move may go now. */
+	if (c->move && !c->closing)
+		px_conn_queue_flush(c);
 	px_conn_unref(c);
 }
 
@@ -301,8 +323,11 @@ void px_conn_query_done(struct px_conn *c)
 		/* Frames that arrived while reading was paused. */
 		px_conn_process(c);
 	}
-	if (c->inflight == 0 && !c->closing)
+	if (c->inflight == 0 && !c->closing) {
 		px_conn_idle_restart(c);
+		if (c->move)
+			px_conn_queue_flush(c); /* the check phase moves it */
+	}
 }
 
 static void conn_write_cb(uv_write_t *req, int status)
@@ -329,6 +354,8 @@ static void conn_write_cb(uv_write_t *req, int status)
 		}
 		px_conn_unref(c);
 	}
+	if (!c->closing && c->move && conn_wq(c) == 0)
+		px_conn_queue_flush(c); /* the writes drained: a move may go */
 	px_conn_unref(c);
 }
 
@@ -379,7 +406,11 @@ void px_conn_flush_all(struct px_worker *w)
 		if (!c->closing && c->inflight == 0 && (c->eof || w->draining) &&
 		    uv_stream_get_write_queue_size((uv_stream_t *)&c->h) == 0)
 			px_conn_close(c);
+		/* Not closing: the handles' reference outlives the unref. */
+		bool move = c->move && !c->closing;
 		px_conn_unref(c);
+		if (move)
+			px_conn_try_move(c);
 	}
 }
 
@@ -442,21 +473,19 @@ void px_conn_start(struct px_conn *c)
 	struct px_worker *w = c->w;
 
 	c->gauged = true;
-	if (c->kind == PX_CONN_TCP) {
+	px_conn_gauge(c, +1);
+	if (c->kind == PX_CONN_TCP)
 		PX_STAT_INC(&w->stats, tcp_connections);
-		PX_STAT_INC(&w->stats, open_tcp);
-	} else if (c->kind == PX_CONN_DOT) {
+	else if (c->kind == PX_CONN_DOT)
 		PX_STAT_INC(&w->stats, dot_connections);
-		PX_STAT_INC(&w->stats, open_dot);
-	} else {
+	else
 		PX_STAT_INC(&w->stats, doh_connections);
-		PX_STAT_INC(&w->stats, open_doh);
-	}
 	uv_tcp_nodelay(&c->h, 1);
 	/* A TLS connection runs on its handshake deadline until then. */
 	if (c->tls == NULL)
 		px_conn_idle_restart(c);
 	conn_start_reading(c);
+	px_conn_move_new(c);
 }
 
 const struct sockaddr *px_conn_client(struct px_conn *c)

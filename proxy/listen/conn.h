@@ -69,6 +69,14 @@ struct px_conn {
 	/* From a [listen] proxy-protocol-from source: the connection's first
 	 * bytes must be a PROXY v2 header (listen/proxyv2.c). */
 	bool pp2_wait;
+
+	/* Handed to another worker (listen/move.c): at its next quiet
+	 * moment, with reading paused until then, the connection goes to
+	 * worker move_to. moved_fd is its socket between the two loops. */
+	bool move;
+	unsigned move_to;
+	int moved_fd;
+	struct px_conn *post_next; /* on move_to's posts until it adopts */
 };
 
 void px_conn_send(struct px_conn *c, const uint8_t *msg, size_t len);
@@ -85,6 +93,11 @@ void px_conn_queue_flush(struct px_conn *c);
  * peer's address (asked once, then kept); NULL if the kernel no longer
  * knows it. Valid while c lives. */
 const struct sockaddr *px_conn_client(struct px_conn *c);
+/* listen/move.c, from the worker's wake-up: takes the connections other
+ * workers handed over, and picks those of its own that should move
+ * since the number of active workers changed. */
+void px_conn_adopt(struct px_worker *w);
+void px_conn_rebalance(struct px_worker *w);
 
 /* The transport a query came in on, for the statistics. */
 static inline enum px_transport px_transport_of(enum px_origin origin, const struct px_conn *conn)

@@ -4,6 +4,7 @@
  * Threads: the worker that owns the connection.
  */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 #include <uv.h>
 
@@ -22,6 +23,22 @@ void px_conn_idle_restart(struct px_conn *c);
 /* Writes bufs to the socket: at once where the kernel takes them, the
  * rest copied into one queued write. Returns 0 or a negative errno. */
 int px_conn_raw_write(struct px_conn *c, const uv_buf_t *b, unsigned nb);
+
+/* Pauses reading, or reads again (and peels what is buffered) if the
+ * connection may: not closing, not paused for back-pressure or a move. */
+void px_conn_stop_reading(struct px_conn *c);
+void px_conn_resume(struct px_conn *c);
+/* Counts c in (+1) or out of (-1) its worker's open_* gauge. */
+void px_conn_gauge(struct px_conn *c, int d);
+
+/* move.c */
+/* Is c waiting for its queries to end before it moves (reads nothing)? */
+bool px_conn_move_paused(const struct px_conn *c);
+/* Moves c to its worker if it is quiet; else pauses its reading until
+ * the last query ends. From the check phase (px_conn_flush_all). */
+void px_conn_try_move(struct px_conn *c);
+/* A connection just accepted on a worker that steering has left. */
+void px_conn_move_new(struct px_conn *c);
 
 /* tls.c */
 /* Gives a DoT or DoH connection its TLS stream and handshake deadline.

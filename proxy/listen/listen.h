@@ -102,4 +102,5 @@ struct px_listeners {
 	size_t n_tcp, cap_tcp;
 	struct px_conn *conns;      /* every open one, for shutdown */
 	struct px_conn *flush_head; /* those with answers to write */
+	unsigned seen_active;       /* the number of active workers last acted on (move.c) */
 };

@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "proxy/engine/steer.h"
 #include "proxy/engine/worker.h"
 #include "proxy/listen/conn.h"
 #include "proxy/listen/internal.h"
@@ -90,8 +91,11 @@ int px_tcp_start(struct px_tcp_listener *l, struct px_worker *w)
 	rc = uv_tcp_open(&l->h, l->fd);
 	if (rc < 0)
 		return rc;
+	rc = uv_listen((uv_stream_t *)&l->h, PX_TCP_BACKLOG, accept_cb);
+	if (rc == 0)
+		px_steer_listener(w, l->fd); /* new connections follow the steering too */
 	l->fd = -1;
-	return uv_listen((uv_stream_t *)&l->h, PX_TCP_BACKLOG, accept_cb);
+	return rc;
 }
 
 void px_tcp_discard(struct px_tcp_listener *l)

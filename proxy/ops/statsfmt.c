@@ -269,8 +269,8 @@ static void render_prometheus(struct sbuf *b, const struct px_stats_sum *s,
 	put(b, "apexd_uptime_seconds %llu\n", (unsigned long long)uptime_s);
 }
 
-/* Queries by worker: UDP where steering (engine/steer.c) sent them,
- * TCP where the kernel's hash put the connections. */
+/* Queries and connections by worker: where steering (engine/steer.c)
+ * sent them. */
 static void render_workers(struct sbuf *b, const struct px_server *srv, bool prom)
 {
 	static const struct {
@@ -281,6 +281,10 @@ static void render_workers(struct sbuf *b, const struct px_server *srv, bool pro
 	         offsetof(struct px_stats, queries_udp)},
 	        {"tcp", "queries received over TCP, by worker",
 	         offsetof(struct px_stats, queries_tcp)},
+	        {"dot", "queries received over DNS-over-TLS, by worker",
+	         offsetof(struct px_stats, queries_dot)},
+	        {"doh", "queries received over DNS-over-HTTPS, by worker",
+	         offsetof(struct px_stats, queries_doh)},
 	};
 
 	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
@@ -298,6 +302,19 @@ static void render_workers(struct sbuf *b, const struct px_server *srv, bool pro
 			else
 				put(b, "worker%u_queries_%s=%llu\n", i, kinds[k].tr, q);
 		}
+	} /* Where the connections are: steering moves them (listen/move.c). */
+	if (prom)
+		help(b, "apexd_worker_open_connections",
+		     "client TCP, DoT and DoH connections open now, by worker", "gauge");
+	for (unsigned i = 0; i < srv->n_workers; i++) {
+		const struct px_stats *st = &srv->workers[i].stats;
+		unsigned long long n = atomic_load_explicit(&st->open_tcp, memory_order_relaxed) +
+		                       atomic_load_explicit(&st->open_dot, memory_order_relaxed) +
+		                       atomic_load_explicit(&st->open_doh, memory_order_relaxed);
+		if (prom)
+			put(b, "apexd_worker_open_connections{worker=\"%u\"} %llu\n", i, n);
+		else
+			put(b, "worker%u_open_conns=%llu\n", i, n);
 	}
 }
 
