@@ -136,7 +136,7 @@ if [[ $MODE == idle ]]; then
 	sleep 30
 	t1=$(ticks) s1=$(switches)
 	threads=$(find /proc/"$APID"/task -mindepth 1 -maxdepth 1 | wc -l)
-	echo "burst: $(sed -n 's/^ *Queries completed: *\([0-9]*\).*/\1/p' "$RUN/burst.txt") answers in $DUR s; steering: $(grep -c 'UDP queries now go to' "$RUN/apexd.log") changes"
+	echo "burst: $(sed -n 's/^ *Queries completed: *\([0-9]*\).*/\1/p' "$RUN/burst.txt") answers in $DUR s; steering: $(grep -c 'queries now go to' "$RUN/apexd.log") changes"
 	echo "idle 30 s, $threads threads: $((t1 - t0)) ticks of CPU ($(getconf CLK_TCK) a second), $((s1 - s0)) context switches"
 	stop_pid "$APID"
 	exit 0
