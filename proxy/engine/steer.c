@@ -1,5 +1,5 @@
 /* proxy/engine/steer.c - the lead worker's choice of how many workers
- * take UDP queries.
+ * take UDP queries and new connections.
  *
  * Why: with SO_REUSEPORT's hash every worker gets a share of a light
  * load, and each wakes for a few datagrams; on a small machine the
@@ -10,10 +10,11 @@
  * (one clock_gettime per window, 50 ms), not the wall time between
  * wake-ups, which on a shared machine counts the time others ran.
  *
- * An idle apexd stays idle: windows end on UDP wake-ups only, never on a
- * timer. The kernel is told by io/steer.c; if it refuses (an old kernel,
- * a seccomp filter), the kernel's hash spreads over every worker as
- * before and that is logged once.
+ * An idle apexd stays idle: windows end on wake-ups for queries only (UDP
+ * reads, connection reads), never on a timer. The kernel is told by
+ * io/steer.c; if it refuses (an old kernel, a seccomp filter), the
+ * kernel's hash spreads over every worker as before and that is logged
+ * once.
  */
 #include <errno.h>
 #include <fcntl.h>

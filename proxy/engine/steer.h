@@ -1,12 +1,13 @@
-/* proxy/engine/steer.h - how many workers take UDP queries.
+/* proxy/engine/steer.h - how many workers take UDP queries and new
+ * connections.
  *
  * Worker 0 (the lead) measures, on its own wake-ups, the CPU each
- * worker used in its last window and decides: all UDP queries go to
- * worker 0 while it is lightly loaded, more workers join when the active
- * ones are busy and then answer more, and leave again when the load
- * would fit in fewer or fewer answer as many (the trials below).
- * io/steer.c tells the kernel. Only UDP: a TCP connection stays on the
- * worker that accepted it, so the kernel's hash keeps spreading those.
+ * worker used in its last window and decides: all UDP queries and new
+ * connections go to worker 0 while it is lightly loaded, more workers
+ * join when the active ones are busy and then answer more, and leave
+ * again when the load would fit in fewer or fewer answer as many (the
+ * trials below). io/steer.c tells the kernel, for UDP and TCP listeners
+ * alike; open connections follow (listen/move.c).
  */
 #pragma once
 #include <stdatomic.h>
@@ -46,7 +47,8 @@ struct px_worker;
  * from it and answers less: 157 000 cached qps with one worker, fewer
  * with two, on the bench VM. So every step the load rule asks for up is
  * tried, and a step down is tried from time to time while busy:
- * - the rate is UDP queries read a second by all workers together,
+ * - the rate is queries read a second by all workers together, over
+ *   every transport,
  *   averaged over PX_STEER_BASE_WINDOWS windows at the number before the
  *   trial and PX_STEER_TRIAL_WINDOWS windows at the new one, the first
  *   PX_STEER_SKIP windows after a change not counted (queues move over);
@@ -113,7 +115,7 @@ struct px_steer_state {
 
 /** One window's answers as the lead saw them (px_steer_choose). */
 struct px_steer_rate {
-	uint64_t per_s; /* UDP queries read a second, all workers */
+	uint64_t per_s; /* queries read a second, all workers and transports */
 	bool gap;       /* the window was too long to say (PX_STEER_GAP_WINDOWS) */
 	bool behind;    /* worker 0's UDP sockets hold a backlog or dropped */
 };
@@ -159,5 +161,6 @@ void px_steer_listener(struct px_worker *w, int fd);
 /* Closes what the windows opened; the worker's thread or after it ended. */
 void px_steer_close(struct px_worker *w);
 
-/* Ends the window when it is due: call on every UDP wake-up. */
+/* Ends the window when it is due: call on every wake-up for UDP
+ * datagrams or a connection's bytes. */
 void px_steer_window(struct px_worker *w);

@@ -5,10 +5,11 @@
  * datagrams each, and a wake-up (the sleep, the switch, cold caches)
  * costs more than answering: on a 2-core VM, cached answers cost 6.5 µs
  * each with two workers and 3.0 µs with one. The engine (engine/steer.c)
- * decides how many workers take UDP queries; this file tells the kernel,
- * with a classic BPF program on the group (SO_ATTACH_REUSEPORT_CBPF,
- * Linux 4.5, no privilege needed). The program returns the index of the
- * socket in the group, which is the order of binding.
+ * decides how many workers take UDP queries and new connections; this
+ * file tells the kernel, with a classic BPF program on the group
+ * (SO_ATTACH_REUSEPORT_CBPF, Linux 4.5, no privilege needed). The program
+ * returns the index of the socket in the group: the order of binding for
+ * UDP, of listen() for TCP (for a SYN it picks the listener).
  */
 #include <errno.h>
 #include <linux/filter.h>
