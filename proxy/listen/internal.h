@@ -32,6 +32,12 @@ void px_conn_resume(struct px_conn *c);
 void px_conn_gauge(struct px_conn *c, int d);
 
 /* move.c */
+/* Where the k-th connection of one kind on worker idx goes when the
+ * active workers went from before to active: a worker below active, or
+ * -1 to stay. A worker that is left hands all of them round the active
+ * ones; when workers joined, each old one hands them the share they
+ * would have had, (active - before) of every active. Pure. */
+int px_move_target(unsigned idx, unsigned active, unsigned before, unsigned k);
 /* Is c waiting for its queries to end before it moves (reads nothing)? */
 bool px_conn_move_paused(const struct px_conn *c);
 /* Moves c to its worker if it is quiet; else pauses its reading until

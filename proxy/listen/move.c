@@ -123,11 +123,11 @@ static void conn_move(struct px_conn *c)
 	struct px_worker *to = &w->srv->workers[c->move_to];
 	uv_os_fd_t fd;
 
-	if (uv_fileno((uv_handle_t *)&c->h, &fd) != 0)
-		return move_cancel(c);
-	int nfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	if (nfd < 0)
-		return move_cancel(c); /* out of descriptors: it stays, that is all */
+	int nfd = uv_fileno((uv_handle_t *)&c->h, &fd) == 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+	if (nfd < 0) {
+		move_cancel(c); /* out of descriptors: it stays, that is all */
+		return;
+	}
 	uv_mutex_lock(&to->posts.mu);
 	bool open = !to->posts.closed;
 	if (open)
@@ -135,7 +135,8 @@ static void conn_move(struct px_conn *c)
 	uv_mutex_unlock(&to->posts.mu);
 	if (!open) {
 		close(nfd);
-		return move_cancel(c);
+		move_cancel(c);
+		return;
 	}
 	px_conn_stop_reading(c);
 	conn_unlink(c);
@@ -152,8 +153,10 @@ void px_conn_try_move(struct px_conn *c)
 		return;
 	unsigned active = active_workers(c->w);
 	if (c->w->draining || c->move_to == c->w->idx ||
-	    (c->move_to >= active && c->w->idx < active))
-		return move_cancel(c); /* the steering changed its mind */
+	    (c->move_to >= active && c->w->idx < active)) {
+		move_cancel(c); /* the steering changed its mind */
+		return;
+	}
 	if (c->move_to >= active)
 		c->move_to %= active;
 	if (!conn_quiet(c)) {
@@ -174,6 +177,17 @@ static void mark(struct px_conn *c, unsigned to)
 	px_conn_queue_flush(c);
 }
 
+int px_move_target(unsigned idx, unsigned active, unsigned before, unsigned k)
+{
+	if (active == 0)
+		return -1;
+	if (idx >= active)
+		return (int)(k % active); /* this worker is left: all go */
+	if (active > before && idx < before && k % active >= before)
+		return (int)(k % active); /* the joiners' share */
+	return -1;
+}
+
 void px_conn_rebalance(struct px_worker *w)
 {
 	unsigned active = active_workers(w);
@@ -190,22 +204,11 @@ void px_conn_rebalance(struct px_worker *w)
 	for (struct px_conn *c = w->lis.conns; c != NULL; c = c->next) {
 		if (c->closing)
 			continue;
-		if (w->idx >= active) {
-			/* This worker leaves: every connection goes, spread
-			 * over those that stay. */
-			mark(c, k[c->kind]++ % active);
-		} else if (active > before) {
-			/* Workers joined: each of the old ones gives them
-			 * the share they would have had, (active - before)
-			 * of every active connections. */
-			unsigned slot = k[c->kind]++ % active;
-			if (slot >= before)
-				mark(c, slot);
-			else
-				c->move = false;
-		} else {
-			c->move = false; /* fewer workers, this one stays: it receives */
-		}
+		int to = px_move_target(w->idx, active, before, k[c->kind]++);
+		if (to >= 0)
+			mark(c, (unsigned)to);
+		else if (c->move)
+			move_cancel(c); /* a move the last change asked for is off */
 	}
 }
 
