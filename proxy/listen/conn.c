@@ -47,16 +47,32 @@ void px_conn_gauge(struct px_conn *c, int d)
 		PX_STAT_ADD(st, open_doh, n);
 }
 
+void px_conn_link(struct px_conn *c, struct px_worker *w)
+{
+	c->w = w;
+	c->prev = NULL;
+	c->next = w->lis.conns;
+	if (w->lis.conns != NULL)
+		w->lis.conns->prev = c;
+	w->lis.conns = c;
+}
+
+void px_conn_unlink(struct px_conn *c)
+{
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		c->w->lis.conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+}
+
 static void conn_free(struct px_conn *c)
 {
 	struct px_worker *w = c->w;
 
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		w->lis.conns = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
+	px_conn_unlink(c);
 	free(c->in.buf);
 	free(c->plain.buf);
 	free(c->out.buf);
@@ -453,17 +469,13 @@ struct px_conn *px_conn_new(struct px_worker *w)
 
 	if (c == NULL)
 		return NULL;
-	c->w = w;
+	px_conn_link(c, w);
 	uv_tcp_init(&w->loop, &c->h);
 	uv_timer_init(&w->loop, &c->idle);
 	c->h.data = c;
 	c->idle.data = c;
 	c->handles_open = 2;
 	c->refs = 1;
-	c->next = w->lis.conns;
-	if (w->lis.conns != NULL)
-		w->lis.conns->prev = c;
-	w->lis.conns = c;
 	atomic_fetch_add_explicit(&w->srv->tcp_conns, 1, memory_order_relaxed);
 	return c;
 }

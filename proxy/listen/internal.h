@@ -28,6 +28,10 @@ int px_conn_raw_write(struct px_conn *c, const uv_buf_t *b, unsigned nb);
  * connection may: not closing, not paused for back-pressure or a move. */
 void px_conn_stop_reading(struct px_conn *c);
 void px_conn_resume(struct px_conn *c);
+/* Puts c on w's list of connections (and makes w its worker), or takes
+ * it off its worker's list. */
+void px_conn_link(struct px_conn *c, struct px_worker *w);
+void px_conn_unlink(struct px_conn *c);
 /* Counts c in (+1) or out of (-1) its worker's open_* gauge. */
 void px_conn_gauge(struct px_conn *c, int d);
 

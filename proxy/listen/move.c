@@ -69,29 +69,6 @@ static bool conn_quiet(const struct px_conn *c)
 	       conn_settled(c);
 }
 
-static void conn_unlink(struct px_conn *c)
-{
-	struct px_worker *w = c->w;
-
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		w->lis.conns = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
-	c->prev = c->next = NULL;
-}
-
-static void conn_link(struct px_conn *c, struct px_worker *w)
-{
-	c->w = w;
-	c->prev = NULL;
-	c->next = w->lis.conns;
-	if (w->lis.conns != NULL)
-		w->lis.conns->prev = c;
-	w->lis.conns = c;
-}
-
 static void moved_closed(uv_handle_t *h)
 {
 	struct px_conn *c = h->data;
@@ -139,7 +116,7 @@ static void conn_move(struct px_conn *c)
 		return;
 	}
 	px_conn_stop_reading(c);
-	conn_unlink(c);
+	px_conn_unlink(c);
 	px_conn_gauge(c, -1);
 	PX_STAT_INC(&w->stats, conns_moved);
 	c->moved_fd = nfd;
@@ -225,7 +202,7 @@ void px_conn_move_new(struct px_conn *c)
 
 static void adopt_one(struct px_worker *w, struct px_conn *c)
 {
-	conn_link(c, w);
+	px_conn_link(c, w);
 	c->move = false;
 	uv_tcp_init(&w->loop, &c->h);
 	uv_timer_init(&w->loop, &c->idle);

@@ -67,3 +67,11 @@ static inline void th_msg_hex(struct th_msg *m, const char *hex)
 	m->len = (size_t)n;
 	assert_int_equal(codec_scan(m->buf, m->len, &m->v), 0);
 }
+
+/**
+ * A loopback IPv4 socket of type (SOCK_DGRAM, SOCK_STREAM), non-blocking,
+ * with SO_REUSEPORT, bound to port (0: any); *got is the port it got.
+ * For the steering tests, which build reuseport groups. Fails the test
+ * on any error.
+ */
+int th_reuseport_socket(int type, uint16_t port, uint16_t *got);

@@ -82,18 +82,7 @@ static void test_target_step_down(void **state)
 
 static int tcp_reuseport(uint16_t port, uint16_t *got)
 {
-	int one = 1;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-	socklen_t alen = sizeof(a);
-
-	assert_true(fd >= 0);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)), 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
-	*got = ntohs(a.sin_port);
-	return fd;
+	return th_reuseport_socket(SOCK_STREAM, port, got);
 }
 
 static unsigned accept_all(int fd)
