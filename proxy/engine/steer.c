@@ -290,6 +290,8 @@ static const char *why_text(const struct px_steer_state *st, char *buf, size_t l
 		return buf;
 	case PX_STEER_BEHIND:
 		return "worker 0 fell behind";
+	case PX_STEER_PINNED:
+		return "pinned by apexctl workers";
 	default:
 		return "";
 	}
@@ -367,6 +369,9 @@ static void steer_lead(struct px_worker *w, uint64_t now_ms, uint64_t window_ns)
 
 	if (w->steer.off)
 		return; /* px_steer_listener said why */
+	px_steer_follow_pin(w);
+	if (w->steer.pinned)
+		return;
 	if (total > PX_STEER_MAX)
 		total = PX_STEER_MAX;
 	for (unsigned i = 0; i < total; i++) {
@@ -398,6 +403,35 @@ static void steer_lead(struct px_worker *w, uint64_t now_ms, uint64_t window_ns)
 	else if (st->why == PX_STEER_KEPT)
 		px_log(CFG_LOG_INFO, UDP, "queries stay with %u of %u workers: %s", n, total,
 		       why_text(st, buf, sizeof(buf)));
+}
+
+void px_steer_follow_pin(struct px_worker *w)
+{
+	struct px_server *srv = w->srv;
+	unsigned pin = atomic_load_explicit(&srv->steer_pin, memory_order_relaxed);
+	unsigned n = atomic_load_explicit(&srv->active, memory_order_relaxed);
+
+	if (w->idx != 0 || srv->n_workers <= 1 || w->steer.off)
+		return;
+	if (pin == 0) {
+		if (w->steer.pinned) {
+			w->steer.pinned = false;
+			memset(&w->steer.lead, 0, sizeof(w->steer.lead));
+			w->steer.read0 = 0;
+			px_log(CFG_LOG_INFO, UDP,
+			       "queries: the steering rule decides again, from %u of %u workers", n,
+			       srv->n_workers);
+		}
+		return;
+	}
+	w->steer.pinned = true;
+	if (pin > srv->n_workers)
+		pin = srv->n_workers;
+	if (pin != n) {
+		w->steer.lead.why = PX_STEER_PINNED;
+		steer_apply(w, pin, n,
+		            atomic_load_explicit(&w->steer.busy_pm, memory_order_relaxed));
+	}
 }
 
 void px_steer_window(struct px_worker *w)

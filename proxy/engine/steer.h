@@ -93,6 +93,7 @@ enum px_steer_why {
 	PX_STEER_KEPT,      /* a trial ended and its number stays */
 	PX_STEER_BACK,      /* a trial ended and the number before it returns */
 	PX_STEER_BEHIND,    /* worker 0 fell behind: more workers at once */
+	PX_STEER_PINNED,    /* apexctl workers N */
 };
 
 /** The lead's memory between decisions (px_steer_decide, px_steer_choose). */
@@ -132,6 +133,7 @@ struct px_steer_worker {
 	uint64_t read0;              /* lead: all workers' UDP queries at the window's start */
 	uint64_t drops0;             /* lead: its UDP sockets' drops then */
 	bool off;                    /* lead: the kernel refused a program */
+	bool pinned;                 /* lead: following apexctl workers N */
 	atomic_uint busy_pm;         /* last window's CPU, per mille of a core */
 	_Atomic uint64_t busy_at_ms; /* loop clock when busy_pm was measured */
 };
@@ -157,6 +159,11 @@ unsigned px_steer_choose(unsigned n, unsigned total, const unsigned *busy,
 /* The steering a listener of worker 0 starts with (the current number);
  * nothing for other workers or with one worker. */
 void px_steer_listener(struct px_worker *w, int fd);
+
+/* The lead (worker 0) follows apexctl workers N (srv->steer_pin): from
+ * its wake-up, so that an idle apexd follows at once, and on every
+ * window. Back to 0, the rule starts afresh from the current number. */
+void px_steer_follow_pin(struct px_worker *w);
 
 /* Closes what the windows opened; the worker's thread or after it ended. */
 void px_steer_close(struct px_worker *w);

@@ -284,6 +284,7 @@ static void wake_cb(uv_async_t *h)
 	struct px_worker *w = h->data;
 
 	run_reloads(w);
+	px_steer_follow_pin(w);
 	px_conn_adopt(w);
 	px_conn_rebalance(w);
 	px_qlog_adopt(w);

@@ -366,6 +366,40 @@ static void do_explain(struct ctl_conn *c)
 	}
 }
 
+/* workers [N|auto]: pins how many workers take UDP queries and new
+ * connections, or hands the choice back to the rule (engine/steer.c).
+ * Worker 0 applies it when it wakes: the reply says what was asked,
+ * active= what was in force when it was written. */
+static void do_workers(struct ctl_conn *c)
+{
+	struct px_server *srv = c->ctl->srv;
+	char why[96];
+
+	if (c->req.has_workers) {
+		if (c->req.workers > srv->n_workers) {
+			snprintf(why, sizeof(why),
+			         "%u workers asked; apexd runs %u ([server] threads)",
+			         c->req.workers, srv->n_workers);
+			reply_error(c, why);
+			return;
+		}
+		atomic_store(&srv->steer_pin, c->req.workers);
+		px_worker_nudge(&srv->workers[0]);
+		if (c->req.workers > 0)
+			px_log(CFG_LOG_INFO, CTL, "workers: pinned to %u of %u", c->req.workers,
+			       srv->n_workers);
+		else
+			px_log(CFG_LOG_INFO, CTL, "workers: the steering rule decides");
+	}
+	unsigned pin = atomic_load(&srv->steer_pin);
+	px_sbuf_put(&c->body, "workers=%u\nactive=%u\n", srv->n_workers, atomic_load(&srv->active));
+	if (pin > 0)
+		px_sbuf_put(&c->body, "steering=pinned\npinned=%u\n", pin);
+	else
+		px_sbuf_put(&c->body, "steering=auto\n");
+	reply(c, true, NULL);
+}
+
 /* --- requests ---------------------------------------------------------- */
 
 static void handle_request(struct ctl_conn *c, const char *line, size_t len)
@@ -388,6 +422,9 @@ static void handle_request(struct ctl_conn *c, const char *line, size_t len)
 		break;
 	case PX_CTL_EXPLAIN:
 		do_explain(c);
+		break;
+	case PX_CTL_WORKERS:
+		do_workers(c);
 		break;
 	}
 }

@@ -94,7 +94,29 @@ __attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, 
 	return -EINVAL;
 }
 
-#define USAGE "stats, reload, flush [NAME], explain NAME [A|AAAA|HTTPS|SVCB] [SUBNET]"
+#define USAGE                                                                                      \
+	"stats, reload, flush [NAME], explain NAME [A|AAAA|HTTPS|SVCB] [SUBNET], workers [N|auto]"
+
+/* workers N|auto: a number of workers to pin, or back to the rule. */
+static int parse_workers(const char *w, size_t wl, struct px_ctl_req *req, char *err, size_t errlen)
+{
+	unsigned v = 0;
+
+	req->has_workers = true;
+	if (wl == 4 && strncasecmp(w, "auto", 4) == 0)
+		return 0;
+	for (size_t j = 0; j < wl; j++) {
+		if (w[j] < '0' || w[j] > '9' ||
+		    (v = v * 10 + (unsigned)(w[j] - '0')) > PX_CTL_WORKERS_MAX)
+			break;
+		if (j + 1 == wl && v >= 1) {
+			req->workers = v;
+			return 0;
+		}
+	}
+	return fail(err, errlen, "bad workers argument; allowed: a number from 1 to %d, or auto",
+	            PX_CTL_WORKERS_MAX);
+}
 
 int px_ctl_parse(const char *line, size_t len, struct px_ctl_req *req, char *err, size_t errlen)
 {
@@ -142,6 +164,11 @@ int px_ctl_parse(const char *line, size_t len, struct px_ctl_req *req, char *err
 	} else if (wl[0] == 7 && strncasecmp(w[0], "explain", 7) == 0) {
 		req->cmd = PX_CTL_EXPLAIN;
 		want_name = type_ok = true;
+	} else if (wl[0] == 7 && strncasecmp(w[0], "workers", 7) == 0) {
+		req->cmd = PX_CTL_WORKERS;
+		if (n > 2)
+			return fail(err, errlen, "too many arguments for workers; allowed: " USAGE);
+		return n == 2 ? parse_workers(w[1], wl[1], req, err, errlen) : 0;
 	} else {
 		return fail(err, errlen, "unknown command \"%s\"; allowed: " USAGE, word);
 	}

@@ -38,6 +38,7 @@ enum px_ctl_cmd {
 	PX_CTL_RELOAD,
 	PX_CTL_FLUSH,
 	PX_CTL_EXPLAIN,
+	PX_CTL_WORKERS,
 };
 
 /** A parsed request. */
@@ -49,7 +50,12 @@ struct px_ctl_req {
 	uint16_t qtype;          /**< explain: A (default), AAAA, HTTPS or SVCB */
 	bool has_subnet;         /**< explain NAME [TYPE] SUBNET */
 	struct codec_ecs subnet; /**< the client subnet asked about, address masked */
+	bool has_workers;        /**< workers N|auto */
+	unsigned workers;        /**< workers N: 1..PX_CTL_WORKERS_MAX; 0 = auto */
 };
+
+/** The largest N of "workers N" (the cap on [server] threads). */
+#define PX_CTL_WORKERS_MAX 256
 
 /**
  * Parses one request line (without its '\n'; a trailing '\r' is

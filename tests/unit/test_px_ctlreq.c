@@ -38,6 +38,38 @@ static void test_ctlreq_commands_parsed(void **state)
 	assert_int_equal(r.name[0], 0);
 }
 
+static void test_ctlreq_workers(void **state)
+{
+	(void)state;
+	struct px_ctl_req r;
+	char err[256];
+
+	assert_int_equal(parse("workers", &r, err, sizeof(err)), 0);
+	assert_int_equal(r.cmd, PX_CTL_WORKERS);
+	assert_false(r.has_workers);
+	assert_int_equal(parse("WORKERS 2", &r, err, sizeof(err)), 0);
+	assert_true(r.has_workers);
+	assert_int_equal(r.workers, 2);
+	assert_int_equal(parse("workers AUTO", &r, err, sizeof(err)), 0);
+	assert_true(r.has_workers);
+	assert_int_equal(r.workers, 0);
+	assert_int_equal(parse("workers 256", &r, err, sizeof(err)), 0);
+	assert_int_equal(r.workers, PX_CTL_WORKERS_MAX);
+	/* Out of range, not a number, one argument too many. */
+	static const char *const bad[] = {"workers 0",  "workers 257", "workers 99999999999",
+	                                  "workers 2x", "workers -1",  "workers +1",
+	                                  "workers two"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(parse(bad[i], &r, err, sizeof(err)), -EINVAL);
+		assert_string_equal(err, "bad workers argument; allowed: a number from 1 to 256, "
+		                         "or auto");
+	}
+	assert_int_equal(parse("workers 2 now", &r, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err,
+	                    "too many arguments for workers; allowed: stats, reload, flush "
+	                    "[NAME], explain NAME [A|AAAA|HTTPS|SVCB] [SUBNET], workers [N|auto]");
+}
+
 static void test_ctlreq_errors_say_what_is_allowed(void **state)
 {
 	(void)state;
@@ -46,16 +78,18 @@ static void test_ctlreq_errors_say_what_is_allowed(void **state)
 
 	assert_int_equal(parse("", &r, err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "empty request; allowed: stats, reload, flush [NAME], explain "
-	                         "NAME [A|AAAA|HTTPS|SVCB] [SUBNET]");
+	                         "NAME [A|AAAA|HTTPS|SVCB] [SUBNET], workers [N|auto]");
 	assert_int_equal(parse("status", &r, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "unknown command \"status\"; allowed: stats, reload, flush "
-	                         "[NAME], explain NAME [A|AAAA|HTTPS|SVCB] [SUBNET]");
+	assert_string_equal(err,
+	                    "unknown command \"status\"; allowed: stats, reload, flush "
+	                    "[NAME], explain NAME [A|AAAA|HTTPS|SVCB] [SUBNET], workers [N|auto]");
 	assert_int_equal(parse("stats now", &r, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "too many arguments for stats; allowed: stats, reload, flush "
-	                         "[NAME], explain NAME [A|AAAA|HTTPS|SVCB] [SUBNET]");
+	assert_string_equal(err,
+	                    "too many arguments for stats; allowed: stats, reload, flush "
+	                    "[NAME], explain NAME [A|AAAA|HTTPS|SVCB] [SUBNET], workers [N|auto]");
 	assert_int_equal(parse("explain", &r, err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "explain needs a NAME; allowed: stats, reload, flush [NAME], "
-	                         "explain NAME [A|AAAA|HTTPS|SVCB] [SUBNET]");
+	                         "explain NAME [A|AAAA|HTTPS|SVCB] [SUBNET], workers [N|auto]");
 	assert_int_equal(parse("explain x MX", &r, err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "bad TYPE; allowed: A, AAAA, HTTPS, SVCB (before SUBNET)");
 	assert_int_equal(parse("flush a..b", &r, err, sizeof(err)), -EINVAL);
@@ -166,6 +200,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_ctlreq_commands_parsed),
 	        cmocka_unit_test(test_ctlreq_errors_say_what_is_allowed),
+	        cmocka_unit_test(test_ctlreq_workers),
 	        cmocka_unit_test(test_ctlreq_explain_subnet),
 	        cmocka_unit_test(test_ctlreq_explain_https_svcb),
 	        cmocka_unit_test(test_ctlreq_name_escapes_and_limits),

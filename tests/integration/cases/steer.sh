@@ -17,7 +17,7 @@
 #     it joins and back when it leaves, and no client notices (no reset,
 #     no lost or wrong answer).
 # Functions run through `check` look unreachable to shellcheck (SC2317).
-# shellcheck disable=SC2317,SC2119 source-path=SCRIPTDIR source=../lib.sh
+# shellcheck disable=SC2317,SC2119,SC2016 source-path=SCRIPTDIR source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 # shellcheck source=../flatlib.sh
 source "$INT_DIR/flatlib.sh"
@@ -107,6 +107,103 @@ check "metrics: well formed; the gauge and the per-worker counters agree" prom_s
 stop_apexd TERM 10
 check "apexd exited 0" test "${APEX_RC:-x}" = 0
 
+# The long-lived connections: 6 TCP and 6 DoT (conns.py, a query every
+# 100 ms on each) and 4 DoH (h2load, 5 GETs a second on each, for
+# SECONDS). start_clients SECONDS; then conns_ready waits for all 16,
+# stop_clients ends them and sets conns_rc and h2_rc.
+open_conns() { echo $(($(stat_now worker0_open_conns) + $(stat_now worker1_open_conns))); }
+start_clients() {
+	rm -f "$T_DIR/conns.stop" "$T_DIR/conns.ready"
+	"$PY" "$INT_DIR/conns.py" --tcp-port "$APEX_PORT" --dot-port "$DOT_PORT" --ca "$TLS_CA" \
+		--tcp 6 --dot 6 --stop "$T_DIR/conns.stop" --ready "$T_DIR/conns.ready" --max 150 \
+		>"$T_DIR/conns.txt" 2>&1 &
+	CONNS_PID=$!
+	PIDS+=("$CONNS_PID")
+	local q64
+	q64=$("$PY" -c 'import base64, dns.message; q = dns.message.make_query("mail.example.test", "A"); q.id = 0; print(base64.urlsafe_b64encode(q.to_wire()).decode().rstrip("="))')
+	h2load -t 1 -c 4 -m 1 --rps=5 -D "$1" "$DOH_URL?dns=$q64" >"$T_DIR/h2load.txt" 2>&1 &
+	H2_PID=$!
+	PIDS+=("$H2_PID")
+}
+conns_ready() {
+	local i
+	for ((i = 0; i < 120; i++)); do
+		[[ -e $T_DIR/conns.ready && $(open_conns) -eq 16 ]] && return 0
+		sleep 0.5
+	done
+	return 1
+}
+# Waited for here: check runs its command in a subshell, not their parent.
+stop_clients() {
+	touch "$T_DIR/conns.stop"
+	conns_rc=0
+	wait "$CONNS_PID" || conns_rc=$?
+	h2_rc=0
+	wait "$H2_PID" || h2_rc=$?
+	sed 's/^/  /' "$T_DIR/conns.txt"
+}
+h2_clean() {
+	test "$h2_rc" -eq 0 || return 1
+	grep -E '^requests:|^status codes:' "$T_DIR/h2load.txt"
+	grep -Eq '^requests: ([0-9]+) total, [0-9]+ started, ([0-9]+) done, \2 succeeded, 0 failed, 0 errored, 0 timeout' "$T_DIR/h2load.txt" &&
+		grep -q '^status codes: [1-9][0-9]* 2xx, 0 3xx, 0 4xx, 0 5xx' "$T_DIR/h2load.txt"
+}
+# wait_for EXPR: up to 10 s for a test(1) expression over counters to hold.
+wait_for() {
+	local i
+	for ((i = 0; i < 40; i++)); do
+		eval "$1" && return 0
+		sleep 0.25
+	done
+	return 1
+}
+
+# --- apexctl workers N: moves on demand ----------------------------------
+# The stage's own build (normal or sanitizer): connections move when an
+# operator pins the number, at once and both ways, and flip-flopping
+# pins leave every connection answered on worker 0.
+start_tls_apexd "127.0.0.1:$NAMED_PORT" "[server]
+control = $SOCK
+[cache]
+answers = yes" threads=2 log-level=info tcp-idle-timeout=120s
+check "apexctl workers: the rule decides, one worker active" \
+	out_has $'active=1\nsteering=auto' ctl workers
+start_clients 20
+check "16 long-lived connections open and answered" conns_ready
+check "all 16 on worker 0 (worker 1: $(stat_now worker1_open_conns))" \
+	test "$(stat_now worker0_open_conns)" -eq 16 -a "$(stat_now worker1_open_conns)" -eq 0
+check "apexctl workers 2: pinned" out_has $'steering=pinned\npinned=2' ctl workers 2
+check "half of each kind moved to worker 1 (3 TCP, 3 DoT, 2 DoH)" \
+	wait_for '[[ $(stat_now worker1_open_conns) -eq 8 && $(stat_now worker0_open_conns) -eq 8 ]]'
+check "the log says who pinned it" \
+	grep -q "queries now go to 2 of 2 workers (was 1; .*; pinned by apexctl workers)" "$APEX_LOG"
+check "worker 1 answers on them" \
+	wait_for '[[ $(stat_now worker1_queries_tcp) -gt 0 && $(stat_now worker1_queries_dot) -gt 0 && $(stat_now worker1_queries_doh) -gt 0 ]]'
+u1=$(stat_now worker1_queries_udp)
+check "UDP from 100 ports: all answered" test "$(many_ports "$APEX_PORT" 100)" -eq 100
+check "UDP reaches worker 1 too ($u1 -> $(stat_now worker1_queries_udp))" \
+	test "$(stat_now worker1_queries_udp)" -gt "$u1"
+flip() {
+	local i
+	for ((i = 0; i < 10; i++)); do
+		ctl workers 1 >/dev/null && sleep 0.05 && ctl workers 2 >/dev/null && sleep 0.05 || return 1
+	done
+	ctl workers 1 >/dev/null
+}
+check "ten flips between one and two workers, ending at one" flip
+check "every connection back on worker 0" \
+	wait_for '[[ $(stat_now worker1_open_conns) -eq 0 && $(stat_now worker0_open_conns) -eq 16 ]]'
+check "apexctl workers 3: refused, apexd runs 2" \
+	out_has "3 workers asked; apexd runs 2 ([server] threads)" eval '! ctl workers 3'
+check "apexctl workers auto: the rule again" out_has "steering=auto" ctl workers auto
+check "the log says so" wait_for 'grep -q "the steering rule decides again, from 1 of 2 workers" "$APEX_LOG"'
+stop_clients
+check "TCP and DoT clients: every query answered on its own connection" test "$conns_rc" -eq 0
+check "DoH client: every request answered 200 on its 4 connections" h2_clean
+check "moves counted ($(stat_now conns_moved))" test "$(stat_now conns_moved)" -ge 16
+stop_apexd TERM 10
+check "apexd exited 0" test "${APEX_RC:-x}" = 0
+
 # --- the overload ----------------------------------------------------------
 # A sanitizer build is slow enough as it is, and runs the moves of
 # connections under its checks; a normal build runs under valgrind.
@@ -127,26 +224,7 @@ for i in $(seq 0 99); do echo "c$i.example.test A"; done >"$T_DIR/q.txt"
 # Warm the answer cache, then the overload: bounded by -l.
 dnsperf -s 127.0.0.1 -p "$APEX_PORT" -d "$T_DIR/q.txt" -n 1 -c 4 >/dev/null 2>&1 || true
 
-# The long-lived connections: 6 TCP and 6 DoT (conns.py, a query every
-# 100 ms on each) and 4 DoH (h2load, 5 GETs a second on each, for 60 s).
-open_conns() { echo $(($(stat_now worker0_open_conns) + $(stat_now worker1_open_conns))); }
-"$PY" "$INT_DIR/conns.py" --tcp-port "$APEX_PORT" --dot-port "$DOT_PORT" --ca "$TLS_CA" \
-	--tcp 6 --dot 6 --stop "$T_DIR/conns.stop" --ready "$T_DIR/conns.ready" --max 150 \
-	>"$T_DIR/conns.txt" 2>&1 &
-CONNS_PID=$!
-PIDS+=("$CONNS_PID")
-q64=$("$PY" -c 'import base64, dns.message; q = dns.message.make_query("mail.example.test", "A"); q.id = 0; print(base64.urlsafe_b64encode(q.to_wire()).decode().rstrip("="))')
-h2load -t 1 -c 4 -m 1 --rps=5 -D 60 "$DOH_URL?dns=$q64" >"$T_DIR/h2load.txt" 2>&1 &
-H2_PID=$!
-PIDS+=("$H2_PID")
-conns_ready() {
-	local i
-	for ((i = 0; i < 120; i++)); do
-		[[ -e $T_DIR/conns.ready && $(open_conns) -eq 16 ]] && return 0
-		sleep 0.5
-	done
-	return 1
-}
+start_clients 60
 check "16 long-lived connections open and answered" conns_ready
 check "light load: all 16 on worker 0 (worker 1: $(stat_now worker1_open_conns))" \
 	test "$(stat_now worker0_open_conns)" -eq 16 -a "$(stat_now worker1_open_conns)" -eq 0
@@ -212,20 +290,7 @@ still_2s() {
 }
 check "which answers them all: worker 1 asked nothing more in 2 s" still_2s
 check "conns moved there and back ($(stat_now conns_moved) moves)" test "$(stat_now conns_moved)" -ge 16
-touch "$T_DIR/conns.stop"
-# Waited for here: check runs its command in a subshell, not their parent.
-conns_rc=0
-wait "$CONNS_PID" || conns_rc=$?
-h2_rc=0
-wait "$H2_PID" || h2_rc=$?
-sed 's/^/  /' "$T_DIR/conns.txt"
-check "TCP and DoT clients: every query answered on its own connection" test "$conns_rc" -eq 0
-h2_clean() {
-	test "$h2_rc" -eq 0 || return 1
-	grep -E '^requests:|^status codes:' "$T_DIR/h2load.txt"
-	grep -Eq '^requests: ([0-9]+) total, [0-9]+ started, ([0-9]+) done, \2 succeeded, 0 failed, 0 errored, 0 timeout' "$T_DIR/h2load.txt" &&
-		grep -q '^status codes: [1-9][0-9]* 2xx, 0 3xx, 0 4xx, 0 5xx' "$T_DIR/h2load.txt"
-}
+stop_clients
 check "DoH client: every request answered 200 on its 4 connections" h2_clean
 w1=$(stat_now worker1_queries_udp)
 check "and worker 1 gets no more: 50 queries" test "$(many_ports "$APEX_PORT" 50)" -eq 50
