@@ -38,11 +38,10 @@ struct px_server {
 	atomic_uint tcp_conns;           /**< client TCP connections, all workers */
 	atomic_bool stopping;            /**< SIGTERM/SIGINT seen */
 	atomic_uint anscache_gen;        /**< bumped by a backend NOTIFY: flushes answer caches */
-	atomic_uint active; /**< workers taking UDP queries and new connections (engine/steer.c) */
-	atomic_uint steer_pin; /**< apexctl workers N: that many, whatever the rule says; 0 = the
-	                          rule */
-	struct px_qlog_file *qlog; /**< main's reference to the query log, NULL when off */
-	struct px_dnstap *tap;     /**< main's reference to the dnstap sink, NULL when off */
+	atomic_uint active;              /**< workers taking queries, new connections (steer.c) */
+	atomic_uint steer_pin;           /**< apexctl workers N; 0 = the steering rule decides */
+	struct px_qlog_file *qlog;       /**< main's reference to the query log, NULL when off */
+	struct px_dnstap *tap;           /**< main's reference to the dnstap sink, NULL when off */
 	struct px_worker *workers;
 	unsigned n_workers;
 	unsigned n_started;            /**< worker threads running (server.c) */

@@ -37,7 +37,7 @@
 	X(doh_http_errors, "DoH requests answered with an HTTP error status")                      \
 	X(tcp_refused, "client TCP connections closed at once: max-connections reached")           \
 	X(tcp_idle_closed, "client TCP connections closed by tcp-idle-timeout")                    \
-	X(conns_moved, "client TCP, DoT and DoH connections handed to another worker")           \
+	X(conns_moved, "client TCP, DoT and DoH connections handed to another worker")             \
 	X(tls_handshake_timeouts, "DoT/DoH connections closed: no TLS handshake in time")          \
 	X(tcp_slow_reader_paused, "times a client's queries went unread: its answers piled up")    \
 	X(tcp_slow_reader_closed, "client connections cut off: answers unread past the cap")       \
