@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -96,7 +97,6 @@ static unsigned trial_start(struct px_steer_state *st, int dir, unsigned from, u
 	st->trial = dir;
 	st->trial_from = from;
 	st->trial_win = 0;
-	st->trial_sum = 0;
 	st->steady = 0;
 	st->why = dir > 0 ? PX_STEER_TRY_MORE : PX_STEER_TRY_FEWER;
 	return to;
@@ -107,7 +107,8 @@ static unsigned trial_start(struct px_steer_state *st, int dir, unsigned from, u
  * closed loop answers within a few per cent either way, and trials
  * that took turns winning on noise would change the number every
  * second. */
-static unsigned trial_end(struct px_steer_state *st, unsigned n, bool kept, unsigned pm)
+static unsigned trial_end(struct px_steer_state *st, unsigned n, bool kept, unsigned pm,
+                          unsigned noise)
 {
 	bool up_lost = (st->trial > 0) != kept;
 
@@ -117,9 +118,55 @@ static unsigned trial_end(struct px_steer_state *st, unsigned n, bool kept, unsi
 		wait_more(&st->down_wait, PX_STEER_TRY_DOWN);
 	st->why = kept ? PX_STEER_KEPT : PX_STEER_BACK;
 	st->why_pm = pm;
+	st->noise_pm = noise;
 	st->trial = 0;
 	st->steady = 0;
 	return kept ? n : st->trial_from;
+}
+
+/* The sample variance of k rates around their mean. */
+static double rates_var(const uint64_t *rates, unsigned k, double mean)
+{
+	double sum = 0;
+
+	for (unsigned i = 0; i < k; i++)
+		sum += ((double)rates[i] - mean) * ((double)rates[i] - mean);
+	return k > 1 ? sum / (k - 1) : 0;
+}
+
+/* Twice the standard error of the difference between the trial's mean
+ * rate and the base's, per mille of the base: a difference smaller
+ * than this is what two sets of windows at the same number would show
+ * about one time in twenty. */
+unsigned px_steer_noise_pm(const uint64_t *base_rates, unsigned nb, const uint64_t *trial_rates,
+                           unsigned nt)
+{
+	double mb = 0, mt = 0;
+
+	if (nb < 2 || nt < 2)
+		return 0;
+	for (unsigned i = 0; i < nb; i++)
+		mb += (double)base_rates[i];
+	for (unsigned i = 0; i < nt; i++)
+		mt += (double)trial_rates[i];
+	mb /= nb;
+	mt /= nt;
+	if (mb < 1)
+		return 0;
+	double se = sqrt(rates_var(base_rates, nb, mb) / nb + rates_var(trial_rates, nt, mt) / nt);
+	double pm = 2 * se * 1000 / mb;
+	return pm > 100000 ? 100000 : (unsigned)pm;
+}
+
+/* Kept: more workers must answer more by a margin and beyond the
+ * noise; fewer stay unless they answer clearly less (the noise cannot
+ * tell, and fewer cost less per answer), down to a floor. */
+static bool trial_kept(int dir, unsigned pm, unsigned noise)
+{
+	if (dir > 0)
+		return pm >= PX_STEER_KEEP_UP_PM && pm >= 1000 + noise;
+	return pm >= PX_STEER_KEEP_DOWN_PM ||
+	       (pm >= PX_STEER_KEEP_DOWN_MIN_PM && pm + noise > 1000);
 }
 
 static unsigned trial_window(unsigned n, const struct px_steer_rate *r, struct px_steer_state *st)
@@ -133,19 +180,30 @@ static unsigned trial_window(unsigned n, const struct px_steer_rate *r, struct p
 		return n;
 	}
 	if (st->trial < 0 && r->behind)
-		return trial_end(st, n, false, 0);
+		return trial_end(st, n, false, 0, 0);
 	if (++st->trial_win <= PX_STEER_SKIP)
 		return n;
 	uint64_t base = st->base > 0 ? st->base : 1;
 	unsigned k = st->trial_win - PX_STEER_SKIP;
-	st->trial_sum += r->per_s;
+	st->trial_rates[k - 1] = r->per_s;
 	if (st->trial < 0 && r->per_s * 1000 < base * PX_STEER_ABORT_PM)
-		return trial_end(st, n, false, (unsigned)(r->per_s * 1000 / base));
-	if (k < PX_STEER_TRIAL_WINDOWS)
+		return trial_end(st, n, false, (unsigned)(r->per_s * 1000 / base), 0);
+	if (k < PX_STEER_TRIAL_EARLY)
 		return n;
-	uint64_t pm = st->trial_sum / k * 1000 / base;
-	bool kept = pm >= (st->trial > 0 ? PX_STEER_KEEP_UP_PM : PX_STEER_KEEP_DOWN_PM);
-	return trial_end(st, n, kept, pm > 100000 ? 100000 : (unsigned)pm);
+	uint64_t sum = 0;
+	for (unsigned i = 0; i < k; i++)
+		sum += st->trial_rates[i];
+	uint64_t pm = sum / k * 1000 / base;
+	unsigned p = pm > 100000 ? 100000 : (unsigned)pm;
+	unsigned noise = px_steer_noise_pm(st->rates, PX_STEER_BASE_WINDOWS, st->trial_rates, k);
+	if (k < PX_STEER_TRIAL_WINDOWS) {
+		/* More workers already answering less, beyond the noise:
+		 * the rest of the trial would only cost more. */
+		if (st->trial > 0 && p + noise < 1000)
+			return trial_end(st, n, false, p, noise);
+		return n;
+	}
+	return trial_end(st, n, trial_kept(st->trial, p, noise), p, noise);
 }
 
 /* The base windows agree within PX_STEER_STEADY_PM: a rate still
@@ -285,8 +343,15 @@ static const char *why_text(const struct px_steer_state *st, char *buf, size_t l
 		return "a trial: do fewer answer as many?";
 	case PX_STEER_KEPT:
 	case PX_STEER_BACK:
-		snprintf(buf, len, "the trial answered %u.%u %% of the rate before it",
-		         st->why_pm / 10, st->why_pm % 10);
+		if (st->noise_pm == 0)
+			snprintf(buf, len, "the trial answered %u.%u %% of the rate before it",
+			         st->why_pm / 10, st->why_pm % 10);
+		else
+			snprintf(buf, len,
+			         "the trial answered %u.%u %% of the rate before it, noise +-%u.%u "
+			         "%%",
+			         st->why_pm / 10, st->why_pm % 10, st->noise_pm / 10,
+			         st->noise_pm % 10);
 		return buf;
 	case PX_STEER_BEHIND:
 		return "worker 0 fell behind";

@@ -54,9 +54,19 @@ struct px_worker;
  *   PX_STEER_SKIP windows after a change not counted (queues move over);
  *   no trial starts while the base windows differ by more than
  *   PX_STEER_STEADY_PM (a load still ramping up would pass any trial);
- * - more workers stay if they read PX_STEER_KEEP_UP_PM per mille of the
- *   rate before, fewer if they read PX_STEER_KEEP_DOWN_PM; a window of a
- *   trial down below PX_STEER_ABORT_PM ends it at once;
+ * - more workers stay if they read at least PX_STEER_KEEP_UP_PM per mille
+ *   of the rate before and the gain is beyond the noise: twice the
+ *   standard error of the difference of the two means, from the spread
+ *   of the windows themselves (a closed loop's windows differ by up to
+ *   15 %, and 6 of them can average 9 % above 6 others by chance: the
+ *   bench kept a second worker that answered no more); fewer stay if
+ *   they read PX_STEER_KEEP_DOWN_PM, or at least PX_STEER_KEEP_DOWN_MIN_PM
+ *   with a loss within the noise (fewer workers cost less per answer:
+ *   a number the noise cannot tell apart goes to the cheaper one); a
+ *   window of a trial down below PX_STEER_ABORT_PM ends it at once, and
+ *   a trial up whose first PX_STEER_TRIAL_EARLY windows already answer
+ *   less than the base beyond the noise ends then (the bench's trials up
+ *   mostly answered 84-97 %: each costs two workers' CPU while it runs);
  * - the first trial up comes as soon as there is a rate to compare, a
  *   trial down after PX_STEER_TRY_DOWN windows at the number; after a
  *   trial, the direction that lost (up if more workers went back or
@@ -74,8 +84,10 @@ struct px_worker;
 #define PX_STEER_STEADY_PM 1150
 #define PX_STEER_BASE_WINDOWS 6
 #define PX_STEER_TRIAL_WINDOWS 6
+#define PX_STEER_TRIAL_EARLY 3
 #define PX_STEER_KEEP_UP_PM 1050
 #define PX_STEER_KEEP_DOWN_PM 950
+#define PX_STEER_KEEP_DOWN_MIN_PM 900
 #define PX_STEER_ABORT_PM 800
 #define PX_STEER_TRY_UP 20
 #define PX_STEER_TRY_DOWN 40
@@ -102,16 +114,17 @@ struct px_steer_state {
 	unsigned down_need;   /* low windows a step down waits for; 0 = PX_STEER_DOWN_WINDOWS */
 	unsigned since_down;  /* windows since the last step down; 0 = none yet */
 	/* Trials */
-	int trial;                             /* +1 more workers on trial, -1 fewer, 0 none */
-	unsigned trial_from;                   /* the number before the trial */
-	unsigned trial_win;                    /* windows into the trial */
-	uint64_t trial_sum;                    /* the counted windows' rates */
-	uint64_t base;                         /* the rate before the trial */
+	int trial;           /* +1 more workers on trial, -1 fewer, 0 none */
+	unsigned trial_from; /* the number before the trial */
+	unsigned trial_win;  /* windows into the trial */
+	uint64_t trial_rates[PX_STEER_TRIAL_WINDOWS]; /* the counted windows' rates */
+	uint64_t base;                                /* the rate before the trial */
 	unsigned steady;                       /* windows at this number since a change or a gap */
 	uint64_t rates[PX_STEER_BASE_WINDOWS]; /* the last counted windows' rates */
 	unsigned up_wait, down_wait; /* steady windows before a trial (down: 0 = initial) */
 	enum px_steer_why why;       /* what the last call did */
 	unsigned why_pm;             /* KEPT/BACK: the trial's rate, per mille of base */
+	unsigned noise_pm;           /* KEPT/BACK: the noise it was judged against, likewise */
 };
 
 /** One window's answers as the lead saw them (px_steer_choose). */
@@ -155,6 +168,15 @@ unsigned px_steer_decide(unsigned n, unsigned total, const unsigned *busy,
  */
 unsigned px_steer_choose(unsigned n, unsigned total, const unsigned *busy,
                          const struct px_steer_rate *r, struct px_steer_state *st);
+
+/**
+ * The noise a trial is judged against: twice the standard error of the
+ * difference between the two means of rates (nb base windows, nt trial
+ * windows), per mille of the base's mean; 0 with fewer than two of
+ * either.
+ */
+unsigned px_steer_noise_pm(const uint64_t *base_rates, unsigned nb, const uint64_t *trial_rates,
+                           unsigned nt);
 
 /* The steering a listener of worker 0 starts with (the current number);
  * nothing for other workers or with one worker. */

@@ -147,30 +147,49 @@ static unsigned window(unsigned n, unsigned total, unsigned busy_pm, uint64_t pe
 	return px_steer_choose(n, total, busy, &r, st);
 }
 
-/* Windows at n, busy and at rate, until the number changes; 0 if it
- * did not within limit windows. *got is the new number. */
-static unsigned windows_to_change(unsigned n, unsigned total, unsigned busy_pm, uint64_t per_s,
+/* Windows at n, busy and at rates from pat (6 of them, repeated), until
+ * the number changes; 0 if it did not within limit windows. *got is the
+ * new number. */
+static unsigned pattern_to_change(unsigned n, unsigned total, unsigned busy_pm, const uint64_t *pat,
                                   unsigned limit, struct px_steer_state *st, unsigned *got)
 {
 	for (unsigned k = 1; k <= limit; k++) {
-		*got = window(n, total, busy_pm, per_s, st);
+		*got = window(n, total, busy_pm, pat[(k - 1) % 6], st);
 		if (*got != n)
 			return k;
 	}
 	return 0;
 }
 
-/* Runs a trial from its first window at rate per_s; returns the number
- * when it ended. */
-static unsigned run_trial(unsigned n, uint64_t per_s, struct px_steer_state *st)
+/* The same at one rate. */
+static unsigned windows_to_change(unsigned n, unsigned total, unsigned busy_pm, uint64_t per_s,
+                                  unsigned limit, struct px_steer_state *st, unsigned *got)
+{
+	const uint64_t pat[6] = {per_s, per_s, per_s, per_s, per_s, per_s};
+
+	return pattern_to_change(n, total, busy_pm, pat, limit, st, got);
+}
+
+/* Runs a trial from its first window: the skipped windows at pat[0],
+ * then the counted ones at pat's rates; returns the number when it
+ * ended. */
+static unsigned run_trial_pattern(unsigned n, const uint64_t *pat, struct px_steer_state *st)
 {
 	for (unsigned k = 0; k < PX_STEER_SKIP + PX_STEER_TRIAL_WINDOWS; k++) {
-		unsigned got = window(n, 2, 900, per_s, st);
+		unsigned got = window(
+		        n, 2, 900, k < PX_STEER_SKIP ? pat[0] : pat[(k - PX_STEER_SKIP) % 6], st);
 		if (st->trial == 0)
 			return got;
 	}
 	fail_msg("the trial did not end");
 	return 0;
+}
+
+static unsigned run_trial(unsigned n, uint64_t per_s, struct px_steer_state *st)
+{
+	const uint64_t pat[6] = {per_s, per_s, per_s, per_s, per_s, per_s};
+
+	return run_trial_pattern(n, pat, st);
 }
 
 static void test_choose_up_needs_more_answers(void **state)
@@ -349,6 +368,109 @@ static void test_choose_light_and_gaps(void **state)
 	assert_int_equal(windows_to_change(1, 1, 1000, 100000, 200, &s3, &got), 0);
 }
 
+static void test_noise(void **state)
+{
+	(void)state;
+	const uint64_t flat[6] = {100000, 100000, 100000, 100000, 100000, 100000};
+	const uint64_t base[6] = {94000, 106000, 94000, 106000, 94000, 106000};
+	const uint64_t wide[6] = {100000, 118000, 100000, 118000, 100000, 118000};
+
+	/* Windows that agree: no noise, the margins alone judge. */
+	assert_int_equal(px_steer_noise_pm(flat, 6, flat, 6), 0);
+	/* Sample variances 43.2e6 and 97.2e6 over 6 each: the standard error
+	 * of the difference is sqrt(23.4e6) = 4837, twice that 9.67 % of
+	 * the base's mean. */
+	assert_int_equal(px_steer_noise_pm(base, 6, wide, 6), 96);
+	assert_int_equal(px_steer_noise_pm(base, 6, flat, 6), 53);
+	/* Too few windows to say. */
+	assert_int_equal(px_steer_noise_pm(base, 1, wide, 6), 0);
+}
+
+static void test_choose_up_beyond_noise(void **state)
+{
+	(void)state;
+	struct px_steer_state st = {0};
+	unsigned got;
+	const uint64_t base[6] = {94000, 106000, 94000, 106000, 94000, 106000};
+	const uint64_t wide[6] = {100000, 118000, 100000, 118000, 100000, 118000};
+	const uint64_t more[6] = {122000, 132000, 122000, 132000, 122000, 132000};
+
+	/* A closed loop's windows differ by 12 %: the base is steady enough
+	 * for a trial (within PX_STEER_STEADY_PM). */
+	assert_int_equal(pattern_to_change(1, 2, 900, base, 100, &st, &got),
+	                 PX_STEER_SKIP + PX_STEER_BASE_WINDOWS);
+	assert_int_equal(st.base, 100000);
+	/* Two workers average 9 % more, as much as the noise makes by chance
+	 * (the bench's cached UDP kept a second worker on 109.3 %, which then
+	 * answered no more): back to one. The margin alone would keep it. */
+	assert_true(109000 * 1000 / 100000 >= PX_STEER_KEEP_UP_PM);
+	assert_int_equal(run_trial_pattern(2, wide, &st), 1);
+	assert_int_equal(st.why, PX_STEER_BACK);
+	assert_int_equal(st.why_pm, 1090);
+	assert_int_equal(st.noise_pm, 96);
+	/* 27 % more, beyond the same kind of noise: two stay. */
+	assert_int_equal(pattern_to_change(1, 2, 900, base, 1000, &st, &got), PX_STEER_TRY_UP);
+	assert_int_equal(run_trial_pattern(2, more, &st), 2);
+	assert_int_equal(st.why, PX_STEER_KEPT);
+	assert_int_equal(st.why_pm, 1270);
+}
+
+static void test_choose_up_early_end(void **state)
+{
+	(void)state;
+	struct px_steer_state st = {0};
+	unsigned got;
+	const uint64_t base[6] = {94000, 106000, 94000, 106000, 94000, 106000};
+	const uint64_t near[6] = {91000, 103000, 91000, 103000, 91000, 103000};
+
+	/* Two workers answer 85 % from the first counted window: the trial
+	 * ends after PX_STEER_TRIAL_EARLY of them, not after all. */
+	assert_int_equal(windows_to_change(1, 2, 900, 100000, 100, &st, &got),
+	                 PX_STEER_SKIP + PX_STEER_BASE_WINDOWS);
+	for (unsigned k = 1; k < PX_STEER_SKIP + PX_STEER_TRIAL_EARLY; k++)
+		assert_int_equal(window(2, 2, 900, 85000, &st), 2);
+	assert_int_equal(window(2, 2, 900, 85000, &st), 1);
+	assert_int_equal(st.why, PX_STEER_BACK);
+	assert_int_equal(st.why_pm, 850);
+	assert_int_equal(st.up_wait, PX_STEER_TRY_UP);
+	/* 97 % with windows that differ by 12 %: not clear yet, so the
+	 * trial runs its full length (and then goes back: no gain). */
+	struct px_steer_state s2 = {0};
+	assert_int_equal(pattern_to_change(1, 2, 900, base, 100, &s2, &got),
+	                 PX_STEER_SKIP + PX_STEER_BASE_WINDOWS);
+	for (unsigned k = 0; k < PX_STEER_SKIP + PX_STEER_TRIAL_WINDOWS - 1; k++)
+		assert_int_equal(window(2, 2, 900, near[k % 6], &s2), 2);
+	assert_int_equal(window(2, 2, 900, near[1], &s2), 1);
+	assert_int_equal(s2.why_pm, 970);
+}
+
+static void test_choose_down_within_noise(void **state)
+{
+	(void)state;
+	struct px_steer_state st = {0};
+	unsigned got;
+	const uint64_t base[6] = {94000, 106000, 94000, 106000, 94000, 106000};
+	const uint64_t less[6] = {88000, 100000, 88000, 100000, 88000, 100000};
+	const uint64_t much_less[6] = {82000, 94000, 82000, 94000, 82000, 94000};
+
+	/* One worker answers 94 % of two's rate, a loss within the noise
+	 * (7.5 %): one stays, it costs less per answer. Without noise 94 %
+	 * goes back (under PX_STEER_KEEP_DOWN_PM, as test_choose_down_trial's
+	 * 92.5 % does). */
+	assert_int_equal(pattern_to_change(2, 2, 700, base, 1000, &st, &got), PX_STEER_TRY_DOWN);
+	assert_int_equal(got, 1);
+	assert_int_equal(run_trial_pattern(1, less, &st), 1);
+	assert_int_equal(st.why, PX_STEER_KEPT);
+	assert_int_equal(st.why_pm, 940);
+	assert_int_equal(st.noise_pm, 75);
+	/* 88 %: below the floor, whatever the noise. */
+	struct px_steer_state s2 = {0};
+	assert_int_equal(pattern_to_change(2, 2, 700, base, 1000, &s2, &got), PX_STEER_TRY_DOWN);
+	assert_int_equal(run_trial_pattern(1, much_less, &s2), 2);
+	assert_int_equal(s2.why, PX_STEER_BACK);
+	assert_int_equal(s2.why_pm, 880);
+}
+
 /* --- the kernel's side ---------------------------------------------------- */
 
 static int bound_reuseport(uint16_t port, uint16_t *got)
@@ -478,6 +600,10 @@ int main(void)
 	        cmocka_unit_test(test_choose_behind),
 	        cmocka_unit_test(test_choose_waits_for_steady_rate),
 	        cmocka_unit_test(test_choose_light_and_gaps),
+	        cmocka_unit_test(test_noise),
+	        cmocka_unit_test(test_choose_up_beyond_noise),
+	        cmocka_unit_test(test_choose_up_early_end),
+	        cmocka_unit_test(test_choose_down_within_noise),
 	        cmocka_unit_test(test_kernel_steering),
 	        cmocka_unit_test(test_kernel_refuses_plain_socket),
 	        cmocka_unit_test(test_kernel_queue),
