@@ -87,13 +87,19 @@ static void waits_reset(struct px_steer_state *st)
 	st->down_wait = PX_STEER_TRY_DOWN;
 }
 
-static unsigned trial_start(struct px_steer_state *st, int dir, unsigned from, unsigned to)
+/* The sum of k windows' rates: the base's, a trial's. */
+static uint64_t rates_sum(const uint64_t *rates, unsigned k)
 {
 	uint64_t sum = 0;
 
-	for (unsigned i = 0; i < PX_STEER_BASE_WINDOWS; i++)
-		sum += st->rates[i];
-	st->base = sum / PX_STEER_BASE_WINDOWS;
+	for (unsigned i = 0; i < k; i++)
+		sum += rates[i];
+	return sum;
+}
+
+static unsigned trial_start(struct px_steer_state *st, int dir, unsigned from, unsigned to)
+{
+	st->base = rates_sum(st->rates, PX_STEER_BASE_WINDOWS) / PX_STEER_BASE_WINDOWS;
 	st->trial = dir;
 	st->trial_from = from;
 	st->trial_win = 0;
@@ -141,16 +147,10 @@ static double rates_var(const uint64_t *rates, unsigned k, double mean)
 unsigned px_steer_noise_pm(const uint64_t *base_rates, unsigned nb, const uint64_t *trial_rates,
                            unsigned nt)
 {
-	double mb = 0, mt = 0;
-
 	if (nb < 2 || nt < 2)
 		return 0;
-	for (unsigned i = 0; i < nb; i++)
-		mb += (double)base_rates[i];
-	for (unsigned i = 0; i < nt; i++)
-		mt += (double)trial_rates[i];
-	mb /= nb;
-	mt /= nt;
+	double mb = (double)rates_sum(base_rates, nb) / nb;
+	double mt = (double)rates_sum(trial_rates, nt) / nt;
 	if (mb < 1)
 		return 0;
 	double se = sqrt(rates_var(base_rates, nb, mb) / nb + rates_var(trial_rates, nt, mt) / nt);
@@ -190,10 +190,7 @@ static unsigned trial_window(unsigned n, const struct px_steer_rate *r, struct p
 		return trial_end(st, n, false, (unsigned)(r->per_s * 1000 / base), 0);
 	if (k < PX_STEER_TRIAL_EARLY)
 		return n;
-	uint64_t sum = 0;
-	for (unsigned i = 0; i < k; i++)
-		sum += st->trial_rates[i];
-	uint64_t pm = sum / k * 1000 / base;
+	uint64_t pm = rates_sum(st->trial_rates, k) / k * 1000 / base;
 	unsigned p = pm > 100000 ? 100000 : (unsigned)pm;
 	unsigned noise = px_steer_noise_pm(st->rates, PX_STEER_BASE_WINDOWS, st->trial_rates, k);
 	if (k < PX_STEER_TRIAL_WINDOWS) {
@@ -342,17 +339,14 @@ static const char *why_text(const struct px_steer_state *st, char *buf, size_t l
 	case PX_STEER_TRY_FEWER:
 		return "a trial: do fewer answer as many?";
 	case PX_STEER_KEPT:
-	case PX_STEER_BACK:
-		if (st->noise_pm == 0)
-			snprintf(buf, len, "the trial answered %u.%u %% of the rate before it",
-			         st->why_pm / 10, st->why_pm % 10);
-		else
-			snprintf(buf, len,
-			         "the trial answered %u.%u %% of the rate before it, noise +-%u.%u "
-			         "%%",
-			         st->why_pm / 10, st->why_pm % 10, st->noise_pm / 10,
+	case PX_STEER_BACK: {
+		int n = snprintf(buf, len, "the trial answered %u.%u %% of the rate before it",
+		                 st->why_pm / 10, st->why_pm % 10);
+		if (st->noise_pm != 0 && n > 0 && (size_t)n < len)
+			snprintf(buf + n, len - (size_t)n, ", noise +-%u.%u %%", st->noise_pm / 10,
 			         st->noise_pm % 10);
 		return buf;
+	}
 	case PX_STEER_BEHIND:
 		return "worker 0 fell behind";
 	case PX_STEER_PINNED:
